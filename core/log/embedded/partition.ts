@@ -1,0 +1,395 @@
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../logger.js';
+import type { LogRecord } from '../log.js';
+import {
+  checkFrame,
+  declaredFrameLength,
+  decodeFrame,
+  frameIsTombstone,
+  frameKey,
+  frameOffset,
+  frameSize,
+  frameTimestamp,
+  writeFrame,
+  type FrameInput,
+  SEGMENT_HEADER,
+} from './frame.js';
+import { SEGMENT_FILE, Segment, corrupt, segmentFileName } from './segment.js';
+
+export interface PartitionSettings {
+  readonly compacted: boolean;
+  /** Non-compacted topics: closed segments whose newest record is older than this are deleted. */
+  readonly retentionMs: number;
+  /** Non-compacted topics: oldest closed segments are deleted while the partition is bigger. -1 = no limit. */
+  readonly retentionBytes: number;
+  /** The active segment is closed and a new one started past this size... */
+  readonly segmentBytes: number;
+  /** ...or once its first record is this old, so compaction and retention can reach it. */
+  readonly segmentMs: number;
+  /** Compacted topics: tombstones older than this are dropped (Kafka's delete.retention.ms). */
+  readonly tombstoneGraceMs: number;
+}
+
+export interface PendingRecord {
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: readonly (readonly [string, Buffer])[];
+  readonly timestamp: number;
+}
+
+interface PendingAppend {
+  readonly records: readonly PendingRecord[];
+  resolve(offsets: number[]): void;
+  reject(err: unknown): void;
+}
+
+const READ_CHUNK_BYTES = 1024 * 1024;
+/** Old file handles are closed this long after compaction replaced them, so in-flight reads finish. */
+const RETIRED_SEGMENT_CLOSE_MS = 30_000;
+
+/**
+ * One partition of the embedded log: its segment files, appends with group commit (every append
+ * that arrives while a write is being fsynced goes into the next single write + fsync), reads of
+ * durable records, timestamp lookup, retention and compaction.
+ */
+export class Partition {
+  #segments: Segment[];
+  #pending: PendingAppend[] = [];
+  #flushing = false;
+  #waiters = new Set<() => void>();
+  #activeSince: number;
+  #closed = false;
+  #maintaining: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly dir: string,
+    readonly topic: string,
+    readonly id: number,
+    public settings: PartitionSettings,
+    segments: Segment[],
+    readonly logger: Logger,
+  ) {
+    this.#segments = segments;
+    this.#activeSince = Date.now();
+  }
+
+  static async open(dir: string, topic: string, id: number, settings: PartitionSettings, logger: Logger): Promise<Partition> {
+    await mkdir(dir, { recursive: true });
+    const bases: number[] = [];
+    for (const name of await readdir(dir)) {
+      const match = SEGMENT_FILE.exec(name);
+      if (match) bases.push(Number(match[1]));
+      else if (name.endsWith('.seg.compacting')) await unlink(join(dir, name)); // an unfinished compaction; the original is intact
+      else throw corrupt(join(dir, name), 'is not a file the embedded log writes');
+    }
+    bases.sort((a, b) => a - b);
+    const segments: Segment[] = [];
+    try {
+      for (let i = 0; i < bases.length; i++) {
+        const base = bases[i]!;
+        const segment = await Segment.open(join(dir, segmentFileName(base)), base, i === bases.length - 1, logger);
+        const previous = segments[segments.length - 1];
+        if (previous && previous.nextOffset > base) throw corrupt(segment.path, `overlaps the previous segment (which ends at offset ${previous.nextOffset})`);
+        segments.push(segment);
+      }
+      if (segments.length === 0) {
+        segments.push(await Segment.create(join(dir, segmentFileName(0)), 0));
+        await fsyncDir(dir);
+      }
+    } catch (err) {
+      await Promise.all(segments.map((s) => s.close()));
+      throw err;
+    }
+    return new Partition(dir, topic, id, settings, segments, logger);
+  }
+
+  /** First offset still stored. */
+  get low(): number {
+    return this.#segments[0]!.baseOffset;
+  }
+
+  /** Offset the next record will get; everything below it is durable. */
+  get high(): number {
+    return this.#active.nextOffset;
+  }
+
+  get sizeBytes(): number {
+    return this.#segments.reduce((sum, s) => sum + s.size, 0);
+  }
+
+  get #active(): Segment {
+    return this.#segments[this.#segments.length - 1]!;
+  }
+
+  /** Appends records; resolves with their offsets once they are on disk and fsynced. */
+  append(records: readonly PendingRecord[]): Promise<number[]> {
+    if (this.#closed) return Promise.reject(new Error('partition is closed'));
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ records, resolve, reject });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#pending;
+        this.#pending = [];
+        try {
+          await this.#rollIfDue();
+          await this.#write(batch);
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #write(batch: readonly PendingAppend[]): Promise<void> {
+    const segment = this.#active;
+    let offset = segment.nextOffset;
+    let total = 0;
+    const inputs: FrameInput[] = [];
+    for (const p of batch) {
+      for (const r of p.records) {
+        const input: FrameInput = { offset: offset++, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers };
+        total += frameSize(input);
+        inputs.push(input);
+      }
+    }
+    const buf = Buffer.allocUnsafe(total);
+    const frames: { offset: number; position: number; timestamp: number }[] = [];
+    let pos = 0;
+    for (const input of inputs) {
+      frames.push({ offset: input.offset, position: pos, timestamp: input.timestamp });
+      pos = writeFrame(buf, pos, input);
+    }
+    // Positional write at the durable end: a failed attempt is simply overwritten by the next.
+    let written = 0;
+    while (written < total) {
+      const { bytesWritten } = await segment.fh.write(buf, written, total - written, segment.size + written);
+      written += bytesWritten;
+    }
+    await segment.fh.datasync();
+    segment.noteAppended(total, frames);
+    let next = frames[0]?.offset ?? segment.nextOffset;
+    for (const p of batch) {
+      const offsets = p.records.map(() => next++);
+      p.resolve(offsets);
+    }
+    for (const wake of [...this.#waiters]) wake();
+  }
+
+  async #rollIfDue(): Promise<void> {
+    const active = this.#active;
+    if (active.records === 0) {
+      this.#activeSince = Date.now();
+      return;
+    }
+    const tooBig = active.size >= this.settings.segmentBytes;
+    const tooOld = Date.now() - this.#activeSince >= this.settings.segmentMs;
+    if (!tooBig && !tooOld) return;
+    const next = await Segment.create(join(this.dir, segmentFileName(active.nextOffset)), active.nextOffset);
+    await fsyncDir(this.dir);
+    this.#segments.push(next);
+    this.#activeSince = Date.now();
+  }
+
+  /**
+   * Reads durable records from `offset` (an offset below `low` reads from `low`), at most
+   * `maxRecords`. Returns [] at the end of the partition.
+   */
+  async read(offset: number, maxRecords: number): Promise<LogRecord[]> {
+    const out: LogRecord[] = [];
+    let from = Math.max(offset, this.low);
+    const segments = this.#segments;
+    let i = segmentIndexFor(segments, from);
+    while (i < segments.length && out.length < maxRecords) {
+      const segment = segments[i]!;
+      let position = segment.positionFor(from);
+      while (position < segment.size && out.length < maxRecords) {
+        let buf = await segment.read(position, READ_CHUNK_BYTES);
+        if (buf.length === 0) break;
+        if (checkFrame(buf, 0).kind === 'incomplete') {
+          buf = await segment.read(position, declaredFrameLength(buf, 0)); // one frame bigger than a chunk
+        }
+        let at = 0;
+        while (at < buf.length && out.length < maxRecords) {
+          if (buf.length - at < 9 || declaredFrameLength(buf, at) > buf.length - at) break;
+          const length = declaredFrameLength(buf, at);
+          if (frameOffset(buf, at) >= from) out.push(decodeFrame(buf, at, this.topic, this.id));
+          at += length;
+        }
+        if (at === 0) throw corrupt(segment.path, `unreadable frame at byte ${position}`);
+        position += at;
+      }
+      if (out.length > 0) break; // one segment per call keeps reads simple
+      from = segment.nextOffset;
+      i++;
+    }
+    return out;
+  }
+
+  /** Offset of the first record with timestamp >= `timestamp`, or `high` if none. */
+  async offsetForTimestamp(timestamp: number): Promise<number> {
+    for (const segment of this.#segments) {
+      if (segment.maxTimestamp < timestamp) continue;
+      let position = segment.positionForTimestamp(timestamp);
+      while (position < segment.size) {
+        const buf = await segment.read(position, READ_CHUNK_BYTES);
+        let at = 0;
+        while (buf.length - at >= 9 && declaredFrameLength(buf, at) <= buf.length - at) {
+          if (frameTimestamp(buf, at) >= timestamp) return frameOffset(buf, at);
+          at += declaredFrameLength(buf, at);
+        }
+        if (at === 0) break;
+        position += at;
+      }
+    }
+    return this.high;
+  }
+
+  /** Resolves when a record at or after `offset` is readable, or when `signal` aborts. */
+  waitForData(offset: number, signal: AbortSignal): Promise<void> {
+    if (this.high > offset || signal.aborted || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.#waiters.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#waiters.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Retention or compaction, whichever the topic has; runs one at a time. */
+  maintain(now: number): Promise<void> {
+    this.#maintaining = this.#maintaining.then(async () => {
+      if (this.#closed) return;
+      if (this.settings.compacted) await this.#compact(now);
+      else await this.#enforceRetention(now);
+    });
+    return this.#maintaining;
+  }
+
+  async #enforceRetention(now: number): Promise<void> {
+    const { retentionMs, retentionBytes } = this.settings;
+    while (this.#segments.length > 1) {
+      const oldest = this.#segments[0]!;
+      const expired = retentionMs >= 0 && oldest.maxTimestamp < now - retentionMs;
+      const oversize = retentionBytes >= 0 && this.sizeBytes - oldest.size >= retentionBytes;
+      if (!expired && !oversize) break;
+      this.#segments = this.#segments.slice(1);
+      this.#retire(oldest, true);
+    }
+  }
+
+  /**
+   * Rewrites closed segments keeping, per key, only the record with the highest offset in the
+   * whole partition; tombstones older than the grace period go too. Offsets are kept, so
+   * consumers see gaps, never renumbering. Each rewrite goes to a temporary file that replaces
+   * the segment by rename only once it is fsynced.
+   */
+  async #compact(now: number): Promise<void> {
+    if (this.#segments.length < 2) return;
+    const latest = new Map<string, number>();
+    for (const segment of this.#segments) {
+      await forEachFrame(segment, (buf, at) => {
+        const key = frameKey(buf, at);
+        if (key) latest.set(key.toString('latin1'), frameOffset(buf, at));
+      });
+    }
+    const closed = this.#segments.slice(0, -1);
+    for (const segment of closed) {
+      const kept: Buffer[] = [];
+      let dropped = 0;
+      await forEachFrame(segment, (buf, at, length) => {
+        const key = frameKey(buf, at);
+        const offset = frameOffset(buf, at);
+        const superseded = key !== null && latest.get(key.toString('latin1')) !== offset;
+        const expiredTombstone = frameIsTombstone(buf, at) && frameTimestamp(buf, at) < now - this.settings.tombstoneGraceMs;
+        if (superseded || expiredTombstone) dropped++;
+        else kept.push(Buffer.from(buf.subarray(at, at + length)));
+      });
+      if (dropped === 0) continue;
+      const index = this.#segments.indexOf(segment);
+      if (index < 0 || this.#closed) return;
+      if (kept.length === 0 && index === 0) {
+        this.#segments = this.#segments.filter((s) => s !== segment);
+        this.#retire(segment, true);
+        continue;
+      }
+      const tmp = `${segment.path}.compacting`;
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writev([SEGMENT_HEADER, ...kept]);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, segment.path);
+      await fsyncDir(this.dir);
+      const replacement = await Segment.open(segment.path, segment.baseOffset, false, this.logger);
+      // The rewritten segment keeps covering the original offset range.
+      replacement.nextOffset = Math.max(replacement.nextOffset, segment.nextOffset);
+      this.#segments = this.#segments.map((s) => (s === segment ? replacement : s));
+      this.#retire(segment, false);
+    }
+  }
+
+  #retire(segment: Segment, deleteFile: boolean): void {
+    const timer = setTimeout(() => void segment.close(), RETIRED_SEGMENT_CLOSE_MS);
+    timer.unref();
+    if (deleteFile) void unlink(segment.path).then(() => fsyncDir(this.dir)).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    while (this.#flushing) await new Promise((resolve) => setTimeout(resolve, 1));
+    await this.#maintaining.catch(() => undefined);
+    this.#closed = true;
+    for (const wake of [...this.#waiters]) wake();
+    await Promise.all(this.#segments.map((s) => s.close()));
+  }
+}
+
+function segmentIndexFor(segments: readonly Segment[], offset: number): number {
+  let lo = 0;
+  let hi = segments.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (segments[mid]!.baseOffset <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return Math.max(0, lo - 1);
+}
+
+async function forEachFrame(segment: Segment, visit: (buf: Buffer, at: number, length: number) => void): Promise<void> {
+  let position = SEGMENT_HEADER.length;
+  while (position < segment.size) {
+    let buf = await segment.read(position, READ_CHUNK_BYTES);
+    if (checkFrame(buf, 0).kind === 'incomplete') buf = await segment.read(position, declaredFrameLength(buf, 0));
+    let at = 0;
+    while (buf.length - at >= 9 && declaredFrameLength(buf, at) <= buf.length - at) {
+      const length = declaredFrameLength(buf, at);
+      visit(buf, at, length);
+      at += length;
+    }
+    if (at === 0) throw corrupt(segment.path, `unreadable frame at byte ${position}`);
+    position += at;
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
