@@ -1,0 +1,78 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { PlatformError } from './errors.js';
+import { ROLES, loadConfig } from './config.js';
+
+const configError = (fn: () => unknown): PlatformError => {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(PlatformError);
+    expect((err as PlatformError).code).toBe('CONFIG_INVALID');
+    return err as PlatformError;
+  }
+  throw new Error('expected a CONFIG_INVALID error');
+};
+
+async function file(name: string, text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiot-config-'));
+  const path = join(dir, name);
+  await writeFile(path, text);
+  return path;
+}
+
+describe('loadConfig', () => {
+  test('defaults follow DESIGN.md', () => {
+    expect(loadConfig({ env: {} })).toMatchObject({
+      dataDir: './data', rulesDir: './rules', httpPort: 8080, mqttPort: 1883, mqttsPort: 8883, wsPort: 8083,
+      host: '127.0.0.1', kafkaBrokers: [], roles: [...ROLES], logLevel: 'info',
+    });
+  });
+
+  test('flags beat KIOT_* variables, which beat the config file', async () => {
+    const path = await file('kiot.yaml', 'httpPort: 9000\nmqttPort: 9001\nwsPort: 9002\nkafka: [ "127.0.0.1:9092" ]\n');
+    const config = loadConfig({ flags: { httpPort: '7000' }, env: { KIOT_MQTT_PORT: '7001' }, configFile: path });
+    expect(config.httpPort).toBe(7000);
+    expect(config.mqttPort).toBe(7001);
+    expect(config.wsPort).toBe(9002);
+    expect(config.kafkaBrokers).toEqual(['127.0.0.1:9092']);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  test('KIOT_CONFIG names the config file and JSON works too', async () => {
+    const path = await file('kiot.json', JSON.stringify({ roles: ['rules', 'gateway'], host: '0.0.0.0' }));
+    const config = loadConfig({ env: { KIOT_CONFIG: path, KIOT_KAFKA_BROKERS: 'a:9092, b:9093' } });
+    expect(config.roles).toEqual(['gateway', 'rules']);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.kafkaBrokers).toEqual(['a:9092', 'b:9093']);
+  });
+
+  test('port 0 means any free port', () => {
+    expect(loadConfig({ flags: { httpPort: '0' }, env: {} }).httpPort).toBe(0);
+  });
+
+  test('an invalid value names where it came from and what was expected', async () => {
+    expect(configError(() => loadConfig({ env: { KIOT_HTTP_PORT: 'eighty' } })).message).toBe(
+      'KIOT_HTTP_PORT: expected a port number 0-65535 (0 = any free port), received "eighty"',
+    );
+    expect(configError(() => loadConfig({ flags: { mqttPort: '70000' }, env: {} })).message).toMatch(/^--mqtt-port: expected a port number/);
+    expect(configError(() => loadConfig({ flags: { roles: 'rules,teleport' }, env: {} })).message).toMatch(/^--roles: expected roles: all or some of .*received "teleport"/);
+    expect(configError(() => loadConfig({ flags: { kafka: 'localhost' }, env: {} })).message).toMatch(/^--kafka: expected host:port/);
+    const path = await file('bad.yaml', 'httpPort: [1, 2]\n');
+    expect(configError(() => loadConfig({ configFile: path, env: {} })).message).toBe(`${path}: httpPort: expected a port number 0-65535 (0 = any free port), received [1,2]`);
+  });
+
+  test('unknown settings are refused, in the file and in KIOT_* variables', async () => {
+    const path = await file('kiot.yaml', 'httpPrt: 80\n');
+    expect(configError(() => loadConfig({ configFile: path, env: {} })).message).toMatch(/httpPrt: not a kiot setting/);
+    expect(configError(() => loadConfig({ env: { KIOT_HTTP_PRT: '80' } })).message).toMatch(/^KIOT_HTTP_PRT: not a kiot setting/);
+  });
+
+  test('a config file that does not parse reports file, line and column', async () => {
+    const path = await file('kiot.yaml', 'httpPort: 80\n  bad: [\n');
+    expect(configError(() => loadConfig({ configFile: path, env: {} })).message).toMatch(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: not valid YAML`));
+    expect(configError(() => loadConfig({ configFile: join(tmpdir(), 'missing-kiot.yaml'), env: {} })).message).toMatch(/cannot read the config file \(ENOENT\)/);
+  });
+});
