@@ -8,6 +8,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { PlatformError } from '../../errors.js';
 import { silentLogger } from '../../logger.js';
 import { collect, uniqueGroup } from '../../testing/run-log-suite.js';
+import { TSX_LOADER } from '../../testing/child-process.js';
 import { EmbeddedLog, type EmbeddedLogOptions } from './embedded-log.js';
 
 const CHILD = fileURLToPath(new URL('../../testing/embedded-log-child.ts', import.meta.url));
@@ -26,7 +27,7 @@ const openLog = (dataDir: string, extra: Partial<EmbeddedLogOptions> = {}) =>
   EmbeddedLog.open({ dataDir, logger: silentLogger(), ...extra });
 
 function startChild(args: string[]): { child: ChildProcess; lines: AsyncIterator<string> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   return { child, lines };
 }
@@ -271,7 +272,7 @@ describe('EmbeddedLog durability', () => {
       for (let i = 0; i < 10; i++) await log.append('telemetry', [{ value: `old-${i}-${'z'.repeat(200)}`, timestamp: old }]);
       await log.append('telemetry', [{ value: 'new' }]);
       await log.maintain();
-      const [{ low, high }] = (await log.offsets('telemetry')) as [{ low: number; high: number }];
+      const { low, high } = (await log.offsets('telemetry'))[0]!;
       expect(low).toBeGreaterThan(0);
       expect(high).toBe(11);
       const records = await collect(log, { topics: ['telemetry'], startFrom: 'earliest' }, (r) => r.some((x) => x.value!.toString() === 'new'));

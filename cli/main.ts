@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { PlatformError, SETTINGS, createLogger, loadConfig, type SettingKey } from '../core/index.js';
+import { startPlatform } from './up.js';
+
+/** Prints a kiot error as one line and exits non-zero; anything else is a bug and shows its stack. */
+export function fail(err: unknown): never {
+  if (err instanceof PlatformError) process.stderr.write(`kiot: ${err.message}\n`);
+  else process.stderr.write(`kiot: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(err instanceof PlatformError && err.code === 'CONFIG_INVALID' ? 2 : 1);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('kiot')
+    .description('kiot: a self-hosted IoT core on Kafka, speaking the AWS IoT protocols and APIs')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(text) });
+
+  const up = program
+    .command('up')
+    .description(
+      'run the platform: the log (embedded by default, Kafka with --kafka), the HTTP listener with /health and /metrics, ' +
+        'and the services of the chosen roles. Prints "listening <name> <host>:<port>" per listener, then "ready". ' +
+        'Every option is also a KIOT_* variable and a config-file key.',
+    )
+    .option('--config <file>', 'config file (JSON or YAML); also KIOT_CONFIG');
+  for (const s of SETTINGS) {
+    const option = new Option(s.flag, `${s.help} [${s.env}]`);
+    if (s.default !== undefined) option.default(undefined, String(s.default));
+    up.addOption(option);
+  }
+  up.action(async (flags: Partial<Record<SettingKey, string>> & { config?: string }) => {
+    const config = loadConfig({ flags, env: process.env, ...(flags.config ? { configFile: flags.config } : {}) });
+    const logger = createLogger(config.logLevel);
+    const platform = await startPlatform(config, (line) => process.stdout.write(`${line}\n`), logger);
+    let stopping = false;
+    const shutdown = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      platform.stop().then(
+        () => process.exit(0),
+        (err: unknown) => fail(err),
+      );
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
+  return program;
+}
+
+/** True when this file is the program (`node dist/cli/main.js`, or the `kiot` bin symlink to it). */
+function isMain(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    return realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  buildProgram().parseAsync(process.argv).catch(fail);
+}

@@ -1,0 +1,84 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { SETTINGS } from '../core/index.js';
+import { runKiot, startKiot } from './testing.js';
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiot-up-'));
+  dirs.push(dir);
+  return dir;
+}
+
+describe('kiot up', () => {
+  test('announces its listeners and ready, serves /health and /metrics, and stops cleanly on SIGTERM', async () => {
+    const cwd = await tempDir();
+    const kiot = await startKiot(['--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '0', '--ws-port', '0'], { cwd });
+    try {
+      expect(kiot.stdout[kiot.stdout.length - 1]).toBe('ready');
+      for (const line of kiot.stdout.slice(0, -1)) expect(line).toMatch(/^listening (http|mqtt|mqtts|ws) 127\.0\.0\.1:\d+$/);
+      const http = kiot.listeners.get('http')!;
+      const health = await fetch(`http://${http}/health`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ status: 'ok', log: 'embedded' });
+      const metrics = await (await fetch(`http://${http}/metrics`)).text();
+      expect(metrics).toMatch(/^kiot_log_appended_records_total\{log="embedded"\} \d+$/m);
+      expect(metrics).toContain('# TYPE kiot_log_consumer_lag gauge');
+      expect((await fetch(`http://${http}/nothing-here`)).status).toBe(404);
+    } finally {
+      kiot.child.kill('SIGTERM');
+    }
+    expect(await kiot.exited).toBe(0);
+    // The default data dir is ./data, and the lock was released: a second run starts.
+    const again = await startKiot(['--http-port', '0'], { cwd });
+    again.child.kill('SIGINT');
+    expect(await again.exited).toBe(0);
+  }, 60_000);
+
+  test('KIOT_* variables and a config file configure it', async () => {
+    const cwd = await tempDir();
+    await writeFile(join(cwd, 'kiot.yaml'), 'dataDir: ./elsewhere\n');
+    const kiot = await startKiot([], { cwd, env: { KIOT_HTTP_PORT: '0', KIOT_CONFIG: 'kiot.yaml' } });
+    const health = await fetch(`http://${kiot.listeners.get('http')}/health`);
+    expect(health.status).toBe(200);
+    kiot.child.kill('SIGTERM');
+    expect(await kiot.exited).toBe(0);
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(join(cwd, 'elsewhere', 'log', 'topics'))).toContain('iot.ingress');
+  }, 60_000);
+
+  test('an invalid setting is one line naming the field, and a non-zero exit', async () => {
+    const kiot = runKiot(['up', '--http-port', 'eighty'], { cwd: await tempDir() });
+    expect(await kiot.exited).toBe(2);
+    expect(kiot.stderr().trim()).toBe('kiot: --http-port: expected a port number 0-65535 (0 = any free port), received "eighty"');
+  });
+
+  test('a data dir in use by another kiot is refused with a clear message', async () => {
+    const cwd = await tempDir();
+    const first = await startKiot(['--http-port', '0'], { cwd });
+    const second = runKiot(['up', '--http-port', '0'], { cwd });
+    expect(await second.exited).toBe(1);
+    expect(second.stderr()).toMatch(/^kiot: .*data\/log is in use by process \d+/);
+    first.child.kill('SIGTERM');
+    await first.exited;
+  }, 60_000);
+
+  test('--help describes every option', async () => {
+    const main = runKiot(['--help']);
+    expect(await main.exited).toBe(0);
+    expect(main.stdout.join('\n')).toMatch(/up \[options\]/);
+    const up = runKiot(['up', '--help']);
+    expect(await up.exited).toBe(0);
+    const help = up.stdout.join('\n');
+    for (const s of SETTINGS) {
+      expect(help).toContain(s.flag.split(' ')[0]);
+      expect(help).toContain(s.env);
+    }
+    expect(help).toContain('--config');
+  });
+});

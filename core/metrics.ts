@@ -1,0 +1,64 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Log } from './log/log.js';
+
+/**
+ * Prometheus metrics for `/metrics`. Log counters are read from `log.stats()` at scrape time,
+ * so the log's hot path only bumps plain numbers.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Prometheus text exposition. */
+  render(): Promise<string>;
+}
+
+export function createMetrics(log: Log): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'kiot_process_' });
+  let lastAppended = 0;
+  let lastAppendedBytes = 0;
+  let lastConsumed = 0;
+  new Counter({
+    name: 'kiot_log_appended_records_total',
+    help: 'Records appended to the log by this process.',
+    labelNames: ['log'],
+    registers: [registry],
+    collect() {
+      const now = log.stats().appendedRecords;
+      this.inc({ log: log.kind }, now - lastAppended);
+      lastAppended = now;
+    },
+  });
+  new Counter({
+    name: 'kiot_log_appended_bytes_total',
+    help: 'Key and value bytes appended to the log by this process.',
+    labelNames: ['log'],
+    registers: [registry],
+    collect() {
+      const now = log.stats().appendedBytes;
+      this.inc({ log: log.kind }, now - lastAppendedBytes);
+      lastAppendedBytes = now;
+    },
+  });
+  new Counter({
+    name: 'kiot_log_consumed_records_total',
+    help: 'Records handed to consumers in this process.',
+    labelNames: ['log'],
+    registers: [registry],
+    collect() {
+      const now = log.stats().consumedRecords;
+      this.inc({ log: log.kind }, now - lastConsumed);
+      lastConsumed = now;
+    },
+  });
+  new Gauge({
+    name: 'kiot_log_consumer_lag',
+    help: 'Records between the end of a partition and the next record a consumer group member of this process will read.',
+    labelNames: ['group', 'topic', 'partition'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const l of log.stats().lag) this.set({ group: l.groupId, topic: l.topic, partition: String(l.partition) }, l.lag);
+    },
+  });
+  return { registry, render: () => registry.metrics() };
+}
