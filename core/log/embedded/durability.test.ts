@@ -161,7 +161,7 @@ describe('EmbeddedLog durability', () => {
     const dataDir = await tempDir();
     const log = await openLog(dataDir);
     await log.ensureTopic({ name: 'damaged', partitions: 1 });
-    await log.append('damaged', Array.from({ length: 5 }, (_, i) => ({ value: `value-${i}` })));
+    for (let i = 0; i < 5; i++) await log.append('damaged', [{ value: `value-${i}` }]); // five frames
     await log.close();
     const [segment] = await segmentFiles(dataDir, 'damaged');
     const bytes = await readFile(segment!);

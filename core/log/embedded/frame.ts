@@ -1,25 +1,29 @@
 /**
- * On-disk record frames of the embedded log.
+ * On-disk record batches of the embedded log.
  *
- * A segment file starts with an 8-byte header, then frames back to back:
+ * A segment file starts with an 8-byte header, then frames back to back. A frame holds one
+ * batch of records (everything one write + fsync made durable), under one checksum, as
+ * Kafka's record batches do:
  *
- *   header  := "KIOTSEG" version:u8(=1)
+ *   header  := "KIOTSEG" version:u8(=2)
  *   frame   := magic:u8(=0xA7) bodyLength:u32be crc32(body):u32be body
- *   body    := offset:u48be(2 zero bytes + 6) timestamp:i64be(as 2 zero bytes + i48)
- *              keyLength:i32be(-1 = null) key valueLength:i32be(-1 = null) value
- *              headerCount:u16be { nameLength:u16be name valueLength:u32be value }*
+ *   body    := baseOffset:i64be lastOffsetDelta:u32be maxTimestamp:i64be count:u32be record{count}
+ *   record  := offsetDelta:u32be timestamp:i64be keyLength:i32be(-1 = null) key
+ *              valueLength:i32be(-1 = null) value headerCount:u16be { nameLength:u16be name valueLength:u32be value }*
  *
- * The CRC covers the body, so a torn or flipped write is detected before anything is served.
+ * 64-bit integers are written as two 32-bit halves (exact below 2^53). The CRC covers the
+ * whole body, so a torn or flipped write is detected before anything in the batch is served.
  */
 import { crc32 } from 'node:zlib';
 import type { LogRecord } from '../log.js';
 
-export const SEGMENT_HEADER = Buffer.from('KIOTSEG\x01', 'latin1');
+export const SEGMENT_HEADER = Buffer.from('KIOTSEG\x02', 'latin1');
 export const FRAME_MAGIC = 0xa7;
 export const FRAME_OVERHEAD = 9; // magic + length + crc
-const BODY_FIXED = 8 + 8 + 4 + 4 + 2;
-/** Frames larger than this are treated as damage, not data (no single record is this big). */
-export const MAX_FRAME_BODY = 256 * 1024 * 1024;
+const BATCH_FIXED = 8 + 4 + 8 + 4;
+const RECORD_FIXED = 4 + 8 + 4 + 4 + 2;
+/** Frames larger than this are treated as damage, not data. */
+export const MAX_FRAME_BODY = 512 * 1024 * 1024;
 
 export interface FrameInput {
   readonly offset: number;
@@ -29,38 +33,50 @@ export interface FrameInput {
   readonly headers: readonly (readonly [string, Buffer])[];
 }
 
-export function frameSize(input: FrameInput): number {
-  let size = FRAME_OVERHEAD + BODY_FIXED + (input.key?.length ?? 0) + (input.value?.length ?? 0);
-  for (const [name, value] of input.headers) size += 2 + Buffer.byteLength(name) + 4 + value.length;
+function recordSize(input: FrameInput): number {
+  let size = RECORD_FIXED + (input.key?.length ?? 0) + (input.value?.length ?? 0);
+  for (let i = 0; i < input.headers.length; i++) {
+    const [name, value] = input.headers[i]!;
+    size += 2 + Buffer.byteLength(name) + 4 + value.length;
+  }
   return size;
 }
 
-/** Writes one frame at `pos` of `out` and returns the position after it. */
-export function writeFrame(out: Buffer, pos: number, input: FrameInput): number {
-  const start = pos;
-  out[pos] = FRAME_MAGIC;
-  pos += FRAME_OVERHEAD;
-  const bodyStart = pos;
-  out.writeUInt16BE(0, pos);
-  out.writeUIntBE(input.offset, pos + 2, 6);
-  out.writeInt16BE(input.timestamp < 0 ? -1 : 0, pos + 8);
-  out.writeIntBE(input.timestamp, pos + 10, 6);
-  pos += 16;
-  pos = writeBytes(out, pos, input.key);
-  pos = writeBytes(out, pos, input.value);
-  out.writeUInt16BE(input.headers.length, pos);
-  pos += 2;
-  for (const [name, value] of input.headers) {
-    const nameLength = out.write(name, pos + 2, 'utf8');
-    out.writeUInt16BE(nameLength, pos);
-    pos += 2 + nameLength;
-    out.writeUInt32BE(value.length, pos);
-    value.copy(out, pos + 4);
-    pos += 4 + value.length;
+/** Encodes records with increasing offsets (the first is the base) as one frame. */
+export function encodeFrame(inputs: readonly FrameInput[]): Buffer {
+  let total = FRAME_OVERHEAD + BATCH_FIXED;
+  for (let i = 0; i < inputs.length; i++) total += recordSize(inputs[i]!);
+  const out = Buffer.allocUnsafe(total);
+  const base = inputs[0]!.offset;
+  let maxTimestamp = -Infinity;
+  let pos = FRAME_OVERHEAD + BATCH_FIXED;
+  for (let i = 0; i < inputs.length; i++) {
+    const input = inputs[i]!;
+    if (input.timestamp > maxTimestamp) maxTimestamp = input.timestamp;
+    out.writeUInt32BE(input.offset - base, pos);
+    writeInt64(out, pos + 4, input.timestamp);
+    pos = writeBytes(out, pos + 12, input.key);
+    pos = writeBytes(out, pos, input.value);
+    out.writeUInt16BE(input.headers.length, pos);
+    pos += 2;
+    for (const [name, value] of input.headers) {
+      const nameLength = out.write(name, pos + 2, 'utf8');
+      out.writeUInt16BE(nameLength, pos);
+      pos += 2 + nameLength;
+      out.writeUInt32BE(value.length, pos);
+      value.copy(out, pos + 4);
+      pos += 4 + value.length;
+    }
   }
-  out.writeUInt32BE(pos - bodyStart, start + 1);
-  out.writeUInt32BE(crc32(out.subarray(bodyStart, pos)), start + 5);
-  return pos;
+  const body = FRAME_OVERHEAD;
+  writeInt64(out, body, base);
+  out.writeUInt32BE(inputs[inputs.length - 1]!.offset - base, body + 8);
+  writeInt64(out, body + 12, maxTimestamp);
+  out.writeUInt32BE(inputs.length, body + 20);
+  out[0] = FRAME_MAGIC;
+  out.writeUInt32BE(total - FRAME_OVERHEAD, 1);
+  out.writeUInt32BE(crc32(out.subarray(FRAME_OVERHEAD)), 5);
+  return out;
 }
 
 function writeBytes(out: Buffer, pos: number, bytes: Buffer | null): number {
@@ -73,74 +89,147 @@ function writeBytes(out: Buffer, pos: number, bytes: Buffer | null): number {
   return pos + 4 + bytes.length;
 }
 
+const writeInt64 = (out: Buffer, at: number, value: number): void => {
+  out.writeInt32BE(Math.floor(value / 0x1_0000_0000), at);
+  out.writeUInt32BE(value >>> 0, at + 4);
+};
+const readInt64 = (buf: Buffer, at: number): number => buf.readInt32BE(at) * 0x1_0000_0000 + buf.readUInt32BE(at + 4);
+
 export type FrameCheck =
   | { readonly kind: 'frame'; readonly length: number }
   | { readonly kind: 'incomplete' } // the buffer ends inside the frame: read more, or a torn tail
   | { readonly kind: 'bad'; readonly reason: string };
 
-/** Checks the frame at `pos` of `buf` (which holds bytes up to `buf.length`). */
+/** Checks the frame at `pos` of `buf`, including its checksum. */
 export function checkFrame(buf: Buffer, pos: number): FrameCheck {
   if (buf.length - pos < FRAME_OVERHEAD) return { kind: 'incomplete' };
   if (buf[pos] !== FRAME_MAGIC) return { kind: 'bad', reason: `bad frame marker 0x${buf[pos]!.toString(16)}` };
   const bodyLength = buf.readUInt32BE(pos + 1);
-  if (bodyLength < BODY_FIXED || bodyLength > MAX_FRAME_BODY) return { kind: 'bad', reason: `impossible frame length ${bodyLength}` };
+  if (bodyLength < BATCH_FIXED || bodyLength > MAX_FRAME_BODY) return { kind: 'bad', reason: `impossible frame length ${bodyLength}` };
   const end = pos + FRAME_OVERHEAD + bodyLength;
   if (end > buf.length) return { kind: 'incomplete' };
-  const expected = buf.readUInt32BE(pos + 5);
-  if (crc32(buf.subarray(pos + FRAME_OVERHEAD, end)) !== expected) return { kind: 'bad', reason: 'checksum mismatch' };
+  if (crc32(buf.subarray(pos + FRAME_OVERHEAD, end)) !== buf.readUInt32BE(pos + 5)) return { kind: 'bad', reason: 'checksum mismatch' };
   return { kind: 'frame', length: end - pos };
 }
 
-/** Declared total length of the frame at `pos` (header fields only; call checkFrame first). */
+/** Whether `buf` holds the whole frame at `pos` (header fields only; no checksum). */
+export const hasWholeFrame = (buf: Buffer, pos: number): boolean =>
+  buf.length - pos >= FRAME_OVERHEAD && declaredFrameLength(buf, pos) <= buf.length - pos;
+/** Declared total length of the frame at `pos`. */
 export const declaredFrameLength = (buf: Buffer, pos: number): number => FRAME_OVERHEAD + buf.readUInt32BE(pos + 1);
+export const frameBaseOffset = (buf: Buffer, pos: number): number => readInt64(buf, pos + FRAME_OVERHEAD);
+export const frameLastOffset = (buf: Buffer, pos: number): number =>
+  frameBaseOffset(buf, pos) + buf.readUInt32BE(pos + FRAME_OVERHEAD + 8);
+export const frameMaxTimestamp = (buf: Buffer, pos: number): number => readInt64(buf, pos + FRAME_OVERHEAD + 12);
 
-/** Offset and timestamp of a checked frame, without decoding the rest. */
-export function frameOffset(buf: Buffer, pos: number): number {
-  return buf.readUIntBE(pos + FRAME_OVERHEAD + 2, 6);
+/** A record inside a frame, positioned but not copied. */
+export interface RawRecord {
+  readonly offset: number;
+  readonly timestamp: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  /** Position of the header count; decode headers only when needed. */
+  readonly headersAt: number;
 }
-export function frameTimestamp(buf: Buffer, pos: number): number {
-  return buf.readIntBE(pos + FRAME_OVERHEAD + 10, 6);
-}
-/** Key of a checked frame (a view into `buf`), or null. */
-export function frameKey(buf: Buffer, pos: number): Buffer | null {
-  const at = pos + FRAME_OVERHEAD + 16;
-  const length = buf.readInt32BE(at);
-  return length < 0 ? null : buf.subarray(at + 4, at + 4 + length);
-}
-export function frameIsTombstone(buf: Buffer, pos: number): boolean {
-  const keyAt = pos + FRAME_OVERHEAD + 16;
-  const keyLength = buf.readInt32BE(keyAt);
-  const valueAt = keyAt + 4 + Math.max(0, keyLength);
-  return buf.readInt32BE(valueAt) < 0;
-}
+
+const NO_HEADERS: Readonly<Record<string, Buffer>> = Object.freeze({});
 
 /**
- * Decodes a checked frame. Key, value and header buffers are copies, so the read buffer can be
- * reused and records can outlive it.
+ * Calls `visit` for every record of the whole frame at `pos`, in offset order, until it
+ * returns false. Key and value are views into `buf`.
  */
-export function decodeFrame(buf: Buffer, pos: number, topic: string, partition: number): LogRecord {
-  let at = pos + FRAME_OVERHEAD;
-  const offset = buf.readUIntBE(at + 2, 6);
-  const timestamp = buf.readIntBE(at + 10, 6);
-  at += 16;
-  const keyLength = buf.readInt32BE(at);
-  at += 4;
-  const key = keyLength < 0 ? null : Buffer.from(buf.subarray(at, at + keyLength));
-  at += Math.max(0, keyLength);
-  const valueLength = buf.readInt32BE(at);
-  at += 4;
-  const value = valueLength < 0 ? null : Buffer.from(buf.subarray(at, at + valueLength));
-  at += Math.max(0, valueLength);
-  const headerCount = buf.readUInt16BE(at);
-  at += 2;
+export function forEachRecord(buf: Buffer, pos: number, visit: (record: RawRecord) => boolean | void): void {
+  const base = frameBaseOffset(buf, pos);
+  const count = buf.readUInt32BE(pos + FRAME_OVERHEAD + 20);
+  let at = pos + FRAME_OVERHEAD + BATCH_FIXED;
+  for (let i = 0; i < count; i++) {
+    const offset = base + buf.readUInt32BE(at);
+    const timestamp = readInt64(buf, at + 4);
+    at += 12;
+    const keyLength = buf.readInt32BE(at);
+    at += 4;
+    const key = keyLength < 0 ? null : buf.subarray(at, at + keyLength);
+    if (keyLength > 0) at += keyLength;
+    const valueLength = buf.readInt32BE(at);
+    at += 4;
+    const value = valueLength < 0 ? null : buf.subarray(at, at + valueLength);
+    if (valueLength > 0) at += valueLength;
+    const headersAt = at;
+    const headerCount = buf.readUInt16BE(at);
+    at += 2;
+    for (let h = 0; h < headerCount; h++) {
+      at += 2 + buf.readUInt16BE(at);
+      at += 4 + buf.readUInt32BE(at);
+    }
+    if (visit({ offset, timestamp, key, value, headersAt }) === false) return;
+  }
+}
+
+/** The headers of a raw record, as views into `buf`. */
+export function readHeaders(buf: Buffer, headersAt: number): Readonly<Record<string, Buffer>> {
+  const count = buf.readUInt16BE(headersAt);
+  if (count === 0) return NO_HEADERS;
   const headers: Record<string, Buffer> = {};
-  for (let i = 0; i < headerCount; i++) {
+  let at = headersAt + 2;
+  for (let i = 0; i < count; i++) {
     const nameLength = buf.readUInt16BE(at);
     const name = buf.toString('utf8', at + 2, at + 2 + nameLength);
     at += 2 + nameLength;
     const length = buf.readUInt32BE(at);
-    headers[name] = Buffer.from(buf.subarray(at + 4, at + 4 + length));
+    headers[name] = buf.subarray(at + 4, at + 4 + length);
     at += 4 + length;
   }
-  return { topic, partition, offset, key, value, headers, timestamp };
+  return headers;
+}
+
+/**
+ * Appends the frame's records with offset >= `from` to `out` as LogRecords, stopping at `max`
+ * records in `out`. Keys, values and headers are views into `buf`: hand in a buffer that is
+ * never reused. This is the consume hot path, so it decodes in one pass without closures.
+ */
+export function decodeRecords(buf: Buffer, pos: number, from: number, max: number, out: LogRecord[], topic: string, partition: number): void {
+  const base = frameBaseOffset(buf, pos);
+  const count = buf.readUInt32BE(pos + FRAME_OVERHEAD + 20);
+  let at = pos + FRAME_OVERHEAD + BATCH_FIXED;
+  for (let i = 0; i < count && out.length < max; i++) {
+    const offset = base + buf.readUInt32BE(at);
+    const timestamp = buf.readInt32BE(at + 4) * 0x1_0000_0000 + buf.readUInt32BE(at + 8);
+    at += 12;
+    const keyLength = buf.readInt32BE(at);
+    at += 4;
+    const keyAt = at;
+    if (keyLength > 0) at += keyLength;
+    const valueLength = buf.readInt32BE(at);
+    at += 4;
+    const valueAt = at;
+    if (valueLength > 0) at += valueLength;
+    const headersAt = at;
+    const headerCount = buf.readUInt16BE(at);
+    at += 2;
+    for (let h = 0; h < headerCount; h++) {
+      at += 2 + buf.readUInt16BE(at);
+      at += 4 + buf.readUInt32BE(at);
+    }
+    if (offset < from) continue;
+    out.push({
+      topic,
+      partition,
+      offset,
+      key: keyLength < 0 ? null : buf.subarray(keyAt, keyAt + keyLength),
+      value: valueLength < 0 ? null : buf.subarray(valueAt, valueAt + valueLength),
+      headers: headerCount === 0 ? NO_HEADERS : readHeaders(buf, headersAt),
+      timestamp,
+    });
+  }
+}
+
+/** The record as input for re-encoding (compaction). */
+export function toFrameInput(buf: Buffer, raw: RawRecord): FrameInput {
+  return {
+    offset: raw.offset,
+    timestamp: raw.timestamp,
+    key: raw.key,
+    value: raw.value,
+    headers: Object.entries(readHeaders(buf, raw.headersAt)),
+  };
 }

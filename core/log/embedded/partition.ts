@@ -3,17 +3,16 @@ import { join } from 'node:path';
 import type { Logger } from '../../logger.js';
 import type { LogRecord } from '../log.js';
 import {
-  checkFrame,
-  declaredFrameLength,
-  decodeFrame,
-  frameIsTombstone,
-  frameKey,
-  frameOffset,
-  frameSize,
-  frameTimestamp,
-  writeFrame,
-  type FrameInput,
   SEGMENT_HEADER,
+  declaredFrameLength,
+  encodeFrame,
+  forEachRecord,
+  frameLastOffset,
+  frameMaxTimestamp,
+  hasWholeFrame,
+  toFrameInput,
+  decodeRecords,
+  type FrameInput,
 } from './frame.js';
 import { SEGMENT_FILE, Segment, corrupt, segmentFileName } from './segment.js';
 
@@ -151,34 +150,25 @@ export class Partition {
 
   async #write(batch: readonly PendingAppend[]): Promise<void> {
     const segment = this.#active;
-    let offset = segment.nextOffset;
-    let total = 0;
+    const first = segment.nextOffset;
+    let offset = first;
     const inputs: FrameInput[] = [];
     for (const p of batch) {
-      for (const r of p.records) {
-        const input: FrameInput = { offset: offset++, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers };
-        total += frameSize(input);
-        inputs.push(input);
-      }
+      for (const r of p.records) inputs.push({ offset: offset++, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers });
     }
-    const buf = Buffer.allocUnsafe(total);
-    const frames: { offset: number; position: number; timestamp: number }[] = [];
-    let pos = 0;
-    for (const input of inputs) {
-      frames.push({ offset: input.offset, position: pos, timestamp: input.timestamp });
-      pos = writeFrame(buf, pos, input);
-    }
+    const frame = encodeFrame(inputs);
     // Positional write at the durable end: a failed attempt is simply overwritten by the next.
     let written = 0;
-    while (written < total) {
-      const { bytesWritten } = await segment.fh.write(buf, written, total - written, segment.size + written);
+    while (written < frame.length) {
+      const { bytesWritten } = await segment.fh.write(frame, written, frame.length - written, segment.size + written);
       written += bytesWritten;
     }
     await segment.fh.datasync();
-    segment.noteAppended(total, frames);
-    let next = frames[0]?.offset ?? segment.nextOffset;
+    segment.noteAppended(frame);
+    let next = first;
     for (const p of batch) {
-      const offsets = p.records.map(() => next++);
+      const offsets = new Array<number>(p.records.length);
+      for (let i = 0; i < offsets.length; i++) offsets[i] = next++;
       p.resolve(offsets);
     }
     for (const wake of [...this.#waiters]) wake();
@@ -186,7 +176,7 @@ export class Partition {
 
   async #rollIfDue(): Promise<void> {
     const active = this.#active;
-    if (active.records === 0) {
+    if (active.frames === 0) {
       this.#activeSince = Date.now();
       return;
     }
@@ -207,29 +197,14 @@ export class Partition {
     const out: LogRecord[] = [];
     let from = Math.max(offset, this.low);
     const segments = this.#segments;
-    let i = segmentIndexFor(segments, from);
-    while (i < segments.length && out.length < maxRecords) {
+    for (let i = segmentIndexFor(segments, from); i < segments.length && out.length === 0; i++) {
       const segment = segments[i]!;
-      let position = segment.positionFor(from);
-      while (position < segment.size && out.length < maxRecords) {
-        let buf = await segment.read(position, READ_CHUNK_BYTES);
-        if (buf.length === 0) break;
-        if (checkFrame(buf, 0).kind === 'incomplete') {
-          buf = await segment.read(position, declaredFrameLength(buf, 0)); // one frame bigger than a chunk
-        }
-        let at = 0;
-        while (at < buf.length && out.length < maxRecords) {
-          if (buf.length - at < 9 || declaredFrameLength(buf, at) > buf.length - at) break;
-          const length = declaredFrameLength(buf, at);
-          if (frameOffset(buf, at) >= from) out.push(decodeFrame(buf, at, this.topic, this.id));
-          at += length;
-        }
-        if (at === 0) throw corrupt(segment.path, `unreadable frame at byte ${position}`);
-        position += at;
-      }
-      if (out.length > 0) break; // one segment per call keeps reads simple
-      from = segment.nextOffset;
-      i++;
+      await forEachFrame(segment, segment.positionFor(from), (buf, at) => {
+        if (frameLastOffset(buf, at) < from) return true;
+        decodeRecords(buf, at, from, maxRecords, out, this.topic, this.id);
+        return out.length < maxRecords;
+      });
+      from = Math.max(from, segment.nextOffset);
     }
     return out;
   }
@@ -238,17 +213,16 @@ export class Partition {
   async offsetForTimestamp(timestamp: number): Promise<number> {
     for (const segment of this.#segments) {
       if (segment.maxTimestamp < timestamp) continue;
-      let position = segment.positionForTimestamp(timestamp);
-      while (position < segment.size) {
-        const buf = await segment.read(position, READ_CHUNK_BYTES);
-        let at = 0;
-        while (buf.length - at >= 9 && declaredFrameLength(buf, at) <= buf.length - at) {
-          if (frameTimestamp(buf, at) >= timestamp) return frameOffset(buf, at);
-          at += declaredFrameLength(buf, at);
-        }
-        if (at === 0) break;
-        position += at;
-      }
+      let found: number | undefined;
+      await forEachFrame(segment, segment.positionForTimestamp(timestamp), (buf, at) => {
+        if (frameMaxTimestamp(buf, at) < timestamp) return true;
+        forEachRecord(buf, at, (raw) => {
+          if (raw.timestamp >= timestamp) found = raw.offset;
+          return found === undefined;
+        });
+        return found === undefined;
+      });
+      if (found !== undefined) return found;
     }
     return this.high;
   }
@@ -299,22 +273,25 @@ export class Partition {
     if (this.#segments.length < 2) return;
     const latest = new Map<string, number>();
     for (const segment of this.#segments) {
-      await forEachFrame(segment, (buf, at) => {
-        const key = frameKey(buf, at);
-        if (key) latest.set(key.toString('latin1'), frameOffset(buf, at));
+      await forEachFrame(segment, SEGMENT_HEADER.length, (buf, at) => {
+        forEachRecord(buf, at, (raw) => {
+          if (raw.key) latest.set(raw.key.toString('latin1'), raw.offset);
+        });
       });
     }
     const closed = this.#segments.slice(0, -1);
     for (const segment of closed) {
       const kept: Buffer[] = [];
       let dropped = 0;
-      await forEachFrame(segment, (buf, at, length) => {
-        const key = frameKey(buf, at);
-        const offset = frameOffset(buf, at);
-        const superseded = key !== null && latest.get(key.toString('latin1')) !== offset;
-        const expiredTombstone = frameIsTombstone(buf, at) && frameTimestamp(buf, at) < now - this.settings.tombstoneGraceMs;
-        if (superseded || expiredTombstone) dropped++;
-        else kept.push(Buffer.from(buf.subarray(at, at + length)));
+      await forEachFrame(segment, SEGMENT_HEADER.length, (buf, at) => {
+        const keep: FrameInput[] = [];
+        forEachRecord(buf, at, (raw) => {
+          const superseded = raw.key !== null && latest.get(raw.key.toString('latin1')) !== raw.offset;
+          const expiredTombstone = raw.value === null && raw.timestamp < now - this.settings.tombstoneGraceMs;
+          if (superseded || expiredTombstone) dropped++;
+          else keep.push(toFrameInput(buf, raw));
+        });
+        if (keep.length > 0) kept.push(encodeFrame(keep));
       });
       if (dropped === 0) continue;
       const index = this.#segments.indexOf(segment);
@@ -369,18 +346,20 @@ function segmentIndexFor(segments: readonly Segment[], offset: number): number {
   return Math.max(0, lo - 1);
 }
 
-async function forEachFrame(segment: Segment, visit: (buf: Buffer, at: number, length: number) => void): Promise<void> {
-  let position = SEGMENT_HEADER.length;
+/**
+ * Calls `visit` with each whole frame of the segment from byte `position` on, until it returns
+ * false. Frames were verified when the segment was opened or written, so only lengths are read.
+ */
+async function forEachFrame(segment: Segment, position: number, visit: (buf: Buffer, at: number) => boolean | void): Promise<void> {
   while (position < segment.size) {
     let buf = await segment.read(position, READ_CHUNK_BYTES);
-    if (checkFrame(buf, 0).kind === 'incomplete') buf = await segment.read(position, declaredFrameLength(buf, 0));
+    if (!hasWholeFrame(buf, 0)) buf = await segment.read(position, declaredFrameLength(buf, 0)); // a frame bigger than a chunk
+    if (!hasWholeFrame(buf, 0)) throw corrupt(segment.path, `unreadable frame at byte ${position}`);
     let at = 0;
-    while (buf.length - at >= 9 && declaredFrameLength(buf, at) <= buf.length - at) {
-      const length = declaredFrameLength(buf, at);
-      visit(buf, at, length);
-      at += length;
+    while (hasWholeFrame(buf, at)) {
+      if (visit(buf, at) === false) return;
+      at += declaredFrameLength(buf, at);
     }
-    if (at === 0) throw corrupt(segment.path, `unreadable frame at byte ${position}`);
     position += at;
   }
 }

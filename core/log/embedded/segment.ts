@@ -5,8 +5,9 @@ import {
   SEGMENT_HEADER,
   checkFrame,
   declaredFrameLength,
-  frameOffset,
-  frameTimestamp,
+  frameBaseOffset,
+  frameLastOffset,
+  frameMaxTimestamp,
   FRAME_OVERHEAD,
 } from './frame.js';
 
@@ -23,7 +24,7 @@ export const SEGMENT_FILE = /^(\d{20})\.seg$/;
  * past it, so nothing that could still vanish in a crash is served.
  */
 export class Segment {
-  /** Sparse index: offsets[i] is at byte positions[i]; maxTimestamps[i] is the max timestamp up to it. */
+  /** Sparse index of frame starts: the frame with base offsets[i] is at byte positions[i]; maxTimestamps[i] is the max timestamp up to it. */
   readonly #offsets: number[] = [];
   readonly #positions: number[] = [];
   readonly #maxTimestamps: number[] = [];
@@ -32,7 +33,8 @@ export class Segment {
   nextOffset: number;
   /** Highest record timestamp in the segment (-Infinity when empty). */
   maxTimestamp = -Infinity;
-  records = 0;
+  /** Frames (record batches) in the segment. */
+  frames = 0;
 
   private constructor(
     readonly path: string,
@@ -92,10 +94,11 @@ export class Segment {
       const view = chunk.subarray(0, chunkLength);
       const check = checkFrame(view, rel);
       if (check.kind === 'frame') {
-        const offset = frameOffset(view, rel);
-        if (offset <= previousOffset) throw corrupt(this.path, `offsets go backwards at byte ${pos}`);
-        previousOffset = offset;
-        this.#noteFrame(offset, pos, frameTimestamp(view, rel));
+        const base = frameBaseOffset(view, rel);
+        const last = frameLastOffset(view, rel);
+        if (base <= previousOffset || last < base) throw corrupt(this.path, `offsets go backwards at byte ${pos}`);
+        previousOffset = last;
+        this.#noteFrame(base, last, pos, frameMaxTimestamp(view, rel));
         pos += check.length;
         continue;
       }
@@ -131,28 +134,24 @@ export class Segment {
     return rest.every((b) => b === 0);
   }
 
-  #noteFrame(offset: number, position: number, timestamp: number): void {
-    if (timestamp > this.maxTimestamp) this.maxTimestamp = timestamp;
+  #noteFrame(base: number, last: number, position: number, maxTimestamp: number): void {
+    if (maxTimestamp > this.maxTimestamp) this.maxTimestamp = maxTimestamp;
     if (position - this.#lastIndexedPosition >= INDEX_INTERVAL_BYTES) {
-      this.#offsets.push(offset);
+      this.#offsets.push(base);
       this.#positions.push(position);
       this.#maxTimestamps.push(this.maxTimestamp);
       this.#lastIndexedPosition = position;
     } else {
       this.#maxTimestamps[this.#maxTimestamps.length - 1] = this.maxTimestamp;
     }
-    this.nextOffset = offset + 1;
-    this.records++;
+    this.nextOffset = last + 1;
+    this.frames++;
   }
 
-  /**
-   * Records that frames were made durable at the end of the file. `frames` lists each frame's
-   * offset, relative position in `length` bytes, and timestamp.
-   */
-  noteAppended(length: number, frames: readonly { offset: number; position: number; timestamp: number }[]): void {
-    const base = this.size;
-    for (const f of frames) this.#noteFrame(f.offset, base + f.position, f.timestamp);
-    this.size += length;
+  /** Records that a frame (see frame.ts) was made durable at the end of the file. */
+  noteAppended(frame: Buffer): void {
+    this.#noteFrame(frameBaseOffset(frame, 0), frameLastOffset(frame, 0), this.size, frameMaxTimestamp(frame, 0));
+    this.size += frame.length;
   }
 
   /** Byte position to start reading for `offset` (the indexed frame at or before it). */

@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+import { formatResults, type Benchmark } from './report.js';
+import { embeddedLogBenchmark } from './log-embedded.js';
+import { kafkaLogBenchmark } from './log-kafka.js';
+
+/** Benchmark groups as `npm run bench -- <group>` names them; no name runs them all. */
+const GROUPS: Record<string, readonly Benchmark[]> = {
+  log: [embeddedLogBenchmark, kafkaLogBenchmark],
+};
+
+async function main(): Promise<void> {
+  const names = process.argv.slice(2);
+  if (names.includes('--help') || names.includes('-h')) {
+    process.stdout.write(`usage: npm run bench -- [${Object.keys(GROUPS).join('|')}]...\n\n`);
+    for (const [group, benchmarks] of Object.entries(GROUPS)) {
+      for (const b of benchmarks) process.stdout.write(`  ${group.padEnd(10)} ${b.name}: ${b.summary}\n`);
+    }
+    return;
+  }
+  const unknown = names.filter((n) => !(n in GROUPS));
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: unknown benchmark ${unknown.join(', ')} (known: ${Object.keys(GROUPS).join(', ')})\n`);
+    process.exit(2);
+  }
+  for (const group of names.length > 0 ? names : Object.keys(GROUPS)) {
+    for (const benchmark of GROUPS[group]!) {
+      process.stdout.write(`\n== ${benchmark.name}: ${benchmark.summary}\n`);
+      const results = await benchmark.run((line) => process.stdout.write(`   ${line}\n`));
+      process.stdout.write(`${formatResults(results)}\n`);
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,425 @@
+import { randomUUID } from 'node:crypto';
+import kafkajs from 'kafkajs';
+import type { Admin, Kafka, LogEntry, Message, Producer } from 'kafkajs';
+import { PlatformError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import {
+  partitionForKey,
+  toBuffer,
+  type AppendRecord,
+  type AppendResult,
+  type Consumer,
+  type ConsumerOptions,
+  type Log,
+  type LogStats,
+  type SeekPosition,
+  type Table,
+  type TableOptions,
+  type TopicPartition,
+  type TopicPartitionOffset,
+  type TopicSpec,
+} from '../log.js';
+import { KafkaConsumer, type ConsumerHost, type GroupSettings } from './kafka-consumer.js';
+import { fromKafkaError, isUnknownTopicError } from './kafka-errors.js';
+import { KafkaTable, type TableHost } from './kafka-table.js';
+
+const { Kafka: KafkaClient, logLevel, Partitioners } = kafkajs;
+
+/** The Kafka mock's auto-created topics have 4 partitions; new topics match it (log.ts). */
+export const DEFAULT_PARTITIONS = 4;
+/** kafkajs's own default; a member silent this long is dropped from its group. */
+export const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
+/** kafkajs's default; well below the session timeout, as Kafka recommends. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 3_000;
+/**
+ * How long an idle fetch waits at the broker. kafkajs heartbeats between fetches, so this also
+ * bounds how late an idle member notices a rebalance (kafkajs's default is 5 s).
+ */
+export const DEFAULT_MAX_WAIT_TIME_MS = 500;
+/** Pause before a batch whose handler threw is delivered again. */
+export const DEFAULT_RETRY_PAUSE_MS = 1_000;
+/** How long `Consumer.start()` waits to join its group before failing with LOG_UNAVAILABLE. */
+export const DEFAULT_START_TIMEOUT_MS = 60_000;
+
+/** kafkajs's default: with its backoff, a call gives up after roughly 10 s of failures. */
+export const DEFAULT_RETRIES = 5;
+
+export interface KafkaLogOptions {
+  /** Bootstrap brokers, `host:port`. */
+  readonly brokers: string[];
+  readonly clientId?: string;
+  readonly logger: Logger;
+  /** Partitions of topics created without a count. Default {@link DEFAULT_PARTITIONS}. */
+  readonly defaultPartitions?: number;
+  /** Consumer group session timeout. Default {@link DEFAULT_SESSION_TIMEOUT_MS}. */
+  readonly sessionTimeoutMs?: number;
+  /** Default {@link DEFAULT_HEARTBEAT_INTERVAL_MS}; keep it well below the session timeout. */
+  readonly heartbeatIntervalMs?: number;
+  /** Default {@link DEFAULT_MAX_WAIT_TIME_MS}. */
+  readonly maxWaitTimeMs?: number;
+  /** Default {@link DEFAULT_RETRY_PAUSE_MS}. */
+  readonly retryPauseMs?: number;
+  /** Default {@link DEFAULT_START_TIMEOUT_MS}. */
+  readonly startTimeoutMs?: number;
+  /**
+   * How often kafkajs retries a failed request (with exponential backoff from 300 ms) before
+   * the call fails with LOG_UNAVAILABLE. Default {@link DEFAULT_RETRIES}.
+   */
+  readonly retries?: number;
+}
+
+/**
+ * The log on a Kafka cluster, through kafkajs. This folder is the only place kafkajs is used.
+ *
+ * - Appends go through one idempotent producer with `acks=all` (-1) and one request in flight,
+ *   so a retried produce is neither duplicated nor reordered by the broker. Partitions are
+ *   chosen here with log.ts's murmur2 `partitionForKey`, the Java client's default, so a key
+ *   lands where Kafka's own clients put it; keyless records of one append share a partition
+ *   that rotates per append (Kafka's "sticky" idea).
+ * - `ensureTopic` uses CreateTopics and, where the broker refuses it (librdkafka's mock) or the
+ *   topic exists, reads the metadata instead, which auto-creates the topic on brokers that do
+ *   so; whatever partition count exists is then used. Only the partition count of an existing
+ *   topic is compared (and a difference logged); its configs are not read back.
+ * - Consumers are kafkajs group members with auto-commit off: see KafkaConsumer for how the
+ *   revoke callback is derived.
+ * - Seek by timestamp uses ListOffsets. A broker that cannot look up timestamps (librdkafka's
+ *   mock answers "none" for every timestamp) is recognised by asking for timestamp 0 on a
+ *   non-empty partition; the consumer then reads from the earliest offset and skips records
+ *   older than the timestamp until the first one that is not, which gives the same answer.
+ * - Tables are KafkaTable: a consumer in a throwaway group that replays every partition.
+ */
+export class KafkaLog implements Log {
+  readonly kind = 'kafka';
+  readonly #kafka: Kafka;
+  readonly #log: Logger;
+  readonly #defaultPartitions: number;
+  readonly #settings: GroupSettings;
+  readonly #partitions = new Map<string, number>();
+  readonly #rotation = new Map<string, number>();
+  readonly #consumers = new Set<KafkaConsumer>();
+  readonly #tables = new Set<KafkaTable<unknown>>();
+  readonly #consumerHost: ConsumerHost;
+  readonly #tableHost: TableHost;
+  #producer: Promise<Producer> | undefined;
+  #admin: Promise<Admin> | undefined;
+  /** undefined until a timestamp lookup on a non-empty partition told us. */
+  #timestampLookup: boolean | undefined;
+  #closed: Promise<void> | undefined;
+  #appendedRecords = 0;
+  #appendedBytes = 0;
+  #consumedRecords = 0;
+
+  constructor(options: KafkaLogOptions) {
+    if (options.brokers.length === 0) throw new PlatformError('CONFIG_INVALID', 'kafka brokers: expected at least one host:port');
+    this.#log = options.logger.child({ module: 'log.kafka' });
+    this.#defaultPartitions = options.defaultPartitions ?? DEFAULT_PARTITIONS;
+    this.#settings = {
+      sessionTimeoutMs: options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
+      maxWaitTimeMs: options.maxWaitTimeMs ?? DEFAULT_MAX_WAIT_TIME_MS,
+      retryPauseMs: options.retryPauseMs ?? DEFAULT_RETRY_PAUSE_MS,
+      startTimeoutMs: options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+    };
+    const kafkaLog = this.#log.child({ module: 'kafkajs' });
+    this.#kafka = new KafkaClient({
+      clientId: options.clientId ?? 'kiot',
+      brokers: options.brokers,
+      logLevel: logLevel.INFO,
+      retry: { retries: options.retries ?? DEFAULT_RETRIES },
+      logCreator: () => (entry: LogEntry) => logKafkaJs(kafkaLog, entry),
+    });
+    this.#consumerHost = {
+      kafka: this.#kafka,
+      logger: this.#log,
+      settings: this.#settings,
+      resolveSeek: (topic, partition, position) => this.#resolveSeek(topic, partition, position),
+      uncommittedStarts: (groupId, partitions, startFrom) => this.#uncommittedStarts(groupId, partitions, startFrom),
+      countConsumed: (records) => {
+        this.#consumedRecords += records;
+      },
+      forget: (consumer) => {
+        this.#consumers.delete(consumer);
+      },
+    };
+    this.#tableHost = {
+      logger: this.#log,
+      append: (topic, records) => this.append(topic, records),
+      offsets: (topic) => this.offsets(topic),
+      tableConsumer: (options) => this.#newConsumer(options, true),
+      forgetTable: (table) => {
+        this.#tables.delete(table);
+      },
+    };
+  }
+
+  async ensureTopic(spec: TopicSpec): Promise<void> {
+    this.#assertOpen();
+    const partitions = spec.partitions ?? this.#defaultPartitions;
+    const admin = await this.#connectAdmin();
+    const configEntries: { name: string; value: string }[] = [];
+    if (spec.compacted) configEntries.push({ name: 'cleanup.policy', value: 'compact' });
+    else {
+      if (spec.retentionMs !== undefined) configEntries.push({ name: 'retention.ms', value: String(spec.retentionMs) });
+      if (spec.retentionBytes !== undefined) configEntries.push({ name: 'retention.bytes', value: String(spec.retentionBytes) });
+    }
+    let created = false;
+    try {
+      created = await admin.createTopics({
+        topics: [{ topic: spec.name, numPartitions: partitions, configEntries }],
+        waitForLeaders: true,
+      });
+    } catch (err) {
+      // Brokers may refuse CreateTopics (librdkafka's mock does not implement it, a locked-down
+      // cluster may forbid it) yet auto-create topics on metadata requests: try that next.
+      this.#log.debug({ err, topic: spec.name }, 'CreateTopics failed; reading metadata instead');
+    }
+    const actual = await this.#fetchPartitionCount(spec.name);
+    if (!created && actual !== partitions) {
+      this.#log.warn({ topic: spec.name, partitions: actual, wanted: partitions }, 'topic exists with a different partition count; keeping it');
+    }
+  }
+
+  async append(topic: string, records: readonly AppendRecord[]): Promise<AppendResult[]> {
+    this.#assertOpen();
+    if (records.length === 0) return [];
+    const partitions = this.#partitions.get(topic) ?? (await this.#fetchPartitionCount(topic));
+    let keyless: number | undefined;
+    let bytes = 0;
+    const messages: (Message & { partition: number })[] = new Array(records.length);
+    const now = Date.now();
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      const key = r.key == null ? null : toBuffer(r.key);
+      const value = r.value === null ? null : toBuffer(r.value);
+      let partition = r.partition;
+      if (partition === undefined) {
+        if (key) partition = partitionForKey(key, partitions);
+        else partition = keyless ??= this.#nextKeylessPartition(topic, partitions);
+      } else if (!Number.isInteger(partition) || partition < 0 || partition >= partitions) {
+        throw new PlatformError('INPUT_INVALID', `append: partition ${partition} is outside 0..${partitions - 1} of ${topic}`, {
+          details: { topic, partition, partitions },
+        });
+      }
+      bytes += (key?.length ?? 0) + (value?.length ?? 0);
+      messages[i] = { key, value, partition, timestamp: String(r.timestamp ?? now), headers: r.headers };
+    }
+    const producer = await this.#connectProducer();
+    let sent: Awaited<ReturnType<Producer['send']>>;
+    try {
+      sent = await producer.send({ topic, acks: -1, messages });
+    } catch (err) {
+      if (isUnknownTopicError(err)) this.#partitions.delete(topic);
+      throw fromKafkaError(err, `append to ${topic} failed`, { topic });
+    }
+    // kafkajs sends one batch per partition, in input order, so offsets count up from its base.
+    const next = new Map<number, number>();
+    for (const meta of sent) next.set(meta.partition, Number(meta.baseOffset));
+    const results: AppendResult[] = new Array(messages.length);
+    for (let i = 0; i < messages.length; i++) {
+      const partition = messages[i]!.partition;
+      const offset = next.get(partition);
+      if (offset === undefined) throw new PlatformError('INTERNAL', `kafka acknowledged no offset for ${topic}/${partition}`);
+      next.set(partition, offset + 1);
+      results[i] = { partition, offset };
+    }
+    this.#appendedRecords += records.length;
+    this.#appendedBytes += bytes;
+    return results;
+  }
+
+  consumer(options: ConsumerOptions): Consumer {
+    return this.#newConsumer(options, false);
+  }
+
+  #newConsumer(options: ConsumerOptions, internal: boolean): KafkaConsumer {
+    this.#assertOpen();
+    const consumer = new KafkaConsumer(this.#consumerHost, options, internal);
+    this.#consumers.add(consumer);
+    return consumer;
+  }
+
+  async openTable<V = Buffer>(topic: string, options: TableOptions<V> = {}): Promise<Table<V>> {
+    this.#assertOpen();
+    await this.ensureTopic({ name: topic, compacted: true });
+    const table = await KafkaTable.open<V>(topic, this.#tableHost, options);
+    this.#tables.add(table as KafkaTable<unknown>);
+    if (this.#closed) {
+      await table.close();
+      throw new PlatformError('LOG_CLOSED');
+    }
+    return table;
+  }
+
+  async offsets(topic: string): Promise<readonly { partition: number; low: number; high: number }[]> {
+    this.#assertOpen();
+    const admin = await this.#connectAdmin();
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return offsets
+        .map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
+        .sort((a, b) => a.partition - b.partition);
+    } catch (err) {
+      throw fromKafkaError(err, `offsets of ${topic} could not be read`, { topic });
+    }
+  }
+
+  stats(): LogStats {
+    return {
+      appendedRecords: this.#appendedRecords,
+      appendedBytes: this.#appendedBytes,
+      consumedRecords: this.#consumedRecords,
+      lag: [...this.#consumers].filter((c) => !c.internal).flatMap((c) => c.lag()),
+    };
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await Promise.allSettled([...this.#tables].map((t) => t.close()));
+      await Promise.allSettled([...this.#consumers].map((c) => c.stop()));
+      const clients = [this.#producer, this.#admin];
+      this.#producer = undefined;
+      this.#admin = undefined;
+      await Promise.allSettled(
+        clients.map(async (client) => {
+          if (!client) return;
+          const connected = await client.catch(() => undefined);
+          await connected?.disconnect();
+        }),
+      );
+    })();
+    return this.#closed;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new PlatformError('LOG_CLOSED');
+  }
+
+  #nextKeylessPartition(topic: string, partitions: number): number {
+    const next = ((this.#rotation.get(topic) ?? -1) + 1) % partitions;
+    this.#rotation.set(topic, next);
+    return next;
+  }
+
+  async #fetchPartitionCount(topic: string): Promise<number> {
+    try {
+      let count: number;
+      try {
+        count = await this.#readPartitionCount(topic);
+      } catch (err) {
+        if (!isUnknownTopicError(err)) throw err;
+        await this.#autoCreate(topic);
+        count = await this.#readPartitionCount(topic);
+      }
+      this.#partitions.set(topic, count);
+      return count;
+    } catch (err) {
+      throw fromKafkaError(err, `metadata of ${topic} could not be read`, { topic });
+    }
+  }
+
+  async #readPartitionCount(topic: string): Promise<number> {
+    const admin = await this.#connectAdmin();
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+    const count = topics[0]?.partitions.length ?? 0;
+    if (count === 0) throw new PlatformError('LOG_TOPIC_UNKNOWN', `topic ${topic} has no partitions`, { details: { topic } });
+    return count;
+  }
+
+  /**
+   * kafkajs's admin never asks the broker to auto-create topics; its consumers do, when they
+   * subscribe. A consumer that subscribes and never runs (so never joins a group) asks for us.
+   */
+  async #autoCreate(topic: string): Promise<void> {
+    const probe = this.#kafka.consumer({ groupId: `kiot.metadata.${randomUUID()}`, allowAutoTopicCreation: true });
+    await probe.connect();
+    try {
+      await probe.subscribe({ topic });
+    } finally {
+      await probe.disconnect();
+    }
+  }
+
+  #connectProducer(): Promise<Producer> {
+    this.#producer ??= this.#connect(
+      this.#kafka.producer({
+        idempotent: true,
+        // kafkajs allows at most one request in flight for an idempotent producer.
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: true,
+        // Partitions are chosen in append(); this only silences kafkajs's v2 partitioner notice.
+        createPartitioner: Partitioners.DefaultPartitioner,
+      }),
+      'producer',
+      () => (this.#producer = undefined),
+    );
+    return this.#producer;
+  }
+
+  #connectAdmin(): Promise<Admin> {
+    this.#admin ??= this.#connect(this.#kafka.admin(), 'admin', () => (this.#admin = undefined));
+    return this.#admin;
+  }
+
+  async #connect<C extends { connect(): Promise<void> }>(client: C, what: string, reset: () => void): Promise<C> {
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      reset(); // the next call tries again
+      throw fromKafkaError(err, `kafka ${what} could not connect`);
+    }
+  }
+
+  async #resolveSeek(topic: string, partition: number, position: SeekPosition): Promise<{ offset: number; notBefore?: number }> {
+    if (typeof position === 'object' && 'offset' in position) return { offset: position.offset };
+    const range = (await this.offsets(topic)).find((o) => o.partition === partition);
+    if (!range) throw new PlatformError('LOG_OFFSET_OUT_OF_RANGE', `${topic} has no partition ${partition}`, { details: { topic, partition } });
+    if (position === 'earliest') return { offset: range.low };
+    if (position === 'latest') return { offset: range.high };
+    const offset = await this.#offsetForTimestamp(topic, partition, position.timestamp);
+    if (offset < range.high || range.low >= range.high) return { offset };
+    // "No record at or after the timestamp": true on Kafka, but a broker that cannot look up
+    // timestamps says the same for every timestamp. Timestamp 0 tells them apart.
+    this.#timestampLookup ??= (await this.#offsetForTimestamp(topic, partition, 0)) < range.high;
+    return this.#timestampLookup ? { offset: range.high } : { offset: range.low, notBefore: position.timestamp };
+  }
+
+  async #uncommittedStarts(
+    groupId: string,
+    partitions: readonly TopicPartition[],
+    startFrom: 'earliest' | 'latest',
+  ): Promise<TopicPartitionOffset[]> {
+    const admin = await this.#connectAdmin();
+    const topics = [...new Set(partitions.map((tp) => tp.topic))];
+    const committed = await admin.fetchOffsets({ groupId, topics });
+    const starts: TopicPartitionOffset[] = [];
+    for (const topic of topics) {
+      const known = committed.find((c) => c.topic === topic)?.partitions ?? [];
+      const missing = partitions.filter(
+        (tp) => tp.topic === topic && Number(known.find((k) => k.partition === tp.partition)?.offset ?? -1) < 0,
+      );
+      if (missing.length === 0) continue;
+      const ranges = await this.offsets(topic);
+      for (const tp of missing) {
+        const range = ranges.find((r) => r.partition === tp.partition);
+        if (range) starts.push({ ...tp, offset: startFrom === 'earliest' ? range.low : range.high });
+      }
+    }
+    return starts;
+  }
+
+  /** ListOffsets by timestamp; kafkajs answers the end offset where the broker found nothing. */
+  async #offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number> {
+    const admin = await this.#connectAdmin();
+    const found = (await admin.fetchTopicOffsetsByTimestamp(topic, timestamp)).find((o) => o.partition === partition);
+    if (!found) throw new PlatformError('LOG_OFFSET_OUT_OF_RANGE', `${topic} has no partition ${partition}`, { details: { topic, partition } });
+    return Number(found.offset);
+  }
+}
+
+/** kafkajs logs through the module logger; its ERROR lines are mostly retried failures, hence warn. */
+function logKafkaJs(logger: Logger, { level, log }: LogEntry): void {
+  const { message, ...fields } = log;
+  if (level === logLevel.ERROR || level === logLevel.WARN) logger.warn(fields, message);
+  else logger.debug(fields, message);
+}

@@ -1,0 +1,254 @@
+import { createRequire } from 'node:module';
+import net from 'node:net';
+
+/**
+ * librdkafka's in-process mock cluster (a Kafka wire-protocol broker that librdkafka ships for
+ * client tests), started through the `node-rdkafka` dev dependency, so that KafkaLog's tests
+ * speak real Kafka over loopback without a JVM.
+ *
+ * Facts about the mock that callers have to live with (librdkafka 2.12):
+ * - topics are auto-created with 4 partitions by metadata requests; CreateTopics is refused;
+ * - nothing is compacted, and ListOffsets by timestamp is not implemented (answers -1);
+ * - a group's first join waits `group.initial.rebalance.delay.ms` (3 s) before it completes;
+ * - its metadata names controller id 0 while its brokers are numbered from 1, which kafkajs
+ *   cannot follow (the idempotent producer asks the controller for a producer id). This file
+ *   therefore puts a small loopback proxy in front of each mock broker that rewrites the
+ *   Metadata response: the controller becomes a real broker and broker ports point at the
+ *   proxies, so every connection keeps going through them;
+ * - it advertises LeaveGroup up to v4 but decodes every version as v0–v2 (one member id), so a
+ *   v3+ leave is misread and the member stays until its session times out. The proxy caps
+ *   LeaveGroup at v2 in ApiVersions responses so that a leaving member really leaves.
+ * Nothing else is touched.
+ */
+export interface KafkaMock {
+  /** Bootstrap addresses (`127.0.0.1:PORT`) for a Kafka client. */
+  readonly brokers: string[];
+  /**
+   * Calls `listener` with every request a client sends (the whole frame, size prefix included),
+   * so tests can check what goes over the wire. Returns an unsubscribe function.
+   */
+  onRequest(listener: (request: ObservedRequest) => void): () => void;
+  /** Stops the proxies and the mock cluster. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface ObservedRequest {
+  readonly apiKey: number;
+  readonly apiVersion: number;
+  readonly frame: Buffer;
+}
+
+const INSTALL_HINT =
+  'node-rdkafka is needed to run the Kafka mock cluster: run `npm install` (it builds librdkafka from ' +
+  'source and needs python3, make and g++), and approve its install script (`npm install-scripts approve node-rdkafka`)';
+
+/** Minimal shape of the node-rdkafka producer used here (the package is CommonJS and untyped here). */
+interface RdProducer {
+  on(event: 'event.log', listener: (log: { message: string }) => void): void;
+  connect(options: object, callback: (err: unknown) => void): void;
+  disconnect(callback: (err: unknown) => void): void;
+}
+
+interface RdKafka {
+  Producer: new (config: Record<string, string>) => RdProducer;
+}
+
+function loadRdKafka(): RdKafka {
+  const require = createRequire(import.meta.url);
+  try {
+    return require('node-rdkafka') as RdKafka;
+  } catch (err) {
+    throw new Error(`${INSTALL_HINT} (${(err as Error).message})`, { cause: err });
+  }
+}
+
+/** Starts a one-broker mock cluster; resolves with its address once it accepts connections. */
+export async function startKafkaMock(): Promise<KafkaMock> {
+  const rd = loadRdKafka();
+  const producer = new rd.Producer({ 'test.mock.num.brokers': '1', debug: 'mock' });
+  const upstream = await new Promise<string[]>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('Kafka mock cluster did not report its address within 10 s')), 10_000);
+    producer.on('event.log', (log) => {
+      const match = /bootstrap\.servers=(\S+)/.exec(log.message);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1].split(','));
+      }
+    });
+    producer.connect({}, (err) => {
+      if (err) {
+        clearTimeout(timer);
+        reject(new Error(`Kafka mock cluster did not start: ${String(err)}`, { cause: err }));
+      }
+    });
+  });
+
+  const proxies: MetadataFixProxy[] = [];
+  try {
+    for (const address of upstream) proxies.push(await MetadataFixProxy.start(address));
+  } catch (err) {
+    await Promise.all(proxies.map((p) => p.close()));
+    await disconnect(producer);
+    throw err;
+  }
+  const portMap = new Map(proxies.map((p) => [p.upstreamPort, p.port]));
+  const listeners = new Set<(request: ObservedRequest) => void>();
+  for (const proxy of proxies) {
+    proxy.portMap = portMap;
+    proxy.listeners = listeners;
+  }
+
+  let stopped: Promise<void> | undefined;
+  return {
+    brokers: proxies.map((p) => `127.0.0.1:${p.port}`),
+    onRequest(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    stop() {
+      stopped ??= (async () => {
+        await Promise.all(proxies.map((p) => p.close()));
+        await disconnect(producer);
+      })();
+      return stopped;
+    },
+  };
+}
+
+const disconnect = (producer: RdProducer) =>
+  new Promise<void>((resolve) => producer.disconnect(() => resolve()));
+
+const API_METADATA = 3;
+const API_VERSIONS = 18;
+const API_LEAVE_GROUP = 13;
+/** Highest LeaveGroup version the mock decodes correctly (it reads a single member id). */
+const MOCK_LEAVE_GROUP_MAX_VERSION = 2;
+/** Metadata versions whose layout `rewriteMetadata` knows (non-flexible encodings; kafkajs uses ≤ 6). */
+const MAX_REWRITTEN_METADATA_VERSION = 8;
+
+/** One listener in front of one mock broker, forwarding bytes and fixing Metadata responses. */
+class MetadataFixProxy {
+  portMap = new Map<number, number>();
+  listeners = new Set<(request: ObservedRequest) => void>();
+  readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
+
+  private constructor(
+    server: net.Server,
+    readonly port: number,
+    readonly upstreamHost: string,
+    readonly upstreamPort: number,
+  ) {
+    this.#server = server;
+  }
+
+  static async start(address: string): Promise<MetadataFixProxy> {
+    const colon = address.lastIndexOf(':');
+    const host = address.slice(0, colon);
+    const upstreamPort = Number(address.slice(colon + 1));
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const proxy = new MetadataFixProxy(server, (server.address() as net.AddressInfo).port, host, upstreamPort);
+    server.on('connection', (client) => proxy.#pipe(client));
+    return proxy;
+  }
+
+  #pipe(client: net.Socket): void {
+    const broker = net.connect(this.upstreamPort, this.upstreamHost);
+    this.#sockets.add(client).add(broker);
+    const requests = new Map<number, { apiKey: number; apiVersion: number }>();
+    const close = () => {
+      client.destroy();
+      broker.destroy();
+      this.#sockets.delete(client);
+      this.#sockets.delete(broker);
+    };
+    client.on('error', close).on('close', close);
+    broker.on('error', close).on('close', close);
+
+    // Requests pass through unchanged; only their header is noted to decode the response.
+    frames(client, (frame) => {
+      const request = { apiKey: frame.readInt16BE(4), apiVersion: frame.readInt16BE(6) };
+      requests.set(frame.readInt32BE(8), request);
+      for (const listener of this.listeners) listener({ ...request, frame: Buffer.from(frame) });
+      broker.write(frame);
+    });
+    frames(broker, (frame) => {
+      const correlationId = frame.readInt32BE(4);
+      const request = requests.get(correlationId);
+      requests.delete(correlationId);
+      if (request?.apiKey === API_METADATA && request.apiVersion >= 1 && request.apiVersion <= MAX_REWRITTEN_METADATA_VERSION) {
+        rewriteMetadata(frame, request.apiVersion, this.portMap);
+      }
+      if (request?.apiKey === API_VERSIONS && request.apiVersion <= 2) capLeaveGroup(frame);
+      client.write(frame);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/** Calls `onFrame` with each size-prefixed Kafka frame (size field included). */
+function frames(socket: net.Socket, onFrame: (frame: Buffer) => void): void {
+  let pending: Buffer = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    while (pending.length >= 4) {
+      const size = pending.readInt32BE(0) + 4;
+      if (pending.length < size) break;
+      onFrame(pending.subarray(0, size));
+      pending = pending.subarray(size);
+    }
+  });
+}
+
+/**
+ * Metadata response v1–v8, in place (only fixed-width fields change):
+ *   int32 size, int32 correlationId, [v3+ int32 throttleTimeMs],
+ *   int32 brokerCount, { int32 nodeId, int16+bytes host, int32 port, int16+bytes? rack } ...,
+ *   [v2+ int16+bytes? clusterId], int32 controllerId, topics ...
+ */
+function rewriteMetadata(frame: Buffer, version: number, portMap: ReadonlyMap<number, number>): void {
+  let pos = 8 + (version >= 3 ? 4 : 0);
+  const brokerCount = frame.readInt32BE(pos);
+  pos += 4;
+  const nodeIds: number[] = [];
+  for (let i = 0; i < brokerCount; i++) {
+    nodeIds.push(frame.readInt32BE(pos));
+    pos += 4;
+    pos += 2 + frame.readInt16BE(pos);
+    const proxied = portMap.get(frame.readInt32BE(pos));
+    if (proxied !== undefined) frame.writeInt32BE(proxied, pos);
+    pos += 4;
+    const rackLength = frame.readInt16BE(pos);
+    pos += 2 + Math.max(rackLength, 0);
+  }
+  if (version >= 2) {
+    const clusterIdLength = frame.readInt16BE(pos);
+    pos += 2 + Math.max(clusterIdLength, 0);
+  }
+  const controllerId = frame.readInt32BE(pos);
+  const first = nodeIds[0];
+  if (first !== undefined && !nodeIds.includes(controllerId)) frame.writeInt32BE(first, pos);
+}
+
+/**
+ * ApiVersions response v0–v2, in place:
+ *   int32 size, int32 correlationId, int16 errorCode,
+ *   int32 count, { int16 apiKey, int16 minVersion, int16 maxVersion } ..., [v1+ int32 throttleTimeMs]
+ */
+function capLeaveGroup(frame: Buffer): void {
+  if (frame.length < 14 || frame.readInt16BE(8) !== 0) return;
+  const count = frame.readInt32BE(10);
+  for (let i = 0, pos = 14; i < count && pos + 6 <= frame.length; i++, pos += 6) {
+    if (frame.readInt16BE(pos) === API_LEAVE_GROUP && frame.readInt16BE(pos + 4) > MOCK_LEAVE_GROUP_MAX_VERSION) {
+      frame.writeInt16BE(MOCK_LEAVE_GROUP_MAX_VERSION, pos + 4);
+    }
+  }
+}
