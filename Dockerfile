@@ -1,0 +1,32 @@
+# kiot on Node 20. The build stage has the compilers that npm ci needs (node-rdkafka, a dev
+# dependency used only by tests, builds librdkafka from source); the runtime stage has only
+# the production dependencies and the compiled dist/.
+FROM node:20-bookworm-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY core core
+COPY rules rules
+COPY actions actions
+COPY ingest ingest
+COPY shadow shadow
+COPY registry registry
+COPY jobs jobs
+COPY api api
+COPY cli cli
+COPY benchmarks benchmarks
+RUN npm ci && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules node_modules
+COPY --from=build /app/dist dist
+RUN mkdir -p /data /rules && chown node:node /data /rules
+USER node
+# Listeners: HTTP API 8080, MQTT 1883, MQTT over TLS 8883, MQTT over WebSocket 8083.
+EXPOSE 8080 1883 8883 8083
+ENV KIOT_DATA_DIR=/data KIOT_RULES_DIR=/rules KIOT_HOST=0.0.0.0
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["up"]
