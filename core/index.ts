@@ -5,6 +5,7 @@ export * from './config.js';
 export * from './topics.js';
 export * from './metrics.js';
 export * from './log/log.js';
-export { openLogTable } from './log/table.js';
 export { EmbeddedLog, type EmbeddedLogOptions } from './log/embedded/embedded-log.js';
 export { KafkaLog } from './log/kafka/kafka-log.js';
+export * from './envelope.js';
+export { ENVELOPE_SCHEMA_V1 } from './envelope-schemas/v1.js';

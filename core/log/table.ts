@@ -1,123 +1,154 @@
 import { randomUUID } from 'node:crypto';
 import { PlatformError } from '../errors.js';
-import {
-  toBuffer,
-  type Bytes,
-  type Consumer,
-  type Log,
-  type LogRecord,
-  type RecordBatch,
-  type Table,
-  type TableChange,
-  type TableOptions,
-} from './log.js';
+import type { Logger } from '../logger.js';
+import type { AppendRecord, AppendResult, Bytes, Consumer, ConsumerOptions, RecordBatch, Table, TableChange, TableOptions } from './log.js';
 
-/**
- * A Table built only on the Log interface, so both implementations share it: a consumer in a
- * group of its own (never committed, so it always replays from the start) reads every partition;
- * `openTable` resolves once each partition has reached the end offset seen at open.
- */
-export async function openLogTable<V>(log: Log, topic: string, options: TableOptions<V> = {}): Promise<Table<V>> {
-  await log.ensureTopic({ name: topic, compacted: true });
-  const table = new LogTable<V>(log, topic, options);
-  await table.start();
-  return table;
+/** What a table needs from the log that opened it (both implementations share this table). */
+export interface TableHost {
+  readonly logger: Logger;
+  append(topic: string, records: readonly AppendRecord[]): Promise<AppendResult[]>;
+  offsets(topic: string): Promise<readonly { partition: number; low: number; high: number }[]>;
+  tableConsumer(options: ConsumerOptions): Consumer;
+  forgetTable(table: LogTable<unknown>): void;
 }
 
-class LogTable<V> implements Table<V> {
+interface Waiter {
+  readonly partition: number;
+  readonly offset: number;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * A table over a topic, built only on the log's own operations so EmbeddedLog and KafkaLog
+ * share it: a member of its own throwaway consumer group (a fresh random
+ * group id, never committed, so it always starts from the earliest offsets and owns every
+ * partition) that replays the topic into a Map and then follows it.
+ */
+export class LogTable<V> implements Table<V> {
+  readonly #topic: string;
+  readonly #host: TableHost;
+  readonly #decode: (value: Buffer, key: string) => V;
+  readonly #log: Logger;
   readonly #values = new Map<string, V>();
-  readonly #listeners = new Set<(change: TableChange<V>) => void>();
-  /** Per partition: the offset after the last record applied. */
+  /** Per partition, the offset after the last record applied. */
   readonly #applied = new Map<number, number>();
-  #waiters: { partition: number; offset: number; resolve(): void }[] = [];
+  readonly #listeners = new Set<(change: TableChange<V>) => void>();
+  #waiters: Waiter[] = [];
   #caughtUp = false;
   #consumer: Consumer | undefined;
-  #closed = false;
+  #closed: Promise<void> | undefined;
 
-  constructor(
-    readonly log: Log,
-    readonly topic: string,
-    readonly options: TableOptions<V>,
-  ) {}
+  private constructor(topic: string, host: TableHost, options: TableOptions<V>) {
+    this.#topic = topic;
+    this.#host = host;
+    this.#decode = options.decode ?? ((value: Buffer) => value as unknown as V);
+    this.#log = host.logger.child({ table: topic });
+  }
 
-  async start(): Promise<void> {
-    const ends = await this.log.offsets(this.topic);
-    this.#consumer = this.log.consumer({
-      groupId: `kiot-table-${this.topic}-${randomUUID()}`,
-      topics: [this.topic],
+  /** Opens the table and resolves once it has applied every record below the end offsets seen now. */
+  static async open<V>(topic: string, host: TableHost, options: TableOptions<V>): Promise<LogTable<V>> {
+    const table = new LogTable<V>(topic, host, options);
+    const ends = await host.offsets(topic);
+    const caughtUp = Promise.all(
+      ends
+        .filter(({ low, high }) => high > low)
+        .map(({ partition, high }) => new Promise<void>((resolve, reject) => table.#waiters.push({ partition, offset: high - 1, resolve, reject }))),
+    );
+    caughtUp.catch(() => undefined); // awaited below; this only keeps a close() during open from being unhandled
+    table.#consumer = host.tableConsumer({
+      groupId: `kiot.table.${topic}.${randomUUID()}`,
+      topics: [topic],
       startFrom: 'earliest',
-      maxBatchRecords: 5000,
-      eachBatch: async (batch) => this.#apply(batch),
+      eachBatch: async (batch) => table.#apply(batch),
     });
-    await this.#consumer.start();
-    await Promise.all(ends.filter((e) => e.high > e.low).map((e) => this.#waitApplied(e.partition, e.high - 1)));
-    this.#caughtUp = true;
+    try {
+      await table.#consumer.start();
+      await caughtUp;
+    } catch (err) {
+      await table.close();
+      throw err;
+    }
+    table.#caughtUp = true;
+    return table;
   }
 
   #apply(batch: RecordBatch): void {
     for (const record of batch.records) {
-      if (record.key === null) continue; // a table only holds keyed records
-      const key = record.key.toString();
+      if (record.key === null) continue; // a table is keyed; keyless records have no place in it
+      const key = record.key.toString('utf8');
       const previous = this.#values.get(key);
       let value: V | undefined;
-      if (record.value === null) this.#values.delete(key);
-      else {
-        value = this.#decode(record, key);
+      if (record.value !== null) {
+        try {
+          value = this.#decode(record.value, key);
+        } catch (err) {
+          // One bad record must not stop the state service: keep the last good value.
+          this.#log.error({ err, key, partition: record.partition, offset: record.offset }, 'table value could not be decoded; kept the previous value');
+          continue;
+        }
         this.#values.set(key, value);
+      } else {
+        this.#values.delete(key);
       }
-      if (this.#caughtUp) for (const listener of this.#listeners) listener({ key, value, previous, record });
+      if (this.#caughtUp) {
+        const change: TableChange<V> = { key, value, previous, record };
+        for (const listener of this.#listeners) {
+          try {
+            listener(change);
+          } catch (err) {
+            this.#log.error({ err, key }, 'table change listener failed');
+          }
+        }
+      }
     }
     const last = batch.records[batch.records.length - 1];
     if (!last) return;
-    this.#applied.set(batch.partition, last.offset + 1);
+    const applied = Math.max(this.#applied.get(batch.partition) ?? 0, last.offset + 1);
+    this.#applied.set(batch.partition, applied);
     this.#waiters = this.#waiters.filter((w) => {
-      if (w.partition === batch.partition && last.offset >= w.offset) {
-        w.resolve();
-        return false;
-      }
-      return true;
+      if (w.partition !== batch.partition || w.offset >= applied) return true;
+      w.resolve();
+      return false;
     });
-  }
-
-  #decode(record: LogRecord, key: string): V {
-    const value = record.value!;
-    if (!this.options.decode) return value as unknown as V;
-    return this.options.decode(value, key);
-  }
-
-  #waitApplied(partition: number, offset: number): Promise<void> {
-    if ((this.#applied.get(partition) ?? 0) > offset) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push({ partition, offset, resolve }));
   }
 
   get(key: string): V | undefined {
     return this.#values.get(key);
   }
+
   has(key: string): boolean {
     return this.#values.has(key);
   }
+
   keys(): IterableIterator<string> {
     return this.#values.keys();
   }
+
   entries(): IterableIterator<[string, V]> {
     return this.#values.entries();
   }
+
   get size(): number {
     return this.#values.size;
   }
 
   set(key: string, value: Bytes): Promise<void> {
-    return this.#write(key, toBuffer(value));
+    return this.#write(key, value);
   }
 
   delete(key: string): Promise<void> {
     return this.#write(key, null);
   }
 
-  async #write(key: string, value: Buffer | null): Promise<void> {
-    if (this.#closed) throw new PlatformError('LOG_CLOSED', `table ${this.topic} is closed`);
-    const [result] = await this.log.append(this.topic, [{ key, value }]);
-    await this.#waitApplied(result!.partition, result!.offset);
+  async #write(key: string, value: Bytes | null): Promise<void> {
+    if (this.#closed) throw new PlatformError('LOG_CLOSED', `table ${this.#topic} is closed`);
+    const [result] = await this.#host.append(this.#topic, [{ key, value }]);
+    if (!result) throw new PlatformError('INTERNAL', 'append returned no result');
+    if ((this.#applied.get(result.partition) ?? 0) > result.offset) return;
+    await new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ partition: result.partition, offset: result.offset, resolve, reject });
+    });
   }
 
   onChange(listener: (change: TableChange<V>) => void): () => void {
@@ -125,10 +156,15 @@ class LogTable<V> implements Table<V> {
     return () => this.#listeners.delete(listener);
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#listeners.clear();
-    await this.#consumer?.stop();
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.#consumer?.stop();
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const w of waiters) w.reject(new PlatformError('LOG_CLOSED', `table ${this.#topic} was closed`));
+      this.#listeners.clear();
+      this.#host.forgetTable(this as LogTable<unknown>);
+    })();
+    return this.#closed;
   }
 }

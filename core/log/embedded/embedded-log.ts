@@ -16,7 +16,7 @@ import {
   type TableOptions,
   type TopicSpec,
 } from '../log.js';
-import { openLogTable } from '../table.js';
+import { LogTable, type TableHost } from '../table.js';
 import { EmbeddedConsumer, Group, type GroupHost } from './group.js';
 import { OffsetStore } from './offset-store.js';
 import { Partition, fsyncDir, type PartitionSettings, type PendingRecord } from './partition.js';
@@ -81,7 +81,8 @@ export class EmbeddedLog implements Log {
   readonly kind = 'embedded';
   readonly #topics = new Map<string, TopicState>();
   readonly #groups = new Map<string, Group>();
-  readonly #tables = new Set<Table<unknown>>();
+  readonly #tables = new Set<LogTable<unknown>>();
+  readonly #tableHost: TableHost;
   readonly #consumers = new Set<EmbeddedConsumer>();
   readonly #logger: Logger;
   readonly #host: GroupHost;
@@ -104,6 +105,15 @@ export class EmbeddedLog implements Log {
       partition: (topic, partition) => this.#topic(topic).partitions[partition]!,
       countConsumed: (n) => {
         this.#consumedRecords += n;
+      },
+    };
+    this.#tableHost = {
+      logger: options.logger,
+      append: (topic, records) => this.append(topic, records),
+      offsets: (topic) => this.offsets(topic),
+      tableConsumer: (consumerOptions) => this.consumer(consumerOptions),
+      forgetTable: (table) => {
+        this.#tables.delete(table);
       },
     };
   }
@@ -278,8 +288,9 @@ export class EmbeddedLog implements Log {
 
   async openTable<V = Buffer>(topic: string, options?: TableOptions<V>): Promise<Table<V>> {
     this.#assertOpen();
-    const table = await openLogTable(this, topic, options);
-    this.#tables.add(table as Table<unknown>);
+    await this.ensureTopic({ name: topic, compacted: true });
+    const table = await LogTable.open<V>(topic, this.#tableHost, options ?? {});
+    this.#tables.add(table as LogTable<unknown>);
     return table;
   }
 

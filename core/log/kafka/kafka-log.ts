@@ -21,7 +21,7 @@ import {
 } from '../log.js';
 import { KafkaConsumer, type ConsumerHost, type GroupSettings } from './kafka-consumer.js';
 import { fromKafkaError, isUnknownTopicError } from './kafka-errors.js';
-import { KafkaTable, type TableHost } from './kafka-table.js';
+import { LogTable, type TableHost } from '../table.js';
 
 const { Kafka: KafkaClient, logLevel, Partitioners } = kafkajs;
 
@@ -86,7 +86,7 @@ export interface KafkaLogOptions {
  *   mock answers "none" for every timestamp) is recognised by asking for timestamp 0 on a
  *   non-empty partition; the consumer then reads from the earliest offset and skips records
  *   older than the timestamp until the first one that is not, which gives the same answer.
- * - Tables are KafkaTable: a consumer in a throwaway group that replays every partition.
+ * - Tables are LogTable: a consumer in a throwaway group that replays every partition.
  */
 export class KafkaLog implements Log {
   readonly kind = 'kafka';
@@ -97,7 +97,7 @@ export class KafkaLog implements Log {
   readonly #partitions = new Map<string, number>();
   readonly #rotation = new Map<string, number>();
   readonly #consumers = new Set<KafkaConsumer>();
-  readonly #tables = new Set<KafkaTable<unknown>>();
+  readonly #tables = new Set<LogTable<unknown>>();
   readonly #consumerHost: ConsumerHost;
   readonly #tableHost: TableHost;
   #producer: Promise<Producer> | undefined;
@@ -241,8 +241,8 @@ export class KafkaLog implements Log {
   async openTable<V = Buffer>(topic: string, options: TableOptions<V> = {}): Promise<Table<V>> {
     this.#assertOpen();
     await this.ensureTopic({ name: topic, compacted: true });
-    const table = await KafkaTable.open<V>(topic, this.#tableHost, options);
-    this.#tables.add(table as KafkaTable<unknown>);
+    const table = await LogTable.open<V>(topic, this.#tableHost, options);
+    this.#tables.add(table as LogTable<unknown>);
     if (this.#closed) {
       await table.close();
       throw new PlatformError('LOG_CLOSED');
