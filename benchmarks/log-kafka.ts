@@ -11,8 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
-import { silentLogger } from '../core/logger.js';
-import { KafkaLog } from '../core/log/kafka/kafka-log.js';
+import { KafkaLog, silentLogger } from '../core/index.js';
 import { startKafkaMock } from '../core/testing/kafka-mock.js';
 import type { Benchmark, BenchResult } from './report.js';
 

@@ -3,11 +3,13 @@ import { formatResults, type Benchmark } from './report.js';
 import { envelopeBenchmark } from './envelope.js';
 import { embeddedLogBenchmark } from './log-embedded.js';
 import { kafkaLogBenchmark } from './log-kafka.js';
+import { sqlBenchmark } from './sql.js';
 
 /** Benchmark groups as `npm run bench -- <group>` names them; no name runs them all. */
 const GROUPS: Record<string, readonly Benchmark[]> = {
   log: [embeddedLogBenchmark, kafkaLogBenchmark],
   envelope: [envelopeBenchmark],
+  sql: [sqlBenchmark],
 };
 
 async function main(): Promise<void> {

@@ -3,6 +3,8 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { PlatformError, SETTINGS, createLogger, loadConfig, type SettingKey } from '../core/index.js';
+import { register as registerRules } from './commands/rules.js';
+import { register as registerSql } from './commands/sql.js';
 import { startPlatform } from './up.js';
 
 /** Prints a kiot error as one line and exits non-zero; anything else is a bug and shows its stack. */
@@ -48,6 +50,8 @@ export function buildProgram(): Command {
     process.once('SIGINT', () => shutdown('SIGINT'));
     process.once('SIGTERM', () => shutdown('SIGTERM'));
   });
+  registerSql(program);
+  registerRules(program);
   return program;
 }
 

@@ -1,0 +1,151 @@
+/**
+ * Loads and validates rule files without running them (`kiot rules check`): syntax, unknown
+ * functions and wrong argument counts (by compiling the SQL), unknown action kinds or
+ * parameters, missing required parameters, and substitution templates that do not compile.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PlatformError } from '../../core/index.js';
+import { compileSql, compileTemplate } from '../sql/index.js';
+import { ACTION_KINDS, actionKind } from './action-catalogue.js';
+import { parseJsonRuleFile, parseSqlRuleFile, type ActionModel, type RuleModel } from './rule-files.js';
+
+export interface RuleProblem {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly message: string;
+}
+
+/** `file:line:column: message`, as the CLI prints it. */
+export const formatProblem = (p: RuleProblem): string => `${p.file}:${p.line}:${p.column}: ${p.message}`;
+
+export const isRuleFile = (name: string): boolean => /\.sql$/i.test(name) || /\.rule\.json$/i.test(name);
+
+/** Every rule file under `paths` (files as given; directories searched recursively), sorted. */
+export async function findRuleFiles(paths: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  const visit = async (path: string, explicit: boolean): Promise<void> => {
+    const info = await stat(path);
+    if (info.isDirectory()) {
+      const entries = await readdir(path);
+      for (const entry of entries.sort()) await visit(join(path, entry), false);
+    } else if (explicit || isRuleFile(path)) {
+      out.push(path);
+    }
+  };
+  for (const p of paths) await visit(p, true);
+  return out;
+}
+
+function problemOf(err: unknown, file: string): RuleProblem {
+  if (err instanceof PlatformError) {
+    const d = err.details as { line?: number; column?: number; reason?: string };
+    if (typeof d.line === 'number' && typeof d.column === 'number') {
+      return { file, line: d.line, column: d.column, message: d.reason ?? err.message };
+    }
+    return { file, line: 1, column: 1, message: err.message };
+  }
+  return { file, line: 1, column: 1, message: err instanceof Error ? err.message : String(err) };
+}
+
+/** Compiles the rule's SQL so that error positions are positions in its file. */
+function checkSql(rule: RuleModel): RuleProblem | undefined {
+  const { file, line, column } = rule.sqlSource;
+  const padded = '\n'.repeat(line - 1) + ' '.repeat(column - 1) + rule.sql;
+  try {
+    compileSql(padded, { source: file, sqlVersion: rule.sqlVersion, ruleName: rule.name });
+    return undefined;
+  } catch (err) {
+    return problemOf(err, file);
+  }
+}
+
+function checkAction(action: ActionModel, role: string): RuleProblem[] {
+  const problems: RuleProblem[] = [];
+  const { file, line, column } = action.source;
+  const kind = actionKind(action.type);
+  if (!kind) {
+    const known = ACTION_KINDS.map((k) => k.type).join(', ');
+    return [{ file, line, column, message: `unknown ${role} ${action.type} (known: ${known})` }];
+  }
+  for (const [key, value] of Object.entries(action.params)) {
+    const at = action.paramSources[key] ?? action.source;
+    if (!kind.params.includes(key)) {
+      problems.push({ ...at, message: `${kind.type}: unknown parameter ${key} (known: ${kind.params.join(', ')})` });
+      continue;
+    }
+    if (typeof value === 'string') {
+      try {
+        compileTemplate(value, { source: `${kind.type}.${key}` });
+      } catch (err) {
+        const reason = err instanceof PlatformError ? ((err.details as { reason?: string }).reason ?? err.message) : String(err);
+        problems.push({ ...at, message: `${kind.type}: ${key}: bad substitution template: ${reason}` });
+      }
+    }
+  }
+  for (const key of kind.required) {
+    if (!Object.prototype.hasOwnProperty.call(action.params, key)) {
+      problems.push({ file, line, column, message: `${kind.type}: missing parameter ${key}` });
+    }
+  }
+  return problems;
+}
+
+export interface LoadedRules {
+  readonly rules: RuleModel[];
+  readonly problems: RuleProblem[];
+}
+
+/** Parses one file's text into rules (no SQL compilation). */
+export function parseRuleFile(text: string, file: string): RuleModel[] {
+  return /\.rule\.json$/i.test(file) ? [parseJsonRuleFile(text, file)] : parseSqlRuleFile(text, file);
+}
+
+/** Validates every rule in one file's text. */
+export function checkRuleText(text: string, file: string): LoadedRules {
+  let rules: RuleModel[];
+  try {
+    rules = parseRuleFile(text, file);
+  } catch (err) {
+    return { rules: [], problems: [problemOf(err, file)] };
+  }
+  const problems: RuleProblem[] = [];
+  for (const rule of rules) {
+    const sqlProblem = checkSql(rule);
+    if (sqlProblem) problems.push(sqlProblem);
+    if (rule.actions.length === 0) problems.push({ ...rule.source, message: `rule ${rule.name} has no actions` });
+    for (const a of rule.actions) problems.push(...checkAction(a, 'action'));
+    if (rule.errorAction) problems.push(...checkAction(rule.errorAction, 'error action'));
+  }
+  return { rules, problems };
+}
+
+/**
+ * Loads and validates the rule files under `paths`. Never throws for bad content: every
+ * problem is returned, in file order. A rule name used twice across files is a problem.
+ */
+export async function checkRules(paths: readonly string[]): Promise<LoadedRules> {
+  const rules: RuleModel[] = [];
+  const problems: RuleProblem[] = [];
+  let files: string[];
+  try {
+    files = await findRuleFiles(paths);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { rules, problems: [{ file: e.path ?? String(paths[0]), line: 1, column: 1, message: `cannot read: ${e.code ?? e.message}` }] };
+  }
+  const names = new Map<string, RuleModel>();
+  for (const file of files) {
+    const text = await readFile(file, 'utf8');
+    const result = checkRuleText(text, file);
+    for (const rule of result.rules) {
+      const other = names.get(rule.name);
+      if (other) result.problems.push({ ...rule.source, message: `rule ${rule.name} is also defined at ${other.source.file}:${other.source.line}:${other.source.column}` });
+      else names.set(rule.name, rule);
+    }
+    rules.push(...result.rules);
+    problems.push(...result.problems);
+  }
+  return { rules, problems };
+}

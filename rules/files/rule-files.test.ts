@@ -1,0 +1,122 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { checkRules, checkRuleText, formatProblem } from './check.js';
+import { parseJsonRuleFile, parseSqlRuleFile } from './rule-files.js';
+
+const DESIGN_EXAMPLE = `CREATE RULE overheat
+  DESCRIPTION 'Alert when a machine runs hot'
+AS SELECT deviceId, temperature, topic(2) AS site, timestamp() AS ts
+   FROM 'factory/+/telemetry'
+   WHERE temperature > 80
+DO dynamodbv2(table_name = 'alerts'),
+   republish(topic = 'alerts/\${topic(2)}', qos = 1)
+ERROR DO kafka(topic = 'rule-errors');
+`;
+
+describe('CREATE RULE files', () => {
+  test('the DESIGN.md example', () => {
+    const [rule, ...rest] = parseSqlRuleFile(DESIGN_EXAMPLE, 'rules/alerts.sql');
+    expect(rest).toEqual([]);
+    expect(rule).toMatchObject({
+      name: 'overheat',
+      description: 'Alert when a machine runs hot',
+      sql: "SELECT deviceId, temperature, topic(2) AS site, timestamp() AS ts\n   FROM 'factory/+/telemetry'\n   WHERE temperature > 80",
+      sqlVersion: '2016-03-23',
+      enabled: true,
+      actions: [
+        { type: 'dynamodbv2', params: { table_name: 'alerts' } },
+        { type: 'republish', params: { topic: 'alerts/${topic(2)}', qos: 1 } },
+      ],
+      errorAction: { type: 'kafka', params: { topic: 'rule-errors' } },
+      source: { file: 'rules/alerts.sql', line: 1, column: 1 },
+      sqlSource: { line: 3, column: 4 },
+    });
+    expect(checkRuleText(DESIGN_EXAMPLE, 'rules/alerts.sql').problems).toEqual([]);
+  });
+
+  test('several rules, WITH options, keywords in any case', () => {
+    const text = `create rule a with (sql_version = '2015-10-08', enabled = false) as select * from 'x' do lambda(function_arn = 'arn');\nCREATE RULE b AS SET @x = 1 SELECT @x AS y FROM 'y/#' DO republish(topic = 't');`;
+    const rules = parseSqlRuleFile(text, 'f.sql');
+    expect(rules.map((r) => [r.name, r.sqlVersion, r.enabled, r.sql])).toEqual([
+      ['a', '2015-10-08', false, "select * from 'x'"],
+      ['b', '2016-03-23', true, "SET @x = 1 SELECT @x AS y FROM 'y/#'"],
+    ]);
+  });
+
+  test('problems carry file:line:column', () => {
+    const text = [
+      "CREATE RULE r1 AS SELECT nope(a) FROM 'a' DO republish(topic = 'x');",
+      "CREATE RULE r2 AS SELECT a FROM 'a' DO smtp(to = 'x');",
+      "CREATE RULE r3 AS SELECT a FROM 'a' DO republish(topik = 'x', topic = 'y/${topic(}');",
+      "CREATE RULE r4 AS SELECT a FROM 'a' DO republish(qos = 1);",
+    ].join('\n');
+    const problems = checkRuleText(text, 'r.sql').problems.map(formatProblem);
+    expect(problems[0]).toBe('r.sql:1:26: unknown function nope()');
+    expect(problems[1]).toMatch(/^r\.sql:2:40: unknown action smtp \(known: republish, kafka/);
+    expect(problems[2]).toMatch(/^r\.sql:3:50: republish: unknown parameter topik/);
+    expect(problems[3]).toMatch(/^r\.sql:3:63: republish: topic: bad substitution template: expected/);
+    expect(problems[4]).toBe('r.sql:4:40: republish: missing parameter topic');
+  });
+
+  test('a syntax error is one line with the position', () => {
+    const problems = checkRuleText("CREATE RULE r AS SELECT a FROM 'a'\nWHERE a > DO republish(topic = 'x');", 'bad.sql').problems.map(formatProblem);
+    expect(problems).toEqual(["bad.sql:2:11: expected an expression, found 'DO'"]);
+  });
+});
+
+describe('TopicRulePayload files', () => {
+  const json = JSON.stringify(
+    {
+      sql: "SELECT *, timestamp() AS timestamp FROM 'my/iot/topic'",
+      description: 'republish',
+      ruleDisabled: false,
+      awsIotSqlVersion: '2016-03-23',
+      actions: [{ republish: { topic: '${topic()}/republish', roleArn: 'arn:aws:iam::123456789012:role/my-iot-role' } }, { dynamoDBv2: { roleArn: 'r', putItem: { tableName: 'alerts' } } }],
+      errorAction: { cloudwatchMetric: { metricNamespace: 'n', metricName: 'm', metricValue: '1', metricUnit: 'Count', roleArn: 'r' } },
+    },
+    null,
+    2,
+  );
+  test('maps to the same rule model with snake_case parameters', () => {
+    const rule = parseJsonRuleFile(json, 'rules/republish.rule.json');
+    expect(rule).toMatchObject({
+      name: 'republish',
+      sql: "SELECT *, timestamp() AS timestamp FROM 'my/iot/topic'",
+      sqlVersion: '2016-03-23',
+      enabled: true,
+      actions: [
+        { type: 'republish', params: { topic: '${topic()}/republish', role_arn: 'arn:aws:iam::123456789012:role/my-iot-role' } },
+        { type: 'dynamodbv2', params: { role_arn: 'r', table_name: 'alerts' } },
+      ],
+      errorAction: { type: 'cloudwatch_metric', params: { metric_namespace: 'n', metric_name: 'm', metric_value: '1', metric_unit: 'Count', role_arn: 'r' } },
+    });
+    expect(checkRuleText(json, 'rules/republish.rule.json').problems).toEqual([]);
+  });
+  test('an SQL error points into the file', () => {
+    const text = '{\n  "sql": "SELECT nope() FROM \'a\'",\n  "actions": [{"republish": {"topic": "t"}}]\n}';
+    expect(checkRuleText(text, 'x.rule.json').problems.map(formatProblem)).toEqual(['x.rule.json:2:18: unknown function nope()']);
+  });
+});
+
+describe('checkRules over a directory', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kiot-rules-'));
+    await writeFile(join(dir, 'a.sql'), DESIGN_EXAMPLE);
+    await writeFile(join(dir, 'overheat.rule.json'), JSON.stringify({ sql: "SELECT * FROM 'a'", actions: [{ lambda: { functionArn: 'x' } }] }));
+    await writeFile(join(dir, 'notes.txt'), 'ignored');
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+  test('finds both formats and reports a duplicate name', async () => {
+    const { rules, problems } = await checkRules([dir]);
+    expect(rules.map((r) => r.name)).toEqual(['overheat', 'overheat']);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.message).toContain('rule overheat is also defined at');
+  });
+  test('a missing path is a problem, not a crash', async () => {
+    const { problems } = await checkRules([join(dir, 'missing')]);
+    expect(problems[0]!.message).toContain('cannot read: ENOENT');
+  });
+});

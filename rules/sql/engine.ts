@@ -1,0 +1,169 @@
+/**
+ * The public operations of `kiot/sql` over a given runtime. `index.ts` binds them to the real
+ * operators and function library; tests may bind them to a small double.
+ */
+import { PlatformError } from '../../core/index.js';
+import {
+  compileStatement,
+  DEFAULT_SQL_VERSION,
+  NOT_FIRED,
+  runtimeError,
+  SQL_VERSIONS,
+  type CompileContext,
+  type SqlInput,
+  type SqlResult,
+  type SqlVersion,
+} from './compile.js';
+import { parseSql } from './parse.js';
+import type { Statement } from './ast.js';
+import type { SqlRuntime, SqlValue } from './runtime.js';
+import { compileTemplateWith, type CompiledTemplate } from './template.js';
+import { splitBasicIngest, topicMatches } from './topic-filter-index.js';
+
+export interface CompileSqlOptions {
+  /** `2016-03-23` (default), `2015-10-08` or `beta` (AWS's `awsIotSqlVersion`). */
+  readonly sqlVersion?: string;
+  /** Names the SQL in error messages (`file.sql:3:12: ...`); default `<sql>`. */
+  readonly source?: string;
+  /** The rule's name: messages on `$aws/rules/<ruleName>/...` (Basic Ingest) match it. */
+  readonly ruleName?: string;
+  /** Services for get_thing_shadow, get_dynamodb, aws_lambda, get_secret. */
+  readonly services?: unknown;
+  /** What accountid() returns. */
+  readonly accountId?: string;
+}
+
+/** A rule's SQL, compiled once. */
+export interface CompiledSql {
+  readonly sql: string;
+  readonly sqlVersion: SqlVersion;
+  /** The FROM topic filter; undefined for a rule that only Basic Ingest triggers. */
+  readonly topicFilter: string | undefined;
+  readonly ruleName: string | undefined;
+  /**
+   * True when the rule calls an async function (get_dynamodb, get_thing_shadow, aws_lambda,
+   * get_secret): `evaluate` and `execute` then return Promises.
+   */
+  readonly isAsync: boolean;
+  /** False when the rule never reads the payload (it is then never parsed). */
+  readonly readsPayload: boolean;
+  /** True when a message on `topic` triggers the rule (FROM filter, or Basic Ingest to this rule). */
+  matches(topic: string): boolean;
+  /**
+   * The rule's output for one message, or `undefined` when the rule does not fire (WHERE not
+   * true). `SELECT VALUE` of an Undefined value gives `''`. Throws (or rejects with) a
+   * PlatformError: RULES_SQL_RUNTIME for an unexpected failure, a service's own error for an
+   * async function. A Promise when `isAsync`.
+   */
+  evaluate(input: SqlInput): SqlValue | Promise<SqlValue>;
+  /** Like `evaluate`, always a Promise. */
+  evaluateAsync(input: SqlInput): Promise<SqlValue>;
+  /** Output and SET variables (for substitution templates), or undefined when not fired. */
+  execute(input: SqlInput): SqlResult | undefined | Promise<SqlResult | undefined>;
+}
+
+export function parseSqlVersion(version: string | undefined, source: string): SqlVersion {
+  if (version === undefined) return DEFAULT_SQL_VERSION;
+  if ((SQL_VERSIONS as readonly string[]).includes(version)) return version as SqlVersion;
+  throw new PlatformError('RULES_SQL_SEMANTIC', `${source}: sql_version: expected one of ${SQL_VERSIONS.join(', ')}, found ${JSON.stringify(version)}`, {
+    details: { source, field: 'sql_version' },
+  });
+}
+
+export function compileSqlWith(runtime: SqlRuntime, sql: string, options: CompileSqlOptions = {}): CompiledSql {
+  const source = options.source ?? '<sql>';
+  const sqlVersion = parseSqlVersion(options.sqlVersion, source);
+  const statement = parseSql(sql, source);
+  try {
+    return compileParsed(runtime, sql, statement, source, sqlVersion, options);
+  } catch (err) {
+    // Long member chains can still recurse deeply in code generation.
+    if (err instanceof RangeError) throw new PlatformError('RULES_SQL_SEMANTIC', `${source}: the statement is too deeply nested to compile`, { cause: err, details: { source } });
+    throw err;
+  }
+}
+
+function compileParsed(runtime: SqlRuntime, sql: string, statement: Statement, source: string, sqlVersion: SqlVersion, options: CompileSqlOptions): CompiledSql {
+  const context: CompileContext = {
+    runtime,
+    source,
+    sqlVersion,
+    ...(options.services !== undefined ? { services: options.services } : {}),
+    ...(options.accountId !== undefined ? { accountId: options.accountId } : {}),
+  };
+  const program = compileStatement(statement, context);
+  const from = statement.query.from;
+  const topicFilter = from?.kind === 'topic' ? from.filter : undefined;
+  const ruleName = options.ruleName;
+  const run = program.run;
+
+  const matches = (topic: string): boolean => {
+    const ingest = splitBasicIngest(topic);
+    if (ingest) return ruleName !== undefined && ingest.ruleName === ruleName;
+    return topicFilter !== undefined && topicMatches(topicFilter, topic);
+  };
+
+  const evaluate = (input: SqlInput): SqlValue | Promise<SqlValue> => {
+    try {
+      const out = run(input);
+      if (program.isAsync) {
+        return (out as Promise<SqlValue | typeof NOT_FIRED>).then(
+          (v) => (v === NOT_FIRED ? undefined : v),
+          (err: unknown) => {
+            throw runtimeError(err, source);
+          },
+        );
+      }
+      return out === NOT_FIRED ? undefined : (out as SqlValue);
+    } catch (err) {
+      throw runtimeError(err, source);
+    }
+  };
+
+  const execute = (input: SqlInput): SqlResult | undefined | Promise<SqlResult | undefined> => {
+    const variables = new Map<string, SqlValue>();
+    const done = (v: SqlValue | typeof NOT_FIRED): SqlResult | undefined => (v === NOT_FIRED ? undefined : { output: v, variables });
+    try {
+      const out = run(input, variables);
+      if (program.isAsync) {
+        return (out as Promise<SqlValue | typeof NOT_FIRED>).then(done, (err: unknown) => {
+          throw runtimeError(err, source);
+        });
+      }
+      return done(out as SqlValue | typeof NOT_FIRED);
+    } catch (err) {
+      throw runtimeError(err, source);
+    }
+  };
+
+  return {
+    sql,
+    sqlVersion,
+    topicFilter,
+    ruleName,
+    isAsync: program.isAsync,
+    readsPayload: program.readsPayload,
+    matches,
+    evaluate,
+    evaluateAsync: async (input) => evaluate(input),
+    execute,
+  };
+}
+
+export interface CompileTemplateOptions {
+  readonly source?: string;
+  readonly sqlVersion?: string;
+  readonly services?: unknown;
+  readonly accountId?: string;
+}
+
+export function compileTemplateWithRuntime(runtime: SqlRuntime, text: string, options: CompileTemplateOptions = {}): CompiledTemplate {
+  const source = options.source ?? '<template>';
+  return compileTemplateWith(text, {
+    runtime,
+    source,
+    sqlVersion: parseSqlVersion(options.sqlVersion, source),
+    ...(options.services !== undefined ? { services: options.services } : {}),
+    ...(options.accountId !== undefined ? { accountId: options.accountId } : {}),
+  });
+}

@@ -1,0 +1,97 @@
+/**
+ * Functions that read the message's envelope and the rule (iot-sql-functions): accountid,
+ * clientid, principal, sourceip, topic, traceid, sql_version, timestamp, get_mqtt_property
+ * and get_user_properties. None is pure: the compiler must not fold them.
+ */
+import { toInt, type SqlValue } from '../values.js';
+import { defineFunction } from './define.js';
+import type { SqlContext, SqlFunction } from './types.js';
+
+/**
+ * The account id `accountid()` returns when kiot is not configured with one. Twelve zeros is
+ * the shape of an AWS account id, so rules that pattern-match ARNs still see a valid one.
+ */
+export const DEFAULT_ACCOUNT_ID = '000000000000';
+
+/** The SQL version a rule runs when it names none (AWS's default for new rules). */
+export const DEFAULT_SQL_VERSION = '2016-03-23';
+
+/**
+ * The topic as the rule sees it. Basic Ingest topics (`$aws/rules/<rule>/...`) lose their
+ * prefix: "the initial prefix of the topic ($aws/rules/rule-name) is not available to the
+ * topic() function" (iot-sql-functions, "topic").
+ */
+export function ruleTopic(topic: string): string {
+  if (!topic.startsWith('$aws/rules/')) return topic;
+  const afterName = topic.indexOf('/', '$aws/rules/'.length);
+  return afterName < 0 ? '' : topic.slice(afterName + 1);
+}
+
+/** topic(n): the n-th segment (1-based) of the rule's topic, Undefined when out of range. */
+function topicSegment(ctx: SqlContext, n: SqlValue): SqlValue {
+  const topic = ruleTopic(ctx.topic);
+  if (n === undefined) return topic;
+  const index = toInt(n);
+  if (index === undefined || index < 1) return undefined;
+  return topic.split('/')[index - 1];
+}
+
+/**
+ * get_mqtt_property(name): the MQTT 5 properties AWS exposes. `format_indicator` is
+ * "UTF8_DATA" or "UNSPECIFIED_BYTES" (the default when a client sends none),
+ * `correlation_data` is base64. Undefined for other names and for messages that did not
+ * arrive over MQTT.
+ */
+function mqttProperty(ctx: SqlContext, name: SqlValue): SqlValue {
+  const mqtt = ctx.mqtt;
+  if (!mqtt || typeof name !== 'string') return undefined;
+  switch (name.toLowerCase()) {
+    case 'format_indicator':
+      return mqtt.payloadFormatIndicator === 1 ? 'UTF8_DATA' : 'UNSPECIFIED_BYTES';
+    case 'content_type':
+      return mqtt.contentType;
+    case 'response_topic':
+      return mqtt.responseTopic;
+    case 'correlation_data':
+      return mqtt.correlationData?.toString('base64');
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * get_user_properties([key]): with a key, the values of every user property of that name
+ * in the order sent (MQTT 5 allows repeats), Undefined when there is none; without one,
+ * every user property as a one-member Object, in order.
+ */
+function userProperties(ctx: SqlContext, args: readonly SqlValue[]): SqlValue {
+  const props = ctx.mqtt?.userProperties;
+  if (!props) return undefined;
+  if (args.length === 0) return props.map(([k, v]) => ({ [k]: v }));
+  const key = args[0];
+  if (typeof key !== 'string') return undefined;
+  const values = props.filter(([k]) => k === key).map(([, v]) => v);
+  return values.length > 0 ? values : undefined;
+}
+
+const contextFunction = (
+  name: string,
+  call: (ctx: SqlContext, args: readonly SqlValue[]) => SqlValue,
+  minArgs = 0,
+  maxArgs = minArgs,
+): SqlFunction => defineFunction({ name, minArgs, maxArgs, pure: false, call: (args, ctx) => call(ctx, args) });
+
+export const CONTEXT_FUNCTIONS: readonly SqlFunction[] = [
+  contextFunction('accountid', (ctx) => ctx.accountId ?? DEFAULT_ACCOUNT_ID),
+  // "n/a if the message wasn't sent over MQTT".
+  contextFunction('clientid', (ctx) => ctx.clientId ?? 'n/a'),
+  contextFunction('get_mqtt_property', (ctx, [name]) => mqttProperty(ctx, name), 1),
+  contextFunction('get_user_properties', (ctx, args) => userProperties(ctx, args), 0, 1),
+  contextFunction('principal', (ctx) => ctx.principal),
+  contextFunction('sourceip', (ctx) => ctx.sourceIp),
+  contextFunction('sql_version', (ctx) => ctx.sqlVersion ?? DEFAULT_SQL_VERSION),
+  contextFunction('timestamp', (ctx) => ctx.timestamp),
+  contextFunction('topic', (ctx, [n]) => topicSegment(ctx, n), 0, 1),
+  // "the trace ID (UUID) of the MQTT message, or Undefined if the message wasn't sent over MQTT".
+  contextFunction('traceid', (ctx) => ctx.traceId),
+];

@@ -1,0 +1,32 @@
+import { describe, expect, test } from 'vitest';
+import { compileSql, compileTemplate } from './index.js';
+
+describe('kiot/sql with the real function library', () => {
+  test('JSON extensions example (iot-sql-json)', () => {
+    const rule = compileSql("SELECT temp, md5(deviceid) AS hashed_id FROM 'topic/#'");
+    const payload = { deviceid: 'iot123', temp: 54.98, humidity: 32.43, coords: { latitude: 47.615694, longitude: -122.3359976 } };
+    expect(rule.evaluate({ topic: 'topic/x', payload: JSON.stringify(payload) })).toEqual({ temp: 54.98, hashed_id: 'e37f81fb397e595c4aeb5645b8cbbbd1' });
+  });
+  test('get() with hyphenated keys (iot-sql-json)', () => {
+    const rule = compileSql(`SELECT * from 'iot/rules' WHERE get(get(get(mydata,"item2"),"0"),"my-key") = "myValue"`);
+    const payload = { mydata: { item2: { '0': { 'my-key': 'myValue' } } } };
+    expect(rule.evaluate({ topic: 'iot/rules', json: payload })).toEqual(payload);
+  });
+  test('non-JSON payload in WHERE (iot-sql-where)', () => {
+    const rule = compileSql("SELECT decode(encode(*, 'base64'), 'base64') AS value FROM 'topic/subtopic' WHERE decode(encode(*, 'base64'), 'base64') > 50");
+    expect(rule.evaluate({ topic: 'topic/subtopic', payload: Buffer.from('80') })).toEqual({ value: 80 });
+  });
+  test('nested queries, literals and CASE (guide examples)', () => {
+    const e = { e: [{ n: 'temperature', u: 'Cel', t: 1234, v: 22.5 }, { n: 'light', u: 'lm', t: 1235, v: 135 }, { n: 'acidity', u: 'pH', t: 1235, v: 7 }] };
+    expect(compileSql("SELECT get((SELECT v FROM e WHERE n = 'temperature'), 0).v as temperature FROM 'topic'").evaluate({ topic: 'topic', json: e })).toEqual({ temperature: 22.5 });
+    expect(compileSql("SELECT {'latitude': get(lat_long, 0),'longitude':get(lat_long, 1)} as lat_long FROM 'topic/subtopic'").evaluate({ topic: 'topic/subtopic', json: { lat_long: [47.606, -122.332] } })).toEqual({ lat_long: { latitude: 47.606, longitude: -122.332 } });
+  });
+  test('clientid() without MQTT is n/a; topic(n); Basic Ingest', () => {
+    const rule = compileSql("SELECT clientid() AS c, topic(2) AS site FROM 'factory/+/telemetry'", { ruleName: 'r1' });
+    expect(rule.evaluate({ topic: 'factory/b/telemetry', json: {} })).toEqual({ c: 'n/a', site: 'b' });
+    expect(rule.evaluate({ topic: '$aws/rules/r1/factory/b/telemetry', json: {}, clientId: 'dev' })).toEqual({ c: 'dev', site: 'b' });
+  });
+  test('substitution template example', () => {
+    expect(compileTemplate('${topic()}/republish').render({ topic: 'my/iot/topic', json: {} })).toBe('my/iot/topic/republish');
+  });
+});
