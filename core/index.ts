@@ -9,3 +9,4 @@ export { EmbeddedLog, type EmbeddedLogOptions } from './log/embedded/embedded-lo
 export { KafkaLog } from './log/kafka/kafka-log.js';
 export * from './envelope.js';
 export { ENVELOPE_SCHEMA_V1 } from './envelope-schemas/v1.js';
+export * from './sink.js';
