@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { SETTINGS } from '../core/index.js';
+import { startKafkaMock } from '../core/testing/kafka-mock.js';
 import { runKiot, startKiot } from './testing.js';
 
 const dirs: string[] = [];
@@ -51,6 +52,19 @@ describe('kiot up', () => {
     const { readdir } = await import('node:fs/promises');
     expect(await readdir(join(cwd, 'elsewhere', 'log', 'topics'))).toContain('iot.ingress');
   }, 60_000);
+
+  test('--kafka runs the same platform on Kafka (librdkafka mock cluster)', async () => {
+    const mock = await startKafkaMock();
+    try {
+      const kiot = await startKiot(['--http-port', '0', '--kafka', mock.brokers.join(',')], { cwd: await tempDir(), timeoutMs: 60_000 });
+      const health = await fetch(`http://${kiot.listeners.get('http')}/health`);
+      expect(await health.json()).toMatchObject({ status: 'ok', log: 'kafka' });
+      kiot.child.kill('SIGTERM');
+      expect(await kiot.exited).toBe(0);
+    } finally {
+      await mock.stop();
+    }
+  }, 90_000);
 
   test('an invalid setting is one line naming the field, and a non-zero exit', async () => {
     const kiot = runKiot(['up', '--http-port', 'eighty'], { cwd: await tempDir() });
