@@ -42,6 +42,8 @@ export interface EmbeddedLogOptions {
   readonly maintenanceIntervalMs?: number;
 }
 
+const NO_HEADERS: readonly (readonly [string, Buffer])[] = [];
+
 /** Kafka's legal topic names. */
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 
@@ -240,32 +242,39 @@ export class EmbeddedLog implements Log {
     const state = this.#topic(topic);
     const count = state.partitions.length;
     const now = Date.now();
-    const byPartition = new Map<number, { indexes: number[]; records: PendingRecord[] }>();
-    records.forEach((r, i) => {
+    // Keyless records of one append share a partition that rotates per append (Kafka's sticky
+    // partitioner idea, as KafkaLog does), so a batch stays one write.
+    const sticky = this.#roundRobin++ % count;
+    const partitionOf = new Array<number>(records.length);
+    const byPartition = new Map<number, PendingRecord[]>();
+    let bytes = 0;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
       const key = r.key === undefined || r.key === null ? null : toBuffer(r.key);
-      const value = r.value === null ? null : toBuffer(r.value);
       let partition = r.partition;
-      if (partition === undefined) partition = key ? partitionForKey(key, count) : (this.#roundRobin++ % count);
+      if (partition === undefined) partition = key ? partitionForKey(key, count) : sticky;
       else if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
         throw new PlatformError('INPUT_INVALID', `partition: expected 0..${count - 1} for topic "${topic}", received ${partition}`);
       }
-      const headers = r.headers ? Object.entries(r.headers).map(([k, v]) => [k, toBuffer(v)] as const) : [];
+      const headers = r.headers ? Object.entries(r.headers).map(([k, v]) => [k, toBuffer(v)] as const) : NO_HEADERS;
       let group = byPartition.get(partition);
-      if (!group) byPartition.set(partition, (group = { indexes: [], records: [] }));
-      group.indexes.push(i);
-      group.records.push({ key, value, headers, timestamp: r.timestamp ?? now });
-      this.#appendedBytes += (key?.length ?? 0) + (value?.length ?? 0);
-    });
-    const results: AppendResult[] = new Array(records.length);
-    await Promise.all(
-      [...byPartition].map(async ([partition, group]) => {
-        const offsets = await state.partitions[partition]!.append(group.records);
-        group.indexes.forEach((index, j) => {
-          results[index] = { partition, offset: offsets[j]! };
-        });
-      }),
-    );
+      if (!group) byPartition.set(partition, (group = []));
+      partitionOf[i] = partition;
+      group.push({ key, value: r.value, headers, timestamp: r.timestamp ?? now });
+      bytes += (key?.length ?? 0) + (r.value === null ? 0 : typeof r.value === 'string' ? r.value.length : r.value.length);
+    }
+    const offsets = new Map<number, number[]>();
+    await Promise.all([...byPartition].map(async ([partition, group]) => offsets.set(partition, await state.partitions[partition]!.append(group))));
+    const next = new Map<number, number>();
+    const results = new Array<AppendResult>(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const partition = partitionOf[i]!;
+      const j = next.get(partition) ?? 0;
+      next.set(partition, j + 1);
+      results[i] = { partition, offset: offsets.get(partition)![j]! };
+    }
     this.#appendedRecords += records.length;
+    this.#appendedBytes += bytes;
     return results;
   }
 

@@ -29,12 +29,16 @@ export interface FrameInput {
   readonly offset: number;
   readonly timestamp: number;
   readonly key: Buffer | null;
-  readonly value: Buffer | null;
+  /** A string is written as UTF-8 straight into the frame, saving a copy. */
+  readonly value: Buffer | string | null;
   readonly headers: readonly (readonly [string, Buffer])[];
 }
 
+const byteLength = (value: Buffer | string | null): number =>
+  value === null ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+
 function recordSize(input: FrameInput): number {
-  let size = RECORD_FIXED + (input.key?.length ?? 0) + (input.value?.length ?? 0);
+  let size = RECORD_FIXED + (input.key?.length ?? 0) + byteLength(input.value);
   for (let i = 0; i < input.headers.length; i++) {
     const [name, value] = input.headers[i]!;
     size += 2 + Buffer.byteLength(name) + 4 + value.length;
@@ -79,14 +83,14 @@ export function encodeFrame(inputs: readonly FrameInput[]): Buffer {
   return out;
 }
 
-function writeBytes(out: Buffer, pos: number, bytes: Buffer | null): number {
+function writeBytes(out: Buffer, pos: number, bytes: Buffer | string | null): number {
   if (bytes === null) {
     out.writeInt32BE(-1, pos);
     return pos + 4;
   }
-  out.writeInt32BE(bytes.length, pos);
-  bytes.copy(out, pos + 4);
-  return pos + 4 + bytes.length;
+  const length = typeof bytes === 'string' ? out.write(bytes, pos + 4, 'utf8') : bytes.copy(out, pos + 4);
+  out.writeInt32BE(length, pos);
+  return pos + 4 + length;
 }
 
 const writeInt64 = (out: Buffer, at: number, value: number): void => {

@@ -32,7 +32,7 @@ export interface PartitionSettings {
 
 export interface PendingRecord {
   readonly key: Buffer | null;
-  readonly value: Buffer | null;
+  readonly value: Buffer | string | null;
   readonly headers: readonly (readonly [string, Buffer])[];
   readonly timestamp: number;
 }
