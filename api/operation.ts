@@ -1,0 +1,30 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * One operation of an AWS-shaped REST API (e.g. `CreateThing`: POST /things/{thingName}), as
+ * the AWS SDK clients send and parse it. The API router (`api/aws-router.ts`) matches the
+ * method and path, verifies the SigV4 signature, parses the JSON body, calls `handle`, and
+ * writes the result as JSON with `successStatus`. A PlatformError thrown by `handle` is
+ * turned into AWS's error shape by `api/aws-errors.ts` from its code.
+ */
+export interface AwsOperation {
+  /** The AWS operation name, e.g. `CreateThing`. */
+  readonly name: string;
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** The REST path template with `{name}` (and greedy `{name+}`) labels, as in the AWS API model. */
+  readonly path: string;
+  /** Default 200. */
+  readonly successStatus?: number;
+  handle(request: AwsRequest): Promise<unknown>;
+}
+
+export interface AwsRequest {
+  /** Path labels, URL-decoded. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: URLSearchParams;
+  /** The parsed JSON body (undefined when there is none). */
+  readonly body: unknown;
+  readonly headers: IncomingHttpHeaders;
+  /** The access key that signed the request. */
+  readonly accessKeyId: string;
+}
