@@ -15,6 +15,12 @@ export interface AwsOperation {
   readonly path: string;
   /** Default 200. */
   readonly successStatus?: number;
+  /**
+   * How the router treats the body: `'json'` (default) parses it (bad JSON is a
+   * SerializationException); `'raw'` leaves `body` undefined and passes only `rawBody`, for
+   * operations whose body is not JSON (e.g. the data plane's Publish).
+   */
+  readonly bodyFormat?: 'json' | 'raw';
   handle(request: AwsRequest): Promise<unknown>;
 }
 
@@ -27,4 +33,8 @@ export interface AwsRequest {
   readonly headers: IncomingHttpHeaders;
   /** The access key that signed the request. */
   readonly accessKeyId: string;
+  /** The body bytes as received (set by the router; empty when there is none). */
+  readonly rawBody?: Buffer;
+  /** The region the request was signed for (set by the router). */
+  readonly region?: string;
 }

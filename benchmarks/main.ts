@@ -4,12 +4,16 @@ import { envelopeBenchmark } from './envelope.js';
 import { embeddedLogBenchmark } from './log-embedded.js';
 import { kafkaLogBenchmark } from './log-kafka.js';
 import { sqlBenchmark } from './sql.js';
+import { ingestBenchmark } from './ingest.js';
+import { pipelineBenchmark } from './pipeline.js';
 
 /** Benchmark groups as `npm run bench -- <group>` names them; no name runs them all. */
 const GROUPS: Record<string, readonly Benchmark[]> = {
   log: [embeddedLogBenchmark, kafkaLogBenchmark],
   envelope: [envelopeBenchmark],
   sql: [sqlBenchmark],
+  pipeline: [pipelineBenchmark],
+  ingest: [ingestBenchmark],
 };
 
 async function main(): Promise<void> {

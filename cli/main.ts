@@ -3,6 +3,8 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { PlatformError, SETTINGS, createLogger, loadConfig, type SettingKey } from '../core/index.js';
+import { register as registerDevice } from './commands/device.js';
+import { register as registerRulesList } from './commands/rules-list.js';
 import { register as registerRules } from './commands/rules.js';
 import { register as registerSql } from './commands/sql.js';
 import { startPlatform } from './up.js';
@@ -52,6 +54,8 @@ export function buildProgram(): Command {
   });
   registerSql(program);
   registerRules(program);
+  registerRulesList(program);
+  registerDevice(program);
   return program;
 }
 

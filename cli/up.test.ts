@@ -22,7 +22,9 @@ describe('kiot up', () => {
     const kiot = await startKiot(['--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '0', '--ws-port', '0'], { cwd });
     try {
       expect(kiot.stdout[kiot.stdout.length - 1]).toBe('ready');
-      for (const line of kiot.stdout.slice(0, -1)) expect(line).toMatch(/^listening (http|mqtt|mqtts|ws) 127\.0\.0\.1:\d+$/);
+      expect(kiot.stdout[0]).toBe('credentials data/credentials'); // first start only
+      for (const line of kiot.stdout.slice(1, -1)) expect(line).toMatch(/^listening (http|mqtt|ws) 127\.0\.0\.1:\d+$/);
+      expect([...kiot.listeners.keys()].sort()).toEqual(['http', 'mqtt', 'ws']); // mqtts needs --tls-cert
       const http = kiot.listeners.get('http')!;
       const health = await fetch(`http://${http}/health`);
       expect(health.status).toBe(200);

@@ -1,4 +1,8 @@
-import { createHttpServer } from '../api/server.js';
+import { awsSettingsFromConfig, createDynamoDbReader } from '../actions/index.js';
+import { createApi, openThingRegistry } from '../api/index.js';
+import { certificateOperations } from '../api/routes/certificates.js';
+import { policyOperations } from '../api/routes/policies.js';
+import { createHttpServer, type Route } from '../api/server.js';
 import {
   CORE_TOPICS,
   EmbeddedLog,
@@ -8,11 +12,15 @@ import {
   type Config,
   type Log,
   type Logger,
+  type Role,
 } from '../core/index.js';
+import { GATEWAY_TOPIC_SPECS, createBridge, createGateway, createPublishRoute } from '../ingest/index.js';
+import { createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
+import { createRulesService } from '../rules/worker/index.js';
 
 export interface RunningPlatform {
   readonly log: Log;
-  /** Bound ports by listener name (`http`, later `mqtt`, `mqtts`, `ws`). */
+  /** Bound ports by listener name (`http`, `mqtt`, `mqtts`, `ws`). */
   readonly listeners: ReadonlyMap<string, number>;
   stop(): Promise<void>;
 }
@@ -20,13 +28,16 @@ export interface RunningPlatform {
 /**
  * The composition root of `kiot up`: builds the log and every service this process's roles
  * ask for, starts their listeners, and returns once all of them accept connections.
- * `announce` receives the `listening <name> <host>:<port>` lines and `ready`.
+ * `announce` receives the `listening <name> <host>:<port>` lines and `ready` (and, on first
+ * start, `credentials <path>`).
  */
 export async function startPlatform(config: Config, announce: (line: string) => void, logger: Logger = createLogger(config.logLevel)): Promise<RunningPlatform> {
+  const has = (role: Role): boolean => config.roles.includes(role);
   const log: Log =
     config.kafkaBrokers.length > 0
       ? new KafkaLog({ brokers: [...config.kafkaBrokers], logger, clientId: 'kiot' })
       : await EmbeddedLog.open({ dataDir: config.dataDir, logger });
+  // Stopped in reverse order of start: listeners first, the log last.
   const stops: (() => Promise<void>)[] = [() => log.close()];
   const stop = async (): Promise<void> => {
     for (const s of stops.splice(0).reverse()) {
@@ -38,19 +49,63 @@ export async function startPlatform(config: Config, announce: (line: string) => 
     }
   };
   try {
-    for (const topic of CORE_TOPICS) await log.ensureTopic(topic);
+    for (const topic of [...CORE_TOPICS, ...GATEWAY_TOPIC_SPECS]) await log.ensureTopic(topic);
+    const metrics = createMetrics(log);
+    const routes: Route[] = [];
+
+    if (has('api') || has('registry')) {
+      // The registry (things, certificates, policies) and the AWS-shaped API that serves it.
+      let security: SecurityServices | undefined;
+      const registry = await openThingRegistry(config, {
+        log,
+        logger,
+        beforeDeleteThing: (thing) => security?.policies.assertThingHasNoPrincipals(thing.thingName),
+      });
+      stops.push(() => registry.close());
+      const securityService = createSecurityService(config, { log, logger, things: thingsDirectory(registry) });
+      security = await securityService.start();
+      stops.push(() => securityService.stop());
+      const api = await createApi(config, {
+        log,
+        logger,
+        announce,
+        registry,
+        operations: [...certificateOperations(security.certificates), ...policyOperations(security.policies)],
+      });
+      stops.push(() => api.stop());
+      routes.push(...api.routes, createPublishRoute({ log, logger }));
+    }
+    if (has('rules')) {
+      const dynamoReader = createDynamoDbReader({ settings: awsSettingsFromConfig(config).dynamodb });
+      stops.push(() => dynamoReader.close());
+      const rules = createRulesService(config, { log, logger, sqlServices: { getDynamoDb: dynamoReader.getDynamoDb } });
+      await rules.start();
+      stops.push(() => rules.stop());
+      routes.push(...rules.routes);
+      metrics.include(rules.metricsRegistry);
+    }
+    if (has('bridge') && config.bridge) {
+      const bridge = createBridge(config.bridge, { log, logger });
+      await bridge.start();
+      stops.push(() => bridge.stop());
+    }
+
     const listeners = new Map<string, number>();
     const startedAt = Date.now();
-    const metrics = createMetrics(log);
     const http = createHttpServer({
       logger,
       metrics: () => metrics.render(),
       health: () => ({ status: 'ok', log: log.kind, roles: config.roles, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }),
+      routes,
     });
     stops.push(() => http.close());
     listeners.set('http', await http.listen(config.host, config.httpPort));
-    // The MQTT listeners (mqtt, mqtts, ws) arrive with the gateway (ingest issue); only
-    // listeners that are really up are announced.
+
+    if (has('gateway')) {
+      const gateway = createGateway(config, { log, logger });
+      stops.push(() => gateway.stop());
+      for (const [name, port] of await gateway.start()) listeners.set(name, port);
+    }
     for (const [name, port] of listeners) announce(`listening ${name} ${formatHost(config.host)}:${port}`);
     announce('ready');
     return { log, listeners, stop };

@@ -16,6 +16,11 @@ export const DEFAULT_MQTT_PORT = 1883;
 export const DEFAULT_MQTTS_PORT = 8883;
 export const DEFAULT_WS_PORT = 8083;
 export const DEFAULT_HOST = '127.0.0.1';
+/** Rule action retries: 5 from 200 ms gives up after about 6 s of backoff (actions/runtime/retry.ts). */
+export const DEFAULT_ACTION_RETRIES = 5;
+export const DEFAULT_ACTION_RETRY_BACKOFF_MS = 200;
+/** AWS account id used in ARNs when none is configured (LocalStack and moto use the same placeholder). */
+export const DEFAULT_ACCOUNT_ID = '000000000000';
 
 export interface Config {
   readonly dataDir: string;
@@ -29,8 +34,36 @@ export interface Config {
   readonly kafkaBrokers: readonly string[];
   readonly roles: readonly Role[];
   readonly logLevel: LogLevel;
+  /** Bridge from an external MQTT broker (ingest/bridge); undefined when no `bridge` URL is set. */
+  readonly bridge: BridgeConfig | undefined;
   /** The config file that was read, if any. */
   readonly configFile: string | undefined;
+  /** AWS region of the HTTP API: the only region a request may be signed for, and the region in ARNs; undefined = any region is accepted and ARNs say `us-east-1`. */
+  readonly region: string | undefined;
+  /** AWS account id in ARNs and registry events (12 digits). */
+  readonly accountId: string;
+  /** AWS-API actions: overrides the AWS SDK's region (`AWS_REGION`, profile); undefined = the SDK's own. */
+  readonly awsRegion: string | undefined;
+  /** DynamoDB endpoint for the dynamodb/dynamodbv2 actions and get_dynamodb; undefined = the SDK's own (`AWS_ENDPOINT_URL_DYNAMODB`, ...). */
+  readonly dynamodbEndpoint: string | undefined;
+  /** S3 endpoint for the s3 action; undefined = the SDK's own (`AWS_ENDPOINT_URL_S3`, ...). */
+  readonly s3Endpoint: string | undefined;
+  /** Path-style S3 addressing (`http://host/bucket/key`), which local S3 servers need. */
+  readonly s3ForcePathStyle: boolean;
+  /** When set, every elasticsearch/opensearch action sends here instead of its `endpoint` parameter. */
+  readonly elasticsearchEndpoint: string | undefined;
+  /** PEM server certificate file of the MQTT TLS listener; the listener starts only when set. */
+  readonly tlsCert: string | undefined;
+  /** PEM private key file of `tlsCert`. */
+  readonly tlsKey: string | undefined;
+  /** PEM CA file for client certificates (mutual TLS); clients are asked for one when set. */
+  readonly tlsCa: string | undefined;
+  /** Base URL of an AWS Lambda Invoke API for the lambda action and aws_lambda(); undefined = not connected. */
+  readonly lambdaEndpoint: string | undefined;
+  /** Retries of a failed rule action before the error action gets the message. */
+  readonly actionRetries: number;
+  /** Backoff before the first retry of a rule action, doubled for each further one (capped at 5 s). */
+  readonly actionRetryBackoffMs: number;
 }
 
 /**
@@ -48,6 +81,31 @@ export const SETTINGS = [
   { key: 'kafka', env: 'KIOT_KAFKA_BROKERS', flag: '--kafka <brokers>', help: 'run on Kafka: comma-separated host:port list (default: the embedded log)', default: undefined },
   { key: 'roles', env: 'KIOT_ROLES', flag: '--roles <roles>', help: `comma-separated roles this process runs: all, ${ROLES.join(', ')}`, default: 'all' },
   { key: 'logLevel', env: 'KIOT_LOG_LEVEL', flag: '--log-level <level>', help: 'debug, info, warn, error or silent', default: 'info' },
+  { key: 'region', env: 'KIOT_REGION', flag: '--region <region>', help: 'AWS region of the HTTP API: requests must be signed for it, and ARNs name it (default: any region accepted, ARNs say us-east-1)', default: undefined },
+  { key: 'accountId', env: 'KIOT_ACCOUNT_ID', flag: '--account-id <id>', help: 'AWS account id (12 digits) in ARNs and registry events', default: DEFAULT_ACCOUNT_ID },
+  { key: 'bridge', env: 'KIOT_BRIDGE_URL', flag: '--bridge <url>', help: 'bridge from an existing MQTT broker: mqtt://host:1883 or mqtts://host:8883 (runs with the bridge role)', default: undefined },
+  { key: 'bridgeTopics', env: 'KIOT_BRIDGE_TOPICS', flag: '--bridge-topics <filters>', help: 'comma-separated topic filters the bridge subscribes to', default: '#' },
+  { key: 'bridgeEgressTopics', env: 'KIOT_BRIDGE_EGRESS_TOPICS', flag: '--bridge-egress-topics <filters>', help: 'iot.egress topics the bridge publishes to the broker (none = no egress)', default: '#' },
+  { key: 'bridgeClientId', env: 'KIOT_BRIDGE_CLIENT_ID', flag: '--bridge-client-id <id>', help: 'client id (and persistent session) of the bridge at the broker (default: kiot-bridge-<hostname>)', default: undefined },
+  { key: 'bridgeClientIdFrom', env: 'KIOT_BRIDGE_CLIENT_ID_FROM', flag: '--bridge-client-id-from <source>', help: 'where bridged messages carry the device client id: property:<name> (MQTT 5 user property) or topic:<level> (1-based)', default: undefined },
+  { key: 'bridgeShareGroup', env: 'KIOT_BRIDGE_SHARE_GROUP', flag: '--bridge-share-group <name>', help: 'shared subscription group, so bridge processes split the load (none = plain subscriptions)', default: 'kiot' },
+  { key: 'bridgeMqttVersion', env: 'KIOT_BRIDGE_MQTT_VERSION', flag: '--bridge-mqtt-version <version>', help: 'MQTT version towards the broker: 5 or 3.1.1', default: '5' },
+  { key: 'bridgeUsername', env: 'KIOT_BRIDGE_USERNAME', flag: '--bridge-username <name>', help: 'user name at the bridged broker', default: undefined },
+  { key: 'bridgePassword', env: 'KIOT_BRIDGE_PASSWORD', flag: '--bridge-password <password>', help: 'password at the bridged broker (prefer the variable or config file)', default: undefined },
+  { key: 'bridgeCa', env: 'KIOT_BRIDGE_CA', flag: '--bridge-ca <file>', help: 'PEM CA certificates that sign the broker\'s certificate (mqtts)', default: undefined },
+  { key: 'bridgeCert', env: 'KIOT_BRIDGE_CERT', flag: '--bridge-cert <file>', help: 'PEM client certificate for mutual TLS (mqtts; with --bridge-key)', default: undefined },
+  { key: 'bridgeKey', env: 'KIOT_BRIDGE_KEY', flag: '--bridge-key <file>', help: 'PEM private key of --bridge-cert', default: undefined },
+  { key: 'awsRegion', env: 'KIOT_AWS_REGION', flag: '--aws-region <region>', help: 'region for AWS-API actions (default: the AWS SDK\'s, e.g. AWS_REGION)', default: undefined },
+  { key: 'dynamodbEndpoint', env: 'KIOT_DYNAMODB_ENDPOINT', flag: '--dynamodb-endpoint <url>', help: 'DynamoDB endpoint for dynamodb actions and get_dynamodb (default: the AWS SDK\'s, e.g. AWS_ENDPOINT_URL_DYNAMODB)', default: undefined },
+  { key: 's3Endpoint', env: 'KIOT_S3_ENDPOINT', flag: '--s3-endpoint <url>', help: 'S3 endpoint for s3 actions (default: the AWS SDK\'s, e.g. AWS_ENDPOINT_URL_S3)', default: undefined },
+  { key: 's3ForcePathStyle', env: 'KIOT_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style <bool>', help: 'path-style S3 addressing, as local S3 servers need (true or false)', default: false },
+  { key: 'tlsCert', env: 'KIOT_TLS_CERT', flag: '--tls-cert <file>', help: 'PEM server certificate for MQTT over TLS (the mqtts listener starts only when set)', default: undefined },
+  { key: 'tlsKey', env: 'KIOT_TLS_KEY', flag: '--tls-key <file>', help: 'PEM private key of --tls-cert', default: undefined },
+  { key: 'tlsCa', env: 'KIOT_TLS_CA', flag: '--tls-ca <file>', help: 'PEM CA certificates for device client certificates (mutual TLS)', default: undefined },
+  { key: 'elasticsearchEndpoint', env: 'KIOT_ELASTICSEARCH_ENDPOINT', flag: '--elasticsearch-endpoint <url>', help: 'send every elasticsearch/opensearch action here instead of its endpoint parameter', default: undefined },
+  { key: 'lambdaEndpoint', env: 'KIOT_LAMBDA_ENDPOINT', flag: '--lambda-endpoint <url>', help: 'AWS Lambda Invoke API for the lambda action and aws_lambda(), e.g. LocalStack (default: none)', default: undefined },
+  { key: 'actionRetries', env: 'KIOT_ACTION_RETRIES', flag: '--action-retries <n>', help: 'retries of a failed rule action before its error action is used', default: DEFAULT_ACTION_RETRIES },
+  { key: 'actionRetryBackoffMs', env: 'KIOT_ACTION_RETRY_BACKOFF_MS', flag: '--action-retry-backoff-ms <ms>', help: 'backoff before the first retry of a rule action, doubled per retry (max 5 s)', default: DEFAULT_ACTION_RETRY_BACKOFF_MS },
 ] as const;
 
 export type SettingKey = (typeof SETTINGS)[number]['key'];
@@ -107,9 +165,31 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     kafkaBrokers: brokers(pick('kafka')),
     roles: roles(pick('roles')),
     logLevel: logLevel(pick('logLevel')),
+    bridge: bridgeConfig(pick),
     configFile,
+    region: optionalText(pick('region')),
+    accountId: accountId(pick('accountId')),
+    awsRegion: optionalText(pick('awsRegion')),
+    dynamodbEndpoint: url(pick('dynamodbEndpoint')),
+    s3Endpoint: url(pick('s3Endpoint')),
+    s3ForcePathStyle: bool(pick('s3ForcePathStyle'), false),
+    elasticsearchEndpoint: url(pick('elasticsearchEndpoint')),
+    lambdaEndpoint: url(pick('lambdaEndpoint')),
+    actionRetries: count(pick('actionRetries'), DEFAULT_ACTION_RETRIES, 0),
+    actionRetryBackoffMs: count(pick('actionRetryBackoffMs'), DEFAULT_ACTION_RETRY_BACKOFF_MS, 1),
+    ...tlsFiles(pick),
   };
   return Object.freeze(config);
+}
+
+/** The gateway's TLS files: a certificate needs its key, and a key or CA needs a certificate. */
+function tlsFiles(pick: (key: SettingKey) => Raw | undefined): Pick<Config, 'tlsCert' | 'tlsKey' | 'tlsCa'> {
+  const cert = pick('tlsCert');
+  const key = pick('tlsKey');
+  const ca = pick('tlsCa');
+  if (cert && !key) throw new PlatformError('CONFIG_INVALID', `${cert.source} needs a private key: set --tls-key (KIOT_TLS_KEY) as well`, { details: { field: 'tlsKey' } });
+  if (!cert && (key || ca)) throw new PlatformError('CONFIG_INVALID', `${(key ?? ca)!.source} needs a server certificate: set --tls-cert (KIOT_TLS_CERT) as well`, { details: { field: 'tlsCert' } });
+  return { tlsCert: optionalText(cert), tlsKey: optionalText(key), tlsCa: optionalText(ca) };
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -140,6 +220,32 @@ function text(raw: Raw | undefined, fallback: string): string {
   if (raw === undefined) return fallback;
   if (typeof raw.value !== 'string' || raw.value.trim() === '') throw invalidConfig(raw.source, 'a non-empty string', raw.value);
   return raw.value;
+}
+
+function accountId(raw: Raw | undefined): string {
+  if (raw === undefined) return DEFAULT_ACCOUNT_ID;
+  const value = typeof raw.value === 'number' ? String(raw.value).padStart(12, '0') : raw.value;
+  if (typeof value !== 'string' || !/^\d{12}$/.test(value.trim())) throw invalidConfig(raw.source, 'a 12-digit AWS account id', raw.value);
+  return value.trim();
+}
+
+function optionalText(raw: Raw | undefined): string | undefined {
+  return raw === undefined ? undefined : text(raw, '');
+}
+
+function url(raw: Raw | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const value = typeof raw.value === 'string' ? raw.value.trim() : raw.value;
+  if (typeof value !== 'string' || !/^https?:\/\/[^\s/]+/.test(value)) throw invalidConfig(raw.source, 'an http:// or https:// URL', raw.value);
+  return value;
+}
+
+function bool(raw: Raw | undefined, fallback: boolean): boolean {
+  if (raw === undefined) return fallback;
+  if (typeof raw.value === 'boolean') return raw.value;
+  if (raw.value === 'true' || raw.value === '1') return true;
+  if (raw.value === 'false' || raw.value === '0') return false;
+  throw invalidConfig(raw.source, 'true or false', raw.value);
 }
 
 function port(raw: Raw | undefined, fallback: number): number {
@@ -181,4 +287,118 @@ function logLevel(raw: Raw | undefined): LogLevel {
   const levels = ['debug', 'info', 'warn', 'error', 'silent'];
   if (typeof raw.value !== 'string' || !levels.includes(raw.value)) throw invalidConfig(raw.source, levels.join(', '), raw.value);
   return raw.value as LogLevel;
+}
+
+/** Where the bridge finds a bridged message's device client id. */
+export type BridgeClientIdSource = { readonly kind: 'property'; readonly name: string } | { readonly kind: 'topic'; readonly level: number };
+
+/** Settings of the bridge from an external MQTT broker (`ingest/bridge`); see the README, "Bridge". */
+export interface BridgeConfig {
+  /** `mqtt://`, `mqtts://`, `ws://` or `wss://` URL of the broker. */
+  readonly url: string;
+  /** Topic filters subscribed at the broker (without `$share/`). */
+  readonly topics: readonly string[];
+  /** Filters over iot.egress topics published to the broker; empty = no egress. */
+  readonly egressTopics: readonly string[];
+  /** Client id at the broker; undefined = `kiot-bridge-<hostname>`. */
+  readonly clientId: string | undefined;
+  /** Undefined: every bridged message carries the bridge's client id. */
+  readonly clientIdFrom: BridgeClientIdSource | undefined;
+  /** Shared subscription group; undefined = plain subscriptions. */
+  readonly shareGroup: string | undefined;
+  /** MQTT protocol level: 5, or 4 (MQTT 3.1.1). */
+  readonly mqttVersion: 4 | 5;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  /** PEM file paths for TLS. */
+  readonly ca: string | undefined;
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
+}
+
+const BRIDGE_KEYS = ['bridgeTopics', 'bridgeEgressTopics', 'bridgeClientId', 'bridgeClientIdFrom', 'bridgeShareGroup', 'bridgeMqttVersion', 'bridgeUsername', 'bridgePassword', 'bridgeCa', 'bridgeCert', 'bridgeKey'] as const;
+
+function bridgeConfig(pick: (key: SettingKey) => Raw | undefined): BridgeConfig | undefined {
+  const rawUrl = pick('bridge');
+  if (rawUrl === undefined) {
+    const stray = BRIDGE_KEYS.map(pick).find((r) => r !== undefined);
+    if (stray) throw new PlatformError('CONFIG_INVALID', `${stray.source}: needs a bridge URL (--bridge, KIOT_BRIDGE_URL or bridge in the config file)`, { details: { field: stray.source } });
+    return undefined;
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = typeof rawUrl.value === 'string' ? new URL(rawUrl.value.trim()) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(parsed.protocol) || parsed.hostname === '') {
+    throw invalidConfig(rawUrl.source, 'an mqtt://, mqtts://, ws:// or wss:// URL with a host', rawUrl.value);
+  }
+  const tls = parsed.protocol === 'mqtts:' || parsed.protocol === 'wss:';
+  const version = pick('bridgeMqttVersion');
+  const versionText = version === undefined ? '5' : String(version.value).trim();
+  if (!['5', '3.1.1'].includes(versionText)) throw invalidConfig(version!.source, '5 or 3.1.1', version!.value);
+  const mqttVersion = versionText === '5' ? 5 : 4;
+
+  const from = pick('bridgeClientIdFrom');
+  let clientIdFrom: BridgeClientIdSource | undefined;
+  if (from !== undefined) {
+    const m = typeof from.value === 'string' ? /^(property|topic):(.+)$/.exec(from.value.trim()) : null;
+    const level = m?.[1] === 'topic' && /^\d+$/.test(m[2]!) ? Number(m[2]) : 0;
+    if (m?.[1] === 'property') clientIdFrom = { kind: 'property', name: m[2]! };
+    else if (level >= 1) clientIdFrom = { kind: 'topic', level };
+    else throw invalidConfig(from.source, 'property:<user property name> or topic:<level, 1 or more>', from.value);
+    if (clientIdFrom.kind === 'property' && mqttVersion === 4) {
+      throw new PlatformError('CONFIG_INVALID', `${from.source}: user properties need MQTT 5, but ${version!.source} is 3.1.1`, { details: { field: from.source } });
+    }
+  }
+
+  const group = pick('bridgeShareGroup');
+  const shareGroup = group === undefined ? 'kiot' : text(group, 'kiot').trim();
+  if (/[/+#]/.test(shareGroup)) throw invalidConfig(group!.source, 'a share group name without /, + or #', group!.value);
+
+  const files = { ca: pick('bridgeCa'), cert: pick('bridgeCert'), key: pick('bridgeKey') };
+  for (const raw of Object.values(files)) {
+    if (raw !== undefined && !tls) throw new PlatformError('CONFIG_INVALID', `${raw.source}: TLS files need an mqtts:// or wss:// URL, but ${rawUrl.source} is ${parsed.protocol}//`, { details: { field: raw.source } });
+  }
+  if ((files.cert === undefined) !== (files.key === undefined)) {
+    const given = (files.cert ?? files.key)!;
+    throw new PlatformError('CONFIG_INVALID', `${given.source}: --bridge-cert and --bridge-key go together`, { details: { field: given.source } });
+  }
+  const egress = pick('bridgeEgressTopics');
+  return {
+    url: parsed.href,
+    topics: topicFilters(pick('bridgeTopics'), ['#']),
+    egressTopics: egress !== undefined && egress.value === 'none' ? [] : topicFilters(egress, ['#']),
+    clientId: optionalText(pick('bridgeClientId')),
+    clientIdFrom,
+    shareGroup: shareGroup === 'none' ? undefined : shareGroup,
+    mqttVersion,
+    username: optionalText(pick('bridgeUsername')),
+    password: optionalText(pick('bridgePassword')),
+    ca: optionalText(files.ca),
+    cert: optionalText(files.cert),
+    key: optionalText(files.key),
+  };
+}
+
+/** MQTT topic filters: `+` and `#` only as whole levels, `#` only last (MQTT 5.0, 4.7.1). */
+function topicFilters(raw: Raw | undefined, fallback: string[]): string[] {
+  if (raw === undefined) return fallback;
+  const values = list(raw);
+  if (values.length === 0) throw invalidConfig(raw.source, 'at least one MQTT topic filter', raw.value);
+  for (const filter of values) {
+    const levels = filter.split('/');
+    const bad = levels.some((l, i) => (l.includes('#') && (l !== '#' || i !== levels.length - 1)) || (l.includes('+') && l !== '+'));
+    if (bad || filter.startsWith('$share/')) throw invalidConfig(raw.source, 'MQTT topic filters (+ and # as whole levels, # last, no $share/)', filter);
+  }
+  return values;
+}
+
+/** A whole number of at least `min`. */
+function count(raw: Raw | undefined, fallback: number, min: number): number {
+  if (raw === undefined) return fallback;
+  const n = typeof raw.value === 'string' && /^\d+$/.test(raw.value.trim()) ? Number(raw.value) : raw.value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min) throw invalidConfig(raw.source, `a whole number >= ${min}`, raw.value);
+  return n;
 }

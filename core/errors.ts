@@ -17,6 +17,25 @@ export const ERROR_CODES = {
   RULES_SQL_RUNTIME: 'rule SQL failed while evaluating',
   RULES_FILE_INVALID: 'rule file is not valid',
   SINK_UNAVAILABLE: 'action target is unavailable',
+  // Registry (issue 6). The AWS exception each maps to, in api/aws-errors.ts, is in brackets.
+  REGISTRY_NOT_FOUND: 'the resource does not exist', // [ResourceNotFoundException 404]
+  REGISTRY_ALREADY_EXISTS: 'the resource already exists', // [ResourceAlreadyExistsException 409]
+  REGISTRY_DELETE_CONFLICT: 'the resource is still attached or in use', // [DeleteConflictException 409]
+  REGISTRY_INVALID: 'the request is not valid', // [InvalidRequestException 400]
+  REGISTRY_LIMIT: 'a registry limit was exceeded', // [LimitExceededException 410]
+  REGISTRY_VERSIONS_LIMIT: 'the policy already has the maximum number of versions', // [VersionsLimitExceededException 409]
+  CERTIFICATE_STATE: 'the certificate is in a state that does not allow this', // [CertificateStateException 406]
+  CERTIFICATE_INVALID: 'the certificate is not valid', // [CertificateValidationException 400]
+  CERTIFICATE_REGISTRATION_CODE: 'the verification certificate does not carry the registration code', // [RegistrationCodeValidationException 400]
+  POLICY_MALFORMED: 'the policy document is not valid', // [MalformedPolicyException 400]
+  REGISTRY_VERSION_CONFLICT: 'the expected version does not match the resource version', // [VersionConflictException 409]
+  AUTH_MISSING: 'the request is not signed',
+  AUTH_SIGNATURE_INVALID: 'the request signature does not match',
+  AUTH_SIGNATURE_EXPIRED: 'the request was signed too long ago or too far in the future',
+  AUTH_UNKNOWN_KEY: 'the access key is not known',
+  AUTH_FORBIDDEN: 'the caller is not allowed to do this',
+  API_BODY_TOO_LARGE: 'the request body is too large',
+  API_BODY_INVALID: 'the request body is not valid JSON',
   INTERNAL: 'internal error',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,7 +7,9 @@ import type { Log } from './log/log.js';
  */
 export interface Metrics {
   readonly registry: Registry;
-  /** Prometheus text exposition. */
+  /** Adds a service's own registry (rule counters, cloudwatch_metric points) to `/metrics`. */
+  include(registry: Registry): void;
+  /** Prometheus text exposition of every registry. */
   render(): Promise<string>;
 }
 
@@ -60,5 +62,12 @@ export function createMetrics(log: Log): Metrics {
       for (const l of log.stats().lag) this.set({ group: l.groupId, topic: l.topic, partition: String(l.partition) }, l.lag);
     },
   });
-  return { registry, render: () => registry.metrics() };
+  const registries: Registry[] = [registry];
+  return {
+    registry,
+    include: (other) => {
+      registries.push(other);
+    },
+    render: () => Registry.merge(registries).metrics(),
+  };
 }

@@ -1,11 +1,10 @@
 /**
- * The action kinds a rule may name and their parameters, in snake_case as rule files spell
- * them, with the AWS TopicRulePayload key each one comes from (AWS IoT API reference, `Action`
- * and the per-action types). `kiot rules check` validates against this list.
- *
- * TODO: replace with the action registry's definitions, whose config schemas carry the same
- * facts (#4).
+ * The action kinds a rule may name, from the action registry (actions/index.ts): each kind's
+ * parameters and required ones come from its config schema, and `validateActionParams` runs
+ * that schema, so `kiot rules check` accepts exactly what the rules worker will run. The AWS
+ * TopicRulePayload key of each kind (`dynamoDBv2`) is listed here, for `*.rule.json` files.
  */
+import { ACTION_DEFINITIONS, createActionRegistry, paramProblems, type ParamProblem } from '../../actions/index.js';
 
 export interface ActionKind {
   /** As rule files write it: `dynamodbv2(...)`. */
@@ -14,49 +13,92 @@ export interface ActionKind {
   readonly awsKey: string;
   readonly params: readonly string[];
   readonly required: readonly string[];
+  /** False for an AWS kind kiot does not run (yet): rules naming it are refused. */
+  readonly supported: boolean;
 }
 
-const kind = (type: string, awsKey: string, params: string[], required: string[]): ActionKind => ({ type, awsKey, params, required });
-
-export const ACTION_KINDS: readonly ActionKind[] = [
-  kind('republish', 'republish', ['topic', 'qos', 'role_arn', 'headers'], ['topic']),
-  kind('kafka', 'kafka', ['destination_arn', 'topic', 'key', 'partition', 'client_properties', 'headers'], ['topic']),
-  kind(
-    'dynamodb',
-    'dynamoDB',
-    ['table_name', 'role_arn', 'operation', 'hash_key_field', 'hash_key_value', 'hash_key_type', 'range_key_field', 'range_key_value', 'range_key_type', 'payload_field'],
-    ['table_name', 'hash_key_field', 'hash_key_value'],
-  ),
+/**
+ * AWS `Action` keys (AWS IoT API reference, `Action`) with the parameters of kinds whose
+ * definition is not registered yet. Only `type` and `awsKey` matter once a kind is registered.
+ */
+const AWS_KINDS: readonly (readonly [type: string, awsKey: string, params: string[], required: string[]])[] = [
+  ['republish', 'republish', [], []],
+  ['kafka', 'kafka', [], []],
+  ['dynamodb', 'dynamoDB', ['table_name', 'role_arn', 'operation', 'hash_key_field', 'hash_key_value', 'hash_key_type', 'range_key_field', 'range_key_value', 'range_key_type', 'payload_field'], ['table_name', 'hash_key_field', 'hash_key_value']],
   // AWS nests the table under putItem; kiot flattens it (`put_item.table_name` -> `table_name`).
-  kind('dynamodbv2', 'dynamoDBv2', ['table_name', 'role_arn'], ['table_name']),
-  kind('s3', 's3', ['bucket_name', 'key', 'role_arn', 'canned_acl', 'headers'], ['bucket_name', 'key']),
-  kind('elasticsearch', 'elasticsearch', ['endpoint', 'index', 'type', 'id', 'role_arn'], ['endpoint', 'index', 'id']),
-  kind('opensearch', 'openSearch', ['endpoint', 'index', 'type', 'id', 'role_arn'], ['endpoint', 'index', 'id']),
-  kind('http', 'http', ['url', 'confirmation_url', 'headers', 'auth', 'batch_config', 'enable_batching'], ['url']),
-  kind('lambda', 'lambda', ['function_arn'], ['function_arn']),
-  kind('cloudwatch_metric', 'cloudwatchMetric', ['metric_namespace', 'metric_name', 'metric_value', 'metric_unit', 'metric_timestamp', 'role_arn'], ['metric_namespace', 'metric_name', 'metric_value', 'metric_unit']),
-  kind('cloudwatch_alarm', 'cloudwatchAlarm', ['alarm_name', 'state_reason', 'state_value', 'role_arn'], ['alarm_name', 'state_reason', 'state_value']),
-  kind('cloudwatch_logs', 'cloudwatchLogs', ['log_group_name', 'role_arn', 'batch_mode'], ['log_group_name']),
-  kind('sns', 'sns', ['target_arn', 'role_arn', 'message_format'], ['target_arn']),
-  kind('sqs', 'sqs', ['queue_url', 'role_arn', 'use_base64'], ['queue_url']),
-  kind('kinesis', 'kinesis', ['stream_name', 'partition_key', 'role_arn'], ['stream_name']),
-  kind('firehose', 'firehose', ['delivery_stream_name', 'role_arn', 'separator', 'batch_mode'], ['delivery_stream_name']),
-  kind('iot_events', 'iotEvents', ['input_name', 'message_id', 'batch_mode', 'role_arn'], ['input_name']),
-  kind('iot_analytics', 'iotAnalytics', ['channel_name', 'channel_arn', 'batch_mode', 'role_arn'], []),
-  kind('iot_site_wise', 'iotSiteWise', ['put_asset_property_value_entries', 'role_arn'], ['put_asset_property_value_entries']),
-  kind('step_functions', 'stepFunctions', ['state_machine_name', 'execution_name_prefix', 'role_arn'], ['state_machine_name']),
-  kind('timestream', 'timestream', ['database_name', 'table_name', 'dimensions', 'timestamp', 'role_arn'], ['database_name', 'table_name', 'dimensions']),
-  kind('location', 'location', ['device_id', 'tracker_name', 'latitude', 'longitude', 'timestamp', 'role_arn'], ['device_id', 'tracker_name', 'latitude', 'longitude']),
+  ['dynamodbv2', 'dynamoDBv2', ['table_name', 'role_arn'], ['table_name']],
+  ['s3', 's3', ['bucket_name', 'key', 'role_arn', 'canned_acl', 'headers'], ['bucket_name', 'key']],
+  ['elasticsearch', 'elasticsearch', ['endpoint', 'index', 'type', 'id', 'role_arn'], ['endpoint', 'index', 'id']],
+  ['opensearch', 'openSearch', ['endpoint', 'index', 'type', 'id', 'role_arn'], ['endpoint', 'index', 'id']],
+  ['http', 'http', [], []],
+  ['lambda', 'lambda', [], []],
+  ['cloudwatch_metric', 'cloudwatchMetric', [], []],
+  ['cloudwatch_alarm', 'cloudwatchAlarm', [], []],
+  ['cloudwatch_logs', 'cloudwatchLogs', [], []],
+  ['sns', 'sns', [], []],
+  ['sqs', 'sqs', [], []],
+  ['kinesis', 'kinesis', [], []],
+  ['firehose', 'firehose', [], []],
+  ['iot_events', 'iotEvents', [], []],
+  ['iot_analytics', 'iotAnalytics', [], []],
+  ['iot_site_wise', 'iotSiteWise', [], []],
+  ['step_functions', 'stepFunctions', [], []],
+  ['timestream', 'timestream', [], []],
+  ['location', 'location', [], []],
 ];
 
-const BY_TYPE = new Map(ACTION_KINDS.map((k) => [k.type, k]));
-const BY_AWS_KEY = new Map(ACTION_KINDS.map((k) => [k.awsKey.toLowerCase(), k]));
+/**
+ * Kinds another change is adding to the registry (#4: the AWS SDK actions). Until their
+ * definitions land, rules naming them get the parameter-name check of the table above.
+ */
+const PENDING = new Set(['dynamodb', 'dynamodbv2', 's3', 'elasticsearch', 'opensearch']);
 
-/** The kind a rule file names (case-insensitive), or undefined. */
-export const actionKind = (type: string): ActionKind | undefined => BY_TYPE.get(type.toLowerCase());
+const registry = createActionRegistry();
+const awsKeyOf = new Map(AWS_KINDS.map(([type, awsKey]) => [type, awsKey]));
 
-/** The kind an AWS `Action` key names (`dynamoDBv2`, `cloudwatchMetric`), or undefined. */
+const registered: ActionKind[] = ACTION_DEFINITIONS.map((def) => {
+  const schema = def.config as { params?: readonly string[]; required?: readonly string[] };
+  return { type: def.type, awsKey: awsKeyOf.get(def.type) ?? def.type, params: schema.params ?? [], required: schema.required ?? [], supported: true };
+});
+const pending: ActionKind[] = AWS_KINDS.filter(([type]) => PENDING.has(type) && !registry.get(type)).map(([type, awsKey, params, required]) => ({ type, awsKey, params, required, supported: true }));
+const unsupported: ActionKind[] = AWS_KINDS.filter(([type]) => !registry.get(type) && !PENDING.has(type)).map(([type, awsKey]) => ({ type, awsKey, params: [], required: [], supported: false }));
+
+/** Every kind kiot runs, in the registry's order. */
+export const ACTION_KINDS: readonly ActionKind[] = [...registered, ...pending];
+
+const BY_TYPE = new Map([...ACTION_KINDS, ...unsupported].map((k) => [k.type, k]));
+const BY_AWS_KEY = new Map([...ACTION_KINDS, ...unsupported].map((k) => [k.awsKey.toLowerCase(), k]));
+
+/** The kind a rule file names (case-insensitive), or undefined (also for AWS kinds kiot does not run). */
+export const actionKind = (type: string): ActionKind | undefined => {
+  const k = BY_TYPE.get(type.toLowerCase());
+  return k?.supported ? k : undefined;
+};
+
+/** The kind an AWS `Action` key names (`dynamoDBv2`, `cloudwatchMetric`), supported or not, or undefined. */
 export const actionKindForAwsKey = (key: string): ActionKind | undefined => BY_AWS_KEY.get(key.toLowerCase());
+
+/**
+ * Runs the kind's config schema over `params` (templates unrendered). Returns the problems,
+ * each naming its parameter when it has one; [] when valid. For a kind whose definition is
+ * not registered yet, checks parameter names only.
+ */
+export function validateActionParams(type: string, params: Readonly<Record<string, unknown>>): ParamProblem[] {
+  const kind = actionKind(type);
+  if (!kind) return [{ param: undefined, message: `unknown action ${type}` }];
+  if (registry.get(kind.type)) {
+    try {
+      registry.validate(kind.type, params);
+      return [];
+    } catch (err) {
+      return paramProblems(err);
+    }
+  }
+  const problems: ParamProblem[] = [];
+  for (const key of Object.keys(params)) if (!kind.params.includes(key)) problems.push({ param: key, message: `unknown parameter ${key} (known: ${kind.params.join(', ')})` });
+  for (const key of kind.required) if (!Object.prototype.hasOwnProperty.call(params, key)) problems.push({ param: undefined, message: `missing parameter ${key}` });
+  return problems;
+}
 
 /** `roleArn` -> `role_arn`, `putAssetPropertyValueEntries` -> `put_asset_property_value_entries`. */
 export function snakeCase(key: string): string {

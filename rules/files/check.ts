@@ -6,8 +6,9 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PlatformError } from '../../core/index.js';
-import { compileSql, compileTemplate } from '../sql/index.js';
-import { ACTION_KINDS, actionKind } from './action-catalogue.js';
+import { compileTemplate } from '../sql/index.js';
+import { ACTION_KINDS, actionKind, validateActionParams } from './action-catalogue.js';
+import { compileRule } from './compile-rule.js';
 import { parseJsonRuleFile, parseSqlRuleFile, type ActionModel, type RuleModel } from './rule-files.js';
 
 export interface RuleProblem {
@@ -51,13 +52,11 @@ function problemOf(err: unknown, file: string): RuleProblem {
 
 /** Compiles the rule's SQL so that error positions are positions in its file. */
 function checkSql(rule: RuleModel): RuleProblem | undefined {
-  const { file, line, column } = rule.sqlSource;
-  const padded = '\n'.repeat(line - 1) + ' '.repeat(column - 1) + rule.sql;
   try {
-    compileSql(padded, { source: file, sqlVersion: rule.sqlVersion, ruleName: rule.name });
+    compileRule(rule);
     return undefined;
   } catch (err) {
-    return problemOf(err, file);
+    return problemOf(err, rule.sqlSource.file);
   }
 }
 
@@ -69,27 +68,24 @@ function checkAction(action: ActionModel, role: string): RuleProblem[] {
     const known = ACTION_KINDS.map((k) => k.type).join(', ');
     return [{ file, line, column, message: `unknown ${role} ${action.type} (known: ${known})` }];
   }
+  // The kind's own config schema (the one the rules worker runs) judges names and values.
+  const unknown = new Set<string>();
+  for (const p of validateActionParams(kind.type, action.params)) {
+    const at = (p.param !== undefined && action.paramSources[p.param]) || action.source;
+    if (p.message.startsWith('unknown parameter') && p.param !== undefined) unknown.add(p.param);
+    problems.push({ ...at, message: `${kind.type}: ${p.message}` });
+  }
   for (const [key, value] of Object.entries(action.params)) {
     const at = action.paramSources[key] ?? action.source;
-    if (!kind.params.includes(key)) {
-      problems.push({ ...at, message: `${kind.type}: unknown parameter ${key} (known: ${kind.params.join(', ')})` });
-      continue;
-    }
-    if (typeof value === 'string') {
-      try {
-        compileTemplate(value, { source: `${kind.type}.${key}` });
-      } catch (err) {
-        const reason = err instanceof PlatformError ? ((err.details as { reason?: string }).reason ?? err.message) : String(err);
-        problems.push({ ...at, message: `${kind.type}: ${key}: bad substitution template: ${reason}` });
-      }
+    if (unknown.has(key) || typeof value !== 'string') continue;
+    try {
+      compileTemplate(value, { source: `${kind.type}.${key}` });
+    } catch (err) {
+      const reason = err instanceof PlatformError ? ((err.details as { reason?: string }).reason ?? err.message) : String(err);
+      problems.push({ ...at, message: `${kind.type}: ${key}: bad substitution template: ${reason}` });
     }
   }
-  for (const key of kind.required) {
-    if (!Object.prototype.hasOwnProperty.call(action.params, key)) {
-      problems.push({ file, line, column, message: `${kind.type}: missing parameter ${key}` });
-    }
-  }
-  return problems;
+  return problems.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
 export interface LoadedRules {

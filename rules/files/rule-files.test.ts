@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkRules, checkRuleText, formatProblem } from './check.js';
+import { compileRule } from './compile-rule.js';
 import { parseJsonRuleFile, parseSqlRuleFile } from './rule-files.js';
 
 const DESIGN_EXAMPLE = `CREATE RULE overheat
@@ -97,6 +98,31 @@ describe('TopicRulePayload files', () => {
   test('an SQL error points into the file', () => {
     const text = '{\n  "sql": "SELECT nope() FROM \'a\'",\n  "actions": [{"republish": {"topic": "t"}}]\n}';
     expect(checkRuleText(text, 'x.rule.json').problems.map(formatProblem)).toEqual(['x.rule.json:2:18: unknown function nope()']);
+  });
+});
+
+describe('compileRule honours the rule file\'s SQL version', () => {
+  // SQL 2015-10-08 keeps 10.0 a Decimal, 2016-03-23 reads it as the Int 10 (iot-sql-data-types).
+  const input = { topic: 'a/b', payload: '{"x": 10}' };
+  test('WITH (sql_version = ...) in a .sql file', () => {
+    const [v1, v2] = parseSqlRuleFile(
+      "CREATE RULE v1 WITH (sql_version = '2015-10-08') AS SELECT x / 4.0 AS q, sql_version() AS v FROM 'a/+' DO republish(topic = 't');\n" +
+        "CREATE RULE v2 AS SELECT x / 4.0 AS q, sql_version() AS v FROM 'a/+' DO republish(topic = 't');",
+      'v.sql',
+    );
+    expect(compileRule(v1!).evaluate(input)).toEqual({ q: 2.5, v: '2015-10-08' });
+    expect(compileRule(v2!).evaluate(input)).toEqual({ q: 2, v: '2016-03-23' });
+  });
+  test('awsIotSqlVersion in a .rule.json file', () => {
+    const doc = (version: string) => JSON.stringify({ sql: "SELECT x / 4.0 AS q FROM 'a/+'", awsIotSqlVersion: version, actions: [{ republish: { topic: 't' } }] });
+    expect(compileRule(parseJsonRuleFile(doc('2015-10-08'), 'v1.rule.json')).evaluate(input)).toEqual({ q: 2.5 });
+    expect(compileRule(parseJsonRuleFile(doc('2016-03-23'), 'v2.rule.json')).evaluate(input)).toEqual({ q: 2 });
+  });
+  test('a feature the version lacks is a problem at its position; so is an unknown version', () => {
+    const text = "CREATE RULE old WITH (sql_version = '2015-10-08')\nAS SELECT [1, 2] AS a FROM 'a' DO republish(topic = 't');";
+    expect(checkRuleText(text, 'old.sql').problems.map(formatProblem)).toEqual(['old.sql:2:11: array literals need SQL version 2016-03-23 (this rule uses 2015-10-08)']);
+    const bad = JSON.stringify({ sql: "SELECT * FROM 'a'", awsIotSqlVersion: '2020-01-01', actions: [{ republish: { topic: 't' } }] });
+    expect(checkRuleText(bad, 'bad.rule.json').problems[0]!.message).toContain('sql_version: expected one of 2016-03-23, 2015-10-08, beta');
   });
 });
 

@@ -16,12 +16,16 @@ export type LiteralValue = null | boolean | number | string;
 
 export type BinaryOperator =
   | 'or' | 'and'
-  | '=' | '<>' | '<' | '<=' | '>' | '>='
+  | '=' | '<>' | '<' | '<=' | '>' | '>=' | 'in' | 'contains'
   | '+' | '-' | '||'
   | '*' | '/' | '%';
 
 export type Expr =
-  | { readonly kind: 'literal'; readonly value: LiteralValue; readonly pos: Position }
+  /**
+   * `decimal` marks a number written with a decimal point or an exponent (`10.0`, `1e3`): SQL
+   * version 2015-10-08 keeps such a number a Decimal even when it is whole.
+   */
+  | { readonly kind: 'literal'; readonly value: LiteralValue; readonly decimal?: boolean; readonly pos: Position }
   /** A name at the start of a path: a field of the current row (the payload, or an element in a nested query). */
   | { readonly kind: 'field'; readonly name: string; readonly pos: Position }
   | { readonly kind: 'variable'; readonly name: string; readonly pos: Position }
@@ -43,7 +47,9 @@ export type Expr =
     }
   | { readonly kind: 'array'; readonly items: readonly Expr[]; readonly pos: Position }
   | { readonly kind: 'object'; readonly entries: readonly { readonly key: string; readonly value: Expr }[]; readonly pos: Position }
-  | { readonly kind: 'subquery'; readonly query: Query; readonly pos: Position };
+  | { readonly kind: 'subquery'; readonly query: Query; readonly pos: Position }
+  /** `EXISTS (nested query)`: true when the nested query gives at least one element. */
+  | { readonly kind: 'exists'; readonly query: Query; readonly pos: Position };
 
 export type SelectItem =
   | { readonly kind: 'star'; readonly pos: Position }
@@ -56,7 +62,8 @@ export type Projection =
 
 export type FromClause =
   | { readonly kind: 'topic'; readonly filter: string; readonly pos: Position }
-  | { readonly kind: 'expr'; readonly expr: Expr; readonly pos: Position };
+  /** `alias` (nested queries only, `FROM arr AS a`) names the current element. */
+  | { readonly kind: 'expr'; readonly expr: Expr; readonly alias?: string; readonly pos: Position };
 
 export interface Query {
   readonly select: Projection;

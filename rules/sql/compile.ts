@@ -275,8 +275,13 @@ async function subqueryAsync(q: (row: SqlValue) => Promise<SqlValue>, from: SqlV
   return undefined;
 }
 
+/** EXISTS: "true if the subquery returns one or more elements" (iot-sql-operators). */
+function nonEmpty(v: SqlValue): boolean {
+  return Array.isArray(v) && v.length > 0;
+}
+
 const HELPERS = {
-  isObj, member, index, truthy, defineKey, setPath, objectLiteral, arrayLiteral, spreadRow, subquery, subqueryAsync,
+  isObj, member, index, truthy, defineKey, setPath, objectLiteral, arrayLiteral, spreadRow, subquery, subqueryAsync, nonEmpty,
   payloadOf, payloadBytes, BINARY, NOT_FIRED, MessageContext,
 };
 
@@ -287,6 +292,8 @@ interface Scope {
   readonly row: string;
   /** JS expression for `*` (the payload itself, possibly a Buffer; or the nested query's element). */
   readonly star: string;
+  /** A nested query's `FROM arr AS a`: the name `a` is the current element. */
+  readonly alias?: string;
 }
 
 /** One generated JS function body with its own temporaries. */
@@ -348,6 +355,7 @@ class Generator {
       case 'literal':
         return this.literal(e.value);
       case 'field':
+        if (s.alias !== undefined && e.name === s.alias) return s.star;
         return this.field(s.row, e.name);
       case 'variable': {
         if (this.dynamicVariables) return `(VS === undefined ? undefined : VS.get(${JSON.stringify(e.name)}))`;
@@ -355,8 +363,14 @@ class Generator {
         if (local === undefined) this.fail(e.pos, `unknown variable @${e.name} (set it with SET @${e.name} = ... before SELECT)`);
         return local;
       }
-      case 'member':
-        return `H.member(${this.expr(e.object, s, f)}, ${JSON.stringify(e.name)})`;
+      case 'member': {
+        const key = JSON.stringify(e.name);
+        if (INHERITED.has(e.name)) return `H.member(${this.expr(e.object, s, f)}, ${key})`;
+        // Fast path for a plain object (JSON.parse makes only those): a name that Object.prototype
+        // lacks reads the own property or nothing, exactly as H.member does.
+        const t = f.tmp();
+        return `((${t} = ${this.expr(e.object, s, f)}) != null && ${t}.constructor === Object ? ${t}[${key}] : H.member(${t}, ${key}))`;
+      }
       case 'index':
         return `H.index(${this.expr(e.object, s, f)}, ${this.expr(e.index, s, f)})`;
       case 'wildcard':
@@ -384,6 +398,9 @@ class Generator {
       case 'subquery':
         this.requireV2(e.pos, 'nested queries');
         return this.subquery(e.query, s, f);
+      case 'exists':
+        this.requireV2(e.pos, 'EXISTS');
+        return `H.nonEmpty(${this.subquery(e.query, s, f)})`;
     }
   }
 
@@ -417,8 +434,24 @@ class Generator {
     }
     const slot = this.functions.push(fn) - 1;
     this.usage.ctx = true;
-    const args = e.args.map((a) => this.expr(a, s, f)).join(', ');
-    const callExpr = `F[${slot}].call([${args}], (C === undefined ? (C = new H.MessageContext(IN, SV, AC, SQLV)) : C))`;
+    const fast = STRING_FAST_PATHS[e.name];
+    if (fast !== undefined && fn.pure && !fn.async && n >= 1 && !e.args.some((a) => a.kind === 'wildcard')) {
+      // Inline form for String arguments; anything else goes to the library function.
+      const temps = e.args.map(() => f.tmp());
+      const binds = e.args.map((a, i) => `${temps[i]} = ${this.expr(a, s, f)}`).join(', ');
+      const checks = e.args.map((a, i) => (a.kind === 'literal' && typeof a.value === 'string' ? '' : `typeof ${temps[i]} === 'string'`)).filter((c) => c !== '');
+      const test = checks.length === 0 ? 'true' : checks.join(' && ');
+      return `(${binds}, ${test} ? ${fast(temps)} : F[${slot}].call([${temps.join(', ')}], undefined))`;
+    }
+    // `*` where the function takes bytes (encode(*, 'base64')) is the raw payload as the device
+    // sent it, never a re-serialisation of the parsed JSON; the payload is then not parsed at all.
+    const bytesAt = fn.payloadBytesArgs ?? [];
+    const args = e.args
+      .map((a, i) => (a.kind === 'wildcard' && s.star === 'S' && bytesAt.includes(i) ? 'H.payloadBytes(IN)' : this.expr(a, s, f)))
+      .join(', ');
+    // A pure function reads only its arguments, so it gets no context (no allocation per message).
+    const ctx = fn.pure && !fn.async ? 'undefined' : '(C === undefined ? (C = new H.MessageContext(IN, SV, AC, SQLV)) : C)';
+    const callExpr = `F[${slot}].call([${args}], ${ctx})`;
     if (fn.async) {
       this.usage.isAsync = true;
       return `(await ${callExpr})`;
@@ -459,7 +492,11 @@ class Generator {
       case '+': return numeric(`${a} + ${b}`, 'add');
       case '-': return numeric(`${a} - ${b}`, 'sub');
       case '*': return numeric(`${a} * ${b}`, 'mul');
-      case '/': return `(${bind}OP.div(${a}, ${b}))`;
+      case '/':
+        // SQL 2015-10-08 keeps `10.0` a Decimal, so a division with a Decimal literal in it is
+        // never an integer division (iot-sql-data-types); 2016-03-23 reads `10.0` as the Int 10.
+        if (this.c.sqlVersion === '2015-10-08' && (staticDecimal(left) || staticDecimal(right))) return `(${bind}OP.divDecimal(${a}, ${b}))`;
+        return `(${bind}OP.div(${a}, ${b}))`;
       case '%': return `(${bind}OP.mod(${a}, ${b}))`;
       case '=':
       case '<>': {
@@ -474,6 +511,10 @@ class Generator {
         return `(${bind}typeof ${a} === 'boolean' && typeof ${b} === 'boolean' ? ${a} && ${b} : OP.and(${a}, ${b}))`;
       case 'or':
         return `(${bind}typeof ${a} === 'boolean' && typeof ${b} === 'boolean' ? ${a} || ${b} : OP.or(${a}, ${b}))`;
+      case 'in':
+        return `(${bind}OP.inOp(${a}, ${b}))`;
+      case 'contains':
+        return `(${bind}OP.contains(${a}, ${b}))`;
       case '||': {
         if (this.c.runtime.operators.concat) return `(${bind}OP.concat(${a}, ${b}))`;
         const concat = this.c.runtime.functions.get('concat');
@@ -502,7 +543,7 @@ class Generator {
     let chain = otherwise;
     for (let i = e.whens.length - 1; i >= 0; i--) {
       const { when, then } = e.whens[i]!;
-      chain = `(H.truthy(${this.expr(when, s, f)}) ? ${this.expr(then, s, f)} : ${chain})`;
+      chain = `(${isTrueJs(when, this.expr(when, s, f))} ? ${this.expr(then, s, f)} : ${chain})`;
     }
     return chain;
   }
@@ -511,8 +552,9 @@ class Generator {
     const id = this.#queries++;
     const inner = new FunctionGen();
     const row = `E${id}`;
-    const scope: Scope = { row: `RW${id}`, star: row };
-    const whereCode = q.where ? `if (!H.truthy(${this.expr(q.where, scope, inner)})) return undefined;` : '';
+    const alias = q.from?.kind === 'expr' ? q.from.alias : undefined;
+    const scope: Scope = { row: `RW${id}`, star: row, ...(alias !== undefined ? { alias } : {}) };
+    const whereCode = q.where ? `if (!(${isTrueJs(q.where, this.expr(q.where, scope, inner))})) return undefined;` : '';
     const body = this.projection(q.select, scope, inner, false);
     const from = q.from?.kind === 'expr' ? this.expr(q.from.expr, s, f) : 'undefined';
     const asyncKw = this.usage.isAsync ? 'async ' : '';
@@ -574,6 +616,49 @@ class Generator {
   }
 }
 
+/**
+ * Inline JavaScript for pure functions whose result on String arguments is a plain string
+ * operation: `upper` and `lower` are String.toUpperCase / toLowerCase in the library, and
+ * `concat` of Strings joins them (iot-sql-functions). Other argument types call the library.
+ * compile.test.ts checks each against the library function.
+ */
+const STRING_FAST_PATHS: Readonly<Record<string, (args: readonly string[]) => string>> = {
+  upper: ([a]) => `${a}.toUpperCase()`,
+  lower: ([a]) => `${a}.toLowerCase()`,
+  concat: (args) => `(${args.join(' + ')})`,
+};
+
+/**
+ * True when `e` is a Decimal under SQL 2015-10-08 whatever its value: a number literal written
+ * with a decimal point or exponent, or arithmetic with one as an operand. Only literals are
+ * tracked; payload numbers are JavaScript numbers once parsed (see SEMANTICS.md, "Numbers").
+ */
+function staticDecimal(e: Expr): boolean {
+  switch (e.kind) {
+    case 'literal':
+      return e.decimal === true;
+    case 'unary':
+      return e.op !== 'not' && staticDecimal(e.operand);
+    case 'binary':
+      return (e.op === '+' || e.op === '-' || e.op === '*' || e.op === '/' || e.op === '%') && (staticDecimal(e.left) || staticDecimal(e.right));
+    default:
+      return false;
+  }
+}
+
+/**
+ * JS for "is `e` true?" as WHERE and searched CASE need it. Comparisons and logic operators give
+ * only Boolean or Undefined, so `=== true` suffices; anything else may be the string "true".
+ */
+function isTrueJs(e: Expr, js: string): string {
+  const booleanValued =
+    (e.kind === 'binary' && e.op !== '+' && e.op !== '-' && e.op !== '*' && e.op !== '/' && e.op !== '%' && e.op !== '||') ||
+    (e.kind === 'unary' && e.op === 'not') ||
+    e.kind === 'exists' ||
+    (e.kind === 'literal' && typeof e.value === 'boolean');
+  return booleanValued ? `(${js}) === true` : `H.truthy(${js})`;
+}
+
 /** Pre-scan: does any function call in the statement resolve to an async function? */
 function containsAsync(node: unknown, runtime: SqlRuntime): boolean {
   if (node === null || typeof node !== 'object') return false;
@@ -585,6 +670,22 @@ function containsAsync(node: unknown, runtime: SqlRuntime): boolean {
     } else if (typeof v === 'object' && containsAsync(v, runtime)) return true;
   }
   return false;
+}
+
+/**
+ * The per-message start of a generated function: the payload (P), the payload as a row object
+ * (R) and `*` (S), as far as the rule uses them. An already-parsed plain object payload (the
+ * common case: `json` given, or a SqlMessage) is taken inline, without a call.
+ */
+function prologue(u: Usage): string {
+  if (!u.row && !u.star) return 'let C;';
+  return [
+    'const J = IN.json;',
+    "const P = J !== undefined && typeof J === 'object' && J !== null && !Array.isArray(J) && !(J instanceof Uint8Array) ? J : H.payloadOf(IN);",
+    u.row ? 'const R = P === J ? P : P !== H.BINARY && H.isObj(P) ? P : undefined;' : '',
+    u.star ? 'const S = P === H.BINARY ? H.payloadBytes(IN) : P;' : '',
+    'let C;',
+  ].join('\n');
 }
 
 export interface CompiledProgram {
@@ -625,16 +726,11 @@ export function compileStatement(statement: Statement, c: CompileContext): Compi
     setLines.push(`const ${local} = ${js};`);
     setLines.push(`if (VO !== undefined) VO.set(${JSON.stringify(v.name)}, ${local});`);
   });
-  const where = statement.query.where ? `if (!H.truthy(${g.expr(statement.query.where, scope, f)})) return H.NOT_FIRED;` : '';
+  const whereExpr = statement.query.where;
+  const where = whereExpr ? `if (!(${isTrueJs(whereExpr, g.expr(whereExpr, scope, f))})) return H.NOT_FIRED;` : '';
   const projection = g.projection(statement.query.select, scope, f, true);
   const u = g.usage;
-  const prologue = [
-    u.row || u.star ? 'const P = H.payloadOf(IN);' : '',
-    u.row ? 'const R = P !== H.BINARY && H.isObj(P) ? P : undefined;' : '',
-    u.star ? 'const S = P === H.BINARY ? H.payloadBytes(IN) : P;' : '',
-    'let C;',
-  ].join('\n');
-  const body = [f.tempDecl(), ...f.decls, prologue, ...setLines, where, projection].join('\n');
+  const body = [f.tempDecl(), ...f.decls, prologue(u), ...setLines, where, projection].join('\n');
   const fnSource = `return ${u.isAsync ? 'async ' : ''}function rule(IN, VO) {\n${body}\n};`;
   const sv = c.services ?? c.runtime.defaultServices();
   const program = build(['H', 'OP', 'F', 'K', 'RT', 'SV', 'AC', 'SQLV'], fnSource, [HELPERS, c.runtime.operators, g.functions, g.consts, c.runtime, sv, c.accountId, c.sqlVersion]) as Program;
@@ -655,13 +751,7 @@ export function compileExpression(expr: Expr, c: CompileContext): CompiledExpres
   const f = new FunctionGen();
   const js = g.expr(expr, { row: 'R', star: 'S' }, f);
   const u = g.usage;
-  const prologue = [
-    u.row || u.star ? 'const P = H.payloadOf(IN);' : '',
-    u.row ? 'const R = P !== H.BINARY && H.isObj(P) ? P : undefined;' : '',
-    u.star ? 'const S = P === H.BINARY ? H.payloadBytes(IN) : P;' : '',
-    'let C;',
-  ].join('\n');
-  const body = [f.tempDecl(), ...f.decls, prologue, `return ${js};`].join('\n');
+  const body = [f.tempDecl(), ...f.decls, prologue(u), `return ${js};`].join('\n');
   const fnSource = `return ${u.isAsync ? 'async ' : ''}function expression(IN, VS) {\n${body}\n};`;
   const sv = c.services ?? c.runtime.defaultServices();
   const fn = build(['H', 'OP', 'F', 'K', 'RT', 'SV', 'AC', 'SQLV'], fnSource, [HELPERS, c.runtime.operators, g.functions, g.consts, c.runtime, sv, c.accountId, c.sqlVersion]);

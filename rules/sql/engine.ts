@@ -103,7 +103,18 @@ function compileParsed(runtime: SqlRuntime, sql: string, statement: Statement, s
     return topicFilter !== undefined && topicMatches(topicFilter, topic);
   };
 
-  const evaluate = (input: SqlInput): SqlValue | Promise<SqlValue> => {
+  // The synchronous form is the per-message hot path: one call, one comparison.
+  const evaluateSync = (input: SqlInput): SqlValue => {
+    let out: SqlValue | typeof NOT_FIRED;
+    try {
+      out = run(input) as SqlValue | typeof NOT_FIRED;
+    } catch (err) {
+      throw runtimeError(err, source);
+    }
+    return out === NOT_FIRED ? undefined : out;
+  };
+
+  const evaluateAny = (input: SqlInput): SqlValue | Promise<SqlValue> => {
     try {
       const out = run(input);
       if (program.isAsync) {
@@ -119,6 +130,8 @@ function compileParsed(runtime: SqlRuntime, sql: string, statement: Statement, s
       throw runtimeError(err, source);
     }
   };
+
+  const evaluate = program.isAsync ? evaluateAny : evaluateSync;
 
   const execute = (input: SqlInput): SqlResult | undefined | Promise<SqlResult | undefined> => {
     const variables = new Map<string, SqlValue>();

@@ -30,3 +30,29 @@ describe('kiot/sql with the real function library', () => {
     expect(compileTemplate('${topic()}/republish').render({ topic: 'my/iot/topic', json: {} })).toBe('my/iot/topic/republish');
   });
 });
+
+describe('inline fast paths give what the library gives', () => {
+  const values: unknown[] = ['MiXed', 'straße', '', 1, 2.5, true, null, [1, 'a'], { a: 1 }, undefined];
+  test('upper, lower and concat for every kind of argument', async () => {
+    const { FUNCTIONS } = await import('./functions/index.js');
+    const rule = compileSql("SELECT upper(a) AS u, lower(a) AS l, concat(a, '-', b) AS c, concat(a) AS c1, a || b AS p FROM 't'");
+    for (const a of values) {
+      for (const b of values) {
+        const call = (name: string, args: unknown[]) => FUNCTIONS.get(name)!.call(args as never, undefined as never);
+        const expected = Object.fromEntries(
+          Object.entries({ u: call('upper', [a]), l: call('lower', [a]), c: call('concat', [a, '-', b]), c1: call('concat', [a]), p: call('concat', [a, b]) }).filter(([, v]) => v !== undefined),
+        );
+        expect(rule.evaluate({ topic: 't', json: { a, b } })).toEqual(expected);
+      }
+    }
+  });
+  test('member access on plain, null-prototype and non-object values', () => {
+    const rule = compileSql("SELECT VALUE [x.k, x.constructor, x.toString, x.k.k] FROM 't'");
+    const nullProto = Object.assign(Object.create(null) as Record<string, unknown>, { k: 2 });
+    expect(rule.evaluate({ topic: 't', json: { x: { k: 1 } } })).toEqual([1]);
+    expect(rule.evaluate({ topic: 't', json: { x: nullProto } })).toEqual([2]);
+    expect(rule.evaluate({ topic: 't', json: { x: { k: { k: 3 }, constructor: 4 } } })).toEqual([{ k: 3 }, 4, 3]);
+    for (const x of [[1], 'str', 5, null, true]) expect(rule.evaluate({ topic: 't', json: { x } })).toEqual([]);
+    expect(rule.evaluate({ topic: 't', payload: Buffer.from([0xff]) })).toEqual([]);
+  });
+});

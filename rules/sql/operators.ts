@@ -139,6 +139,12 @@ export const div = arithmetic((l, r, integral) => {
   return integral ? Math.trunc(l / r) + 0 : l / r;
 });
 
+/**
+ * `/` with a Decimal operand that JavaScript cannot tell from an Int (SQL 2015-10-08 keeps the
+ * literal `10.0` a Decimal): the compiler calls this instead of {@link div}, so `10.0 / 4` is 2.5.
+ */
+export const divDecimal = arithmetic((l, r) => (r === 0 ? undefined : l / r));
+
 /** `%`: the remainder takes the sign of the dividend (Java and JavaScript agree). */
 export const mod = arithmetic((l, r) => (r === 0 ? undefined : (l % r) + 0));
 

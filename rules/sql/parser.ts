@@ -3,8 +3,10 @@
  * `to-ast.ts` turns the CST into a typed AST. One shared instance lives in `parse.ts`.
  *
  * Precedence, lowest first (standard SQL; the guide lists the operators but no table):
- *   OR < AND < NOT < comparison (= <> != < <= > >=) < additive (+ - ||) < multiplicative (* / %)
- *   < unary (- +) < postfix (.name, [index]) < primary.
+ *   OR < AND < NOT < comparison (= <> != < <= > >=, IN, CONTAINS) < additive (+ - ||)
+ *   < multiplicative (* / %) < unary (- +) < postfix (.name, [index]) < primary.
+ * IN and CONTAINS sit with the comparisons, as IN does in standard SQL, so that
+ * `x IN arr AND y > 1` and `NOT x IN arr` read as they do there.
  */
 import { CstParser, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
 import * as T from './tokens.js';
@@ -165,6 +167,11 @@ export class RuleSqlParser extends CstParser {
           { ALT: () => this.SUBRULE2(this.expression, { LABEL: 'source' }) },
         ],
       });
+      // `FROM arr AS a` in a nested query names the element (iot-sql-operators, EXISTS examples).
+      this.OPTION3(() => {
+        this.CONSUME2(T.As);
+        this.CONSUME(T.Identifier, { LABEL: 'fromAlias' });
+      });
     });
     this.OPTION2(() => {
       this.CONSUME(T.Where);
@@ -238,6 +245,8 @@ export class RuleSqlParser extends CstParser {
         { ALT: () => this.CONSUME(T.LessEq, { LABEL: 'operators' }) },
         { ALT: () => this.CONSUME(T.Greater, { LABEL: 'operators' }) },
         { ALT: () => this.CONSUME(T.GreaterEq, { LABEL: 'operators' }) },
+        { ALT: () => this.CONSUME(T.In, { LABEL: 'operators' }) },
+        { ALT: () => this.CONSUME(T.Contains, { LABEL: 'operators' }) },
       ]);
       this.SUBRULE2(this.additive, { LABEL: 'operands' });
     });
@@ -314,6 +323,7 @@ export class RuleSqlParser extends CstParser {
       { ALT: () => this.CONSUME(T.Null) },
       { ALT: () => this.CONSUME(T.Variable) },
       { ALT: () => this.SUBRULE(this.caseExpr) },
+      { ALT: () => this.SUBRULE(this.existsExpr) },
       { ALT: () => this.SUBRULE(this.arrayLiteral) },
       { ALT: () => this.SUBRULE(this.objectLiteral) },
       {
@@ -331,6 +341,12 @@ export class RuleSqlParser extends CstParser {
       { ALT: () => this.CONSUME(T.Star) },
       ],
     });
+  });
+
+  /** `EXISTS (SELECT ... FROM arr ...)`: true when the nested query gives at least one element. */
+  public existsExpr = this.RULE('existsExpr', () => {
+    this.CONSUME(T.Exists);
+    this.SUBRULE(this.subquery);
   });
 
   public subquery = this.RULE('subquery', () => {

@@ -27,6 +27,12 @@ export interface SqlOperators {
   readonly gte: BinaryFn;
   readonly lt: BinaryFn;
   readonly lte: BinaryFn;
+  /** `a / b` when a Decimal literal takes part under SQL 2015-10-08: never integer division. */
+  readonly divDecimal: BinaryFn;
+  /** `x IN array`. */
+  readonly inOp: BinaryFn;
+  /** `x CONTAINS y` (kiot extension). */
+  readonly contains: BinaryFn;
   /** `a || b`; when absent the compiler calls the `concat` function. */
   readonly concat?: BinaryFn;
 }
@@ -52,6 +58,8 @@ export interface RuntimeFunction {
   readonly maxArgs: number;
   readonly pure: boolean;
   readonly async?: boolean;
+  /** Argument positions where `*` stands for the message's raw payload bytes (encode). */
+  readonly payloadBytesArgs?: readonly number[];
   validate?(argCount: number): void;
   call(args: readonly SqlValue[], ctx: never): SqlValue | Promise<SqlValue>;
 }

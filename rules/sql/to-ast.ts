@@ -89,7 +89,7 @@ export function nameOf(t: IToken): string {
 
 const BINARY_OPS: Record<string, BinaryOperator> = {
   Or: 'or', OR: 'or', And: 'and', AND: 'and',
-  Equals: '=', NotEq: '<>', Less: '<', LessEq: '<=', Greater: '>', GreaterEq: '>=',
+  Equals: '=', NotEq: '<>', Less: '<', LessEq: '<=', Greater: '>', GreaterEq: '>=', IN: 'in', CONTAINS: 'contains',
   Plus: '+', Minus: '-', Concat: '||', Star: '*', Slash: '/', Percent: '%',
 };
 
@@ -130,14 +130,19 @@ export class AstBuilder {
     let from: FromClause | undefined;
     const topic = token(c, 'topic');
     const source = node(c, 'source');
+    const aliasToken = token(c, 'fromAlias');
+    if (aliasToken && topLevel) {
+      throw sqlError('RULES_SQL_SEMANTIC', this.source, posOf(aliasToken), 'expected WHERE or end of statement after the topic filter, found AS (only a nested query names its element with AS)');
+    }
+    const alias = aliasToken ? { alias: aliasToken.image } : {};
     if (topic) {
       from = topLevel
         ? { kind: 'topic', filter: unquote(topic.image), pos: posOf(topic) }
-        : { kind: 'expr', expr: { kind: 'literal', value: unquote(topic.image), pos: posOf(topic) }, pos: posOf(topic) };
+        : { kind: 'expr', expr: { kind: 'literal', value: unquote(topic.image), pos: posOf(topic) }, ...alias, pos: posOf(topic) };
     } else if (source) {
       const pos = posOf(firstToken(source));
       if (topLevel) throw sqlError('RULES_SQL_SEMANTIC', this.source, pos, "expected a quoted topic filter after FROM, such as 'devices/+/telemetry'");
-      from = { kind: 'expr', expr: this.expression(source), pos };
+      from = { kind: 'expr', expr: this.expression(source), ...alias, pos };
     } else if (!topLevel) {
       throw sqlError('RULES_SQL_SEMANTIC', this.source, posOf(selectToken), 'a nested SELECT needs FROM naming the array it queries');
     }
@@ -210,7 +215,7 @@ export class AstBuilder {
     const op = sign.tokenType.name === 'Minus' ? '-' : '+';
     // Fold signs on number literals so that `-122.3` is a constant.
     if (operand.kind === 'literal' && typeof operand.value === 'number') {
-      return { kind: 'literal', value: op === '-' ? -operand.value : operand.value, pos: posOf(sign) };
+      return { kind: 'literal', value: op === '-' ? -operand.value : operand.value, ...(operand.decimal ? { decimal: true } : {}), pos: posOf(sign) };
     }
     return { kind: 'unary', op, operand, pos: posOf(sign) };
   }
@@ -245,7 +250,7 @@ export class AstBuilder {
         case 'StringLiteral':
           return { kind: 'literal', value: unquote(first.image), pos };
         case 'NumberLiteral':
-          return { kind: 'literal', value: Number(first.image), pos };
+          return { kind: 'literal', value: Number(first.image), ...(/[.eE]/.test(first.image) ? { decimal: true } : {}), pos };
         case 'TRUE':
           return { kind: 'literal', value: true, pos };
         case 'FALSE':
@@ -265,6 +270,10 @@ export class AstBuilder {
         return this.expression(node(first.children as Children, 'expression')!);
       case 'subquery':
         return { kind: 'subquery', query: this.query(node(first.children as Children, 'query')!, false), pos: posOf(firstToken(first)) };
+      case 'existsExpr': {
+        const sub = node(first.children as Children, 'subquery')!;
+        return { kind: 'exists', query: this.query(node(sub.children as Children, 'query')!, false), pos: posOf(firstToken(first)) };
+      }
       case 'call':
         return this.call(first);
       case 'caseExpr':

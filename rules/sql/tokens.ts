@@ -65,6 +65,12 @@ export const True = keyword('TRUE');
 export const False = keyword('FALSE');
 export const Null = keyword('NULL');
 export const SetKw = keyword('SET');
+// Membership operators (iot-sql-operators: IN, EXISTS); IN and EXISTS are reserved as in SQL.
+export const In = keyword('IN');
+export const Exists = keyword('EXISTS');
+// `CONTAINS` is a kiot extension (the guide's operator list has no CONTAINS): soft, so that a
+// payload field named `contains` stays readable.
+export const Contains = keyword('CONTAINS', true);
 export const Value = keyword('VALUE', true);
 // Rule files only; soft (except DO, which ends a statement) so that payload fields with these names stay readable.
 export const Create = keyword('CREATE', true);
@@ -116,7 +122,7 @@ export const LineComment = createToken({ name: 'LineComment', pattern: /--[^\n\r
 export const BlockComment = createToken({ name: 'BlockComment', pattern: /\/\*[\s\S]*?\*\//, group: Lexer.SKIPPED });
 
 export const keywords: readonly TokenType[] = [
-  Select, From, Where, As, And, Or, Not, Case, When, Then, Else, End, True, False, Null, SetKw, Value,
+  Select, From, Where, As, And, Or, Not, Case, When, Then, Else, End, True, False, Null, SetKw, In, Exists, Contains, Value,
   Create, Rule, Description, With, Do, ErrorKw,
 ];
 

@@ -15,6 +15,7 @@ export interface FunctionSpec {
   readonly pure?: boolean;
   readonly async?: boolean;
   readonly validate?: (argCount: number) => void;
+  readonly payloadBytesArgs?: readonly number[];
   readonly call: (args: readonly SqlValue[], ctx: SqlContext) => SqlValue | Promise<SqlValue>;
 }
 
@@ -26,6 +27,7 @@ export function defineFunction(spec: FunctionSpec): SqlFunction {
     pure: spec.pure ?? true,
     ...(spec.async ? { async: true } : {}),
     ...(spec.validate ? { validate: spec.validate } : {}),
+    ...(spec.payloadBytesArgs ? { payloadBytesArgs: spec.payloadBytesArgs } : {}),
     call: spec.call,
   };
   return Object.freeze(fn);

@@ -14,8 +14,8 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
  * The bytes `encode` encodes: a Buffer (a binary payload, which is what `encode(*, ...)`
  * receives when the payload is not JSON) as it is, anything else as the UTF-8 bytes of its
  * String conversion ("the result of the evaluation is converted to a string before it is
- * encoded"). For `encode(*, ...)` on a JSON payload the compiler passes the raw payload
- * Buffer, so the bytes the device sent are encoded exactly.
+ * encoded"). For `encode(*, ...)` the compiler passes the raw payload Buffer whatever the
+ * payload is (`payloadBytesArgs: [0]`), so the bytes the device sent are encoded exactly.
  */
 function bytesOf(v: SqlValue): Buffer | undefined {
   if (Buffer.isBuffer(v)) return v;
@@ -75,6 +75,8 @@ export const ENCODING_FUNCTIONS: readonly SqlFunction[] = [
   defineFunction({
     name: 'encode',
     minArgs: 2,
+    // AWS: "Use * to encode the entire payload" -- the message's bytes, not its parsed JSON.
+    payloadBytesArgs: [0],
     call: ([value, scheme]) => {
       if (!isBase64Scheme(scheme)) return undefined;
       return bytesOf(value)?.toString('base64');

@@ -77,6 +77,11 @@ export interface SqlFunction {
   readonly pure: boolean;
   /** True when `call` returns a Promise (get_dynamodb, ...): the compiled rule becomes async. */
   readonly async?: boolean;
+  /**
+   * Argument positions where a bare `*` stands for the message's raw payload bytes (a Buffer)
+   * rather than the parsed payload: `encode(*, 'base64')` encodes exactly what the device sent.
+   */
+  readonly payloadBytesArgs?: readonly number[];
   /** Compile-time check; throws PlatformError('RULES_SQL_SEMANTIC', ...) (machinelearning_predict). */
   validate?(argCount: number): void;
   /** Never throws for bad argument types: it returns undefined (Undefined) instead. */

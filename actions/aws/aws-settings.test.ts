@@ -1,0 +1,45 @@
+import { describe, expect, test } from 'vitest';
+import { loadConfig, silentLogger, systemClock } from '../../core/index.js';
+import { classifyAwsError } from './aws-errors.js';
+import { awsSettingsFromConfig, awsSettingsFromDeps, sdkClientOptions } from './aws-settings.js';
+
+describe('AWS action settings', () => {
+  test('kiot settings override the SDK only where they are set', () => {
+    const config = loadConfig({
+      env: {
+        KIOT_AWS_REGION: 'eu-north-1',
+        KIOT_DYNAMODB_ENDPOINT: 'http://127.0.0.1:4567',
+        KIOT_S3_ENDPOINT: 'http://127.0.0.1:4568',
+        KIOT_S3_FORCE_PATH_STYLE: 'true',
+        KIOT_ELASTICSEARCH_ENDPOINT: 'http://127.0.0.1:9200',
+      },
+    });
+    expect(awsSettingsFromConfig(config)).toEqual({
+      dynamodb: { region: 'eu-north-1', endpoint: 'http://127.0.0.1:4567' },
+      s3: { region: 'eu-north-1', endpoint: 'http://127.0.0.1:4568', forcePathStyle: true },
+      elasticsearch: { endpoint: 'http://127.0.0.1:9200' },
+    });
+    const none = awsSettingsFromConfig(loadConfig({ env: {} }));
+    expect(none).toEqual({ dynamodb: {}, s3: { forcePathStyle: false }, elasticsearch: {} });
+    // With no overrides the SDK options name no region, endpoint or credentials: the SDK resolves them.
+    const sdk = sdkClientOptions(none.dynamodb);
+    expect(Object.keys(sdk).sort()).toEqual(['maxAttempts', 'requestHandler']);
+    expect(awsSettingsFromDeps({ logger: silentLogger(), clock: systemClock, config } as never).dynamodb.endpoint).toBe('http://127.0.0.1:4567');
+    expect(awsSettingsFromDeps({ logger: silentLogger(), clock: systemClock })).toEqual({ dynamodb: {}, s3: {}, elasticsearch: {} });
+  });
+
+  test('bad values are CONFIG_INVALID naming the variable', () => {
+    expect(() => loadConfig({ env: { KIOT_S3_FORCE_PATH_STYLE: 'yes' } })).toThrow(/KIOT_S3_FORCE_PATH_STYLE: expected true or false/);
+    expect(() => loadConfig({ env: { KIOT_DYNAMODB_ENDPOINT: 'localhost:8000' } })).toThrow(/KIOT_DYNAMODB_ENDPOINT: expected an http/);
+  });
+
+  test('SDK errors are classified by type and status, transport errors as unreachable', () => {
+    const svc = (name: string, status: number) => Object.assign(new Error('x'), { name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status } });
+    expect(classifyAwsError(svc('ResourceNotFoundException', 400))).toMatchObject({ kind: 'missing', retriable: false });
+    expect(classifyAwsError(svc('ProvisionedThroughputExceededException', 400))).toMatchObject({ kind: 'busy', retriable: true });
+    expect(classifyAwsError(svc('ValidationException', 400))).toMatchObject({ kind: 'invalid', retriable: false });
+    expect(classifyAwsError(svc('AccessDeniedException', 400))).toMatchObject({ kind: 'denied', retriable: false });
+    expect(classifyAwsError(svc('InternalServerError', 500))).toMatchObject({ kind: 'busy', retriable: true });
+    expect(classifyAwsError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toMatchObject({ kind: 'unreachable', retriable: true });
+  });
+});

@@ -1,0 +1,49 @@
+/** Test helpers shared by the action tests of this folder family. */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { silentLogger, systemClock, type ActionRecord, type SinkDeps } from '../../../core/index.js';
+
+export function testRecord(output: unknown, params: Record<string, unknown> = {}, i = 0): ActionRecord {
+  return {
+    output,
+    params,
+    ruleName: 'test_rule',
+    topic: `devices/d${i}/telemetry`,
+    clientId: `d${i}`,
+    messageId: `m${i}`,
+    payload: Buffer.from(JSON.stringify(output ?? null)),
+    receivedAt: 1_700_000_000_000 + i,
+  };
+}
+
+export const testDeps = (): SinkDeps => ({ logger: silentLogger(), clock: systemClock });
+
+export const signal = (): AbortSignal => new AbortController().signal;
+
+/** A loopback port with nothing listening on it (bound, then closed). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A server that accepts connections and never answers: a stalled target. */
+export async function blackHole(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

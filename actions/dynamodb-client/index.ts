@@ -1,0 +1,15 @@
+/**
+ * DynamoDB access shared by the dynamodb and dynamodbv2 actions and get_dynamodb; the only
+ * folder that imports the DynamoDB SDK.
+ */
+export { createDynamoDbApi, probeDynamoDb, type DynamoDbApi, type AttributeValue, type Item, type WriteRequest } from './dynamodb-client.js';
+export { toItem, toAttribute, fromItem, fromAttribute, type DocValue } from './attribute-values.js';
+export {
+  writeToDynamoDb,
+  canonical,
+  DYNAMODB_BATCH_LIMIT,
+  DEFAULT_UNPROCESSED_ATTEMPTS,
+  type WriteOp,
+  type BatchWriterOptions,
+  type DynamoDbSinkOptions,
+} from './batch-writer.js';

@@ -1,0 +1,98 @@
+/**
+ * `dynamodbv2`: writes the rule's output object as one DynamoDB item, each top-level field a
+ * column (AWS IoT developer guide, "DynamoDBv2"). The output must hold the table's key
+ * attributes. AWS nests the table as `putItem.tableName`; rule files flatten it to
+ * `table_name`, and the nested `put_item: { table_name }` form is accepted too.
+ */
+import { z } from 'zod';
+import type { ActionRecord, RecordFailure, Sink, SinkDefinition } from '../../core/index.js';
+import { awsSettingsFromDeps, stringParam } from '../aws/index.js';
+import { paramsSchema, type ParamsSchema } from '../runtime/index.js';
+import {
+  createDynamoDbApi,
+  probeDynamoDb,
+  toItem,
+  writeToDynamoDb,
+  DYNAMODB_BATCH_LIMIT,
+  type DynamoDbSinkOptions,
+  type DynamoDbApi,
+  type WriteOp,
+} from '../dynamodb-client/index.js';
+
+const params = paramsSchema({
+  /** Table name; may be a substitution template. */
+  table_name: z.string().min(1),
+  /** Accepted for AWS compatibility; kiot uses its own credentials (the AWS SDK's chain). */
+  role_arn: z.string().optional(),
+});
+
+const schema: ParamsSchema<DynamoDbV2Config> = {
+  params: params.params,
+  required: params.required,
+  // {"put_item": {"table_name": "t"}} (AWS's nesting, snake_cased) -> {"table_name": "t"}
+  parse(raw) {
+    if (raw && typeof raw === 'object' && !Array.isArray(raw) && 'put_item' in raw) {
+      const { put_item: putItem, ...rest } = raw as Record<string, unknown>;
+      if (putItem && typeof putItem === 'object' && !Array.isArray(putItem)) return params.parse({ ...rest, ...putItem });
+    }
+    return params.parse(raw);
+  },
+};
+
+export type DynamoDbV2Config = ReturnType<typeof params.parse>;
+
+export function createDynamoDbV2Definition(options: DynamoDbSinkOptions = {}): SinkDefinition<DynamoDbV2Config> {
+  return {
+    type: 'dynamodbv2',
+    summary: 'Writes the rule output as one DynamoDB item, a column per top-level field (BatchWriteItem, 25 per request)',
+    config: schema,
+    maxBatchSize: DYNAMODB_BATCH_LIMIT,
+    create: (config, deps) => new DynamoDbV2Sink(config, { ...options, settings: options.settings ?? awsSettingsFromDeps(deps).dynamodb }),
+  };
+}
+
+/** The definition with the AWS SDK's own settings (environment, credentials chain). */
+export const dynamodbv2Action = createDynamoDbV2Definition();
+
+class DynamoDbV2Sink implements Sink {
+  readonly #api: DynamoDbApi;
+  #closed = false;
+
+  constructor(
+    private readonly config: DynamoDbV2Config,
+    private readonly options: DynamoDbSinkOptions,
+  ) {
+    this.#api = (options.api ?? createDynamoDbApi)(options.settings ?? {});
+  }
+
+  async connect(signal: AbortSignal): Promise<void> {
+    await probeDynamoDb(this.#api, signal);
+  }
+
+  async writeBatch(records: readonly ActionRecord[], signal: AbortSignal): Promise<void> {
+    const ops: WriteOp[] = [];
+    const failed: RecordFailure[] = [];
+    records.forEach((record, index) => {
+      const table = stringParam(record, this.config, 'table_name');
+      const output = record.output;
+      if (!table) {
+        failed.push({ index, message: 'dynamodbv2: table_name rendered empty', retriable: false });
+      } else if (output === null || typeof output !== 'object' || Array.isArray(output) || Buffer.isBuffer(output)) {
+        failed.push({ index, message: 'dynamodbv2: the rule output is not a JSON object, so it has no columns to write', retriable: false });
+      } else {
+        try {
+          ops.push({ index, table, request: { PutRequest: { Item: toItem(output as Record<string, unknown>) } } });
+        } catch (err) {
+          failed.push({ index, message: `dynamodbv2: the output cannot be stored as an item: ${(err as Error).message}`, retriable: false });
+        }
+      }
+    });
+    await writeToDynamoDb(this.#api, records.length, ops, failed, signal, this.options);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#api.destroy();
+  }
+}

@@ -1,0 +1,1 @@
+export { createDynamoDbV2Definition, dynamodbv2Action, type DynamoDbV2Config } from './dynamodbv2-sink.js';

@@ -1,0 +1,129 @@
+/**
+ * `http`: POSTs the rule's output to an HTTPS (or, for local targets, HTTP) endpoint (AWS IoT,
+ * https-rule-action). Parameters: `url` (template), `confirmation_url` (when given, every
+ * rendered URL must start with it — AWS confirms a destination by that prefix; kiot does not
+ * run the confirmation handshake), `headers` ([{key, value}], values are templates), `auth`
+ * (none, or kiot's `{basic: {username, password}}`; AWS's `sigv4` is refused at load time),
+ * `enable_batching` and `batch_config` ({max_batch_size}: outputs are sent as one JSON array).
+ *
+ * Retries follow AWS: only 429 and 5xx answers (and no answer at all) are retried, with kiot's
+ * retry policy; any other status fails the record at once.
+ */
+import { z } from 'zod';
+import { PlatformError, SinkBatchError, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
+import { outputBytes } from '../runtime/deps.js';
+import { keyValueList, paramsSchema } from '../runtime/params.js';
+
+/** Time a request may take (AWS: "the HTTPS endpoint must respond within 3 seconds"; kiot allows more for local targets). */
+export const HTTP_TIMEOUT_MS = 5_000;
+/** Requests one action keeps in flight at once. */
+export const HTTP_CONCURRENCY = 32;
+
+const auth = z.union([
+  z.strictObject({ basic: z.strictObject({ username: z.string(), password: z.string() }) }),
+  z.strictObject({ none: z.strictObject({}).optional() }),
+  z.strictObject({ sigv4: z.unknown() }).refine(() => false, { message: 'sigv4 signing is not supported by kiot; use basic, or none' }),
+]);
+
+const config = paramsSchema({
+  url: z.string().min(1),
+  confirmation_url: z.string().optional(),
+  headers: keyValueList.optional(),
+  auth: auth.optional(),
+  enable_batching: z.boolean().optional(),
+  batch_config: z.strictObject({ max_batch_open_ms: z.number().optional(), max_batch_size: z.number().int().min(1).max(10).optional(), max_batch_size_bytes: z.number().optional() }).optional(),
+});
+
+export type HttpActionConfig = ReturnType<typeof config.parse>;
+
+/** Why a status fails: retriable (429, 5xx) or not. */
+const retriable = (status: number): boolean => status === 429 || status >= 500;
+
+function checkUrl(url: string, confirmation: string | undefined): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `url ${JSON.stringify(url)} is not a URL`;
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return `url ${JSON.stringify(url)} is not http(s)`;
+  if (confirmation !== undefined && !url.startsWith(confirmation)) return `url ${JSON.stringify(url)} does not start with the confirmation_url ${JSON.stringify(confirmation)}`;
+  return undefined;
+}
+
+class HttpSink implements Sink {
+  constructor(private readonly config: HttpActionConfig) {}
+
+  async connect(): Promise<void> {}
+
+  async writeBatch(records: readonly ActionRecord[], signal: AbortSignal): Promise<void> {
+    const failures: RecordFailure[] = [];
+    // With batching, records that render to the same URL and headers go in one request.
+    const groups: { indexes: number[]; url: string; headers: Record<string, string>; body: Buffer }[] = [];
+    const byTarget = new Map<string, (typeof groups)[number] & { outputs: Buffer[] }>();
+    const maxBatch = this.config.enable_batching ? (this.config.batch_config?.max_batch_size ?? 10) : 1;
+    records.forEach((r, index) => {
+      const p = r.params as HttpActionConfig;
+      const problem = checkUrl(p.url, p.confirmation_url);
+      if (problem) return failures.push({ index, message: `http: ${problem}`, retriable: false });
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      for (const h of p.headers ?? []) headers[h.key.toLowerCase()] = h.value;
+      const basic = p.auth && 'basic' in p.auth ? p.auth.basic : undefined;
+      if (basic) headers['authorization'] = `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}`;
+      let body: Buffer;
+      try {
+        body = outputBytes(r.output);
+      } catch (err) {
+        return failures.push({ index, message: `http: ${(err as Error).message}`, retriable: false });
+      }
+      if (maxBatch === 1) return groups.push({ indexes: [index], url: p.url, headers, body });
+      const target = JSON.stringify([p.url, headers]);
+      let g = byTarget.get(target);
+      if (!g || g.indexes.length >= maxBatch) {
+        g = { indexes: [], url: p.url, headers, body: Buffer.alloc(0), outputs: [] };
+        byTarget.set(target, g);
+        groups.push(g);
+      }
+      g.indexes.push(index);
+      g.outputs.push(body);
+      g.body = Buffer.concat([Buffer.from('['), ...g.outputs.flatMap((o, i) => (i === 0 ? [o] : [Buffer.from(','), o])), Buffer.from(']')]);
+      return undefined;
+    });
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < groups.length) {
+        const g = groups[next++]!;
+        const failure = await this.#send(g.url, g.headers, g.body, signal);
+        if (failure) for (const index of g.indexes) failures.push({ index, ...failure });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(HTTP_CONCURRENCY, groups.length) }, worker));
+    if (failures.length === 0) return;
+    if (failures.length === records.length && failures.every((f) => f.retriable)) {
+      throw new PlatformError('SINK_UNAVAILABLE', failures[0]!.message, { retriable: true });
+    }
+    throw new SinkBatchError(failures.sort((a, b) => a.index - b.index));
+  }
+
+  async #send(url: string, headers: Record<string, string>, body: Buffer, signal: AbortSignal): Promise<Omit<RecordFailure, 'index'> | undefined> {
+    try {
+      const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.any([signal, AbortSignal.timeout(HTTP_TIMEOUT_MS)]) });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status >= 200 && res.status < 300) return undefined;
+      return { message: `http: POST ${url} answered ${res.status}`, retriable: retriable(res.status) };
+    } catch (err) {
+      const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
+      return { message: `http: POST ${url} failed: ${cause}`, retriable: true };
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+export const httpAction: SinkDefinition<HttpActionConfig> = {
+  type: 'http',
+  summary: 'POST the output to an HTTP(S) endpoint',
+  config,
+  maxBatchSize: 100,
+  create: (c) => new HttpSink(c),
+};

@@ -1,0 +1,64 @@
+/**
+ * `lambda`: invokes a function asynchronously with the rule's output (AWS IoT,
+ * lambda-rule-action), through the Lambda Invoke API at the configured endpoint
+ * (`--lambda-endpoint`, e.g. LocalStack). Parameter: `function_arn` (template): an ARN or a
+ * function name, passed as the Invoke API's FunctionName. 429 and 5xx are retried, other
+ * statuses fail the record.
+ */
+import { z } from 'zod';
+import { PlatformError, SinkBatchError, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
+import { actionDepsOf, outputBytes } from '../runtime/deps.js';
+import { paramsSchema } from '../runtime/params.js';
+import { invokeLambda, isRetriableStatus } from './lambda-client.js';
+
+/** Invocations one action keeps in flight at once. */
+export const LAMBDA_CONCURRENCY = 32;
+
+const config = paramsSchema({ function_arn: z.string().min(1) });
+
+export type LambdaActionConfig = ReturnType<typeof config.parse>;
+
+class LambdaSink implements Sink {
+  constructor(private readonly endpoint: string | undefined) {}
+
+  async connect(): Promise<void> {
+    if (!this.endpoint) {
+      throw new PlatformError('CONFIG_INVALID', 'lambda: no Lambda endpoint is configured (--lambda-endpoint, KIOT_LAMBDA_ENDPOINT)');
+    }
+  }
+
+  async writeBatch(records: readonly ActionRecord[], signal: AbortSignal): Promise<void> {
+    const endpoint = this.endpoint!;
+    const failures: RecordFailure[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < records.length) {
+        const index = next++;
+        const r = records[index]!;
+        const fn = (r.params as LambdaActionConfig).function_arn;
+        try {
+          const res = await invokeLambda(endpoint, fn, outputBytes(r.output), 'Event', signal);
+          if (res.status < 200 || res.status >= 300) failures.push({ index, message: `lambda ${fn}: HTTP ${res.status}: ${res.body.toString('utf8').slice(0, 200)}`, retriable: isRetriableStatus(res.status) });
+        } catch (err) {
+          failures.push({ index, message: (err as Error).message, retriable: err instanceof PlatformError ? err.retriable : false });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LAMBDA_CONCURRENCY, records.length) }, worker));
+    if (failures.length === 0) return;
+    if (failures.length === records.length && failures.every((f) => f.retriable)) {
+      throw new PlatformError('SINK_UNAVAILABLE', failures[0]!.message, { retriable: true });
+    }
+    throw new SinkBatchError(failures.sort((a, b) => a.index - b.index));
+  }
+
+  async close(): Promise<void> {}
+}
+
+export const lambdaAction: SinkDefinition<LambdaActionConfig> = {
+  type: 'lambda',
+  summary: 'invoke a function through the Lambda Invoke API (AWS, LocalStack or compatible)',
+  config,
+  maxBatchSize: 100,
+  create: (_c, deps) => new LambdaSink(actionDepsOf(deps, 'lambda').lambdaEndpoint),
+};

@@ -1,0 +1,109 @@
+/**
+ * `republish`: publishes the rule's output to an MQTT topic, by appending an envelope to
+ * `iot.egress`, which the gateway delivers to subscribers (AWS IoT, republish-rule-action).
+ * Parameters: `topic` (template), `qos` (0 or 1), `headers` (MQTT 5: payload_format_indicator,
+ * content_type, response_topic, correlation_data, message_expiry, user_properties), `role_arn`
+ * (accepted, unused). Reserved topics are written `$$aws/...` and published as `$aws/...`, as
+ * AWS asks ("use $$ instead of $ for a reserved topic").
+ */
+import { z } from 'zod';
+import {
+  PlatformError,
+  SinkBatchError,
+  TOPICS,
+  createEnvelope,
+  encodeEnvelope,
+  envelopeHeaders,
+  envelopeKey,
+  type ActionRecord,
+  type AppendRecord,
+  type Log,
+  type RecordFailure,
+  type Sink,
+  type SinkDefinition,
+} from '../../core/index.js';
+import { actionDepsOf, outputBytes } from '../runtime/deps.js';
+import { keyValueList, paramsSchema } from '../runtime/params.js';
+
+const headers = z.strictObject({
+  payload_format_indicator: z.string().optional(),
+  content_type: z.string().optional(),
+  response_topic: z.string().optional(),
+  correlation_data: z.string().optional(),
+  message_expiry: z.union([z.string(), z.number()]).optional(),
+  user_properties: keyValueList.optional(),
+});
+
+const config = paramsSchema({
+  topic: z.string().min(1),
+  qos: z.union([z.literal(0), z.literal(1)]).optional(),
+  role_arn: z.string().optional(),
+  headers: headers.optional(),
+});
+
+export type RepublishConfig = ReturnType<typeof config.parse>;
+type Headers = z.infer<typeof headers>;
+
+/** `$$aws/...` -> `$aws/...`; throws for a topic no MQTT client could subscribe to. */
+export function republishTopic(rendered: string): string {
+  const topic = rendered.startsWith('$$') ? rendered.slice(1) : rendered;
+  if (topic.length === 0) throw new Error('topic rendered to an empty string');
+  if (/[+#\u0000]/.test(topic)) throw new Error(`topic ${JSON.stringify(topic)} has a wildcard or NUL character`);
+  if (Buffer.byteLength(topic) > 65535) throw new Error('topic is longer than 65535 bytes');
+  return topic;
+}
+
+function mqttProperties(h: Headers | undefined): Partial<Parameters<typeof createEnvelope>[0]> {
+  if (!h) return {};
+  const expiry = h.message_expiry === undefined ? undefined : Number(h.message_expiry);
+  return {
+    ...(h.content_type ? { contentType: h.content_type } : {}),
+    ...(h.response_topic ? { responseTopic: h.response_topic } : {}),
+    ...(h.correlation_data ? { correlationData: Buffer.from(h.correlation_data, 'base64') } : {}),
+    ...(h.payload_format_indicator ? { payloadFormatIndicator: h.payload_format_indicator === 'UTF8_DATA' ? 1 : 0 } : {}),
+    ...(expiry !== undefined && Number.isFinite(expiry) ? { messageExpiryIntervalSec: expiry } : {}),
+    ...(h.user_properties ? { userProperties: h.user_properties.map((p) => ({ name: p.key, value: p.value })) } : {}),
+  };
+}
+
+class RepublishSink implements Sink {
+  constructor(
+    private readonly log: Log,
+    private readonly topic: string,
+  ) {}
+
+  async connect(): Promise<void> {}
+
+  async writeBatch(records: readonly ActionRecord[]): Promise<void> {
+    const appends: AppendRecord[] = [];
+    const failures: RecordFailure[] = [];
+    records.forEach((r, index) => {
+      try {
+        const p = r.params as RepublishConfig;
+        const envelope = createEnvelope({ topic: republishTopic(p.topic), payload: outputBytes(r.output), qos: p.qos ?? 0, ...mqttProperties(p.headers) });
+        // Keyed by destination (the thing for `$aws/things/...`), so one topic's messages stay in order.
+        appends.push({ key: envelopeKey({ topic: envelope.topic, clientId: envelope.topic, messageId: envelope.messageId }), value: encodeEnvelope(envelope), headers: envelopeHeaders(envelope) });
+      } catch (err) {
+        failures.push({ index, message: `republish: ${(err as Error).message}`, retriable: false });
+      }
+    });
+    if (appends.length > 0) {
+      try {
+        await this.log.append(this.topic, appends);
+      } catch (err) {
+        throw new PlatformError('SINK_UNAVAILABLE', `republish: append to ${this.topic} failed: ${(err as Error).message}`, { retriable: true, cause: err });
+      }
+    }
+    if (failures.length > 0) throw new SinkBatchError(failures);
+  }
+
+  async close(): Promise<void> {}
+}
+
+export const republishAction: SinkDefinition<RepublishConfig> = {
+  type: 'republish',
+  summary: 'publish the output to an MQTT topic (through iot.egress)',
+  config,
+  maxBatchSize: 500,
+  create: (_config, deps) => new RepublishSink(actionDepsOf(deps, 'republish').log, TOPICS.egress),
+};

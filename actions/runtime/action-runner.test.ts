@@ -1,0 +1,92 @@
+import { describe, expect, test } from 'vitest';
+import { PlatformError, silentLogger, SinkBatchError, type ActionRecord, type Sink } from '../../core/index.js';
+import { ABORTED, ActionRunner, type RecordOutcome } from './action-runner.js';
+import { retryBoundMs } from './retry.js';
+
+const record = (n: number): ActionRecord => ({ output: { n }, params: {}, ruleName: 'r', topic: 't', clientId: undefined, messageId: `m${n}`, payload: Buffer.from('{}'), receivedAt: 0 });
+
+/** A sink whose behaviour per call is scripted by the test. */
+function scriptedSink(write: (records: readonly ActionRecord[], call: number) => Promise<void> | void): Sink & { calls: number[][]; connects: number } {
+  const calls: number[][] = [];
+  const sink = {
+    calls,
+    connects: 0,
+    async connect() {
+      sink.connects++;
+    },
+    async writeBatch(records: readonly ActionRecord[]) {
+      calls.push(records.map((r) => (r.output as { n: number }).n));
+      await write(records, calls.length);
+    },
+    async close() {},
+  };
+  return sink;
+}
+
+function submitAll(runner: ActionRunner, n: number): Promise<RecordOutcome[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => new Promise<RecordOutcome>((resolve) => runner.submit(record(i), resolve))));
+}
+
+const fast = { retries: 3, initialBackoffMs: 5, maxBackoffMs: 20 };
+
+describe('ActionRunner', () => {
+  test('batches up to maxBatchSize, in submission order', async () => {
+    const sink = scriptedSink(() => undefined);
+    const runner = new ActionRunner({ sink, name: 't', maxBatchSize: 4, retry: fast, logger: silentLogger() });
+    const outcomes = await submitAll(runner, 10);
+    expect(outcomes).toEqual(Array(10).fill(undefined));
+    expect(sink.calls).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    expect(sink.connects).toBe(1);
+    await runner.close();
+  });
+
+  test('retries only the retriable failures of a batch; others fail at once', async () => {
+    const sink = scriptedSink((records, call) => {
+      if (call === 1) throw new SinkBatchError([{ index: 1, message: 'throttled', retriable: true }, { index: 2, message: 'bad item', retriable: false }]);
+    });
+    const runner = new ActionRunner({ sink, name: 't', retry: fast, logger: silentLogger() });
+    const outcomes = await submitAll(runner, 3);
+    expect(outcomes).toEqual([undefined, undefined, { failed: true, message: 'bad item' }]);
+    expect(sink.calls).toEqual([[0, 1, 2], [1]]);
+    await runner.close();
+  });
+
+  test('gives up after the retry bound and reconnects after SINK_UNAVAILABLE', async () => {
+    const sink = scriptedSink(() => {
+      throw new PlatformError('SINK_UNAVAILABLE', 'down', { retriable: true });
+    });
+    const runner = new ActionRunner({ sink, name: 't', retry: fast, logger: silentLogger() });
+    const started = Date.now();
+    const outcomes = await submitAll(runner, 2);
+    expect(outcomes).toEqual([
+      { failed: true, message: 'down' },
+      { failed: true, message: 'down' },
+    ]);
+    expect(sink.calls).toHaveLength(fast.retries + 1);
+    expect(sink.connects).toBe(fast.retries + 1);
+    expect(Date.now() - started).toBeLessThan(retryBoundMs(fast) + 1_000);
+    await runner.close();
+  });
+
+  test('a non-retriable error fails the batch without retrying', async () => {
+    const sink = scriptedSink(() => {
+      throw new PlatformError('CONFIG_INVALID', 'no such table');
+    });
+    const runner = new ActionRunner({ sink, name: 't', retry: fast, logger: silentLogger() });
+    expect(await submitAll(runner, 1)).toEqual([{ failed: true, message: 'no such table' }]);
+    expect(sink.calls).toHaveLength(1);
+    await runner.close();
+  });
+
+  test('close() aborts queued and retrying records', async () => {
+    const sink = scriptedSink(() => {
+      throw new PlatformError('SINK_UNAVAILABLE', 'down', { retriable: true });
+    });
+    const runner = new ActionRunner({ sink, name: 't', retry: { retries: 100, initialBackoffMs: 1_000, maxBackoffMs: 1_000 }, logger: silentLogger() });
+    const outcomes = submitAll(runner, 3);
+    await new Promise((r) => setTimeout(r, 50));
+    await runner.close();
+    expect(await outcomes).toEqual([ABORTED, ABORTED, ABORTED]);
+    expect(await new Promise((resolve) => runner.submit(record(9), resolve))).toBe(ABORTED);
+  });
+});

@@ -1,0 +1,172 @@
+/**
+ * Runs one action of one rule: queues its records, writes them in batches of up to the
+ * kind's `maxBatchSize`, retries retriable failures with backoff up to a bound, and tells each
+ * record's caller how it ended. Only one batch of an action is in flight at a time, so records
+ * reach the target in the order they were submitted (retries of a record hold the ones behind it,
+ * at most for the retry bound).
+ */
+import { PlatformError, SinkBatchError, type ActionRecord, type Logger, type Sink } from '../../core/index.js';
+import { backoffMs, sleep, type RetryPolicy } from './retry.js';
+
+/** How a record ended: `undefined` = durable in the target; a failure; or aborted by stop(). */
+export type RecordOutcome = undefined | RecordFailed | typeof ABORTED;
+
+export interface RecordFailed {
+  readonly failed: true;
+  /** The target's last error, for the error action's `errorMessage`. */
+  readonly message: string;
+}
+
+/** The runner stopped before the record ended: its message must not be committed. */
+export const ABORTED: unique symbol = Symbol('kiot.actions.aborted');
+
+/** Default largest batch for kinds that do not name one (an append or a request fan-out). */
+export const DEFAULT_MAX_BATCH_SIZE = 500;
+
+export interface ActionRunnerOptions {
+  readonly sink: Sink;
+  /** For logs: `rule/actionType`. */
+  readonly name: string;
+  readonly maxBatchSize?: number;
+  readonly retry: RetryPolicy;
+  readonly logger: Logger;
+}
+
+interface Pending {
+  readonly record: ActionRecord;
+  readonly done: (outcome: RecordOutcome) => void;
+}
+
+export class ActionRunner {
+  readonly name: string;
+  readonly #sink: Sink;
+  readonly #maxBatch: number;
+  readonly #retry: RetryPolicy;
+  readonly #logger: Logger;
+  readonly #abort = new AbortController();
+  #queue: Pending[] = [];
+  #running: Promise<void> | undefined;
+  #connected = false;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: ActionRunnerOptions) {
+    this.name = options.name;
+    this.#sink = options.sink;
+    this.#maxBatch = Math.max(1, options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE);
+    this.#retry = options.retry;
+    this.#logger = options.logger;
+  }
+
+  /** Records waiting or in flight. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Queues one record; `done` is called exactly once, never synchronously. After `close()`
+   * the record is aborted at once.
+   */
+  submit(record: ActionRecord, done: (outcome: RecordOutcome) => void): void {
+    if (this.#abort.signal.aborted) {
+      queueMicrotask(() => done(ABORTED));
+      return;
+    }
+    this.#queue.push({ record, done });
+    this.#running ??= this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    // Let the rest of the current message batch queue up behind this record first.
+    await Promise.resolve();
+    try {
+      while (this.#queue.length > 0 && !this.#abort.signal.aborted) {
+        const batch = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
+        this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#maxBatch);
+        await this.#write(batch);
+      }
+    } finally {
+      this.#running = undefined;
+      if (this.#abort.signal.aborted) this.#abortQueued();
+    }
+  }
+
+  /** Writes one batch to the end: every record gets its outcome before this resolves. */
+  async #write(batch: Pending[]): Promise<void> {
+    const signal = this.#abort.signal;
+    let pending = batch;
+    let lastError = 'unknown error';
+    for (let attempt = 0; ; attempt++) {
+      let retry: Pending[] = [];
+      try {
+        if (!this.#connected) {
+          await this.#sink.connect(signal);
+          this.#connected = true;
+        }
+        await this.#sink.writeBatch(
+          pending.map((p) => p.record),
+          signal,
+        );
+        for (const p of pending) p.done(undefined);
+        return;
+      } catch (err) {
+        if (signal.aborted) break;
+        if (err instanceof SinkBatchError) {
+          const failed = new Map(err.failures.map((f) => [f.index, f]));
+          pending.forEach((p, i) => {
+            const f = failed.get(i);
+            if (!f) p.done(undefined);
+            else if (f.retriable) retry.push(p);
+            else p.done({ failed: true, message: f.message });
+          });
+          lastError = err.failures.find((f) => f.retriable)?.message ?? err.message;
+        } else if (err instanceof PlatformError && err.retriable) {
+          if (err.code === 'SINK_UNAVAILABLE') this.#connected = false;
+          retry = pending;
+          lastError = err.message;
+        } else {
+          const message = err instanceof Error ? err.message : String(err);
+          for (const p of pending) p.done({ failed: true, message });
+          return;
+        }
+      }
+      if (retry.length === 0) return;
+      if (attempt >= this.#retry.retries) {
+        this.#logger.warn({ action: this.name, records: retry.length, error: lastError }, 'action failed after retries');
+        for (const p of retry) p.done({ failed: true, message: lastError });
+        return;
+      }
+      pending = retry;
+      if (!(await sleep(backoffMs(this.#retry, attempt), signal))) break;
+    }
+    for (const p of pending) p.done(ABORTED);
+  }
+
+  #abortQueued(): void {
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const p of queued) p.done(ABORTED);
+  }
+
+  /**
+   * Aborts queued and in-flight records (their callers see ABORTED and do not commit), waits
+   * for the write in flight to return, then closes the sink. Safe to call twice.
+   */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#abort.abort();
+      this.#abortQueued();
+      await this.#running?.catch(() => undefined);
+      try {
+        await this.#sink.close();
+      } catch (err) {
+        this.#logger.warn({ err, action: this.name }, 'closing an action failed');
+      }
+    })();
+    return this.#closed;
+  }
+
+  /** Waits until nothing is queued or in flight (for a graceful hand-over of partitions). */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running.catch(() => undefined);
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The actions of one rule: hands one message's records to the rule's action runners, waits for
+ * every one of them, and when any failed for good builds the AWS error message (one per rule and
+ * message) for the rule's error action, or for the dead-letter topic when the rule has none or
+ * its error action failed too. A message is "handled" once every record succeeded or its
+ * failure is durable in the error action or the dead-letter topic; only then may its offset be
+ * committed.
+ */
+import { PlatformError, TOPICS, type ActionRecord, type Log, type Logger, type Sink } from '../../core/index.js';
+import { ABORTED, ActionRunner, type RecordOutcome } from './action-runner.js';
+import { awsActionName, failedResourceOf, type ActionFailure, type ErrorActionMessage } from './error-message.js';
+import type { RetryPolicy } from './retry.js';
+
+/** What the runtime knows of the message a rule fired on. */
+export interface MessageInfo {
+  readonly ruleName: string;
+  readonly topic: string;
+  readonly clientId: string | undefined;
+  readonly traceId: string;
+  readonly messageId: string;
+  readonly payload: Buffer;
+  readonly receivedAt: number;
+}
+
+/** How a message ended for one rule. */
+export type DeliveryOutcome = 'ok' | 'error-action' | 'dead-letter' | typeof ABORTED;
+
+export interface RuleCounters {
+  /** Messages the rule fired on. */
+  matched: number;
+  /** Records that reached their target. */
+  actionsOk: number;
+  /** Records that failed for good (after retries). */
+  actionsFailed: number;
+  /** Messages for which the SQL failed to evaluate or a parameter failed to render. */
+  errors: number;
+  /** Error messages written by the rule's error action. */
+  errorActions: number;
+  /** Error messages written to the dead-letter topic. */
+  deadLetters: number;
+}
+
+export const newCounters = (): RuleCounters => ({ matched: 0, actionsOk: 0, actionsFailed: 0, errors: 0, errorActions: 0, deadLetters: 0 });
+
+export interface BoundAction {
+  readonly type: string;
+  readonly runner: ActionRunner;
+}
+
+/** Builds the error action's record for an error message (its parameters rendered for the message). */
+export type ErrorRecordFactory = (message: ErrorActionMessage) => ActionRecord | Promise<ActionRecord>;
+
+export class RuleActions {
+  constructor(
+    readonly ruleName: string,
+    readonly actions: readonly BoundAction[],
+    readonly errorAction: BoundAction | undefined,
+    private readonly deadLetter: DeadLetterWriter,
+    /** Counted into; the caller may keep one object across recompilations of the rule. */
+    readonly counters: RuleCounters = newCounters(),
+  ) {}
+
+  /**
+   * Sends `records[i]` to `actions[i]` and calls `done` once the message is handled (or
+   * ABORTED when the runtime stopped first). `errorRecord` is called only when something failed.
+   */
+  deliver(info: MessageInfo, records: readonly ActionRecord[], errorRecord: ErrorRecordFactory | undefined, done: (outcome: DeliveryOutcome) => void): void {
+    let left = records.length;
+    let failures: ActionFailure[] | undefined;
+    let aborted = false;
+    if (left === 0) {
+      queueMicrotask(() => done('ok'));
+      return;
+    }
+    records.forEach((record, i) => {
+      const action = this.actions[i]!;
+      action.runner.submit(record, (outcome: RecordOutcome) => {
+        if (outcome === ABORTED) aborted = true;
+        else if (outcome === undefined) this.counters.actionsOk++;
+        else {
+          this.counters.actionsFailed++;
+          (failures ??= []).push({ failedAction: awsActionName(action.type), failedResource: failedResourceOf(record.params), errorMessage: outcome.message });
+        }
+        if (--left > 0) return;
+        if (aborted) done(ABORTED);
+        else if (!failures) done('ok');
+        else this.fail(info, failures, errorRecord, done);
+      });
+    });
+  }
+
+  /** Sends an error message for `failures` to the error action, else to the dead-letter topic. */
+  fail(info: MessageInfo, failures: readonly ActionFailure[], errorRecord: ErrorRecordFactory | undefined, done: (outcome: DeliveryOutcome) => void): void {
+    const message: ErrorActionMessage = {
+      ruleName: info.ruleName,
+      topic: info.topic,
+      cloudwatchTraceId: info.traceId,
+      clientId: info.clientId ?? 'n/a',
+      base64OriginalPayload: info.payload.toString('base64'),
+      failures,
+    };
+    const toDeadLetter = (extra: ActionFailure | undefined): void => {
+      const dead = extra ? { ...message, failures: [...failures, extra] } : message;
+      this.deadLetter.write(info, dead, (outcome) => {
+        if (outcome === ABORTED) return done(ABORTED);
+        this.counters.deadLetters++;
+        done('dead-letter');
+      });
+    };
+    const errorAction = this.errorAction;
+    if (!errorAction || !errorRecord) return toDeadLetter(undefined);
+    Promise.resolve()
+      .then(() => errorRecord(message))
+      .then(
+        (record) =>
+          errorAction.runner.submit(record, (outcome) => {
+            if (outcome === ABORTED) return done(ABORTED);
+            if (outcome === undefined) {
+              this.counters.errorActions++;
+              return done('error-action');
+            }
+            toDeadLetter({ failedAction: awsActionName(errorAction.type), failedResource: failedResourceOf(record.params), errorMessage: `error action failed: ${outcome.message}` });
+          }),
+        (err: unknown) => toDeadLetter({ failedAction: awsActionName(errorAction.type), failedResource: '', errorMessage: `error action failed: ${err instanceof Error ? err.message : String(err)}` }),
+      );
+  }
+
+  /** Closes every runner (in-flight records end as ABORTED). */
+  async close(): Promise<void> {
+    await Promise.all([...this.actions, ...(this.errorAction ? [this.errorAction] : [])].map((a) => a.runner.close()));
+  }
+
+  /** Waits until no record of this rule is queued or in flight. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.actions, ...(this.errorAction ? [this.errorAction] : [])].map((a) => a.runner.idle()));
+  }
+}
+
+/** Dead-letter record: key = rule name, value = the error message as JSON, header `kiot-rule`. */
+class DeadLetterSink implements Sink {
+  constructor(
+    private readonly log: Log,
+    private readonly topic: string,
+  ) {}
+  async connect(): Promise<void> {}
+  async writeBatch(records: readonly ActionRecord[]): Promise<void> {
+    try {
+      await this.log.append(
+        this.topic,
+        records.map((r) => ({ key: r.ruleName, value: JSON.stringify(r.output), headers: { 'kiot-rule': r.ruleName, 'kiot-message-id': r.messageId } })),
+      );
+    } catch (err) {
+      // Nowhere else to put it: keep trying until the log takes it or the worker stops.
+      throw new PlatformError('SINK_UNAVAILABLE', `dead-letter append failed: ${(err as Error).message}`, { retriable: true, cause: err });
+    }
+  }
+  async close(): Promise<void> {}
+}
+
+/**
+ * Writes error messages to the dead-letter topic (`iot.dead-letter` by default). It retries
+ * without a bound: the message must not be lost, and the log is what commits depend on anyway.
+ */
+export class DeadLetterWriter {
+  readonly #runner: ActionRunner;
+
+  constructor(log: Log, logger: Logger, retry: RetryPolicy, topic: string = TOPICS.deadLetter) {
+    this.#runner = new ActionRunner({ sink: new DeadLetterSink(log, topic), name: `dead-letter:${topic}`, retry: { ...retry, retries: Number.POSITIVE_INFINITY }, logger });
+  }
+
+  write(info: MessageInfo, message: ErrorActionMessage, done: (outcome: RecordOutcome) => void): void {
+    this.#runner.submit(
+      { output: message, params: {}, ruleName: info.ruleName, topic: info.topic, clientId: info.clientId, messageId: info.messageId, payload: info.payload, receivedAt: info.receivedAt },
+      done,
+    );
+  }
+
+  close(): Promise<void> {
+    return this.#runner.close();
+  }
+}

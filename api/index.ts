@@ -1,0 +1,113 @@
+/**
+ * The AWS-shaped HTTP API: AWS IoT's control plane REST operations, verified with SigV4
+ * against kiot-managed access keys, as `Route`s for `createHttpServer`.
+ *
+ * ```ts
+ * const api = await createApi(config, { log, logger, announce, operations: [...certificateOperations] });
+ * const http = createHttpServer({ logger, metrics, health, routes: api.routes });
+ * // on shutdown: await http.close(); await api.stop();
+ * ```
+ */
+import type { Config, Log, Logger } from '../core/index.js';
+import { DEFAULT_ARN_REGION, ThingRegistry, type ThingRecord } from '../registry/index.js';
+import { AccessKeyStore, ensureCredentialsFile, type CredentialsFileResult } from './access-keys.js';
+import { createAwsRoutes } from './aws-router.js';
+import type { AwsOperation } from './operation.js';
+import { thingGroupOperations } from './routes/thing-groups.js';
+import { thingTypeOperations } from './routes/thing-types.js';
+import { thingOperations } from './routes/things.js';
+import { topicRuleOperations } from './routes/topic-rules.js';
+import type { Route } from './server.js';
+import { verifySigV4 } from './sigv4.js';
+import { TopicRuleStore } from './topic-rule-store.js';
+
+export type { AwsOperation, AwsRequest } from './operation.js';
+export { AWS_ERRORS, awsErrorShape, sendAwsError } from './aws-errors.js';
+export { createAwsRoutes, compilePathTemplate, DEFAULT_MAX_BODY_BYTES, type AwsRouterOptions } from './aws-router.js';
+export { verifySigV4, IOT_SIGNING_SERVICES, type SigV4Identity, type SignedRequest } from './sigv4.js';
+export { AccessKeyStore, ACCESS_KEYS_TOPIC, CREDENTIALS_FILE_NAME, parseCredentialsFile, type AccessKey } from './access-keys.js';
+export { TopicRuleStore, buildStoredRule, type StoredTopicRule, type TopicRulePayload } from './topic-rule-store.js';
+
+export interface ApiDeps {
+  readonly log: Log;
+  readonly logger: Logger;
+  /** Receives `credentials <path>` once, when the first access key is written to the data dir. */
+  readonly announce?: (line: string) => void;
+  /**
+   * More AWS operations to serve with the same router, signature check and error mapping
+   * (certificates, policies, data plane, jobs). Method + path must not repeat.
+   */
+  readonly operations?: readonly AwsOperation[];
+  /** A registry shared with other services; when absent the API opens (and closes) its own. */
+  readonly registry?: ThingRegistry;
+  /** Refuses deleting a thing (e.g. while principals are attached); used only for a registry the API opens. */
+  readonly beforeDeleteThing?: (thing: ThingRecord) => void | Promise<void>;
+  readonly clock?: () => number;
+  /** Default 5 minutes, as AWS IoT. */
+  readonly thingTypeDeleteDelayMs?: number;
+  readonly maxBodyBytes?: number;
+  /** Write `<dataDir>/credentials` on first start. Default true. */
+  readonly writeCredentialsFile?: boolean;
+}
+
+export interface Api {
+  /** Mount these on the HTTP server. */
+  readonly routes: readonly Route[];
+  readonly registry: ThingRegistry;
+  readonly accessKeys: AccessKeyStore;
+  readonly topicRules: TopicRuleStore;
+  /** Where the credentials file is (undefined when writing it is turned off). */
+  readonly credentials: CredentialsFileResult | undefined;
+  /** Closes what the API opened. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Opens the registry with the config's region (ARNs) and account id. */
+export function openThingRegistry(config: Pick<Config, 'region' | 'accountId'>, deps: { log: Log; logger: Logger; clock?: () => number; thingTypeDeleteDelayMs?: number; beforeDeleteThing?: (thing: ThingRecord) => void | Promise<void> }): Promise<ThingRegistry> {
+  return ThingRegistry.open({
+    log: deps.log,
+    logger: deps.logger,
+    region: config.region ?? DEFAULT_ARN_REGION,
+    accountId: config.accountId,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+    ...(deps.thingTypeDeleteDelayMs !== undefined ? { thingTypeDeleteDelayMs: deps.thingTypeDeleteDelayMs } : {}),
+    ...(deps.beforeDeleteThing ? { beforeDeleteThing: deps.beforeDeleteThing } : {}),
+  });
+}
+
+/**
+ * Opens the stores the API needs (access keys, registry, topic rules; each waits until it has
+ * caught up with its topic), makes sure an access key exists and, on first start, writes it to
+ * `<dataDir>/credentials`, and returns the routes.
+ * @throws PlatformError CONFIG_INVALID when two operations serve the same method and path.
+ */
+export async function createApi(config: Pick<Config, 'dataDir' | 'region' | 'accountId'>, deps: ApiDeps): Promise<Api> {
+  const clock = deps.clock ?? Date.now;
+  const opened: { close(): Promise<void> }[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const store of opened.splice(0).reverse()) await store.close();
+  };
+  try {
+    const accessKeys = await AccessKeyStore.open(deps.log);
+    opened.push(accessKeys);
+    const registry = deps.registry ?? (await openThingRegistry(config, { ...deps, clock }));
+    if (!deps.registry) opened.push(registry);
+    const topicRules = await TopicRuleStore.open(deps.log);
+    opened.push(topicRules);
+    const credentials =
+      deps.writeCredentialsFile === false
+        ? undefined
+        : await ensureCredentialsFile(accessKeys, config.dataDir, { logger: deps.logger, now: clock(), ...(deps.announce ? { announce: deps.announce } : {}) });
+    const routes = createAwsRoutes({
+      logger: deps.logger,
+      operations: [...thingOperations(registry), ...thingTypeOperations(registry), ...thingGroupOperations(registry), ...topicRuleOperations(topicRules, registry.arns, clock), ...(deps.operations ?? [])],
+      authenticate: (request) => verifySigV4(request, { now: clock(), secretFor: (id) => accessKeys.secretFor(id), region: config.region }),
+      ...(deps.maxBodyBytes !== undefined ? { maxBodyBytes: deps.maxBodyBytes } : {}),
+    });
+    let stopping: Promise<void> | undefined;
+    return { routes, registry, accessKeys, topicRules, credentials, stop: () => (stopping ??= closeAll()) };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Test wiring for the certificate and policy operations: an EmbeddedLog in a temp dir, the
+ * things registry, the security service, the API router on a real HTTP server, and an
+ * `@aws-sdk/client-iot` client with the credentials kiot wrote. This is also the wiring the
+ * composition root needs (see the report of issue 6).
+ */
+import { IoTClient, IoTServiceException } from '@aws-sdk/client-iot';
+import { fromIni } from '@aws-sdk/credential-provider-ini';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedLog, silentLogger } from '../../../core/index.js';
+import { createSecurityService, thingsDirectory, type SecurityServices } from '../../../registry/index.js';
+import { createApi, openThingRegistry, type Api } from '../../index.js';
+import { createHttpServer } from '../../server.js';
+import { certificateOperations } from '../certificates.js';
+import { policyOperations } from '../policies.js';
+
+export interface SecurityApiKit {
+  readonly dir: string;
+  readonly endpoint: string;
+  readonly client: IoTClient;
+  readonly api: Api;
+  readonly security: SecurityServices;
+  close(): Promise<void>;
+}
+
+export const TEST_ACCOUNT = '123456789012';
+
+export async function startSecurityApi(): Promise<SecurityApiKit> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiot-secapi-'));
+  const logger = silentLogger();
+  const log = await EmbeddedLog.open({ dataDir: dir, logger });
+  const config = { dataDir: dir, region: undefined, accountId: TEST_ACCOUNT };
+  let security: SecurityServices | undefined;
+  const registry = await openThingRegistry(config, {
+    log,
+    logger,
+    // DeleteThing is refused while principals are attached.
+    beforeDeleteThing: (thing) => security?.policies.assertThingHasNoPrincipals(thing.thingName),
+  });
+  const service = createSecurityService(config, { log, logger, things: thingsDirectory(registry) });
+  security = await service.start();
+  const api = await createApi(config, {
+    log,
+    logger,
+    registry,
+    operations: [...certificateOperations(security.certificates), ...policyOperations(security.policies)],
+  });
+  const http = createHttpServer({ logger, metrics: async () => '', health: () => ({}), routes: api.routes });
+  const endpoint = `http://127.0.0.1:${await http.listen('127.0.0.1', 0)}`;
+  const client = new IoTClient({ endpoint, region: 'us-east-1', credentials: fromIni({ filepath: join(dir, 'credentials'), profile: 'default' }), maxAttempts: 1 });
+  return {
+    dir,
+    endpoint,
+    client,
+    api,
+    security,
+    async close() {
+      client.destroy();
+      await http.close();
+      await api.stop();
+      await service.stop();
+      await registry.close();
+      await log.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Rejects with the SDK's exception; fails the test if the call succeeds. */
+export async function awsError(promise: Promise<unknown>): Promise<IoTServiceException> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof IoTServiceException) return err;
+    throw err;
+  }
+  throw new Error('expected the call to fail');
+}

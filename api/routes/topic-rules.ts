@@ -1,0 +1,107 @@
+/**
+ * Topic rules: CreateTopicRule, GetTopicRule, ListTopicRules, ReplaceTopicRule,
+ * DeleteTopicRule, EnableTopicRule, DisableTopicRule (AWS IoT API reference).
+ */
+import { PlatformError } from '../../core/index.js';
+import { paginate, type Arns } from '../../registry/index.js';
+import { topicMatches } from '../../rules/sql/index.js';
+import type { AwsOperation } from '../operation.js';
+import type { StoredTopicRule, TopicRuleStore } from '../topic-rule-store.js';
+import { compact, epochSeconds, pageRequest, queryBoolean, queryString } from './aws-input.js';
+
+export function topicRuleOperations(store: TopicRuleStore, arns: Arns, clock: () => number = Date.now): AwsOperation[] {
+  const name = (params: Readonly<Record<string, string>>): string => params['ruleName']!;
+  const existing = (ruleName: string): StoredTopicRule => {
+    const rule = store.get(ruleName);
+    if (!rule) throw new PlatformError('REGISTRY_NOT_FOUND', `Rule ${ruleName} does not exist`, { details: { resourceId: ruleName } });
+    return rule;
+  };
+  return [
+    {
+      name: 'CreateTopicRule',
+      method: 'POST',
+      path: '/rules/{ruleName}',
+      async handle(request) {
+        await store.create(name(request.params), request.body, clock());
+        return undefined;
+      },
+    },
+    {
+      name: 'GetTopicRule',
+      method: 'GET',
+      path: '/rules/{ruleName}',
+      async handle(request) {
+        const rule = existing(name(request.params));
+        const payload = rule.topicRulePayload;
+        return {
+          ruleArn: arns.rule(rule.name),
+          rule: compact({
+            ruleName: rule.name,
+            sql: payload.sql,
+            description: payload.description,
+            createdAt: epochSeconds(rule.createdAt),
+            actions: payload.actions ?? [],
+            ruleDisabled: !rule.enabled,
+            awsIotSqlVersion: payload.awsIotSqlVersion ?? rule.sqlVersion,
+            errorAction: payload.errorAction,
+          }),
+        };
+      },
+    },
+    {
+      name: 'ListTopicRules',
+      method: 'GET',
+      path: '/rules',
+      async handle(request) {
+        const topic = queryString(request, 'topic');
+        const disabled = queryBoolean(request, 'ruleDisabled');
+        const rules = store.list().filter((r) => {
+          if (disabled !== undefined && disabled === r.enabled) return false;
+          if (topic !== undefined && r.topicPattern !== topic && !(r.topicPattern !== undefined && topicMatches(r.topicPattern, topic))) return false;
+          return true;
+        });
+        const page = paginate(rules, (r) => r.name, pageRequest(request));
+        return compact({
+          rules: page.items.map((r) => compact({ ruleArn: arns.rule(r.name), ruleName: r.name, topicPattern: r.topicPattern, createdAt: epochSeconds(r.createdAt), ruleDisabled: !r.enabled })),
+          nextToken: page.nextToken,
+        });
+      },
+    },
+    {
+      name: 'ReplaceTopicRule',
+      method: 'PATCH',
+      path: '/rules/{ruleName}',
+      async handle(request) {
+        await store.replace(name(request.params), request.body);
+        return undefined;
+      },
+    },
+    {
+      name: 'DeleteTopicRule',
+      method: 'DELETE',
+      path: '/rules/{ruleName}',
+      async handle(request) {
+        await store.delete(name(request.params));
+        return undefined;
+      },
+    },
+    {
+      name: 'EnableTopicRule',
+      method: 'POST',
+      path: '/rules/{ruleName}/enable',
+      async handle(request) {
+        await store.setEnabled(name(request.params), true);
+        return undefined;
+      },
+    },
+    {
+      name: 'DisableTopicRule',
+      method: 'POST',
+      path: '/rules/{ruleName}/disable',
+      async handle(request) {
+        await store.setEnabled(name(request.params), false);
+        return undefined;
+      },
+    },
+  ];
+}

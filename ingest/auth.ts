@@ -1,0 +1,56 @@
+/**
+ * The gateway's authentication and authorization hook. The registry issue implements it with
+ * X.509 certificates and AWS IoT policy documents; until then the gateway runs without one
+ * (anonymous clients, loopback only; see `createGateway`).
+ */
+
+/** What a client presented when it connected. */
+export interface ConnectInfo {
+  readonly clientId: string;
+  readonly protocolVersion: 3 | 4 | 5;
+  readonly username?: string;
+  readonly password?: Buffer;
+  /** `ip:port` of the peer. */
+  readonly remoteAddress: string;
+  readonly transport: 'mqtt' | 'mqtts' | 'ws';
+  /** The TLS client certificate, when the client sent one (mutual TLS). */
+  readonly clientCertificate?: {
+    /** DER bytes of the certificate. */
+    readonly raw: Buffer;
+    /** SHA-256 fingerprint, `AB:CD:...` as Node prints it. */
+    readonly fingerprint256: string;
+    /** Whether it chains to the configured CA (`tlsCa`). */
+    readonly authorized: boolean;
+  };
+}
+
+/** A connected, authenticated client as the authorize calls see it. */
+export interface ClientContext extends ConnectInfo {
+  /** Certificate id or other principal the authenticator named; `anonymous` without one. */
+  readonly principal: string;
+  readonly thingName?: string;
+}
+
+export type AuthenticateResult =
+  | { readonly ok: true; readonly principal: string; readonly thingName?: string }
+  /** `bad-credentials` becomes CONNACK 0x86 (v5) / 4 (3.1.1); `not-authorized` 0x87 / 5. */
+  | { readonly ok: false; readonly reason: 'bad-credentials' | 'not-authorized' };
+
+/**
+ * Decides who may connect, publish and subscribe. Calls are made on the hot path, so
+ * `authorizePublish` may answer synchronously. A method that throws is treated as a denial
+ * (and logged); none of them is retried by the gateway.
+ */
+export interface Authenticator {
+  /** Called once per CONNECT, before the session is created or resumed. */
+  authenticate(info: ConnectInfo): AuthenticateResult | Promise<AuthenticateResult>;
+  /** `iot:Publish` for one topic name; absent means allowed. */
+  authorizePublish?(client: ClientContext, topic: string): boolean | Promise<boolean>;
+  /** `iot:Subscribe` for one topic filter (as sent, `$share/...` included); absent means allowed. */
+  authorizeSubscribe?(client: ClientContext, filter: string): boolean | Promise<boolean>;
+}
+
+/** Lets every client in as `anonymous`: what the gateway does when no authenticator is configured. */
+export const anonymousAuthenticator: Authenticator = {
+  authenticate: () => ({ ok: true, principal: 'anonymous' }),
+};

@@ -1,0 +1,125 @@
+/**
+ * One MQTT session: what outlives a network connection (MQTT 5 §4.1): subscriptions,
+ * messages in flight and queued, QoS 2 packet ids received, the will waiting for its delay.
+ * The record below is how a session is stored in `iot.sessions`.
+ */
+import type { IConnectPacket } from 'mqtt-packet';
+import { loadMessage, storeMessage, type InflightMessage, type OutMessage, type StoredMessage } from './message.js';
+
+/** Subscription options as the client sent them (MQTT 5 §3.8.3.1). */
+export interface SubscriptionOptions {
+  readonly qos: 0 | 1 | 2;
+  readonly noLocal: boolean;
+  readonly retainAsPublished: boolean;
+  readonly retainHandling: 0 | 1 | 2;
+  readonly subscriptionId?: number;
+}
+
+/** What a session needs of the connection currently attached to it. */
+export interface SessionConnection {
+  /** Sends a message now or queues it (flow control); the session calls this only while attached. */
+  deliver(message: OutMessage): void;
+  /** Closes the network connection because another connection took the session over. */
+  takeOver(): void;
+}
+
+export type Will = NonNullable<IConnectPacket['will']>;
+
+/** Layout of a value in `iot.sessions` (JSON, key = client id). */
+export interface SessionRecord {
+  readonly v: 1;
+  readonly clientId: string;
+  /** Gateway that wrote the record. */
+  readonly owner: string;
+  readonly connected: boolean;
+  /** False for a clean session that ended (the record then keeps only the version number). */
+  readonly persistent: boolean;
+  readonly expiryIntervalSec: number;
+  readonly disconnectedAt?: number;
+  /** Lifecycle-event version: one more on every connect of this client id. */
+  readonly versionNumber: number;
+  readonly subscriptions: readonly (SubscriptionOptions & { readonly filter: string })[];
+  readonly messages: readonly StoredMessage[];
+  readonly incomingQos2: readonly number[];
+}
+
+/** MQTT 5: 0xFFFFFFFF means the session never expires. */
+export const NEVER_EXPIRES = 0xffffffff;
+
+export class Session {
+  readonly subscriptions = new Map<string, SubscriptionOptions>();
+  readonly inflight = new Map<number, InflightMessage>();
+  readonly queue: OutMessage[] = [];
+  /** QoS 2 packet ids PUBREC'd and waiting for PUBREL: a resent PUBLISH is not stored twice. */
+  readonly incomingQos2 = new Set<number>();
+  connection: SessionConnection | undefined;
+  expiryIntervalSec = 0;
+  disconnectedAt: number | undefined;
+  versionNumber = 0;
+  expiryTimer: NodeJS.Timeout | undefined;
+  willTimer: NodeJS.Timeout | undefined;
+  pendingWill: (() => void) | undefined;
+  #nextPacketId = 1;
+
+  constructor(readonly clientId: string) {}
+
+  get persistent(): boolean {
+    return this.expiryIntervalSec > 0;
+  }
+
+  /** A packet id not in use by a message in flight. */
+  nextPacketId(): number {
+    for (let i = 0; i < 65_535; i++) {
+      const id = this.#nextPacketId;
+      this.#nextPacketId = id === 65_535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+    throw new Error('no free packet id');
+  }
+
+  toRecord(owner: string, connected: boolean): SessionRecord {
+    return {
+      v: 1,
+      clientId: this.clientId,
+      owner,
+      connected,
+      persistent: this.persistent,
+      expiryIntervalSec: this.expiryIntervalSec,
+      disconnectedAt: this.disconnectedAt,
+      versionNumber: this.versionNumber,
+      subscriptions: [...this.subscriptions].map(([filter, o]) => ({ filter, ...o })),
+      messages: [
+        ...[...this.inflight.values()].map((f) => storeMessage(f.message, f)),
+        ...this.queue.filter((m) => m.qos > 0).map((m) => storeMessage(m)),
+      ],
+      incomingQos2: [...this.incomingQos2],
+    };
+  }
+
+  static fromRecord(record: SessionRecord): Session {
+    const session = new Session(record.clientId);
+    session.expiryIntervalSec = record.expiryIntervalSec;
+    session.disconnectedAt = record.disconnectedAt;
+    session.versionNumber = record.versionNumber;
+    for (const { filter, ...options } of record.subscriptions) session.subscriptions.set(filter, options);
+    for (const stored of record.messages) {
+      const message = loadMessage(stored);
+      if (stored.id !== undefined && stored.st !== undefined) {
+        session.inflight.set(stored.id, { packetId: stored.id, message, state: stored.st });
+      } else {
+        session.queue.push(message);
+      }
+    }
+    for (const id of record.incomingQos2) session.incomingQos2.add(id);
+    return session;
+  }
+
+  /** Whether the stored session has outlived its expiry interval. */
+  static expired(record: SessionRecord, now: number): boolean {
+    if (record.connected || record.expiryIntervalSec === NEVER_EXPIRES) return false;
+    return record.disconnectedAt === undefined || record.disconnectedAt + record.expiryIntervalSec * 1000 <= now;
+  }
+}
+
+export const encodeSessionRecord = (record: SessionRecord): string => JSON.stringify(record);
+export const decodeSessionRecord = (value: Buffer): SessionRecord => JSON.parse(value.toString('utf8')) as SessionRecord;

@@ -1,0 +1,82 @@
+/**
+ * MQTT topic names and filters (MQTT 5 §4.7, 3.1.1 §4.7): validation, shared-subscription
+ * parsing and matching. The gateway keeps its own copy of matching rather than importing
+ * rules/ (ingest may import only core and registry, DESIGN.md "Folders").
+ */
+import type { TopicSpec } from '../../core/index.js';
+
+/** The gateway's own compacted topics on the log. */
+export const GATEWAY_TOPICS = {
+  /** Persistent MQTT sessions by client id: subscriptions, queued messages, owner gateway. */
+  sessions: 'iot.sessions',
+  /** Retained messages by topic name: an encoded envelope; a tombstone clears the topic. */
+  retained: 'iot.retained',
+} as const;
+
+export const GATEWAY_TOPIC_SPECS: readonly TopicSpec[] = [
+  { name: GATEWAY_TOPICS.sessions, partitions: 4, compacted: true },
+  { name: GATEWAY_TOPICS.retained, partitions: 4, compacted: true },
+];
+
+/** MQTT strings are at most 65535 bytes (MQTT 5 §1.5.4). */
+const MAX_TOPIC_BYTES = 65_535;
+
+/** A topic name a client may publish to: not empty, no wildcards, no U+0000. */
+export function isValidTopicName(topic: string): boolean {
+  if (topic.length === 0 || Buffer.byteLength(topic) > MAX_TOPIC_BYTES) return false;
+  for (let i = 0; i < topic.length; i++) {
+    const c = topic.charCodeAt(i);
+    if (c === 0x2b /* + */ || c === 0x23 /* # */ || c === 0) return false;
+  }
+  return true;
+}
+
+/** A topic filter: `#` only as the whole last level, `+` only as a whole level. */
+export function isValidTopicFilter(filter: string): boolean {
+  if (filter.length === 0 || Buffer.byteLength(filter) > MAX_TOPIC_BYTES || filter.includes('\u0000')) return false;
+  const levels = filter.split('/');
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i]!;
+    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) return false;
+    if (level.includes('+') && level !== '+') return false;
+  }
+  return true;
+}
+
+export interface SharedFilter {
+  readonly group: string;
+  readonly filter: string;
+}
+
+const SHARE_PREFIX = '$share/';
+
+/**
+ * Splits `$share/<group>/<filter>` (MQTT 5 §4.8.2). Returns `undefined` for an ordinary filter
+ * and `null` for a malformed shared one (empty group, wildcard in the group, no filter).
+ */
+export function parseSharedFilter(filter: string): SharedFilter | undefined | null {
+  if (!filter.startsWith(SHARE_PREFIX)) return undefined;
+  const slash = filter.indexOf('/', SHARE_PREFIX.length);
+  if (slash < 0) return null;
+  const group = filter.slice(SHARE_PREFIX.length, slash);
+  const rest = filter.slice(slash + 1);
+  if (group.length === 0 || group.includes('+') || group.includes('#') || !isValidTopicFilter(rest)) return null;
+  return { group, filter: rest };
+}
+
+/**
+ * Whether `filter` matches `topic`. Filters starting with a wildcard do not match topics that
+ * start with `$` (MQTT 5 §4.7.2), so `#` does not see `$aws/...` or `$SYS/...`.
+ */
+export function topicMatches(filter: string, topic: string): boolean {
+  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i]!;
+    if (level === '#') return true;
+    if (i >= t.length) return false;
+    if (level !== '+' && level !== t[i]) return false;
+  }
+  return f.length === t.length;
+}

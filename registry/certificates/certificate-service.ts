@@ -1,0 +1,394 @@
+/**
+ * Certificates and CA certificates, as AWS IoT's certificate operations define them, over the
+ * security records of `iot.registry` (see `../principals/store.ts` for the key layout).
+ *
+ * The kiot CA (what `CreateKeysAndCertificate` and `CreateCertificateFromCsr` sign with) is made
+ * on first start and kept on the log (`kiot/ca`), private key included: every process that
+ * serves the API, embedded or on Kafka, must sign with the same CA, and whoever can write the
+ * log can already register any certificate as ACTIVE, so the key there widens nothing. Protect
+ * the log (the data dir, or the Kafka ACLs) as you would the key.
+ */
+import { randomBytes, randomUUID, type X509Certificate } from 'node:crypto';
+import { PlatformError, type Logger } from '../../core/index.js';
+import { paginate, type Page, type PageRequest } from '../principals/paging.js';
+import {
+  CERTIFICATE_STATUSES,
+  KEYS,
+  type CaRecord,
+  type CertificateRecord,
+  type CertificateStatus,
+  type KiotCaRecord,
+  type SecurityStore,
+} from '../principals/store.js';
+import type { ArnScope } from '../policies/engine.js';
+import {
+  certificateId,
+  certificateToPem,
+  createCa,
+  generateRsaKeyPair,
+  isCaCertificate,
+  issueCertificate,
+  parseCertificatePem,
+  parseCsr,
+  subjectCommonName,
+} from './x509.js';
+
+/** The CA's subject common name. */
+export const KIOT_CA_NAME = 'kiot CA';
+
+export interface CertificateServiceDeps {
+  readonly store: SecurityStore;
+  readonly scope: ArnScope;
+  readonly logger: Logger;
+  /** Epoch milliseconds; tests pass their own. */
+  readonly now?: () => number;
+}
+
+export interface IssuedCertificate {
+  readonly certificateArn: string;
+  readonly certificateId: string;
+  readonly certificatePem: string;
+}
+
+export interface CertificateListOptions extends PageRequest {
+  readonly ascendingOrder?: boolean | undefined;
+  /** Only certificates signed by this registered CA (ListCertificatesByCA). */
+  readonly caCertificateId?: string | undefined;
+}
+
+const ISSUABLE_STATUS: readonly CertificateStatus[] = ['ACTIVE', 'INACTIVE', 'REVOKED', 'REGISTER_INACTIVE'];
+
+export class CertificateService {
+  readonly #store: SecurityStore;
+  readonly #scope: ArnScope;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  #creatingCa: Promise<KiotCaRecord> | undefined;
+
+  constructor(deps: CertificateServiceDeps) {
+    this.#store = deps.store;
+    this.#scope = deps.scope;
+    this.#logger = deps.logger.child({ module: 'registry.certificates' });
+    this.#now = deps.now ?? Date.now;
+  }
+
+  /** The account that owns every certificate (DescribeCertificate's `ownedBy`). */
+  get accountId(): string {
+    return this.#scope.accountId;
+  }
+
+  certificateArn(id: string): string {
+    return `arn:${this.#scope.partition ?? 'aws'}:iot:${this.#scope.region}:${this.#scope.accountId}:cert/${id}`;
+  }
+
+  caCertificateArn(id: string): string {
+    return `arn:${this.#scope.partition ?? 'aws'}:iot:${this.#scope.region}:${this.#scope.accountId}:cacert/${id}`;
+  }
+
+  /** Creates the kiot CA unless the log already holds one; safe to call again and concurrently. */
+  ensureKiotCa(): Promise<KiotCaRecord> {
+    const existing = this.#store.get<KiotCaRecord>(KEYS.kiotCa);
+    if (existing) return Promise.resolve(existing);
+    this.#creatingCa ??= (async () => {
+      const ca = await createCa(KIOT_CA_NAME, new Date(this.#now()));
+      const id = certificateId(parseCertificatePem(ca.certificatePem, 'kiot CA').raw);
+      const record: KiotCaRecord = { id, ...ca };
+      await this.#store.put(KEYS.kiotCa, record);
+      this.#logger.info({ certificateId: id }, 'created the kiot CA');
+      return this.#store.get<KiotCaRecord>(KEYS.kiotCa) ?? record;
+    })().finally(() => {
+      this.#creatingCa = undefined;
+    });
+    return this.#creatingCa;
+  }
+
+  /** The kiot CA certificate (PEM) and its id; devices trust it, and the gateway's server certificate chains to it. */
+  kiotCaCertificate(): { certificatePem: string; certificateId: string } {
+    const ca = this.#kiotCa();
+    return { certificatePem: ca.certificatePem, certificateId: ca.id };
+  }
+
+  /** CreateKeysAndCertificate: an RSA 2048 key pair and a certificate from the kiot CA. */
+  async createKeysAndCertificate(options: { setAsActive?: boolean | undefined }): Promise<IssuedCertificate & { keyPair: { PublicKey: string; PrivateKey: string } }> {
+    const keys = await generateRsaKeyPair();
+    const pem = await issueCertificate(this.#kiotCa(), { publicKey: keys.publicKeyPem });
+    const issued = await this.#store_(pem, options.setAsActive ? 'ACTIVE' : 'INACTIVE', undefined, 'DEFAULT');
+    return { ...issued, keyPair: { PublicKey: keys.publicKeyPem, PrivateKey: keys.privateKeyPem } };
+  }
+
+  /** CreateCertificateFromCsr: the CSR's key and subject, signed by the kiot CA. */
+  async createCertificateFromCsr(options: { certificateSigningRequest: unknown; setAsActive?: boolean | undefined }): Promise<IssuedCertificate> {
+    if (typeof options.certificateSigningRequest !== 'string' || options.certificateSigningRequest.length === 0) {
+      throw new PlatformError('REGISTRY_INVALID', 'certificateSigningRequest: expected a PEM CSR');
+    }
+    const csr = await parseCsr(options.certificateSigningRequest);
+    const pem = await issueCertificate(this.#kiotCa(), { publicKey: csr.publicKey, subject: csr.subject });
+    return this.#store_(pem, options.setAsActive ? 'ACTIVE' : 'INACTIVE', undefined, 'DEFAULT');
+  }
+
+  /** A certificate for the gateway's TLS listener, signed by the kiot CA (not registered as a device). */
+  async issueServerCertificate(names: readonly string[]): Promise<{ certificatePem: string; privateKeyPem: string; caCertificatePem: string }> {
+    const keys = await generateRsaKeyPair();
+    const ca = this.#kiotCa();
+    const certificatePem = await issueCertificate(ca, { publicKey: keys.publicKeyPem, subject: `CN=${names[0] ?? 'kiot'}`, serverNames: names });
+    return { certificatePem, privateKeyPem: keys.privateKeyPem, caCertificatePem: ca.certificatePem };
+  }
+
+  /** GetRegistrationCode: one code per account, made on first use. */
+  async getRegistrationCode(): Promise<string> {
+    const existing = this.#store.get<{ code: string }>(KEYS.registrationCode);
+    if (existing) return existing.code;
+    const code = randomBytes(32).toString('hex');
+    await this.#store.put(KEYS.registrationCode, { code });
+    return this.#store.get<{ code: string }>(KEYS.registrationCode)?.code ?? code;
+  }
+
+  /**
+   * RegisterCACertificate. Unless `certificateMode` is SNI_ONLY, the verification certificate
+   * must be signed by the CA's key and carry the registration code as its common name.
+   */
+  async registerCaCertificate(input: {
+    caCertificate: unknown;
+    verificationCertificate?: unknown;
+    setAsActive?: boolean | undefined;
+    allowAutoRegistration?: boolean | undefined;
+    registrationConfig?: Record<string, unknown> | undefined;
+    certificateMode?: string | undefined;
+  }): Promise<{ certificateArn: string; certificateId: string }> {
+    const mode = input.certificateMode ?? 'DEFAULT';
+    if (mode !== 'DEFAULT' && mode !== 'SNI_ONLY') throw new PlatformError('REGISTRY_INVALID', `certificateMode: expected DEFAULT or SNI_ONLY, received ${mode}`);
+    const ca = parseCertificatePem(input.caCertificate, 'caCertificate');
+    if (!isCaCertificate(ca)) throw new PlatformError('CERTIFICATE_INVALID', 'caCertificate: basicConstraints does not mark it as a CA');
+    this.#assertInValidity(ca, 'caCertificate');
+    if (mode === 'DEFAULT') {
+      if (input.verificationCertificate === undefined) throw new PlatformError('REGISTRY_INVALID', 'verificationCertificate: required unless certificateMode is SNI_ONLY');
+      const verification = parseCertificatePem(input.verificationCertificate, 'verificationCertificate');
+      if (!verification.verify(ca.publicKey)) {
+        throw new PlatformError('CERTIFICATE_INVALID', 'verificationCertificate: not signed by the CA certificate\'s private key');
+      }
+      const code = await this.getRegistrationCode();
+      if (subjectCommonName(verification) !== code) {
+        throw new PlatformError('CERTIFICATE_REGISTRATION_CODE', 'verificationCertificate: its common name is not the registration code (GetRegistrationCode)');
+      }
+    }
+    const id = certificateId(ca.raw);
+    const arn = this.caCertificateArn(id);
+    if (this.#store.get<CaRecord>(KEYS.ca(id))) {
+      throw new PlatformError('REGISTRY_ALREADY_EXISTS', `CA certificate ${id} is already registered`, { details: { resourceId: id, resourceArn: arn } });
+    }
+    const now = this.#now();
+    const record: CaRecord = {
+      id,
+      pem: certificateToPem(ca),
+      status: input.setAsActive ? 'ACTIVE' : 'INACTIVE',
+      autoRegistrationStatus: input.allowAutoRegistration ? 'ENABLE' : 'DISABLE',
+      ...(input.registrationConfig ? { registrationConfig: input.registrationConfig } : {}),
+      mode,
+      createdAt: now,
+      updatedAt: now,
+      generationId: randomUUID(),
+      customerVersion: 1,
+      notBefore: Date.parse(ca.validFrom),
+      notAfter: Date.parse(ca.validTo),
+    };
+    await this.#store.put(KEYS.ca(id), record);
+    return { certificateArn: arn, certificateId: id };
+  }
+
+  /** RegisterCertificate: a device certificate signed by a registered, ACTIVE CA. */
+  async registerCertificate(input: {
+    certificatePem: unknown;
+    caCertificatePem?: unknown;
+    setAsActive?: boolean | undefined;
+    status?: string | undefined;
+  }): Promise<IssuedCertificate> {
+    const cert = parseCertificatePem(input.certificatePem, 'certificatePem');
+    this.#assertInValidity(cert, 'certificatePem');
+    const status = this.#registrationStatus(input.status, input.setAsActive);
+    let ca: CaRecord | undefined;
+    if (input.caCertificatePem !== undefined) {
+      const given = parseCertificatePem(input.caCertificatePem, 'caCertificatePem');
+      ca = this.#store.get<CaRecord>(KEYS.ca(certificateId(given.raw)));
+      if (!ca) throw new PlatformError('CERTIFICATE_INVALID', 'caCertificatePem: that CA certificate is not registered (RegisterCACertificate)');
+      if (!cert.verify(given.publicKey)) throw new PlatformError('CERTIFICATE_INVALID', 'certificatePem: not signed by caCertificatePem');
+    } else {
+      ca = this.#findIssuer(cert);
+      if (!ca) throw new PlatformError('CERTIFICATE_INVALID', 'certificatePem: not signed by any registered CA certificate');
+    }
+    if (ca.status !== 'ACTIVE') throw new PlatformError('CERTIFICATE_STATE', `the CA certificate ${ca.id} is ${ca.status}, not ACTIVE`);
+    return this.#store_(certificateToPem(cert), status, ca.id, 'DEFAULT');
+  }
+
+  /** RegisterCertificateWithoutCA: any certificate, registered as SNI_ONLY with no CA. */
+  async registerCertificateWithoutCa(input: { certificatePem: unknown; status?: string | undefined }): Promise<IssuedCertificate> {
+    const cert = parseCertificatePem(input.certificatePem, 'certificatePem');
+    this.#assertInValidity(cert, 'certificatePem');
+    return this.#store_(certificateToPem(cert), this.#registrationStatus(input.status, false), undefined, 'SNI_ONLY');
+  }
+
+  /** DescribeCertificate. Throws REGISTRY_NOT_FOUND. */
+  describeCertificate(id: string): CertificateRecord {
+    const record = this.#store.get<CertificateRecord>(KEYS.cert(id));
+    if (!record) throw notFound('certificate', id);
+    return record;
+  }
+
+  /** The record, or undefined (for the gateway's lookups, which must not throw). */
+  findCertificate(id: string): CertificateRecord | undefined {
+    return this.#store.get<CertificateRecord>(KEYS.cert(id));
+  }
+
+  describeCaCertificate(id: string): CaRecord {
+    const record = this.#store.get<CaRecord>(KEYS.ca(id));
+    if (!record) throw notFound('CA certificate', id);
+    return record;
+  }
+
+  /** UpdateCertificate. REVOKED is final; PENDING_* are AWS-internal and refused. */
+  async updateCertificate(id: string, newStatus: unknown): Promise<void> {
+    const record = this.describeCertificate(id);
+    if (typeof newStatus !== 'string' || !CERTIFICATE_STATUSES.includes(newStatus as CertificateStatus)) {
+      throw new PlatformError('REGISTRY_INVALID', `newStatus: expected one of ${CERTIFICATE_STATUSES.join(', ')}, received ${String(newStatus)}`);
+    }
+    if (newStatus === 'PENDING_TRANSFER' || newStatus === 'PENDING_ACTIVATION') {
+      throw new PlatformError('REGISTRY_INVALID', `newStatus: ${newStatus} is set by the service, not by callers`);
+    }
+    if (record.status === 'REVOKED' && newStatus !== 'REVOKED') {
+      throw new PlatformError('CERTIFICATE_STATE', `certificate ${id} is REVOKED; a revoked certificate cannot change status`);
+    }
+    if (record.status === newStatus) return;
+    await this.#store.put(KEYS.cert(id), this.#touch({ ...record, status: newStatus as CertificateStatus }));
+  }
+
+  async updateCaCertificate(
+    id: string,
+    input: { newStatus?: string | undefined; newAutoRegistrationStatus?: string | undefined; registrationConfig?: Record<string, unknown> | undefined; removeAutoRegistration?: boolean | undefined },
+  ): Promise<void> {
+    const record = this.describeCaCertificate(id);
+    let next: CaRecord = record;
+    if (input.newStatus !== undefined) {
+      if (input.newStatus !== 'ACTIVE' && input.newStatus !== 'INACTIVE') throw new PlatformError('REGISTRY_INVALID', `newStatus: expected ACTIVE or INACTIVE, received ${input.newStatus}`);
+      next = { ...next, status: input.newStatus };
+    }
+    if (input.newAutoRegistrationStatus !== undefined) {
+      if (input.newAutoRegistrationStatus !== 'ENABLE' && input.newAutoRegistrationStatus !== 'DISABLE') {
+        throw new PlatformError('REGISTRY_INVALID', `newAutoRegistrationStatus: expected ENABLE or DISABLE, received ${input.newAutoRegistrationStatus}`);
+      }
+      next = { ...next, autoRegistrationStatus: input.newAutoRegistrationStatus };
+    }
+    if (input.registrationConfig) next = { ...next, registrationConfig: input.registrationConfig };
+    if (input.removeAutoRegistration) {
+      const { registrationConfig: _removed, ...rest } = next;
+      next = rest;
+    }
+    await this.#store.put(KEYS.ca(id), this.#touch(next));
+  }
+
+  /**
+   * DeleteCertificate. Refused while ACTIVE (CERTIFICATE_STATE), while attached to a thing
+   * (REGISTRY_DELETE_CONFLICT), and while policies are attached unless `forceDelete`, which
+   * detaches them first (AWS's behaviour).
+   */
+  async deleteCertificate(id: string, options: { forceDelete?: boolean | undefined } = {}): Promise<void> {
+    const record = this.describeCertificate(id);
+    if (record.status === 'ACTIVE') throw new PlatformError('CERTIFICATE_STATE', `certificate ${id} is ACTIVE; deactivate it before deleting it`);
+    const arn = this.certificateArn(id);
+    const things = this.#store.thingPrincipals.by(arn);
+    if (things.length > 0) {
+      throw new PlatformError('REGISTRY_DELETE_CONFLICT', `certificate ${id} is attached to ${things.length} thing(s) (${things.slice(0, 3).join(', ')}); detach it first`);
+    }
+    const policies = this.#store.policyTargets.by(arn);
+    if (policies.length > 0 && !options.forceDelete) {
+      throw new PlatformError('REGISTRY_DELETE_CONFLICT', `certificate ${id} has ${policies.length} attached polic${policies.length === 1 ? 'y' : 'ies'}; detach them or pass forceDelete`);
+    }
+    for (const policy of policies) await this.#store.delete(KEYS.policyTarget(policy, arn));
+    await this.#store.delete(KEYS.cert(id));
+  }
+
+  /** DeleteCACertificate: refused while ACTIVE, as AWS does. */
+  async deleteCaCertificate(id: string): Promise<void> {
+    const record = this.describeCaCertificate(id);
+    if (record.status === 'ACTIVE') throw new PlatformError('CERTIFICATE_STATE', `CA certificate ${id} is ACTIVE; deactivate it before deleting it`);
+    await this.#store.delete(KEYS.ca(id));
+  }
+
+  /** ListCertificates / ListCertificatesByCA, ordered by creation date (descending unless ascendingOrder). */
+  listCertificates(options: CertificateListOptions): Page<CertificateRecord> {
+    let all = this.#store.list<CertificateRecord>('cert/');
+    if (options.caCertificateId !== undefined) all = all.filter((c) => c.caCertificateId === options.caCertificateId);
+    return pageByCreation(all, options);
+  }
+
+  listCaCertificates(options: CertificateListOptions): Page<CaRecord> {
+    return pageByCreation(this.#store.list<CaRecord>('ca/'), options);
+  }
+
+  #kiotCa(): KiotCaRecord {
+    const ca = this.#store.get<KiotCaRecord>(KEYS.kiotCa);
+    if (!ca) throw new PlatformError('INTERNAL', 'the kiot CA is not created yet (start the registry service first)');
+    return ca;
+  }
+
+  #findIssuer(cert: X509Certificate): CaRecord | undefined {
+    for (const ca of this.#store.list<CaRecord>('ca/')) {
+      const caCert = parseCertificatePem(ca.pem, 'ca');
+      if (cert.checkIssued(caCert) && cert.verify(caCert.publicKey)) return ca;
+    }
+    return undefined;
+  }
+
+  #registrationStatus(status: string | undefined, setAsActive: boolean | undefined): CertificateStatus {
+    if (status === undefined) return setAsActive ? 'ACTIVE' : 'INACTIVE';
+    if (!ISSUABLE_STATUS.includes(status as CertificateStatus)) {
+      throw new PlatformError('REGISTRY_INVALID', `status: expected one of ${ISSUABLE_STATUS.join(', ')}, received ${status}`);
+    }
+    return status as CertificateStatus;
+  }
+
+  #assertInValidity(cert: X509Certificate, field: string): void {
+    const now = this.#now();
+    if (Date.parse(cert.validTo) < now) throw new PlatformError('CERTIFICATE_INVALID', `${field}: the certificate expired on ${cert.validTo}`);
+    if (Date.parse(cert.validFrom) > now) throw new PlatformError('CERTIFICATE_INVALID', `${field}: the certificate is not valid before ${cert.validFrom}`);
+  }
+
+  async #store_(pem: string, status: CertificateStatus, caCertificateId: string | undefined, mode: 'DEFAULT' | 'SNI_ONLY'): Promise<IssuedCertificate> {
+    const cert = parseCertificatePem(pem, 'certificatePem');
+    const id = certificateId(cert.raw);
+    const arn = this.certificateArn(id);
+    if (this.#store.get<CertificateRecord>(KEYS.cert(id))) {
+      throw new PlatformError('REGISTRY_ALREADY_EXISTS', `certificate ${id} is already registered`, { details: { resourceId: id, resourceArn: arn } });
+    }
+    const now = this.#now();
+    const record: CertificateRecord = {
+      id,
+      pem,
+      status,
+      ...(caCertificateId ? { caCertificateId } : {}),
+      mode,
+      createdAt: now,
+      updatedAt: now,
+      generationId: randomUUID(),
+      customerVersion: 1,
+      notBefore: Date.parse(cert.validFrom),
+      notAfter: Date.parse(cert.validTo),
+    };
+    await this.#store.put(KEYS.cert(id), record);
+    return { certificateArn: arn, certificateId: id, certificatePem: pem };
+  }
+
+  #touch<T extends { updatedAt: number; generationId: string; customerVersion: number }>(record: T): T {
+    return { ...record, updatedAt: this.#now(), generationId: randomUUID(), customerVersion: record.customerVersion + 1 };
+  }
+}
+
+function pageByCreation<T extends { id: string; createdAt: number }>(items: T[], options: CertificateListOptions): Page<T> {
+  const ascending = options.ascendingOrder === true;
+  // Zero-padded time then id, so that string order is creation order and ties are stable.
+  const key = (item: T): string => `${String(item.createdAt).padStart(15, '0')}:${item.id}`;
+  items.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  if (!ascending) items.reverse();
+  return paginate(items, options, key, !ascending);
+}
+
+const notFound = (what: string, id: string): PlatformError =>
+  new PlatformError('REGISTRY_NOT_FOUND', `${what} ${id} does not exist`, { details: { resourceId: id } });

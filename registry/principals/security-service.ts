@@ -1,0 +1,85 @@
+/**
+ * The factory the composition root calls: opens the security view of `iot.registry`, makes the
+ * kiot CA on first start, and hands out the certificate, policy and principal services.
+ */
+import type { Config, Log, Logger } from '../../core/index.js';
+import { DEFAULT_ARN_REGION, type ThingRecord } from '../things/index.js';
+import { CertificateService } from '../certificates/certificate-service.js';
+import type { ArnScope } from '../policies/engine.js';
+import { PolicyService, type ThingDirectory } from '../policies/policy-service.js';
+import { DeviceAuthorizer } from './device-auth.js';
+import { PrincipalDirectory, type ThingLookup } from './principals.js';
+import { SecurityStore } from './store.js';
+
+/** The ARN scope of a config: its region (or the things registry's default) and account id. */
+export const arnScopeOf = (config: Pick<Config, 'region' | 'accountId'>): ArnScope => ({
+  partition: 'aws',
+  region: config.region ?? DEFAULT_ARN_REGION,
+  accountId: config.accountId,
+});
+
+/** Adapts the things registry (anything with `thing(name)`) to what policies and principals need. */
+export function thingsDirectory(registry: { thing(name: string): ThingRecord | undefined }): ThingDirectory & ThingLookup {
+  return {
+    hasThing: (name) => registry.thing(name) !== undefined,
+    describeThing: (name) => {
+      const thing = registry.thing(name);
+      if (!thing) return undefined;
+      return { attributes: thing.attributes, ...(thing.thingTypeName !== undefined ? { thingTypeName: thing.thingTypeName } : {}) };
+    },
+  };
+}
+
+export interface SecurityServiceDeps {
+  readonly log: Log;
+  readonly logger: Logger;
+  /** The things registry: existence checks (AttachThingPrincipal) and thing variables (policies). */
+  readonly things?: ThingDirectory & ThingLookup;
+  readonly now?: () => number;
+}
+
+export interface SecurityServices {
+  readonly certificates: CertificateService;
+  readonly policies: PolicyService;
+  readonly principals: PrincipalDirectory;
+  /** Connect/publish/subscribe/receive decisions for the gateway. */
+  readonly devices: DeviceAuthorizer;
+  readonly store: SecurityStore;
+}
+
+export interface SecurityService {
+  /** Opens the table (catching up), creates the kiot CA if there is none. Safe to call twice. */
+  start(): Promise<SecurityServices>;
+  /** Stops following the table. Safe to call twice and concurrently. */
+  stop(): Promise<void>;
+}
+
+export function createSecurityService(config: Pick<Config, 'region' | 'accountId'>, deps: SecurityServiceDeps): SecurityService {
+  const scope = arnScopeOf(config);
+  let started: Promise<SecurityServices> | undefined;
+  let stopping: Promise<void> | undefined;
+  return {
+    start() {
+      started ??= (async () => {
+        const store = await SecurityStore.open(deps.log);
+        const certificates = new CertificateService({ store, scope, logger: deps.logger, ...(deps.now ? { now: deps.now } : {}) });
+        const policies = new PolicyService({ store, scope, ...(deps.things ? { things: deps.things } : {}), ...(deps.now ? { now: deps.now } : {}) });
+        const principals = new PrincipalDirectory({ store, certificates, policies, things: deps.things });
+        await certificates.ensureKiotCa();
+        return { certificates, policies, principals, devices: new DeviceAuthorizer(principals, scope), store };
+      })();
+      return started;
+    },
+    stop() {
+      stopping ??= (async () => {
+        if (!started) return;
+        const services = await started.catch(() => undefined);
+        if (!services) return;
+        services.principals.close();
+        services.store.close();
+        await services.store.table.close();
+      })();
+      return stopping;
+    },
+  };
+}

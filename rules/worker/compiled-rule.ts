@@ -1,0 +1,168 @@
+/**
+ * A rule ready to run: its SQL compiled once, the substitution templates of every action
+ * parameter compiled once, and its actions built from the registry. Nothing here parses per
+ * message.
+ */
+import { PlatformError, type ActionRecord, type Logger, type SinkDeps } from '../../core/index.js';
+import { ActionRunner, RuleActions, type BoundAction, type RuleCounters, type DeadLetterWriter, type RetryPolicy, type SinkRegistry } from '../../actions/index.js';
+import type { ActionModel, RuleModel } from '../files/index.js';
+import { compileSql, compileTemplate, type CompiledSql, type SqlInput, type SqlServices, type SqlValue } from '../sql/index.js';
+
+type Vars = ReadonlyMap<string, SqlValue> | undefined;
+type Params = Readonly<Record<string, unknown>>;
+
+/** Renders one action's parameters for a message; constant parameters cost nothing. */
+export interface ParamRenderer {
+  readonly isAsync: boolean;
+  render(input: SqlInput, vars: Vars): Params | Promise<Params>;
+}
+
+type Node = (input: SqlInput, vars: Vars) => unknown;
+
+/** Compiles every string with `${` in `value` (recursively); returns undefined for a constant. */
+function compileValue(value: unknown, source: string, opts: TemplateOptions, flags: { async: boolean }): Node | undefined {
+  if (typeof value === 'string') {
+    if (!value.includes('${')) return undefined;
+    const t = compileTemplate(value, { source, sqlVersion: opts.sqlVersion, ...(opts.services ? { services: opts.services } : {}) });
+    if (!t.isTemplate) return undefined;
+    if (t.isAsync) flags.async = true;
+    return (input, vars) => t.render(input, vars);
+  }
+  if (Array.isArray(value)) {
+    const items = value.map((v, i) => compileValue(v, `${source}[${i}]`, opts, flags));
+    if (items.every((i) => i === undefined)) return undefined;
+    return (input, vars) => value.map((v, i) => (items[i] ? items[i]!(input, vars) : v));
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).map(([k, v]) => [k, v, compileValue(v, `${source}.${k}`, opts, flags)] as const);
+    if (entries.every(([, , n]) => n === undefined)) return undefined;
+    return (input, vars) => {
+      const out: Record<string, unknown> = {};
+      for (const [k, v, n] of entries) Object.defineProperty(out, k, { value: n ? n(input, vars) : v, enumerable: true, writable: true, configurable: true });
+      return out;
+    };
+  }
+  return undefined;
+}
+
+interface TemplateOptions {
+  readonly sqlVersion: string;
+  readonly services: SqlServices | undefined;
+}
+
+/** Resolves the promises an async template left in a rendered value. */
+async function settle(value: unknown): Promise<unknown> {
+  if (value instanceof Promise) return value;
+  if (Array.isArray(value)) return Promise.all(value.map(settle));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: await settle(v), enumerable: true, writable: true, configurable: true });
+    return out;
+  }
+  return value;
+}
+
+export function compileParams(params: Params, source: string, opts: TemplateOptions): ParamRenderer {
+  const flags = { async: false };
+  const node = compileValue(params, source, opts, flags);
+  if (!node) return { isAsync: false, render: () => params };
+  if (!flags.async) return { isAsync: false, render: (input, vars) => node(input, vars) as Params };
+  return { isAsync: true, render: (input, vars) => settle(node(input, vars)) as Promise<Params> };
+}
+
+export interface CompileRuleContext {
+  readonly registry: SinkRegistry;
+  /** Passed to every sink's `create` (the rules service passes ActionDeps). */
+  readonly sinkDeps: SinkDeps;
+  readonly retry: RetryPolicy;
+  readonly deadLetter: DeadLetterWriter;
+  readonly services?: SqlServices;
+  readonly logger: Logger;
+}
+
+export interface CompiledAction {
+  readonly type: string;
+  readonly renderer: ParamRenderer;
+}
+
+/** A running rule. */
+export class CompiledRule {
+  /** Messages handed to the actions and not yet handled. */
+  inFlight = 0;
+  retired = false;
+
+  constructor(
+    readonly model: RuleModel,
+    readonly sql: CompiledSql,
+    readonly actions: readonly CompiledAction[],
+    readonly errorAction: CompiledAction | undefined,
+    readonly runtime: RuleActions,
+  ) {}
+
+  get name(): string {
+    return this.model.name;
+  }
+
+  /** The records of one fired message, one per action; a Promise when a template is async. */
+  records(input: SqlInput, vars: Vars, base: Omit<ActionRecord, 'params' | 'output'>, output: unknown): ActionRecord[] | Promise<ActionRecord[]> {
+    const rendered = this.actions.map((a) => a.renderer.render(input, vars));
+    const build = (params: readonly Params[]): ActionRecord[] => params.map((p) => ({ ...base, output, params: p }));
+    if (rendered.some((r) => r instanceof Promise)) return Promise.all(rendered).then(build);
+    return build(rendered as Params[]);
+  }
+
+  /** Retires the rule: closes its actions once its messages in flight are handled. */
+  retire(): Promise<void> {
+    this.retired = true;
+    return this.inFlight === 0 ? this.runtime.close() : this.runtime.idle().then(() => this.runtime.close());
+  }
+}
+
+const at = (a: ActionModel): string => `${a.source.file}:${a.source.line}:${a.source.column}`;
+
+/**
+ * Compiles a rule and builds its actions. Throws a PlatformError whose message starts with
+ * `file:line:column:` (RULES_SQL_*, CONFIG_INVALID) for the first problem found.
+ */
+export function compileRule(model: RuleModel, c: CompileRuleContext, counters?: RuleCounters): CompiledRule {
+  const { file, line, column } = model.sqlSource;
+  // Padded so that positions in errors are positions in the rule's file (as `kiot rules check`).
+  const padded = '\n'.repeat(Math.max(0, line - 1)) + ' '.repeat(Math.max(0, column - 1)) + model.sql;
+  const sql = compileSql(padded, { source: file, sqlVersion: model.sqlVersion, ruleName: model.name, ...(c.services ? { services: c.services } : {}) });
+  const opts: TemplateOptions = { sqlVersion: model.sqlVersion, services: c.services };
+  const prepare = (a: ActionModel): CompiledAction => {
+    try {
+      c.registry.validate(a.type, a.params);
+      return { type: a.type, renderer: compileParams(a.params, `${at(a)}: ${a.type}`, opts) };
+    } catch (err) {
+      if (err instanceof PlatformError && err.code !== 'CONFIG_INVALID') throw err;
+      throw new PlatformError('CONFIG_INVALID', `${at(a)}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const actions = model.actions.map(prepare);
+  const errorAction = model.errorAction ? prepare(model.errorAction) : undefined;
+  const built: BoundAction[] = [];
+  const bind = (a: ActionModel, i: number | 'error'): BoundAction => {
+    const sink = c.registry.build(a.type, a.params, c.sinkDeps);
+    const def = c.registry.get(a.type)!;
+    const bound = {
+      type: a.type,
+      runner: new ActionRunner({ sink, name: `${model.name}/${i === 'error' ? 'error' : i}:${a.type}`, retry: c.retry, logger: c.logger, ...(def.maxBatchSize ? { maxBatchSize: def.maxBatchSize } : {}) }),
+    };
+    built.push(bound);
+    return bound;
+  };
+  try {
+    const runtime = new RuleActions(
+      model.name,
+      model.actions.map((a, i) => bind(a, i)),
+      model.errorAction ? bind(model.errorAction, 'error') : undefined,
+      c.deadLetter,
+      counters,
+    );
+    return new CompiledRule(model, sql, actions, errorAction, runtime);
+  } catch (err) {
+    for (const b of built) void b.runner.close();
+    throw err;
+  }
+}

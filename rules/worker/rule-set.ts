@@ -1,0 +1,175 @@
+/**
+ * The rules a worker runs, from every source (rule files, the `iot.rules` table), with their
+ * state and counters. Finding the rules for a message goes through a topic-filter index, so its
+ * cost depends on the rules that can match, not on how many are loaded.
+ */
+import type { Logger } from '../../core/index.js';
+import { newCounters, type RuleCounters } from '../../actions/index.js';
+import type { RuleModel } from '../files/index.js';
+import { splitBasicIngest, TopicFilterIndex } from '../sql/index.js';
+import { compileRule, type CompiledRule, type CompileRuleContext } from './compiled-rule.js';
+
+/** Where a rule comes from: a rule file, or the `iot.rules` table (the API). */
+export type RuleOrigin = { readonly kind: 'file'; readonly file: string; readonly line: number; readonly column: number } | { readonly kind: 'table' };
+
+export interface SourcedRule {
+  readonly model: RuleModel;
+  readonly origin: RuleOrigin;
+  /** A problem found before compiling (e.g. by `kiot rules check`); the rule is then failed. */
+  readonly problem?: string;
+}
+
+export type RuleState = 'enabled' | 'disabled' | 'failed';
+
+/** One rule as `kiot rules list` shows it. */
+export interface RuleStatus {
+  readonly name: string;
+  readonly state: RuleState;
+  readonly origin: string;
+  readonly topicFilter: string | undefined;
+  readonly sql: string;
+  readonly actions: readonly string[];
+  readonly errorAction: string | undefined;
+  readonly problem?: string;
+  readonly counters: RuleCounters;
+}
+
+interface Entry {
+  readonly name: string;
+  readonly fingerprint: string;
+  readonly origin: RuleOrigin;
+  readonly model: RuleModel;
+  state: RuleState;
+  problem?: string;
+  rule?: CompiledRule;
+  /** Counters survive a change of the rule's definition (they are per name, per process). */
+  readonly counters: RuleCounters;
+}
+
+/** What makes two definitions of a rule the same (positions in a file do not). */
+const fingerprint = (s: SourcedRule): string =>
+  JSON.stringify([
+    s.model.sql,
+    s.model.sqlVersion,
+    s.model.enabled,
+    s.model.actions.map((a) => [a.type, a.params]),
+    s.model.errorAction ? [s.model.errorAction.type, s.model.errorAction.params] : null,
+    s.problem ?? null,
+    s.model.sqlSource.line,
+    s.model.sqlSource.column,
+  ]);
+
+export const originText = (o: RuleOrigin): string => (o.kind === 'file' ? `${o.file}:${o.line}:${o.column}` : 'iot.rules');
+
+export class RuleSet {
+  readonly #entries = new Map<string, Entry>();
+  #index = new TopicFilterIndex<CompiledRule>();
+  readonly #logger: Logger;
+  readonly #retiring = new Set<Promise<void>>();
+
+  constructor(private readonly context: CompileRuleContext) {
+    this.#logger = context.logger.child({ module: 'rules.set' });
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /**
+   * Makes `rules` the running set: unchanged rules keep running untouched; changed, new and
+   * removed ones are recompiled, started or retired (a retired rule's actions finish the
+   * messages they hold first). A rule that fails to compile is kept as `failed` and logged.
+   */
+  apply(rules: ReadonlyMap<string, SourcedRule>): void {
+    let changed = false;
+    for (const [name, entry] of this.#entries) {
+      if (!rules.has(name)) {
+        this.#retire(entry);
+        this.#entries.delete(name);
+        changed = true;
+      }
+    }
+    for (const [name, sourced] of rules) {
+      const fp = fingerprint(sourced);
+      const old = this.#entries.get(name);
+      if (old && old.fingerprint === fp) continue;
+      if (old) this.#retire(old);
+      this.#entries.set(name, this.#build(name, sourced, fp, old?.counters ?? newCounters()));
+      changed = true;
+    }
+    if (changed) this.#reindex();
+  }
+
+  #build(name: string, sourced: SourcedRule, fp: string, counters: RuleCounters): Entry {
+    const entry: Entry = { name, fingerprint: fp, origin: sourced.origin, model: sourced.model, state: 'disabled', counters };
+    if (sourced.problem) {
+      entry.state = 'failed';
+      entry.problem = sourced.problem;
+    } else if (sourced.model.enabled) {
+      try {
+        // The runtime counts into the entry's counters, which outlive one compilation.
+        entry.rule = compileRule(sourced.model, this.context, counters);
+        entry.state = 'enabled';
+      } catch (err) {
+        entry.state = 'failed';
+        entry.problem = err instanceof Error ? err.message : String(err);
+      }
+    }
+    if (entry.state === 'failed') this.#logger.error({ rule: name, origin: originText(sourced.origin), problem: entry.problem }, 'rule not started');
+    return entry;
+  }
+
+  #retire(entry: Entry): void {
+    const rule = entry.rule;
+    if (!rule) return;
+    const done = rule.retire().finally(() => this.#retiring.delete(done));
+    this.#retiring.add(done);
+  }
+
+  #reindex(): void {
+    const index = new TopicFilterIndex<CompiledRule>();
+    for (const e of this.#entries.values()) if (e.rule && e.rule.sql.topicFilter !== undefined) index.add(e.rule.sql.topicFilter, e.rule);
+    this.#index = index;
+  }
+
+  /** The enabled rules a message on `topic` triggers, in definition order. */
+  match(topic: string): readonly CompiledRule[] {
+    if (topic.charCodeAt(0) === 36 /* $ */) {
+      // Basic Ingest: `$aws/rules/<name>/...` goes to that rule only (AWS IoT, iot-basic-ingest).
+      const ingest = splitBasicIngest(topic);
+      if (ingest) {
+        const rule = this.#entries.get(ingest.ruleName)?.rule;
+        return rule ? [rule] : [];
+      }
+    }
+    return this.#index.match(topic);
+  }
+
+  counters(name: string): RuleCounters | undefined {
+    return this.#entries.get(name)?.counters;
+  }
+
+  list(): RuleStatus[] {
+    return [...this.#entries.values()]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((e) => ({
+        name: e.name,
+        state: e.state,
+        origin: originText(e.origin),
+        topicFilter: e.rule?.sql.topicFilter,
+        sql: e.model.sql,
+        actions: e.model.actions.map((a) => a.type),
+        errorAction: e.model.errorAction?.type,
+        ...(e.problem ? { problem: e.problem } : {}),
+        counters: { ...e.counters },
+      }));
+  }
+
+  /** Closes every rule's actions now (records in flight end as ABORTED). */
+  async close(): Promise<void> {
+    const rules = [...this.#entries.values()].flatMap((e) => (e.rule ? [e.rule] : []));
+    this.#entries.clear();
+    this.#index = new TopicFilterIndex();
+    await Promise.all([...rules.map((r) => r.runtime.close()), ...this.#retiring]);
+  }
+}

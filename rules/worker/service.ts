@@ -1,0 +1,220 @@
+/**
+ * The rules service: what `kiot up` runs for the `rules` role. It loads rules from the rules
+ * directory and the `iot.rules` table, keeps them up to date, and runs a RulesWorker on
+ * `iot.ingress`. It also exports an HTTP route (`GET /kiot/rules`, for `kiot rules list`) and a
+ * Prometheus registry (per-rule counters and cloudwatch_metric data points).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Counter, Registry } from 'prom-client';
+import { CORE_TOPICS, TOPICS, systemClock, type Clock, type Config, type Log, type Logger } from '../../core/index.js';
+import {
+  createActionRegistry,
+  DeadLetterWriter,
+  DEFAULT_RETRY_POLICY,
+  KafkaProducers,
+  MetricStore,
+  type ActionDeps,
+  type LogFactory,
+  type RetryPolicy,
+  type SinkRegistry,
+} from '../../actions/index.js';
+import { createLambdaSqlService } from '../../actions/lambda/lambda-client.js';
+import { defaultSqlServices, type SqlServices } from '../sql/index.js';
+import { RuleSet, type RuleStatus, type SourcedRule } from './rule-set.js';
+import { FileRuleSource, TableRuleSource, DEFAULT_POLL_INTERVAL_MS } from './sources.js';
+import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_RULES_GROUP, RulesWorker } from './worker.js';
+
+/** How long stop() lets actions finish the messages they hold before it aborts them (they are redone). */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+
+export interface RulesServiceOptions {
+  /** Consumer group of the workers; default `kiot-rules`. */
+  readonly groupId?: string;
+  readonly maxInFlight?: number;
+  readonly retry?: Partial<RetryPolicy>;
+  /** Rules directory; default `config.rulesDir`; `null` reads no files. */
+  readonly rulesDir?: string | null;
+  readonly pollIntervalMs?: number;
+  /** Read the `iot.rules` table; default true. */
+  readonly useTable?: boolean;
+  /** Base URL of an AWS Lambda compatible Invoke API; default `config.lambdaEndpoint`. */
+  readonly lambdaEndpoint?: string;
+  readonly startFrom?: 'earliest' | 'latest';
+  readonly maxBatchRecords?: number;
+  readonly drainTimeoutMs?: number;
+  /** Topics; defaults are kiot's (`iot.ingress`, `iot.dead-letter`, `iot.rules`). */
+  readonly ingressTopic?: string;
+  readonly deadLetterTopic?: string;
+  readonly rulesTopic?: string;
+}
+
+export interface RulesServiceDeps {
+  readonly log: Log;
+  readonly logger: Logger;
+  /** The action catalogue; default every kind in actions/index.ts. */
+  readonly registry?: SinkRegistry;
+  /** SQL services from other parts (get_thing_shadow, get_dynamodb, ...); aws_lambda defaults to the lambda endpoint. */
+  readonly sqlServices?: Partial<SqlServices>;
+  /** Opens a log for a kafka action's own cluster; default a KafkaLog. */
+  readonly kafkaLogFactory?: LogFactory;
+  readonly clock?: Clock;
+  readonly options?: RulesServiceOptions;
+}
+
+/** Structurally the api/server.ts `Route`, so the lead can mount it as is. */
+export interface RulesRoute {
+  readonly method: string;
+  readonly path: RegExp;
+  handle(req: IncomingMessage, res: ServerResponse, params: Record<string, string>): Promise<void> | void;
+}
+
+/** What `GET /kiot/rules` returns (and `kiot rules list` prints). */
+export interface RulesListing {
+  readonly rules: readonly RuleStatus[];
+  /** File-level problems: files that do not parse, names defined twice. */
+  readonly problems: readonly string[];
+  readonly worker: { readonly processed: number; readonly inFlight: number };
+}
+
+export interface RulesService {
+  /** Loads the rules, then joins the consumer group. */
+  start(): Promise<void>;
+  /** Leaves the group after committing what is handled, then closes every action. Safe twice. */
+  stop(): Promise<void>;
+  list(): RulesListing;
+  /** Rescans the rules directory now (the watcher does this on its own). */
+  reload(): Promise<void>;
+  /** `GET /kiot/rules`. */
+  readonly routes: readonly RulesRoute[];
+  /** Per-rule counters and cloudwatch_metric series, to merge into `/metrics`. */
+  readonly metricsRegistry: Registry;
+  /** The SQL services rules are compiled with (aws_lambda connected to the lambda endpoint). */
+  readonly sqlServices: SqlServices;
+}
+
+export function createRulesService(config: Config, deps: RulesServiceDeps): RulesService {
+  const o = deps.options ?? {};
+  const logger = deps.logger.child({ module: 'rules' });
+  const log = deps.log;
+  const registry = deps.registry ?? createActionRegistry();
+  const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, retries: config.actionRetries, initialBackoffMs: config.actionRetryBackoffMs, ...o.retry };
+  const lambdaEndpoint = o.lambdaEndpoint ?? config.lambdaEndpoint;
+  const metricsRegistry = new Registry();
+  const metricStore = new MetricStore(metricsRegistry);
+  const kafka = new KafkaProducers(log, logger, deps.kafkaLogFactory);
+  const sqlServices: SqlServices = {
+    ...defaultSqlServices(),
+    ...(lambdaEndpoint ? createLambdaSqlService(lambdaEndpoint) : {}),
+    ...deps.sqlServices,
+  };
+  const actionDeps: ActionDeps = {
+    logger,
+    clock: deps.clock ?? systemClock,
+    log,
+    kafka,
+    metrics: metricStore,
+    config,
+    ...(lambdaEndpoint ? { lambdaEndpoint } : {}),
+  };
+  const deadLetter = new DeadLetterWriter(log, logger, retry, o.deadLetterTopic ?? TOPICS.deadLetter);
+  const ruleSet = new RuleSet({ registry, sinkDeps: actionDeps, retry, deadLetter, services: sqlServices, logger });
+  const rulesDir = o.rulesDir === undefined ? config.rulesDir : o.rulesDir;
+
+  let files: FileRuleSource | undefined;
+  let table: TableRuleSource | undefined;
+  let started = false;
+  const refresh = (): void => {
+    if (!started) return;
+    // Table rules (from the API) win over files of the same name: the cluster-wide definition is the one every worker shares.
+    const merged = new Map<string, SourcedRule>(files?.rules() ?? []);
+    for (const [name, rule] of table?.rules() ?? []) merged.set(name, rule);
+    ruleSet.apply(merged);
+  };
+  if (rulesDir !== null) files = new FileRuleSource(rulesDir, logger, refresh, o.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
+  if (o.useTable !== false) table = new TableRuleSource(log, refresh, o.rulesTopic ?? TOPICS.rules);
+
+  const worker = new RulesWorker({
+    log,
+    logger,
+    rules: ruleSet,
+    deadLetter,
+    groupId: o.groupId ?? DEFAULT_RULES_GROUP,
+    topic: o.ingressTopic ?? TOPICS.ingress,
+    maxInFlight: o.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+    startFrom: o.startFrom ?? 'earliest',
+    ...(o.maxBatchRecords ? { maxBatchRecords: o.maxBatchRecords } : {}),
+  });
+
+  const list = (): RulesListing => ({ rules: ruleSet.list(), problems: files?.problems() ?? [], worker: worker.stats() });
+  registerRuleMetrics(metricsRegistry, () => ruleSet.list());
+
+  let starting: Promise<void> | undefined;
+  let stopping: Promise<void> | undefined;
+  return {
+    sqlServices,
+    metricsRegistry,
+    list,
+    reload: async () => {
+      await files?.scan();
+    },
+    routes: [
+      {
+        method: 'GET',
+        path: /^\/kiot\/rules$/,
+        handle: (_req, res) => {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(list()));
+        },
+      },
+    ],
+    start: () =>
+      (starting ??= (async () => {
+        const wanted = new Set([o.ingressTopic ?? TOPICS.ingress, TOPICS.egress, o.deadLetterTopic ?? TOPICS.deadLetter]);
+        for (const spec of CORE_TOPICS) if (wanted.has(spec.name)) await log.ensureTopic(spec);
+        for (const name of wanted) if (!CORE_TOPICS.some((s) => s.name === name)) await log.ensureTopic({ name });
+        await table?.start();
+        await files?.start();
+        started = true;
+        refresh();
+        // Rules are loaded before the first message is read, so none is evaluated against an empty set.
+        await worker.start();
+      })()),
+    stop: () =>
+      (stopping ??= (async () => {
+        files?.stop();
+        // After the drain timeout, abort what actions still hold: those messages stay uncommitted and are redone.
+        const timer = setTimeout(() => void Promise.all([ruleSet.close(), deadLetter.close()]), o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+        try {
+          await worker.stop();
+        } finally {
+          clearTimeout(timer);
+        }
+        await ruleSet.close();
+        await deadLetter.close();
+        await table?.stop();
+        await kafka.close();
+      })()),
+  };
+}
+
+function registerRuleMetrics(registry: Registry, rules: () => RuleStatus[]): void {
+  const fields = [
+    ['matched', 'kiot_rule_matched_total', 'Messages a rule fired on (this process).'],
+    ['actionsOk', 'kiot_rule_actions_ok_total', 'Action records that reached their target.'],
+    ['actionsFailed', 'kiot_rule_actions_failed_total', 'Action records that failed after retries.'],
+    ['errors', 'kiot_rule_errors_total', 'Messages for which the rule SQL or a template failed.'],
+    ['errorActions', 'kiot_rule_error_actions_total', 'Error messages written by error actions.'],
+    ['deadLetters', 'kiot_rule_dead_letters_total', 'Error messages written to the dead-letter topic.'],
+  ] as const;
+  for (const [field, name, help] of fields) {
+    new Counter({
+      name,
+      help,
+      labelNames: ['rule'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const r of rules()) this.inc({ rule: r.name }, r.counters[field]);
+      },
+    });
+  }
+}

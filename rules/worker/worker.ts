@@ -1,0 +1,318 @@
+/**
+ * The rules worker: one member of a consumer group on `iot.ingress`. For each message, in
+ * offset order per partition, it finds the enabled rules whose topic filter matches (index
+ * first), evaluates them on one shared parse of the payload, and hands the outputs to the
+ * rules' actions. Offsets are committed only up to the last message whose every action has
+ * succeeded or been handed to the error action or dead-letter topic (CommitTracker), so a
+ * worker that dies loses nothing: its uncommitted messages are redone by the member that gets
+ * the partition next. Work in flight is bounded (`maxInFlight` messages): when actions are
+ * slow the worker stops taking batches, and the log holds the rest.
+ */
+import {
+  decodeEnvelope,
+  TOPICS,
+  type Consumer,
+  type Envelope,
+  type Log,
+  type LogRecord,
+  type Logger,
+  type RecordBatch,
+  type TopicPartition,
+} from '../../core/index.js';
+import { ABORTED, SQL_FAILURE_ACTION, type DeadLetterWriter, type DeliveryOutcome, type ErrorActionMessage, type ErrorRecordFactory, type MessageInfo } from '../../actions/index.js';
+import { createSqlMessage, type SqlMessage, type SqlResult, type SqlValue } from '../sql/index.js';
+import type { CompiledRule } from './compiled-rule.js';
+import { CommitTracker } from './commit-tracker.js';
+import type { RuleSet } from './rule-set.js';
+
+/** Default bound on messages whose actions are in flight, across partitions. */
+export const DEFAULT_MAX_IN_FLIGHT = 5_000;
+/** The consumer group every rules worker joins, so that workers share the partitions. */
+export const DEFAULT_RULES_GROUP = 'kiot-rules';
+
+export interface RulesWorkerOptions {
+  readonly log: Log;
+  readonly logger: Logger;
+  readonly rules: RuleSet;
+  readonly deadLetter: DeadLetterWriter;
+  readonly groupId?: string;
+  readonly topic?: string;
+  readonly maxInFlight?: number;
+  /** Where a group with no committed offset starts; default `'earliest'` (nothing is skipped). */
+  readonly startFrom?: 'earliest' | 'latest';
+  readonly maxBatchRecords?: number;
+}
+
+interface PartitionState {
+  readonly tracker: CommitTracker;
+  committed: number;
+  committing: Promise<void> | undefined;
+  again: boolean;
+}
+
+type Done = (outcome: DeliveryOutcome) => void;
+
+export class RulesWorker {
+  readonly #o: RulesWorkerOptions;
+  readonly #logger: Logger;
+  readonly #maxInFlight: number;
+  readonly #partitions = new Map<number, PartitionState>();
+  #consumer: Consumer | undefined;
+  #inFlight = 0;
+  #slotWaiters: (() => void)[] = [];
+  #processed = 0;
+  #stopped: Promise<void> | undefined;
+
+  constructor(options: RulesWorkerOptions) {
+    this.#o = options;
+    this.#logger = options.logger.child({ module: 'rules.worker' });
+    this.#maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+  }
+
+  get topic(): string {
+    return this.#o.topic ?? TOPICS.ingress;
+  }
+
+  /** Messages read so far, and messages whose actions are in flight now. */
+  stats(): { processed: number; inFlight: number } {
+    return { processed: this.#processed, inFlight: this.#inFlight };
+  }
+
+  /** Joins the group; resolves once the member has its first assignment. */
+  async start(): Promise<void> {
+    const consumer = this.#o.log.consumer({
+      groupId: this.#o.groupId ?? DEFAULT_RULES_GROUP,
+      topics: [this.topic],
+      startFrom: this.#o.startFrom ?? 'earliest',
+      ...(this.#o.maxBatchRecords ? { maxBatchRecords: this.#o.maxBatchRecords } : {}),
+      eachBatch: (batch, c) => this.#eachBatch(batch, c),
+      onAssigned: (tps) => this.#assigned(tps),
+      onRevoked: (tps) => this.#revoked(tps),
+    });
+    this.#consumer = consumer;
+    await consumer.start();
+  }
+
+  /**
+   * Leaves the group: waits for the messages in flight of every partition (bounded by the
+   * actions' retry bound, or cut short by closing the rule set), commits what is handled, and
+   * stops. Safe to call twice.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      await this.#consumer?.stop();
+      for (const w of this.#slotWaiters.splice(0)) w();
+    })();
+    return this.#stopped;
+  }
+
+  #state(partition: number): PartitionState {
+    let s = this.#partitions.get(partition);
+    if (!s) this.#partitions.set(partition, (s = { tracker: new CommitTracker(), committed: -1, committing: undefined, again: false }));
+    return s;
+  }
+
+  #assigned(tps: readonly TopicPartition[]): void {
+    for (const tp of tps) this.#partitions.set(tp.partition, { tracker: new CommitTracker(), committed: -1, committing: undefined, again: false });
+  }
+
+  async #revoked(tps: readonly TopicPartition[]): Promise<void> {
+    await Promise.all(
+      tps.map(async (tp) => {
+        const s = this.#partitions.get(tp.partition);
+        if (!s) return;
+        await s.tracker.drained();
+        await this.#commit(tp.partition, s);
+        this.#partitions.delete(tp.partition);
+      }),
+    );
+  }
+
+  async #eachBatch(batch: RecordBatch, consumer: Consumer): Promise<void> {
+    this.#consumer ??= consumer;
+    const s = this.#state(batch.partition);
+    for (const record of batch.records) {
+      if (this.#inFlight >= this.#maxInFlight) await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
+      this.#processed++;
+      try {
+        this.#handle(record, s, batch.partition);
+      } catch (err) {
+        // A bug, not bad input: keep the message rather than lose it.
+        this.#logger.error({ err, partition: batch.partition, offset: record.offset }, 'message handling failed');
+        this.#undecodable(record, s, batch.partition, err);
+      }
+    }
+    this.#kick(batch.partition, s);
+  }
+
+  #handle(record: LogRecord, s: PartitionState, partition: number): void {
+    let env: Envelope;
+    try {
+      env = decodeEnvelope(record.value ?? Buffer.alloc(0));
+    } catch (err) {
+      this.#undecodable(record, s, partition, err);
+      return;
+    }
+    const rules = this.#o.rules.match(env.topic);
+    if (rules.length === 0) {
+      s.tracker.skip(record.offset);
+      return;
+    }
+    const msg = createSqlMessage({
+      topic: env.topic,
+      payload: env.payload,
+      clientId: env.clientId,
+      principal: env.principal,
+      sourceIp: env.sourceAddress,
+      traceId: env.traceId,
+      messageId: env.messageId,
+      timestamp: env.receivedAt,
+      mqtt: mqttOf(env),
+    });
+    const slot = s.tracker.begin(record.offset);
+    this.#inFlight++;
+    let left = rules.length;
+    let ok = true;
+    const done: Done = (outcome) => {
+      if (outcome === ABORTED) ok = false;
+      if (--left > 0) return;
+      this.#inFlight--;
+      if (this.#slotWaiters.length > 0 && this.#inFlight < this.#maxInFlight) this.#slotWaiters.shift()!();
+      if (s.tracker.finish(slot, ok)) this.#kick(partition, s);
+    };
+    for (const rule of rules) this.#run(rule, msg, env, done);
+  }
+
+  #run(rule: CompiledRule, msg: SqlMessage, env: Envelope, done: Done): void {
+    rule.inFlight++;
+    const end: Done = (outcome) => {
+      rule.inFlight--;
+      done(outcome);
+    };
+    let result: SqlResult | undefined | Promise<SqlResult | undefined>;
+    try {
+      result = rule.sql.execute(msg);
+    } catch (err) {
+      this.#failed(rule, msg, env, undefined, err, end);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (r) => this.#fire(rule, msg, env, r, end),
+        (err: unknown) => this.#failed(rule, msg, env, undefined, err, end),
+      );
+    } else {
+      this.#fire(rule, msg, env, result, end);
+    }
+  }
+
+  #fire(rule: CompiledRule, msg: SqlMessage, env: Envelope, result: SqlResult | undefined, end: Done): void {
+    if (result === undefined) {
+      end('ok');
+      return;
+    }
+    rule.runtime.counters.matched++;
+    const info = messageInfo(rule, env);
+    let records;
+    try {
+      records = rule.records(msg, result.variables, info, result.output);
+    } catch (err) {
+      this.#failed(rule, msg, env, result.variables, err, end);
+      return;
+    }
+    const errorRecord = this.#errorRecord(rule, msg, result.variables, info);
+    if (records instanceof Promise) {
+      records.then(
+        (r) => rule.runtime.deliver(info, r, errorRecord, end),
+        (err: unknown) => this.#failed(rule, msg, env, result.variables, err, end),
+      );
+    } else {
+      rule.runtime.deliver(info, records, errorRecord, end);
+    }
+  }
+
+  /** The SQL or a template failed for this message: the error action gets it, as AWS does for external functions. */
+  #failed(rule: CompiledRule, msg: SqlMessage, env: Envelope, vars: ReadonlyMap<string, SqlValue> | undefined, err: unknown, end: Done): void {
+    rule.runtime.counters.errors++;
+    const info = messageInfo(rule, env);
+    const errorMessage = err instanceof Error ? err.message : String(err);
+    this.#logger.debug({ rule: rule.name, topic: env.topic, error: errorMessage }, 'rule failed for a message');
+    rule.runtime.fail(info, [{ failedAction: SQL_FAILURE_ACTION, failedResource: rule.name, errorMessage }], this.#errorRecord(rule, msg, vars, info), end);
+  }
+
+  #errorRecord(rule: CompiledRule, msg: SqlMessage, vars: ReadonlyMap<string, SqlValue> | undefined, info: MessageInfo): ErrorRecordFactory | undefined {
+    const errorAction = rule.errorAction;
+    if (!errorAction) return undefined;
+    return (message: ErrorActionMessage) => {
+      const params = errorAction.renderer.render(msg, vars);
+      return params instanceof Promise ? params.then((p) => ({ ...info, output: message, params: p })) : { ...info, output: message, params };
+    };
+  }
+
+  /** A record that is not an envelope goes to the dead-letter topic with its raw bytes. */
+  #undecodable(record: LogRecord, s: PartitionState, partition: number, err: unknown): void {
+    const slot = s.tracker.begin(record.offset);
+    const payload = record.value ?? Buffer.alloc(0);
+    const where = `${record.topic}/${partition}@${record.offset}`;
+    const info: MessageInfo = { ruleName: '', topic: '', clientId: undefined, traceId: '', messageId: where, payload, receivedAt: record.timestamp };
+    const message: ErrorActionMessage = {
+      ruleName: '',
+      topic: '',
+      cloudwatchTraceId: '',
+      clientId: 'n/a',
+      base64OriginalPayload: payload.toString('base64'),
+      failures: [{ failedAction: 'EnvelopeDecode', failedResource: where, errorMessage: err instanceof Error ? err.message : String(err) }],
+    };
+    this.#o.deadLetter.write(info, message, (outcome) => {
+      if (s.tracker.finish(slot, outcome !== ABORTED)) this.#kick(partition, s);
+    });
+  }
+
+  /** Commits the partition's commit point if it moved (one commit in flight per partition). */
+  #kick(partition: number, s: PartitionState): void {
+    if (s.committing) {
+      s.again = true;
+      return;
+    }
+    const point = s.tracker.commitPoint;
+    if (point === undefined || point <= s.committed) return;
+    s.committing = this.#commit(partition, s).finally(() => {
+      s.committing = undefined;
+      if (s.again) {
+        s.again = false;
+        this.#kick(partition, s);
+      }
+    });
+  }
+
+  async #commit(partition: number, s: PartitionState): Promise<void> {
+    if (s.committing) await s.committing.catch(() => undefined);
+    const point = s.tracker.commitPoint;
+    if (point === undefined || point <= s.committed || !this.#consumer) return;
+    try {
+      await this.#consumer.commit([{ topic: this.topic, partition, offset: point }]);
+      s.committed = Math.max(s.committed, point);
+    } catch (err) {
+      // The next finished message retries; a lost commit only means redelivery.
+      this.#logger.warn({ err, partition, offset: point }, 'commit failed');
+    }
+  }
+}
+
+function messageInfo(rule: CompiledRule, env: Envelope): MessageInfo {
+  return { ruleName: rule.name, topic: env.topic, clientId: env.clientId, traceId: env.traceId, messageId: env.messageId, payload: env.payload, receivedAt: env.receivedAt };
+}
+
+/** MQTT properties for get_mqtt_property(), in the shape the SQL functions read. */
+function mqttOf(env: Envelope): unknown {
+  return {
+    qos: env.qos,
+    retain: env.retain,
+    userProperties: env.userProperties.map((p) => [p.name, p.value] as const),
+    contentType: env.contentType,
+    responseTopic: env.responseTopic,
+    correlationData: env.correlationData,
+    payloadFormatIndicator: env.payloadFormatIndicator,
+    messageExpiryInterval: env.messageExpiryIntervalSec,
+  };
+}
