@@ -10,3 +10,4 @@ export { KafkaLog } from './log/kafka/kafka-log.js';
 export * from './envelope.js';
 export { ENVELOPE_SCHEMA_V1 } from './envelope-schemas/v1.js';
 export * from './sink.js';
+export * from './topic-filter.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { PlatformError, loadConfig } from '../../core/index.js';
-import { topicMatches } from './topic-filter.js';
+import { topicMatches } from '../../core/index.js';
 
 const configError = (fn: () => unknown): string => {
   try {

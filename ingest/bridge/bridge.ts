@@ -37,8 +37,8 @@ import {
   type Logger,
   type RecordBatch,
   type UserProperty,
+  topicMatches,
 } from '../../core/index.js';
-import { anyTopicMatches } from './topic-filter.js';
 
 /**
  * User property that marks what a bridge published to the broker (value: the share group, or
@@ -338,7 +338,7 @@ export function createBridge(config: BridgeConfig, deps: BridgeDeps): Bridge {
         logger.warn({ err, partition: record.partition, offset: record.offset }, 'skipping an iot.egress record that is not an envelope');
         continue;
       }
-      if (!anyTopicMatches(config.egressTopics, envelope.topic)) continue;
+      if (!config.egressTopics.some((filter) => topicMatches(filter, envelope.topic))) continue;
       const topic = envelope.topic;
       const sent = c.publishAsync(topic, envelope.payload, { qos: envelope.qos, retain: envelope.retain, ...(v5 ? { properties: publishProperties(envelope, marker) } : {}) });
       sends.push(

@@ -64,19 +64,4 @@ export function parseSharedFilter(filter: string): SharedFilter | undefined | nu
   return { group, filter: rest };
 }
 
-/**
- * Whether `filter` matches `topic`. Filters starting with a wildcard do not match topics that
- * start with `$` (MQTT 5 §4.7.2), so `#` does not see `$aws/...` or `$SYS/...`.
- */
-export function topicMatches(filter: string, topic: string): boolean {
-  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i++) {
-    const level = f[i]!;
-    if (level === '#') return true;
-    if (i >= t.length) return false;
-    if (level !== '+' && level !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
+export { topicMatches } from '../../core/index.js';

@@ -18,53 +18,46 @@ export interface ActionKind {
 }
 
 /**
- * AWS `Action` keys (AWS IoT API reference, `Action`) with the parameters of kinds whose
- * definition is not registered yet. Only `type` and `awsKey` matter once a kind is registered.
+ * AWS `Action` keys (AWS IoT API reference, `Action`) by kiot's kind name. Kinds without a
+ * definition in the registry are AWS kinds kiot does not run (yet): rules naming them are refused.
  */
-const AWS_KINDS: readonly (readonly [type: string, awsKey: string, params: string[], required: string[]])[] = [
-  ['republish', 'republish', [], []],
-  ['kafka', 'kafka', [], []],
-  ['dynamodb', 'dynamoDB', ['table_name', 'role_arn', 'operation', 'hash_key_field', 'hash_key_value', 'hash_key_type', 'range_key_field', 'range_key_value', 'range_key_type', 'payload_field'], ['table_name', 'hash_key_field', 'hash_key_value']],
+const AWS_KEYS: readonly (readonly [type: string, awsKey: string])[] = [
+  ['republish', 'republish'],
+  ['kafka', 'kafka'],
+  ['dynamodb', 'dynamoDB'],
   // AWS nests the table under putItem; kiot flattens it (`put_item.table_name` -> `table_name`).
-  ['dynamodbv2', 'dynamoDBv2', ['table_name', 'role_arn'], ['table_name']],
-  ['s3', 's3', ['bucket_name', 'key', 'role_arn', 'canned_acl', 'headers'], ['bucket_name', 'key']],
-  ['elasticsearch', 'elasticsearch', ['endpoint', 'index', 'type', 'id', 'role_arn'], ['endpoint', 'index', 'id']],
-  ['opensearch', 'openSearch', ['endpoint', 'index', 'type', 'id', 'role_arn'], ['endpoint', 'index', 'id']],
-  ['http', 'http', [], []],
-  ['lambda', 'lambda', [], []],
-  ['cloudwatch_metric', 'cloudwatchMetric', [], []],
-  ['cloudwatch_alarm', 'cloudwatchAlarm', [], []],
-  ['cloudwatch_logs', 'cloudwatchLogs', [], []],
-  ['sns', 'sns', [], []],
-  ['sqs', 'sqs', [], []],
-  ['kinesis', 'kinesis', [], []],
-  ['firehose', 'firehose', [], []],
-  ['iot_events', 'iotEvents', [], []],
-  ['iot_analytics', 'iotAnalytics', [], []],
-  ['iot_site_wise', 'iotSiteWise', [], []],
-  ['step_functions', 'stepFunctions', [], []],
-  ['timestream', 'timestream', [], []],
-  ['location', 'location', [], []],
+  ['dynamodbv2', 'dynamoDBv2'],
+  ['s3', 's3'],
+  ['elasticsearch', 'elasticsearch'],
+  ['opensearch', 'openSearch'],
+  ['http', 'http'],
+  ['lambda', 'lambda'],
+  ['cloudwatch_metric', 'cloudwatchMetric'],
+  ['cloudwatch_alarm', 'cloudwatchAlarm'],
+  ['cloudwatch_logs', 'cloudwatchLogs'],
+  ['sns', 'sns'],
+  ['sqs', 'sqs'],
+  ['kinesis', 'kinesis'],
+  ['firehose', 'firehose'],
+  ['iot_events', 'iotEvents'],
+  ['iot_analytics', 'iotAnalytics'],
+  ['iot_site_wise', 'iotSiteWise'],
+  ['step_functions', 'stepFunctions'],
+  ['timestream', 'timestream'],
+  ['location', 'location'],
 ];
 
-/**
- * Kinds another change is adding to the registry (#4: the AWS SDK actions). Until their
- * definitions land, rules naming them get the parameter-name check of the table above.
- */
-const PENDING = new Set(['dynamodb', 'dynamodbv2', 's3', 'elasticsearch', 'opensearch']);
-
 const registry = createActionRegistry();
-const awsKeyOf = new Map(AWS_KINDS.map(([type, awsKey]) => [type, awsKey]));
+const awsKeyOf = new Map(AWS_KEYS);
 
 const registered: ActionKind[] = ACTION_DEFINITIONS.map((def) => {
   const schema = def.config as { params?: readonly string[]; required?: readonly string[] };
   return { type: def.type, awsKey: awsKeyOf.get(def.type) ?? def.type, params: schema.params ?? [], required: schema.required ?? [], supported: true };
 });
-const pending: ActionKind[] = AWS_KINDS.filter(([type]) => PENDING.has(type) && !registry.get(type)).map(([type, awsKey, params, required]) => ({ type, awsKey, params, required, supported: true }));
-const unsupported: ActionKind[] = AWS_KINDS.filter(([type]) => !registry.get(type) && !PENDING.has(type)).map(([type, awsKey]) => ({ type, awsKey, params: [], required: [], supported: false }));
+const unsupported: ActionKind[] = AWS_KEYS.filter(([type]) => !registry.get(type)).map(([type, awsKey]) => ({ type, awsKey, params: [], required: [], supported: false }));
 
 /** Every kind kiot runs, in the registry's order. */
-export const ACTION_KINDS: readonly ActionKind[] = [...registered, ...pending];
+export const ACTION_KINDS: readonly ActionKind[] = registered;
 
 const BY_TYPE = new Map([...ACTION_KINDS, ...unsupported].map((k) => [k.type, k]));
 const BY_AWS_KEY = new Map([...ACTION_KINDS, ...unsupported].map((k) => [k.awsKey.toLowerCase(), k]));
@@ -80,24 +73,17 @@ export const actionKindForAwsKey = (key: string): ActionKind | undefined => BY_A
 
 /**
  * Runs the kind's config schema over `params` (templates unrendered). Returns the problems,
- * each naming its parameter when it has one; [] when valid. For a kind whose definition is
- * not registered yet, checks parameter names only.
+ * each naming its parameter when it has one; [] when valid.
  */
 export function validateActionParams(type: string, params: Readonly<Record<string, unknown>>): ParamProblem[] {
   const kind = actionKind(type);
   if (!kind) return [{ param: undefined, message: `unknown action ${type}` }];
-  if (registry.get(kind.type)) {
-    try {
-      registry.validate(kind.type, params);
-      return [];
-    } catch (err) {
-      return paramProblems(err);
-    }
+  try {
+    registry.validate(kind.type, params);
+    return [];
+  } catch (err) {
+    return paramProblems(err);
   }
-  const problems: ParamProblem[] = [];
-  for (const key of Object.keys(params)) if (!kind.params.includes(key)) problems.push({ param: key, message: `unknown parameter ${key} (known: ${kind.params.join(', ')})` });
-  for (const key of kind.required) if (!Object.prototype.hasOwnProperty.call(params, key)) problems.push({ param: undefined, message: `missing parameter ${key}` });
-  return problems;
 }
 
 /** `roleArn` -> `role_arn`, `putAssetPropertyValueEntries` -> `put_asset_property_value_entries`. */

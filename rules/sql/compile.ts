@@ -17,7 +17,7 @@ import { PlatformError } from '../../core/index.js';
 import type { BinaryOperator, Expr, Position, Projection, Query, Statement } from './ast.js';
 import type { RuntimeFunction, SqlRuntime, SqlValue } from './runtime.js';
 import { sqlError } from './sql-error.js';
-import { topicFilterProblem } from './topic-filter-index.js';
+import { topicFilterProblem } from '../../core/index.js';
 
 export type SqlVersion = '2016-03-23' | '2015-10-08' | 'beta';
 export const SQL_VERSIONS: readonly SqlVersion[] = ['2016-03-23', '2015-10-08', 'beta'];

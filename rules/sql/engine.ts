@@ -18,7 +18,8 @@ import { parseSql } from './parse.js';
 import type { Statement } from './ast.js';
 import type { SqlRuntime, SqlValue } from './runtime.js';
 import { compileTemplateWith, type CompiledTemplate } from './template.js';
-import { splitBasicIngest, topicMatches } from './topic-filter-index.js';
+import { topicMatches } from '../../core/index.js';
+import { splitBasicIngest } from './topic-filter-index.js';
 
 export interface CompileSqlOptions {
   /** `2016-03-23` (default), `2015-10-08` or `beta` (AWS's `awsIotSqlVersion`). */

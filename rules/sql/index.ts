@@ -23,7 +23,8 @@ export type { SqlValue } from './values.js';
 export { toJsonText, toJsonValue } from './values.js';
 export type { SqlContext, SqlFunction, SqlServices } from './functions/index.js';
 export { defaultSqlServices } from './functions/index.js';
-export { TopicFilterIndex, topicMatches, topicFilterProblem, splitBasicIngest } from './topic-filter-index.js';
+export { TopicFilterIndex, topicMatches, topicFilterProblem } from '../../core/index.js';
+export { splitBasicIngest } from './topic-filter-index.js';
 export { renderValue } from './template.js';
 export { parseSql } from './parse.js';
 

@@ -1,0 +1,133 @@
+/**
+ * MQTT topic filters (`+` one level, `#` the rest) and an index over many of them, so that a
+ * message is tested only against the rules whose FROM can match it.
+ *
+ * Rules (MQTT 3.1.1 §4.7, which AWS IoT follows):
+ * - `#` must be the last level and alone in it; it also matches the parent (`a/#` matches `a`);
+ * - `+` must be alone in its level;
+ * - a filter that starts with a wildcard does not match topics that start with `$`
+ *   (reserved topics such as `$aws/things/...` need a filter that names `$aws`).
+ * The gateway, the bridge and the rules engine all match with these, so they agree.
+ */
+
+/** Returns a reason when `filter` is not a valid MQTT topic filter, else undefined. */
+export function topicFilterProblem(filter: string): string | undefined {
+  if (filter.length === 0) return 'a topic filter cannot be empty';
+  if (filter.includes('\u0000')) return 'a topic filter cannot contain a NUL character';
+  const levels = filter.split('/');
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i]!;
+    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) {
+      return "'#' must be the whole last level of a topic filter";
+    }
+    if (level.includes('+') && level !== '+') return "'+' must be a whole level of a topic filter";
+  }
+  return undefined;
+}
+
+/** True when `topic` (no wildcards) matches `filter`. */
+export function topicMatches(filter: string, topic: string): boolean {
+  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i]!;
+    if (level === '#') return true;
+    if (i >= t.length) return false;
+    if (level !== '+' && level !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+interface TrieNode<T> {
+  readonly children: Map<string, TrieNode<T>>;
+  /** Entries whose filter ends exactly here. */
+  readonly here: T[];
+  /** Entries whose filter ends with `#` below this node. */
+  readonly rest: T[];
+}
+
+const newNode = <T>(): TrieNode<T> => ({ children: new Map(), here: [], rest: [] });
+
+/**
+ * A trie of topic filters. `match(topic)` walks at most one path per `+` branch, so the cost
+ * depends on the topic's depth and the matching filters, not on how many filters there are.
+ * Entries are returned in insertion order.
+ */
+export class TopicFilterIndex<T> {
+  readonly #root = newNode<T>();
+  readonly #order = new Map<T, number>();
+  #next = 0;
+
+  get size(): number {
+    return this.#order.size;
+  }
+
+  /** Adds `value` under `filter`; throws nothing, validate filters with {@link topicFilterProblem} first. */
+  add(filter: string, value: T): void {
+    let node = this.#root;
+    const levels = filter.split('/');
+    for (let i = 0; i < levels.length; i++) {
+      const level = levels[i]!;
+      if (level === '#' && i === levels.length - 1) {
+        node.rest.push(value);
+        this.#order.set(value, this.#next++);
+        return;
+      }
+      let child = node.children.get(level);
+      if (!child) {
+        child = newNode<T>();
+        node.children.set(level, child);
+      }
+      node = child;
+    }
+    node.here.push(value);
+    this.#order.set(value, this.#next++);
+  }
+
+  /** Removes every entry equal to `value` under `filter`. */
+  remove(filter: string, value: T): void {
+    let node: TrieNode<T> | undefined = this.#root;
+    const levels = filter.split('/');
+    for (let i = 0; i < levels.length && node; i++) {
+      const level = levels[i]!;
+      if (level === '#' && i === levels.length - 1) {
+        removeFrom(node.rest, value);
+        this.#order.delete(value);
+        return;
+      }
+      node = node.children.get(level);
+    }
+    if (node) removeFrom(node.here, value);
+    this.#order.delete(value);
+  }
+
+  /** Every entry whose filter matches `topic`. */
+  match(topic: string): T[] {
+    const levels = topic.split('/');
+    const out: T[] = [];
+    const reserved = topic.startsWith('$');
+    this.#walk(this.#root, levels, 0, reserved, out);
+    if (out.length > 1) out.sort((a, b) => this.#order.get(a)! - this.#order.get(b)!);
+    return out;
+  }
+
+  #walk(node: TrieNode<T>, levels: string[], i: number, reserved: boolean, out: T[]): void {
+    const wildcardOk = !(reserved && i === 0);
+    if (wildcardOk) for (const v of node.rest) out.push(v);
+    if (i === levels.length) {
+      for (const v of node.here) out.push(v);
+      return;
+    }
+    const exact = node.children.get(levels[i]!);
+    if (exact) this.#walk(exact, levels, i + 1, reserved, out);
+    if (wildcardOk) {
+      const plus = node.children.get('+');
+      if (plus) this.#walk(plus, levels, i + 1, reserved, out);
+    }
+  }
+}
+
+function removeFrom<T>(list: T[], value: T): void {
+  for (let i = list.length - 1; i >= 0; i--) if (list[i] === value) list.splice(i, 1);
+}
