@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../core/index.js';
+import { listenFailed, type Logger } from '../core/index.js';
 
 /** One HTTP route; later issues add the AWS-shaped API routes through this. */
 export interface Route {
@@ -62,9 +62,10 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   return {
     listen: (host, port) =>
       new Promise((resolve, reject) => {
-        server.once('error', reject);
+        const failed = (err: unknown) => reject(listenFailed('http', host, port, err));
+        server.once('error', failed);
         server.listen(port, host, () => {
-          server.off('error', reject);
+          server.off('error', failed);
           resolve((server.address() as AddressInfo).port);
         });
       }),

@@ -19,7 +19,8 @@ export interface KiotProcess {
 export function runKiot(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): KiotProcess {
   const child = spawn(process.execPath, ['--import', TSX_LOADER, KIOT_MAIN, ...args], {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env },
+    // Every listener on a free port unless a test says otherwise, so tests never collide.
+    env: { ...process.env, KIOT_HTTP_PORT: '0', KIOT_MQTT_PORT: '0', KIOT_MQTTS_PORT: '0', KIOT_WS_PORT: '0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -23,8 +23,8 @@ describe('kiot up', () => {
     try {
       expect(kiot.stdout[kiot.stdout.length - 1]).toBe('ready');
       expect(kiot.stdout[0]).toBe('credentials data/credentials'); // first start only
-      for (const line of kiot.stdout.slice(1, -1)) expect(line).toMatch(/^listening (http|mqtt|ws) 127\.0\.0\.1:\d+$/);
-      expect([...kiot.listeners.keys()].sort()).toEqual(['http', 'mqtt', 'ws']); // mqtts needs --tls-cert
+      for (const line of kiot.stdout.slice(1, -1)) expect(line).toMatch(/^listening (http|mqtt|mqtts|ws) 127\.0\.0\.1:\d+$/);
+      expect([...kiot.listeners.keys()].sort()).toEqual(['http', 'mqtt', 'mqtts', 'ws']); // mqtts: a server certificate from the kiot CA
       const http = kiot.listeners.get('http')!;
       const health = await fetch(`http://${http}/health`);
       expect(health.status).toBe(200);
@@ -82,6 +82,20 @@ describe('kiot up', () => {
     expect(second.stderr()).toMatch(/^kiot: .*data\/log is in use by process \d+/);
     first.child.kill('SIGTERM');
     await first.exited;
+  }, 60_000);
+
+  test('a port in use is one line naming the listener, and a non-zero exit', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const kiot = runKiot(['up', '--mqtt-port', String(port)], { cwd: await tempDir() });
+      expect(await kiot.exited).toBe(1);
+      expect(kiot.stderr().trim().split('\n').pop()).toBe(`kiot: mqtt listener 127.0.0.1:${port}: the address is already in use (choose another with --mqtt-port or --host; port 0 picks a free one)`);
+    } finally {
+      blocker.close();
+    }
   }, 60_000);
 
   test('--help describes every option', async () => {

@@ -14,7 +14,7 @@ import {
   type Logger,
   type Role,
 } from '../core/index.js';
-import { GATEWAY_TOPIC_SPECS, createBridge, createGateway, createPublishRoute } from '../ingest/index.js';
+import { GATEWAY_TOPIC_SPECS, createBridge, createGateway, createPublishRoute, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
 import { createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
 import { createRulesService } from '../rules/worker/index.js';
 
@@ -52,10 +52,10 @@ export async function startPlatform(config: Config, announce: (line: string) => 
     for (const topic of [...CORE_TOPICS, ...GATEWAY_TOPIC_SPECS]) await log.ensureTopic(topic);
     const metrics = createMetrics(log);
     const routes: Route[] = [];
+    let security: SecurityServices | undefined;
 
     if (has('api') || has('registry')) {
       // The registry (things, certificates, policies) and the AWS-shaped API that serves it.
-      let security: SecurityServices | undefined;
       const registry = await openThingRegistry(config, {
         log,
         logger,
@@ -102,7 +102,7 @@ export async function startPlatform(config: Config, announce: (line: string) => 
     listeners.set('http', await http.listen(config.host, config.httpPort));
 
     if (has('gateway')) {
-      const gateway = createGateway(config, { log, logger });
+      const gateway = createGateway(config, { log, logger, ...(security ? await deviceAuthentication(config, security, metrics, logger) : {}) });
       stops.push(() => gateway.stop());
       for (const [name, port] of await gateway.start()) listeners.set(name, port);
     }
@@ -113,6 +113,32 @@ export async function startPlatform(config: Config, announce: (line: string) => 
     await stop();
     throw err;
   }
+}
+
+/**
+ * X.509 device authentication when the registry runs in this process (AWS IoT's device gateway):
+ * the TLS listener asks for client certificates and holds devices to their policies. Without
+ * `--tls-cert` the mqtts listener gets a server certificate issued by the kiot CA at each start
+ * (for localhost, 127.0.0.1, ::1 and the bind host), so that devices made by `kiot device create`
+ * connect with the CA file it wrote. On a loopback host the plain MQTT and WebSocket listeners
+ * stay anonymous (like Mosquitto 2's local-only default); on any other host every listener uses
+ * the registry, so a client without a certificate is refused everywhere.
+ */
+async function deviceAuthentication(config: Config, security: SecurityServices, metrics: ReturnType<typeof createMetrics>, logger: Logger): Promise<Partial<GatewayDeps>> {
+  const authenticator = createRegistryAuthenticator(security, { logger });
+  metrics.include(authenticator.metricsRegistry);
+  let tlsCredentials: GatewayDeps['tlsCredentials'];
+  if (!config.tlsCert) {
+    const wildcard = config.host === '0.0.0.0' || config.host === '::';
+    const names = [...new Set(['localhost', '127.0.0.1', '::1', ...(wildcard ? [] : [config.host])])];
+    const server = await security.certificates.issueServerCertificate(names);
+    tlsCredentials = { cert: server.certificatePem, key: server.privateKeyPem, ca: server.caCertificatePem };
+  }
+  return {
+    tlsAuthenticator: authenticator,
+    ...(isLoopbackHost(config.host) ? {} : { authenticator }),
+    ...(tlsCredentials ? { tlsCredentials } : {}),
+  };
 }
 
 const formatHost = (host: string): string => (host.includes(':') ? `[${host}]` : host);

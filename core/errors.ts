@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   AUTH_FORBIDDEN: 'the caller is not allowed to do this',
   API_BODY_TOO_LARGE: 'the request body is too large',
   API_BODY_INVALID: 'the request body is not valid JSON',
+  LISTEN_FAILED: 'a listener could not bind its address',
   INTERNAL: 'internal error',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -80,3 +81,13 @@ function describe(value: unknown): string {
 
 export const isPlatformError = (err: unknown, code?: ErrorCode): err is PlatformError =>
   err instanceof PlatformError && (code === undefined || err.code === code);
+
+/** A listener that could not bind, as one line naming the listener, address and the flag to change. */
+export function listenFailed(listener: string, host: string, port: number, cause: unknown): PlatformError {
+  const code = (cause as NodeJS.ErrnoException)?.code;
+  const why = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'the address is not on this machine' : ((cause as Error)?.message ?? String(cause));
+  return new PlatformError('LISTEN_FAILED', `${listener} listener ${host}:${port}: ${why} (choose another with --${listener === 'http' ? 'http' : listener}-port or --host; port 0 picks a free one)`, {
+    cause,
+    details: { listener, host, port },
+  });
+}

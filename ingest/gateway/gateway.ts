@@ -8,7 +8,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { PlatformError, type Config, type Envelope, type Log, type Logger } from '../../core/index.js';
+import { PlatformError, listenFailed, type Config, type Envelope, type Log, type Logger } from '../../core/index.js';
 import { anonymousAuthenticator, type Authenticator } from '../auth.js';
 import { Broker, DEFAULT_LIMITS, type GatewayLimits } from './broker.js';
 import { Connection, type ConnectionOrigin } from './connection.js';
@@ -22,6 +22,16 @@ export interface GatewayDeps {
   readonly logger: Logger;
   /** Required to bind a non-loopback address; without one every client is `anonymous`. */
   readonly authenticator?: Authenticator;
+  /**
+   * The TLS listener's authenticator, when it differs from `authenticator` (kiot up: X.509
+   * devices on mqtts, anonymous loopback clients on mqtt and ws). Defaults to `authenticator`.
+   */
+  readonly tlsAuthenticator?: Authenticator;
+  /**
+   * Server certificate, key and client CA (PEM text) for the TLS listener when `tlsCert` is not
+   * configured (kiot up: a certificate issued by the kiot CA). `tlsCert` wins when both are set.
+   */
+  readonly tlsCredentials?: { readonly cert: string; readonly key: string; readonly ca?: string };
   /** Identifies this process among gateways on one log; a random id by default. */
   readonly gatewayId?: string;
   readonly limits?: Partial<GatewayLimits>;
@@ -43,6 +53,9 @@ export const WS_PATH = '/mqtt';
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
+/** Whether `host` is a loopback address, the only kind the gateway binds without an authenticator. */
+export const isLoopbackHost = (host: string): boolean => LOOPBACK.test(host);
+
 /**
  * Builds the gateway.
  *
@@ -59,6 +72,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
   }
   const logger = deps.logger.child({ module: 'ingest.gateway' });
   const authenticator = deps.authenticator ?? anonymousAuthenticator;
+  const tlsAuthenticator = deps.tlsAuthenticator ?? authenticator;
+  const unwatch: (() => void)[] = [];
   const broker = new Broker({
     log: deps.log,
     logger: deps.logger,
@@ -77,16 +92,18 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
       stream.destroy();
       return;
     }
-    const connection = new Connection(broker, authenticator, stream, origin, (c) => connections.delete(c));
+    const auth = origin.transport === 'mqtts' ? tlsAuthenticator : authenticator;
+    const connection = new Connection(broker, auth, stream, origin, (c) => connections.delete(c));
     connections.add(connection);
   };
   const addressOf = (socket: Socket) => `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`;
 
-  const listen = (server: TcpServer | HttpServer, port: number) =>
+  const listen = (server: TcpServer | HttpServer, port: number, name: 'mqtt' | 'mqtts' | 'ws') =>
     new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
+      const failed = (err: unknown) => reject(listenFailed(name, config.host, port, err));
+      server.once('error', failed);
       server.listen(port, config.host, () => {
-        server.off('error', reject);
+        server.off('error', failed);
         resolve((server.address() as AddressInfo).port);
       });
     });
@@ -98,15 +115,36 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
     async start() {
       await broker.start();
       const ports = new Map<GatewayListener, number>();
+      for (const auth of new Set([authenticator, tlsAuthenticator])) {
+        const stopWatching = auth.watch?.((shouldDisconnect) => {
+          for (const c of [...connections]) {
+            const client = c.authenticator === auth ? c.client : undefined;
+            if (!client) continue;
+            let revoke: boolean;
+            try {
+              revoke = shouldDisconnect(client);
+            } catch (err) {
+              logger.warn({ err, clientId: client.clientId }, 'authenticator failed while re-checking a connection; disconnecting it');
+              revoke = true;
+            }
+            if (revoke) {
+              logger.info({ clientId: client.clientId, principal: client.principal }, 'disconnecting a client whose rights were withdrawn');
+              c.revoke();
+            }
+          }
+        });
+        if (stopWatching) unwatch.push(stopWatching);
+      }
 
       const tcp = createTcpServer((socket) => {
         socket.setNoDelay(true);
         accept(socket, { transport: 'mqtt', remoteAddress: addressOf(socket) });
       });
       servers.push(tcp);
-      ports.set('mqtt', await listen(tcp, config.mqttPort));
+      ports.set('mqtt', await listen(tcp, config.mqttPort, 'mqtt'));
 
-      if (config.tlsCert) {
+      const tlsFiles = config.tlsCert !== undefined && config.tlsCert !== '';
+      if (tlsFiles || deps.tlsCredentials) {
         const readPem = (path: string | undefined, what: string) => {
           if (!path) return undefined;
           try {
@@ -115,15 +153,16 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
             throw new PlatformError('CONFIG_INVALID', `${what} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
           }
         };
-        const ca = readPem(config.tlsCa, 'tlsCa');
+        const ca = tlsFiles ? readPem(config.tlsCa, 'tlsCa') : deps.tlsCredentials?.ca;
         const tls = createTlsServer(
           {
-            cert: readPem(config.tlsCert, 'tlsCert'),
-            key: readPem(config.tlsKey, 'tlsKey'),
+            cert: tlsFiles ? readPem(config.tlsCert, 'tlsCert') : deps.tlsCredentials!.cert,
+            key: tlsFiles ? readPem(config.tlsKey, 'tlsKey') : deps.tlsCredentials!.key,
             ca,
-            // Mutual TLS: ask for a client certificate when a CA is configured, but let the
-            // authenticator decide (the registry issue checks certificates against things).
-            requestCert: ca !== undefined,
+            // Mutual TLS: ask for a client certificate when a CA is configured or the
+            // authenticator wants one, but let the authenticator decide who gets in (the
+            // registry knows certificates by fingerprint, signed by any CA or none).
+            requestCert: ca !== undefined || tlsAuthenticator.requestClientCertificate === true,
             rejectUnauthorized: false,
           },
           (socket: TLSSocket) => {
@@ -135,7 +174,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
         );
         tls.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
         servers.push(tls);
-        ports.set('mqtts', await listen(tls, config.mqttsPort));
+        ports.set('mqtts', await listen(tls, config.mqttsPort, 'mqtts'));
       }
 
       const http = createHttpServer((_req, res) => {
@@ -154,12 +193,13 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
         accept(stream, { transport: 'ws', remoteAddress: addressOf(req.socket) });
       });
       servers.push(http);
-      ports.set('ws', await listen(http, config.wsPort));
+      ports.set('ws', await listen(http, config.wsPort, 'ws'));
       return ports;
     },
     stop() {
       return (stopping ??= (async () => {
         accepting = false;
+        for (const u of unwatch.splice(0)) u();
         const closed = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
         for (const c of [...connections]) c.shutdown();
         for (const client of wss?.clients ?? []) client.terminate();
