@@ -6,6 +6,7 @@ import { kafkaLogBenchmark } from './log-kafka.js';
 import { sqlBenchmark } from './sql.js';
 import { ingestBenchmark } from './ingest.js';
 import { pipelineBenchmark } from './pipeline.js';
+import { registryBenchmark } from './registry.js';
 
 /** Benchmark groups as `npm run bench -- <group>` names them; no name runs them all. */
 const GROUPS: Record<string, readonly Benchmark[]> = {
@@ -14,6 +15,7 @@ const GROUPS: Record<string, readonly Benchmark[]> = {
   sql: [sqlBenchmark],
   pipeline: [pipelineBenchmark],
   ingest: [ingestBenchmark],
+  registry: [registryBenchmark],
 };
 
 async function main(): Promise<void> {

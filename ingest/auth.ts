@@ -29,10 +29,12 @@ export interface ClientContext extends ConnectInfo {
   /** Certificate id or other principal the authenticator named; `anonymous` without one. */
   readonly principal: string;
   readonly thingName?: string;
+  /** What the authenticator returned as `state` for this connection (e.g. the bound policies). */
+  readonly state?: unknown;
 }
 
 export type AuthenticateResult =
-  | { readonly ok: true; readonly principal: string; readonly thingName?: string }
+  | { readonly ok: true; readonly principal: string; readonly thingName?: string; readonly state?: unknown }
   /** `bad-credentials` becomes CONNACK 0x86 (v5) / 4 (3.1.1); `not-authorized` 0x87 / 5. */
   | { readonly ok: false; readonly reason: 'bad-credentials' | 'not-authorized' };
 
@@ -48,6 +50,22 @@ export interface Authenticator {
   authorizePublish?(client: ClientContext, topic: string): boolean | Promise<boolean>;
   /** `iot:Subscribe` for one topic filter (as sent, `$share/...` included); absent means allowed. */
   authorizeSubscribe?(client: ClientContext, filter: string): boolean | Promise<boolean>;
+  /**
+   * `iot:Receive` for one message about to be sent to the client (live, queued or retained);
+   * absent means allowed. Synchronous: it runs for every delivery. A denied message is dropped
+   * for this client (as AWS IoT does), the connection stays.
+   */
+  authorizeReceive?(client: ClientContext, topic: string): boolean;
+  /** Whether the TLS listener asks clients for a certificate even without a configured `tlsCa`. */
+  readonly requestClientCertificate?: boolean;
+  /**
+   * Lets the authenticator end live connections whose rights are gone (a certificate made
+   * INACTIVE or REVOKED, `iot:Connect` no longer allowed). The gateway calls it once when it
+   * starts, with a function that disconnects (not authorized) every live connection of this
+   * authenticator for which `shouldDisconnect` returns true; it calls the returned function
+   * when it stops.
+   */
+  watch?(disconnect: (shouldDisconnect: (client: ClientContext) => boolean) => void): () => void;
 }
 
 /** Lets every client in as `anonymous`: what the gateway does when no authenticator is configured. */

@@ -60,7 +60,7 @@ function nextMessage(client: mqtt.MqttClient, topic: string, timeoutMs = 20_000)
 describe('kiot platform', () => {
   test('announces credentials, listeners and ready', () => {
     expect(lines[0]).toBe(`credentials ${join(dir, 'data', 'credentials')}`);
-    expect(lines.filter((l) => l.startsWith('listening ')).map((l) => l.split(' ')[1])).toEqual(['http', 'mqtt', 'ws']);
+    expect(lines.filter((l) => l.startsWith('listening ')).map((l) => l.split(' ')[1])).toEqual(['http', 'mqtt', 'mqtts', 'ws']);
     expect(lines[lines.length - 1]).toBe('ready');
   });
 

@@ -93,7 +93,7 @@ export class Connection implements SessionConnection {
 
   constructor(
     private readonly broker: Broker,
-    private readonly authenticator: Authenticator,
+    readonly authenticator: Authenticator,
     private readonly stream: Duplex,
     private readonly origin: ConnectionOrigin,
     onClosed: (c: Connection) => void,
@@ -128,6 +128,11 @@ export class Connection implements SessionConnection {
 
   get clientId(): string | undefined {
     return this.#session?.clientId;
+  }
+
+  /** The authenticated client, once CONNECT was accepted. */
+  get client(): ClientContext | undefined {
+    return this.#state === 'connected' ? this.#client : undefined;
   }
 
   // --- framing and dispatch -------------------------------------------------------------
@@ -244,7 +249,7 @@ export class Connection implements SessionConnection {
       const bad = result.reason === 'bad-credentials';
       return this.#refuse(bad ? V3_CONNACK.badCredentials : V3_CONNACK.notAuthorized, bad ? RC.badCredentials : RC.notAuthorized, 'AUTH_ERROR');
     }
-    this.#client = { ...info, principal: result.principal, thingName: result.thingName };
+    this.#client = { ...info, principal: result.principal, thingName: result.thingName, state: result.state };
     if (p.will && this.authenticator.authorizePublish && !(await this.#authorized(() => this.authenticator.authorizePublish!(this.#client!, p.will!.topic)))) {
       return this.#refuse(V3_CONNACK.notAuthorized, RC.notAuthorized, 'AUTH_ERROR');
     }
@@ -331,6 +336,15 @@ export class Connection implements SessionConnection {
       return await check();
     } catch (err) {
       this.broker.logger.warn({ err, clientId: this.clientId }, 'authorizer failed; denying');
+      return false;
+    }
+  }
+
+  #mayReceive(authorize: (client: ClientContext, topic: string) => boolean, topic: string): boolean {
+    try {
+      return authorize(this.#client!, topic);
+    } catch (err) {
+      this.broker.logger.warn({ err, clientId: this.clientId }, 'authorizer failed; not delivering');
       return false;
     }
   }
@@ -472,8 +486,10 @@ export class Connection implements SessionConnection {
     if (!this.#sendPublish(message, id, false)) session.inflight.delete(id);
   }
 
-  /** Returns false when the message was not sent (expired, or over the client's maximum packet size). */
+  /** Returns false when the message was not sent (expired, over the client's maximum packet size, or not allowed by iot:Receive). */
   #sendPublish(message: OutMessage, id: number | undefined, dup: boolean): boolean {
+    const authorizeReceive = this.authenticator.authorizeReceive;
+    if (authorizeReceive && !this.#mayReceive(authorizeReceive, message.topic)) return false;
     const packet = publishPacketFor(message, id, dup, this.#v5, Date.now());
     if (!packet) return false;
     const bytes = mqttPacket.generate(packet, this.#genOpts);
@@ -603,6 +619,11 @@ export class Connection implements SessionConnection {
     session.connection = undefined;
     if (this.#will) this.broker.scheduleWill(session, this.#willPublisher(this.#will), this.#willDelay());
     this.#close('DUPLICATE_CLIENTID', false, RC.sessionTakenOver);
+  }
+
+  /** Ends the connection because its rights are gone (certificate no longer ACTIVE): no will. */
+  revoke(): void {
+    this.#close('AUTH_ERROR', false, RC.notAuthorized);
   }
 
   /** Ends the connection for a gateway shutdown: no will (the session is kept for the next start). */
