@@ -1,9 +1,10 @@
 /**
  * One contender of `npm run bench -- sql` in a process of its own: `sql.ts` forks this module
- * once per (rule, contender). Isolation is the point: with alasql and json-rules-engine loaded
- * in the same process, V8 deoptimised the hand-written baseline ("code dependencies" under
- * --trace-deopt: a library changing a shared prototype invalidates code that relied on it), so
- * the baseline measured slower than it is. Here each process loads only what it times.
+ * once per (rule, contender), so that no engine's libraries, type feedback or heap decisions
+ * reach another's code. In one process the baseline and kiot were deoptimised for "code
+ * dependencies" (--trace-deopt) and ran up to 4x slower from then on, depending on what ran
+ * before them. One cause is reproduced and avoided here: outputs kept alive by the agreement
+ * check make V8 pretenure the allocation site of the output object (see {@link Timed.visit}).
  *
  * Protocol (IPC): the worker generates the telemetry from the seed, computes the rule's outputs,
  * warms up, and sends a {@link WorkerReady}; then answers each `{ type: 'slice', ms }` with a
@@ -38,8 +39,16 @@ const WARM_UP_MS = 300;
 /** The timed work: `batch()` handles every message once and returns how many fired. */
 interface Timed {
   readonly batch: () => number | Promise<number>;
-  /** Outputs per message (undefined: not fired), or only the fired rows (alasql); absent for the floor. */
-  readonly outputs: () => Promise<{ readonly perMessage?: readonly unknown[]; readonly fired: readonly unknown[] } | undefined>;
+  /**
+   * Visits every output as it is produced: `at` is the message's index, or -1 for an engine that
+   * returns only the fired rows (alasql). Absent for the JSON.parse floor, which has no outputs.
+   *
+   * The check must not hold on to the outputs: objects from one allocation site that survive a
+   * scavenge make V8 pretenure that site (allocate its objects in old space from then on), which
+   * made the engine whose outputs were kept up to 4x slower in every later batch. Each output is
+   * hashed and dropped, as the timed batches drop theirs.
+   */
+  readonly visit?: (each: (at: number, out: unknown) => void) => Promise<void>;
 }
 
 /*
@@ -50,11 +59,32 @@ let keep: unknown;
 
 async function contender(name: ContenderName, rule: RuleName, texts: readonly string[]): Promise<Timed> {
   const n = texts.length;
-  // Objects as JSON.parse makes them, as a rules worker holds a parsed message.
+  // Payloads as JSON.parse makes them, as a rules worker holds a parsed message.
   const data = texts.map((t) => JSON.parse(t) as Telemetry);
+  // The messages kiot and the hand-written function are given: the same records for both, built
+  // once (a rules worker has its message record before it evaluates anything).
+  const parsedMessages = data.map((json) => ({ topic: TOPIC, json }));
+  const textMessages = texts.map((payload) => ({ topic: TOPIC, payload }));
   const hand = HAND[rule];
   switch (name) {
     case 'hand':
+      return {
+        batch: () => {
+          let fired = 0;
+          for (let i = 0; i < n; i++) {
+            const out = hand(parsedMessages[i]!.json);
+            if (out !== undefined) {
+              keep = out;
+              fired++;
+            }
+          }
+          return fired;
+        },
+        visit: async (each) => {
+          for (let i = 0; i < n; i++) each(i, hand(parsedMessages[i]!.json));
+        },
+      };
+    case 'hand-bare':
       return {
         batch: () => {
           let fired = 0;
@@ -67,14 +97,16 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
           }
           return fired;
         },
-        outputs: async () => ({ perMessage: data.map(hand), fired: [] }),
+        visit: async (each) => {
+          for (let i = 0; i < n; i++) each(i, hand(data[i]!));
+        },
       };
     case 'hand+parse':
       return {
         batch: () => {
           let fired = 0;
           for (let i = 0; i < n; i++) {
-            const out = hand(JSON.parse(texts[i]!) as Telemetry);
+            const out = hand(JSON.parse(textMessages[i]!.payload) as Telemetry);
             if (out !== undefined) {
               keep = out;
               fired++;
@@ -82,7 +114,9 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
           }
           return fired;
         },
-        outputs: async () => ({ perMessage: texts.map((t) => hand(JSON.parse(t) as Telemetry)), fired: [] }),
+        visit: async (each) => {
+          for (let i = 0; i < n; i++) each(i, hand(JSON.parse(textMessages[i]!.payload) as Telemetry));
+        },
       };
     case 'parse':
       return {
@@ -94,17 +128,15 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
           }
           return parsed;
         },
-        outputs: async () => undefined,
       };
     case 'kiot': {
       const { compileSql } = await import('../rules/sql/index.js');
       const compiled = compileSql(KIOT_SQL[rule]);
-      const inputs = data.map((json) => ({ topic: TOPIC, json }));
       return {
         batch: () => {
           let fired = 0;
           for (let i = 0; i < n; i++) {
-            const out = compiled.evaluate(inputs[i]!);
+            const out = compiled.evaluate(parsedMessages[i]!);
             if (out !== undefined) {
               keep = out;
               fired++;
@@ -112,7 +144,9 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
           }
           return fired;
         },
-        outputs: async () => ({ perMessage: inputs.map((input) => compiled.evaluate(input)), fired: [] }),
+        visit: async (each) => {
+          for (let i = 0; i < n; i++) each(i, compiled.evaluate(parsedMessages[i]!));
+        },
       };
     }
     case 'kiot+parse': {
@@ -122,7 +156,7 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
         batch: () => {
           let fired = 0;
           for (let i = 0; i < n; i++) {
-            const out = compiled.evaluate({ topic: TOPIC, payload: texts[i]! });
+            const out = compiled.evaluate(textMessages[i]!);
             if (out !== undefined) {
               keep = out;
               fired++;
@@ -130,7 +164,9 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
           }
           return fired;
         },
-        outputs: async () => ({ perMessage: texts.map((payload) => compiled.evaluate({ topic: TOPIC, payload })), fired: [] }),
+        visit: async (each) => {
+          for (let i = 0; i < n; i++) each(i, compiled.evaluate(textMessages[i]!));
+        },
       };
     }
     case 'alasql': {
@@ -143,7 +179,9 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
           keep = rows;
           return rows.length;
         },
-        outputs: async () => ({ fired: statement([data]) as Row[] }),
+        visit: async (each) => {
+          for (const row of statement([data]) as Row[]) each(-1, row);
+        },
       };
     }
     case 'json-rules-engine': {
@@ -164,10 +202,8 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
           }
           return fired;
         },
-        outputs: async () => {
-          const perMessage: unknown[] = [];
-          for (const m of data) perMessage.push(await run(m));
-          return { perMessage, fired: [] };
+        visit: async (each) => {
+          for (let i = 0; i < n; i++) each(i, await run(data[i]!));
         },
       };
     }
@@ -182,40 +218,55 @@ async function ready(timed: Timed, texts: readonly string[]): Promise<WorkerRead
     dataDigest: sha256(texts.join('\n')),
     avgBytes: texts.reduce((sum, t) => sum + Buffer.byteLength(t), 0) / texts.length,
   };
-  const outputs = await timed.outputs();
-  if (outputs === undefined) return base;
-  const firedAt: number[] = [];
-  let fired = outputs.fired;
-  if (outputs.perMessage !== undefined) {
-    fired = [];
-    outputs.perMessage.forEach((out, i) => {
-      if (out === undefined) return;
-      firedAt.push(i);
-      (fired as unknown[]).push(out);
-    });
-  }
+  if (timed.visit === undefined) return base;
+  // The fired outputs' JSON in message order, one per line, and the indexes of the messages that fired.
+  const outputs = createHash('sha256');
+  const firedAt = createHash('sha256');
+  let perMessage = false;
+  let fired = 0;
+  let sample: unknown;
+  await timed.visit((at, out) => {
+    if (out === undefined) return;
+    const json = JSON.stringify(out);
+    outputs.update(`${json}\n`);
+    if (at >= 0) {
+      perMessage = true;
+      firedAt.update(`${at}\n`);
+    }
+    if (fired++ === 0) sample = JSON.parse(json);
+  });
   return {
     ...base,
-    outputDigest: sha256(JSON.stringify(fired)),
-    ...(outputs.perMessage !== undefined ? { firedAtDigest: sha256(JSON.stringify(firedAt)) } : {}),
-    fired: fired.length,
-    sample: fired[0],
+    outputDigest: outputs.digest('hex'),
+    ...(perMessage ? { firedAtDigest: firedAt.digest('hex') } : {}),
+    fired,
+    sample,
   };
 }
 
-/** Runs whole batches until about `ms` of this process's CPU time has passed. */
+/**
+ * Runs whole batches until about `ms` of this process's CPU time has passed. Reading the CPU
+ * clock costs a system call (a quarter of the time of a 4096-message batch of the filter rule
+ * when read after every batch, which made fast engines look slower than they are and pulled
+ * ratios towards 1), so batches run in groups that double until a group takes 5 ms or more.
+ */
 async function slice(timed: Timed, messages: number, ms: number): Promise<{ ops: number; wallNs: number; cpuUs: number }> {
   const budgetUs = ms * 1000;
   const cpu0 = process.cpuUsage();
   const wall0 = process.hrtime.bigint();
   let batches = 0;
+  let group = 1;
   let cpuUs = 0;
   while (cpuUs < budgetUs) {
-    const r = timed.batch();
-    if (typeof r !== 'number') await r;
-    batches++;
+    for (let k = 0; k < group; k++) {
+      const r = timed.batch();
+      if (typeof r !== 'number') await r;
+    }
+    batches += group;
     const cpu = process.cpuUsage(cpu0);
-    cpuUs = cpu.user + cpu.system;
+    const now = cpu.user + cpu.system;
+    if (now - cpuUs < 5000) group *= 2;
+    cpuUs = now;
   }
   return { ops: batches * messages, wallNs: Number(process.hrtime.bigint() - wall0), cpuUs };
 }

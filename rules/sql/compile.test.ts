@@ -153,6 +153,17 @@ describe('payload handling', () => {
     expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
     expect(Object.keys(out)).toEqual(['__proto__']);
   });
+  test('a payload that is not an object has no fields, whichever way it is given', () => {
+    const rule = compile("SELECT length AS n, a FROM 'a/b'");
+    for (const json of [[1, 2], 'text', 7, true, null, Buffer.from('{"a":1}')]) expect(rule.evaluate({ topic: 'a/b', json })).toEqual({});
+    expect(rule.evaluate({ topic: 'a/b', payload: '[1,2]' })).toEqual({});
+    expect(rule.evaluate({ topic: 'a/b', payload: '{"a":1,"length":2}' })).toEqual({ n: 2, a: 1 });
+    // Objects that fail the inline plain-object test take the general path to the same answer.
+    expect(rule.evaluate({ topic: 'a/b', json: { constructor: 1, a: 2 } })).toEqual({ a: 2 });
+    expect(rule.evaluate({ topic: 'a/b', json: Object.assign(Object.create(null) as object, { a: 3 }) })).toEqual({ a: 3 });
+    // `*` with fields: the row and `*` come from the same parse.
+    expect(compile("SELECT *, a AS b FROM 'a/b'").evaluate({ topic: 'a/b', payload: '{"a":1}' })).toEqual({ a: 1, b: 1 });
+  });
 });
 
 describe('functions and errors', () => {

@@ -132,7 +132,8 @@ function compileParsed(runtime: SqlRuntime, sql: string, statement: Statement, s
     }
   };
 
-  const evaluate = program.isAsync ? evaluateAny : evaluateSync;
+  // A synchronous rule's generated `evaluate` is the hot path itself (compile.ts).
+  const evaluate = program.isAsync ? evaluateAny : (program.evaluate ?? evaluateSync);
 
   const execute = (input: SqlInput): SqlResult | undefined | Promise<SqlResult | undefined> => {
     const variables = new Map<string, SqlValue>();
