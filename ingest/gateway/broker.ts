@@ -76,11 +76,6 @@ export interface BrokerDeps {
   readonly logger: Logger;
   readonly gatewayId: string;
   readonly limits: GatewayLimits;
-  /**
-   * Replaces `log.append` for device publishes (the benchmark's no-op baseline). Tests of
-   * durability use a log that fails instead.
-   */
-  readonly appendIngress?: (envelope: Envelope) => Promise<void>;
 }
 
 /** How long offline-queue changes are gathered before the session record is rewritten. */
@@ -170,12 +165,9 @@ export class Broker {
    * log is unavailable, in which case nothing must be acknowledged.
    */
   async ingest(envelope: Envelope): Promise<void> {
-    if (this.deps.appendIngress) await this.deps.appendIngress(envelope);
-    else {
-      const headers = envelopeHeaders(envelope);
-      headers[ORIGIN_HEADER] = this.deps.gatewayId;
-      await this.#appendBatched({ key: envelopeKey(envelope), value: encodeEnvelope(envelope), headers });
-    }
+    const headers = envelopeHeaders(envelope);
+    headers[ORIGIN_HEADER] = this.deps.gatewayId;
+    await this.#appendBatched({ key: envelopeKey(envelope), value: encodeEnvelope(envelope), headers });
     if (envelope.retain) await this.storeRetained(envelope);
   }
 

@@ -36,7 +36,6 @@ export interface GatewayDeps {
   readonly gatewayId?: string;
   readonly limits?: Partial<GatewayLimits>;
   /** Replaces the append to `iot.ingress` (benchmark baseline only). */
-  readonly appendIngress?: (envelope: Envelope) => Promise<void>;
 }
 
 export interface Gateway {
@@ -79,7 +78,6 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
     logger: deps.logger,
     gatewayId: deps.gatewayId ?? randomUUID(),
     limits: { ...DEFAULT_LIMITS, ...deps.limits },
-    appendIngress: deps.appendIngress,
   });
   const connections = new Set<Connection>();
   const servers: (TcpServer | HttpServer)[] = [];
