@@ -149,8 +149,8 @@ export function policyOperations(service: PolicyService): AwsOperation[] {
       method: 'POST',
       path: '/attached-policies/{target}',
       async handle(request) {
-        // TODO: `recursive` (policies of parent thing groups) once groups can be targets here (#6)
-        const page = service.attachedPolicies(request.params['target'], markerPage(request));
+        // `recursive` on a thing group adds its ancestors' policies (which its things inherit).
+        const page = service.attachedPolicies(request.params['target'], markerPage(request), queryBoolean(request, 'recursive') ?? false);
         return compact({ policies: page.items.map(policyRef), nextMarker: page.next });
       },
     },

@@ -19,6 +19,13 @@ const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
 export interface ThingDirectory {
   /** Whether a thing of this name exists. */
   hasThing(name: string): boolean;
+  /**
+   * The groups whose policies a thing inherits: its (live) direct groups and all their
+   * ancestors. Absent: thing group policies are not inherited.
+   */
+  thingGroupsOf?(thingName: string): readonly string[];
+  /** A group's ancestors (parent first), or undefined when the group does not exist. */
+  groupAncestors?(groupName: string): readonly string[] | undefined;
 }
 
 export interface PolicyServiceDeps {
@@ -56,7 +63,15 @@ export class PolicyService {
     if (typeof principal !== 'string' || principal.length === 0) throw new PlatformError('REGISTRY_INVALID', `${field}: expected a principal ARN`);
     const cert = /^arn:[^:]+:iot:[^:]*:[^:]*:cert\/([0-9a-f]{64})$/.exec(principal);
     if (cert) return `arn:${this.#scope.partition ?? 'aws'}:iot:${this.#scope.region}:${this.#scope.accountId}:cert/${cert[1]}`;
+    // Thing groups too: group policies are found by the canonical ARN of each of a thing's groups.
+    const group = /^arn:[^:]+:iot:[^:]*:[^:]*:thinggroup\/([a-zA-Z0-9:_-]{1,128})$/.exec(principal);
+    if (group) return this.thingGroupArn(group[1]!);
     return principal;
+  }
+
+  /** The canonical ARN of a thing group (the form group policy attachments are stored under). */
+  thingGroupArn(name: string): string {
+    return `arn:${this.#scope.partition ?? 'aws'}:iot:${this.#scope.region}:${this.#scope.accountId}:thinggroup/${name}`;
   }
 
   // --- policies --------------------------------------------------------------------------
@@ -169,10 +184,43 @@ export class PolicyService {
     await this.#store.delete(KEYS.policyTarget(name, canonical));
   }
 
-  /** Policies attached to a target, by name. */
-  attachedPolicies(target: unknown, request: PageRequest): Page<string> {
+  /**
+   * ListAttachedPolicies: policies attached to a target, by name. With `recursive` on a thing
+   * group, also those of its ancestor groups, which its things inherit (AWS IoT, "Thing group
+   * policies"); for other targets `recursive` changes nothing.
+   */
+  attachedPolicies(target: unknown, request: PageRequest, recursive = false): Page<string> {
     const canonical = this.canonicalPrincipal(target, 'target');
-    return paginate([...this.#store.policyTargets.by(canonical)].sort(), request, (n) => n);
+    const names = new Set(this.#store.policyTargets.by(canonical));
+    const group = recursive ? /:thinggroup\/(.+)$/.exec(canonical)?.[1] : undefined;
+    if (group !== undefined) {
+      for (const ancestor of this.#things?.groupAncestors?.(group) ?? []) {
+        for (const name of this.#store.policyTargets.by(this.thingGroupArn(ancestor))) names.add(name);
+      }
+    }
+    return paginate([...names].sort(), request, (n) => n);
+  }
+
+  /**
+   * The policies that decide for a certificate (or other principal): those attached to it and
+   * those attached to every thing group, and ancestor group, of every thing it is attached to.
+   * Sorted, without duplicates.
+   */
+  effectivePolicyNames(principal: string): string[] {
+    const canonical = this.canonicalPrincipal(principal);
+    const names = new Set(this.#store.policyTargets.by(canonical));
+    const groupsOf = this.#things?.thingGroupsOf?.bind(this.#things);
+    if (groupsOf) {
+      const seen = new Set<string>();
+      for (const thing of this.#store.thingPrincipals.by(canonical)) {
+        for (const group of groupsOf(thing)) {
+          if (seen.has(group)) continue;
+          seen.add(group);
+          for (const name of this.#store.policyTargets.by(this.thingGroupArn(group))) names.add(name);
+        }
+      }
+    }
+    return [...names].sort();
   }
 
   targetsForPolicy(name: string, request: PageRequest): Page<string> {

@@ -13,6 +13,7 @@ import type { CertificateService } from '../certificates/certificate-service.js'
 import { certificateFields, certificateId, fingerprintToId, type CertificateFields } from '../certificates/x509.js';
 import { compilePolicies, type AuthContext, type CompiledPolicies } from '../policies/engine.js';
 import type { PolicyService } from '../policies/policy-service.js';
+import type { ThingRecord, ThingRegistryChange } from '../things/index.js';
 import { KEYS, type CertificateRecord, type CertificateStatus, type SecurityStore } from './store.js';
 
 /** What the thing registry tells policy variables about a thing. */
@@ -24,6 +25,12 @@ export interface ThingInfo {
 /** Thing lookups for `iot:Connection.Thing.*`; synchronous (the things service keeps a table in memory). */
 export interface ThingLookup {
   describeThing(name: string): ThingInfo | undefined;
+  /**
+   * Changes of things and thing groups (any process). Without it, a session keeps the group
+   * policies it had until its certificate changes otherwise; decisions made afresh (connect)
+   * always read the current groups.
+   */
+  onChange?(listener: (change: ThingRegistryChange) => void): () => void;
 }
 
 export interface PrincipalInfo {
@@ -35,7 +42,10 @@ export interface PrincipalInfo {
   readonly caCertificateId: string | undefined;
   /** Things the certificate is attached to (AttachThingPrincipal). */
   readonly things: readonly string[];
-  /** Policies attached to the certificate (AttachPolicy). */
+  /**
+   * The certificate's effective policies: those attached to it (AttachPolicy) and those attached
+   * to the thing groups (and their ancestors) of the things it is attached to.
+   */
   readonly policyNames: readonly string[];
   /** The compiled policies; bind it with `connectionContext(...)`. */
   readonly authorizer: CompiledPolicies;
@@ -49,7 +59,8 @@ export type CertificateRef = string | Buffer | { readonly fingerprint256: string
 export interface PrincipalChange {
   /** The certificate whose status, attachments or policies changed (undefined when unknown: re-check all). */
   readonly certificateId: string | undefined;
-  readonly reason: 'certificate' | 'policy' | 'attachment';
+  /** `group`: a thing of the certificate changed groups, or the group hierarchy changed. */
+  readonly reason: 'certificate' | 'policy' | 'attachment' | 'group';
 }
 
 /** Fields parsed from a certificate are kept for this many certificates. */
@@ -64,6 +75,7 @@ export class PrincipalDirectory {
   readonly #fields = new Map<string, CertificateFields>();
   readonly #listeners = new Set<(change: PrincipalChange) => void>();
   readonly #unsubscribe: () => void;
+  readonly #unsubscribeThings: () => void;
 
   constructor(deps: { store: SecurityStore; certificates: CertificateService; policies: PolicyService; things?: ThingLookup | undefined }) {
     this.#store = deps.store;
@@ -71,6 +83,7 @@ export class PrincipalDirectory {
     this.#policies = deps.policies;
     this.#things = deps.things;
     this.#unsubscribe = this.#store.onChange(({ key }) => this.#changed(key));
+    this.#unsubscribeThings = this.#things?.onChange?.((change) => this.#thingsChanged(change)) ?? (() => undefined);
   }
 
   /**
@@ -82,7 +95,9 @@ export class PrincipalDirectory {
     const record = this.#store.get<CertificateRecord>(KEYS.cert(id));
     if (!record) return undefined;
     const arn = this.#certificates.certificateArn(id);
-    const policyNames = [...this.#store.policyTargets.by(arn)].sort();
+    // Computed on every call from in-memory indexes, so membership and group policy changes
+    // apply to the next decision; compiled authorizers are cached per resulting set of names.
+    const policyNames = this.#policies.effectivePolicyNames(arn);
     return {
       certificateId: id,
       certificateArn: arn,
@@ -143,6 +158,7 @@ export class PrincipalDirectory {
 
   close(): void {
     this.#unsubscribe();
+    this.#unsubscribeThings();
     this.#listeners.clear();
   }
 
@@ -173,7 +189,29 @@ export class PrincipalDirectory {
     }
     if (change) for (const l of this.#listeners) l(change);
   }
+
+  /**
+   * A thing's group memberships changed: its certificates' inherited policies may have. A group
+   * created, deleted or re-parented may change any thing's inherited policies (rare): re-check all.
+   * Group policy attachments are `attach/` keys, handled by `#changed`.
+   */
+  #thingsChanged(change: ThingRegistryChange): void {
+    const emit = (c: PrincipalChange): void => {
+      for (const l of this.#listeners) l(c);
+    };
+    if (change.kind === 'thing') {
+      if (groupNames(change.previous) === groupNames(change.value)) return;
+      for (const principal of this.#store.thingPrincipals.of(change.name)) {
+        const cert = /:cert\/([0-9a-f]{64})$/.exec(principal);
+        if (cert) emit({ certificateId: cert[1], reason: 'group' });
+      }
+    } else if (change.previous === undefined || change.value === undefined || change.previous.parentGroupName !== change.value.parentGroupName) {
+      emit({ certificateId: undefined, reason: 'group' });
+    }
+  }
 }
+
+const groupNames = (thing: ThingRecord | undefined): string => (thing ? thing.groups.map((m) => m.groupName).sort().join('\n') : '');
 
 function refToId(ref: CertificateRef): string {
   if (Buffer.isBuffer(ref)) return certificateId(ref);

@@ -3,7 +3,7 @@
  * kiot CA on first start, and hands out the certificate, policy and principal services.
  */
 import type { Config, Log, Logger } from '../../core/index.js';
-import { DEFAULT_ARN_REGION, type ThingRecord } from '../things/index.js';
+import { DEFAULT_ARN_REGION, type ThingGroupRecord, type ThingRecord, type ThingRegistryChange } from '../things/index.js';
 import { CertificateService } from '../certificates/certificate-service.js';
 import type { ArnScope } from '../policies/engine.js';
 import { PolicyService, type ThingDirectory } from '../policies/policy-service.js';
@@ -18,10 +18,47 @@ export const arnScopeOf = (config: Pick<Config, 'region' | 'accountId'>): ArnSco
   accountId: config.accountId,
 });
 
-/** Adapts the things registry (anything with `thing(name)`) to what policies and principals need. */
-export function thingsDirectory(registry: { thing(name: string): ThingRecord | undefined }): ThingDirectory & ThingLookup {
+/**
+ * What `thingsDirectory` reads from the things registry. `ThingRegistry` has all of it; without
+ * the group methods thing group policies are not inherited, without `onChange` live sessions
+ * are not re-checked when group membership changes.
+ */
+export interface ThingsSource {
+  thing(name: string): ThingRecord | undefined;
+  thingGroup?(name: string): ThingGroupRecord | undefined;
+  groupsOf?(thing: ThingRecord): ThingGroupRecord[];
+  ancestors?(group: ThingGroupRecord): ThingGroupRecord[];
+  onChange?(listener: (change: ThingRegistryChange) => void): () => void;
+}
+
+/** Adapts the things registry to what policies and principals need. */
+export function thingsDirectory(registry: ThingsSource): ThingDirectory & ThingLookup {
+  const { groupsOf, ancestors, thingGroup, onChange } = registry;
   return {
     hasThing: (name) => registry.thing(name) !== undefined,
+    ...(groupsOf && ancestors
+      ? {
+          thingGroupsOf: (thingName: string) => {
+            const thing = registry.thing(thingName);
+            if (!thing) return [];
+            const out = new Set<string>();
+            for (const group of groupsOf.call(registry, thing)) {
+              out.add(group.thingGroupName);
+              for (const a of ancestors.call(registry, group)) out.add(a.thingGroupName);
+            }
+            return [...out];
+          },
+        }
+      : {}),
+    ...(thingGroup && ancestors
+      ? {
+          groupAncestors: (groupName: string) => {
+            const group = thingGroup.call(registry, groupName);
+            return group ? ancestors.call(registry, group).map((g) => g.thingGroupName).reverse() : undefined;
+          },
+        }
+      : {}),
+    ...(onChange ? { onChange: (listener: (change: ThingRegistryChange) => void) => onChange.call(registry, listener) } : {}),
     describeThing: (name) => {
       const thing = registry.thing(name);
       if (!thing) return undefined;

@@ -59,6 +59,16 @@ export interface ListThingGroupsFilter {
 
 const KNOWN_PREFIXES = Object.values(KEY_PREFIX);
 
+/**
+ * A thing or thing group record changed (created, updated, deleted), by this process or any
+ * other writing `iot.registry`. `previous`/`value` are undefined when it did not exist before /
+ * was deleted. The security service uses it to re-check certificates whose group-inherited
+ * policies may have changed.
+ */
+export type ThingRegistryChange =
+  | { readonly kind: 'thing'; readonly name: string; readonly previous: ThingRecord | undefined; readonly value: ThingRecord | undefined }
+  | { readonly kind: 'thingGroup'; readonly name: string; readonly previous: ThingGroupRecord | undefined; readonly value: ThingGroupRecord | undefined };
+
 function decodeRecord(value: Buffer, key: string): RegistryRecord | undefined {
   // Other services keep their own prefixes on iot.registry; only ours are decoded.
   if (!KNOWN_PREFIXES.some((p) => key.startsWith(p))) return undefined;
@@ -127,6 +137,21 @@ export class ThingRegistry implements RegistryState {
   /** A thing's groups that still exist (direct memberships). */
   groupsOf(thing: ThingRecord): ThingGroupRecord[] {
     return domain.liveGroups(this, thing);
+  }
+
+  /**
+   * Calls `listener` after every change of a thing or thing group applied to this view (after
+   * catch-up; own writes included, before the command that wrote them resolves). Returns an
+   * unsubscribe function.
+   */
+  onChange(listener: (change: ThingRegistryChange) => void): () => void {
+    return this.#table.onChange(({ key, value, previous }) => {
+      if (key.startsWith(KEY_PREFIX.thing)) {
+        listener({ kind: 'thing', name: key.slice(KEY_PREFIX.thing.length), previous: previous?.kind === 'thing' ? previous : undefined, value: value?.kind === 'thing' ? value : undefined });
+      } else if (key.startsWith(KEY_PREFIX.thingGroup)) {
+        listener({ kind: 'thingGroup', name: key.slice(KEY_PREFIX.thingGroup.length), previous: previous?.kind === 'thingGroup' ? previous : undefined, value: value?.kind === 'thingGroup' ? value : undefined });
+      }
+    });
   }
 
   // --- commands (each throws the PlatformError of the rule it breaks) ---------------------------
