@@ -52,6 +52,13 @@ export function failedResourceOf(params: Readonly<Record<string, unknown>>): str
     const v = params[key];
     if (typeof v === 'string') return v;
   }
+  // AWS nests some targets one level down (dynamoDBv2's putItem.tableName).
+  for (const nested of Object.values(params)) {
+    if (nested !== null && typeof nested === 'object' && !Array.isArray(nested)) {
+      const found = failedResourceOf(nested as Record<string, unknown>);
+      if (found) return found;
+    }
+  }
   return '';
 }
 
