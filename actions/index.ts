@@ -40,3 +40,4 @@ export { republishTopic } from './republish/republish.js';
 export { createLambdaSqlService, invokeLambda, invokeUrl } from './lambda/lambda-client.js';
 export { createDynamoDbReader, type DynamoDbReader, type DynamoDbReaderOptions } from './dynamodb-reader/index.js';
 export { awsSettingsFromConfig, type AwsActionSettings, type AwsClientSettings } from './aws/index.js';
+export { signRequest, type AwsCredentials, type OutgoingRequest, type SignOptions } from './http/sigv4.js';

@@ -3,7 +3,8 @@
  * https-rule-action). Parameters: `url` (template), `confirmation_url` (when given, every
  * rendered URL must start with it — AWS confirms a destination by that prefix; kiot does not
  * run the confirmation handshake), `headers` ([{key, value}], values are templates), `auth`
- * (none, or kiot's `{basic: {username, password}}`; AWS's `sigv4` is refused at load time),
+ * (none; AWS's `{sigv4: {signing_region, service_name, role_arn}}`, signed with the AWS SDK's
+ * default credentials — `role_arn` is not assumed; or kiot's `{basic: {username, password}}`),
  * `enable_batching` and `batch_config` ({max_batch_size}: outputs are sent as one JSON array).
  *
  * Retries follow AWS: only 429 and 5xx answers (and no answer at all) are retried, with kiot's
@@ -12,6 +13,7 @@
 import { z } from 'zod';
 import { PlatformError, SinkBatchError, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
 import { outputBytes } from '../runtime/deps.js';
+import { signRequest } from './sigv4.js';
 import { keyValueList, paramsSchema } from '../runtime/params.js';
 
 /** Time a request may take (AWS: "the HTTPS endpoint must respond within 3 seconds"; kiot allows more for local targets). */
@@ -22,7 +24,7 @@ export const HTTP_CONCURRENCY = 32;
 const auth = z.union([
   z.strictObject({ basic: z.strictObject({ username: z.string(), password: z.string() }) }),
   z.strictObject({ none: z.strictObject({}).optional() }),
-  z.strictObject({ sigv4: z.unknown() }).refine(() => false, { message: 'sigv4 signing is not supported by kiot; use basic, or none' }),
+  z.strictObject({ sigv4: z.strictObject({ signing_region: z.string().min(1), service_name: z.string().min(1), role_arn: z.string().optional() }) }),
 ]);
 
 const config = paramsSchema({
@@ -35,6 +37,7 @@ const config = paramsSchema({
 });
 
 export type HttpActionConfig = ReturnType<typeof config.parse>;
+type SigV4Auth = { signing_region: string; service_name: string; role_arn?: string | undefined };
 
 /** Why a status fails: retriable (429, 5xx) or not. */
 const retriable = (status: number): boolean => status === 429 || status >= 500;
@@ -59,7 +62,7 @@ class HttpSink implements Sink {
   async writeBatch(records: readonly ActionRecord[], signal: AbortSignal): Promise<void> {
     const failures: RecordFailure[] = [];
     // With batching, records that render to the same URL and headers go in one request.
-    const groups: { indexes: number[]; url: string; headers: Record<string, string>; body: Buffer }[] = [];
+    const groups: { indexes: number[]; url: string; headers: Record<string, string>; body: Buffer; sigv4: SigV4Auth | undefined }[] = [];
     const byTarget = new Map<string, (typeof groups)[number] & { outputs: Buffer[] }>();
     const maxBatch = this.config.enable_batching ? (this.config.batch_config?.max_batch_size ?? 10) : 1;
     records.forEach((r, index) => {
@@ -70,17 +73,18 @@ class HttpSink implements Sink {
       for (const h of p.headers ?? []) headers[h.key.toLowerCase()] = h.value;
       const basic = p.auth && 'basic' in p.auth ? p.auth.basic : undefined;
       if (basic) headers['authorization'] = `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}`;
+      const sigv4 = p.auth && 'sigv4' in p.auth ? p.auth.sigv4 : undefined;
       let body: Buffer;
       try {
         body = outputBytes(r.output);
       } catch (err) {
         return failures.push({ index, message: `http: ${(err as Error).message}`, retriable: false });
       }
-      if (maxBatch === 1) return groups.push({ indexes: [index], url: p.url, headers, body });
-      const target = JSON.stringify([p.url, headers]);
+      if (maxBatch === 1) return groups.push({ indexes: [index], url: p.url, headers, body, sigv4 });
+      const target = JSON.stringify([p.url, headers, sigv4]);
       let g = byTarget.get(target);
       if (!g || g.indexes.length >= maxBatch) {
-        g = { indexes: [], url: p.url, headers, body: Buffer.alloc(0), outputs: [] };
+        g = { indexes: [], url: p.url, headers, body: Buffer.alloc(0), outputs: [], sigv4 };
         byTarget.set(target, g);
         groups.push(g);
       }
@@ -93,7 +97,7 @@ class HttpSink implements Sink {
     const worker = async (): Promise<void> => {
       while (next < groups.length) {
         const g = groups[next++]!;
-        const failure = await this.#send(g.url, g.headers, g.body, signal);
+        const failure = await this.#send(g.url, g.headers, g.body, g.sigv4, signal);
         if (failure) for (const index of g.indexes) failures.push({ index, ...failure });
       }
     };
@@ -105,8 +109,9 @@ class HttpSink implements Sink {
     throw new SinkBatchError(failures.sort((a, b) => a.index - b.index));
   }
 
-  async #send(url: string, headers: Record<string, string>, body: Buffer, signal: AbortSignal): Promise<Omit<RecordFailure, 'index'> | undefined> {
+  async #send(url: string, unsigned: Record<string, string>, body: Buffer, sigv4: SigV4Auth | undefined, signal: AbortSignal): Promise<Omit<RecordFailure, 'index'> | undefined> {
     try {
+      const headers = sigv4 ? await signRequest({ method: 'POST', url, headers: unsigned, body }, { service: sigv4.service_name, region: sigv4.signing_region }) : unsigned;
       const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.any([signal, AbortSignal.timeout(HTTP_TIMEOUT_MS)]) });
       await res.arrayBuffer().catch(() => undefined);
       if (res.status >= 200 && res.status < 300) return undefined;

@@ -18,12 +18,11 @@ import {
   IoTClient,
   IoTServiceException,
 } from '@aws-sdk/client-iot';
-import { SignatureV4 } from '@smithy/signature-v4';
 import type { Command } from 'commander';
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { signRequest } from '../../actions/index.js';
 import { CREDENTIALS_FILE_NAME, parseCredentialsFile } from '../../api/index.js';
 import { PlatformError } from '../../core/index.js';
 import { processIo, type CliIo } from './sql.js';
@@ -139,45 +138,12 @@ async function ignoreExists(call: Promise<unknown>): Promise<void> {
   }
 }
 
-/** SHA-256 / HMAC-SHA-256 in the shape the signer wants, on Node's crypto. */
-class Sha256 {
-  #hash: Hash | Hmac;
-  readonly #secret: Buffer | undefined;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.#secret = secret === undefined ? undefined : toBuffer(secret);
-    this.#hash = this.#fresh();
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.#hash.update(toBuffer(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.#hash.digest());
-  }
-  reset(): void {
-    this.#hash = this.#fresh();
-  }
-  #fresh(): Hash | Hmac {
-    return this.#secret === undefined ? createHash('sha256') : createHmac('sha256', this.#secret);
-  }
-}
-
-const toBuffer = (data: string | ArrayBuffer | ArrayBufferView): Buffer =>
-  typeof data === 'string' ? Buffer.from(data, 'utf8') : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data);
-
 /** kiot's `GET /kiot/ca-certificate` (not an AWS operation), signed like the SDK signs. */
 async function getKiotCa(client: IoTClient, endpoint: string, region: string): Promise<string> {
   const url = new URL('/kiot/ca-certificate', endpoint);
   const credentials = await client.config.credentials();
-  const signer = new SignatureV4({ service: 'iot', region, credentials, sha256: Sha256 });
-  const signed = await signer.sign({
-    method: 'GET',
-    protocol: url.protocol,
-    hostname: url.hostname,
-    ...(url.port ? { port: Number(url.port) } : {}),
-    path: url.pathname,
-    headers: { host: url.host },
-  });
-  const res = await fetch(url, { headers: signed.headers as Record<string, string> });
+  const headers = await signRequest({ method: 'GET', url: url.href, headers: {} }, { service: 'iot', region, credentials });
+  const res = await fetch(url, { headers });
   const body = (await res.json()) as { certificatePem?: string; message?: string };
   if (!res.ok || typeof body.certificatePem !== 'string') {
     throw new PlatformError('INPUT_INVALID', `GET ${url.pathname}: ${res.status} ${body.message ?? 'no CA certificate in the answer'}`);
