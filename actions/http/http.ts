@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import { PlatformError, SinkBatchError, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
 import { outputBytes } from '../runtime/deps.js';
-import { signRequest } from './sigv4.js';
+import { defaultCredentials, signRequest } from './sigv4.js';
 import { keyValueList, paramsSchema } from '../runtime/params.js';
 
 /** Time a request may take (AWS: "the HTTPS endpoint must respond within 3 seconds"; kiot allows more for local targets). */
@@ -55,6 +55,8 @@ function checkUrl(url: string, confirmation: string | undefined): string | undef
 }
 
 class HttpSink implements Sink {
+  /** Resolved once per action and reused, not looked up per request. */
+  readonly #credentials = defaultCredentials();
   constructor(private readonly config: HttpActionConfig) {}
 
   async connect(): Promise<void> {}
@@ -111,7 +113,7 @@ class HttpSink implements Sink {
 
   async #send(url: string, unsigned: Record<string, string>, body: Buffer, sigv4: SigV4Auth | undefined, signal: AbortSignal): Promise<Omit<RecordFailure, 'index'> | undefined> {
     try {
-      const headers = sigv4 ? await signRequest({ method: 'POST', url, headers: unsigned, body }, { service: sigv4.service_name, region: sigv4.signing_region }) : unsigned;
+      const headers = sigv4 ? await signRequest({ method: 'POST', url, headers: unsigned, body }, { service: sigv4.service_name, region: sigv4.signing_region, credentials: this.#credentials }) : unsigned;
       const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.any([signal, AbortSignal.timeout(HTTP_TIMEOUT_MS)]) });
       await res.arrayBuffer().catch(() => undefined);
       if (res.status >= 200 && res.status < 300) return undefined;

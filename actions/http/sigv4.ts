@@ -26,6 +26,9 @@ export interface OutgoingRequest {
   readonly body?: Buffer;
 }
 
+/** The AWS SDK's default credentials chain (environment, shared files, ...), cached by the SDK once resolved. */
+export const defaultCredentials = (): (() => Promise<AwsCredentials>) => defaultProvider();
+
 /** Returns the request's headers plus `authorization`, `x-amz-date` (and the security token). */
 export async function signRequest(request: OutgoingRequest, options: SignOptions): Promise<Record<string, string>> {
   const url = new URL(request.url);
