@@ -60,6 +60,8 @@ export interface Config {
   readonly tlsCa: string | undefined;
   /** Base URL of an AWS Lambda Invoke API for the lambda action and aws_lambda(); undefined = not connected. */
   readonly lambdaEndpoint: string | undefined;
+  /** Sign Lambda Invoke calls with SigV4 for this region (AWS itself); undefined = unsigned (LocalStack). */
+  readonly lambdaSigningRegion: string | undefined;
   /** Retries of a failed rule action before the error action gets the message. */
   readonly actionRetries: number;
   /** Backoff before the first retry of a rule action, doubled for each further one (capped at 5 s). */
@@ -104,6 +106,7 @@ export const SETTINGS = [
   { key: 'tlsCa', env: 'KIOT_TLS_CA', flag: '--tls-ca <file>', help: 'PEM CA certificates for device client certificates (mutual TLS)', default: undefined },
   { key: 'elasticsearchEndpoint', env: 'KIOT_ELASTICSEARCH_ENDPOINT', flag: '--elasticsearch-endpoint <url>', help: 'send every elasticsearch/opensearch action here instead of its endpoint parameter', default: undefined },
   { key: 'lambdaEndpoint', env: 'KIOT_LAMBDA_ENDPOINT', flag: '--lambda-endpoint <url>', help: 'AWS Lambda Invoke API for the lambda action and aws_lambda(), e.g. LocalStack (default: none)', default: undefined },
+  { key: 'lambdaSigningRegion', env: 'KIOT_LAMBDA_SIGNING_REGION', flag: '--lambda-signing-region <region>', help: 'sign Lambda Invoke calls with SigV4 for this region and the AWS SDK credentials chain (needed for AWS itself; default: unsigned)', default: undefined },
   { key: 'actionRetries', env: 'KIOT_ACTION_RETRIES', flag: '--action-retries <n>', help: 'retries of a failed rule action before its error action is used', default: DEFAULT_ACTION_RETRIES },
   { key: 'actionRetryBackoffMs', env: 'KIOT_ACTION_RETRY_BACKOFF_MS', flag: '--action-retry-backoff-ms <ms>', help: 'backoff before the first retry of a rule action, doubled per retry (max 5 s)', default: DEFAULT_ACTION_RETRY_BACKOFF_MS },
 ] as const;
@@ -175,6 +178,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     s3ForcePathStyle: bool(pick('s3ForcePathStyle'), false),
     elasticsearchEndpoint: url(pick('elasticsearchEndpoint')),
     lambdaEndpoint: url(pick('lambdaEndpoint')),
+    lambdaSigningRegion: optionalText(pick('lambdaSigningRegion')),
     actionRetries: count(pick('actionRetries'), DEFAULT_ACTION_RETRIES, 0),
     actionRetryBackoffMs: count(pick('actionRetryBackoffMs'), DEFAULT_ACTION_RETRY_BACKOFF_MS, 1),
     ...tlsFiles(pick),

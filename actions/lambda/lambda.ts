@@ -19,7 +19,10 @@ const config = paramsSchema({ function_arn: z.string().min(1) });
 export type LambdaActionConfig = ReturnType<typeof config.parse>;
 
 class LambdaSink implements Sink {
-  constructor(private readonly endpoint: string | undefined) {}
+  constructor(
+    private readonly endpoint: string | undefined,
+    private readonly signingRegion: string | undefined,
+  ) {}
 
   async connect(): Promise<void> {
     if (!this.endpoint) {
@@ -37,7 +40,7 @@ class LambdaSink implements Sink {
         const r = records[index]!;
         const fn = (r.params as LambdaActionConfig).function_arn;
         try {
-          const res = await invokeLambda(endpoint, fn, outputBytes(r.output), 'Event', signal);
+          const res = await invokeLambda({ endpoint, signingRegion: this.signingRegion }, fn, outputBytes(r.output), 'Event', signal);
           if (res.status < 200 || res.status >= 300) failures.push({ index, message: `lambda ${fn}: HTTP ${res.status}: ${res.body.toString('utf8').slice(0, 200)}`, retriable: isRetriableStatus(res.status) });
         } catch (err) {
           failures.push({ index, message: (err as Error).message, retriable: err instanceof PlatformError ? err.retriable : false });
@@ -60,5 +63,8 @@ export const lambdaAction: SinkDefinition<LambdaActionConfig> = {
   summary: 'invoke a function through the Lambda Invoke API (AWS, LocalStack or compatible)',
   config,
   maxBatchSize: 100,
-  create: (_c, deps) => new LambdaSink(actionDepsOf(deps, 'lambda').lambdaEndpoint),
+  create: (_c, deps) => {
+    const d = actionDepsOf(deps, 'lambda');
+    return new LambdaSink(d.lambdaEndpoint, d.config?.lambdaSigningRegion);
+  },
 };

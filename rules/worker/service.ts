@@ -104,7 +104,7 @@ export function createRulesService(config: Config, deps: RulesServiceDeps): Rule
   const kafka = new KafkaProducers(log, logger, deps.kafkaLogFactory);
   const sqlServices: SqlServices = {
     ...defaultSqlServices(),
-    ...(lambdaEndpoint ? createLambdaSqlService(lambdaEndpoint) : {}),
+    ...(lambdaEndpoint ? createLambdaSqlService({ endpoint: lambdaEndpoint, signingRegion: config.lambdaSigningRegion }) : {}),
     ...deps.sqlServices,
   };
   const actionDeps: ActionDeps = {
