@@ -22,7 +22,7 @@ export const ELASTICSEARCH_MAX_BATCH_SIZE = 200;
 export const DEFAULT_ELASTICSEARCH_REQUEST_TIMEOUT_MS = 10_000;
 
 const schema = paramsSchema({
-  /** e.g. `https://search-my-domain.us-east-1.es.amazonaws.com` or `http://localhost:9200`. */
+  /** e.g. your domain's `https://` endpoint, or `http://localhost:9200`. */
   endpoint: z.string().regex(/^https?:\/\//, 'an http:// or https:// URL'),
   index: z.string().min(1),
   /** Ignored (mapping types were removed in Elasticsearch 7); accepted so AWS rules load unchanged. */
