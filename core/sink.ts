@@ -74,4 +74,17 @@ export class SinkBatchError extends PlatformError {
   }
 }
 
+/**
+ * Ends a `writeBatch` that sent every record: returns when nothing failed; throws a retriable
+ * SINK_UNAVAILABLE when every record failed retriably (the target is down, so the caller
+ * reconnects and retries the whole batch), else a SinkBatchError listing the failed indexes.
+ */
+export function throwIfFailed(failures: RecordFailure[], total: number): void {
+  if (failures.length === 0) return;
+  if (failures.length === total && failures.every((f) => f.retriable)) {
+    throw new PlatformError('SINK_UNAVAILABLE', failures[0]!.message, { retriable: true });
+  }
+  throw new SinkBatchError(failures.sort((a, b) => a.index - b.index));
+}
+
 export const systemClock: Clock = { now: () => Date.now() };

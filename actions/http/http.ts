@@ -11,7 +11,7 @@
  * retry policy; any other status fails the record at once.
  */
 import { z } from 'zod';
-import { PlatformError, SinkBatchError, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
+import { throwIfFailed, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
 import { outputBytes } from '../runtime/deps.js';
 import { defaultCredentials, signRequest } from './sigv4.js';
 import { keyValueList, paramsSchema } from '../runtime/params.js';
@@ -104,11 +104,7 @@ class HttpSink implements Sink {
       }
     };
     await Promise.all(Array.from({ length: Math.min(HTTP_CONCURRENCY, groups.length) }, worker));
-    if (failures.length === 0) return;
-    if (failures.length === records.length && failures.every((f) => f.retriable)) {
-      throw new PlatformError('SINK_UNAVAILABLE', failures[0]!.message, { retriable: true });
-    }
-    throw new SinkBatchError(failures.sort((a, b) => a.index - b.index));
+    throwIfFailed(failures, records.length);
   }
 
   async #send(url: string, unsigned: Record<string, string>, body: Buffer, sigv4: SigV4Auth | undefined, signal: AbortSignal): Promise<Omit<RecordFailure, 'index'> | undefined> {

@@ -6,7 +6,7 @@
  * statuses fail the record.
  */
 import { z } from 'zod';
-import { PlatformError, SinkBatchError, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
+import { PlatformError, throwIfFailed, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
 import { actionDepsOf, outputBytes } from '../runtime/deps.js';
 import { paramsSchema } from '../runtime/params.js';
 import { invokeLambda, isRetriableStatus } from './lambda-client.js';
@@ -48,11 +48,7 @@ class LambdaSink implements Sink {
       }
     };
     await Promise.all(Array.from({ length: Math.min(LAMBDA_CONCURRENCY, records.length) }, worker));
-    if (failures.length === 0) return;
-    if (failures.length === records.length && failures.every((f) => f.retriable)) {
-      throw new PlatformError('SINK_UNAVAILABLE', failures[0]!.message, { retriable: true });
-    }
-    throw new SinkBatchError(failures.sort((a, b) => a.index - b.index));
+    throwIfFailed(failures, records.length);
   }
 
   async close(): Promise<void> {}
