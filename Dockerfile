@@ -1,8 +1,6 @@
-# kiot on Node 20. The build stage has the compilers that npm ci needs (node-rdkafka, a dev
-# dependency used only by tests, builds librdkafka from source); the runtime stage has only
-# the production dependencies and the compiled dist/.
+# kiot on Node 20. The build stage compiles the TypeScript (npm ci runs `prepare`; nothing
+# native is compiled); the runtime stage has only the production dependencies and dist/.
 FROM node:20-bookworm-slim AS build
-RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY core core

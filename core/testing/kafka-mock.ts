@@ -1,12 +1,14 @@
-import { createRequire } from 'node:module';
+import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 
 /**
  * librdkafka's in-process mock cluster (a Kafka wire-protocol broker that librdkafka ships for
- * client tests), started through the `node-rdkafka` dev dependency, so that KafkaLog's tests
- * speak real Kafka over loopback without a JVM.
+ * client tests), so that KafkaLog's tests speak real Kafka over loopback without a JVM. It is
+ * started from Debian's `kcat`, whose librdkafka starts the mock when given
+ * `-X test.mock.num.brokers=N` and prints its address with `-X debug=mock`; nothing is
+ * compiled on `npm install` (`.ci/run` installs kcat).
  *
- * Facts about the mock that callers have to live with (librdkafka 2.12):
+ * Facts about the mock that callers have to live with (librdkafka 2.0 to 2.12):
  * - topics are auto-created with 4 partitions by metadata requests; CreateTopics is refused;
  * - nothing is compacted, and ListOffsets by timestamp is not implemented (answers -1);
  * - a group's first join waits `group.initial.rebalance.delay.ms` (3 s) before it completes;
@@ -38,57 +40,64 @@ export interface ObservedRequest {
   readonly frame: Buffer;
 }
 
-const INSTALL_HINT =
-  'node-rdkafka is needed to run the Kafka mock cluster: run `npm install` (it builds librdkafka from ' +
-  'source and needs python3, make and g++), and approve its install script (`npm install-scripts approve node-rdkafka`)';
+const INSTALL_HINT = 'kcat is needed to run the Kafka mock cluster: install it with `apt-get install kcat` (Debian and Ubuntu; .ci/run does)';
 
-/** Minimal shape of the node-rdkafka producer used here (the package is CommonJS and untyped here). */
-interface RdProducer {
-  on(event: 'event.log', listener: (log: { message: string }) => void): void;
-  connect(options: object, callback: (err: unknown) => void): void;
-  disconnect(callback: (err: unknown) => void): void;
+/** How long the mock may take to print its address. */
+const MOCK_START_TIMEOUT_MS = 10_000;
+
+/**
+ * Runs `kcat` as a producer that never produces: its librdkafka hosts the mock cluster for as
+ * long as kcat runs, and kcat exits on its own when its stdin closes (also when this process dies).
+ */
+function startMockProcess(): Promise<{ child: ChildProcess; upstream: string[] }> {
+  const args = ['-P', '-t', '__kiot_mock_keepalive', '-b', '127.0.0.1:1', '-X', 'test.mock.num.brokers=1', '-X', 'debug=mock'];
+  return new Promise((resolve, reject) => {
+    const child = spawn('kcat', args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    let output = '';
+    const timer = setTimeout(() => fail(new Error(`Kafka mock cluster did not report its address within ${MOCK_START_TIMEOUT_MS} ms: ${output.slice(-500)}`)), MOCK_START_TIMEOUT_MS);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(err);
+    };
+    child.once('error', (err: NodeJS.ErrnoException) => fail(err.code === 'ENOENT' ? new Error(INSTALL_HINT, { cause: err }) : err));
+    child.once('exit', (code) => fail(new Error(`kcat exited with ${code} before the Kafka mock cluster started: ${output.slice(-500)}`)));
+    // The mock logs every connection at debug level: keep reading stderr so kcat never blocks on it.
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /bootstrap\.servers=(\S+)/.exec(output);
+      if (!match?.[1]) return;
+      clearTimeout(timer);
+      child.removeAllListeners('exit');
+      child.stderr!.removeAllListeners('data');
+      child.stderr!.resume();
+      resolve({ child, upstream: match[1].split(',') });
+    });
+  });
 }
 
-interface RdKafka {
-  Producer: new (config: Record<string, string>) => RdProducer;
-}
-
-function loadRdKafka(): RdKafka {
-  const require = createRequire(import.meta.url);
-  try {
-    return require('node-rdkafka') as RdKafka;
-  } catch (err) {
-    throw new Error(`${INSTALL_HINT} (${(err as Error).message})`, { cause: err });
-  }
+function stopMockProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
 }
 
 /** Starts a one-broker mock cluster; resolves with its address once it accepts connections. */
 export async function startKafkaMock(): Promise<KafkaMock> {
-  const rd = loadRdKafka();
-  const producer = new rd.Producer({ 'test.mock.num.brokers': '1', debug: 'mock' });
-  const upstream = await new Promise<string[]>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('Kafka mock cluster did not report its address within 10 s')), 10_000);
-    producer.on('event.log', (log) => {
-      const match = /bootstrap\.servers=(\S+)/.exec(log.message);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1].split(','));
-      }
-    });
-    producer.connect({}, (err) => {
-      if (err) {
-        clearTimeout(timer);
-        reject(new Error(`Kafka mock cluster did not start: ${String(err)}`, { cause: err }));
-      }
-    });
-  });
+  const { child, upstream } = await startMockProcess();
 
   const proxies: MetadataFixProxy[] = [];
   try {
     for (const address of upstream) proxies.push(await MetadataFixProxy.start(address));
   } catch (err) {
     await Promise.all(proxies.map((p) => p.close()));
-    await disconnect(producer);
+    await stopMockProcess(child);
     throw err;
   }
   const portMap = new Map(proxies.map((p) => [p.upstreamPort, p.port]));
@@ -108,15 +117,12 @@ export async function startKafkaMock(): Promise<KafkaMock> {
     stop() {
       stopped ??= (async () => {
         await Promise.all(proxies.map((p) => p.close()));
-        await disconnect(producer);
+        await stopMockProcess(child);
       })();
       return stopped;
     },
   };
 }
-
-const disconnect = (producer: RdProducer) =>
-  new Promise<void>((resolve) => producer.disconnect(() => resolve()));
 
 const API_METADATA = 3;
 const API_VERSIONS = 18;
