@@ -15,9 +15,17 @@ export interface KiotProcess {
   exited: Promise<number | string>;
 }
 
-/** Runs the kiot CLI from source (tsx) in a child process. */
-export function runKiot(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): KiotProcess {
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, KIOT_MAIN, ...args], {
+export interface RunKiotOptions {
+  readonly cwd?: string;
+  readonly env?: Record<string, string>;
+  /** A built `dist/cli/main.js` to run with plain node instead of the sources through tsx. */
+  readonly main?: string;
+}
+
+/** Runs the kiot CLI from source (tsx), or a built one, in a child process. */
+export function runKiot(args: string[], options: RunKiotOptions = {}): KiotProcess {
+  const entry = options.main ? [options.main] : ['--import', TSX_LOADER, KIOT_MAIN];
+  const child = spawn(process.execPath, [...entry, ...args], {
     cwd: options.cwd,
     // Every listener on a free port unless a test says otherwise, so tests never collide.
     env: { ...process.env, KIOT_HTTP_PORT: '0', KIOT_MQTT_PORT: '0', KIOT_MQTTS_PORT: '0', KIOT_WS_PORT: '0', ...options.env },
@@ -37,7 +45,7 @@ export function runKiot(args: string[], options: { cwd?: string; env?: Record<st
 }
 
 /** Starts `kiot up` and waits for `ready`. */
-export async function startKiot(args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<KiotProcess> {
+export async function startKiot(args: string[], options: RunKiotOptions & { timeoutMs?: number } = {}): Promise<KiotProcess> {
   const kiot = runKiot(['up', ...args], options);
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   while (!kiot.stdout.includes('ready')) {
