@@ -11,3 +11,4 @@ export * from './envelope.js';
 export { ENVELOPE_SCHEMA_V1 } from './envelope-schemas/v1.js';
 export * from './sink.js';
 export * from './topic-filter.js';
+export * from './state/index.js';

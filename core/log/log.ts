@@ -150,6 +150,12 @@ export interface Table<V = Buffer> {
   set(key: string, value: Bytes): Promise<void>;
   /** Appends a tombstone and resolves once this view has applied it. */
   delete(key: string): Promise<void>;
+  /**
+   * Resolves once this view has applied every record at or before the given positions (what
+   * `append` to the table's topic returned), so a writer can read its own writes.
+   * @throws PlatformError LOG_CLOSED when the table is closed first.
+   */
+  waitFor(positions: readonly AppendResult[]): Promise<void>;
   /** Calls `listener` for every change applied after catch-up; returns an unsubscribe function. */
   onChange(listener: (change: TableChange<V>) => void): () => void;
   close(): Promise<void>;

@@ -145,10 +145,16 @@ export class LogTable<V> implements Table<V> {
     if (this.#closed) throw new PlatformError('LOG_CLOSED', `table ${this.#topic} is closed`);
     const [result] = await this.#host.append(this.#topic, [{ key, value }]);
     if (!result) throw new PlatformError('INTERNAL', 'append returned no result');
-    if ((this.#applied.get(result.partition) ?? 0) > result.offset) return;
-    await new Promise<void>((resolve, reject) => {
-      this.#waiters.push({ partition: result.partition, offset: result.offset, resolve, reject });
-    });
+    await this.waitFor([result]);
+  }
+
+  waitFor(positions: readonly AppendResult[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new PlatformError('LOG_CLOSED', `table ${this.#topic} is closed`));
+    const pending = positions.filter((p) => (this.#applied.get(p.partition) ?? 0) <= p.offset);
+    if (pending.length === 0) return Promise.resolve();
+    return Promise.all(
+      pending.map((p) => new Promise<void>((resolve, reject) => this.#waiters.push({ partition: p.partition, offset: p.offset, resolve, reject }))),
+    ).then(() => undefined);
   }
 
   onChange(listener: (change: TableChange<V>) => void): () => void {

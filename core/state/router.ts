@@ -1,0 +1,251 @@
+/**
+ * One writer per key: routes a state store's commands to the process that owns the key's
+ * partition, through the log, so that stores in many processes (several `api` or `shadow`
+ * processes on one Kafka cluster) never write the same key at once.
+ *
+ * Ownership is a consumer group over `<topic>.requests`: its member that is assigned
+ * partition p owns partition p of the state topic. A new owner first catches its view up to
+ * the end of the partition (the previous owner's last writes), then executes. A command for
+ * an owned partition runs in the calling process; any other is appended to the requests
+ * topic (in the key's partition) and answered by the owner on `iot.state.replies`, keyed by
+ * the asking process. Requests older than the ask timeout are skipped: their caller was told
+ * the owner was unavailable, and must not find the change made behind its back.
+ *
+ * Record layouts (UTF-8 JSON):
+ *   request: { id, command, input, replyTo, deadline }       key = the command's first key
+ *   reply:   { id, ok: true, result, written: [{partition, offset}] }
+ *          | { id, ok: false, error: { code, message, details, retriable } }   key = replyTo
+ */
+import { randomUUID } from 'node:crypto';
+import { ERROR_CODES, PlatformError, type ErrorCode } from '../errors.js';
+import type { AppendResult, Consumer, Log, LogRecord, TopicPartition, TopicSpec } from '../log/log.js';
+import type { Logger } from '../logger.js';
+
+/** Answers to routed commands, for every state store (retention: far longer than any ask waits). */
+export const STATE_REPLIES_TOPIC: TopicSpec = { name: 'iot.state.replies', partitions: 4, retentionMs: 60 * 60_000 };
+
+/** The requests topic of a state topic: same partitions, kept an hour. */
+export const requestsTopicFor = (topic: TopicSpec): TopicSpec => ({ name: `${topic.name}.requests`, partitions: topic.partitions ?? 4, retentionMs: 60 * 60_000 });
+
+export interface RoutedOutcome {
+  readonly result: unknown;
+  /** Where the owner's writes landed, so the asker can wait until its own view has them. */
+  readonly written: readonly AppendResult[];
+}
+
+export interface OwnerRouterOptions {
+  readonly log: Log;
+  readonly logger: Logger;
+  readonly topic: TopicSpec;
+  /** Partitions of the state topic. */
+  readonly partitions: number;
+  readonly timeoutMs: number;
+  /** Runs a command here (this process owns its partition). */
+  execute(command: string, input: unknown): Promise<{ result: unknown; written: AppendResult[] }>;
+  /** Resolves once the view has applied these positions. */
+  catchUp(positions: readonly AppendResult[]): Promise<void>;
+  /** The last written position of a partition of the state topic (none when it is empty). */
+  ends(partition: number): Promise<AppendResult[]>;
+}
+
+interface Request {
+  readonly id: string;
+  readonly command: string;
+  readonly input: unknown;
+  readonly replyTo: string;
+  readonly deadline: number;
+}
+
+type Reply =
+  | { readonly id: string; readonly ok: true; readonly result: unknown; readonly written: AppendResult[] }
+  | { readonly id: string; readonly ok: false; readonly error: { code: string; message: string; details?: Record<string, unknown>; retriable?: boolean } };
+
+interface Waiting {
+  resolve(outcome: RoutedOutcome): void;
+  reject(err: unknown): void;
+  timer: NodeJS.Timeout;
+}
+
+export class OwnerRouter {
+  readonly #o: OwnerRouterOptions;
+  readonly #requestsTopic: TopicSpec;
+  readonly #instance = randomUUID();
+  /** Partitions this process owns and has caught up on. */
+  readonly #owned = new Set<number>();
+  /** Local executions per partition, awaited before a partition is handed over. */
+  readonly #running = new Map<number, Set<Promise<unknown>>>();
+  readonly #waiting = new Map<string, Waiting>();
+  #owners: Consumer | undefined;
+  /** Commands run here (asked locally or by another process), and commands sent to another owner. */
+  readonly counts = { executed: 0, asked: 0 };
+  #replies: Promise<Consumer> | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: OwnerRouterOptions) {
+    this.#o = options;
+    this.#requestsTopic = requestsTopicFor({ ...options.topic, partitions: options.partitions });
+  }
+
+  async start(): Promise<void> {
+    const { log } = this.#o;
+    await log.ensureTopic(this.#requestsTopic);
+    await log.ensureTopic(STATE_REPLIES_TOPIC);
+    this.#owners = log.consumer({
+      groupId: `kiot.state.${this.#o.topic.name}`,
+      topics: [this.#requestsTopic.name],
+      // A request is worth executing only until its deadline; older ones are skipped below.
+      startFrom: 'earliest',
+      onAssigned: (partitions) => this.#assigned(partitions),
+      onRevoked: (partitions) => this.#revoked(partitions),
+      eachBatch: async (batch, consumer) => {
+        for (const record of batch.records) await this.#serve(record);
+        const last = batch.records[batch.records.length - 1];
+        if (last) await consumer.commit([{ topic: batch.topic, partition: batch.partition, offset: last.offset + 1 }]);
+      },
+    });
+    await this.#owners.start();
+  }
+
+  /** Runs the command here when this process owns `partition`, else asks its owner. */
+  route(partition: number, key: string, command: string, input: unknown): Promise<RoutedOutcome> {
+    if (this.#stopping) return Promise.reject(new PlatformError('LOG_CLOSED', `state store ${this.#o.topic.name} is closed`));
+    if (this.#owned.has(partition)) {
+      this.counts.executed++;
+      return this.#track(partition, this.#o.execute(command, input));
+    }
+    this.counts.asked++;
+    return this.#ask(partition, key, command, input);
+  }
+
+  /** Leaves the owner group once local commands finish; pending asks fail as unavailable. Safe twice. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      await this.#owners?.stop();
+      const replies = await this.#replies?.catch(() => undefined);
+      await replies?.stop();
+      for (const [id, w] of this.#waiting) {
+        clearTimeout(w.timer);
+        w.reject(unavailable(this.#o.topic.name, 'the store was closed'));
+        this.#waiting.delete(id);
+      }
+    })();
+    return this.#stopping;
+  }
+
+  // --- ownership -----------------------------------------------------------------------------
+
+  async #assigned(partitions: readonly TopicPartition[]): Promise<void> {
+    for (const { partition } of partitions) {
+      if (partition >= this.#o.partitions) continue;
+      // The previous owner's last writes are durable before it gave the partition up: read them first.
+      await this.#o.catchUp(await this.#o.ends(partition));
+      this.#owned.add(partition);
+    }
+  }
+
+  async #revoked(partitions: readonly TopicPartition[]): Promise<void> {
+    for (const { partition } of partitions) this.#owned.delete(partition);
+    await Promise.allSettled(partitions.flatMap(({ partition }) => [...(this.#running.get(partition) ?? [])]));
+  }
+
+  #track<R>(partition: number, work: Promise<R>): Promise<R> {
+    let set = this.#running.get(partition);
+    if (!set) this.#running.set(partition, (set = new Set()));
+    set.add(work);
+    const done = () => set!.delete(work);
+    work.then(done, done);
+    return work;
+  }
+
+  // --- the owner answers ---------------------------------------------------------------------
+
+  async #serve(record: LogRecord): Promise<void> {
+    let request: Request;
+    try {
+      request = JSON.parse(record.value?.toString('utf8') ?? 'null') as Request;
+      if (typeof request?.id !== 'string' || typeof request.command !== 'string' || typeof request.replyTo !== 'string') throw new Error('not a request');
+    } catch (err) {
+      this.#o.logger.warn({ err, partition: record.partition, offset: record.offset }, 'skipped a record that is not a state request');
+      return;
+    }
+    if (request.deadline < Date.now()) return; // its caller has given up (see the file comment)
+    let reply: Reply;
+    this.counts.executed++;
+    try {
+      const outcome = await this.#track(record.partition, this.#o.execute(request.command, request.input));
+      reply = { id: request.id, ok: true, result: outcome.result, written: outcome.written };
+    } catch (err) {
+      const e = err instanceof PlatformError ? err : new PlatformError('INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
+      if (e.code === 'INTERNAL') this.#o.logger.error({ err, command: request.command }, 'state command failed');
+      reply = { id: request.id, ok: false, error: { code: e.code, message: e.message, details: { ...e.details }, retriable: e.retriable } };
+    }
+    await this.#o.log.append(STATE_REPLIES_TOPIC.name, [{ key: request.replyTo, value: JSON.stringify(reply) }]);
+  }
+
+  // --- asking another process ---------------------------------------------------------------------
+
+  async #ask(partition: number, key: string, command: string, input: unknown): Promise<RoutedOutcome> {
+    await this.#listen();
+    const id = randomUUID();
+    const answered = new Promise<RoutedOutcome>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(id);
+        reject(unavailable(this.#o.topic.name, `no owner of partition ${partition} answered within ${this.#o.timeoutMs} ms`));
+      }, this.#o.timeoutMs);
+      this.#waiting.set(id, { resolve, reject, timer });
+    });
+    const request: Request = { id, command, input, replyTo: this.#instance, deadline: Date.now() + this.#o.timeoutMs };
+    try {
+      await this.#o.log.append(this.#requestsTopic.name, [{ key, value: JSON.stringify(request), partition }]);
+    } catch (err) {
+      const w = this.#waiting.get(id);
+      if (w) {
+        clearTimeout(w.timer);
+        this.#waiting.delete(id);
+      }
+      throw err;
+    }
+    return answered;
+  }
+
+  /** Joins the replies topic at its end, once, before the first ask. */
+  #listen(): Promise<Consumer> {
+    this.#replies ??= (async () => {
+      const consumer = this.#o.log.consumer({
+        groupId: `kiot.state.replies.${this.#instance}`,
+        topics: [STATE_REPLIES_TOPIC.name],
+        startFrom: 'latest',
+        eachBatch: async (batch) => {
+          for (const record of batch.records) if (record.key?.toString('utf8') === this.#instance) this.#answer(record);
+        },
+      });
+      await consumer.start();
+      return consumer;
+    })();
+    this.#replies.catch(() => (this.#replies = undefined));
+    return this.#replies;
+  }
+
+  #answer(record: LogRecord): void {
+    let reply: Reply;
+    try {
+      reply = JSON.parse(record.value?.toString('utf8') ?? 'null') as Reply;
+    } catch {
+      return;
+    }
+    const w = this.#waiting.get(reply?.id);
+    if (!w) return;
+    clearTimeout(w.timer);
+    this.#waiting.delete(reply.id);
+    if (reply.ok) w.resolve({ result: reply.result, written: reply.written });
+    else w.reject(rebuildError(reply.error));
+  }
+}
+
+function rebuildError(e: { code: string; message: string; details?: Record<string, unknown>; retriable?: boolean }): PlatformError {
+  const code = (Object.hasOwn(ERROR_CODES, e.code) ? e.code : 'INTERNAL') as ErrorCode;
+  return new PlatformError(code, e.message, { ...(e.details ? { details: e.details } : {}), retriable: e.retriable ?? false });
+}
+
+const unavailable = (topic: string, why: string): PlatformError =>
+  new PlatformError('STATE_UNAVAILABLE', `state store ${topic}: ${why}`, { retriable: true, details: { topic } });

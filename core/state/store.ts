@@ -1,0 +1,296 @@
+/**
+ * The one way to build a state service: a store over a compacted topic of the log.
+ *
+ * - Reads come from a table (every process that opens the store replays the topic into
+ *   memory and follows it); each value is a frame (`codec.ts`) checked on decode.
+ * - Changes are commands: pure functions `(state, input, ctx) => change` that read the store
+ *   and return the writes they want, their result, and records to append elsewhere (events).
+ * - One writer per key: the store's owner group (`<topic>.requests`, one member per process
+ *   that opened the store with commands) gives each partition of the topic to one process.
+ *   A command for a key this process owns runs here; any other goes to its owner through the
+ *   log and is answered on `iot.state.replies` (`router.ts`). On the owner, commands run one at
+ *   a time per key, so each one's reads see the writes of the one before, and a write that
+ *   names `ifRevision` is compare-and-set on the key's revision.
+ * - Writes that need no owner (a gateway's own sessions, retained messages: last writer wins,
+ *   as MQTT has it) go straight to the topic with `write`.
+ *
+ * Replaying the topic from the start, compacted or not, gives the state the live store had:
+ * the last value of each key wins, and a tombstone deletes it.
+ */
+import { randomUUID } from 'node:crypto';
+import { PlatformError } from '../errors.js';
+import type { AppendRecord, AppendResult, Log, Table, TopicSpec } from '../log/log.js';
+import { partitionForKey } from '../log/log.js';
+import type { Logger } from '../logger.js';
+import { decodeFrame, encodeFrame, type StateCodec, type StateFrame } from './codec.js';
+import { OwnerRouter } from './router.js';
+
+/** A key changed in the store (after catch-up; own writes included). */
+export interface StateChange<T> {
+  readonly key: string;
+  /** Undefined when the key was deleted. */
+  readonly value: T | undefined;
+  readonly previous: T | undefined;
+  /** The key's revision after the change (0 when deleted). */
+  readonly revision: number;
+}
+
+/** What every role may do with a store: read it and follow it. */
+export interface StateView<T> {
+  get(key: string): T | undefined;
+  /** 1 for a key's first value, +1 per write; 0 when the key does not exist. */
+  revision(key: string): number;
+  has(key: string): boolean;
+  keys(): IterableIterator<string>;
+  entries(): IterableIterator<[string, T]>;
+  readonly size: number;
+  /** Calls `listener` for every change applied to this view; returns an unsubscribe function. */
+  onChange(listener: (change: StateChange<T>) => void): () => void;
+}
+
+export interface StateWrite<T> {
+  readonly key: string;
+  /** `null` deletes the key. */
+  readonly value: T | null;
+  /** Compare-and-set: the revision the key must have now (0 = must not exist). */
+  readonly ifRevision?: number;
+}
+
+/** What a command returns: the writes it wants, its result, and records for other topics. */
+export interface Change<T, R> {
+  readonly writes: readonly StateWrite<T>[];
+  readonly result: R;
+  /** Appended after the writes are durable (events); a failure is logged, the change stands. */
+  readonly appends?: readonly { readonly topic: string; readonly records: readonly AppendRecord[] }[];
+}
+
+export interface CommandContext {
+  /** ms since the epoch, read once per command. */
+  readonly now: number;
+  newId(): string;
+}
+
+/**
+ * A named command. `keys` are the keys it reads and writes: it runs after every earlier
+ * command on any of them, and the first one routes it to its owner. Every key it writes must
+ * be in the same partition as the first (a topic of one partition puts them all there).
+ */
+export interface CommandDefinition<T, I, R> {
+  readonly name: string;
+  keys(input: I): readonly string[];
+  run(state: StateView<T>, input: I, ctx: CommandContext): Change<T, R> | Promise<Change<T, R>>;
+}
+
+export interface StateStoreOptions<T> {
+  readonly log: Log;
+  readonly logger: Logger;
+  /** The topic, from the catalogue (`core/topics.ts`); ensured as compacted on open. */
+  readonly topic: TopicSpec;
+  readonly codec: StateCodec<T>;
+  /**
+   * The commands this store executes. With none, the store is a read-only view (other roles)
+   * and never joins the owner group; `write` still works.
+   */
+  readonly commands?: readonly CommandDefinition<T, any, any>[];
+  readonly clock?: () => number;
+  /** How long a command routed to another process may wait for its answer. Default 30 s. */
+  readonly requestTimeoutMs?: number;
+}
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+export class StateStore<T> implements StateView<T> {
+  readonly topic: string;
+  readonly #options: StateStoreOptions<T>;
+  readonly #table: Table<StateFrame<T>>;
+  readonly #partitions: number;
+  readonly #commands = new Map<string, CommandDefinition<T, any, any>>();
+  readonly #clock: () => number;
+  readonly #logger: Logger;
+  /** Per key, the end of the last command queued on it. */
+  readonly #tails = new Map<string, Promise<void>>();
+  #router: OwnerRouter | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(options: StateStoreOptions<T>, table: Table<StateFrame<T>>, partitions: number) {
+    this.topic = options.topic.name;
+    this.#options = options;
+    this.#table = table;
+    this.#partitions = partitions;
+    this.#clock = options.clock ?? Date.now;
+    this.#logger = options.logger.child({ module: 'core.state', topic: options.topic.name });
+    for (const c of options.commands ?? []) {
+      if (this.#commands.has(c.name)) throw new PlatformError('CONFIG_INVALID', `command ${c.name} is defined twice on ${this.topic}`);
+      this.#commands.set(c.name, c);
+    }
+  }
+
+  /**
+   * Ensures the topic (compacted), opens the view and waits until it has caught up; with
+   * commands, also joins the owner group.
+   */
+  static async open<T>(options: StateStoreOptions<T>): Promise<StateStore<T>> {
+    const spec: TopicSpec = { ...options.topic, compacted: true };
+    await options.log.ensureTopic(spec);
+    const codec = options.codec;
+    const table = await options.log.openTable<StateFrame<T>>(spec.name, { decode: (bytes, key) => decodeFrame(codec, bytes, key) });
+    try {
+      const partitions = (await options.log.offsets(spec.name)).length;
+      const store = new StateStore(options, table, partitions);
+      if (store.#commands.size > 0) {
+        store.#router = new OwnerRouter({
+          log: options.log,
+          logger: store.#logger,
+          topic: spec,
+          partitions,
+          timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+          execute: (name, input) => store.#runLocal(name, input),
+          catchUp: (positions) => table.waitFor(positions),
+          ends: async (partition) => {
+            const ends = await options.log.offsets(spec.name);
+            const end = ends.find((e) => e.partition === partition);
+            return end && end.high > end.low ? [{ partition, offset: end.high - 1 }] : [];
+          },
+        });
+        await store.#router.start();
+      }
+      return store;
+    } catch (err) {
+      await table.close();
+      throw err;
+    }
+  }
+
+  // --- reading -----------------------------------------------------------------------------
+
+  get(key: string): T | undefined {
+    return this.#table.get(key)?.value;
+  }
+
+  revision(key: string): number {
+    return this.#table.get(key)?.revision ?? 0;
+  }
+
+  has(key: string): boolean {
+    return this.#table.has(key);
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#table.keys();
+  }
+
+  *entries(): IterableIterator<[string, T]> {
+    for (const [key, frame] of this.#table.entries()) yield [key, frame.value];
+  }
+
+  get size(): number {
+    return this.#table.size;
+  }
+
+  onChange(listener: (change: StateChange<T>) => void): () => void {
+    return this.#table.onChange(({ key, value, previous }) => listener({ key, value: value?.value, previous: previous?.value, revision: value?.revision ?? 0 }));
+  }
+
+  /** Commands this process ran as their key's owner, and commands it sent to another owner. */
+  stats(): { readonly executed: number; readonly asked: number } {
+    return { ...(this.#router?.counts ?? { executed: 0, asked: 0 }) };
+  }
+
+  /** The partition of the topic that holds `key` (as the log's partitioner places it). */
+  partitionOf(key: string): number {
+    return partitionForKey(Buffer.from(key), this.#partitions);
+  }
+
+  // --- writing -----------------------------------------------------------------------------
+
+  /**
+   * Runs a command on the owner of its first key: here when this process owns it, else through
+   * the log. Resolves with its result once its writes are applied to this view.
+   * @throws PlatformError what the command threw; STATE_CONFLICT when an `ifRevision` no
+   *   longer holds; STATE_UNAVAILABLE (retriable) when no owner answered in time.
+   */
+  async execute<I, R>(name: string, input: I): Promise<R> {
+    const command = this.#commands.get(name);
+    if (!command || !this.#router) throw new PlatformError('INTERNAL', `${this.topic} has no command ${name}`);
+    if (this.#closing) throw new PlatformError('LOG_CLOSED', `state store ${this.topic} is closed`);
+    const [first] = command.keys(input);
+    if (first === undefined) throw new PlatformError('INTERNAL', `command ${name} named no key`);
+    const outcome = await this.#router.route(this.partitionOf(first), first, name, input);
+    // Read-your-writes: the owner answered once its writes were durable; wait until this view has them too.
+    await this.#table.waitFor(outcome.written);
+    return outcome.result as R;
+  }
+
+  /**
+   * Writes values with no owner in between (last writer wins): for state that has one writer by
+   * construction, or none needed. Resolves once this view has applied them.
+   */
+  async write(writes: readonly StateWrite<T>[]): Promise<void> {
+    if (writes.length === 0) return;
+    await this.#locked(
+      writes.map((w) => w.key),
+      async () => {
+        await this.#append(writes);
+      },
+    );
+  }
+
+  /** Leaves the owner group (commands in flight finish first) and stops following the topic. Safe twice. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#router?.stop();
+      await Promise.allSettled([...this.#tails.values()]);
+      await this.#table.close();
+    })();
+    return this.#closing;
+  }
+
+  // --- the owner's side --------------------------------------------------------------------
+
+  /** Runs a command here, one at a time per key; called by the router for owned partitions. */
+  #runLocal(name: string, input: unknown): Promise<{ result: unknown; written: AppendResult[] }> {
+    const command = this.#commands.get(name);
+    if (!command) return Promise.reject(new PlatformError('INTERNAL', `${this.topic} has no command ${name}`));
+    return this.#locked(command.keys(input), async () => {
+      const change = await command.run(this, input, { now: this.#clock(), newId: randomUUID });
+      const written = await this.#append(change.writes);
+      for (const { topic, records } of change.appends ?? []) {
+        if (records.length === 0) continue;
+        await this.#options.log.append(topic, records).catch((err: unknown) => this.#logger.error({ err, topic, command: name }, 'records of a command could not be appended; the change itself is stored'));
+      }
+      return { result: change.result, written };
+    });
+  }
+
+  async #append(writes: readonly StateWrite<T>[]): Promise<AppendResult[]> {
+    if (writes.length === 0) return [];
+    const revisions = new Map<string, number>();
+    const records: AppendRecord[] = writes.map((w) => {
+      const current = revisions.get(w.key) ?? this.revision(w.key);
+      if (w.ifRevision !== undefined && w.ifRevision !== current) {
+        throw new PlatformError('STATE_CONFLICT', `${this.topic} ${w.key}: expected revision ${w.ifRevision}, found ${current}`, { details: { key: w.key, expected: w.ifRevision, actual: current } });
+      }
+      revisions.set(w.key, w.value === null ? 0 : current + 1);
+      return { key: w.key, value: w.value === null ? null : encodeFrame(this.#options.codec, w.value, current + 1) };
+    });
+    const results = await this.#options.log.append(this.topic, records);
+    await this.#table.waitFor(results);
+    return results;
+  }
+
+  /** Runs `task` after every earlier task on any of `keys`, and before any later one. */
+  async #locked<R>(keys: readonly string[], task: () => Promise<R>): Promise<R> {
+    const unique = [...new Set(keys)];
+    const before = unique.map((k) => this.#tails.get(k));
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    for (const k of unique) this.#tails.set(k, mine);
+    try {
+      await Promise.all(before);
+      return await task();
+    } finally {
+      release();
+      for (const k of unique) if (this.#tails.get(k) === mine) this.#tails.delete(k);
+    }
+  }
+}

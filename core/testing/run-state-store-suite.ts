@@ -1,0 +1,224 @@
+/**
+ * The contract of the state-service base (`core/state/`), run on every Log implementation:
+ * `runStateStoreSuite('EmbeddedLog', () => ...)` and the same for KafkaLog. Each test opens
+ * its own logs and fresh topics, and closes what it opened.
+ */
+import { afterEach, describe, expect, test } from 'vitest';
+import { z } from 'zod';
+import { PlatformError } from '../errors.js';
+import type { Log } from '../log/log.js';
+import { silentLogger } from '../logger.js';
+import { jsonCodec, StateStore, type CommandDefinition, type StateStoreOptions } from '../state/index.js';
+import { uniqueTopic } from './run-log-suite.js';
+
+const SLOW_MS = 120_000; // owner groups on Kafka take seconds to form
+
+/** A test value: a counter and the ids of the commands that touched it. */
+interface Tally {
+  readonly count: number;
+  readonly ids: readonly string[];
+}
+
+const tallyCodec = jsonCodec<Tally>({
+  name: 'tally',
+  version: 2,
+  schema: z.object({ count: z.number().int(), ids: z.array(z.string()) }),
+  // Version 1 (and plain JSON before frames) stored only the count.
+  upgrade: (value, from) => (from < 2 ? { count: (value as { count: number }).count, ids: [] } : value),
+});
+
+const increment: CommandDefinition<Tally, { key: string }, { count: number; id: string }> = {
+  name: 'increment',
+  keys: (input) => [input.key],
+  run: (state, input, ctx) => {
+    const current = state.get(input.key) ?? { count: 0, ids: [] };
+    const id = ctx.newId();
+    return { writes: [{ key: input.key, value: { count: current.count + 1, ids: [...current.ids, id] } }], result: { count: current.count + 1, id } };
+  },
+};
+
+const replace: CommandDefinition<Tally, { key: string; count: number; expectedRevision?: number }, number> = {
+  name: 'replace',
+  keys: (input) => [input.key],
+  run: (state, input) => ({
+    writes: [{ key: input.key, value: { count: input.count, ids: [] }, ...(input.expectedRevision !== undefined ? { ifRevision: input.expectedRevision } : {}) }],
+    result: state.revision(input.key) + 1,
+  }),
+};
+
+const remove: CommandDefinition<Tally, { key: string }, boolean> = {
+  name: 'remove',
+  keys: (input) => [input.key],
+  run: (state, input) => ({ writes: state.has(input.key) ? [{ key: input.key, value: null }] : [], result: state.has(input.key) }),
+};
+
+const refuse: CommandDefinition<Tally, { key: string }, never> = {
+  name: 'refuse',
+  keys: (input) => [input.key],
+  run: () => {
+    throw new PlatformError('INPUT_INVALID', 'refused on purpose', { details: { field: 'key' } });
+  },
+};
+
+const COMMANDS = [increment, replace, remove, refuse];
+
+export function runStateStoreSuite(name: string, openLog: () => Promise<Log>): void {
+  describe(`${name}: the state store contract`, () => {
+    const logs: Log[] = [];
+    const stores: StateStore<Tally>[] = [];
+    const log = async (): Promise<Log> => {
+      const l = await openLog();
+      logs.push(l);
+      return l;
+    };
+    const open = async (l: Log, topic: string, options: Partial<StateStoreOptions<Tally>> = {}): Promise<StateStore<Tally>> => {
+      const store = await StateStore.open<Tally>({ log: l, logger: silentLogger(), topic: { name: topic, partitions: 2 }, codec: tallyCodec, commands: COMMANDS, ...options });
+      stores.push(store);
+      return store;
+    };
+    afterEach(async () => {
+      for (const s of stores.splice(0).reverse()) await s.close();
+      await Promise.all(logs.splice(0).map((l) => l.close()));
+    });
+
+    test(
+      'commands on one key run one at a time: 40 concurrent increments lose nothing and issue no id twice',
+      async () => {
+        const l = await log();
+        const store = await open(l, uniqueTopic());
+        const results = await Promise.all(Array.from({ length: 40 }, () => store.execute<{ key: string }, { count: number; id: string }>('increment', { key: 'k' })));
+        expect(results.map((r) => r.count).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+        expect(new Set(results.map((r) => r.id)).size).toBe(40);
+        expect(store.get('k')).toEqual({ count: 40, ids: results.sort((a, b) => a.count - b.count).map((r) => r.id) });
+        expect(store.revision('k')).toBe(40);
+      },
+      SLOW_MS,
+    );
+
+    test(
+      'replay equals live state: values, revisions and deletions, on a topic nobody compacted',
+      async () => {
+        const l = await log();
+        const topic = uniqueTopic();
+        const live = await open(l, topic);
+        for (let i = 0; i < 30; i++) await live.execute('increment', { key: `k${i % 7}` });
+        await live.execute('remove', { key: 'k3' });
+        await live.execute('replace', { key: 'k5', count: 100 });
+        await live.write([{ key: 'k6', value: null }]);
+        await live.write([{ key: 'w', value: { count: 9, ids: ['x'] } }]);
+        const replayed = await open(await log(), topic, { commands: [] });
+        expect(new Map(replayed.entries())).toEqual(new Map(live.entries()));
+        for (const key of ['k0', 'k1', 'k3', 'k5', 'k6', 'w']) expect(replayed.revision(key)).toBe(live.revision(key));
+        expect(replayed.has('k3')).toBe(false);
+        expect(replayed.revision('k3')).toBe(0);
+        expect(replayed.get('k5')).toEqual({ count: 100, ids: [] });
+      },
+      SLOW_MS,
+    );
+
+    test(
+      'a tombstone deletes the key everywhere, and a later write starts its revisions again',
+      async () => {
+        const l = await log();
+        const topic = uniqueTopic();
+        const store = await open(l, topic);
+        const changes: { key: string; revision: number; deleted: boolean }[] = [];
+        store.onChange((c) => changes.push({ key: c.key, revision: c.revision, deleted: c.value === undefined }));
+        await store.execute('increment', { key: 'gone' });
+        await store.execute('increment', { key: 'gone' });
+        expect(await store.execute('remove', { key: 'gone' })).toBe(true);
+        expect(store.get('gone')).toBeUndefined();
+        expect(await store.execute('remove', { key: 'gone' })).toBe(false);
+        expect(await store.execute<{ key: string }, { count: number }>('increment', { key: 'gone' })).toMatchObject({ count: 1 });
+        expect(store.revision('gone')).toBe(1);
+        expect(changes).toEqual([
+          { key: 'gone', revision: 1, deleted: false },
+          { key: 'gone', revision: 2, deleted: false },
+          { key: 'gone', revision: 0, deleted: true },
+          { key: 'gone', revision: 1, deleted: false },
+        ]);
+      },
+      SLOW_MS,
+    );
+
+    test(
+      'compare-and-set: a stale revision is refused and changes nothing; a command\'s own error reaches the caller',
+      async () => {
+        const l = await log();
+        const store = await open(l, uniqueTopic());
+        await store.execute('replace', { key: 'cas', count: 1, expectedRevision: 0 });
+        await store.execute('replace', { key: 'cas', count: 2, expectedRevision: 1 });
+        const stale = store.execute('replace', { key: 'cas', count: 3, expectedRevision: 1 });
+        await expect(stale).rejects.toMatchObject({ code: 'STATE_CONFLICT', details: { expected: 1, actual: 2 } });
+        await expect(store.write([{ key: 'cas', value: { count: 4, ids: [] }, ifRevision: 0 }])).rejects.toMatchObject({ code: 'STATE_CONFLICT' });
+        expect(store.get('cas')).toEqual({ count: 2, ids: [] });
+        expect(store.revision('cas')).toBe(2);
+        await expect(store.execute('refuse', { key: 'cas' })).rejects.toMatchObject({ code: 'INPUT_INVALID', message: 'refused on purpose' });
+      },
+      SLOW_MS,
+    );
+
+    test(
+      'two instances converge: commands from both reach each key\'s one owner, and both views end equal',
+      async () => {
+        const topic = uniqueTopic();
+        const a = await open(await log(), topic);
+        const b = await open(await log(), topic);
+        const keys = ['p', 'q', 'r', 's', 't', 'u'];
+        const results = await Promise.all(
+          Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a : b).execute<{ key: string }, { count: number; id: string }>('increment', { key: keys[i % keys.length]! })),
+        );
+        expect(new Set(results.map((r) => r.id)).size).toBe(60);
+        for (const key of keys) {
+          expect(a.get(key)?.count).toBe(10);
+          expect(b.get(key)).toEqual(a.get(key));
+          expect(b.revision(key)).toBe(10);
+        }
+        // The keys span partitions; every command ran once, on an owner, and some were sent to the other store.
+        expect(new Set(keys.map((k) => a.partitionOf(k))).size).toBeGreaterThan(1);
+        expect(a.stats().executed + b.stats().executed).toBe(60);
+        expect(a.stats().asked + b.stats().asked).toBeGreaterThan(0);
+      },
+      SLOW_MS,
+    );
+
+    test(
+      'a read-only view follows the writers and refuses commands; old and damaged records are handled',
+      async () => {
+        const l = await log();
+        const topic = uniqueTopic();
+        // Written before frames existed: plain JSON of schema version 0, upgraded on read.
+        await l.ensureTopic({ name: topic, partitions: 2, compacted: true });
+        await l.append(topic, [{ key: 'legacy', value: JSON.stringify({ count: 5 }) }]);
+        const writer = await open(l, topic);
+        const view = await open(l, topic, { commands: [] });
+        expect(view.get('legacy')).toEqual({ count: 5, ids: [] });
+        expect(view.revision('legacy')).toBe(0);
+        await expect(view.execute('increment', { key: 'x' })).rejects.toMatchObject({ code: 'INTERNAL' });
+        const followed = changeOf(view, 'legacy');
+        await writer.execute('increment', { key: 'legacy' });
+        await followed;
+        expect(view.get('legacy')?.count).toBe(6);
+        // A value that fails its schema keeps the last good value instead of stopping the store.
+        const probed = changeOf(view, 'probe');
+        await l.append(topic, [{ key: 'legacy', value: JSON.stringify({ count: 'many' }) }]);
+        await l.append(topic, [{ key: 'probe', value: JSON.stringify({ count: 1 }) }]);
+        await probed;
+        expect(view.get('legacy')?.count).toBe(6);
+        expect(view.get('probe')).toEqual({ count: 1, ids: [] });
+      },
+      SLOW_MS,
+    );
+  });
+}
+
+/** Resolves at the next change of `key` in `store`'s view. */
+function changeOf(store: StateStore<Tally>, key: string): Promise<void> {
+  return new Promise((resolve) => {
+    const off = store.onChange((c) => {
+      if (c.key !== key) return;
+      off();
+      resolve();
+    });
+  });
+}
