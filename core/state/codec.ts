@@ -28,10 +28,10 @@ export interface StateCodec<T> {
   readonly version: number;
   encode(value: T): Buffer;
   /**
-   * Reads bytes written with schema version `version` (0 = before frames existed).
+   * Reads the bytes of `key` written with schema version `version` (0 = before frames existed).
    * @throws PlatformError STATE_RECORD_INVALID when they do not hold a valid value.
    */
-  decode(bytes: Buffer, version: number): T;
+  decode(bytes: Buffer, version: number, key: string): T;
 }
 
 /** A decoded record: the value, and the revision of its key that it is. */
@@ -67,7 +67,7 @@ export function decodeFrame<T>(codec: StateCodec<T>, bytes: Buffer, key: string)
 
 function decodeWith<T>(codec: StateCodec<T>, bytes: Buffer, version: number, key: string): T {
   try {
-    return codec.decode(bytes, version);
+    return codec.decode(bytes, version, key);
   } catch (err) {
     if (err instanceof PlatformError && err.code === 'STATE_RECORD_INVALID') throw err;
     throw new PlatformError('STATE_RECORD_INVALID', `${codec.name} ${key}: ${(err as Error).message}`, { details: { key, version }, cause: err });
@@ -78,7 +78,8 @@ export interface JsonCodecOptions<T> {
   readonly name: string;
   /** Bump when the shape changes, and teach `upgrade` the old one. */
   readonly version: number;
-  readonly schema: ZodType<T>;
+  /** The schema of every value, or of the value under one key (a topic holding several kinds). */
+  readonly schema: ZodType<T> | ((key: string) => ZodType<T>);
   /**
    * Turns a value parsed from an older schema version (0 = written before frames) into the
    * current shape; it is checked against `schema` afterwards. Default: the value as it is.
@@ -93,10 +94,10 @@ export function jsonCodec<T>(options: JsonCodecOptions<T>): StateCodec<T> {
     name,
     version,
     encode: (value) => Buffer.from(JSON.stringify(value), 'utf8'),
-    decode(bytes, from) {
+    decode(bytes, from, key) {
       let raw: unknown = JSON.parse(bytes.toString('utf8'));
       if (from < version && upgrade) raw = upgrade(raw, from);
-      const parsed = schema.safeParse(raw);
+      const parsed = (typeof schema === 'function' ? schema(key) : schema).safeParse(raw);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         const path = issue && issue.path.length > 0 ? issue.path.join('.') : '(value)';

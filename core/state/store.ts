@@ -88,10 +88,11 @@ export interface StateStoreOptions<T> {
   readonly topic: TopicSpec;
   readonly codec: StateCodec<T>;
   /**
-   * The commands this store executes. With none, the store is a read-only view (other roles)
-   * and never joins the owner group; `write` still works.
+   * The commands this store executes (or a function of the opened store that returns them,
+   * for commands that read indexes built over it). With none, the store is a read-only view
+   * (other roles) and never joins the owner group; `write` still works.
    */
-  readonly commands?: readonly CommandDefinition<T, any, any>[];
+  readonly commands?: readonly CommandDefinition<T, any, any>[] | ((store: StateStore<T>) => readonly CommandDefinition<T, any, any>[]);
   readonly clock?: () => number;
   /** How long a command routed to another process may wait for its answer. Default 30 s. */
   readonly requestTimeoutMs?: number;
@@ -119,7 +120,10 @@ export class StateStore<T> implements StateView<T> {
     this.#partitions = partitions;
     this.#clock = options.clock ?? Date.now;
     this.#logger = options.logger.child({ module: 'core.state', topic: options.topic.name });
-    for (const c of options.commands ?? []) {
+  }
+
+  #define(commands: readonly CommandDefinition<T, any, any>[]): void {
+    for (const c of commands) {
       if (this.#commands.has(c.name)) throw new PlatformError('CONFIG_INVALID', `command ${c.name} is defined twice on ${this.topic}`);
       this.#commands.set(c.name, c);
     }
@@ -137,6 +141,8 @@ export class StateStore<T> implements StateView<T> {
     try {
       const partitions = (await options.log.offsets(spec.name)).length;
       const store = new StateStore(options, table, partitions);
+      const commands = options.commands;
+      store.#define(typeof commands === 'function' ? commands(store) : (commands ?? []));
       if (store.#commands.size > 0) {
         store.#router = new OwnerRouter({
           log: options.log,

@@ -41,8 +41,10 @@ export const DEFAULT_RETRY_PAUSE_MS = 1_000;
 /** How long `Consumer.start()` waits to join its group before failing with LOG_UNAVAILABLE. */
 export const DEFAULT_START_TIMEOUT_MS = 60_000;
 
-/** kafkajs's default: with its backoff, a call gives up after roughly 10 s of failures. */
+/** kafkajs's default count; with the waits capped below, a call gives up after at most ~8 s of failures. */
 export const DEFAULT_RETRIES = 5;
+/** Longest wait between two retries (kafkajs's default is 30 s, which left `--kafka` to a closed port hanging). */
+const MAX_RETRY_TIME_MS = 3_000;
 
 export interface KafkaLogOptions {
   /** Bootstrap brokers, `host:port`. */
@@ -105,12 +107,15 @@ export class KafkaLog implements Log {
   /** undefined until a timestamp lookup on a non-empty partition told us. */
   #timestampLookup: boolean | undefined;
   #closed: Promise<void> | undefined;
+  #connectedOnce = false;
+  readonly #brokers: readonly string[];
   #appendedRecords = 0;
   #appendedBytes = 0;
   #consumedRecords = 0;
 
   constructor(options: KafkaLogOptions) {
     if (options.brokers.length === 0) throw new PlatformError('CONFIG_INVALID', 'kafka brokers: expected at least one host:port');
+    this.#brokers = options.brokers;
     this.#log = options.logger.child({ module: 'log.kafka' });
     this.#defaultPartitions = options.defaultPartitions ?? DEFAULT_PARTITIONS;
     this.#settings = {
@@ -125,8 +130,11 @@ export class KafkaLog implements Log {
       clientId: options.clientId ?? 'kiot',
       brokers: options.brokers,
       logLevel: logLevel.INFO,
-      retry: { retries: options.retries ?? DEFAULT_RETRIES },
-      logCreator: () => (entry: LogEntry) => logKafkaJs(kafkaLog, entry),
+      // Waits between retries capped at 3 s: a call that fails every retry gives up within ~8 s.
+      retry: { retries: options.retries ?? DEFAULT_RETRIES, maxRetryTime: MAX_RETRY_TIME_MS },
+      // Until the first connection succeeds, a refused or unreachable broker is reported once,
+      // by whoever awaited the connection, rather than as kafkajs's retry-by-retry warnings.
+      logCreator: () => (entry: LogEntry) => logKafkaJs(kafkaLog, entry, this.#connectedOnce),
     });
     this.#consumerHost = {
       kafka: this.#kafka,
@@ -363,10 +371,12 @@ export class KafkaLog implements Log {
   async #connect<C extends { connect(): Promise<void> }>(client: C, what: string, reset: () => void): Promise<C> {
     try {
       await client.connect();
+      this.#connectedOnce = true;
       return client;
     } catch (err) {
       reset(); // the next call tries again
-      throw fromKafkaError(err, `kafka ${what} could not connect`);
+      const brokers = this.#brokers.join(',');
+      throw fromKafkaError(err, this.#connectedOnce ? `kafka ${what} could not connect` : `cannot reach Kafka at ${brokers} (is it running, and is --kafka right?)`);
     }
   }
 
@@ -417,9 +427,9 @@ export class KafkaLog implements Log {
   }
 }
 
-/** kafkajs logs through the module logger; its ERROR lines are mostly retried failures, hence warn. */
-function logKafkaJs(logger: Logger, { level, log }: LogEntry): void {
+/** kafkajs logs through the module logger; its ERROR lines are mostly retried failures, hence warn (debug before the first connection). */
+function logKafkaJs(logger: Logger, { level, log }: LogEntry, connectedOnce: boolean): void {
   const { message, ...fields } = log;
-  if (level === logLevel.ERROR || level === logLevel.WARN) logger.warn(fields, message);
+  if (connectedOnce && (level === logLevel.ERROR || level === logLevel.WARN)) logger.warn(fields, message);
   else logger.debug(fields, message);
 }
