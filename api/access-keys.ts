@@ -27,16 +27,21 @@ export interface AccessKey {
   /** ms since the epoch. */
   readonly createdAt: number;
   readonly description?: string;
+  /**
+   * An AWS IoT policy document (JSON text) that limits what the key may do; absent for an
+   * administrator key, which may call every operation. See `api/caller.ts`.
+   */
+  readonly policyDocument?: string;
 }
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 /** A new key in AWS's shapes: a 20-character `AKIA...` id and a 40-character secret. */
-export function generateAccessKey(now: number, description?: string): AccessKey {
+export function generateAccessKey(now: number, description?: string, policyDocument?: string): AccessKey {
   const idBytes = randomBytes(16);
   const id = `AKIA${[...idBytes].map((b) => BASE32[b & 31]).join('')}`;
   const secret = randomBytes(30).toString('base64').replace(/\+/g, 'A').replace(/\//g, 'B');
-  return { accessKeyId: id, secretAccessKey: secret, status: 'Active', createdAt: now, ...(description ? { description } : {}) };
+  return { accessKeyId: id, secretAccessKey: secret, status: 'Active', createdAt: now, ...(description ? { description } : {}), ...(policyDocument !== undefined ? { policyDocument } : {}) };
 }
 
 export class AccessKeyStore {
@@ -67,9 +72,12 @@ export class AccessKeyStore {
     return [...this.#table.entries()].map(([, v]) => v).sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  /** Creates and stores a new active key; resolves once it verifies requests. */
-  async create(now: number, description?: string): Promise<AccessKey> {
-    const key = generateAccessKey(now, description);
+  /**
+   * Creates and stores a new active key; resolves once it verifies requests. With a
+   * `policyDocument` (checked by the caller) the key is restricted to what it allows.
+   */
+  async create(now: number, description?: string, policyDocument?: string): Promise<AccessKey> {
+    const key = generateAccessKey(now, description, policyDocument);
     await this.#table.set(key.accessKeyId, JSON.stringify(key));
     return key;
   }
@@ -140,7 +148,8 @@ export async function ensureCredentialsFile(store: AccessKeyStore, dataDir: stri
     }
     return { path, written: false, accessKeyId: id };
   }
-  const key = store.list().find((k) => k.status === 'Active') ?? (await store.create(deps.now, 'created on first start'));
+  // The file holds an administrator key: restricted keys are made for someone else.
+  const key = store.list().find((k) => k.status === 'Active' && k.policyDocument === undefined) ?? (await store.create(deps.now, 'created on first start'));
   await mkdir(dataDir, { recursive: true });
   try {
     await writeFile(path, formatCredentialsFile(key), { mode: 0o600, flag: 'wx' });

@@ -30,10 +30,11 @@ const operations: AwsOperation[] = [
   }),
 ];
 let http: HttpServer;
+const ADMIN = { admin: true, allows: () => true, allowsOperation: () => true } as const;
 let base: string;
 
 beforeAll(async () => {
-  const routes = createAwsRoutes({ operations, logger: silentLogger(), maxBodyBytes: 64, authenticate: () => ({ accessKeyId: 'AKIATEST', region: 'r', service: 'iot', signedAt: 0 }) });
+  const routes = createAwsRoutes({ operations, logger: silentLogger(), maxBodyBytes: 64, authenticate: () => ({ accessKeyId: 'AKIATEST', region: 'r', service: 'iot', signedAt: 0, ...ADMIN }) });
   http = createHttpServer({ logger: silentLogger(), metrics: async () => '', health: () => ({}), routes });
   base = `http://127.0.0.1:${await http.listen('127.0.0.1', 0)}`;
 });
@@ -78,6 +79,6 @@ describe('AWS router', () => {
   });
 
   test('two operations on one method and path are refused at startup', () => {
-    expect(() => createAwsRoutes({ operations: [op('A', 'GET', '/x/{a}'), op('B', 'GET', '/x/{a}')], logger: silentLogger(), authenticate: () => ({ accessKeyId: '', region: '', service: '', signedAt: 0 }) })).toThrow(/A and B/);
+    expect(() => createAwsRoutes({ operations: [op('A', 'GET', '/x/{a}'), op('B', 'GET', '/x/{a}')], logger: silentLogger(), authenticate: () => ({ accessKeyId: '', region: '', service: '', signedAt: 0, ...ADMIN }) })).toThrow(/A and B/);
   });
 });

@@ -11,7 +11,8 @@ import { PlatformError, type Logger } from '../core/index.js';
 import { sendAwsError } from './aws-errors.js';
 import type { AwsOperation, AwsRequest } from './operation.js';
 import type { Route } from './server.js';
-import type { SigV4Identity, SignedRequest } from './sigv4.js';
+import type { ApiCaller } from './caller.js';
+import type { SignedRequest } from './sigv4.js';
 
 /** AWS IoT's control plane takes small JSON documents; 1 MiB leaves room for policies and CSRs. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -19,8 +20,11 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export interface AwsRouterOptions {
   readonly operations: readonly AwsOperation[];
   readonly logger: Logger;
-  /** Verifies the signature of a request (throws an AUTH_* PlatformError) and says who signed it. */
-  readonly authenticate: (request: SignedRequest) => SigV4Identity;
+  /**
+   * Verifies the signature of a request (throws an AUTH_* PlatformError) and says who signed it
+   * and what they may do (`createRequestAuthenticator`).
+   */
+  readonly authenticate: (request: SignedRequest) => ApiCaller;
   readonly maxBodyBytes?: number;
   /** Throws (e.g. LOG_UNAVAILABLE) while the API cannot serve requests yet. */
   readonly checkReady?: () => void;
@@ -101,15 +105,18 @@ async function serve(op: AwsOperation, template: CompiledTemplate, req: Incoming
       params[label] = decodeLabel(match?.[i + 1] ?? '', label);
     });
     const rawBody = await readBody(req, options.maxBodyBytes);
-    const identity = options.authenticate({ method: req.method ?? 'GET', url, headers: req.headers, body: rawBody });
+    const caller = options.authenticate({ method: req.method ?? 'GET', url, headers: req.headers, body: rawBody });
+    authorize(op, caller);
     const request: AwsRequest = {
       params,
       query: new URLSearchParams(queryStart < 0 ? '' : url.slice(queryStart + 1)),
       body: op.bodyFormat === 'raw' ? undefined : parseJson(rawBody),
       rawBody,
       headers: req.headers,
-      accessKeyId: identity.accessKeyId,
-      region: identity.region,
+      accessKeyId: caller.accessKeyId,
+      region: caller.region,
+      caller,
+      remoteAddress: `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`,
     };
     const result = await op.handle(request);
     const text = JSON.stringify(result ?? {});
@@ -124,6 +131,17 @@ async function serve(op: AwsOperation, template: CompiledTemplate, req: Incoming
     if (err instanceof PlatformError && err.code === 'API_BODY_TOO_LARGE') res.setHeader('connection', 'close');
     sendAwsError(res, err);
   }
+}
+
+/** Refuses a caller the operation's `access` does not let in, before the body is even parsed. */
+function authorize(op: AwsOperation, caller: ApiCaller): void {
+  const access = op.access ?? 'policy';
+  if (caller.admin || access === 'self') return;
+  if (access === 'policy' && caller.allowsOperation(op.name)) return;
+  // IAM's refusal as AWS's control plane sends it (403 AccessDeniedException).
+  throw new PlatformError('AUTH_FORBIDDEN', `User: ${caller.accessKeyId} is not authorized to perform: iot:${op.name}${access === 'admin' ? ' (administrator keys only)' : ''}`, {
+    details: { awsErrorType: 'AccessDeniedException', awsStatus: 403 },
+  });
 }
 
 function decodeLabel(raw: string, label: string): string {
@@ -164,11 +182,41 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   });
 }
 
+/**
+ * Deepest nesting of objects and arrays a request body may have. AWS IoT's request shapes nest a
+ * few levels (a TopicRulePayload's actions about 5); the bound keeps every recursive walk over
+ * a parsed body (validators, copies, JSON.stringify) far from the stack limit.
+ */
+export const MAX_JSON_DEPTH = 64;
+
 function parseJson(body: Buffer): unknown {
   if (body.length === 0) return undefined;
+  const text = body.toString('utf8');
+  const depth = jsonDepthExceeds(text, MAX_JSON_DEPTH);
+  if (depth) throw new PlatformError('API_BODY_INVALID', `Request body nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`, { details: { maxDepth: MAX_JSON_DEPTH } });
   try {
-    return JSON.parse(body.toString('utf8'));
+    return JSON.parse(text);
   } catch (err) {
     throw new PlatformError('API_BODY_INVALID', `Request body is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * Whether JSON text opens more than `max` objects/arrays at once; one pass, no recursion, so a
+ * hostile 50,000-deep body costs a loop and not the stack. Brackets inside strings do not count.
+ */
+export function jsonDepthExceeds(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c /* \ */) i++;
+      else if (c === 0x22 /* " */) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--;
+  }
+  return false;
 }

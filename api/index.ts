@@ -9,23 +9,27 @@
  * ```
  */
 import type { Config, Log, Logger } from '../core/index.js';
-import { DEFAULT_ARN_REGION, ThingRegistry, type ThingRecord } from '../registry/index.js';
+import { createPublisher } from '../ingest/index.js';
+import { DEFAULT_ARN_REGION, ThingRegistry, arnScopeOf } from '../registry/index.js';
 import { AccessKeyStore, ensureCredentialsFile, type CredentialsFileResult } from './access-keys.js';
 import { createAwsRoutes } from './aws-router.js';
+import { createRequestAuthenticator, type RequestAuthenticator } from './caller.js';
 import type { AwsOperation } from './operation.js';
+import { accessKeyOperations } from './routes/access-keys.js';
+import { publishOperations } from './routes/publish.js';
 import { thingGroupOperations } from './routes/thing-groups.js';
 import { thingTypeOperations } from './routes/thing-types.js';
 import { thingOperations } from './routes/things.js';
 import { topicRuleOperations } from './routes/topic-rules.js';
 import type { Route } from './server.js';
-import { verifySigV4 } from './sigv4.js';
 import { TopicRuleStore } from './topic-rule-store.js';
 
 export type { AwsOperation, AwsRequest } from './operation.js';
 export { AWS_ERRORS, awsErrorShape, sendAwsError } from './aws-errors.js';
-export { createAwsRoutes, compilePathTemplate, DEFAULT_MAX_BODY_BYTES, type AwsRouterOptions } from './aws-router.js';
+export { createAwsRoutes, compilePathTemplate, jsonDepthExceeds, DEFAULT_MAX_BODY_BYTES, MAX_JSON_DEPTH, type AwsRouterOptions } from './aws-router.js';
+export { createRequestAuthenticator, type ApiCaller, type RequestAuthenticator, type RequestAuthenticatorOptions } from './caller.js';
 export { verifySigV4, IOT_SIGNING_SERVICES, type SigV4Identity, type SignedRequest } from './sigv4.js';
-export { AccessKeyStore, ACCESS_KEYS_TOPIC, CREDENTIALS_FILE_NAME, parseCredentialsFile, type AccessKey } from './access-keys.js';
+export { AccessKeyStore, ACCESS_KEYS_TOPIC, CREDENTIALS_FILE_NAME, parseCredentialsFile, formatCredentialsFile, type AccessKey } from './access-keys.js';
 export { TopicRuleStore, buildStoredRule, type StoredTopicRule, type TopicRulePayload } from './topic-rule-store.js';
 
 export interface ApiDeps {
@@ -35,13 +39,12 @@ export interface ApiDeps {
   readonly announce?: (line: string) => void;
   /**
    * More AWS operations to serve with the same router, signature check and error mapping
-   * (certificates, policies, data plane, jobs). Method + path must not repeat.
+   * (certificates, policies, data plane, jobs, the rules service's `/kiot/rules`). Method +
+   * path must not repeat. Publish and kiot's access key operations are always served.
    */
   readonly operations?: readonly AwsOperation[];
   /** A registry shared with other services; when absent the API opens (and closes) its own. */
   readonly registry?: ThingRegistry;
-  /** Refuses deleting a thing (e.g. while principals are attached); used only for a registry the API opens. */
-  readonly beforeDeleteThing?: (thing: ThingRecord) => void | Promise<void>;
   readonly clock?: () => number;
   /** Default 5 minutes, as AWS IoT. */
   readonly thingTypeDeleteDelayMs?: number;
@@ -56,6 +59,8 @@ export interface Api {
   readonly registry: ThingRegistry;
   readonly accessKeys: AccessKeyStore;
   readonly topicRules: TopicRuleStore;
+  /** The signature check every route uses; for other signed routes (`/metrics` with `--metrics-auth`). */
+  readonly authenticate: RequestAuthenticator;
   /** Where the credentials file is (undefined when writing it is turned off). */
   readonly credentials: CredentialsFileResult | undefined;
   /** Closes what the API opened. Safe to call twice. */
@@ -63,7 +68,7 @@ export interface Api {
 }
 
 /** Opens the registry with the config's region (ARNs) and account id. */
-export function openThingRegistry(config: Pick<Config, 'region' | 'accountId'>, deps: { log: Log; logger: Logger; clock?: () => number; thingTypeDeleteDelayMs?: number; beforeDeleteThing?: (thing: ThingRecord) => void | Promise<void> }): Promise<ThingRegistry> {
+export function openThingRegistry(config: Pick<Config, 'region' | 'accountId'>, deps: { log: Log; logger: Logger; clock?: () => number; thingTypeDeleteDelayMs?: number }): Promise<ThingRegistry> {
   return ThingRegistry.open({
     log: deps.log,
     logger: deps.logger,
@@ -71,7 +76,6 @@ export function openThingRegistry(config: Pick<Config, 'region' | 'accountId'>, 
     accountId: config.accountId,
     ...(deps.clock ? { clock: deps.clock } : {}),
     ...(deps.thingTypeDeleteDelayMs !== undefined ? { thingTypeDeleteDelayMs: deps.thingTypeDeleteDelayMs } : {}),
-    ...(deps.beforeDeleteThing ? { beforeDeleteThing: deps.beforeDeleteThing } : {}),
   });
 }
 
@@ -98,14 +102,24 @@ export async function createApi(config: Pick<Config, 'dataDir' | 'region' | 'acc
       deps.writeCredentialsFile === false
         ? undefined
         : await ensureCredentialsFile(accessKeys, config.dataDir, { logger: deps.logger, now: clock(), ...(deps.announce ? { announce: deps.announce } : {}) });
+    const scope = arnScopeOf(config);
+    const authenticate = createRequestAuthenticator({ accessKeys, region: config.region, scope, clock });
     const routes = createAwsRoutes({
       logger: deps.logger,
-      operations: [...thingOperations(registry), ...thingTypeOperations(registry), ...thingGroupOperations(registry), ...topicRuleOperations(topicRules, registry.arns, clock), ...(deps.operations ?? [])],
-      authenticate: (request) => verifySigV4(request, { now: clock(), secretFor: (id) => accessKeys.secretFor(id), region: config.region }),
+      operations: [
+        ...thingOperations(registry),
+        ...thingTypeOperations(registry),
+        ...thingGroupOperations(registry),
+        ...topicRuleOperations(topicRules, registry.arns, clock),
+        ...publishOperations(createPublisher({ log: deps.log, logger: deps.logger }), scope),
+        ...accessKeyOperations(accessKeys, clock),
+        ...(deps.operations ?? []),
+      ],
+      authenticate,
       ...(deps.maxBodyBytes !== undefined ? { maxBodyBytes: deps.maxBodyBytes } : {}),
     });
     let stopping: Promise<void> | undefined;
-    return { routes, registry, accessKeys, topicRules, credentials, stop: () => (stopping ??= closeAll()) };
+    return { routes, registry, accessKeys, topicRules, authenticate, credentials, stop: () => (stopping ??= closeAll()) };
   } catch (err) {
     await closeAll();
     throw err;

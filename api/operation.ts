@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ApiCaller } from './caller.js';
 
 /**
  * One operation of an AWS-shaped REST API (e.g. `CreateThing`: POST /things/{thingName}), as
@@ -21,6 +22,12 @@ export interface AwsOperation {
    * operations whose body is not JSON (e.g. the data plane's Publish).
    */
   readonly bodyFormat?: 'json' | 'raw';
+  /**
+   * Who may call it (see `api/caller.ts`). `'policy'` (default): administrator keys, and keys
+   * whose policy allows `iot:<name>`. `'self'`: every signed caller reaches `handle`, which
+   * checks `request.caller` itself (Publish: per topic). `'admin'`: administrator keys only.
+   */
+  readonly access?: 'policy' | 'self' | 'admin';
   handle(request: AwsRequest): Promise<unknown>;
 }
 
@@ -37,4 +44,8 @@ export interface AwsRequest {
   readonly rawBody?: Buffer;
   /** The region the request was signed for (set by the router). */
   readonly region?: string;
+  /** Who signed it and what they may do (set by the router). */
+  readonly caller?: ApiCaller;
+  /** `address:port` of the client (set by the router). */
+  readonly remoteAddress?: string;
 }

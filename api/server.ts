@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { listenFailed, type Logger } from '../core/index.js';
+import { sendAwsError } from './aws-errors.js';
+import type { SignedRequest } from './sigv4.js';
 
 /** One HTTP route; later issues add the AWS-shaped API routes through this. */
 export interface Route {
@@ -14,9 +17,16 @@ export interface HttpServerDeps {
   readonly logger: Logger;
   /** Prometheus text for `GET /metrics`. */
   readonly metrics: () => Promise<string>;
-  /** Body of `GET /health`; served without auth, like `/metrics`. */
+  /** Body of `GET /health`; always served without auth. */
   readonly health: () => Record<string, unknown>;
   readonly routes?: readonly Route[];
+  /**
+   * When set, `GET /metrics` must pass this check (SigV4, `--metrics-auth`); it throws an AUTH_*
+   * PlatformError, answered with AWS's error shape. Unset: `/metrics` is open, like `/health`.
+   */
+  readonly authenticateMetrics?: (request: SignedRequest) => unknown;
+  /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
 export interface HttpServer {
@@ -33,14 +43,23 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
     {
       method: 'GET',
       path: /^\/metrics$/,
-      handle: async (_req, res) => {
+      handle: async (req, res) => {
+        if (deps.authenticateMetrics) {
+          try {
+            deps.authenticateMetrics({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.alloc(0) });
+          } catch (err) {
+            req.resume();
+            sendAwsError(res, err);
+            return;
+          }
+        }
         const body = await deps.metrics();
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
       },
     },
     ...(deps.routes ?? []),
   ];
-  const server: Server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]!;
     const matching = routes.filter((r) => r.path.test(path));
     const route = matching.find((r) => r.method === req.method);
@@ -57,7 +76,8 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
         if (!res.headersSent) sendJson(res, 500, { message: 'internal error' });
         else res.destroy();
       });
-  });
+  };
+  const server: Server = deps.tls ? createTlsServer({ cert: deps.tls.cert, key: deps.tls.key }, handler) : createServer(handler);
   let closing: Promise<void> | undefined;
   return {
     listen: (host, port) =>

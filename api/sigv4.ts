@@ -16,6 +16,9 @@ export const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
 /** AWS rejects requests whose signing time is more than 15 minutes from its clock. */
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 15 * 60_000;
 const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+/** Methods that carry a body: their payload must always be signed. */
+const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
+const UNSIGNED_BODY = 'x-amz-content-sha256: UNSIGNED-PAYLOAD is not accepted for a request with a body; sign the payload (its SHA-256).';
 const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 
 /**
@@ -79,7 +82,8 @@ const mismatch = (message = BAD_SIGNATURE): PlatformError => new PlatformError('
  *
  * @throws PlatformError AUTH_MISSING (no signature at all), AUTH_UNKNOWN_KEY, AUTH_SIGNATURE_EXPIRED
  *   (signing time outside the allowed skew, or a presigned URL past its expiry), or
- *   AUTH_SIGNATURE_INVALID (malformed, wrong scope, or a signature that does not match).
+ *   AUTH_SIGNATURE_INVALID (malformed, wrong scope, a signature that does not match, or an
+ *   unsigned payload (`UNSIGNED-PAYLOAD`) on a request that has or may have a body).
  */
 export function verifySigV4(request: SignedRequest, options: SigV4VerifyOptions): SigV4Identity {
   const queryStart = request.url.indexOf('?');
@@ -104,10 +108,16 @@ export function verifySigV4(request: SignedRequest, options: SigV4VerifyOptions)
 
   const headerHash = headerValue(request.headers, 'x-amz-content-sha256');
   const bodyHash = createHash('sha256').update(request.body).digest('hex');
+  // UNSIGNED-PAYLOAD leaves the body out of the signature, so anyone who sees a signed request
+  // could swap its body within the skew window. AWS IoT's REST APIs sign the payload; only S3
+  // takes UNSIGNED-PAYLOAD. kiot accepts it only on a request that cannot carry a body (the
+  // presigned GET of MQTT over WebSocket), never on POST/PUT/PATCH or a non-empty body.
+  const mayHaveBody = request.body.length > 0 || BODY_METHODS.has(request.method.toUpperCase());
+  if (headerHash === UNSIGNED_PAYLOAD && mayHaveBody) throw mismatch(UNSIGNED_BODY);
   if (headerHash !== undefined && headerHash !== UNSIGNED_PAYLOAD && headerHash !== bodyHash) throw mismatch('The provided x-amz-content-sha256 header does not match what was computed.');
-  // Presigned URLs sign either the body hash or UNSIGNED-PAYLOAD; header-signed requests sign
-  // the header's value when present, else the body hash.
-  const payloadHashes = parsed.presigned ? [headerHash ?? bodyHash, UNSIGNED_PAYLOAD, EMPTY_SHA256] : [headerHash ?? bodyHash];
+  // Presigned URLs sign the body hash, or (bodiless requests only) UNSIGNED-PAYLOAD;
+  // header-signed requests sign the header's value when present, else the body hash.
+  const payloadHashes = parsed.presigned ? (mayHaveBody ? [headerHash ?? bodyHash] : [headerHash ?? bodyHash, UNSIGNED_PAYLOAD, EMPTY_SHA256]) : [headerHash ?? bodyHash];
 
   const canonicalPath = canonicalUri(rawPath);
   const canonicalQueryText = canonicalQuery(query.filter(([k]) => k !== 'X-Amz-Signature'));

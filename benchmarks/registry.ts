@@ -67,7 +67,7 @@ export async function runRegistryBenchmark(count: number, progress: (line: strin
   const log = await EmbeddedLog.open({ dataDir: dir, logger });
   const config = { region: undefined, accountId: '123456789012' };
   const registry = await openThingRegistry(config, { log, logger });
-  const service = createSecurityService(config, { log, logger, things: thingsDirectory(registry) });
+  const service = createSecurityService(config, { log, logger, things: thingsDirectory(registry), registryStore: registry.store });
   try {
     const security = await service.start();
     await security.policies.createPolicy('fleet', FLEET_POLICY);

@@ -1,13 +1,29 @@
 #!/usr/bin/env node
 import { realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { PlatformError, SETTINGS, createLogger, loadConfig, type SettingKey } from '../core/index.js';
+import { register as registerAccessKeys } from './commands/access-keys.js';
 import { register as registerDevice } from './commands/device.js';
 import { register as registerRulesList } from './commands/rules-list.js';
 import { register as registerRules } from './commands/rules.js';
 import { register as registerSql } from './commands/sql.js';
 import { startPlatform } from './up.js';
+
+/** The version in kiot's package.json (two folders up from `dist/cli/main.js`, one from `cli/main.ts`). */
+function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  for (const candidate of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = require(candidate) as { name?: string; version?: string };
+      if (pkg.name === 'kiot' && pkg.version) return pkg.version;
+    } catch {
+      // not at this depth
+    }
+  }
+  return 'unknown';
+}
 
 /** Prints a kiot error as one line and exits non-zero; anything else is a bug and shows its stack. */
 export function fail(err: unknown): never {
@@ -19,6 +35,7 @@ export function fail(err: unknown): never {
 export function buildProgram(): Command {
   const program = new Command('kiot')
     .description('kiot: a self-hosted IoT core on Kafka, speaking the AWS IoT protocols and APIs')
+    .version(packageVersion(), '-V, --version', 'print the version of kiot')
     .showHelpAfterError()
     .configureOutput({ outputError: (text, write) => write(text) });
 
@@ -31,9 +48,9 @@ export function buildProgram(): Command {
     )
     .option('--config <file>', 'config file (JSON or YAML); also KIOT_CONFIG');
   for (const s of SETTINGS) {
-    const option = new Option(s.flag, `${s.help} [${s.env}]`);
-    if (s.default !== undefined) option.default(undefined, String(s.default));
-    up.addOption(option);
+    // The default goes into the text: a commander default value would hide whether the flag was
+    // given, and flags must win over variables and the config file only when they are.
+    up.addOption(new Option(s.flag, `${s.help} [${s.env}]${s.default !== undefined ? ` (default: ${String(s.default)})` : ''}`));
   }
   up.action(async (flags: Partial<Record<SettingKey, string>> & { config?: string }) => {
     const config = loadConfig({ flags, env: process.env, ...(flags.config ? { configFile: flags.config } : {}) });
@@ -56,6 +73,7 @@ export function buildProgram(): Command {
   registerRules(program);
   registerRulesList(program);
   registerDevice(program);
+  registerAccessKeys(program);
   return program;
 }
 

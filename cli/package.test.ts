@@ -3,7 +3,7 @@
  * release is used, without the dev dependencies and without compiling anything.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,7 +49,7 @@ describe('the packed release', () => {
     }
   }, 300_000);
 
-  test('`npx kiot` works where the tarball is installed as a dependency', async () => {
+  test('`npx kiot` (help and --version) works where the tarball is installed as a dependency', async () => {
     const user = join(dir, 'user');
     await mkdir(user);
     await writeFile(join(user, 'package.json'), JSON.stringify({ name: 'kiot-user', version: '1.0.0', private: true }));
@@ -57,5 +57,7 @@ describe('the packed release', () => {
     const { stdout } = await run('npx', ['--no-install', 'kiot', '--help'], { cwd: user });
     expect(stdout).toMatch(/^Usage: kiot/);
     expect(stdout).toContain('up');
+    const version = await run('npx', ['--no-install', 'kiot', '--version'], { cwd: user });
+    expect(version.stdout.trim()).toBe(JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')).version);
   }, 300_000);
 });

@@ -28,7 +28,7 @@ export function runKiot(args: string[], options: RunKiotOptions = {}): KiotProce
   const child = spawn(process.execPath, [...entry, ...args], {
     cwd: options.cwd,
     // Every listener on a free port unless a test says otherwise, so tests never collide.
-    env: { ...process.env, KIOT_HTTP_PORT: '0', KIOT_MQTT_PORT: '0', KIOT_MQTTS_PORT: '0', KIOT_WS_PORT: '0', ...options.env },
+    env: { ...process.env, KIOT_HTTP_PORT: '0', KIOT_MQTT_PORT: '0', KIOT_MQTTS_PORT: '0', KIOT_WS_PORT: '0', KIOT_HTTPS_PORT: '0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

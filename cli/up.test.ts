@@ -22,9 +22,9 @@ describe('kiot up', () => {
     const kiot = await startKiot(['--http-port', '0', '--mqtt-port', '0', '--mqtts-port', '0', '--ws-port', '0'], { cwd });
     try {
       expect(kiot.stdout[kiot.stdout.length - 1]).toBe('ready');
-      expect(kiot.stdout[0]).toBe('credentials data/credentials'); // first start only
-      for (const line of kiot.stdout.slice(1, -1)) expect(line).toMatch(/^listening (http|mqtt|mqtts|ws) 127\.0\.0\.1:\d+$/);
-      expect([...kiot.listeners.keys()].sort()).toEqual(['http', 'mqtt', 'mqtts', 'ws']); // mqtts: a server certificate from the kiot CA
+      expect(kiot.stdout.slice(0, 2)).toEqual(['credentials data/credentials', 'ca data/ca.pem']); // first start only
+      for (const line of kiot.stdout.slice(2, -1)) expect(line).toMatch(/^listening (http|mqtt|mqtts|ws|https) 127\.0\.0\.1:\d+$/);
+      expect([...kiot.listeners.keys()].sort()).toEqual(['http', 'https', 'mqtt', 'mqtts', 'ws']); // mqtts, https: a server certificate from the kiot CA
       const http = kiot.listeners.get('http')!;
       const health = await fetch(`http://${http}/health`);
       expect(health.status).toBe(200);
@@ -68,6 +68,14 @@ describe('kiot up', () => {
     }
   }, 90_000);
 
+  test('--kafka to a closed port is one line within 10 s, with no library noise', async () => {
+    const startedAt = Date.now();
+    const kiot = runKiot(['up', '--kafka', '127.0.0.1:1'], { cwd: await tempDir() });
+    expect(await kiot.exited).toBe(1);
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
+    expect(kiot.stderr().trim()).toBe('kiot: cannot reach Kafka at 127.0.0.1:1 (is it running, and is --kafka right?): Connection error: connect ECONNREFUSED 127.0.0.1:1');
+  }, 30_000);
+
   test('an invalid setting is one line naming the field, and a non-zero exit', async () => {
     const kiot = runKiot(['up', '--http-port', 'eighty'], { cwd: await tempDir() });
     expect(await kiot.exited).toBe(2);
@@ -110,5 +118,6 @@ describe('kiot up', () => {
       expect(help).toContain(s.env);
     }
     expect(help).toContain('--config');
+    for (const shown of ['[KIOT_HTTPS_PORT] (default: 8443)', '[KIOT_HTTP_TLS] (default: auto)', '[KIOT_METRICS_AUTH] (default: false)', '--http-tls-cert', '--http-tls-key']) expect(help).toContain(shown);
   });
 });

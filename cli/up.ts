@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { awsSettingsFromConfig, createDynamoDbReader } from '../actions/index.js';
-import { createApi, openThingRegistry } from '../api/index.js';
+import { AccessKeyStore, createApi, createAwsRoutes, createRequestAuthenticator, openThingRegistry, type AwsOperation, type RequestAuthenticator } from '../api/index.js';
 import { certificateOperations } from '../api/routes/certificates.js';
 import { policyOperations } from '../api/routes/policies.js';
 import { createHttpServer, type Route } from '../api/server.js';
@@ -13,14 +16,15 @@ import {
   type Log,
   type Logger,
   type Role,
+  PlatformError,
 } from '../core/index.js';
-import { GATEWAY_TOPIC_SPECS, createBridge, createGateway, createPublishRoute, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
-import { createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
+import { GATEWAY_TOPIC_SPECS, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
+import { arnScopeOf, createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
 import { createRulesService } from '../rules/worker/index.js';
 
 export interface RunningPlatform {
   readonly log: Log;
-  /** Bound ports by listener name (`http`, `mqtt`, `mqtts`, `ws`). */
+  /** Bound ports by listener name (`http`, `mqtt`, `mqtts`, `ws`, `https`). */
   readonly listeners: ReadonlyMap<string, number>;
   stop(): Promise<void>;
 }
@@ -28,10 +32,16 @@ export interface RunningPlatform {
 /**
  * The composition root of `kiot up`: builds the log and every service this process's roles
  * ask for, starts their listeners, and returns once all of them accept connections.
- * `announce` receives the `listening <name> <host>:<port>` lines and `ready` (and, on first
- * start, `credentials <path>`).
+ * `announce` receives the `listening <name> <host>:<port>` lines and `ready` (and, when they are
+ * first written, `credentials <path>` and `ca <path>`). `warn` receives one line per listener
+ * that stays plaintext on a non-loopback address (default: stderr); each also goes to the log.
  */
-export async function startPlatform(config: Config, announce: (line: string) => void, logger: Logger = createLogger(config.logLevel)): Promise<RunningPlatform> {
+export async function startPlatform(
+  config: Config,
+  announce: (line: string) => void,
+  logger: Logger = createLogger(config.logLevel),
+  warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<RunningPlatform> {
   const has = (role: Role): boolean => config.roles.includes(role);
   const log: Log =
     config.kafkaBrokers.length > 0
@@ -52,17 +62,28 @@ export async function startPlatform(config: Config, announce: (line: string) => 
     for (const topic of [...CORE_TOPICS, ...GATEWAY_TOPIC_SPECS]) await log.ensureTopic(topic);
     const metrics = createMetrics(log);
     const routes: Route[] = [];
+    // Signed operations of roles other than the API's, served by the same router and check.
+    const operations: AwsOperation[] = [];
     let security: SecurityServices | undefined;
+    let authenticate: RequestAuthenticator | undefined;
+    let serverCertificate: Promise<IssuedServerCertificate> | undefined;
+    const kiotServerCertificate = (sec: SecurityServices) => (serverCertificate ??= sec.certificates.issueServerCertificate(serverNames(config.host)));
 
+    if (has('rules')) {
+      const dynamoReader = createDynamoDbReader({ settings: awsSettingsFromConfig(config).dynamodb });
+      stops.push(() => dynamoReader.close());
+      const rules = createRulesService(config, { log, logger, sqlServices: { getDynamoDb: dynamoReader.getDynamoDb } });
+      await rules.start();
+      stops.push(() => rules.stop());
+      operations.push(...rules.operations);
+      metrics.include(rules.metricsRegistry);
+    }
     if (has('api') || has('registry')) {
       // The registry (things, certificates, policies) and the AWS-shaped API that serves it.
-      const registry = await openThingRegistry(config, {
-        log,
-        logger,
-        beforeDeleteThing: (thing) => security?.policies.assertThingHasNoPrincipals(thing.thingName),
-      });
+      const registry = await openThingRegistry(config, { log, logger });
       stops.push(() => registry.close());
-      const securityService = createSecurityService(config, { log, logger, things: thingsDirectory(registry) });
+      // One registry store for things and security records, so every registry command is serialised.
+      const securityService = createSecurityService(config, { log, logger, things: thingsDirectory(registry), registryStore: registry.store });
       security = await securityService.start();
       stops.push(() => securityService.stop());
       const api = await createApi(config, {
@@ -70,19 +91,18 @@ export async function startPlatform(config: Config, announce: (line: string) => 
         logger,
         announce,
         registry,
-        operations: [...certificateOperations(security.certificates), ...policyOperations(security.policies)],
+        operations: [...certificateOperations(security.certificates), ...policyOperations(security.policies), ...operations],
       });
       stops.push(() => api.stop());
-      routes.push(...api.routes, createPublishRoute({ log, logger }));
-    }
-    if (has('rules')) {
-      const dynamoReader = createDynamoDbReader({ settings: awsSettingsFromConfig(config).dynamodb });
-      stops.push(() => dynamoReader.close());
-      const rules = createRulesService(config, { log, logger, sqlServices: { getDynamoDb: dynamoReader.getDynamoDb } });
-      await rules.start();
-      stops.push(() => rules.stop());
-      routes.push(...rules.routes);
-      metrics.include(rules.metricsRegistry);
+      routes.push(...api.routes);
+      authenticate = api.authenticate;
+      await writeCaFile(config.dataDir, security.certificates.kiotCaCertificate().certificatePem, announce);
+    } else if (operations.length > 0 || config.metricsAuth) {
+      // No API in this process, but what it serves is still signed: same keys, same check.
+      const accessKeys = await AccessKeyStore.open(log);
+      stops.push(() => accessKeys.close());
+      authenticate = createRequestAuthenticator({ accessKeys, region: config.region, scope: arnScopeOf(config) });
+      routes.push(...createAwsRoutes({ operations, logger, authenticate }));
     }
     if (has('bridge') && config.bridge) {
       const bridge = createBridge(config.bridge, { log, logger });
@@ -92,21 +112,52 @@ export async function startPlatform(config: Config, announce: (line: string) => 
 
     const listeners = new Map<string, number>();
     const startedAt = Date.now();
+    const httpTls = await httpTlsCredentials(config, security && (() => kiotServerCertificate(security!)));
     const http = createHttpServer({
       logger,
       metrics: () => metrics.render(),
       health: () => ({ status: 'ok', log: log.kind, roles: config.roles, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }),
       routes,
+      ...(config.metricsAuth && authenticate ? { authenticateMetrics: authenticate } : {}),
+      ...(httpTls ? { tls: httpTls } : {}),
     });
     stops.push(() => http.close());
     listeners.set('http', await http.listen(config.host, config.httpPort));
 
     if (has('gateway')) {
-      const gateway = createGateway(config, { log, logger, ...(security ? await deviceAuthentication(config, security, metrics, logger) : {}) });
+      const gateway = createGateway(config, {
+        log,
+        logger,
+        // On the embedded log one process owns the data dir, so its gateway id can stay the same
+        // across restarts: its delivery consumer then resumes from its last commit instead of the
+        // latest offset (nothing a crash caught on the way to an offline session is lost).
+        // Gateways on Kafka keep random ids: two live gateways must never share one.
+        ...(config.kafkaBrokers.length === 0 ? { gatewayId: EMBEDDED_GATEWAY_ID } : {}),
+        ...(security ? await deviceAuthentication(config, security, metrics, logger, () => kiotServerCertificate(security!)) : {}),
+      });
+      metrics.include(gateway.metricsRegistry);
       stops.push(() => gateway.stop());
       for (const [name, port] of await gateway.start()) listeners.set(name, port);
+      if (security) {
+        // AWS IoT's HTTPS publish for devices: the mqtts listener's server certificate, the registry's policies.
+        const devices = security.devices;
+        const https = createHttpsPublishListener({
+          publisher: createPublisher({ log, logger }),
+          logger,
+          authenticate: (certificate, remoteAddress) => devices.httpSession(certificate, remoteAddress),
+          tls: config.tlsCert
+            ? { cert: readPem(config.tlsCert, 'tlsCert'), key: readPem(config.tlsKey, 'tlsKey'), ca: config.tlsCa ? readPem(config.tlsCa, 'tlsCa') : undefined }
+            : await kiotTls(kiotServerCertificate(security)),
+        });
+        stops.push(() => https.close());
+        listeners.set('https', await https.listen(config.host, config.httpsPort));
+      }
     }
     for (const [name, port] of listeners) announce(`listening ${name} ${formatHost(config.host)}:${port}`);
+    for (const line of plaintextWarnings(config.host, listeners, httpTls !== undefined)) {
+      logger.warn({ host: config.host }, line);
+      warn(line);
+    }
     announce('ready');
     return { log, listeners, stop };
   } catch (err) {
@@ -124,21 +175,107 @@ export async function startPlatform(config: Config, announce: (line: string) => 
  * stay anonymous (like Mosquitto 2's local-only default); on any other host every listener uses
  * the registry, so a client without a certificate is refused everywhere.
  */
-async function deviceAuthentication(config: Config, security: SecurityServices, metrics: ReturnType<typeof createMetrics>, logger: Logger): Promise<Partial<GatewayDeps>> {
+async function deviceAuthentication(
+  config: Config,
+  security: SecurityServices,
+  metrics: ReturnType<typeof createMetrics>,
+  logger: Logger,
+  serverCertificate: () => Promise<IssuedServerCertificate>,
+): Promise<Partial<GatewayDeps>> {
   const authenticator = createRegistryAuthenticator(security, { logger });
   metrics.include(authenticator.metricsRegistry);
   let tlsCredentials: GatewayDeps['tlsCredentials'];
   if (!config.tlsCert) {
-    const wildcard = config.host === '0.0.0.0' || config.host === '::';
-    const names = [...new Set(['localhost', '127.0.0.1', '::1', ...(wildcard ? [] : [config.host])])];
-    const server = await security.certificates.issueServerCertificate(names);
+    const server = await serverCertificate();
     tlsCredentials = { cert: server.certificatePem, key: server.privateKeyPem, ca: server.caCertificatePem };
   }
   return {
     tlsAuthenticator: authenticator,
+    // Anonymous loopback clients may not use the client id of a thing that has a certificate
+    // attached, even while the device is offline (they could publish as it otherwise).
+    isDeviceClientId: (clientId) => security.policies.principalsOfThing(clientId).length > 0,
     ...(isLoopbackHost(config.host) ? {} : { authenticator }),
     ...(tlsCredentials ? { tlsCredentials } : {}),
   };
 }
 
+/** The gateway id of `kiot up` on the embedded log (see `GatewayDeps.gatewayId`). */
+const EMBEDDED_GATEWAY_ID = 'embedded';
+
 const formatHost = (host: string): string => (host.includes(':') ? `[${host}]` : host);
+
+type IssuedServerCertificate = Awaited<ReturnType<SecurityServices['certificates']['issueServerCertificate']>>;
+
+/** Names a kiot-CA server certificate covers: loopback, and the bind host unless it is a wildcard. */
+function serverNames(host: string): string[] {
+  const wildcard = host === '0.0.0.0' || host === '::';
+  return [...new Set(['localhost', '127.0.0.1', '::1', ...(wildcard ? [] : [host])])];
+}
+
+async function kiotTls(issued: Promise<IssuedServerCertificate>): Promise<{ cert: string; key: string; ca: string }> {
+  const server = await issued;
+  return { cert: server.certificatePem, key: server.privateKeyPem, ca: server.caCertificatePem };
+}
+
+/**
+ * The HTTP API's TLS, or undefined for plain HTTP. `auto` turns TLS on beyond loopback, where
+ * CreateKeysAndCertificate would otherwise send private keys in cleartext. The certificate is
+ * the user's (--http-tls-cert) or one the kiot CA issues, as for mqtts.
+ * @throws PlatformError CONFIG_INVALID when TLS is on, no certificate is given and the registry
+ *   (which holds the kiot CA) does not run in this process.
+ */
+async function httpTlsCredentials(config: Config, issue: (() => Promise<IssuedServerCertificate>) | undefined): Promise<{ cert: string | Buffer; key: string | Buffer } | undefined> {
+  const on = config.httpTls === 'on' || (config.httpTls === 'auto' && !isLoopbackHost(config.host));
+  if (!on) return undefined;
+  if (config.httpTlsCert) return { cert: readPem(config.httpTlsCert, 'httpTlsCert'), key: readPem(config.httpTlsKey, 'httpTlsKey') };
+  if (!issue) {
+    throw new PlatformError(
+      'CONFIG_INVALID',
+      `httpTls: the HTTP listener on ${config.host} needs TLS (--http-tls ${config.httpTls}): pass --http-tls-cert and --http-tls-key, run the api or registry role in this process (the kiot CA issues one), or set --http-tls off`,
+      { details: { field: 'httpTls' } },
+    );
+  }
+  const server = await issue();
+  return { cert: server.certificatePem, key: server.privateKeyPem };
+}
+
+function readPem(path: string | undefined, field: string): Buffer {
+  try {
+    return readFileSync(path ?? '');
+  } catch (err) {
+    throw new PlatformError('CONFIG_INVALID', `${field} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err, details: { field } });
+  }
+}
+
+/** Where `kiot up` writes the kiot CA certificate, for AWS_CA_BUNDLE and device configs. */
+export const CA_FILE_NAME = 'ca.pem';
+
+/** Writes `<dataDir>/ca.pem` when it is missing or differs, and announces `ca <path>` when it does. */
+async function writeCaFile(dataDir: string, pem: string, announce: (line: string) => void): Promise<void> {
+  const path = join(dataDir, CA_FILE_NAME);
+  const existing = await readFile(path, 'utf8').catch(() => undefined);
+  if (existing === pem) return;
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(path, pem);
+  announce(`ca ${path}`);
+}
+
+/**
+ * One line per listener that stays plaintext on a non-loopback address (DESIGN.md: "beyond
+ * loopback every listener is TLS or warns"): mqtt, ws, and http when its TLS is off.
+ */
+export function plaintextWarnings(host: string, listeners: ReadonlyMap<string, number>, httpTls: boolean): string[] {
+  if (isLoopbackHost(host)) return [];
+  const hints: Readonly<Record<string, string>> = {
+    http: 'API requests and answers (private keys from CreateKeysAndCertificate) can be read on the network; use --http-tls on',
+    mqtt: 'MQTT traffic can be read on the network; devices should use mqtts',
+    ws: 'MQTT over WebSocket traffic can be read on the network; devices should use mqtts',
+  };
+  const out: string[] = [];
+  for (const [name, port] of listeners) {
+    const hint = hints[name];
+    if (hint === undefined || (name === 'http' && httpTls)) continue;
+    out.push(`warning: the ${name} listener ${formatHost(host)}:${port} is plaintext on a non-loopback address: ${hint}`);
+  }
+  return out;
+}

@@ -15,10 +15,22 @@ export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_MQTT_PORT = 1883;
 export const DEFAULT_MQTTS_PORT = 8883;
 export const DEFAULT_WS_PORT = 8083;
+/** AWS IoT's port for HTTPS publishes with a device client certificate. */
+export const DEFAULT_HTTPS_PORT = 8443;
+/** `auto`: TLS on the HTTP API when `host` is not a loopback address. */
+export const DEFAULT_HTTP_TLS = 'auto';
 export const DEFAULT_HOST = '127.0.0.1';
 /** Rule action retries: 5 from 200 ms gives up after about 6 s of backoff (actions/runtime/retry.ts). */
 export const DEFAULT_ACTION_RETRIES = 5;
 export const DEFAULT_ACTION_RETRY_BACKOFF_MS = 200;
+/**
+ * MQTT per-connection quotas, AWS IoT Core's defaults ("AWS IoT Core message broker and protocol
+ * limits and quotas"): 50 subscriptions per connection (adjustable in AWS), 100 publish requests
+ * per second and 512 KiB/s of throughput per connection (not adjustable in AWS).
+ */
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 50;
+export const DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION = 100;
+export const DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION = 512 * 1024;
 /** AWS account id used in ARNs when none is configured (LocalStack and moto use the same placeholder). */
 export const DEFAULT_ACCOUNT_ID = '000000000000';
 
@@ -29,6 +41,15 @@ export interface Config {
   readonly mqttPort: number;
   readonly mqttsPort: number;
   readonly wsPort: number;
+  /** Device HTTPS publish listener (mutual TLS, AWS IoT's 8443). */
+  readonly httpsPort: number;
+  /** TLS on the HTTP API: `on`, `off`, or `auto` (on when `host` is not a loopback address). */
+  readonly httpTls: 'auto' | 'on' | 'off';
+  /** PEM server certificate (and key) of the HTTP API; undefined = issued by the kiot CA when TLS is on. */
+  readonly httpTlsCert: string | undefined;
+  readonly httpTlsKey: string | undefined;
+  /** `/metrics` requires a SigV4 signature like the API (default: open, like `/health`). */
+  readonly metricsAuth: boolean;
   readonly host: string;
   /** Kafka bootstrap brokers; empty means the embedded log. */
   readonly kafkaBrokers: readonly string[];
@@ -66,6 +87,12 @@ export interface Config {
   readonly actionRetries: number;
   /** Backoff before the first retry of a rule action, doubled for each further one (capped at 5 s). */
   readonly actionRetryBackoffMs: number;
+  /** MQTT: topic filters one connection (session) may hold; more are refused in SUBACK. */
+  readonly maxSubscriptionsPerConnection: number;
+  /** MQTT: PUBLISH packets one connection may send per second; 0 = no limit. */
+  readonly maxPublishesPerSecondPerConnection: number;
+  /** MQTT: bytes of PUBLISH packets one connection may send per second; 0 = no limit. */
+  readonly maxBytesPerSecondPerConnection: number;
 }
 
 /**
@@ -79,6 +106,11 @@ export const SETTINGS = [
   { key: 'mqttPort', env: 'KIOT_MQTT_PORT', flag: '--mqtt-port <port>', help: 'MQTT over TCP (0 = any free port)', default: DEFAULT_MQTT_PORT },
   { key: 'mqttsPort', env: 'KIOT_MQTTS_PORT', flag: '--mqtts-port <port>', help: 'MQTT over TLS (0 = any free port)', default: DEFAULT_MQTTS_PORT },
   { key: 'wsPort', env: 'KIOT_WS_PORT', flag: '--ws-port <port>', help: 'MQTT over WebSocket (0 = any free port)', default: DEFAULT_WS_PORT },
+  { key: 'httpsPort', env: 'KIOT_HTTPS_PORT', flag: '--https-port <port>', help: 'device HTTPS publish with a client certificate, as AWS IoT\'s port 8443 (0 = any free port)', default: DEFAULT_HTTPS_PORT },
+  { key: 'httpTls', env: 'KIOT_HTTP_TLS', flag: '--http-tls <mode>', help: 'TLS on the HTTP API: auto (on when --host is not loopback), on or off', default: DEFAULT_HTTP_TLS },
+  { key: 'httpTlsCert', env: 'KIOT_HTTP_TLS_CERT', flag: '--http-tls-cert <file>', help: 'PEM server certificate of the HTTP API (default: issued by the kiot CA, whose certificate is <data-dir>/ca.pem)', default: undefined },
+  { key: 'httpTlsKey', env: 'KIOT_HTTP_TLS_KEY', flag: '--http-tls-key <file>', help: 'PEM private key of --http-tls-cert', default: undefined },
+  { key: 'metricsAuth', env: 'KIOT_METRICS_AUTH', flag: '--metrics-auth <bool>', help: 'require a SigV4 signature on /metrics, like the API (true or false)', default: false },
   { key: 'host', env: 'KIOT_HOST', flag: '--host <address>', help: 'address every listener binds', default: DEFAULT_HOST },
   { key: 'kafka', env: 'KIOT_KAFKA_BROKERS', flag: '--kafka <brokers>', help: 'run on Kafka: comma-separated host:port list (default: the embedded log)', default: undefined },
   { key: 'roles', env: 'KIOT_ROLES', flag: '--roles <roles>', help: `comma-separated roles this process runs: all, ${ROLES.join(', ')}`, default: 'all' },
@@ -101,7 +133,7 @@ export const SETTINGS = [
   { key: 'dynamodbEndpoint', env: 'KIOT_DYNAMODB_ENDPOINT', flag: '--dynamodb-endpoint <url>', help: 'DynamoDB endpoint for dynamodb actions and get_dynamodb (default: the AWS SDK\'s, e.g. AWS_ENDPOINT_URL_DYNAMODB)', default: undefined },
   { key: 's3Endpoint', env: 'KIOT_S3_ENDPOINT', flag: '--s3-endpoint <url>', help: 'S3 endpoint for s3 actions (default: the AWS SDK\'s, e.g. AWS_ENDPOINT_URL_S3)', default: undefined },
   { key: 's3ForcePathStyle', env: 'KIOT_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style <bool>', help: 'path-style S3 addressing, as local S3 servers need (true or false)', default: false },
-  { key: 'tlsCert', env: 'KIOT_TLS_CERT', flag: '--tls-cert <file>', help: 'PEM server certificate for MQTT over TLS (the mqtts listener starts only when set)', default: undefined },
+  { key: 'tlsCert', env: 'KIOT_TLS_CERT', flag: '--tls-cert <file>', help: 'PEM server certificate for MQTT over TLS and device HTTPS (default: one issued by the kiot CA at each start)', default: undefined },
   { key: 'tlsKey', env: 'KIOT_TLS_KEY', flag: '--tls-key <file>', help: 'PEM private key of --tls-cert', default: undefined },
   { key: 'tlsCa', env: 'KIOT_TLS_CA', flag: '--tls-ca <file>', help: 'PEM CA certificates for device client certificates (mutual TLS)', default: undefined },
   { key: 'elasticsearchEndpoint', env: 'KIOT_ELASTICSEARCH_ENDPOINT', flag: '--elasticsearch-endpoint <url>', help: 'send every elasticsearch/opensearch action here instead of its endpoint parameter', default: undefined },
@@ -109,6 +141,9 @@ export const SETTINGS = [
   { key: 'lambdaSigningRegion', env: 'KIOT_LAMBDA_SIGNING_REGION', flag: '--lambda-signing-region <region>', help: 'sign Lambda Invoke calls with SigV4 for this region and the AWS SDK credentials chain (needed for AWS itself; default: unsigned)', default: undefined },
   { key: 'actionRetries', env: 'KIOT_ACTION_RETRIES', flag: '--action-retries <n>', help: 'retries of a failed rule action before its error action is used', default: DEFAULT_ACTION_RETRIES },
   { key: 'actionRetryBackoffMs', env: 'KIOT_ACTION_RETRY_BACKOFF_MS', flag: '--action-retry-backoff-ms <ms>', help: 'backoff before the first retry of a rule action, doubled per retry (max 5 s)', default: DEFAULT_ACTION_RETRY_BACKOFF_MS },
+  { key: 'maxSubscriptionsPerConnection', env: 'KIOT_MAX_SUBSCRIPTIONS_PER_CONNECTION', flag: '--max-subscriptions-per-connection <n>', help: 'MQTT topic filters one connection may hold (AWS IoT: 50)', default: DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION },
+  { key: 'maxPublishesPerSecondPerConnection', env: 'KIOT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION', flag: '--max-publishes-per-second-per-connection <n>', help: 'MQTT PUBLISH packets one connection may send per second, 0 = no limit (AWS IoT: 100)', default: DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION },
+  { key: 'maxBytesPerSecondPerConnection', env: 'KIOT_MAX_BYTES_PER_SECOND_PER_CONNECTION', flag: '--max-bytes-per-second-per-connection <n>', help: 'bytes of MQTT PUBLISH packets one connection may send per second, 0 = no limit (AWS IoT: 512 KiB)', default: DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION },
 ] as const;
 
 export type SettingKey = (typeof SETTINGS)[number]['key'];
@@ -164,6 +199,9 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     mqttPort: port(pick('mqttPort'), DEFAULT_MQTT_PORT),
     mqttsPort: port(pick('mqttsPort'), DEFAULT_MQTTS_PORT),
     wsPort: port(pick('wsPort'), DEFAULT_WS_PORT),
+    httpsPort: port(pick('httpsPort'), DEFAULT_HTTPS_PORT),
+    metricsAuth: bool(pick('metricsAuth'), false),
+    ...httpTls(pick),
     host: text(pick('host'), DEFAULT_HOST),
     kafkaBrokers: brokers(pick('kafka')),
     roles: roles(pick('roles')),
@@ -181,9 +219,27 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     lambdaSigningRegion: optionalText(pick('lambdaSigningRegion')),
     actionRetries: count(pick('actionRetries'), DEFAULT_ACTION_RETRIES, 0),
     actionRetryBackoffMs: count(pick('actionRetryBackoffMs'), DEFAULT_ACTION_RETRY_BACKOFF_MS, 1),
+    maxSubscriptionsPerConnection: count(pick('maxSubscriptionsPerConnection'), DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION, 1),
+    maxPublishesPerSecondPerConnection: count(pick('maxPublishesPerSecondPerConnection'), DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION, 0),
+    maxBytesPerSecondPerConnection: count(pick('maxBytesPerSecondPerConnection'), DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION, 0),
     ...tlsFiles(pick),
   };
   return Object.freeze(config);
+}
+
+/** The HTTP API's TLS: a mode, and a certificate with its key (both or neither; not with `off`). */
+function httpTls(pick: (key: SettingKey) => Raw | undefined): Pick<Config, 'httpTls' | 'httpTlsCert' | 'httpTlsKey'> {
+  const mode = pick('httpTls');
+  const value = mode === undefined ? DEFAULT_HTTP_TLS : mode.value;
+  if (value !== 'auto' && value !== 'on' && value !== 'off') throw invalidConfig(mode!.source, 'auto, on or off', mode!.value);
+  const cert = pick('httpTlsCert');
+  const key = pick('httpTlsKey');
+  if ((cert === undefined) !== (key === undefined)) {
+    const given = (cert ?? key)!;
+    throw new PlatformError('CONFIG_INVALID', `${given.source}: --http-tls-cert and --http-tls-key go together`, { details: { field: given.source } });
+  }
+  if (cert && value === 'off') throw new PlatformError('CONFIG_INVALID', `${cert.source} needs TLS, but ${mode!.source} is off`, { details: { field: 'httpTls' } });
+  return { httpTls: value, httpTlsCert: optionalText(cert), httpTlsKey: optionalText(key) };
 }
 
 /** The gateway's TLS files: a certificate needs its key, and a key or CA needs a certificate. */

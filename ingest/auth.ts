@@ -68,7 +68,16 @@ export interface Authenticator {
   watch?(disconnect: (shouldDisconnect: (client: ClientContext) => boolean) => void): () => void;
 }
 
+/** The principal of a client no authenticator vouched for. */
+export const ANONYMOUS_PRINCIPAL = 'anonymous';
+
+/**
+ * Whether a principal is anonymous. Anonymous and authenticated clients (a certificate, a custom
+ * authorizer: any other principal) never share a client id or a session; see `Connection`.
+ */
+export const isAnonymous = (principal: string | undefined): boolean => principal === undefined || principal === ANONYMOUS_PRINCIPAL;
+
 /** Lets every client in as `anonymous`: what the gateway does when no authenticator is configured. */
 export const anonymousAuthenticator: Authenticator = {
-  authenticate: () => ({ ok: true, principal: 'anonymous' }),
+  authenticate: () => ({ ok: true, principal: ANONYMOUS_PRINCIPAL }),
 };

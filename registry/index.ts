@@ -4,3 +4,4 @@
  */
 export * from './things/index.js';
 export * from './principals/index.js';
+export { RegistryStore, type RegistryStoreOptions, type RegistryValue } from './store.js';

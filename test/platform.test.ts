@@ -28,7 +28,7 @@ beforeAll(async () => {
      DO republish(topic = 'alerts/\${topic(2)}', qos = 1);`,
   );
   const config = loadConfig({
-    flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0' },
+    flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0', httpsPort: '0' },
     env: {},
   });
   platform = await startPlatform(config, (line) => lines.push(line), silentLogger());
@@ -58,9 +58,10 @@ function nextMessage(client: mqtt.MqttClient, topic: string, timeoutMs = 20_000)
 }
 
 describe('kiot platform', () => {
-  test('announces credentials, listeners and ready', () => {
+  test('announces credentials, the CA file, listeners and ready', () => {
     expect(lines[0]).toBe(`credentials ${join(dir, 'data', 'credentials')}`);
-    expect(lines.filter((l) => l.startsWith('listening ')).map((l) => l.split(' ')[1])).toEqual(['http', 'mqtt', 'mqtts', 'ws']);
+    expect(lines[1]).toBe(`ca ${join(dir, 'data', 'ca.pem')}`);
+    expect(lines.filter((l) => l.startsWith('listening ')).map((l) => l.split(' ')[1])).toEqual(['http', 'mqtt', 'mqtts', 'ws', 'https']);
     expect(lines[lines.length - 1]).toBe('ready');
   });
 

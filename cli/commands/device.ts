@@ -19,11 +19,10 @@ import {
   IoTServiceException,
 } from '@aws-sdk/client-iot';
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { signRequest } from '../../actions/index.js';
-import { CREDENTIALS_FILE_NAME, parseCredentialsFile } from '../../api/index.js';
+import { cliCredentials } from './signed-request.js';
 import { PlatformError } from '../../core/index.js';
 import { processIo, type CliIo } from './sql.js';
 
@@ -156,16 +155,7 @@ function shellQuote(text: string): string {
   return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Static credentials from `<data-dir>/credentials` (profile `default`), or undefined when there is no such file. */
-export async function dataDirCredentials(dataDir: string): Promise<{ accessKeyId: string; secretAccessKey: string } | undefined> {
-  const path = join(dataDir, CREDENTIALS_FILE_NAME);
-  if (!existsSync(path)) return undefined;
-  const profile = parseCredentialsFile(await readFile(path, 'utf8')).get('default');
-  const accessKeyId = profile?.get('aws_access_key_id');
-  const secretAccessKey = profile?.get('aws_secret_access_key');
-  if (!accessKeyId || !secretAccessKey) throw new PlatformError('INPUT_INVALID', `${path}: expected aws_access_key_id and aws_secret_access_key in [default]`);
-  return { accessKeyId, secretAccessKey };
-}
+export { dataDirCredentials } from './signed-request.js';
 
 interface CreateFlags {
   endpoint: string;
@@ -198,12 +188,7 @@ export function register(program: Command, io: CliIo = processIo): void {
     .option('--mqtts-port <port>', 'gateway MQTT over TLS port', String(DEFAULT_MQTTS_PORT))
     .action(async (thingName: string, flags: CreateFlags) => {
       // The AWS variables win when set, as the AWS CLI would use them; else kiot's own file.
-      const useAwsChain = flags.profile !== undefined || process.env['AWS_ACCESS_KEY_ID'] !== undefined || process.env['AWS_PROFILE'] !== undefined;
-      if (flags.profile !== undefined) process.env['AWS_PROFILE'] = flags.profile;
-      const credentials = useAwsChain ? undefined : await dataDirCredentials(flags.dataDir);
-      if (!useAwsChain && !credentials) {
-        throw new PlatformError('INPUT_INVALID', `no credentials: ${join(flags.dataDir, CREDENTIALS_FILE_NAME)} does not exist (pass --data-dir, --profile, or set AWS_ACCESS_KEY_ID)`);
-      }
+      const credentials = await cliCredentials(flags);
       const port = Number(flags.mqttsPort);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new PlatformError('INPUT_INVALID', `--mqtts-port: expected a port number, received ${flags.mqttsPort}`);
       const created = await createDevice({

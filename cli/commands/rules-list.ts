@@ -1,9 +1,11 @@
 /**
  * `kiot rules list`: asks a running kiot (its HTTP listener, `GET /kiot/rules`) which rules it
  * runs, with each rule's state (enabled, disabled, failed), where it comes from and its
- * counters in that process. Exits 1 when the listing cannot be fetched or a rule failed.
+ * counters in that process. Exits 1 when the listing cannot be fetched or a rule failed. The
+ * request is signed with SigV4 (see `signed-request.ts` for where the credentials come from).
  */
 import type { Command } from 'commander';
+import { cliCredentials, DEFAULT_SIGNING_REGION, describeFailure, signedRequest, type CliAuthFlags } from './signed-request.js';
 import { processIo, type CliIo } from './sql.js';
 
 interface Listed {
@@ -54,13 +56,18 @@ export function register(program: Command, io: CliIo = processIo): void {
     .description('list the rules a running kiot runs, with state and counters (GET /kiot/rules on its HTTP listener)')
     .option('--endpoint <url>', 'kiot HTTP listener (default: http://$KIOT_HOST:$KIOT_HTTP_PORT, else http://127.0.0.1:8080)')
     .option('--json', 'print the listing as JSON')
-    .action(async (flags: { endpoint?: string; json?: boolean }) => {
+    .option('--data-dir <dir>', 'kiot data dir, for its credentials file (default: $KIOT_DATA_DIR, else ./data)')
+    .option('--profile <name>', 'sign with this AWS profile instead of the data dir credentials')
+    .option('--region <region>', 'region to sign requests for', DEFAULT_SIGNING_REGION)
+    .option('--ca-file <file>', 'CA certificate of an https endpoint (default: $AWS_CA_BUNDLE; kiot writes <data-dir>/ca.pem)')
+    .action(async (flags: Partial<CliAuthFlags> & { endpoint?: string; json?: boolean }) => {
       const endpoint = (flags.endpoint ?? defaultEndpoint()).replace(/\/+$/, '');
       let listing: Listing;
       try {
-        const res = await fetch(`${endpoint}/kiot/rules`, { signal: AbortSignal.timeout(10_000) });
-        if (!res.ok) throw new Error(`HTTP ${res.status}${res.status === 404 ? ' (is the rules role running there?)' : ''}`);
-        listing = (await res.json()) as Listing;
+        const credentials = await cliCredentials({ dataDir: flags.dataDir ?? (process.env['KIOT_DATA_DIR'] || './data'), profile: flags.profile });
+        const res = await signedRequest('GET', `${endpoint}/kiot/rules`, { credentials, region: flags.region ?? DEFAULT_SIGNING_REGION, caFile: flags.caFile });
+        if (res.status !== 200) throw new Error(`${describeFailure(res)}${res.status === 404 ? ' (is the rules role running there?)' : ''}`);
+        listing = JSON.parse(res.body) as Listing;
       } catch (err) {
         const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
         io.stderr.write(`kiot rules list: cannot read ${endpoint}/kiot/rules: ${cause}\n`);

@@ -44,8 +44,8 @@ export interface OwnerRouterOptions {
   execute(command: string, input: unknown): Promise<{ result: unknown; written: AppendResult[] }>;
   /** Resolves once the view has applied these positions. */
   catchUp(positions: readonly AppendResult[]): Promise<void>;
-  /** The last written position of a partition of the state topic (none when it is empty). */
-  ends(partition: number): Promise<AppendResult[]>;
+  /** The last written position of every non-empty partition of the state topic. */
+  ends(): Promise<AppendResult[]>;
 }
 
 interface Request {
@@ -138,7 +138,7 @@ export class OwnerRouter {
     for (const { partition } of partitions) {
       if (partition >= this.#o.partitions) continue;
       // The previous owner's last writes are durable before it gave the partition up: read them first.
-      await this.#o.catchUp(await this.#o.ends(partition));
+      await this.#o.catchUp(await this.#o.ends());
       this.#owned.add(partition);
     }
   }

@@ -152,11 +152,9 @@ export class StateStore<T> implements StateView<T> {
           timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
           execute: (name, input) => store.#runLocal(name, input),
           catchUp: (positions) => table.waitFor(positions),
-          ends: async (partition) => {
-            const ends = await options.log.offsets(spec.name);
-            const end = ends.find((e) => e.partition === partition);
-            return end && end.high > end.low ? [{ partition, offset: end.high - 1 }] : [];
-          },
+          // Every partition, not only the owned one: a command may write keys of other
+          // partitions (one lock key serialising a whole topic), so all of them must be read.
+          ends: async () => (await options.log.offsets(spec.name)).filter((e) => e.high > e.low).map((e) => ({ partition: e.partition, offset: e.high - 1 })),
         });
         await store.#router.start();
       }

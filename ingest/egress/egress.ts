@@ -3,8 +3,13 @@
  * process runs one in a consumer group of its own (so each sees every record) starting at
  * the latest offset: messages published on other gateways (`iot.ingress`) and messages the
  * platform sends to devices (`iot.egress`: republish, shadow, jobs).
+ *
+ * Offsets are committed only after every delivery of the records before them is durable (the
+ * promise `deliver` returns: messages queued for offline persistent sessions written to their
+ * session records), so a consumer that restarts in the same group delivers again, rather than
+ * loses, what a crash caught in between.
  */
-import { decodeEnvelope, type Consumer, type Envelope, type Log, type Logger, type LogRecord } from '../../core/index.js';
+import { decodeEnvelope, type Consumer, type Envelope, type Log, type Logger, type LogRecord, type TopicPartitionOffset } from '../../core/index.js';
 
 /** Header a gateway puts on the records it appends, so that it can skip its own on the way back. */
 export const ORIGIN_HEADER = 'kiot-origin';
@@ -16,8 +21,17 @@ export interface EgressOptions {
   readonly topics: readonly string[];
   /** Records carrying this origin header were delivered locally already and are skipped. */
   readonly skipOrigin?: string;
-  /** Called in log order per partition; must not throw for one bad message (it is logged and skipped). */
-  readonly deliver: (envelope: Envelope, record: LogRecord) => void;
+  /**
+   * Called in log order per partition; must not throw for one bad message (it is logged and
+   * skipped). May return a promise that resolves once the delivery is durable; the batch's
+   * offsets are committed only after it (a rejection makes the batch be delivered again).
+   */
+  readonly deliver: (envelope: Envelope, record: LogRecord) => void | Promise<void>;
+  /**
+   * How often, at most, offsets are committed per partition (a commit costs a durable write);
+   * undefined = never: the group starts at the latest offset every time (a fresh group id).
+   */
+  readonly commitIntervalMs?: number;
 }
 
 export interface EgressConsumer {
@@ -32,13 +46,34 @@ export function createEgressConsumer(options: EgressOptions): EgressConsumer {
   const skip = options.skipOrigin === undefined ? undefined : Buffer.from(options.skipOrigin);
   let consumer: Consumer | undefined;
   let stopping: Promise<void> | undefined;
+  /** Per partition: the next offset to commit (everything before it delivered durably) and when the last commit was. */
+  const progress = new Map<string, { next: TopicPartitionOffset; committed: number; at: number }>();
+  const commit = async (c: Consumer, keys: Iterable<string>, force: boolean) => {
+    const due: TopicPartitionOffset[] = [];
+    const now = Date.now();
+    for (const key of keys) {
+      const p = progress.get(key);
+      if (!p || p.next.offset === p.committed) continue;
+      if (!force && now - p.at < options.commitIntervalMs!) continue;
+      due.push(p.next);
+      p.committed = p.next.offset;
+      p.at = now;
+    }
+    if (due.length > 0) await c.commit(due);
+  };
   return {
     async start() {
       consumer = options.log.consumer({
         groupId: options.groupId,
         topics: options.topics,
         startFrom: 'latest',
-        eachBatch: async (batch) => {
+        // Partitions taken away: commit what was delivered, so that their next owner goes on from there.
+        onRevoked: async (partitions) => {
+          if (options.commitIntervalMs === undefined || !consumer) return;
+          await commit(consumer, partitions.map((p) => `${p.topic}/${p.partition}`), true).catch((err) => logger.warn({ err }, 'could not commit delivered offsets'));
+        },
+        eachBatch: async (batch, c) => {
+          const durable: Promise<void>[] = [];
           for (const record of batch.records) {
             const origin = record.headers[ORIGIN_HEADER];
             if (skip && origin && origin.equals(skip)) continue;
@@ -51,13 +86,24 @@ export function createEgressConsumer(options: EgressOptions): EgressConsumer {
               continue;
             }
             try {
-              options.deliver(envelope, record);
+              const done = options.deliver(envelope, record);
+              if (done) durable.push(done);
             } catch (err) {
               logger.error({ err, topic: envelope.topic }, 'delivery failed');
             }
           }
-          // Nothing is committed: the group starts at the latest offset whenever the gateway
-          // starts, and delivery to sessions is in memory (a commit would cost an fsync per batch).
+          if (options.commitIntervalMs === undefined) return;
+          // Throws if a queued message could not be made durable: the batch comes again.
+          await Promise.all(durable);
+          const last = batch.records[batch.records.length - 1];
+          if (!last) return;
+          const key = `${batch.topic}/${batch.partition}`;
+          const next = { topic: batch.topic, partition: batch.partition, offset: last.offset + 1 };
+          const p = progress.get(key);
+          if (p) p.next = next;
+          else progress.set(key, { next, committed: -1, at: 0 });
+          // At most one commit per interval per partition: a commit is a durable write of its own.
+          await commit(c, [key], false);
         },
       });
       await consumer.start();

@@ -12,6 +12,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION,
+  DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION,
+  DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
   createEnvelope,
   decodeEnvelope,
   encodeEnvelope,
@@ -25,8 +28,10 @@ import {
   type Table,
   type TableChange,
 } from '../../core/index.js';
+import { isAnonymous } from '../auth.js';
 import { createEgressConsumer, ORIGIN_HEADER, type EgressConsumer } from '../egress/egress.js';
 import { hasLifecycleEvents, type LifecycleEvent } from './lifecycle.js';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { outMessageFrom, type OutMessage } from './message.js';
 import { decodeSessionRecord, encodeSessionRecord, NEVER_EXPIRES, Session, type SessionRecord, type SubscriptionOptions } from './session.js';
 import { SubscriptionIndex, type IndexedSubscription } from './subscription-index.js';
@@ -52,12 +57,31 @@ export interface GatewayLimits {
   readonly maxPendingAppendsPerConnection: number;
   /** Bytes buffered for a slow subscriber beyond which QoS 0 messages to it are dropped. */
   readonly maxSocketBufferBytes: number;
+  /** Longest client id (UTF-8 bytes); longer ones get CONNACK 0x85 / 3.1.1 return code 2. */
+  readonly maxClientIdBytes: number;
+  /** Longest topic name in a PUBLISH or will (UTF-8 bytes, uncounted prefixes aside: `countedTopic`). */
+  readonly maxTopicBytes: number;
+  /** Most forward slashes in a topic name or filter (uncounted prefixes aside: `countedTopic`). */
+  readonly maxTopicSlashes: number;
+  /** Topic filters one session may hold; SUBACK 0x97 (3.1.1: 0x80) for each one beyond. */
+  readonly maxSubscriptionsPerConnection: number;
+  /** Topic filters in one SUBSCRIBE; a larger SUBSCRIBE is refused whole (0x97 / 0x80 for each filter). */
+  readonly maxFiltersPerSubscribe: number;
+  /** PUBLISH packets a connection may send per second (burst of one second's worth); 0 = no limit. */
+  readonly maxPublishesPerSecond: number;
+  /** Bytes of PUBLISH packets a connection may send per second; 0 = no limit. */
+  readonly maxInboundBytesPerSecond: number;
 }
 
 /**
  * AWS IoT's quotas where it has one: 128 KiB payloads (plus headroom for topic and
  * properties), 1200 s maximum keep-alive, 1 h persistent-session expiry by default;
- * receive maximum 100 follows AWS's in-flight QoS 1 limit per connection.
+ * receive maximum 100 follows AWS's in-flight QoS 1 limit per connection. The per-connection
+ * quotas of "AWS IoT Core message broker and protocol limits and quotas" (AWS General
+ * Reference, AWS IoT Core endpoints and quotas): client id 128 bytes, topic 256 bytes, 7 forward
+ * slashes in a topic or filter, 50 subscriptions per connection, 8 subscriptions per SUBSCRIBE,
+ * 100 publish requests per second and 512 KiB/s throughput per connection (the AWS IoT Device
+ * SDK's client-side validation uses the same numbers).
  */
 export const DEFAULT_LIMITS: GatewayLimits = {
   maxPacketSizeBytes: 128 * 1024 + 4096,
@@ -69,6 +93,13 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxQueuedMessages: 1000,
   maxPendingAppendsPerConnection: 256,
   maxSocketBufferBytes: 8 * 1024 * 1024,
+  maxClientIdBytes: 128,
+  maxTopicBytes: 256,
+  maxTopicSlashes: 7,
+  maxSubscriptionsPerConnection: DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+  maxFiltersPerSubscribe: 8,
+  maxPublishesPerSecond: DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION,
+  maxInboundBytesPerSecond: DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION,
 };
 
 export interface BrokerDeps {
@@ -76,10 +107,28 @@ export interface BrokerDeps {
   readonly logger: Logger;
   readonly gatewayId: string;
   readonly limits: GatewayLimits;
+  /** Counters for `/metrics`; a fresh set by default. */
+  readonly metrics?: GatewayMetrics;
+  /** See `GatewayDeps.isDeviceClientId`. */
+  readonly isDeviceClientId?: (clientId: string) => boolean;
 }
 
-/** How long offline-queue changes are gathered before the session record is rewritten. */
-const SNAPSHOT_DEBOUNCE_MS = 50;
+/** A promise that is already settled: what `deliver` returns when nothing had to be made durable. */
+const DURABLE: Promise<void> = Promise.resolve();
+
+interface SnapshotBatch {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * How often the delivery consumer commits what it delivered (and made durable). Its group is
+ * named after the gateway id, so a gateway that restarts with the same id (kiot up on the
+ * embedded log) goes on from there: what it read after the last commit is delivered again
+ * (at least once), nothing queued for an offline session is lost in between.
+ */
+const EGRESS_COMMIT_INTERVAL_MS = 1000;
 
 export class Broker {
   readonly sessions = new Map<string, Session>();
@@ -90,12 +139,21 @@ export class Broker {
   #consumer: EgressConsumer | undefined;
   #unwatch: (() => void) | undefined;
   #shareCursor = new Map<string, number>();
-  #snapshotTimers = new Map<string, NodeJS.Timeout>();
+  /**
+   * Offline sessions whose queue changed and whose record must be rewritten before the messages
+   * are acknowledged to their publisher (see `deliver`). All of them are written together, once
+   * per event-loop turn; one batch is written at a time, and changes made meanwhile join the next.
+   */
+  #dirty = new Set<Session>();
+  #nextSnapshot: SnapshotBatch | undefined;
+  #snapshots: Promise<void> = Promise.resolve();
+  readonly metrics: GatewayMetrics;
   #batch: { record: AppendRecord; resolve: () => void; reject: (err: unknown) => void }[] = [];
   #stopped = false;
 
   constructor(readonly deps: BrokerDeps) {
     this.logger = deps.logger.child({ module: 'ingest.gateway' });
+    this.metrics = deps.metrics ?? createGatewayMetrics();
   }
 
   get limits(): GatewayLimits {
@@ -118,8 +176,9 @@ export class Broker {
         continue;
       }
       // A session another live gateway holds is adopted too: this gateway queues for it while
-      // it is offline, and drops it when its owner announces a connection.
-      this.#adopt(Session.fromRecord(record), record.connected);
+      // it is offline, and drops it when its owner announces a connection. One that this
+      // gateway id held when it stopped (or was killed) is offline now.
+      this.#adopt(Session.fromRecord(record), record.connected && record.owner !== this.deps.gatewayId);
     }
     this.#unwatch = this.#sessionTable.onChange((change) => this.#onSessionChange(change));
     this.#consumer = createEgressConsumer({
@@ -129,6 +188,7 @@ export class Broker {
       topics: [TOPICS.ingress, TOPICS.egress],
       skipOrigin: this.deps.gatewayId,
       deliver: (envelope) => this.deliver(envelope, undefined),
+      commitIntervalMs: EGRESS_COMMIT_INTERVAL_MS,
     });
     await this.#consumer.start();
   }
@@ -138,8 +198,7 @@ export class Broker {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#unwatch?.();
-    for (const timer of this.#snapshotTimers.values()) clearTimeout(timer);
-    this.#snapshotTimers.clear();
+    await this.#snapshots;
     const writes: Promise<void>[] = [];
     for (const session of this.sessions.values()) {
       clearTimeout(session.expiryTimer);
@@ -204,7 +263,7 @@ export class Broker {
   /** Publishes a message the gateway itself makes (lifecycle events, wills): ingest, then deliver. */
   async publishInternal(envelope: Envelope): Promise<void> {
     await this.ingest(envelope);
-    this.deliver(envelope, envelope.clientId);
+    await this.deliver(envelope, envelope.clientId);
   }
 
   lifecycle(event: LifecycleEvent, clientId: string): void {
@@ -217,10 +276,16 @@ export class Broker {
    * Hands a message to every session with a matching subscription: once per session, with the
    * highest granted QoS and every matching subscription id (MQTT 5 §3.3.4); one member of each
    * shared-subscription group, round robin, preferring connected members.
+   *
+   * Returns a promise that resolves once the message is durable in every offline persistent
+   * session it was queued for (their records rewritten in `iot.sessions`), and rejects if a
+   * record could not be written. Whoever acknowledges the message (PUBACK, a consumer commit)
+   * waits for it first, so that an acknowledged message survives a crash. Delivery itself
+   * (sending to connected clients) has happened when it returns.
    */
-  deliver(envelope: Envelope, publisherClientId: string | undefined): void {
+  deliver(envelope: Envelope, publisherClientId: string | undefined): Promise<void> {
     const matches = this.index.match(envelope.topic);
-    if (matches.length === 0) return;
+    if (matches.length === 0) return DURABLE;
     const perClient = new Map<string, { qos: 0 | 1 | 2; ids: number[]; rap: boolean }>();
     let shared: Map<string, IndexedSubscription[]> | undefined;
     const add = (s: IndexedSubscription) => {
@@ -253,23 +318,29 @@ export class Broker {
         add(pool[cursor % pool.length]!);
       }
     }
+    let durable = DURABLE;
     for (const [clientId, d] of perClient) {
       const session = this.sessions.get(clientId);
       if (!session) continue;
       const qos = (envelope.qos < d.qos ? envelope.qos : d.qos) as 0 | 1 | 2;
-      this.deliverTo(session, outMessageFrom(envelope, qos, d.rap ? envelope.retain : false, d.ids));
+      // Every session queued for in this call joins the same snapshot batch.
+      durable = this.deliverTo(session, outMessageFrom(envelope, qos, d.rap ? envelope.retain : false, d.ids)) ?? durable;
     }
+    return durable;
   }
 
-  /** Sends to the attached connection, or queues for an offline persistent session. */
-  deliverTo(session: Session, message: OutMessage): void {
+  /**
+   * Sends to the attached connection, or queues for an offline persistent session; in that case
+   * returns the promise of the snapshot that makes the queued message durable.
+   */
+  deliverTo(session: Session, message: OutMessage): Promise<void> | undefined {
     if (session.connection) {
       session.connection.deliver(message);
-      return;
+      return undefined;
     }
-    if (message.qos === 0) return; // MQTT allows queueing QoS 0 for offline sessions; AWS does not, nor do we
+    if (message.qos === 0) return undefined; // MQTT allows queueing QoS 0 for offline sessions; AWS does not, nor do we
     this.enqueue(session, message);
-    this.scheduleSnapshot(session);
+    return this.snapshot(session);
   }
 
   /** Queues a message, dropping the oldest beyond the limit. */
@@ -294,12 +365,34 @@ export class Broker {
   }
 
   /**
-   * Finds or creates the session for a connecting client. `cleanStart` discards any earlier
-   * one. Returns whether a session was resumed (CONNACK session present).
+   * The authenticated (non-anonymous) principal that owns a client id right now, if any: the
+   * principal of a live connection, of an offline persistent session this gateway holds, or of
+   * a stored session that is connected elsewhere or not yet expired. An anonymous client may not
+   * connect with such a client id (one identity per client id).
    */
-  openSession(clientId: string, cleanStart: boolean): { session: Session; present: boolean } {
+  authenticatedOwner(clientId: string): { principal: string; connected: boolean } | undefined {
+    const live = this.sessions.get(clientId);
+    if (live && !isAnonymous(live.principal)) return { principal: live.principal, connected: live.connection !== undefined };
+    const stored = this.#sessionTable?.get(clientId);
+    if (!stored || isAnonymous(stored.principal)) return undefined;
+    if (stored.connected) return { principal: stored.principal!, connected: true };
+    if (stored.persistent && !Session.expired(stored, Date.now())) return { principal: stored.principal!, connected: false };
+    return undefined;
+  }
+
+  /**
+   * Finds or creates the session for a connecting client. `cleanStart` discards any earlier
+   * one. Returns whether a session was resumed (CONNACK session present). A session is resumed
+   * only by a client on the same side of the anonymous/authenticated line as its owner: an
+   * authenticated client never inherits what an anonymous one left under its client id (and the
+   * reverse is refused before this is called, see `authenticatedOwner`).
+   */
+  openSession(clientId: string, cleanStart: boolean, principal: string): { session: Session; present: boolean } {
     let session = this.sessions.get(clientId);
     const stored = this.#sessionTable?.get(clientId);
+    const sameSide = (owner: string | undefined) => isAnonymous(owner) === isAnonymous(principal);
+    if (session && !sameSide(session.principal)) cleanStart = true;
+    if (!session && stored && !sameSide(stored.principal)) cleanStart = true;
     const versionNumber = Math.max(session?.versionNumber ?? -1, stored?.versionNumber ?? -1) + 1;
     if (session?.connection) session.connection.takeOver();
     if (session) {
@@ -323,6 +416,7 @@ export class Broker {
       this.sessions.set(clientId, session);
     }
     session.versionNumber = versionNumber;
+    session.principal = principal;
     session.disconnectedAt = undefined;
     return { session, present };
   }
@@ -351,15 +445,42 @@ export class Broker {
     return this.#writeSession(session, session.connection !== undefined);
   }
 
-  scheduleSnapshot(session: Session): void {
-    if (!session.persistent || this.#snapshotTimers.has(session.clientId)) return;
-    this.#snapshotTimers.set(
-      session.clientId,
-      setTimeout(() => {
-        this.#snapshotTimers.delete(session.clientId);
-        if (this.sessions.get(session.clientId) === session) void this.#writeSession(session, session.connection !== undefined).catch(() => undefined);
-      }, SNAPSHOT_DEBOUNCE_MS),
-    );
+  /**
+   * Rewrites the session's record with the next snapshot batch (written after this event-loop
+   * turn, or after the batch in flight); resolves once it is durable. A group commit: however
+   * many messages and sessions change in one turn, each session is written once.
+   */
+  snapshot(session: Session): Promise<void> {
+    if (!session.persistent) return DURABLE;
+    this.#dirty.add(session);
+    if (!this.#nextSnapshot) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => undefined); // each waiter handles the failure; none may be left unhandled
+      const batch: SnapshotBatch = { promise, resolve, reject };
+      this.#nextSnapshot = batch;
+      setImmediate(() => {
+        this.#snapshots = this.#snapshots.then(() => this.#writeSnapshot(batch));
+      });
+    }
+    return this.#nextSnapshot.promise;
+  }
+
+  async #writeSnapshot(batch: SnapshotBatch): Promise<void> {
+    if (this.#nextSnapshot === batch) this.#nextSnapshot = undefined;
+    const sessions = [...this.#dirty].filter((s) => this.sessions.get(s.clientId) === s && s.persistent);
+    this.#dirty.clear();
+    try {
+      await Promise.all(sessions.map((s) => this.#writeSession(s, s.connection !== undefined)));
+      batch.resolve();
+    } catch (err) {
+      this.logger.warn({ err, sessions: sessions.length }, 'offline session queues not persisted');
+      batch.reject(err);
+    }
   }
 
   /**
@@ -420,9 +541,7 @@ export class Broker {
   #discard(session: Session): void {
     for (const filter of [...session.subscriptions.keys()]) this.removeSubscription(session, filter);
     clearTimeout(session.expiryTimer);
-    const timer = this.#snapshotTimers.get(session.clientId);
-    if (timer) clearTimeout(timer);
-    this.#snapshotTimers.delete(session.clientId);
+    this.#dirty.delete(session);
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
   }
 

@@ -17,13 +17,15 @@ import type {
   Packet,
 } from 'mqtt-packet';
 import { createEnvelope, type Envelope } from '../../core/index.js';
-import type { Authenticator, ClientContext, ConnectInfo } from '../auth.js';
+import { isAnonymous, type Authenticator, type ClientContext, type ConnectInfo } from '../auth.js';
 import { Broker } from './broker.js';
 import { Framer, variableHeaderOffset } from './framer.js';
 import { connectedEvent, disconnectedEvent, subscriptionEvent, type DisconnectReason, type LifecycleClient } from './lifecycle.js';
 import { outMessageFrom, publishPacketFor, userPropertiesFromPacket, type OutMessage } from './message.js';
+import type { IdentityRefusal, LimitName } from './metrics.js';
+import { TokenBucket } from './rate-limit.js';
 import { NEVER_EXPIRES, type Session, type SessionConnection, type Will } from './session.js';
-import { isValidTopicFilter, isValidTopicName, parseSharedFilter } from './topics.js';
+import { isValidTopicFilter, isValidTopicName, parseSharedFilter, topicBytes, topicSlashes } from './topics.js';
 
 /** Where a connection came from. */
 export interface ConnectionOrigin {
@@ -53,6 +55,7 @@ const RC = {
   receiveMaximumExceeded: 0x93,
   topicAliasInvalid: 0x94,
   packetTooLarge: 0x95,
+  quotaExceeded: 0x97,
   payloadFormatInvalid: 0x99,
   serverShuttingDown: 0x8b,
 } as const;
@@ -85,8 +88,18 @@ export class Connection implements SessionConnection {
   /** Publishes waiting for the log; the socket is paused above the limit. */
   #pendingAppends = 0;
   #paused = false;
-  /** Keeps acknowledgements and local deliveries in publish order. */
+  /** Keeps local deliveries in publish order. */
   #chain: Promise<void> = Promise.resolve();
+  /**
+   * Keeps acknowledgements in publish order (MQTT §4.6), each sent once its message is durable,
+   * queued copies for offline sessions included; deliveries do not wait for it.
+   */
+  #acks: Promise<void> = Promise.resolve();
+  /** AWS IoT: publish requests per second and throughput per connection. */
+  readonly #publishRate: TokenBucket;
+  readonly #byteRate: TokenBucket;
+  /** Size of the PUBLISH frame being parsed (mqtt-packet emits the packet within `parse`). */
+  #frameBytes = 0;
   #corked = false;
   #sawFirstByte = false;
   readonly #onClosed: (c: Connection) => void;
@@ -99,6 +112,8 @@ export class Connection implements SessionConnection {
     onClosed: (c: Connection) => void,
   ) {
     this.#onClosed = onClosed;
+    this.#publishRate = new TokenBucket(broker.limits.maxPublishesPerSecond);
+    this.#byteRate = new TokenBucket(broker.limits.maxInboundBytesPerSecond);
     this.#framer = new Framer(broker.limits.maxPacketSizeBytes, (frame) => this.#onFrame(frame), (error) => {
       if (error === 'too-large') this.#close('CLIENT_ERROR', true, RC.packetTooLarge);
       else this.#close('CLIENT_ERROR', true, RC.malformed);
@@ -157,6 +172,7 @@ export class Connection implements SessionConnection {
         return false;
       }
     }
+    this.#frameBytes = frame.length;
     this.#parser.parse(frame);
     return (this.#state as State) !== 'closed';
   }
@@ -224,7 +240,13 @@ export class Connection implements SessionConnection {
     if (clientId.includes('\uFFFD') || clientId.includes('\u0000')) {
       return this.#refuse(V3_CONNACK.identifierRejected, RC.clientIdInvalid, 'CLIENT_ERROR');
     }
-    if (p.will && !isValidTopicName(p.will.topic)) {
+    if (Buffer.byteLength(clientId) > limits.maxClientIdBytes) {
+      this.broker.metrics.limitRefused('client-id-length');
+      return this.#refuse(V3_CONNACK.identifierRejected, RC.clientIdInvalid, 'CLIENT_ERROR');
+    }
+    const willLimit = p.will ? this.#topicNameOverLimit(p.will.topic) : undefined;
+    if (p.will && (!isValidTopicName(p.will.topic) || willLimit)) {
+      if (willLimit) this.broker.metrics.limitRefused(willLimit);
       if (this.#v5) return this.#refuse(0, RC.topicNameInvalid, 'CLIENT_ERROR');
       return this.#close('CLIENT_ERROR', false);
     }
@@ -254,6 +276,17 @@ export class Connection implements SessionConnection {
       return this.#refuse(V3_CONNACK.notAuthorized, RC.notAuthorized, 'AUTH_ERROR');
     }
     if (this.#state !== 'connecting') return;
+    // One identity per client id: an anonymous client never takes over, resumes or publishes as a
+    // client id an authenticated principal (certificate, custom authorizer) owns. Checked right
+    // before the session is opened, with nothing awaited in between.
+    if (isAnonymous(result.principal)) {
+      const refusal = this.#ownedClientId(clientId);
+      if (refusal) {
+        this.broker.metrics.identityRefused(refusal);
+        this.broker.logger.info({ clientId, remote: this.origin.remoteAddress, reason: refusal }, 'anonymous client refused a client id an authenticated principal owns');
+        return this.#refuse(V3_CONNACK.notAuthorized, RC.notAuthorized, 'AUTH_ERROR');
+      }
+    }
 
     let keepAliveSec = p.keepalive ?? 0;
     let serverKeepAlive: number | undefined;
@@ -268,7 +301,7 @@ export class Connection implements SessionConnection {
       expirySec = cleanStart ? 0 : limits.persistentSessionExpirySec;
     }
 
-    const { session, present } = this.broker.openSession(clientId, cleanStart);
+    const { session, present } = this.broker.openSession(clientId, cleanStart, result.principal);
     session.expiryIntervalSec = expirySec;
     session.connection = this;
     this.#session = session;
@@ -325,6 +358,28 @@ export class Connection implements SessionConnection {
     for (const frame of held) if (!this.#onFrame(frame)) break;
   }
 
+  /** Why an anonymous client may not use this client id, if it may not. */
+  #ownedClientId(clientId: string): IdentityRefusal | undefined {
+    const owner = this.broker.authenticatedOwner(clientId);
+    if (owner) return owner.connected ? 'live-connection' : 'stored-session';
+    const reserved = this.broker.deps.isDeviceClientId;
+    if (!reserved) return undefined;
+    try {
+      return reserved(clientId) ? 'registered-thing' : undefined;
+    } catch (err) {
+      this.broker.logger.warn({ err, clientId }, 'could not check whether a client id belongs to a device; refusing it to an anonymous client');
+      return 'registered-thing';
+    }
+  }
+
+  /** Which AWS IoT topic quota a topic name breaks, if any (`countedTopic` says what counts). */
+  #topicNameOverLimit(topic: string): LimitName | undefined {
+    const limits = this.broker.limits;
+    if (topicSlashes(topic) > limits.maxTopicSlashes) return 'topic-depth';
+    if (topicBytes(topic) > limits.maxTopicBytes) return 'topic-length';
+    return undefined;
+  }
+
   #refuse(v3Code: number, v5Code: number, reason: DisconnectReason): void {
     if (this.#v5) this.#send({ cmd: 'connack', reasonCode: v5Code, sessionPresent: false } as Packet);
     else if (v3Code !== 0) this.#send({ cmd: 'connack', returnCode: v3Code, sessionPresent: false });
@@ -369,9 +424,29 @@ export class Connection implements SessionConnection {
     if (!isValidTopicName(topic)) return this.#close('CLIENT_ERROR', true, this.#v5 ? RC.topicNameInvalid : undefined);
     const qos = p.qos;
     const id = p.messageId;
+    const overLimit = this.#topicNameOverLimit(topic);
+    if (overLimit) {
+      this.broker.metrics.limitRefused(overLimit);
+      // A topic AWS IoT's quotas refuse: a v5 client is told (0x90), a 3.1.1 client, which has no
+      // way to be told, is disconnected, as for any publish AWS IoT refuses.
+      if (!this.#v5) return this.#close('CLIENT_ERROR', true);
+      if (qos === 0) return;
+      this.#inboundInflight++;
+      return this.#ackInOrder(qos, id, RC.topicNameInvalid);
+    }
+    const throttled = !this.#publishRate.take(1) ? 'publish-rate' : !this.#byteRate.take(this.#frameBytes) ? 'throughput' : undefined;
+    if (throttled) {
+      this.broker.metrics.limitRefused(throttled);
+      // AWS IoT throttles a connection over its publish rate or throughput: the message is
+      // dropped, not acknowledged, and the connection stays (a 3.1.1 client sends it again when
+      // it reconnects); a v5 client is told with 0x97 (quota exceeded) in PUBACK / PUBREC.
+      if (!this.#v5 || qos === 0) return;
+      this.#inboundInflight++;
+      return this.#ackInOrder(qos, id, RC.quotaExceeded);
+    }
     if (qos === 2 && id !== undefined && session.incomingQos2.has(id)) {
       // A resent QoS 2 PUBLISH that was stored already: acknowledge again, do not store twice.
-      this.#send({ cmd: 'pubrec', messageId: id });
+      this.#acks = this.#acks.then(() => this.#send({ cmd: 'pubrec', messageId: id }));
       return;
     }
     if (qos > 0) {
@@ -382,7 +457,7 @@ export class Connection implements SessionConnection {
     }
     const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
     if (this.#v5 && props?.payloadFormatIndicator === true && !isUtf8(payload)) {
-      return this.#ackPublish(qos, id, RC.payloadFormatInvalid);
+      return this.#ackInOrder(qos, id, RC.payloadFormatInvalid);
     }
     const client = this.#client!;
     const envelope = createEnvelope({
@@ -411,28 +486,58 @@ export class Connection implements SessionConnection {
       this.#paused = true;
       this.stream.pause(); // flow control by TCP: a flooding client waits, others keep their share
     }
-    this.#chain = this.#chain.then(() =>
-      outcome.then((result) => {
-        this.#pendingAppends--;
-        if (this.#paused && this.#pendingAppends < this.broker.limits.maxPendingAppendsPerConnection / 2) {
-          this.#paused = false;
-          this.stream.resume();
-        }
-        if (result === RC.success) {
-          this.broker.deliver(envelope, session.clientId);
-          return this.#ackPublish(qos, id, RC.success);
-        }
-        if (result === RC.notAuthorized) {
-          if (this.#v5) return this.#ackPublish(qos, id, RC.notAuthorized);
-          return this.#close('AUTH_ERROR', true); // AWS IoT disconnects a 3.1.1 client that publishes where it may not
-        }
-        // The log did not take it: never acknowledge. v5 clients get a failure reason code;
-        // 3.1.1 has none, so the connection is closed and the client sends it again.
-        this.broker.logger.warn({ err: result, clientId: session.clientId, topic }, 'publish not stored; not acknowledged');
-        if (this.#v5 && qos > 0) return this.#ackPublish(qos, id, RC.unspecified);
-        if (qos > 0) this.#close('SERVER_ERROR', true, RC.unspecified);
-      }),
-    );
+    // Two chains: deliveries go out in publish order as soon as the log has the message; the
+    // acknowledgement of each waits, in publish order too, until the message is also durable in
+    // every offline session it was queued for (broker.deliver's promise). Messages of one turn
+    // share one snapshot write, so acknowledgements are not serialised behind one write each.
+    const step: Promise<() => void | Promise<void>> = this.#chain
+      .then(() =>
+        outcome.then((result) => {
+          this.#pendingAppends--;
+          if (this.#paused && this.#pendingAppends < this.broker.limits.maxPendingAppendsPerConnection / 2) {
+            this.#paused = false;
+            this.stream.resume();
+          }
+          if (result === RC.success) {
+            const durable = this.broker.deliver(envelope, session.clientId);
+            return () =>
+              durable.then(
+                () => this.#ackPublish(qos, id, RC.success),
+                (err: unknown) => this.#notStored(err, qos, id, topic),
+              );
+          }
+          if (result === RC.notAuthorized) {
+            if (this.#v5) return () => this.#ackPublish(qos, id, RC.notAuthorized);
+            return () => this.#close('AUTH_ERROR', true); // AWS IoT disconnects a 3.1.1 client that publishes where it may not
+          }
+          return () => this.#notStored(result, qos, id, topic);
+        }),
+      )
+      .catch((err: unknown) => {
+        this.broker.logger.error({ err, clientId: session.clientId, topic }, 'publish failed');
+        return () => this.#close('SERVER_ERROR', true, RC.unspecified);
+      });
+    this.#chain = step.then(() => undefined);
+    this.#acks = this.#acks
+      .then(() => step)
+      .then((finish) => finish())
+      .catch((err: unknown) => this.broker.logger.error({ err, clientId: session.clientId }, 'acknowledgement failed'));
+  }
+
+  /**
+   * The log (or an offline session's record) did not take a message: never acknowledge it. v5
+   * clients get a failure reason code; 3.1.1 has none, so the connection is closed and the
+   * client sends it again.
+   */
+  #notStored(err: unknown, qos: number, id: number | undefined, topic: string): void {
+    this.broker.logger.warn({ err, clientId: this.clientId, topic }, 'publish not stored; not acknowledged');
+    if (this.#v5 && qos > 0) return this.#ackPublish(qos, id, RC.unspecified);
+    if (qos > 0) this.#close('SERVER_ERROR', true, RC.unspecified);
+  }
+
+  /** Acknowledges after every earlier publish of this connection was acknowledged (MQTT §4.6). */
+  #ackInOrder(qos: number, id: number | undefined, code: number): void {
+    this.#acks = this.#acks.then(() => this.#ackPublish(qos, id, code));
   }
 
   #ingest(envelope: Envelope): Promise<number | Error> {
@@ -532,6 +637,16 @@ export class Connection implements SessionConnection {
 
   async #onSubscribe(p: ISubscribePacket): Promise<void> {
     const session = this.#session!;
+    const limits = this.broker.limits;
+    // MQTT 5 §3.8.3 / 3.1.1 §3.8.3-3: a SUBSCRIBE without a topic filter is a protocol error.
+    if (p.subscriptions.length === 0) return this.#close('CLIENT_ERROR', true, RC.protocolError);
+    const refused = this.#v5 ? RC.quotaExceeded : 0x80;
+    if (p.subscriptions.length > limits.maxFiltersPerSubscribe) {
+      // AWS IoT: at most 8 subscriptions per SUBSCRIBE; the request is refused whole.
+      this.broker.metrics.limitRefused('subscriptions-per-subscribe');
+      this.#send({ cmd: 'suback', messageId: p.messageId, granted: p.subscriptions.map(() => refused) });
+      return;
+    }
     const subscriptionId = this.#v5 ? p.properties?.subscriptionIdentifier : undefined;
     const codes: number[] = [];
     const granted: { filter: string; qos: 0 | 1 | 2; shared: boolean; rh: number; existed: boolean }[] = [];
@@ -541,6 +656,17 @@ export class Connection implements SessionConnection {
       const valid = shared !== null && !filter.includes('\uFFFD') && isValidTopicFilter(shared ? shared.filter : filter);
       if (!valid) {
         codes.push(this.#v5 ? RC.topicFilterInvalid : 0x80);
+        continue;
+      }
+      if (topicSlashes(filter) > limits.maxTopicSlashes) {
+        this.broker.metrics.limitRefused('topic-depth');
+        codes.push(this.#v5 ? RC.topicFilterInvalid : 0x80);
+        continue;
+      }
+      if (!session.subscriptions.has(filter) && session.subscriptions.size >= limits.maxSubscriptionsPerConnection) {
+        // AWS IoT: subscriptions per connection (50 by default); a new filter beyond it is refused.
+        this.broker.metrics.limitRefused('subscriptions-per-connection');
+        codes.push(refused);
         continue;
       }
       // MQTT 5 §3.8.3.1: No Local on a shared subscription is a protocol error.
@@ -581,6 +707,8 @@ export class Connection implements SessionConnection {
 
   async #onUnsubscribe(p: IUnsubscribePacket): Promise<void> {
     const session = this.#session!;
+    // MQTT 5 §3.10.3 / 3.1.1 §3.10.3-2: an UNSUBSCRIBE without a topic filter is a protocol error.
+    if (p.unsubscriptions.length === 0) return this.#close('CLIENT_ERROR', true, RC.protocolError);
     const codes: number[] = [];
     const removed: string[] = [];
     for (const filter of p.unsubscriptions) {

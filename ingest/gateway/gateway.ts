@@ -7,15 +7,18 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { Registry } from 'prom-client';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { PlatformError, listenFailed, type Config, type Envelope, type Log, type Logger } from '../../core/index.js';
 import { anonymousAuthenticator, type Authenticator } from '../auth.js';
 import { Broker, DEFAULT_LIMITS, type GatewayLimits } from './broker.js';
 import { Connection, type ConnectionOrigin } from './connection.js';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 
 export type GatewayListener = 'mqtt' | 'mqtts' | 'ws';
 
-export type GatewayConfig = Pick<Config, 'host' | 'mqttPort' | 'mqttsPort' | 'wsPort' | 'tlsCert' | 'tlsKey' | 'tlsCa'>;
+export type GatewayConfig = Pick<Config, 'host' | 'mqttPort' | 'mqttsPort' | 'wsPort' | 'tlsCert' | 'tlsKey' | 'tlsCa'> &
+  Partial<Pick<Config, 'maxSubscriptionsPerConnection' | 'maxPublishesPerSecondPerConnection' | 'maxBytesPerSecondPerConnection'>>;
 
 export interface GatewayDeps {
   readonly log: Log;
@@ -32,9 +35,21 @@ export interface GatewayDeps {
    * configured (kiot up: a certificate issued by the kiot CA). `tlsCert` wins when both are set.
    */
   readonly tlsCredentials?: { readonly cert: string; readonly key: string; readonly ca?: string };
-  /** Identifies this process among gateways on one log; a random id by default. */
+  /**
+   * Identifies this process among gateways on one log; a random id by default. Also names the
+   * gateway's delivery consumer group: a gateway that restarts with the same id goes on from
+   * its last commit, so messages for offline sessions that a crash caught are delivered again.
+   * Two live gateways must never share one.
+   */
   readonly gatewayId?: string;
+  /** Overrides `DEFAULT_LIMITS` and the limits in the config. */
   readonly limits?: Partial<GatewayLimits>;
+  /**
+   * Client ids that belong to authenticated devices even while no session holds them (kiot up:
+   * thing names with attached principals). An anonymous client is refused them (CONNACK 0x87 /
+   * 3.1.1 return code 5), so that it cannot publish as a device that is offline.
+   */
+  readonly isDeviceClientId?: (clientId: string) => boolean;
   /** Replaces the append to `iot.ingress` (benchmark baseline only). */
 }
 
@@ -45,6 +60,10 @@ export interface Gateway {
   stop(): Promise<void>;
   /** Connected clients right now. */
   readonly connectionCount: number;
+  /** `kiot_gateway_limit_refusals_total{limit}` and `kiot_gateway_identity_refusals_total{reason}`; include it in `/metrics`. */
+  readonly metricsRegistry: Registry;
+  /** The same counts, for tests. */
+  readonly metrics: GatewayMetrics;
 }
 
 /** WebSocket path AWS IoT and mqtt.js use. */
@@ -73,11 +92,19 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
   const authenticator = deps.authenticator ?? anonymousAuthenticator;
   const tlsAuthenticator = deps.tlsAuthenticator ?? authenticator;
   const unwatch: (() => void)[] = [];
+  const metrics = createGatewayMetrics();
+  const fromConfig: Partial<GatewayLimits> = {
+    ...(config.maxSubscriptionsPerConnection !== undefined ? { maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection } : {}),
+    ...(config.maxPublishesPerSecondPerConnection !== undefined ? { maxPublishesPerSecond: config.maxPublishesPerSecondPerConnection } : {}),
+    ...(config.maxBytesPerSecondPerConnection !== undefined ? { maxInboundBytesPerSecond: config.maxBytesPerSecondPerConnection } : {}),
+  };
   const broker = new Broker({
     log: deps.log,
     logger: deps.logger,
     gatewayId: deps.gatewayId ?? randomUUID(),
-    limits: { ...DEFAULT_LIMITS, ...deps.limits },
+    limits: { ...DEFAULT_LIMITS, ...fromConfig, ...deps.limits },
+    metrics,
+    ...(deps.isDeviceClientId ? { isDeviceClientId: deps.isDeviceClientId } : {}),
   });
   const connections = new Set<Connection>();
   const servers: (TcpServer | HttpServer)[] = [];
@@ -110,6 +137,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
     get connectionCount() {
       return connections.size;
     },
+    metricsRegistry: metrics.registry,
+    metrics,
     async start() {
       await broker.start();
       const ports = new Map<GatewayListener, number>();

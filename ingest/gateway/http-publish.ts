@@ -1,16 +1,24 @@
 /**
  * AWS IoT data-plane Publish over HTTP: `POST /topics/{topic}?qos=&retain=&contentType=
  * &responseTopic=&messageExpiry=`, MQTT 5 properties in `x-amz-mqtt5-*` headers, the body as
- * payload. It answers 200 only once the message is durable on `iot.ingress` (and, retained,
- * in `iot.retained`); every gateway then delivers it to its subscribers.
+ * payload. It answers only once the message is durable on `iot.ingress` (and, retained, in
+ * `iot.retained`); every gateway then delivers it to its subscribers.
+ *
+ * This module is the publish itself, without a transport or a way to authenticate: the API
+ * serves it as the SigV4-signed `Publish` operation (`api/routes/publish.ts`, held to the
+ * access key's policy) and the device HTTPS listener (`https-publish.ts`) with the client
+ * certificate's policy. Both pass `authorize`, which runs once the request is valid and before
+ * anything is stored, so a refused publish leaves no trace on the log.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import {
+  PlatformError,
   createEnvelope,
   encodeEnvelope,
   envelopeHeaders,
   envelopeKey,
   TOPICS,
+  type ErrorCode,
   type Log,
   type Logger,
   type Table,
@@ -18,23 +26,44 @@ import {
 } from '../../core/index.js';
 import { GATEWAY_TOPICS, isValidTopicName } from './topics.js';
 
-/** The shape of `api/server.ts`'s Route (ingest does not import api/). */
-export interface PublishRoute {
-  readonly method: string;
-  readonly path: RegExp;
-  handle(req: IncomingMessage, res: ServerResponse, params: Record<string, string>): Promise<void>;
-}
-
 /** AWS IoT's message size limit (128 KiB). */
 export const MAX_HTTP_PAYLOAD_BYTES = 128 * 1024;
 
-export interface PublishRouteDeps {
+export interface PublishRequest {
+  /** The topic name, URL-decoded. */
+  readonly topic: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingHttpHeaders;
+  readonly payload: Buffer;
+  /** `address:port` of the client. */
+  readonly sourceAddress: string;
+  /** Who published (access key id, certificate id), recorded on the envelope. */
+  readonly principal?: string;
+  /** The thing the publisher acts as, when known (device certificates). */
+  readonly thingName?: string;
+  /**
+   * Decides whether the caller may publish (and, with `retain`, retain) on `topic`; throws a
+   * PlatformError (e.g. AUTH_FORBIDDEN) to refuse. Runs before anything is written.
+   */
+  readonly authorize: (topic: string, retain: boolean) => void;
+}
+
+export interface Publisher {
+  /**
+   * Validates, authorizes and stores one publish; resolves once it is durable.
+   * @throws PlatformError INPUT_INVALID (bad topic or parameters), API_BODY_TOO_LARGE, whatever
+   *   `authorize` throws, or LOG_UNAVAILABLE (retriable: nothing or a duplicate was stored).
+   *   Each carries `details.awsErrorType` and `details.awsStatus`, AWS's answer for it.
+   */
+  publish(request: PublishRequest): Promise<void>;
+}
+
+export interface PublisherDeps {
   readonly log: Log;
   readonly logger: Logger;
 }
 
-/** The Publish route; authentication (SigV4) is the API server's job (registry issue). */
-export function createPublishRoute(deps: PublishRouteDeps): PublishRoute {
+export function createPublisher(deps: PublisherDeps): Publisher {
   const logger = deps.logger.child({ module: 'ingest.http-publish' });
   let ready: Promise<Table> | undefined;
   const retainedTable = () =>
@@ -46,46 +75,43 @@ export function createPublishRoute(deps: PublishRouteDeps): PublishRoute {
       throw err;
     }));
   return {
-    method: 'POST',
-    path: /^\/topics\/(?<topic>.+)$/,
-    async handle(req, res, params) {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      let topic: string;
-      try {
-        topic = decodeURIComponent(params.topic ?? '');
-      } catch {
-        return awsError(res, 400, 'InvalidRequestException', 'topic: not a valid percent-encoded string');
-      }
-      if (!isValidTopicName(topic)) return awsError(res, 400, 'InvalidRequestException', `topic: expected a topic name without + or #, received ${JSON.stringify(topic)}`);
-      const qosText = url.searchParams.get('qos') ?? '0';
-      if (qosText !== '0' && qosText !== '1') return awsError(res, 400, 'InvalidRequestException', `qos: expected 0 or 1, received ${JSON.stringify(qosText)}`);
-      const retainText = url.searchParams.get('retain') ?? 'false';
-      if (retainText !== 'true' && retainText !== 'false') return awsError(res, 400, 'InvalidRequestException', `retain: expected true or false, received ${JSON.stringify(retainText)}`);
-      const expiryText = url.searchParams.get('messageExpiry');
+    async publish(request) {
+      const { topic, query, payload } = request;
+      if (!isValidTopicName(topic)) throw invalid(`topic: expected a topic name without + or #, received ${JSON.stringify(topic)}`);
+      const qosText = query.get('qos') ?? '0';
+      if (qosText !== '0' && qosText !== '1') throw invalid(`qos: expected 0 or 1, received ${JSON.stringify(qosText)}`);
+      const retainText = query.get('retain') ?? 'false';
+      if (retainText !== 'true' && retainText !== 'false') throw invalid(`retain: expected true or false, received ${JSON.stringify(retainText)}`);
+      const expiryText = query.get('messageExpiry');
       const expiry = expiryText === null ? undefined : Number(expiryText);
-      if (expiry !== undefined && (!Number.isInteger(expiry) || expiry < 0)) return awsError(res, 400, 'InvalidRequestException', `messageExpiry: expected seconds, received ${JSON.stringify(expiryText)}`);
+      if (expiry !== undefined && (!Number.isInteger(expiry) || expiry < 0)) throw invalid(`messageExpiry: expected seconds, received ${JSON.stringify(expiryText)}`);
       let userProperties: UserProperty[];
       try {
-        userProperties = parseUserProperties(req.headers['x-amz-mqtt5-user-properties']);
+        userProperties = parseUserProperties(request.headers['x-amz-mqtt5-user-properties']);
       } catch (err) {
-        return awsError(res, 400, 'InvalidRequestException', `x-amz-mqtt5-user-properties: ${(err as Error).message}`);
+        throw invalid(`x-amz-mqtt5-user-properties: ${(err as Error).message}`);
       }
-      const format = header(req, 'x-amz-mqtt5-payload-format-indicator');
+      const format = header(request.headers, 'x-amz-mqtt5-payload-format-indicator');
       if (format !== undefined && format !== 'UTF8_DATA' && format !== 'UNSPECIFIED_BYTES') {
-        return awsError(res, 400, 'InvalidRequestException', `x-amz-mqtt5-payload-format-indicator: expected UTF8_DATA or UNSPECIFIED_BYTES, received ${JSON.stringify(format)}`);
+        throw invalid(`x-amz-mqtt5-payload-format-indicator: expected UTF8_DATA or UNSPECIFIED_BYTES, received ${JSON.stringify(format)}`);
       }
-      const correlation = header(req, 'x-amz-mqtt5-correlation-data');
-      const payload = await readBody(req, MAX_HTTP_PAYLOAD_BYTES);
-      if (!payload) return awsError(res, 413, 'RequestEntityTooLargeException', `payload: larger than ${MAX_HTTP_PAYLOAD_BYTES} bytes`);
+      if (payload.length > MAX_HTTP_PAYLOAD_BYTES) {
+        throw awsError('API_BODY_TOO_LARGE', 'RequestEntityTooLargeException', 413, `payload: larger than ${MAX_HTTP_PAYLOAD_BYTES} bytes`);
+      }
+      const retain = retainText === 'true';
+      request.authorize(topic, retain);
+      const correlation = header(request.headers, 'x-amz-mqtt5-correlation-data');
       const envelope = createEnvelope({
         topic,
         payload,
         qos: qosText === '1' ? 1 : 0,
-        retain: retainText === 'true',
-        sourceAddress: `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`,
+        retain,
+        sourceAddress: request.sourceAddress,
         userProperties,
-        contentType: url.searchParams.get('contentType') ?? undefined,
-        responseTopic: url.searchParams.get('responseTopic') ?? undefined,
+        ...(request.principal !== undefined ? { principal: request.principal } : {}),
+        ...(request.thingName !== undefined ? { thingName: request.thingName } : {}),
+        contentType: query.get('contentType') ?? undefined,
+        responseTopic: query.get('responseTopic') ?? undefined,
         correlationData: correlation === undefined ? undefined : Buffer.from(correlation, 'base64'),
         payloadFormatIndicator: format === undefined ? undefined : format === 'UTF8_DATA' ? 1 : 0,
         messageExpiryIntervalSec: expiry,
@@ -99,15 +125,23 @@ export function createPublishRoute(deps: PublishRouteDeps): PublishRoute {
         }
       } catch (err) {
         logger.warn({ err, topic }, 'publish not stored');
-        return awsError(res, 503, 'ServiceUnavailableException', 'the message could not be stored; retry');
+        throw new PlatformError('LOG_UNAVAILABLE', 'the message could not be stored; retry', { cause: err, retriable: true, details: { awsErrorType: 'ServiceUnavailableException', awsStatus: 503 } });
       }
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 }).end('{}');
     },
   };
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
+/** A refused publish: AWS IoT's data plane answers 403 ForbiddenException when a policy denies it. */
+export function publishForbidden(action: 'iot:Publish' | 'iot:RetainPublish', topic: string): PlatformError {
+  return awsError('AUTH_FORBIDDEN', 'ForbiddenException', 403, `${action} is not allowed on topic ${topic}`);
+}
+
+const awsError = (code: ErrorCode, type: string, status: number, message: string): PlatformError =>
+  new PlatformError(code, message, { details: { awsErrorType: type, awsStatus: status } });
+const invalid = (message: string): PlatformError => awsError('INPUT_INVALID', 'InvalidRequestException', 400, message);
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
 
@@ -123,20 +157,4 @@ function parseUserProperties(raw: string | string[] | undefined): UserProperty[]
     for (const [name, value] of Object.entries(item)) out.push({ name, value: String(value) });
   }
   return out;
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-function awsError(res: ServerResponse, status: number, type: string, message: string): void {
-  const body = JSON.stringify({ message });
-  res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': type, 'content-length': Buffer.byteLength(body) }).end(body);
 }

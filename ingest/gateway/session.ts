@@ -4,6 +4,7 @@
  * The record below is how a session is stored in `iot.sessions`.
  */
 import type { IConnectPacket } from 'mqtt-packet';
+import { ANONYMOUS_PRINCIPAL } from '../auth.js';
 import { loadMessage, storeMessage, type InflightMessage, type OutMessage, type StoredMessage } from './message.js';
 
 /** Subscription options as the client sent them (MQTT 5 §3.8.3.1). */
@@ -38,6 +39,11 @@ export interface SessionRecord {
   readonly disconnectedAt?: number;
   /** Lifecycle-event version: one more on every connect of this client id. */
   readonly versionNumber: number;
+  /**
+   * Principal that owns the session (certificate id, custom-authorizer principal or
+   * `anonymous`). Records written before this field existed have none: they count as anonymous.
+   */
+  readonly principal?: string;
   readonly subscriptions: readonly (SubscriptionOptions & { readonly filter: string })[];
   readonly messages: readonly StoredMessage[];
   readonly incomingQos2: readonly number[];
@@ -56,6 +62,8 @@ export class Session {
   expiryIntervalSec = 0;
   disconnectedAt: number | undefined;
   versionNumber = 0;
+  /** The principal that owns the session: the one that connected last (see `SessionRecord.principal`). */
+  principal: string = ANONYMOUS_PRINCIPAL;
   expiryTimer: NodeJS.Timeout | undefined;
   willTimer: NodeJS.Timeout | undefined;
   pendingWill: (() => void) | undefined;
@@ -87,6 +95,7 @@ export class Session {
       expiryIntervalSec: this.expiryIntervalSec,
       disconnectedAt: this.disconnectedAt,
       versionNumber: this.versionNumber,
+      principal: this.principal,
       subscriptions: [...this.subscriptions].map(([filter, o]) => ({ filter, ...o })),
       messages: [
         ...[...this.inflight.values()].map((f) => storeMessage(f.message, f)),
@@ -101,6 +110,7 @@ export class Session {
     session.expiryIntervalSec = record.expiryIntervalSec;
     session.disconnectedAt = record.disconnectedAt;
     session.versionNumber = record.versionNumber;
+    session.principal = record.principal ?? ANONYMOUS_PRINCIPAL;
     for (const { filter, ...options } of record.subscriptions) session.subscriptions.set(filter, options);
     for (const stored of record.messages) {
       const message = loadMessage(stored);

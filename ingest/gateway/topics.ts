@@ -65,3 +65,29 @@ export function parseSharedFilter(filter: string): SharedFilter | undefined | nu
 }
 
 export { topicMatches } from '../../core/index.js';
+
+const BASIC_INGEST_PREFIX = /^\$aws\/rules\/[^/]+\//i;
+
+/**
+ * The part of a topic name or filter that AWS IoT's topic quotas count: without a leading
+ * `$share/<group>/` and without the Basic Ingest prefix `$aws/rules/<rule>/` ("Maximum number of
+ * slashes in topic and topic filter ... excludes the first 3 forward slashes in the mandatory
+ * segments for Basic Ingest topics", AWS IoT Core message broker quotas; the AWS IoT Device
+ * SDK's `aws_mqtt5_topic_skip_aws_iot_core_uncounted_prefix` skips the same two prefixes).
+ */
+export function countedTopic(topic: string): string {
+  const shared = parseSharedFilter(topic);
+  const rest = shared ? shared.filter : topic;
+  return rest.replace(BASIC_INGEST_PREFIX, '');
+}
+
+/** Forward slashes in the counted part of a topic name or filter. */
+export function topicSlashes(topic: string): number {
+  const counted = countedTopic(topic);
+  let n = 0;
+  for (let i = 0; i < counted.length; i++) if (counted.charCodeAt(i) === 0x2f) n++;
+  return n;
+}
+
+/** Bytes (UTF-8) of the counted part of a topic name. */
+export const topicBytes = (topic: string): number => Buffer.byteLength(countedTopic(topic));

@@ -1,12 +1,11 @@
 /** WebSocket and (mutual) TLS listeners, HTTP publish, and two gateways on one log. */
 import { readFileSync } from 'node:fs';
-import { createServer, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, test } from 'vitest';
-import { TOPICS } from '../../core/index.js';
+import { IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane';
+import { TOPICS, silentLogger } from '../../core/index.js';
 import type { Authenticator, ConnectInfo } from '../auth.js';
-import { createPublishRoute } from './http-publish.js';
+import { createPublisher } from './http-publish.js';
 import { collect, connect, endClients, eventually, readEnvelopes, startTestGateway, type TestGateway } from './testing/harness.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./testing/${name}`, import.meta.url));
@@ -64,46 +63,41 @@ test('MQTT over TLS with a client certificate handed to the authenticator', asyn
   await expect(connect(gw.url('mqtts'), { protocolVersion: 5, ca })).rejects.toThrow(/Not authorized/);
 });
 
-test('HTTP publish (AWS data-plane shape) answers once durable and reaches MQTT subscribers', async () => {
+test('HTTP publish (AWS data-plane shape, SigV4-signed) answers once durable and reaches MQTT subscribers', async () => {
   const gw = await startTestGateway();
   gateways.push(gw);
   const sub = await connect(gw.url(), { protocolVersion: 5 });
   const inbox = collect(sub);
   await sub.subscribeAsync('http/#', { qos: 1 });
-  const route = createPublishRoute({ log: gw.log, logger: (await import('../../core/index.js')).silentLogger() });
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0]!;
-    const match = route.path.exec(path);
-    if (!match || req.method !== route.method) return void res.writeHead(404).end();
-    void route.handle(req, res, { ...match.groups });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const post = (path: string, body: string, headers: Record<string, string> = {}) =>
-    new Promise<{ status: number; body: string; type?: string }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers }, (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode!, body: text, type: res.headers['x-amzn-errortype'] as string | undefined }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-  const userProps = Buffer.from(JSON.stringify([{ site: 'lab' }])).toString('base64');
-  const ok = await post('/topics/http%2Fa?qos=1&retain=true&contentType=application%2Fjson', '{"t":21}', { 'x-amz-mqtt5-user-properties': userProps });
-  expect(ok.status).toBe(200);
-  const [m] = await inbox.waitFor(1);
-  expect([m!.topic, m!.payload.toString(), m!.packet.properties?.contentType, m!.packet.properties?.userProperties]).toEqual(['http/a', '{"t":21}', 'application/json', { site: 'lab' }]);
-  const bad = await post('/topics/http%2F%23?qos=1', 'x');
-  expect([bad.status, bad.type]).toEqual([400, 'InvalidRequestException']);
-  const badQos = await post('/topics/http%2Fb?qos=2', 'x');
-  expect(badQos.status).toBe(400);
-  // Retained through HTTP: a later MQTT subscriber gets it.
-  const late = await connect(gw.url(), { protocolVersion: 4 });
-  const lateInbox = collect(late);
-  await late.subscribeAsync('http/a', { qos: 1 });
-  expect((await lateInbox.waitFor(1))[0]!.packet.retain).toBe(true);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  // Served as kiot up serves it: the API's Publish operation behind its SigV4 check.
+  const { AccessKeyStore, createAwsRoutes, createRequestAuthenticator } = await import('../../api/index.js');
+  const { publishOperations } = await import('../../api/routes/publish.js');
+  const { createHttpServer } = await import('../../api/server.js');
+  const logger = silentLogger();
+  const scope = { region: 'us-east-1', accountId: '000000000000' };
+  const accessKeys = await AccessKeyStore.open(gw.log);
+  const key = await accessKeys.create(Date.now(), 'transports test');
+  const routes = createAwsRoutes({ operations: publishOperations(createPublisher({ log: gw.log, logger }), scope), logger, authenticate: createRequestAuthenticator({ accessKeys, region: undefined, scope }) });
+  const server = createHttpServer({ logger, metrics: async () => '', health: () => ({}), routes });
+  const data = new IoTDataPlaneClient({ endpoint: `http://127.0.0.1:${await server.listen('127.0.0.1', 0)}`, region: 'us-east-1', credentials: key, maxAttempts: 1 });
+  try {
+    await data.send(new PublishCommand({ topic: 'http/a', qos: 1, retain: true, contentType: 'application/json', payload: Buffer.from('{"t":21}'), userProperties: JSON.stringify([{ site: 'lab' }]) }));
+    const [m] = await inbox.waitFor(1);
+    expect([m!.topic, m!.payload.toString(), m!.packet.properties?.contentType, m!.packet.properties?.userProperties]).toEqual(['http/a', '{"t":21}', 'application/json', { site: 'lab' }]);
+    const bad = await data.send(new PublishCommand({ topic: 'http/#', qos: 1, payload: Buffer.from('x') })).catch((err: Error & { $metadata?: { httpStatusCode?: number } }) => err);
+    expect([(bad as Error).name, (bad as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode]).toEqual(['InvalidRequestException', 400]);
+    const badQos = await data.send(new PublishCommand({ topic: 'http/b', qos: 2, payload: Buffer.from('x') })).catch((err: Error) => err);
+    expect((badQos as Error).name).toBe('InvalidRequestException');
+    // Retained through HTTP: a later MQTT subscriber gets it.
+    const late = await connect(gw.url(), { protocolVersion: 4 });
+    const lateInbox = collect(late);
+    await late.subscribeAsync('http/a', { qos: 1 });
+    expect((await lateInbox.waitFor(1))[0]!.packet.retain).toBe(true);
+  } finally {
+    data.destroy();
+    await server.close();
+    await accessKeys.close();
+  }
 });
 
 test('two gateways on one log: messages, egress records, retained messages and sessions cross over', async () => {

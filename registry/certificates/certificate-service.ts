@@ -1,6 +1,8 @@
 /**
  * Certificates and CA certificates, as AWS IoT's certificate operations define them, over the
- * security records of `iot.registry` (see `../principals/store.ts` for the key layout).
+ * security records of the registry store (see `../principals/store.ts` for the key layout).
+ * Keys are generated, certificates signed and parsed here; the finished records are written by
+ * the registry commands of `commands.ts`, which check what depends on the store's state.
  *
  * The kiot CA (what `CreateKeysAndCertificate` and `CreateCertificateFromCsr` sign with) is made
  * on first start and kept on the log (`kiot/ca`), private key included: every process that
@@ -21,6 +23,8 @@ import {
   type SecurityStore,
 } from '../principals/store.js';
 import type { ArnScope } from '../policies/engine.js';
+import type { RegistryStore } from '../store.js';
+import { CERTIFICATE_COMMANDS, caCertificateOf, certificateOf, type CaChanges } from './commands.js';
 import {
   certificateId,
   certificateToPem,
@@ -37,7 +41,8 @@ import {
 export const KIOT_CA_NAME = 'kiot CA';
 
 export interface CertificateServiceDeps {
-  readonly store: SecurityStore;
+  /** The registry store: reads from its security view, writes through its commands. */
+  readonly registry: RegistryStore;
   readonly scope: ArnScope;
   readonly logger: Logger;
   /** Epoch milliseconds; tests pass their own. */
@@ -59,6 +64,7 @@ export interface CertificateListOptions extends PageRequest {
 const ISSUABLE_STATUS: readonly CertificateStatus[] = ['ACTIVE', 'INACTIVE', 'REVOKED', 'REGISTER_INACTIVE'];
 
 export class CertificateService {
+  readonly #registry: RegistryStore;
   readonly #store: SecurityStore;
   readonly #scope: ArnScope;
   readonly #logger: Logger;
@@ -66,7 +72,8 @@ export class CertificateService {
   #creatingCa: Promise<KiotCaRecord> | undefined;
 
   constructor(deps: CertificateServiceDeps) {
-    this.#store = deps.store;
+    this.#registry = deps.registry;
+    this.#store = deps.registry.security;
     this.#scope = deps.scope;
     this.#logger = deps.logger.child({ module: 'registry.certificates' });
     this.#now = deps.now ?? Date.now;
@@ -92,10 +99,9 @@ export class CertificateService {
     this.#creatingCa ??= (async () => {
       const ca = await createCa(KIOT_CA_NAME, new Date(this.#now()));
       const id = certificateId(parseCertificatePem(ca.certificatePem, 'kiot CA').raw);
-      const record: KiotCaRecord = { id, ...ca };
-      await this.#store.put(KEYS.kiotCa, record);
-      this.#logger.info({ certificateId: id }, 'created the kiot CA');
-      return this.#store.get<KiotCaRecord>(KEYS.kiotCa) ?? record;
+      const stored = await this.#registry.execute<KiotCaRecord>(CERTIFICATE_COMMANDS.ensureKiotCa, { record: { id, ...ca } });
+      if (stored.id === id) this.#logger.info({ certificateId: id }, 'created the kiot CA');
+      return stored;
     })().finally(() => {
       this.#creatingCa = undefined;
     });
@@ -138,9 +144,7 @@ export class CertificateService {
   async getRegistrationCode(): Promise<string> {
     const existing = this.#store.get<{ code: string }>(KEYS.registrationCode);
     if (existing) return existing.code;
-    const code = randomBytes(32).toString('hex');
-    await this.#store.put(KEYS.registrationCode, { code });
-    return this.#store.get<{ code: string }>(KEYS.registrationCode)?.code ?? code;
+    return this.#registry.execute<string>(CERTIFICATE_COMMANDS.ensureRegistrationCode, { code: randomBytes(32).toString('hex') });
   }
 
   /**
@@ -173,9 +177,6 @@ export class CertificateService {
     }
     const id = certificateId(ca.raw);
     const arn = this.caCertificateArn(id);
-    if (this.#store.get<CaRecord>(KEYS.ca(id))) {
-      throw new PlatformError('REGISTRY_ALREADY_EXISTS', `CA certificate ${id} is already registered`, { details: { resourceId: id, resourceArn: arn } });
-    }
     const now = this.#now();
     const record: CaRecord = {
       id,
@@ -191,7 +192,7 @@ export class CertificateService {
       notBefore: Date.parse(ca.validFrom),
       notAfter: Date.parse(ca.validTo),
     };
-    await this.#store.put(KEYS.ca(id), record);
+    await this.#registry.execute(CERTIFICATE_COMMANDS.registerCa, { record, arn });
     return { certificateArn: arn, certificateId: id };
   }
 
@@ -228,9 +229,7 @@ export class CertificateService {
 
   /** DescribeCertificate. Throws REGISTRY_NOT_FOUND. */
   describeCertificate(id: string): CertificateRecord {
-    const record = this.#store.get<CertificateRecord>(KEYS.cert(id));
-    if (!record) throw notFound('certificate', id);
-    return record;
+    return certificateOf(this.#registry.state, id);
   }
 
   /** The record, or undefined (for the gateway's lookups, which must not throw). */
@@ -239,49 +238,40 @@ export class CertificateService {
   }
 
   describeCaCertificate(id: string): CaRecord {
-    const record = this.#store.get<CaRecord>(KEYS.ca(id));
-    if (!record) throw notFound('CA certificate', id);
-    return record;
+    return caCertificateOf(this.#registry.state, id);
   }
 
   /** UpdateCertificate. REVOKED is final; PENDING_* are AWS-internal and refused. */
   async updateCertificate(id: string, newStatus: unknown): Promise<void> {
-    const record = this.describeCertificate(id);
+    this.describeCertificate(id); // not found comes before a bad status, as in AWS
     if (typeof newStatus !== 'string' || !CERTIFICATE_STATUSES.includes(newStatus as CertificateStatus)) {
       throw new PlatformError('REGISTRY_INVALID', `newStatus: expected one of ${CERTIFICATE_STATUSES.join(', ')}, received ${String(newStatus)}`);
     }
     if (newStatus === 'PENDING_TRANSFER' || newStatus === 'PENDING_ACTIVATION') {
       throw new PlatformError('REGISTRY_INVALID', `newStatus: ${newStatus} is set by the service, not by callers`);
     }
-    if (record.status === 'REVOKED' && newStatus !== 'REVOKED') {
-      throw new PlatformError('CERTIFICATE_STATE', `certificate ${id} is REVOKED; a revoked certificate cannot change status`);
-    }
-    if (record.status === newStatus) return;
-    await this.#store.put(KEYS.cert(id), this.#touch({ ...record, status: newStatus as CertificateStatus }));
+    await this.#registry.execute(CERTIFICATE_COMMANDS.update, { id, status: newStatus as CertificateStatus });
   }
 
   async updateCaCertificate(
     id: string,
     input: { newStatus?: string | undefined; newAutoRegistrationStatus?: string | undefined; registrationConfig?: Record<string, unknown> | undefined; removeAutoRegistration?: boolean | undefined },
   ): Promise<void> {
-    const record = this.describeCaCertificate(id);
-    let next: CaRecord = record;
+    this.describeCaCertificate(id);
+    let changes: CaChanges = {};
     if (input.newStatus !== undefined) {
       if (input.newStatus !== 'ACTIVE' && input.newStatus !== 'INACTIVE') throw new PlatformError('REGISTRY_INVALID', `newStatus: expected ACTIVE or INACTIVE, received ${input.newStatus}`);
-      next = { ...next, status: input.newStatus };
+      changes = { ...changes, status: input.newStatus };
     }
     if (input.newAutoRegistrationStatus !== undefined) {
       if (input.newAutoRegistrationStatus !== 'ENABLE' && input.newAutoRegistrationStatus !== 'DISABLE') {
         throw new PlatformError('REGISTRY_INVALID', `newAutoRegistrationStatus: expected ENABLE or DISABLE, received ${input.newAutoRegistrationStatus}`);
       }
-      next = { ...next, autoRegistrationStatus: input.newAutoRegistrationStatus };
+      changes = { ...changes, autoRegistrationStatus: input.newAutoRegistrationStatus };
     }
-    if (input.registrationConfig) next = { ...next, registrationConfig: input.registrationConfig };
-    if (input.removeAutoRegistration) {
-      const { registrationConfig: _removed, ...rest } = next;
-      next = rest;
-    }
-    await this.#store.put(KEYS.ca(id), this.#touch(next));
+    if (input.registrationConfig) changes = { ...changes, registrationConfig: input.registrationConfig };
+    if (input.removeAutoRegistration) changes = { ...changes, removeAutoRegistration: true };
+    await this.#registry.execute(CERTIFICATE_COMMANDS.updateCa, { id, changes });
   }
 
   /**
@@ -290,26 +280,12 @@ export class CertificateService {
    * detaches them first (AWS's behaviour).
    */
   async deleteCertificate(id: string, options: { forceDelete?: boolean | undefined } = {}): Promise<void> {
-    const record = this.describeCertificate(id);
-    if (record.status === 'ACTIVE') throw new PlatformError('CERTIFICATE_STATE', `certificate ${id} is ACTIVE; deactivate it before deleting it`);
-    const arn = this.certificateArn(id);
-    const things = this.#store.thingPrincipals.by(arn);
-    if (things.length > 0) {
-      throw new PlatformError('REGISTRY_DELETE_CONFLICT', `certificate ${id} is attached to ${things.length} thing(s) (${things.slice(0, 3).join(', ')}); detach it first`);
-    }
-    const policies = this.#store.policyTargets.by(arn);
-    if (policies.length > 0 && !options.forceDelete) {
-      throw new PlatformError('REGISTRY_DELETE_CONFLICT', `certificate ${id} has ${policies.length} attached polic${policies.length === 1 ? 'y' : 'ies'}; detach them or pass forceDelete`);
-    }
-    for (const policy of policies) await this.#store.delete(KEYS.policyTarget(policy, arn));
-    await this.#store.delete(KEYS.cert(id));
+    await this.#registry.execute(CERTIFICATE_COMMANDS.delete, { id, arn: this.certificateArn(id), forceDelete: options.forceDelete === true });
   }
 
   /** DeleteCACertificate: refused while ACTIVE, as AWS does. */
   async deleteCaCertificate(id: string): Promise<void> {
-    const record = this.describeCaCertificate(id);
-    if (record.status === 'ACTIVE') throw new PlatformError('CERTIFICATE_STATE', `CA certificate ${id} is ACTIVE; deactivate it before deleting it`);
-    await this.#store.delete(KEYS.ca(id));
+    await this.#registry.execute(CERTIFICATE_COMMANDS.deleteCa, { id });
   }
 
   /** ListCertificates / ListCertificatesByCA, ordered by creation date (descending unless ascendingOrder). */
@@ -355,9 +331,6 @@ export class CertificateService {
     const cert = parseCertificatePem(pem, 'certificatePem');
     const id = certificateId(cert.raw);
     const arn = this.certificateArn(id);
-    if (this.#store.get<CertificateRecord>(KEYS.cert(id))) {
-      throw new PlatformError('REGISTRY_ALREADY_EXISTS', `certificate ${id} is already registered`, { details: { resourceId: id, resourceArn: arn } });
-    }
     const now = this.#now();
     const record: CertificateRecord = {
       id,
@@ -372,12 +345,8 @@ export class CertificateService {
       notBefore: Date.parse(cert.validFrom),
       notAfter: Date.parse(cert.validTo),
     };
-    await this.#store.put(KEYS.cert(id), record);
+    await this.#registry.execute(CERTIFICATE_COMMANDS.register, { record, arn });
     return { certificateArn: arn, certificateId: id, certificatePem: pem };
-  }
-
-  #touch<T extends { updatedAt: number; generationId: string; customerVersion: number }>(record: T): T {
-    return { ...record, updatedAt: this.#now(), generationId: randomUUID(), customerVersion: record.customerVersion + 1 };
   }
 }
 
@@ -389,6 +358,3 @@ function pageByCreation<T extends { id: string; createdAt: number }>(items: T[],
   if (!ascending) items.reverse();
   return paginate(items, options, key, !ascending);
 }
-
-const notFound = (what: string, id: string): PlatformError =>
-  new PlatformError('REGISTRY_NOT_FOUND', `${what} ${id} does not exist`, { details: { resourceId: id } });

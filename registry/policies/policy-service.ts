@@ -1,15 +1,18 @@
 /**
  * AWS IoT policies (with their versions) and attachments: policy → target (AttachPolicy) and
- * thing ↔ principal (AttachThingPrincipal), over the security records of `iot.registry`.
+ * thing ↔ principal (AttachThingPrincipal), over the security records of the registry store.
+ * Reads come from the store's indexes; every write is a registry command (`commands.ts`), run
+ * one at a time with every other registry command.
  */
-import { randomUUID } from 'node:crypto';
 import { PlatformError } from '../../core/index.js';
 import { paginate, type Page, type PageRequest } from '../principals/paging.js';
-import { KEYS, type CertificateRecord, type PolicyRecord, type PolicyVersionRecord, type SecurityStore } from '../principals/store.js';
+import { KEYS, type PolicyRecord, type PolicyVersionRecord, type SecurityStore, type ThingPrincipalType } from '../principals/store.js';
+import type { RegistryStore } from '../store.js';
+import { KEY_PREFIX } from '../things/model.js';
+import { POLICY_COMMANDS, assertThingHasNoPrincipals, policyOf, thingNotFound, versionOf, type AttachThingPrincipalInput, type PolicyVersionChange } from './commands.js';
 import { parsePolicyDocument, type ArnScope } from './engine.js';
 
-/** AWS IoT: at most five versions of a policy (VersionsLimitExceededException beyond). */
-export const MAX_POLICY_VERSIONS = 5;
+export { MAX_POLICY_VERSIONS } from './commands.js';
 /** AWS IoT policy names: `[\w+=,.@-]+`, 1 to 128 characters. */
 const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
 /** AWS IoT thing names: `[a-zA-Z0-9:_-]+`, 1 to 128 characters. */
@@ -29,26 +32,24 @@ export interface ThingDirectory {
 }
 
 export interface PolicyServiceDeps {
-  readonly store: SecurityStore;
+  /** The registry store: reads from its security view, writes through its commands. */
+  readonly registry: RegistryStore;
   readonly scope: ArnScope;
   /** When absent, AttachThingPrincipal does not check that the thing exists. */
   readonly things?: ThingDirectory;
-  readonly now?: () => number;
 }
 
-export type ThingPrincipalType = 'EXCLUSIVE_THING' | 'NON_EXCLUSIVE_THING';
-
 export class PolicyService {
+  readonly #registry: RegistryStore;
   readonly #store: SecurityStore;
   readonly #scope: ArnScope;
   readonly #things: ThingDirectory | undefined;
-  readonly #now: () => number;
 
   constructor(deps: PolicyServiceDeps) {
-    this.#store = deps.store;
+    this.#registry = deps.registry;
+    this.#store = deps.registry.security;
     this.#scope = deps.scope;
     this.#things = deps.things;
-    this.#now = deps.now ?? Date.now;
   }
 
   policyArn(name: string): string {
@@ -76,24 +77,16 @@ export class PolicyService {
 
   // --- policies --------------------------------------------------------------------------
 
-  async createPolicy(name: unknown, document: unknown): Promise<{ policy: PolicyRecord; version: PolicyVersionRecord }> {
+  /** CreatePolicy. @throws PlatformError REGISTRY_ALREADY_EXISTS, POLICY_MALFORMED, REGISTRY_INVALID. */
+  async createPolicy(name: unknown, document: unknown): Promise<PolicyVersionChange> {
     const policyName = validPolicyName(name);
     const text = validDocument(document);
-    if (this.#store.get<PolicyRecord>(KEYS.policy(policyName))) {
-      throw new PlatformError('REGISTRY_ALREADY_EXISTS', `policy ${policyName} already exists`, {
-        details: { resourceId: policyName, resourceArn: this.policyArn(policyName) },
-      });
-    }
-    const now = this.#now();
-    const version: PolicyVersionRecord = { id: '1', document: text, createdAt: now };
-    const policy: PolicyRecord = { name: policyName, defaultVersionId: '1', nextVersionId: 2, versions: [version], createdAt: now, updatedAt: now, generationId: randomUUID() };
-    await this.#store.put(KEYS.policy(policyName), policy);
-    return { policy, version };
+    return this.#registry.execute(POLICY_COMMANDS.create, { name: policyName, document: text, arn: this.policyArn(policyName) });
   }
 
-  getPolicy(name: string): { policy: PolicyRecord; version: PolicyVersionRecord } {
+  getPolicy(name: string): PolicyVersionChange {
     const policy = this.#policy(name);
-    return { policy, version: this.#version(policy, policy.defaultVersionId) };
+    return { policy, version: versionOf(policy, policy.defaultVersionId) };
   }
 
   /** Policy names and default documents, for the authorizer. */
@@ -104,13 +97,7 @@ export class PolicyService {
 
   /** DeletePolicy: refused while attached or while it has versions besides the default (AWS). */
   async deletePolicy(name: string): Promise<void> {
-    const policy = this.#policy(name);
-    const targets = this.#store.policyTargets.countOf(name);
-    if (targets > 0) throw new PlatformError('REGISTRY_DELETE_CONFLICT', `policy ${name} is attached to ${targets} target(s); detach it first`);
-    if (policy.versions.length > 1) {
-      throw new PlatformError('REGISTRY_DELETE_CONFLICT', `policy ${name} has ${policy.versions.length - 1} non-default version(s); delete them first`);
-    }
-    await this.#store.delete(KEYS.policy(name));
+    await this.#registry.execute(POLICY_COMMANDS.delete, { name });
   }
 
   listPolicies(request: PageRequest & { ascendingOrder?: boolean | undefined }): Page<PolicyRecord> {
@@ -120,29 +107,18 @@ export class PolicyService {
     return paginate(all, request, (p) => p.name, descending);
   }
 
-  async createPolicyVersion(name: string, document: unknown, setAsDefault: boolean): Promise<{ policy: PolicyRecord; version: PolicyVersionRecord }> {
-    const policy = this.#policy(name);
+  /**
+   * CreatePolicyVersion: the next version id of the policy, never one issued before, even to a
+   * concurrent call. @throws PlatformError REGISTRY_VERSIONS_LIMIT at five versions.
+   */
+  async createPolicyVersion(name: string, document: unknown, setAsDefault: boolean): Promise<PolicyVersionChange> {
     const text = validDocument(document);
-    if (policy.versions.length >= MAX_POLICY_VERSIONS) {
-      throw new PlatformError('REGISTRY_VERSIONS_LIMIT', `policy ${name} already has ${MAX_POLICY_VERSIONS} versions; delete one first`);
-    }
-    const now = this.#now();
-    const version: PolicyVersionRecord = { id: String(policy.nextVersionId), document: text, createdAt: now };
-    const next: PolicyRecord = {
-      ...policy,
-      versions: [...policy.versions, version],
-      nextVersionId: policy.nextVersionId + 1,
-      defaultVersionId: setAsDefault ? version.id : policy.defaultVersionId,
-      updatedAt: now,
-      generationId: randomUUID(),
-    };
-    await this.#store.put(KEYS.policy(name), next);
-    return { policy: next, version };
+    return this.#registry.execute(POLICY_COMMANDS.createVersion, { name, document: text, setAsDefault });
   }
 
-  getPolicyVersion(name: string, versionId: string): { policy: PolicyRecord; version: PolicyVersionRecord } {
+  getPolicyVersion(name: string, versionId: string): PolicyVersionChange {
     const policy = this.#policy(name);
-    return { policy, version: this.#version(policy, versionId) };
+    return { policy, version: versionOf(policy, versionId) };
   }
 
   listPolicyVersions(name: string): { policy: PolicyRecord; versions: readonly PolicyVersionRecord[] } {
@@ -151,37 +127,23 @@ export class PolicyService {
   }
 
   async setDefaultPolicyVersion(name: string, versionId: string): Promise<void> {
-    const policy = this.#policy(name);
-    this.#version(policy, versionId);
-    if (policy.defaultVersionId === versionId) return;
-    await this.#store.put(KEYS.policy(name), { ...policy, defaultVersionId: versionId, updatedAt: this.#now(), generationId: randomUUID() });
+    await this.#registry.execute(POLICY_COMMANDS.setDefaultVersion, { name, versionId });
   }
 
   /** DeletePolicyVersion: the default version cannot be deleted (DeletePolicy does that). */
   async deletePolicyVersion(name: string, versionId: string): Promise<void> {
-    const policy = this.#policy(name);
-    this.#version(policy, versionId);
-    if (policy.defaultVersionId === versionId) {
-      throw new PlatformError('REGISTRY_DELETE_CONFLICT', `version ${versionId} is the default version of policy ${name}; set another default or delete the policy`);
-    }
-    await this.#store.put(KEYS.policy(name), { ...policy, versions: policy.versions.filter((v) => v.id !== versionId), updatedAt: this.#now(), generationId: randomUUID() });
+    await this.#registry.execute(POLICY_COMMANDS.deleteVersion, { name, versionId });
   }
 
   // --- policy attachments ----------------------------------------------------------------
 
   /** AttachPolicy (and the older AttachPrincipalPolicy). Attaching twice is a no-op, as in AWS. */
   async attachPolicy(name: string, target: unknown): Promise<void> {
-    this.#policy(name);
-    const canonical = this.#existingTarget(target);
-    if (this.#store.get(KEYS.policyTarget(name, canonical))) return;
-    await this.#store.put(KEYS.policyTarget(name, canonical), {});
+    await this.#registry.execute(POLICY_COMMANDS.attach, { name, target: this.canonicalPrincipal(target, 'target') });
   }
 
   async detachPolicy(name: string, target: unknown): Promise<void> {
-    this.#policy(name);
-    const canonical = this.canonicalPrincipal(target, 'target');
-    if (!this.#store.get(KEYS.policyTarget(name, canonical))) return;
-    await this.#store.delete(KEYS.policyTarget(name, canonical));
+    await this.#registry.execute(POLICY_COMMANDS.detach, { name, target: this.canonicalPrincipal(target, 'target') });
   }
 
   /**
@@ -233,30 +195,28 @@ export class PolicyService {
   /** AttachThingPrincipal. EXCLUSIVE_THING refuses a principal that is attached to another thing. */
   async attachThingPrincipal(thingName: unknown, principal: unknown, type: unknown = 'NON_EXCLUSIVE_THING'): Promise<void> {
     const thing = validThingName(thingName);
-    if (this.#things && !this.#things.hasThing(thing)) throw new PlatformError('REGISTRY_NOT_FOUND', `thing ${thing} does not exist`, { details: { resourceId: thing } });
+    this.#assertThing(thing);
     if (type !== 'EXCLUSIVE_THING' && type !== 'NON_EXCLUSIVE_THING') {
       throw new PlatformError('REGISTRY_INVALID', `thingPrincipalType: expected EXCLUSIVE_THING or NON_EXCLUSIVE_THING, received ${String(type)}`);
     }
-    const canonical = this.#existingTarget(principal);
-    const others = this.#store.thingPrincipals.by(canonical).filter((t) => t !== thing);
-    const exclusiveElsewhere = others.some((t) => this.#store.get<{ type: string }>(KEYS.thingPrincipal(t, canonical))?.type === 'EXCLUSIVE_THING');
-    if ((type === 'EXCLUSIVE_THING' && others.length > 0) || exclusiveElsewhere) {
-      throw new PlatformError('REGISTRY_INVALID', `principal is exclusively attached to, or already attached to, another thing (${others.join(', ')})`);
-    }
-    await this.#store.put(KEYS.thingPrincipal(thing, canonical), { type });
+    const input: AttachThingPrincipalInput = {
+      thingName: thing,
+      principal: this.canonicalPrincipal(principal, 'target'),
+      type: type satisfies ThingPrincipalType,
+      thingStored: this.#things !== undefined && this.#registry.state.has(KEY_PREFIX.thing + thing),
+    };
+    await this.#registry.execute(POLICY_COMMANDS.attachThingPrincipal, input);
   }
 
   async detachThingPrincipal(thingName: unknown, principal: unknown): Promise<void> {
     const thing = validThingName(thingName);
-    if (this.#things && !this.#things.hasThing(thing)) throw new PlatformError('REGISTRY_NOT_FOUND', `thing ${thing} does not exist`, { details: { resourceId: thing } });
-    const canonical = this.canonicalPrincipal(principal);
-    if (!this.#store.get(KEYS.thingPrincipal(thing, canonical))) return;
-    await this.#store.delete(KEYS.thingPrincipal(thing, canonical));
+    this.#assertThing(thing);
+    await this.#registry.execute(POLICY_COMMANDS.detachThingPrincipal, { thingName: thing, principal: this.canonicalPrincipal(principal) });
   }
 
   thingPrincipals(thingName: unknown, request: PageRequest): Page<string> {
     const thing = validThingName(thingName);
-    if (this.#things && !this.#things.hasThing(thing)) throw new PlatformError('REGISTRY_NOT_FOUND', `thing ${thing} does not exist`, { details: { resourceId: thing } });
+    this.#assertThing(thing);
     return paginate([...this.#store.thingPrincipals.of(thing)].sort(), request, (p) => p);
   }
 
@@ -266,12 +226,11 @@ export class PolicyService {
   }
 
   /**
-   * For the things service's DeleteThing (`beforeDeleteThing`): refuses while principals are
-   * attached, so that no attachment outlives its thing.
+   * Throws REGISTRY_INVALID while principals are attached to the thing. DeleteThing checks the
+   * same inside its command (`commands.ts`), so no attachment outlives its thing.
    */
   assertThingHasNoPrincipals(thingName: string): void {
-    const count = this.#store.thingPrincipals.countOf(thingName);
-    if (count > 0) throw new PlatformError('REGISTRY_INVALID', `thing ${thingName} has ${count} attached principal(s); detach them first (DetachThingPrincipal)`);
+    assertThingHasNoPrincipals(this.#store, thingName);
   }
 
   /** Principals attached to a thing. */
@@ -279,25 +238,12 @@ export class PolicyService {
     return this.#store.thingPrincipals.of(thingName);
   }
 
-  #existingTarget(target: unknown): string {
-    const canonical = this.canonicalPrincipal(target, 'target');
-    const cert = /:cert\/([0-9a-f]{64})$/.exec(canonical);
-    if (cert && !this.#store.get<CertificateRecord>(KEYS.cert(cert[1]!))) {
-      throw new PlatformError('REGISTRY_NOT_FOUND', `certificate ${cert[1]} does not exist`, { details: { resourceId: cert[1] } });
-    }
-    return canonical;
+  #assertThing(thing: string): void {
+    if (this.#things && !this.#things.hasThing(thing)) throw thingNotFound(thing);
   }
 
   #policy(name: string): PolicyRecord {
-    const policy = this.#store.get<PolicyRecord>(KEYS.policy(name));
-    if (!policy) throw new PlatformError('REGISTRY_NOT_FOUND', `policy ${name} does not exist`, { details: { resourceId: name } });
-    return policy;
-  }
-
-  #version(policy: PolicyRecord, versionId: string): PolicyVersionRecord {
-    const version = policy.versions.find((v) => v.id === versionId);
-    if (!version) throw new PlatformError('REGISTRY_NOT_FOUND', `policy ${policy.name} has no version ${versionId}`, { details: { resourceId: versionId } });
-    return version;
+    return policyOf(this.#registry.state, name);
   }
 }
 

@@ -67,4 +67,48 @@ export class DeviceAuthorizer {
       },
     };
   }
+
+  /**
+   * Decides a request on the device HTTPS listener (port 8443), which has a certificate and no
+   * client id: AWS IoT's HTTPS publish checks only `iot:Publish` (and `iot:RetainPublish`), no
+   * `iot:Connect` (developer guide, "HTTPS" under "Device communication protocols"). Policy
+   * variables that need a client id (`${iot:ClientId}`) stay unresolved, so statements built on
+   * them allow nothing here; the thing variables resolve when the certificate has exactly one
+   * attached thing. The session is for one request: callers ask again for the next.
+   */
+  httpSession(certificate: CertificateRef | undefined, remoteAddress?: string): HttpDeviceResult {
+    if (certificate === undefined) return { ok: false, reason: 'bad-credentials', detail: 'no client certificate' };
+    const principal = this.principals.authenticateCertificate(certificate);
+    if (!principal) return { ok: false, reason: 'bad-credentials', detail: 'certificate is not registered' };
+    if (!principal.active) return { ok: false, reason: 'not-authorized', detail: `certificate ${principal.certificateId} is ${principal.status}` };
+    const { clientId: _none, ...context } = this.principals.connectionContext(principal, '', remoteAddress);
+    const bound: BoundAuthorizer = principal.authorizer.bind(context);
+    const topicArnPrefix = iotArn(this.scope, 'topic', '');
+    return {
+      ok: true,
+      session: {
+        principal,
+        thingName: context.thing?.name,
+        canPublish: (topic) => bound('iot:Publish', topicArnPrefix + topic),
+        canRetainPublish: (topic) => bound('iot:RetainPublish', topicArnPrefix + topic),
+        can: (action, resourceArn) => bound(action, resourceArn),
+      },
+    };
+  }
 }
+
+/** A device on the HTTPS listener: what it may do in one request. */
+export interface HttpDeviceSession {
+  readonly principal: PrincipalInfo;
+  /** The certificate's only attached thing, when it has exactly one. */
+  readonly thingName: string | undefined;
+  canPublish(topic: string): boolean;
+  /** `iot:RetainPublish` on `topic/<name>`, needed on top of `iot:Publish` for `retain=true`. */
+  canRetainPublish(topic: string): boolean;
+  /** Any other action on a resource ARN. */
+  can(action: string, resourceArn: string): boolean;
+}
+
+export type HttpDeviceResult =
+  | { readonly ok: true; readonly session: HttpDeviceSession }
+  | { readonly ok: false; readonly reason: 'bad-credentials' | 'not-authorized'; readonly detail: string };

@@ -6,4 +6,4 @@ export { CertificateService, KIOT_CA_NAME } from '../certificates/certificate-se
 export { PolicyService, MAX_POLICY_VERSIONS, type ThingDirectory } from '../policies/policy-service.js';
 export { compilePolicies, parsePolicyDocument, iotArn, type ArnScope, type AuthContext, type BoundAuthorizer, type CompiledPolicies, type RequestKeys } from '../policies/engine.js';
 export type { CertificateFields } from '../certificates/x509.js';
-export { DeviceAuthorizer, type DeviceConnectResult, type DeviceSession } from './device-auth.js';
+export { DeviceAuthorizer, type DeviceConnectResult, type DeviceSession, type HttpDeviceResult, type HttpDeviceSession } from './device-auth.js';

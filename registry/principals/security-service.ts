@@ -1,5 +1,5 @@
 /**
- * The factory the composition root calls: opens the security view of `iot.registry`, makes the
+ * The factory the composition root calls: takes the registry store (or opens one), makes the
  * kiot CA on first start, and hands out the certificate, policy and principal services.
  */
 import type { Config, Log, Logger } from '../../core/index.js';
@@ -8,8 +8,9 @@ import { CertificateService } from '../certificates/certificate-service.js';
 import type { ArnScope } from '../policies/engine.js';
 import { PolicyService, type ThingDirectory } from '../policies/policy-service.js';
 import { DeviceAuthorizer } from './device-auth.js';
+import { RegistryStore } from '../store.js';
 import { PrincipalDirectory, type ThingLookup } from './principals.js';
-import { SecurityStore } from './store.js';
+import type { SecurityStore } from './store.js';
 
 /** The ARN scope of a config: its region (or the things registry's default) and account id. */
 export const arnScopeOf = (config: Pick<Config, 'region' | 'accountId'>): ArnScope => ({
@@ -72,7 +73,14 @@ export interface SecurityServiceDeps {
   readonly logger: Logger;
   /** The things registry: existence checks (AttachThingPrincipal) and thing variables (policies). */
   readonly things?: ThingDirectory & ThingLookup;
+  /** Epoch milliseconds for certificate checks and records (and for commands, in a store opened here). */
   readonly now?: () => number;
+  /**
+   * The registry store shared with the thing registry (`ThingRegistry.store`), so that one
+   * store holds every registry record and runs every registry command. Without it the service
+   * opens a store of its own and closes it on stop (tests).
+   */
+  readonly registryStore?: RegistryStore;
 }
 
 export interface SecurityServices {
@@ -81,13 +89,14 @@ export interface SecurityServices {
   readonly principals: PrincipalDirectory;
   /** Connect/publish/subscribe/receive decisions for the gateway. */
   readonly devices: DeviceAuthorizer;
+  /** The security records of the registry store, read-only. */
   readonly store: SecurityStore;
 }
 
 export interface SecurityService {
-  /** Opens the table (catching up), creates the kiot CA if there is none. Safe to call twice. */
+  /** Opens the registry store unless one was given (catching up), creates the kiot CA if there is none. Safe to call twice. */
   start(): Promise<SecurityServices>;
-  /** Stops following the table. Safe to call twice and concurrently. */
+  /** Stops the services, and closes the registry store if it opened it. Safe to call twice and concurrently. */
   stop(): Promise<void>;
 }
 
@@ -95,15 +104,24 @@ export function createSecurityService(config: Pick<Config, 'region' | 'accountId
   const scope = arnScopeOf(config);
   let started: Promise<SecurityServices> | undefined;
   let stopping: Promise<void> | undefined;
+  let ownStore: RegistryStore | undefined;
   return {
     start() {
       started ??= (async () => {
-        const store = await SecurityStore.open(deps.log);
-        const certificates = new CertificateService({ store, scope, logger: deps.logger, ...(deps.now ? { now: deps.now } : {}) });
-        const policies = new PolicyService({ store, scope, ...(deps.things ? { things: deps.things } : {}), ...(deps.now ? { now: deps.now } : {}) });
-        const principals = new PrincipalDirectory({ store, certificates, policies, things: deps.things });
-        await certificates.ensureKiotCa();
-        return { certificates, policies, principals, devices: new DeviceAuthorizer(principals, scope), store };
+        const registry =
+          deps.registryStore ??
+          (ownStore = await RegistryStore.open({ log: deps.log, logger: deps.logger, region: scope.region, accountId: scope.accountId, ...(deps.now ? { clock: deps.now } : {}) }));
+        const certificates = new CertificateService({ registry, scope, logger: deps.logger, ...(deps.now ? { now: deps.now } : {}) });
+        const policies = new PolicyService({ registry, scope, ...(deps.things ? { things: deps.things } : {}) });
+        const principals = new PrincipalDirectory({ store: registry.security, certificates, policies, things: deps.things });
+        try {
+          await certificates.ensureKiotCa();
+        } catch (err) {
+          principals.close();
+          await ownStore?.close();
+          throw err;
+        }
+        return { certificates, policies, principals, devices: new DeviceAuthorizer(principals, scope), store: registry.security };
       })();
       return started;
     },
@@ -111,10 +129,8 @@ export function createSecurityService(config: Pick<Config, 'region' | 'accountId
       stopping ??= (async () => {
         if (!started) return;
         const services = await started.catch(() => undefined);
-        if (!services) return;
-        services.principals.close();
-        services.store.close();
-        await services.store.table.close();
+        services?.principals.close();
+        await ownStore?.close();
       })();
       return stopping;
     },

@@ -1,9 +1,11 @@
 /**
- * The security part of the `iot.registry` compacted topic: certificates, CA certificates,
- * policies and attachments, read through one `Table` and indexed in memory.
+ * The security records of the `iot.registry` store (`../store.ts`): certificates, CA
+ * certificates, policies and attachments, their zod schemas, and `SecurityStore`, the read view
+ * over them with in-memory indexes. Writes go through the registry's commands only
+ * (`../policies/commands.ts`, `../certificates/commands.ts`).
  *
- * Key layout (values are JSON; the things engineer's keys live beside these, under other
- * prefixes, and are ignored here):
+ * Key layout (values are JSON in state frames; the thing registry's keys live beside these
+ * under other prefixes, see `../things/model.ts`):
  *   kiot/ca                              the kiot CA: { certificatePem, privateKeyPem, id }
  *   kiot/registration-code               { code } for RegisterCACertificate
  *   cert/<certificateId>                 CertificateRecord
@@ -12,10 +14,11 @@
  *   attach/policy/<policyName>/<target>  {} : the policy is attached to the target (a certificate ARN, ...)
  *   attach/thing/<thingName>/<principal> { type } : AttachThingPrincipal
  * Policy and thing names cannot hold `/`, so the first `/` after the prefix ends the name.
- * Writes are last-writer-wins per key; one record per policy keeps its versions consistent.
+ * One record per policy keeps its versions consistent.
  */
-import type { Log, Table, TableChange } from '../../core/index.js';
-import { CORE_TOPICS, TOPICS } from '../../core/index.js';
+import { z } from 'zod';
+import type { StateChange, StateView } from '../../core/index.js';
+import type { RegistryValue } from '../store.js';
 
 export type CertificateStatus = 'ACTIVE' | 'INACTIVE' | 'REVOKED' | 'PENDING_TRANSFER' | 'REGISTER_INACTIVE' | 'PENDING_ACTIVATION';
 export const CERTIFICATE_STATUSES: readonly CertificateStatus[] = ['ACTIVE', 'INACTIVE', 'REVOKED', 'PENDING_TRANSFER', 'REGISTER_INACTIVE', 'PENDING_ACTIVATION'];
@@ -82,6 +85,74 @@ export const KEYS = {
   thingPrincipal: (thing: string, principal: string) => `attach/thing/${thing}/${principal}`,
 } as const;
 
+export interface RegistrationCodeRecord {
+  readonly code: string;
+}
+
+export type ThingPrincipalType = 'EXCLUSIVE_THING' | 'NON_EXCLUSIVE_THING';
+
+/** `attach/thing/<thing>/<principal>`. */
+export interface ThingPrincipalRecord {
+  readonly type: ThingPrincipalType;
+}
+
+/** `attach/policy/<policy>/<target>`: the key says it all. */
+export type PolicyTargetRecord = Readonly<Record<string, never>>;
+
+export type SecurityRecord = CertificateRecord | CaRecord | KiotCaRecord | RegistrationCodeRecord | PolicyRecord | PolicyTargetRecord | ThingPrincipalRecord;
+
+const epochMs = z.number().int();
+const generation = { createdAt: epochMs, updatedAt: epochMs, generationId: z.string().min(1), customerVersion: z.number().int().positive(), notBefore: z.number(), notAfter: z.number() };
+const mode = z.enum(['DEFAULT', 'SNI_ONLY']);
+
+export const certificateRecordSchema: z.ZodType<CertificateRecord> = z.object({
+  id: z.string().regex(/^[0-9a-f]{64}$/),
+  pem: z.string().min(1),
+  status: z.enum(CERTIFICATE_STATUSES as [CertificateStatus, ...CertificateStatus[]]),
+  caCertificateId: z.string().optional(),
+  mode,
+  ...generation,
+});
+
+export const caRecordSchema: z.ZodType<CaRecord> = z.object({
+  id: z.string().regex(/^[0-9a-f]{64}$/),
+  pem: z.string().min(1),
+  status: z.enum(['ACTIVE', 'INACTIVE']),
+  autoRegistrationStatus: z.enum(['ENABLE', 'DISABLE']),
+  registrationConfig: z.record(z.string(), z.unknown()).optional(),
+  mode,
+  ...generation,
+});
+
+export const kiotCaRecordSchema: z.ZodType<KiotCaRecord> = z.object({ id: z.string().min(1), certificatePem: z.string().min(1), privateKeyPem: z.string().min(1) });
+
+export const registrationCodeSchema: z.ZodType<RegistrationCodeRecord> = z.object({ code: z.string().min(1) });
+
+export const policyRecordSchema: z.ZodType<PolicyRecord> = z.object({
+  name: z.string().min(1),
+  defaultVersionId: z.string().min(1),
+  nextVersionId: z.number().int().positive(),
+  versions: z.array(z.object({ id: z.string().min(1), document: z.string().min(1), createdAt: epochMs })).min(1),
+  createdAt: epochMs,
+  updatedAt: epochMs,
+  generationId: z.string().min(1),
+});
+
+export const policyTargetSchema: z.ZodType<PolicyTargetRecord> = z.object({}) as z.ZodType<PolicyTargetRecord>;
+
+export const thingPrincipalSchema: z.ZodType<ThingPrincipalRecord> = z.object({ type: z.enum(['EXCLUSIVE_THING', 'NON_EXCLUSIVE_THING']) });
+
+/** The schema of each security key kind: entries ending in `/` are prefixes, the others whole keys. */
+export const SECURITY_SCHEMAS: readonly (readonly [prefix: string, schema: z.ZodType<SecurityRecord>])[] = [
+  [KEYS.kiotCa, kiotCaRecordSchema],
+  [KEYS.registrationCode, registrationCodeSchema],
+  ['cert/', certificateRecordSchema],
+  ['ca/', caRecordSchema],
+  ['policy/', policyRecordSchema],
+  ['attach/policy/', policyTargetSchema],
+  ['attach/thing/', thingPrincipalSchema],
+];
+
 const PREFIXES = ['kiot/', 'cert/', 'ca/', 'policy/', 'attach/'];
 const isOurs = (key: string): boolean => PREFIXES.some((p) => key.startsWith(p));
 
@@ -123,66 +194,48 @@ function remove(map: Map<string, Set<string>>, k: string, v: string): void {
   if (set.size === 0) map.delete(k);
 }
 
-export type StoredValue = Record<string, unknown> | null;
-
-/** The security records of `iot.registry`, with indexes. Obtain with `SecurityStore.open`. */
+/**
+ * The security records of the registry store, with indexes; reads only. Built once over the
+ * store (`RegistryStore.open`) so that the commands and the services read the same indexes.
+ */
 export class SecurityStore {
   /** policy name → targets, and target → policy names. */
   readonly policyTargets = new Relation();
   /** thing name → principals, and principal → thing names. */
   readonly thingPrincipals = new Relation();
-  readonly #listeners = new Set<(change: TableChange<StoredValue>) => void>();
+  readonly #view: StateView<RegistryValue>;
+  readonly #listeners = new Set<(change: StateChange<RegistryValue>) => void>();
   readonly #unsubscribe: () => void;
 
-  private constructor(readonly table: Table<StoredValue>) {
-    for (const [key] of table.entries()) this.#index(key, true);
-    this.#unsubscribe = table.onChange((change) => {
+  constructor(view: StateView<RegistryValue>) {
+    this.#view = view;
+    // Scan and subscribe in one tick, so that no change falls between them.
+    for (const key of view.keys()) this.#index(key, true);
+    this.#unsubscribe = view.onChange((change) => {
       this.#index(change.key, change.value !== undefined);
-      for (const l of this.#listeners) l(change);
+      if (isOurs(change.key)) for (const l of this.#listeners) l(change);
     });
   }
 
-  /** Opens (and catches up) the table over `iot.registry`. */
-  static async open(log: Log, topic: string = TOPICS.registry): Promise<SecurityStore> {
-    // Same settings as the platform's own (one partition, compacted), whoever creates it first.
-    await log.ensureTopic(CORE_TOPICS.find((t) => t.name === topic) ?? { name: topic, partitions: 1, compacted: true });
-    const table = await log.openTable<StoredValue>(topic, {
-      // Other services' keys are kept as null so that this view holds only what it reads.
-      decode: (value, key) => (isOurs(key) ? (JSON.parse(value.toString('utf8')) as Record<string, unknown>) : null),
-    });
-    return new SecurityStore(table);
-  }
-
-  get<T>(key: string): T | undefined {
-    const v = this.table.get(key);
-    return v === null || v === undefined ? undefined : (v as T);
-  }
-
-  async put(key: string, value: object): Promise<void> {
-    await this.table.set(key, JSON.stringify(value));
-  }
-
-  async delete(key: string): Promise<void> {
-    await this.table.delete(key);
+  get<T extends SecurityRecord>(key: string): T | undefined {
+    return this.#view.get(key) as T | undefined;
   }
 
   /** Values of every key under a prefix, in key order. */
-  list<T>(prefix: string): T[] {
+  list<T extends SecurityRecord>(prefix: string): T[] {
     const keys: string[] = [];
-    for (const key of this.table.keys()) if (key.startsWith(prefix)) keys.push(key);
+    for (const key of this.#view.keys()) if (key.startsWith(prefix)) keys.push(key);
     keys.sort();
     return keys.map((k) => this.get<T>(k)).filter((v): v is T => v !== undefined);
   }
 
-  /** Calls `listener` for every change of a security key (after catch-up). */
-  onChange(listener: (change: TableChange<StoredValue>) => void): () => void {
-    const wrapped = (change: TableChange<StoredValue>): void => {
-      if (isOurs(change.key)) listener(change);
-    };
-    this.#listeners.add(wrapped);
-    return () => this.#listeners.delete(wrapped);
+  /** Calls `listener` for every change of a security key (after catch-up); returns an unsubscribe function. */
+  onChange(listener: (change: StateChange<RegistryValue>) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
+  /** Stops following the store (the store itself is closed by its owner). */
   close(): void {
     this.#unsubscribe();
     this.#listeners.clear();

@@ -1,7 +1,7 @@
 /**
  * The registry's rules as pure functions: each command reads the current state, checks AWS
  * IoT's rules, and returns the records to write and the registry events to publish. Nothing
- * here does I/O; `store.ts` applies the result to the log.
+ * here does I/O; `commands.ts` makes each one a registry store command.
  */
 import { PlatformError } from '../../core/index.js';
 import { registryEvents } from './events.js';

@@ -2,10 +2,12 @@
  * The thing registry's records (things, thing types, thing groups), their keys on the
  * compacted `iot.registry` topic, AWS IoT's naming rules and limits, and ARNs.
  *
- * Record layout: key `<kind>/<name>`, value the record as UTF-8 JSON. Kinds: `thing/`,
- * `thingType/`, `thingGroup/`. Other owners of `iot.registry` use other prefixes
- * (certificates, policies), so a reader decodes only the prefixes it knows.
+ * Record layout: key `<kind>/<name>`, value the record as JSON in a state frame
+ * (`../store.ts`). Kinds: `thing/`, `thingType/`, `thingGroup/`. The security records
+ * (certificates, policies, attachments) live beside them under other prefixes
+ * (`../principals/store.ts`).
  */
+import { z } from 'zod';
 import { PlatformError } from '../../core/index.js';
 
 /** The region in ARNs when none is configured (the AWS SDKs' and CLI's usual default). */
@@ -61,6 +63,58 @@ export interface ThingGroupRecord {
 }
 
 export type RegistryRecord = ThingRecord | ThingTypeRecord | ThingGroupRecord;
+
+/**
+ * A string map, checked in place rather than copied: zod's `record` drops a `__proto__` key
+ * while copying, and `__proto__` is a valid AWS attribute name (see `validateAttributes`).
+ */
+const stringMap = z.custom<Readonly<Record<string, string>>>(
+  (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((s) => typeof s === 'string'),
+  { message: 'expected an object of string values' },
+);
+const epochMs = z.number().int().nonnegative();
+
+export const thingRecordSchema: z.ZodType<ThingRecord> = z.object({
+  kind: z.literal('thing'),
+  thingName: z.string().min(1),
+  thingId: z.string().min(1),
+  thingTypeName: z.string().optional(),
+  attributes: stringMap,
+  version: z.number().int().positive(),
+  groups: z.array(z.object({ groupName: z.string().min(1), membershipId: z.string().min(1) })),
+  billingGroupName: z.string().optional(),
+  createdAt: epochMs,
+});
+
+export const thingTypeRecordSchema: z.ZodType<ThingTypeRecord> = z.object({
+  kind: z.literal('thingType'),
+  thingTypeName: z.string().min(1),
+  thingTypeId: z.string().min(1),
+  description: z.string().optional(),
+  searchableAttributes: z.array(z.string()),
+  mqtt5Configuration: z.unknown().optional(),
+  deprecated: z.boolean(),
+  deprecationDate: epochMs.optional(),
+  createdAt: epochMs,
+});
+
+export const thingGroupRecordSchema: z.ZodType<ThingGroupRecord> = z.object({
+  kind: z.literal('thingGroup'),
+  thingGroupName: z.string().min(1),
+  thingGroupId: z.string().min(1),
+  parentGroupName: z.string().optional(),
+  description: z.string().optional(),
+  attributes: stringMap,
+  version: z.number().int().positive(),
+  createdAt: epochMs,
+});
+
+/** The schema of each thing registry key prefix. */
+export const THING_SCHEMAS: readonly (readonly [prefix: string, schema: z.ZodType<RegistryRecord>])[] = [
+  [KEY_PREFIX.thing, thingRecordSchema],
+  [KEY_PREFIX.thingType, thingTypeRecordSchema],
+  [KEY_PREFIX.thingGroup, thingGroupRecordSchema],
+];
 
 export const recordKey = (record: RegistryRecord): string => {
   switch (record.kind) {

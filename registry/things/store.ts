@@ -1,48 +1,20 @@
 /**
- * The thing registry over the compacted `iot.registry` topic: a table view for reads, the pure
- * commands of `domain.ts` for changes, and registry events appended to `iot.ingress`.
- *
- * Commands run one at a time in this process (a promise queue), so each one's checks see the
- * writes of the one before. Processes that share a Kafka cluster each run their own queue;
- * two of them changing the same resource at the same instant is last-writer-wins, as the
- * version numbers and AWS's `expectedVersion` make visible to callers who care.
+ * The thing registry: things, thing types and thing groups in the registry store
+ * (`../store.ts`) over the compacted `iot.registry` topic. Reads come from the store's view;
+ * every change is a command (`commands.ts`, wrapping the pure rules of `domain.ts`) that runs
+ * on the owner of the topic's one partition, one registry command at a time, whichever
+ * process (API, gateway, CLI) asked; registry events are appended to `iot.ingress` with it.
  */
-import { randomUUID } from 'node:crypto';
-import {
-  CORE_TOPICS,
-  PlatformError,
-  TOPICS,
-  createEnvelope,
-  encodeEnvelope,
-  type Log,
-  type Logger,
-  type Table,
-} from '../../core/index.js';
+import { PlatformError } from '../../core/index.js';
+import { RegistryStore, type RegistryStoreOptions } from '../store.js';
+import { THING_COMMANDS } from './commands.js';
 import * as domain from './domain.js';
-import type { Change, CommandContext, RegistryEvent, RegistryState } from './domain.js';
-import { KEY_PREFIX, createArns, type Arns, type RegistryRecord, type ThingGroupRecord, type ThingRecord, type ThingTypeRecord } from './model.js';
+import { KEY_PREFIX, type Arns, type ThingGroupRecord, type ThingRecord, type ThingTypeRecord } from './model.js';
 import { paginate, type Page, type PageRequest } from './paging.js';
+import { ThingsView, thingRecordOf } from './view.js';
 
-/** AWS IoT: a thing type can be deleted 5 minutes after it was deprecated. */
-export const DEFAULT_THING_TYPE_DELETE_DELAY_MS = 5 * 60_000;
-
-export interface ThingRegistryOptions {
-  readonly log: Log;
-  readonly logger: Logger;
-  /** Region and account in ARNs and events. */
-  readonly region: string;
-  readonly accountId: string;
-  readonly clock?: () => number;
-  /** Append registry events to `iot.ingress`. Default true. */
-  readonly publishEvents?: boolean;
-  readonly thingTypeDeleteDelayMs?: number;
-  /**
-   * Called (inside the command queue) before a thing is deleted; throwing refuses the delete
-   * with that error. The certificates service uses it to refuse deleting a thing that still
-   * has principals attached (AWS IoT: InvalidRequestException).
-   */
-  readonly beforeDeleteThing?: (thing: ThingRecord) => void | Promise<void>;
-}
+/** How to open the registry store the thing registry reads and writes. */
+export type ThingRegistryOptions = RegistryStoreOptions;
 
 export interface ListThingsFilter {
   readonly attributeName?: string | undefined;
@@ -57,8 +29,6 @@ export interface ListThingGroupsFilter {
   readonly recursive?: boolean | undefined;
 }
 
-const KNOWN_PREFIXES = Object.values(KEY_PREFIX);
-
 /**
  * A thing or thing group record changed (created, updated, deleted), by this process or any
  * other writing `iot.registry`. `previous`/`value` are undefined when it did not exist before /
@@ -69,64 +39,21 @@ export type ThingRegistryChange =
   | { readonly kind: 'thing'; readonly name: string; readonly previous: ThingRecord | undefined; readonly value: ThingRecord | undefined }
   | { readonly kind: 'thingGroup'; readonly name: string; readonly previous: ThingGroupRecord | undefined; readonly value: ThingGroupRecord | undefined };
 
-function decodeRecord(value: Buffer, key: string): RegistryRecord | undefined {
-  // Other services keep their own prefixes on iot.registry; only ours are decoded.
-  if (!KNOWN_PREFIXES.some((p) => key.startsWith(p))) return undefined;
-  return JSON.parse(value.toString('utf8')) as RegistryRecord;
-}
-
-export class ThingRegistry implements RegistryState {
+/** Reads (`thing`, `things`, ...) come from the store's view (`ThingsView`); changes are commands. */
+export class ThingRegistry extends ThingsView {
   readonly arns: Arns;
-  readonly #table: Table<RegistryRecord | undefined>;
-  readonly #options: ThingRegistryOptions;
-  readonly #logger: Logger;
-  readonly #clock: () => number;
-  #queue: Promise<unknown> = Promise.resolve();
+  /** The registry store this registry opened; share it with the security service. */
+  readonly store: RegistryStore;
 
-  private constructor(table: Table<RegistryRecord | undefined>, options: ThingRegistryOptions) {
-    this.#table = table;
-    this.#options = options;
-    this.#logger = options.logger.child({ module: 'registry.things' });
-    this.#clock = options.clock ?? Date.now;
-    this.arns = createArns(options.region, options.accountId);
+  private constructor(store: RegistryStore) {
+    super(store.state);
+    this.store = store;
+    this.arns = store.arns;
   }
 
-  /** Ensures `iot.registry` and `iot.ingress`, then opens the table (resolves once caught up). */
+  /** Opens the registry store (resolves once it has caught up with `iot.registry`). */
   static async open(options: ThingRegistryOptions): Promise<ThingRegistry> {
-    for (const name of [TOPICS.registry, TOPICS.ingress]) {
-      await options.log.ensureTopic(CORE_TOPICS.find((t) => t.name === name) ?? { name });
-    }
-    const table = await options.log.openTable<RegistryRecord | undefined>(TOPICS.registry, { decode: decodeRecord });
-    return new ThingRegistry(table, options);
-  }
-
-  // --- state -----------------------------------------------------------------------------------
-
-  thing(name: string): ThingRecord | undefined {
-    const r = this.#table.get(KEY_PREFIX.thing + name);
-    return r?.kind === 'thing' ? r : undefined;
-  }
-
-  thingType(name: string): ThingTypeRecord | undefined {
-    const r = this.#table.get(KEY_PREFIX.thingType + name);
-    return r?.kind === 'thingType' ? r : undefined;
-  }
-
-  thingGroup(name: string): ThingGroupRecord | undefined {
-    const r = this.#table.get(KEY_PREFIX.thingGroup + name);
-    return r?.kind === 'thingGroup' ? r : undefined;
-  }
-
-  *things(): IterableIterator<ThingRecord> {
-    for (const [, r] of this.#table.entries()) if (r?.kind === 'thing') yield r;
-  }
-
-  *thingTypes(): IterableIterator<ThingTypeRecord> {
-    for (const [, r] of this.#table.entries()) if (r?.kind === 'thingType') yield r;
-  }
-
-  *thingGroups(): IterableIterator<ThingGroupRecord> {
-    for (const [, r] of this.#table.entries()) if (r?.kind === 'thingGroup') yield r;
+    return new ThingRegistry(await RegistryStore.open(options));
   }
 
   /** A group's ancestors, root first. */
@@ -145,64 +72,60 @@ export class ThingRegistry implements RegistryState {
    * unsubscribe function.
    */
   onChange(listener: (change: ThingRegistryChange) => void): () => void {
-    return this.#table.onChange(({ key, value, previous }) => {
+    return this.store.state.onChange(({ key, value, previous }) => {
       if (key.startsWith(KEY_PREFIX.thing)) {
-        listener({ kind: 'thing', name: key.slice(KEY_PREFIX.thing.length), previous: previous?.kind === 'thing' ? previous : undefined, value: value?.kind === 'thing' ? value : undefined });
+        listener({ kind: 'thing', name: key.slice(KEY_PREFIX.thing.length), previous: thingRecordOf(previous, 'thing'), value: thingRecordOf(value, 'thing') });
       } else if (key.startsWith(KEY_PREFIX.thingGroup)) {
-        listener({ kind: 'thingGroup', name: key.slice(KEY_PREFIX.thingGroup.length), previous: previous?.kind === 'thingGroup' ? previous : undefined, value: value?.kind === 'thingGroup' ? value : undefined });
+        listener({ kind: 'thingGroup', name: key.slice(KEY_PREFIX.thingGroup.length), previous: thingRecordOf(previous, 'thingGroup'), value: thingRecordOf(value, 'thingGroup') });
       }
     });
   }
 
-  // --- commands (each throws the PlatformError of the rule it breaks) ---------------------------
+  // --- commands (each throws the PlatformError of the rule it breaks; see domain.ts) ----------
 
   createThing(input: domain.CreateThingInput): Promise<ThingRecord> {
-    return this.#run((ctx) => domain.createThing(this, input, ctx));
+    return this.store.execute(THING_COMMANDS.createThing, input);
   }
 
   updateThing(input: domain.UpdateThingInput): Promise<ThingRecord> {
-    return this.#run((ctx) => domain.updateThing(this, input, ctx));
+    return this.store.execute(THING_COMMANDS.updateThing, input);
   }
 
+  /** DeleteThing; refused (REGISTRY_INVALID) while principals are attached to the thing. */
   deleteThing(input: { thingName: string; expectedVersion?: number }): Promise<ThingRecord | undefined> {
-    return this.#run(
-      (ctx) => domain.deleteThing(this, input, ctx),
-      async (change) => {
-        if (change.result && this.#options.beforeDeleteThing) await this.#options.beforeDeleteThing(change.result);
-      },
-    );
+    return this.store.execute(THING_COMMANDS.deleteThing, input);
   }
 
   createThingType(input: domain.CreateThingTypeInput): Promise<ThingTypeRecord> {
-    return this.#run((ctx) => domain.createThingType(this, input, ctx));
+    return this.store.execute(THING_COMMANDS.createThingType, input);
   }
 
   deprecateThingType(input: { thingTypeName: string; undoDeprecate?: boolean }): Promise<ThingTypeRecord> {
-    return this.#run((ctx) => domain.deprecateThingType(this, input, ctx));
+    return this.store.execute(THING_COMMANDS.deprecateThingType, input);
   }
 
   deleteThingType(input: { thingTypeName: string }): Promise<ThingTypeRecord> {
-    return this.#run((ctx) => domain.deleteThingType(this, input, ctx, this.#options.thingTypeDeleteDelayMs ?? DEFAULT_THING_TYPE_DELETE_DELAY_MS));
+    return this.store.execute(THING_COMMANDS.deleteThingType, input);
   }
 
   createThingGroup(input: domain.CreateThingGroupInput): Promise<ThingGroupRecord> {
-    return this.#run((ctx) => domain.createThingGroup(this, input, ctx));
+    return this.store.execute(THING_COMMANDS.createThingGroup, input);
   }
 
   updateThingGroup(input: domain.UpdateThingGroupInput): Promise<ThingGroupRecord> {
-    return this.#run((ctx) => domain.updateThingGroup(this, input, ctx));
+    return this.store.execute(THING_COMMANDS.updateThingGroup, input);
   }
 
   deleteThingGroup(input: { thingGroupName: string; expectedVersion?: number }): Promise<ThingGroupRecord | undefined> {
-    return this.#run((ctx) => domain.deleteThingGroup(this, input, ctx));
+    return this.store.execute(THING_COMMANDS.deleteThingGroup, input);
   }
 
   addThingToThingGroup(input: { thingName: string; thingGroupName: string }): Promise<ThingRecord> {
-    return this.#run((ctx) => domain.addThingToThingGroup(this, input, ctx));
+    return this.store.execute(THING_COMMANDS.addThingToThingGroup, input);
   }
 
   removeThingFromThingGroup(input: { thingName: string; thingGroupName: string }): Promise<ThingRecord> {
-    return this.#run((ctx) => domain.removeThingFromThingGroup(this, input, ctx));
+    return this.store.execute(THING_COMMANDS.removeThingFromThingGroup, input);
   }
 
   // --- queries -----------------------------------------------------------------------------------
@@ -256,42 +179,9 @@ export class ThingRegistry implements RegistryState {
     return paginate(this.groupsOf(thing), (g) => g.thingGroupName, page);
   }
 
-  /** Stops following the topic. Commands in flight finish first. Safe twice. */
-  async close(): Promise<void> {
-    await this.#queue.catch(() => undefined);
-    await this.#table.close();
-  }
-
-  // --- internals ---------------------------------------------------------------------------------
-
-  #run<R>(command: (ctx: CommandContext) => Change<R>, beforeApply?: (change: Change<R>) => Promise<void>): Promise<R> {
-    const next = this.#queue.then(async () => {
-      const ctx: CommandContext = { now: this.#clock(), newId: randomUUID, arns: this.arns };
-      const change = command(ctx);
-      if (beforeApply) await beforeApply(change);
-      for (const write of change.writes) {
-        if (write.value === null) await this.#table.delete(write.key);
-        else await this.#table.set(write.key, JSON.stringify(write.value));
-      }
-      await this.#publish(change.events);
-      return change.result;
-    });
-    this.#queue = next.catch(() => undefined);
-    return next;
-  }
-
-  async #publish(events: readonly RegistryEvent[]): Promise<void> {
-    if (events.length === 0 || this.#options.publishEvents === false) return;
-    const records = events.map((event) => {
-      const envelope = createEnvelope({ topic: event.topic, payload: Buffer.from(JSON.stringify(event.payload)), qos: 1, receivedAt: this.#clock() });
-      return { key: event.key, value: encodeEnvelope(envelope) };
-    });
-    try {
-      await this.#options.log.append(TOPICS.ingress, records);
-    } catch (err) {
-      // The change itself is durable; a lost event is logged rather than failing the call.
-      this.#logger.error({ err, topics: events.map((e) => e.topic) }, 'registry events could not be published');
-    }
+  /** Closes the registry store (commands in flight finish first). Safe twice. */
+  close(): Promise<void> {
+    return this.store.close();
   }
 }
 

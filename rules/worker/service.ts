@@ -1,10 +1,9 @@
 /**
  * The rules service: what `kiot up` runs for the `rules` role. It loads rules from the rules
  * directory and the `iot.rules` table, keeps them up to date, and runs a RulesWorker on
- * `iot.ingress`. It also exports an HTTP route (`GET /kiot/rules`, for `kiot rules list`) and a
- * Prometheus registry (per-rule counters and cloudwatch_metric data points).
+ * `iot.ingress`. It also exports an HTTP operation (`GET /kiot/rules`, for `kiot rules list`;
+ * the composition root serves it behind the API's SigV4 check) and a Prometheus registry (per-rule counters and cloudwatch_metric data points).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Registry } from 'prom-client';
 import { CORE_TOPICS, TOPICS, systemClock, type Clock, type Config, type Log, type Logger } from '../../core/index.js';
 import {
@@ -61,11 +60,15 @@ export interface RulesServiceDeps {
   readonly options?: RulesServiceOptions;
 }
 
-/** Structurally the api/server.ts `Route`, so the lead can mount it as is. */
-export interface RulesRoute {
-  readonly method: string;
-  readonly path: RegExp;
-  handle(req: IncomingMessage, res: ServerResponse, params: Record<string, string>): Promise<void> | void;
+/**
+ * Structurally an api `AwsOperation` (rules/ does not import api/), so that `cli/up.ts` serves
+ * it with the API's router: signed with SigV4 like every route but `/health` and `/metrics`.
+ */
+export interface RulesOperation {
+  readonly name: string;
+  readonly method: 'GET';
+  readonly path: string;
+  handle(): Promise<RulesListing>;
 }
 
 /** What `GET /kiot/rules` returns (and `kiot rules list` prints). */
@@ -84,8 +87,8 @@ export interface RulesService {
   list(): RulesListing;
   /** Rescans the rules directory now (the watcher does this on its own). */
   reload(): Promise<void>;
-  /** `GET /kiot/rules`. */
-  readonly routes: readonly RulesRoute[];
+  /** `GET /kiot/rules` (operation `KiotListRules`). */
+  readonly operations: readonly RulesOperation[];
   /** Per-rule counters and cloudwatch_metric series, to merge into `/metrics`. */
   readonly metricsRegistry: Registry;
   /** The SQL services rules are compiled with (aws_lambda connected to the lambda endpoint). */
@@ -157,15 +160,7 @@ export function createRulesService(config: Config, deps: RulesServiceDeps): Rule
     reload: async () => {
       await files?.scan();
     },
-    routes: [
-      {
-        method: 'GET',
-        path: /^\/kiot\/rules$/,
-        handle: (_req, res) => {
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(list()));
-        },
-      },
-    ],
+    operations: [{ name: 'KiotListRules', method: 'GET', path: '/kiot/rules', handle: async () => list() }],
     start: () =>
       (starting ??= (async () => {
         const wanted = new Set([o.ingressTopic ?? TOPICS.ingress, TOPICS.egress, o.deadLetterTopic ?? TOPICS.deadLetter]);

@@ -32,15 +32,10 @@ export async function startSecurityApi(): Promise<SecurityApiKit> {
   const logger = silentLogger();
   const log = await EmbeddedLog.open({ dataDir: dir, logger });
   const config = { dataDir: dir, region: undefined, accountId: TEST_ACCOUNT };
-  let security: SecurityServices | undefined;
-  const registry = await openThingRegistry(config, {
-    log,
-    logger,
-    // DeleteThing is refused while principals are attached.
-    beforeDeleteThing: (thing) => security?.policies.assertThingHasNoPrincipals(thing.thingName),
-  });
-  const service = createSecurityService(config, { log, logger, things: thingsDirectory(registry) });
-  security = await service.start();
+  const registry = await openThingRegistry(config, { log, logger });
+  // One registry store, as `kiot up` wires it: DeleteThing sees the attachments.
+  const service = createSecurityService(config, { log, logger, things: thingsDirectory(registry), registryStore: registry.store });
+  const security = await service.start();
   const api = await createApi(config, {
     log,
     logger,
