@@ -18,7 +18,7 @@ import {
   type Role,
   PlatformError,
 } from '../core/index.js';
-import { GATEWAY_TOPIC_SPECS, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
+import { GATEWAY_TOPIC_SPECS, createAnonymousPolicyAuthenticator, readAnonymousPolicy, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
 import { arnScopeOf, createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
 import { createRulesService } from '../rules/worker/index.js';
 
@@ -133,6 +133,8 @@ export async function startPlatform(
         // latest offset (nothing a crash caught on the way to an offline session is lost).
         // Gateways on Kafka keep random ids: two live gateways must never share one.
         ...(config.kafkaBrokers.length === 0 ? { gatewayId: EMBEDDED_GATEWAY_ID } : {}),
+        // Anonymous loopback clients held to a policy (beyond loopback the registry's authenticator below wins).
+        ...(config.anonymousPolicy ? { authenticator: createAnonymousPolicyAuthenticator(readAnonymousPolicy(config.anonymousPolicy), arnScopeOf(config)) } : {}),
         ...(security ? await deviceAuthentication(config, security, metrics, logger, () => kiotServerCertificate(security!)) : {}),
       });
       metrics.include(gateway.metricsRegistry);

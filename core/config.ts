@@ -93,6 +93,8 @@ export interface Config {
   readonly maxPublishesPerSecondPerConnection: number;
   /** MQTT: bytes of PUBLISH packets one connection may send per second; 0 = no limit. */
   readonly maxBytesPerSecondPerConnection: number;
+  /** AWS IoT policy document (JSON file) that anonymous loopback MQTT clients are held to; undefined = they may do anything but take a device's client id. */
+  readonly anonymousPolicy: string | undefined;
 }
 
 /**
@@ -143,6 +145,7 @@ export const SETTINGS = [
   { key: 'actionRetryBackoffMs', env: 'KIOT_ACTION_RETRY_BACKOFF_MS', flag: '--action-retry-backoff-ms <ms>', help: 'backoff before the first retry of a rule action, doubled per retry (max 5 s)', default: DEFAULT_ACTION_RETRY_BACKOFF_MS },
   { key: 'maxSubscriptionsPerConnection', env: 'KIOT_MAX_SUBSCRIPTIONS_PER_CONNECTION', flag: '--max-subscriptions-per-connection <n>', help: 'MQTT topic filters one connection may hold (AWS IoT: 50)', default: DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION },
   { key: 'maxPublishesPerSecondPerConnection', env: 'KIOT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION', flag: '--max-publishes-per-second-per-connection <n>', help: 'MQTT PUBLISH packets one connection may send per second, 0 = no limit (AWS IoT: 100)', default: DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION },
+  { key: 'anonymousPolicy', env: 'KIOT_ANONYMOUS_POLICY', flag: '--anonymous-policy <file>', help: 'AWS IoT policy document (JSON) for anonymous clients of the loopback mqtt and ws listeners: iot:Connect, Publish, Subscribe, Receive (default: none, they may use any topic)', default: undefined },
   { key: 'maxBytesPerSecondPerConnection', env: 'KIOT_MAX_BYTES_PER_SECOND_PER_CONNECTION', flag: '--max-bytes-per-second-per-connection <n>', help: 'bytes of MQTT PUBLISH packets one connection may send per second, 0 = no limit (AWS IoT: 512 KiB)', default: DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION },
 ] as const;
 
@@ -222,6 +225,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     maxSubscriptionsPerConnection: count(pick('maxSubscriptionsPerConnection'), DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION, 1),
     maxPublishesPerSecondPerConnection: count(pick('maxPublishesPerSecondPerConnection'), DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION, 0),
     maxBytesPerSecondPerConnection: count(pick('maxBytesPerSecondPerConnection'), DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION, 0),
+    anonymousPolicy: optionalText(pick('anonymousPolicy')),
     ...tlsFiles(pick),
   };
   return Object.freeze(config);

@@ -8,4 +8,5 @@ export { createHttpsPublishListener, DEFAULT_HTTPS_PORT, type HttpsPublishDeps, 
 export { createEgressConsumer, type EgressConsumer, type EgressOptions } from './egress/egress.js';
 export { ANONYMOUS_PRINCIPAL, anonymousAuthenticator, isAnonymous, type Authenticator, type AuthenticateResult, type ClientContext, type ConnectInfo } from './auth.js';
 export { createBridge, BRIDGE_ORIGIN_PROPERTY, BRIDGE_EGRESS_GROUP, type Bridge, type BridgeDeps } from './bridge/index.js';
+export { createAnonymousPolicyAuthenticator, readAnonymousPolicy } from './anonymous-policy.js';
 export { createRegistryAuthenticator, type RegistryAuthenticator, type RegistryAuthenticatorDeps, type DenialAction } from './auth-registry.js';
