@@ -22,7 +22,6 @@ import {
   KIOT_SQL,
   RULES,
   SEED,
-  TOPIC,
   type ContenderName,
   type Row,
   type RuleName,
@@ -31,6 +30,7 @@ import {
   type WorkerReply,
   type WorkerRequest,
   generateTexts,
+  generateTopics,
 } from './sql-workload.js';
 
 const DEFAULT_MESSAGES = 4096;
@@ -57,14 +57,14 @@ interface Timed {
  */
 let keep: unknown;
 
-async function contender(name: ContenderName, rule: RuleName, texts: readonly string[]): Promise<Timed> {
+async function contender(name: ContenderName, rule: RuleName, texts: readonly string[], topics: readonly string[]): Promise<Timed> {
   const n = texts.length;
   // Payloads as JSON.parse makes them, as a rules worker holds a parsed message.
   const data = texts.map((t) => JSON.parse(t) as Telemetry);
   // The messages kiot and the hand-written function are given: the same records for both, built
   // once (a rules worker has its message record before it evaluates anything).
-  const parsedMessages = data.map((json) => ({ topic: TOPIC, json }));
-  const textMessages = texts.map((payload) => ({ topic: TOPIC, payload }));
+  const parsedMessages = data.map((json, i) => ({ topic: topics[i]!, json }));
+  const textMessages = texts.map((payload, i) => ({ topic: topics[i]!, payload }));
   const hand = HAND[rule];
   switch (name) {
     case 'hand':
@@ -72,7 +72,8 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
         batch: () => {
           let fired = 0;
           for (let i = 0; i < n; i++) {
-            const out = hand(parsedMessages[i]!.json);
+            const m = parsedMessages[i]!;
+            const out = hand(m.json, m.topic);
             if (out !== undefined) {
               keep = out;
               fired++;
@@ -81,7 +82,7 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
           return fired;
         },
         visit: async (each) => {
-          for (let i = 0; i < n; i++) each(i, hand(parsedMessages[i]!.json));
+          for (let i = 0; i < n; i++) each(i, hand(parsedMessages[i]!.json, parsedMessages[i]!.topic));
         },
       };
     case 'hand-bare':
@@ -89,7 +90,7 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
         batch: () => {
           let fired = 0;
           for (let i = 0; i < n; i++) {
-            const out = hand(data[i]!);
+            const out = hand(data[i]!, topics[i]!);
             if (out !== undefined) {
               keep = out;
               fired++;
@@ -98,7 +99,7 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
           return fired;
         },
         visit: async (each) => {
-          for (let i = 0; i < n; i++) each(i, hand(data[i]!));
+          for (let i = 0; i < n; i++) each(i, hand(data[i]!, topics[i]!));
         },
       };
     case 'hand+parse':
@@ -106,7 +107,8 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
         batch: () => {
           let fired = 0;
           for (let i = 0; i < n; i++) {
-            const out = hand(JSON.parse(textMessages[i]!.payload) as Telemetry);
+            const m = textMessages[i]!;
+            const out = hand(JSON.parse(m.payload) as Telemetry, m.topic);
             if (out !== undefined) {
               keep = out;
               fired++;
@@ -115,7 +117,7 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
           return fired;
         },
         visit: async (each) => {
-          for (let i = 0; i < n; i++) each(i, hand(JSON.parse(textMessages[i]!.payload) as Telemetry));
+          for (let i = 0; i < n; i++) each(i, hand(JSON.parse(textMessages[i]!.payload) as Telemetry, textMessages[i]!.topic));
         },
       };
     case 'parse':
@@ -130,6 +132,28 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
         },
       };
     case 'kiot': {
+      // As the rules worker runs a rule its topic-filter index routed the message to.
+      const { compileSql } = await import('../rules/sql/index.js');
+      const compiled = compileSql(KIOT_SQL[rule]);
+      return {
+        batch: () => {
+          let fired = 0;
+          for (let i = 0; i < n; i++) {
+            const out = compiled.evaluateMatched(parsedMessages[i]!);
+            if (out !== undefined) {
+              keep = out;
+              fired++;
+            }
+          }
+          return fired;
+        },
+        visit: async (each) => {
+          for (let i = 0; i < n; i++) each(i, compiled.evaluateMatched(parsedMessages[i]!));
+        },
+      };
+    }
+    case 'kiot+topic': {
+      // evaluate() tests the topic against the FROM filter itself.
       const { compileSql } = await import('../rules/sql/index.js');
       const compiled = compileSql(KIOT_SQL[rule]);
       return {
@@ -156,7 +180,7 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
         batch: () => {
           let fired = 0;
           for (let i = 0; i < n; i++) {
-            const out = compiled.evaluate(textMessages[i]!);
+            const out = compiled.evaluateMatched(textMessages[i]!);
             if (out !== undefined) {
               keep = out;
               fired++;
@@ -165,14 +189,16 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
           return fired;
         },
         visit: async (each) => {
-          for (let i = 0; i < n; i++) each(i, compiled.evaluate(textMessages[i]!));
+          for (let i = 0; i < n; i++) each(i, compiled.evaluateMatched(textMessages[i]!));
         },
       };
     }
     case 'alasql': {
       const alasql = (await import('alasql')).default as unknown as { compile(sql: string): (params: unknown[]) => unknown };
       // Compiled once; each batch runs the whole array through it (alasql's fastest form).
-      const statement = alasql.compile(ALASQL_SQL[rule]);
+      const sql = ALASQL_SQL[rule];
+      if (sql === undefined) throw new Error(`alasql does not run the ${rule} rule`);
+      const statement = alasql.compile(sql);
       return {
         batch: () => {
           const rows = statement([data]) as Row[];
@@ -187,9 +213,11 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
     case 'json-rules-engine': {
       const { Engine } = await import('json-rules-engine');
       const engine = new Engine([], { allowUndefinedFacts: true });
-      engine.addRule({ conditions: JRE_CONDITIONS[rule] as never, event: { type: 'fire' } });
-      // json-rules-engine decides; the projection is the hand-written one.
-      const run = async (m: Telemetry) => ((await engine.run(m as unknown as Record<string, unknown>)).events.length > 0 ? hand(m) : undefined);
+      const conditions = JRE_CONDITIONS[rule];
+      if (conditions === undefined) throw new Error(`json-rules-engine does not run the ${rule} rule`);
+      engine.addRule({ conditions: conditions as never, event: { type: 'fire' } });
+      // json-rules-engine decides; the projection is the hand-written one (no rule it runs reads the topic).
+      const run = async (m: Telemetry) => ((await engine.run(m as unknown as Record<string, unknown>)).events.length > 0 ? hand(m, '') : undefined);
       return {
         batch: async () => {
           let fired = 0;
@@ -212,10 +240,10 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-async function ready(timed: Timed, texts: readonly string[]): Promise<WorkerReady> {
+async function ready(timed: Timed, texts: readonly string[], topics: readonly string[]): Promise<WorkerReady> {
   const base = {
     type: 'ready' as const,
-    dataDigest: sha256(texts.join('\n')),
+    dataDigest: sha256(`${texts.join('\n')}\n${topics.join('\n')}`),
     avgBytes: texts.reduce((sum, t) => sum + Buffer.byteLength(t), 0) / texts.length,
   };
   if (timed.visit === undefined) return base;
@@ -288,8 +316,9 @@ function parseArgs(argv: readonly string[]): { name: ContenderName; rule: RuleNa
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const texts = generateTexts(args.messages, args.seed);
-  const timed = await contender(args.name, args.rule, texts);
-  const info = await ready(timed, texts);
+  const topics = generateTopics(args.messages);
+  const timed = await contender(args.name, args.rule, texts, topics);
+  const info = await ready(timed, texts, topics);
   await slice(timed, args.messages, WARM_UP_MS); // let the JIT settle before anything is timed
   const send = process.send?.bind(process);
   if (send === undefined) {

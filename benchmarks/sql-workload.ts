@@ -1,14 +1,15 @@
 /**
  * What `npm run bench -- sql` measures, shared by the orchestrator (`sql.ts`) and the worker
- * processes (`sql-worker.ts`): the generated telemetry, the two rules in each engine's dialect,
- * and the hand-written JavaScript baselines.
+ * processes (`sql-worker.ts`): the generated telemetry and topics, the rules in each engine's
+ * dialect, and the hand-written JavaScript baselines.
  *
- * This module imports nothing: each worker loads only the engine it times, so that no library
- * can change shared prototypes or hidden classes under another engine's code.
+ * This module imports nothing (Buffer is a Node global): each worker loads only the engine it
+ * times, so that no library can change shared prototypes or hidden classes under another
+ * engine's code.
  */
 
 /** The rules of the benchmark. */
-export const RULES = ['filter', 'heavy'] as const;
+export const RULES = ['filter', 'heavy', 'strings'] as const;
 export type RuleName = (typeof RULES)[number];
 
 /**
@@ -18,13 +19,28 @@ export type RuleName = (typeof RULES)[number];
  * given the same message records (`{ topic, json }` or `{ topic, payload }`), as a rules worker
  * holds them; `hand-bare` is the hand-written function on the bare payload objects, shown so
  * that the cost of reading the payload out of a message record is visible.
+ *
+ * `kiot` runs a rule as the rules worker does once its topic-filter index has routed the message
+ * to the rule (`evaluateMatched`); the hand-written function, too, is given only the messages
+ * of its rule. `kiot+topic` calls `evaluate`, which tests the topic against the FROM filter
+ * itself, as a caller of `kiot/sql` that has not routed the message does.
  */
-export const CONTENDERS = ['hand', 'hand-bare', 'kiot', 'alasql', 'json-rules-engine', 'parse', 'hand+parse', 'kiot+parse'] as const;
+export const CONTENDERS = ['hand', 'hand-bare', 'kiot', 'kiot+topic', 'alasql', 'json-rules-engine', 'parse', 'hand+parse', 'kiot+parse'] as const;
 export type ContenderName = (typeof CONTENDERS)[number];
+
+/**
+ * Who runs each rule. The `strings` rule reads the topic (`topic(2)`), which alasql and
+ * json-rules-engine cannot see (they are given the payload objects only), so it is measured
+ * against the hand-written function and the JSON.parse floor alone.
+ */
+export const CONTENDERS_OF: Record<RuleName, readonly ContenderName[]> = {
+  filter: CONTENDERS,
+  heavy: CONTENDERS,
+  strings: ['hand', 'hand-bare', 'kiot', 'kiot+topic', 'parse', 'hand+parse', 'kiot+parse'],
+};
 
 /** Seed of the telemetry generator: every process generates exactly the same messages. */
 export const SEED = 42;
-export const TOPIC = 'factory/berlin/telemetry';
 
 export interface Telemetry {
   deviceId: string;
@@ -64,6 +80,16 @@ export function generateTexts(n: number, seed: number): string[] {
   });
 }
 
+/**
+ * The topic of message i: 100 distinct topics `factory/<site>-<n>/telemetry`, as a fleet
+ * publishes them (a rule that calls topic() must not see one topic only). Each is a flat string
+ * decoded from bytes, as a rules worker gets it from a message envelope (a string built by
+ * concatenation is a rope in V8, and reading its characters costs several times as much).
+ */
+export function generateTopics(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => Buffer.from(`factory/${SITES[i % SITES.length]!}-${i % 25}/telemetry`).toString('utf8'));
+}
+
 export const KIOT_SQL: Record<RuleName, string> = {
   filter: "SELECT deviceId, temperature, humidity FROM 'factory/+/telemetry' WHERE temperature > 80",
   heavy:
@@ -71,10 +97,14 @@ export const KIOT_SQL: Record<RuleName, string> = {
     "CASE WHEN temperature > 100 THEN 'critical' WHEN temperature > 80 THEN 'hot' ELSE 'normal' END AS level, " +
     "sensors.pressure.value AS pressure, concat(deviceId, '-', lower(status)) AS tag " +
     "FROM 'factory/+/telemetry' WHERE temperature > 40 AND status <> 'offline'",
+  // String functions and topic(n), each a direct call in the compiled rule (issue 17, point 6).
+  strings:
+    "SELECT deviceId, topic(2) AS site, substring(firmware, 1) AS version, concat(topic(2), '/', deviceId) AS key, " +
+    "startswith(status, 'o') AS lower_ok FROM 'factory/+/telemetry' WHERE NOT startswith(status, 'off')",
 };
 
-/** The same rules in alasql's dialect, run over a whole batch (`FROM ?`). */
-export const ALASQL_SQL: Record<RuleName, string> = {
+/** The same rules in alasql's dialect, run over a whole batch (`FROM ?`); see CONTENDERS_OF. */
+export const ALASQL_SQL: Partial<Record<RuleName, string>> = {
   filter: 'SELECT deviceId, temperature, humidity FROM ? WHERE temperature > 80',
   heavy:
     "SELECT deviceId, UPPER(site) AS site, CASE WHEN temperature > 100 THEN 'critical' WHEN temperature > 80 THEN 'hot' ELSE 'normal' END AS [level], " +
@@ -82,7 +112,7 @@ export const ALASQL_SQL: Record<RuleName, string> = {
 };
 
 /** The WHERE clauses as json-rules-engine conditions; the projection is the hand-written one. */
-export const JRE_CONDITIONS: Record<RuleName, unknown> = {
+export const JRE_CONDITIONS: Partial<Record<RuleName, unknown>> = {
   filter: { all: [{ fact: 'temperature', operator: 'greaterThan', value: 80 }] },
   heavy: {
     all: [
@@ -119,7 +149,22 @@ export function handHeavy(j: Telemetry): Row | undefined {
   };
 }
 
-export const HAND: Record<RuleName, (j: Telemetry) => Row | undefined> = { filter: handFilter, heavy: handHeavy };
+/**
+ * The fastest plain JavaScript giving exactly the strings rule's outputs on this data: every
+ * field is a String, and the topic has three levels, so topic(2) is the text between the first
+ * two slashes.
+ */
+export function handStrings(j: Telemetry, topic: string): Row | undefined {
+  const status = j.status;
+  if (status.startsWith('off')) return undefined;
+  const first = topic.indexOf('/');
+  const site = topic.slice(first + 1, topic.indexOf('/', first + 1));
+  const id = j.deviceId;
+  return { deviceId: id, site, version: j.firmware.substring(1), key: site + '/' + id, lower_ok: status.startsWith('o') };
+}
+
+/** The hand-written baselines; the topic is passed to all, and read by those whose rule reads it. */
+export const HAND: Record<RuleName, (j: Telemetry, topic: string) => Row | undefined> = { filter: handFilter, heavy: handHeavy, strings: handStrings };
 
 /** What a worker reports once it is ready: its view of the data and of the rule's outputs. */
 export interface WorkerReady {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { TopicFilterIndex, topicFilterProblem, topicMatches } from './topic-filter.js';
+import { compileTopicFilter, TopicFilterIndex, topicFilterProblem, topicMatches } from './topic-filter.js';
 
 describe('topicMatches', () => {
   test.each([
@@ -33,5 +33,34 @@ describe('TopicFilterIndex', () => {
     }
     index.remove('other/4', 4);
     expect(index.match('other/4')).toEqual([]);
+  });
+});
+
+describe('compileTopicFilter', () => {
+  const filters = ['a', 'a/b', 'a/+', '+/b', 'a/#', '#', '+', '+/+', 'a/+/c', 'a/+/#', '/a', 'a/', '+/#', '$aws/+/x', '$aws/#'];
+  const topics = ['a', 'a/b', 'a/b/c', 'a/', '/a', 'a//c', 'b', '', '/', '$aws/y/x', '$aws', 'A/b', 'a/b/'];
+  test('gives topicMatches its answers under MQTT matching (the default)', () => {
+    for (const f of filters) {
+      const match = compileTopicFilter(f);
+      for (const t of topics) expect(match(t), `${f} / ${t}`).toBe(topicMatches(f, t));
+    }
+  });
+  test('with hashMatchesParent false, differs only on the parent of a # filter', () => {
+    for (const f of filters) {
+      const match = compileTopicFilter(f, { hashMatchesParent: false });
+      for (const t of topics) {
+        // The parent of `a/+/#` is any topic that `a/+` matches.
+        const parent = f.endsWith('/#') && topicMatches(f.slice(0, -2), t);
+        expect(match(t), `${f} / ${t}`).toBe(topicMatches(f, t) && !parent);
+      }
+    }
+  });
+  test('the index takes the same option', () => {
+    const index = new TopicFilterIndex<string>({ hashMatchesParent: false });
+    for (const f of filters) index.add(f, f);
+    for (const t of topics) {
+      const expected = filters.filter((f) => compileTopicFilter(f, { hashMatchesParent: false })(t));
+      expect(index.match(t), t).toEqual(expected);
+    }
   });
 });

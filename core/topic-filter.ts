@@ -8,7 +8,23 @@
  * - a filter that starts with a wildcard does not match topics that start with `$`
  *   (reserved topics such as `$aws/things/...` need a filter that names `$aws`).
  * The gateway, the bridge and the rules engine all match with these, so they agree.
+ *
+ * One choice differs between MQTT subscriptions and rules, so it is an explicit option
+ * ({@link TopicMatching}) rather than a second implementation: whether `a/#` matches the parent
+ * topic `a`. MQTT 3.1.1 §4.7.1.2 says it does, and the exports without options keep that. The
+ * AWS IoT guide's MQTT topics page says a rule's `sensor/#` does not match `sensor` (its FROM
+ * clause page: `#` matches "one or more" path elements); the rules engine passes
+ * `{ hashMatchesParent: false }` (rules/sql, `RULE_TOPIC_MATCHING`).
  */
+
+/** How `#` treats its parent level; see the module comment. */
+export interface TopicMatching {
+  /** True (MQTT, the default): `a/#` matches `a`. False (AWS IoT rules): it does not. */
+  readonly hashMatchesParent: boolean;
+}
+
+/** MQTT 3.1.1 §4.7.1.2: `#` also matches the parent level. What the exports do by default. */
+export const MQTT_TOPIC_MATCHING: TopicMatching = Object.freeze({ hashMatchesParent: true });
 
 /** Returns a reason when `filter` is not a valid MQTT topic filter, else undefined. */
 export function topicFilterProblem(filter: string): string | undefined {
@@ -25,7 +41,7 @@ export function topicFilterProblem(filter: string): string | undefined {
   return undefined;
 }
 
-/** True when `topic` (no wildcards) matches `filter`. */
+/** True when `topic` (no wildcards) matches `filter` under MQTT's rules. */
 export function topicMatches(filter: string, topic: string): boolean {
   if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
   const f = filter.split('/');
@@ -37,6 +53,38 @@ export function topicMatches(filter: string, topic: string): boolean {
     if (level !== '+' && level !== t[i]) return false;
   }
   return f.length === t.length;
+}
+
+/**
+ * `filter` (validated with {@link topicFilterProblem}) as a predicate on topics, for a caller
+ * that tests one filter against many topics (a compiled rule tests its FROM on every message).
+ * It gives {@link topicMatches}'s answer under `matching`, but allocates nothing per call: an
+ * exact filter is one string comparison, and a wildcard filter walks the topic with indexOf.
+ */
+export function compileTopicFilter(filter: string, matching: TopicMatching = MQTT_TOPIC_MATCHING): (topic: string) => boolean {
+  if (!filter.includes('+') && !filter.includes('#')) return (topic) => topic === filter;
+  const levels = filter.split('/');
+  const hashLast = levels[levels.length - 1] === '#';
+  const fixed = hashLast ? levels.slice(0, -1) : levels;
+  const count = fixed.length;
+  const reservedGuard = filter.startsWith('+') || filter.startsWith('#');
+  const parent = matching.hashMatchesParent;
+  return (topic) => {
+    if (reservedGuard && topic.charCodeAt(0) === 36 /* $ */) return false;
+    const length = topic.length;
+    // `pos` is where level i starts; length + 1 once the topic has no more levels.
+    let pos = 0;
+    for (let i = 0; i < count; i++) {
+      if (pos > length) return false;
+      const slash = topic.indexOf('/', pos);
+      const stop = slash < 0 ? length : slash;
+      const level = fixed[i]!;
+      if (level !== '+' && (stop - pos !== level.length || !topic.startsWith(level, pos))) return false;
+      pos = stop + 1;
+    }
+    if (hashLast) return pos <= length || parent;
+    return pos === length + 1;
+  };
 }
 
 interface TrieNode<T> {
@@ -57,7 +105,13 @@ const newNode = <T>(): TrieNode<T> => ({ children: new Map(), here: [], rest: []
 export class TopicFilterIndex<T> {
   readonly #root = newNode<T>();
   readonly #order = new Map<T, number>();
+  readonly #hashMatchesParent: boolean;
   #next = 0;
+
+  /** `matching` defaults to MQTT's ({@link MQTT_TOPIC_MATCHING}); rules pass their own. */
+  constructor(matching: TopicMatching = MQTT_TOPIC_MATCHING) {
+    this.#hashMatchesParent = matching.hashMatchesParent;
+  }
 
   get size(): number {
     return this.#order.size;
@@ -114,7 +168,8 @@ export class TopicFilterIndex<T> {
 
   #walk(node: TrieNode<T>, levels: string[], i: number, reserved: boolean, out: T[]): void {
     const wildcardOk = !(reserved && i === 0);
-    if (wildcardOk) for (const v of node.rest) out.push(v);
+    // At i === levels.length the topic ended here: `#` below this node matches only its parent.
+    if (wildcardOk && (i < levels.length || this.#hashMatchesParent)) for (const v of node.rest) out.push(v);
     if (i === levels.length) {
       for (const v of node.here) out.push(v);
       return;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { Command } from 'commander';
 import { describe, expect, test } from 'vitest';
+import { TOPIC_FILTER_CASES } from '../../rules/sql/testing/topic-filter-cases.js';
 import { register as registerRules } from './rules.js';
 import { register as registerSql, type CliIo } from './sql.js';
 
@@ -49,6 +50,33 @@ describe('kiot sql eval --jsonl', () => {
   });
 });
 
+describe('kiot sql eval --jsonl: the FROM filter decides whether a rule fires (iot-sql-from, topics)', () => {
+  test('every shape of filter against topics it does and does not match', async () => {
+    const lines = TOPIC_FILTER_CASES.map((c, i) => ({ id: i, sql: `SELECT t FROM '${c.filter}'`, topic: c.topic, payload: { t: i } }));
+    const { stdout, exitCode } = await runCli(['sql', 'eval', '--jsonl'], lines.map((l) => JSON.stringify(l)).join('\n'));
+    expect(exitCode).toBe(0);
+    const answers = stdout.trim().split('\n').map((l) => JSON.parse(l) as unknown);
+    expect(answers).toEqual(TOPIC_FILTER_CASES.map((c, i) => (c.matches ? { id: i, match: true, output: { t: i } } : { id: i, match: false })));
+  });
+  test('a topic that does not match gives match:false even when WHERE is true; so does a statement without FROM', async () => {
+    const lines = [
+      { id: 'a', sql: "SELECT * FROM 'sensor/#' WHERE true", topic: 'sensor', payload: { v: 1 } },
+      { id: 'b', sql: "SELECT * FROM 'sensor/#' WHERE true", topic: 'sensor/t', payload: { v: 1 } },
+      { id: 'c', sql: 'SELECT 1 AS one', topic: 'sensor/t', payload: {} },
+      { id: 'd', sql: "SELECT 5--1 AS r FROM 'a'", topic: 'a', payload: {} },
+      { id: 'e', sql: "SELECT 5--1 AS r FROM 'a'", topic: 'b', payload: {} },
+    ];
+    const { stdout } = await runCli(['sql', 'eval', '--jsonl'], lines.map((l) => JSON.stringify(l)).join('\n'));
+    expect(stdout.trim().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual([
+      { id: 'a', match: false },
+      { id: 'b', match: true, output: { v: 1 } },
+      { id: 'c', match: false },
+      { id: 'd', match: true, output: { r: 6 } },
+      { id: 'e', match: false },
+    ]);
+  });
+});
+
 describe('kiot sql eval (one message)', () => {
   test('prints the output', async () => {
     const r = await runCli(['sql', 'eval', '--sql', "SELECT (temperature - 32) * 5 / 9 AS celsius FROM 'a/b'", '--topic', 'a/b', '--payload', '{"temperature":50}']);
@@ -70,10 +98,10 @@ describe('kiot rules check', () => {
       expect(clean.exitCode).toBe(0);
       expect(clean.stdout).toBe('');
       expect(clean.stderr).toContain('checked 1 rule in 1 file: no problems');
-      await writeFile(join(dir, 'bad.sql'), "CREATE RULE bad AS SELECT lower(a, b) FROM 'a' DO republish(topic = 'x');\n");
+      await writeFile(join(dir, 'bad.sql'), "CREATE RULE bad AS SELECT lowr(a) FROM 'a' DO republish(topic = 'x');\n");
       const bad = await runCli(['rules', 'check', dir]);
       expect(bad.exitCode).toBe(1);
-      expect(bad.stdout).toBe(`${join(dir, 'bad.sql')}:1:27: lower() takes 1 argument, found 2\n`);
+      expect(bad.stdout).toBe(`${join(dir, 'bad.sql')}:1:27: unknown function lowr()\n`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

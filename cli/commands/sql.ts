@@ -8,6 +8,10 @@
  * `payload` is a JSON value (the message is its JSON text), `payloadText` a raw string,
  * `payloadBase64` raw bytes. Without `clientid` the message did not arrive over MQTT, so
  * clientid() is "n/a". Each distinct SQL text is compiled once.
+ *
+ * `"match": false` means the rule does not fire, exactly as in the rules worker: the topic does
+ * not match the FROM filter (rules read `#` as the AWS IoT guide does: `a/#` does not match `a`;
+ * a statement without FROM fires on Basic Ingest only), or WHERE is not true.
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
@@ -176,7 +180,7 @@ async function evalOne(flags: EvalFlags, io: CliIo): Promise<void> {
     io.stderr.write(`kiot: ${answer['error']}\n`);
     io.setExitCode(1);
   } else if (answer['match'] === false) {
-    io.stderr.write('the rule did not fire (WHERE is not true, or the topic does not match)\n');
+    io.stderr.write('the rule did not fire (the topic does not match its FROM filter, or WHERE is not true)\n');
   } else {
     io.stdout.write(`${JSON.stringify(answer['output'] as SqlValue)}\n`);
     if (answer['template'] !== undefined) io.stdout.write(`${String(answer['template'])}\n`);

@@ -107,7 +107,7 @@ describe('literals, CASE and nested queries', () => {
 
 describe('SET variables (iot-sql-set)', () => {
   test('variables are reused', () =>
-    expect(run("SET @t = temp_fahrenheit - 32, @h = humidity SELECT @t AS d, @h AS humidity FROM 'device/data'", { temp_fahrenheit: 75, humidity: 60 })).toEqual({ d: 43, humidity: 60 }));
+    expect(run("SET @t = temp_fahrenheit - 32, @h = humidity SELECT @t AS d, @h AS humidity FROM 'device/data'", { temp_fahrenheit: 75, humidity: 60 }, 'device/data')).toEqual({ d: 43, humidity: 60 }));
   test('member access on a variable', () =>
     expect(run("SET @s = device1.sensors SELECT @s.temp AS t FROM 'a/b'", { device1: { sensors: { temp: 75 } } })).toEqual({ t: 75 }));
   test('unknown variable is a compile error', () => expectError(() => compile("SELECT @nope FROM 'a/b'"), 'RULES_SQL_SEMANTIC', '<sql>:1:8: unknown variable @nope'));
@@ -173,7 +173,15 @@ describe('functions and errors', () => {
     expect(rule.evaluate({ topic: 'factory/berlin/telemetry', json: {}, clientId: 'dev1' })).toEqual({ site: 'berlin', c: 'dev1' });
   });
   test('unknown function names the position', () => expectError(() => compile("SELECT\n  nope(a) FROM 'a/b'"), 'RULES_SQL_SEMANTIC', '<sql>:2:3: unknown function nope()'));
-  test('wrong argument count', () => expectError(() => compile("SELECT upper(a, b) FROM 'a/b'"), 'RULES_SQL_SEMANTIC', '<sql>:1:8: upper() takes 1 argument, found 2'));
+  // iot-sql-data-types: a function called with the wrong number of arguments returns Undefined.
+  test('a wrong argument count is Undefined, not an error', () => {
+    expect(run("SELECT upper(a, b) AS u, upper() AS v, 1 AS one FROM 'a/b'", { a: 'x', b: 'y' })).toEqual({ one: 1 });
+    expect(run("SELECT VALUE [upper(a, b), 1] FROM 'a/b'", { a: 'x', b: 'y' })).toEqual([1]);
+  });
+  test('an unknown function or variable inside a wrong-count call is still an error', () => {
+    expectError(() => compile("SELECT upper(nope(a), b) FROM 'a/b'"), 'RULES_SQL_SEMANTIC', '<sql>:1:14: unknown function nope()');
+    expectError(() => compile("SELECT upper(@v, b) FROM 'a/b'"), 'RULES_SQL_SEMANTIC', 'unknown variable @v');
+  });
   test('validate() failures become compile errors', () =>
     expectError(() => compile("SELECT machinelearning_predict('a', 'b', *) FROM 'a/b'"), 'RULES_SQL_SEMANTIC', 'machinelearning_predict has no local meaning'));
   test('a throwing function becomes RULES_SQL_RUNTIME', () => expectError(() => compile("SELECT boom() FROM 'a/b'").evaluate({ topic: 'a/b' }), 'RULES_SQL_RUNTIME', 'boom'));

@@ -15,7 +15,7 @@
  */
 import { PlatformError } from '../../core/index.js';
 import type { BinaryOperator, Expr, Position, Projection, Query, Statement } from './ast.js';
-import type { RuntimeFunction, SqlRuntime, SqlValue } from './runtime.js';
+import type { DirectFunction, RuntimeFunction, SqlRuntime, SqlValue } from './runtime.js';
 import { sqlError } from './sql-error.js';
 import { topicFilterProblem } from '../../core/index.js';
 
@@ -57,6 +57,12 @@ export interface CompileContext {
   readonly services?: unknown;
   /** What accountid() returns; the function library's default when absent. */
   readonly accountId?: string;
+  /**
+   * For a statement: whether a message's topic triggers the rule (its FROM filter, Basic
+   * Ingest). The generated function tests it first, so that a rule never fires for a topic it
+   * does not match, whichever entry point evaluates it (DESIGN.md, `kiot/sql`).
+   */
+  readonly matchTopic?: (topic: string) => boolean;
 }
 
 /** The generated function's shape: returns NOT_FIRED when WHERE is not true. */
@@ -242,7 +248,13 @@ function spreadRow(row: unknown): Record<string, SqlValue> {
   return isObj(row) ? { ...row } : {};
 }
 
-/** Runs a nested query over an array (or a single object), dropping rows that give Undefined. */
+/**
+ * Runs a nested query. Over an array it gives an array, one element per row, dropping rows that
+ * give Undefined (iot-sql-nested-queries). Over an object it gives that one row's result itself,
+ * not a one-element array: the guide's transform() example passes `(SELECT a, b FROM data2)` as
+ * the Object argument and `(SELECT VALUE c FROM data2)` as the Array (iot-sql-functions,
+ * transform). Over anything else, Undefined.
+ */
 function subquery(q: (row: SqlValue) => SqlValue, from: SqlValue): SqlValue {
   if (Array.isArray(from)) {
     const out: SqlValue[] = [];
@@ -252,10 +264,7 @@ function subquery(q: (row: SqlValue) => SqlValue, from: SqlValue): SqlValue {
     }
     return out;
   }
-  if (isObj(from)) {
-    const v = q(from);
-    return v === undefined ? [] : [v];
-  }
+  if (isObj(from)) return q(from);
   return undefined;
 }
 
@@ -268,10 +277,7 @@ async function subqueryAsync(q: (row: SqlValue) => Promise<SqlValue>, from: SqlV
     }
     return out;
   }
-  if (isObj(from)) {
-    const v = await q(from);
-    return v === undefined ? [] : [v];
-  }
+  if (isObj(from)) return q(from);
   return undefined;
 }
 
@@ -290,9 +296,13 @@ function rowOf(input: SqlInput): Record<string, SqlValue> {
   return isObj(p) ? p : EMPTY_ROW;
 }
 
-/** EXISTS: "true if the subquery returns one or more elements" (iot-sql-operators). */
+/**
+ * EXISTS: "true if the subquery returns one or more elements" (iot-sql-operators). A query over
+ * an array gives an array; one over an object gives its one row's result, or Undefined when its
+ * WHERE is not true.
+ */
 function nonEmpty(v: SqlValue): boolean {
-  return Array.isArray(v) && v.length > 0;
+  return Array.isArray(v) ? v.length > 0 : v !== undefined;
 }
 
 const HELPERS = {
@@ -315,6 +325,8 @@ interface Scope {
 class FunctionGen {
   temps = 0;
   readonly decls: string[] = [];
+  /** Temporaries that keep a topic() level once computed in this function (see Generator.call). */
+  readonly memo = new Map<string, string>();
   tmp(): string {
     return `t${this.temps++}`;
   }
@@ -335,6 +347,8 @@ export interface Usage {
 class Generator {
   readonly consts: unknown[] = [];
   readonly functions: RuntimeFunction[] = [];
+  /** Array-free forms of library functions (`RuntimeFunction.direct`), indexed as `D[i]`. */
+  readonly directs: DirectFunction[] = [];
   readonly usage: Usage = { row: false, star: false, ctx: false, isAsync: false };
   #queries = 0;
   readonly variables = new Map<string, string>();
@@ -437,8 +451,11 @@ class Generator {
     if (!fn) this.fail(e.pos, `unknown function ${e.name}()`);
     const n = e.args.length;
     if (n < fn.minArgs || n > fn.maxArgs) {
-      const expected = fn.minArgs === fn.maxArgs ? `${fn.minArgs}` : fn.maxArgs === Infinity ? `at least ${fn.minArgs}` : `${fn.minArgs} to ${fn.maxArgs}`;
-      this.fail(e.pos, `${e.name}() takes ${expected} argument${expected === '1' ? '' : 's'}, found ${n}`);
+      // "Functions called with invalid arguments (for example, wrong types, wrong number of
+      // arguments, and so on) return Undefined" (iot-sql-data-types, Undefined). The arguments
+      // are still compiled, so that an unknown function or variable in them is still an error.
+      for (const a of e.args) this.expr(a, s, f);
+      return 'undefined';
     }
     if (fn.validate) {
       try {
@@ -450,15 +467,50 @@ class Generator {
     }
     const slot = this.functions.push(fn) - 1;
     this.usage.ctx = true;
+    const hasWildcard = e.args.some((a) => a.kind === 'wildcard');
+    // An array-free form: positional arguments, and no context object (a pure function reads
+    // only its arguments; topic() reads only the topic, which it is given).
+    const directFn = !fn.async && !hasWildcard && (fn.pure || fn.directTakesTopic === true) ? fn.direct?.[n] : undefined;
+    const libraryCall = (args: readonly string[]): string => {
+      if (directFn === undefined) return `F[${slot}].call([${args.join(', ')}], undefined)`;
+      const d = this.directs.push(directFn) - 1;
+      return `D[${d}](${[...(fn.directTakesTopic ? ['IN.topic'] : []), ...args].join(', ')})`;
+    };
     const fast = STRING_FAST_PATHS[e.name];
-    if (fast !== undefined && fn.pure && !fn.async && n >= 1 && !e.args.some((a) => a.kind === 'wildcard')) {
+    if (fast !== undefined && fn.pure && !fn.async && n >= 1 && !hasWildcard) {
       // Inline form for String arguments; anything else goes to the library function.
       const temps = e.args.map(() => f.tmp());
       const binds = e.args.map((a, i) => `${temps[i]} = ${this.expr(a, s, f)}`).join(', ');
       const checks = e.args.map((a, i) => (a.kind === 'literal' && typeof a.value === 'string' ? '' : `typeof ${temps[i]} === 'string'`)).filter((c) => c !== '');
       const test = checks.length === 0 ? 'true' : checks.join(' && ');
-      return `(${binds}, ${test} ? ${fast(temps)} : F[${slot}].call([${temps.join(', ')}], undefined))`;
+      return `(${binds}, ${test} ? ${fast(temps)} : ${libraryCall(temps)})`;
     }
+    const literalArgs = e.args.every((a) => a.kind === 'literal');
+    if (directFn !== undefined && fn.directTakesTopic && literalArgs) {
+      // topic(2) twice in a rule is one value per message: computed on first use, then reused
+      // (a temporary starts Undefined, and an Undefined result is simply computed again).
+      const key = `${e.name}(${JSON.stringify(e.args.map((a) => (a.kind === 'literal' ? a.value : null)))})`;
+      let t = f.memo.get(key);
+      if (t === undefined) {
+        t = f.tmp();
+        f.memo.set(key, t);
+      }
+      const level = e.name === 'topic' && n === 1 ? e.args[0] : undefined;
+      const computed =
+        level?.kind === 'literal' && typeof level.value === 'number' && Number.isInteger(level.value) && level.value >= 1 && level.value <= MAX_INLINE_TOPIC_LEVEL
+          ? this.topicLevelInline(level.value, libraryCall([String(level.value)]), f)
+          : libraryCall(e.args.map((a) => this.expr(a, s, f)));
+      return `(${t} !== undefined ? ${t} : (${t} = ${computed}))`;
+    }
+    const inline = SUBSTRING_SLICE[e.name];
+    if (inline !== undefined && directFn !== undefined && e.args.slice(1).every((a) => a.kind === 'literal' && typeof a.value === 'number' && Number.isInteger(a.value) && a.value >= 0)) {
+      // substring(s, 2) and substring(s, 1, 4) with whole, non-negative literal indices on a
+      // String are String.slice: the library's flooring and clamping change nothing there.
+      const t = f.tmp();
+      const rest = e.args.slice(1).map((a) => this.expr(a, s, f));
+      return `(typeof (${t} = ${this.expr(e.args[0]!, s, f)}) === 'string' ? ${t}.slice(${rest.join(', ')}) : ${libraryCall([t, ...rest])})`;
+    }
+    if (directFn !== undefined) return libraryCall(e.args.map((a) => this.expr(a, s, f)));
     // `*` where the function takes bytes (encode(*, 'base64')) is the raw payload as the device
     // sent it, never a re-serialisation of the parsed JSON; the payload is then not parsed at all.
     const bytesAt = fn.payloadBytesArgs ?? [];
@@ -473,6 +525,21 @@ class Generator {
       return `(await ${callExpr})`;
     }
     return callExpr;
+  }
+
+  /**
+   * topic(n) for a literal n as inline JavaScript: the text between the (n-1)-th and n-th `/`,
+   * found with indexOf as hand-written code would, Undefined past the last level. A topic that
+   * starts with `$` (Basic Ingest drops its prefix first) goes to the library (`library`).
+   * index.test.ts checks it against the library.
+   */
+  topicLevelInline(n: number, library: string, f: FunctionGen): string {
+    const t = f.tmp();
+    const p = f.tmp();
+    const e = f.tmp();
+    let chain = `((${e} = ${t}.indexOf('/', ${p} + 1)) < 0 ? ${t}.slice(${p} + 1) : ${t}.slice(${p} + 1, ${e}))`;
+    for (let i = 1; i < n; i++) chain = `((${p} = ${t}.indexOf('/', ${p} + 1)) < 0 ? undefined : ${chain})`;
+    return `((${t} = IN.topic).charCodeAt(0) === 36 ? ${library} : (${p} = -1, ${chain}))`;
   }
 
   unary(op: 'not' | '-' | '+', operand: string, f: FunctionGen): string {
@@ -634,15 +701,25 @@ class Generator {
 
 /**
  * Inline JavaScript for pure functions whose result on String arguments is a plain string
- * operation: `upper` and `lower` are String.toUpperCase / toLowerCase in the library, and
- * `concat` of Strings joins them (iot-sql-functions). Other argument types call the library.
+ * operation: `upper` and `lower` are String.toUpperCase / toLowerCase in the library, `concat`
+ * of Strings joins them, `startswith` / `endswith` of two Strings are String.startsWith /
+ * endsWith (iot-sql-functions). Other argument types call the library.
  * compile.test.ts checks each against the library function.
  */
 const STRING_FAST_PATHS: Readonly<Record<string, (args: readonly string[]) => string>> = {
   upper: ([a]) => `${a}.toUpperCase()`,
   lower: ([a]) => `${a}.toLowerCase()`,
   concat: (args) => `(${args.join(' + ')})`,
+  // startswith/endswith of two Strings are String.startsWith/endsWith in the library.
+  startswith: ([a, b]) => `${a}.startsWith(${b})`,
+  endswith: ([a, b]) => `${a}.endsWith(${b})`,
 };
+
+/** topic(n) with a literal n up to this is inlined (Generator.topicLevelInline); beyond, a call. */
+const MAX_INLINE_TOPIC_LEVEL = 16;
+
+/** Functions whose String form with whole, non-negative literal indices is String.slice. */
+const SUBSTRING_SLICE: Readonly<Record<string, true>> = { substring: true };
 
 /**
  * True when `e` is a Decimal under SQL 2015-10-08 whatever its value: a number literal written
@@ -712,13 +789,20 @@ function prologue(u: Usage): string {
 }
 
 export interface CompiledProgram {
-  /** Evaluates one message: NOT_FIRED, or the output (a Promise of it when `isAsync`). */
+  /**
+   * Evaluates one message: NOT_FIRED (the topic does not match `matchTopic`, or WHERE is not
+   * true), or the output (a Promise of it when `isAsync`).
+   */
   readonly run: (input: SqlInput, vars?: Map<string, SqlValue>) => SqlValue | typeof NOT_FIRED | Promise<SqlValue | typeof NOT_FIRED>;
+  /** `run` without the topic test, for a caller that has matched the topic already. */
+  readonly runMatched: CompiledProgram['run'];
   /**
    * For a synchronous rule, the per-message hot path: the output, or undefined when the rule does
    * not fire; anything thrown is a PlatformError (RULES_SQL_RUNTIME unless it already was one).
    */
   readonly evaluate?: (input: SqlInput) => SqlValue;
+  /** `evaluate` without the topic test (see `runMatched`). */
+  readonly evaluateMatched?: (input: SqlInput) => SqlValue;
   readonly isAsync: boolean;
   readonly readsPayload: boolean;
   /** The generated source, for debugging and the injection tests. */
@@ -758,24 +842,46 @@ export function compileStatement(statement: Statement, c: CompileContext): Compi
   const condition = whereExpr ? isTrueJs(whereExpr, g.expr(whereExpr, scope, f)) : undefined;
   const projection = g.projection(statement.query.select, scope, f, true);
   const u = g.usage;
-  const body = (notFired: string) =>
-    [f.tempDecl(), ...f.decls, prologue(u), ...setLines, condition === undefined ? '' : `if (!(${condition})) return ${notFired};`, projection].join('\n');
-  const fnSource = `return ${u.isAsync ? 'async ' : ''}function rule(IN, VO) {\n${body('H.NOT_FIRED')}\n};`;
+  // The topic first, so that a message the rule does not match is never parsed. An exact FROM
+  // filter is accepted by one comparison; anything else (wildcards, Basic Ingest) asks TM.
+  const exact = from?.kind === 'topic' && !from.filter.includes('+') && !from.filter.includes('#') ? from.filter : undefined;
+  const topicCheck = (notFired: string) =>
+    c.matchTopic === undefined
+      ? ''
+      : exact !== undefined
+        ? `{ const T = IN.topic; if (T !== ${JSON.stringify(exact)} && !TM(T)) return ${notFired}; }`
+        : `if (!TM(IN.topic)) return ${notFired};`;
+  const body = (notFired: string, checkTopic: boolean) =>
+    [checkTopic ? topicCheck(notFired) : '', f.tempDecl(), ...f.decls, prologue(u), ...setLines, condition === undefined ? '' : `if (!(${condition})) return ${notFired};`, projection].join('\n');
+  const ruleSource = (checkTopic: boolean) => `return ${u.isAsync ? 'async ' : ''}function rule(IN, VO) {\n${body('H.NOT_FIRED', checkTopic)}\n};`;
+  const fnSource = ruleSource(true);
   const sv = c.services ?? c.runtime.defaultServices();
-  const params = ['H', 'OP', 'F', 'K', 'RT', 'SV', 'AC', 'SQLV'];
-  const args = [HELPERS, c.runtime.operators, g.functions, g.consts, c.runtime, sv, c.accountId, c.sqlVersion];
+  const params = ['H', 'OP', 'F', 'K', 'RT', 'SV', 'AC', 'SQLV', 'D', 'TM'];
+  const args = [HELPERS, c.runtime.operators, g.functions, g.consts, c.runtime, sv, c.accountId, c.sqlVersion, g.directs, c.matchTopic];
   const program = build(params, fnSource, args) as Program;
+  const programMatched = c.matchTopic === undefined ? program : (build(params, ruleSource(false), args) as Program);
   let evaluate: ((input: SqlInput) => SqlValue) | undefined;
+  let evaluateMatched: ((input: SqlInput) => SqlValue) | undefined;
   if (!u.isAsync) {
     // The same body once more as the per-message entry point: a rule's output is never
     // Undefined (SELECT VALUE of Undefined is ''), so Undefined can mean "not fired" here, and
     // errors are wrapped in place. A wrapper function around `rule` cost a tenth of the
     // benchmark's filter rule, and V8 did not always inline the rule into it.
     const source = g.constant(c.source);
-    const evaluateSource = `return function evaluate(IN) {\nconst VO = undefined;\ntry {\n${body('undefined')}\n} catch (err) {\nthrow H.runtimeError(err, ${source});\n}\n};`;
-    evaluate = build(params, evaluateSource, args) as (input: SqlInput) => SqlValue;
+    const evaluateSource = (checkTopic: boolean) =>
+      `return function evaluate(IN) {\nconst VO = undefined;\ntry {\n${body('undefined', checkTopic)}\n} catch (err) {\nthrow H.runtimeError(err, ${source});\n}\n};`;
+    evaluate = build(params, evaluateSource(true), args) as (input: SqlInput) => SqlValue;
+    evaluateMatched = c.matchTopic === undefined ? evaluate : (build(params, evaluateSource(false), args) as (input: SqlInput) => SqlValue);
   }
-  return { run: program as CompiledProgram['run'], ...(evaluate ? { evaluate } : {}), isAsync: u.isAsync, readsPayload: u.row || u.star, code: fnSource };
+  return {
+    run: program as CompiledProgram['run'],
+    runMatched: programMatched as CompiledProgram['run'],
+    ...(evaluate ? { evaluate } : {}),
+    ...(evaluateMatched ? { evaluateMatched } : {}),
+    isAsync: u.isAsync,
+    readsPayload: u.row || u.star,
+    code: fnSource,
+  };
 }
 
 export interface CompiledExpression {
@@ -795,7 +901,7 @@ export function compileExpression(expr: Expr, c: CompileContext): CompiledExpres
   const body = [f.tempDecl(), ...f.decls, prologue(u), `return ${js};`].join('\n');
   const fnSource = `return ${u.isAsync ? 'async ' : ''}function expression(IN, VS) {\n${body}\n};`;
   const sv = c.services ?? c.runtime.defaultServices();
-  const fn = build(['H', 'OP', 'F', 'K', 'RT', 'SV', 'AC', 'SQLV'], fnSource, [HELPERS, c.runtime.operators, g.functions, g.consts, c.runtime, sv, c.accountId, c.sqlVersion]);
+  const fn = build(['H', 'OP', 'F', 'K', 'RT', 'SV', 'AC', 'SQLV', 'D'], fnSource, [HELPERS, c.runtime.operators, g.functions, g.consts, c.runtime, sv, c.accountId, c.sqlVersion, g.directs]);
   return { evaluate: fn as CompiledExpression['evaluate'], isAsync: u.isAsync, code: fnSource };
 }
 

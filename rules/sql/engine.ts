@@ -10,6 +10,7 @@ import {
   runtimeError,
   SQL_VERSIONS,
   type CompileContext,
+  type CompiledProgram,
   type SqlInput,
   type SqlResult,
   type SqlVersion,
@@ -18,8 +19,7 @@ import { parseSql } from './parse.js';
 import type { Statement } from './ast.js';
 import type { SqlRuntime, SqlValue } from './runtime.js';
 import { compileTemplateWith, type CompiledTemplate } from './template.js';
-import { topicMatches } from '../../core/index.js';
-import { splitBasicIngest } from './topic-filter-index.js';
+import { ruleTopicMatcher } from './topic-filter-index.js';
 
 export interface CompileSqlOptions {
   /** `2016-03-23` (default), `2015-10-08` or `beta` (AWS's `awsIotSqlVersion`). */
@@ -48,19 +48,32 @@ export interface CompiledSql {
   readonly isAsync: boolean;
   /** False when the rule never reads the payload (it is then never parsed). */
   readonly readsPayload: boolean;
-  /** True when a message on `topic` triggers the rule (FROM filter, or Basic Ingest to this rule). */
+  /**
+   * True when a message on `topic` triggers the rule: its FROM filter matches (with `#` not
+   * matching the parent topic, as the guide says for rules), or it is Basic Ingest to this rule.
+   */
   matches(topic: string): boolean;
   /**
-   * The rule's output for one message, or `undefined` when the rule does not fire (WHERE not
-   * true). `SELECT VALUE` of an Undefined value gives `''`. Throws (or rejects with) a
+   * The rule's output for one message, or `undefined` when the rule does not fire: the topic
+   * does not match (see `matches`; a rule without FROM fires on Basic Ingest only) or WHERE is
+   * not true. `SELECT VALUE` of an Undefined value gives `''`. Throws (or rejects with) a
    * PlatformError: RULES_SQL_RUNTIME for an unexpected failure, a service's own error for an
    * async function. A Promise when `isAsync`.
    */
   evaluate(input: SqlInput): SqlValue | Promise<SqlValue>;
   /** Like `evaluate`, always a Promise. */
   evaluateAsync(input: SqlInput): Promise<SqlValue>;
-  /** Output and SET variables (for substitution templates), or undefined when not fired. */
+  /** Output and SET variables (for substitution templates), or undefined when not fired (as `evaluate`). */
   execute(input: SqlInput): SqlResult | undefined | Promise<SqlResult | undefined>;
+  /**
+   * `evaluate` for a caller that has already established that the rule matches the message's
+   * topic: `matches(input.topic)`, or a TopicFilterIndex built with RULE_TOPIC_MATCHING, as the
+   * rules worker routes messages. For such a message it answers as `evaluate` does; it does not
+   * test the topic again, which for a wildcard filter costs more than a small rule itself.
+   */
+  evaluateMatched(input: SqlInput): SqlValue | Promise<SqlValue>;
+  /** `execute` without the topic test (see `evaluateMatched`). */
+  executeMatched(input: SqlInput): SqlResult | undefined | Promise<SqlResult | undefined>;
 }
 
 export function parseSqlVersion(version: string | undefined, source: string): SqlVersion {
@@ -85,25 +98,44 @@ export function compileSqlWith(runtime: SqlRuntime, sql: string, options: Compil
 }
 
 function compileParsed(runtime: SqlRuntime, sql: string, statement: Statement, source: string, sqlVersion: SqlVersion, options: CompileSqlOptions): CompiledSql {
+  const from = statement.query.from;
+  const topicFilter = from?.kind === 'topic' ? from.filter : undefined;
+  const ruleName = options.ruleName;
+  const matches = ruleTopicMatcher(topicFilter, ruleName);
   const context: CompileContext = {
     runtime,
     source,
     sqlVersion,
+    matchTopic: matches,
     ...(options.services !== undefined ? { services: options.services } : {}),
     ...(options.accountId !== undefined ? { accountId: options.accountId } : {}),
   };
   const program = compileStatement(statement, context);
-  const from = statement.query.from;
-  const topicFilter = from?.kind === 'topic' ? from.filter : undefined;
-  const ruleName = options.ruleName;
-  const run = program.run;
-
-  const matches = (topic: string): boolean => {
-    const ingest = splitBasicIngest(topic);
-    if (ingest) return ruleName !== undefined && ingest.ruleName === ruleName;
-    return topicFilter !== undefined && topicMatches(topicFilter, topic);
+  const checked = entryPoints(program, program.run, program.evaluate, source);
+  const matched = entryPoints(program, program.runMatched, program.evaluateMatched, source);
+  return {
+    sql,
+    sqlVersion,
+    topicFilter,
+    ruleName,
+    isAsync: program.isAsync,
+    readsPayload: program.readsPayload,
+    matches,
+    evaluate: checked.evaluate,
+    evaluateAsync: async (input) => checked.evaluate(input),
+    execute: checked.execute,
+    evaluateMatched: matched.evaluate,
+    executeMatched: matched.execute,
   };
+}
 
+/** `evaluate` and `execute` over one generated `run` (with or without the topic test). */
+function entryPoints(
+  program: CompiledProgram,
+  run: CompiledProgram['run'],
+  generatedEvaluate: ((input: SqlInput) => SqlValue) | undefined,
+  source: string,
+): Pick<CompiledSql, 'evaluate' | 'execute'> {
   // The synchronous form is the per-message hot path: one call, one comparison.
   const evaluateSync = (input: SqlInput): SqlValue => {
     let out: SqlValue | typeof NOT_FIRED;
@@ -133,7 +165,7 @@ function compileParsed(runtime: SqlRuntime, sql: string, statement: Statement, s
   };
 
   // A synchronous rule's generated `evaluate` is the hot path itself (compile.ts).
-  const evaluate = program.isAsync ? evaluateAny : (program.evaluate ?? evaluateSync);
+  const evaluate = program.isAsync ? evaluateAny : (generatedEvaluate ?? evaluateSync);
 
   const execute = (input: SqlInput): SqlResult | undefined | Promise<SqlResult | undefined> => {
     const variables = new Map<string, SqlValue>();
@@ -150,19 +182,7 @@ function compileParsed(runtime: SqlRuntime, sql: string, statement: Statement, s
       throw runtimeError(err, source);
     }
   };
-
-  return {
-    sql,
-    sqlVersion,
-    topicFilter,
-    ruleName,
-    isAsync: program.isAsync,
-    readsPayload: program.readsPayload,
-    matches,
-    evaluate,
-    evaluateAsync: async (input) => evaluate(input),
-    execute,
-  };
+  return { evaluate, execute };
 }
 
 export interface CompileTemplateOptions {

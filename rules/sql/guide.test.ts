@@ -34,29 +34,50 @@ describe('SELECT clause (iot-sql-select)', () => {
 });
 
 describe('FROM clause (iot-sql-from)', () => {
+  // evaluate() is called for every topic: a rule does not fire for a topic it does not match.
+  const messages = [
+    ['topic/subtopic', 50],
+    ['topic/subtopic-2', 60],
+    ['topic/subtopic-3/details', 70],
+    ['topic-2/subtopic-x', 80],
+  ] as const;
+  const outputs = (sql: string) => messages.map(([topic, t]) => compileSql(sql).evaluate({ topic, payload: JSON.stringify({ temperature: t }) }));
   test('a topic', () => {
     const rule = compileSql("SELECT temperature AS t FROM 'topic/subtopic'");
     expect(rule.matches('topic/subtopic')).toBe(true);
     expect(rule.matches('topic/subtopic-2')).toBe(false);
     expect(rule.evaluate({ topic: 'topic/subtopic', payload: '{"temperature": 50}' })).toEqual({ t: 50 });
+    expect(rule.evaluate({ topic: 'topic/subtopic-2', payload: '{"temperature": 50}' })).toBeUndefined();
   });
-  test('# wildcard', () => {
-    const rule = compileSql("SELECT temperature AS t FROM 'topic/#'");
-    const seen = [
-      ['topic/subtopic', 50],
-      ['topic/subtopic-2', 60],
-      ['topic/subtopic-3/details', 70],
-      ['topic-2/subtopic-x', 80],
-    ].filter(([topic]) => rule.matches(topic as string)).map(([topic, t]) => rule.evaluate({ topic: topic as string, json: { temperature: t } }));
-    expect(seen).toEqual([{ t: 50 }, { t: 60 }, { t: 70 }]);
+  test('# wildcard: executed three times, not for topic-2/subtopic-x', () =>
+    expect(outputs("SELECT temperature AS t FROM 'topic/#'")).toEqual([{ t: 50 }, { t: 60 }, { t: 70 }, undefined]));
+  test('+ wildcard: topic/subtopic and topic/subtopic-2 only', () =>
+    expect(outputs("SELECT temperature AS t FROM 'topic/+'")).toEqual([{ t: 50 }, { t: 60 }, undefined, undefined]));
+  test('FROM is required for messages through the broker; without it only Basic Ingest triggers the rule (iot-sql-reference)', () => {
+    expect(compileSql('SELECT 1 AS one').evaluate({ topic: 'topic/subtopic', json: {} })).toBeUndefined();
+    expect(compileSql('SELECT 1 AS one', { ruleName: 'r' }).evaluate({ topic: '$aws/rules/r/topic/subtopic', json: {} })).toEqual({ one: 1 });
   });
-  test('+ wildcard', () => {
-    const rule = compileSql("SELECT temperature AS t FROM 'topic/+'");
-    expect(['topic/subtopic', 'topic/subtopic-2', 'topic/subtopic-3/details', 'topic-2/subtopic-x'].filter((t) => rule.matches(t))).toEqual([
-      'topic/subtopic',
-      'topic/subtopic-2',
-    ]);
+  // Every filter shape against topics of another suffix, depth, case, slash or prefix:
+  // testing/topic-filter-cases.ts, run in topic-filter-index.test.ts and cli/commands/sql.test.ts.
+});
+
+describe('MQTT topics (topics): # in a rule does not match the parent topic', () => {
+  // "sensor/#" matches sensor/, sensor/temperature, sensor/temperature/room1, but not sensor.
+  const rule = compileSql("SELECT * FROM 'sensor/#'");
+  test.each([
+    ['sensor/', true],
+    ['sensor/temperature', true],
+    ['sensor/temperature/room1', true],
+    ['sensor', false],
+  ])('%s: %s', (topic, fires) => {
+    expect(rule.matches(topic)).toBe(fires);
+    expect(rule.evaluate({ topic, json: { v: 1 } })).toEqual(fires ? { v: 1 } : undefined);
   });
+  test('the single-level wildcard: sensor/+/room1', () => {
+    const room1 = compileSql("SELECT * FROM 'sensor/+/room1'");
+    expect(['sensor/temperature/room1', 'sensor/humidity/room1', 'sensor/temperature/room2', 'sensor/room1'].map((t) => room1.matches(t))).toEqual([true, true, false, false]);
+  });
+  test('topic names and filters are case-sensitive', () => expect(compileSql("SELECT * FROM 'sensor/temperature'").matches('Sensor/Temperature')).toBe(false));
 });
 
 describe('WHERE clause (iot-sql-where)', () => {
@@ -166,6 +187,97 @@ describe('Nested object queries (iot-sql-nested-queries)', () => {
   test('a value within a nested object', () =>
     expect(run("SELECT (SELECT v FROM e WHERE n = 'temperature') as temperature FROM 'my/topic'", e, 'my/topic')).toEqual({ temperature: [{ v: 22.5 }] }));
   test('flattened', () => expect(run("SELECT get((SELECT v FROM e WHERE n = 'temperature'), 0).v as temperature FROM 'topic'", e, 'topic')).toEqual({ temperature: 22.5 }));
+  // "nested SELECT clauses ... query for attributes within arrays and inner JSON objects": over
+  // an object the query gives that object's result itself, as transform()'s example needs.
+  const inner = { data2: { a: 'first attribute', b: 'second attribute', c: [1, 2] } };
+  test('over an inner object: the object, not a one-element array', () =>
+    expect(run("SELECT (SELECT a, b FROM data2) AS o, (SELECT VALUE c FROM data2) AS c, (SELECT * FROM data2) AS all FROM 'my/topic'", inner, 'my/topic')).toEqual({
+      o: { a: 'first attribute', b: 'second attribute' },
+      c: [1, 2],
+      all: inner.data2,
+    }));
+  test('over an inner object with a WHERE that is not true: Undefined', () => {
+    expect(run("SELECT (SELECT a FROM data2 WHERE b = 'x') AS o, 1 AS one FROM 'my/topic'", inner, 'my/topic')).toEqual({ one: 1 });
+    expect(run("SELECT VALUE [EXISTS (SELECT a FROM data2 WHERE b = 'x'), EXISTS (SELECT a FROM data2)] FROM 'my/topic'", inner, 'my/topic')).toEqual([false, true]);
+  });
+  test('over something that is neither an array nor an object: Undefined', () =>
+    expect(run("SELECT (SELECT VALUE a FROM data2.a) AS o, (SELECT VALUE a FROM missing) AS m, 1 AS one FROM 'my/topic'", inner, 'my/topic')).toEqual({ one: 1 }));
+});
+
+describe('Functions (iot-sql-functions): transform()', () => {
+  const payload = { attributes: { data1: 1, data2: 2 }, values: [{ a: 3 }, { b: 4 }, { c: 5 }] };
+  test('example 1: enrichArray with an object from the payload', () =>
+    expect(run(`SELECT value transform("enrichArray", attributes, values) FROM 'some/topic'`, payload, 'some/topic')).toEqual([
+      { a: 3, data1: 1, data2: 2 },
+      { b: 4, data1: 1, data2: 2 },
+      { c: 5, data1: 1, data2: 2 },
+    ]));
+  test('example 2: enrichArray with a literal object', () =>
+    expect(run(`SELECT value transform("enrichArray", {"key": attributes.data1}, values) FROM 'some/topic'`, payload, 'some/topic')).toEqual([
+      { a: 3, key: 1 },
+      { b: 4, key: 1 },
+      { c: 5, key: 1 },
+    ]));
+  test('example 3: with nested queries over an inner object', () => {
+    const nested = {
+      data1: 'example',
+      data2: {
+        a: 'first attribute',
+        b: 'second attribute',
+        c: [
+          { x: { someInt: 5, someString: 'hello' }, y: true },
+          { x: { someInt: 10, someString: 'world' }, y: false },
+        ],
+      },
+    };
+    expect(run(`SELECT value transform("enrichArray", (SELECT a, b FROM data2), (SELECT VALUE c FROM data2)) FROM 'some/topic'`, nested, 'some/topic')).toEqual([
+      { x: { someInt: 5, someString: 'hello' }, y: true, a: 'first attribute', b: 'second attribute' },
+      { x: { someInt: 10, someString: 'world' }, y: false, a: 'first attribute', b: 'second attribute' },
+    ]);
+  });
+  test('any other mode, or an Object and Array swapped, is Undefined', () =>
+    expect(run(`SELECT transform("other", attributes, values) AS a, transform("enrichArray", values, attributes) AS b, 1 AS one FROM 'some/topic'`, payload, 'some/topic')).toEqual({ one: 1 }));
+});
+
+describe('Data types (iot-sql-data-types): invalid arguments give Undefined', () => {
+  // "Functions called with invalid arguments (for example, wrong types, wrong number of
+  // arguments, and so on) return Undefined" -- at run time, not as a compile error.
+  test.each([
+    "upper('a', 'b')",
+    'upper()',
+    "topic(1, 2)",
+    "substring('abc')",
+    "substring('abc', 1, 2, 3)",
+    "transform('enrichArray', attributes)",
+    'abs()',
+    "concat() ",
+    "get(arr)",
+    "startswith('a')",
+  ])('%s is Undefined', (call) => {
+    expect(run(`SELECT ${call} AS r, 1 AS one FROM 'a/b'`, { attributes: {}, arr: [1] }, 'a/b')).toEqual({ one: 1 });
+    expect(run(`SELECT VALUE isundefined(${call}) FROM 'a/b'`, {}, 'a/b')).toBe(true);
+  });
+  test('wrong types too', () => expect(run("SELECT VALUE [upper(NULL), substring('abc', 'x'), topic('x'), topic(missing)] FROM 'a/b'", {}, 'a/b')).toEqual([]));
+  test('unknown functions are still refused at compile time', () => expect(() => compileSql("SELECT nosuch(1) FROM 'a/b'")).toThrow(/unknown function nosuch\(\)/));
+});
+
+describe('SQL reference (iot-sql-reference): comments are not supported', () => {
+  // "Comments are not currently supported in AWS IoT SQL syntax": `--` is two minus signs, so it
+  // can never hide the rest of a statement.
+  test("'--' is minus minus, and FROM after it still counts", () => {
+    const rule = compileSql("SELECT 5--1 AS r FROM 'a'");
+    expect(rule.topicFilter).toBe('a');
+    expect(rule.evaluate({ topic: 'a', json: {} })).toEqual({ r: 6 });
+    expect(rule.evaluate({ topic: 'b', json: {} })).toBeUndefined();
+    expect(compileSql("SELECT x--y AS r FROM 'a' WHERE x > 1--1").evaluate({ topic: 'a', json: { x: 3, y: 1 } })).toEqual({ r: 4 });
+  });
+  test.each([
+    ["SELECT 1 AS r FROM 'a' -- a comment", 24],
+    ["SELECT /* a comment */ 1 AS r FROM 'a'", 8],
+    ["SELECT 1 AS r -- FROM 'b'\nFROM 'a'", 15],
+  ])('%j is a syntax error at column %i that says why', (sql, column) => {
+    expect(() => compileSql(sql)).toThrow(new RegExp(`^<sql>:1:${column}: expected .* \\(in AWS IoT SQL, which has no comments, '--' is two minus signs`));
+  });
 });
 
 describe('SET clause (iot-sql-set)', () => {

@@ -1,5 +1,8 @@
 import { describe, expect, test } from 'vitest';
+import { compileStatement } from './compile.js';
+import { defaultRuntime } from './default-runtime.js';
 import { compileSql, compileTemplate } from './index.js';
+import { parseSql } from './parse.js';
 
 describe('kiot/sql with the real function library', () => {
   test('JSON extensions example (iot-sql-json)', () => {
@@ -46,6 +49,29 @@ describe('inline fast paths give what the library gives', () => {
       }
     }
   });
+  test('startswith and endswith for every kind of argument', async () => {
+    const { FUNCTIONS } = await import('./functions/index.js');
+    const rule = compileSql("SELECT startswith(a, b) AS s, endswith(a, b) AS e, startswith(a, 'Mi') AS l FROM 't'");
+    for (const a of values) {
+      for (const b of values) {
+        const call = (name: string, args: unknown[]) => FUNCTIONS.get(name)!.call(args as never, undefined as never);
+        const expected = Object.fromEntries(
+          Object.entries({ s: call('startswith', [a, b]), e: call('endswith', [a, b]), l: call('startswith', [a, 'Mi']) }).filter(([, v]) => v !== undefined),
+        );
+        expect(rule.evaluate({ topic: 't', json: { a, b } })).toEqual(expected);
+      }
+    }
+  });
+  test('substring with literal indices for every kind of argument', async () => {
+    const { FUNCTIONS } = await import('./functions/index.js');
+    const sub = FUNCTIONS.get('substring')!;
+    const cases = [[0], [2], [10], [1, 3], [3, 1], [0, 100], [2, 2]];
+    const rule = compileSql(`SELECT VALUE [${cases.map((c) => `substring(a, ${c.join(', ')})`).join(', ')}] FROM 't'`);
+    for (const a of values) {
+      const expected = cases.map((c) => sub.call([a, ...c] as never, undefined as never)).filter((v) => v !== undefined);
+      expect(rule.evaluate({ topic: 't', json: { a } }), String(a)).toEqual(expected);
+    }
+  });
   test('member access on plain, null-prototype and non-object values', () => {
     const rule = compileSql("SELECT VALUE [x.k, x.constructor, x.toString, x.k.k] FROM 't'");
     const nullProto = Object.assign(Object.create(null) as Record<string, unknown>, { k: 2 });
@@ -54,5 +80,36 @@ describe('inline fast paths give what the library gives', () => {
     expect(rule.evaluate({ topic: 't', json: { x: { k: { k: 3 }, constructor: 4 } } })).toEqual([{ k: 3 }, 4, 3]);
     for (const x of [[1], 'str', 5, null, true]) expect(rule.evaluate({ topic: 't', json: { x } })).toEqual([]);
     expect(rule.evaluate({ topic: 't', payload: Buffer.from([0xff]) })).toEqual([]);
+  });
+});
+
+describe('string functions and topic(n) are direct calls (issue 17, point 6)', () => {
+  const codeOf = (sql: string) => compileStatement(parseSql(sql), { runtime: defaultRuntime, source: '<sql>', sqlVersion: '2016-03-23' }).code;
+  test('no argument array and no context object per call', () => {
+    const code = codeOf(
+      "SELECT topic(2) AS site, topic() AS t, substring(deviceId, 4) AS n, substring(deviceId, 0, 3) AS p, startswith(deviceId, 'dev') AS d, " +
+        "concat(deviceId, '/', topic(3)) AS k, lpad(x, 3) AS l, upper(s) AS u, trim(s) AS tr, get(arr, 1) AS g FROM 'factory/+/telemetry'",
+    );
+    expect(code).not.toMatch(/\.call\(\[/);
+    expect(code).not.toContain('MessageContext');
+  });
+  test('functions that read more of the message than its topic still get a context', () =>
+    expect(codeOf("SELECT clientid() AS c FROM 'a'")).toContain('MessageContext'));
+  test('topic(n) through the direct form gives what the library gives, Basic Ingest included', () => {
+    const rule = compileSql("SELECT VALUE [topic(), topic(1), topic(2), topic(3), topic(0), topic(2.7), topic('2'), topic(-1), topic(9)] FROM '#'", { ruleName: 'r' });
+    // n goes through the Int conversion (iot-sql-data-types): 2.7 is 3, '2' is 2.
+    expect(rule.evaluate({ topic: 'a/b/c', json: {} })).toEqual(['a/b/c', 'a', 'b', 'c', 'c', 'b']);
+    expect(rule.evaluate({ topic: '$aws/rules/r/a/b/c', json: {} })).toEqual(['a/b/c', 'a', 'b', 'c', 'c', 'b']);
+    expect(rule.evaluate({ topic: 'a//', json: {} })).toEqual(['a//', 'a', '', '', '', '']);
+  });
+  test('inlined topic(n) gives what the library gives', async () => {
+    const { FUNCTIONS } = await import('./functions/index.js');
+    const topic = FUNCTIONS.get('topic')!;
+    const rule = compileSql("SELECT VALUE [topic(1), topic(2), topic(3), topic(4), topic(16), topic(17)] FROM '#'", { ruleName: 'r' });
+    const topics = ['a', 'a/b', 'a/b/c/d', '/a/b', 'a/b/', '//', '', 'x'.repeat(20), Array.from({ length: 18 }, (_, i) => `l${i}`).join('/'), '$aws/rules/r/a/b/c', '$aws/rules/r', '$x/y'];
+    for (const t of topics) {
+      const expected = [1, 2, 3, 4, 16, 17].map((n) => topic.call([n], { topic: t } as never)).filter((v) => v !== undefined);
+      expect(rule.evaluateMatched({ topic: t, json: {} }), t).toEqual(expected);
+    }
   });
 });

@@ -23,8 +23,10 @@ export type { SqlValue } from './values.js';
 export { toJsonText, toJsonValue } from './values.js';
 export type { SqlContext, SqlFunction, SqlServices } from './functions/index.js';
 export { defaultSqlServices } from './functions/index.js';
+// topicMatches is MQTT's matching (a subscription's `a/#` matches `a`); rules match with
+// RULE_TOPIC_MATCHING, as `CompiledSql.matches` and `ruleTopicMatches` do.
 export { TopicFilterIndex, topicMatches, topicFilterProblem } from '../../core/index.js';
-export { splitBasicIngest } from './topic-filter-index.js';
+export { RULE_TOPIC_MATCHING, ruleTopicMatches, splitBasicIngest } from './topic-filter-index.js';
 export { renderValue } from './template.js';
 export { parseSql } from './parse.js';
 

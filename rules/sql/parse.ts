@@ -7,10 +7,14 @@ import type { Expr, Statement } from './ast.js';
 import { RuleSqlParser } from './parser.js';
 import { pointAt, sqlError, type SourcePoint } from './sql-error.js';
 import { AstBuilder } from './to-ast.js';
-import { allTokens } from './tokens.js';
+import { allTokens, ruleFileModes } from './tokens.js';
 
 const lexer = new Lexer(allTokens as never, { ensureOptimizations: true, positionTracking: 'full' });
+// Rule files: comments between rules, none inside them (tokens.ts, "Comments").
+const ruleFileLexer = new Lexer(ruleFileModes as never, { ensureOptimizations: true, positionTracking: 'full' });
 const parser = new RuleSqlParser(); // assigning .input resets it; never construct one per call
+
+const COMMENT_LIKE = /--|\/\*/;
 
 /** Deepest bracket, CASE or prefix-operator nesting accepted; far beyond any real rule. */
 export const MAX_NESTING = 64;
@@ -19,7 +23,7 @@ type EntryRule = 'sqlStatement' | 'templateExpression' | 'ruleFile';
 
 /** Lexes and parses `text` with one entry rule; throws RULES_SQL_SYNTAX on the first error. */
 export function parseCst(text: string, rule: EntryRule, source: string): CstNode {
-  const lexed = lexer.tokenize(text);
+  const lexed = (rule === 'ruleFile' ? ruleFileLexer : lexer).tokenize(text);
   const lexError = lexed.errors[0];
   if (lexError) throw lexingError(text, source, lexError);
   let depth = 0;
@@ -44,7 +48,7 @@ export function parseCst(text: string, rule: EntryRule, source: string): CstNode
     throw err;
   }
   const parseError = parser.errors[0];
-  if (parseError) throw parsingError(text, source, parseError);
+  if (parseError) throw parsingError(text, source, parseError, rule);
   return cst;
 }
 
@@ -72,10 +76,13 @@ function lexingError(text: string, source: string, error: ILexingError) {
   return sqlError('RULES_SQL_SYNTAX', source, at, message);
 }
 
-function parsingError(text: string, source: string, error: IRecognitionException) {
+function parsingError(text: string, source: string, error: IRecognitionException, rule: EntryRule) {
   const t = error.token;
   // Chevrotain reports NaN positions for the end-of-input token: point just past the text.
   const known = Number.isFinite(t.startLine) && t.tokenType.name !== 'EOF';
   const at: SourcePoint = known ? { line: t.startLine!, column: t.startColumn! } : pointAt(text, text.trimEnd().length);
-  return sqlError('RULES_SQL_SYNTAX', source, at, error.message);
+  // Someone who wrote a comment gets told why it did not read as one.
+  const inSql = rule === 'ruleFile' ? 'a rule file has comments only between rules; inside a rule, as in' : '';
+  const hint = COMMENT_LIKE.test(text) ? ` (${inSql || 'in'} AWS IoT SQL, which has no comments, '--' is two minus signs and '/*' a slash and a star)` : '';
+  return sqlError('RULES_SQL_SYNTAX', source, at, error.message + hint);
 }

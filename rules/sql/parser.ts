@@ -57,7 +57,7 @@ export const errorMessageProvider: IParserErrorMessageProvider = {
 
 export class RuleSqlParser extends CstParser {
   constructor() {
-    super(T.allTokens as TokenType[], { errorMessageProvider, maxLookahead: 3, recoveryEnabled: false });
+    super(T.parserTokens as TokenType[], { errorMessageProvider, maxLookahead: 3, recoveryEnabled: false });
     this.performSelfAnalysis();
   }
 

@@ -51,6 +51,9 @@ export interface RuntimeContext {
   readonly services: unknown;
 }
 
+/** An array-free form of a function: positional arguments (after the topic, for topic()). */
+export type DirectFunction = (...args: SqlValue[]) => SqlValue;
+
 /** One SQL function as the compiler sees it (CONTRACT.md, `SqlFunction`). */
 export interface RuntimeFunction {
   readonly name: string;
@@ -62,6 +65,10 @@ export interface RuntimeFunction {
   readonly payloadBytesArgs?: readonly number[];
   validate?(argCount: number): void;
   call(args: readonly SqlValue[], ctx: never): SqlValue | Promise<SqlValue>;
+  /** Array-free forms by argument count (`SqlFunction.direct`). */
+  readonly direct?: Readonly<Partial<Record<number, DirectFunction>>>;
+  /** The direct forms take the message's raw topic first (`SqlFunction.directTakesTopic`). */
+  readonly directTakesTopic?: boolean;
 }
 
 export interface SqlRuntime {

@@ -118,6 +118,14 @@ export const LBrace = punct('LBrace', /{/, "'{'");
 export const RBrace = punct('RBrace', /}/, "'}'");
 
 export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /\s+/, group: Lexer.SKIPPED });
+
+/*
+ * Comments. "Comments are not currently supported in AWS IoT SQL syntax" (iot-sql-reference),
+ * so inside SQL `--` is two minus signs (`SELECT 5--1` is 6) and `/*` a slash and a star: the
+ * SQL lexer has no comment tokens. Rule files are kiot's own format and may hold comments
+ * between rules only, where no SQL is: the rule-file lexer knows comments in its "between"
+ * mode, and a rule (from CREATE to its `;`) is lexed in the "rule" mode, which has none.
+ */
 export const LineComment = createToken({ name: 'LineComment', pattern: /--[^\n\r]*/, group: Lexer.SKIPPED });
 export const BlockComment = createToken({ name: 'BlockComment', pattern: /\/\*[\s\S]*?\*\//, group: Lexer.SKIPPED });
 
@@ -126,11 +134,9 @@ export const keywords: readonly TokenType[] = [
   Create, Rule, Description, With, Do, ErrorKw,
 ];
 
-/** Order matters: comments before operators, longer operators first, keywords before Identifier. */
+/** Order matters: longer operators first, keywords before Identifier. No comments (see above). */
 export const allTokens: readonly TokenType[] = [
   WhiteSpace,
-  LineComment,
-  BlockComment,
   StringLiteral,
   QuotedIdentifier,
   Variable,
@@ -142,3 +148,28 @@ export const allTokens: readonly TokenType[] = [
   Identifier,
   Name,
 ];
+
+/** CREATE where a rule file expects a rule: a CREATE keyword that starts the "rule" mode. */
+export const RuleStart = createToken({
+  name: 'RuleStart',
+  pattern: /CREATE/i,
+  longer_alt: Identifier,
+  categories: [Create, Name, Identifier],
+  label: 'CREATE',
+  push_mode: 'rule',
+});
+
+/** The `;` that ends a rule in a rule file: back to the "between" mode. */
+export const RuleEnd = createToken({ name: 'RuleEnd', pattern: /;/, categories: [Semicolon], label: "';'", pop_mode: true });
+
+/** The rule-file lexer's modes: comments between rules, SQL (no comments) inside them. */
+export const ruleFileModes = {
+  modes: {
+    between: [WhiteSpace, LineComment, BlockComment, RuleStart, ...allTokens.filter((t) => t !== WhiteSpace && t !== Create)],
+    rule: [...allTokens.filter((t) => t !== Semicolon), RuleEnd],
+  },
+  defaultMode: 'between',
+};
+
+/** Every token type the parser may see (the parser's vocabulary). */
+export const parserTokens: readonly TokenType[] = [...allTokens, LineComment, BlockComment, RuleStart, RuleEnd];

@@ -6,7 +6,7 @@
 import type { Logger } from '../../core/index.js';
 import { newCounters, type RuleCounters } from '../../actions/index.js';
 import type { RuleModel } from '../files/index.js';
-import { splitBasicIngest, TopicFilterIndex } from '../sql/index.js';
+import { RULE_TOPIC_MATCHING, splitBasicIngest, TopicFilterIndex } from '../sql/index.js';
 import { compileRule, type CompiledRule, type CompileRuleContext } from './compiled-rule.js';
 
 /** Where a rule comes from: a rule file, or the `iot.rules` table (the API). */
@@ -63,7 +63,7 @@ export const originText = (o: RuleOrigin): string => (o.kind === 'file' ? `${o.f
 
 export class RuleSet {
   readonly #entries = new Map<string, Entry>();
-  #index = new TopicFilterIndex<CompiledRule>();
+  #index = new TopicFilterIndex<CompiledRule>(RULE_TOPIC_MATCHING);
   readonly #logger: Logger;
   readonly #retiring = new Set<Promise<void>>();
 
@@ -127,7 +127,8 @@ export class RuleSet {
   }
 
   #reindex(): void {
-    const index = new TopicFilterIndex<CompiledRule>();
+    // Rules read `#` as the AWS IoT guide does, not as MQTT subscriptions do (rules/sql/README.md).
+    const index = new TopicFilterIndex<CompiledRule>(RULE_TOPIC_MATCHING);
     for (const e of this.#entries.values()) if (e.rule && e.rule.sql.topicFilter !== undefined) index.add(e.rule.sql.topicFilter, e.rule);
     this.#index = index;
   }
@@ -169,7 +170,7 @@ export class RuleSet {
   async close(): Promise<void> {
     const rules = [...this.#entries.values()].flatMap((e) => (e.rule ? [e.rule] : []));
     this.#entries.clear();
-    this.#index = new TopicFilterIndex();
+    this.#index = new TopicFilterIndex(RULE_TOPIC_MATCHING);
     await Promise.all([...rules.map((r) => r.runtime.close()), ...this.#retiring]);
   }
 }

@@ -191,7 +191,8 @@ export class RulesWorker {
     };
     let result: SqlResult | undefined | Promise<SqlResult | undefined>;
     try {
-      result = rule.sql.execute(msg);
+      // The rule set's topic-filter index matched the topic with the rules' matching already.
+      result = rule.sql.executeMatched(msg);
     } catch (err) {
       this.#failed(rule, msg, env, undefined, err, end);
       return;

@@ -22,18 +22,30 @@ export const DEFAULT_SQL_VERSION = '2016-03-23';
  * topic() function" (iot-sql-functions, "topic").
  */
 export function ruleTopic(topic: string): string {
-  if (!topic.startsWith('$aws/rules/')) return topic;
+  // The `$` test first: startsWith costs a call, and almost no topic starts with `$`.
+  if (topic.charCodeAt(0) !== 36 /* $ */ || !topic.startsWith('$aws/rules/')) return topic;
   const afterName = topic.indexOf('/', '$aws/rules/'.length);
   return afterName < 0 ? '' : topic.slice(afterName + 1);
 }
 
-/** topic(n): the n-th segment (1-based) of the rule's topic, Undefined when out of range. */
-function topicSegment(ctx: SqlContext, n: SqlValue): SqlValue {
-  const topic = ruleTopic(ctx.topic);
-  if (n === undefined) return topic;
-  const index = toInt(n);
+/**
+ * topic(n): the n-th level (1-based) of the rule's topic, Undefined when out of range or when
+ * n is not a number (an Undefined n too: only topic() with no argument is the whole topic).
+ * `rawTopic` is the topic as published; it walks the levels without splitting, because compiled
+ * rules call this per message (the `direct` form below).
+ */
+function topicLevel(rawTopic: string, n: SqlValue): SqlValue {
+  const index = typeof n === 'number' && Number.isInteger(n) ? n : toInt(n);
   if (index === undefined || index < 1) return undefined;
-  return topic.split('/')[index - 1];
+  const topic = ruleTopic(rawTopic);
+  let start = 0;
+  for (let i = 1; i < index; i++) {
+    const slash = topic.indexOf('/', start);
+    if (slash < 0) return undefined;
+    start = slash + 1;
+  }
+  const end = topic.indexOf('/', start);
+  return end < 0 ? topic.slice(start) : topic.slice(start, end);
 }
 
 /**
@@ -91,7 +103,16 @@ export const CONTEXT_FUNCTIONS: readonly SqlFunction[] = [
   contextFunction('sourceip', (ctx) => ctx.sourceIp),
   contextFunction('sql_version', (ctx) => ctx.sqlVersion ?? DEFAULT_SQL_VERSION),
   contextFunction('timestamp', (ctx) => ctx.timestamp),
-  contextFunction('topic', (ctx, [n]) => topicSegment(ctx, n), 0, 1),
+  defineFunction({
+    name: 'topic',
+    minArgs: 0,
+    maxArgs: 1,
+    pure: false,
+    call: (args, ctx) => (args.length === 0 ? ruleTopic(ctx.topic) : topicLevel(ctx.topic, args[0])),
+    // topic() reads only the topic: compiled rules pass it and build no context object.
+    directTakesTopic: true,
+    direct: { 0: (topic) => ruleTopic(topic as string), 1: (topic, n) => topicLevel(topic as string, n) },
+  }),
   // "the trace ID (UUID) of the MQTT message, or Undefined if the message wasn't sent over MQTT".
   contextFunction('traceid', (ctx) => ctx.traceId),
 ];

@@ -17,6 +17,8 @@ export interface FunctionSpec {
   readonly validate?: (argCount: number) => void;
   readonly payloadBytesArgs?: readonly number[];
   readonly call: (args: readonly SqlValue[], ctx: SqlContext) => SqlValue | Promise<SqlValue>;
+  readonly direct?: SqlFunction['direct'];
+  readonly directTakesTopic?: boolean;
 }
 
 export function defineFunction(spec: FunctionSpec): SqlFunction {
@@ -29,6 +31,8 @@ export function defineFunction(spec: FunctionSpec): SqlFunction {
     ...(spec.validate ? { validate: spec.validate } : {}),
     ...(spec.payloadBytesArgs ? { payloadBytesArgs: spec.payloadBytesArgs } : {}),
     call: spec.call,
+    ...(spec.direct ? { direct: Object.freeze({ ...spec.direct }) } : {}),
+    ...(spec.directTakesTopic ? { directTakesTopic: true } : {}),
   };
   return Object.freeze(fn);
 }

@@ -39,6 +39,27 @@ describe('the function catalogue', () => {
     }
   });
 
+  test('direct forms give what call gives, for every argument type', () => {
+    const ctx = testContext({ topic: 'a/b/c' });
+    let checked = 0;
+    for (const fn of FUNCTIONS.values()) {
+      for (const [n, direct] of Object.entries(fn.direct ?? {})) {
+        expect(fn.async, fn.name).toBeFalsy();
+        expect(fn.pure || fn.directTakesTopic, fn.name).toBeTruthy();
+        const arity = Number(n);
+        for (const a of SAMPLES) {
+          for (const b of SAMPLES) {
+            const args = [a, b, a].slice(0, arity);
+            const viaDirect = fn.directTakesTopic ? direct!(ctx.topic, ...args) : direct!(...args);
+            expect(viaDirect, `${fn.name}/${arity}(${String(a)}, ${String(b)})`).toEqual(fn.call(args, ctx));
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+
   test('no synchronous function throws, whatever the argument types', () => {
     const ctx = testContext();
     for (const fn of FUNCTIONS.values()) {

@@ -48,10 +48,9 @@ export const SERVICE_FUNCTIONS: readonly SqlFunction[] = [
     maxArgs: 6,
     pure: false,
     async: true,
-    validate: (argCount) => {
-      if (argCount === 5) throw semanticError('get_dynamodb', 'takes 4 arguments, or 6 with a sort key name and value');
-    },
     call: async (args, ctx) => {
+      // 5 arguments is a wrong argument count, which gives Undefined (iot-sql-data-types).
+      if (args.length === 5) return undefined;
       const [table, pkName, pkValue] = args;
       const withSort = args.length === 6;
       const skName = withSort ? args[3] : undefined;

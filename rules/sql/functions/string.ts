@@ -12,63 +12,62 @@ import type { SqlFunction } from './types.js';
 const LEADING_BLANKS = /^[\u0000-\u0020]+/;
 const TRAILING_BLANKS = /[\u0000-\u0020]+$/;
 
+// Each function below is written once with positional arguments: that form is its `direct[n]`
+// (what compiled rules call, with no argument array) and `call` unpacks the array into it.
+
 function stringFunction(name: string, f: (s: string) => SqlValue): SqlFunction {
-  return defineFunction({
-    name,
-    minArgs: 1,
-    call: ([x]) => {
-      const s = strArg(x);
-      return s === undefined ? undefined : f(s);
-    },
-  });
+  const one = (x: SqlValue): SqlValue => {
+    const s = strArg(x);
+    return s === undefined ? undefined : f(s);
+  };
+  return defineFunction({ name, minArgs: 1, call: ([x]) => one(x), direct: { 1: one } });
 }
 
 /** Two Strings after conversion, or undefined (startswith, endswith, indexof). */
 function twoStrings(name: string, f: (a: string, b: string) => SqlValue): SqlFunction {
-  return defineFunction({
-    name,
-    minArgs: 2,
-    call: ([x, y]) => {
-      const a = strArg(x);
-      const b = strArg(y);
-      return a === undefined || b === undefined ? undefined : f(a, b);
-    },
-  });
+  const two = (x: SqlValue, y: SqlValue): SqlValue => {
+    const a = strArg(x);
+    const b = strArg(y);
+    return a === undefined || b === undefined ? undefined : f(a, b);
+  };
+  return defineFunction({ name, minArgs: 2, call: ([x, y]) => two(x, y), direct: { 2: two } });
 }
 
 /** The longest padding lpad and rpad add: "The Int argument must be between 0 and 1000". */
 const MAX_PAD = 1000;
 
 function pad(name: string, f: (s: string, n: number) => string): SqlFunction {
-  return defineFunction({
-    name,
-    minArgs: 2,
-    call: ([x, count]) => {
-      const s = strArg(x);
-      if (s === undefined) return undefined;
-      if (typeof count !== 'number' && typeof count !== 'string') return undefined;
-      const n = floorArg(count);
-      if (n === undefined) return undefined;
-      return f(s, Math.min(MAX_PAD, Math.max(0, n)));
-    },
-  });
+  const two = (x: SqlValue, count: SqlValue): SqlValue => {
+    const s = strArg(x);
+    if (s === undefined) return undefined;
+    if (typeof count !== 'number' && typeof count !== 'string') return undefined;
+    const n = floorArg(count);
+    if (n === undefined) return undefined;
+    return f(s, Math.min(MAX_PAD, Math.max(0, n)));
+  };
+  return defineFunction({ name, minArgs: 2, call: ([x, count]) => two(x, count), direct: { 2: two } });
 }
 
 /**
  * substring(s, start[, end]): indices are rounded down (`substring("012345", 2.745)` =
  * "2345"), clamped to [0, length], and an end at or before the start gives "".
  */
-function substringValue(args: readonly SqlValue[]): SqlValue {
-  const s = strArg(args[0]);
+function substring2(x: SqlValue, from: SqlValue): SqlValue {
+  const s = strArg(x);
   if (s === undefined) return undefined;
-  const clamp = (i: number): number => Math.min(s.length, Math.max(0, i));
-  const startRaw = floorArg(args[1]);
+  const start = floorArg(from);
+  return start === undefined ? undefined : s.slice(Math.min(s.length, Math.max(0, start)));
+}
+
+function substring3(x: SqlValue, from: SqlValue, to: SqlValue): SqlValue {
+  const s = strArg(x);
+  if (s === undefined) return undefined;
+  const startRaw = floorArg(from);
   if (startRaw === undefined) return undefined;
-  const start = clamp(startRaw);
-  if (args.length < 3) return s.slice(start);
-  const endRaw = floorArg(args[2]);
+  const endRaw = floorArg(to);
   if (endRaw === undefined) return undefined;
-  const end = clamp(endRaw);
+  const start = Math.min(s.length, Math.max(0, startRaw));
+  const end = Math.min(s.length, Math.max(0, endRaw));
   return start >= end ? '' : s.slice(start, end);
 }
 
@@ -117,9 +116,16 @@ export const STRING_FUNCTIONS: readonly SqlFunction[] = [
       return n === undefined || n < 0 || n > 127 ? undefined : String.fromCharCode(n);
     },
   }),
-  defineFunction({ name: 'concat', minArgs: 0, maxArgs: Infinity, call: (args) => concatValues(args) }),
+  defineFunction({
+    name: 'concat',
+    minArgs: 0,
+    maxArgs: Infinity,
+    call: (args) => concatValues(args),
+    // Strings are joined inline by the compiler; these serve the other argument types.
+    direct: { 2: (a, b) => concatValues([a, b]), 3: (a, b, c) => concatValues([a, b, c]) },
+  }),
   twoStrings('endswith', (a, b) => a.endsWith(b)),
-  defineFunction({ name: 'get', minArgs: 2, call: ([c, k]) => getValue(c, k) }),
+  defineFunction({ name: 'get', minArgs: 2, call: ([c, k]) => getValue(c, k), direct: { 2: getValue } }),
   defineFunction({
     // get_or_default(value, default): the value, or the default when it is Undefined or Null.
     name: 'get_or_default',
@@ -152,7 +158,13 @@ export const STRING_FUNCTIONS: readonly SqlFunction[] = [
   pad('rpad', (s, n) => s + ' '.repeat(n)),
   stringFunction('rtrim', (s) => s.replace(TRAILING_BLANKS, '')),
   twoStrings('startswith', (a, b) => a.startsWith(b)),
-  defineFunction({ name: 'substring', minArgs: 2, maxArgs: 3, call: (args) => substringValue(args) }),
+  defineFunction({
+    name: 'substring',
+    minArgs: 2,
+    maxArgs: 3,
+    call: (args) => (args.length < 3 ? substring2(args[0], args[1]) : substring3(args[0], args[1], args[2])),
+    direct: { 2: substring2, 3: substring3 },
+  }),
   defineFunction({ name: 'transform', minArgs: 3, call: ([m, o, a]) => transformValue(m, o, a) }),
   stringFunction('trim', (s) => s.replace(LEADING_BLANKS, '').replace(TRAILING_BLANKS, '')),
   stringFunction('upper', (s) => s.toUpperCase()),

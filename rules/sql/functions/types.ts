@@ -86,4 +86,13 @@ export interface SqlFunction {
   validate?(argCount: number): void;
   /** Never throws for bad argument types: it returns undefined (Undefined) instead. */
   call(args: readonly SqlValue[], ctx: SqlContext): SqlValue | Promise<SqlValue>;
+  /**
+   * Array-free forms of `call`, by argument count: `direct[2](a, b)` returns what
+   * `call([a, b], ctx)` returns. Compiled rules call these, so that a call allocates no
+   * argument array and no context object. Only for synchronous functions that are pure, or
+   * that read nothing of the message but its topic (see `directTakesTopic`).
+   */
+  readonly direct?: Readonly<Partial<Record<number, (...args: SqlValue[]) => SqlValue>>>;
+  /** The direct forms take the message's raw topic (`SqlContext.topic`) before the arguments. */
+  readonly directTakesTopic?: boolean;
 }
