@@ -11,6 +11,10 @@ import { register as registerRules } from './commands/rules.js';
 import { register as registerSql } from './commands/sql.js';
 import { startPlatform } from './up.js';
 
+// kiot supports Node 20 (package.json "engines"); the AWS SDK's notice that its own future
+// releases will not is not something a kiot user can act on, so it is not printed on every run.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
 /** The version in kiot's package.json (two folders up from `dist/cli/main.js`, one from `cli/main.ts`). */
 function packageVersion(): string {
   const require = createRequire(import.meta.url);

@@ -89,7 +89,7 @@ describe('kiot device create', () => {
     await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
   }, 60_000);
 
-  test('the command: runs twice for one thing, prints one line, and fails clearly without credentials', async () => {
+  test('the command: refuses a second certificate unless --rotate, which revokes the old; one line out; clear failures', async () => {
     const out = new PassThrough();
     const err = new PassThrough();
     let exitCode = 0;
@@ -100,17 +100,33 @@ describe('kiot device create', () => {
       await program.parseAsync(['node', 'kiot', 'device', 'create', ...args]);
     };
     const common = ['--endpoint', kit.endpoint, '--data-dir', kit.dir, '--mqtts-port', '18883'];
-    await run('twice', ...common, '--out', join(kit.dir, 'devices', 'twice-1'));
-    await run('twice', ...common, '--out', join(kit.dir, 'devices', 'twice-2'));
+    await run('twice', ...common);
+    const first = kit.security.policies.thingPrincipals('twice', {}).items;
+    expect(first).toHaveLength(1);
+    // The files go to <data-dir>/devices/<thing> by default.
+    expect((await stat(join(kit.dir, 'devices', 'twice', 'twice.private.key'))).mode & 0o777).toBe(0o600);
+
+    await expect(run('twice', ...common)).rejects.toThrow(/thing twice already has a certificate \([0-9a-f]{64}\); pass --rotate/);
+    expect(kit.security.policies.thingPrincipals('twice', {}).items).toEqual(first);
+
+    await run('twice', ...common, '--rotate');
     const lines = String(out.read()).trim().split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^mosquitto_pub -h 127\.0\.0\.1 -p 18883 .* -i twice /);
-    expect(String(err.read())).toContain('created thing twice');
+    expect(String(err.read())).toMatch(/created thing twice[\s\S]*revoked the old certificate\(s\) [0-9a-f]{64}/);
     expect(exitCode).toBe(0);
-    // Two certificates, both attached to the one thing and the one policy.
-    expect(kit.security.policies.thingPrincipals('twice', {}).items).toHaveLength(2);
-    expect(kit.security.policies.targetsForPolicy('twice-policy', {}).items).toHaveLength(2);
+    // One certificate on the thing and the policy: the new one; the old one is REVOKED.
+    const now = kit.security.policies.thingPrincipals('twice', {}).items;
+    expect(now).toHaveLength(1);
+    expect(now).not.toEqual(first);
+    expect(kit.security.policies.targetsForPolicy('twice-policy', {}).items).toEqual(now);
+    const oldId = first[0]!.slice(first[0]!.lastIndexOf('/') + 1);
+    expect(kit.security.certificates.describeCertificate(oldId).status).toBe('REVOKED');
 
     await expect(run('nobody', '--endpoint', kit.endpoint, '--data-dir', join(kit.dir, 'missing'))).rejects.toThrow(/no credentials/);
+    // Nothing listening: one line that says so.
+    await expect(run('nobody', '--endpoint', 'http://127.0.0.1:1', '--data-dir', kit.dir)).rejects.toThrow(
+      'cannot reach kiot at http://127.0.0.1:1 (ECONNREFUSED): is kiot running (kiot up), and is --endpoint right?',
+    );
   }, 60_000);
 });

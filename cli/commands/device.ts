@@ -15,8 +15,12 @@ import {
   CreateKeysAndCertificateCommand,
   CreatePolicyCommand,
   CreateThingCommand,
+  DetachPolicyCommand,
+  DetachThingPrincipalCommand,
   IoTClient,
   IoTServiceException,
+  ListThingPrincipalsCommand,
+  UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import type { Command } from 'commander';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
@@ -24,9 +28,9 @@ import { join, resolve } from 'node:path';
 import { signRequest } from '../../actions/index.js';
 import { cliCredentials } from './signed-request.js';
 import { PlatformError } from '../../core/index.js';
+import { defaultEndpoint } from './rules-list.js';
 import { processIo, type CliIo } from './sql.js';
 
-export const DEFAULT_ENDPOINT = 'http://127.0.0.1:8080';
 /** Region the requests are signed for; kiot accepts any unless one is configured. */
 export const DEFAULT_REGION = 'us-east-1';
 export const DEFAULT_MQTTS_PORT = 8883;
@@ -43,6 +47,11 @@ export interface DeviceCreateOptions {
   readonly credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
   readonly mqttHost: string;
   readonly mqttsPort: number;
+  /**
+   * When the thing already has a certificate: false refuses (running the command twice must not
+   * leave a second ACTIVE certificate behind), true issues a new one and revokes the old ones.
+   */
+  readonly rotate?: boolean;
 }
 
 export interface DeviceCreated {
@@ -50,6 +59,8 @@ export interface DeviceCreated {
   readonly certificateId: string;
   readonly certificateArn: string;
   readonly policyName: string;
+  /** Certificates of the thing that `rotate` revoked. */
+  readonly revoked: readonly string[];
   readonly files: { readonly certificate: string; readonly privateKey: string; readonly publicKey: string; readonly ca: string };
   /** One line: `mosquitto_pub ...` over mutual TLS. */
   readonly mosquittoCommand: string;
@@ -88,10 +99,24 @@ export async function createDevice(options: DeviceCreateOptions): Promise<Device
   });
   try {
     await ignoreExists(client.send(new CreateThingCommand({ thingName })));
+    const previous = (await client.send(new ListThingPrincipalsCommand({ thingName }))).principals ?? [];
+    if (previous.length > 0 && !options.rotate) {
+      throw new PlatformError(
+        'INPUT_INVALID',
+        `thing ${thingName} already has a certificate (${previous.map(certificateIdOf).join(', ')}); pass --rotate to issue a new one and revoke the old`,
+        { details: { field: 'thing' } },
+      );
+    }
     const cert = await client.send(new CreateKeysAndCertificateCommand({ setAsActive: true }));
     await ignoreExists(client.send(new CreatePolicyCommand({ policyName: options.policyName, policyDocument: devicePolicyDocument(thingName) })));
     await client.send(new AttachPolicyCommand({ policyName: options.policyName, target: cert.certificateArn }));
     await client.send(new AttachThingPrincipalCommand({ thingName, principal: cert.certificateArn! }));
+    // Rotation: the old certificates stop working once the new one is in place (REVOKED disconnects live sessions).
+    for (const principal of previous) {
+      await client.send(new DetachThingPrincipalCommand({ thingName, principal }));
+      await ignoreMissing(client.send(new DetachPolicyCommand({ policyName: options.policyName, target: principal })));
+      await client.send(new UpdateCertificateCommand({ certificateId: certificateIdOf(principal), newStatus: 'REVOKED' }));
+    }
     const ca = await getKiotCa(client, options.endpoint, options.region);
 
     const dir = resolve(options.outDir);
@@ -114,6 +139,7 @@ export async function createDevice(options: DeviceCreateOptions): Promise<Device
       certificateId: cert.certificateId!,
       certificateArn: cert.certificateArn!,
       policyName: options.policyName,
+      revoked: previous.map(certificateIdOf),
       files,
       mosquittoCommand:
         `mosquitto_pub -h ${q(options.mqttHost)} -p ${options.mqttsPort} --cafile ${q(files.ca)} --cert ${q(files.certificate)} --key ${q(files.privateKey)} ` +
@@ -122,8 +148,35 @@ export async function createDevice(options: DeviceCreateOptions): Promise<Device
         `npx mqtt pub -h ${q(options.mqttHost)} -p ${options.mqttsPort} -l mqtts --ca ${q(files.ca)} --cert ${q(files.certificate)} --key ${q(files.privateKey)} ` +
         `-i ${q(thingName)} -t ${q(topic)} -m ${q('{"hello":"kiot"}')} -q 1`,
     };
+  } catch (err) {
+    throw unreachable(err, options.endpoint) ?? err;
   } finally {
     client.destroy();
+  }
+}
+
+const certificateIdOf = (arn: string): string => arn.slice(arn.lastIndexOf('/') + 1);
+
+/** A refused or unreachable endpoint, said as one line that names it (instead of the SDK's stack). */
+function unreachable(err: unknown, endpoint: string): PlatformError | undefined {
+  const codes = new Set<string>();
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code) codes.add(code);
+    for (const inner of (e as { errors?: unknown[] }).errors ?? []) if (inner instanceof Error && (inner as NodeJS.ErrnoException).code) codes.add((inner as NodeJS.ErrnoException).code!);
+  }
+  const code = ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'ETIMEDOUT'].find((c) => codes.has(c));
+  if (!code) return undefined;
+  return new PlatformError('INPUT_INVALID', `cannot reach kiot at ${endpoint} (${code}): is kiot running (kiot up), and is --endpoint right?`, { cause: err, details: { field: 'endpoint' } });
+}
+
+/** DetachPolicy of an attachment that is already gone: nothing to do. */
+async function ignoreMissing(call: Promise<unknown>): Promise<void> {
+  try {
+    await call;
+  } catch (err) {
+    if (err instanceof IoTServiceException && err.name === 'ResourceNotFoundException') return;
+    throw err;
   }
 }
 
@@ -158,7 +211,8 @@ function shellQuote(text: string): string {
 export { dataDirCredentials } from './signed-request.js';
 
 interface CreateFlags {
-  endpoint: string;
+  endpoint?: string;
+  rotate?: boolean;
   dataDir: string;
   profile?: string;
   region: string;
@@ -178,11 +232,12 @@ export function register(program: Command, io: CliIo = processIo): void {
         'write the certificate, keys and CA file to a directory and print the command that connects with them',
     )
     .argument('<thing>', 'thing name (also the MQTT client id)')
-    .option('--endpoint <url>', 'kiot HTTP API', DEFAULT_ENDPOINT)
-    .option('--data-dir <dir>', 'kiot data dir, for its credentials file', './data')
+    .option('--endpoint <url>', 'kiot HTTP API (default: http://$KIOT_HOST:$KIOT_HTTP_PORT, else http://127.0.0.1:8080)')
+    .option('--data-dir <dir>', 'kiot data dir, for its credentials file and the device files', process.env['KIOT_DATA_DIR'] || './data')
     .option('--profile <name>', 'use this AWS profile instead of the data dir credentials')
     .option('--region <region>', 'region to sign requests for', DEFAULT_REGION)
-    .option('--out <dir>', 'directory for the files (default: ./<thing>)')
+    .option('--out <dir>', 'directory for the files (default: <data-dir>/devices/<thing>)')
+    .option('--rotate', 'the thing has a certificate already: issue a new one and revoke the old (default: refuse)')
     .option('--policy <name>', 'policy name (default: <thing>-policy)')
     .option('--mqtt-host <host>', 'gateway host in the printed command (default: the endpoint host)')
     .option('--mqtts-port <port>', 'gateway MQTT over TLS port', String(DEFAULT_MQTTS_PORT))
@@ -191,18 +246,21 @@ export function register(program: Command, io: CliIo = processIo): void {
       const credentials = await cliCredentials(flags);
       const port = Number(flags.mqttsPort);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new PlatformError('INPUT_INVALID', `--mqtts-port: expected a port number, received ${flags.mqttsPort}`);
+      const endpoint = (flags.endpoint ?? defaultEndpoint()).replace(/\/+$/, '');
       const created = await createDevice({
         thingName,
-        endpoint: flags.endpoint,
+        endpoint,
         region: flags.region,
-        outDir: flags.out ?? `./${thingName}`,
+        outDir: flags.out ?? join(flags.dataDir, 'devices', thingName),
         policyName: flags.policy ?? `${thingName}-policy`,
         credentials,
-        mqttHost: flags.mqttHost ?? new URL(flags.endpoint).hostname,
+        mqttHost: flags.mqttHost ?? new URL(endpoint).hostname,
         mqttsPort: port,
+        rotate: flags.rotate === true,
       });
       io.stderr.write(
         `created thing ${created.thingName}, certificate ${created.certificateId} (ACTIVE), policy ${created.policyName}\n` +
+          (created.revoked.length > 0 ? `revoked the old certificate(s) ${created.revoked.join(', ')}\n` : '') +
           `wrote ${created.files.certificate}, ${created.files.privateKey}, ${created.files.publicKey}, ${created.files.ca}\n` +
           `connect with mosquitto (or: ${created.mqttJsCommand}):\n`,
       );
