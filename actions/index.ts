@@ -1,6 +1,7 @@
 /**
- * actions/: the catalogue of action kinds and the runtime they share. Adding a kind is one
- * folder plus one line in ACTION_DEFINITIONS (no import side effects).
+ * actions/: the catalogue of action kinds and the runtime they share. An action kind is one
+ * definition in its own folder (name, AWS TopicRulePayload key, parameter schema, resource
+ * parameters, sink constructor); adding one is a folder plus one line in ACTION_DEFINITIONS.
  */
 import type { SinkDefinition } from '../core/index.js';
 import { cloudwatchMetricAction } from './cloudwatch-metric/cloudwatch-metric.js';
@@ -13,9 +14,10 @@ import { dynamodbAction } from './dynamodb/index.js';
 import { dynamodbv2Action } from './dynamodbv2/index.js';
 import { s3Action } from './s3/index.js';
 import { elasticsearchAction, opensearchAction } from './elasticsearch/index.js';
+import type { ActionDeps } from './runtime/deps.js';
 
 /** Every action kind kiot runs, in the order `kiot rules check` lists them. One entry per line. */
-export const ACTION_DEFINITIONS: readonly SinkDefinition<any>[] = [
+export const ACTION_DEFINITIONS: readonly SinkDefinition<any, ActionDeps>[] = [
   republishAction,
   kafkaAction,
   httpAction,
@@ -28,16 +30,36 @@ export const ACTION_DEFINITIONS: readonly SinkDefinition<any>[] = [
   opensearchAction,
 ];
 
+/**
+ * AWS `Action` kinds (AWS IoT API reference, `Action`) that kiot does not run (yet), by their
+ * rule-file name and TopicRulePayload key: rules naming them are refused with a clear message.
+ */
+export const AWS_ACTIONS_NOT_RUN: readonly { readonly type: string; readonly awsKey: string }[] = [
+  { type: 'cloudwatch_alarm', awsKey: 'cloudwatchAlarm' },
+  { type: 'cloudwatch_logs', awsKey: 'cloudwatchLogs' },
+  { type: 'sns', awsKey: 'sns' },
+  { type: 'sqs', awsKey: 'sqs' },
+  { type: 'kinesis', awsKey: 'kinesis' },
+  { type: 'firehose', awsKey: 'firehose' },
+  { type: 'iot_events', awsKey: 'iotEvents' },
+  { type: 'iot_analytics', awsKey: 'iotAnalytics' },
+  { type: 'iot_site_wise', awsKey: 'iotSiteWise' },
+  { type: 'step_functions', awsKey: 'stepFunctions' },
+  { type: 'timestream', awsKey: 'timestream' },
+  { type: 'location', awsKey: 'location' },
+];
+
 /** A registry over {@link ACTION_DEFINITIONS} (or the definitions given, for tests). */
-export const createActionRegistry = (definitions: readonly SinkDefinition<any>[] = ACTION_DEFINITIONS): SinkRegistry => new SinkRegistry(definitions);
+export const createActionRegistry = (definitions: readonly SinkDefinition<any, ActionDeps>[] = ACTION_DEFINITIONS): SinkRegistry => new SinkRegistry(definitions);
 
 export { SinkRegistry } from './registry.js';
 export * from './runtime/index.js';
 export { KafkaProducers, type LogFactory } from './kafka/producers.js';
+export { LogAppendSink, DEFAULT_APPEND_TIMEOUT_MS, type LogAppendTarget } from './log-append/log-append-sink.js';
 export { MetricStore } from './cloudwatch-metric/metric-store.js';
 export { CLOUDWATCH_UNITS } from './cloudwatch-metric/cloudwatch-metric.js';
 export { republishTopic } from './republish/republish.js';
-export { createLambdaSqlService, invokeLambda, invokeUrl } from './lambda/lambda-client.js';
+export { createLambdaSqlService, invokeLambda, invokeUrl, type LambdaTarget } from './lambda/lambda-client.js';
 export { createDynamoDbReader, type DynamoDbReader, type DynamoDbReaderOptions } from './dynamodb-reader/index.js';
 export { awsSettingsFromConfig, type AwsActionSettings, type AwsClientSettings } from './aws/index.js';
 export { signRequest, type AwsCredentials, type OutgoingRequest, type SignOptions } from './http/sigv4.js';

@@ -30,7 +30,7 @@ import {
   type Log,
 } from '../core/index.js';
 import { startKafkaMock } from '../core/testing/kafka-mock.js';
-import { createActionRegistry, DeadLetterWriter, DEFAULT_RETRY_POLICY, type ActionDeps } from '../actions/index.js';
+import { createActionDeps, createActionRegistry, DeadLetterWriter, DEFAULT_RETRY_POLICY } from '../actions/index.js';
 import { parseSqlRuleFile } from '../rules/files/index.js';
 import { RuleSet, RulesWorker, type SourcedRule } from '../rules/worker/index.js';
 import type { Benchmark, BenchResult } from './report.js';
@@ -75,7 +75,7 @@ async function runKiot(log: Log, ingress: string, count: number, ruleCount = 1):
   const text = Array.from({ length: ruleCount }, (_, i) => RULE(`r${i}`, i < matching ? 'factory/+/telemetry' : `other${i}/+/telemetry`)).join('\n');
   const rules = new Map<string, SourcedRule>(parseSqlRuleFile(text, 'bench.sql').map((model) => [model.name, { model, origin: { kind: 'file', file: 'bench.sql', line: 1, column: 1 } }]));
   const deadLetter = new DeadLetterWriter(log, logger, DEFAULT_RETRY_POLICY);
-  const sinkDeps: ActionDeps = { logger, clock: systemClock, log };
+  const sinkDeps = createActionDeps({ logger, clock: systemClock, log });
   const ruleSet = new RuleSet({ registry: createActionRegistry(), sinkDeps, retry: DEFAULT_RETRY_POLICY, deadLetter, logger });
   ruleSet.apply(rules);
   const worker = new RulesWorker({ log, logger, rules: ruleSet, deadLetter, groupId: `bench-kiot-${randomUUID()}`, topic: ingress, startFrom: 'earliest' });

@@ -3,7 +3,7 @@
  * carry `name` (the exception type), `$fault` ('client' | 'server') and `$metadata`;
  * transport failures (refused, reset, timed out) carry none of those.
  */
-import { PlatformError } from '../../core/index.js';
+import { sinkUnavailable, type PlatformError } from '../../core/index.js';
 
 export type AwsErrorKind =
   /** No HTTP response: the target is down, unreachable or stalled. */
@@ -58,10 +58,5 @@ export function classifyAwsError(err: unknown): AwsErrorClass {
 
 /** The whole-batch rejection for a target that did not answer: retriable SINK_UNAVAILABLE. */
 export function unavailable(target: string, err: unknown): PlatformError {
-  const { message } = classifyAwsError(err);
-  return new PlatformError('SINK_UNAVAILABLE', `${target} is unavailable: ${message}`, {
-    retriable: true,
-    cause: err,
-    details: { target },
-  });
+  return sinkUnavailable(target, classifyAwsError(err).message, err);
 }

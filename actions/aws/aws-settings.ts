@@ -7,7 +7,7 @@
  * conventions in force. This folder holds settings and helpers only: each SDK is imported in
  * its own action folder (`dynamodb-client/`, `s3/`, `elasticsearch/`).
  */
-import type { Config, SinkDeps } from '../../core/index.js';
+import type { Config } from '../../core/index.js';
 
 /** Static credentials; in production the SDK's credentials chain supplies them instead. */
 export interface AwsCredentials {
@@ -29,7 +29,7 @@ export interface AwsClientSettings {
   readonly connectTimeoutMs?: number;
   /** Longest wait for a response once connected; a sink whose target stalls must not hang. */
   readonly requestTimeoutMs?: number;
-  /** The SDK's own attempts per request (it retries throttling and 5xx); kiot's runtime retries on top. */
+  /** The SDK's own attempts per request; default 1, so that kiot's one retry policy is the only one. */
   readonly maxAttempts?: number;
 }
 
@@ -40,8 +40,11 @@ export interface AwsClientSettings {
  */
 export const DEFAULT_AWS_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_AWS_REQUEST_TIMEOUT_MS = 10_000;
-/** Two attempts: one quick SDK retry for a transient blip, then the action runtime decides. */
-export const DEFAULT_AWS_MAX_ATTEMPTS = 2;
+/**
+ * One attempt: the action runtime retries failed records with its one retry policy
+ * (actions/runtime/retry.ts); SDK retries under it would multiply attempts and waits.
+ */
+export const DEFAULT_AWS_MAX_ATTEMPTS = 1;
 
 /** Settings for Elasticsearch/OpenSearch clients. */
 export interface ElasticsearchSettings {
@@ -87,13 +90,4 @@ export function sdkClientOptions(settings: AwsClientSettings): Record<string, un
       throwOnRequestTimeout: true,
     },
   };
-}
-
-/**
- * The settings for a sink built through the registry: the rules service passes ActionDeps,
- * which carry the process Config; without it (a bare SinkDeps) the AWS SDK's own settings apply.
- */
-export function awsSettingsFromDeps(deps: SinkDeps): AwsActionSettings {
-  const config = (deps as { config?: Config }).config;
-  return config ? awsSettingsFromConfig(config) : { dynamodb: {}, s3: {}, elasticsearch: {} };
 }

@@ -6,10 +6,10 @@
  * `metric_timestamp` (optional, Unix seconds as AWS takes it); `role_arn` is accepted, unused.
  */
 import { z } from 'zod';
-import { SinkBatchError, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
-import { actionDepsOf } from '../runtime/deps.js';
+import { endBatch, type ActionRecord, type Clock, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
+import type { ActionDeps } from '../runtime/deps.js';
 import { paramsSchema } from '../runtime/params.js';
-import { MetricStore } from './metric-store.js';
+import type { MetricStore } from './metric-store.js';
 
 /** CloudWatch's StandardUnit values (CloudWatch API reference, MetricDatum). */
 export const CLOUDWATCH_UNITS = [
@@ -34,35 +34,34 @@ const config = paramsSchema({
 
 export type CloudwatchMetricConfig = ReturnType<typeof config.parse>;
 
-class MetricSink implements Sink {
+class MetricSink implements Sink<CloudwatchMetricConfig> {
   constructor(
     private readonly store: MetricStore,
-    private readonly now: () => number,
+    private readonly clock: Clock,
   ) {}
   async connect(): Promise<void> {}
-  async writeBatch(records: readonly ActionRecord[]): Promise<void> {
+  async writeBatch(records: readonly ActionRecord<CloudwatchMetricConfig>[]): Promise<void> {
     const failures: RecordFailure[] = [];
     records.forEach((r, index) => {
-      const p = r.params as CloudwatchMetricConfig;
+      const p = r.params;
       const value = p.metric_value.trim() === '' ? Number.NaN : Number(p.metric_value);
-      const ts = p.metric_timestamp === undefined || p.metric_timestamp === '' ? this.now() : Number(p.metric_timestamp) * 1000;
+      const ts = p.metric_timestamp === undefined || p.metric_timestamp === '' ? this.clock.now() : Number(p.metric_timestamp) * 1000;
       if (!Number.isFinite(value)) failures.push({ index, message: `cloudwatch_metric: metric_value ${JSON.stringify(p.metric_value)} is not a number`, retriable: false });
       else if (!(CLOUDWATCH_UNITS as readonly string[]).includes(p.metric_unit)) failures.push({ index, message: `cloudwatch_metric: metric_unit ${JSON.stringify(p.metric_unit)} is not a CloudWatch unit`, retriable: false });
       else if (!Number.isFinite(ts)) failures.push({ index, message: `cloudwatch_metric: metric_timestamp ${JSON.stringify(p.metric_timestamp)} is not Unix seconds`, retriable: false });
       else this.store.put(p.metric_namespace, p.metric_name, p.metric_unit, value, ts);
     });
-    if (failures.length > 0) throw new SinkBatchError(failures);
+    endBatch('cloudwatch_metric', failures, records.length);
   }
   async close(): Promise<void> {}
 }
 
-export const cloudwatchMetricAction: SinkDefinition<CloudwatchMetricConfig> = {
+export const cloudwatchMetricAction: SinkDefinition<CloudwatchMetricConfig, Pick<ActionDeps, 'metrics' | 'clock'>> = {
   type: 'cloudwatch_metric',
+  awsKey: 'cloudwatchMetric',
   summary: 'put a metric data point, exported on kiot /metrics',
   config,
+  resourceParams: ['metric_name'],
   maxBatchSize: 1000,
-  create: (_c, deps) => {
-    const d = actionDepsOf(deps, 'cloudwatch_metric');
-    return new MetricSink(d.metrics ?? new MetricStore(), () => d.clock.now());
-  },
+  create: (_c, deps) => new MetricSink(deps.metrics, deps.clock),
 };

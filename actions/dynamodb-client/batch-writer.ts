@@ -4,8 +4,8 @@
  * - Requests go per table in the batch's order, at most 25 per BatchWriteItem (DynamoDB's
  *   limit) and never two for the same key in one request (DynamoDB rejects that request
  *   whole); an UPDATE is its own UpdateItem, in order with the rest.
- * - UnprocessedItems are sent again with exponential backoff, up to a bound; what is still
- *   unprocessed then fails as retriable.
+ * - Items DynamoDB returns as UnprocessedItems fail retriable at once: the action runtime
+ *   retries exactly those records with the one retry policy (actions/runtime/retry.ts).
  * - A request DynamoDB rejects as invalid (ValidationException: item too large, wrong key type)
  *   is split into one request per record, so only the bad records fail, non-retriable.
  * - A missing table, or credentials it refuses, fail those records non-retriable; throttling
@@ -13,16 +13,12 @@
  * - If the endpoint does not answer, the records not yet written fail retriable; when that is
  *   the whole batch, the batch rejects with SINK_UNAVAILABLE so the runtime reconnects.
  */
-import { SinkBatchError, type RecordFailure } from '../../core/index.js';
-import { backoffMs, classifyAwsError, sleep, unavailable, type AwsClientSettings } from '../aws/index.js';
+import { endBatch, type RecordFailure } from '../../core/index.js';
+import { classifyAwsError, unavailable, type AwsClientSettings } from '../aws/index.js';
 import type { DynamoDbApi, Item, WriteRequest } from './dynamodb-client.js';
 
 /** BatchWriteItem takes at most 25 put or delete requests (DynamoDB API reference). */
 export const DYNAMODB_BATCH_LIMIT = 25;
-/** Attempts for items DynamoDB returns as UnprocessedItems, the first included. */
-export const DEFAULT_UNPROCESSED_ATTEMPTS = 6;
-export const DEFAULT_UNPROCESSED_BACKOFF_MS = 50;
-export const DEFAULT_UNPROCESSED_BACKOFF_MAX_MS = 2_000;
 
 export type WriteOp =
   | {
@@ -35,14 +31,8 @@ export type WriteOp =
     }
   | { readonly index: number; readonly table: string; readonly update: { readonly key: Item; readonly set: Item } };
 
-export interface BatchWriterOptions {
-  readonly unprocessedAttempts?: number;
-  readonly backoffBaseMs?: number;
-  readonly backoffMaxMs?: number;
-}
-
 /** What the dynamodb and dynamodbv2 definitions take. */
-export interface DynamoDbSinkOptions extends BatchWriterOptions {
+export interface DynamoDbSinkOptions {
   /** Region, endpoint, credentials, timeouts; unset fields fall back to the AWS SDK's own. */
   readonly settings?: AwsClientSettings;
   /** Builds the DynamoDB client (default: the SDK's); tests wrap the real one. */
@@ -63,7 +53,6 @@ export async function writeToDynamoDb(
   ops: readonly WriteOp[],
   failed: readonly RecordFailure[],
   signal: AbortSignal,
-  options: BatchWriterOptions = {},
 ): Promise<void> {
   const outcomes = new Map<number, Outcome>();
   for (const f of failed) outcomes.set(f.index, f);
@@ -77,7 +66,7 @@ export async function writeToDynamoDb(
   await Promise.all(
     [...byTable.values()].map(async (tableOps) => {
       try {
-        await writeTable(api, tableOps, outcomes, signal, options);
+        await writeTable(api, tableOps, outcomes, signal);
       } catch (err) {
         // The endpoint stopped answering (or the write was aborted): what is not written yet fails retriable.
         unreachable ??= err;
@@ -86,11 +75,8 @@ export async function writeToDynamoDb(
       }
     }),
   );
-  const failures = [...outcomes.values()].filter((o): o is RecordFailure => o !== 'done').sort((a, b) => a.index - b.index);
-  if (failures.length === 0) return;
-  const written = [...outcomes.values()].some((o) => o === 'done');
-  if (unreachable !== undefined && !written && failed.length === 0) throw unavailable('DynamoDB', unreachable);
-  throw new SinkBatchError(failures, `${failures.length} of ${total} record(s) were not written to DynamoDB: ${failures[0]!.message}`);
+  const failures = [...outcomes.values()].filter((o): o is RecordFailure => o !== 'done');
+  endBatch('DynamoDB', failures, total, unreachable === undefined ? undefined : unavailable('DynamoDB', unreachable));
 }
 
 async function writeTable(
@@ -98,7 +84,6 @@ async function writeTable(
   ops: readonly WriteOp[],
   outcomes: Map<number, Outcome>,
   signal: AbortSignal,
-  options: BatchWriterOptions,
 ): Promise<void> {
   let chunk: Extract<WriteOp, { request: WriteRequest }>[] = [];
   let keys = new Set<string>();
@@ -107,7 +92,7 @@ async function writeTable(
     const sending = chunk;
     chunk = [];
     keys = new Set();
-    await writeChunk(api, sending, outcomes, signal, options);
+    await writeChunk(api, sending, outcomes, signal);
   };
   for (const op of ops) {
     if ('update' in op) {
@@ -143,37 +128,25 @@ async function writeChunk(
   chunk: readonly Extract<WriteOp, { request: WriteRequest }>[],
   outcomes: Map<number, Outcome>,
   signal: AbortSignal,
-  options: BatchWriterOptions,
 ): Promise<void> {
   const table = chunk[0]!.table;
-  const attempts = Math.max(1, options.unprocessedAttempts ?? DEFAULT_UNPROCESSED_ATTEMPTS);
-  let pending = chunk;
-  for (let attempt = 0; ; attempt++) {
-    let unprocessed: WriteRequest[];
-    try {
-      unprocessed = (await api.batchWrite({ [table]: pending.map((op) => op.request) }, signal))[table] ?? [];
-    } catch (err) {
-      const c = classifyAwsError(err);
-      if (c.kind === 'unreachable' || c.kind === 'aborted') throw err;
-      if (c.kind === 'invalid' && pending.length > 1) {
-        // One bad item (or a duplicate key) fails the whole request: find out which, one by one.
-        for (const op of pending) await writeChunk(api, [op], outcomes, signal, options);
-        return;
-      }
-      for (const op of pending) outcomes.set(op.index, { index: op.index, message: c.message, retriable: c.retriable });
+  let unprocessed: WriteRequest[];
+  try {
+    unprocessed = (await api.batchWrite({ [table]: chunk.map((op) => op.request) }, signal))[table] ?? [];
+  } catch (err) {
+    const c = classifyAwsError(err);
+    if (c.kind === 'unreachable' || c.kind === 'aborted') throw err;
+    if (c.kind === 'invalid' && chunk.length > 1) {
+      // One bad item (or a duplicate key) fails the whole request: find out which, one by one.
+      for (const op of chunk) await writeChunk(api, [op], outcomes, signal);
       return;
     }
-    const left = matchUnprocessed(pending, unprocessed);
-    for (const op of pending) if (!left.includes(op)) outcomes.set(op.index, 'done');
-    if (left.length === 0) return;
-    pending = left;
-    if (attempt + 1 >= attempts) {
-      const message = `DynamoDB left the item unprocessed after ${attempts} attempts (UnprocessedItems; the table's throughput is exceeded)`;
-      for (const op of pending) outcomes.set(op.index, { index: op.index, message, retriable: true });
-      return;
-    }
-    await sleep(backoffMs(attempt, options.backoffBaseMs ?? DEFAULT_UNPROCESSED_BACKOFF_MS, options.backoffMaxMs ?? DEFAULT_UNPROCESSED_BACKOFF_MAX_MS), signal);
+    for (const op of chunk) outcomes.set(op.index, { index: op.index, message: c.message, retriable: c.retriable });
+    return;
   }
+  const left = new Set(matchUnprocessed(chunk, unprocessed));
+  const message = 'DynamoDB left the item unprocessed (UnprocessedItems: the throughput of the table is exceeded)';
+  for (const op of chunk) outcomes.set(op.index, left.has(op) ? { index: op.index, message, retriable: true } : 'done');
 }
 
 /**

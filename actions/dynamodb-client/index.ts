@@ -8,8 +8,6 @@ export {
   writeToDynamoDb,
   canonical,
   DYNAMODB_BATCH_LIMIT,
-  DEFAULT_UNPROCESSED_ATTEMPTS,
   type WriteOp,
-  type BatchWriterOptions,
   type DynamoDbSinkOptions,
 } from './batch-writer.js';

@@ -8,8 +8,8 @@
  */
 import { z } from 'zod';
 import { PlatformError, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
-import { awsSettingsFromDeps, stringParam } from '../aws/index.js';
-import { paramsSchema, type ParamsSchema } from '../runtime/index.js';
+import { paramsSchema, type ParamsSchema } from '../runtime/params.js';
+import type { ActionDeps } from '../runtime/deps.js';
 import {
   canonical,
   createDynamoDbApi,
@@ -60,13 +60,15 @@ const schema: ParamsSchema<DynamoDbConfig> = {
 };
 
 
-export function createDynamoDbDefinition(options: DynamoDbSinkOptions = {}): SinkDefinition<DynamoDbConfig> {
+export function createDynamoDbDefinition(options: DynamoDbSinkOptions = {}): SinkDefinition<DynamoDbConfig, Pick<ActionDeps, 'aws'>> {
   return {
     type: 'dynamodb',
+    awsKey: 'dynamoDB',
     summary: 'Writes one DynamoDB item per message: hash/range key from templates, the output in payload_field',
     config: schema,
+    resourceParams: ['table_name'],
     maxBatchSize: DYNAMODB_BATCH_LIMIT,
-    create: (config, deps) => new DynamoDbSink(config, { ...options, settings: options.settings ?? awsSettingsFromDeps(deps).dynamodb }),
+    create: (_config, deps) => new DynamoDbSink({ ...options, settings: options.settings ?? deps.aws.dynamodb }),
   };
 }
 
@@ -84,14 +86,11 @@ function keyAttribute(field: string, value: string | undefined, type: string | u
   return `${field}: key type must be STRING or NUMBER, got ${JSON.stringify(type)}`;
 }
 
-class DynamoDbSink implements Sink {
+class DynamoDbSink implements Sink<DynamoDbConfig> {
   readonly #api: DynamoDbApi;
   #closed = false;
 
-  constructor(
-    private readonly config: DynamoDbConfig,
-    private readonly options: DynamoDbSinkOptions,
-  ) {
+  constructor(options: DynamoDbSinkOptions) {
     this.#api = (options.api ?? createDynamoDbApi)(options.settings ?? {});
   }
 
@@ -99,7 +98,7 @@ class DynamoDbSink implements Sink {
     await probeDynamoDb(this.#api, signal);
   }
 
-  async writeBatch(records: readonly ActionRecord[], signal: AbortSignal): Promise<void> {
+  async writeBatch(records: readonly ActionRecord<DynamoDbConfig>[], signal: AbortSignal): Promise<void> {
     const ops: WriteOp[] = [];
     const failed: RecordFailure[] = [];
     records.forEach((record, index) => {
@@ -107,29 +106,29 @@ class DynamoDbSink implements Sink {
       if (typeof op === 'string') failed.push({ index, message: `dynamodb: ${op}`, retriable: false });
       else ops.push(op);
     });
-    await writeToDynamoDb(this.#api, records.length, ops, failed, signal, this.options);
+    await writeToDynamoDb(this.#api, records.length, ops, failed, signal);
   }
 
-  #op(record: ActionRecord, index: number): WriteOp | string {
-    const p = (name: string) => stringParam(record, this.config, name);
-    const table = p('table_name');
-    const hashField = p('hash_key_field');
+  #op(record: ActionRecord<DynamoDbConfig>, index: number): WriteOp | string {
+    const p = record.params;
+    const table = p.table_name;
+    const hashField = p.hash_key_field;
     if (!table) return 'table_name rendered empty';
     if (!hashField) return 'hash_key_field rendered empty';
     const key: Item = {};
-    const hash = keyAttribute(hashField, p('hash_key_value'), p('hash_key_type'));
+    const hash = keyAttribute(hashField, p.hash_key_value, p.hash_key_type);
     if (typeof hash === 'string') return hash;
     key[hashField] = hash;
-    const rangeField = p('range_key_field');
+    const rangeField = p.range_key_field;
     if (rangeField) {
-      const range = keyAttribute(rangeField, p('range_key_value'), p('range_key_type'));
+      const range = keyAttribute(rangeField, p.range_key_value, p.range_key_type);
       if (typeof range === 'string') return range;
       key[rangeField] = range;
     }
-    const operation = (p('operation') || 'INSERT').toUpperCase();
+    const operation = (p.operation || 'INSERT').toUpperCase();
     if (operation === 'DELETE') return { index, table, request: { DeleteRequest: { Key: key } }, key: canonical(key) };
-    if (operation !== 'INSERT' && operation !== 'UPDATE') return `operation must be INSERT, UPDATE or DELETE, got ${JSON.stringify(p('operation'))}`;
-    const payloadField = p('payload_field') || DEFAULT_PAYLOAD_FIELD;
+    if (operation !== 'INSERT' && operation !== 'UPDATE') return `operation must be INSERT, UPDATE or DELETE, got ${JSON.stringify(p.operation)}`;
+    const payloadField = p.payload_field || DEFAULT_PAYLOAD_FIELD;
     const columns: Item = {};
     if (record.output !== undefined) {
       try {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { PlatformError, SinkBatchError } from '../../core/index.js';
+import { PlatformError, silentLogger, SinkBatchError } from '../../core/index.js';
+import { ActionRunner, type RecordOutcome } from '../runtime/index.js';
 import { blackHole, closedPort, signal, testDeps, testRecord } from '../aws/testing/records.js';
 import { createDynamoDbApi, type DynamoDbApi, type WriteRequest } from '../dynamodb-client/index.js';
 import { startDynalite, TEST_CREDENTIALS, type DynaliteServer } from '../dynamodb-client/testing/dynalite.js';
@@ -15,6 +16,7 @@ afterAll(async () => {
   await db?.close();
 });
 
+const READINGS = { table_name: 'readings' };
 const reading = (i: number) => ({ deviceId: `dev-${i % 7}`, ts: 1000 + i, temperature: 20 + i / 10, tags: ['a', `t${i}`], meta: { ok: i % 2 === 0, note: null } });
 
 describe('dynamodbv2', () => {
@@ -64,11 +66,11 @@ describe('dynamodbv2', () => {
     const def = createDynamoDbV2Definition({ settings: db.settings });
     const sink = def.create({ table_name: 'readings' }, testDeps());
     const records = [
-      testRecord({ deviceId: 'bad-1', ts: 1 }, {}, 0),
-      testRecord({ deviceId: 'bad-1', temperature: 3 }, {}, 1), // no sort key
-      testRecord({ deviceId: 'bad-1', ts: 2, blob: 'x'.repeat(410 * 1024) }, {}, 2), // over DynamoDB's item limit
-      testRecord('just a string', {}, 3),
-      testRecord({ deviceId: 'bad-1', ts: 4 }, {}, 4),
+      testRecord({ deviceId: 'bad-1', ts: 1 }, READINGS, 0),
+      testRecord({ deviceId: 'bad-1', temperature: 3 }, READINGS, 1), // no sort key
+      testRecord({ deviceId: 'bad-1', ts: 2, blob: 'x'.repeat(410 * 1024) }, READINGS, 2), // over DynamoDB's item limit
+      testRecord('just a string', READINGS, 3),
+      testRecord({ deviceId: 'bad-1', ts: 4 }, READINGS, 4),
     ];
     const err = await sink.writeBatch(records, signal()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SinkBatchError);
@@ -80,7 +82,7 @@ describe('dynamodbv2', () => {
     await sink.close();
   });
 
-  test('UnprocessedItems are sent again until DynamoDB takes them', async () => {
+  test('UnprocessedItems fail retriable; the runtime retries exactly those until DynamoDB takes them', async () => {
     let calls = 0;
     const withhold = (real: DynamoDbApi): DynamoDbApi => ({
       ...real,
@@ -94,13 +96,15 @@ describe('dynamodbv2', () => {
         return { [table]: requests.slice(half) };
       },
     });
-    const def = createDynamoDbV2Definition({ settings: db.settings, api: (s) => withhold(createDynamoDbApi(s)), backoffBaseMs: 1 });
+    const def = createDynamoDbV2Definition({ settings: db.settings, api: (s) => withhold(createDynamoDbApi(s)) });
     const sink = def.create({ table_name: 'readings' }, testDeps());
-    const records = Array.from({ length: 10 }, (_, i) => testRecord({ deviceId: 'unproc', ts: i }, {}, i));
-    await sink.writeBatch(records, signal());
+    const runner = new ActionRunner({ sink, name: 'unprocessed', retry: { retries: 3, initialBackoffMs: 1, maxBackoffMs: 5 }, logger: silentLogger() });
+    const records = Array.from({ length: 10 }, (_, i) => testRecord({ deviceId: 'unproc', ts: i }, READINGS, i));
+    const outcomes = await Promise.all(records.map((r) => new Promise<RecordOutcome>((resolve) => runner.submit(r, resolve))));
+    expect(outcomes).toEqual(records.map(() => undefined));
     expect(calls).toBe(3);
     expect((await db.scan('readings')).filter((i) => i['deviceId']?.S === 'unproc')).toHaveLength(10);
-    await sink.close();
+    await runner.close();
   });
 
   test('items that stay unprocessed fail as retriable, exactly those records', async () => {
@@ -115,9 +119,9 @@ describe('dynamodbv2', () => {
         return { [table]: requests.filter(odd) };
       },
     });
-    const def = createDynamoDbV2Definition({ settings: db.settings, api: (s) => stuck(createDynamoDbApi(s)), backoffBaseMs: 1, unprocessedAttempts: 3 });
+    const def = createDynamoDbV2Definition({ settings: db.settings, api: (s) => stuck(createDynamoDbApi(s)) });
     const sink = def.create({ table_name: 'readings' }, testDeps());
-    const records = Array.from({ length: 6 }, (_, i) => testRecord({ deviceId: 'stuck', ts: i }, {}, i));
+    const records = Array.from({ length: 6 }, (_, i) => testRecord({ deviceId: 'stuck', ts: i }, READINGS, i));
     const err = await sink.writeBatch(records, signal()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SinkBatchError);
     expect((err as SinkBatchError).failures.map((f) => f.index)).toEqual([1, 3, 5]);
@@ -134,7 +138,7 @@ describe('dynamodbv2', () => {
     const sink = def.create({ table_name: 'readings' }, testDeps());
     const connectErr = await sink.connect(signal()).catch((e: unknown) => e);
     expect(connectErr).toMatchObject({ code: 'SINK_UNAVAILABLE', retriable: true });
-    const err = await sink.writeBatch([testRecord({ deviceId: 'x', ts: 1 })], signal()).catch((e: unknown) => e);
+    const err = await sink.writeBatch([testRecord({ deviceId: 'x', ts: 1 }, READINGS)], signal()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PlatformError);
     expect(err).not.toBeInstanceOf(SinkBatchError);
     expect(err).toMatchObject({ code: 'SINK_UNAVAILABLE', retriable: true });
@@ -149,7 +153,7 @@ describe('dynamodbv2', () => {
       });
       const sink = def.create({ table_name: 'readings' }, testDeps());
       const started = Date.now();
-      const err = await sink.writeBatch([testRecord({ deviceId: 'x', ts: 1 })], signal()).catch((e: unknown) => e);
+      const err = await sink.writeBatch([testRecord({ deviceId: 'x', ts: 1 }, READINGS)], signal()).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'SINK_UNAVAILABLE', retriable: true });
       expect(Date.now() - started).toBeLessThan(10_000);
       await sink.close();

@@ -6,8 +6,8 @@
  */
 import { z } from 'zod';
 import type { ActionRecord, RecordFailure, Sink, SinkDefinition } from '../../core/index.js';
-import { awsSettingsFromDeps, stringParam } from '../aws/index.js';
-import { paramsSchema, type ParamsSchema } from '../runtime/index.js';
+import { paramsSchema, type ParamsSchema } from '../runtime/params.js';
+import type { ActionDeps } from '../runtime/deps.js';
 import {
   createDynamoDbApi,
   probeDynamoDb,
@@ -41,27 +41,27 @@ const schema: ParamsSchema<DynamoDbV2Config> = {
 
 export type DynamoDbV2Config = ReturnType<typeof params.parse>;
 
-export function createDynamoDbV2Definition(options: DynamoDbSinkOptions = {}): SinkDefinition<DynamoDbV2Config> {
+export function createDynamoDbV2Definition(options: DynamoDbSinkOptions = {}): SinkDefinition<DynamoDbV2Config, Pick<ActionDeps, 'aws'>> {
   return {
     type: 'dynamodbv2',
+    // AWS nests the table under putItem; kiot flattens it (`put_item.table_name` -> `table_name`).
+    awsKey: 'dynamoDBv2',
     summary: 'Writes the rule output as one DynamoDB item, a column per top-level field (BatchWriteItem, 25 per request)',
     config: schema,
+    resourceParams: ['table_name'],
     maxBatchSize: DYNAMODB_BATCH_LIMIT,
-    create: (config, deps) => new DynamoDbV2Sink(config, { ...options, settings: options.settings ?? awsSettingsFromDeps(deps).dynamodb }),
+    create: (_config, deps) => new DynamoDbV2Sink({ ...options, settings: options.settings ?? deps.aws.dynamodb }),
   };
 }
 
 /** The definition with the AWS SDK's own settings (environment, credentials chain). */
 export const dynamodbv2Action = createDynamoDbV2Definition();
 
-class DynamoDbV2Sink implements Sink {
+class DynamoDbV2Sink implements Sink<DynamoDbV2Config> {
   readonly #api: DynamoDbApi;
   #closed = false;
 
-  constructor(
-    private readonly config: DynamoDbV2Config,
-    private readonly options: DynamoDbSinkOptions,
-  ) {
+  constructor(options: DynamoDbSinkOptions) {
     this.#api = (options.api ?? createDynamoDbApi)(options.settings ?? {});
   }
 
@@ -69,11 +69,11 @@ class DynamoDbV2Sink implements Sink {
     await probeDynamoDb(this.#api, signal);
   }
 
-  async writeBatch(records: readonly ActionRecord[], signal: AbortSignal): Promise<void> {
+  async writeBatch(records: readonly ActionRecord<DynamoDbV2Config>[], signal: AbortSignal): Promise<void> {
     const ops: WriteOp[] = [];
     const failed: RecordFailure[] = [];
     records.forEach((record, index) => {
-      const table = stringParam(record, this.config, 'table_name');
+      const table = record.params.table_name;
       const output = record.output;
       if (!table) {
         failed.push({ index, message: 'dynamodbv2: table_name rendered empty', retriable: false });
@@ -87,7 +87,7 @@ class DynamoDbV2Sink implements Sink {
         }
       }
     });
-    await writeToDynamoDb(this.#api, records.length, ops, failed, signal, this.options);
+    await writeToDynamoDb(this.#api, records.length, ops, failed, signal);
   }
 
   async close(): Promise<void> {

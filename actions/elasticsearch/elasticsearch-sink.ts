@@ -13,9 +13,10 @@
  */
 import type { BaseConnection, Client, ClientOptions, TransportOptions } from '@elastic/elasticsearch';
 import { z } from 'zod';
-import { PlatformError, SinkBatchError, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
-import { awsSettingsFromDeps, stringParam, toJsonSafe, type ElasticsearchSettings } from '../aws/index.js';
-import { paramsSchema } from '../runtime/index.js';
+import { endBatch, sinkUnavailable, type ActionRecord, type PlatformError, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
+import { toJsonSafe, type ElasticsearchSettings } from '../aws/index.js';
+import { paramsSchema } from '../runtime/params.js';
+import type { ActionDeps } from '../runtime/deps.js';
 
 export const ELASTICSEARCH_MAX_BATCH_SIZE = 200;
 /** A bulk request that takes longer than this fails the batch (retriable) instead of hanging. */
@@ -37,17 +38,15 @@ export interface ElasticsearchSinkOptions {
   readonly settings?: ElasticsearchSettings;
   /** The client's Connection class; tests pass `@elastic/elasticsearch-mock`'s. */
   readonly connection?: typeof BaseConnection;
-  /** The client's own retries of connection errors and 502/503/504 before the batch fails. */
-  readonly maxRetries?: number;
 }
 
 type Flavor = 'elasticsearch' | 'opensearch';
 
-export function createElasticsearchDefinition(options: ElasticsearchSinkOptions = {}): SinkDefinition<ElasticsearchConfig> {
+export function createElasticsearchDefinition(options: ElasticsearchSinkOptions = {}): SinkDefinition<ElasticsearchConfig, Pick<ActionDeps, 'aws'>> {
   return definition('elasticsearch', 'Indexes each rule output as an Elasticsearch document (bulk API; endpoint, index, id)', options);
 }
 
-export function createOpenSearchDefinition(options: ElasticsearchSinkOptions = {}): SinkDefinition<ElasticsearchConfig> {
+export function createOpenSearchDefinition(options: ElasticsearchSinkOptions = {}): SinkDefinition<ElasticsearchConfig, Pick<ActionDeps, 'aws'>> {
   return definition('opensearch', 'Indexes each rule output as an OpenSearch document (bulk API; endpoint, index, id)', options);
 }
 
@@ -55,8 +54,16 @@ export function createOpenSearchDefinition(options: ElasticsearchSinkOptions = {
 export const elasticsearchAction = createElasticsearchDefinition();
 export const opensearchAction = createOpenSearchDefinition();
 
-function definition(flavor: Flavor, summary: string, options: ElasticsearchSinkOptions): SinkDefinition<ElasticsearchConfig> {
-  return { type: flavor, summary, config: schema, maxBatchSize: ELASTICSEARCH_MAX_BATCH_SIZE, create: (config, deps) => new SearchSink(flavor, config, { ...options, settings: options.settings ?? awsSettingsFromDeps(deps).elasticsearch }) };
+function definition(flavor: Flavor, summary: string, options: ElasticsearchSinkOptions): SinkDefinition<ElasticsearchConfig, Pick<ActionDeps, 'aws'>> {
+  return {
+    type: flavor,
+    awsKey: flavor === 'opensearch' ? 'openSearch' : 'elasticsearch',
+    summary,
+    config: schema,
+    resourceParams: ['index'],
+    maxBatchSize: ELASTICSEARCH_MAX_BATCH_SIZE,
+    create: (config, deps) => new SearchSink(flavor, config, { ...options, settings: options.settings ?? deps.aws.elasticsearch }),
+  };
 }
 
 type ElasticSdk = typeof import('@elastic/elasticsearch');
@@ -87,7 +94,7 @@ interface BulkItemResult {
   error?: { type?: string; reason?: string | null } | null;
 }
 
-class SearchSink implements Sink {
+class SearchSink implements Sink<ElasticsearchConfig> {
   readonly #clients = new Map<string, Promise<Client>>();
   #closed = false;
 
@@ -97,8 +104,8 @@ class SearchSink implements Sink {
     private readonly options: ElasticsearchSinkOptions,
   ) {}
 
-  #endpoint(record?: ActionRecord): string {
-    return this.options.settings?.endpoint ?? (record ? stringParam(record, this.config, 'endpoint') : undefined) ?? this.config.endpoint;
+  #endpoint(record?: ActionRecord<ElasticsearchConfig>): string {
+    return this.options.settings?.endpoint ?? (record ? record.params.endpoint : this.config.endpoint);
   }
 
   #client(endpoint: string): Promise<Client> {
@@ -107,7 +114,8 @@ class SearchSink implements Sink {
       client = loadSdk().then(({ m, OpenSearchTransport }) => {
         const opts: ClientOptions = {
           node: endpoint,
-          maxRetries: this.options.maxRetries ?? 1,
+          // kiot's one retry policy retries failed records; the client's own retries would multiply it.
+          maxRetries: 0,
           requestTimeout: this.options.settings?.requestTimeoutMs ?? DEFAULT_ELASTICSEARCH_REQUEST_TIMEOUT_MS,
           ...(this.options.connection ? { Connection: this.options.connection } : {}),
           ...(this.flavor === 'opensearch' ? { Transport: OpenSearchTransport } : {}),
@@ -129,12 +137,11 @@ class SearchSink implements Sink {
     }
   }
 
-  async writeBatch(records: readonly ActionRecord[], signal: AbortSignal): Promise<void> {
+  async writeBatch(records: readonly ActionRecord<ElasticsearchConfig>[], signal: AbortSignal): Promise<void> {
     const failures: RecordFailure[] = [];
     const byEndpoint = new Map<string, { index: number; action: object; doc: object }[]>();
     records.forEach((record, index) => {
-      const target = stringParam(record, this.config, 'index');
-      const id = stringParam(record, this.config, 'id');
+      const { index: target, id } = record.params;
       const doc = toJsonSafe(record.output);
       if (!target) failures.push({ index, message: `${this.flavor}: index rendered empty`, retriable: false });
       else if (!id) failures.push({ index, message: `${this.flavor}: id rendered empty`, retriable: false });
@@ -172,18 +179,11 @@ class SearchSink implements Sink {
         }
       }),
     );
-    if (failures.length === 0) return;
-    failures.sort((a, b) => a.index - b.index);
-    if (unreachable && failures.length === records.length && failures.every((f) => f.retriable)) throw this.#unavailable(unreachable.endpoint, unreachable.err);
-    throw new SinkBatchError(failures, `${failures.length} of ${records.length} document(s) were not indexed: ${failures[0]!.message}`);
+    endBatch(this.flavor, failures, records.length, unreachable && this.#unavailable(unreachable.endpoint, unreachable.err));
   }
 
   #unavailable(endpoint: string, err: unknown): PlatformError {
-    return new PlatformError('SINK_UNAVAILABLE', `${this.flavor} at ${redact(endpoint)} is unavailable: ${describe(err)}`, {
-      retriable: true,
-      cause: err,
-      details: { target: this.flavor },
-    });
+    return sinkUnavailable(`${this.flavor} at ${redact(endpoint)}`, describe(err), err);
   }
 
   async close(): Promise<void> {

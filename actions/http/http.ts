@@ -11,7 +11,7 @@
  * retry policy; any other status fails the record at once.
  */
 import { z } from 'zod';
-import { throwIfFailed, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
+import { endBatch, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
 import { outputBytes } from '../runtime/deps.js';
 import { defaultCredentials, signRequest } from './sigv4.js';
 import { keyValueList, paramsSchema } from '../runtime/params.js';
@@ -54,21 +54,21 @@ function checkUrl(url: string, confirmation: string | undefined): string | undef
   return undefined;
 }
 
-class HttpSink implements Sink {
+class HttpSink implements Sink<HttpActionConfig> {
   /** Resolved once per action and reused, not looked up per request. */
   readonly #credentials = defaultCredentials();
   constructor(private readonly config: HttpActionConfig) {}
 
   async connect(): Promise<void> {}
 
-  async writeBatch(records: readonly ActionRecord[], signal: AbortSignal): Promise<void> {
+  async writeBatch(records: readonly ActionRecord<HttpActionConfig>[], signal: AbortSignal): Promise<void> {
     const failures: RecordFailure[] = [];
     // With batching, records that render to the same URL and headers go in one request.
     const groups: { indexes: number[]; url: string; headers: Record<string, string>; body: Buffer; sigv4: SigV4Auth | undefined }[] = [];
     const byTarget = new Map<string, (typeof groups)[number] & { outputs: Buffer[] }>();
     const maxBatch = this.config.enable_batching ? (this.config.batch_config?.max_batch_size ?? 10) : 1;
     records.forEach((r, index) => {
-      const p = r.params as HttpActionConfig;
+      const p = r.params;
       const problem = checkUrl(p.url, p.confirmation_url);
       if (problem) return failures.push({ index, message: `http: ${problem}`, retriable: false });
       const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -104,7 +104,7 @@ class HttpSink implements Sink {
       }
     };
     await Promise.all(Array.from({ length: Math.min(HTTP_CONCURRENCY, groups.length) }, worker));
-    throwIfFailed(failures, records.length);
+    endBatch('http', failures, records.length);
   }
 
   async #send(url: string, unsigned: Record<string, string>, body: Buffer, sigv4: SigV4Auth | undefined, signal: AbortSignal): Promise<Omit<RecordFailure, 'index'> | undefined> {
@@ -125,8 +125,10 @@ class HttpSink implements Sink {
 
 export const httpAction: SinkDefinition<HttpActionConfig> = {
   type: 'http',
+  awsKey: 'http',
   summary: 'POST the output to an HTTP(S) endpoint',
   config,
+  resourceParams: ['url'],
   maxBatchSize: 100,
   create: (c) => new HttpSink(c),
 };

@@ -37,7 +37,7 @@ afterAll(() => {
   server.close();
 });
 
-const record = (params: Record<string, unknown>): ActionRecord => ({
+const record = <P>(params: P): ActionRecord<P> => ({
   output: { temperature: 91 },
   params,
   ruleName: 'r',

@@ -6,10 +6,10 @@
  * statuses fail the record.
  */
 import { z } from 'zod';
-import { PlatformError, throwIfFailed, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
-import { actionDepsOf, outputBytes } from '../runtime/deps.js';
+import { PlatformError, endBatch, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
+import { outputBytes, type ActionDeps } from '../runtime/deps.js';
 import { paramsSchema } from '../runtime/params.js';
-import { invokeLambda, isRetriableStatus } from './lambda-client.js';
+import { invokeLambda, isRetriableStatus, type LambdaTarget } from './lambda-client.js';
 
 /** Invocations one action keeps in flight at once. */
 export const LAMBDA_CONCURRENCY = 32;
@@ -18,29 +18,30 @@ const config = paramsSchema({ function_arn: z.string().min(1) });
 
 export type LambdaActionConfig = ReturnType<typeof config.parse>;
 
-class LambdaSink implements Sink {
+class LambdaSink implements Sink<LambdaActionConfig> {
   constructor(
-    private readonly endpoint: string | undefined,
-    private readonly signingRegion: string | undefined,
+    private readonly target: LambdaTarget | undefined,
+    private readonly timeoutMs: number | undefined,
   ) {}
 
   async connect(): Promise<void> {
-    if (!this.endpoint) {
+    if (!this.target) {
       throw new PlatformError('CONFIG_INVALID', 'lambda: no Lambda endpoint is configured (--lambda-endpoint, KIOT_LAMBDA_ENDPOINT)');
     }
   }
 
-  async writeBatch(records: readonly ActionRecord[], signal: AbortSignal): Promise<void> {
-    const endpoint = this.endpoint!;
+  async writeBatch(records: readonly ActionRecord<LambdaActionConfig>[], signal: AbortSignal): Promise<void> {
+    const target = this.target;
+    if (!target) return this.connect();
     const failures: RecordFailure[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < records.length) {
         const index = next++;
         const r = records[index]!;
-        const fn = (r.params as LambdaActionConfig).function_arn;
+        const fn = r.params.function_arn;
         try {
-          const res = await invokeLambda({ endpoint, signingRegion: this.signingRegion }, fn, outputBytes(r.output), 'Event', signal);
+          const res = await invokeLambda(target, fn, outputBytes(r.output), 'Event', signal, this.timeoutMs);
           if (res.status < 200 || res.status >= 300) failures.push({ index, message: `lambda ${fn}: HTTP ${res.status}: ${res.body.toString('utf8').slice(0, 200)}`, retriable: isRetriableStatus(res.status) });
         } catch (err) {
           failures.push({ index, message: (err as Error).message, retriable: err instanceof PlatformError ? err.retriable : false });
@@ -48,19 +49,29 @@ class LambdaSink implements Sink {
       }
     };
     await Promise.all(Array.from({ length: Math.min(LAMBDA_CONCURRENCY, records.length) }, worker));
-    throwIfFailed(failures, records.length);
+    endBatch('lambda', failures, records.length);
   }
 
   async close(): Promise<void> {}
 }
 
-export const lambdaAction: SinkDefinition<LambdaActionConfig> = {
-  type: 'lambda',
-  summary: 'invoke a function through the Lambda Invoke API (AWS, LocalStack or compatible)',
-  config,
-  maxBatchSize: 100,
-  create: (_c, deps) => {
-    const d = actionDepsOf(deps, 'lambda');
-    return new LambdaSink(d.lambdaEndpoint, d.config?.lambdaSigningRegion);
-  },
-};
+export interface LambdaSinkOptions {
+  /** Replaces the Invoke API of ActionDeps (tests). */
+  readonly target?: LambdaTarget;
+  /** Longest wait for one invocation (default DEFAULT_LAMBDA_TIMEOUT_MS). */
+  readonly timeoutMs?: number;
+}
+
+export function createLambdaDefinition(options: LambdaSinkOptions = {}): SinkDefinition<LambdaActionConfig, Pick<ActionDeps, 'lambda'>> {
+  return {
+    type: 'lambda',
+    awsKey: 'lambda',
+    summary: 'invoke a function through the Lambda Invoke API (AWS, LocalStack or compatible)',
+    config,
+    resourceParams: ['function_arn'],
+    maxBatchSize: 100,
+    create: (_c, deps) => new LambdaSink(options.target ?? deps.lambda, options.timeoutMs),
+  };
+}
+
+export const lambdaAction = createLambdaDefinition();

@@ -7,22 +7,9 @@
  * AWS asks ("use $$ instead of $ for a reserved topic").
  */
 import { z } from 'zod';
-import {
-  PlatformError,
-  SinkBatchError,
-  TOPICS,
-  createEnvelope,
-  encodeEnvelope,
-  envelopeHeaders,
-  envelopeKey,
-  type ActionRecord,
-  type AppendRecord,
-  type Log,
-  type RecordFailure,
-  type Sink,
-  type SinkDefinition,
-} from '../../core/index.js';
-import { actionDepsOf, outputBytes } from '../runtime/deps.js';
+import { TOPICS, createEnvelope, encodeEnvelope, envelopeHeaders, envelopeKey, type SinkDefinition } from '../../core/index.js';
+import { LogAppendSink } from '../log-append/log-append-sink.js';
+import { outputBytes, type ActionDeps } from '../runtime/deps.js';
 import { keyValueList, paramsSchema } from '../runtime/params.js';
 
 const headers = z.strictObject({
@@ -66,44 +53,24 @@ function mqttProperties(h: Headers | undefined): Partial<Parameters<typeof creat
   };
 }
 
-class RepublishSink implements Sink {
-  constructor(
-    private readonly log: Log,
-    private readonly topic: string,
-  ) {}
-
-  async connect(): Promise<void> {}
-
-  async writeBatch(records: readonly ActionRecord[]): Promise<void> {
-    const appends: AppendRecord[] = [];
-    const failures: RecordFailure[] = [];
-    records.forEach((r, index) => {
-      try {
-        const p = r.params as RepublishConfig;
-        const envelope = createEnvelope({ topic: republishTopic(p.topic), payload: outputBytes(r.output), qos: p.qos ?? 0, ...mqttProperties(p.headers) });
-        // Keyed by destination (the thing for `$aws/things/...`), so one topic's messages stay in order.
-        appends.push({ key: envelopeKey({ topic: envelope.topic, clientId: envelope.topic, messageId: envelope.messageId }), value: encodeEnvelope(envelope), headers: envelopeHeaders(envelope) });
-      } catch (err) {
-        failures.push({ index, message: `republish: ${(err as Error).message}`, retriable: false });
-      }
-    });
-    if (appends.length > 0) {
-      try {
-        await this.log.append(this.topic, appends);
-      } catch (err) {
-        throw new PlatformError('SINK_UNAVAILABLE', `republish: append to ${this.topic} failed: ${(err as Error).message}`, { retriable: true, cause: err });
-      }
-    }
-    if (failures.length > 0) throw new SinkBatchError(failures);
-  }
-
-  async close(): Promise<void> {}
-}
-
-export const republishAction: SinkDefinition<RepublishConfig> = {
+export const republishAction: SinkDefinition<RepublishConfig, Pick<ActionDeps, 'log'>> = {
   type: 'republish',
+  awsKey: 'republish',
   summary: 'publish the output to an MQTT topic (through iot.egress)',
   config,
+  resourceParams: ['topic'],
   maxBatchSize: 500,
-  create: (_config, deps) => new RepublishSink(actionDepsOf(deps, 'republish').log, TOPICS.egress),
+  create: (_config, { log }) =>
+    new LogAppendSink<RepublishConfig>({
+      name: 'republish',
+      encode: (r) => {
+        const p = r.params;
+        const envelope = createEnvelope({ topic: republishTopic(p.topic), payload: outputBytes(r.output), qos: p.qos ?? 0, ...mqttProperties(p.headers) });
+        // Keyed by destination (the thing for `$aws/things/...`), so one topic's messages stay in order.
+        const key = envelopeKey({ topic: envelope.topic, clientId: envelope.topic, messageId: envelope.messageId });
+        return { topic: TOPICS.egress, record: { key, value: encodeEnvelope(envelope), headers: envelopeHeaders(envelope) } };
+      },
+      // iot.egress is ensured by the rules service at start.
+      append: (topic, records) => log.append(topic, records),
+    }),
 };

@@ -1,31 +1,49 @@
 /**
- * What action kinds need at run time besides their parameters. The registry hands every
- * definition's `create` a `SinkDeps`; the rules service passes this wider object, and each kind
- * takes what it needs through {@link actionDepsOf}.
+ * What action kinds need at run time besides their parameters. The rules service builds one
+ * ActionDeps (through {@link createActionDeps}) and the registry hands it to every definition's
+ * `create`; each definition declares the part it uses (`Pick<ActionDeps, 'log'>`), so nothing is
+ * looked up or downcast at run time.
  */
-import { PlatformError, type Config, type Log, type SinkDeps } from '../../core/index.js';
-import type { KafkaProducers } from '../kafka/producers.js';
-import type { MetricStore } from '../cloudwatch-metric/metric-store.js';
+import { systemClock, type Clock, type Log, type Logger, type SinkDeps } from '../../core/index.js';
+import type { AwsActionSettings } from '../aws/aws-settings.js';
+import { MetricStore } from '../cloudwatch-metric/metric-store.js';
+import { KafkaProducers } from '../kafka/producers.js';
+import type { LambdaTarget } from '../lambda/lambda-client.js';
 
 export interface ActionDeps extends SinkDeps {
   /** The log kiot runs on: republish writes `iot.egress` here, kafka its default cluster. */
   readonly log: Log;
   /** Producers for Kafka clusters named by a kafka action's `bootstrap.servers`. */
-  readonly kafka?: KafkaProducers;
-  /** Base URL of an AWS Lambda compatible Invoke API (`http://127.0.0.1:4566` for LocalStack). */
-  readonly lambdaEndpoint?: string;
+  readonly kafka: KafkaProducers;
   /** Where cloudwatch_metric puts its data points (exported on `/metrics`). */
-  readonly metrics?: MetricStore;
-  /** The process configuration, for kinds that read endpoints or credentials from it. */
-  readonly config?: Config;
+  readonly metrics: MetricStore;
+  /** An AWS Lambda compatible Invoke API; undefined when none is configured (lambda actions then fail to connect). */
+  readonly lambda: LambdaTarget | undefined;
+  /** Overrides of the AWS SDK's endpoints and region for dynamodb, dynamodbv2, s3 and elasticsearch. */
+  readonly aws: AwsActionSettings;
 }
 
-/** The ActionDeps behind `deps`; throws CONFIG_INVALID when the caller did not pass them. */
-export function actionDepsOf(deps: SinkDeps, type: string): ActionDeps {
-  if (!('log' in deps) || !(deps as Partial<ActionDeps>).log) {
-    throw new PlatformError('CONFIG_INVALID', `action "${type}" needs the log: build it through the rules service's ActionDeps`);
-  }
-  return deps as ActionDeps;
+export interface ActionDepsInit {
+  readonly log: Log;
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  readonly kafka?: KafkaProducers;
+  readonly metrics?: MetricStore;
+  readonly lambda?: LambdaTarget;
+  readonly aws?: AwsActionSettings;
+}
+
+/** ActionDeps with defaults: the AWS SDK's own settings, a fresh metric store, producers over `log`. */
+export function createActionDeps(init: ActionDepsInit): ActionDeps {
+  return {
+    log: init.log,
+    logger: init.logger,
+    clock: init.clock ?? systemClock,
+    kafka: init.kafka ?? new KafkaProducers(init.log, init.logger),
+    metrics: init.metrics ?? new MetricStore(),
+    lambda: init.lambda,
+    aws: init.aws ?? { dynamodb: {}, s3: {}, elasticsearch: {} },
+  };
 }
 
 /**

@@ -1,8 +1,27 @@
 import { expect, test } from 'vitest';
-import { failedResourceOf } from './error-message.js';
+import { ACTION_DEFINITIONS } from '../index.js';
+import { awsActionName, failedResourceOf } from './error-message.js';
 
-test('the failed resource is found at the top level or one object down (putItem.tableName)', () => {
-  expect(failedResourceOf({ table_name: 'alerts' })).toBe('alerts');
-  expect(failedResourceOf({ put_item: { table_name: 'alerts' }, role_arn: 'arn:aws:iam::1:role/r' })).toBe('alerts');
-  expect(failedResourceOf({ qos: 1 })).toBe('');
+const def = (type: string) => ACTION_DEFINITIONS.find((d) => d.type === type)!;
+
+test("AWS's action names come from each kind's TopicRulePayload key", () => {
+  expect(ACTION_DEFINITIONS.map((d) => [d.type, awsActionName(d)])).toEqual([
+    ['republish', 'RepublishAction'],
+    ['kafka', 'KafkaAction'],
+    ['http', 'HttpAction'],
+    ['lambda', 'LambdaAction'],
+    ['cloudwatch_metric', 'CloudwatchMetricAction'],
+    ['dynamodb', 'DynamoDBAction'],
+    ['dynamodbv2', 'DynamoDBv2Action'],
+    ['s3', 'S3Action'],
+    ['elasticsearch', 'ElasticsearchAction'],
+    ['opensearch', 'OpenSearchAction'],
+  ]);
+});
+
+test("the failed resource is the kind's resource parameter, after normalisation (put_item.table_name)", () => {
+  const v2 = def('dynamodbv2');
+  expect(failedResourceOf(v2, v2.config.parse({ put_item: { table_name: 'alerts' }, role_arn: 'arn:aws:iam::1:role/r' }))).toBe('alerts');
+  expect(failedResourceOf(def('elasticsearch'), { endpoint: 'http://127.0.0.1:9200', index: 'ix', id: '1' })).toBe('ix');
+  expect(failedResourceOf(def('republish'), { qos: 1 })).toBe('');
 });

@@ -9,6 +9,7 @@
  *   "failures": [{ "failedAction": "S3Action", "failedResource": "bucket", "errorMessage": "..." }] }
  * ```
  */
+import type { SinkDefinition } from '../../core/index.js';
 
 export interface ActionFailure {
   /** AWS's name of the action: `RepublishAction`, `S3Action`, `DynamoDBv2Action`, ... */
@@ -28,36 +29,17 @@ export interface ErrorActionMessage {
   readonly failures: readonly ActionFailure[];
 }
 
-const AWS_ACTION_NAMES: Readonly<Record<string, string>> = {
-  dynamodb: 'DynamoDBAction',
-  dynamodbv2: 'DynamoDBv2Action',
-  s3: 'S3Action',
-  elasticsearch: 'ElasticsearchAction',
-  opensearch: 'OpenSearchAction',
-  http: 'HttpAction',
-  cloudwatch_metric: 'CloudwatchMetricAction',
-};
-
-/** `republish` -> `RepublishAction`, `cloudwatch_metric` -> `CloudwatchMetricAction`. */
-export function awsActionName(type: string): string {
-  return AWS_ACTION_NAMES[type] ?? `${type.split('_').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Action`;
+/** AWS's action name from its TopicRulePayload key: `dynamoDBv2` -> `DynamoDBv2Action`. */
+export function awsActionName(def: Pick<SinkDefinition<unknown>, 'awsKey'>): string {
+  return `${def.awsKey.charAt(0).toUpperCase()}${def.awsKey.slice(1)}Action`;
 }
 
-/** The parameters that name an action's target, in the order they are looked for. */
-const RESOURCE_PARAMS = ['topic', 'url', 'function_arn', 'table_name', 'bucket_name', 'index', 'metric_name', 'endpoint', 'stream_name', 'queue_url'];
-
-/** What `failedResource` says for an action with these (rendered) parameters. */
-export function failedResourceOf(params: Readonly<Record<string, unknown>>): string {
-  for (const key of RESOURCE_PARAMS) {
-    const v = params[key];
+/** What `failedResource` says for a record of `def` with these (rendered) parameters. */
+export function failedResourceOf(def: Pick<SinkDefinition<unknown>, 'resourceParams'>, params: unknown): string {
+  const p = (params ?? {}) as Readonly<Record<string, unknown>>;
+  for (const key of def.resourceParams) {
+    const v = p[key];
     if (typeof v === 'string') return v;
-  }
-  // AWS nests some targets one level down (dynamoDBv2's putItem.tableName).
-  for (const nested of Object.values(params)) {
-    if (nested !== null && typeof nested === 'object' && !Array.isArray(nested)) {
-      const found = failedResourceOf(nested as Record<string, unknown>);
-      if (found) return found;
-    }
   }
   return '';
 }

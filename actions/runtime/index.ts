@@ -1,6 +1,6 @@
 /** The machinery every action kind shares: batching, retries, error action, dead letter. */
 export { ABORTED, ActionRunner, DEFAULT_MAX_BATCH_SIZE, type ActionRunnerOptions, type RecordFailed, type RecordOutcome } from './action-runner.js';
-export { actionDepsOf, outputBytes, type ActionDeps } from './deps.js';
+export { createActionDeps, outputBytes, type ActionDeps, type ActionDepsInit } from './deps.js';
 export { awsActionName, failedResourceOf, SQL_FAILURE_ACTION, type ActionFailure, type ErrorActionMessage } from './error-message.js';
 export { intOrTemplate, keyValueList, paramProblems, paramsSchema, type ParamProblem, type ParamsSchema } from './params.js';
 export { backoffMs, DEFAULT_RETRY_POLICY, retryBoundMs, sleep, type RetryPolicy } from './retry.js';

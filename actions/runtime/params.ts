@@ -6,18 +6,14 @@
  * by the rules side and rendered per message before the sink sees them.
  */
 import { z } from 'zod';
-import { PlatformError, type ConfigSchema } from '../../core/index.js';
+import { PlatformError, type ParamsSchema } from '../../core/index.js';
+
+export type { ParamsSchema };
 
 /** One problem with one parameter (`param` undefined when it is about the whole action). */
 export interface ParamProblem {
   readonly param: string | undefined;
   readonly message: string;
-}
-
-/** A ConfigSchema that also lists its parameters, for docs and `kiot rules check`. */
-export interface ParamsSchema<T> extends ConfigSchema<T> {
-  readonly params: readonly string[];
-  readonly required: readonly string[];
 }
 
 /**

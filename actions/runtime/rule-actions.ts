@@ -6,7 +6,8 @@
  * failure is durable in the error action or the dead-letter topic; only then may its offset be
  * committed.
  */
-import { PlatformError, TOPICS, type ActionRecord, type Log, type Logger, type Sink } from '../../core/index.js';
+import { TOPICS, type ActionRecord, type Log, type Logger, type SinkDefinition } from '../../core/index.js';
+import { LogAppendSink } from '../log-append/log-append-sink.js';
 import { ABORTED, ActionRunner, type RecordOutcome } from './action-runner.js';
 import { awsActionName, failedResourceOf, type ActionFailure, type ErrorActionMessage } from './error-message.js';
 import type { RetryPolicy } from './retry.js';
@@ -43,7 +44,8 @@ export interface RuleCounters {
 export const newCounters = (): RuleCounters => ({ matched: 0, actionsOk: 0, actionsFailed: 0, errors: 0, errorActions: 0, deadLetters: 0 });
 
 export interface BoundAction {
-  readonly type: string;
+  /** The action's kind: names it in error messages (`failedAction`, `failedResource`). */
+  readonly kind: Pick<SinkDefinition<unknown>, 'type' | 'awsKey' | 'resourceParams'>;
   readonly runner: ActionRunner;
 }
 
@@ -79,7 +81,7 @@ export class RuleActions {
         else if (outcome === undefined) this.counters.actionsOk++;
         else {
           this.counters.actionsFailed++;
-          (failures ??= []).push({ failedAction: awsActionName(action.type), failedResource: failedResourceOf(record.params), errorMessage: outcome.message });
+          (failures ??= []).push({ failedAction: awsActionName(action.kind), failedResource: failedResourceOf(action.kind, record.params), errorMessage: outcome.message });
         }
         if (--left > 0) return;
         if (aborted) done(ABORTED);
@@ -119,9 +121,9 @@ export class RuleActions {
               this.counters.errorActions++;
               return done('error-action');
             }
-            toDeadLetter({ failedAction: awsActionName(errorAction.type), failedResource: failedResourceOf(record.params), errorMessage: `error action failed: ${outcome.message}` });
+            toDeadLetter({ failedAction: awsActionName(errorAction.kind), failedResource: failedResourceOf(errorAction.kind, record.params), errorMessage: `error action failed: ${outcome.message}` });
           }),
-        (err: unknown) => toDeadLetter({ failedAction: awsActionName(errorAction.type), failedResource: '', errorMessage: `error action failed: ${err instanceof Error ? err.message : String(err)}` }),
+        (err: unknown) => toDeadLetter({ failedAction: awsActionName(errorAction.kind), failedResource: '', errorMessage: `error action failed: ${err instanceof Error ? err.message : String(err)}` }),
       );
   }
 
@@ -136,27 +138,6 @@ export class RuleActions {
   }
 }
 
-/** Dead-letter record: key = rule name, value = the error message as JSON, header `kiot-rule`. */
-class DeadLetterSink implements Sink {
-  constructor(
-    private readonly log: Log,
-    private readonly topic: string,
-  ) {}
-  async connect(): Promise<void> {}
-  async writeBatch(records: readonly ActionRecord[]): Promise<void> {
-    try {
-      await this.log.append(
-        this.topic,
-        records.map((r) => ({ key: r.ruleName, value: JSON.stringify(r.output), headers: { 'kiot-rule': r.ruleName, 'kiot-message-id': r.messageId } })),
-      );
-    } catch (err) {
-      // Nowhere else to put it: keep trying until the log takes it or the worker stops.
-      throw new PlatformError('SINK_UNAVAILABLE', `dead-letter append failed: ${(err as Error).message}`, { retriable: true, cause: err });
-    }
-  }
-  async close(): Promise<void> {}
-}
-
 /**
  * Writes error messages to the dead-letter topic (`iot.dead-letter` by default). It retries
  * without a bound: the message must not be lost, and the log is what commits depend on anyway.
@@ -165,7 +146,15 @@ export class DeadLetterWriter {
   readonly #runner: ActionRunner;
 
   constructor(log: Log, logger: Logger, retry: RetryPolicy, topic: string = TOPICS.deadLetter) {
-    this.#runner = new ActionRunner({ sink: new DeadLetterSink(log, topic), name: `dead-letter:${topic}`, retry: { ...retry, retries: Number.POSITIVE_INFINITY }, logger });
+    // Dead-letter record: key = rule name, value = the error message as JSON, headers `kiot-rule`, `kiot-message-id`.
+    const sink = new LogAppendSink<unknown>({
+      name: 'dead-letter',
+      encode: (r) => ({ topic, record: { key: r.ruleName, value: JSON.stringify(r.output), headers: { 'kiot-rule': r.ruleName, 'kiot-message-id': r.messageId } } }),
+      append: (t, records) => log.append(t, records),
+      // Nowhere else to put it: keep trying until the log takes it or the worker stops.
+      retriable: () => true,
+    });
+    this.#runner = new ActionRunner({ sink, name: `dead-letter:${topic}`, retry: { ...retry, retries: Number.POSITIVE_INFINITY }, logger });
   }
 
   write(info: MessageInfo, message: ErrorActionMessage, done: (outcome: RecordOutcome) => void): void {

@@ -72,7 +72,7 @@ describe('s3', () => {
     const down = createS3Definition({ settings: { endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: CREDENTIALS, forcePathStyle: true } });
     const sink = down.create({ bucket_name: 'telemetry', key: 'k' }, testDeps());
     await expect(sink.connect(signal())).rejects.toMatchObject({ code: 'SINK_UNAVAILABLE', retriable: true });
-    const err = await sink.writeBatch([testRecord({ a: 1 }, {}, 0), testRecord({ a: 2 }, {}, 1)], signal()).catch((e: unknown) => e);
+    const err = await sink.writeBatch([testRecord({ a: 1 }, { bucket_name: 'telemetry', key: 'k' }, 0), testRecord({ a: 2 }, { bucket_name: 'telemetry', key: 'k' }, 1)], signal()).catch((e: unknown) => e);
     expect(err).not.toBeInstanceOf(SinkBatchError);
     expect(err).toMatchObject({ code: 'SINK_UNAVAILABLE', retriable: true });
     await sink.close();
@@ -83,7 +83,7 @@ describe('s3', () => {
         settings: { endpoint: `http://127.0.0.1:${hole.port}`, region: 'us-east-1', credentials: CREDENTIALS, forcePathStyle: true, requestTimeoutMs: 300, maxAttempts: 1 },
       });
       const sink2 = stalled.create({ bucket_name: 'telemetry', key: 'k' }, testDeps());
-      await expect(sink2.writeBatch([testRecord({ a: 1 })], signal())).rejects.toMatchObject({ code: 'SINK_UNAVAILABLE', retriable: true });
+      await expect(sink2.writeBatch([testRecord({ a: 1 }, { bucket_name: 'telemetry', key: 'k' })], signal())).rejects.toMatchObject({ code: 'SINK_UNAVAILABLE', retriable: true });
       await sink2.close();
     } finally {
       await hole.close();

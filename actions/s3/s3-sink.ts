@@ -7,9 +7,10 @@
  */
 import type { ObjectCannedACL, S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { SinkBatchError, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
-import { awsSettingsFromDeps, classifyAwsError, outputBytes, sdkClientOptions, stringParam, unavailable, type AwsClientSettings } from '../aws/index.js';
-import { paramsSchema } from '../runtime/index.js';
+import { endBatch, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
+import { classifyAwsError, outputBytes, sdkClientOptions, unavailable, type AwsClientSettings } from '../aws/index.js';
+import { paramsSchema } from '../runtime/params.js';
+import type { ActionDeps } from '../runtime/deps.js';
 
 /** The canned ACLs the AWS IoT S3 action accepts (API reference, S3Action.cannedAcl). */
 export const S3_CANNED_ACLS = [
@@ -81,27 +82,26 @@ export function createS3Api(settings: AwsClientSettings = {}): S3Api {
   };
 }
 
-export function createS3Definition(options: S3SinkOptions = {}): SinkDefinition<S3Config> {
+export function createS3Definition(options: S3SinkOptions = {}): SinkDefinition<S3Config, Pick<ActionDeps, 'aws'>> {
   return {
     type: 's3',
+    awsKey: 's3',
     summary: 'Writes each rule output as an S3 object (bucket, key template, canned ACL)',
     config: schema,
+    resourceParams: ['bucket_name'],
     maxBatchSize: S3_MAX_BATCH_SIZE,
-    create: (config, deps) => new S3Sink(config, { ...options, settings: options.settings ?? awsSettingsFromDeps(deps).s3 }),
+    create: (_config, deps) => new S3Sink({ ...options, settings: options.settings ?? deps.aws.s3 }),
   };
 }
 
 /** The definition with the AWS SDK's own settings (environment, credentials chain). */
 export const s3Action = createS3Definition();
 
-class S3Sink implements Sink {
+class S3Sink implements Sink<S3Config> {
   readonly #api: S3Api;
   #closed = false;
 
-  constructor(
-    private readonly config: S3Config,
-    options: S3SinkOptions,
-  ) {
+  constructor(options: S3SinkOptions) {
     this.#api = (options.api ?? createS3Api)(options.settings ?? {});
   }
 
@@ -115,7 +115,7 @@ class S3Sink implements Sink {
     }
   }
 
-  async writeBatch(records: readonly ActionRecord[], signal: AbortSignal): Promise<void> {
+  async writeBatch(records: readonly ActionRecord<S3Config>[], signal: AbortSignal): Promise<void> {
     const failures: RecordFailure[] = [];
     let unreachable: unknown;
     let next = 0;
@@ -128,16 +128,11 @@ class S3Sink implements Sink {
       }
     };
     await Promise.all(Array.from({ length: Math.min(S3_PUT_CONCURRENCY, records.length) }, worker));
-    if (failures.length === 0) return;
-    failures.sort((a, b) => a.index - b.index);
-    if (unreachable !== undefined && failures.length === records.length && failures.every((f) => f.retriable)) throw unavailable('S3', unreachable);
-    throw new SinkBatchError(failures, `${failures.length} of ${records.length} object(s) were not written to S3: ${failures[0]!.message}`);
+    endBatch('S3', failures, records.length, unreachable === undefined ? undefined : unavailable('S3', unreachable));
   }
 
-  async #put(record: ActionRecord, index: number, signal: AbortSignal): Promise<{ failure: RecordFailure; unreachable?: unknown } | undefined> {
-    const bucket = stringParam(record, this.config, 'bucket_name');
-    const key = stringParam(record, this.config, 'key');
-    const acl = stringParam(record, this.config, 'canned_acl');
+  async #put(record: ActionRecord<S3Config>, index: number, signal: AbortSignal): Promise<{ failure: RecordFailure; unreachable?: unknown } | undefined> {
+    const { bucket_name: bucket, key, canned_acl: acl } = record.params;
     if (!bucket) return { failure: { index, message: 's3: bucket_name rendered empty', retriable: false } };
     if (!key) return { failure: { index, message: 's3: key rendered empty', retriable: false } };
     const { body, contentType } = outputBytes(record.output, record.payload);

@@ -2,9 +2,10 @@
  * The action kinds a rule may name, from the action registry (actions/index.ts): each kind's
  * parameters and required ones come from its config schema, and `validateActionParams` runs
  * that schema, so `kiot rules check` accepts exactly what the rules worker will run. The AWS
- * TopicRulePayload key of each kind (`dynamoDBv2`) is listed here, for `*.rule.json` files.
+ * TopicRulePayload key of each kind (`dynamoDBv2`, for `*.rule.json` files) is the definition's
+ * `awsKey`; AWS kinds kiot does not run come from AWS_ACTIONS_NOT_RUN.
  */
-import { ACTION_DEFINITIONS, createActionRegistry, paramProblems, type ParamProblem } from '../../actions/index.js';
+import { ACTION_DEFINITIONS, AWS_ACTIONS_NOT_RUN, createActionRegistry, paramProblems, type ParamProblem } from '../../actions/index.js';
 
 export interface ActionKind {
   /** As rule files write it: `dynamodbv2(...)`. */
@@ -17,44 +18,10 @@ export interface ActionKind {
   readonly supported: boolean;
 }
 
-/**
- * AWS `Action` keys (AWS IoT API reference, `Action`) by kiot's kind name. Kinds without a
- * definition in the registry are AWS kinds kiot does not run (yet): rules naming them are refused.
- */
-const AWS_KEYS: readonly (readonly [type: string, awsKey: string])[] = [
-  ['republish', 'republish'],
-  ['kafka', 'kafka'],
-  ['dynamodb', 'dynamoDB'],
-  // AWS nests the table under putItem; kiot flattens it (`put_item.table_name` -> `table_name`).
-  ['dynamodbv2', 'dynamoDBv2'],
-  ['s3', 's3'],
-  ['elasticsearch', 'elasticsearch'],
-  ['opensearch', 'openSearch'],
-  ['http', 'http'],
-  ['lambda', 'lambda'],
-  ['cloudwatch_metric', 'cloudwatchMetric'],
-  ['cloudwatch_alarm', 'cloudwatchAlarm'],
-  ['cloudwatch_logs', 'cloudwatchLogs'],
-  ['sns', 'sns'],
-  ['sqs', 'sqs'],
-  ['kinesis', 'kinesis'],
-  ['firehose', 'firehose'],
-  ['iot_events', 'iotEvents'],
-  ['iot_analytics', 'iotAnalytics'],
-  ['iot_site_wise', 'iotSiteWise'],
-  ['step_functions', 'stepFunctions'],
-  ['timestream', 'timestream'],
-  ['location', 'location'],
-];
-
 const registry = createActionRegistry();
-const awsKeyOf = new Map(AWS_KEYS);
 
-const registered: ActionKind[] = ACTION_DEFINITIONS.map((def) => {
-  const schema = def.config as { params?: readonly string[]; required?: readonly string[] };
-  return { type: def.type, awsKey: awsKeyOf.get(def.type) ?? def.type, params: schema.params ?? [], required: schema.required ?? [], supported: true };
-});
-const unsupported: ActionKind[] = AWS_KEYS.filter(([type]) => !registry.get(type)).map(([type, awsKey]) => ({ type, awsKey, params: [], required: [], supported: false }));
+const registered: ActionKind[] = ACTION_DEFINITIONS.map((def) => ({ type: def.type, awsKey: def.awsKey, params: def.config.params, required: def.config.required, supported: true }));
+const unsupported: ActionKind[] = AWS_ACTIONS_NOT_RUN.map(({ type, awsKey }) => ({ type, awsKey, params: [], required: [], supported: false }));
 
 /** Every kind kiot runs, in the registry's order. */
 export const ACTION_KINDS: readonly ActionKind[] = registered;

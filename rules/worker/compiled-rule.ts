@@ -3,8 +3,8 @@
  * parameter compiled once, and its actions built from the registry. Nothing here parses per
  * message.
  */
-import { PlatformError, type ActionRecord, type Logger, type SinkDeps } from '../../core/index.js';
-import { ActionRunner, RuleActions, type BoundAction, type RuleCounters, type DeadLetterWriter, type RetryPolicy, type SinkRegistry } from '../../actions/index.js';
+import { PlatformError, type ActionRecord, type Logger } from '../../core/index.js';
+import { ActionRunner, RuleActions, type ActionDeps, type BoundAction, type RuleCounters, type DeadLetterWriter, type RetryPolicy, type SinkRegistry } from '../../actions/index.js';
 import type { ActionModel, RuleModel } from '../files/index.js';
 import { compileSql, compileTemplate, type CompiledSql, type SqlInput, type SqlServices, type SqlValue } from '../sql/index.js';
 
@@ -72,8 +72,8 @@ export function compileParams(params: Params, source: string, opts: TemplateOpti
 
 export interface CompileRuleContext {
   readonly registry: SinkRegistry;
-  /** Passed to every sink's `create` (the rules service passes ActionDeps). */
-  readonly sinkDeps: SinkDeps;
+  /** Passed to every sink's `create`. */
+  readonly sinkDeps: ActionDeps;
   readonly retry: RetryPolicy;
   readonly deadLetter: DeadLetterWriter;
   readonly services?: SqlServices;
@@ -132,8 +132,10 @@ export function compileRule(model: RuleModel, c: CompileRuleContext, counters?: 
   const opts: TemplateOptions = { sqlVersion: model.sqlVersion, services: c.services };
   const prepare = (a: ActionModel): CompiledAction => {
     try {
-      c.registry.validate(a.type, a.params);
-      return { type: a.type, renderer: compileParams(a.params, `${at(a)}: ${a.type}`, opts) };
+      // Templates are compiled over the parsed parameters, so every record's params have the
+      // kind's own (normalised) shape and a sink reads them one way: `record.params.table_name`.
+      const parsed = c.registry.validate(a.type, a.params) as Params;
+      return { type: a.type, renderer: compileParams(parsed, `${at(a)}: ${a.type}`, opts) };
     } catch (err) {
       if (err instanceof PlatformError && err.code !== 'CONFIG_INVALID') throw err;
       throw new PlatformError('CONFIG_INVALID', `${at(a)}: ${(err as Error).message}`, { cause: err });
@@ -145,8 +147,8 @@ export function compileRule(model: RuleModel, c: CompileRuleContext, counters?: 
   const bind = (a: ActionModel, i: number | 'error'): BoundAction => {
     const sink = c.registry.build(a.type, a.params, c.sinkDeps);
     const def = c.registry.get(a.type)!;
-    const bound = {
-      type: a.type,
+    const bound: BoundAction = {
+      kind: def,
       runner: new ActionRunner({ sink, name: `${model.name}/${i === 'error' ? 'error' : i}:${a.type}`, retry: c.retry, logger: c.logger, ...(def.maxBatchSize ? { maxBatchSize: def.maxBatchSize } : {}) }),
     };
     built.push(bound);

@@ -7,17 +7,19 @@
 import { Counter, Registry } from 'prom-client';
 import { CORE_TOPICS, TOPICS, systemClock, type Clock, type Config, type Log, type Logger } from '../../core/index.js';
 import {
+  awsSettingsFromConfig,
+  createActionDeps,
   createActionRegistry,
+  createLambdaSqlService,
   DeadLetterWriter,
   DEFAULT_RETRY_POLICY,
   KafkaProducers,
   MetricStore,
-  type ActionDeps,
+  type LambdaTarget,
   type LogFactory,
   type RetryPolicy,
   type SinkRegistry,
 } from '../../actions/index.js';
-import { createLambdaSqlService } from '../../actions/lambda/lambda-client.js';
 import { defaultSqlServices, type SqlServices } from '../sql/index.js';
 import { RuleSet, type RuleStatus, type SourcedRule } from './rule-set.js';
 import { FileRuleSource, TableRuleSource, DEFAULT_POLL_INTERVAL_MS } from './sources.js';
@@ -105,20 +107,21 @@ export function createRulesService(config: Config, deps: RulesServiceDeps): Rule
   const metricsRegistry = new Registry();
   const metricStore = new MetricStore(metricsRegistry);
   const kafka = new KafkaProducers(log, logger, deps.kafkaLogFactory);
+  const lambda: LambdaTarget | undefined = lambdaEndpoint ? { endpoint: lambdaEndpoint, signingRegion: config.lambdaSigningRegion } : undefined;
   const sqlServices: SqlServices = {
     ...defaultSqlServices(),
-    ...(lambdaEndpoint ? createLambdaSqlService({ endpoint: lambdaEndpoint, signingRegion: config.lambdaSigningRegion }) : {}),
+    ...(lambda ? createLambdaSqlService(lambda) : {}),
     ...deps.sqlServices,
   };
-  const actionDeps: ActionDeps = {
+  const actionDeps = createActionDeps({
     logger,
     clock: deps.clock ?? systemClock,
     log,
     kafka,
     metrics: metricStore,
-    config,
-    ...(lambdaEndpoint ? { lambdaEndpoint } : {}),
-  };
+    aws: awsSettingsFromConfig(config),
+    ...(lambda ? { lambda } : {}),
+  });
   const deadLetter = new DeadLetterWriter(log, logger, retry, o.deadLetterTopic ?? TOPICS.deadLetter);
   const ruleSet = new RuleSet({ registry, sinkDeps: actionDeps, retry, deadLetter, services: sqlServices, logger });
   const rulesDir = o.rulesDir === undefined ? config.rulesDir : o.rulesDir;

@@ -1,9 +1,11 @@
 /** Test helpers shared by the action tests of this folder family. */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { silentLogger, systemClock, type ActionRecord, type SinkDeps } from '../../../core/index.js';
+import { silentLogger, systemClock, type ActionRecord } from '../../../core/index.js';
+import type { ActionDeps } from '../../runtime/deps.js';
 
-export function testRecord(output: unknown, params: Record<string, unknown> = {}, i = 0): ActionRecord {
+/** A record whose params are the action's (rendered) parameters `params`. */
+export function testRecord<P>(output: unknown, params: P, i = 0): ActionRecord<P> {
   return {
     output,
     params,
@@ -16,7 +18,8 @@ export function testRecord(output: unknown, params: Record<string, unknown> = {}
   };
 }
 
-export const testDeps = (): SinkDeps => ({ logger: silentLogger(), clock: systemClock });
+/** The deps the AWS-API kinds take, with the AWS SDK's own settings (each test passes its endpoint in the definition's options). */
+export const testDeps = (): Pick<ActionDeps, 'logger' | 'clock' | 'aws'> => ({ logger: silentLogger(), clock: systemClock, aws: { dynamodb: {}, s3: {}, elasticsearch: {} } });
 
 export const signal = (): AbortSignal => new AbortController().signal;
 

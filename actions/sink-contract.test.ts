@@ -1,0 +1,331 @@
+/**
+ * core/testing/run-sink-suite.ts on every action kind in the catalogue, each against its real
+ * target or stand-in: the embedded log (republish, kafka, and a KafkaLog on a closed or silent
+ * port for down and stalled), loopback HTTP servers (http, lambda), dynalite (dynamodb,
+ * dynamodbv2), s3rver (s3), @elastic/elasticsearch-mock and real HTTP (elasticsearch, opensearch).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BaseConnection } from '@elastic/elasticsearch';
+import { afterAll, beforeAll, expect, test, vi } from 'vitest';
+import { decodeEnvelope, EmbeddedLog, silentLogger, systemClock, TOPICS, type Log, type LogRecord, type Sink, type SinkDefinition } from '../core/index.js';
+import { runSinkSuite, type SinkHarness } from '../core/testing/run-sink-suite.js';
+import { blackHole, closedPort, testRecord } from './aws/testing/records.js';
+import { cloudwatchMetricAction } from './cloudwatch-metric/cloudwatch-metric.js';
+import { fromItem } from './dynamodb-client/index.js';
+import { startDynalite, TEST_CREDENTIALS, type DynaliteServer } from './dynamodb-client/testing/dynalite.js';
+import { createDynamoDbDefinition } from './dynamodb/index.js';
+import { createDynamoDbV2Definition } from './dynamodbv2/index.js';
+import { createElasticsearchDefinition, createOpenSearchDefinition } from './elasticsearch/index.js';
+import { httpAction } from './http/http.js';
+import { ACTION_DEFINITIONS } from './index.js';
+import { createKafkaDefinition } from './kafka/kafka.js';
+import { createLambdaDefinition } from './lambda/lambda.js';
+import { republishAction } from './republish/republish.js';
+import { createActionDeps, type ActionDeps } from './runtime/deps.js';
+import { createS3Definition } from './s3/index.js';
+import { startS3rver, type S3rverServer } from './s3/testing/s3rver.js';
+
+type Doc = Record<string, unknown>;
+const logger = silentLogger();
+const output = (i: number): Doc => ({ n: i, id: `r${i}`, nested: { ok: i % 2 === 0 } });
+
+let db: DynaliteServer;
+let s3: S3rverServer;
+beforeAll(async () => {
+  [db, s3] = await Promise.all([startDynalite(), startS3rver(['contract'])]);
+  await db.createTable('contract', { name: 'device', type: 'S' });
+});
+afterAll(async () => {
+  await Promise.all([db?.close(), s3?.close()]);
+});
+
+/** A fresh embedded log and the deps over it. */
+async function embedded(): Promise<{ log: Log; deps: ActionDeps; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiot-sink-contract-'));
+  const log = await EmbeddedLog.open({ dataDir: dir, logger });
+  const deps = createActionDeps({ log, logger });
+  return {
+    log,
+    deps,
+    stop: async () => {
+      await deps.kafka.close();
+      await log.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Reads `topic` from the start until `want` records match, returning those. */
+async function readTopic(log: Log, topic: string, match: (r: LogRecord) => boolean, want: number): Promise<LogRecord[]> {
+  const found: LogRecord[] = [];
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const consumer = log.consumer({
+    groupId: `contract-${randomUUID()}`,
+    topics: [topic],
+    startFrom: 'earliest',
+    eachBatch: async (batch) => {
+      for (const r of batch.records) if (match(r)) found.push(r);
+      if (found.length >= want) done();
+    },
+  });
+  await consumer.start();
+  try {
+    await Promise.race([finished, new Promise((_, reject) => setTimeout(() => reject(new Error(`read ${found.length} of ${want} from ${topic}`)), 10_000))]);
+  } finally {
+    await consumer.stop();
+  }
+  return found;
+}
+
+/** A KafkaLog-backed kafka action whose cluster is down (closed port) or silent (accepts, never answers). */
+async function kafkaFaulty<P>(deps: ActionDeps, port: number, config: P, def = createKafkaDefinition({ appendTimeoutMs: 2_000 })) {
+  return def.create(def.config.parse({ ...config, client_properties: { 'bootstrap.servers': `127.0.0.1:${port}` } }), deps);
+}
+
+/** A loopback HTTP server that records bodies by path and answers 400 for paths with "reject". */
+async function httpTarget(): Promise<{ url: string; bodies: Map<string, string>; close(): Promise<void> }> {
+  const bodies = new Map<string, string>();
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.url?.includes('reject')) return void res.writeHead(400).end('rejected');
+      bodies.set(decodeURIComponent(req.url ?? ''), Buffer.concat(chunks).toString());
+      res.writeHead(req.headers['x-amz-invocation-type'] === 'Event' ? 202 : 200).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    bodies,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const notAnswering = async <P>(make: (endpoint: string) => ReturnType<SinkDefinition<P, never>['create']>) => {
+  const hole = await blackHole();
+  return { sink: make(`http://127.0.0.1:${hole.port}`), close: hole.close };
+};
+const nothingListening = async <P>(make: (endpoint: string) => ReturnType<SinkDefinition<P, never>['create']>) => ({
+  sink: make(`http://127.0.0.1:${await closedPort()}`),
+  close: async () => {},
+});
+
+const harnesses: Record<string, () => Promise<SinkHarness<any>>> = {
+  async republish() {
+    const e = await embedded();
+    await e.log.ensureTopic({ name: TOPICS.egress });
+    const params = (i: number, topic = `contract/${i}`) => republishAction.config.parse({ topic, qos: 1 });
+    return {
+      sink: () => republishAction.create(params(0), e.deps),
+      record: (i) => testRecord(output(i), params(i), i),
+      badRecord: (i) => testRecord(output(i), { ...params(i), topic: `contract/+/${i}` }, i),
+      async readBack(records) {
+        const topics = records.map((r) => r.params.topic);
+        const found = (await readTopic(e.log, TOPICS.egress, (r) => topics.includes(decodeEnvelope(r.value!).topic), records.length)).map((r) => decodeEnvelope(r.value!));
+        return topics.map((t) => JSON.parse(found.find((env) => env.topic === t)!.payload.toString()));
+      },
+      // republish writes to the log kiot runs on; on Kafka that log can be down or stall like any cluster.
+      down: async () => ({ sink: await kafkaFaulty(e.deps, await closedPort(), { topic: TOPICS.egress }), close: async () => {} }),
+      stalled: async () => {
+        const hole = await blackHole();
+        return { sink: await kafkaFaulty(e.deps, hole.port, { topic: TOPICS.egress }), close: hole.close };
+      },
+      stop: e.stop,
+    };
+  },
+
+  async kafka() {
+    const e = await embedded();
+    const def = createKafkaDefinition();
+    const topic = `contract.${randomUUID().slice(0, 8)}`;
+    const params = (i: number) => def.config.parse({ topic, key: `k${i}`, headers: [{ key: 'h', value: `v${i}` }] });
+    return {
+      sink: () => def.create(params(0), e.deps),
+      record: (i) => testRecord(output(i), params(i), i),
+      badRecord: (i) => testRecord(output(i), { ...params(i), partition: 'x' }, i),
+      async readBack(records) {
+        const keys = records.map((r) => r.params.key);
+        const found = await readTopic(e.log, topic, (r) => keys.includes(r.key?.toString()), records.length);
+        return keys.map((k) => JSON.parse(found.find((r) => r.key?.toString() === k)!.value!.toString()));
+      },
+      down: async () => ({ sink: await kafkaFaulty(e.deps, await closedPort(), { topic }), close: async () => {} }),
+      stalled: async () => {
+        const hole = await blackHole();
+        return { sink: await kafkaFaulty(e.deps, hole.port, { topic }), close: hole.close };
+      },
+      stop: e.stop,
+    };
+  },
+
+  async http() {
+    const target = await httpTarget();
+    const deps = { logger, clock: systemClock };
+    const params = (url: string) => httpAction.config.parse({ url, headers: [{ key: 'x-test', value: '1' }] });
+    /** The url is a per-record parameter: records written through this sink go to `url` instead. */
+    const at = (url: string): Sink<any> => {
+      const sink = httpAction.create(params(url), deps);
+      return { connect: (sig) => sink.connect(sig), close: () => sink.close(), writeBatch: (rs, sig) => sink.writeBatch(rs.map((r) => ({ ...r, params: params(`${url}/x`) })), sig) };
+    };
+    return {
+      sink: () => httpAction.create(params(target.url), deps),
+      record: (i) => testRecord(output(i), params(`${target.url}/in/${i}`), i),
+      badRecord: (i) => testRecord(output(i), params(`${target.url}/reject/${i}`), i),
+      readBack: async (records) => records.map((r) => JSON.parse(target.bodies.get(new URL(r.params.url).pathname)!)),
+      down: () => nothingListening(at),
+      // HTTP_TIMEOUT_MS (5 s) bounds a request to a target that never answers.
+      stalled: () => notAnswering(at),
+      stop: target.close,
+    };
+  },
+
+  async lambda() {
+    const target = await httpTarget();
+    const deps = { lambda: { endpoint: target.url } };
+    const def = createLambdaDefinition();
+    const params = (fn: string) => def.config.parse({ function_arn: fn });
+    const withTarget = (endpoint: string) => createLambdaDefinition({ target: { endpoint }, timeoutMs: 300 }).create(params('f'), { lambda: undefined });
+    return {
+      sink: () => def.create(params('f'), deps),
+      record: (i) => testRecord(output(i), params(`fn-${i}`), i),
+      badRecord: (i) => testRecord(output(i), params(`reject-${i}`), i),
+      readBack: async (records) => records.map((r) => JSON.parse(target.bodies.get(`/2015-03-31/functions/${r.params.function_arn}/invocations`)!)),
+      down: () => nothingListening(withTarget),
+      stalled: () => notAnswering(withTarget),
+      stop: target.close,
+    };
+  },
+
+  async cloudwatch_metric() {
+    const e = await embedded();
+    const params = (i: number) => cloudwatchMetricAction.config.parse({ metric_namespace: 'contract', metric_name: `m${i}`, metric_value: String(i), metric_unit: 'Count' });
+    return {
+      sink: () => cloudwatchMetricAction.create(params(0), e.deps),
+      record: (i) => testRecord({ value: i }, params(i), i),
+      // As `metric_value = '${reading}'` renders for a message whose reading is not a number.
+      badRecord: (i) => testRecord({ value: i }, { ...params(i), metric_value: 'not a number' }, i),
+      readBack: async (records) => Promise.all(records.map(async (r) => ({ value: await e.deps.metrics.last('contract', r.params.metric_name, 'Count') }))),
+      down: () => ({ notApplicable: 'the metric store is in-process (exported on /metrics)' }),
+      stalled: () => ({ notApplicable: 'the metric store is in-process (exported on /metrics)' }),
+      stop: e.stop,
+    };
+  },
+
+  async dynamodb() {
+    const deps = { aws: { dynamodb: db.settings, s3: {}, elasticsearch: {} } };
+    const def = createDynamoDbDefinition();
+    const params = (i: number) => def.config.parse({ table_name: 'contract', hash_key_field: 'device', hash_key_value: `v1-${i}`, payload_field: 'data' });
+    const elsewhere = (endpoint: string) => createDynamoDbDefinition({ settings: { endpoint, region: 'us-east-1', credentials: TEST_CREDENTIALS, requestTimeoutMs: 300 } }).create(params(0), deps);
+    return {
+      sink: () => def.create(params(0), deps),
+      record: (i) => testRecord(output(i), params(i), i),
+      badRecord: (i) => testRecord(output(i), { ...params(i), hash_key_type: 'NUMBER' }, i),
+      readBack: async (records) => Promise.all(records.map(async (r) => fromItem((await db.getItem('contract', { device: { S: r.params.hash_key_value } }))!)['data'])),
+      down: () => nothingListening(elsewhere),
+      stalled: () => notAnswering(elsewhere),
+      stop: async () => {},
+    };
+  },
+
+  async dynamodbv2() {
+    const deps = { aws: { dynamodb: db.settings, s3: {}, elasticsearch: {} } };
+    const def = createDynamoDbV2Definition();
+    const params = def.config.parse({ put_item: { table_name: 'contract' } });
+    const elsewhere = (endpoint: string) => createDynamoDbV2Definition({ settings: { endpoint, region: 'us-east-1', credentials: TEST_CREDENTIALS, requestTimeoutMs: 300 } }).create(params, deps);
+    const item = (i: number) => ({ device: `v2-${i}`, ...output(i) });
+    return {
+      sink: () => def.create(params, deps),
+      record: (i) => testRecord(item(i), params, i),
+      // No hash key in the output: DynamoDB rejects the item (ValidationException).
+      badRecord: (i) => testRecord(output(i), params, i),
+      readBack: async (records) => Promise.all(records.map(async (r) => fromItem((await db.getItem('contract', { device: { S: (r.output as Doc)['device'] as string } }))!))),
+      down: () => nothingListening(elsewhere),
+      stalled: () => notAnswering(elsewhere),
+      stop: async () => {},
+    };
+  },
+
+  async s3() {
+    const deps = { aws: { dynamodb: {}, s3: s3.settings, elasticsearch: {} } };
+    const def = createS3Definition();
+    const run = randomUUID().slice(0, 8);
+    const params = (i: number, bucket = 'contract') => def.config.parse({ bucket_name: bucket, key: `${run}/${i}.json` });
+    const elsewhere = (endpoint: string) =>
+      createS3Definition({ settings: { ...s3.settings, endpoint, requestTimeoutMs: 300 } }).create(params(0), deps);
+    return {
+      sink: () => def.create(params(0), deps),
+      record: (i) => testRecord(output(i), params(i), i),
+      badRecord: (i) => testRecord(output(i), params(i, 'no-such-bucket'), i),
+      readBack: async (records) => Promise.all(records.map(async (r) => JSON.parse((await s3.getObject('contract', r.params.key)).body.toString()))),
+      down: () => nothingListening(elsewhere),
+      stalled: () => notAnswering(elsewhere),
+      stop: async () => {},
+    };
+  },
+
+  elasticsearch: () => searchHarness('elasticsearch'),
+  opensearch: () => searchHarness('opensearch'),
+};
+
+/** The part of @elastic/elasticsearch-mock used here (CommonJS, loaded as what it is). */
+interface ClientMock {
+  add(pattern: { method: string | string[]; path: string }, resolver: (params: { body?: unknown }) => unknown): ClientMock;
+  getConnection(): typeof BaseConnection;
+}
+const Mock = createRequire(import.meta.url)('@elastic/elasticsearch-mock') as new () => ClientMock;
+
+async function searchHarness(flavor: 'elasticsearch' | 'opensearch'): Promise<SinkHarness<any>> {
+  const create = flavor === 'opensearch' ? createOpenSearchDefinition : createElasticsearchDefinition;
+  const mock = new Mock();
+  const store = new Map<string, Doc>();
+  mock.add({ method: 'HEAD', path: '/' }, () => '');
+  mock.add({ method: ['POST', 'PUT'], path: '/_bulk' }, ({ body }) => {
+    const lines = body as Doc[];
+    const items = [];
+    for (let i = 0; i < lines.length; i += 2) {
+      const { _index, _id } = (lines[i] as { index: { _index: string; _id: string } }).index;
+      const doc = lines[i + 1] as Doc;
+      if (doc['reject']) items.push({ index: { _index, _id, status: 400, error: { type: 'mapper_parsing_exception', reason: 'rejected' } } });
+      else items.push({ index: { _index, _id, status: 201 } }), store.set(`${_index}/${_id}`, doc);
+    }
+    return { took: 1, errors: items.some((i) => i.index.status >= 300), items };
+  });
+  const MockConnection = mock.getConnection();
+  // The mock's Connection has no close(), which Client.close() calls.
+  const connection = class extends MockConnection {
+    override async close(): Promise<void> {}
+  };
+  const deps = { aws: { dynamodb: {}, s3: {}, elasticsearch: {} } };
+  const params = (i: number, endpoint = 'http://127.0.0.1:9200') => create().config.parse({ endpoint, index: 'contract', id: `d${i}` });
+  const elsewhere = (endpoint: string) => create({ settings: { endpoint, requestTimeoutMs: 300 } }).create(params(0, endpoint), deps);
+  return {
+    sink: () => create({ connection }).create(params(0), deps),
+    record: (i) => testRecord(output(i), params(i), i),
+    badRecord: (i) => testRecord({ ...output(i), reject: true }, params(i), i),
+    readBack: async (records) => records.map((r) => store.get(`contract/${r.params.id}`)),
+    down: () => nothingListening(elsewhere),
+    stalled: () => notAnswering(elsewhere),
+    stop: async () => {},
+  };
+}
+
+test('every kind in the catalogue runs the sink contract', () => {
+  expect(Object.keys(harnesses).sort()).toEqual(ACTION_DEFINITIONS.map((d) => d.type).sort());
+});
+
+// s3rver checks signatures against its own fixed key pair; the SDK chain reads them from here.
+vi.stubEnv('AWS_ACCESS_KEY_ID', 'S3RVER');
+vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'S3RVER');
+
+for (const [kind, start] of Object.entries(harnesses)) runSinkSuite(kind, start);
