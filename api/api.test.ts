@@ -41,7 +41,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { EmbeddedLog, TOPICS, decodeEnvelope, silentLogger, type Log } from '../core/index.js';
+import { EmbeddedLog, TOPICS, decodeEnvelope, decodeFrame, silentLogger, type Log } from '../core/index.js';
+import { topicRuleCodec } from '../rules/worker/index.js';
 import { parseCredentialsFile } from './access-keys.js';
 import { createApi, type Api } from './index.js';
 import { createHttpServer, type HttpServer } from './server.js';
@@ -323,7 +324,8 @@ describe('topic rules', () => {
 
     const stored = api.topicRules.get('overheat')!;
     expect(stored).toMatchObject({ name: 'overheat', enabled: true, sqlVersion: '2016-03-23', actions: [{ type: 'republish', params: { topic: 'alerts/${topic(2)}', role_arn: 'arn:aws:iam::123456789012:role/x', qos: 1 } }] });
-    const onLog = await log.openTable(TOPICS.rules, { decode: (v) => JSON.parse(v.toString('utf8')) as { name: string; sql: string } });
+    // What the rules workers read: the same record through the topic's codec.
+    const onLog = await log.openTable(TOPICS.rules, { decode: (v, key) => decodeFrame(topicRuleCodec, v, key).value });
     expect(onLog.get('overheat')).toMatchObject({ name: 'overheat', sql: payload.sql });
     await onLog.close();
 

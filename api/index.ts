@@ -29,7 +29,7 @@ export { AWS_ERRORS, awsErrorShape, sendAwsError } from './aws-errors.js';
 export { createAwsRoutes, compilePathTemplate, jsonDepthExceeds, DEFAULT_MAX_BODY_BYTES, MAX_JSON_DEPTH, type AwsRouterOptions } from './aws-router.js';
 export { createRequestAuthenticator, type ApiCaller, type RequestAuthenticator, type RequestAuthenticatorOptions } from './caller.js';
 export { verifySigV4, IOT_SIGNING_SERVICES, type SigV4Identity, type SignedRequest } from './sigv4.js';
-export { AccessKeyStore, ACCESS_KEYS_TOPIC, CREDENTIALS_FILE_NAME, parseCredentialsFile, formatCredentialsFile, type AccessKey } from './access-keys.js';
+export { AccessKeyStore, CREDENTIALS_FILE_NAME, parseCredentialsFile, formatCredentialsFile, type AccessKey, type AccessKeyView } from './access-keys.js';
 export { TopicRuleStore, buildStoredRule, type StoredTopicRule, type TopicRulePayload } from './topic-rule-store.js';
 
 export interface ApiDeps {
@@ -92,11 +92,11 @@ export async function createApi(config: Pick<Config, 'dataDir' | 'region' | 'acc
     for (const store of opened.splice(0).reverse()) await store.close();
   };
   try {
-    const accessKeys = await AccessKeyStore.open(deps.log);
+    const accessKeys = await AccessKeyStore.open(deps.log, { logger: deps.logger });
     opened.push(accessKeys);
     const registry = deps.registry ?? (await openThingRegistry(config, { ...deps, clock }));
     if (!deps.registry) opened.push(registry);
-    const topicRules = await TopicRuleStore.open(deps.log);
+    const topicRules = await TopicRuleStore.open({ log: deps.log, logger: deps.logger });
     opened.push(topicRules);
     const credentials =
       deps.writeCredentialsFile === false

@@ -1,29 +1,23 @@
 /**
  * Topic rules created through the HTTP API, stored on the compacted `iot.rules` topic so that
- * every rules worker runs them.
+ * every rules worker runs them: a `StateStore` over the topic (record layout at
+ * `topicRuleCodec`, rules/worker/sources.ts, which the workers read with the same codec), and
+ * every change a command run on the owner of the topic's one partition, one at a time per rule.
+ * So of two concurrent CreateTopicRule calls for one name, exactly one succeeds, whichever API
+ * process each reaches.
  *
- * Record layout: key = rule name; value = UTF-8 JSON of a {@link StoredTopicRule}: the
- * `RuleModel` that `rules/files` makes of the same TopicRulePayload in a `<name>.rule.json`
- * file (so the rules worker reads one model whatever the source), plus the payload as the
- * caller sent it (GetTopicRule returns it unchanged), the creation time and the FROM filter.
- * A tombstone deletes the rule.
+ * The API shows and changes the rules it wrote (`origin: 'api'`). A rule another tool wrote to
+ * the topic runs, and holds its name, but is not the API's to list or change.
  */
-import { CORE_TOPICS, PlatformError, TOPICS, type Log, type Table } from '../core/index.js';
+import { PlatformError, StateStore, TOPICS, topicSpec, type CommandDefinition, type Log, type Logger, type StateView } from '../core/index.js';
 import { checkRuleText, parseJsonRuleFile, type RuleModel } from '../rules/files/index.js';
 import { compileSql } from '../rules/sql/index.js';
+import { topicRuleCodec, topicRulePayloadSchema, type TopicRulePayload, type TopicRuleRecord } from '../rules/worker/index.js';
 
-/** AWS's TopicRulePayload, as the SDKs send it (action bodies are kept as given). */
-export interface TopicRulePayload {
-  readonly sql: string;
-  readonly description?: string;
-  readonly actions: readonly Record<string, unknown>[];
-  readonly errorAction?: Record<string, unknown>;
-  readonly ruleDisabled?: boolean;
-  readonly awsIotSqlVersion?: string;
-}
+export type { TopicRulePayload } from '../rules/worker/index.js';
 
-export interface StoredTopicRule extends RuleModel {
-  /** Rules from the API say `api`; rule files are not stored here. */
+/** A rule the API wrote: the record with the API's fields present. */
+export interface StoredTopicRule extends TopicRuleRecord {
   readonly origin: 'api';
   /** ms since the epoch. */
   readonly createdAt: number;
@@ -59,6 +53,13 @@ export function buildStoredRule(name: string, payload: unknown, createdAt: numbe
     if (err instanceof PlatformError) throw invalid(`topicRulePayload: ${String(err.details['reason'] ?? err.message)}`, 'topicRulePayload');
     throw err;
   }
+  // parseJsonRuleFile reads a field of the wrong type as absent; stored, it would fail the record's schema.
+  const checked = topicRulePayloadSchema.safeParse(payload);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    const path = issue ? ['topicRulePayload', ...issue.path].join('.') : 'topicRulePayload';
+    throw invalid(`${path}: ${issue?.message ?? 'does not match TopicRulePayload'}`, path);
+  }
   const compiled = compileSql(model.sql, { source: 'sql', sqlVersion: model.sqlVersion, ruleName: name });
   if (model.actions.length > 0 || model.errorAction) {
     // The SQL compiled above, so what remains are the actions' problems.
@@ -73,81 +74,128 @@ export function buildStoredRule(name: string, payload: unknown, createdAt: numbe
     origin: 'api',
     createdAt,
     topicPattern: compiled.topicFilter,
-    topicRulePayload: payload as TopicRulePayload,
+    topicRulePayload: checked.data,
   };
 }
 
 const notFound = (name: string): PlatformError => new PlatformError('REGISTRY_NOT_FOUND', `Rule ${name} does not exist`, { details: { resourceId: name } });
 
-export class TopicRuleStore {
-  readonly #table: Table<StoredTopicRule>;
-  #queue: Promise<unknown> = Promise.resolve();
+const isApiRule = (record: TopicRuleRecord | undefined): record is StoredTopicRule => record?.origin === 'api';
 
-  private constructor(table: Table<StoredTopicRule>) {
-    this.#table = table;
+/** The API's rule of that name, or REGISTRY_NOT_FOUND. */
+function apiRule(state: StateView<TopicRuleRecord>, name: string): StoredTopicRule {
+  const current = state.get(name);
+  if (!isApiRule(current)) throw notFound(name);
+  return current;
+}
+
+/** The names the topic rule commands are executed by. */
+export const TOPIC_RULE_COMMANDS = {
+  create: 'topicRule.create',
+  replace: 'topicRule.replace',
+  setEnabled: 'topicRule.setEnabled',
+  delete: 'topicRule.delete',
+} as const;
+
+/**
+ * The commands on `iot.rules`. Each gets a rule already built and checked by the caller
+ * ({@link buildStoredRule}: compiling SQL is the caller's cost, not the owner's) and only does
+ * what needs the current state: whether the name is taken, and the creation time.
+ */
+export const topicRuleCommands: readonly CommandDefinition<TopicRuleRecord, any, any>[] = [
+  {
+    name: TOPIC_RULE_COMMANDS.create,
+    keys: (rule: StoredTopicRule) => [rule.name],
+    run(state, rule: StoredTopicRule) {
+      if (state.has(rule.name)) throw new PlatformError('REGISTRY_ALREADY_EXISTS', `Rule ${rule.name} already exists`, { details: { resourceId: rule.name } });
+      return { writes: [{ key: rule.name, value: rule, ifRevision: 0 }], result: rule };
+    },
+  } satisfies CommandDefinition<TopicRuleRecord, StoredTopicRule, StoredTopicRule>,
+  {
+    name: TOPIC_RULE_COMMANDS.replace,
+    keys: (rule: StoredTopicRule) => [rule.name],
+    run(state, rule: StoredTopicRule) {
+      // AWS IoT: ReplaceTopicRule keeps the rule's creation time.
+      const next: StoredTopicRule = { ...rule, createdAt: apiRule(state, rule.name).createdAt };
+      return { writes: [{ key: rule.name, value: next, ifRevision: state.revision(rule.name) }], result: next };
+    },
+  } satisfies CommandDefinition<TopicRuleRecord, StoredTopicRule, StoredTopicRule>,
+  {
+    name: TOPIC_RULE_COMMANDS.setEnabled,
+    keys: (input: { name: string; enabled: boolean }) => [input.name],
+    run(state, { name, enabled }: { name: string; enabled: boolean }) {
+      const current = apiRule(state, name);
+      const next: StoredTopicRule = { ...current, enabled, topicRulePayload: { ...current.topicRulePayload, ruleDisabled: !enabled } };
+      return { writes: [{ key: name, value: next, ifRevision: state.revision(name) }], result: next };
+    },
+  } satisfies CommandDefinition<TopicRuleRecord, { name: string; enabled: boolean }, StoredTopicRule>,
+  {
+    name: TOPIC_RULE_COMMANDS.delete,
+    keys: (input: { name: string }) => [input.name],
+    run(state, { name }: { name: string }) {
+      apiRule(state, name);
+      return { writes: [{ key: name, value: null, ifRevision: state.revision(name) }], result: undefined };
+    },
+  } satisfies CommandDefinition<TopicRuleRecord, { name: string }, undefined>,
+];
+
+export interface TopicRuleStoreDeps {
+  readonly log: Log;
+  readonly logger: Logger;
+}
+
+export class TopicRuleStore {
+  readonly #store: StateStore<TopicRuleRecord>;
+
+  private constructor(store: StateStore<TopicRuleRecord>) {
+    this.#store = store;
   }
 
-  static async open(log: Log): Promise<TopicRuleStore> {
-    await log.ensureTopic(CORE_TOPICS.find((t) => t.name === TOPICS.rules) ?? { name: TOPICS.rules, partitions: 1, compacted: true });
-    const table = await log.openTable<StoredTopicRule>(TOPICS.rules, { decode: (value) => JSON.parse(value.toString('utf8')) as StoredTopicRule });
-    return new TopicRuleStore(table);
+  /** Ensures `iot.rules` and opens the store with its commands; resolves once caught up. */
+  static async open(deps: TopicRuleStoreDeps): Promise<TopicRuleStore> {
+    return new TopicRuleStore(await StateStore.open({ log: deps.log, logger: deps.logger, topic: topicSpec(TOPICS.rules), codec: topicRuleCodec, commands: topicRuleCommands }));
   }
 
   get(name: string): StoredTopicRule | undefined {
-    return this.#table.get(name);
+    const record = this.#store.get(name);
+    return isApiRule(record) ? record : undefined;
   }
 
   list(): StoredTopicRule[] {
-    return [...this.#table.entries()].map(([, rule]) => rule);
+    return [...this.#store.entries()].map(([, rule]) => rule).filter(isApiRule);
   }
 
-  /** CreateTopicRule. @throws REGISTRY_ALREADY_EXISTS, REGISTRY_INVALID, RULES_SQL_* */
+  /**
+   * CreateTopicRule; resolves once this process's view has the rule.
+   * @throws PlatformError REGISTRY_ALREADY_EXISTS (the name is taken, also by a create racing
+   *   this one), REGISTRY_INVALID, RULES_SQL_*; STATE_UNAVAILABLE (retriable) when the owner of
+   *   `iot.rules` did not answer.
+   */
   create(name: string, payload: unknown, now: number): Promise<StoredTopicRule> {
-    return this.#run(async () => {
-      const rule = buildStoredRule(name, payload, now);
-      if (this.#table.has(name)) throw new PlatformError('REGISTRY_ALREADY_EXISTS', `Rule ${name} already exists`, { details: { resourceId: name } });
-      await this.#table.set(name, JSON.stringify(rule));
-      return rule;
-    });
+    return this.#store.execute(TOPIC_RULE_COMMANDS.create, buildStoredRule(name, payload, now));
   }
 
-  /** ReplaceTopicRule: a new payload, the same name and creation time. */
+  /**
+   * ReplaceTopicRule: a new payload, the same name and creation time.
+   * @throws PlatformError REGISTRY_NOT_FOUND, REGISTRY_INVALID, RULES_SQL_*, STATE_UNAVAILABLE
+   */
   replace(name: string, payload: unknown): Promise<StoredTopicRule> {
-    return this.#run(async () => {
-      const current = this.#table.get(name);
-      if (!current) throw notFound(name);
-      const rule = buildStoredRule(name, payload, current.createdAt);
-      await this.#table.set(name, JSON.stringify(rule));
-      return rule;
-    });
+    // The owner puts the stored creation time in place of this 0.
+    return this.#store.execute(TOPIC_RULE_COMMANDS.replace, buildStoredRule(name, payload, 0));
   }
 
-  /** EnableTopicRule / DisableTopicRule. */
+  /** EnableTopicRule / DisableTopicRule. @throws PlatformError REGISTRY_NOT_FOUND, STATE_UNAVAILABLE */
   setEnabled(name: string, enabled: boolean): Promise<StoredTopicRule> {
-    return this.#run(async () => {
-      const current = this.#table.get(name);
-      if (!current) throw notFound(name);
-      const rule: StoredTopicRule = { ...current, enabled, topicRulePayload: { ...current.topicRulePayload, ruleDisabled: !enabled } };
-      await this.#table.set(name, JSON.stringify(rule));
-      return rule;
-    });
+    return this.#store.execute(TOPIC_RULE_COMMANDS.setEnabled, { name, enabled });
   }
 
-  delete(name: string): Promise<void> {
-    return this.#run(async () => {
-      if (!this.#table.has(name)) throw notFound(name);
-      await this.#table.delete(name);
-    });
+  /** DeleteTopicRule. @throws PlatformError REGISTRY_NOT_FOUND, STATE_UNAVAILABLE */
+  async delete(name: string): Promise<void> {
+    await this.#store.execute(TOPIC_RULE_COMMANDS.delete, { name });
   }
 
-  async close(): Promise<void> {
-    await this.#queue.catch(() => undefined);
-    await this.#table.close();
-  }
-
-  #run<R>(fn: () => Promise<R>): Promise<R> {
-    const next = this.#queue.then(fn);
-    this.#queue = next.catch(() => undefined);
-    return next;
+  /** Lets commands in flight finish, then stops following the topic. Safe twice. */
+  close(): Promise<void> {
+    return this.#store.close();
   }
 }

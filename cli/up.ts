@@ -18,7 +18,7 @@ import {
   type Role,
   PlatformError,
 } from '../core/index.js';
-import { GATEWAY_TOPIC_SPECS, createAnonymousPolicyAuthenticator, readAnonymousPolicy, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
+import { createAnonymousPolicyAuthenticator, readAnonymousPolicy, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
 import { arnScopeOf, createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
 import { createRulesService } from '../rules/worker/index.js';
 
@@ -59,7 +59,7 @@ export async function startPlatform(
     }
   };
   try {
-    for (const topic of [...CORE_TOPICS, ...GATEWAY_TOPIC_SPECS]) await log.ensureTopic(topic);
+    for (const topic of CORE_TOPICS) await log.ensureTopic(topic);
     const metrics = createMetrics(log);
     const routes: Route[] = [];
     // Signed operations of roles other than the API's, served by the same router and check.
@@ -99,7 +99,7 @@ export async function startPlatform(
       await writeCaFile(config.dataDir, security.certificates.kiotCaCertificate().certificatePem, announce);
     } else if (operations.length > 0 || config.metricsAuth) {
       // No API in this process, but what it serves is still signed: same keys, same check.
-      const accessKeys = await AccessKeyStore.open(log);
+      const accessKeys = await AccessKeyStore.openView(log, { logger });
       stops.push(() => accessKeys.close());
       authenticate = createRequestAuthenticator({ accessKeys, region: config.region, scope: arnScopeOf(config) });
       routes.push(...createAwsRoutes({ operations, logger, authenticate }));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { PlatformError } from './errors.js';
-import { ROLES, loadConfig } from './config.js';
+import { ROLES, SETTINGS, loadConfig } from './config.js';
 
 const configError = (fn: () => unknown): PlatformError => {
   try {
@@ -74,5 +74,15 @@ describe('loadConfig', () => {
     const path = await file('kiot.yaml', 'httpPort: 80\n  bad: [\n');
     expect(configError(() => loadConfig({ configFile: path, env: {} })).message).toMatch(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: not valid YAML`));
     expect(configError(() => loadConfig({ configFile: join(tmpdir(), 'missing-kiot.yaml'), env: {} })).message).toMatch(/cannot read the config file \(ENOENT\)/);
+  });
+});
+
+describe('settings table', () => {
+  test('every flag reaches its key: commander names the option after the flag, camel-cased', () => {
+    for (const s of SETTINGS) {
+      const name = s.flag.split(' ')[0]!.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+      expect(name, s.flag).toBe(s.key);
+      expect(s.env, s.flag).toMatch(/^KIOT_[A-Z0-9_]+$/);
+    }
   });
 });

@@ -29,6 +29,8 @@ export const DEFAULT_ACTION_RETRY_BACKOFF_MS = 200;
  * per second and 512 KiB/s of throughput per connection (not adjustable in AWS).
  */
 export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 50;
+/** AWS IoT's longest keep-alive (1200 s); a longer or absent one is lowered to it (MQTT 5: Server Keep Alive). */
+export const DEFAULT_MAX_KEEP_ALIVE_SEC = 1200;
 export const DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION = 100;
 export const DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION = 512 * 1024;
 /** AWS account id used in ARNs when none is configured (LocalStack and moto use the same placeholder). */
@@ -95,6 +97,8 @@ export interface Config {
   readonly maxBytesPerSecondPerConnection: number;
   /** AWS IoT policy document (JSON file) that anonymous loopback MQTT clients are held to; undefined = they may do anything but take a device's client id. */
   readonly anonymousPolicy: string | undefined;
+  /** Longest MQTT keep-alive the gateway grants, seconds. */
+  readonly maxKeepAliveSec: number;
 }
 
 /**
@@ -145,6 +149,7 @@ export const SETTINGS = [
   { key: 'actionRetryBackoffMs', env: 'KIOT_ACTION_RETRY_BACKOFF_MS', flag: '--action-retry-backoff-ms <ms>', help: 'backoff before the first retry of a rule action, doubled per retry (max 5 s)', default: DEFAULT_ACTION_RETRY_BACKOFF_MS },
   { key: 'maxSubscriptionsPerConnection', env: 'KIOT_MAX_SUBSCRIPTIONS_PER_CONNECTION', flag: '--max-subscriptions-per-connection <n>', help: 'MQTT topic filters one connection may hold (AWS IoT: 50)', default: DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION },
   { key: 'maxPublishesPerSecondPerConnection', env: 'KIOT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION', flag: '--max-publishes-per-second-per-connection <n>', help: 'MQTT PUBLISH packets one connection may send per second, 0 = no limit (AWS IoT: 100)', default: DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION },
+  { key: 'maxKeepAliveSec', env: 'KIOT_MAX_KEEP_ALIVE_SEC', flag: '--max-keep-alive-sec <s>', help: 'longest MQTT keep-alive granted; MQTT 5 clients asking for more (or none) are told this one (AWS IoT: 1200)', default: DEFAULT_MAX_KEEP_ALIVE_SEC },
   { key: 'anonymousPolicy', env: 'KIOT_ANONYMOUS_POLICY', flag: '--anonymous-policy <file>', help: 'AWS IoT policy document (JSON) for anonymous clients of the loopback mqtt and ws listeners: iot:Connect, Publish, Subscribe, Receive (default: none, they may use any topic)', default: undefined },
   { key: 'maxBytesPerSecondPerConnection', env: 'KIOT_MAX_BYTES_PER_SECOND_PER_CONNECTION', flag: '--max-bytes-per-second-per-connection <n>', help: 'bytes of MQTT PUBLISH packets one connection may send per second, 0 = no limit (AWS IoT: 512 KiB)', default: DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION },
 ] as const;
@@ -226,6 +231,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     maxPublishesPerSecondPerConnection: count(pick('maxPublishesPerSecondPerConnection'), DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION, 0),
     maxBytesPerSecondPerConnection: count(pick('maxBytesPerSecondPerConnection'), DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION, 0),
     anonymousPolicy: optionalText(pick('anonymousPolicy')),
+    maxKeepAliveSec: count(pick('maxKeepAliveSec'), DEFAULT_MAX_KEEP_ALIVE_SEC, 1),
     ...tlsFiles(pick),
   };
   return Object.freeze(config);

@@ -1,8 +1,9 @@
-/** The public surface of ingest/: the MQTT device gateway, its auth hook, HTTP publish, egress. */
+/** The public surface of ingest/: the MQTT device gateway, its auth hook, HTTP publish, the ingest writer, egress. */
 export { createGateway, isLoopbackHost, WS_PATH, type Gateway, type GatewayConfig, type GatewayDeps, type GatewayListener } from './gateway/gateway.js';
-export { DEFAULT_LIMITS, type GatewayLimits } from './gateway/broker.js';
+export { DEFAULT_LIMITS, type GatewayLimits } from './gateway/limits.js';
 export { type GatewayMetrics, type IdentityRefusal, type LimitName } from './gateway/metrics.js';
-export { GATEWAY_TOPICS, GATEWAY_TOPIC_SPECS } from './gateway/topics.js';
+export { GATEWAY_TOPICS } from './topics.js';
+export { type GatewayClock } from './clock.js';
 export { createPublisher, publishForbidden, MAX_HTTP_PAYLOAD_BYTES, type Publisher, type PublisherDeps, type PublishRequest } from './gateway/http-publish.js';
 export { createHttpsPublishListener, DEFAULT_HTTPS_PORT, type HttpsPublishDeps, type HttpsPublishListener } from './gateway/https-publish.js';
 export { createEgressConsumer, type EgressConsumer, type EgressOptions } from './egress/egress.js';

@@ -1,22 +1,19 @@
 /**
- * MQTT topic names and filters (MQTT 5 §4.7, 3.1.1 §4.7): validation, shared-subscription
- * parsing and matching. The gateway keeps its own copy of matching rather than importing
- * rules/ (ingest may import only core and registry, DESIGN.md "Folders").
+ * Topic names and filters, validated in one place for every way into kiot (the gateway's
+ * PUBLISH, SUBSCRIBE and will, HTTP publish, the bridge through the ingest writer): MQTT's
+ * rules (MQTT 5 §4.7, 3.1.1 §4.7), shared subscriptions (MQTT 5 §4.8.2) and AWS IoT's topic
+ * quotas. Matching itself is core's (`topicMatches`, `TopicFilterIndex`), so that the gateway,
+ * the bridge and the rules engine agree.
  */
-import type { TopicSpec } from '../../core/index.js';
+import { TOPICS, topicFilterProblem } from '../core/index.js';
 
-/** The gateway's own compacted topics on the log. */
+/** The gateway's compacted topics on the log (specs in core's catalogue, `core/topics.ts`). */
 export const GATEWAY_TOPICS = {
   /** Persistent MQTT sessions by client id: subscriptions, queued messages, owner gateway. */
-  sessions: 'iot.sessions',
+  sessions: TOPICS.sessions,
   /** Retained messages by topic name: an encoded envelope; a tombstone clears the topic. */
-  retained: 'iot.retained',
+  retained: TOPICS.retained,
 } as const;
-
-export const GATEWAY_TOPIC_SPECS: readonly TopicSpec[] = [
-  { name: GATEWAY_TOPICS.sessions, partitions: 4, compacted: true },
-  { name: GATEWAY_TOPICS.retained, partitions: 4, compacted: true },
-];
 
 /** MQTT strings are at most 65535 bytes (MQTT 5 §1.5.4). */
 const MAX_TOPIC_BYTES = 65_535;
@@ -31,16 +28,9 @@ export function isValidTopicName(topic: string): boolean {
   return true;
 }
 
-/** A topic filter: `#` only as the whole last level, `+` only as a whole level. */
+/** A topic filter: `#` only as the whole last level, `+` only as a whole level (core's rules), at most 65535 bytes. */
 export function isValidTopicFilter(filter: string): boolean {
-  if (filter.length === 0 || Buffer.byteLength(filter) > MAX_TOPIC_BYTES || filter.includes('\u0000')) return false;
-  const levels = filter.split('/');
-  for (let i = 0; i < levels.length; i++) {
-    const level = levels[i]!;
-    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) return false;
-    if (level.includes('+') && level !== '+') return false;
-  }
-  return true;
+  return topicFilterProblem(filter) === undefined && Buffer.byteLength(filter) <= MAX_TOPIC_BYTES;
 }
 
 export interface SharedFilter {
@@ -63,8 +53,6 @@ export function parseSharedFilter(filter: string): SharedFilter | undefined | nu
   if (group.length === 0 || group.includes('+') || group.includes('#') || !isValidTopicFilter(rest)) return null;
   return { group, filter: rest };
 }
-
-export { topicMatches } from '../../core/index.js';
 
 const BASIC_INGEST_PREFIX = /^\$aws\/rules\/[^/]+\//i;
 
@@ -91,3 +79,16 @@ export function topicSlashes(topic: string): number {
 
 /** Bytes (UTF-8) of the counted part of a topic name. */
 export const topicBytes = (topic: string): number => Buffer.byteLength(countedTopic(topic));
+
+/** AWS IoT's topic quotas (forward slashes, bytes) as a gateway configures them. */
+export interface TopicQuotas {
+  readonly maxTopicSlashes: number;
+  readonly maxTopicBytes: number;
+}
+
+/** Which AWS IoT topic quota a topic name breaks, if any (`countedTopic` says what counts). */
+export function topicQuotaBroken(topic: string, quotas: TopicQuotas): 'topic-depth' | 'topic-length' | undefined {
+  if (topicSlashes(topic) > quotas.maxTopicSlashes) return 'topic-depth';
+  if (topicBytes(topic) > quotas.maxTopicBytes) return 'topic-length';
+  return undefined;
+}

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { CORE_TOPICS, EmbeddedLog, PlatformError, TOPICS, silentLogger, type Logger } from '../core/index.js';
+import { EmbeddedLog, PlatformError, TOPICS, silentLogger, topicSpec, type Logger } from '../core/index.js';
 import { createSecurityService, type SecurityService } from './principals/index.js';
 import { ThingRegistry } from './things/index.js';
 
@@ -96,7 +96,7 @@ function until(store: { onChange(listener: () => void): () => void }, check: () 
 describe('a data dir written before the registry store', () => {
   test('opens with every record, refuses what the old records forbid, and takes new writes beside them', async () => {
     const first = await openLog();
-    await first.ensureTopic(CORE_TOPICS.find((t) => t.name === TOPICS.registry)!);
+    await first.ensureTopic(topicSpec(TOPICS.registry));
     await first.append(TOPICS.registry, [
       ...Object.entries(OLD_RECORDS).map(([key, value]) => ({ key, value: Buffer.from(JSON.stringify(value)) })),
       { key: 'thing/gone', value: null },

@@ -18,14 +18,13 @@
  */
 import { z } from 'zod';
 import {
-  CORE_TOPICS,
   StateStore,
   TOPICS,
   jsonCodec,
+  topicSpec,
   type Log,
   type Logger,
   type StateCodec,
-  type TopicSpec,
 } from '../core/index.js';
 import { certificateCommands } from './certificates/commands.js';
 import { assertThingHasNoPrincipals, policyCommands } from './policies/commands.js';
@@ -49,8 +48,6 @@ export function registrySchemaFor(key: string): z.ZodType<RegistryValue> {
 
 export const registryCodec: StateCodec<RegistryValue> = jsonCodec<RegistryValue>({ name: 'registry record', version: 1, schema: registrySchemaFor });
 
-const REGISTRY_TOPIC: TopicSpec = CORE_TOPICS.find((t) => t.name === TOPICS.registry)!;
-const INGRESS_TOPIC: TopicSpec = CORE_TOPICS.find((t) => t.name === TOPICS.ingress)!;
 
 export interface RegistryStoreOptions {
   readonly log: Log;
@@ -86,13 +83,13 @@ export class RegistryStore {
    * by the store's table.
    */
   static async open(options: RegistryStoreOptions): Promise<RegistryStore> {
-    await options.log.ensureTopic(INGRESS_TOPIC);
+    await options.log.ensureTopic(topicSpec(TOPICS.ingress));
     const arns = createArns(options.region, options.accountId);
     let security: SecurityStore | undefined;
     const state = await StateStore.open<RegistryValue>({
       log: options.log,
       logger: options.logger,
-      topic: REGISTRY_TOPIC,
+      topic: topicSpec(TOPICS.registry),
       codec: registryCodec,
       ...(options.clock ? { clock: options.clock } : {}),
       commands: (store) => {

@@ -42,9 +42,7 @@ export function accessKeyOperations(store: AccessKeyStore, clock: () => number):
       path: '/kiot/access-keys/{accessKeyId}',
       access: 'admin',
       async handle(request) {
-        const id = request.params['accessKeyId'] ?? '';
-        if (store.get(id) === undefined) throw new PlatformError('REGISTRY_NOT_FOUND', `access key ${id} does not exist`, { details: { resourceId: id } });
-        await store.delete(id);
+        await store.delete(request.params['accessKeyId'] ?? ''); // REGISTRY_NOT_FOUND → ResourceNotFoundException (404)
         return {};
       },
     },

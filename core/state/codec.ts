@@ -83,8 +83,10 @@ export interface JsonCodecOptions<T> {
   /**
    * Turns a value parsed from an older schema version (0 = written before frames) into the
    * current shape; it is checked against `schema` afterwards. Default: the value as it is.
+   * `key` is the record's key: old records may have left to the key what the value now holds
+   * (a rule's name).
    */
-  readonly upgrade?: (value: unknown, fromVersion: number) => unknown;
+  readonly upgrade?: (value: unknown, fromVersion: number, key: string) => unknown;
 }
 
 /** Values as UTF-8 JSON, checked with a zod schema on every decode (AWS-style state is small). */
@@ -96,7 +98,7 @@ export function jsonCodec<T>(options: JsonCodecOptions<T>): StateCodec<T> {
     encode: (value) => Buffer.from(JSON.stringify(value), 'utf8'),
     decode(bytes, from, key) {
       let raw: unknown = JSON.parse(bytes.toString('utf8'));
-      if (from < version && upgrade) raw = upgrade(raw, from);
+      if (from < version && upgrade) raw = upgrade(raw, from, key);
       const parsed = (typeof schema === 'function' ? schema(key) : schema).safeParse(raw);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];

@@ -20,12 +20,10 @@ import { randomUUID } from 'node:crypto';
 import { ERROR_CODES, PlatformError, type ErrorCode } from '../errors.js';
 import type { AppendResult, Consumer, Log, LogRecord, TopicPartition, TopicSpec } from '../log/log.js';
 import type { Logger } from '../logger.js';
+import { TOPIC_SPECS, requestsTopicFor } from '../topics.js';
 
-/** Answers to routed commands, for every state store (retention: far longer than any ask waits). */
-export const STATE_REPLIES_TOPIC: TopicSpec = { name: 'iot.state.replies', partitions: 4, retentionMs: 60 * 60_000 };
-
-/** The requests topic of a state topic: same partitions, kept an hour. */
-export const requestsTopicFor = (topic: TopicSpec): TopicSpec => ({ name: `${topic.name}.requests`, partitions: topic.partitions ?? 4, retentionMs: 60 * 60_000 });
+/** Answers to routed commands, for every state store (its spec is in the catalogue, core/topics.ts). */
+export const STATE_REPLIES_TOPIC: TopicSpec = TOPIC_SPECS.stateReplies;
 
 export interface RoutedOutcome {
   readonly result: unknown;

@@ -21,15 +21,10 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { connect, type IClientOptions, type IClientSubscribeOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import {
-  CORE_TOPICS,
   PlatformError,
   TOPICS,
-  createEnvelope,
   decodeEnvelope,
-  encodeEnvelope,
-  envelopeHeaders,
-  envelopeKey,
-  type AppendRecord,
+  topicSpec,
   type BridgeConfig,
   type Consumer,
   type Envelope,
@@ -39,6 +34,8 @@ import {
   type UserProperty,
   topicMatches,
 } from '../../core/index.js';
+import { envelopeFromMqtt, userPropertiesToPacket } from '../mqtt-envelope.js';
+import { createIngestWriter } from '../writer.js';
 
 /**
  * User property that marks what a bridge published to the broker (value: the share group, or
@@ -57,7 +54,6 @@ export const DEFAULT_SESSION_EXPIRY_SEC = 24 * 60 * 60;
 export const DEFAULT_START_TIMEOUT_MS = 10_000;
 /** QoS 0 messages queued for append beyond this make the bridge stop reading from the broker. */
 const QOS0_HIGH_WATER = 1_000;
-const MAX_APPEND_BATCH = 500;
 
 export interface BridgeDeps {
   readonly log: Log;
@@ -87,12 +83,6 @@ export interface Bridge {
   connections(): number;
 }
 
-interface Pending {
-  readonly record: AppendRecord;
-  resolve(): void;
-  reject(err: unknown): void;
-}
-
 export function createBridge(config: BridgeConfig, deps: BridgeDeps): Bridge {
   const { log } = deps;
   const logger = deps.logger.child({ module: 'ingest.bridge' });
@@ -118,52 +108,21 @@ export function createBridge(config: BridgeConfig, deps: BridgeDeps): Bridge {
   const stopController = new AbortController();
   let firstReady: { resolve(): void; reject(err: unknown): void } | undefined;
 
-  // One in-order append queue per bridge: whatever queued while an append ran goes in the next one.
-  const queue: Pending[] = [];
-  let draining = false;
-  const enqueue = (record: AppendRecord): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
-      queue.push({ record, resolve, reject });
-      if (!draining) {
-        draining = true;
-        void drain();
-      }
-    });
-  const drain = async (): Promise<void> => {
-    try {
-      while (queue.length > 0) {
-        const batch = queue.splice(0, MAX_APPEND_BATCH);
-        try {
-          await log.append(TOPICS.ingress, batch.map((p) => p.record));
-          appendFailing = false;
-          for (const p of batch) p.resolve();
-        } catch (err) {
-          appendFailing = true;
-          for (const p of batch) p.reject(err);
-        }
-      }
-    } finally {
-      draining = false; // in the same synchronous step as the empty-queue check above
-    }
-  };
-
-  const toRecord = (topic: string, packet: IPublishPacket): AppendRecord => {
-    const props = packet.properties;
-    const userProperties = fromMqttUserProperties(props?.userProperties);
-    const envelope = createEnvelope({
-      topic,
-      payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
-      qos: packet.qos,
-      retain: packet.retain,
-      clientId: originClientId(topic, userProperties) ?? clientId,
-      userProperties,
-      contentType: props?.contentType,
-      responseTopic: props?.responseTopic,
-      correlationData: props?.correlationData,
-      payloadFormatIndicator: props?.payloadFormatIndicator === undefined ? undefined : Number(props.payloadFormatIndicator),
-      messageExpiryIntervalSec: props?.messageExpiryInterval,
-    });
-    return { key: envelopeKey(envelope), value: encodeEnvelope(envelope), headers: envelopeHeaders(envelope) };
+  // The one ingest writer, in order (one append at a time). No retained store: a retained
+  // message stays the external broker's, and the envelope only records the flag.
+  const writer = createIngestWriter({ log, logger });
+  const write = (topic: string, packet: IPublishPacket): Promise<void> => {
+    const envelope = envelopeFromMqtt({ ...packet, topic }, { clientId });
+    const origin = originClientId(topic, envelope.userProperties);
+    return writer.write(origin === undefined ? envelope : { ...envelope, clientId: origin }).then(
+      () => {
+        appendFailing = false;
+      },
+      (err: unknown) => {
+        appendFailing = true;
+        throw err;
+      },
+    );
   };
 
   const originClientId = (topic: string, props: readonly UserProperty[]): string | undefined => {
@@ -196,7 +155,7 @@ export function createBridge(config: BridgeConfig, deps: BridgeDeps): Bridge {
     if (isEcho(packet)) return done();
     let appended: Promise<void>;
     try {
-      appended = enqueue(toRecord(topic, packet));
+      appended = write(topic, packet);
     } catch (err) {
       // The message cannot be an envelope (e.g. a topic that is not valid UTF-8): acknowledging
       // it drops it, which redelivery could never fix.
@@ -205,7 +164,7 @@ export function createBridge(config: BridgeConfig, deps: BridgeDeps): Bridge {
     }
     if (packet.qos === 0) {
       appended.catch((err) => logger.warn({ err, topic }, 'QoS 0 message lost: append to iot.ingress failed'));
-      if (queue.length < QOS0_HIGH_WATER) return done();
+      if (writer.pending < QOS0_HIGH_WATER) return done();
       // Backpressure: stop reading from the socket until the queue has gone out.
       appended.then(() => done(), () => done());
       return;
@@ -371,7 +330,8 @@ export function createBridge(config: BridgeConfig, deps: BridgeDeps): Bridge {
   return {
     async start() {
       if (client || stopping) return;
-      for (const spec of CORE_TOPICS) if (spec.name === TOPICS.ingress || spec.name === TOPICS.egress) await log.ensureTopic(spec);
+      await log.ensureTopic(topicSpec(TOPICS.ingress));
+      await log.ensureTopic(topicSpec(TOPICS.egress));
       const options = await clientOptions();
       const ready = new Promise<void>((resolve, reject) => (firstReady = { resolve, reject }));
       const c = connect(config.url, options);
@@ -423,24 +383,9 @@ export function createBridge(config: BridgeConfig, deps: BridgeDeps): Bridge {
   };
 }
 
-/** mqtt.js user properties (`{ name: value | value[] }`) as envelope user properties. */
-function fromMqttUserProperties(props: Record<string, string | string[]> | undefined): UserProperty[] {
-  if (!props) return [];
-  const out: UserProperty[] = [];
-  for (const [name, value] of Object.entries(props)) {
-    for (const v of Array.isArray(value) ? value : [value]) out.push({ name, value: String(v) });
-  }
-  return out;
-}
-
 function publishProperties(envelope: Envelope, marker: string) {
-  const userProperties: Record<string, string | string[]> = Object.create(null);
-  for (const { name, value } of [...envelope.userProperties, { name: BRIDGE_ORIGIN_PROPERTY, value: marker }]) {
-    const previous = userProperties[name];
-    userProperties[name] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
-  }
   return {
-    userProperties,
+    userProperties: userPropertiesToPacket([...envelope.userProperties, { name: BRIDGE_ORIGIN_PROPERTY, value: marker }]),
     ...(envelope.contentType !== undefined ? { contentType: envelope.contentType } : {}),
     ...(envelope.responseTopic !== undefined ? { responseTopic: envelope.responseTopic } : {}),
     ...(envelope.correlationData !== undefined ? { correlationData: envelope.correlationData } : {}),

@@ -10,9 +10,7 @@
  * loses, what a crash caught in between.
  */
 import { decodeEnvelope, type Consumer, type Envelope, type Log, type Logger, type LogRecord, type TopicPartitionOffset } from '../../core/index.js';
-
-/** Header a gateway puts on the records it appends, so that it can skip its own on the way back. */
-export const ORIGIN_HEADER = 'kiot-origin';
+import { ORIGIN_HEADER } from '../writer.js';
 
 export interface EgressOptions {
   readonly log: Log;

@@ -1,6 +1,7 @@
 /**
  * The MQTT device gateway service: listeners for MQTT over TCP, TLS and WebSocket (`/mqtt`)
- * around one broker. `cli/up.ts` creates it with the log and starts it.
+ * around one shared context (sessions, router, ingest writer: `context.ts`). `cli/up.ts`
+ * creates it with the log and starts it.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -9,16 +10,18 @@ import { createServer as createTcpServer, type AddressInfo, type Server as TcpSe
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { PlatformError, listenFailed, type Config, type Envelope, type Log, type Logger } from '../../core/index.js';
+import { PlatformError, listenFailed, type Config, type Log, type Logger } from '../../core/index.js';
 import { anonymousAuthenticator, type Authenticator } from '../auth.js';
-import { Broker, DEFAULT_LIMITS, type GatewayLimits } from './broker.js';
+import { systemGatewayClock, type GatewayClock } from '../clock.js';
 import { Connection, type ConnectionOrigin } from './connection.js';
+import { openGatewayContext, type GatewayContext } from './context.js';
+import { DEFAULT_LIMITS, type GatewayLimits } from './limits.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 
 export type GatewayListener = 'mqtt' | 'mqtts' | 'ws';
 
 export type GatewayConfig = Pick<Config, 'host' | 'mqttPort' | 'mqttsPort' | 'wsPort' | 'tlsCert' | 'tlsKey' | 'tlsCa'> &
-  Partial<Pick<Config, 'maxSubscriptionsPerConnection' | 'maxPublishesPerSecondPerConnection' | 'maxBytesPerSecondPerConnection'>>;
+  Partial<Pick<Config, 'maxSubscriptionsPerConnection' | 'maxPublishesPerSecondPerConnection' | 'maxBytesPerSecondPerConnection' | 'maxKeepAliveSec'>>;
 
 export interface GatewayDeps {
   readonly log: Log;
@@ -50,13 +53,14 @@ export interface GatewayDeps {
    * 3.1.1 return code 5), so that it cannot publish as a device that is offline.
    */
   readonly isDeviceClientId?: (clientId: string) => boolean;
-  /** Replaces the append to `iot.ingress` (benchmark baseline only). */
+  /** Time and timers (session expiry, will delay, keep-alive); the system clock by default. Tests pass a manual one. */
+  readonly clock?: GatewayClock;
 }
 
 export interface Gateway {
-  /** Starts the broker and the listeners; resolves with the bound ports (port 0 picks a free one). */
+  /** Loads sessions and retained messages, joins the delivery consumer, then listens; resolves with the bound ports (port 0 picks a free one). */
   start(): Promise<Map<GatewayListener, number>>;
-  /** Closes listeners and connections (sessions are kept on the log), then the broker. Safe twice. */
+  /** Closes listeners and connections (sessions are kept on the log), then writes the sessions and leaves the consumer group. Safe twice. */
   stop(): Promise<void>;
   /** Connected clients right now. */
   readonly connectionCount: number;
@@ -97,15 +101,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
     ...(config.maxSubscriptionsPerConnection !== undefined ? { maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection } : {}),
     ...(config.maxPublishesPerSecondPerConnection !== undefined ? { maxPublishesPerSecond: config.maxPublishesPerSecondPerConnection } : {}),
     ...(config.maxBytesPerSecondPerConnection !== undefined ? { maxInboundBytesPerSecond: config.maxBytesPerSecondPerConnection } : {}),
+    ...(config.maxKeepAliveSec !== undefined ? { maxKeepAliveSec: config.maxKeepAliveSec } : {}),
   };
-  const broker = new Broker({
-    log: deps.log,
-    logger: deps.logger,
-    gatewayId: deps.gatewayId ?? randomUUID(),
-    limits: { ...DEFAULT_LIMITS, ...fromConfig, ...deps.limits },
-    metrics,
-    ...(deps.isDeviceClientId ? { isDeviceClientId: deps.isDeviceClientId } : {}),
-  });
+  const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...fromConfig, ...deps.limits };
+  const gatewayId = deps.gatewayId ?? randomUUID();
+  let context: GatewayContext | undefined;
   const connections = new Set<Connection>();
   const servers: (TcpServer | HttpServer)[] = [];
   let wss: WebSocketServer | undefined;
@@ -113,12 +113,12 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
   let accepting = true;
 
   const accept = (stream: import('node:stream').Duplex, origin: ConnectionOrigin) => {
-    if (!accepting) {
+    if (!accepting || !context) {
       stream.destroy();
       return;
     }
     const auth = origin.transport === 'mqtts' ? tlsAuthenticator : authenticator;
-    const connection = new Connection(broker, auth, stream, origin, (c) => connections.delete(c));
+    const connection = new Connection(context, auth, stream, origin, (c) => connections.delete(c));
     connections.add(connection);
   };
   const addressOf = (socket: Socket) => `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`;
@@ -140,7 +140,15 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
     metricsRegistry: metrics.registry,
     metrics,
     async start() {
-      await broker.start();
+      context = await openGatewayContext({
+        log: deps.log,
+        logger: deps.logger,
+        gatewayId,
+        limits,
+        metrics,
+        clock: deps.clock ?? systemGatewayClock,
+        isDeviceClientId: deps.isDeviceClientId,
+      });
       const ports = new Map<GatewayListener, number>();
       for (const auth of new Set([authenticator, tlsAuthenticator])) {
         const stopWatching = auth.watch?.((shouldDisconnect) => {
@@ -210,7 +218,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
       wss = new WebSocketServer({
         server: http,
         path: WS_PATH,
-        maxPayload: broker.limits.maxPacketSizeBytes + 8,
+        maxPayload: limits.maxPacketSizeBytes + 8,
         // MQTT over WebSocket names its subprotocol `mqtt` (MQTT 5 §6); 3.1 clients say `mqttv3.1`.
         handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
       });
@@ -232,7 +240,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
         for (const client of wss?.clients ?? []) client.terminate();
         wss?.close();
         for (const s of servers) if ('closeAllConnections' in s) s.closeAllConnections();
-        await broker.stop();
+        await context?.stop();
         await Promise.all(closed);
       })());
     },

@@ -11,20 +11,10 @@
  * anything is stored, so a refused publish leaves no trace on the log.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import {
-  PlatformError,
-  createEnvelope,
-  encodeEnvelope,
-  envelopeHeaders,
-  envelopeKey,
-  TOPICS,
-  type ErrorCode,
-  type Log,
-  type Logger,
-  type Table,
-  type UserProperty,
-} from '../../core/index.js';
-import { GATEWAY_TOPICS, isValidTopicName } from './topics.js';
+import { PlatformError, createEnvelope, TOPICS, topicSpec, type ErrorCode, type Log, type Logger, type UserProperty } from '../../core/index.js';
+import { RetainedStore } from '../retained-store.js';
+import { isValidTopicName } from '../topics.js';
+import { createIngestWriter, type IngestWriter } from '../writer.js';
 
 /** AWS IoT's message size limit (128 KiB). */
 export const MAX_HTTP_PAYLOAD_BYTES = 128 * 1024;
@@ -65,11 +55,13 @@ export interface PublisherDeps {
 
 export function createPublisher(deps: PublisherDeps): Publisher {
   const logger = deps.logger.child({ module: 'ingest.http-publish' });
-  let ready: Promise<Table> | undefined;
-  const retainedTable = () =>
+  let ready: Promise<IngestWriter> | undefined;
+  // Opened on first use: the API serves publishes in processes that may never see one.
+  const writer = () =>
     (ready ??= (async () => {
-      await deps.log.ensureTopic({ name: TOPICS.ingress, partitions: 4 });
-      return deps.log.openTable(GATEWAY_TOPICS.retained);
+      await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
+      const retained = await RetainedStore.open({ log: deps.log, logger });
+      return createIngestWriter({ log: deps.log, logger, retained });
     })().catch((err) => {
       ready = undefined;
       throw err;
@@ -77,6 +69,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
   return {
     async publish(request) {
       const { topic, query, payload } = request;
+      // Checked here too (the writer checks every message), to answer before authorizing.
       if (!isValidTopicName(topic)) throw invalid(`topic: expected a topic name without + or #, received ${JSON.stringify(topic)}`);
       const qosText = query.get('qos') ?? '0';
       if (qosText !== '0' && qosText !== '1') throw invalid(`qos: expected 0 or 1, received ${JSON.stringify(qosText)}`);
@@ -117,12 +110,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
         messageExpiryIntervalSec: expiry,
       });
       try {
-        const table = await retainedTable();
-        await deps.log.append(TOPICS.ingress, [{ key: envelopeKey(envelope), value: encodeEnvelope(envelope), headers: envelopeHeaders(envelope) }]);
-        if (envelope.retain) {
-          if (payload.length === 0) await table.delete(topic);
-          else await table.set(topic, encodeEnvelope(envelope));
-        }
+        await (await writer()).write(envelope);
       } catch (err) {
         logger.warn({ err, topic }, 'publish not stored');
         throw new PlatformError('LOG_UNAVAILABLE', 'the message could not be stored; retry', { cause: err, retriable: true, details: { awsErrorType: 'ServiceUnavailableException', awsStatus: 503 } });

@@ -2,8 +2,9 @@
  * Conversions between MQTT PUBLISH packets, kiot envelopes and the gateway's outgoing
  * message records (what a session queues or holds in flight).
  */
-import type { IPublishPacket, UserProperties } from 'mqtt-packet';
+import type { IPublishPacket } from 'mqtt-packet';
 import type { Envelope, UserProperty } from '../../core/index.js';
+import { userPropertiesToPacket } from '../mqtt-envelope.js';
 
 /** A message on its way to one session. */
 export interface OutMessage {
@@ -27,30 +28,6 @@ export interface InflightMessage {
   readonly packetId: number;
   readonly message: OutMessage;
   state: 'publish' | 'pubrel';
-}
-
-/** mqtt-packet's user-property object (repeated names as arrays) to an ordered list. */
-export function userPropertiesFromPacket(props: UserProperties | undefined): UserProperty[] {
-  if (!props) return [];
-  const out: UserProperty[] = [];
-  for (const [name, value] of Object.entries(props)) {
-    if (Array.isArray(value)) for (const v of value) out.push({ name, value: String(v) });
-    else out.push({ name, value: String(value) });
-  }
-  return out;
-}
-
-/** The reverse; order across different names follows first appearance. */
-export function userPropertiesToPacket(list: readonly UserProperty[]): UserProperties | undefined {
-  if (list.length === 0) return undefined;
-  const out: Record<string, string | string[]> = Object.create(null);
-  for (const { name, value } of list) {
-    const previous = out[name];
-    if (previous === undefined) out[name] = value;
-    else if (Array.isArray(previous)) previous.push(value);
-    else out[name] = [previous, value];
-  }
-  return out;
 }
 
 /** What a subscriber receives for an envelope under one (merged) subscription. */

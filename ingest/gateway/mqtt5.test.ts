@@ -3,6 +3,7 @@ import { afterEach, expect, test } from 'vitest';
 import { TOPICS } from '../../core/index.js';
 import type { Authenticator } from '../auth.js';
 import { collect, connect, endClients, eventually, rawConnected, readEnvelopes, startTestGateway, type TestGateway } from './testing/harness.js';
+import { ManualClock } from './testing/manual-clock.js';
 
 const v5 = { protocolVersion: 5 } as const;
 let gw: TestGateway | undefined;
@@ -65,18 +66,18 @@ test('topic aliases set by the client are resolved; an alias over the maximum di
 });
 
 test('message expiry: expired retained messages are not served; the remaining interval is sent', async () => {
-  gw = await startTestGateway();
+  const clock = new ManualClock();
+  gw = await startTestGateway({ deps: { clock } });
   const pub = await connect(gw.url(), v5);
   await pub.publishAsync('exp/short', 'x', { qos: 1, retain: true, properties: { messageExpiryInterval: 1 } });
   await pub.publishAsync('exp/long', 'y', { qos: 1, retain: true, properties: { messageExpiryInterval: 100 } });
-  await new Promise((r) => setTimeout(r, 1100)); // let one expire
+  clock.advance(1100); // one expires
   const sub = await connect(gw.url(), v5);
   const inbox = collect(sub);
   await sub.subscribeAsync('exp/#', { qos: 1 });
   const [m] = await inbox.waitFor(1);
   expect(m!.topic).toBe('exp/long');
-  expect(m!.packet.properties?.messageExpiryInterval).toBeLessThanOrEqual(99);
-  expect(m!.packet.properties?.messageExpiryInterval).toBeGreaterThan(90);
+  expect(m!.packet.properties?.messageExpiryInterval).toBe(99); // 98.9 s left, rounded up (MQTT 5 §3.3.2.3.3)
   expect(inbox.messages.some((x) => x.topic === 'exp/short')).toBe(false);
 });
 
@@ -99,6 +100,35 @@ test('request/response: response topic and correlation data pass through; respon
   expect(requests.messages[0]!.packet.properties?.responseTopic).toBe('resp/me');
 });
 
+test('topic aliases towards a client that allows them: the first PUBLISH of a topic sets one, later ones use it with an empty topic', async () => {
+  gw = await startTestGateway();
+  // A raw client sees the packets as sent (mqtt.js would resolve the aliases before the test saw them).
+  const sub = await rawConnected(gw.ports.get('mqtt')!, 5, 'alias-sub', { properties: { topicAliasMaximum: 1 } });
+  sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'ta/#', qos: 1 }] });
+  await sub.next('suback');
+  const pub = await connect(gw.url(), v5);
+  for (const [topic, payload] of [['ta/one', 'a'], ['ta/one', 'b'], ['ta/two', 'c'], ['ta/one', 'd']]) await pub.publishAsync(topic!, payload!, { qos: 0 });
+  const seen: { topic: string; alias: number | undefined; payload: string }[] = [];
+  for (let i = 0; i < 4; i++) {
+    const p = (await sub.next('publish')) as { topic: string; payload: Buffer; properties?: { topicAlias?: number } };
+    seen.push({ topic: p.topic, alias: p.properties?.topicAlias, payload: p.payload.toString() });
+  }
+  expect(seen).toEqual([
+    { topic: 'ta/one', alias: 1, payload: 'a' },
+    { topic: '', alias: 1, payload: 'b' },
+    { topic: 'ta/two', alias: undefined, payload: 'c' }, // the client allows one alias, and it is taken
+    { topic: '', alias: 1, payload: 'd' },
+  ]);
+  // A client that allows none gets full topics only.
+  const plain = await connect(gw.url(), v5);
+  const inbox = collect(plain);
+  await plain.subscribeAsync('ta/#', { qos: 0 });
+  await pub.publishAsync('ta/one', 'e', { qos: 0 });
+  const [m] = await inbox.waitFor(1);
+  expect(m!.topic).toBe('ta/one');
+  expect(m!.packet.properties?.topicAlias).toBeUndefined();
+});
+
 test('CONNACK carries response information, assigned client id and server keep alive', async () => {
   gw = await startTestGateway({ deps: { limits: { maxKeepAliveSec: 30 } } });
   const connack = await lastConnack(gw.url());
@@ -106,6 +136,22 @@ test('CONNACK carries response information, assigned client id and server keep a
   expect(connack.properties?.serverKeepAlive).toBe(30);
   expect(connack.properties?.responseInformation).toMatch(/^response\//);
   expect(connack.properties?.sharedSubscriptionAvailable).toBe(true);
+});
+
+test('--max-keep-alive-sec: a longer keep-alive is lowered and the CONNACK says so (Server Keep Alive); a shorter one is kept', async () => {
+  gw = await startTestGateway({ config: { maxKeepAliveSec: 60 } });
+  const mqtt = (await import('mqtt')).default;
+  const connackFor = async (keepalive: number) => {
+    const c = mqtt.connect(gw!.url(), { protocolVersion: 5, keepalive, reconnectPeriod: 0 });
+    const packet = await new Promise<{ properties?: Record<string, unknown> }>((resolve, reject) => {
+      c.once('connect', (p) => resolve(p as never));
+      c.once('error', reject);
+    });
+    c.end(true);
+    return packet;
+  };
+  expect((await connackFor(120)).properties?.serverKeepAlive).toBe(60);
+  expect((await connackFor(30)).properties?.serverKeepAlive).toBeUndefined();
 });
 
 async function lastConnack(url: string) {
@@ -239,14 +285,18 @@ test('subscribe failures: invalid filters (0x8F) and denied filters (0x87); unsu
 });
 
 test('session expiry: a session is resumed within its interval and gone after it', async () => {
-  gw = await startTestGateway();
+  const clock = new ManualClock();
+  gw = await startTestGateway({ deps: { clock } });
+  const gateway = gw.gateway;
   const opts = { ...v5, clientId: 'exp-1', clean: false, properties: { sessionExpiryInterval: 1 } };
   const first = await connect(gw.url(), opts);
   await first.subscribeAsync('se/#', { qos: 1 });
   await first.endAsync();
-  const again = await lastSessionPresent(gw.url(), opts);
-  expect(again).toBe(true);
-  await new Promise((r) => setTimeout(r, 1300)); // the interval under test
+  await eventually(() => gateway.connectionCount === 0, 5000, 'the gateway to see the disconnect');
+  clock.advance(999);
+  expect(await lastSessionPresent(gw.url(), opts)).toBe(true);
+  await eventually(() => gateway.connectionCount === 0, 5000, 'the gateway to see the disconnect');
+  clock.advance(1000); // the interval under test, from the last disconnect
   expect(await lastSessionPresent(gw.url(), opts)).toBe(false);
 });
 
@@ -262,7 +312,9 @@ async function lastSessionPresent(url: string, opts: Record<string, unknown>): P
 }
 
 test('will delay: the will waits for its delay, and is dropped if the session resumes first', async () => {
-  gw = await startTestGateway();
+  const clock = new ManualClock();
+  gw = await startTestGateway({ deps: { clock } });
+  const gateway = gw.gateway;
   const watcher = await connect(gw.url(), v5);
   const inbox = collect(watcher);
   await watcher.subscribeAsync('will/#', { qos: 1 });
@@ -270,13 +322,18 @@ test('will delay: the will waits for its delay, and is dropped if the session re
   const base = { ...v5, clean: false, properties: { sessionExpiryInterval: 60 } };
   const a = await connect(gw.url(), { ...base, clientId: 'will-a', will: will('will/a') });
   const b = await connect(gw.url(), { ...base, clientId: 'will-b', will: will('will/b') });
-  const started = Date.now();
   a.stream.destroy();
   b.stream.destroy();
+  await eventually(() => gateway.connectionCount === 1, 5000, 'the gateway to see both disconnects');
   await connect(gw.url(), { ...base, clientId: 'will-b' }); // resumes b within the delay
-  const [m] = await inbox.waitFor(1, 4000);
-  expect(m!.topic).toBe('will/a');
-  expect(Date.now() - started).toBeGreaterThanOrEqual(900);
-  await new Promise((r) => setTimeout(r, 500));
-  expect(inbox.messages.some((x) => x.topic === 'will/b')).toBe(false);
+  clock.advance(999);
+  await watcher.publishAsync('will/marker', 'before', { qos: 1 });
+  expect((await inbox.waitFor(1))[0]!.topic).toBe('will/marker'); // no will yet
+  clock.advance(1);
+  const got = await inbox.waitFor(2);
+  expect(got[1]!.topic).toBe('will/a');
+  clock.advance(60_000);
+  await watcher.publishAsync('will/marker', 'after', { qos: 1 });
+  await inbox.waitFor(3);
+  expect(inbox.messages.map((x) => x.topic)).toEqual(['will/marker', 'will/a', 'will/marker']);
 });

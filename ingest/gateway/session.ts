@@ -1,11 +1,13 @@
 /**
  * One MQTT session: what outlives a network connection (MQTT 5 §4.1): subscriptions,
  * messages in flight and queued, QoS 2 packet ids received, the will waiting for its delay.
- * The record below is how a session is stored in `iot.sessions`.
+ * `session-record.ts` is how a session is stored in `iot.sessions`.
  */
 import type { IConnectPacket } from 'mqtt-packet';
 import { ANONYMOUS_PRINCIPAL } from '../auth.js';
-import { loadMessage, storeMessage, type InflightMessage, type OutMessage, type StoredMessage } from './message.js';
+import type { ClockTimer } from '../clock.js';
+import { loadMessage, storeMessage, type InflightMessage, type OutMessage } from './message.js';
+import type { SessionRecord } from './session-record.js';
 
 /** Subscription options as the client sent them (MQTT 5 §3.8.3.1). */
 export interface SubscriptionOptions {
@@ -26,29 +28,6 @@ export interface SessionConnection {
 
 export type Will = NonNullable<IConnectPacket['will']>;
 
-/** Layout of a value in `iot.sessions` (JSON, key = client id). */
-export interface SessionRecord {
-  readonly v: 1;
-  readonly clientId: string;
-  /** Gateway that wrote the record. */
-  readonly owner: string;
-  readonly connected: boolean;
-  /** False for a clean session that ended (the record then keeps only the version number). */
-  readonly persistent: boolean;
-  readonly expiryIntervalSec: number;
-  readonly disconnectedAt?: number;
-  /** Lifecycle-event version: one more on every connect of this client id. */
-  readonly versionNumber: number;
-  /**
-   * Principal that owns the session (certificate id, custom-authorizer principal or
-   * `anonymous`). Records written before this field existed have none: they count as anonymous.
-   */
-  readonly principal?: string;
-  readonly subscriptions: readonly (SubscriptionOptions & { readonly filter: string })[];
-  readonly messages: readonly StoredMessage[];
-  readonly incomingQos2: readonly number[];
-}
-
 /** MQTT 5: 0xFFFFFFFF means the session never expires. */
 export const NEVER_EXPIRES = 0xffffffff;
 
@@ -64,8 +43,8 @@ export class Session {
   versionNumber = 0;
   /** The principal that owns the session: the one that connected last (see `SessionRecord.principal`). */
   principal: string = ANONYMOUS_PRINCIPAL;
-  expiryTimer: NodeJS.Timeout | undefined;
-  willTimer: NodeJS.Timeout | undefined;
+  expiryTimer: ClockTimer | undefined;
+  willTimer: ClockTimer | undefined;
   pendingWill: (() => void) | undefined;
   #nextPacketId = 1;
 
@@ -130,6 +109,3 @@ export class Session {
     return record.disconnectedAt === undefined || record.disconnectedAt + record.expiryIntervalSec * 1000 <= now;
   }
 }
-
-export const encodeSessionRecord = (record: SessionRecord): string => JSON.stringify(record);
-export const decodeSessionRecord = (value: Buffer): SessionRecord => JSON.parse(value.toString('utf8')) as SessionRecord;

@@ -5,7 +5,7 @@
  * the composition root serves it behind the API's SigV4 check) and a Prometheus registry (per-rule counters and cloudwatch_metric data points).
  */
 import { Counter, Registry } from 'prom-client';
-import { CORE_TOPICS, TOPICS, systemClock, type Clock, type Config, type Log, type Logger } from '../../core/index.js';
+import { TOPICS, systemClock, topicSpec, type Clock, type Config, type Log, type Logger } from '../../core/index.js';
 import {
   awsSettingsFromConfig,
   createActionDeps,
@@ -137,7 +137,7 @@ export function createRulesService(config: Config, deps: RulesServiceDeps): Rule
     ruleSet.apply(merged);
   };
   if (rulesDir !== null) files = new FileRuleSource(rulesDir, logger, refresh, o.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
-  if (o.useTable !== false) table = new TableRuleSource(log, refresh, o.rulesTopic ?? TOPICS.rules);
+  if (o.useTable !== false) table = new TableRuleSource(log, logger, refresh, o.rulesTopic === undefined ? topicSpec(TOPICS.rules) : { ...topicSpec(TOPICS.rules), name: o.rulesTopic });
 
   const worker = new RulesWorker({
     log,
@@ -167,8 +167,7 @@ export function createRulesService(config: Config, deps: RulesServiceDeps): Rule
     start: () =>
       (starting ??= (async () => {
         const wanted = new Set([o.ingressTopic ?? TOPICS.ingress, TOPICS.egress, o.deadLetterTopic ?? TOPICS.deadLetter]);
-        for (const spec of CORE_TOPICS) if (wanted.has(spec.name)) await log.ensureTopic(spec);
-        for (const name of wanted) if (!CORE_TOPICS.some((s) => s.name === name)) await log.ensureTopic({ name });
+        for (const name of wanted) await log.ensureTopic(topicSpec(name));
         await table?.start();
         await files?.start();
         started = true;

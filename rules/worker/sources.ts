@@ -1,11 +1,13 @@
 /**
  * Where rules come from: rule files in the rules directory (watched, with polling as a safety
  * net, so edits apply without a restart) and the `iot.rules` table (key = rule name, value = the
- * rule as JSON), which the API writes so that every worker of a cluster runs the same set.
+ * rule, layout at {@link topicRuleCodec}), which the API writes so that every worker of a
+ * cluster runs the same set.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { TOPICS, type Log, type Logger, type Table } from '../../core/index.js';
+import { z } from 'zod';
+import { PlatformError, StateStore, TOPICS, jsonCodec, topicSpec, type Log, type Logger, type StateCodec, type TopicSpec } from '../../core/index.js';
 import { checkRuleText, DEFAULT_RULE_SQL_VERSION, findRuleFiles, formatProblem, parseJsonRuleFile, type ActionModel, type RuleModel, type RuleProblem } from '../files/index.js';
 import type { SourcedRule } from './rule-set.js';
 
@@ -168,7 +170,69 @@ export class FileRuleSource {
   }
 }
 
+/** Where a table rule "is" in messages that name a source position. */
 const TABLE_SOURCE = { file: TOPICS.rules, line: 1, column: 1 } as const;
+
+/** AWS's TopicRulePayload, as the SDKs send it (action bodies are kept as given). */
+export interface TopicRulePayload {
+  readonly sql: string;
+  readonly description?: string;
+  /** Absent means none (as in a `*.rule.json` file). */
+  readonly actions?: readonly Record<string, unknown>[];
+  readonly errorAction?: Record<string, unknown>;
+  readonly ruleDisabled?: boolean;
+  readonly awsIotSqlVersion?: string;
+}
+
+/**
+ * One rule on `iot.rules`: the rule model that `rules/files` makes of a rule file (so the worker
+ * runs one model whatever the source) and, for a rule the API wrote, what the API answers about
+ * it. The key is the rule's name.
+ */
+export interface TopicRuleRecord extends RuleModel {
+  /** `api` for rules written by CreateTopicRule; absent for rules written to the topic by other tools. */
+  readonly origin?: 'api';
+  /** ms since the epoch (API rules). */
+  readonly createdAt?: number;
+  /** The FROM topic filter (`topicPattern` in ListTopicRules); absent for Basic Ingest only. */
+  readonly topicPattern?: string;
+  /** The payload as the caller sent it (GetTopicRule returns it unchanged). */
+  readonly topicRulePayload?: TopicRulePayload;
+}
+
+type ParamValue = ActionModel['params'][string];
+const location = z.object({ file: z.string(), line: z.number(), column: z.number() });
+const paramValue: z.ZodType<ParamValue> = z.lazy(() => z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(paramValue), z.record(z.string(), paramValue)]));
+const actionModel = z.object({ type: z.string().min(1), params: z.record(z.string(), paramValue), source: location, paramSources: z.record(z.string(), location) });
+const jsonObject = z.record(z.string(), z.unknown());
+/** A TopicRulePayload's fields and their types (`parseJsonRuleFile` checks the rest: unknown fields, the actions). */
+export const topicRulePayloadSchema: z.ZodType<TopicRulePayload> = z.object({
+  sql: z.string(),
+  description: z.string().optional(),
+  actions: z.array(jsonObject).optional(),
+  errorAction: jsonObject.optional(),
+  ruleDisabled: z.boolean().optional(),
+  awsIotSqlVersion: z.string().optional(),
+});
+
+const topicRuleRecordSchema: z.ZodType<TopicRuleRecord> = z
+  .object({
+    name: z.string().min(1),
+    description: z.string().optional(),
+    sql: z.string(),
+    sqlVersion: z.string(),
+    enabled: z.boolean(),
+    actions: z.array(actionModel),
+    errorAction: actionModel.optional(),
+    source: location,
+    sqlSource: location,
+    origin: z.literal('api').optional(),
+    createdAt: z.number().nonnegative().optional(),
+    topicPattern: z.string().optional(),
+    topicRulePayload: topicRulePayloadSchema.optional(),
+  })
+  // RuleModel's description is always present, if only as undefined.
+  .transform((r) => ({ ...r, description: r.description }));
 
 function tableAction(raw: unknown): ActionModel {
   const a = (raw ?? {}) as { type?: unknown; params?: unknown };
@@ -179,77 +243,84 @@ function tableAction(raw: unknown): ActionModel {
 }
 
 /**
- * One `iot.rules` value as a rule. Accepted shapes: kiot's rule model as JSON (`name`, `sql`,
- * `sqlVersion`, `enabled`, `description`, `actions: [{type, params}]`, `errorAction`), or an AWS
- * TopicRulePayload (`sql`, `actions: [{republish: {...}}]`, `ruleDisabled`, ...). The key names
- * the rule.
+ * A record written before frames existed (schema version 0) as the current record. The API
+ * wrote the current shape already; other tools wrote kiot's rule model as JSON (`sql`,
+ * `sqlVersion`, `enabled`, `description`, `actions: [{type, params}]`, `errorAction`) or an AWS
+ * TopicRulePayload (`sql`, `actions: [{republish: {...}}]`, `ruleDisabled`, ...), and left the
+ * name to the key. Throws (the record is then skipped and logged) when it is neither.
  */
-export function ruleFromTable(name: string, value: Buffer): SourcedRule {
-  const origin = { kind: 'table' } as const;
-  const text = value.toString('utf8');
-  const stub = (problem: string): SourcedRule => ({
-    model: { name, description: undefined, sql: '', sqlVersion: DEFAULT_RULE_SQL_VERSION, enabled: true, actions: [], source: TABLE_SOURCE, sqlSource: TABLE_SOURCE },
-    origin,
-    problem: `${TOPICS.rules}/${name}: ${problem}`,
-  });
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    return stub(`not JSON: ${(err as Error).message}`);
-  }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return stub('expected a JSON object');
-  const d = doc as Record<string, unknown>;
+function upgradeTopicRule(raw: unknown, fromVersion: number, name: string): unknown {
+  if (fromVersion >= 1) return raw;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('expected a JSON object');
+  const d = raw as Record<string, unknown>;
+  if (d['origin'] === 'api') return raw;
   const actions = Array.isArray(d['actions']) ? d['actions'] : [];
   const isModel = actions.every((a) => a !== null && typeof a === 'object' && 'type' in a) && ('sqlVersion' in d || 'enabled' in d || 'name' in d || actions.length > 0);
-  try {
-    if (!isModel || 'awsIotSqlVersion' in d || 'ruleDisabled' in d) {
-      const model = parseJsonRuleFile(text, `${name}.rule.json`);
-      return { model: { ...model, name, source: TABLE_SOURCE, sqlSource: TABLE_SOURCE }, origin };
+  if (!isModel || 'awsIotSqlVersion' in d || 'ruleDisabled' in d) {
+    try {
+      const model = parseJsonRuleFile(JSON.stringify(raw), `${name}.rule.json`);
+      return { ...model, name, source: TABLE_SOURCE, sqlSource: TABLE_SOURCE };
+    } catch (err) {
+      // The file name in the message would point at a file that does not exist.
+      throw new Error(err instanceof PlatformError ? String(err.details['reason'] ?? err.message) : (err as Error).message, { cause: err });
     }
-    if (typeof d['sql'] !== 'string') return stub('"sql" must be a string');
-    const model: RuleModel = {
-      name,
-      description: typeof d['description'] === 'string' ? d['description'] : undefined,
-      sql: d['sql'],
-      sqlVersion: typeof d['sqlVersion'] === 'string' ? d['sqlVersion'] : DEFAULT_RULE_SQL_VERSION,
-      enabled: d['enabled'] !== false,
-      actions: actions.map(tableAction),
-      ...(d['errorAction'] ? { errorAction: tableAction(d['errorAction']) } : {}),
-      source: TABLE_SOURCE,
-      sqlSource: TABLE_SOURCE,
-    };
-    return { model, origin };
-  } catch (err) {
-    return stub((err as Error).message);
   }
+  if (typeof d['sql'] !== 'string') throw new Error('"sql" must be a string');
+  return {
+    name,
+    description: typeof d['description'] === 'string' ? d['description'] : undefined,
+    sql: d['sql'],
+    sqlVersion: typeof d['sqlVersion'] === 'string' ? d['sqlVersion'] : DEFAULT_RULE_SQL_VERSION,
+    enabled: d['enabled'] !== false,
+    actions: actions.map(tableAction),
+    ...(d['errorAction'] ? { errorAction: tableAction(d['errorAction']) } : {}),
+    source: TABLE_SOURCE,
+    sqlSource: TABLE_SOURCE,
+  } satisfies RuleModel;
 }
 
-/** The `iot.rules` table as a rule source. */
+/**
+ * Record layout on `iot.rules`: key = the rule name; value = a state frame (core/state/codec.ts)
+ * around UTF-8 JSON of a {@link TopicRuleRecord}; a tombstone deletes the rule.
+ *   schema version 1  a TopicRuleRecord
+ *   schema version 0  plain JSON with no frame: a rule the API wrote before the state store (the
+ *                     same record), or one another tool wrote (see {@link upgradeTopicRule});
+ *                     tools outside kiot may keep writing these
+ */
+export const topicRuleCodec: StateCodec<TopicRuleRecord> = jsonCodec<TopicRuleRecord>({ name: 'topic rule', version: 1, schema: topicRuleRecordSchema, upgrade: upgradeTopicRule });
+
+/** The rule model of a record (the key names the rule). */
+function sourcedRule(name: string, record: TopicRuleRecord): SourcedRule {
+  const { origin: _origin, createdAt: _createdAt, topicPattern: _pattern, topicRulePayload: _payload, ...model } = record;
+  return { model: { ...model, name }, origin: { kind: 'table' } };
+}
+
+/** The `iot.rules` table as a rule source: a read-only view of the rules store (the API writes it). */
 export class TableRuleSource {
-  #table: Table | undefined;
+  #store: StateStore<TopicRuleRecord> | undefined;
   #unsubscribe: (() => void) | undefined;
   #rules = new Map<string, SourcedRule>();
 
   constructor(
     private readonly log: Log,
+    private readonly logger: Logger,
     private readonly onChange: () => void,
-    private readonly topic: string = TOPICS.rules,
+    private readonly topic: TopicSpec = topicSpec(TOPICS.rules),
   ) {}
 
   rules(): ReadonlyMap<string, SourcedRule> {
     return this.#rules;
   }
 
-  /** Opens the table (it has caught up when this resolves) and follows it. */
+  /** Opens the view (it has caught up when this resolves) and follows it. */
   async start(): Promise<void> {
-    const table = await this.log.openTable(this.topic);
-    this.#table = table;
-    for (const [key, value] of table.entries()) this.#rules.set(key, ruleFromTable(key, value));
-    this.#unsubscribe = table.onChange((change) => {
+    const store = await StateStore.open({ log: this.log, logger: this.logger, topic: this.topic, codec: topicRuleCodec });
+    this.#store = store;
+    for (const [key, record] of store.entries()) this.#rules.set(key, sourcedRule(key, record));
+    this.#unsubscribe = store.onChange((change) => {
       const next = new Map(this.#rules);
       if (change.value === undefined) next.delete(change.key);
-      else next.set(change.key, ruleFromTable(change.key, change.value));
+      else next.set(change.key, sourcedRule(change.key, change.value));
       this.#rules = next;
       this.onChange();
     });
@@ -257,6 +328,6 @@ export class TableRuleSource {
 
   async stop(): Promise<void> {
     this.#unsubscribe?.();
-    await this.#table?.close();
+    await this.#store?.close();
   }
 }

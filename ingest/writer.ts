@@ -1,0 +1,128 @@
+/**
+ * The one way a message enters kiot: the gateway (PUBLISH, wills, lifecycle events), HTTP
+ * publish and the bridge all hand their envelopes to an ingest writer. It validates the topic,
+ * encodes the envelope with its key and headers (DESIGN.md "Envelope"), appends it to
+ * `iot.ingress`, and keeps a retained message in `iot.retained`. Whoever acknowledges a message
+ * (PUBACK, an HTTP 200, the bridge's PUBACK to its broker) waits for `write` first.
+ *
+ * Appends are group commits: the writes of one event-loop turn (every connection's publishes
+ * that arrived in it) go out in one `log.append`, one call and one durable write instead of one
+ * per message. Appends are not serialised behind each other: both logs keep the order of
+ * their calls within a partition (the embedded log queues each partition's appends in call
+ * order, the Kafka log has one request in flight), which is what keeps one client's messages
+ * in order (MQTT §4.6), while the partitions' own group commits overlap.
+ */
+import {
+  PlatformError,
+  TOPICS,
+  encodeEnvelope,
+  envelopeHeaders,
+  envelopeKey,
+  type AppendRecord,
+  type Envelope,
+  type Log,
+  type Logger,
+} from '../core/index.js';
+import type { RetainedStore } from './retained-store.js';
+import { isValidTopicName } from './topics.js';
+
+/** Header a gateway puts on the records it appends, so that it can skip its own on the way back (egress). */
+export const ORIGIN_HEADER = 'kiot-origin';
+
+/** Records in one append at most: bounds one append's size and latency under a flood. */
+const MAX_APPEND_BATCH = 500;
+
+export interface IngestWriterDeps {
+  readonly log: Log;
+  readonly logger: Logger;
+  /**
+   * Where retained messages are kept. Without one, `retain` is only recorded on the envelope
+   * (the bridge: retained messages stay the external broker's).
+   */
+  readonly retained?: RetainedStore;
+  /** Written as the `kiot-origin` header: the gateway that delivered the message locally already. */
+  readonly origin?: string;
+}
+
+export interface IngestWriter {
+  /**
+   * Appends `envelope` to `iot.ingress` and, when retained (and a retained store is given),
+   * stores it as its topic's retained message (an empty payload clears it, MQTT §3.3.1.3).
+   * The returned promise resolves once both are durable; it rejects when the log did not take
+   * the message (retry is safe: at worst a duplicate, never a loss).
+   * @throws PlatformError INPUT_INVALID synchronously, before anything is queued, for a topic
+   *   that is not a valid topic name (MQTT 5 §4.7.3) or an envelope that does not encode:
+   *   sending it again cannot help.
+   */
+  write(envelope: Envelope): Promise<void>;
+  /** Messages written and not yet appended to `iot.ingress` (a caller's backpressure signal). */
+  readonly pending: number;
+}
+
+interface Pending {
+  readonly record: AppendRecord;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export function createIngestWriter(deps: IngestWriterDeps): IngestWriter {
+  const { log, retained } = deps;
+  const origin = deps.origin;
+  let queue: Pending[] = [];
+  /** Written and not yet settled. */
+  let inFlight = 0;
+
+  const flush = (): void => {
+    const all = queue;
+    queue = [];
+    for (let start = 0; start < all.length; start += MAX_APPEND_BATCH) {
+      const batch = all.length <= MAX_APPEND_BATCH ? all : all.slice(start, start + MAX_APPEND_BATCH);
+      log.append(TOPICS.ingress, batch.map((p) => p.record)).then(
+        () => {
+          inFlight -= batch.length;
+          for (const p of batch) p.resolve();
+        },
+        (err: unknown) => {
+          inFlight -= batch.length;
+          for (const p of batch) p.reject(err);
+        },
+      );
+    }
+  };
+
+  const append = (record: AppendRecord): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      queue.push({ record, resolve, reject });
+      inFlight++;
+      if (queue.length === 1) setImmediate(flush); // gather the rest of this turn's writes into the same append
+    });
+
+  return {
+    get pending() {
+      return inFlight;
+    },
+    write(envelope) {
+      const record = toRecord(envelope, origin);
+      const appended = append(record);
+      if (!envelope.retain || !retained) return appended;
+      return appended.then(() => retained.store(envelope));
+    },
+  };
+}
+
+/** The log record of an envelope: key and headers as DESIGN.md "Envelope" has them. */
+function toRecord(envelope: Envelope, origin: string | undefined): AppendRecord {
+  if (!isValidTopicName(envelope.topic)) {
+    throw new PlatformError('INPUT_INVALID', `topic: expected a topic name without + or #, received ${JSON.stringify(envelope.topic)}`, { details: { field: 'topic' } });
+  }
+  let value: Buffer;
+  try {
+    value = encodeEnvelope(envelope);
+  } catch (err) {
+    if (err instanceof PlatformError) throw err;
+    throw new PlatformError('INPUT_INVALID', `message on ${envelope.topic} does not fit the envelope: ${(err as Error).message}`, { cause: err, details: { field: 'envelope' } });
+  }
+  const headers = envelopeHeaders(envelope);
+  if (origin !== undefined) headers[ORIGIN_HEADER] = origin;
+  return { key: envelopeKey(envelope), value, headers };
+}
