@@ -47,6 +47,8 @@ export const AWS_ERRORS: Readonly<Partial<Record<ErrorCode, AwsErrorShape>>> = {
   AUTH_FORBIDDEN: shape('UnauthorizedException', 401),
   API_BODY_TOO_LARGE: shape('RequestEntityTooLargeException', 413),
   API_BODY_INVALID: shape('SerializationException', 400),
+  // Not an AWS exception: the SDKs surface it by this name with the message, which names the operation.
+  NOT_IMPLEMENTED: shape('NotImplementedException', 501),
   LOG_UNAVAILABLE: shape('ServiceUnavailableException', 503),
   LOG_CLOSED: shape('ServiceUnavailableException', 503),
 };

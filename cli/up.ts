@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { awsSettingsFromConfig, createDynamoDbReader } from '../actions/index.js';
 import { AccessKeyStore, createApi, createAwsRoutes, createRequestAuthenticator, openThingRegistry, type AwsOperation, type RequestAuthenticator } from '../api/index.js';
 import { certificateOperations } from '../api/routes/certificates.js';
+import { endpointOperations } from '../api/routes/endpoint.js';
 import { policyOperations } from '../api/routes/policies.js';
+import { retainedMessageOperations } from '../api/routes/retained.js';
+import { notImplementedOperations } from '../api/routes/unimplemented.js';
 import { createHttpServer, type Route } from '../api/server.js';
 import {
   CORE_TOPICS,
@@ -18,7 +21,7 @@ import {
   type Role,
   PlatformError,
 } from '../core/index.js';
-import { createAnonymousPolicyAuthenticator, readAnonymousPolicy, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
+import { RetainedStore, createAnonymousPolicyAuthenticator, createNotImplementedResponder, readAnonymousPolicy, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
 import { arnScopeOf, createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
 import { createRulesService } from '../rules/worker/index.js';
 
@@ -65,6 +68,8 @@ export async function startPlatform(
     // Signed operations of roles other than the API's, served by the same router and check.
     const operations: AwsOperation[] = [];
     let security: SecurityServices | undefined;
+    // Known once the gateway listens (after the API starts); DescribeEndpoint reads it per request.
+    let mqttsPort: number | undefined;
     let authenticate: RequestAuthenticator | undefined;
     let serverCertificate: Promise<IssuedServerCertificate> | undefined;
     const kiotServerCertificate = (sec: SecurityServices) => (serverCertificate ??= sec.certificates.issueServerCertificate(serverNames(config.host)));
@@ -85,13 +90,22 @@ export async function startPlatform(
       // One registry store for things and security records, so every registry command is serialised.
       const securityService = createSecurityService(config, { log, logger, things: thingsDirectory(registry), registryStore: registry.store });
       security = await securityService.start();
+      const retained = await RetainedStore.open({ log, logger });
+      stops.push(() => retained.close());
       stops.push(() => securityService.stop());
       const api = await createApi(config, {
         log,
         logger,
         announce,
         registry,
-        operations: [...certificateOperations(security.certificates), ...policyOperations(security.policies), ...operations],
+        operations: [
+          ...certificateOperations(security.certificates),
+          ...policyOperations(security.policies),
+          ...retainedMessageOperations(retained),
+          ...endpointOperations(() => mqttsPort),
+          ...notImplementedOperations(),
+          ...operations,
+        ],
       });
       stops.push(() => api.stop());
       routes.push(...api.routes);
@@ -103,6 +117,12 @@ export async function startPlatform(
       stops.push(() => accessKeys.close());
       authenticate = createRequestAuthenticator({ accessKeys, region: config.region, scope: arnScopeOf(config) });
       routes.push(...createAwsRoutes({ operations, logger, authenticate }));
+    }
+    if (has('shadow') || has('jobs')) {
+      // Until the Device Shadow and Jobs services exist, their MQTT requests get a /rejected reply saying so.
+      const responder = createNotImplementedResponder({ log, logger });
+      await responder.start();
+      stops.push(() => responder.stop());
     }
     if (has('bridge') && config.bridge) {
       const bridge = createBridge(config.bridge, { log, logger });
@@ -140,6 +160,7 @@ export async function startPlatform(
       metrics.include(gateway.metricsRegistry);
       stops.push(() => gateway.stop());
       for (const [name, port] of await gateway.start()) listeners.set(name, port);
+      mqttsPort = listeners.get('mqtts');
       if (security) {
         // AWS IoT's HTTPS publish for devices: the mqtts listener's server certificate, the registry's policies.
         const devices = security.devices;

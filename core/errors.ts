@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   API_BODY_TOO_LARGE: 'the request body is too large',
   API_BODY_INVALID: 'the request body is not valid JSON',
   LISTEN_FAILED: 'a listener could not bind its address',
+  NOT_IMPLEMENTED: 'kiot does not implement this yet',
   STATE_RECORD_INVALID: 'a stored state record does not match its schema',
   STATE_CONFLICT: 'the state changed since it was read (compare-and-set failed)',
   STATE_UNAVAILABLE: 'no owner of the state answered in time',

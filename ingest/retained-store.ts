@@ -54,6 +54,16 @@ export class RetainedStore {
     return out;
   }
 
+  /** The retained message of one topic name, if any (expired or not: AWS lists them until cleared). */
+  get(topic: string): Envelope | undefined {
+    return this.#state.get(topic);
+  }
+
+  /** Every retained message. */
+  all(): Envelope[] {
+    return [...this.#state.entries()].map(([, envelope]) => envelope);
+  }
+
   /** Stops following the topic. Safe twice. */
   close(): Promise<void> {
     return this.#state.close();

@@ -1,0 +1,69 @@
+/**
+ * AWS IoT operations kiot does not implement yet, so that a tool calling one gets AWS's error
+ * shape with a message naming the operation (501 NotImplementedException), not `404 no route`
+ * that reads like a wrong endpoint. Each entry goes when its service lands (issues: Device
+ * Shadow, Jobs, Provisioning and custom authentication, fleet indexing).
+ *
+ * Paths are the AWS API models'. Where two planes share a method and path (the jobs data plane
+ * and control plane both serve `GET /things/{thingName}/jobs`), the message names both.
+ */
+import { PlatformError } from '../../core/index.js';
+import type { AwsOperation } from '../operation.js';
+
+type Method = AwsOperation['method'];
+
+const NOT_YET: readonly (readonly [name: string, method: Method, path: string])[] = [
+  // Device Shadow (data plane)
+  ['GetThingShadow', 'GET', '/things/{thingName}/shadow'],
+  ['UpdateThingShadow', 'POST', '/things/{thingName}/shadow'],
+  ['DeleteThingShadow', 'DELETE', '/things/{thingName}/shadow'],
+  ['ListNamedShadowsForThing', 'GET', '/api/things/shadow/ListNamedShadowsForThing/{thingName}'],
+  // Jobs (control plane, and the jobs data plane where it shares a path)
+  ['CreateJob', 'PUT', '/jobs/{jobId}'],
+  ['DescribeJob', 'GET', '/jobs/{jobId}'],
+  ['ListJobs', 'GET', '/jobs'],
+  ['UpdateJob', 'PATCH', '/jobs/{jobId}'],
+  ['CancelJob', 'PUT', '/jobs/{jobId}/cancel'],
+  ['DeleteJob', 'DELETE', '/jobs/{jobId}'],
+  ['GetJobDocument', 'GET', '/jobs/{jobId}/job-document'],
+  ['ListJobExecutionsForJob', 'GET', '/jobs/{jobId}/things'],
+  ['ListJobExecutionsForThing or GetPendingJobExecutions', 'GET', '/things/{thingName}/jobs'],
+  ['DescribeJobExecution', 'GET', '/things/{thingName}/jobs/{jobId}'],
+  ['UpdateJobExecution', 'POST', '/things/{thingName}/jobs/{jobId}'],
+  ['StartNextPendingJobExecution', 'PUT', '/things/{thingName}/jobs/$next'],
+  ['CancelJobExecution', 'PUT', '/things/{thingName}/jobs/{jobId}/cancel'],
+  ['DeleteJobExecution', 'DELETE', '/things/{thingName}/jobs/{jobId}/executionNumber/{executionNumber}'],
+  ['CreateJobTemplate', 'PUT', '/job-templates/{jobTemplateId}'],
+  ['DescribeJobTemplate', 'GET', '/job-templates/{jobTemplateId}'],
+  ['ListJobTemplates', 'GET', '/job-templates'],
+  ['DeleteJobTemplate', 'DELETE', '/job-templates/{jobTemplateId}'],
+  // Fleet indexing
+  ['SearchIndex', 'POST', '/indices/search'],
+  ['GetIndexingConfiguration', 'GET', '/indexing/config'],
+  ['UpdateIndexingConfiguration', 'POST', '/indexing/config'],
+  // Provisioning and custom authentication
+  ['CreateProvisioningTemplate', 'POST', '/provisioning-templates'],
+  ['DescribeProvisioningTemplate', 'GET', '/provisioning-templates/{templateName}'],
+  ['ListProvisioningTemplates', 'GET', '/provisioning-templates'],
+  ['UpdateProvisioningTemplate', 'PATCH', '/provisioning-templates/{templateName}'],
+  ['DeleteProvisioningTemplate', 'DELETE', '/provisioning-templates/{templateName}'],
+  ['CreateProvisioningClaim', 'POST', '/provisioning-templates/{templateName}/provisioning-claim'],
+  ['CreateAuthorizer', 'POST', '/authorizer/{authorizerName}'],
+  ['DescribeAuthorizer', 'GET', '/authorizer/{authorizerName}'],
+  ['ListAuthorizers', 'GET', '/authorizers/'],
+  ['UpdateAuthorizer', 'PUT', '/authorizer/{authorizerName}'],
+  ['DeleteAuthorizer', 'DELETE', '/authorizer/{authorizerName}'],
+  ['TestInvokeAuthorizer', 'POST', '/authorizer/{authorizerName}/test'],
+];
+
+/** One operation per entry above, each answering NOT_IMPLEMENTED with its name. */
+export function notImplementedOperations(): AwsOperation[] {
+  return NOT_YET.map(([name, method, path]) => ({
+    name,
+    method,
+    path,
+    handle: async () => {
+      throw new PlatformError('NOT_IMPLEMENTED', `kiot does not implement ${name} yet`, { details: { operation: name } });
+    },
+  }));
+}

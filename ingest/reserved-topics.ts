@@ -1,0 +1,77 @@
+/**
+ * Answers device requests on AWS IoT's reserved topics of services kiot does not have yet
+ * (Device Shadow, Jobs) with the service's `/rejected` reply, so that a device written for
+ * AWS IoT is told at once instead of waiting for an answer that never comes. It reads
+ * `iot.ingress` as its own consumer group and answers on `iot.egress`, the way the real
+ * services will; each service's entry goes when that service lands.
+ *
+ * Error payloads are each service's own (AWS IoT developer guide, "Device Shadow service
+ * documents: error response document"; "Jobs device MQTT API: error response"), with the
+ * request's clientToken echoed.
+ */
+import { createEnvelope, encodeEnvelope, envelopeHeaders, envelopeKey, TOPICS, type Envelope, type Log, type Logger } from '../core/index.js';
+import { createEgressConsumer, type EgressConsumer } from './egress/egress.js';
+
+interface PendingService {
+  readonly name: string;
+  /** The request topics, with the reply going to `<topic>/rejected`. */
+  readonly requests: RegExp;
+  readonly error: (message: string, clientToken: string | undefined, now: number) => Record<string, unknown>;
+}
+
+/** The shadow and jobs request topics (`$aws/things/<thing>/shadow[/name/<name>]/<op>`, `$aws/things/<thing>/jobs/...`). */
+const PENDING: readonly PendingService[] = [
+  {
+    name: 'the Device Shadow service',
+    requests: /^\$aws\/things\/[^/]+\/shadow(\/name\/[^/]+)?\/(get|update|delete)$/,
+    error: (message, clientToken, now) => ({ code: 500, message, timestamp: Math.floor(now / 1000), ...(clientToken ? { clientToken } : {}) }),
+  },
+  {
+    name: 'Jobs',
+    requests: /^\$aws\/things\/[^/]+\/jobs\/(get|start-next|[^/]+\/get|[^/]+\/update)$/,
+    error: (message, clientToken, now) => ({ code: 'InternalError', message, timestamp: Math.floor(now / 1000), ...(clientToken ? { clientToken } : {}) }),
+  },
+];
+
+/** The consumer group of the responder (one answer per request, whichever process runs it). */
+export const NOT_IMPLEMENTED_GROUP = 'kiot-not-implemented';
+
+export interface NotImplementedResponderDeps {
+  readonly log: Log;
+  readonly logger: Logger;
+}
+
+/** Starts answering; `stop()` leaves the group. */
+export function createNotImplementedResponder(deps: NotImplementedResponderDeps): EgressConsumer {
+  const logger = deps.logger.child({ module: 'ingest.reserved-topics' });
+  return createEgressConsumer({
+    log: deps.log,
+    logger,
+    groupId: NOT_IMPLEMENTED_GROUP,
+    topics: [TOPICS.ingress],
+    commitIntervalMs: 1000,
+    deliver: (request) => {
+      const service = PENDING.find((s) => s.requests.test(request.topic));
+      if (!service) return;
+      const reply = createEnvelope({
+        topic: `${request.topic}/rejected`,
+        payload: Buffer.from(JSON.stringify(service.error(`kiot does not implement ${service.name} yet`, clientTokenOf(request), Date.now()))),
+        qos: 1,
+        ...(request.thingName !== undefined ? { thingName: request.thingName } : {}),
+      });
+      return deps.log
+        .append(TOPICS.egress, [{ key: envelopeKey(reply), value: encodeEnvelope(reply), headers: envelopeHeaders(reply) }])
+        .then(() => undefined);
+    },
+  });
+}
+
+function clientTokenOf(request: Envelope): string | undefined {
+  try {
+    const body: unknown = JSON.parse(request.payload.toString('utf8'));
+    const token = typeof body === 'object' && body !== null ? (body as { clientToken?: unknown }).clientToken : undefined;
+    return typeof token === 'string' ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
