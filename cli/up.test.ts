@@ -68,6 +68,19 @@ describe('kiot up', () => {
     }
   }, 90_000);
 
+  test('a rules dir that does not exist is a warning line at start, not a silent 0 rules', async () => {
+    const cwd = await tempDir();
+    const kiot = await startKiot(['--log-level', 'silent'], { cwd });
+    try {
+      expect(kiot.stderr().split('\n').filter((l) => l.startsWith('warning: '))).toEqual([
+        'warning: rules dir ./rules does not exist: no rule files are loaded (create it, or point --rules-dir at your *.sql files); rules are picked up once it exists',
+      ]);
+    } finally {
+      kiot.child.kill('SIGTERM');
+      await kiot.exited;
+    }
+  }, 60_000);
+
   test('--kafka to a closed port is one line within 10 s, with no library noise', async () => {
     const startedAt = Date.now();
     const kiot = runKiot(['up', '--kafka', '127.0.0.1:1'], { cwd: await tempDir() });

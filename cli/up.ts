@@ -70,6 +70,7 @@ export async function startPlatform(
     let security: SecurityServices | undefined;
     // Known once the gateway listens (after the API starts); DescribeEndpoint reads it per request.
     let mqttsPort: number | undefined;
+    const startupWarnings: string[] = [];
     let authenticate: RequestAuthenticator | undefined;
     let serverCertificate: Promise<IssuedServerCertificate> | undefined;
     const kiotServerCertificate = (sec: SecurityServices) => (serverCertificate ??= sec.certificates.issueServerCertificate(serverNames(config.host)));
@@ -81,6 +82,8 @@ export async function startPlatform(
       await rules.start();
       stops.push(() => rules.stop());
       operations.push(...rules.operations);
+      // A rules dir that cannot be read, or rule files that do not compile, are said at start, not only in the log.
+      for (const problem of rules.list().problems) startupWarnings.push(`warning: ${problem}`);
       metrics.include(rules.metricsRegistry);
     }
     if (has('api') || has('registry')) {
@@ -177,7 +180,7 @@ export async function startPlatform(
       }
     }
     for (const [name, port] of listeners) announce(`listening ${name} ${formatHost(config.host)}:${port}`);
-    for (const line of plaintextWarnings(config.host, listeners, httpTls !== undefined)) {
+    for (const line of [...startupWarnings, ...plaintextWarnings(config.host, listeners, httpTls !== undefined)]) {
       logger.warn({ host: config.host }, line);
       warn(line);
     }

@@ -39,6 +39,8 @@ export class FileRuleSource {
   readonly #logger: Logger;
   #rules = new Map<string, SourcedRule>();
   #problems: string[] = [];
+  /** Why the directory itself cannot be read (missing, not a directory, no permission), if so. */
+  #dirProblem: string | undefined;
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #debounce: NodeJS.Timeout | undefined;
@@ -59,9 +61,9 @@ export class FileRuleSource {
     return this.#rules;
   }
 
-  /** File-level problems (a file that does not parse, a rule name defined twice). */
+  /** The directory's problem, then file-level ones (a file that does not parse, a rule name defined twice). */
   problems(): readonly string[] {
-    return this.#problems;
+    return this.#dirProblem ? [this.#dirProblem, ...this.#problems] : this.#problems;
   }
 
   async start(): Promise<void> {
@@ -104,8 +106,14 @@ export class FileRuleSource {
     let files: string[];
     try {
       files = await findRuleFiles([this.dir]);
-    } catch {
+      this.#dirProblem = undefined;
+    } catch (err) {
       files = [];
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' || code === 'EPERM' ? 'cannot be read (permission denied)' : code === 'ENOTDIR' ? 'is not a directory' : `cannot be read (${code ?? (err as Error).message})`;
+      const problem = `rules dir ${this.dir} ${why}: no rule files are loaded (create it, or point --rules-dir at your *.sql files); rules are picked up once it exists`;
+      if (problem !== this.#dirProblem) this.#logger.warn({ dir: this.dir, code }, 'rules dir cannot be read');
+      this.#dirProblem = problem;
     }
     let changed = false;
     const seen = new Set(files);
