@@ -74,6 +74,8 @@ describe('loadConfig', () => {
     const path = await file('kiot.yaml', 'httpPort: 80\n  bad: [\n');
     expect(configError(() => loadConfig({ configFile: path, env: {} })).message).toMatch(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: not valid YAML`));
     expect(configError(() => loadConfig({ configFile: join(tmpdir(), 'missing-kiot.yaml'), env: {} })).message).toMatch(/cannot read the config file \(ENOENT\)/);
+    const txt = await file('kiot.txt', 'httpPort: 80\n');
+    expect(configError(() => loadConfig({ configFile: txt, env: {} })).message).toBe(`${txt}: a config file is JSON (.json) or YAML (.yaml, .yml); its name says neither`);
   });
 });
 

@@ -269,13 +269,17 @@ function readConfigFile(path: string): Record<string, unknown> {
   } catch (err) {
     throw new PlatformError('CONFIG_INVALID', `${path}: cannot read the config file (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
   }
+  const yaml = ['.yaml', '.yml'].includes(extname(path));
+  if (!yaml && extname(path) !== '.json') {
+    throw new PlatformError('CONFIG_INVALID', `${path}: a config file is JSON (.json) or YAML (.yaml, .yml); its name says neither`, { details: { field: 'config' } });
+  }
   let parsed: unknown;
   try {
-    parsed = ['.yaml', '.yml'].includes(extname(path)) ? parseYaml(text) : JSON.parse(text);
+    parsed = yaml ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
     const where = (err as { linePos?: { line: number; col: number }[] }).linePos?.[0];
     const position = where ? `:${where.line}:${where.col}` : '';
-    throw new PlatformError('CONFIG_INVALID', `${path}${position}: not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    throw new PlatformError('CONFIG_INVALID', `${path}${position}: not valid ${yaml ? 'YAML' : 'JSON'}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw invalidConfig(path, 'an object of settings', parsed);
