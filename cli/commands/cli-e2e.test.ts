@@ -83,4 +83,26 @@ describe('kiot CLI in a child process', () => {
     },
     CHILD_TIMEOUT_MS,
   );
+  test(
+    'rules check: a bare SELECT says what a rule file holds; files that are not rules are not counted',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'kiot-cli-bare-'));
+      try {
+        await writeFile(join(dir, 'bare.sql'), "SELECT * FROM 'a'\n");
+        await writeFile(join(dir, 'notes.txt'), 'not a rule\n');
+        const kiot = runKiot(['rules', 'check', dir]);
+        const code = await kiot.exited;
+        const out = kiot.child.stdout!;
+        if (!out.readableEnded) await once(out, 'end');
+        expect(code).toBe(1);
+        expect(kiot.stdout).toEqual([
+          `${join(dir, 'bare.sql')}:1:1: a rule file holds CREATE RULE <name> AS SELECT ... FROM '<topic filter>' DO <action>(...); blocks, each ended by ';'; found a bare SELECT`,
+        ]);
+        expect(kiot.stderr()).toContain('checked 0 rules in 1 file: 1 problem');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    CHILD_TIMEOUT_MS,
+  );
 });

@@ -21,9 +21,8 @@ export function register(program: Command, io: CliIo = processIo): void {
     )
     .argument('[paths...]', `rule files or directories (searched for *.sql and *.rule.json)`, [DEFAULT_RULES_DIR])
     .action(async (paths: string[]) => {
-      const { rules: found, problems } = await checkRules(paths.length > 0 ? paths : [DEFAULT_RULES_DIR]);
+      const { rules: found, problems, files = 0 } = await checkRules(paths.length > 0 ? paths : [DEFAULT_RULES_DIR]);
       for (const p of problems) io.stdout.write(`${formatProblem(p)}\n`);
-      const files = new Set(found.map((r) => r.source.file)).size;
       io.stderr.write(`checked ${found.length} rule${found.length === 1 ? '' : 's'} in ${files} file${files === 1 ? '' : 's'}: ${problems.length === 0 ? 'no problems' : `${problems.length} problem${problems.length === 1 ? '' : 's'}`}\n`);
       if (problems.length > 0) io.setExitCode(1);
     });

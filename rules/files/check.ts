@@ -91,7 +91,12 @@ function checkAction(action: ActionModel, role: string): RuleProblem[] {
 export interface LoadedRules {
   readonly rules: RuleModel[];
   readonly problems: RuleProblem[];
+  /** How many rule files were read (directories are searched for *.sql and *.rule.json only). */
+  readonly files?: number;
 }
+
+/** What a rule file holds, said when a file starts with a bare statement instead. */
+const RULE_FILE_SHAPE = "a rule file holds CREATE RULE <name> AS SELECT ... FROM '<topic filter>' DO <action>(...); blocks, each ended by ';'";
 
 /** Parses one file's text into rules (no SQL compilation). */
 export function parseRuleFile(text: string, file: string): RuleModel[] {
@@ -104,7 +109,10 @@ export function checkRuleText(text: string, file: string): LoadedRules {
   try {
     rules = parseRuleFile(text, file);
   } catch (err) {
-    return { rules: [], problems: [problemOf(err, file)] };
+    const problem = problemOf(err, file);
+    // A bare `SELECT ...` (what the AWS console shows) parses as far as its first word: say what a file should hold.
+    if (/^\s*select\b/i.test(text)) return { rules: [], problems: [{ ...problem, message: `${RULE_FILE_SHAPE}; found a bare SELECT` }] };
+    return { rules: [], problems: [problem] };
   }
   const problems: RuleProblem[] = [];
   for (const rule of rules) {
@@ -143,5 +151,5 @@ export async function checkRules(paths: readonly string[]): Promise<LoadedRules>
     rules.push(...result.rules);
     problems.push(...result.problems);
   }
-  return { rules, problems };
+  return { rules, problems, files: files.length };
 }
