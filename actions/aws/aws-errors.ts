@@ -45,7 +45,9 @@ export function classifyAwsError(err: unknown): AwsErrorClass {
   const message = `${name}: ${e.message ?? String(err)}`;
   const status = e.$metadata?.httpStatusCode;
   if (name === 'AbortError') return { kind: 'aborted', retriable: true, message };
-  if (DENIED.has(name) || /region is missing/i.test(e.message ?? '')) return { kind: 'denied', retriable: false, message };
+  // The SDK's own words name nothing the user can set; kiot's flag and variable are what to change.
+  if (/region is missing/i.test(e.message ?? '')) return { kind: 'denied', retriable: false, message: `${message} (set --aws-region or KIOT_AWS_REGION, or the SDK's AWS_REGION)` };
+  if (DENIED.has(name)) return { kind: 'denied', retriable: false, message };
   if (MISSING.has(name)) return { kind: 'missing', retriable: false, message };
   if (BUSY.has(name) || (status !== undefined && (status >= 500 || status === 429))) return { kind: 'busy', retriable: true, message };
   if (status !== undefined || e.$fault === 'client') {

@@ -39,5 +39,7 @@ describe('AWS action settings', () => {
     expect(classifyAwsError(svc('AccessDeniedException', 400))).toMatchObject({ kind: 'denied', retriable: false });
     expect(classifyAwsError(svc('InternalServerError', 500))).toMatchObject({ kind: 'busy', retriable: true });
     expect(classifyAwsError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toMatchObject({ kind: 'unreachable', retriable: true });
+    // What the SDK throws when no region is configured anywhere: the message says which kiot setting to use.
+    expect(classifyAwsError(new Error('Region is missing'))).toEqual({ kind: 'denied', retriable: false, message: "Error: Region is missing (set --aws-region or KIOT_AWS_REGION, or the SDK's AWS_REGION)" });
   });
 });
