@@ -22,9 +22,16 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 RUN mkdir -p /data /rules && chown node:node /data /rules
+# `kiot` on the PATH for `docker compose exec kiot kiot ...`; its HTTPS calls to this kiot trust
+# the kiot CA of the data dir (<data-dir>/ca.pem, written on first start) when it exists.
+RUN printf '%s\n' '#!/bin/sh' \
+      'ca="${KIOT_DATA_DIR:-/data}/ca.pem"' \
+      'if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$ca" ]; then export NODE_EXTRA_CA_CERTS="$ca"; fi' \
+      'exec node /app/dist/cli/main.js "$@"' > /usr/local/bin/kiot \
+    && chmod 755 /usr/local/bin/kiot
 USER node
-# Listeners: HTTP API 8080, MQTT 1883, MQTT over TLS 8883, MQTT over WebSocket 8083.
-EXPOSE 8080 1883 8883 8083
+# Listeners: HTTP API 8080, MQTT 1883, MQTT over TLS 8883, MQTT over WebSocket 8083, device HTTPS publish 8443.
+EXPOSE 8080 1883 8883 8083 8443
 ENV KIOT_DATA_DIR=/data KIOT_RULES_DIR=/rules KIOT_HOST=0.0.0.0
 ENTRYPOINT ["node", "dist/cli/main.js"]
 CMD ["up"]
