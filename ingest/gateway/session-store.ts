@@ -114,7 +114,7 @@ export class SessionStore {
   authenticatedOwner(clientId: string): { principal: string; connected: boolean } | undefined {
     const live = this.#sessions.get(clientId);
     if (live && !isAnonymous(live.principal)) return { principal: live.principal, connected: live.connection !== undefined };
-    const stored = this.#table.get(clientId);
+    const stored = this.#resumable(clientId);
     if (!stored || isAnonymous(stored.principal)) return undefined;
     if (stored.connected) return { principal: stored.principal!, connected: true };
     if (stored.persistent && !Session.expired(stored, this.#deps.clock.now())) return { principal: stored.principal!, connected: false };
@@ -130,11 +130,11 @@ export class SessionStore {
    */
   open(clientId: string, cleanStart: boolean, principal: string): { session: Session; present: boolean } {
     let session = this.#sessions.get(clientId);
-    const stored = this.#table.get(clientId);
+    const stored = this.#resumable(clientId);
     const sameSide = (owner: string | undefined) => isAnonymous(owner) === isAnonymous(principal);
     if (session && !sameSide(session.principal)) cleanStart = true;
     if (!session && stored && !sameSide(stored.principal)) cleanStart = true;
-    const versionNumber = Math.max(session?.versionNumber ?? -1, stored?.versionNumber ?? -1) + 1;
+    const versionNumber = Math.max(session?.versionNumber ?? -1, this.#table.get(clientId)?.versionNumber ?? -1) + 1;
     if (session?.connection) session.connection.takeOver();
     if (session) {
       session.expiryTimer?.cancel();
@@ -307,6 +307,17 @@ export class SessionStore {
     if (this.#stopped) return;
     const record: SessionRecord = { ...new Session(session.clientId).toRecord(this.#deps.gatewayId, false), versionNumber: session.versionNumber, persistent: false };
     this.#table.write([{ key: session.clientId, value: record }]).catch((err) => this.#logger.warn({ err, clientId: session.clientId }, 'could not record the end of a session'));
+  }
+
+  /**
+   * The stored record of a client id that this gateway does not hold. A record this gateway
+   * wrote is only ever stale here: every live one was adopted at start, so one without a local
+   * session has ended (expired or cleaned), even while the write saying so is still in flight.
+   */
+  #resumable(clientId: string): SessionRecord | undefined {
+    const stored = this.#table.get(clientId);
+    if (stored?.owner === this.#deps.gatewayId && !this.#sessions.has(clientId)) return undefined;
+    return stored;
   }
 
   #record(session: Session, connected: boolean): StateWrite<SessionRecord> {
