@@ -1,0 +1,105 @@
+/**
+ * The shadow store's commands: get, update and delete of one shadow, run one at a time per
+ * shadow by the owner of its partition of `iot.shadows` (core/state). Each reads the stored
+ * document, applies the pure document logic (document.ts), writes the next version with
+ * compare-and-set, and publishes what the Device Shadow service publishes (accepted, rejected,
+ * delta, documents) on `iot.ingress` once the write is durable, so that devices and rules see
+ * them in version order.
+ */
+import { TOPICS, createEnvelope, encodeEnvelope, envelopeHeaders, envelopeKey, type CommandDefinition, type StateView } from '../core/index.js';
+import type { AppendRecord } from '../core/log/log.js';
+import { applyUpdate, deleteDocument, errorDocument, getDocument, type ShadowError, type ShadowRequest, type StoredShadow } from './document.js';
+import { shadowKey, topicPrefix, type ShadowId, type ShadowOperation } from './topics.js';
+
+/** Where a request came from: MQTT requests get their `/accepted` or `/rejected` reply on MQTT. */
+export type ShadowSource = 'mqtt' | 'http';
+
+export interface ShadowCommandInput extends ShadowId {
+  readonly request: ShadowRequest;
+  readonly source: ShadowSource;
+}
+
+export type ShadowCommandResult = { readonly ok: true; readonly body: object } | { readonly ok: false; readonly error: ShadowError; readonly clientToken?: string };
+
+/** A message the service publishes, before it becomes an envelope. */
+interface Outgoing {
+  readonly topic: string;
+  readonly body: object;
+}
+
+const seconds = (ms: number) => Math.floor(ms / 1000);
+
+export const getShadow: CommandDefinition<StoredShadow, ShadowCommandInput, ShadowCommandResult> = {
+  name: 'shadow.get',
+  keys: (input) => [shadowKey(input)],
+  run(state, input, ctx) {
+    const outcome = getDocument(current(state, input), input.request, seconds(ctx.now), nameOf(input));
+    return reply(input, 'get', outcome.ok ? { ok: true, body: outcome.value } : outcome, [], ctx.now);
+  },
+};
+
+export const updateShadow: CommandDefinition<StoredShadow, ShadowCommandInput, ShadowCommandResult> = {
+  name: 'shadow.update',
+  keys: (input) => [shadowKey(input)],
+  run(state, input, ctx) {
+    const key = shadowKey(input);
+    const outcome = applyUpdate(current(state, input), input.request, seconds(ctx.now));
+    if (!outcome.ok) return reply(input, 'update', outcome, [], ctx.now);
+    const { next, accepted, delta, documents } = outcome.value;
+    const prefix = topicPrefix(input);
+    // Published whoever asked (MQTT or HTTP): what a device and rules follow.
+    const broadcast: Outgoing[] = [
+      ...(input.source === 'http' ? [{ topic: `${prefix}/update/accepted`, body: accepted }] : []),
+      ...(delta ? [{ topic: `${prefix}/update/delta`, body: delta }] : []),
+      { topic: `${prefix}/update/documents`, body: documents },
+    ];
+    const change = reply(input, 'update', { ok: true, body: accepted }, broadcast, ctx.now);
+    return { ...change, writes: [{ key, value: next, ifRevision: state.revision(key) }] };
+  },
+};
+
+export const deleteShadow: CommandDefinition<StoredShadow, ShadowCommandInput, ShadowCommandResult> = {
+  name: 'shadow.delete',
+  keys: (input) => [shadowKey(input)],
+  run(state, input, ctx) {
+    const key = shadowKey(input);
+    const outcome = deleteDocument(current(state, input), input.request, seconds(ctx.now), nameOf(input));
+    if (!outcome.ok) return reply(input, 'delete', outcome, [], ctx.now);
+    const { next, accepted } = outcome.value;
+    const broadcast = input.source === 'http' ? [{ topic: `${topicPrefix(input)}/delete/accepted`, body: accepted }] : [];
+    const change = reply(input, 'delete', { ok: true, body: accepted }, broadcast, ctx.now);
+    return { ...change, writes: [{ key, value: next, ifRevision: state.revision(key) }] };
+  },
+};
+
+export const SHADOW_COMMANDS = [getShadow, updateShadow, deleteShadow] as const;
+
+/** The name AWS's 404 message names: the shadow's, or the thing's for a classic shadow. */
+const nameOf = (id: ShadowId): string => id.shadowName ?? id.thingName;
+
+function current(state: StateView<StoredShadow>, id: ShadowId): StoredShadow | undefined {
+  return state.get(shadowKey(id));
+}
+
+/**
+ * The command's result, and its messages: an MQTT request's `/accepted` or `/rejected` reply
+ * first, then `broadcast` (published for requests from any source).
+ */
+function reply(input: ShadowCommandInput, op: ShadowOperation, result: ShadowCommandResult, broadcast: readonly Outgoing[], now: number) {
+  const prefix = topicPrefix(input);
+  const messages: Outgoing[] = [];
+  if (input.source === 'mqtt') {
+    messages.push(
+      result.ok
+        ? { topic: `${prefix}/${op}/accepted`, body: result.body }
+        : { topic: `${prefix}/${op}/rejected`, body: errorDocument(result.error, result.clientToken ?? input.request.clientToken, seconds(now)) },
+    );
+  }
+  messages.push(...broadcast);
+  return { writes: [], result, appends: [{ topic: TOPICS.ingress, records: messages.map((m) => record(input, m, now)) }] };
+}
+
+function record(id: ShadowId, message: Outgoing, now: number): AppendRecord {
+  const envelope = createEnvelope({ topic: message.topic, payload: Buffer.from(JSON.stringify(message.body)), qos: 1, thingName: id.thingName, receivedAt: now });
+  return { key: envelopeKey(envelope), value: encodeEnvelope(envelope), headers: envelopeHeaders(envelope) };
+}

@@ -1,0 +1,117 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, test } from 'vitest';
+import { EmbeddedLog, TOPICS, createEnvelope, decodeEnvelope, encodeEnvelope, envelopeKey, silentLogger, type Envelope, type Log } from '../core/index.js';
+import { waitUntil } from '../core/testing/run-log-suite.js';
+import { createShadowService, type ShadowService, type Shadows } from './index.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function openLog(dir?: string): Promise<{ log: EmbeddedLog; dir: string }> {
+  const dataDir = dir ?? (await mkdtemp(join(tmpdir(), 'kiot-shadow-')));
+  if (!dir) cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const log = await EmbeddedLog.open({ dataDir, logger: silentLogger() });
+  return { log, dir: dataDir };
+}
+
+async function startService(log: Log): Promise<{ service: ShadowService; shadows: Shadows }> {
+  const service = createShadowService({ log, logger: silentLogger() });
+  const shadows = await service.start();
+  return { service, shadows };
+}
+
+/** Every message on iot.ingress, as the gateway and rules see them. */
+function watchIngress(log: Log): { messages: Envelope[]; on(topic: string): unknown[]; stop(): Promise<void> } {
+  const messages: Envelope[] = [];
+  const consumer = log.consumer({
+    groupId: `watch-${Math.random()}`,
+    topics: [TOPICS.ingress],
+    startFrom: 'earliest',
+    eachBatch: async (batch) => {
+      for (const r of batch.records) if (r.value) messages.push(decodeEnvelope(r.value));
+    },
+  });
+  void consumer.start();
+  return { messages, stop: () => consumer.stop(), on: (topic) => messages.filter((m) => m.topic === topic).map((m) => JSON.parse(m.payload.toString('utf8'))) };
+}
+
+async function publish(log: Log, topic: string, body: unknown): Promise<void> {
+  const e = createEnvelope({ topic, payload: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), qos: 1, clientId: 'device-1' });
+  await log.append(TOPICS.ingress, [{ key: envelopeKey(e), value: encodeEnvelope(e) }]);
+}
+
+test('MQTT: update, get and delete are answered on their topics, in order, with delta and documents', async () => {
+  const { log } = await openLog();
+  const { service } = await startService(log);
+  cleanups.push(async () => {
+    await service.stop();
+    await log.close();
+  });
+  const ingress = watchIngress(log);
+  cleanups.push(() => ingress.stop());
+  const prefix = '$aws/things/lamp-1/shadow';
+  await publish(log, `${prefix}/update`, { state: { desired: { on: true, level: 3 } }, clientToken: 't1' });
+  await publish(log, `${prefix}/update`, { state: { reported: { on: false, level: 3 } }, clientToken: 't2' });
+  await waitUntil(() => ingress.on(`${prefix}/update/accepted`).length === 2, 'two updates accepted', 10_000);
+  const [first, second] = ingress.on(`${prefix}/update/accepted`) as { version: number; clientToken: string }[];
+  expect([first!.version, second!.version]).toEqual([1, 2]);
+  expect([first!.clientToken, second!.clientToken]).toEqual(['t1', 't2']);
+  // The delta after the second update holds only what still differs.
+  await waitUntil(() => ingress.on(`${prefix}/update/delta`).length === 2, 'two deltas', 10_000);
+  expect(ingress.on(`${prefix}/update/delta`).at(-1)).toMatchObject({ state: { on: true }, version: 2 });
+  expect((ingress.on(`${prefix}/update/delta`).at(-1) as { state: object }).state).not.toHaveProperty('level');
+  expect(ingress.on(`${prefix}/update/documents`).at(-1)).toMatchObject({ previous: { version: 1 }, current: { version: 2, state: { desired: { on: true }, reported: { on: false } } } });
+
+  await publish(log, `${prefix}/update`, { state: { desired: { on: false } }, version: 1, clientToken: 'stale' });
+  await waitUntil(() => ingress.on(`${prefix}/update/rejected`).length === 1, 'a stale version rejected', 10_000);
+  expect(ingress.on(`${prefix}/update/rejected`)[0]).toMatchObject({ code: 409, clientToken: 'stale' });
+
+  await publish(log, `${prefix}/update`, '{not json');
+  await waitUntil(() => ingress.on(`${prefix}/update/rejected`).length === 2, 'malformed JSON rejected', 10_000);
+  expect(ingress.on(`${prefix}/update/rejected`)[1]).toMatchObject({ code: 400 });
+
+  await publish(log, `${prefix}/get`, { clientToken: 'g' });
+  await waitUntil(() => ingress.on(`${prefix}/get/accepted`).length === 1, 'get answered', 10_000);
+  expect(ingress.on(`${prefix}/get/accepted`)[0]).toMatchObject({ state: { desired: { on: true }, reported: { on: false }, delta: { on: true } }, version: 2, clientToken: 'g' });
+
+  await publish(log, `${prefix}/delete`, {});
+  await publish(log, `${prefix}/get`, {});
+  await waitUntil(() => ingress.on(`${prefix}/get/rejected`).length === 1, 'get of a deleted shadow rejected', 10_000);
+  expect(ingress.on(`${prefix}/delete/accepted`)[0]).toMatchObject({ version: 2 });
+  expect(ingress.on(`${prefix}/get/rejected`)[0]).toMatchObject({ code: 404 });
+});
+
+test('HTTP requests share the one writer with MQTT; named shadows are listed; state survives a restart', async () => {
+  const opened = await openLog();
+  let { service, shadows } = await startService(opened.log);
+  const ingress = watchIngress(opened.log);
+  const named = { thingName: 'pump-7', shadowName: 'firmware' };
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => shadows.request(named, 'update', JSON.stringify({ state: { reported: { [`k${i}`]: i } } }))));
+  expect(results.every((r) => r.ok)).toBe(true);
+  const versions = results.map((r) => (r.ok ? (r.body as { version: number }).version : 0)).sort((a, b) => a - b);
+  expect(versions).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  // An HTTP update is published like an MQTT one (devices and rules follow /update/accepted).
+  await waitUntil(() => ingress.on('$aws/things/pump-7/shadow/name/firmware/update/accepted').length === 20, 'accepted published', 10_000);
+  await shadows.request({ thingName: 'pump-7', shadowName: 'config' }, 'update', '{"state":{"desired":{"x":1}}}');
+  await shadows.request({ thingName: 'pump-7' }, 'update', '{"state":{"desired":{"x":1}}}');
+  expect(shadows.namedShadows('pump-7')).toEqual(['config', 'firmware']);
+  const missing = await shadows.request({ thingName: 'pump-7', shadowName: 'nope' }, 'get', '');
+  expect(missing).toMatchObject({ ok: false, error: { code: 404 } });
+
+  await ingress.stop();
+  await service.stop();
+  await opened.log.close();
+  const reopened = await openLog(opened.dir);
+  ({ service, shadows } = await startService(reopened.log));
+  cleanups.push(async () => {
+    await service.stop();
+    await reopened.log.close();
+  });
+  const got = await shadows.request(named, 'get', '');
+  expect(got).toMatchObject({ ok: true, body: { version: 20, state: { reported: { k0: 0, k19: 19 } } } });
+  expect(shadows.namedShadows('pump-7')).toEqual(['config', 'firmware']);
+});

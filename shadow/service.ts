@@ -1,0 +1,121 @@
+/**
+ * The Device Shadow service (AWS IoT developer guide, "AWS IoT Device Shadow service"): classic
+ * and named shadows on the compacted `iot.shadows` topic, one writer per shadow (the owner of
+ * its partition, core/state), reached two ways:
+ * - MQTT: it reads `iot.ingress` as the consumer group `kiot-shadow` and answers the requests on
+ *   `$aws/things/<thing>/shadow[/name/<shadow>]/{get,update,delete}`; one shadow's requests run
+ *   in log order;
+ * - HTTP: `shadows` (get, update, delete, list) for the data-plane operations api/ serves.
+ * What the service publishes goes to `iot.ingress`, like any message, so that devices (through
+ * the gateway) and rules both see it. See shadow/README.md.
+ */
+import { StateStore, TOPICS, createEnvelope, encodeEnvelope, envelopeHeaders, envelopeKey, topicSpec, type Envelope, type Log, type Logger } from '../core/index.js';
+import { createEgressConsumer, type EgressConsumer } from '../ingest/egress/egress.js';
+import { SHADOW_COMMANDS, type ShadowCommandResult, type ShadowSource } from './commands.js';
+import { errorDocument, parseRequest, type ShadowError, type StoredShadow } from './document.js';
+import { shadowCodec } from './record.js';
+import { parseRequestTopic, shadowIdOfKey, shadowIdProblem, shadowKey, thingKeyPrefix, topicPrefix, type ShadowId, type ShadowOperation } from './topics.js';
+
+/** The consumer group that answers shadow requests from MQTT (one answer per request, whichever process runs it). */
+export const SHADOW_GROUP = 'kiot-shadow';
+
+export interface ShadowServiceDeps {
+  readonly log: Log;
+  readonly logger: Logger;
+}
+
+/** The shadow operations of the HTTP data plane; each resolves to the document AWS answers with, or its error. */
+export interface Shadows {
+  request(id: ShadowId, op: ShadowOperation, payload: Uint8Array | string, source?: ShadowSource): Promise<ShadowCommandResult>;
+  /** The names of a thing's named shadows, sorted. */
+  namedShadows(thingName: string): string[];
+  /** The current document of a shadow (for `get_thing_shadow` and tests), without routing. */
+  read(id: ShadowId): StoredShadow | undefined;
+}
+
+export interface ShadowService {
+  /** Opens the store (joining its owner group) and starts answering MQTT requests. */
+  start(): Promise<Shadows>;
+  /** Safe twice. */
+  stop(): Promise<void>;
+}
+
+export function createShadowService(deps: ShadowServiceDeps): ShadowService {
+  const logger = deps.logger.child({ module: 'shadow' });
+  let store: StateStore<StoredShadow> | undefined;
+  let consumer: EgressConsumer | undefined;
+  let stopping: Promise<void> | undefined;
+
+  /** Checks the names and the payload; a request that passes is run by its shadow's owner. */
+  const run = async (s: StateStore<StoredShadow>, id: ShadowId, op: ShadowOperation, payload: Uint8Array | string, source: ShadowSource): Promise<ShadowCommandResult & { ran: boolean }> => {
+    const problem = shadowIdProblem(id);
+    if (problem) return { ok: false, error: { code: 400, message: problem }, ran: false };
+    const parsed = parseRequest(payload, op);
+    if (!parsed.ok) return { ...parsed, ran: false };
+    const result = await s.execute<unknown, ShadowCommandResult>(`shadow.${op}`, { ...id, request: parsed.value, source });
+    return { ...result, ran: true };
+  };
+
+  const shadows = (s: StateStore<StoredShadow>): Shadows => ({
+    async request(id, op, payload, source = 'http') {
+      const { ran: _ran, ...result } = await run(s, id, op, payload, source);
+      return result;
+    },
+    namedShadows(thingName) {
+      const prefix = `${thingKeyPrefix(thingName)}/name/`;
+      const names: string[] = [];
+      for (const key of s.keys()) if (key.startsWith(prefix) && s.get(key) !== undefined) names.push(shadowIdOfKey(key).shadowName!);
+      return names.sort();
+    },
+    read(id) {
+      return s.get(shadowKey(id));
+    },
+  });
+
+  /** One shadow's MQTT requests, chained so that they run in log order. */
+  const tails = new Map<string, Promise<void>>();
+  const onRequest = (envelope: Envelope): Promise<void> | undefined => {
+    const target = parseRequestTopic(envelope.topic);
+    if (!target || !store) return undefined;
+    const s = store;
+    const key = shadowKey(target);
+    const handle = async () => {
+      const result = await run(s, target, target.op, envelope.payload, 'mqtt');
+      // The owner answered what it ran (commands.ts); a request refused before that is answered here.
+      if (!result.ok && !result.ran) await rejectEarly(target, target.op, result);
+    };
+    const mine = (tails.get(key) ?? Promise.resolve()).then(handle).catch((err: unknown) => logger.error({ err, topic: envelope.topic }, 'shadow request failed'));
+    tails.set(key, mine);
+    void mine.finally(() => {
+      if (tails.get(key) === mine) tails.delete(key);
+    });
+    return mine;
+  };
+
+  const rejectEarly = async (id: ShadowId, op: ShadowOperation, result: { error: ShadowError; clientToken?: string }) => {
+    const reply = createEnvelope({
+      topic: `${topicPrefix(id)}/${op}/rejected`,
+      payload: Buffer.from(JSON.stringify(errorDocument(result.error, result.clientToken, Math.floor(Date.now() / 1000)))),
+      qos: 1,
+      thingName: id.thingName,
+    });
+    await deps.log.append(TOPICS.ingress, [{ key: envelopeKey(reply), value: encodeEnvelope(reply), headers: envelopeHeaders(reply) }]);
+  };
+
+  return {
+    async start() {
+      store = await StateStore.open({ log: deps.log, logger, topic: topicSpec(TOPICS.shadows), codec: shadowCodec, commands: SHADOW_COMMANDS });
+      await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
+      consumer = createEgressConsumer({ log: deps.log, logger, groupId: SHADOW_GROUP, topics: [TOPICS.ingress], commitIntervalMs: 1000, deliver: onRequest });
+      await consumer.start();
+      return shadows(store);
+    },
+    stop() {
+      return (stopping ??= (async () => {
+        await consumer?.stop();
+        await Promise.allSettled([...tails.values()]);
+        await store?.close();
+      })());
+    },
+  };
+}
