@@ -7,6 +7,7 @@ import { certificateOperations } from '../api/routes/certificates.js';
 import { endpointOperations } from '../api/routes/endpoint.js';
 import { policyOperations } from '../api/routes/policies.js';
 import { retainedMessageOperations } from '../api/routes/retained.js';
+import { shadowOperations } from '../api/routes/shadow.js';
 import { notImplementedOperations } from '../api/routes/unimplemented.js';
 import { createHttpServer, type Route } from '../api/server.js';
 import {
@@ -24,6 +25,8 @@ import {
 import { RetainedStore, createAnonymousPolicyAuthenticator, createNotImplementedResponder, readAnonymousPolicy, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
 import { arnScopeOf, createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
 import { createRulesService } from '../rules/worker/index.js';
+import type { SqlValue } from '../rules/sql/index.js';
+import { createShadowService, openShadowReader } from '../shadow/index.js';
 
 export interface RunningPlatform {
   readonly log: Log;
@@ -78,13 +81,23 @@ export async function startPlatform(
     if (has('rules')) {
       const dynamoReader = createDynamoDbReader({ settings: awsSettingsFromConfig(config).dynamodb });
       stops.push(() => dynamoReader.close());
-      const rules = createRulesService(config, { log, logger, sqlServices: { getDynamoDb: dynamoReader.getDynamoDb } });
+      // get_thing_shadow reads this process's view of the shadow table: no request to the shadow service.
+      const shadowReader = await openShadowReader({ log, logger });
+      stops.push(() => shadowReader.close());
+      const getThingShadow = async (thingName: string, shadowName: string | undefined) => shadowReader.document({ thingName, ...(shadowName ? { shadowName } : {}) }) as SqlValue;
+      const rules = createRulesService(config, { log, logger, sqlServices: { getDynamoDb: dynamoReader.getDynamoDb, getThingShadow } });
       await rules.start();
       stops.push(() => rules.stop());
       operations.push(...rules.operations);
       // A rules dir that cannot be read, or rule files that do not compile, are said at start, not only in the log.
       for (const problem of rules.list().problems) startupWarnings.push(`warning: ${problem}`);
       metrics.include(rules.metricsRegistry);
+    }
+    if (has('shadow')) {
+      const shadowService = createShadowService({ log, logger });
+      const shadows = await shadowService.start();
+      stops.push(() => shadowService.stop());
+      operations.push(...shadowOperations(shadows, arnScopeOf(config)));
     }
     if (has('api') || has('registry')) {
       // The registry (things, certificates, policies) and the AWS-shaped API that serves it.
@@ -121,8 +134,8 @@ export async function startPlatform(
       authenticate = createRequestAuthenticator({ accessKeys, region: config.region, scope: arnScopeOf(config) });
       routes.push(...createAwsRoutes({ operations, logger, authenticate }));
     }
-    if (has('shadow') || has('jobs')) {
-      // Until the Device Shadow and Jobs services exist, their MQTT requests get a /rejected reply saying so.
+    if (has('jobs')) {
+      // Until the Jobs service exists, its MQTT requests get a /rejected reply saying so.
       const responder = createNotImplementedResponder({ log, logger });
       await responder.start();
       stops.push(() => responder.stop());

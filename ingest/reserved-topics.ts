@@ -1,13 +1,12 @@
 /**
  * Answers device requests on AWS IoT's reserved topics of services kiot does not have yet
- * (Device Shadow, Jobs) with the service's `/rejected` reply, so that a device written for
+ * (Jobs) with the service's `/rejected` reply, so that a device written for
  * AWS IoT is told at once instead of waiting for an answer that never comes. It reads
  * `iot.ingress` as its own consumer group and answers on `iot.egress`, the way the real
  * services will; each service's entry goes when that service lands.
  *
- * Error payloads are each service's own (AWS IoT developer guide, "Device Shadow service
- * documents: error response document"; "Jobs device MQTT API: error response"), with the
- * request's clientToken echoed.
+ * Error payloads are the service's own (AWS IoT developer guide, "Jobs device MQTT API: error
+ * response"), with the request's clientToken echoed.
  */
 import { createEnvelope, encodeEnvelope, envelopeHeaders, envelopeKey, TOPICS, type Envelope, type Log, type Logger } from '../core/index.js';
 import { createEgressConsumer, type EgressConsumer } from './egress/egress.js';
@@ -19,13 +18,8 @@ interface PendingService {
   readonly error: (message: string, clientToken: string | undefined, now: number) => Record<string, unknown>;
 }
 
-/** The shadow and jobs request topics (`$aws/things/<thing>/shadow[/name/<name>]/<op>`, `$aws/things/<thing>/jobs/...`). */
+/** The jobs request topics (`$aws/things/<thing>/jobs/...`). */
 const PENDING: readonly PendingService[] = [
-  {
-    name: 'the Device Shadow service',
-    requests: /^\$aws\/things\/[^/]+\/shadow(\/name\/[^/]+)?\/(get|update|delete)$/,
-    error: (message, clientToken, now) => ({ code: 500, message, timestamp: Math.floor(now / 1000), ...(clientToken ? { clientToken } : {}) }),
-  },
   {
     name: 'Jobs',
     requests: /^\$aws\/things\/[^/]+\/jobs\/(get|start-next|[^/]+\/get|[^/]+\/update)$/,

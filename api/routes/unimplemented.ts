@@ -1,8 +1,8 @@
 /**
  * AWS IoT operations kiot does not implement yet, so that a tool calling one gets AWS's error
  * shape with a message naming the operation (501 NotImplementedException), not `404 no route`
- * that reads like a wrong endpoint. Each entry goes when its service lands (issues: Device
- * Shadow, Jobs, Provisioning and custom authentication, fleet indexing).
+ * that reads like a wrong endpoint. Each entry goes when its service lands (issues: Jobs,
+ * Provisioning and custom authentication, fleet indexing).
  *
  * Paths are the AWS API models'. Where two planes share a method and path (the jobs data plane
  * and control plane both serve `GET /things/{thingName}/jobs`), the message names both.
@@ -13,11 +13,6 @@ import type { AwsOperation } from '../operation.js';
 type Method = AwsOperation['method'];
 
 const NOT_YET: readonly (readonly [name: string, method: Method, path: string])[] = [
-  // Device Shadow (data plane)
-  ['GetThingShadow', 'GET', '/things/{thingName}/shadow'],
-  ['UpdateThingShadow', 'POST', '/things/{thingName}/shadow'],
-  ['DeleteThingShadow', 'DELETE', '/things/{thingName}/shadow'],
-  ['ListNamedShadowsForThing', 'GET', '/api/things/shadow/ListNamedShadowsForThing/{thingName}'],
   // Jobs (control plane, and the jobs data plane where it shares a path)
   ['CreateJob', 'PUT', '/jobs/{jobId}'],
   ['DescribeJob', 'GET', '/jobs/{jobId}'],
