@@ -4,7 +4,7 @@
  * and v1 (`thingShadow`), `@aws-sdk/client-iot-data-plane` and the AWS CLI.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,25 @@ import { startPlatform, type RunningPlatform } from '../cli/up.js';
 import { loadConfig, silentLogger } from '../core/index.js';
 
 const run = promisify(execFile);
+
+/** Rules on what the shadow service publishes, and one that reads a shadow with get_thing_shadow. */
+const SHADOW_RULES = `
+CREATE RULE shadow_accepted
+AS SELECT topic(3) AS thing, state.reported.temp AS temp, version FROM '$aws/things/+/shadow/update/accepted' WHERE state.reported.temp > 30
+DO republish(topic = 'seen/accepted/\${topic(3)}', qos = 1);
+
+CREATE RULE shadow_delta
+AS SELECT topic(3) AS thing, state AS wanted FROM '$aws/things/+/shadow/update/delta'
+DO republish(topic = 'seen/delta/\${topic(3)}', qos = 1);
+
+CREATE RULE shadow_documents
+AS SELECT current.version AS v, previous.version AS was FROM '$aws/things/+/shadow/update/documents'
+DO republish(topic = 'seen/documents/\${topic(3)}', qos = 1);
+
+CREATE RULE shadow_lookup
+AS SELECT reading, get_thing_shadow(topic(1), 'arn:aws:iam::000000000000:role/rules').state.desired.target AS target FROM '+/reading'
+DO republish(topic = 'seen/lookup/\${topic(1)}', qos = 1);
+`;
 const require = createRequire(import.meta.url);
 
 let dir: string;
@@ -33,7 +52,9 @@ const http = () => `http://127.0.0.1:${platform.listeners.get('http')}`;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kiot-shadow-e2e-'));
-  const config = loadConfig({ flags: { dataDir: join(dir, 'data'), httpPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0', httpsPort: '0' }, env: {} });
+  await mkdir(join(dir, 'rules'));
+  await writeFile(join(dir, 'rules', 'shadows.sql'), SHADOW_RULES);
+  const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0', httpsPort: '0' }, env: {} });
   platform = await startPlatform(config, () => undefined, silentLogger());
   credentials = (await dataDirCredentials(join(dir, 'data')))!;
   data = new IoTDataPlaneClient({ endpoint: http(), region: 'us-east-1', credentials, maxAttempts: 1 });
@@ -103,6 +124,24 @@ describe('shadows over MQTT', () => {
       }
     }, 60_000);
   }
+});
+
+describe('rules see shadows', () => {
+  test('rules on update/accepted, update/delta and update/documents fire; get_thing_shadow reads the current document', async () => {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${platform.listeners.get('mqtt')}`, { clientId: 'rules-watch', protocolVersion: 5, reconnectPeriod: 0 });
+    try {
+      const box = inbox(client);
+      await client.subscribeAsync('seen/#', { qos: 1 });
+      await client.publishAsync('$aws/things/oven-1/shadow/update', JSON.stringify({ state: { reported: { temp: 35 }, desired: { target: 180 } } }), { qos: 1 });
+      expect((await box.next('seen/accepted/oven-1'))[0]).toEqual({ thing: 'oven-1', temp: 35, version: 1 });
+      expect((await box.next('seen/delta/oven-1'))[0]).toEqual({ thing: 'oven-1', wanted: { target: 180 } });
+      expect((await box.next('seen/documents/oven-1'))[0]).toEqual({ v: 1 });
+      await client.publishAsync('oven-1/reading', JSON.stringify({ reading: 170 }), { qos: 1 });
+      expect((await box.next('seen/lookup/oven-1'))[0]).toEqual({ reading: 170, target: 180 });
+    } finally {
+      await client.endAsync(true);
+    }
+  }, 60_000);
 });
 
 describe('shadows over HTTP', () => {
