@@ -9,7 +9,8 @@
  * What the service publishes goes to `iot.ingress`, like any message, so that devices (through
  * the gateway) and rules both see it. See shadow/README.md.
  */
-import { StateStore, TOPICS, createEnvelope, encodeEnvelope, envelopeHeaders, envelopeKey, topicSpec, type Envelope, type Log, type Logger } from '../core/index.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { PlatformError, StateStore, TOPICS, createEnvelope, encodeEnvelope, envelopeHeaders, envelopeKey, topicSpec, type Envelope, type Log, type Logger } from '../core/index.js';
 import { createEgressConsumer, type EgressConsumer } from '../ingest/egress/egress.js';
 import { SHADOW_COMMANDS, type ShadowCommandResult, type ShadowSource } from './commands.js';
 import { errorDocument, parseRequest, type ShadowError, type StoredShadow } from './document.js';
@@ -18,6 +19,10 @@ import { parseRequestTopic, shadowIdOfKey, shadowIdProblem, shadowKey, thingKeyP
 
 /** The consumer group that answers shadow requests from MQTT (one answer per request, whichever process runs it). */
 export const SHADOW_GROUP = 'kiot-shadow';
+
+/** Pauses before asking again for a request whose shadow's owner did not answer. */
+const RETRY_PAUSE_MS = 500;
+const MAX_RETRY_PAUSE_MS = 5_000;
 
 export interface ShadowServiceDeps {
   readonly log: Log;
@@ -80,9 +85,20 @@ export function createShadowService(deps: ShadowServiceDeps): ShadowService {
     const s = store;
     const key = shadowKey(target);
     const handle = async () => {
-      const result = await run(s, target, target.op, envelope.payload, 'mqtt');
-      // The owner answered what it ran (commands.ts); a request refused before that is answered here.
-      if (!result.ok && !result.ran) await rejectEarly(target, target.op, result);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const result = await run(s, target, target.op, envelope.payload, 'mqtt');
+          // The owner answered what it ran (commands.ts); a request refused before that is answered here.
+          if (!result.ok && !result.ran) await rejectEarly(target, target.op, result);
+          return;
+        } catch (err) {
+          // The shadow's owner went away (a process died, the group is rebalancing): its next
+          // owner runs the request. The old owner skips it once its deadline has passed.
+          if (!(err instanceof PlatformError && err.retriable) || stopping) throw err;
+          logger.warn({ err, topic: envelope.topic, attempt }, 'shadow request not answered; asking again');
+          await delay(Math.min(RETRY_PAUSE_MS * attempt, MAX_RETRY_PAUSE_MS));
+        }
+      }
     };
     const mine = (tails.get(key) ?? Promise.resolve()).then(handle).catch((err: unknown) => logger.error({ err, topic: envelope.topic }, 'shadow request failed'));
     tails.set(key, mine);

@@ -20,6 +20,10 @@ import net from 'node:net';
  * - it advertises LeaveGroup up to v4 but decodes every version as v0–v2 (one member id), so a
  *   v3+ leave is misread and the member stays until its session times out. The proxy caps
  *   LeaveGroup at v2 in ApiVersions responses so that a leaving member really leaves.
+ * - a group counts as synced once the leader's SyncGroup has set every member's assignment, so
+ *   a follower whose SyncGroup arrives after the leader's is answered INVALID_REQUEST (kafkajs
+ *   then gives the member up). The proxy holds a leader's SyncGroup until the other members of
+ *   its generation have sent theirs (at most SYNC_HOLD_MS), the order a real broker accepts too.
  * Nothing else is touched.
  */
 export interface KafkaMock {
@@ -102,9 +106,11 @@ export async function startKafkaMock(): Promise<KafkaMock> {
   }
   const portMap = new Map(proxies.map((p) => [p.upstreamPort, p.port]));
   const listeners = new Set<(request: ObservedRequest) => void>();
+  const syncs = new SyncOrder();
   for (const proxy of proxies) {
     proxy.portMap = portMap;
     proxy.listeners = listeners;
+    proxy.syncs = syncs;
   }
 
   let stopped: Promise<void> | undefined;
@@ -127,6 +133,13 @@ export async function startKafkaMock(): Promise<KafkaMock> {
 const API_METADATA = 3;
 const API_VERSIONS = 18;
 const API_LEAVE_GROUP = 13;
+const API_SYNC_GROUP = 14;
+/** SyncGroup versions whose layout `parseSyncGroup` knows (non-flexible encodings; kafkajs uses ≤ 3). */
+const MAX_PARSED_SYNC_GROUP_VERSION = 3;
+/** The longest a leader's SyncGroup waits for its followers'. */
+const SYNC_HOLD_MS = 2_000;
+/** Time for the mock to read a follower's SyncGroup before the leader's that it released. */
+const SYNC_SETTLE_MS = 20;
 /** Highest LeaveGroup version the mock decodes correctly (it reads a single member id). */
 const MOCK_LEAVE_GROUP_MAX_VERSION = 2;
 /** Metadata versions whose layout `rewriteMetadata` knows (non-flexible encodings; kafkajs uses ≤ 6). */
@@ -136,6 +149,7 @@ const MAX_REWRITTEN_METADATA_VERSION = 8;
 class MetadataFixProxy {
   portMap = new Map<number, number>();
   listeners = new Set<(request: ObservedRequest) => void>();
+  syncs = new SyncOrder();
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
 
@@ -175,12 +189,24 @@ class MetadataFixProxy {
     client.on('error', close).on('close', close);
     broker.on('error', close).on('close', close);
 
-    // Requests pass through unchanged; only their header is noted to decode the response.
+    // Requests pass through unchanged, in order; only their header is noted to decode the
+    // response. A leader's SyncGroup (and what follows it on its connection) may wait.
+    let held: Promise<void> | undefined;
     frames(client, (frame) => {
       const request = { apiKey: frame.readInt16BE(4), apiVersion: frame.readInt16BE(6) };
       requests.set(frame.readInt32BE(8), request);
       for (const listener of this.listeners) listener({ ...request, frame: Buffer.from(frame) });
-      broker.write(frame);
+      const wait = request.apiKey === API_SYNC_GROUP && request.apiVersion <= MAX_PARSED_SYNC_GROUP_VERSION ? this.syncs.arrived(parseSyncGroup(frame, request.apiVersion)) : undefined;
+      if (!held && !wait) {
+        broker.write(frame);
+        return;
+      }
+      const copy = Buffer.from(frame); // the socket's buffer is not ours to keep
+      const mine: Promise<void> = (held ?? Promise.resolve()).then(() => wait).then(() => {
+        broker.write(copy);
+        if (held === mine) held = undefined;
+      });
+      held = mine;
     });
     frames(broker, (frame) => {
       const correlationId = frame.readInt32BE(4);
@@ -198,6 +224,76 @@ class MetadataFixProxy {
     for (const socket of this.#sockets) socket.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+interface SyncGroupRequest {
+  readonly groupId: string;
+  readonly generationId: number;
+  readonly memberId: string;
+  /** Members the request assigns to: all of the group's for a leader, none for a follower. */
+  readonly assignees: readonly string[];
+}
+
+/** Which members of each generation have sent SyncGroup, and the leaders waiting for them. */
+class SyncOrder {
+  readonly #synced = new Map<string, Set<string>>();
+  readonly #waiting = new Set<{ key: string; members: readonly string[]; release(): void }>();
+
+  /** Notes a SyncGroup; for a leader's whose followers have not all synced, the promise to wait for. */
+  arrived(request: SyncGroupRequest): Promise<void> | undefined {
+    const key = `${request.groupId}\u0000${request.generationId}`;
+    const synced = this.#synced.get(key) ?? new Set<string>();
+    this.#synced.set(key, synced.add(request.memberId));
+    if (this.#synced.size > 256) this.#synced.delete(this.#synced.keys().next().value!);
+    for (const w of this.#waiting) if (w.key === key && w.members.every((m) => synced.has(m))) w.release();
+    const followers = request.assignees.filter((m) => m !== request.memberId);
+    if (followers.every((m) => synced.has(m))) return undefined;
+    return new Promise((resolve) => {
+      const entry = {
+        key,
+        members: followers,
+        release: () => {
+          clearTimeout(timer);
+          this.#waiting.delete(entry);
+          setTimeout(resolve, SYNC_SETTLE_MS);
+        },
+      };
+      const timer = setTimeout(entry.release, SYNC_HOLD_MS);
+      this.#waiting.add(entry);
+    });
+  }
+}
+
+/**
+ * SyncGroup request v0–v3:
+ *   int32 size, int16 apiKey, int16 apiVersion, int32 correlationId, int16+bytes? clientId,
+ *   int16+bytes groupId, int32 generationId, int16+bytes memberId, [v3+ int16+bytes? groupInstanceId],
+ *   int32 count, { int16+bytes memberId, int32+bytes assignment } ...
+ */
+function parseSyncGroup(frame: Buffer, version: number): SyncGroupRequest {
+  let pos = 12;
+  const str = (): string => {
+    const length = frame.readInt16BE(pos);
+    pos += 2;
+    if (length < 0) return '';
+    const value = frame.toString('utf8', pos, pos + length);
+    pos += length;
+    return value;
+  };
+  str(); // clientId
+  const groupId = str();
+  const generationId = frame.readInt32BE(pos);
+  pos += 4;
+  const memberId = str();
+  if (version >= 3) str(); // groupInstanceId
+  const count = frame.readInt32BE(pos);
+  pos += 4;
+  const assignees: string[] = [];
+  for (let i = 0; i < count; i++) {
+    assignees.push(str());
+    pos += 4 + Math.max(frame.readInt32BE(pos), 0);
+  }
+  return { groupId, generationId, memberId, assignees };
 }
 
 /** Calls `onFrame` with each size-prefixed Kafka frame (size field included). */

@@ -9,7 +9,7 @@ import type {
   TopicPartition,
   TopicPartitionOffset,
 } from '../log.js';
-import { fromKafkaError, isRebalanceError } from './kafka-errors.js';
+import { fromKafkaError, isRebalanceError, isRejoinableError } from './kafka-errors.js';
 
 /** Group timings, see KafkaLogOptions for what each one means. */
 export interface GroupSettings {
@@ -77,6 +77,7 @@ export class KafkaConsumer implements Consumer {
   readonly #progress = new Map<string, { topic: string; partition: number; position: number; highWatermark: number }>();
   readonly #abort = new AbortController();
   #started: Promise<void> | undefined;
+  #joined: { resolve(): void; reject(err: unknown): void } | undefined;
   #stopped: Promise<void> | undefined;
 
   constructor(host: ConsumerHost, options: ConsumerOptions, internal = false) {
@@ -100,26 +101,8 @@ export class KafkaConsumer implements Consumer {
   async #start(): Promise<void> {
     if (this.#stopped) throw new PlatformError('LOG_CLOSED', 'consumer was stopped');
     const { settings } = this.#host;
-    const consumer = this.#host.kafka.consumer({
-      groupId: this.#options.groupId,
-      sessionTimeout: settings.sessionTimeoutMs,
-      // kafkajs requires rebalanceTimeout >= sessionTimeout; members rejoin within a heartbeat or two.
-      rebalanceTimeout: Math.max(settings.sessionTimeoutMs, 2 * settings.heartbeatIntervalMs),
-      heartbeatInterval: settings.heartbeatIntervalMs,
-      maxWaitTimeInMs: settings.maxWaitTimeMs,
-      allowAutoTopicCreation: true,
-    });
-    this.#consumer = consumer;
     const joined = new Promise<void>((resolve, reject) => {
-      consumer.on(consumer.events.GROUP_JOIN, (event) => {
-        this.#onJoin(event.payload.memberAssignment);
-        resolve();
-      });
-      consumer.on(consumer.events.CRASH, (event) => {
-        const { error, restart } = event.payload;
-        this.#log.error({ err: error, restart }, 'kafka consumer crashed');
-        if (!restart) reject(fromKafkaError(error, `consumer group ${this.#options.groupId} stopped`));
-      });
+      this.#joined = { resolve, reject };
       this.#abort.signal.addEventListener('abort', () =>
         reject(new PlatformError('LOG_CLOSED', 'consumer was stopped before it joined its group')),
       );
@@ -127,19 +110,11 @@ export class KafkaConsumer implements Consumer {
     // A member that never joins is as good as stopped: the abort ends the wait below.
     const timeout = setTimeout(() => this.#abort.abort(), settings.startTimeoutMs);
     try {
-      await consumer.connect();
-      for (const topic of this.#options.topics) {
-        await consumer.subscribe({ topic, fromBeginning: this.#options.startFrom === 'earliest' });
-      }
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        eachBatch: (payload) => this.#eachBatch(payload),
-      });
+      await this.#run();
       await joined;
       await this.#callbacks;
     } catch (err) {
-      await consumer.disconnect().catch(() => undefined);
+      await this.#consumer?.disconnect().catch(() => undefined);
       if (!this.#stopped && this.#abort.signal.aborted) {
         throw new PlatformError('LOG_UNAVAILABLE', `consumer group ${this.#options.groupId} did not join within ${settings.startTimeoutMs} ms`, {
           retriable: true,
@@ -150,6 +125,53 @@ export class KafkaConsumer implements Consumer {
     } finally {
       clearTimeout(timeout);
     }
+  }
+
+  /** Creates the kafkajs member and runs it; again after a crash kafkajs does not restart from itself. */
+  async #run(): Promise<void> {
+    const { settings } = this.#host;
+    const consumer = this.#host.kafka.consumer({
+      groupId: this.#options.groupId,
+      sessionTimeout: settings.sessionTimeoutMs,
+      // kafkajs requires rebalanceTimeout >= sessionTimeout; members rejoin within a heartbeat or two.
+      rebalanceTimeout: Math.max(settings.sessionTimeoutMs, 2 * settings.heartbeatIntervalMs),
+      heartbeatInterval: settings.heartbeatIntervalMs,
+      maxWaitTimeInMs: settings.maxWaitTimeMs,
+      allowAutoTopicCreation: true,
+    });
+    this.#consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      this.#onJoin(event.payload.memberAssignment);
+      this.#joined?.resolve();
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      const { error, restart } = event.payload;
+      if (restart || this.#abort.signal.aborted) {
+        this.#log.warn({ err: error, restart }, 'kafka consumer crashed');
+      } else if (isRejoinableError(error)) {
+        // kafkajs gave this member up (and left the group); a new member joins in its place.
+        this.#log.warn({ err: error }, 'kafka consumer crashed; joining the group again');
+        setTimeout(() => {
+          if (!this.#abort.signal.aborted) this.#run().catch((err: unknown) => this.#crashed(err));
+        }, settings.retryPauseMs);
+      } else {
+        this.#crashed(error);
+      }
+    });
+    await consumer.connect();
+    for (const topic of this.#options.topics) {
+      await consumer.subscribe({ topic, fromBeginning: this.#options.startFrom === 'earliest' });
+    }
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.#eachBatch(payload),
+    });
+  }
+
+  #crashed(err: unknown): void {
+    this.#log.error({ err }, 'kafka consumer crashed and stopped');
+    this.#joined?.reject(fromKafkaError(err, `consumer group ${this.#options.groupId} stopped`));
   }
 
   /** kafkajs reports each new assignment once the member has synced with the group. */
@@ -186,16 +208,18 @@ export class KafkaConsumer implements Consumer {
   /**
    * kafkajs resolves "latest" for a partition without a committed offset only when it first
    * fetches it, so a record appended between `start()` and that fetch would be skipped. Pinning
-   * the start offset here, before the first batch, makes "latest" mean "at assignment".
+   * the start offset here, before the first batch, and committing it, makes "latest" mean "when
+   * the group first had the partition".
    */
   async #pinStarts(partitions: readonly TopicPartition[]): Promise<void> {
     const consumer = this.#consumer;
     if (!consumer) return;
     try {
-      const starts = await this.#host.uncommittedStarts(this.#options.groupId, partitions, this.#options.startFrom ?? 'latest');
-      for (const start of starts) {
-        if (this.#owns(start.topic, start.partition)) consumer.seek({ topic: start.topic, partition: start.partition, offset: String(start.offset) });
-      }
+      const starts = (await this.#host.uncommittedStarts(this.#options.groupId, partitions, this.#options.startFrom ?? 'latest')).filter((s) => this.#owns(s.topic, s.partition));
+      for (const start of starts) consumer.seek({ topic: start.topic, partition: start.partition, offset: String(start.offset) });
+      // The start is the group's, not this member's: a member that takes the partition over
+      // before anything is committed goes on from here, not from a later "latest".
+      if (starts.length > 0 && (this.#options.startFrom ?? 'latest') === 'latest') await this.commit(starts);
     } catch (err) {
       // kafkajs's own reset (at first fetch) still applies; only the window above reopens.
       this.#log.warn({ err }, 'start offsets of new partitions could not be read');

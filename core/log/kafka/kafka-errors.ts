@@ -12,17 +12,25 @@ interface KafkaJsErrorShape {
 /** kafkajs protocol error types that mean "this member is no longer in the generation that owns it". */
 const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR_FOR_GROUP']);
 
-export const isRebalanceError = (err: unknown): boolean => {
-  const type = (err as KafkaJsErrorShape | null)?.type;
-  return type !== undefined && REBALANCE_TYPES.has(type);
-};
-
-export const isUnknownTopicError = (err: unknown): boolean => {
+/** Whether `err` or one of its causes (kafkajs wraps the broker's error when its retries end) has one of `types`. */
+const hasType = (err: unknown, types: ReadonlySet<string>): boolean => {
   for (let e: unknown = err; e; e = (e as KafkaJsErrorShape).cause) {
-    if ((e as KafkaJsErrorShape).type === 'UNKNOWN_TOPIC_OR_PARTITION') return true;
+    const type = (e as KafkaJsErrorShape).type;
+    if (type !== undefined && types.has(type)) return true;
   }
   return false;
 };
+
+export const isRebalanceError = (err: unknown): boolean => hasType(err, REBALANCE_TYPES);
+
+/**
+ * A crash kafkajs does not restart from, but a new member of the group recovers from:
+ * INVALID_REQUEST is what librdkafka's mock cluster answers a follower's SyncGroup with when the
+ * leader's assignment completed the generation first (a real broker waits for the follower).
+ */
+export const isRejoinableError = (err: unknown): boolean => hasType(err, new Set(['INVALID_REQUEST']));
+
+export const isUnknownTopicError = (err: unknown): boolean => hasType(err, new Set(['UNKNOWN_TOPIC_OR_PARTITION']));
 
 /**
  * Wraps a kafkajs error in a PlatformError. Anything from the client is LOG_UNAVAILABLE and
