@@ -8,6 +8,7 @@ import { register as registerAccessKeys } from './commands/access-keys.js';
 import { register as registerDevice } from './commands/device.js';
 import { register as registerRulesList } from './commands/rules-list.js';
 import { register as registerRules } from './commands/rules.js';
+import { register as registerShadow } from './commands/shadow.js';
 import { register as registerSql } from './commands/sql.js';
 import { startPlatform } from './up.js';
 
@@ -78,6 +79,7 @@ export function buildProgram(): Command {
   registerRulesList(program);
   registerDevice(program);
   registerAccessKeys(program);
+  registerShadow(program);
   return program;
 }
 

@@ -21,6 +21,8 @@ export const TOPICS = {
   /** Rule definitions from the API, so every rules worker runs the same set. */
   rules: 'iot.rules',
   shadows: 'iot.shadows',
+  /** Every version of every shadow, not compacted: `kiot shadow history` (shadow/history.ts). */
+  shadowHistory: 'iot.shadows.history',
   registry: 'iot.registry',
   jobs: 'iot.jobs',
   /** Failed actions with no error action of their own. */
@@ -40,6 +42,9 @@ export type TopicKey = keyof typeof TOPICS;
 /** How long the state stores' request and reply records are kept: far longer than any command waits. */
 const STATE_ROUTING_RETENTION_MS = 60 * 60_000;
 
+/** How long shadow versions stay readable in `iot.shadows.history`. */
+const SHADOW_HISTORY_RETENTION_MS = 7 * 24 * 60 * 60_000;
+
 /** Every kiot topic's spec, by its key in {@link TOPICS}. */
 export const TOPIC_SPECS: { readonly [K in TopicKey]: TopicSpec & { readonly name: (typeof TOPICS)[K] } } = {
   ingress: { name: TOPICS.ingress, partitions: 4 },
@@ -48,6 +53,8 @@ export const TOPIC_SPECS: { readonly [K in TopicKey]: TopicSpec & { readonly nam
   // One partition: one owner runs every rule command, and every worker reads all rules anyway.
   rules: { name: TOPICS.rules, partitions: 1, compacted: true },
   shadows: { name: TOPICS.shadows, partitions: 4, compacted: true },
+  // As iot.shadows, so that a shadow's history is in the partition its key hashes to.
+  shadowHistory: { name: TOPICS.shadowHistory, partitions: 4, retentionMs: SHADOW_HISTORY_RETENTION_MS },
   // One partition: registry commands check across kinds (DeleteThing looks at attachments).
   registry: { name: TOPICS.registry, partitions: 1, compacted: true },
   jobs: { name: TOPICS.jobs, partitions: 4, compacted: true },

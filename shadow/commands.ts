@@ -9,6 +9,7 @@
 import { TOPICS, createEnvelope, encodeEnvelope, envelopeHeaders, envelopeKey, type CommandDefinition, type StateView } from '../core/index.js';
 import type { AppendRecord } from '../core/log/log.js';
 import { applyUpdate, deleteDocument, errorDocument, getDocument, type ShadowError, type ShadowRequest, type StoredShadow } from './document.js';
+import { historyRecord } from './history.js';
 import { shadowKey, topicPrefix, type ShadowId, type ShadowOperation } from './topics.js';
 
 /** Where a request came from: MQTT requests get their `/accepted` or `/rejected` reply on MQTT. */
@@ -54,7 +55,8 @@ export const updateShadow: CommandDefinition<StoredShadow, ShadowCommandInput, S
       { topic: `${prefix}/update/documents`, body: documents },
     ];
     const change = reply(input, 'update', { ok: true, body: accepted }, broadcast, ctx.now);
-    return { ...change, writes: [{ key, value: next, ifRevision: state.revision(key) }] };
+    const history = { topic: TOPICS.shadowHistory, records: [historyRecord(input, { version: next.version, timestamp: next.timestamp, document: next })] };
+    return { ...change, appends: [...change.appends, history], writes: [{ key, value: next, ifRevision: state.revision(key) }] };
   },
 };
 
@@ -68,7 +70,8 @@ export const deleteShadow: CommandDefinition<StoredShadow, ShadowCommandInput, S
     const { next, accepted } = outcome.value;
     const broadcast = input.source === 'http' ? [{ topic: `${topicPrefix(input)}/delete/accepted`, body: accepted }] : [];
     const change = reply(input, 'delete', { ok: true, body: accepted }, broadcast, ctx.now);
-    return { ...change, writes: [{ key, value: next, ifRevision: state.revision(key) }] };
+    const history = { topic: TOPICS.shadowHistory, records: [historyRecord(input, { version: state.get(key)!.version, timestamp: seconds(ctx.now), deleted: true })] };
+    return { ...change, appends: [...change.appends, history], writes: [{ key, value: next, ifRevision: state.revision(key) }] };
   },
 };
 

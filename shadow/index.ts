@@ -3,3 +3,4 @@ export { createShadowService, SHADOW_GROUP, type ShadowService, type ShadowServi
 export type { ShadowCommandResult, ShadowSource } from './commands.js';
 export { parseRequestTopic, shadowKey, topicPrefix, type ShadowId, type ShadowOperation } from './topics.js';
 export { openShadowReader, type ShadowReader } from './view.js';
+export { versionDocument, type HistoryEntry, type HistoryQuery } from './history.js';

@@ -14,6 +14,7 @@ import { PlatformError, StateStore, TOPICS, createEnvelope, encodeEnvelope, enve
 import { createEgressConsumer, type EgressConsumer } from '../ingest/egress/egress.js';
 import { SHADOW_COMMANDS, type ShadowCommandResult, type ShadowSource } from './commands.js';
 import { errorDocument, parseRequest, type ShadowError, type StoredShadow } from './document.js';
+import { readShadowHistory, type HistoryEntry, type HistoryQuery } from './history.js';
 import { shadowCodec } from './record.js';
 import { parseRequestTopic, shadowIdOfKey, shadowIdProblem, shadowKey, thingKeyPrefix, topicPrefix, type ShadowId, type ShadowOperation } from './topics.js';
 
@@ -36,6 +37,8 @@ export interface Shadows {
   namedShadows(thingName: string): string[];
   /** The current document of a shadow (for `get_thing_shadow` and tests), without routing. */
   read(id: ShadowId): StoredShadow | undefined;
+  /** The versions of a shadow that retention keeps, oldest first (history.ts). */
+  history(id: ShadowId, query?: HistoryQuery): Promise<HistoryEntry[]>;
 }
 
 export interface ShadowService {
@@ -74,6 +77,9 @@ export function createShadowService(deps: ShadowServiceDeps): ShadowService {
     },
     read(id) {
       return s.get(shadowKey(id));
+    },
+    history(id, query) {
+      return readShadowHistory(deps, id, query);
     },
   });
 
@@ -122,6 +128,7 @@ export function createShadowService(deps: ShadowServiceDeps): ShadowService {
     async start() {
       store = await StateStore.open({ log: deps.log, logger, topic: topicSpec(TOPICS.shadows), codec: shadowCodec, commands: SHADOW_COMMANDS });
       await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
+      await deps.log.ensureTopic(topicSpec(TOPICS.shadowHistory));
       consumer = createEgressConsumer({ log: deps.log, logger, groupId: SHADOW_GROUP, topics: [TOPICS.ingress], commitIntervalMs: 1000, deliver: onRequest });
       await consumer.start();
       return shadows(store);

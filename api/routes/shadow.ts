@@ -9,7 +9,7 @@
  */
 import { PlatformError } from '../../core/index.js';
 import { iotArn, paginate, type ArnScope } from '../../registry/index.js';
-import type { ShadowOperation, Shadows } from '../../shadow/index.js';
+import { versionDocument, type ShadowId, type ShadowOperation, type Shadows } from '../../shadow/index.js';
 import type { AwsOperation, AwsRequest } from '../operation.js';
 import { queryInteger, queryString } from './aws-input.js';
 
@@ -31,14 +31,47 @@ export function shadowOperations(shadows: Shadows, scope: ArnScope): AwsOperatio
   const call = (name: string, op: ShadowOperation) => async (request: AwsRequest) => {
     const thingName = request.params['thingName']!;
     authorize(request, name, scope, thingName);
-    const shadowName = request.query.get('name');
-    const result = await shadows.request({ thingName, ...(shadowName !== null ? { shadowName } : {}) }, op, request.rawBody ?? Buffer.alloc(0));
+    const id = shadowIdOf(request, thingName);
+    const result = await shadows.request(id, op, request.rawBody ?? Buffer.alloc(0));
     if (result.ok) return result.body;
-    const type = EXCEPTIONS[result.error.code];
-    throw new PlatformError('INPUT_INVALID', result.error.message, { details: { awsErrorType: type ?? 'InternalFailureException', awsStatus: type ? result.error.code : 500 } });
+    throw shadowError(result.error.code, result.error.message);
   };
+  const get = call('GetThingShadow', 'get');
   return [
-    { name: 'GetThingShadow', method: 'GET', path: '/things/{thingName}/shadow', access: 'self', bodyFormat: 'raw', handle: call('GetThingShadow', 'get') },
+    {
+      name: 'GetThingShadow',
+      method: 'GET',
+      path: '/things/{thingName}/shadow',
+      access: 'self',
+      bodyFormat: 'raw',
+      // `?version=N` (a kiot extension): that version from the shadow's history, while retention keeps it.
+      async handle(request) {
+        const version = queryInteger(request, 'version');
+        if (version === undefined) return get(request);
+        const thingName = request.params['thingName']!;
+        authorize(request, 'GetThingShadow', scope, thingName);
+        const id = shadowIdOf(request, thingName);
+        const entry = (await shadows.history(id)).findLast((e) => e.version === version && e.document);
+        if (!entry?.document) throw shadowError(404, `No version ${version} of shadow '${id.shadowName ?? thingName}' is kept`);
+        return versionDocument(entry.document);
+      },
+    },
+    {
+      name: 'GetThingShadowHistory',
+      method: 'GET',
+      path: '/kiot/shadows/{thingName}/history',
+      access: 'self',
+      // kiot's own: every version retention keeps, oldest first (`kiot shadow history`).
+      async handle(request) {
+        const thingName = request.params['thingName']!;
+        authorize(request, 'GetThingShadow', scope, thingName);
+        const since = queryInteger(request, 'since');
+        const entries = await shadows.history(shadowIdOf(request, thingName), since === undefined ? {} : { since });
+        return {
+          versions: entries.map((e) => (e.document ? versionDocument(e.document) : { version: e.version, timestamp: e.timestamp, deleted: true })),
+        };
+      },
+    },
     { name: 'UpdateThingShadow', method: 'POST', path: '/things/{thingName}/shadow', access: 'self', bodyFormat: 'raw', handle: call('UpdateThingShadow', 'update') },
     { name: 'DeleteThingShadow', method: 'DELETE', path: '/things/{thingName}/shadow', access: 'self', bodyFormat: 'raw', handle: call('DeleteThingShadow', 'delete') },
     {
@@ -56,6 +89,16 @@ export function shadowOperations(shadows: Shadows, scope: ArnScope): AwsOperatio
       },
     },
   ];
+}
+
+function shadowIdOf(request: AwsRequest, thingName: string): ShadowId {
+  const shadowName = request.query.get('name');
+  return { thingName, ...(shadowName !== null ? { shadowName } : {}) };
+}
+
+function shadowError(code: number, message: string): PlatformError {
+  const type = EXCEPTIONS[code];
+  return new PlatformError('INPUT_INVALID', message, { details: { awsErrorType: type ?? 'InternalFailureException', awsStatus: type ? code : 500 } });
 }
 
 function authorize(request: AwsRequest, name: string, scope: ArnScope, thingName: string): void {
