@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { EmbeddedLog, TOPICS, createEnvelope, decodeEnvelope, encodeEnvelope, envelopeKey, silentLogger, type Envelope, type Log } from '../core/index.js';
 import { waitUntil } from '../core/testing/run-log-suite.js';
-import { createShadowService, type ShadowService, type Shadows } from './index.js';
+import { createShadowService, shadowKey, type ShadowService, type Shadows } from './index.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -85,7 +85,7 @@ test('MQTT: update, get and delete are answered on their topics, in order, with 
   expect(ingress.on(`${prefix}/get/rejected`)[0]).toMatchObject({ code: 404 });
 });
 
-test('HTTP requests share the one writer with MQTT; named shadows are listed; state survives a restart', async () => {
+test('HTTP requests share the one writer with MQTT; named shadows are listed; a delete is a tombstone; state and history survive a restart', async () => {
   const opened = await openLog();
   let { service, shadows } = await startService(opened.log);
   const ingress = watchIngress(opened.log);
@@ -102,6 +102,21 @@ test('HTTP requests share the one writer with MQTT; named shadows are listed; st
   const missing = await shadows.request({ thingName: 'pump-7', shadowName: 'nope' }, 'get', '');
   expect(missing).toMatchObject({ ok: false, error: { code: 404 } });
 
+  // A delete is a tombstone on the compacted topic (compaction drops the shadow), and a version in the history.
+  await shadows.request({ thingName: 'pump-7', shadowName: 'config' }, 'delete', '');
+  const records: { key: string; value: Buffer | null }[] = [];
+  const reader = opened.log.consumer({
+    groupId: 'shadow-records',
+    topics: [TOPICS.shadows],
+    startFrom: 'earliest',
+    eachBatch: async (batch) => {
+      for (const r of batch.records) records.push({ key: r.key!.toString(), value: r.value });
+    },
+  });
+  await reader.start();
+  await waitUntil(() => records.some((r) => r.key === shadowKey({ thingName: 'pump-7', shadowName: 'config' }) && r.value === null), 'a tombstone for the deleted shadow', 10_000);
+  await reader.stop();
+
   await ingress.stop();
   await service.stop();
   await opened.log.close();
@@ -113,5 +128,9 @@ test('HTTP requests share the one writer with MQTT; named shadows are listed; st
   });
   const got = await shadows.request(named, 'get', '');
   expect(got).toMatchObject({ ok: true, body: { version: 20, state: { reported: { k0: 0, k19: 19 } } } });
-  expect(shadows.namedShadows('pump-7')).toEqual(['config', 'firmware']);
+  expect(shadows.namedShadows('pump-7')).toEqual(['firmware']);
+  expect(await shadows.request({ thingName: 'pump-7', shadowName: 'config' }, 'get', '')).toMatchObject({ ok: false, error: { code: 404 } });
+  // The history is kept across the restart too, the delete included.
+  expect((await shadows.history({ thingName: 'pump-7', shadowName: 'config' })).map((e) => [e.version, e.deleted ?? false])).toEqual([[1, false], [1, true]]);
+  expect(await shadows.history(named)).toHaveLength(20);
 });

@@ -16,6 +16,7 @@ import {
   ListNamedShadowsForThingCommand,
   UpdateThingShadowCommand,
 } from '@aws-sdk/client-iot-data-plane';
+import { CreateThingCommand, DeleteThingCommand, DescribeThingCommand, IoTClient } from '@aws-sdk/client-iot';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createDevice, dataDirCredentials } from '../cli/commands/device.js';
@@ -177,6 +178,30 @@ describe('shadows over HTTP', () => {
     await aws('get-thing-shadow', '--thing-name', 'hvac-1', out);
     expect(JSON.parse(await readFile(out, 'utf8'))).toMatchObject({ state: { desired: { mode: 'eco' }, delta: { mode: 'eco' } }, version: 1 });
   }, 60_000);
+});
+
+describe('shadows and the registry', () => {
+  test('a shadow does not need a registered thing, and DeleteThing leaves the thing\'s shadows (as the guide says)', async () => {
+    const iot = new IoTClient({ endpoint: http(), region: 'us-east-1', credentials, maxAttempts: 1 });
+    try {
+      // No thing in the registry: its shadow works all the same.
+      await data.send(new UpdateThingShadowCommand({ thingName: 'unregistered-1', payload: Buffer.from('{"state":{"reported":{"up":true}}}') }));
+      expect(JSON.parse(Buffer.from((await data.send(new GetThingShadowCommand({ thingName: 'unregistered-1' }))).payload!).toString())).toMatchObject({ version: 1 });
+
+      await iot.send(new CreateThingCommand({ thingName: 'valve-3' }));
+      await data.send(new UpdateThingShadowCommand({ thingName: 'valve-3', payload: Buffer.from('{"state":{"desired":{"open":false}}}') }));
+      await data.send(new UpdateThingShadowCommand({ thingName: 'valve-3', shadowName: 'calibration', payload: Buffer.from('{"state":{"reported":{"offset":0.2}}}') }));
+      await iot.send(new DeleteThingCommand({ thingName: 'valve-3' }));
+      await expect(iot.send(new DescribeThingCommand({ thingName: 'valve-3' }))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+      expect(JSON.parse(Buffer.from((await data.send(new GetThingShadowCommand({ thingName: 'valve-3' }))).payload!).toString())).toMatchObject({ state: { desired: { open: false } } });
+      expect((await data.send(new ListNamedShadowsForThingCommand({ thingName: 'valve-3' }))).results).toEqual(['calibration']);
+      // A thing created again under the name finds them.
+      await iot.send(new CreateThingCommand({ thingName: 'valve-3' }));
+      expect(JSON.parse(Buffer.from((await data.send(new GetThingShadowCommand({ thingName: 'valve-3', shadowName: 'calibration' }))).payload!).toString())).toMatchObject({ version: 1 });
+    } finally {
+      iot.destroy();
+    }
+  });
 });
 
 describe('shadow history (a kiot extension)', () => {

@@ -2,7 +2,7 @@
  * One writer per shadow across processes (issue 13, item 4): two shadow processes on the Kafka
  * mock, updaters sending to both, one process SIGKILLed mid-stream. Versions of each shadow stay
  * strictly increasing in what the service publishes, no version is published twice, and every
- * accepted update is in the final document.
+ * accepted update is in the final document. A delete and a restart keep what they should.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -104,6 +104,17 @@ test('two shadow processes, concurrent updaters, one SIGKILLed mid-stream: versi
       const versions = accepted.get(thing)!.map((a) => a.version);
       // Strictly increasing in log order, so no version was published twice.
       for (let i = 1; i < versions.length; i++) expect(versions[i]!).toBeGreaterThan(versions[i - 1]!);
+    }
+    // A delete, then a restart of the reading process: the table on Kafka holds both outcomes.
+    expect(await shadows.request({ thingName: things[0]! }, 'delete', '')).toMatchObject({ ok: true });
+    await service.stop();
+    const again = createShadowService({ log: reader, logger: silentLogger() });
+    const restarted = await again.start();
+    try {
+      expect(await restarted.request({ thingName: things[0]! }, 'get', '')).toMatchObject({ ok: false, error: { code: 404 } });
+      expect(await restarted.request({ thingName: things[1]! }, 'get', '')).toMatchObject({ ok: true, body: { state: { reported: { k0: 0, k39: 39 } } } });
+    } finally {
+      await again.stop();
     }
   } finally {
     await service.stop();
