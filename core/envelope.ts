@@ -58,6 +58,9 @@ export interface Envelope {
 
 /** First byte of every envelope. See the layout comment above `createEnvelopeCodec`. */
 export const ENVELOPE_MAGIC = 0x9e;
+
+/** Header a gateway puts on the records it appends, so that it can skip its own on the way back (envelope-consumer.ts). */
+export const ORIGIN_HEADER = 'kiot-origin';
 /** The schema version this build writes. */
 export const ENVELOPE_SCHEMA_VERSION = 1;
 /**

@@ -6,7 +6,6 @@ export { GATEWAY_TOPICS } from './topics.js';
 export { type GatewayClock } from './clock.js';
 export { createPublisher, publishForbidden, MAX_HTTP_PAYLOAD_BYTES, type Publisher, type PublisherDeps, type PublishRequest } from './gateway/http-publish.js';
 export { createHttpsPublishListener, DEFAULT_HTTPS_PORT, type HttpsPublishDeps, type HttpsPublishListener } from './gateway/https-publish.js';
-export { createEgressConsumer, type EgressConsumer, type EgressOptions } from './egress/egress.js';
 export { ANONYMOUS_PRINCIPAL, anonymousAuthenticator, isAnonymous, type Authenticator, type AuthenticateResult, type ClientContext, type ConnectInfo } from './auth.js';
 export { createBridge, BRIDGE_ORIGIN_PROPERTY, BRIDGE_EGRESS_GROUP, type Bridge, type BridgeDeps } from './bridge/index.js';
 export { createAnonymousPolicyAuthenticator, readAnonymousPolicy } from './anonymous-policy.js';

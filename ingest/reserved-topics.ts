@@ -8,8 +8,7 @@
  * Error payloads are the service's own (AWS IoT developer guide, "Jobs device MQTT API: error
  * response"), with the request's clientToken echoed.
  */
-import { createEnvelope, encodeEnvelope, envelopeHeaders, envelopeKey, TOPICS, type Envelope, type Log, type Logger } from '../core/index.js';
-import { createEgressConsumer, type EgressConsumer } from './egress/egress.js';
+import { createEnvelope, createEnvelopeConsumer, encodeEnvelope, envelopeHeaders, envelopeKey, TOPICS, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
 
 interface PendingService {
   readonly name: string;
@@ -36,9 +35,9 @@ export interface NotImplementedResponderDeps {
 }
 
 /** Starts answering; `stop()` leaves the group. */
-export function createNotImplementedResponder(deps: NotImplementedResponderDeps): EgressConsumer {
+export function createNotImplementedResponder(deps: NotImplementedResponderDeps): EnvelopeConsumer {
   const logger = deps.logger.child({ module: 'ingest.reserved-topics' });
-  return createEgressConsumer({
+  return createEnvelopeConsumer({
     log: deps.log,
     logger,
     groupId: NOT_IMPLEMENTED_GROUP,

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { EmbeddedLog, PlatformError, TOPICS, topicSpec, createEnvelope, decodeEnvelope, encodeEnvelope, silentLogger, type AppendRecord, type Log } from '../core/index.js';
 import { RetainedStore } from './retained-store.js';
-import { ORIGIN_HEADER, createIngestWriter } from './writer.js';
+import { ORIGIN_HEADER } from '../core/index.js';
+import { createIngestWriter } from './writer.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -22,12 +22,10 @@ import {
   type Envelope,
   type Log,
   type Logger,
+  ORIGIN_HEADER,
 } from '../core/index.js';
 import type { RetainedStore } from './retained-store.js';
 import { isValidTopicName } from './topics.js';
-
-/** Header a gateway puts on the records it appends, so that it can skip its own on the way back (egress). */
-export const ORIGIN_HEADER = 'kiot-origin';
 
 /** Records in one append at most: bounds one append's size and latency under a flood. */
 const MAX_APPEND_BATCH = 500;

@@ -10,8 +10,7 @@
  * the gateway) and rules both see it. See shadow/README.md.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { PlatformError, StateStore, TOPICS, createEnvelope, encodeEnvelope, envelopeHeaders, envelopeKey, topicSpec, type Envelope, type Log, type Logger } from '../core/index.js';
-import { createEgressConsumer, type EgressConsumer } from '../ingest/egress/egress.js';
+import { PlatformError, StateStore, TOPICS, createEnvelope, createEnvelopeConsumer, encodeEnvelope, envelopeHeaders, envelopeKey, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
 import { SHADOW_COMMANDS, type ShadowCommandResult, type ShadowSource } from './commands.js';
 import { errorDocument, parseRequest, type ShadowError, type StoredShadow } from './document.js';
 import { readShadowHistory, type HistoryEntry, type HistoryQuery } from './history.js';
@@ -51,7 +50,7 @@ export interface ShadowService {
 export function createShadowService(deps: ShadowServiceDeps): ShadowService {
   const logger = deps.logger.child({ module: 'shadow' });
   let store: StateStore<StoredShadow> | undefined;
-  let consumer: EgressConsumer | undefined;
+  let consumer: EnvelopeConsumer | undefined;
   let stopping: Promise<void> | undefined;
 
   /** Checks the names and the payload; a request that passes is run by its shadow's owner. */
@@ -129,7 +128,7 @@ export function createShadowService(deps: ShadowServiceDeps): ShadowService {
       store = await StateStore.open({ log: deps.log, logger, topic: topicSpec(TOPICS.shadows), codec: shadowCodec, commands: SHADOW_COMMANDS });
       await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
       await deps.log.ensureTopic(topicSpec(TOPICS.shadowHistory));
-      consumer = createEgressConsumer({ log: deps.log, logger, groupId: SHADOW_GROUP, topics: [TOPICS.ingress], commitIntervalMs: 1000, deliver: onRequest });
+      consumer = createEnvelopeConsumer({ log: deps.log, logger, groupId: SHADOW_GROUP, topics: [TOPICS.ingress], commitIntervalMs: 1000, deliver: onRequest });
       await consumer.start();
       return shadows(store);
     },

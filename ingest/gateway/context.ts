@@ -10,9 +10,8 @@
  * - sessions in `iot.sessions` (`SessionStore`), retained messages in `iot.retained`
  *   (`RetainedStore`): every gateway follows both, so a client may reconnect to any gateway.
  */
-import { createEnvelope, TOPICS, topicSpec, type Envelope, type Log, type Logger } from '../../core/index.js';
+import { createEnvelope, createEnvelopeConsumer, TOPICS, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../../core/index.js';
 import type { GatewayClock } from '../clock.js';
-import { createEgressConsumer, type EgressConsumer } from '../egress/egress.js';
 import { RetainedStore } from '../retained-store.js';
 import { createIngestWriter, type IngestWriter } from '../writer.js';
 import { hasLifecycleEvents, type LifecycleEvent } from './lifecycle.js';
@@ -78,7 +77,7 @@ export async function openGatewayContext(deps: GatewayContextDeps): Promise<Gate
     await router.deliver(envelope, envelope.clientId);
   };
 
-  const consumer: EgressConsumer = createEgressConsumer({
+  const consumer: EnvelopeConsumer = createEnvelopeConsumer({
     log,
     logger: deps.logger,
     groupId: `kiot-gateway-${gatewayId}`,

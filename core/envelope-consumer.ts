@@ -1,18 +1,20 @@
 /**
- * Egress: reads envelopes off the log and hands them to a delivery function. Every gateway
- * process runs one in a consumer group of its own (so each sees every record) starting at
- * the latest offset: messages published on other gateways (`iot.ingress`) and messages the
- * platform sends to devices (`iot.egress`: republish, shadow, jobs).
+ * Reads envelopes off the log and hands them to a delivery function, in log order per
+ * partition. Every gateway process runs one in a consumer group of its own (so each sees every
+ * record) starting at the latest offset: messages published on other gateways (`iot.ingress`)
+ * and messages the platform sends to devices (`iot.egress`). State services (shadow) run one
+ * in a shared group to serve the requests devices publish on their reserved topics.
  *
  * Offsets are committed only after every delivery of the records before them is durable (the
  * promise `deliver` returns: messages queued for offline persistent sessions written to their
  * session records), so a consumer that restarts in the same group delivers again, rather than
  * loses, what a crash caught in between.
  */
-import { decodeEnvelope, type Consumer, type Envelope, type Log, type Logger, type LogRecord, type TopicPartitionOffset } from '../../core/index.js';
-import { ORIGIN_HEADER } from '../writer.js';
+import { ORIGIN_HEADER, decodeEnvelope, type Envelope } from './envelope.js';
+import type { Consumer, Log, LogRecord, TopicPartitionOffset } from './log/log.js';
+import type { Logger } from './logger.js';
 
-export interface EgressOptions {
+export interface EnvelopeConsumerOptions {
   readonly log: Log;
   readonly logger: Logger;
   readonly groupId: string;
@@ -32,15 +34,15 @@ export interface EgressOptions {
   readonly commitIntervalMs?: number;
 }
 
-export interface EgressConsumer {
+export interface EnvelopeConsumer {
   /** Resolves once the consumer holds its partitions. */
   start(): Promise<void>;
   /** Safe twice. */
   stop(): Promise<void>;
 }
 
-export function createEgressConsumer(options: EgressOptions): EgressConsumer {
-  const logger = options.logger.child({ module: 'ingest.egress' });
+export function createEnvelopeConsumer(options: EnvelopeConsumerOptions): EnvelopeConsumer {
+  const logger = options.logger.child({ module: 'envelope-consumer' });
   const skip = options.skipOrigin === undefined ? undefined : Buffer.from(options.skipOrigin);
   let consumer: Consumer | undefined;
   let stopping: Promise<void> | undefined;
