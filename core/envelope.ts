@@ -267,6 +267,14 @@ export function envelopeHeaders(envelope: Pick<Envelope, 'userProperties'>): Rec
   return headers;
 }
 
+/**
+ * An envelope as a log record: encoded, with its user properties as headers, keyed by
+ * `envelopeKey` unless `key` says otherwise (a destination, a registry resource).
+ */
+export function envelopeRecord(envelope: Envelope, key: string = envelopeKey(envelope)): { key: string; value: Buffer; headers: Record<string, string> } {
+  return { key, value: encodeEnvelope(envelope), headers: envelopeHeaders(envelope) };
+}
+
 /** The record as avsc decodes it: absent optional fields are null. */
 interface RawEnvelope {
   messageId: string;

@@ -8,7 +8,7 @@
  * Error payloads are the service's own (AWS IoT developer guide, "Jobs device MQTT API: error
  * response"), with the request's clientToken echoed.
  */
-import { createEnvelope, createEnvelopeConsumer, encodeEnvelope, envelopeHeaders, envelopeKey, TOPICS, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
+import { createEnvelope, createEnvelopeConsumer, TOPICS, type Envelope, type EnvelopeConsumer, type Log, type Logger, envelopeRecord } from '../core/index.js';
 
 interface PendingService {
   readonly name: string;
@@ -53,7 +53,7 @@ export function createNotImplementedResponder(deps: NotImplementedResponderDeps)
         ...(request.thingName !== undefined ? { thingName: request.thingName } : {}),
       });
       return deps.log
-        .append(TOPICS.egress, [{ key: envelopeKey(reply), value: encodeEnvelope(reply), headers: envelopeHeaders(reply) }])
+        .append(TOPICS.egress, [envelopeRecord(reply)])
         .then(() => undefined);
     },
   });

@@ -6,7 +6,7 @@
  * delta, documents) on `iot.ingress` once the write is durable, so that devices and rules see
  * them in version order.
  */
-import { TOPICS, createEnvelope, encodeEnvelope, envelopeHeaders, envelopeKey, type CommandDefinition, type StateView } from '../core/index.js';
+import { TOPICS, createEnvelope, type CommandDefinition, type StateView, envelopeRecord } from '../core/index.js';
 import type { AppendRecord } from '../core/log/log.js';
 import { applyUpdate, deleteDocument, errorDocument, getDocument, type ShadowError, type ShadowRequest, type StoredShadow } from './document.js';
 import { historyRecord } from './history.js';
@@ -104,5 +104,5 @@ function reply(input: ShadowCommandInput, op: ShadowOperation, result: ShadowCom
 
 function record(id: ShadowId, message: Outgoing, now: number): AppendRecord {
   const envelope = createEnvelope({ topic: message.topic, payload: Buffer.from(JSON.stringify(message.body)), qos: 1, thingName: id.thingName, receivedAt: now });
-  return { key: envelopeKey(envelope), value: encodeEnvelope(envelope), headers: envelopeHeaders(envelope) };
+  return envelopeRecord(envelope);
 }

@@ -10,7 +10,7 @@
  * the gateway) and rules both see it. See shadow/README.md.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { PlatformError, StateStore, TOPICS, createEnvelope, createEnvelopeConsumer, encodeEnvelope, envelopeHeaders, envelopeKey, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
+import { PlatformError, StateStore, TOPICS, createEnvelope, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger, envelopeRecord } from '../core/index.js';
 import { SHADOW_COMMANDS, type ShadowCommandResult, type ShadowSource } from './commands.js';
 import { errorDocument, parseRequest, type ShadowError, type StoredShadow } from './document.js';
 import { readShadowHistory, type HistoryEntry, type HistoryQuery } from './history.js';
@@ -120,7 +120,7 @@ export function createShadowService(deps: ShadowServiceDeps): ShadowService {
       qos: 1,
       thingName: id.thingName,
     });
-    await deps.log.append(TOPICS.ingress, [{ key: envelopeKey(reply), value: encodeEnvelope(reply), headers: envelopeHeaders(reply) }]);
+    await deps.log.append(TOPICS.ingress, [envelopeRecord(reply)]);
   };
 
   return {

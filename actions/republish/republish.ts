@@ -7,7 +7,7 @@
  * AWS asks ("use $$ instead of $ for a reserved topic").
  */
 import { z } from 'zod';
-import { TOPICS, createEnvelope, encodeEnvelope, envelopeHeaders, envelopeKey, type SinkDefinition } from '../../core/index.js';
+import { TOPICS, createEnvelope, envelopeKey, type SinkDefinition, envelopeRecord } from '../../core/index.js';
 import { LogAppendSink } from '../log-append/log-append-sink.js';
 import { outputBytes, type ActionDeps } from '../runtime/deps.js';
 import { keyValueList, paramsSchema } from '../runtime/params.js';
@@ -68,7 +68,7 @@ export const republishAction: SinkDefinition<RepublishConfig, Pick<ActionDeps, '
         const envelope = createEnvelope({ topic: republishTopic(p.topic), payload: outputBytes(r.output), qos: p.qos ?? 0, ...mqttProperties(p.headers) });
         // Keyed by destination (the thing for `$aws/things/...`), so one topic's messages stay in order.
         const key = envelopeKey({ topic: envelope.topic, clientId: envelope.topic, messageId: envelope.messageId });
-        return { topic: TOPICS.egress, record: { key, value: encodeEnvelope(envelope), headers: envelopeHeaders(envelope) } };
+        return { topic: TOPICS.egress, record: envelopeRecord(envelope, key) };
       },
       // iot.egress is ensured by the rules service at start.
       append: (topic, records) => log.append(topic, records),

@@ -3,7 +3,7 @@
  * `domain.ts`, and turns its registry events into records appended to `iot.ingress` once the
  * writes are durable (AWS IoT's registry events reach rules like device messages).
  */
-import { TOPICS, createEnvelope, encodeEnvelope, type AppendRecord, type CommandContext } from '../../core/index.js';
+import { TOPICS, createEnvelope, type AppendRecord, type CommandContext, envelopeRecord } from '../../core/index.js';
 import { registryCommand, type RegistryCommand } from '../commands.js';
 import * as domain from './domain.js';
 import type { Arns, ThingRecord } from './model.js';
@@ -73,5 +73,5 @@ export function thingCommands(deps: ThingCommandDeps): RegistryCommand<any, any>
 /** A registry event as a device message would arrive: an envelope keyed by the resource. */
 function eventRecord(event: domain.RegistryEvent, ctx: CommandContext): AppendRecord {
   const envelope = createEnvelope({ topic: event.topic, payload: Buffer.from(JSON.stringify(event.payload)), qos: 1, receivedAt: ctx.now, messageId: ctx.newId(), traceId: ctx.newId() });
-  return { key: event.key, value: encodeEnvelope(envelope) };
+  return envelopeRecord(envelope, event.key);
 }
