@@ -2,6 +2,13 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Log } from './log/log.js';
 
 /**
+ * The metrics port: prom-client is imported here and nowhere else. A service makes its counters
+ * and gauges in a registry of its own (`new Registry()`), which `kiot up` adds to `/metrics`
+ * with `Metrics.include`.
+ */
+export { Counter, Gauge, Registry };
+
+/**
  * Prometheus metrics for `/metrics`. Log counters are read from `log.stats()` at scrape time,
  * so the log's hot path only bumps plain numbers.
  */

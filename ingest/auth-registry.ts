@@ -17,8 +17,7 @@
  *
  * Registry lives below ingest: this file imports the registry, never the reverse.
  */
-import { Counter, Registry } from 'prom-client';
-import type { Logger } from '../core/index.js';
+import { Counter, Registry, type Logger } from '../core/index.js';
 import type { DeviceSession, SecurityServices } from '../registry/index.js';
 import type { AuthenticateResult, Authenticator, ClientContext, ConnectInfo } from './auth.js';
 

@@ -4,7 +4,7 @@
  * and unit. Per series: the last value, the running sum and the number of points, so both a
  * "latest reading" and a rate or average can be graphed.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from '../../core/index.js';
 
 const LABELS = ['namespace', 'metric', 'unit'] as const;
 

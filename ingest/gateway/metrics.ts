@@ -2,7 +2,7 @@
  * The gateway's own counters, registered the way `ingest/auth-registry.ts` registers its own:
  * in a prom-client registry the gateway exposes, which `kiot up` includes in `/metrics`.
  */
-import { Counter, Registry } from 'prom-client';
+import { Counter, Registry } from '../../core/index.js';
 
 /** AWS IoT quotas the gateway enforces per connection (see `GatewayLimits`). */
 export type LimitName =

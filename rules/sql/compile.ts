@@ -13,11 +13,11 @@
  * Per message the generated function parses nothing but the payload (at most once, and only if
  * the rule reads it), walks no tree, and leaves Undefined members out of its output.
  */
-import { PlatformError } from '../../core/index.js';
+import { PlatformError } from '../../core/errors.js';
 import type { BinaryOperator, Expr, Position, Projection, Query, Statement } from './ast.js';
 import type { DirectFunction, RuntimeFunction, SqlRuntime, SqlValue } from './runtime.js';
 import { sqlError } from './sql-error.js';
-import { topicFilterProblem } from '../../core/index.js';
+import { topicFilterProblem } from '../../core/topic-filter.js';
 
 export type SqlVersion = '2016-03-23' | '2015-10-08' | 'beta';
 export const SQL_VERSIONS: readonly SqlVersion[] = ['2016-03-23', '2015-10-08', 'beta'];

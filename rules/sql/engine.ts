@@ -2,7 +2,7 @@
  * The public operations of `kiot/sql` over a given runtime. `index.ts` binds them to the real
  * operators and function library; tests may bind them to a small double.
  */
-import { PlatformError } from '../../core/index.js';
+import { PlatformError } from '../../core/errors.js';
 import {
   compileStatement,
   DEFAULT_SQL_VERSION,

@@ -25,7 +25,7 @@ export type { SqlContext, SqlFunction, SqlServices } from './functions/index.js'
 export { defaultSqlServices } from './functions/index.js';
 // topicMatches is MQTT's matching (a subscription's `a/#` matches `a`); rules match with
 // RULE_TOPIC_MATCHING, as `CompiledSql.matches` and `ruleTopicMatches` do.
-export { TopicFilterIndex, topicMatches, topicFilterProblem } from '../../core/index.js';
+export { TopicFilterIndex, topicMatches, topicFilterProblem } from '../../core/topic-filter.js';
 export { RULE_TOPIC_MATCHING, ruleTopicMatches, splitBasicIngest } from './topic-filter-index.js';
 export { renderValue } from './template.js';
 export { parseSql } from './parse.js';

@@ -1,4 +1,4 @@
-import { PlatformError } from '../../core/index.js';
+import { PlatformError } from '../../core/errors.js';
 
 /** Where a problem is: a 1-based line and column in `source`. */
 export interface SourcePoint {

@@ -4,7 +4,7 @@
  * (`compileTopicFilter`, `TopicFilterIndex`), shared with the MQTT gateway; rules differ from
  * MQTT subscriptions in one point, chosen here.
  */
-import { compileTopicFilter, type TopicMatching } from '../../core/index.js';
+import { compileTopicFilter, type TopicMatching } from '../../core/topic-filter.js';
 
 const BASIC_INGEST_PREFIX = '$aws/rules/';
 

@@ -4,8 +4,7 @@
  * `iot.ingress`. It also exports an HTTP operation (`GET /kiot/rules`, for `kiot rules list`;
  * the composition root serves it behind the API's SigV4 check) and a Prometheus registry (per-rule counters and cloudwatch_metric data points).
  */
-import { Counter, Registry } from 'prom-client';
-import { TOPICS, systemClock, topicSpec, type Clock, type Config, type Log, type Logger } from '../../core/index.js';
+import { Counter, Registry, TOPICS, systemClock, topicSpec, type Clock, type Config, type Log, type Logger } from '../../core/index.js';
 import {
   awsSettingsFromConfig,
   createActionDeps,

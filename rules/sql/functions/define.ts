@@ -2,7 +2,7 @@
  * Small helpers shared by the function families: a constructor for SqlFunction with the
  * defaults most functions share, and the argument coercions the guide's tables use.
  */
-import { PlatformError } from '../../../core/index.js';
+import { PlatformError } from '../../../core/errors.js';
 import { parseDecimalString, toSqlString, type SqlValue } from '../values.js';
 import type { SqlContext, SqlFunction } from './types.js';
 

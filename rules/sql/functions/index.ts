@@ -4,7 +4,7 @@
  * case-insensitively, checks the argument count against minArgs/maxArgs, runs `validate`
  * at compile time and calls `call` per message.
  */
-import { PlatformError } from '../../../core/index.js';
+import { PlatformError } from '../../../core/errors.js';
 import { CONTEXT_FUNCTIONS } from './context.js';
 import { ENCODING_FUNCTIONS } from './encoding.js';
 import { MATH_FUNCTIONS } from './math.js';

@@ -8,7 +8,7 @@
  * fails rejects with a PlatformError; the rule's evaluation fails for that message and goes
  * to the rule's error action, as AWS does when such a call fails.
  */
-import { PlatformError } from '../../../core/index.js';
+import { PlatformError } from '../../../core/errors.js';
 import type { SqlValue } from '../values.js';
 import { defineFunction, semanticError } from './define.js';
 import type { SqlFunction, SqlServices } from './types.js';
