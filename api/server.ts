@@ -1,7 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { listenFailed, type Logger } from '../core/index.js';
+import { listen, type Logger } from '../core/index.js';
 import { sendAwsError } from './aws-errors.js';
 import type { SignedRequest } from './sigv4.js';
 
@@ -80,15 +79,7 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   const server: Server = deps.tls ? createTlsServer({ cert: deps.tls.cert, key: deps.tls.key }, handler) : createServer(handler);
   let closing: Promise<void> | undefined;
   return {
-    listen: (host, port) =>
-      new Promise((resolve, reject) => {
-        const failed = (err: unknown) => reject(listenFailed('http', host, port, err));
-        server.once('error', failed);
-        server.listen(port, host, () => {
-          server.off('error', failed);
-          resolve((server.address() as AddressInfo).port);
-        });
-      }),
+    listen: (host, port) => listen(server, 'http', host, port),
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
         if (!server.listening) return resolve();

@@ -8,6 +8,7 @@ export * from './log/log.js';
 export { EmbeddedLog, type EmbeddedLogOptions } from './log/embedded/embedded-log.js';
 export { KafkaLog } from './log/kafka/kafka-log.js';
 export * from './envelope.js';
+export { listen } from './listen.js';
 export { createEnvelopeConsumer, type EnvelopeConsumer, type EnvelopeConsumerOptions } from './envelope-consumer.js';
 export { ENVELOPE_SCHEMA_V1 } from './envelope-schemas/v1.js';
 export * from './sink.js';

@@ -28,11 +28,15 @@ const EXCEPTIONS: Readonly<Record<number, string>> = {
 };
 
 export function shadowOperations(shadows: Shadows, scope: ArnScope): AwsOperation[] {
-  const call = (name: string, op: ShadowOperation) => async (request: AwsRequest) => {
+  /** The shadow a request names, once the caller may `iot:<operation>` on its thing. */
+  const target = (request: AwsRequest, operation: string): ShadowId => {
     const thingName = request.params['thingName']!;
-    authorize(request, name, scope, thingName);
-    const id = shadowIdOf(request, thingName);
-    const result = await shadows.request(id, op, request.rawBody ?? Buffer.alloc(0));
+    authorize(request, operation, scope, thingName);
+    const shadowName = request.query.get('name');
+    return { thingName, ...(shadowName !== null ? { shadowName } : {}) };
+  };
+  const call = (name: string, op: ShadowOperation) => async (request: AwsRequest) => {
+    const result = await shadows.request(target(request, name), op, request.rawBody ?? Buffer.alloc(0));
     if (result.ok) return result.body;
     throw shadowError(result.error.code, result.error.message);
   };
@@ -48,11 +52,9 @@ export function shadowOperations(shadows: Shadows, scope: ArnScope): AwsOperatio
       async handle(request) {
         const version = queryInteger(request, 'version');
         if (version === undefined) return get(request);
-        const thingName = request.params['thingName']!;
-        authorize(request, 'GetThingShadow', scope, thingName);
-        const id = shadowIdOf(request, thingName);
+        const id = target(request, 'GetThingShadow');
         const entry = (await shadows.history(id)).findLast((e) => e.version === version && e.document);
-        if (!entry?.document) throw shadowError(404, `No version ${version} of shadow '${id.shadowName ?? thingName}' is kept`);
+        if (!entry?.document) throw shadowError(404, `No version ${version} of shadow '${id.shadowName ?? id.thingName}' is kept`);
         return versionDocument(entry.document);
       },
     },
@@ -63,13 +65,9 @@ export function shadowOperations(shadows: Shadows, scope: ArnScope): AwsOperatio
       access: 'self',
       // kiot's own: every version retention keeps, oldest first (`kiot shadow history`).
       async handle(request) {
-        const thingName = request.params['thingName']!;
-        authorize(request, 'GetThingShadow', scope, thingName);
         const since = queryInteger(request, 'since');
-        const entries = await shadows.history(shadowIdOf(request, thingName), since === undefined ? {} : { since });
-        return {
-          versions: entries.map((e) => (e.document ? versionDocument(e.document) : { version: e.version, timestamp: e.timestamp, deleted: true })),
-        };
+        const entries = await shadows.history(target(request, 'GetThingShadow'), since === undefined ? {} : { since });
+        return { versions: entries.map((e) => (e.document ? versionDocument(e.document) : { version: e.version, timestamp: e.timestamp, deleted: true })) };
       },
     },
     { name: 'UpdateThingShadow', method: 'POST', path: '/things/{thingName}/shadow', access: 'self', bodyFormat: 'raw', handle: call('UpdateThingShadow', 'update') },
@@ -89,11 +87,6 @@ export function shadowOperations(shadows: Shadows, scope: ArnScope): AwsOperatio
       },
     },
   ];
-}
-
-function shadowIdOf(request: AwsRequest, thingName: string): ShadowId {
-  const shadowName = request.query.get('name');
-  return { thingName, ...(shadowName !== null ? { shadowName } : {}) };
 }
 
 function shadowError(code: number, message: string): PlatformError {

@@ -6,10 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { PlatformError, listenFailed, type Config, type Log, type Logger, type Registry } from '../../core/index.js';
+import { PlatformError, listen, type Config, type Log, type Logger, type Registry } from '../../core/index.js';
 import { anonymousAuthenticator, type Authenticator } from '../auth.js';
 import { systemGatewayClock, type GatewayClock } from '../clock.js';
 import { Connection, type ConnectionOrigin } from './connection.js';
@@ -122,15 +122,6 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
   };
   const addressOf = (socket: Socket) => `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`;
 
-  const listen = (server: TcpServer | HttpServer, port: number, name: 'mqtt' | 'mqtts' | 'ws') =>
-    new Promise<number>((resolve, reject) => {
-      const failed = (err: unknown) => reject(listenFailed(name, config.host, port, err));
-      server.once('error', failed);
-      server.listen(port, config.host, () => {
-        server.off('error', failed);
-        resolve((server.address() as AddressInfo).port);
-      });
-    });
 
   return {
     get connectionCount() {
@@ -175,7 +166,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
         accept(socket, { transport: 'mqtt', remoteAddress: addressOf(socket) });
       });
       servers.push(tcp);
-      ports.set('mqtt', await listen(tcp, config.mqttPort, 'mqtt'));
+      ports.set('mqtt', await listen(tcp, 'mqtt', config.host, config.mqttPort));
 
       const tlsFiles = config.tlsCert !== undefined && config.tlsCert !== '';
       if (tlsFiles || deps.tlsCredentials) {
@@ -208,7 +199,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
         );
         tls.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
         servers.push(tls);
-        ports.set('mqtts', await listen(tls, config.mqttsPort, 'mqtts'));
+        ports.set('mqtts', await listen(tls, 'mqtts', config.host, config.mqttsPort));
       }
 
       const http = createHttpServer((_req, res) => {
@@ -227,7 +218,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
         accept(stream, { transport: 'ws', remoteAddress: addressOf(req.socket) });
       });
       servers.push(http);
-      ports.set('ws', await listen(http, config.wsPort, 'ws'));
+      ports.set('ws', await listen(http, 'ws', config.host, config.wsPort));
       return ports;
     },
     stop() {

@@ -12,9 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { PlatformError, listenFailed, type Logger } from '../../core/index.js';
+import { PlatformError, listen, type Logger } from '../../core/index.js';
 import type { CertificateRef, HttpDeviceResult } from '../../registry/index.js';
 import { MAX_HTTP_PAYLOAD_BYTES, publishForbidden, type Publisher } from './http-publish.js';
 
@@ -111,15 +110,7 @@ export function createHttpsPublishListener(deps: HttpsPublishDeps): HttpsPublish
 
   let closing: Promise<void> | undefined;
   return {
-    listen: (host, port) =>
-      new Promise((resolve, reject) => {
-        const failed = (err: unknown) => reject(listenFailed('https', host, port, err));
-        server.once('error', failed);
-        server.listen(port, host, () => {
-          server.off('error', failed);
-          resolve((server.address() as AddressInfo).port);
-        });
-      }),
+    listen: (host, port) => listen(server, 'https', host, port),
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
         if (!server.listening) return resolve();

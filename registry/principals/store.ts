@@ -23,11 +23,10 @@ import type { RegistryValue } from '../store.js';
 export type CertificateStatus = 'ACTIVE' | 'INACTIVE' | 'REVOKED' | 'PENDING_TRANSFER' | 'REGISTER_INACTIVE' | 'PENDING_ACTIVATION';
 export const CERTIFICATE_STATUSES: readonly CertificateStatus[] = ['ACTIVE', 'INACTIVE', 'REVOKED', 'PENDING_TRANSFER', 'REGISTER_INACTIVE', 'PENDING_ACTIVATION'];
 
-export interface CertificateRecord {
+/** What a device certificate and a CA certificate record both hold. */
+interface CertificateFields {
   readonly id: string;
   readonly pem: string;
-  readonly status: CertificateStatus;
-  readonly caCertificateId?: string;
   readonly mode: 'DEFAULT' | 'SNI_ONLY';
   /** Epoch milliseconds. */
   readonly createdAt: number;
@@ -38,19 +37,15 @@ export interface CertificateRecord {
   readonly notAfter: number;
 }
 
-export interface CaRecord {
-  readonly id: string;
-  readonly pem: string;
+export interface CertificateRecord extends CertificateFields {
+  readonly status: CertificateStatus;
+  readonly caCertificateId?: string;
+}
+
+export interface CaRecord extends CertificateFields {
   readonly status: 'ACTIVE' | 'INACTIVE';
   readonly autoRegistrationStatus: 'ENABLE' | 'DISABLE';
   readonly registrationConfig?: Readonly<Record<string, unknown>>;
-  readonly mode: 'DEFAULT' | 'SNI_ONLY';
-  readonly createdAt: number;
-  readonly updatedAt: number;
-  readonly generationId: string;
-  readonly customerVersion: number;
-  readonly notBefore: number;
-  readonly notAfter: number;
 }
 
 export interface PolicyVersionRecord {
