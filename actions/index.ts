@@ -61,5 +61,5 @@ export { CLOUDWATCH_UNITS } from './cloudwatch-metric/cloudwatch-metric.js';
 export { republishTopic } from './republish/republish.js';
 export { createLambdaSqlService, invokeLambda, invokeUrl, type LambdaTarget } from './lambda/lambda-client.js';
 export { createDynamoDbReader, type DynamoDbReader, type DynamoDbReaderOptions } from './dynamodb-reader/index.js';
-export { awsSettingsFromConfig, type AwsActionSettings, type AwsClientSettings } from './aws/index.js';
+export { awsSettingsFromConfig, type AwsActionSettings, type AwsActionsConfig, type AwsClientSettings } from './aws/index.js';
 export { signRequest, type AwsCredentials, type OutgoingRequest, type SignOptions } from './http/sigv4.js';

@@ -59,8 +59,11 @@ export interface AwsActionSettings {
   readonly elasticsearch: ElasticsearchSettings;
 }
 
+/** The settings of kiot's Config the AWS-API actions read. */
+export type AwsActionsConfig = Pick<Config, 'awsRegion' | 'dynamodbEndpoint' | 's3Endpoint' | 's3ForcePathStyle' | 'elasticsearchEndpoint'>;
+
 /** Derives the AWS-API action settings from kiot's Config (KIOT_AWS_REGION, KIOT_DYNAMODB_ENDPOINT, ...). */
-export function awsSettingsFromConfig(config: Config): AwsActionSettings {
+export function awsSettingsFromConfig(config: AwsActionsConfig): AwsActionSettings {
   const region = config.awsRegion;
   return {
     dynamodb: { ...(region ? { region } : {}), ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}) },

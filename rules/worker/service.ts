@@ -7,6 +7,7 @@
 import { Counter, Registry, TOPICS, systemClock, topicSpec, type Clock, type Config, type Log, type Logger } from '../../core/index.js';
 import {
   awsSettingsFromConfig,
+  type AwsActionsConfig,
   createActionDeps,
   createActionRegistry,
   createLambdaSqlService,
@@ -96,7 +97,10 @@ export interface RulesService {
   readonly sqlServices: SqlServices;
 }
 
-export function createRulesService(config: Config, deps: RulesServiceDeps): RulesService {
+/** The part of kiot's Config the rules service reads (the rest is other services'). */
+export type RulesConfig = Pick<Config, 'rulesDir' | 'actionRetries' | 'actionRetryBackoffMs' | 'lambdaEndpoint' | 'lambdaSigningRegion'> & AwsActionsConfig;
+
+export function createRulesService(config: RulesConfig, deps: RulesServiceDeps): RulesService {
   const o = deps.options ?? {};
   const logger = deps.logger.child({ module: 'rules' });
   const log = deps.log;
