@@ -16,6 +16,7 @@ import { createAwsRoutes } from './aws-router.js';
 import { createRequestAuthenticator, type RequestAuthenticator } from './caller.js';
 import type { AwsOperation } from './operation.js';
 import { accessKeyOperations } from './routes/access-keys.js';
+import { topicOperations } from './routes/topics.js';
 import { publishOperations } from './routes/publish.js';
 import { thingGroupOperations } from './routes/thing-groups.js';
 import { thingTypeOperations } from './routes/thing-types.js';
@@ -113,6 +114,7 @@ export async function createApi(config: Pick<Config, 'dataDir' | 'region' | 'acc
         ...topicRuleOperations(topicRules, registry.arns, clock),
         ...publishOperations(createPublisher({ log: deps.log, logger: deps.logger }), scope),
         ...accessKeyOperations(accessKeys, clock),
+        ...topicOperations(deps.log),
         ...(deps.operations ?? []),
       ],
       authenticate,

@@ -9,6 +9,7 @@ import { register as registerDevice } from './commands/device.js';
 import { register as registerRulesList } from './commands/rules-list.js';
 import { register as registerRules } from './commands/rules.js';
 import { register as registerShadow } from './commands/shadow.js';
+import { register as registerTopics } from './commands/topics.js';
 import { register as registerSql } from './commands/sql.js';
 import { startPlatform } from './up.js';
 
@@ -80,6 +81,7 @@ export function buildProgram(): Command {
   registerDevice(program);
   registerAccessKeys(program);
   registerShadow(program);
+  registerTopics(program);
   return program;
 }
 

@@ -9,6 +9,7 @@ export { EmbeddedLog, type EmbeddedLogOptions } from './log/embedded/embedded-lo
 export { KafkaLog } from './log/kafka/kafka-log.js';
 export * from './envelope.js';
 export { listen } from './listen.js';
+export { readRange, type ReadRangeOptions } from './log/read-range.js';
 export { createEnvelopeConsumer, type EnvelopeConsumer, type EnvelopeConsumerOptions } from './envelope-consumer.js';
 export { ENVELOPE_SCHEMA_V1 } from './envelope-schemas/v1.js';
 export * from './sink.js';

@@ -7,9 +7,8 @@
  * Versions restart at 1 after a delete (as AWS numbers them), so one number can name several
  * documents over a shadow's life; they come back in log order, oldest first.
  */
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { PlatformError, TOPICS, jsonCodec, partitionForKey, topicSpec, type AppendRecord, type Log, type Logger } from '../core/index.js';
+import { PlatformError, TOPICS, jsonCodec, partitionForKey, readRange, topicSpec, type AppendRecord, type Log, type Logger } from '../core/index.js';
 import { getDocument, type StoredShadow } from './document.js';
 import { storedShadowSchema } from './record.js';
 import { shadowKey, type ShadowId } from './topics.js';
@@ -43,56 +42,25 @@ export interface HistoryQuery {
   readonly since?: number;
 }
 
-/** How long a history read may take; a slower one fails rather than answer with part of the history. */
-const READ_TIMEOUT_MS = 30_000;
-
 /**
- * The versions of one shadow that retention still keeps, oldest first. Reads with a consumer of
- * its own (no committed offsets) up to the partition's end as of the call.
+ * The versions of one shadow that retention still keeps, oldest first: the partition its key
+ * hashes to, read up to its end as of the call.
  */
 export async function readShadowHistory(deps: { readonly log: Log; readonly logger: Logger }, id: ShadowId, query: HistoryQuery = {}): Promise<HistoryEntry[]> {
   const spec = topicSpec(TOPICS.shadowHistory);
   await deps.log.ensureTopic(spec);
   const key = shadowKey(id);
-  const partition = partitionForKey(Buffer.from(key), spec.partitions ?? 1);
-  const ends = await deps.log.offsets(spec.name);
-  const range = ends.find((o) => o.partition === partition);
-  if (!range || range.high <= range.low) return [];
-  const entries: HistoryEntry[] = [];
+  const records = await readRange(deps.log, { topic: spec.name, partitions: [partitionForKey(Buffer.from(key), spec.partitions ?? 1)] });
   const sinceMs = query.since === undefined ? undefined : query.since * 1000;
-  let done!: () => void;
-  const finished = new Promise<void>((resolve) => (done = resolve));
-  const consumer = deps.log.consumer({
-    groupId: `kiot.shadow-history.${randomUUID()}`,
-    topics: [spec.name],
-    startFrom: 'earliest',
-    eachBatch: async (batch) => {
-      if (batch.partition !== partition) return;
-      for (const record of batch.records) {
-        if (record.offset >= range.high) break;
-        if (record.key?.toString('utf8') !== key || !record.value) continue;
-        if (sinceMs !== undefined && record.timestamp < sinceMs) continue;
-        try {
-          entries.push(historyCodec.decode(record.value, 1, key));
-        } catch (err) {
-          deps.logger.warn({ err, partition, offset: record.offset }, 'skipped a shadow history record that does not decode');
-        }
-      }
-      if (batch.records.at(-1)!.offset + 1 >= range.high) done();
-    },
-  });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    done();
-  }, READ_TIMEOUT_MS);
-  try {
-    await consumer.start();
-    await finished;
-  } finally {
-    clearTimeout(timer);
-    await consumer.stop();
+  const entries: HistoryEntry[] = [];
+  for (const record of records) {
+    if (record.key?.toString('utf8') !== key || !record.value) continue;
+    if (sinceMs !== undefined && record.timestamp < sinceMs) continue;
+    try {
+      entries.push(historyCodec.decode(record.value, 1, key));
+    } catch (err) {
+      deps.logger.warn({ err, partition: record.partition, offset: record.offset }, 'skipped a shadow history record that does not decode');
+    }
   }
-  if (timedOut) throw new PlatformError('LOG_UNAVAILABLE', `the history of ${key} could not be read within ${READ_TIMEOUT_MS} ms`, { retriable: true });
   return entries;
 }

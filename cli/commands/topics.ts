@@ -1,0 +1,79 @@
+/**
+ * `kiot topics tail <topic>`: the last records of one of kiot's log topics, read through a
+ * running kiot (`GET /kiot/topics/<topic>/records`; the embedded log is locked by the process
+ * that runs it), oldest first; `--follow` keeps printing what arrives. For what no MQTT client
+ * reads: an error action's topic, `iot.dead-letter`. Signed with SigV4 like `kiot rules list`.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Command } from 'commander';
+import { defaultEndpoint } from './rules-list.js';
+import { cliCredentials, DEFAULT_SIGNING_REGION, describeFailure, signedRequest, type CliAuthFlags } from './signed-request.js';
+import { processIo, type CliIo } from './sql.js';
+
+interface Shown {
+  readonly partition: number;
+  readonly offset: number;
+  readonly timestamp: string;
+  readonly key: string | null;
+  readonly envelope?: { topic: string; qos: number; clientId?: string | null; payload?: string; payloadBase64?: string };
+  readonly value?: string | null;
+  readonly valueBase64?: string;
+}
+
+interface Page {
+  readonly records: readonly Shown[];
+  readonly next: string;
+}
+
+/** One line per record: time, partition/offset, then the MQTT topic and payload, or the raw value. */
+export function formatRecord(r: Shown): string {
+  const where = `${r.timestamp} ${r.partition}/${r.offset}`;
+  if (r.envelope) return `${where} ${r.envelope.topic} ${r.envelope.payload ?? `base64:${r.envelope.payloadBase64}`}`;
+  return `${where} key=${r.key ?? '-'} ${r.value ?? (r.valueBase64 ? `base64:${r.valueBase64}` : 'null')}`;
+}
+
+const FOLLOW_INTERVAL_MS = 1000;
+
+export function register(program: Command, io: CliIo = processIo): void {
+  const topics = program.command('topics').description("read kiot's log topics");
+  topics
+    .command('tail')
+    .description("print the last records of a log topic of a running kiot (GET /kiot/topics/<topic>/records), oldest first")
+    .argument('<topic>', 'log topic, e.g. iot.dead-letter or an error action\'s topic')
+    .option('-n, --lines <count>', 'records per partition to start with', '20')
+    .option('-f, --follow', 'keep printing records as they arrive (Ctrl-C stops)')
+    .option('--json', 'print each record as a JSON line')
+    .option('--endpoint <url>', 'kiot HTTP listener (default: http://$KIOT_HOST:$KIOT_HTTP_PORT, else http://127.0.0.1:8080)')
+    .option('--data-dir <dir>', 'kiot data dir, for its credentials file (default: $KIOT_DATA_DIR, else ./data)')
+    .option('--profile <name>', 'sign with this AWS profile instead of the data dir credentials')
+    .option('--region <region>', 'region to sign requests for', DEFAULT_SIGNING_REGION)
+    .option('--ca-file <file>', 'CA certificate of an https endpoint (default: $AWS_CA_BUNDLE; kiot writes <data-dir>/ca.pem)')
+    .action(async (topic: string, flags: Partial<CliAuthFlags> & { endpoint?: string; json?: boolean; follow?: boolean; lines: string }) => {
+      if (!/^\d+$/.test(flags.lines) || Number(flags.lines) < 1 || Number(flags.lines) > 1000) {
+        io.stderr.write(`kiot topics tail: --lines: expected 1 to 1000, not '${flags.lines}'\n`);
+        io.setExitCode(2);
+        return;
+      }
+      const endpoint = (flags.endpoint ?? defaultEndpoint()).replace(/\/+$/, '');
+      const base = `${endpoint}/kiot/topics/${encodeURIComponent(topic)}/records?limit=${flags.lines}`;
+      let credentials: Awaited<ReturnType<typeof cliCredentials>>;
+      let from: string | undefined;
+      try {
+        credentials = await cliCredentials({ dataDir: flags.dataDir ?? (process.env['KIOT_DATA_DIR'] || './data'), profile: flags.profile });
+        for (;;) {
+          const url = from ? `${base}&from=${encodeURIComponent(from)}` : base;
+          const res = await signedRequest('GET', url, { credentials, region: flags.region ?? DEFAULT_SIGNING_REGION, caFile: flags.caFile });
+          if (res.status !== 200) throw new Error(describeFailure(res));
+          const page = JSON.parse(res.body) as Page;
+          for (const r of page.records) io.stdout.write(`${flags.json ? JSON.stringify(r) : formatRecord(r)}\n`);
+          if (!flags.follow) return;
+          from = page.next;
+          await delay(FOLLOW_INTERVAL_MS);
+        }
+      } catch (err) {
+        const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
+        io.stderr.write(`kiot topics tail: cannot read ${topic} at ${endpoint}: ${cause}\n`);
+        io.setExitCode(1);
+      }
+    });
+}
