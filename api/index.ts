@@ -8,6 +8,7 @@
  * // on shutdown: await http.close(); await api.stop();
  * ```
  */
+import type { FileTopicRule } from '../rules/worker/index.js';
 import type { Config, Log, Logger } from '../core/index.js';
 import { createPublisher } from '../ingest/index.js';
 import { DEFAULT_ARN_REGION, ThingRegistry, arnScopeOf } from '../registry/index.js';
@@ -44,6 +45,8 @@ export interface ApiDeps {
    * path must not repeat. Publish and kiot's access key operations are always served.
    */
   readonly operations?: readonly AwsOperation[];
+  /** The rules from the rules dir when this process runs them, listed read-only beside the API's own. */
+  readonly fileRules?: () => readonly FileTopicRule[];
   /** A registry shared with other services; when absent the API opens (and closes) its own. */
   readonly registry?: ThingRegistry;
   readonly clock?: () => number;
@@ -111,7 +114,7 @@ export async function createApi(config: Pick<Config, 'dataDir' | 'region' | 'acc
         ...thingOperations(registry),
         ...thingTypeOperations(registry),
         ...thingGroupOperations(registry),
-        ...topicRuleOperations(topicRules, registry.arns, clock),
+        ...topicRuleOperations(topicRules, registry.arns, clock, deps.fileRules),
         ...publishOperations(createPublisher({ log: deps.log, logger: deps.logger }), scope),
         ...accessKeyOperations(accessKeys, clock),
         ...topicOperations(deps.log),

@@ -24,7 +24,7 @@ import {
 } from '../core/index.js';
 import { RetainedStore, createAnonymousPolicyAuthenticator, createNotImplementedResponder, readAnonymousPolicy, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
 import { arnScopeOf, createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
-import { createRulesService } from '../rules/worker/index.js';
+import { createRulesService, type FileTopicRule } from '../rules/worker/index.js';
 import type { SqlValue } from '../rules/sql/index.js';
 import { createShadowService, openShadowReader } from '../shadow/index.js';
 
@@ -70,6 +70,7 @@ export async function startPlatform(
     const routes: Route[] = [];
     // Signed operations of roles other than the API's, served by the same router and check.
     const operations: AwsOperation[] = [];
+    let fileRules: () => readonly FileTopicRule[] = () => [];
     let security: SecurityServices | undefined;
     // Known once the gateway listens (after the API starts); DescribeEndpoint reads it per request.
     let mqttsPort: number | undefined;
@@ -89,6 +90,7 @@ export async function startPlatform(
       await rules.start();
       stops.push(() => rules.stop());
       operations.push(...rules.operations);
+      fileRules = () => rules.fileRules();
       // A rules dir that cannot be read, or rule files that do not compile, are said at start, not only in the log.
       for (const problem of rules.list().problems) startupWarnings.push(`warning: ${problem}`);
       metrics.include(rules.metricsRegistry);
@@ -114,6 +116,7 @@ export async function startPlatform(
         logger,
         announce,
         registry,
+        fileRules: () => fileRules(),
         operations: [
           ...certificateOperations(security.certificates),
           ...policyOperations(security.policies),

@@ -6,6 +6,7 @@ export {
   DEFAULT_RULE_SQL_VERSION,
   parseJsonRuleFile,
   parseSqlRuleFile,
+  topicRulePayloadOf,
   ruleNameOfJsonFile,
   type ActionModel,
   type ParamValue,

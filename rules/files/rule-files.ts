@@ -19,7 +19,7 @@ import type { Expr } from '../sql/ast.js';
 import { parseCst } from '../sql/parse.js';
 import { pointAt } from '../sql/sql-error.js';
 import { AstBuilder, firstToken, lastToken, nameOf, posOf, unquote } from '../sql/to-ast.js';
-import { actionKindForAwsKey, snakeCase } from './action-catalogue.js';
+import { actionKind, actionKindForAwsKey, snakeCase } from './action-catalogue.js';
 
 /** A constant value of an action parameter or option. */
 export type ParamValue = null | boolean | number | string | ParamValue[] | { [key: string]: ParamValue };
@@ -143,6 +143,32 @@ export function parseSqlRuleFile(text: string, file: string): RuleModel[] {
     });
   }
   return rules;
+}
+
+/**
+ * A rule as AWS's TopicRulePayload (what GetTopicRule answers): each action under its AWS key
+ * with its parameters in camelCase, the inverse of reading a `*.rule.json` file.
+ */
+export function topicRulePayloadOf(model: RuleModel): { sql: string; description?: string; actions: Record<string, unknown>[]; errorAction?: Record<string, unknown>; ruleDisabled: boolean; awsIotSqlVersion: string } {
+  const awsAction = (a: ActionModel) => ({ [actionKind(a.type)?.awsKey ?? a.type]: toCamelParams(a.params) });
+  return {
+    sql: model.sql,
+    ...(model.description !== undefined ? { description: model.description } : {}),
+    actions: model.actions.map(awsAction),
+    ...(model.errorAction ? { errorAction: awsAction(model.errorAction) } : {}),
+    ruleDisabled: !model.enabled,
+    awsIotSqlVersion: model.sqlVersion,
+  };
+}
+
+function toCamelParams(value: ParamValue): unknown {
+  if (Array.isArray(value)) return value.map(toCamelParams);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase()), { value: toCamelParams(v), enumerable: true, writable: true, configurable: true });
+    return out;
+  }
+  return value;
 }
 
 function toSnakeParams(value: unknown): ParamValue {

@@ -166,6 +166,14 @@ export class RuleSet {
       }));
   }
 
+  /** The rules that come from files, with where each is written (the API lists them read-only). */
+  fileRules(): { model: RuleModel; origin: string; topicFilter: string | undefined }[] {
+    return [...this.#entries.values()]
+      .filter((e) => e.origin.kind === 'file')
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((e) => ({ model: e.model, origin: originText(e.origin), topicFilter: e.rule?.sql.topicFilter }));
+  }
+
   /** Closes every rule's actions now (records in flight end as ABORTED). */
   async close(): Promise<void> {
     const rules = [...this.#entries.values()].flatMap((e) => (e.rule ? [e.rule] : []));

@@ -20,6 +20,7 @@ import {
   type RetryPolicy,
   type SinkRegistry,
 } from '../../actions/index.js';
+import { topicRulePayloadOf } from '../files/index.js';
 import { defaultSqlServices, type SqlServices } from '../sql/index.js';
 import { RuleSet, type RuleStatus, type SourcedRule } from './rule-set.js';
 import { FileRuleSource, TableRuleSource, DEFAULT_POLL_INTERVAL_MS } from './sources.js';
@@ -73,6 +74,15 @@ export interface RulesOperation {
   handle(): Promise<RulesListing>;
 }
 
+/** A rule from a file as the topic-rule API shows it (read-only there). */
+export interface FileTopicRule {
+  readonly name: string;
+  /** `file:line:column` of its CREATE RULE. */
+  readonly origin: string;
+  readonly topicPattern: string | undefined;
+  readonly payload: ReturnType<typeof topicRulePayloadOf>;
+}
+
 /** What `GET /kiot/rules` returns (and `kiot rules list` prints). */
 export interface RulesListing {
   readonly rules: readonly RuleStatus[];
@@ -87,6 +97,8 @@ export interface RulesService {
   /** Leaves the group after committing what is handled, then closes every action. Safe twice. */
   stop(): Promise<void>;
   list(): RulesListing;
+  /** The rules from the rules dir, for the API to list read-only beside its own. */
+  fileRules(): FileTopicRule[];
   /** Rescans the rules directory now (the watcher does this on its own). */
   reload(): Promise<void>;
   /** `GET /kiot/rules` (operation `KiotListRules`). */
@@ -163,6 +175,7 @@ export function createRulesService(config: RulesConfig, deps: RulesServiceDeps):
     sqlServices,
     metricsRegistry,
     list,
+    fileRules: () => ruleSet.fileRules().map((r) => ({ name: r.model.name, origin: r.origin, topicPattern: r.topicFilter, payload: topicRulePayloadOf(r.model) })),
     reload: async () => {
       await files?.scan();
     },
