@@ -58,11 +58,19 @@ export function register(program: Command, io: CliIo = processIo): void {
       const base = `${endpoint}/kiot/topics/${encodeURIComponent(topic)}/records?limit=${flags.lines}`;
       let credentials: Awaited<ReturnType<typeof cliCredentials>>;
       let from: string | undefined;
+      let waiting = false;
       try {
         credentials = await cliCredentials({ dataDir: flags.dataDir ?? (process.env['KIOT_DATA_DIR'] || './data'), profile: flags.profile });
         for (;;) {
           const url = from ? `${base}&from=${encodeURIComponent(from)}` : base;
           const res = await signedRequest('GET', url, { credentials, region: flags.region ?? DEFAULT_SIGNING_REGION, caFile: flags.caFile });
+          if (res.status === 404 && flags.follow && !from) {
+            // An error action's topic exists from its first message on: wait for it.
+            if (!waiting) io.stderr.write(`kiot topics tail: ${topic} has no records yet; waiting for them\n`);
+            waiting = true;
+            await delay(FOLLOW_INTERVAL_MS);
+            continue;
+          }
           if (res.status !== 200) throw new Error(describeFailure(res));
           const page = JSON.parse(res.body) as Page;
           for (const r of page.records) io.stdout.write(`${flags.json ? JSON.stringify(r) : formatRecord(r)}\n`);
