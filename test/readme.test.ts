@@ -1,5 +1,5 @@
 /**
- * Every command block of the README (and of docs/) runs here, so that the README cannot drift:
+ * Every command block of the README and of docs/tutorial.md runs here, so that the README cannot drift:
  * each `sh` block's commands run in bash, in order, in a directory where a throw-away kiot runs
  * (`data/` and `rules/` as the README assumes; the README's SQL rule is its rule file), with
  * `npx kiot` running this checkout. `127.0.0.1:8080` and `127.0.0.1:9092` in a command become
@@ -10,7 +10,8 @@
  * not run are listed in NOT_RUN with why.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,4 +163,45 @@ for (const doc of DOCS) {
       }
     }, 180_000);
   });
+}
+
+/**
+ * The tutorial is one shell session: its blocks run in order as one bash script (exports carry
+ * over, background processes are its own), in a directory that stands for the checkout
+ * (`node_modules` linked), with the ports of its first line replaced by free ones.
+ */
+describe('docs/tutorial.md', () => {
+  test('runs from start to end: a device with a certificate, a rule storing in DynamoDB and republishing to a subscriber', async () => {
+    const text = await readFile(join(ROOT, 'docs/tutorial.md'), 'utf8');
+    const blocks = [...text.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThan(5);
+    const ports = await freePorts(4);
+    // The first block's first line names every port the session uses.
+    const first = blocks[0]!.split('\n');
+    expect(first[0]).toMatch(/^export KIOT_HTTP_PORT=\d+ /);
+    let n = 0;
+    first[0] = first[0]!.replace(/=(\d+)/g, () => `=${ports[n++]}`);
+    blocks[0] = first.join('\n');
+    const dir = await mkdtemp(join(tmpdir(), 'kiot-tutorial-'));
+    await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    try {
+      const ran = await runCommand(`set -euo pipefail\n${blocks.join('\n')}`, { cwd: dir, env: { ...process.env, AWS_PAGER: '' }, longRunning: false, graceMs: 240_000 });
+      expect(ran.code, `docs/tutorial.md failed:\n${ran.output}`).toBe(0);
+      expect(ran.output).toContain('sensor-1 published 2 readings');
+      expect(ran.output).toMatch(/alerts\/sensor-1 \{"deviceId":"sensor-1","temperature":34\}/);
+      expect(ran.output).toContain('"21.5"');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
+
+/** Ports nothing listens on now (bound to 0, then released). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<Server>((resolve) => { const server = createServer(); server.listen(0, '127.0.0.1', () => resolve(server)); })),
+  );
+  const ports = servers.map((server) => (server.address() as AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }

@@ -19,9 +19,9 @@ export function register(program: Command, io: CliIo = processIo): void {
       'check rule files without running them: syntax, unknown functions, unknown actions or parameters, bad substitution ' +
         'templates. Prints file:line:column: message per problem and exits 1 if there is any.',
     )
-    .argument('[paths...]', `rule files or directories (searched for *.sql and *.rule.json)`, [DEFAULT_RULES_DIR])
+    .argument('[paths...]', `rule files or directories, searched for *.sql and *.rule.json (default: $KIOT_RULES_DIR, else ${DEFAULT_RULES_DIR}, as kiot up)`)
     .action(async (paths: string[]) => {
-      const { rules: found, problems, files = 0 } = await checkRules(paths.length > 0 ? paths : [DEFAULT_RULES_DIR]);
+      const { rules: found, problems, files = 0 } = await checkRules(paths.length > 0 ? paths : [process.env['KIOT_RULES_DIR'] || DEFAULT_RULES_DIR]);
       for (const p of problems) io.stdout.write(`${formatProblem(p)}\n`);
       io.stderr.write(`checked ${found.length} rule${found.length === 1 ? '' : 's'} in ${files} file${files === 1 ? '' : 's'}: ${problems.length === 0 ? 'no problems' : `${problems.length} problem${problems.length === 1 ? '' : 's'}`}\n`);
       if (problems.length > 0) io.setExitCode(1);
