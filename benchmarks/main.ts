@@ -7,6 +7,7 @@ import { sqlBenchmark } from './sql.js';
 import { ingestBenchmark } from './ingest.js';
 import { pipelineBenchmark } from './pipeline.js';
 import { registryBenchmark } from './registry.js';
+import { shadowBenchmark } from './shadow.js';
 
 /** Benchmark groups as `npm run bench -- <group>` names them; no name runs them all. */
 const GROUPS: Record<string, readonly Benchmark[]> = {
@@ -16,6 +17,7 @@ const GROUPS: Record<string, readonly Benchmark[]> = {
   pipeline: [pipelineBenchmark],
   ingest: [ingestBenchmark],
   registry: [registryBenchmark],
+  shadow: [shadowBenchmark],
 };
 
 async function main(): Promise<void> {
