@@ -222,15 +222,27 @@ export type EnvelopeInit = Pick<Envelope, 'topic' | 'payload'> & Partial<Omit<En
  * UUIDs), `receivedAt` (now), `qos` 0, `retain` false, `userProperties` [].
  */
 export function createEnvelope(fields: EnvelopeInit): Envelope {
-  return {
-    ...fields,
+  // A literal, not a spread of `fields`: Node 20 builds a spread of this many fields ~100x slower.
+  const e: { -readonly [K in keyof Envelope]: Envelope[K] } = {
     messageId: fields.messageId ?? randomUUID(),
+    topic: fields.topic,
+    payload: fields.payload,
     qos: fields.qos ?? 0,
     retain: fields.retain ?? false,
     receivedAt: fields.receivedAt ?? Date.now(),
     traceId: fields.traceId ?? randomUUID(),
     userProperties: fields.userProperties ?? [],
   };
+  if (fields.clientId !== undefined) e.clientId = fields.clientId;
+  if (fields.thingName !== undefined) e.thingName = fields.thingName;
+  if (fields.principal !== undefined) e.principal = fields.principal;
+  if (fields.sourceAddress !== undefined) e.sourceAddress = fields.sourceAddress;
+  if (fields.contentType !== undefined) e.contentType = fields.contentType;
+  if (fields.responseTopic !== undefined) e.responseTopic = fields.responseTopic;
+  if (fields.correlationData !== undefined) e.correlationData = fields.correlationData;
+  if (fields.payloadFormatIndicator !== undefined) e.payloadFormatIndicator = fields.payloadFormatIndicator;
+  if (fields.messageExpiryIntervalSec !== undefined) e.messageExpiryIntervalSec = fields.messageExpiryIntervalSec;
+  return e;
 }
 
 const THING_TOPIC_PREFIX = '$aws/things/';

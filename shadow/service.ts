@@ -82,13 +82,16 @@ export function createShadowService(deps: ShadowServiceDeps): ShadowService {
     },
   });
 
-  /** One shadow's MQTT requests, chained so that they run in log order. */
-  const tails = new Map<string, Promise<void>>();
+  /**
+   * MQTT requests, handed to the store in log order: the store runs one shadow's commands one at
+   * a time in the order they were asked (here, or appended in this order to its owner's requests),
+   * so a request need not wait for the one before it to finish.
+   */
+  const inFlight = new Set<Promise<void>>();
   const onRequest = (envelope: Envelope): Promise<void> | undefined => {
     const target = parseRequestTopic(envelope.topic);
     if (!target || !store) return undefined;
     const s = store;
-    const key = shadowKey(target);
     const handle = async () => {
       for (let attempt = 1; ; attempt++) {
         try {
@@ -105,11 +108,9 @@ export function createShadowService(deps: ShadowServiceDeps): ShadowService {
         }
       }
     };
-    const mine = (tails.get(key) ?? Promise.resolve()).then(handle).catch((err: unknown) => logger.error({ err, topic: envelope.topic }, 'shadow request failed'));
-    tails.set(key, mine);
-    void mine.finally(() => {
-      if (tails.get(key) === mine) tails.delete(key);
-    });
+    const mine = handle().catch((err: unknown) => logger.error({ err, topic: envelope.topic }, 'shadow request failed'));
+    inFlight.add(mine);
+    void mine.finally(() => inFlight.delete(mine));
     return mine;
   };
 
@@ -135,7 +136,7 @@ export function createShadowService(deps: ShadowServiceDeps): ShadowService {
     stop() {
       return (stopping ??= (async () => {
         await consumer?.stop();
-        await Promise.allSettled([...tails.values()]);
+        await Promise.allSettled([...inFlight]);
         await store?.close();
       })());
     },

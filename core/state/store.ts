@@ -255,14 +255,23 @@ export class StateStore<T> implements StateView<T> {
   #runLocal(name: string, input: unknown): Promise<{ result: unknown; written: AppendResult[] }> {
     const command = this.#commands.get(name);
     if (!command) return Promise.reject(new PlatformError('INTERNAL', `${this.topic} has no command ${name}`));
-    return this.#locked(command.keys(input), async () => {
+    const ran = this.#locked(command.keys(input), async () => {
       const change = await command.run(this, input, { now: this.#clock(), newId: randomUUID });
       const written = await this.#append(change.writes);
-      for (const { topic, records } of change.appends ?? []) {
-        if (records.length === 0) continue;
-        await this.#options.log.append(topic, records).catch((err: unknown) => this.#logger.error({ err, topic, command: name }, 'records of a command could not be appended; the change itself is stored'));
-      }
-      return { result: change.result, written };
+      // Issued in command order (a log keeps the order of appends to a partition), awaited
+      // outside the lock: the key's next command runs while these become durable.
+      const appended = Promise.all(
+        (change.appends ?? [])
+          .filter(({ records }) => records.length > 0)
+          .map(({ topic, records }) =>
+            this.#options.log.append(topic, records).catch((err: unknown) => this.#logger.error({ err, topic, command: name }, 'records of a command could not be appended; the change itself is stored')),
+          ),
+      );
+      return { result: change.result, written, appended };
+    });
+    return ran.then(async ({ appended, ...outcome }) => {
+      await appended;
+      return outcome;
     });
   }
 
