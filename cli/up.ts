@@ -26,7 +26,7 @@ import { RetainedStore, createAnonymousPolicyAuthenticator, createNotImplemented
 import { arnScopeOf, createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
 import { createRulesService, type FileTopicRule } from '../rules/worker/index.js';
 import type { SqlValue } from '../rules/sql/index.js';
-import { createShadowService, openShadowReader } from '../shadow/index.js';
+import { createShadowService, openShadowReader, type ShadowReader, type Shadows } from '../shadow/index.js';
 
 export interface RunningPlatform {
   readonly log: Log;
@@ -79,12 +79,24 @@ export async function startPlatform(
     let serverCertificate: Promise<IssuedServerCertificate> | undefined;
     const kiotServerCertificate = (sec: SecurityServices) => (serverCertificate ??= sec.certificates.issueServerCertificate(serverNames(config.host)));
 
+    let shadows: Shadows | undefined;
+    if (has('shadow')) {
+      const shadowService = createShadowService({ log, logger });
+      shadows = await shadowService.start();
+      stops.push(() => shadowService.stop());
+      operations.push(...shadowOperations(shadows, arnScopeOf(config)));
+    }
     if (has('rules')) {
       const dynamoReader = createDynamoDbReader({ settings: awsSettingsFromConfig(config).dynamodb });
       stops.push(() => dynamoReader.close());
-      // get_thing_shadow reads this process's view of the shadow table: no request to the shadow service.
-      const shadowReader = await openShadowReader({ log, logger });
-      stops.push(() => shadowReader.close());
+      // get_thing_shadow reads this process's view of the shadow table (the shadow service's
+      // when it runs here): no request to the shadow service.
+      const shadowReader: Pick<ShadowReader, 'document'> =
+        shadows ??
+        (await openShadowReader({ log, logger }).then((reader) => {
+          stops.push(() => reader.close());
+          return reader;
+        }));
       const getThingShadow = async (thingName: string, shadowName: string | undefined) => shadowReader.document({ thingName, ...(shadowName ? { shadowName } : {}) }) as SqlValue;
       const rules = createRulesService(config, { log, logger, sqlServices: { getDynamoDb: dynamoReader.getDynamoDb, getThingShadow } });
       await rules.start();
@@ -94,12 +106,6 @@ export async function startPlatform(
       // A rules dir that cannot be read, or rule files that do not compile, are said at start, not only in the log.
       for (const problem of rules.list().problems) startupWarnings.push(`warning: ${problem}`);
       metrics.include(rules.metricsRegistry);
-    }
-    if (has('shadow')) {
-      const shadowService = createShadowService({ log, logger });
-      const shadows = await shadowService.start();
-      stops.push(() => shadowService.stop());
-      operations.push(...shadowOperations(shadows, arnScopeOf(config)));
     }
     if (has('api') || has('registry')) {
       // The registry (things, certificates, policies) and the AWS-shaped API that serves it.

@@ -10,7 +10,7 @@
  * session records), so a consumer that restarts in the same group delivers again, rather than
  * loses, what a crash caught in between.
  */
-import { ORIGIN_HEADER, decodeEnvelope, type Envelope } from './envelope.js';
+import { ORIGIN_HEADER, decodeEnvelope, envelopeTopic, type Envelope } from './envelope.js';
 import type { Consumer, Log, LogRecord, TopicPartitionOffset } from './log/log.js';
 import type { Logger } from './logger.js';
 
@@ -21,6 +21,8 @@ export interface EnvelopeConsumerOptions {
   readonly topics: readonly string[];
   /** Records carrying this origin header were delivered locally already and are skipped. */
   readonly skipOrigin?: string;
+  /** Only envelopes whose MQTT topic passes are decoded and delivered (the topic is read without decoding). */
+  readonly topicFilter?: (topic: string) => boolean;
   /**
    * Called in log order per partition; must not throw for one bad message (it is logged and
    * skipped). May return a promise that resolves once the delivery is durable; the batch's
@@ -78,6 +80,10 @@ export function createEnvelopeConsumer(options: EnvelopeConsumerOptions): Envelo
             const origin = record.headers[ORIGIN_HEADER];
             if (skip && origin && origin.equals(skip)) continue;
             if (!record.value) continue;
+            if (options.topicFilter) {
+              const topic = envelopeTopic(record.value);
+              if (topic !== undefined && !options.topicFilter(topic)) continue;
+            }
             let envelope: Envelope;
             try {
               envelope = decodeEnvelope(record.value);

@@ -13,6 +13,7 @@ import {
   ENVELOPE_SCHEMAS,
   envelopeHeaders,
   envelopeKey,
+  envelopeTopic,
   type Envelope,
 } from './envelope.js';
 import { PlatformError } from './errors.js';
@@ -183,6 +184,26 @@ describe('round trip', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('envelopeTopic', () => {
+  test('reads the topic of any envelope without decoding it: long, unicode and empty-payload ones', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 300, unit: 'grapheme' }), fc.uint8Array({ maxLength: 200 }), (topic, payload) => {
+        expect(envelopeTopic(encodeEnvelope(createEnvelope({ topic, payload: Buffer.from(payload) })))).toBe(topic);
+      }),
+      { numRuns: 300 },
+    );
+    expect(envelopeTopic(encodeEnvelope(fullEnvelope()))).toBe(fullEnvelope().topic);
+  });
+
+  test('is undefined for bytes that are not an envelope, or cut short', () => {
+    const bytes = encodeEnvelope(createEnvelope({ topic: 'a/b/c', payload: Buffer.from('x') }));
+    expect(envelopeTopic(Buffer.from('{"json":true}'))).toBeUndefined();
+    expect(envelopeTopic(Buffer.alloc(1))).toBeUndefined();
+    for (let cut = 2; cut < 2 + 1 + 36 + 1 + 5; cut++) expect(envelopeTopic(bytes.subarray(0, cut))).toBeUndefined();
+    expect(envelopeTopic(bytes.subarray(0, 2 + 1 + 36 + 1 + 5))).toBe('a/b/c');
   });
 });
 

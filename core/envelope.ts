@@ -100,7 +100,8 @@ export interface EnvelopeCodec {
  *   2..n   record       Avro binary encoding of the record under that version's schema;
  *                       the record ends exactly at the end of the buffer
  * ```
- * Evolution rule: a new version may only ADD fields, each with a default (optional fields:
+ * Evolution rule: a new version may only ADD fields, after the existing ones (`envelopeTopic`
+ * reads the first two), each with a default (optional fields:
  * `["null", T]` with default `null`); it never removes, renames or retypes a field and never
  * reorders union branches. Every shipped schema stays in `ENVELOPE_SCHEMAS`, and the reader
  * resolves older records with avsc's `createResolver`, filling new fields from their
@@ -213,6 +214,36 @@ export const encodeEnvelope = (envelope: Envelope): Buffer => codec.encode(envel
  *   bytes. Retrying will not help; the record should go to the caller's error path.
  */
 export const decodeEnvelope = (bytes: Buffer): Envelope => codec.decode(bytes);
+
+/**
+ * The MQTT topic of an encoded envelope, read without decoding the rest, or undefined when the
+ * bytes are not an envelope (decode them to learn why). Every schema version starts with
+ * `messageId` and `topic` (versions only add fields after them), so consumers that want a few
+ * topics skip the others at the cost of reading two strings.
+ */
+export function envelopeTopic(bytes: Buffer): string | undefined {
+  if (bytes.length < HEADER_BYTES || bytes[0] !== ENVELOPE_MAGIC) return undefined;
+  let pos = HEADER_BYTES;
+  /** An Avro string's length: a zigzag varint. */
+  const length = (): number => {
+    let n = 0;
+    let scale = 1;
+    for (;;) {
+      if (pos >= bytes.length || scale > 2 ** 28) return -1;
+      const b = bytes[pos++]!;
+      n += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) break;
+      scale *= 128;
+    }
+    return n % 2 === 0 ? n / 2 : -1;
+  };
+  const idLength = length();
+  if (idLength < 0 || pos + idLength > bytes.length) return undefined;
+  pos += idLength;
+  const topicLength = length();
+  if (topicLength < 0 || pos + topicLength > bytes.length) return undefined;
+  return bytes.toString('utf8', pos, pos + topicLength);
+}
 
 /** What `createEnvelope` needs: a topic and a payload; everything else has a default. */
 export type EnvelopeInit = Pick<Envelope, 'topic' | 'payload'> & Partial<Omit<Envelope, 'topic' | 'payload'>>;

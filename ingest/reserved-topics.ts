@@ -43,6 +43,7 @@ export function createNotImplementedResponder(deps: NotImplementedResponderDeps)
     groupId: NOT_IMPLEMENTED_GROUP,
     topics: [TOPICS.ingress],
     commitIntervalMs: 1000,
+    topicFilter: (topic) => PENDING.some((s) => s.requests.test(topic)),
     deliver: (request) => {
       const service = PENDING.find((s) => s.requests.test(request.topic));
       if (!service) return;

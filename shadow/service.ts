@@ -15,6 +15,7 @@ import { SHADOW_COMMANDS, type ShadowCommandResult, type ShadowSource } from './
 import { errorDocument, parseRequest, type ShadowError, type StoredShadow } from './document.js';
 import { readShadowHistory, type HistoryEntry, type HistoryQuery } from './history.js';
 import { shadowCodec } from './record.js';
+import { currentDocument } from './view.js';
 import { parseRequestTopic, shadowIdOfKey, shadowIdProblem, shadowKey, thingKeyPrefix, topicPrefix, type ShadowId, type ShadowOperation } from './topics.js';
 
 /** The consumer group that answers shadow requests from MQTT (one answer per request, whichever process runs it). */
@@ -34,8 +35,10 @@ export interface Shadows {
   request(id: ShadowId, op: ShadowOperation, payload: Uint8Array | string, source?: ShadowSource): Promise<ShadowCommandResult>;
   /** The names of a thing's named shadows, sorted. */
   namedShadows(thingName: string): string[];
-  /** The current document of a shadow (for `get_thing_shadow` and tests), without routing. */
+  /** The current document of a shadow (for tests), without routing. */
   read(id: ShadowId): StoredShadow | undefined;
+  /** What GetThingShadow would answer now, from this process's view (`get_thing_shadow`; as view.ts's). */
+  document(id: ShadowId): object | undefined;
   /** The versions of a shadow that retention keeps, oldest first (history.ts). */
   history(id: ShadowId, query?: HistoryQuery): Promise<HistoryEntry[]>;
 }
@@ -76,6 +79,9 @@ export function createShadowService(deps: ShadowServiceDeps): ShadowService {
     },
     read(id) {
       return s.get(shadowKey(id));
+    },
+    document(id) {
+      return currentDocument(s.get(shadowKey(id)));
     },
     history(id, query) {
       return readShadowHistory(deps, id, query);
@@ -129,7 +135,15 @@ export function createShadowService(deps: ShadowServiceDeps): ShadowService {
       store = await StateStore.open({ log: deps.log, logger, topic: topicSpec(TOPICS.shadows), codec: shadowCodec, commands: SHADOW_COMMANDS });
       await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
       await deps.log.ensureTopic(topicSpec(TOPICS.shadowHistory));
-      consumer = createEnvelopeConsumer({ log: deps.log, logger, groupId: SHADOW_GROUP, topics: [TOPICS.ingress], commitIntervalMs: 1000, deliver: onRequest });
+      consumer = createEnvelopeConsumer({
+        log: deps.log,
+        logger,
+        groupId: SHADOW_GROUP,
+        topics: [TOPICS.ingress],
+        commitIntervalMs: 1000,
+        topicFilter: (topic) => parseRequestTopic(topic) !== undefined,
+        deliver: onRequest,
+      });
       await consumer.start();
       return shadows(store);
     },

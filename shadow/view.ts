@@ -3,7 +3,7 @@
  * reads its process's copy of the table, with no request to the shadow service.
  */
 import { StateStore, TOPICS, topicSpec, type Log, type Logger } from '../core/index.js';
-import { getDocument } from './document.js';
+import { getDocument, type StoredShadow } from './document.js';
 import { shadowCodec } from './record.js';
 import { shadowKey, type ShadowId } from './topics.js';
 
@@ -13,13 +13,16 @@ export interface ShadowReader {
   close(): Promise<void>;
 }
 
+/** A stored shadow as GetThingShadow answers it now, or undefined when there is none. */
+export function currentDocument(stored: StoredShadow | undefined): object | undefined {
+  const outcome = getDocument(stored, {}, Math.floor(Date.now() / 1000));
+  return outcome.ok ? outcome.value : undefined;
+}
+
 export async function openShadowReader(deps: { readonly log: Log; readonly logger: Logger }): Promise<ShadowReader> {
   const view = await StateStore.open({ log: deps.log, logger: deps.logger, topic: topicSpec(TOPICS.shadows), codec: shadowCodec });
   return {
-    document(id) {
-      const outcome = getDocument(view.get(shadowKey(id)), {}, Math.floor(Date.now() / 1000));
-      return outcome.ok ? outcome.value : undefined;
-    },
+    document: (id) => currentDocument(view.get(shadowKey(id))),
     close: () => view.close(),
   };
 }

@@ -10,6 +10,7 @@
  */
 import {
   decodeEnvelope,
+  envelopeTopic,
   TOPICS,
   type Consumer,
   type Envelope,
@@ -146,6 +147,12 @@ export class RulesWorker {
   }
 
   #handle(record: LogRecord, s: PartitionState, partition: number): void {
+    // Most messages match no rule: read their topic, not the whole envelope.
+    const topic = record.value ? envelopeTopic(record.value) : undefined;
+    if (topic !== undefined && this.#o.rules.match(topic).length === 0) {
+      s.tracker.skip(record.offset);
+      return;
+    }
     let env: Envelope;
     try {
       env = decodeEnvelope(record.value ?? Buffer.alloc(0));
