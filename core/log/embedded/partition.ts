@@ -44,6 +44,9 @@ interface PendingAppend {
 }
 
 const READ_CHUNK_BYTES = 1024 * 1024;
+/** Bytes of the newest frames a partition keeps in memory for consumers at its end. */
+const TAIL_CACHE_BYTES = 256 * 1024;
+
 /** Old file handles are closed this long after compaction replaced them, so in-flight reads finish. */
 const RETIRED_SEGMENT_CLOSE_MS = 30_000;
 
@@ -57,6 +60,13 @@ export class Partition {
   #pending: PendingAppend[] = [];
   #flushing = false;
   #waiters = new Set<() => void>();
+  /**
+   * The newest frames as written, so that consumers following the end of the partition (every
+   * group and table does) read them from memory instead of the file: oldest first, at most
+   * TAIL_CACHE_BYTES together.
+   */
+  readonly #tail: { first: number; last: number; frame: Buffer }[] = [];
+  #tailBytes = 0;
   #activeSince: number;
   #closed = false;
   #maintaining: Promise<void> = Promise.resolve();
@@ -165,6 +175,7 @@ export class Partition {
     }
     await segment.fh.datasync();
     segment.noteAppended(frame);
+    this.#remember(first, offset - 1, frame);
     let next = first;
     for (const p of batch) {
       const offsets = new Array<number>(p.records.length);
@@ -172,6 +183,21 @@ export class Partition {
       p.resolve(offsets);
     }
     for (const wake of [...this.#waiters]) wake();
+  }
+
+  #remember(first: number, last: number, frame: Buffer): void {
+    if (frame.length > TAIL_CACHE_BYTES) {
+      this.#forgetTail();
+      return;
+    }
+    this.#tail.push({ first, last, frame });
+    this.#tailBytes += frame.length;
+    while (this.#tailBytes > TAIL_CACHE_BYTES) this.#tailBytes -= this.#tail.shift()!.frame.length;
+  }
+
+  #forgetTail(): void {
+    this.#tail.length = 0;
+    this.#tailBytes = 0;
   }
 
   async #rollIfDue(): Promise<void> {
@@ -196,6 +222,15 @@ export class Partition {
   async read(offset: number, maxRecords: number): Promise<LogRecord[]> {
     const out: LogRecord[] = [];
     let from = Math.max(offset, this.low);
+    const tail = this.#tail;
+    if (tail.length > 0 && from >= tail[0]!.first) {
+      // From memory: the frames that hold `from` and after (see #tail).
+      for (let i = 0; i < tail.length && out.length < maxRecords; i++) {
+        const t = tail[i]!;
+        if (t.last >= from) decodeRecords(t.frame, 0, from, maxRecords, out, this.topic, this.id);
+      }
+      return out;
+    }
     const segments = this.#segments;
     for (let i = segmentIndexFor(segments, from); i < segments.length && out.length === 0; i++) {
       const segment = segments[i]!;
@@ -298,6 +333,7 @@ export class Partition {
       if (index < 0 || this.#closed) return;
       if (kept.length === 0 && index === 0) {
         this.#segments = this.#segments.filter((s) => s !== segment);
+        this.#forgetTail(); // what it held may be gone
         this.#retire(segment, true);
         continue;
       }
@@ -315,6 +351,7 @@ export class Partition {
       // The rewritten segment keeps covering the original offset range.
       replacement.nextOffset = Math.max(replacement.nextOffset, segment.nextOffset);
       this.#segments = this.#segments.map((s) => (s === segment ? replacement : s));
+      this.#forgetTail(); // compaction dropped records the cached frames still hold
       this.#retire(segment, false);
     }
   }
