@@ -9,29 +9,17 @@ import type { Command } from 'commander';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { formatCredentialsFile } from '../../api/index.js';
 import { PlatformError } from '../../core/index.js';
-import { defaultEndpoint } from './rules-list.js';
-import { cliCredentials, DEFAULT_SIGNING_REGION, describeFailure, signedRequest, type CliAuthFlags } from './signed-request.js';
+import { apiClient, describeFailure, withApiClientOptions, type ApiClientFlags } from './signed-request.js';
 import { processIo, type CliIo } from './sql.js';
 
-interface Flags extends Partial<CliAuthFlags> {
-  endpoint?: string;
+interface Flags extends ApiClientFlags {
   policy?: string;
   description?: string;
   credentialsFile?: string;
 }
 
-const withAuthOptions = (command: Command): Command =>
-  command
-    .option('--endpoint <url>', 'kiot HTTP API (default: http://$KIOT_HOST:$KIOT_HTTP_PORT, else http://127.0.0.1:8080)')
-    .option('--data-dir <dir>', 'kiot data dir, for its credentials file (default: $KIOT_DATA_DIR, else ./data)')
-    .option('--profile <name>', 'sign with this AWS profile instead of the data dir credentials')
-    .option('--region <region>', 'region to sign requests for', DEFAULT_SIGNING_REGION)
-    .option('--ca-file <file>', 'CA certificate of an https endpoint (default: $AWS_CA_BUNDLE; kiot writes <data-dir>/ca.pem)');
-
 async function send(method: string, path: string, flags: Flags, body?: string): Promise<string> {
-  const endpoint = (flags.endpoint ?? defaultEndpoint()).replace(/\/+$/, '');
-  const credentials = await cliCredentials({ dataDir: flags.dataDir ?? (process.env['KIOT_DATA_DIR'] || './data'), profile: flags.profile });
-  const res = await signedRequest(method, `${endpoint}${path}`, { credentials, region: flags.region ?? DEFAULT_SIGNING_REGION, caFile: flags.caFile, ...(body !== undefined ? { body } : {}) });
+  const res = await (await apiClient(flags)).request(method, path, body);
   if (res.status !== 200) throw new PlatformError('INPUT_INVALID', `${method} ${path}: ${describeFailure(res)}`);
   return res.body;
 }
@@ -39,7 +27,7 @@ async function send(method: string, path: string, flags: Flags, body?: string): 
 /** Adds `kiot access-keys create|delete`. */
 export function register(program: Command, io: CliIo = processIo): void {
   const keys = program.command('access-keys').description('manage the access keys that sign HTTP API requests (on a running kiot)');
-  withAuthOptions(
+  withApiClientOptions(
     keys
       .command('create')
       .description('create an access key held to an AWS IoT policy document (iot:Publish, iot:RetainPublish, iot:<Operation>); prints it as JSON')
@@ -61,7 +49,7 @@ export function register(program: Command, io: CliIo = processIo): void {
     }
     io.stdout.write(`${JSON.stringify(key, null, 2)}\n`);
   });
-  withAuthOptions(keys.command('delete').description('delete an access key').argument('<accessKeyId>', 'the key to delete')).action(async (id: string, flags: Flags) => {
+  withApiClientOptions(keys.command('delete').description('delete an access key').argument('<accessKeyId>', 'the key to delete')).action(async (id: string, flags: Flags) => {
     await send('DELETE', `/kiot/access-keys/${encodeURIComponent(id)}`, flags);
     io.stderr.write(`deleted access key ${id}\n`);
   });

@@ -26,9 +26,8 @@ import type { Command } from 'commander';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { signRequest } from '../../actions/index.js';
-import { cliCredentials } from './signed-request.js';
+import { cliCredentials, defaultEndpoint } from './signed-request.js';
 import { PlatformError } from '../../core/index.js';
-import { defaultEndpoint } from './rules-list.js';
 import { processIo, type CliIo } from './sql.js';
 
 /** Region the requests are signed for; kiot accepts any unless one is configured. */

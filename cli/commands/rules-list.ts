@@ -5,7 +5,7 @@
  * request is signed with SigV4 (see `signed-request.ts` for where the credentials come from).
  */
 import type { Command } from 'commander';
-import { cliCredentials, DEFAULT_SIGNING_REGION, describeFailure, signedRequest, type CliAuthFlags } from './signed-request.js';
+import { apiClient, defaultEndpoint, describeFailure, withApiClientOptions, type ApiClientFlags } from './signed-request.js';
 import { processIo, type CliIo } from './sql.js';
 
 interface Listed {
@@ -19,13 +19,6 @@ interface Listed {
 interface Listing {
   readonly rules: readonly Listed[];
   readonly problems: readonly string[];
-}
-
-/** `http://<KIOT_HOST>:<KIOT_HTTP_PORT>`, as `kiot up` would bind them (defaults 127.0.0.1:8080). */
-export function defaultEndpoint(env: NodeJS.ProcessEnv = process.env): string {
-  const host = env['KIOT_HOST'] || '127.0.0.1';
-  const port = env['KIOT_HTTP_PORT'] || '8080';
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** The listing as an aligned table, then each problem on its own line. */
@@ -51,21 +44,16 @@ export function formatListing(listing: Listing): string {
 /** Adds `kiot rules list` (to the `rules` command that `rules.ts` registers, or a new one). */
 export function register(program: Command, io: CliIo = processIo): void {
   const rules = program.commands.find((c) => c.name() === 'rules') ?? program.command('rules').description('work with rules');
-  rules
-    .command('list')
-    .description('list the rules a running kiot runs, with state and counters (GET /kiot/rules on its HTTP listener)')
-    .option('--endpoint <url>', 'kiot HTTP listener (default: http://$KIOT_HOST:$KIOT_HTTP_PORT, else http://127.0.0.1:8080)')
-    .option('--json', 'print the listing as JSON')
-    .option('--data-dir <dir>', 'kiot data dir, for its credentials file (default: $KIOT_DATA_DIR, else ./data)')
-    .option('--profile <name>', 'sign with this AWS profile instead of the data dir credentials')
-    .option('--region <region>', 'region to sign requests for', DEFAULT_SIGNING_REGION)
-    .option('--ca-file <file>', 'CA certificate of an https endpoint (default: $AWS_CA_BUNDLE; kiot writes <data-dir>/ca.pem)')
-    .action(async (flags: Partial<CliAuthFlags> & { endpoint?: string; json?: boolean }) => {
+  withApiClientOptions(
+    rules
+      .command('list')
+      .description('list the rules a running kiot runs, with state and counters (GET /kiot/rules on its HTTP listener)')
+      .option('--json', 'print the listing as JSON'),
+  ).action(async (flags: ApiClientFlags & { json?: boolean }) => {
       const endpoint = (flags.endpoint ?? defaultEndpoint()).replace(/\/+$/, '');
       let listing: Listing;
       try {
-        const credentials = await cliCredentials({ dataDir: flags.dataDir ?? (process.env['KIOT_DATA_DIR'] || './data'), profile: flags.profile });
-        const res = await signedRequest('GET', `${endpoint}/kiot/rules`, { credentials, region: flags.region ?? DEFAULT_SIGNING_REGION, caFile: flags.caFile });
+        const res = await (await apiClient(flags)).request('GET', '/kiot/rules');
         if (res.status !== 200) throw new Error(`${describeFailure(res)}${res.status === 404 ? ' (is the rules role running there?)' : ''}`);
         listing = JSON.parse(res.body) as Listing;
       } catch (err) {

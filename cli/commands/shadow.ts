@@ -5,8 +5,7 @@
  * `signed-request.ts` for where the credentials come from).
  */
 import type { Command } from 'commander';
-import { defaultEndpoint } from './rules-list.js';
-import { cliCredentials, DEFAULT_SIGNING_REGION, describeFailure, signedRequest, type CliAuthFlags } from './signed-request.js';
+import { apiClient, defaultEndpoint, describeFailure, withApiClientOptions, type ApiClientFlags } from './signed-request.js';
 import { processIo, type CliIo } from './sql.js';
 
 interface Version {
@@ -42,19 +41,15 @@ export function formatHistory(versions: readonly Version[]): string {
 
 export function register(program: Command, io: CliIo = processIo): void {
   const shadow = program.command('shadow').description('work with device shadows');
-  shadow
-    .command('history')
-    .description("list the versions of a thing's shadow that a running kiot keeps (GET /kiot/shadows/<thing>/history), oldest first")
-    .argument('<thing>', 'thing name')
-    .option('--name <shadow>', 'a named shadow (default: the classic shadow)')
-    .option('--since <time>', 'only versions written since: ISO 8601 time, epoch seconds, or a duration such as 10m, 2h, 7d (default: all kept)')
-    .option('--json', 'print the versions as JSON, with their metadata')
-    .option('--endpoint <url>', 'kiot HTTP listener (default: http://$KIOT_HOST:$KIOT_HTTP_PORT, else http://127.0.0.1:8080)')
-    .option('--data-dir <dir>', 'kiot data dir, for its credentials file (default: $KIOT_DATA_DIR, else ./data)')
-    .option('--profile <name>', 'sign with this AWS profile instead of the data dir credentials')
-    .option('--region <region>', 'region to sign requests for', DEFAULT_SIGNING_REGION)
-    .option('--ca-file <file>', 'CA certificate of an https endpoint (default: $AWS_CA_BUNDLE; kiot writes <data-dir>/ca.pem)')
-    .action(async (thing: string, flags: Partial<CliAuthFlags> & { endpoint?: string; json?: boolean; name?: string; since?: string }) => {
+  withApiClientOptions(
+    shadow
+      .command('history')
+      .description("list the versions of a thing's shadow that a running kiot keeps (GET /kiot/shadows/<thing>/history), oldest first")
+      .argument('<thing>', 'thing name')
+      .option('--name <shadow>', 'a named shadow (default: the classic shadow)')
+      .option('--since <time>', 'only versions written since: ISO 8601 time, epoch seconds, or a duration such as 10m, 2h, 7d (default: all kept)')
+      .option('--json', 'print the versions as JSON, with their metadata'),
+  ).action(async (thing: string, flags: ApiClientFlags & { json?: boolean; name?: string; since?: string }) => {
       const query = new URLSearchParams();
       if (flags.name !== undefined) query.set('name', flags.name);
       if (flags.since !== undefined) {
@@ -66,12 +61,11 @@ export function register(program: Command, io: CliIo = processIo): void {
         }
         query.set('since', String(since));
       }
-      const endpoint = (flags.endpoint ?? defaultEndpoint()).replace(/\/+$/, '');
-      const url = `${endpoint}/kiot/shadows/${encodeURIComponent(thing)}/history${query.size > 0 ? `?${query}` : ''}`;
+      const path = `/kiot/shadows/${encodeURIComponent(thing)}/history${query.size > 0 ? `?${query}` : ''}`;
+      const url = `${(flags.endpoint ?? defaultEndpoint()).replace(/\/+$/, '')}${path}`;
       let versions: Version[];
       try {
-        const credentials = await cliCredentials({ dataDir: flags.dataDir ?? (process.env['KIOT_DATA_DIR'] || './data'), profile: flags.profile });
-        const res = await signedRequest('GET', url, { credentials, region: flags.region ?? DEFAULT_SIGNING_REGION, caFile: flags.caFile });
+        const res = await (await apiClient(flags)).request('GET', path);
         if (res.status !== 200) throw new Error(`${describeFailure(res)}${res.status === 404 ? ' (is the shadow role running there?)' : ''}`);
         versions = (JSON.parse(res.body) as { versions: Version[] }).versions;
       } catch (err) {

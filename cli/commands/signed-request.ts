@@ -16,6 +16,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { signRequest, type AwsCredentials } from '../../actions/index.js';
 import { CREDENTIALS_FILE_NAME, parseCredentialsFile } from '../../api/index.js';
+import type { Command } from 'commander';
 import { PlatformError } from '../../core/index.js';
 
 /** Region requests are signed for; kiot accepts any unless `--region` is configured there. */
@@ -110,4 +111,35 @@ export function describeFailure(res: SignedResponse): string {
     // not JSON: the raw text is the message
   }
   return `HTTP ${res.status}${res.errorType ? ` ${res.errorType}` : ''}${message ? `: ${message}` : ''}`;
+}
+
+/** `http://<KIOT_HOST>:<KIOT_HTTP_PORT>`, as `kiot up` would bind them (defaults 127.0.0.1:8080). */
+export function defaultEndpoint(env: NodeJS.ProcessEnv = process.env): string {
+  const host = env['KIOT_HOST'] || '127.0.0.1';
+  const port = env['KIOT_HTTP_PORT'] || '8080';
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** The options of a command that calls a running kiot's HTTP API (see {@link apiClient}). */
+export type ApiClientFlags = Partial<CliAuthFlags> & { readonly endpoint?: string };
+
+/** Adds the options every command that calls a running kiot's HTTP API takes, with their defaults. */
+export function withApiClientOptions(command: Command): Command {
+  return command
+    .option('--endpoint <url>', 'kiot HTTP listener (default: http://$KIOT_HOST:$KIOT_HTTP_PORT, else http://127.0.0.1:8080)')
+    .option('--data-dir <dir>', 'kiot data dir, for its credentials file (default: $KIOT_DATA_DIR, else ./data)')
+    .option('--profile <name>', 'sign with this AWS profile instead of the data dir credentials')
+    .option('--region <region>', 'region to sign requests for', DEFAULT_SIGNING_REGION)
+    .option('--ca-file <file>', 'CA certificate of an https endpoint (default: $AWS_CA_BUNDLE; kiot writes <data-dir>/ca.pem)');
+}
+
+/** The endpoint those options name, and signed requests to it with the credentials they find. */
+export async function apiClient(flags: ApiClientFlags): Promise<{ endpoint: string; request(method: string, path: string, body?: string): Promise<SignedResponse> }> {
+  const endpoint = (flags.endpoint ?? defaultEndpoint()).replace(/\/+$/, '');
+  const credentials = await cliCredentials({ dataDir: flags.dataDir ?? (process.env['KIOT_DATA_DIR'] || './data'), profile: flags.profile });
+  return {
+    endpoint,
+    request: (method, path, body) =>
+      signedRequest(method, `${endpoint}${path}`, { ...(body !== undefined ? { body } : {}), credentials, region: flags.region ?? DEFAULT_SIGNING_REGION, caFile: flags.caFile }),
+  };
 }

@@ -6,8 +6,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
-import { defaultEndpoint } from './rules-list.js';
-import { cliCredentials, DEFAULT_SIGNING_REGION, describeFailure, signedRequest, type CliAuthFlags } from './signed-request.js';
+import { apiClient, defaultEndpoint, describeFailure, withApiClientOptions, type ApiClientFlags } from './signed-request.js';
 import { processIo, type CliIo } from './sql.js';
 
 interface Shown {
@@ -36,34 +35,28 @@ const FOLLOW_INTERVAL_MS = 1000;
 
 export function register(program: Command, io: CliIo = processIo): void {
   const topics = program.command('topics').description("read kiot's log topics");
-  topics
-    .command('tail')
-    .description("print the last records of a log topic of a running kiot (GET /kiot/topics/<topic>/records), oldest first")
-    .argument('<topic>', 'log topic, e.g. iot.dead-letter or an error action\'s topic')
-    .option('-n, --lines <count>', 'records per partition to start with', '20')
-    .option('-f, --follow', 'keep printing records as they arrive (Ctrl-C stops)')
-    .option('--json', 'print each record as a JSON line')
-    .option('--endpoint <url>', 'kiot HTTP listener (default: http://$KIOT_HOST:$KIOT_HTTP_PORT, else http://127.0.0.1:8080)')
-    .option('--data-dir <dir>', 'kiot data dir, for its credentials file (default: $KIOT_DATA_DIR, else ./data)')
-    .option('--profile <name>', 'sign with this AWS profile instead of the data dir credentials')
-    .option('--region <region>', 'region to sign requests for', DEFAULT_SIGNING_REGION)
-    .option('--ca-file <file>', 'CA certificate of an https endpoint (default: $AWS_CA_BUNDLE; kiot writes <data-dir>/ca.pem)')
-    .action(async (topic: string, flags: Partial<CliAuthFlags> & { endpoint?: string; json?: boolean; follow?: boolean; lines: string }) => {
+  withApiClientOptions(
+    topics
+      .command('tail')
+      .description("print the last records of a log topic of a running kiot (GET /kiot/topics/<topic>/records), oldest first")
+      .argument('<topic>', "log topic, e.g. iot.dead-letter or an error action's topic")
+      .option('-n, --lines <count>', 'records per partition to start with', '20')
+      .option('-f, --follow', 'keep printing records as they arrive (Ctrl-C stops)')
+      .option('--json', 'print each record as a JSON line'),
+  ).action(async (topic: string, flags: ApiClientFlags & { json?: boolean; follow?: boolean; lines: string }) => {
       if (!/^\d+$/.test(flags.lines) || Number(flags.lines) < 1 || Number(flags.lines) > 1000) {
         io.stderr.write(`kiot topics tail: --lines: expected 1 to 1000, not '${flags.lines}'\n`);
         io.setExitCode(2);
         return;
       }
       const endpoint = (flags.endpoint ?? defaultEndpoint()).replace(/\/+$/, '');
-      const base = `${endpoint}/kiot/topics/${encodeURIComponent(topic)}/records?limit=${flags.lines}`;
-      let credentials: Awaited<ReturnType<typeof cliCredentials>>;
+      const base = `/kiot/topics/${encodeURIComponent(topic)}/records?limit=${flags.lines}`;
       let from: string | undefined;
       let waiting = false;
       try {
-        credentials = await cliCredentials({ dataDir: flags.dataDir ?? (process.env['KIOT_DATA_DIR'] || './data'), profile: flags.profile });
+        const api = await apiClient(flags);
         for (;;) {
-          const url = from ? `${base}&from=${encodeURIComponent(from)}` : base;
-          const res = await signedRequest('GET', url, { credentials, region: flags.region ?? DEFAULT_SIGNING_REGION, caFile: flags.caFile });
+          const res = await api.request('GET', from ? `${base}&from=${encodeURIComponent(from)}` : base);
           if (res.status === 404 && flags.follow && !from) {
             // An error action's topic exists from its first message on: wait for it.
             if (!waiting) io.stderr.write(`kiot topics tail: ${topic} has no records yet; waiting for them\n`);
