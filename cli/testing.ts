@@ -1,4 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, silentLogger } from '../core/index.js';
+import { dataDirCredentials } from './commands/signed-request.js';
+import { startPlatform, type RunningPlatform } from './up.js';
 import { fileURLToPath } from 'node:url';
 import { TSX_LOADER } from '../core/testing/child-process.js';
 import { createInterface } from 'node:readline';
@@ -57,4 +63,37 @@ export async function startKiot(args: string[], options: RunKiotOptions & { time
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return kiot;
+}
+
+/** A throw-away `kiot up` in this process: every role, every listener on a free port, data in a temp dir. */
+export interface TestPlatform {
+  readonly platform: RunningPlatform;
+  /** The temp dir: `data/` (the data dir) and `rules/` (the rules dir) are in it. */
+  readonly dir: string;
+  /** The administrator key kiot wrote to `data/credentials`. */
+  readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  /** `http://127.0.0.1:<port>` of the HTTP API. */
+  http(): string;
+  /** Stops kiot and removes the temp dir. */
+  stop(): Promise<void>;
+}
+
+/** Starts a {@link TestPlatform} with these rule files (name -> text) in its rules dir. */
+export async function startTestPlatform(rules: Readonly<Record<string, string>> = {}): Promise<TestPlatform> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiot-test-'));
+  await mkdir(join(dir, 'rules'));
+  for (const [name, text] of Object.entries(rules)) await writeFile(join(dir, 'rules', name), text);
+  const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0', httpsPort: '0' }, env: {} });
+  const platform = await startPlatform(config, () => undefined, silentLogger());
+  const credentials = (await dataDirCredentials(join(dir, 'data')))!;
+  return {
+    platform,
+    dir,
+    credentials,
+    http: () => `http://127.0.0.1:${platform.listeners.get('http')}`,
+    stop: async () => {
+      await platform.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

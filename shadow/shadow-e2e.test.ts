@@ -4,9 +4,8 @@
  * and v1 (`thingShadow`), `@aws-sdk/client-iot-data-plane` and the AWS CLI.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -19,12 +18,11 @@ import {
 import { CreateThingCommand, DeleteThingCommand, DescribeThingCommand, IoTClient } from '@aws-sdk/client-iot';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createDevice, dataDirCredentials } from '../cli/commands/device.js';
+import { createDevice } from '../cli/commands/device.js';
 import { signedRequest } from '../cli/commands/signed-request.js';
-import { KIOT_MAIN } from '../cli/testing.js';
+import { KIOT_MAIN, startTestPlatform, type TestPlatform } from '../cli/testing.js';
 import { TSX_LOADER } from '../core/testing/child-process.js';
-import { startPlatform, type RunningPlatform } from '../cli/up.js';
-import { loadConfig, silentLogger } from '../core/index.js';
+import type { RunningPlatform } from '../cli/up.js';
 
 const run = promisify(execFile);
 
@@ -48,6 +46,7 @@ DO republish(topic = 'seen/lookup/\${topic(1)}', qos = 1);
 `;
 const require = createRequire(import.meta.url);
 
+let kiotUp: TestPlatform;
 let dir: string;
 let platform: RunningPlatform;
 let credentials: { accessKeyId: string; secretAccessKey: string };
@@ -55,19 +54,14 @@ let data: IoTDataPlaneClient;
 const http = () => `http://127.0.0.1:${platform.listeners.get('http')}`;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'kiot-shadow-e2e-'));
-  await mkdir(join(dir, 'rules'));
-  await writeFile(join(dir, 'rules', 'shadows.sql'), SHADOW_RULES);
-  const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0', httpsPort: '0' }, env: {} });
-  platform = await startPlatform(config, () => undefined, silentLogger());
-  credentials = (await dataDirCredentials(join(dir, 'data')))!;
+  kiotUp = await startTestPlatform({ 'shadows.sql': SHADOW_RULES });
+  ({ dir, platform, credentials } = kiotUp);
   data = new IoTDataPlaneClient({ endpoint: http(), region: 'us-east-1', credentials, maxAttempts: 1 });
 }, 60_000);
 
 afterAll(async () => {
   data?.destroy();
-  await platform?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await kiotUp?.stop();
 });
 
 const signedGet = (path: string) => signedRequest('GET', `${http()}${path}`, { credentials, region: 'us-east-1' });
@@ -172,7 +166,7 @@ describe('shadows over HTTP', () => {
     const env = { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1', AWS_PAGER: '' };
     const out = join(dir, 'shadow.json');
     const input = join(dir, 'input.json');
-    await import('node:fs/promises').then((fs) => fs.writeFile(input, '{"state":{"desired":{"mode":"eco"}}}'));
+    await writeFile(input, '{"state":{"desired":{"mode":"eco"}}}');
     const aws = (...args: string[]) => run('aws', ['iot-data', ...args, '--endpoint-url', http()], { env });
     await aws('update-thing-shadow', '--thing-name', 'hvac-1', '--payload', `fileb://${input}`, out);
     await aws('get-thing-shadow', '--thing-name', 'hvac-1', out);

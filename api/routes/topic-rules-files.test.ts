@@ -4,40 +4,26 @@
  * read-only: a change is refused with the file to edit.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CreateTopicRuleCommand, DeleteTopicRuleCommand, DisableTopicRuleCommand, GetTopicRuleCommand, IoTClient, ListTopicRulesCommand } from '@aws-sdk/client-iot';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { dataDirCredentials } from '../../cli/commands/device.js';
-import { startPlatform, type RunningPlatform } from '../../cli/up.js';
-import { loadConfig, silentLogger } from '../../core/index.js';
+import { startTestPlatform, type TestPlatform } from '../../cli/testing.js';
 
 const run = promisify(execFile);
-let dir: string;
-let platform: RunningPlatform;
+let kiotUp: TestPlatform;
 let iot: IoTClient;
-let credentials: { accessKeyId: string; secretAccessKey: string };
-const http = () => `http://127.0.0.1:${platform.listeners.get('http')}`;
+const http = () => kiotUp.http();
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'kiot-file-rules-'));
-  await mkdir(join(dir, 'rules'));
-  await writeFile(
-    join(dir, 'rules', 'alerts.sql'),
-    "CREATE RULE hot DESCRIPTION 'too hot' AS SELECT * FROM 'site/+/temp' WHERE t > 50 DO republish(topic = 'alerts/${topic(2)}', qos = 1) ERROR DO kafka(topic = 'rule-errors');\n",
-  );
-  const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0', httpsPort: '0' }, env: {} });
-  platform = await startPlatform(config, () => undefined, silentLogger());
-  credentials = (await dataDirCredentials(join(dir, 'data')))!;
-  iot = new IoTClient({ endpoint: http(), region: 'us-east-1', credentials, maxAttempts: 1 });
+  kiotUp = await startTestPlatform({
+    'alerts.sql': "CREATE RULE hot DESCRIPTION 'too hot' AS SELECT * FROM 'site/+/temp' WHERE t > 50 DO republish(topic = 'alerts/${topic(2)}', qos = 1) ERROR DO kafka(topic = 'rule-errors');\n",
+  });
+  iot = new IoTClient({ endpoint: http(), region: 'us-east-1', credentials: kiotUp.credentials, maxAttempts: 1 });
 }, 60_000);
 
 afterAll(async () => {
   iot?.destroy();
-  await platform?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await kiotUp?.stop();
 });
 
 test('a file rule is listed with the API rules, answered as a TopicRulePayload, and read-only', async () => {
@@ -67,7 +53,7 @@ test('a file rule is listed with the API rules, answered as a TopicRulePayload, 
   }
 
   // The AWS CLI sees every rule kiot runs.
-  const env = { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1', AWS_PAGER: '' };
+  const env = { ...process.env, AWS_ACCESS_KEY_ID: kiotUp.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: kiotUp.credentials.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1', AWS_PAGER: '' };
   const { stdout } = await run('aws', ['iot', 'list-topic-rules', '--endpoint-url', http()], { env });
   expect((JSON.parse(stdout) as { rules: { ruleName: string }[] }).rules.map((r) => r.ruleName)).toEqual(['fromApi', 'hot']);
 }, 60_000);

@@ -33,9 +33,20 @@ export function topicOperations(log: Log): AwsOperation[] {
           throw err;
         });
         if (offsets.length === 0) throw unknownTopic(topic);
-        const records = await readRange(log, { topic, start: ({ partition, high }) => from.get(partition) ?? high - limit });
-        const next = offsets.map((o) => `${o.partition}:${Math.max(o.high, ...records.filter((r) => r.partition === o.partition).map((r) => r.offset + 1))}`).join(',');
-        return { topic, records: records.slice(-MAX_LIMIT).map(show), next };
+        const starts = new Map<number, number>();
+        const read = await readRange(log, {
+          topic,
+          start: ({ partition, low, high }) => {
+            const start = Math.min(high, Math.max(low, from.get(partition) ?? high - limit));
+            starts.set(partition, start);
+            return start;
+          },
+        });
+        // At most MAX_LIMIT records an answer, the oldest first; `next` goes on after the last one answered.
+        const records = read.slice(0, MAX_LIMIT);
+        const after = new Map(records.map((r) => [r.partition, r.offset + 1]));
+        const next = offsets.map((o) => `${o.partition}:${after.get(o.partition) ?? starts.get(o.partition) ?? o.high}`).join(',');
+        return { topic, records: records.map(show), next };
       },
     },
   ];

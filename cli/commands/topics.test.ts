@@ -3,40 +3,29 @@
  * MQTT client reads, and following a topic as it fills.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { loadConfig, silentLogger } from '../../core/index.js';
 import { TSX_LOADER } from '../../core/testing/child-process.js';
 import { waitUntil } from '../../core/testing/run-log-suite.js';
-import { KIOT_MAIN } from '../testing.js';
-import { startPlatform, type RunningPlatform } from '../up.js';
-import { dataDirCredentials } from './device.js';
+import { KIOT_MAIN, startTestPlatform, type TestPlatform } from '../testing.js';
 
 const run = promisify(execFile);
-let dir: string;
-let platform: RunningPlatform;
+let kiotUp: TestPlatform;
 let data: IoTDataPlaneClient;
-const http = () => `http://127.0.0.1:${platform.listeners.get('http')}`;
-const kiot = (...args: string[]) => run(process.execPath, ['--import', TSX_LOADER, KIOT_MAIN, 'topics', 'tail', ...args, '--endpoint', http(), '--data-dir', join(dir, 'data')]);
+const http = () => kiotUp.http();
+const kiot = (...args: string[]) => run(process.execPath, ['--import', TSX_LOADER, KIOT_MAIN, 'topics', 'tail', ...args, '--endpoint', http(), '--data-dir', join(kiotUp.dir, 'data')]);
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'kiot-topics-'));
-  await mkdir(join(dir, 'rules'));
   // A DynamoDB action with no region fails every time: the error action gets each message.
-  await writeFile(join(dir, 'rules', 'r.sql'), "CREATE RULE store AS SELECT * FROM 'plant/+/temp' DO dynamodbv2(table_name = 'temps') ERROR DO kafka(topic = 'rule-errors');\n");
-  const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0', httpsPort: '0' }, env: {} });
-  platform = await startPlatform(config, () => undefined, silentLogger());
-  data = new IoTDataPlaneClient({ endpoint: http(), region: 'us-east-1', credentials: (await dataDirCredentials(join(dir, 'data')))!, maxAttempts: 1 });
+  kiotUp = await startTestPlatform({ 'r.sql': "CREATE RULE store AS SELECT * FROM 'plant/+/temp' DO dynamodbv2(table_name = 'temps') ERROR DO kafka(topic = 'rule-errors');\n" });
+  data = new IoTDataPlaneClient({ endpoint: http(), region: 'us-east-1', credentials: kiotUp.credentials, maxAttempts: 1 });
 }, 60_000);
 
 afterAll(async () => {
   data?.destroy();
-  await platform?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await kiotUp?.stop();
 });
 
 test("kiot topics tail prints what a rule's error action wrote, newest last", async () => {
@@ -59,7 +48,7 @@ test("kiot topics tail prints what a rule's error action wrote, newest last", as
 }, 60_000);
 
 test('kiot topics tail --follow prints envelopes as they arrive', async () => {
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, KIOT_MAIN, 'topics', 'tail', 'iot.ingress', '-n', '1', '--follow', '--endpoint', http(), '--data-dir', join(dir, 'data')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, KIOT_MAIN, 'topics', 'tail', 'iot.ingress', '-n', '1', '--follow', '--endpoint', http(), '--data-dir', join(kiotUp.dir, 'data')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   try {
