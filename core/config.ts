@@ -33,6 +33,8 @@ export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 50;
 export const DEFAULT_MAX_KEEP_ALIVE_SEC = 1200;
 export const DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION = 100;
 export const DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION = 512 * 1024;
+/** AWS IoT: 1 MQTT CONNECT a second per client id (not adjustable in AWS). */
+export const DEFAULT_MAX_CONNECTS_PER_SECOND_PER_CLIENT_ID = 1;
 /** AWS account id used in ARNs when none is configured (LocalStack and moto use the same placeholder). */
 export const DEFAULT_ACCOUNT_ID = '000000000000';
 
@@ -95,6 +97,8 @@ export interface Config {
   readonly maxPublishesPerSecondPerConnection: number;
   /** MQTT: bytes of PUBLISH packets one connection may send per second; 0 = no limit. */
   readonly maxBytesPerSecondPerConnection: number;
+  /** MQTT: authenticated CONNECTs one client id may make per second; 0 = no limit. */
+  readonly maxConnectsPerSecondPerClientId: number;
   /** AWS IoT policy document (JSON file) that anonymous loopback MQTT clients are held to; undefined = they may do anything but take a device's client id. */
   readonly anonymousPolicy: string | undefined;
   /** Longest MQTT keep-alive the gateway grants, seconds. */
@@ -152,6 +156,7 @@ export const SETTINGS = [
   { key: 'maxKeepAliveSec', env: 'KIOT_MAX_KEEP_ALIVE_SEC', flag: '--max-keep-alive-sec <s>', help: 'longest MQTT keep-alive granted; MQTT 5 clients asking for more (or none) are told this one (AWS IoT: 1200)', default: DEFAULT_MAX_KEEP_ALIVE_SEC },
   { key: 'anonymousPolicy', env: 'KIOT_ANONYMOUS_POLICY', flag: '--anonymous-policy <file>', help: 'AWS IoT policy document (JSON) for anonymous clients of the loopback mqtt and ws listeners: iot:Connect, Publish, Subscribe, Receive (default: none, they may use any topic)', default: undefined },
   { key: 'maxBytesPerSecondPerConnection', env: 'KIOT_MAX_BYTES_PER_SECOND_PER_CONNECTION', flag: '--max-bytes-per-second-per-connection <n>', help: 'bytes of MQTT PUBLISH packets one connection may send per second, 0 = no limit (AWS IoT: 512 KiB)', default: DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION },
+  { key: 'maxConnectsPerSecondPerClientId', env: 'KIOT_MAX_CONNECTS_PER_SECOND_PER_CLIENT_ID', flag: '--max-connects-per-second-per-client-id <n>', help: 'MQTT CONNECTs one client id may make per second once authenticated, 0 = no limit (AWS IoT: 1)', default: DEFAULT_MAX_CONNECTS_PER_SECOND_PER_CLIENT_ID },
 ] as const;
 
 export type SettingKey = (typeof SETTINGS)[number]['key'];
@@ -230,6 +235,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     maxSubscriptionsPerConnection: count(pick('maxSubscriptionsPerConnection'), DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION, 1),
     maxPublishesPerSecondPerConnection: count(pick('maxPublishesPerSecondPerConnection'), DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION, 0),
     maxBytesPerSecondPerConnection: count(pick('maxBytesPerSecondPerConnection'), DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION, 0),
+    maxConnectsPerSecondPerClientId: count(pick('maxConnectsPerSecondPerClientId'), DEFAULT_MAX_CONNECTS_PER_SECOND_PER_CLIENT_ID, 0),
     anonymousPolicy: optionalText(pick('anonymousPolicy')),
     maxKeepAliveSec: count(pick('maxKeepAliveSec'), DEFAULT_MAX_KEEP_ALIVE_SEC, 1),
     ...tlsFiles(pick),

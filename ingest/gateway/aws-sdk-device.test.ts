@@ -2,17 +2,13 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, test } from 'vitest';
-import { collect, connect, endClients, startTestGateway, type TestGateway } from './testing/harness.js';
+import { collect, connect, endTestGateways, startTestGateway, type TestGateway } from './testing/harness.js';
 
 const require = createRequire(import.meta.url);
 const fixture = (name: string) => fileURLToPath(new URL(`./testing/${name}`, import.meta.url));
 
 let gw: TestGateway | undefined;
-afterEach(async () => {
-  await endClients();
-  await gw?.close();
-  gw = undefined;
-});
+afterEach(endTestGateways);
 
 test('an aws-iot-device-sdk device connects over mutual TLS, publishes and receives', async () => {
   gw = await startTestGateway({ config: { tlsCert: fixture('server-cert.pem'), tlsKey: fixture('server-key.pem'), tlsCa: fixture('ca-cert.pem') } });

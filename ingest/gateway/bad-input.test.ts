@@ -1,17 +1,13 @@
 /** Bad input on the wire: the gateway drops the offender and keeps serving everyone else. */
 import { afterEach, expect, test } from 'vitest';
-import { collect, connect, endClients, eventually, rawClient, rawConnected, startTestGateway, type TestGateway } from './testing/harness.js';
+import { collect, connect, endTestGateways, eventually, rawClient, rawConnected, startTestGateway, type TestGateway } from './testing/harness.js';
 
 let gw: TestGateway | undefined;
-afterEach(async () => {
-  await endClients();
-  await gw?.close();
-  gw = undefined;
-});
+afterEach(endTestGateways);
 
 /** Each offender is disconnected while a bystander keeps publishing and receiving. */
 async function expectDisconnected(offend: (port: number) => Promise<{ closed: Promise<void> }>) {
-  gw ??= await startTestGateway({ deps: { limits: { maxPacketSizeBytes: 1024 } } });
+  gw = await startTestGateway({ deps: { limits: { maxPacketSizeBytes: 1024 } } });
   const bystander = await connect(gw.url(), { protocolVersion: 5 });
   const inbox = collect(bystander);
   await bystander.subscribeAsync('ok/#', { qos: 1 });

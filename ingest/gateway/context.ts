@@ -17,6 +17,7 @@ import { createIngestWriter, type IngestWriter } from '../writer.js';
 import { hasLifecycleEvents, type LifecycleEvent } from './lifecycle.js';
 import type { GatewayLimits } from './limits.js';
 import type { GatewayMetrics } from './metrics.js';
+import { KeyedRate } from './rate-limit.js';
 import { Router } from './router.js';
 import { SessionStore } from './session-store.js';
 import { SubscriptionIndex } from './subscription-index.js';
@@ -50,6 +51,8 @@ export interface GatewayContext {
   readonly router: Router;
   readonly writer: IngestWriter;
   readonly isDeviceClientId?: ((clientId: string) => boolean) | undefined;
+  /** Authenticated CONNECTs by client id (`limits.maxConnectsPerSecond`). */
+  readonly connectRate: KeyedRate;
   /** Publishes a message the gateway itself makes (a will): written, then delivered here. */
   publishInternal(envelope: Envelope): Promise<void>;
   /** Publishes an AWS IoT lifecycle event for `clientId` (not awaited; a failure is logged). */
@@ -98,6 +101,7 @@ export async function openGatewayContext(deps: GatewayContextDeps): Promise<Gate
     router,
     writer,
     isDeviceClientId: deps.isDeviceClientId,
+    connectRate: new KeyedRate(deps.limits.maxConnectsPerSecond),
     publishInternal,
     lifecycle(event, clientId) {
       if (stopped || !hasLifecycleEvents(clientId)) return;

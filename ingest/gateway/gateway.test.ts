@@ -1,14 +1,10 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { EmbeddedLog, silentLogger, TOPICS, PlatformError } from '../../core/index.js';
 import { createGateway } from './gateway.js';
-import { collect, connect, controllableLog, endClients, eventually, readEnvelopes, startTestGateway, tempDir, type TestGateway } from './testing/harness.js';
+import { collect, connect, controllableLog, endTestGateways, eventually, readEnvelopes, startTestGateway, tempDir, type TestGateway } from './testing/harness.js';
 
 let gw: TestGateway | undefined;
-afterEach(async () => {
-  await endClients();
-  await gw?.close();
-  gw = undefined;
-});
+afterEach(endTestGateways);
 
 describe.each([4, 5] as const)('MQTT %s basics', (protocolVersion) => {
   test('device-to-device delivery through a wildcard, QoS 0 and 1, and the message is on iot.ingress', async () => {

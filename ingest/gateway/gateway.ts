@@ -20,7 +20,7 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 export type GatewayListener = 'mqtt' | 'mqtts' | 'ws';
 
 export type GatewayConfig = Pick<Config, 'host' | 'mqttPort' | 'mqttsPort' | 'wsPort' | 'tlsCert' | 'tlsKey' | 'tlsCa'> &
-  Partial<Pick<Config, 'maxSubscriptionsPerConnection' | 'maxPublishesPerSecondPerConnection' | 'maxBytesPerSecondPerConnection' | 'maxKeepAliveSec'>>;
+  Partial<Pick<Config, 'maxSubscriptionsPerConnection' | 'maxPublishesPerSecondPerConnection' | 'maxBytesPerSecondPerConnection' | 'maxConnectsPerSecondPerClientId' | 'maxKeepAliveSec'>>;
 
 export interface GatewayDeps {
   readonly log: Log;
@@ -100,6 +100,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
     ...(config.maxSubscriptionsPerConnection !== undefined ? { maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection } : {}),
     ...(config.maxPublishesPerSecondPerConnection !== undefined ? { maxPublishesPerSecond: config.maxPublishesPerSecondPerConnection } : {}),
     ...(config.maxBytesPerSecondPerConnection !== undefined ? { maxInboundBytesPerSecond: config.maxBytesPerSecondPerConnection } : {}),
+    ...(config.maxConnectsPerSecondPerClientId !== undefined ? { maxConnectsPerSecond: config.maxConnectsPerSecondPerClientId } : {}),
     ...(config.maxKeepAliveSec !== undefined ? { maxKeepAliveSec: config.maxKeepAliveSec } : {}),
   };
   const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...fromConfig, ...deps.limits };

@@ -1,6 +1,7 @@
 /** The limits a gateway applies to each connection, and their defaults. */
 import {
   DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION,
+  DEFAULT_MAX_CONNECTS_PER_SECOND_PER_CLIENT_ID,
   DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION,
   DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
 } from '../../core/index.js';
@@ -39,6 +40,8 @@ export interface GatewayLimits {
   readonly maxPublishesPerSecond: number;
   /** Bytes of PUBLISH packets a connection may send per second; 0 = no limit. */
   readonly maxInboundBytesPerSecond: number;
+  /** Authenticated CONNECTs per client id per second; beyond, CONNACK 0x9F (3.1.1: 3); 0 = no limit. */
+  readonly maxConnectsPerSecond: number;
 }
 
 /**
@@ -49,7 +52,8 @@ export interface GatewayLimits {
  * Reference, AWS IoT Core endpoints and quotas): client id 128 bytes, topic 256 bytes, 7 forward
  * slashes in a topic or filter, 50 subscriptions per connection, 8 subscriptions per SUBSCRIBE,
  * 100 publish requests per second and 512 KiB/s throughput per connection (the AWS IoT Device
- * SDK's client-side validation uses the same numbers).
+ * SDK's client-side validation uses the same numbers), 1 CONNECT a second per client id (counted
+ * once the client is authenticated, so that nobody else can spend a device's).
  */
 export const DEFAULT_LIMITS: GatewayLimits = {
   maxPacketSizeBytes: 128 * 1024 + 4096,
@@ -68,4 +72,5 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxFiltersPerSubscribe: 8,
   maxPublishesPerSecond: DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION,
   maxInboundBytesPerSecond: DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION,
+  maxConnectsPerSecond: DEFAULT_MAX_CONNECTS_PER_SECOND_PER_CLIENT_ID,
 };

@@ -12,7 +12,8 @@ export type LimitName =
   | 'subscriptions-per-connection'
   | 'subscriptions-per-subscribe'
   | 'publish-rate'
-  | 'throughput';
+  | 'throughput'
+  | 'connect-rate';
 
 /** Why an anonymous CONNECT was refused a client id (one identity per client id). */
 export type IdentityRefusal = 'live-connection' | 'stored-session' | 'registered-thing';

@@ -2,16 +2,12 @@
 import { afterEach, expect, test } from 'vitest';
 import { TOPICS } from '../../core/index.js';
 import type { Authenticator } from '../auth.js';
-import { collect, connect, endClients, eventually, rawConnected, readEnvelopes, startTestGateway, type TestGateway } from './testing/harness.js';
+import { collect, connect, endTestGateways, eventually, rawConnected, readEnvelopes, startTestGateway, type TestGateway } from './testing/harness.js';
 import { ManualClock } from './testing/manual-clock.js';
 
 const v5 = { protocolVersion: 5 } as const;
 let gw: TestGateway | undefined;
-afterEach(async () => {
-  await endClients();
-  await gw?.close();
-  gw = undefined;
-});
+afterEach(endTestGateways);
 
 test('user properties reach subscribers, the envelope and the log headers', async () => {
   gw = await startTestGateway();

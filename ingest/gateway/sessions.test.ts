@@ -1,15 +1,11 @@
 /** Sessions, QoS 2, wills, keep-alive, lifecycle events and restarts (MQTT 3.1.1 and 5). */
 import { afterEach, expect, test } from 'vitest';
 import { EmbeddedLog, silentLogger, TOPICS } from '../../core/index.js';
-import { collect, connect, endClients, eventually, rawConnected, readEnvelopes, startTestGateway, tempDir, type TestGateway } from './testing/harness.js';
+import { collect, connect, endClients, endTestGateways, eventually, rawConnected, readEnvelopes, startTestGateway, tempDir, type TestGateway } from './testing/harness.js';
 import { ManualClock } from './testing/manual-clock.js';
 
 let gw: TestGateway | undefined;
-afterEach(async () => {
-  await endClients();
-  await gw?.close();
-  gw = undefined;
-});
+afterEach(endTestGateways);
 
 test('zero-length client id: 3.1.1 needs clean session (MQTT 5 assignment: mqtt5.test.ts)', async () => {
   gw = await startTestGateway();

@@ -39,13 +39,14 @@ let kiot: KiotProcess;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kiot-paho-'));
   await writeFile(join(dir, 'anonymous.json'), JSON.stringify(ANONYMOUS_POLICY));
-  // The suite publishes in bursts from one connection: AWS's per-connection rate quotas are off, as on the brokers it
-  // was written for; and it expects a broker whose longest keep-alive is 60 s (test_server_keep_alive).
+  // The suite publishes in bursts from one connection and reconnects a client id at once: AWS's rate quotas are off,
+  // as on the brokers it was written for; and it expects a broker whose longest keep-alive is 60 s (test_server_keep_alive).
   kiot = await startKiot(
     [
       '--anonymous-policy', join(dir, 'anonymous.json'),
       '--max-publishes-per-second-per-connection', '0',
       '--max-bytes-per-second-per-connection', '0',
+      '--max-connects-per-second-per-client-id', '0',
       '--max-keep-alive-sec', '60',
       '--log-level', 'warn',
     ],

@@ -15,7 +15,7 @@ import { startPlatform, type RunningPlatform } from '../../cli/up.js';
 import { EmbeddedLog, loadConfig, silentLogger } from '../../core/index.js';
 import type { Authenticator } from '../../ingest/index.js';
 import { GATEWAY_TOPICS } from '../../ingest/index.js';
-import { collect, connect, endClients, once, startTestGateway, tempDir, type TestGateway } from '../../ingest/gateway/testing/harness.js';
+import { collect, connect, endTestGateways, once, startTestGateway, tempDir, type TestGateway } from '../../ingest/gateway/testing/harness.js';
 
 const THING = 'pump-7';
 
@@ -45,7 +45,11 @@ describe('kiot up: an anonymous loopback client and a certificate device with th
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kiot-sec-identity-'));
-    const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', httpsPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0' }, env: {} });
+    // The device reconnects at once after the anonymous attempts: AWS's 1 CONNECT a second per client id is off.
+    const config = loadConfig({
+      flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', httpsPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0', maxConnectsPerSecondPerClientId: '0' },
+      env: {},
+    });
     platform = await startPlatform(config, () => undefined, silentLogger());
     const created = await createDevice({
       thingName: THING,
@@ -127,11 +131,7 @@ describe('gateway: anonymous and authenticated clients do not share a session na
   const asDevice = { username: 'device', password: 'secret' };
   let gw: TestGateway | undefined;
 
-  afterEach(async () => {
-    await endClients();
-    await gw?.close();
-    gw = undefined;
-  });
+  afterEach(endTestGateways);
 
   test('an anonymous client cannot take over a live authenticated connection', async () => {
     gw = await startTestGateway({ deps: { authenticator } });

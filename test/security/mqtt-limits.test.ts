@@ -9,14 +9,11 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { runKiot } from '../../cli/testing.js';
 import type { Logger } from '../../core/index.js';
 import { DEFAULT_LIMITS } from '../../ingest/index.js';
-import { connect, endClients, eventually, rawConnected, startTestGateway, type RawClient, type TestGateway } from '../../ingest/gateway/testing/harness.js';
+import { connect, endTestGateways, eventually, rawConnected, startTestGateway, type RawClient, type TestGateway } from '../../ingest/gateway/testing/harness.js';
+import { ManualClock } from '../../ingest/gateway/testing/manual-clock.js';
 
 let gw: TestGateway | undefined;
-afterEach(async () => {
-  await endClients();
-  await gw?.close();
-  gw = undefined;
-});
+afterEach(endTestGateways);
 
 const deep = (slashes: number) => Array.from({ length: slashes + 1 }, (_, i) => `l${i}`).join('/');
 const mqttPort = () => gw!.ports.get('mqtt')!;
@@ -189,6 +186,26 @@ describe('connection quotas', () => {
     expect(acks.slice(0, 4).map((a) => a.reasonCode ?? 0)).toEqual([0, 0, 0, 0]);
     expect(acks[5]!.reasonCode).toBe(0x97);
     expect(gw.gateway.metrics.limitRefusals('throughput')).toBeGreaterThanOrEqual(1);
+  });
+
+  test('1 CONNECT a second per client id: beyond, CONNACK 0x9F (v5), return code 3 (3.1.1); a client refused authentication spends none of it', async () => {
+    const clock = new ManualClock();
+    gw = await startTestGateway({
+      config: { maxConnectsPerSecondPerClientId: 1 },
+      deps: {
+        clock,
+        authenticator: { authenticate: (info) => (info.username === 'mallory' ? { ok: false, reason: 'not-authorized' } : { ok: true, principal: 'device' }) },
+      },
+    });
+    // Someone who cannot authenticate hammers the device's client id: that spends nothing.
+    for (let i = 0; i < 3; i++) await expect(connect(gw.url(), { protocolVersion: 5, clientId: 'sensor-1', username: 'mallory' })).rejects.toMatchObject({ code: 0x87 });
+    (await connect(gw.url(), { protocolVersion: 5, clientId: 'sensor-1' })).end(true);
+    await expect(connect(gw.url(), { protocolVersion: 5, clientId: 'sensor-1' })).rejects.toMatchObject({ code: 0x9f });
+    await expect(connect(gw.url(), { protocolVersion: 4, clientId: 'sensor-1' })).rejects.toMatchObject({ code: 3 });
+    expect((await connect(gw.url(), { protocolVersion: 4, clientId: 'sensor-2' })).connected).toBe(true); // other ids are not held
+    clock.advance(1000);
+    expect((await connect(gw.url(), { protocolVersion: 4, clientId: 'sensor-1' })).connected).toBe(true);
+    expect(gw.gateway.metrics.limitRefusals('connect-rate')).toBe(2);
   });
 
   test('the quotas are counted in kiot_gateway_limit_refusals_total', async () => {

@@ -79,6 +79,12 @@ export async function handleConnect(c: Connection, p: IConnectPacket): Promise<v
       return refuse(c, V3_CONNACK.notAuthorized, RC.notAuthorized, 'AUTH_ERROR');
     }
   }
+  // AWS IoT: 1 CONNECT a second per client id. Counted after authentication, so a client that
+  // may not use the client id cannot spend its owner's.
+  if (!c.ctx.connectRate.take(clientId, c.ctx.clock.now())) {
+    c.ctx.metrics.limitRefused('connect-rate');
+    return refuse(c, V3_CONNACK.serverUnavailable, RC.connectionRateExceeded, 'THROTTLED');
+  }
 
   let keepAliveSec = p.keepalive ?? 0;
   let serverKeepAlive: number | undefined;

@@ -21,7 +21,8 @@ export const RC = {
   quotaExceeded: 0x97,
   payloadFormatInvalid: 0x99,
   serverShuttingDown: 0x8b,
+  connectionRateExceeded: 0x9f,
 } as const;
 
 /** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
-export const V3_CONNACK = { identifierRejected: 2, badCredentials: 4, notAuthorized: 5 } as const;
+export const V3_CONNACK = { identifierRejected: 2, serverUnavailable: 3, badCredentials: 4, notAuthorized: 5 } as const;

@@ -17,7 +17,7 @@ export interface TestGateway {
   url(listener?: GatewayListener): string;
   /** Stops the gateway only (the log stays open). */
   stopGateway(): Promise<void>;
-  /** Stops the gateway, closes the log, removes the data dir (unless `keepData`). */
+  /** Stops the gateway, closes the log, removes the data dir (unless `keepData`). Safe twice. */
   close(keepData?: boolean): Promise<void>;
 }
 
@@ -31,11 +31,13 @@ export async function startTestGateway(
   const dataDir = options.dataDir ?? (await tempDir());
   const log = options.log ?? (await EmbeddedLog.open({ dataDir, logger: silentLogger() }));
   const gateway = createGateway(
-    { host: '127.0.0.1', mqttPort: 0, mqttsPort: 0, wsPort: 0, tlsCert: undefined, tlsKey: undefined, tlsCa: undefined, ...options.config },
+    // Tests reconnect a client id at once; AWS's 1 CONNECT a second per client id is off unless a test sets it.
+    { host: '127.0.0.1', mqttPort: 0, mqttsPort: 0, wsPort: 0, tlsCert: undefined, tlsKey: undefined, tlsCa: undefined, maxConnectsPerSecondPerClientId: 0, ...options.config },
     { log, logger: silentLogger(), ...options.deps },
   );
   const ports = await gateway.start();
-  return {
+  let closed = false;
+  const started: TestGateway = {
     gateway,
     ports,
     log,
@@ -43,11 +45,24 @@ export async function startTestGateway(
     url: (listener = 'mqtt') => (listener === 'ws' ? `ws://127.0.0.1:${ports.get('ws')}/mqtt` : `${listener}://127.0.0.1:${ports.get(listener)}`),
     stopGateway: () => gateway.stop(),
     async close(keepData = false) {
+      if (closed) return;
+      closed = true;
+      running.delete(started);
       await gateway.stop();
       if (!options.log) await log.close();
       if (!keepData && !options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+  running.add(started);
+  return started;
+}
+
+const running = new Set<TestGateway>();
+
+/** Ends every client `connect` made and closes every gateway a test started and left open: `afterEach(endTestGateways)`. */
+export async function endTestGateways(): Promise<void> {
+  await endClients();
+  for (const gw of [...running]) await gw.close();
 }
 
 const clients = new Set<MqttClient>();
