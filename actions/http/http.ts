@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { endBatch, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
 import { outputBytes } from '../runtime/deps.js';
 import { defaultCredentials, signRequest } from './sigv4.js';
+import { post } from './post.js';
 import { keyValueList, paramsSchema } from '../runtime/params.js';
 
 /** Time a request may take (AWS: "the HTTPS endpoint must respond within 3 seconds"; kiot allows more for local targets). */
@@ -110,13 +111,11 @@ class HttpSink implements Sink<HttpActionConfig> {
   async #send(url: string, unsigned: Record<string, string>, body: Buffer, sigv4: SigV4Auth | undefined, signal: AbortSignal): Promise<Omit<RecordFailure, 'index'> | undefined> {
     try {
       const headers = sigv4 ? await signRequest({ method: 'POST', url, headers: unsigned, body }, { service: sigv4.service_name, region: sigv4.signing_region, credentials: this.#credentials }) : unsigned;
-      const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.any([signal, AbortSignal.timeout(HTTP_TIMEOUT_MS)]) });
-      await res.arrayBuffer().catch(() => undefined);
+      const res = await post(url, headers, body, HTTP_TIMEOUT_MS, signal);
       if (res.status >= 200 && res.status < 300) return undefined;
       return { message: `http: POST ${url} answered ${res.status}`, retriable: retriable(res.status) };
     } catch (err) {
-      const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
-      return { message: `http: POST ${url} failed: ${cause}`, retriable: true };
+      return { message: `http: POST ${url} failed: ${(err as Error).message}`, retriable: true };
     }
   }
 

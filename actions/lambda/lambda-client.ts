@@ -9,6 +9,7 @@
  * SDK's default credentials; without one they go unsigned, as LocalStack accepts.
  */
 import { PlatformError } from '../../core/index.js';
+import { post, type PostAnswer } from '../http/post.js';
 import { defaultCredentials, signRequest, type AwsCredentials } from '../http/sigv4.js';
 
 /** Where Invoke calls go. */
@@ -47,24 +48,18 @@ export const isRetriableStatus = (status: number): boolean => status === 429 || 
  */
 export async function invokeLambda(target: LambdaTarget, functionName: string, payload: Buffer, type: InvocationType, signal?: AbortSignal, timeoutMs = DEFAULT_LAMBDA_TIMEOUT_MS): Promise<InvokeResult> {
   const url = invokeUrl(target.endpoint, functionName);
-  const timeout = AbortSignal.timeout(timeoutMs);
-  let res: Response;
+  let res: PostAnswer;
   try {
     let headers: Record<string, string> = { 'content-type': 'application/json', 'x-amz-invocation-type': type };
     if (target.signingRegion) {
       headers = await signRequest({ method: 'POST', url, headers, body: payload }, { service: 'lambda', region: target.signingRegion, credentials: (awsCredentials ??= defaultCredentials()) });
     }
-    res = await fetch(url, {
-      method: 'POST',
-      headers,
-      body: payload,
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-    });
+    res = await post(url, headers, payload, timeoutMs, signal);
   } catch (err) {
-    throw new PlatformError('SINK_UNAVAILABLE', `lambda ${functionName}: ${url} unreachable: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`, { retriable: true, cause: err });
+    throw new PlatformError('SINK_UNAVAILABLE', `lambda ${functionName}: ${url} unreachable: ${(err as Error).message}`, { retriable: true, cause: err });
   }
-  const body = Buffer.from(await res.arrayBuffer());
-  return { status: res.status, body, functionError: res.headers.get('x-amz-function-error') ?? undefined };
+  const functionError = res.headers['x-amz-function-error'];
+  return { status: res.status, body: res.body, functionError: Array.isArray(functionError) ? functionError[0] : functionError };
 }
 
 /**
