@@ -24,7 +24,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt from 'mqtt';
 import { EmbeddedLog, silentLogger } from '../core/index.js';
 import { createShadowService } from '../shadow/index.js';
 

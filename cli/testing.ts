@@ -74,8 +74,17 @@ export interface TestPlatform {
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
   /** `http://127.0.0.1:<port>` of the HTTP API. */
   http(): string;
-  /** Stops kiot and removes the temp dir. */
+  /** An AWS SDK client of this kiot's HTTP API (region us-east-1, the administrator key, no retries); `stop()` destroys it. */
+  client<C extends { destroy(): void }>(Client: new (config: AwsClientConfig) => C): C;
+  /** Destroys the clients, stops kiot and removes the temp dir. */
   stop(): Promise<void>;
+}
+
+interface AwsClientConfig {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  maxAttempts: number;
 }
 
 /** Starts a {@link TestPlatform} with these rule files (name -> text) in its rules dir. */
@@ -86,12 +95,20 @@ export async function startTestPlatform(rules: Readonly<Record<string, string>> 
   const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0', httpsPort: '0' }, env: {} });
   const platform = await startPlatform(config, () => undefined, silentLogger());
   const credentials = (await dataDirCredentials(join(dir, 'data')))!;
+  const http = () => `http://127.0.0.1:${platform.listeners.get('http')}`;
+  const clients: { destroy(): void }[] = [];
   return {
     platform,
     dir,
     credentials,
-    http: () => `http://127.0.0.1:${platform.listeners.get('http')}`,
+    http,
+    client: (Client) => {
+      const client = new Client({ endpoint: http(), region: 'us-east-1', credentials, maxAttempts: 1 });
+      clients.push(client);
+      return client;
+    },
     stop: async () => {
+      for (const client of clients) client.destroy();
       await platform.stop();
       await rm(dir, { recursive: true, force: true });
     },

@@ -56,13 +56,10 @@ const http = () => `http://127.0.0.1:${platform.listeners.get('http')}`;
 beforeAll(async () => {
   kiotUp = await startTestPlatform({ 'shadows.sql': SHADOW_RULES });
   ({ dir, platform, credentials } = kiotUp);
-  data = new IoTDataPlaneClient({ endpoint: http(), region: 'us-east-1', credentials, maxAttempts: 1 });
+  data = kiotUp.client(IoTDataPlaneClient);
 }, 60_000);
 
-afterAll(async () => {
-  data?.destroy();
-  await kiotUp?.stop();
-});
+afterAll(async () => kiotUp?.stop());
 
 const signedGet = (path: string) => signedRequest('GET', `${http()}${path}`, { credentials, region: 'us-east-1' });
 

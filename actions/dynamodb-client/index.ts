@@ -11,3 +11,4 @@ export {
   type WriteOp,
   type DynamoDbSinkOptions,
 } from './batch-writer.js';
+export { createDynamoDbSink } from './sink.js';

@@ -7,18 +7,15 @@
  * DELETE (DeleteItem on the key, batched).
  */
 import { z } from 'zod';
-import { PlatformError, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
+import { PlatformError, type ActionRecord, type SinkDefinition } from '../../core/index.js';
 import { paramsSchema, type ParamsSchema } from '../runtime/params.js';
 import type { ActionDeps } from '../runtime/deps.js';
 import {
   canonical,
-  createDynamoDbApi,
-  probeDynamoDb,
+  createDynamoDbSink,
   toAttribute,
-  writeToDynamoDb,
   DYNAMODB_BATCH_LIMIT,
   type AttributeValue,
-  type DynamoDbApi,
   type DynamoDbSinkOptions,
   type Item,
   type WriteOp,
@@ -59,7 +56,6 @@ const schema: ParamsSchema<DynamoDbConfig> = {
   },
 };
 
-
 export function createDynamoDbDefinition(options: DynamoDbSinkOptions = {}): SinkDefinition<DynamoDbConfig, Pick<ActionDeps, 'aws'>> {
   return {
     type: 'dynamodb',
@@ -68,7 +64,7 @@ export function createDynamoDbDefinition(options: DynamoDbSinkOptions = {}): Sin
     config: schema,
     resourceParams: ['table_name'],
     maxBatchSize: DYNAMODB_BATCH_LIMIT,
-    create: (_config, deps) => new DynamoDbSink({ ...options, settings: options.settings ?? deps.aws.dynamodb }),
+    create: (_config, deps) => createDynamoDbSink('dynamodb', { ...options, settings: options.settings ?? deps.aws.dynamodb }, writeOp),
   };
 }
 
@@ -86,64 +82,36 @@ function keyAttribute(field: string, value: string | undefined, type: string | u
   return `${field}: key type must be STRING or NUMBER, got ${JSON.stringify(type)}`;
 }
 
-class DynamoDbSink implements Sink<DynamoDbConfig> {
-  readonly #api: DynamoDbApi;
-  #closed = false;
-
-  constructor(options: DynamoDbSinkOptions) {
-    this.#api = (options.api ?? createDynamoDbApi)(options.settings ?? {});
+/** A record's write: its key from the key fields, the output under `payload_field` (INSERT, UPDATE) or none (DELETE). */
+function writeOp(record: ActionRecord<DynamoDbConfig>, index: number): WriteOp | string {
+  const p = record.params;
+  const table = p.table_name;
+  const hashField = p.hash_key_field;
+  if (!table) return 'table_name rendered empty';
+  if (!hashField) return 'hash_key_field rendered empty';
+  const key: Item = {};
+  const hash = keyAttribute(hashField, p.hash_key_value, p.hash_key_type);
+  if (typeof hash === 'string') return hash;
+  key[hashField] = hash;
+  const rangeField = p.range_key_field;
+  if (rangeField) {
+    const range = keyAttribute(rangeField, p.range_key_value, p.range_key_type);
+    if (typeof range === 'string') return range;
+    key[rangeField] = range;
   }
-
-  async connect(signal: AbortSignal): Promise<void> {
-    await probeDynamoDb(this.#api, signal);
-  }
-
-  async writeBatch(records: readonly ActionRecord<DynamoDbConfig>[], signal: AbortSignal): Promise<void> {
-    const ops: WriteOp[] = [];
-    const failed: RecordFailure[] = [];
-    records.forEach((record, index) => {
-      const op = this.#op(record, index);
-      if (typeof op === 'string') failed.push({ index, message: `dynamodb: ${op}`, retriable: false });
-      else ops.push(op);
-    });
-    await writeToDynamoDb(this.#api, records.length, ops, failed, signal);
-  }
-
-  #op(record: ActionRecord<DynamoDbConfig>, index: number): WriteOp | string {
-    const p = record.params;
-    const table = p.table_name;
-    const hashField = p.hash_key_field;
-    if (!table) return 'table_name rendered empty';
-    if (!hashField) return 'hash_key_field rendered empty';
-    const key: Item = {};
-    const hash = keyAttribute(hashField, p.hash_key_value, p.hash_key_type);
-    if (typeof hash === 'string') return hash;
-    key[hashField] = hash;
-    const rangeField = p.range_key_field;
-    if (rangeField) {
-      const range = keyAttribute(rangeField, p.range_key_value, p.range_key_type);
-      if (typeof range === 'string') return range;
-      key[rangeField] = range;
+  const operation = (p.operation || 'INSERT').toUpperCase();
+  if (operation === 'DELETE') return { index, table, request: { DeleteRequest: { Key: key } }, key: canonical(key) };
+  if (operation !== 'INSERT' && operation !== 'UPDATE') return `operation must be INSERT, UPDATE or DELETE, got ${JSON.stringify(p.operation)}`;
+  const payloadField = p.payload_field || DEFAULT_PAYLOAD_FIELD;
+  const columns: Item = {};
+  if (record.output !== undefined) {
+    try {
+      columns[payloadField] = toAttribute(record.output);
+    } catch (err) {
+      return `the output cannot be stored in ${payloadField}: ${(err as Error).message}`;
     }
-    const operation = (p.operation || 'INSERT').toUpperCase();
-    if (operation === 'DELETE') return { index, table, request: { DeleteRequest: { Key: key } }, key: canonical(key) };
-    if (operation !== 'INSERT' && operation !== 'UPDATE') return `operation must be INSERT, UPDATE or DELETE, got ${JSON.stringify(p.operation)}`;
-    const payloadField = p.payload_field || DEFAULT_PAYLOAD_FIELD;
-    const columns: Item = {};
-    if (record.output !== undefined) {
-      try {
-        columns[payloadField] = toAttribute(record.output);
-      } catch (err) {
-        return `the output cannot be stored in ${payloadField}: ${(err as Error).message}`;
-      }
-    }
-    if (operation === 'UPDATE') return { index, table, update: { key, set: columns } };
-    return { index, table, request: { PutRequest: { Item: { ...columns, ...key } } }, key: canonical(key) };
   }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#api.destroy();
-  }
+  if (operation === 'UPDATE') return { index, table, update: { key, set: columns } };
+  return { index, table, request: { PutRequest: { Item: { ...columns, ...key } } }, key: canonical(key) };
 }
+

@@ -5,17 +5,14 @@
  * `table_name`, and the nested `put_item: { table_name }` form is accepted too.
  */
 import { z } from 'zod';
-import type { ActionRecord, RecordFailure, Sink, SinkDefinition } from '../../core/index.js';
+import type { ActionRecord, SinkDefinition } from '../../core/index.js';
 import { paramsSchema, type ParamsSchema } from '../runtime/params.js';
 import type { ActionDeps } from '../runtime/deps.js';
 import {
-  createDynamoDbApi,
-  probeDynamoDb,
+  createDynamoDbSink,
   toItem,
-  writeToDynamoDb,
   DYNAMODB_BATCH_LIMIT,
   type DynamoDbSinkOptions,
-  type DynamoDbApi,
   type WriteOp,
 } from '../dynamodb-client/index.js';
 
@@ -50,49 +47,24 @@ export function createDynamoDbV2Definition(options: DynamoDbSinkOptions = {}): S
     config: schema,
     resourceParams: ['table_name'],
     maxBatchSize: DYNAMODB_BATCH_LIMIT,
-    create: (_config, deps) => new DynamoDbV2Sink({ ...options, settings: options.settings ?? deps.aws.dynamodb }),
+    create: (_config, deps) => createDynamoDbSink('dynamodbv2', { ...options, settings: options.settings ?? deps.aws.dynamodb }, writeOp),
   };
 }
 
 /** The definition with the AWS SDK's own settings (environment, credentials chain). */
 export const dynamodbv2Action = createDynamoDbV2Definition();
 
-class DynamoDbV2Sink implements Sink<DynamoDbV2Config> {
-  readonly #api: DynamoDbApi;
-  #closed = false;
-
-  constructor(options: DynamoDbSinkOptions) {
-    this.#api = (options.api ?? createDynamoDbApi)(options.settings ?? {});
+/** A record's write: the output object as the item, a column per top-level field. */
+function writeOp(record: ActionRecord<DynamoDbV2Config>, index: number): WriteOp | string {
+  const table = record.params.table_name;
+  const output = record.output;
+  if (!table) return 'table_name rendered empty';
+  if (output === null || typeof output !== 'object' || Array.isArray(output) || Buffer.isBuffer(output)) {
+    return 'the rule output is not a JSON object, so it has no columns to write';
   }
-
-  async connect(signal: AbortSignal): Promise<void> {
-    await probeDynamoDb(this.#api, signal);
-  }
-
-  async writeBatch(records: readonly ActionRecord<DynamoDbV2Config>[], signal: AbortSignal): Promise<void> {
-    const ops: WriteOp[] = [];
-    const failed: RecordFailure[] = [];
-    records.forEach((record, index) => {
-      const table = record.params.table_name;
-      const output = record.output;
-      if (!table) {
-        failed.push({ index, message: 'dynamodbv2: table_name rendered empty', retriable: false });
-      } else if (output === null || typeof output !== 'object' || Array.isArray(output) || Buffer.isBuffer(output)) {
-        failed.push({ index, message: 'dynamodbv2: the rule output is not a JSON object, so it has no columns to write', retriable: false });
-      } else {
-        try {
-          ops.push({ index, table, request: { PutRequest: { Item: toItem(output as Record<string, unknown>) } } });
-        } catch (err) {
-          failed.push({ index, message: `dynamodbv2: the output cannot be stored as an item: ${(err as Error).message}`, retriable: false });
-        }
-      }
-    });
-    await writeToDynamoDb(this.#api, records.length, ops, failed, signal);
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#api.destroy();
+  try {
+    return { index, table, request: { PutRequest: { Item: toItem(output as Record<string, unknown>) } } };
+  } catch (err) {
+    return `the output cannot be stored as an item: ${(err as Error).message}`;
   }
 }

@@ -18,13 +18,10 @@ beforeAll(async () => {
   kiotUp = await startTestPlatform({
     'alerts.sql': "CREATE RULE hot DESCRIPTION 'too hot' AS SELECT * FROM 'site/+/temp' WHERE t > 50 DO republish(topic = 'alerts/${topic(2)}', qos = 1) ERROR DO kafka(topic = 'rule-errors');\n",
   });
-  iot = new IoTClient({ endpoint: http(), region: 'us-east-1', credentials: kiotUp.credentials, maxAttempts: 1 });
+  iot = kiotUp.client(IoTClient);
 }, 60_000);
 
-afterAll(async () => {
-  iot?.destroy();
-  await kiotUp?.stop();
-});
+afterAll(async () => kiotUp?.stop());
 
 test('a file rule is listed with the API rules, answered as a TopicRulePayload, and read-only', async () => {
   await iot.send(new CreateTopicRuleCommand({ ruleName: 'fromApi', topicRulePayload: { sql: "SELECT * FROM 'x/y'", actions: [{ republish: { topic: 'z', roleArn: 'arn:aws:iam::000000000000:role/r' } }] } }));

@@ -20,13 +20,10 @@ const kiot = (...args: string[]) => run(process.execPath, ['--import', TSX_LOADE
 beforeAll(async () => {
   // A DynamoDB action with no region fails every time: the error action gets each message.
   kiotUp = await startTestPlatform({ 'r.sql': "CREATE RULE store AS SELECT * FROM 'plant/+/temp' DO dynamodbv2(table_name = 'temps') ERROR DO kafka(topic = 'rule-errors');\n" });
-  data = new IoTDataPlaneClient({ endpoint: http(), region: 'us-east-1', credentials: kiotUp.credentials, maxAttempts: 1 });
+  data = kiotUp.client(IoTDataPlaneClient);
 }, 60_000);
 
-afterAll(async () => {
-  data?.destroy();
-  await kiotUp?.stop();
-});
+afterAll(async () => kiotUp?.stop());
 
 test("kiot topics tail prints what a rule's error action wrote, newest last", async () => {
   for (const n of [1, 2, 3]) await data.send(new PublishCommand({ topic: `plant/${n}/temp`, qos: 1, payload: Buffer.from(JSON.stringify({ t: 20 + n })) }));
