@@ -66,30 +66,60 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
   const parsedMessages = data.map((json, i) => ({ topic: topics[i]!, json }));
   const textMessages = texts.map((payload, i) => ({ topic: topics[i]!, payload }));
   const hand = HAND[rule];
-  /** Runs `one` on every message: `batch` counts the outputs, `visit` hands each to the check. One contender a process, so the call stays monomorphic. */
-  const each = (one: (i: number) => unknown): Timed => ({
-    batch: () => {
-      let fired = 0;
-      for (let i = 0; i < n; i++) {
-        const out = one(i);
-        if (out !== undefined) {
-          keep = out;
-          fired++;
-        }
-      }
-      return fired;
-    },
-    visit: async (visitor) => {
-      for (let i = 0; i < n; i++) visitor(i, one(i));
-    },
-  });
   switch (name) {
     case 'hand':
-      return each((i) => hand(parsedMessages[i]!.json, parsedMessages[i]!.topic));
+      return {
+        batch: () => {
+          let fired = 0;
+          for (let i = 0; i < n; i++) {
+            const m = parsedMessages[i]!;
+            const out = hand(m.json, m.topic);
+            if (out !== undefined) {
+              keep = out;
+              fired++;
+            }
+          }
+          return fired;
+        },
+        visit: async (each) => {
+          for (let i = 0; i < n; i++) each(i, hand(parsedMessages[i]!.json, parsedMessages[i]!.topic));
+        },
+      };
     case 'hand-bare':
-      return each((i) => hand(data[i]!, topics[i]!));
+      return {
+        batch: () => {
+          let fired = 0;
+          for (let i = 0; i < n; i++) {
+            const out = hand(data[i]!, topics[i]!);
+            if (out !== undefined) {
+              keep = out;
+              fired++;
+            }
+          }
+          return fired;
+        },
+        visit: async (each) => {
+          for (let i = 0; i < n; i++) each(i, hand(data[i]!, topics[i]!));
+        },
+      };
     case 'hand+parse':
-      return each((i) => hand(JSON.parse(textMessages[i]!.payload) as Telemetry, textMessages[i]!.topic));
+      return {
+        batch: () => {
+          let fired = 0;
+          for (let i = 0; i < n; i++) {
+            const m = textMessages[i]!;
+            const out = hand(JSON.parse(m.payload) as Telemetry, m.topic);
+            if (out !== undefined) {
+              keep = out;
+              fired++;
+            }
+          }
+          return fired;
+        },
+        visit: async (each) => {
+          for (let i = 0; i < n; i++) each(i, hand(JSON.parse(textMessages[i]!.payload) as Telemetry, textMessages[i]!.topic));
+        },
+      };
     case 'parse':
       return {
         batch: () => {
@@ -101,16 +131,67 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
           return parsed;
         },
       };
-    case 'kiot':
-    case 'kiot+topic':
+    case 'kiot': {
+      // As the rules worker runs a rule its topic-filter index routed the message to.
+      const { compileSql } = await import('../rules/sql/index.js');
+      const compiled = compileSql(KIOT_SQL[rule]);
+      return {
+        batch: () => {
+          let fired = 0;
+          for (let i = 0; i < n; i++) {
+            const out = compiled.evaluateMatched(parsedMessages[i]!);
+            if (out !== undefined) {
+              keep = out;
+              fired++;
+            }
+          }
+          return fired;
+        },
+        visit: async (each) => {
+          for (let i = 0; i < n; i++) each(i, compiled.evaluateMatched(parsedMessages[i]!));
+        },
+      };
+    }
+    case 'kiot+topic': {
+      // evaluate() tests the topic against the FROM filter itself.
+      const { compileSql } = await import('../rules/sql/index.js');
+      const compiled = compileSql(KIOT_SQL[rule]);
+      return {
+        batch: () => {
+          let fired = 0;
+          for (let i = 0; i < n; i++) {
+            const out = compiled.evaluate(parsedMessages[i]!);
+            if (out !== undefined) {
+              keep = out;
+              fired++;
+            }
+          }
+          return fired;
+        },
+        visit: async (each) => {
+          for (let i = 0; i < n; i++) each(i, compiled.evaluate(parsedMessages[i]!));
+        },
+      };
+    }
     case 'kiot+parse': {
       const { compileSql } = await import('../rules/sql/index.js');
       const compiled = compileSql(KIOT_SQL[rule]);
-      // kiot: as the rules worker runs a rule its topic-filter index routed the message to;
-      // kiot+topic: evaluate() tests the topic against the FROM filter itself; kiot+parse: from the payload's text.
-      if (name === 'kiot') return each((i) => compiled.evaluateMatched(parsedMessages[i]!));
-      if (name === 'kiot+topic') return each((i) => compiled.evaluate(parsedMessages[i]!));
-      return each((i) => compiled.evaluateMatched(textMessages[i]!));
+      return {
+        batch: () => {
+          let fired = 0;
+          for (let i = 0; i < n; i++) {
+            const out = compiled.evaluateMatched(textMessages[i]!);
+            if (out !== undefined) {
+              keep = out;
+              fired++;
+            }
+          }
+          return fired;
+        },
+        visit: async (each) => {
+          for (let i = 0; i < n; i++) each(i, compiled.evaluateMatched(textMessages[i]!));
+        },
+      };
     }
     case 'alasql': {
       const alasql = (await import('alasql')).default as unknown as { compile(sql: string): (params: unknown[]) => unknown };
