@@ -7,7 +7,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +29,7 @@ import { republishAction } from './republish/republish.js';
 import { createActionDeps, type ActionDeps } from './runtime/deps.js';
 import { createS3Definition } from './s3/index.js';
 import { startS3rver, type S3rverServer } from './s3/testing/s3rver.js';
+import { serveLoopback } from '../core/testing/http-server.js';
 
 type Doc = Record<string, unknown>;
 const logger = silentLogger();
@@ -101,16 +101,7 @@ async function httpTarget(): Promise<{ url: string; bodies: Map<string, string>;
       res.writeHead(req.headers['x-amz-invocation-type'] === 'Event' ? 202 : 200).end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    bodies,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await serveLoopback(server)), bodies };
 }
 
 const notAnswering = async <P>(make: (endpoint: string) => ReturnType<SinkDefinition<P, never>['create']>) => {

@@ -20,7 +20,6 @@ import {
   EnableTopicRuleCommand,
   GetTopicRuleCommand,
   IoTClient,
-  IoTServiceException,
   ListThingGroupsCommand,
   type ListThingGroupsCommandInput,
   ListThingGroupsForThingCommand,
@@ -45,6 +44,7 @@ import { EmbeddedLog, TOPICS, decodeEnvelope, decodeFrame, silentLogger, type Lo
 import { topicRuleCodec } from '../rules/worker/index.js';
 import { parseCredentialsFile } from './access-keys.js';
 import { createApi, type Api } from './index.js';
+import { awsError } from './routes/testing/security-api.js';
 import { createHttpServer, type HttpServer } from './server.js';
 
 const ACCOUNT = '123456789012';
@@ -56,17 +56,6 @@ let endpoint: string;
 let client: IoTClient;
 let clockOffsetMs = 0;
 const announced: string[] = [];
-
-/** Rejects with the SDK's exception; fails the test if the call succeeds. */
-async function awsError(promise: Promise<unknown>): Promise<IoTServiceException> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof IoTServiceException) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kiot-api-'));

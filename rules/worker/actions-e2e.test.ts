@@ -1,12 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { EmbeddedLog, loadConfig, silentLogger, TOPICS, type Log } from '../../core/index.js';
+import { loadConfig, silentLogger, TOPICS, type Log } from '../../core/index.js';
 import { createRulesService, type RulesService, type RulesServiceOptions } from './index.js';
-import { envelopesOf, publish, readN, waitFor } from './test-helpers.js';
+import { closeTestLog, envelopesOf, openTestLog, publish, readN, waitFor } from './test-helpers.js';
+import { serveLoopback } from '../../core/testing/http-server.js';
 
 interface Received {
   readonly method: string;
@@ -28,36 +27,15 @@ async function startServer(answer: (req: Received) => { status: number; body?: s
       res.writeHead(a.status, a.headers).end(a.body ?? '');
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    received,
-    server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await serveLoopback(server)), received, server };
 }
 
 let dir: string;
 let log: Log;
 let cleanups: (() => Promise<void>)[];
 
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'kiot-rules-act-'));
-  log = await EmbeddedLog.open({ dataDir: join(dir, 'data'), logger: silentLogger() });
-  cleanups = [];
-});
-
-afterEach(async () => {
-  for (const c of cleanups.reverse()) await c();
-  await log.close();
-  await rm(dir, { recursive: true, force: true });
-});
+beforeEach(async () => ({ dir, log, cleanups } = await openTestLog('kiot-rules-act-')));
+afterEach(() => closeTestLog({ dir, log, cleanups }));
 
 const FAST_RETRY = { retries: 3, initialBackoffMs: 30, maxBackoffMs: 100 };
 

@@ -5,17 +5,16 @@
  * chain (environment variables here), as in production.
  */
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
-import { EmbeddedLog, loadConfig, silentLogger, TOPICS, type Log, type LogRecord } from '../../core/index.js';
+import { loadConfig, silentLogger, TOPICS, type Log, type LogRecord } from '../../core/index.js';
 import { startDynalite, type DynaliteServer } from '../../actions/dynamodb-client/testing/dynalite.js';
 import { startS3rver, type S3rverServer } from '../../actions/s3/testing/s3rver.js';
 import { createRulesService, type RulesService } from './index.js';
-import { envelopesOf, publish, readN, waitFor } from './test-helpers.js';
+import { closeTestLog, envelopesOf, openTestLog, publish, readN, waitFor } from './test-helpers.js';
+import { serveLoopback } from '../../core/testing/http-server.js';
 
 type Doc = Record<string, unknown>;
 
@@ -46,16 +45,7 @@ async function fakeElasticsearch(): Promise<{ url: string; docs: { index: string
       res.writeHead(200, headers).end(JSON.stringify({ name: 'fake', cluster_name: 'kiot-test', version: { number: '8.13.0' }, tagline: 'You Know, for Search' }));
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    docs,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await serveLoopback(server)), docs };
 }
 
 let db: DynaliteServer;
@@ -81,17 +71,8 @@ let dir: string;
 let log: Log;
 let cleanups: (() => Promise<void>)[];
 
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'kiot-rules-aws-'));
-  log = await EmbeddedLog.open({ dataDir: join(dir, 'data'), logger: silentLogger() });
-  cleanups = [];
-});
-
-afterEach(async () => {
-  for (const c of cleanups.reverse()) await c();
-  await log.close();
-  await rm(dir, { recursive: true, force: true });
-});
+beforeEach(async () => ({ dir, log, cleanups } = await openTestLog('kiot-rules-aws-')));
+afterEach(() => closeTestLog({ dir, log, cleanups }));
 
 const FAST_RETRY = { retries: 2, initialBackoffMs: 30, maxBackoffMs: 100 };
 const GROUP = 'kiot-rules';

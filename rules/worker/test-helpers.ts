@@ -1,6 +1,27 @@
-/** Helpers for the rules worker's tests: publish envelopes, read topics back, wait for conditions. */
+/** Helpers for the rules worker's tests: a throw-away log, publish envelopes, read topics back, wait for conditions. */
 import { randomUUID } from 'node:crypto';
-import { createEnvelope, decodeEnvelope, encodeEnvelope, envelopeKey, TOPICS, type Envelope, type EnvelopeInit, type Log, type LogRecord } from '../../core/index.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createEnvelope, decodeEnvelope, EmbeddedLog, encodeEnvelope, envelopeKey, silentLogger, TOPICS, type Envelope, type EnvelopeInit, type Log, type LogRecord } from '../../core/index.js';
+
+/** An EmbeddedLog in a temp dir (`data/` in `dir`), and what a test opened on it, closed last first by {@link closeTestLog}. */
+export interface TestLog {
+  readonly dir: string;
+  readonly log: Log;
+  readonly cleanups: (() => Promise<void>)[];
+}
+
+export async function openTestLog(prefix: string): Promise<TestLog> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, log: await EmbeddedLog.open({ dataDir: join(dir, 'data'), logger: silentLogger() }), cleanups: [] };
+}
+
+export async function closeTestLog({ dir, log, cleanups }: TestLog): Promise<void> {
+  for (const c of cleanups.reverse()) await c();
+  await log.close();
+  await rm(dir, { recursive: true, force: true });
+}
 
 /** Appends envelopes to `iot.ingress` (as the gateway would). */
 export async function publish(log: Log, messages: readonly EnvelopeInit[], topic: string = TOPICS.ingress): Promise<Envelope[]> {
