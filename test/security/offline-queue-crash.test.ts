@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterAll, expect, test } from 'vitest';
+import { afterAll, afterEach, expect, test } from 'vitest';
 import { dataDirCredentials } from '../../cli/commands/device.js';
 import { startKiot, type KiotProcess } from '../../cli/testing.js';
 
@@ -25,11 +25,14 @@ let dir: string | undefined;
 let kiot: KiotProcess | undefined;
 const dirs: string[] = [];
 
-afterAll(async () => {
+// Each test leaves its last kiot running; it goes before the next test starts its own.
+afterEach(async () => {
   if (kiot && kiot.child.exitCode === null && kiot.child.signalCode === null) {
     kiot.child.kill('SIGKILL');
     await kiot.exited;
   }
+});
+afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
