@@ -132,7 +132,8 @@ export function createShadowService(deps: ShadowServiceDeps): ShadowService {
 
   return {
     async start() {
-      store = await StateStore.open({ log: deps.log, logger, topic: topicSpec(TOPICS.shadows), codec: shadowCodec, commands: SHADOW_COMMANDS });
+      // Pipelined: the shadow commands read only the state they are given, so one shadow's updates need not wait for each other's read-back.
+      store = await StateStore.open({ log: deps.log, logger, topic: topicSpec(TOPICS.shadows), codec: shadowCodec, commands: SHADOW_COMMANDS, pipelined: true });
       await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
       await deps.log.ensureTopic(topicSpec(TOPICS.shadowHistory));
       consumer = createEnvelopeConsumer({

@@ -94,11 +94,54 @@ export interface StateStoreOptions<T> {
    */
   readonly commands?: readonly CommandDefinition<T, any, any>[] | ((store: StateStore<T>) => readonly CommandDefinition<T, any, any>[]);
   readonly clock?: () => number;
+  /**
+   * Pipelined commands: a key's next command runs as soon as this one's writes are issued,
+   * reading them from the store's pending writes, instead of after they are durable and read
+   * back. Only for commands that read nothing but the state they are given (no index built
+   * over the store). A command's result and its appends still wait until its writes are
+   * durable; a write that fails fails the key's commands issued after it too.
+   */
+  readonly pipelined?: boolean;
   /** How long a command routed to another process may wait for its answer. Default 30 s. */
   readonly requestTimeoutMs?: number;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/** A write issued by this process and not yet applied to its table; `null` is a delete. */
+interface Pending<T> {
+  readonly value: T | null;
+  readonly revision: number;
+}
+
+/** `view` with `pending` over it: a pending write answers for its key. */
+function pendingView<T>(view: StateView<T>, pending: ReadonlyMap<string, Pending<T>>): StateView<T> {
+  const live = (key: string): boolean => {
+    const p = pending.get(key);
+    return p ? p.value !== null : view.has(key);
+  };
+  return {
+    get: (key) => {
+      const p = pending.get(key);
+      return p ? (p.value ?? undefined) : view.get(key);
+    },
+    revision: (key) => pending.get(key)?.revision ?? view.revision(key),
+    has: live,
+    *keys() {
+      for (const key of view.keys()) if (!pending.has(key) || live(key)) yield key;
+      for (const [key, p] of pending) if (p.value !== null && !view.has(key)) yield key;
+    },
+    *entries() {
+      for (const key of this.keys()) yield [key, this.get(key)!];
+    },
+    get size() {
+      let size = view.size;
+      for (const [key, p] of pending) size += (p.value !== null ? 1 : 0) - (view.has(key) ? 1 : 0);
+      return size;
+    },
+    onChange: (listener) => view.onChange(listener),
+  };
+}
 
 export class StateStore<T> implements StateView<T> {
   readonly topic: string;
@@ -110,6 +153,17 @@ export class StateStore<T> implements StateView<T> {
   readonly #logger: Logger;
   /** Per key, the end of the last command queued on it. */
   readonly #tails = new Map<string, Promise<void>>();
+  /** Per key, the last write issued and not yet applied to the table: what the key's next command reads. */
+  readonly #pending = new Map<string, Pending<T>>();
+  /** Per key, when the last write issued on it is durable and applied; a later write on the key waits for it. */
+  readonly #applied = new Map<string, Promise<AppendResult[]>>();
+  /** Keys whose write failed: the next command on one first reads the topic to its end. */
+  readonly #resync = new Set<string>();
+  /** The store as commands read it: pending writes first, then the table. */
+  readonly #ownerView: StateView<T>;
+  /** Pipelined: writes waiting for the append in flight; they go together in the next one, in order. */
+  readonly #queued: { readonly records: AppendRecord[]; resolve(results: AppendResult[]): void; reject(err: unknown): void }[] = [];
+  #appending = false;
   #router: OwnerRouter | undefined;
   #closing: Promise<void> | undefined;
 
@@ -120,6 +174,7 @@ export class StateStore<T> implements StateView<T> {
     this.#partitions = partitions;
     this.#clock = options.clock ?? Date.now;
     this.#logger = options.logger.child({ module: 'core.state', topic: options.topic.name });
+    this.#ownerView = pendingView(this, this.#pending);
   }
 
   #define(commands: readonly CommandDefinition<T, any, any>[]): void {
@@ -231,12 +286,11 @@ export class StateStore<T> implements StateView<T> {
    */
   async write(writes: readonly StateWrite<T>[]): Promise<void> {
     if (writes.length === 0) return;
-    await this.#locked(
+    const { applied } = await this.#locked(
       writes.map((w) => w.key),
-      async () => {
-        await this.#append(writes);
-      },
+      async () => ({ applied: this.#issue(writes) }),
     );
+    await applied;
   }
 
   /** Leaves the owner group (commands in flight finish first) and stops following the topic. Safe twice. */
@@ -255,40 +309,120 @@ export class StateStore<T> implements StateView<T> {
   #runLocal(name: string, input: unknown): Promise<{ result: unknown; written: AppendResult[] }> {
     const command = this.#commands.get(name);
     if (!command) return Promise.reject(new PlatformError('INTERNAL', `${this.topic} has no command ${name}`));
-    const ran = this.#locked(command.keys(input), async () => {
-      const change = await command.run(this, input, { now: this.#clock(), newId: randomUUID });
-      const written = await this.#append(change.writes);
-      // Issued in command order (a log keeps the order of appends to a partition), awaited
-      // outside the lock: the key's next command runs while these become durable.
-      const appended = Promise.all(
-        (change.appends ?? [])
-          .filter(({ records }) => records.length > 0)
-          .map(({ topic, records }) =>
-            this.#options.log.append(topic, records).catch((err: unknown) => this.#logger.error({ err, topic, command: name }, 'records of a command could not be appended; the change itself is stored')),
+    const keys = command.keys(input);
+    const ran = this.#locked(keys, async () => {
+      if (keys.some((k) => this.#resync.has(k))) await this.#readToEnd(keys);
+      const change = await command.run(this.#ownerView, input, { now: this.#clock(), newId: randomUUID });
+      const applied = this.#issue(change.writes);
+      // Not pipelined: the key's next command waits until these writes are read back.
+      if (!this.#options.pipelined) await applied;
+      // Issued once the writes are durable, in command order (a key's writes apply in order), and
+      // awaited outside the lock: the key's next command runs while these become durable.
+      const appended = applied.then(
+        () =>
+          Promise.all(
+            (change.appends ?? [])
+              .filter(({ records }) => records.length > 0)
+              .map(({ topic, records }) =>
+                this.#options.log.append(topic, records).catch((err: unknown) => this.#logger.error({ err, topic, command: name }, 'records of a command could not be appended; the change itself is stored')),
+              ),
           ),
+        () => undefined,
       );
-      return { result: change.result, written, appended };
+      return { result: change.result, applied, appended };
     });
-    return ran.then(async ({ appended, ...outcome }) => {
+    return ran.then(async ({ result, applied, appended }) => {
+      const written = await applied;
       await appended;
-      return outcome;
+      return { result, written };
     });
   }
 
-  async #append(writes: readonly StateWrite<T>[]): Promise<AppendResult[]> {
-    if (writes.length === 0) return [];
+  /**
+   * Checks the writes' revisions against what the key's commands have written so far, marks
+   * them pending and issues their append at once; resolves once they are durable and this view
+   * has applied them, after every earlier write on the same keys (rejects if one of those did).
+   */
+  #issue(writes: readonly StateWrite<T>[]): Promise<AppendResult[]> {
+    if (writes.length === 0) return Promise.resolve([]);
     const revisions = new Map<string, number>();
     const records: AppendRecord[] = writes.map((w) => {
-      const current = revisions.get(w.key) ?? this.revision(w.key);
+      const current = revisions.get(w.key) ?? this.#ownerView.revision(w.key);
       if (w.ifRevision !== undefined && w.ifRevision !== current) {
         throw new PlatformError('STATE_CONFLICT', `${this.topic} ${w.key}: expected revision ${w.ifRevision}, found ${current}`, { details: { key: w.key, expected: w.ifRevision, actual: current } });
       }
       revisions.set(w.key, w.value === null ? 0 : current + 1);
       return { key: w.key, value: w.value === null ? null : encodeFrame(this.#options.codec, w.value, current + 1) };
     });
-    const results = await this.#options.log.append(this.topic, records);
-    await this.#table.waitFor(results);
-    return results;
+    const keys = [...revisions.keys()];
+    const mine: Pending<T>[] = [];
+    for (const w of writes) {
+      const pending = { value: w.value, revision: revisions.get(w.key)! };
+      this.#pending.set(w.key, pending);
+      mine.push(pending);
+    }
+    const before = keys.map((k) => this.#applied.get(k));
+    const appended = this.#options.pipelined ? this.#appendInOrder(records) : this.#options.log.append(this.topic, records);
+    const applied = (async () => {
+      const results = await appended;
+      await Promise.all(before);
+      await this.#table.waitFor(results);
+      return results;
+    })();
+    for (const k of keys) this.#applied.set(k, applied);
+    const settle = (failed: boolean) => {
+      keys.forEach((k) => {
+        if (mine.includes(this.#pending.get(k)!)) this.#pending.delete(k);
+        if (this.#applied.get(k) === applied) this.#applied.delete(k);
+        if (failed) this.#resync.add(k);
+      });
+    };
+    applied.then(
+      () => settle(false),
+      () => settle(true),
+    );
+    return applied;
+  }
+
+  /**
+   * Appends in the order they were asked for, one append in flight: what is asked meanwhile goes
+   * in the next append, together. A log need not keep the order of concurrent appends (Kafka
+   * does not), and a pipelined key's writes must land in the order they were issued.
+   */
+  #appendInOrder(records: AppendRecord[]): Promise<AppendResult[]> {
+    return new Promise<AppendResult[]>((resolve, reject) => {
+      this.#queued.push({ records, resolve, reject });
+      if (!this.#appending) void this.#drainQueue();
+    });
+  }
+
+  async #drainQueue(): Promise<void> {
+    this.#appending = true;
+    while (this.#queued.length > 0) {
+      const batch = this.#queued.splice(0);
+      try {
+        const results = await this.#options.log.append(
+          this.topic,
+          batch.flatMap((b) => b.records),
+        );
+        let at = 0;
+        for (const b of batch) {
+          b.resolve(results.slice(at, at + b.records.length));
+          at += b.records.length;
+        }
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.#appending = false;
+  }
+
+  /** After a failed write: waits until this view has read the topic to its end, so that the keys' next command reads what did land. */
+  async #readToEnd(keys: readonly string[]): Promise<void> {
+    await Promise.allSettled(keys.map((k) => this.#applied.get(k)));
+    const ends = (await this.#options.log.offsets(this.topic)).filter((e) => e.high > e.low).map((e) => ({ partition: e.partition, offset: e.high - 1 }));
+    await this.#table.waitFor(ends);
+    for (const k of keys) this.#resync.delete(k);
   }
 
   /** Runs `task` after every earlier task on any of `keys`, and before any later one. */

@@ -209,6 +209,54 @@ export function runStateStoreSuite(name: string, openLog: () => Promise<Log>): v
       },
       SLOW_MS,
     );
+
+    test(
+      "pipelined: a key's commands run before the one before is read back, lose nothing and answer in order; after a failed write the next command reads what landed",
+      async () => {
+        const l = await log();
+        const topic = uniqueTopic();
+        let failAppends = 0;
+        // The log, but the next `failAppends` appends to the state topic fail without writing.
+        const flaky = new Proxy(l, {
+          get(target, prop) {
+            if (prop === 'append') {
+              return (t: string, records: Parameters<Log['append']>[1]) =>
+                t === topic && failAppends-- > 0 ? Promise.reject(new PlatformError('LOG_UNAVAILABLE', 'append failed on purpose', { retriable: true })) : target.append(t, records);
+            }
+            const value = Reflect.get(target, prop, target) as unknown;
+            return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+          },
+        });
+        const store = await open(flaky, topic, { pipelined: true });
+        const answered: number[] = [];
+        const results = await Promise.all(
+          Array.from({ length: 40 }, () =>
+            store.execute<{ key: string }, { count: number; id: string }>('increment', { key: 'k' }).then((r) => {
+              answered.push(r.count);
+              return r;
+            }),
+          ),
+        );
+        expect(answered).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+        expect(new Set(results.map((r) => r.id)).size).toBe(40);
+        expect(store.get('k')?.count).toBe(40);
+        expect(store.revision('k')).toBe(40);
+
+        failAppends = 1;
+        const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => store.execute<{ key: string }, { count: number }>('increment', { key: 'k' })));
+        expect(outcomes[0]).toMatchObject({ status: 'rejected', reason: { code: 'LOG_UNAVAILABLE' } });
+        const after = await store.execute<{ key: string }, { count: number }>('increment', { key: 'k' });
+        expect(store.get('k')?.count).toBe(after.count);
+        for (const o of outcomes) if (o.status === 'fulfilled') expect(o.value.count).toBeLessThan(after.count);
+        const again = await store.execute<{ key: string }, { count: number }>('increment', { key: 'k' });
+        expect(again.count).toBe(after.count + 1);
+        // A fresh replay of the topic agrees with the owner.
+        const replay = await open(l, topic, { commands: [] });
+        expect(replay.get('k')).toEqual(store.get('k'));
+        expect(replay.revision('k')).toBe(store.revision('k'));
+      },
+      SLOW_MS,
+    );
   });
 }
 
