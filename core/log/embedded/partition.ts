@@ -66,6 +66,8 @@ export class Partition {
    * TAIL_CACHE_BYTES together.
    */
   readonly #tail: { first: number; last: number; frame: Buffer }[] = [];
+  /** Where #tail's live entries start: dropping the oldest moves it on (Array.shift is O(n) per append). */
+  #tailStart = 0;
   #tailBytes = 0;
   #activeSince: number;
   #closed = false;
@@ -190,13 +192,19 @@ export class Partition {
       this.#forgetTail();
       return;
     }
-    this.#tail.push({ first, last, frame });
+    const tail = this.#tail;
+    tail.push({ first, last, frame });
     this.#tailBytes += frame.length;
-    while (this.#tailBytes > TAIL_CACHE_BYTES) this.#tailBytes -= this.#tail.shift()!.frame.length;
+    while (this.#tailBytes > TAIL_CACHE_BYTES) this.#tailBytes -= tail[this.#tailStart++]!.frame.length;
+    if (this.#tailStart >= 1024 && this.#tailStart * 2 >= tail.length) {
+      tail.splice(0, this.#tailStart);
+      this.#tailStart = 0;
+    }
   }
 
   #forgetTail(): void {
     this.#tail.length = 0;
+    this.#tailStart = 0;
     this.#tailBytes = 0;
   }
 
@@ -223,9 +231,9 @@ export class Partition {
     const out: LogRecord[] = [];
     let from = Math.max(offset, this.low);
     const tail = this.#tail;
-    if (tail.length > 0 && from >= tail[0]!.first) {
+    if (tail.length > this.#tailStart && from >= tail[this.#tailStart]!.first) {
       // From memory: the frames that hold `from` and after (see #tail).
-      for (let i = 0; i < tail.length && out.length < maxRecords; i++) {
+      for (let i = this.#tailStart; i < tail.length && out.length < maxRecords; i++) {
         const t = tail[i]!;
         if (t.last >= from) decodeRecords(t.frame, 0, from, maxRecords, out, this.topic, this.id);
       }
