@@ -177,7 +177,10 @@ export class Partition {
     }
     await segment.fh.datasync();
     segment.noteAppended(frame);
-    this.#remember(first, offset - 1, frame);
+    // Kept only while a consumer follows the end (waits for data): held for nobody, the frames
+    // would outlive young-generation GC and cost every append.
+    if (this.#waiters.size > 0) this.#remember(first, offset - 1, frame);
+    else this.#forgetTail();
     let next = first;
     for (const p of batch) {
       const offsets = new Array<number>(p.records.length);
