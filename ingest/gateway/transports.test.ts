@@ -134,7 +134,7 @@ test('two gateways on one log: messages, egress records, retained messages and s
   await mover.subscribeAsync('move/#', { qos: 1 });
   await mover.endAsync();
   await onA.publishAsync('move/1', 'queued', { qos: 1 });
-  await new Promise((r) => setTimeout(r, 150)); // the offline queue is written to the log after a short debounce
+  await new Promise((r) => setTimeout(r, 150)); // the queue is durable before the PUBACK; B's view of iot.sessions follows it
   const moved = await connect(b.url(), { protocolVersion: 5, clientId: 'mover', clean: false, properties: { sessionExpiryInterval: 600 } });
   const movedInbox = collect(moved);
   expect((await movedInbox.waitFor(1))[0]!.payload.toString()).toBe('queued');
