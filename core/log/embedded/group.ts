@@ -186,7 +186,7 @@ export class EmbeddedConsumer implements Consumer {
       }
       if (records.length === 0) {
         if (run.seekTo !== undefined) continue; // a seek arrived during the read
-        await run.partition.waitForData(run.position, AbortSignal.any([run.stop.signal, run.wake.signal]));
+        await run.partition.waitForData(run.position, run.stop.signal, run.wake.signal);
         continue;
       }
       const last = records[records.length - 1]!;

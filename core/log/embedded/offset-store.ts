@@ -17,9 +17,19 @@ const GroupFile = z.object({
   offsets: z.record(z.string(), z.number().int().nonnegative()),
 });
 
+/** The next write of a group's file: the newest snapshot, and everyone whose commit it carries. */
+interface QueuedWrite {
+  text: string;
+  readonly done: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
 export class OffsetStore {
   readonly #groups = new Map<string, Map<string, number>>();
-  readonly #writes = new Map<string, Promise<void>>();
+  /** Per group, the write in progress (a loop that writes what is queued until nothing is). */
+  readonly #writing = new Map<string, Promise<void>>();
+  readonly #queued = new Map<string, QueuedWrite>();
 
   private constructor(readonly dir: string) {}
 
@@ -48,7 +58,11 @@ export class OffsetStore {
     return this.#groups.get(groupId)?.get(`${topic}/${partition}`);
   }
 
-  /** Stores the offsets durably; concurrent commits of one group are written in order. */
+  /**
+   * Stores the offsets durably. Commits that arrive while the group's file is being written go
+   * together in the next write (its snapshot holds all of them), so a busy group writes its
+   * file once per write's duration, not once per commit.
+   */
   commit(groupId: string, offsets: readonly { topic: string; partition: number; offset: number }[]): Promise<void> {
     let group = this.#groups.get(groupId);
     if (!group) {
@@ -56,11 +70,34 @@ export class OffsetStore {
       this.#groups.set(groupId, group);
     }
     for (const o of offsets) group.set(`${o.topic}/${o.partition}`, o.offset);
-    const snapshot = JSON.stringify({ version: 1, group: groupId, offsets: Object.fromEntries(group) });
-    const previous = this.#writes.get(groupId) ?? Promise.resolve();
-    const write = previous.catch(() => undefined).then(() => this.#write(groupId, snapshot));
-    this.#writes.set(groupId, write);
-    return write;
+    const text = JSON.stringify({ version: 1, group: groupId, offsets: Object.fromEntries(group) });
+    const queued = this.#queued.get(groupId);
+    if (queued) {
+      queued.text = text;
+      return queued.done;
+    }
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.#queued.set(groupId, { text, done, resolve, reject });
+    if (!this.#writing.has(groupId)) this.#writing.set(groupId, this.#drain(groupId));
+    return done;
+  }
+
+  async #drain(groupId: string): Promise<void> {
+    for (let next = this.#queued.get(groupId); next; next = this.#queued.get(groupId)) {
+      this.#queued.delete(groupId);
+      try {
+        await this.#write(groupId, next.text);
+        next.resolve();
+      } catch (err) {
+        next.reject(err);
+      }
+    }
+    this.#writing.delete(groupId);
   }
 
   async #write(groupId: string, text: string): Promise<void> {
@@ -78,6 +115,6 @@ export class OffsetStore {
   }
 
   async flush(): Promise<void> {
-    await Promise.all([...this.#writes.values()].map((w) => w.catch(() => undefined)));
+    await Promise.all([...this.#writing.values()]);
   }
 }

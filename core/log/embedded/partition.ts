@@ -273,17 +273,21 @@ export class Partition {
     return this.high;
   }
 
-  /** Resolves when a record at or after `offset` is readable, or when `signal` aborts. */
-  waitForData(offset: number, signal: AbortSignal): Promise<void> {
-    if (this.high > offset || signal.aborted || this.#closed) return Promise.resolve();
+  /**
+   * Resolves when a record at or after `offset` is readable, or when one of `signals` aborts.
+   * Several signals rather than `AbortSignal.any`, which cost a consumer at the end of a
+   * partition two signal objects per wait.
+   */
+  waitForData(offset: number, ...signals: AbortSignal[]): Promise<void> {
+    if (this.high > offset || this.#closed || signals.some((s) => s.aborted)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         this.#waiters.delete(done);
-        signal.removeEventListener('abort', done);
+        for (const s of signals) s.removeEventListener('abort', done);
         resolve();
       };
       this.#waiters.add(done);
-      signal.addEventListener('abort', done, { once: true });
+      for (const s of signals) s.addEventListener('abort', done, { once: true });
     });
   }
 
