@@ -8,6 +8,7 @@ import { ingestBenchmark } from './ingest.js';
 import { pipelineBenchmark } from './pipeline.js';
 import { registryBenchmark } from './registry.js';
 import { shadowBenchmark } from './shadow.js';
+import { e2eBenchmark } from './e2e.js';
 
 /** Benchmark groups as `npm run bench -- <group>` names them; no name runs them all. */
 const GROUPS: Record<string, readonly Benchmark[]> = {
@@ -18,6 +19,7 @@ const GROUPS: Record<string, readonly Benchmark[]> = {
   ingest: [ingestBenchmark],
   registry: [registryBenchmark],
   shadow: [shadowBenchmark],
+  e2e: [e2eBenchmark],
 };
 
 async function main(): Promise<void> {
