@@ -335,6 +335,11 @@ describe('topic rules', () => {
     const replaced = await client.send(new GetTopicRuleCommand({ ruleName: 'overheat' }));
     expect(replaced.rule).toMatchObject({ sql: "SELECT * FROM 'plant/#'", ruleDisabled: true });
     expect(replaced.rule?.createdAt?.getTime()).toBe(got.rule?.createdAt?.getTime());
+    // ?topic= lists the rules that fire for the topic, matched as rules match: 'plant/#' is
+    // not fired by its parent 'plant'.
+    const forTopic = async (topic: string) => (await client.send(new ListTopicRulesCommand({ topic }))).rules?.map((r) => r.ruleName);
+    expect(await forTopic('plant/line/1')).toEqual(['overheat']);
+    expect(await forTopic('plant')).toEqual([]);
 
     await client.send(new DeleteTopicRuleCommand({ ruleName: 'overheat' }));
     expect((await awsError(client.send(new GetTopicRuleCommand({ ruleName: 'overheat' })))).name).toBe('ResourceNotFoundException');

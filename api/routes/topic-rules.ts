@@ -8,7 +8,7 @@
  */
 import { PlatformError } from '../../core/index.js';
 import { paginate, type Arns } from '../../registry/index.js';
-import { topicMatches } from '../../rules/sql/index.js';
+import { ruleTopicMatches } from '../../rules/sql/index.js';
 import type { FileTopicRule } from '../../rules/worker/index.js';
 import type { AwsOperation } from '../operation.js';
 import type { StoredTopicRule, TopicRuleStore } from '../topic-rule-store.js';
@@ -86,7 +86,7 @@ export function topicRuleOperations(store: TopicRuleStore, arns: Arns, clock: ()
         const all: { name: string; topicPattern: string | undefined; createdAt: number | undefined; enabled: boolean; kiotSource?: string }[] = [...stored, ...fromFiles];
         const rules = all.filter((r) => {
           if (disabled !== undefined && disabled === r.enabled) return false;
-          if (topic !== undefined && r.topicPattern !== topic && !(r.topicPattern !== undefined && topicMatches(r.topicPattern, topic))) return false;
+          if (topic !== undefined && r.topicPattern !== topic && !(r.topicPattern !== undefined && ruleTopicMatches(r.topicPattern, topic))) return false;
           return true;
         });
         const page = paginate(rules, (r) => r.name, pageRequest(request));

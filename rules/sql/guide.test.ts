@@ -331,6 +331,13 @@ describe('Binary payloads (binary-payloads)', () => {
   test('the protobuf form of decode is refused at compile time', () => {
     expect(() => compileSql("SELECT VALUE decode(*, 'proto', 'b', 'k', 'f', 'm') FROM 'a'")).toThrow(PlatformError);
   });
+
+  test('decode with three to five arguments is a wrong number of arguments: Undefined', () => {
+    for (const extra of ["'b'", "'b', 'k'", "'b', 'k', 'f'"]) {
+      const rule = compileSql(`SELECT decode('aGVsbG8=', 'base64', ${extra}) AS d, 1 AS one FROM 'a'`);
+      expect(rule.evaluate({ topic: 'a', payload: '{}' })).toEqual({ one: 1 });
+    }
+  });
 });
 
 describe('SQL versions (iot-rule-sql-version, iot-sql-data-types)', () => {

@@ -23,7 +23,12 @@ type Node = (input: SqlInput, vars: Vars) => unknown;
 function compileValue(value: unknown, source: string, opts: TemplateOptions, flags: { async: boolean }): Node | undefined {
   if (typeof value === 'string') {
     if (!value.includes('${')) return undefined;
-    const t = compileTemplate(value, { source, sqlVersion: opts.sqlVersion, ...(opts.services ? { services: opts.services } : {}) });
+    const t = compileTemplate(value, {
+      source,
+      sqlVersion: opts.sqlVersion,
+      ...(opts.services ? { services: opts.services } : {}),
+      ...(opts.accountId !== undefined ? { accountId: opts.accountId } : {}),
+    });
     if (!t.isTemplate) return undefined;
     if (t.isAsync) flags.async = true;
     return (input, vars) => t.render(input, vars);
@@ -48,6 +53,7 @@ function compileValue(value: unknown, source: string, opts: TemplateOptions, fla
 interface TemplateOptions {
   readonly sqlVersion: string;
   readonly services: SqlServices | undefined;
+  readonly accountId: string | undefined;
 }
 
 /** Resolves the promises an async template left in a rendered value. */
@@ -77,6 +83,8 @@ export interface CompileRuleContext {
   readonly retry: RetryPolicy;
   readonly deadLetter: DeadLetterWriter;
   readonly services?: SqlServices;
+  /** What accountid() returns in the rule's SQL and templates (`--account-id`). */
+  readonly accountId?: string;
   readonly logger: Logger;
 }
 
@@ -128,8 +136,14 @@ export function compileRule(model: RuleModel, c: CompileRuleContext, counters?: 
   const { file, line, column } = model.sqlSource;
   // Padded so that positions in errors are positions in the rule's file (as `kiot rules check`).
   const padded = '\n'.repeat(Math.max(0, line - 1)) + ' '.repeat(Math.max(0, column - 1)) + model.sql;
-  const sql = compileSql(padded, { source: file, sqlVersion: model.sqlVersion, ruleName: model.name, ...(c.services ? { services: c.services } : {}) });
-  const opts: TemplateOptions = { sqlVersion: model.sqlVersion, services: c.services };
+  const sql = compileSql(padded, {
+    source: file,
+    sqlVersion: model.sqlVersion,
+    ruleName: model.name,
+    ...(c.services ? { services: c.services } : {}),
+    ...(c.accountId !== undefined ? { accountId: c.accountId } : {}),
+  });
+  const opts: TemplateOptions = { sqlVersion: model.sqlVersion, services: c.services, accountId: c.accountId };
   const prepare = (a: ActionModel): CompiledAction => {
     try {
       // Templates are compiled over the parsed parameters, so every record's params have the

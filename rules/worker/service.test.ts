@@ -22,11 +22,11 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function start(rulesText: Record<string, string>, options: Parameters<typeof createRulesService>[1]['options'] = {}): Promise<RulesService> {
+async function start(rulesText: Record<string, string>, options: Parameters<typeof createRulesService>[1]['options'] = {}, flags: Record<string, string> = {}): Promise<RulesService> {
   const rulesDir = join(dir, 'rules');
   await import('node:fs/promises').then((fs) => fs.mkdir(rulesDir, { recursive: true }));
   for (const [name, text] of Object.entries(rulesText)) await writeFile(join(rulesDir, name), text);
-  const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir }, env: {} });
+  const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir, ...flags }, env: {} });
   const service = createRulesService(config, { log, logger: silentLogger(), options: { pollIntervalMs: 100, retry: { retries: 2, initialBackoffMs: 20, maxBackoffMs: 50 }, ...options } });
   services.push(service);
   await service.start();
@@ -52,6 +52,13 @@ describe('rules service on the embedded log', () => {
     ]);
     await waitFor(() => service.list().rules[0]?.counters.actionsOk === 2, 5_000, 'counters');
     expect(service.list().rules[0]).toMatchObject({ name: 'hot', state: 'enabled', topicFilter: 'factory/+/telemetry', counters: { matched: 2, actionsOk: 2, actionsFailed: 0, errors: 0 } });
+  });
+
+  test('accountid() in the SQL and in templates is --account-id', async () => {
+    await start({ 'acct.sql': `CREATE RULE acct AS SELECT accountid() AS a FROM 'acct/in' DO republish(topic = 'acct/\${accountid()}');` }, {}, { accountId: '123456789012' });
+    await publish(log, [{ topic: 'acct/in', payload: Buffer.from('{}'), clientId: 'd1' }]);
+    const [out] = envelopesOf(await readN(log, TOPICS.egress, 1));
+    expect([out!.topic, JSON.parse(out!.payload.toString())]).toEqual(['acct/123456789012', { a: '123456789012' }]);
   });
 
   test('$$ republishes to a reserved topic; kafka writes to the embedded log', async () => {

@@ -110,7 +110,7 @@ export interface RulesService {
 }
 
 /** The part of kiot's Config the rules service reads (the rest is other services'). */
-export type RulesConfig = Pick<Config, 'rulesDir' | 'actionRetries' | 'actionRetryBackoffMs' | 'lambdaEndpoint' | 'lambdaSigningRegion'> & AwsActionsConfig;
+export type RulesConfig = Pick<Config, 'rulesDir' | 'actionRetries' | 'actionRetryBackoffMs' | 'lambdaEndpoint' | 'lambdaSigningRegion' | 'accountId'> & AwsActionsConfig;
 
 export function createRulesService(config: RulesConfig, deps: RulesServiceDeps): RulesService {
   const o = deps.options ?? {};
@@ -138,7 +138,7 @@ export function createRulesService(config: RulesConfig, deps: RulesServiceDeps):
     ...(lambda ? { lambda } : {}),
   });
   const deadLetter = new DeadLetterWriter(log, logger, retry, o.deadLetterTopic ?? TOPICS.deadLetter);
-  const ruleSet = new RuleSet({ registry, sinkDeps: actionDeps, retry, deadLetter, services: sqlServices, logger });
+  const ruleSet = new RuleSet({ registry, sinkDeps: actionDeps, retry, deadLetter, services: sqlServices, accountId: config.accountId, logger });
   const rulesDir = o.rulesDir === undefined ? config.rulesDir : o.rulesDir;
 
   let files: FileRuleSource | undefined;

@@ -62,15 +62,16 @@ export const ENCODING_FUNCTIONS: readonly SqlFunction[] = [
   defineFunction({
     // decode(value, 'base64'). The guide's later 'proto' scheme takes six arguments and reads
     // a descriptor file from S3, which kiot has no equivalent for: it is refused at compile time.
+    // Three to five arguments is neither form: a wrong number of arguments, so Undefined.
     name: 'decode',
     minArgs: 2,
     maxArgs: 6,
     validate: (argCount) => {
-      if (argCount > 2) {
+      if (argCount === 6) {
         throw semanticError('decode', "only the 'base64' scheme is supported; 'proto' needs S3 descriptor files, which kiot does not have");
       }
     },
-    call: ([value, scheme]) => (isBase64Scheme(scheme) ? decodeBase64(value) : undefined),
+    call: (args) => (args.length === 2 && isBase64Scheme(args[1]) ? decodeBase64(args[0]) : undefined),
   }),
   defineFunction({
     name: 'encode',
