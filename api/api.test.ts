@@ -43,7 +43,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EmbeddedLog, TOPICS, decodeEnvelope, decodeFrame, silentLogger, type Log } from '../core/index.js';
 import { topicRuleCodec } from '../rules/worker/index.js';
 import { parseCredentialsFile } from './access-keys.js';
-import { createApi, type Api } from './index.js';
+import { createApiService, type Api } from './index.js';
 import { awsError } from './routes/testing/security-api.js';
 import { createHttpServer, type HttpServer } from './server.js';
 
@@ -60,7 +60,7 @@ const announced: string[] = [];
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kiot-api-'));
   log = await EmbeddedLog.open({ dataDir: dir, logger: silentLogger() });
-  api = await createApi({ dataDir: dir, region: undefined, accountId: ACCOUNT }, { log, logger: silentLogger(), announce: (l) => announced.push(l), clock: () => Date.now() + clockOffsetMs });
+  api = await createApiService({ dataDir: dir, region: undefined, accountId: ACCOUNT }, { log, logger: silentLogger(), announce: (l) => announced.push(l), clock: () => Date.now() + clockOffsetMs }).start();
   http = createHttpServer({ logger: silentLogger(), metrics: async () => '', health: () => ({ status: 'ok' }), routes: api.routes });
   endpoint = `http://127.0.0.1:${await http.listen('127.0.0.1', 0)}`;
   client = new IoTClient({ endpoint, region: 'eu-west-1', credentials: fromIni({ filepath: join(dir, 'credentials'), profile: 'default' }), maxAttempts: 1 });
@@ -87,7 +87,7 @@ describe('credentials file', () => {
   test('a second start with the same data dir keeps the file and the key', async () => {
     const before = await readFile(join(dir, 'credentials'), 'utf8');
     const lines: string[] = [];
-    const again = await createApi({ dataDir: dir, region: undefined, accountId: ACCOUNT }, { log, logger: silentLogger(), announce: (l) => lines.push(l) });
+    const again = await createApiService({ dataDir: dir, region: undefined, accountId: ACCOUNT }, { log, logger: silentLogger(), announce: (l) => lines.push(l) }).start();
     await again.stop();
     expect(lines).toEqual([]);
     expect(await readFile(join(dir, 'credentials'), 'utf8')).toBe(before);
@@ -414,7 +414,7 @@ describe('request authentication', () => {
   test('a configured region is the only one accepted, and ARNs name it', async () => {
     const regionDir = await mkdtemp(join(tmpdir(), 'kiot-api-region-'));
     const regionLog = await EmbeddedLog.open({ dataDir: regionDir, logger: silentLogger() });
-    const regional = await createApi({ dataDir: regionDir, region: 'eu-central-1', accountId: ACCOUNT }, { log: regionLog, logger: silentLogger() });
+    const regional = await createApiService({ dataDir: regionDir, region: 'eu-central-1', accountId: ACCOUNT }, { log: regionLog, logger: silentLogger() }).start();
     const server = createHttpServer({ logger: silentLogger(), metrics: async () => '', health: () => ({}), routes: regional.routes });
     const url = `http://127.0.0.1:${await server.listen('127.0.0.1', 0)}`;
     const credentials = fromIni({ filepath: join(regionDir, 'credentials') });

@@ -3,14 +3,15 @@
  * against kiot-managed access keys, as `Route`s for `createHttpServer`.
  *
  * ```ts
- * const api = await createApi(config, { log, logger, announce, operations: [...certificateOperations] });
+ * const service = createApiService(config, { log, logger, announce, operations: [...certificateOperations] });
+ * const api = await service.start();
  * const http = createHttpServer({ logger, metrics, health, routes: api.routes });
- * // on shutdown: await http.close(); await api.stop();
+ * // on shutdown: await http.close(); await service.stop();
  * ```
  */
 import type { FileTopicRule } from '../rules/worker/index.js';
 import type { Config, Log, Logger } from '../core/index.js';
-import { createPublisher } from '../ingest/index.js';
+import { createPublisher, type RetainedStore } from '../ingest/index.js';
 import { DEFAULT_ARN_REGION, ThingRegistry, arnScopeOf } from '../registry/index.js';
 import { AccessKeyStore, ensureCredentialsFile, type CredentialsFileResult } from './access-keys.js';
 import { createAwsRoutes } from './aws-router.js';
@@ -49,6 +50,10 @@ export interface ApiDeps {
   readonly fileRules?: () => readonly FileTopicRule[];
   /** A registry shared with other services; when absent the API opens (and closes) its own. */
   readonly registry?: ThingRegistry;
+  /** The process's `iot.rules` store (cli/ opens it once, for the rules service too); when absent the API opens (and closes) its own. */
+  readonly topicRules?: TopicRuleStore;
+  /** The process's `iot.retained` store, for Publish with `retain=true`; when absent the publisher opens (and closes) its own. */
+  readonly retained?: RetainedStore;
   readonly clock?: () => number;
   /** Default 5 minutes, as AWS IoT. */
   readonly thingTypeDeleteDelayMs?: number;
@@ -67,9 +72,24 @@ export interface Api {
   readonly authenticate: RequestAuthenticator;
   /** Where the credentials file is (undefined when writing it is turned off). */
   readonly credentials: CredentialsFileResult | undefined;
-  /** Closes what the API opened. Safe to call twice. */
+  /** The service's stop(). */
   stop(): Promise<void>;
 }
+
+export interface ApiService {
+  /**
+   * Opens the stores deps did not pass (each waits until it has caught up with its topic), makes
+   * sure an access key exists and, on first start, writes it to `<dataDir>/credentials`, and
+   * resolves with the routes. Safe to call twice.
+   * @throws PlatformError CONFIG_INVALID when two operations serve the same method and path.
+   */
+  start(): Promise<Api>;
+  /** Closes what start() opened (not the stores passed in deps). Safe to call twice and concurrently. */
+  stop(): Promise<void>;
+}
+
+/** The part of kiot's Config the API reads. */
+export type ApiConfig = Pick<Config, 'dataDir' | 'region' | 'accountId'>;
 
 /** Opens the registry with the config's region (ARNs) and account id. */
 export function openThingRegistry(config: Pick<Config, 'region' | 'accountId'>, deps: { log: Log; logger: Logger; clock?: () => number; thingTypeDeleteDelayMs?: number }): Promise<ThingRegistry> {
@@ -83,25 +103,25 @@ export function openThingRegistry(config: Pick<Config, 'region' | 'accountId'>, 
   });
 }
 
-/**
- * Opens the stores the API needs (access keys, registry, topic rules; each waits until it has
- * caught up with its topic), makes sure an access key exists and, on first start, writes it to
- * `<dataDir>/credentials`, and returns the routes.
- * @throws PlatformError CONFIG_INVALID when two operations serve the same method and path.
- */
-export async function createApi(config: Pick<Config, 'dataDir' | 'region' | 'accountId'>, deps: ApiDeps): Promise<Api> {
+export function createApiService(config: ApiConfig, deps: ApiDeps): ApiService {
   const clock = deps.clock ?? Date.now;
   const opened: { close(): Promise<void> }[] = [];
-  const closeAll = async (): Promise<void> => {
-    for (const store of opened.splice(0).reverse()) await store.close();
-  };
-  try {
+  let starting: Promise<Api> | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await starting?.catch(() => undefined);
+      for (const store of opened.splice(0).reverse()) await store.close();
+    })());
+  const open = async (): Promise<Api> => {
     const accessKeys = await AccessKeyStore.open(deps.log, { logger: deps.logger });
     opened.push(accessKeys);
     const registry = deps.registry ?? (await openThingRegistry(config, { ...deps, clock }));
     if (!deps.registry) opened.push(registry);
-    const topicRules = await TopicRuleStore.open({ log: deps.log, logger: deps.logger });
-    opened.push(topicRules);
+    const topicRules = deps.topicRules ?? (await TopicRuleStore.open({ log: deps.log, logger: deps.logger }));
+    if (!deps.topicRules) opened.push(topicRules);
+    const publisher = createPublisher({ log: deps.log, logger: deps.logger, ...(deps.retained ? { retained: deps.retained } : {}) });
+    opened.push({ close: () => publisher.stop() });
     const credentials =
       deps.writeCredentialsFile === false
         ? undefined
@@ -115,7 +135,7 @@ export async function createApi(config: Pick<Config, 'dataDir' | 'region' | 'acc
         ...thingTypeOperations(registry),
         ...thingGroupOperations(registry),
         ...topicRuleOperations(topicRules, registry.arns, clock, deps.fileRules),
-        ...publishOperations(createPublisher({ log: deps.log, logger: deps.logger }), scope),
+        ...publishOperations(publisher, scope),
         ...accessKeyOperations(accessKeys, clock),
         ...topicOperations(deps.log),
         ...(deps.operations ?? []),
@@ -123,10 +143,14 @@ export async function createApi(config: Pick<Config, 'dataDir' | 'region' | 'acc
       authenticate,
       ...(deps.maxBodyBytes !== undefined ? { maxBodyBytes: deps.maxBodyBytes } : {}),
     });
-    let stopping: Promise<void> | undefined;
-    return { routes, registry, accessKeys, topicRules, authenticate, credentials, stop: () => (stopping ??= closeAll()) };
-  } catch (err) {
-    await closeAll();
-    throw err;
-  }
+    return { routes, registry, accessKeys, topicRules, authenticate, credentials, stop };
+  };
+  return {
+    start: () =>
+      (starting ??= open().catch(async (err: unknown) => {
+        for (const store of opened.splice(0).reverse()) await store.close();
+        throw err;
+      })),
+    stop,
+  };
 }

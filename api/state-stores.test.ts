@@ -13,7 +13,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { EmbeddedLog, TOPICS, loadConfig, silentLogger, topicSpec } from '../core/index.js';
 import { createRulesService } from '../rules/worker/index.js';
 import { parseCredentialsFile } from './access-keys.js';
-import { createApi, type Api } from './index.js';
+import { createApiService, type Api } from './index.js';
 import { createHttpServer } from './server.js';
 
 const ACCOUNT = '123456789012';
@@ -71,7 +71,7 @@ async function openLog(): Promise<EmbeddedLog> {
 
 /** An API (one process's worth) on `log` behind its own HTTP server, and an SDK client signed with the data dir's credentials. */
 async function serveApi(log: EmbeddedLog): Promise<{ api: Api; client: IoTClient }> {
-  const api = await createApi({ dataDir: dir!, region: undefined, accountId: ACCOUNT }, { log, logger: silentLogger(), announce: () => undefined });
+  const api = await createApiService({ dataDir: dir!, region: undefined, accountId: ACCOUNT }, { log, logger: silentLogger(), announce: () => undefined }).start();
   cleanups.push(() => api.stop());
   const http = createHttpServer({ logger: silentLogger(), metrics: async () => '', health: () => ({ status: 'ok' }), routes: api.routes });
   const endpoint = `http://127.0.0.1:${await http.listen('127.0.0.1', 0)}`;

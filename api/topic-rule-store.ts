@@ -156,6 +156,11 @@ export class TopicRuleStore {
     return new TopicRuleStore(await StateStore.open({ log: deps.log, logger: deps.logger, topic: topicSpec(TOPICS.rules), codec: topicRuleCodec, commands: topicRuleCommands }));
   }
 
+  /** Every record on `iot.rules`, read-only (the rules service's table source in the same process). */
+  get view(): StateView<TopicRuleRecord> {
+    return this.#store;
+  }
+
   get(name: string): StoredTopicRule | undefined {
     const record = this.#store.get(name);
     return isApiRule(record) ? record : undefined;

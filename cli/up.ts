@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { awsSettingsFromConfig, createDynamoDbReader } from '../actions/index.js';
-import { AccessKeyStore, createApi, createAwsRoutes, createRequestAuthenticator, openThingRegistry, type AwsOperation, type RequestAuthenticator } from '../api/index.js';
+import { AccessKeyStore, TopicRuleStore, createApiService, createAwsRoutes, createRequestAuthenticator, openThingRegistry, type AwsOperation, type RequestAuthenticator } from '../api/index.js';
 import { certificateOperations } from '../api/routes/certificates.js';
 import { endpointOperations } from '../api/routes/endpoint.js';
 import { policyOperations } from '../api/routes/policies.js';
@@ -79,9 +79,18 @@ export async function startPlatform(
     let serverCertificate: Promise<IssuedServerCertificate> | undefined;
     const kiotServerCertificate = (sec: SecurityServices) => (serverCertificate ??= sec.certificates.issueServerCertificate(serverNames(config.host)));
 
+    // A table that more than one service of this process uses is opened here, once, and passed
+    // in deps (as a read-only view to a service that only reads it); a service opens in start(),
+    // and closes in stop(), only what it alone uses. See core/state/README.md, step 4.
+    const servesApi = has('api') || has('registry');
+    const retained = servesApi || has('gateway') ? await RetainedStore.open({ log, logger }) : undefined;
+    if (retained) stops.push(() => retained.close());
+    const topicRules = servesApi ? await TopicRuleStore.open({ log, logger }) : undefined;
+    if (topicRules) stops.push(() => topicRules.close());
+
     let shadows: Shadows | undefined;
     if (has('shadow')) {
-      const shadowService = createShadowService({ log, logger });
+      const shadowService = createShadowService({}, { log, logger });
       shadows = await shadowService.start();
       stops.push(() => shadowService.stop());
       operations.push(...shadowOperations(shadows, arnScopeOf(config)));
@@ -98,7 +107,12 @@ export async function startPlatform(
           return reader;
         }));
       const getThingShadow = async (thingName: string, shadowName: string | undefined) => shadowReader.document({ thingName, ...(shadowName ? { shadowName } : {}) }) as SqlValue;
-      const rules = createRulesService(config, { log, logger, sqlServices: { getDynamoDb: dynamoReader.getDynamoDb, getThingShadow } });
+      const rules = createRulesService(config, {
+        log,
+        logger,
+        sqlServices: { getDynamoDb: dynamoReader.getDynamoDb, getThingShadow },
+        ...(topicRules ? { rulesTable: topicRules.view } : {}),
+      });
       await rules.start();
       stops.push(() => rules.stop());
       operations.push(...rules.operations);
@@ -113,26 +127,27 @@ export async function startPlatform(
       stops.push(() => registry.close());
       // One registry store for things and security records, so every registry command is serialised.
       const securityService = createSecurityService(config, { log, logger, things: thingsDirectory(registry), registryStore: registry.store });
-      security = await securityService.start();
-      const retained = await RetainedStore.open({ log, logger });
-      stops.push(() => retained.close());
       stops.push(() => securityService.stop());
-      const api = await createApi(config, {
+      security = await securityService.start();
+      const apiService = createApiService(config, {
         log,
         logger,
         announce,
         registry,
+        topicRules,
+        retained,
         fileRules: () => fileRules(),
         operations: [
           ...certificateOperations(security.certificates),
           ...policyOperations(security.policies),
-          ...retainedMessageOperations(retained),
+          ...retainedMessageOperations(retained!),
           ...endpointOperations(() => mqttsPort),
           ...notImplementedOperations(),
           ...operations,
         ],
       });
-      stops.push(() => api.stop());
+      stops.push(() => apiService.stop());
+      const api = await apiService.start();
       routes.push(...api.routes);
       authenticate = api.authenticate;
       await writeCaFile(config.dataDir, security.certificates.kiotCaCertificate().certificatePem, announce);
@@ -173,6 +188,7 @@ export async function startPlatform(
       const gateway = createGateway(config, {
         log,
         logger,
+        retained,
         // On the embedded log one process owns the data dir, so its gateway id can stay the same
         // across restarts: its delivery consumer then resumes from its last commit instead of the
         // latest offset (nothing a crash caught on the way to an offline session is lost).
@@ -189,8 +205,10 @@ export async function startPlatform(
       if (security) {
         // AWS IoT's HTTPS publish for devices: the mqtts listener's server certificate, the registry's policies.
         const devices = security.devices;
+        const publisher = createPublisher({ log, logger, retained });
+        stops.push(() => publisher.stop());
         const https = createHttpsPublishListener({
-          publisher: createPublisher({ log, logger }),
+          publisher,
           logger,
           authenticate: (certificate, remoteAddress) => devices.httpSession(certificate, remoteAddress),
           tls: config.tlsCert

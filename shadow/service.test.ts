@@ -19,7 +19,7 @@ async function openLog(dir?: string): Promise<{ log: EmbeddedLog; dir: string }>
 }
 
 async function startService(log: Log): Promise<{ service: ShadowService; shadows: Shadows }> {
-  const service = createShadowService({ log, logger: silentLogger() });
+  const service = createShadowService({}, { log, logger: silentLogger() });
   const shadows = await service.start();
   return { service, shadows };
 }

@@ -25,6 +25,9 @@ export const SHADOW_GROUP = 'kiot-shadow';
 const RETRY_PAUSE_MS = 500;
 const MAX_RETRY_PAUSE_MS = 5_000;
 
+/** The part of kiot's Config the shadow service reads: none yet (AWS's shadow limits are constants in document.ts); the parameter keeps every service's factory `(config, deps)`. */
+export type ShadowConfig = Readonly<Record<never, never>>;
+
 export interface ShadowServiceDeps {
   readonly log: Log;
   readonly logger: Logger;
@@ -50,7 +53,7 @@ export interface ShadowService {
   stop(): Promise<void>;
 }
 
-export function createShadowService(deps: ShadowServiceDeps): ShadowService {
+export function createShadowService(_config: ShadowConfig, deps: ShadowServiceDeps): ShadowService {
   const logger = deps.logger.child({ module: 'shadow' });
   let store: StateStore<StoredShadow> | undefined;
   let consumer: EnvelopeConsumer | undefined;

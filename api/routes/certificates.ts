@@ -58,7 +58,7 @@ const listRequest = (request: AwsRequest) => ({
   ascendingOrder: queryBoolean(request, 'isAscendingOrder'),
 });
 
-/** The certificate operations, for `createApi({ operations })`. */
+/** The certificate operations, for `createApiService(config, { operations })`. */
 export function certificateOperations(service: CertificateService): AwsOperation[] {
   const listOutput = (page: { items: readonly CertificateRecord[]; next: string | undefined }) =>
     compact({

@@ -18,7 +18,7 @@ function header(request: AwsRequest, name: string): string {
 const markerPage = (request: AwsRequest) => ({ pageSize: queryInteger(request, 'pageSize'), marker: queryString(request, 'marker') });
 const tokenPage = (request: AwsRequest) => ({ pageSize: queryInteger(request, 'maxResults'), marker: queryString(request, 'nextToken') });
 
-/** The policy and thing-principal operations, for `createApi({ operations })`. */
+/** The policy and thing-principal operations, for `createApiService(config, { operations })`. */
 export function policyOperations(service: PolicyService): AwsOperation[] {
   const policyName = (request: AwsRequest): string => request.params['policyName']!;
   const versionOutput = (policy: PolicyRecord, version: PolicyVersionRecord) => ({

@@ -39,6 +39,8 @@ export interface GatewayContextDeps {
   readonly clock: GatewayClock;
   /** See `GatewayDeps.isDeviceClientId`. */
   readonly isDeviceClientId?: ((clientId: string) => boolean) | undefined;
+  /** A retained store shared with the rest of the process; when absent the context opens one and closes it on stop. */
+  readonly retained?: RetainedStore;
 }
 
 export interface GatewayContext {
@@ -68,7 +70,8 @@ export async function openGatewayContext(deps: GatewayContextDeps): Promise<Gate
   await log.ensureTopic(topicSpec(TOPICS.ingress));
   await log.ensureTopic(topicSpec(TOPICS.egress));
   const index = new SubscriptionIndex();
-  const retained = await RetainedStore.open({ log, logger });
+  const own = deps.retained ? undefined : await RetainedStore.open({ log, logger });
+  const retained = deps.retained ?? own!;
   const sessions = await SessionStore.open({ log, logger, gatewayId, limits: deps.limits, clock, index });
   const router = new Router({ index, sessions, retained, clock });
   const writer = createIngestWriter({ log, logger, retained, origin: gatewayId });
@@ -115,7 +118,7 @@ export async function openGatewayContext(deps: GatewayContextDeps): Promise<Gate
         // sessions' final write, and nothing arrives for a store that is closing.
         await consumer.stop();
         await sessions.stop();
-        await retained.close();
+        await own?.close();
       })());
     },
   };

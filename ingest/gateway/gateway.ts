@@ -13,6 +13,7 @@ import { PlatformError, listen, type Config, type Log, type Logger, type Registr
 import { anonymousAuthenticator, type Authenticator } from '../auth.js';
 import { systemGatewayClock, type GatewayClock } from '../clock.js';
 import { Connection, type ConnectionOrigin } from './connection.js';
+import type { RetainedStore } from '../retained-store.js';
 import { openGatewayContext, type GatewayContext } from './context.js';
 import { DEFAULT_LIMITS, type GatewayLimits } from './limits.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
@@ -54,6 +55,8 @@ export interface GatewayDeps {
   readonly isDeviceClientId?: (clientId: string) => boolean;
   /** Time and timers (session expiry, will delay, keep-alive); the system clock by default. Tests pass a manual one. */
   readonly clock?: GatewayClock;
+  /** The process's `iot.retained` store (cli/ opens it once); when absent the gateway opens its own in start() and closes it in stop(). */
+  readonly retained?: RetainedStore;
 }
 
 export interface Gateway {
@@ -139,6 +142,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
         metrics,
         clock: deps.clock ?? systemGatewayClock,
         isDeviceClientId: deps.isDeviceClientId,
+        ...(deps.retained ? { retained: deps.retained } : {}),
       });
       const ports = new Map<GatewayListener, number>();
       for (const auth of new Set([authenticator, tlsAuthenticator])) {

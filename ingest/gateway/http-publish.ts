@@ -46,21 +46,27 @@ export interface Publisher {
    *   Each carries `details.awsErrorType` and `details.awsStatus`, AWS's answer for it.
    */
   publish(request: PublishRequest): Promise<void>;
+  /** Closes the retained store the publisher opened (none when `deps.retained` was given). Safe twice. */
+  stop(): Promise<void>;
 }
 
 export interface PublisherDeps {
   readonly log: Log;
   readonly logger: Logger;
+  /** The process's `iot.retained` store (cli/ opens it once); when absent the publisher opens its own on first use. */
+  readonly retained?: RetainedStore;
 }
 
 export function createPublisher(deps: PublisherDeps): Publisher {
   const logger = deps.logger.child({ module: 'ingest.http-publish' });
   let ready: Promise<IngestWriter> | undefined;
+  let own: RetainedStore | undefined;
+  let stopping: Promise<void> | undefined;
   // Opened on first use: the API serves publishes in processes that may never see one.
   const writer = () =>
     (ready ??= (async () => {
       await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
-      const retained = await RetainedStore.open({ log: deps.log, logger });
+      const retained = deps.retained ?? (own = await RetainedStore.open({ log: deps.log, logger }));
       return createIngestWriter({ log: deps.log, logger, retained });
     })().catch((err) => {
       ready = undefined;
@@ -116,6 +122,11 @@ export function createPublisher(deps: PublisherDeps): Publisher {
         throw new PlatformError('LOG_UNAVAILABLE', 'the message could not be stored; retry', { cause: err, retriable: true, details: { awsErrorType: 'ServiceUnavailableException', awsStatus: 503 } });
       }
     },
+    stop: () =>
+      (stopping ??= (async () => {
+        await ready?.catch(() => undefined);
+        await own?.close();
+      })()),
   };
 }
 

@@ -4,7 +4,7 @@
  * `iot.ingress`. It also exports an HTTP operation (`GET /kiot/rules`, for `kiot rules list`;
  * the composition root serves it behind the API's SigV4 check) and a Prometheus registry (per-rule counters and cloudwatch_metric data points).
  */
-import { Counter, Registry, TOPICS, systemClock, topicSpec, type Clock, type Config, type Log, type Logger } from '../../core/index.js';
+import { Counter, Registry, TOPICS, systemClock, topicSpec, type Clock, type Config, type Log, type Logger, type StateView } from '../../core/index.js';
 import {
   awsSettingsFromConfig,
   type AwsActionsConfig,
@@ -23,7 +23,7 @@ import {
 import { topicRulePayloadOf } from '../files/index.js';
 import { defaultSqlServices, type SqlServices } from '../sql/index.js';
 import { RuleSet, type RuleStatus, type SourcedRule } from './rule-set.js';
-import { FileRuleSource, TableRuleSource, DEFAULT_POLL_INTERVAL_MS } from './sources.js';
+import { FileRuleSource, TableRuleSource, DEFAULT_POLL_INTERVAL_MS, type TopicRuleRecord } from './sources.js';
 import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_RULES_GROUP, RulesWorker } from './worker.js';
 
 /** How long stop() lets actions finish the messages they hold before it aborts them (they are redone). */
@@ -61,6 +61,8 @@ export interface RulesServiceDeps {
   readonly kafkaLogFactory?: LogFactory;
   readonly clock?: Clock;
   readonly options?: RulesServiceOptions;
+  /** The process's `iot.rules` view (cli/ opens the table once); when absent start() opens one and stop() closes it. */
+  readonly rulesTable?: StateView<TopicRuleRecord>;
 }
 
 /**
@@ -152,7 +154,7 @@ export function createRulesService(config: RulesConfig, deps: RulesServiceDeps):
     ruleSet.apply(merged);
   };
   if (rulesDir !== null) files = new FileRuleSource(rulesDir, logger, refresh, o.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
-  if (o.useTable !== false) table = new TableRuleSource(log, logger, refresh, o.rulesTopic === undefined ? topicSpec(TOPICS.rules) : { ...topicSpec(TOPICS.rules), name: o.rulesTopic });
+  if (o.useTable !== false) table = new TableRuleSource(log, logger, refresh, o.rulesTopic === undefined ? topicSpec(TOPICS.rules) : { ...topicSpec(TOPICS.rules), name: o.rulesTopic }, deps.rulesTable);
 
   const worker = new RulesWorker({
     log,

@@ -7,7 +7,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { z } from 'zod';
-import { PlatformError, StateStore, TOPICS, jsonCodec, topicSpec, type Log, type Logger, type StateCodec, type TopicSpec } from '../../core/index.js';
+import { PlatformError, StateStore, TOPICS, jsonCodec, topicSpec, type Log, type Logger, type StateCodec, type StateView, type TopicSpec } from '../../core/index.js';
 import { checkRuleText, DEFAULT_RULE_SQL_VERSION, findRuleFiles, formatProblem, parseJsonRuleFile, type ActionModel, type RuleModel, type RuleProblem } from '../files/index.js';
 import type { SourcedRule } from './rule-set.js';
 
@@ -305,15 +305,17 @@ function sourcedRule(name: string, record: TopicRuleRecord): SourcedRule {
 
 /** The `iot.rules` table as a rule source: a read-only view of the rules store (the API writes it). */
 export class TableRuleSource {
-  #store: StateStore<TopicRuleRecord> | undefined;
+  #own: StateStore<TopicRuleRecord> | undefined;
   #unsubscribe: (() => void) | undefined;
   #rules = new Map<string, SourcedRule>();
 
+  /** `shared`: the process's `iot.rules` view (cli/ opens it once, and closes it); without one, start() opens a view and stop() closes it. */
   constructor(
     private readonly log: Log,
     private readonly logger: Logger,
     private readonly onChange: () => void,
     private readonly topic: TopicSpec = topicSpec(TOPICS.rules),
+    private readonly shared?: StateView<TopicRuleRecord>,
   ) {}
 
   rules(): ReadonlyMap<string, SourcedRule> {
@@ -322,10 +324,9 @@ export class TableRuleSource {
 
   /** Opens the view (it has caught up when this resolves) and follows it. */
   async start(): Promise<void> {
-    const store = await StateStore.open({ log: this.log, logger: this.logger, topic: this.topic, codec: topicRuleCodec });
-    this.#store = store;
-    for (const [key, record] of store.entries()) this.#rules.set(key, sourcedRule(key, record));
-    this.#unsubscribe = store.onChange((change) => {
+    const view = this.shared ?? (this.#own = await StateStore.open({ log: this.log, logger: this.logger, topic: this.topic, codec: topicRuleCodec }));
+    for (const [key, record] of view.entries()) this.#rules.set(key, sourcedRule(key, record));
+    this.#unsubscribe = view.onChange((change) => {
       const next = new Map(this.#rules);
       if (change.value === undefined) next.delete(change.key);
       else next.set(change.key, sourcedRule(change.key, change.value));
@@ -336,6 +337,6 @@ export class TableRuleSource {
 
   async stop(): Promise<void> {
     this.#unsubscribe?.();
-    await this.#store?.close();
+    await this.#own?.close();
   }
 }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedLog, silentLogger } from '../../../core/index.js';
 import { createSecurityService, thingsDirectory, type SecurityServices } from '../../../registry/index.js';
-import { createApi, openThingRegistry, type Api } from '../../index.js';
+import { createApiService, openThingRegistry, type Api } from '../../index.js';
 import { createHttpServer } from '../../server.js';
 import { certificateOperations } from '../certificates.js';
 import { policyOperations } from '../policies.js';
@@ -36,12 +36,12 @@ export async function startSecurityApi(): Promise<SecurityApiKit> {
   // One registry store, as `kiot up` wires it: DeleteThing sees the attachments.
   const service = createSecurityService(config, { log, logger, things: thingsDirectory(registry), registryStore: registry.store });
   const security = await service.start();
-  const api = await createApi(config, {
+  const api = await createApiService(config, {
     log,
     logger,
     registry,
     operations: [...certificateOperations(security.certificates), ...policyOperations(security.policies)],
-  });
+  }).start();
   const http = createHttpServer({ logger, metrics: async () => '', health: () => ({}), routes: api.routes });
   const endpoint = `http://127.0.0.1:${await http.listen('127.0.0.1', 0)}`;
   const client = new IoTClient({ endpoint, region: 'us-east-1', credentials: fromIni({ filepath: join(dir, 'credentials'), profile: 'default' }), maxAttempts: 1 });
