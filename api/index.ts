@@ -10,7 +10,7 @@
  * ```
  */
 import type { FileTopicRule } from '../rules/worker/index.js';
-import type { Config, Log, Logger } from '../core/index.js';
+import type { ApiConfig, Log, Logger, SharedConfig } from '../core/index.js';
 import { createPublisher, type RetainedStore } from '../ingest/index.js';
 import { DEFAULT_ARN_REGION, ThingRegistry, arnScopeOf } from '../registry/index.js';
 import { AccessKeyStore, ensureCredentialsFile, type CredentialsFileResult } from './access-keys.js';
@@ -88,11 +88,11 @@ export interface ApiService {
   stop(): Promise<void>;
 }
 
-/** The part of kiot's Config the API reads. */
-export type ApiConfig = Pick<Config, 'dataDir' | 'region' | 'accountId'>;
+/** What the API service reads of its group of kiot's Config (`config.api`); the HTTP listener's settings are cli/'s. */
+export type ApiServiceConfig = Pick<ApiConfig, 'dataDir' | 'region' | 'accountId'>;
 
 /** Opens the registry with the config's region (ARNs) and account id. */
-export function openThingRegistry(config: Pick<Config, 'region' | 'accountId'>, deps: { log: Log; logger: Logger; clock?: () => number; thingTypeDeleteDelayMs?: number }): Promise<ThingRegistry> {
+export function openThingRegistry(config: Pick<SharedConfig, 'region' | 'accountId'>, deps: { log: Log; logger: Logger; clock?: () => number; thingTypeDeleteDelayMs?: number }): Promise<ThingRegistry> {
   return ThingRegistry.open({
     log: deps.log,
     logger: deps.logger,
@@ -103,7 +103,7 @@ export function openThingRegistry(config: Pick<Config, 'region' | 'accountId'>, 
   });
 }
 
-export function createApiService(config: ApiConfig, deps: ApiDeps): ApiService {
+export function createApiService(config: ApiServiceConfig, deps: ApiDeps): ApiService {
   const clock = deps.clock ?? Date.now;
   const opened: { close(): Promise<void> }[] = [];
   let starting: Promise<Api> | undefined;

@@ -122,7 +122,7 @@ describe('a data dir written before the state stores', () => {
     // Rules other tools wrote run, but are not the API's to list.
     expect((await client.send(new ListTopicRulesCommand({}))).rules?.map((r) => r.ruleName)).toEqual(['old_api']);
 
-    const rulesService = createRulesService(loadConfig({ flags: { dataDir: dir! }, env: {} }), { log, logger: silentLogger(), options: { rulesDir: null } });
+    const rulesService = createRulesService(loadConfig({ flags: { dataDir: dir! }, env: {} }).rules, { log, logger: silentLogger(), options: { rulesDir: null } });
     cleanups.push(() => rulesService.stop());
     await rulesService.start(); // the table has caught up when this resolves
     const states = () => Object.fromEntries(rulesService.list().rules.map((r) => [r.name, r.state]));

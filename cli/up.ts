@@ -96,7 +96,7 @@ export async function startPlatform(
       operations.push(...shadowOperations(shadows, arnScopeOf(config)));
     }
     if (has('rules')) {
-      const dynamoReader = createDynamoDbReader({ settings: awsSettingsFromConfig(config).dynamodb });
+      const dynamoReader = createDynamoDbReader({ settings: awsSettingsFromConfig(config.rules).dynamodb });
       stops.push(() => dynamoReader.close());
       // get_thing_shadow reads this process's view of the shadow table (the shadow service's
       // when it runs here): no request to the shadow service.
@@ -107,7 +107,7 @@ export async function startPlatform(
           return reader;
         }));
       const getThingShadow = async (thingName: string, shadowName: string | undefined) => shadowReader.document({ thingName, ...(shadowName ? { shadowName } : {}) }) as SqlValue;
-      const rules = createRulesService(config, {
+      const rules = createRulesService(config.rules, {
         log,
         logger,
         sqlServices: { getDynamoDb: dynamoReader.getDynamoDb, getThingShadow },
@@ -129,7 +129,7 @@ export async function startPlatform(
       const securityService = createSecurityService(config, { log, logger, things: thingsDirectory(registry), registryStore: registry.store });
       stops.push(() => securityService.stop());
       security = await securityService.start();
-      const apiService = createApiService(config, {
+      const apiService = createApiService(config.api, {
         log,
         logger,
         announce,
@@ -151,7 +151,7 @@ export async function startPlatform(
       routes.push(...api.routes);
       authenticate = api.authenticate;
       await writeCaFile(config.dataDir, security.certificates.kiotCaCertificate().certificatePem, announce);
-    } else if (operations.length > 0 || config.metricsAuth) {
+    } else if (operations.length > 0 || config.api.metricsAuth) {
       // No API in this process, but what it serves is still signed: same keys, same check.
       const accessKeys = await AccessKeyStore.openView(log, { logger });
       stops.push(() => accessKeys.close());
@@ -178,14 +178,14 @@ export async function startPlatform(
       metrics: () => metrics.render(),
       health: () => ({ status: 'ok', log: log.kind, roles: config.roles, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }),
       routes,
-      ...(config.metricsAuth && authenticate ? { authenticateMetrics: authenticate } : {}),
+      ...(config.api.metricsAuth && authenticate ? { authenticateMetrics: authenticate } : {}),
       ...(httpTls ? { tls: httpTls } : {}),
     });
     stops.push(() => http.close());
-    listeners.set('http', await http.listen(config.host, config.httpPort));
+    listeners.set('http', await http.listen(config.host, config.api.httpPort));
 
     if (has('gateway')) {
-      const gateway = createGateway(config, {
+      const gateway = createGateway(config.gateway, {
         log,
         logger,
         retained,
@@ -195,7 +195,7 @@ export async function startPlatform(
         // Gateways on Kafka keep random ids: two live gateways must never share one.
         ...(config.kafkaBrokers.length === 0 ? { gatewayId: EMBEDDED_GATEWAY_ID } : {}),
         // Anonymous loopback clients held to a policy (beyond loopback the registry's authenticator below wins).
-        ...(config.anonymousPolicy ? { authenticator: createAnonymousPolicyAuthenticator(readAnonymousPolicy(config.anonymousPolicy), arnScopeOf(config)) } : {}),
+        ...(config.gateway.anonymousPolicy ? { authenticator: createAnonymousPolicyAuthenticator(readAnonymousPolicy(config.gateway.anonymousPolicy), arnScopeOf(config)) } : {}),
         ...(security ? await deviceAuthentication(config, security, metrics, logger, () => kiotServerCertificate(security!)) : {}),
       });
       metrics.include(gateway.metricsRegistry);
@@ -211,12 +211,12 @@ export async function startPlatform(
           publisher,
           logger,
           authenticate: (certificate, remoteAddress) => devices.httpSession(certificate, remoteAddress),
-          tls: config.tlsCert
-            ? { cert: readPem(config.tlsCert, 'tlsCert'), key: readPem(config.tlsKey, 'tlsKey'), ca: config.tlsCa ? readPem(config.tlsCa, 'tlsCa') : undefined }
+          tls: config.gateway.tlsCert
+            ? { cert: readPem(config.gateway.tlsCert, 'tlsCert'), key: readPem(config.gateway.tlsKey, 'tlsKey'), ca: config.gateway.tlsCa ? readPem(config.gateway.tlsCa, 'tlsCa') : undefined }
             : await kiotTls(kiotServerCertificate(security)),
         });
         stops.push(() => https.close());
-        listeners.set('https', await https.listen(config.host, config.httpsPort));
+        listeners.set('https', await https.listen(config.host, config.gateway.httpsPort));
       }
     }
     for (const [name, port] of listeners) announce(`listening ${name} ${formatHost(config.host)}:${port}`);
@@ -251,7 +251,7 @@ async function deviceAuthentication(
   const authenticator = createRegistryAuthenticator(security, { logger });
   metrics.include(authenticator.metricsRegistry);
   let tlsCredentials: GatewayDeps['tlsCredentials'];
-  if (!config.tlsCert) {
+  if (!config.gateway.tlsCert) {
     const server = await serverCertificate();
     tlsCredentials = { cert: server.certificatePem, key: server.privateKeyPem, ca: server.caCertificatePem };
   }
@@ -291,13 +291,13 @@ async function kiotTls(issued: Promise<IssuedServerCertificate>): Promise<{ cert
  *   (which holds the kiot CA) does not run in this process.
  */
 async function httpTlsCredentials(config: Config, issue: (() => Promise<IssuedServerCertificate>) | undefined): Promise<{ cert: string | Buffer; key: string | Buffer } | undefined> {
-  const on = config.httpTls === 'on' || (config.httpTls === 'auto' && !isLoopbackHost(config.host));
+  const on = config.api.httpTls === 'on' || (config.api.httpTls === 'auto' && !isLoopbackHost(config.host));
   if (!on) return undefined;
-  if (config.httpTlsCert) return { cert: readPem(config.httpTlsCert, 'httpTlsCert'), key: readPem(config.httpTlsKey, 'httpTlsKey') };
+  if (config.api.httpTlsCert) return { cert: readPem(config.api.httpTlsCert, 'httpTlsCert'), key: readPem(config.api.httpTlsKey, 'httpTlsKey') };
   if (!issue) {
     throw new PlatformError(
       'CONFIG_INVALID',
-      `httpTls: the HTTP listener on ${config.host} needs TLS (--http-tls ${config.httpTls}): pass --http-tls-cert and --http-tls-key, run the api or registry role in this process (the kiot CA issues one), or set --http-tls off`,
+      `httpTls: the HTTP listener on ${config.host} needs TLS (--http-tls ${config.api.httpTls}): pass --http-tls-cert and --http-tls-key, run the api or registry role in this process (the kiot CA issues one), or set --http-tls off`,
       { details: { field: 'httpTls' } },
     );
   }

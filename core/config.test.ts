@@ -26,17 +26,17 @@ async function file(name: string, text: string): Promise<string> {
 describe('loadConfig', () => {
   test('defaults follow DESIGN.md', () => {
     expect(loadConfig({ env: {} })).toMatchObject({
-      dataDir: './data', rulesDir: './rules', httpPort: 8080, mqttPort: 1883, mqttsPort: 8883, wsPort: 8083,
-      host: '127.0.0.1', kafkaBrokers: [], roles: [...ROLES], logLevel: 'info',
+      dataDir: './data', host: '127.0.0.1', kafkaBrokers: [], roles: [...ROLES], logLevel: 'info',
+      rules: { rulesDir: './rules' }, api: { httpPort: 8080 }, gateway: { mqttPort: 1883, mqttsPort: 8883, wsPort: 8083 },
     });
   });
 
   test('flags beat KIOT_* variables, which beat the config file', async () => {
     const path = await file('kiot.yaml', 'httpPort: 9000\nmqttPort: 9001\nwsPort: 9002\nkafka: [ "127.0.0.1:9092" ]\n');
     const config = loadConfig({ flags: { httpPort: '7000' }, env: { KIOT_MQTT_PORT: '7001' }, configFile: path });
-    expect(config.httpPort).toBe(7000);
-    expect(config.mqttPort).toBe(7001);
-    expect(config.wsPort).toBe(9002);
+    expect(config.api.httpPort).toBe(7000);
+    expect(config.gateway.mqttPort).toBe(7001);
+    expect(config.gateway.wsPort).toBe(9002);
     expect(config.kafkaBrokers).toEqual(['127.0.0.1:9092']);
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -50,7 +50,7 @@ describe('loadConfig', () => {
   });
 
   test('port 0 means any free port', () => {
-    expect(loadConfig({ flags: { httpPort: '0' }, env: {} }).httpPort).toBe(0);
+    expect(loadConfig({ flags: { httpPort: '0' }, env: {} }).api.httpPort).toBe(0);
   });
 
   test('an invalid value names where it came from and what was expected', async () => {
@@ -80,6 +80,19 @@ describe('loadConfig', () => {
 });
 
 describe('settings table', () => {
+  test('each setting fills a field of its group, and a group repeats the shared settings it reads', async () => {
+    const config = loadConfig({ env: {} });
+    for (const s of SETTINGS) {
+      if (s.group === 'gateway' || s.group === 'rules' || s.group === 'api') expect(Object.keys(config[s.group]), s.key).toContain(s.key);
+    }
+    for (const group of [config.gateway, config.rules, config.api]) expect(Object.isFrozen(group)).toBe(true);
+    const path = await file('kiot.yaml', 'host: 0.0.0.0\naccountId: "123456789012"\nregion: eu-west-1\n');
+    const shared = loadConfig({ configFile: path, env: { KIOT_DATA_DIR: '/var/kiot' } });
+    expect(shared.gateway.host).toBe('0.0.0.0');
+    expect(shared.rules.accountId).toBe('123456789012');
+    expect(shared.api).toMatchObject({ dataDir: '/var/kiot', region: 'eu-west-1', accountId: '123456789012' });
+  });
+
   test('every flag reaches its key: commander names the option after the flag, camel-cased', () => {
     for (const s of SETTINGS) {
       const name = s.flag.split(' ')[0]!.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

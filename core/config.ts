@@ -38,35 +38,86 @@ export const DEFAULT_MAX_CONNECTS_PER_SECOND_PER_CLIENT_ID = 1;
 /** AWS account id used in ARNs when none is configured (LocalStack and moto use the same placeholder). */
 export const DEFAULT_ACCOUNT_ID = '000000000000';
 
-export interface Config {
+/**
+ * kiot's settings, grouped by the service that reads them: the shared ones at the top, then one
+ * group per service, and each service takes its group (`createGateway(config.gateway, deps)`,
+ * `createRulesService(config.rules, deps)`, `createBridge(config.bridge, deps)`) and sees no
+ * other's. A group repeats the shared settings its service reads (the gateway's `host`, the rules'
+ * `accountId`), copied from the one shared setting, so that a service's config is one object.
+ *
+ * Why the groups are declared here and not in each service's folder: one table (SETTINGS) and one
+ * validation pass (loadConfig) fill all of them, so that a flag, a `KIOT_*` variable and a file
+ * key stay one setting with one error message, and core imports no service (DESIGN.md's folder
+ * table, test/import-graph.test.ts). A group, its rows (`group` in SETTINGS) and its validation
+ * are read together in this file; a service only imports its group's type.
+ */
+export interface Config extends SharedConfig {
+  readonly gateway: GatewayConfig;
+  readonly rules: RulesConfig;
+  readonly api: ApiConfig;
+  /** Bridge from an external MQTT broker (ingest/bridge); undefined when no `bridge` URL is set. */
+  readonly bridge: BridgeConfig | undefined;
+}
+
+/** Settings every role reads. */
+export interface SharedConfig {
   readonly dataDir: string;
-  readonly rulesDir: string;
-  readonly httpPort: number;
-  readonly mqttPort: number;
-  readonly mqttsPort: number;
-  readonly wsPort: number;
-  /** Device HTTPS publish listener (mutual TLS, AWS IoT's 8443). */
-  readonly httpsPort: number;
-  /** TLS on the HTTP API: `on`, `off`, or `auto` (on when `host` is not a loopback address). */
-  readonly httpTls: 'auto' | 'on' | 'off';
-  /** PEM server certificate (and key) of the HTTP API; undefined = issued by the kiot CA when TLS is on. */
-  readonly httpTlsCert: string | undefined;
-  readonly httpTlsKey: string | undefined;
-  /** `/metrics` requires a SigV4 signature like the API (default: open, like `/health`). */
-  readonly metricsAuth: boolean;
+  /** The address every listener binds. */
   readonly host: string;
   /** Kafka bootstrap brokers; empty means the embedded log. */
   readonly kafkaBrokers: readonly string[];
   readonly roles: readonly Role[];
   readonly logLevel: LogLevel;
-  /** Bridge from an external MQTT broker (ingest/bridge); undefined when no `bridge` URL is set. */
-  readonly bridge: BridgeConfig | undefined;
   /** The config file that was read, if any. */
   readonly configFile: string | undefined;
   /** AWS region of the HTTP API: the only region a request may be signed for, and the region in ARNs; undefined = any region is accepted and ARNs say `us-east-1`. */
   readonly region: string | undefined;
   /** AWS account id in ARNs and registry events (12 digits). */
   readonly accountId: string;
+}
+
+/** The MQTT gateway (ingest/gateway) and the device HTTPS publish listener. */
+export interface GatewayConfig {
+  /** Shared: the address the listeners bind. */
+  readonly host: string;
+  readonly mqttPort: number;
+  readonly mqttsPort: number;
+  readonly wsPort: number;
+  /** Device HTTPS publish listener (mutual TLS, AWS IoT's 8443). */
+  readonly httpsPort: number;
+  /** PEM server certificate file of the MQTT TLS listener; the listener starts only when set. */
+  readonly tlsCert: string | undefined;
+  /** PEM private key file of `tlsCert`. */
+  readonly tlsKey: string | undefined;
+  /** PEM CA file for client certificates (mutual TLS); clients are asked for one when set. */
+  readonly tlsCa: string | undefined;
+  /** MQTT: topic filters one connection (session) may hold; more are refused in SUBACK. */
+  readonly maxSubscriptionsPerConnection: number;
+  /** MQTT: PUBLISH packets one connection may send per second; 0 = no limit. */
+  readonly maxPublishesPerSecondPerConnection: number;
+  /** MQTT: bytes of PUBLISH packets one connection may send per second; 0 = no limit. */
+  readonly maxBytesPerSecondPerConnection: number;
+  /** MQTT: authenticated CONNECTs one client id may make per second; 0 = no limit. */
+  readonly maxConnectsPerSecondPerClientId: number;
+  /** Longest MQTT keep-alive the gateway grants, seconds. */
+  readonly maxKeepAliveSec: number;
+  /** AWS IoT policy document (JSON file) that anonymous loopback MQTT clients are held to; undefined = they may do anything but take a device's client id. */
+  readonly anonymousPolicy: string | undefined;
+}
+
+/** The rules service (rules/worker) and the actions it runs. */
+export interface RulesConfig {
+  readonly rulesDir: string;
+  /** Shared: `accountid()` in rules and templates. */
+  readonly accountId: string;
+  /** Retries of a failed rule action before the error action gets the message. */
+  readonly actionRetries: number;
+  /** Backoff before the first retry of a rule action, doubled for each further one (capped at 5 s). */
+  readonly actionRetryBackoffMs: number;
+  /** Base URL of an AWS Lambda Invoke API for the lambda action and aws_lambda(); undefined = not connected. */
+  readonly lambdaEndpoint: string | undefined;
+  /** Sign Lambda Invoke calls with SigV4 for this region (AWS itself); undefined = unsigned (LocalStack). */
+  readonly lambdaSigningRegion: string | undefined;
   /** AWS-API actions: overrides the AWS SDK's region (`AWS_REGION`, profile); undefined = the SDK's own. */
   readonly awsRegion: string | undefined;
   /** DynamoDB endpoint for the dynamodb/dynamodbv2 actions and get_dynamodb; undefined = the SDK's own (`AWS_ENDPOINT_URL_DYNAMODB`, ...). */
@@ -77,87 +128,83 @@ export interface Config {
   readonly s3ForcePathStyle: boolean;
   /** When set, every elasticsearch/opensearch action sends here instead of its `endpoint` parameter. */
   readonly elasticsearchEndpoint: string | undefined;
-  /** PEM server certificate file of the MQTT TLS listener; the listener starts only when set. */
-  readonly tlsCert: string | undefined;
-  /** PEM private key file of `tlsCert`. */
-  readonly tlsKey: string | undefined;
-  /** PEM CA file for client certificates (mutual TLS); clients are asked for one when set. */
-  readonly tlsCa: string | undefined;
-  /** Base URL of an AWS Lambda Invoke API for the lambda action and aws_lambda(); undefined = not connected. */
-  readonly lambdaEndpoint: string | undefined;
-  /** Sign Lambda Invoke calls with SigV4 for this region (AWS itself); undefined = unsigned (LocalStack). */
-  readonly lambdaSigningRegion: string | undefined;
-  /** Retries of a failed rule action before the error action gets the message. */
-  readonly actionRetries: number;
-  /** Backoff before the first retry of a rule action, doubled for each further one (capped at 5 s). */
-  readonly actionRetryBackoffMs: number;
-  /** MQTT: topic filters one connection (session) may hold; more are refused in SUBACK. */
-  readonly maxSubscriptionsPerConnection: number;
-  /** MQTT: PUBLISH packets one connection may send per second; 0 = no limit. */
-  readonly maxPublishesPerSecondPerConnection: number;
-  /** MQTT: bytes of PUBLISH packets one connection may send per second; 0 = no limit. */
-  readonly maxBytesPerSecondPerConnection: number;
-  /** MQTT: authenticated CONNECTs one client id may make per second; 0 = no limit. */
-  readonly maxConnectsPerSecondPerClientId: number;
-  /** AWS IoT policy document (JSON file) that anonymous loopback MQTT clients are held to; undefined = they may do anything but take a device's client id. */
-  readonly anonymousPolicy: string | undefined;
-  /** Longest MQTT keep-alive the gateway grants, seconds. */
-  readonly maxKeepAliveSec: number;
 }
+
+/** The AWS-shaped HTTP API (api/) and the HTTP listener that serves it with `/health` and `/metrics`. */
+export interface ApiConfig {
+  /** Shared: where `credentials` is written. */
+  readonly dataDir: string;
+  /** Shared: the region requests are signed for, and ARNs name. */
+  readonly region: string | undefined;
+  /** Shared: the account id in ARNs. */
+  readonly accountId: string;
+  readonly httpPort: number;
+  /** TLS on the HTTP API: `on`, `off`, or `auto` (on when `host` is not a loopback address). */
+  readonly httpTls: 'auto' | 'on' | 'off';
+  /** PEM server certificate (and key) of the HTTP API; undefined = issued by the kiot CA when TLS is on. */
+  readonly httpTlsCert: string | undefined;
+  readonly httpTlsKey: string | undefined;
+  /** `/metrics` requires a SigV4 signature like the API (default: open, like `/health`). */
+  readonly metricsAuth: boolean;
+}
+
+/** Which part of Config a setting fills: the shared settings or one service's group. */
+export type SettingGroup = 'shared' | 'gateway' | 'rules' | 'api' | 'bridge';
 
 /**
  * Every setting once: its config-file key, its `KIOT_*` variable, its flag, what it expects, and
  * how to read it. The CLI builds its options and help from this table, so the three stay in step.
+ * `group` names the part of Config the setting fills (rows stay in the order `kiot up --help` lists them).
  */
 export const SETTINGS = [
-  { key: 'dataDir', env: 'KIOT_DATA_DIR', flag: '--data-dir <dir>', help: 'directory for the embedded log and state', default: DEFAULT_DATA_DIR },
-  { key: 'rulesDir', env: 'KIOT_RULES_DIR', flag: '--rules-dir <dir>', help: 'directory of rule files (*.sql, *.rule.json)', default: DEFAULT_RULES_DIR },
-  { key: 'httpPort', env: 'KIOT_HTTP_PORT', flag: '--http-port <port>', help: 'HTTP API, /health and /metrics (0 = any free port)', default: DEFAULT_HTTP_PORT },
-  { key: 'mqttPort', env: 'KIOT_MQTT_PORT', flag: '--mqtt-port <port>', help: 'MQTT over TCP (0 = any free port)', default: DEFAULT_MQTT_PORT },
-  { key: 'mqttsPort', env: 'KIOT_MQTTS_PORT', flag: '--mqtts-port <port>', help: 'MQTT over TLS (0 = any free port)', default: DEFAULT_MQTTS_PORT },
-  { key: 'wsPort', env: 'KIOT_WS_PORT', flag: '--ws-port <port>', help: 'MQTT over WebSocket (0 = any free port)', default: DEFAULT_WS_PORT },
-  { key: 'httpsPort', env: 'KIOT_HTTPS_PORT', flag: '--https-port <port>', help: 'device HTTPS publish with a client certificate, as AWS IoT\'s port 8443 (0 = any free port)', default: DEFAULT_HTTPS_PORT },
-  { key: 'httpTls', env: 'KIOT_HTTP_TLS', flag: '--http-tls <mode>', help: 'TLS on the HTTP API: auto (on when --host is not loopback), on or off', default: DEFAULT_HTTP_TLS },
-  { key: 'httpTlsCert', env: 'KIOT_HTTP_TLS_CERT', flag: '--http-tls-cert <file>', help: 'PEM server certificate of the HTTP API (default: issued by the kiot CA, whose certificate is <data-dir>/ca.pem)', default: undefined },
-  { key: 'httpTlsKey', env: 'KIOT_HTTP_TLS_KEY', flag: '--http-tls-key <file>', help: 'PEM private key of --http-tls-cert', default: undefined },
-  { key: 'metricsAuth', env: 'KIOT_METRICS_AUTH', flag: '--metrics-auth <bool>', help: 'require a SigV4 signature on /metrics, like the API (true or false)', default: false },
-  { key: 'host', env: 'KIOT_HOST', flag: '--host <address>', help: 'address every listener binds', default: DEFAULT_HOST },
-  { key: 'kafka', env: 'KIOT_KAFKA_BROKERS', flag: '--kafka <brokers>', help: 'run on Kafka: comma-separated host:port list (default: the embedded log)', default: undefined },
-  { key: 'roles', env: 'KIOT_ROLES', flag: '--roles <roles>', help: `comma-separated roles this process runs: all, ${ROLES.join(', ')}`, default: 'all' },
-  { key: 'logLevel', env: 'KIOT_LOG_LEVEL', flag: '--log-level <level>', help: 'debug, info, warn, error or silent', default: 'info' },
-  { key: 'region', env: 'KIOT_REGION', flag: '--region <region>', help: 'AWS region of the HTTP API: requests must be signed for it, and ARNs name it (default: any region accepted, ARNs say us-east-1)', default: undefined },
-  { key: 'accountId', env: 'KIOT_ACCOUNT_ID', flag: '--account-id <id>', help: 'AWS account id (12 digits) in ARNs and registry events', default: DEFAULT_ACCOUNT_ID },
-  { key: 'bridge', env: 'KIOT_BRIDGE_URL', flag: '--bridge <url>', help: 'bridge from an existing MQTT broker: mqtt://host:1883 or mqtts://host:8883 (runs with the bridge role)', default: undefined },
-  { key: 'bridgeTopics', env: 'KIOT_BRIDGE_TOPICS', flag: '--bridge-topics <filters>', help: 'comma-separated topic filters the bridge subscribes to', default: '#' },
-  { key: 'bridgeEgressTopics', env: 'KIOT_BRIDGE_EGRESS_TOPICS', flag: '--bridge-egress-topics <filters>', help: 'iot.egress topics the bridge publishes to the broker (none = no egress)', default: '#' },
-  { key: 'bridgeClientId', env: 'KIOT_BRIDGE_CLIENT_ID', flag: '--bridge-client-id <id>', help: 'client id (and persistent session) of the bridge at the broker (default: kiot-bridge-<hostname>)', default: undefined },
-  { key: 'bridgeClientIdFrom', env: 'KIOT_BRIDGE_CLIENT_ID_FROM', flag: '--bridge-client-id-from <source>', help: 'where bridged messages carry the device client id: property:<name> (MQTT 5 user property) or topic:<level> (1-based)', default: undefined },
-  { key: 'bridgeShareGroup', env: 'KIOT_BRIDGE_SHARE_GROUP', flag: '--bridge-share-group <name>', help: 'shared subscription group, so bridge processes split the load (none = plain subscriptions)', default: 'kiot' },
-  { key: 'bridgeMqttVersion', env: 'KIOT_BRIDGE_MQTT_VERSION', flag: '--bridge-mqtt-version <version>', help: 'MQTT version towards the broker: 5 or 3.1.1', default: '5' },
-  { key: 'bridgeUsername', env: 'KIOT_BRIDGE_USERNAME', flag: '--bridge-username <name>', help: 'user name at the bridged broker', default: undefined },
-  { key: 'bridgePassword', env: 'KIOT_BRIDGE_PASSWORD', flag: '--bridge-password <password>', help: 'password at the bridged broker (prefer the variable or config file)', default: undefined },
-  { key: 'bridgeCa', env: 'KIOT_BRIDGE_CA', flag: '--bridge-ca <file>', help: 'PEM CA certificates that sign the broker\'s certificate (mqtts)', default: undefined },
-  { key: 'bridgeCert', env: 'KIOT_BRIDGE_CERT', flag: '--bridge-cert <file>', help: 'PEM client certificate for mutual TLS (mqtts; with --bridge-key)', default: undefined },
-  { key: 'bridgeKey', env: 'KIOT_BRIDGE_KEY', flag: '--bridge-key <file>', help: 'PEM private key of --bridge-cert', default: undefined },
-  { key: 'awsRegion', env: 'KIOT_AWS_REGION', flag: '--aws-region <region>', help: 'region for AWS-API actions (default: the AWS SDK\'s, e.g. AWS_REGION)', default: undefined },
-  { key: 'dynamodbEndpoint', env: 'KIOT_DYNAMODB_ENDPOINT', flag: '--dynamodb-endpoint <url>', help: 'DynamoDB endpoint for dynamodb actions and get_dynamodb (default: the AWS SDK\'s, e.g. AWS_ENDPOINT_URL_DYNAMODB)', default: undefined },
-  { key: 's3Endpoint', env: 'KIOT_S3_ENDPOINT', flag: '--s3-endpoint <url>', help: 'S3 endpoint for s3 actions (default: the AWS SDK\'s, e.g. AWS_ENDPOINT_URL_S3)', default: undefined },
-  { key: 's3ForcePathStyle', env: 'KIOT_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style <bool>', help: 'path-style S3 addressing, as local S3 servers need (true or false)', default: false },
-  { key: 'tlsCert', env: 'KIOT_TLS_CERT', flag: '--tls-cert <file>', help: 'PEM server certificate for MQTT over TLS and device HTTPS (default: one issued by the kiot CA at each start)', default: undefined },
-  { key: 'tlsKey', env: 'KIOT_TLS_KEY', flag: '--tls-key <file>', help: 'PEM private key of --tls-cert', default: undefined },
-  { key: 'tlsCa', env: 'KIOT_TLS_CA', flag: '--tls-ca <file>', help: 'PEM CA certificates for device client certificates (mutual TLS)', default: undefined },
-  { key: 'elasticsearchEndpoint', env: 'KIOT_ELASTICSEARCH_ENDPOINT', flag: '--elasticsearch-endpoint <url>', help: 'send every elasticsearch/opensearch action here instead of its endpoint parameter', default: undefined },
-  { key: 'lambdaEndpoint', env: 'KIOT_LAMBDA_ENDPOINT', flag: '--lambda-endpoint <url>', help: 'AWS Lambda Invoke API for the lambda action and aws_lambda(), e.g. LocalStack (default: none)', default: undefined },
-  { key: 'lambdaSigningRegion', env: 'KIOT_LAMBDA_SIGNING_REGION', flag: '--lambda-signing-region <region>', help: 'sign Lambda Invoke calls with SigV4 for this region and the AWS SDK credentials chain (needed for AWS itself; default: unsigned)', default: undefined },
-  { key: 'actionRetries', env: 'KIOT_ACTION_RETRIES', flag: '--action-retries <n>', help: 'retries of a failed rule action before its error action is used', default: DEFAULT_ACTION_RETRIES },
-  { key: 'actionRetryBackoffMs', env: 'KIOT_ACTION_RETRY_BACKOFF_MS', flag: '--action-retry-backoff-ms <ms>', help: 'backoff before the first retry of a rule action, doubled per retry (max 5 s)', default: DEFAULT_ACTION_RETRY_BACKOFF_MS },
-  { key: 'maxSubscriptionsPerConnection', env: 'KIOT_MAX_SUBSCRIPTIONS_PER_CONNECTION', flag: '--max-subscriptions-per-connection <n>', help: 'MQTT topic filters one connection may hold (AWS IoT: 50)', default: DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION },
-  { key: 'maxPublishesPerSecondPerConnection', env: 'KIOT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION', flag: '--max-publishes-per-second-per-connection <n>', help: 'MQTT PUBLISH packets one connection may send per second, 0 = no limit (AWS IoT: 100)', default: DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION },
-  { key: 'maxKeepAliveSec', env: 'KIOT_MAX_KEEP_ALIVE_SEC', flag: '--max-keep-alive-sec <s>', help: 'longest MQTT keep-alive granted; MQTT 5 clients asking for more (or none) are told this one (AWS IoT: 1200)', default: DEFAULT_MAX_KEEP_ALIVE_SEC },
-  { key: 'anonymousPolicy', env: 'KIOT_ANONYMOUS_POLICY', flag: '--anonymous-policy <file>', help: 'AWS IoT policy document (JSON) for anonymous clients of the loopback mqtt and ws listeners: iot:Connect, Publish, Subscribe, Receive (default: none, they may use any topic)', default: undefined },
-  { key: 'maxBytesPerSecondPerConnection', env: 'KIOT_MAX_BYTES_PER_SECOND_PER_CONNECTION', flag: '--max-bytes-per-second-per-connection <n>', help: 'bytes of MQTT PUBLISH packets one connection may send per second, 0 = no limit (AWS IoT: 512 KiB)', default: DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION },
-  { key: 'maxConnectsPerSecondPerClientId', env: 'KIOT_MAX_CONNECTS_PER_SECOND_PER_CLIENT_ID', flag: '--max-connects-per-second-per-client-id <n>', help: 'MQTT CONNECTs one client id may make per second once authenticated, 0 = no limit (AWS IoT: 1)', default: DEFAULT_MAX_CONNECTS_PER_SECOND_PER_CLIENT_ID },
-] as const;
+  { key: 'dataDir', group: 'shared', env: 'KIOT_DATA_DIR', flag: '--data-dir <dir>', help: 'directory for the embedded log and state', default: DEFAULT_DATA_DIR },
+  { key: 'rulesDir', group: 'rules', env: 'KIOT_RULES_DIR', flag: '--rules-dir <dir>', help: 'directory of rule files (*.sql, *.rule.json)', default: DEFAULT_RULES_DIR },
+  { key: 'httpPort', group: 'api', env: 'KIOT_HTTP_PORT', flag: '--http-port <port>', help: 'HTTP API, /health and /metrics (0 = any free port)', default: DEFAULT_HTTP_PORT },
+  { key: 'mqttPort', group: 'gateway', env: 'KIOT_MQTT_PORT', flag: '--mqtt-port <port>', help: 'MQTT over TCP (0 = any free port)', default: DEFAULT_MQTT_PORT },
+  { key: 'mqttsPort', group: 'gateway', env: 'KIOT_MQTTS_PORT', flag: '--mqtts-port <port>', help: 'MQTT over TLS (0 = any free port)', default: DEFAULT_MQTTS_PORT },
+  { key: 'wsPort', group: 'gateway', env: 'KIOT_WS_PORT', flag: '--ws-port <port>', help: 'MQTT over WebSocket (0 = any free port)', default: DEFAULT_WS_PORT },
+  { key: 'httpsPort', group: 'gateway', env: 'KIOT_HTTPS_PORT', flag: '--https-port <port>', help: 'device HTTPS publish with a client certificate, as AWS IoT\'s port 8443 (0 = any free port)', default: DEFAULT_HTTPS_PORT },
+  { key: 'httpTls', group: 'api', env: 'KIOT_HTTP_TLS', flag: '--http-tls <mode>', help: 'TLS on the HTTP API: auto (on when --host is not loopback), on or off', default: DEFAULT_HTTP_TLS },
+  { key: 'httpTlsCert', group: 'api', env: 'KIOT_HTTP_TLS_CERT', flag: '--http-tls-cert <file>', help: 'PEM server certificate of the HTTP API (default: issued by the kiot CA, whose certificate is <data-dir>/ca.pem)', default: undefined },
+  { key: 'httpTlsKey', group: 'api', env: 'KIOT_HTTP_TLS_KEY', flag: '--http-tls-key <file>', help: 'PEM private key of --http-tls-cert', default: undefined },
+  { key: 'metricsAuth', group: 'api', env: 'KIOT_METRICS_AUTH', flag: '--metrics-auth <bool>', help: 'require a SigV4 signature on /metrics, like the API (true or false)', default: false },
+  { key: 'host', group: 'shared', env: 'KIOT_HOST', flag: '--host <address>', help: 'address every listener binds', default: DEFAULT_HOST },
+  { key: 'kafka', group: 'shared', env: 'KIOT_KAFKA_BROKERS', flag: '--kafka <brokers>', help: 'run on Kafka: comma-separated host:port list (default: the embedded log)', default: undefined },
+  { key: 'roles', group: 'shared', env: 'KIOT_ROLES', flag: '--roles <roles>', help: `comma-separated roles this process runs: all, ${ROLES.join(', ')}`, default: 'all' },
+  { key: 'logLevel', group: 'shared', env: 'KIOT_LOG_LEVEL', flag: '--log-level <level>', help: 'debug, info, warn, error or silent', default: 'info' },
+  { key: 'region', group: 'shared', env: 'KIOT_REGION', flag: '--region <region>', help: 'AWS region of the HTTP API: requests must be signed for it, and ARNs name it (default: any region accepted, ARNs say us-east-1)', default: undefined },
+  { key: 'accountId', group: 'shared', env: 'KIOT_ACCOUNT_ID', flag: '--account-id <id>', help: 'AWS account id (12 digits) in ARNs and registry events', default: DEFAULT_ACCOUNT_ID },
+  { key: 'bridge', group: 'bridge', env: 'KIOT_BRIDGE_URL', flag: '--bridge <url>', help: 'bridge from an existing MQTT broker: mqtt://host:1883 or mqtts://host:8883 (runs with the bridge role)', default: undefined },
+  { key: 'bridgeTopics', group: 'bridge', env: 'KIOT_BRIDGE_TOPICS', flag: '--bridge-topics <filters>', help: 'comma-separated topic filters the bridge subscribes to', default: '#' },
+  { key: 'bridgeEgressTopics', group: 'bridge', env: 'KIOT_BRIDGE_EGRESS_TOPICS', flag: '--bridge-egress-topics <filters>', help: 'iot.egress topics the bridge publishes to the broker (none = no egress)', default: '#' },
+  { key: 'bridgeClientId', group: 'bridge', env: 'KIOT_BRIDGE_CLIENT_ID', flag: '--bridge-client-id <id>', help: 'client id (and persistent session) of the bridge at the broker (default: kiot-bridge-<hostname>)', default: undefined },
+  { key: 'bridgeClientIdFrom', group: 'bridge', env: 'KIOT_BRIDGE_CLIENT_ID_FROM', flag: '--bridge-client-id-from <source>', help: 'where bridged messages carry the device client id: property:<name> (MQTT 5 user property) or topic:<level> (1-based)', default: undefined },
+  { key: 'bridgeShareGroup', group: 'bridge', env: 'KIOT_BRIDGE_SHARE_GROUP', flag: '--bridge-share-group <name>', help: 'shared subscription group, so bridge processes split the load (none = plain subscriptions)', default: 'kiot' },
+  { key: 'bridgeMqttVersion', group: 'bridge', env: 'KIOT_BRIDGE_MQTT_VERSION', flag: '--bridge-mqtt-version <version>', help: 'MQTT version towards the broker: 5 or 3.1.1', default: '5' },
+  { key: 'bridgeUsername', group: 'bridge', env: 'KIOT_BRIDGE_USERNAME', flag: '--bridge-username <name>', help: 'user name at the bridged broker', default: undefined },
+  { key: 'bridgePassword', group: 'bridge', env: 'KIOT_BRIDGE_PASSWORD', flag: '--bridge-password <password>', help: 'password at the bridged broker (prefer the variable or config file)', default: undefined },
+  { key: 'bridgeCa', group: 'bridge', env: 'KIOT_BRIDGE_CA', flag: '--bridge-ca <file>', help: 'PEM CA certificates that sign the broker\'s certificate (mqtts)', default: undefined },
+  { key: 'bridgeCert', group: 'bridge', env: 'KIOT_BRIDGE_CERT', flag: '--bridge-cert <file>', help: 'PEM client certificate for mutual TLS (mqtts; with --bridge-key)', default: undefined },
+  { key: 'bridgeKey', group: 'bridge', env: 'KIOT_BRIDGE_KEY', flag: '--bridge-key <file>', help: 'PEM private key of --bridge-cert', default: undefined },
+  { key: 'awsRegion', group: 'rules', env: 'KIOT_AWS_REGION', flag: '--aws-region <region>', help: 'region for AWS-API actions (default: the AWS SDK\'s, e.g. AWS_REGION)', default: undefined },
+  { key: 'dynamodbEndpoint', group: 'rules', env: 'KIOT_DYNAMODB_ENDPOINT', flag: '--dynamodb-endpoint <url>', help: 'DynamoDB endpoint for dynamodb actions and get_dynamodb (default: the AWS SDK\'s, e.g. AWS_ENDPOINT_URL_DYNAMODB)', default: undefined },
+  { key: 's3Endpoint', group: 'rules', env: 'KIOT_S3_ENDPOINT', flag: '--s3-endpoint <url>', help: 'S3 endpoint for s3 actions (default: the AWS SDK\'s, e.g. AWS_ENDPOINT_URL_S3)', default: undefined },
+  { key: 's3ForcePathStyle', group: 'rules', env: 'KIOT_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style <bool>', help: 'path-style S3 addressing, as local S3 servers need (true or false)', default: false },
+  { key: 'tlsCert', group: 'gateway', env: 'KIOT_TLS_CERT', flag: '--tls-cert <file>', help: 'PEM server certificate for MQTT over TLS and device HTTPS (default: one issued by the kiot CA at each start)', default: undefined },
+  { key: 'tlsKey', group: 'gateway', env: 'KIOT_TLS_KEY', flag: '--tls-key <file>', help: 'PEM private key of --tls-cert', default: undefined },
+  { key: 'tlsCa', group: 'gateway', env: 'KIOT_TLS_CA', flag: '--tls-ca <file>', help: 'PEM CA certificates for device client certificates (mutual TLS)', default: undefined },
+  { key: 'elasticsearchEndpoint', group: 'rules', env: 'KIOT_ELASTICSEARCH_ENDPOINT', flag: '--elasticsearch-endpoint <url>', help: 'send every elasticsearch/opensearch action here instead of its endpoint parameter', default: undefined },
+  { key: 'lambdaEndpoint', group: 'rules', env: 'KIOT_LAMBDA_ENDPOINT', flag: '--lambda-endpoint <url>', help: 'AWS Lambda Invoke API for the lambda action and aws_lambda(), e.g. LocalStack (default: none)', default: undefined },
+  { key: 'lambdaSigningRegion', group: 'rules', env: 'KIOT_LAMBDA_SIGNING_REGION', flag: '--lambda-signing-region <region>', help: 'sign Lambda Invoke calls with SigV4 for this region and the AWS SDK credentials chain (needed for AWS itself; default: unsigned)', default: undefined },
+  { key: 'actionRetries', group: 'rules', env: 'KIOT_ACTION_RETRIES', flag: '--action-retries <n>', help: 'retries of a failed rule action before its error action is used', default: DEFAULT_ACTION_RETRIES },
+  { key: 'actionRetryBackoffMs', group: 'rules', env: 'KIOT_ACTION_RETRY_BACKOFF_MS', flag: '--action-retry-backoff-ms <ms>', help: 'backoff before the first retry of a rule action, doubled per retry (max 5 s)', default: DEFAULT_ACTION_RETRY_BACKOFF_MS },
+  { key: 'maxSubscriptionsPerConnection', group: 'gateway', env: 'KIOT_MAX_SUBSCRIPTIONS_PER_CONNECTION', flag: '--max-subscriptions-per-connection <n>', help: 'MQTT topic filters one connection may hold (AWS IoT: 50)', default: DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION },
+  { key: 'maxPublishesPerSecondPerConnection', group: 'gateway', env: 'KIOT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION', flag: '--max-publishes-per-second-per-connection <n>', help: 'MQTT PUBLISH packets one connection may send per second, 0 = no limit (AWS IoT: 100)', default: DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION },
+  { key: 'maxKeepAliveSec', group: 'gateway', env: 'KIOT_MAX_KEEP_ALIVE_SEC', flag: '--max-keep-alive-sec <s>', help: 'longest MQTT keep-alive granted; MQTT 5 clients asking for more (or none) are told this one (AWS IoT: 1200)', default: DEFAULT_MAX_KEEP_ALIVE_SEC },
+  { key: 'anonymousPolicy', group: 'gateway', env: 'KIOT_ANONYMOUS_POLICY', flag: '--anonymous-policy <file>', help: 'AWS IoT policy document (JSON) for anonymous clients of the loopback mqtt and ws listeners: iot:Connect, Publish, Subscribe, Receive (default: none, they may use any topic)', default: undefined },
+  { key: 'maxBytesPerSecondPerConnection', group: 'gateway', env: 'KIOT_MAX_BYTES_PER_SECOND_PER_CONNECTION', flag: '--max-bytes-per-second-per-connection <n>', help: 'bytes of MQTT PUBLISH packets one connection may send per second, 0 = no limit (AWS IoT: 512 KiB)', default: DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION },
+  { key: 'maxConnectsPerSecondPerClientId', group: 'gateway', env: 'KIOT_MAX_CONNECTS_PER_SECOND_PER_CLIENT_ID', flag: '--max-connects-per-second-per-client-id <n>', help: 'MQTT CONNECTs one client id may make per second once authenticated, 0 = no limit (AWS IoT: 1)', default: DEFAULT_MAX_CONNECTS_PER_SECOND_PER_CLIENT_ID },
+] as const satisfies readonly { key: string; group: SettingGroup; env: string; flag: string; help: string; default: unknown }[];
 
 export type SettingKey = (typeof SETTINGS)[number]['key'];
 /** The variable that names a config file (also `--config`). */
@@ -182,7 +229,7 @@ interface Raw {
 
 /**
  * Merges flags over `KIOT_*` variables over the config file over defaults, validates every
- * field once and returns a frozen Config. Errors are CONFIG_INVALID naming the flag, variable
+ * field once and returns a frozen Config (and frozen groups). Errors are CONFIG_INVALID naming the flag, variable
  * or file key and what was expected.
  */
 export function loadConfig(sources: ConfigSources = {}): Config {
@@ -205,46 +252,60 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     return undefined;
   };
 
-  const config: Config = {
+  const shared: SharedConfig = {
     dataDir: text(pick('dataDir'), DEFAULT_DATA_DIR),
-    rulesDir: text(pick('rulesDir'), DEFAULT_RULES_DIR),
-    httpPort: port(pick('httpPort'), DEFAULT_HTTP_PORT),
-    mqttPort: port(pick('mqttPort'), DEFAULT_MQTT_PORT),
-    mqttsPort: port(pick('mqttsPort'), DEFAULT_MQTTS_PORT),
-    wsPort: port(pick('wsPort'), DEFAULT_WS_PORT),
-    httpsPort: port(pick('httpsPort'), DEFAULT_HTTPS_PORT),
-    metricsAuth: bool(pick('metricsAuth'), false),
-    ...httpTls(pick),
     host: text(pick('host'), DEFAULT_HOST),
     kafkaBrokers: brokers(pick('kafka')),
     roles: roles(pick('roles')),
     logLevel: logLevel(pick('logLevel')),
-    bridge: bridgeConfig(pick),
     configFile,
     region: optionalText(pick('region')),
     accountId: accountId(pick('accountId')),
-    awsRegion: optionalText(pick('awsRegion')),
-    dynamodbEndpoint: url(pick('dynamodbEndpoint')),
-    s3Endpoint: url(pick('s3Endpoint')),
-    s3ForcePathStyle: bool(pick('s3ForcePathStyle'), false),
-    elasticsearchEndpoint: url(pick('elasticsearchEndpoint')),
-    lambdaEndpoint: url(pick('lambdaEndpoint')),
-    lambdaSigningRegion: optionalText(pick('lambdaSigningRegion')),
-    actionRetries: count(pick('actionRetries'), DEFAULT_ACTION_RETRIES, 0),
-    actionRetryBackoffMs: count(pick('actionRetryBackoffMs'), DEFAULT_ACTION_RETRY_BACKOFF_MS, 1),
-    maxSubscriptionsPerConnection: count(pick('maxSubscriptionsPerConnection'), DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION, 1),
-    maxPublishesPerSecondPerConnection: count(pick('maxPublishesPerSecondPerConnection'), DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION, 0),
-    maxBytesPerSecondPerConnection: count(pick('maxBytesPerSecondPerConnection'), DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION, 0),
-    maxConnectsPerSecondPerClientId: count(pick('maxConnectsPerSecondPerClientId'), DEFAULT_MAX_CONNECTS_PER_SECOND_PER_CLIENT_ID, 0),
-    anonymousPolicy: optionalText(pick('anonymousPolicy')),
-    maxKeepAliveSec: count(pick('maxKeepAliveSec'), DEFAULT_MAX_KEEP_ALIVE_SEC, 1),
-    ...tlsFiles(pick),
+  };
+  const config: Config = {
+    ...shared,
+    gateway: Object.freeze({
+      host: shared.host,
+      mqttPort: port(pick('mqttPort'), DEFAULT_MQTT_PORT),
+      mqttsPort: port(pick('mqttsPort'), DEFAULT_MQTTS_PORT),
+      wsPort: port(pick('wsPort'), DEFAULT_WS_PORT),
+      httpsPort: port(pick('httpsPort'), DEFAULT_HTTPS_PORT),
+      ...tlsFiles(pick),
+      maxSubscriptionsPerConnection: count(pick('maxSubscriptionsPerConnection'), DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION, 1),
+      maxPublishesPerSecondPerConnection: count(pick('maxPublishesPerSecondPerConnection'), DEFAULT_MAX_PUBLISHES_PER_SECOND_PER_CONNECTION, 0),
+      maxBytesPerSecondPerConnection: count(pick('maxBytesPerSecondPerConnection'), DEFAULT_MAX_BYTES_PER_SECOND_PER_CONNECTION, 0),
+      maxConnectsPerSecondPerClientId: count(pick('maxConnectsPerSecondPerClientId'), DEFAULT_MAX_CONNECTS_PER_SECOND_PER_CLIENT_ID, 0),
+      maxKeepAliveSec: count(pick('maxKeepAliveSec'), DEFAULT_MAX_KEEP_ALIVE_SEC, 1),
+      anonymousPolicy: optionalText(pick('anonymousPolicy')),
+    }),
+    rules: Object.freeze({
+      rulesDir: text(pick('rulesDir'), DEFAULT_RULES_DIR),
+      accountId: shared.accountId,
+      actionRetries: count(pick('actionRetries'), DEFAULT_ACTION_RETRIES, 0),
+      actionRetryBackoffMs: count(pick('actionRetryBackoffMs'), DEFAULT_ACTION_RETRY_BACKOFF_MS, 1),
+      lambdaEndpoint: url(pick('lambdaEndpoint')),
+      lambdaSigningRegion: optionalText(pick('lambdaSigningRegion')),
+      awsRegion: optionalText(pick('awsRegion')),
+      dynamodbEndpoint: url(pick('dynamodbEndpoint')),
+      s3Endpoint: url(pick('s3Endpoint')),
+      s3ForcePathStyle: bool(pick('s3ForcePathStyle'), false),
+      elasticsearchEndpoint: url(pick('elasticsearchEndpoint')),
+    }),
+    api: Object.freeze({
+      dataDir: shared.dataDir,
+      region: shared.region,
+      accountId: shared.accountId,
+      httpPort: port(pick('httpPort'), DEFAULT_HTTP_PORT),
+      ...httpTls(pick),
+      metricsAuth: bool(pick('metricsAuth'), false),
+    }),
+    bridge: bridgeConfig(pick),
   };
   return Object.freeze(config);
 }
 
 /** The HTTP API's TLS: a mode, and a certificate with its key (both or neither; not with `off`). */
-function httpTls(pick: (key: SettingKey) => Raw | undefined): Pick<Config, 'httpTls' | 'httpTlsCert' | 'httpTlsKey'> {
+function httpTls(pick: (key: SettingKey) => Raw | undefined): Pick<ApiConfig, 'httpTls' | 'httpTlsCert' | 'httpTlsKey'> {
   const mode = pick('httpTls');
   const value = mode === undefined ? DEFAULT_HTTP_TLS : mode.value;
   if (value !== 'auto' && value !== 'on' && value !== 'off') throw invalidConfig(mode!.source, 'auto, on or off', mode!.value);
@@ -259,7 +320,7 @@ function httpTls(pick: (key: SettingKey) => Raw | undefined): Pick<Config, 'http
 }
 
 /** The gateway's TLS files: a certificate needs its key, and a key or CA needs a certificate. */
-function tlsFiles(pick: (key: SettingKey) => Raw | undefined): Pick<Config, 'tlsCert' | 'tlsKey' | 'tlsCa'> {
+function tlsFiles(pick: (key: SettingKey) => Raw | undefined): Pick<GatewayConfig, 'tlsCert' | 'tlsKey' | 'tlsCa'> {
   const cert = pick('tlsCert');
   const key = pick('tlsKey');
   const ca = pick('tlsCa');

@@ -30,7 +30,7 @@ const compose = parse(await readFile(new URL('docker-compose.yml', ROOT), 'utf8'
 const kiotServices = Object.entries(compose.services).filter(([, s]) => s.build === '.');
 const configOf = (service: Service): Config => loadConfig({ env: service.environment ?? {} });
 /** kiot's `--http-tls auto`: TLS beyond loopback. */
-const httpTlsOn = (config: Config): boolean => config.httpTls === 'on' || (config.httpTls === 'auto' && !isLoopbackHost(config.host));
+const httpTlsOn = (config: Config): boolean => config.api.httpTls === 'on' || (config.api.httpTls === 'auto' && !isLoopbackHost(config.host));
 
 /** `source:target[:mode]` volume entries, split. */
 function mounts(service: Service): { source: string; target: string; readOnly: boolean }[] {
@@ -78,7 +78,7 @@ describe('docker-compose.yml', () => {
   test.each(kiotServices)('service %s can start: its HTTP listener beyond loopback has TLS from the kiot CA in the process, or TLS off', (_name, service) => {
     // `kiot up` refuses --http-tls on/auto beyond loopback without a certificate file or the api/registry role (cli/up.ts).
     const config = configOf(service);
-    if (!httpTlsOn(config) || config.httpTlsCert) return;
+    if (!httpTlsOn(config) || config.api.httpTlsCert) return;
     expect(config.roles.some((r) => r === 'api' || r === 'registry')).toBe(true);
   });
 
@@ -99,9 +99,9 @@ describe('docker-compose.yml', () => {
     const check = service.healthcheck!.test.slice(1).join(' ');
     const tls = httpTlsOn(config);
     // loopback inside the container: the kiot-CA certificate names 127.0.0.1 (not the wildcard bind host)
-    expect(check).toContain(`fetch('${tls ? 'https' : 'http'}://127.0.0.1:${config.httpPort}/health')`);
+    expect(check).toContain(`fetch('${tls ? 'https' : 'http'}://127.0.0.1:${config.api.httpPort}/health')`);
     expect(check).toMatch(/process\.exit\(r\.ok \? 0 : 1\)/);
-    if (tls && !config.httpTlsCert) {
+    if (tls && !config.api.httpTlsCert) {
       expect(check).toContain(`NODE_EXTRA_CA_CERTS=${config.dataDir}/ca.pem`);
       expect(dataVolume(service)).toBeDefined(); // ca.pem is kept in a volume, so it is there before the first check after a restart
     }
@@ -109,8 +109,8 @@ describe('docker-compose.yml', () => {
 
   test.each(kiotServices)('service %s mounts the example rules folder (not the TypeScript ./rules) read-only as its rules dir', (_name, service) => {
     const config = configOf(service);
-    const rules = mounts(service).find((m) => m.target === config.rulesDir);
-    expect(rules).toEqual({ source: EXAMPLE_RULES, target: config.rulesDir, readOnly: true });
+    const rules = mounts(service).find((m) => m.target === config.rules.rulesDir);
+    expect(rules).toEqual({ source: EXAMPLE_RULES, target: config.rules.rulesDir, readOnly: true });
     expect(mounts(service).map((m) => m.source)).not.toContain('./rules');
   });
 
@@ -128,7 +128,7 @@ describe('docker-compose.yml', () => {
   test('the kiot service publishes its HTTP API, mqtts and device HTTPS ports (the quick start uses them)', () => {
     const kiot = compose.services.kiot!;
     const config = configOf(kiot);
-    for (const port of [config.httpPort, config.mqttsPort, config.httpsPort]) {
+    for (const port of [config.api.httpPort, config.gateway.mqttsPort, config.gateway.httpsPort]) {
       expect(kiot.ports).toContain(`127.0.0.1:${port}:${port}`);
     }
     expect(dataVolume(kiot)).toBeDefined(); // credentials and ca.pem survive a restart, and `docker compose cp` finds them
@@ -164,12 +164,12 @@ describe('Prometheus in docker-compose.yml', () => {
       const config = configOf(service);
       const job = scrape.find(
         (j) =>
-          (j.static_configs ?? []).some((s) => s.targets.includes(`${name}:${config.httpPort}`)) ||
-          (j.dns_sd_configs ?? []).some((d) => d.names.includes(name) && d.port === config.httpPort),
+          (j.static_configs ?? []).some((s) => s.targets.includes(`${name}:${config.api.httpPort}`)) ||
+          (j.dns_sd_configs ?? []).some((d) => d.names.includes(name) && d.port === config.api.httpPort),
       );
-      expect(job, `a scrape job for ${name}:${config.httpPort}`).toBeDefined();
+      expect(job, `a scrape job for ${name}:${config.api.httpPort}`).toBeDefined();
       expect(job!.metrics_path ?? '/metrics').toBe('/metrics');
-      expect(config.metricsAuth).toBe(false); // Prometheus does not sign its requests
+      expect(config.api.metricsAuth).toBe(false); // Prometheus does not sign its requests
       const tls = httpTlsOn(config);
       expect(job!.scheme ?? 'http').toBe(tls ? 'https' : 'http');
       if (tls) {

@@ -14,12 +14,12 @@ describe('AWS action settings', () => {
         KIOT_ELASTICSEARCH_ENDPOINT: 'http://127.0.0.1:9200',
       },
     });
-    expect(awsSettingsFromConfig(config)).toEqual({
+    expect(awsSettingsFromConfig(config.rules)).toEqual({
       dynamodb: { region: 'eu-north-1', endpoint: 'http://127.0.0.1:4567' },
       s3: { region: 'eu-north-1', endpoint: 'http://127.0.0.1:4568', forcePathStyle: true },
       elasticsearch: { endpoint: 'http://127.0.0.1:9200' },
     });
-    const none = awsSettingsFromConfig(loadConfig({ env: {} }));
+    const none = awsSettingsFromConfig(loadConfig({ env: {} }).rules);
     expect(none).toEqual({ dynamodb: {}, s3: { forcePathStyle: false }, elasticsearch: {} });
     // With no overrides the SDK options name no region, endpoint or credentials: the SDK resolves them.
     const sdk = sdkClientOptions(none.dynamodb);

@@ -7,7 +7,7 @@
  * conventions in force. This folder holds settings and helpers only: each SDK is imported in
  * its own action folder (`dynamodb-client/`, `s3/`, `elasticsearch/`).
  */
-import type { Config } from '../../core/index.js';
+import type { RulesConfig } from '../../core/index.js';
 
 /** Static credentials; in production the SDK's credentials chain supplies them instead. */
 export interface AwsCredentials {
@@ -60,7 +60,7 @@ export interface AwsActionSettings {
 }
 
 /** The settings of kiot's Config the AWS-API actions read. */
-export type AwsActionsConfig = Pick<Config, 'awsRegion' | 'dynamodbEndpoint' | 's3Endpoint' | 's3ForcePathStyle' | 'elasticsearchEndpoint'>;
+export type AwsActionsConfig = Pick<RulesConfig, 'awsRegion' | 'dynamodbEndpoint' | 's3Endpoint' | 's3ForcePathStyle' | 'elasticsearchEndpoint'>;
 
 /** Derives the AWS-API action settings from kiot's Config (KIOT_AWS_REGION, KIOT_DYNAMODB_ENDPOINT, ...). */
 export function awsSettingsFromConfig(config: AwsActionsConfig): AwsActionSettings {

@@ -18,7 +18,7 @@ test('kiot rules list shows the rules of a running service, with state and count
   const log = await EmbeddedLog.open({ dataDir: join(dir, 'data'), logger: silentLogger() });
   await mkdir(join(dir, 'rules'));
   await writeFile(join(dir, 'rules', 'a.sql'), `CREATE RULE ok AS SELECT * FROM 'a' DO republish(topic = 'b');\nCREATE RULE broken AS SELECT x FROM 'a' DO republish(topik = 'b');`);
-  const service = createRulesService(loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules') }, env: {} }), { log, logger: silentLogger() });
+  const service = createRulesService(loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules') }, env: {} }).rules, { log, logger: silentLogger() });
   await service.start();
   // Served as kiot up serves it: behind the API's SigV4 check, with the data dir's key.
   const accessKeys = await AccessKeyStore.open(log);

@@ -9,7 +9,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { PlatformError, listen, type Config, type Log, type Logger, type Registry } from '../../core/index.js';
+import { PlatformError, listen, type GatewayConfig as GatewayGroup, type Log, type Logger, type Registry } from '../../core/index.js';
 import { anonymousAuthenticator, type Authenticator } from '../auth.js';
 import { systemGatewayClock, type GatewayClock } from '../clock.js';
 import { Connection, type ConnectionOrigin } from './connection.js';
@@ -20,8 +20,12 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 
 export type GatewayListener = 'mqtt' | 'mqtts' | 'ws';
 
-export type GatewayConfig = Pick<Config, 'host' | 'mqttPort' | 'mqttsPort' | 'wsPort' | 'tlsCert' | 'tlsKey' | 'tlsCa'> &
-  Partial<Pick<Config, 'maxSubscriptionsPerConnection' | 'maxPublishesPerSecondPerConnection' | 'maxBytesPerSecondPerConnection' | 'maxConnectsPerSecondPerClientId' | 'maxKeepAliveSec'>>;
+/**
+ * The gateway's group of kiot's Config (`config.gateway`, core/config.ts): the limits may be left
+ * out (DEFAULT_LIMITS), and the HTTPS publish port and the anonymous policy are for `cli/` to wire.
+ */
+export type GatewayConfig = Pick<GatewayGroup, 'host' | 'mqttPort' | 'mqttsPort' | 'wsPort' | 'tlsCert' | 'tlsKey' | 'tlsCa'> &
+  Partial<Pick<GatewayGroup, 'maxSubscriptionsPerConnection' | 'maxPublishesPerSecondPerConnection' | 'maxBytesPerSecondPerConnection' | 'maxConnectsPerSecondPerClientId' | 'maxKeepAliveSec'>>;
 
 export interface GatewayDeps {
   readonly log: Log;

@@ -2,7 +2,7 @@
  * The factory the composition root calls: takes the registry store (or opens one), makes the
  * kiot CA on first start, and hands out the certificate, policy and principal services.
  */
-import type { Config, Log, Logger } from '../../core/index.js';
+import type { Log, Logger, SharedConfig } from '../../core/index.js';
 import { DEFAULT_ARN_REGION, type ThingGroupRecord, type ThingRecord, type ThingRegistryChange } from '../things/index.js';
 import { CertificateService } from '../certificates/certificate-service.js';
 import type { ArnScope } from '../policies/engine.js';
@@ -13,7 +13,7 @@ import { PrincipalDirectory, type ThingLookup } from './principals.js';
 import type { SecurityStore } from './store.js';
 
 /** The ARN scope of a config: its region (or the things registry's default) and account id. */
-export const arnScopeOf = (config: Pick<Config, 'region' | 'accountId'>): ArnScope => ({
+export const arnScopeOf = (config: Pick<SharedConfig, 'region' | 'accountId'>): ArnScope => ({
   partition: 'aws',
   region: config.region ?? DEFAULT_ARN_REGION,
   accountId: config.accountId,
@@ -100,7 +100,8 @@ export interface SecurityService {
   stop(): Promise<void>;
 }
 
-export function createSecurityService(config: Pick<Config, 'region' | 'accountId'>, deps: SecurityServiceDeps): SecurityService {
+/** The registry has no settings of its own: it reads the shared region and account id (ARNs). */
+export function createSecurityService(config: Pick<SharedConfig, 'region' | 'accountId'>, deps: SecurityServiceDeps): SecurityService {
   const scope = arnScopeOf(config);
   let started: Promise<SecurityServices> | undefined;
   let stopping: Promise<void> | undefined;

@@ -44,7 +44,7 @@ async function start(rules: string, options: RulesServiceOptions = {}): Promise<
   await mkdir(rulesDir, { recursive: true });
   await writeFile(join(rulesDir, 'rules.sql'), rules);
   const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir }, env: {} });
-  const service = createRulesService(config, { log, logger: silentLogger(), options: { retry: FAST_RETRY, useTable: false, ...options } });
+  const service = createRulesService(config.rules, { log, logger: silentLogger(), options: { retry: FAST_RETRY, useTable: false, ...options } });
   cleanups.push(() => service.stop());
   await service.start();
   const failed = service.list().rules.filter((r) => r.state !== 'enabled');

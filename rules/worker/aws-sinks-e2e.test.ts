@@ -93,7 +93,7 @@ async function start(rules: string): Promise<RulesService> {
     },
     env: {},
   });
-  const service = createRulesService(config, { log, logger: silentLogger(), options: { groupId: GROUP, retry: FAST_RETRY, useTable: false } });
+  const service = createRulesService(config.rules, { log, logger: silentLogger(), options: { groupId: GROUP, retry: FAST_RETRY, useTable: false } });
   cleanups.push(() => service.stop());
   await service.start();
   expect(service.list().rules.filter((r) => r.state !== 'enabled')).toEqual([]);

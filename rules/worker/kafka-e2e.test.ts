@@ -29,7 +29,7 @@ async function rulesDir(name: string, text: string): Promise<string> {
 test('on KafkaLog: iot.ingress -> rule -> republish to iot.egress', async () => {
   const log = new KafkaLog({ brokers: mock.brokers, logger: silentLogger(), clientId: 'rules-test' });
   const config = loadConfig({ flags: { rulesDir: await rulesDir('k1', `CREATE RULE hot AS SELECT temperature AS t FROM 'k/+/telemetry' WHERE temperature > 50 DO republish(topic = 'alerts/\${topic(2)}');`), kafka: mock.brokers.join(',') }, env: {} });
-  const service = createRulesService(config, { log, logger: silentLogger(), options: { useTable: false } });
+  const service = createRulesService(config.rules, { log, logger: silentLogger(), options: { useTable: false } });
   try {
     await service.start();
     await publish(log, [
@@ -55,7 +55,7 @@ test('on the embedded default: a kafka action with bootstrap.servers writes to t
     flags: { dataDir: join(dir, 'data'), rulesDir: await rulesDir('k2', `CREATE RULE out AS SELECT * FROM 'x/+' DO kafka(topic = 'ext-\${topic(2)}', key = '\${clientid()}', client_properties = {"bootstrap.servers": '${brokers}'});`) },
     env: {},
   });
-  const service = createRulesService(config, { log, logger: silentLogger(), options: { useTable: false } });
+  const service = createRulesService(config.rules, { log, logger: silentLogger(), options: { useTable: false } });
   const kafka = new KafkaLog({ brokers: mock.brokers, logger: silentLogger(), clientId: 'rules-test-reader' });
   try {
     await service.start();

@@ -27,7 +27,7 @@ async function start(rulesText: Record<string, string>, options: Parameters<type
   await import('node:fs/promises').then((fs) => fs.mkdir(rulesDir, { recursive: true }));
   for (const [name, text] of Object.entries(rulesText)) await writeFile(join(rulesDir, name), text);
   const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir, ...flags }, env: {} });
-  const service = createRulesService(config, { log, logger: silentLogger(), options: { pollIntervalMs: 100, retry: { retries: 2, initialBackoffMs: 20, maxBackoffMs: 50 }, ...options } });
+  const service = createRulesService(config.rules, { log, logger: silentLogger(), options: { pollIntervalMs: 100, retry: { retries: 2, initialBackoffMs: 20, maxBackoffMs: 50 }, ...options } });
   services.push(service);
   await service.start();
   return service;

@@ -4,7 +4,7 @@
  * `iot.ingress`. It also exports an HTTP operation (`GET /kiot/rules`, for `kiot rules list`;
  * the composition root serves it behind the API's SigV4 check) and a Prometheus registry (per-rule counters and cloudwatch_metric data points).
  */
-import { Counter, Registry, TOPICS, systemClock, topicSpec, type Clock, type Config, type Log, type Logger, type StateView } from '../../core/index.js';
+import { Counter, Registry, TOPICS, systemClock, topicSpec, type Clock, type RulesConfig, type Log, type Logger, type StateView } from '../../core/index.js';
 import {
   awsSettingsFromConfig,
   type AwsActionsConfig,
@@ -110,9 +110,6 @@ export interface RulesService {
   /** The SQL services rules are compiled with (aws_lambda connected to the lambda endpoint). */
   readonly sqlServices: SqlServices;
 }
-
-/** The part of kiot's Config the rules service reads (the rest is other services'). */
-export type RulesConfig = Pick<Config, 'rulesDir' | 'actionRetries' | 'actionRetryBackoffMs' | 'lambdaEndpoint' | 'lambdaSigningRegion' | 'accountId'> & AwsActionsConfig;
 
 export function createRulesService(config: RulesConfig, deps: RulesServiceDeps): RulesService {
   const o = deps.options ?? {};

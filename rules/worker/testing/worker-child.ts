@@ -9,7 +9,7 @@ import { createRulesService } from '../service.js';
 
 const [dataDir, rulesDir] = process.argv.slice(2);
 const log = await EmbeddedLog.open({ dataDir: dataDir!, logger: silentLogger() });
-const service = createRulesService(loadConfig({ flags: { dataDir: dataDir!, rulesDir: rulesDir! }, env: {} }), {
+const service = createRulesService(loadConfig({ flags: { dataDir: dataDir!, rulesDir: rulesDir! }, env: {} }).rules, {
   log,
   logger: silentLogger(),
   options: { useTable: false, maxInFlight: 200, maxBatchRecords: 100 },
