@@ -79,33 +79,52 @@ export async function startPlatform(
     let serverCertificate: Promise<IssuedServerCertificate> | undefined;
     const kiotServerCertificate = (sec: SecurityServices) => (serverCertificate ??= sec.certificates.issueServerCertificate(serverNames(config.host)));
 
+    // Services start together where one does not need another: on Kafka the first join of each
+    // consumer group waits the broker's group.initial.rebalance.delay.ms (3 s by default), and
+    // fourteen joins one after another made a start take ~45 s. Each pushes its stop once it has
+    // started, after what it depends on, so the reverse order still stops dependents first.
+    const closing = async <T extends { close(): Promise<void> }>(opening: Promise<T>): Promise<T> => {
+      const opened = await opening;
+      stops.push(() => opened.close());
+      return opened;
+    };
+
     // A table that more than one service of this process uses is opened here, once, and passed
     // in deps (as a read-only view to a service that only reads it); a service opens in start(),
     // and closes in stop(), only what it alone uses. See core/state/README.md, step 4.
     const servesApi = has('api') || has('registry');
-    const retained = servesApi || has('gateway') ? await RetainedStore.open({ log, logger }) : undefined;
-    if (retained) stops.push(() => retained.close());
-    const topicRules = servesApi ? await TopicRuleStore.open({ log, logger }) : undefined;
-    if (topicRules) stops.push(() => topicRules.close());
-
-    let shadows: Shadows | undefined;
-    if (has('shadow')) {
+    const startShadow = async (): Promise<Shadows> => {
       const shadowService = createShadowService({}, { log, logger });
-      shadows = await shadowService.start();
+      const shadows = await shadowService.start();
       stops.push(() => shadowService.stop());
-      operations.push(...shadowOperations(shadows, arnScopeOf(config)));
-    }
+      return shadows;
+    };
+    // The registry (things, certificates, policies) and the security services over it: one
+    // registry store for things and security records, so every registry command is serialised.
+    const startRegistry = async () => {
+      const registry = await closing(openThingRegistry(config, { log, logger }));
+      const securityService = createSecurityService(config, { log, logger, things: thingsDirectory(registry), registryStore: registry.store });
+      stops.push(() => securityService.stop());
+      return { registry, security: await securityService.start() };
+    };
+    const [retained, topicRules, shadows, registered] = await settleAll([
+      servesApi || has('gateway') ? closing(RetainedStore.open({ log, logger })) : undefined,
+      servesApi ? closing(TopicRuleStore.open({ log, logger })) : undefined,
+      has('shadow') ? startShadow() : undefined,
+      servesApi ? startRegistry() : undefined,
+      // Until the Jobs service exists, its MQTT requests get a /rejected reply saying so.
+      has('jobs') ? startService(createNotImplementedResponder({ log, logger }), stops) : undefined,
+      has('bridge') && config.bridge ? startService(createBridge(config.bridge, { log, logger }), stops) : undefined,
+    ] as const);
+    security = registered?.security;
+    if (shadows) operations.push(...shadowOperations(shadows, arnScopeOf(config)));
+
     if (has('rules')) {
       const dynamoReader = createDynamoDbReader({ settings: awsSettingsFromConfig(config.rules).dynamodb });
       stops.push(() => dynamoReader.close());
       // get_thing_shadow reads this process's view of the shadow table (the shadow service's
       // when it runs here): no request to the shadow service.
-      const shadowReader: Pick<ShadowReader, 'document'> =
-        shadows ??
-        (await openShadowReader({ log, logger }).then((reader) => {
-          stops.push(() => reader.close());
-          return reader;
-        }));
+      const shadowReader: Pick<ShadowReader, 'document'> = shadows ?? (await closing(openShadowReader({ log, logger })));
       const getThingShadow = async (thingName: string, shadowName: string | undefined) => shadowReader.document({ thingName, ...(shadowName ? { shadowName } : {}) }) as SqlValue;
       const rules = createRulesService(config.rules, {
         log,
@@ -121,70 +140,55 @@ export async function startPlatform(
       for (const problem of rules.list().problems) startupWarnings.push(`warning: ${problem}`);
       metrics.include(rules.metricsRegistry);
     }
-    if (has('api') || has('registry')) {
-      // The registry (things, certificates, policies) and the AWS-shaped API that serves it.
-      const registry = await openThingRegistry(config, { log, logger });
-      stops.push(() => registry.close());
-      // One registry store for things and security records, so every registry command is serialised.
-      const securityService = createSecurityService(config, { log, logger, things: thingsDirectory(registry), registryStore: registry.store });
-      stops.push(() => securityService.stop());
-      security = await securityService.start();
-      const apiService = createApiService(config.api, {
-        log,
+
+    // The AWS-shaped API and the HTTP server, and beside them the gateway: neither waits for the other.
+    const startHttp = async (): Promise<{ port: number; tls: boolean }> => {
+      if (registered) {
+        const { registry } = registered;
+        const sec = registered.security;
+        const apiService = createApiService(config.api, {
+          log,
+          logger,
+          announce,
+          registry,
+          topicRules,
+          retained,
+          fileRules: () => fileRules(),
+          operations: [
+            ...certificateOperations(sec.certificates),
+            ...policyOperations(sec.policies),
+            ...retainedMessageOperations(retained!),
+            ...endpointOperations(() => mqttsPort),
+            ...notImplementedOperations(),
+            ...operations,
+          ],
+        });
+        stops.push(() => apiService.stop());
+        const api = await apiService.start();
+        routes.push(...api.routes);
+        authenticate = api.authenticate;
+        await writeCaFile(config.dataDir, sec.certificates.kiotCaCertificate().certificatePem, announce);
+      } else if (operations.length > 0 || config.api.metricsAuth) {
+        // No API in this process, but what it serves is still signed: same keys, same check.
+        const accessKeys = await closing(AccessKeyStore.openView(log, { logger }));
+        authenticate = createRequestAuthenticator({ accessKeys, region: config.region, scope: arnScopeOf(config) });
+        routes.push(...createAwsRoutes({ operations, logger, authenticate }));
+      }
+      const httpTls = await httpTlsCredentials(config, security && (() => kiotServerCertificate(security!)));
+      const http = createHttpServer({
         logger,
-        announce,
-        registry,
-        topicRules,
-        retained,
-        fileRules: () => fileRules(),
-        operations: [
-          ...certificateOperations(security.certificates),
-          ...policyOperations(security.policies),
-          ...retainedMessageOperations(retained!),
-          ...endpointOperations(() => mqttsPort),
-          ...notImplementedOperations(),
-          ...operations,
-        ],
+        metrics: () => metrics.render(),
+        health: () => ({ status: 'ok', log: log.kind, roles: config.roles, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }),
+        routes,
+        ...(config.api.metricsAuth && authenticate ? { authenticateMetrics: authenticate } : {}),
+        ...(httpTls ? { tls: httpTls } : {}),
       });
-      stops.push(() => apiService.stop());
-      const api = await apiService.start();
-      routes.push(...api.routes);
-      authenticate = api.authenticate;
-      await writeCaFile(config.dataDir, security.certificates.kiotCaCertificate().certificatePem, announce);
-    } else if (operations.length > 0 || config.api.metricsAuth) {
-      // No API in this process, but what it serves is still signed: same keys, same check.
-      const accessKeys = await AccessKeyStore.openView(log, { logger });
-      stops.push(() => accessKeys.close());
-      authenticate = createRequestAuthenticator({ accessKeys, region: config.region, scope: arnScopeOf(config) });
-      routes.push(...createAwsRoutes({ operations, logger, authenticate }));
-    }
-    if (has('jobs')) {
-      // Until the Jobs service exists, its MQTT requests get a /rejected reply saying so.
-      const responder = createNotImplementedResponder({ log, logger });
-      await responder.start();
-      stops.push(() => responder.stop());
-    }
-    if (has('bridge') && config.bridge) {
-      const bridge = createBridge(config.bridge, { log, logger });
-      await bridge.start();
-      stops.push(() => bridge.stop());
-    }
-
-    const listeners = new Map<string, number>();
-    const startedAt = Date.now();
-    const httpTls = await httpTlsCredentials(config, security && (() => kiotServerCertificate(security!)));
-    const http = createHttpServer({
-      logger,
-      metrics: () => metrics.render(),
-      health: () => ({ status: 'ok', log: log.kind, roles: config.roles, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }),
-      routes,
-      ...(config.api.metricsAuth && authenticate ? { authenticateMetrics: authenticate } : {}),
-      ...(httpTls ? { tls: httpTls } : {}),
-    });
-    stops.push(() => http.close());
-    listeners.set('http', await http.listen(config.host, config.api.httpPort));
-
-    if (has('gateway')) {
+      stops.push(() => http.close());
+      return { port: await http.listen(config.host, config.api.httpPort), tls: httpTls !== undefined };
+    };
+    const startDevices = async (): Promise<Map<string, number>> => {
+      const ports = new Map<string, number>();
+      if (!has('gateway')) return ports;
       const gateway = createGateway(config.gateway, {
         log,
         logger,
@@ -200,8 +204,8 @@ export async function startPlatform(
       });
       metrics.include(gateway.metricsRegistry);
       stops.push(() => gateway.stop());
-      for (const [name, port] of await gateway.start()) listeners.set(name, port);
-      mqttsPort = listeners.get('mqtts');
+      for (const [name, port] of await gateway.start()) ports.set(name, port);
+      mqttsPort = ports.get('mqtts');
       if (security) {
         // AWS IoT's HTTPS publish for devices: the mqtts listener's server certificate, the registry's policies.
         const devices = security.devices;
@@ -216,11 +220,16 @@ export async function startPlatform(
             : await kiotTls(kiotServerCertificate(security)),
         });
         stops.push(() => https.close());
-        listeners.set('https', await https.listen(config.host, config.gateway.httpsPort));
+        ports.set('https', await https.listen(config.host, config.gateway.httpsPort));
       }
-    }
+      return ports;
+    };
+    const startedAt = Date.now();
+    const [http, devicePorts] = await settleAll([startHttp(), startDevices()] as const);
+    const listeners = new Map<string, number>([['http', http.port], ...devicePorts]);
+    const httpTls = http.tls;
     for (const [name, port] of listeners) announce(`listening ${name} ${formatHost(config.host)}:${port}`);
-    for (const line of [...startupWarnings, ...plaintextWarnings(config.host, listeners, httpTls !== undefined)]) {
+    for (const line of [...startupWarnings, ...plaintextWarnings(config.host, listeners, httpTls)]) {
       logger.warn({ host: config.host }, line);
       warn(line);
     }
@@ -344,4 +353,22 @@ export function plaintextWarnings(host: string, listeners: ReadonlyMap<string, n
     out.push(`warning: the ${name} listener ${formatHost(host)}:${port} is plaintext on a non-loopback address: ${hint}`);
   }
   return out;
+}
+
+/**
+ * Waits for every promise to settle, then gives their values in order, or throws the first
+ * failure: a start that fails while others are still under way must not leave them running
+ * past the `stop()` that follows.
+ */
+async function settleAll<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+}
+
+/** Starts a service that has no result and pushes its stop. */
+async function startService(service: { start(): Promise<unknown>; stop(): Promise<void> }, stops: (() => Promise<void>)[]): Promise<void> {
+  await service.start();
+  stops.push(() => service.stop());
 }

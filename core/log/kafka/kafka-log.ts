@@ -104,6 +104,8 @@ export class KafkaLog implements Log {
   readonly #tableHost: TableHost;
   #producer: Promise<Producer> | undefined;
   #admin: Promise<Admin> | undefined;
+  /** The admin request running now, which the next one waits for (#withAdmin). */
+  #adminQueue: Promise<void> = Promise.resolve();
   /** undefined until a timestamp lookup on a non-empty partition told us. */
   #timestampLookup: boolean | undefined;
   #closed: Promise<void> | undefined;
@@ -163,7 +165,6 @@ export class KafkaLog implements Log {
   async ensureTopic(spec: TopicSpec): Promise<void> {
     this.#assertOpen();
     const partitions = spec.partitions ?? this.#defaultPartitions;
-    const admin = await this.#connectAdmin();
     const configEntries: { name: string; value: string }[] = [];
     if (spec.compacted) configEntries.push({ name: 'cleanup.policy', value: 'compact' });
     else {
@@ -172,10 +173,12 @@ export class KafkaLog implements Log {
     }
     let created = false;
     try {
-      created = await admin.createTopics({
-        topics: [{ topic: spec.name, numPartitions: partitions, configEntries }],
-        waitForLeaders: true,
-      });
+      created = await this.#withAdmin((admin) =>
+        admin.createTopics({
+          topics: [{ topic: spec.name, numPartitions: partitions, configEntries }],
+          waitForLeaders: true,
+        }),
+      );
     } catch (err) {
       // Brokers may refuse CreateTopics (librdkafka's mock does not implement it, a locked-down
       // cluster may forbid it) yet auto-create topics on metadata requests: try that next.
@@ -260,9 +263,8 @@ export class KafkaLog implements Log {
 
   async offsets(topic: string): Promise<readonly { partition: number; low: number; high: number }[]> {
     this.#assertOpen();
-    const admin = await this.#connectAdmin();
     try {
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await this.#withAdmin((admin) => admin.fetchTopicOffsets(topic));
       return offsets
         .map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
         .sort((a, b) => a.partition - b.partition);
@@ -326,8 +328,7 @@ export class KafkaLog implements Log {
   }
 
   async #readPartitionCount(topic: string): Promise<number> {
-    const admin = await this.#connectAdmin();
-    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+    const { topics } = await this.#withAdmin((admin) => admin.fetchTopicMetadata({ topics: [topic] }));
     const count = topics[0]?.partitions.length ?? 0;
     if (count === 0) throw new PlatformError('LOG_TOPIC_UNKNOWN', `topic ${topic} has no partitions`, { details: { topic } });
     return count;
@@ -368,6 +369,21 @@ export class KafkaLog implements Log {
     return this.#admin;
   }
 
+  /**
+   * Runs one admin request at a time. kafkajs's admin keeps one metadata cache for the topics
+   * its calls name, and a call that runs while another refreshes it can find its topic missing
+   * (fetchTopicOffsets then fails with a TypeError); services opening their tables together
+   * at start made that happen. `call` must make admin requests only, not call back into this.
+   */
+  #withAdmin<T>(call: (admin: Admin) => Promise<T>): Promise<T> {
+    const result = this.#adminQueue.then(async () => call(await this.#connectAdmin()));
+    this.#adminQueue = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
   async #connect<C extends { connect(): Promise<void> }>(client: C, what: string, reset: () => void): Promise<C> {
     try {
       await client.connect();
@@ -399,9 +415,8 @@ export class KafkaLog implements Log {
     partitions: readonly TopicPartition[],
     startFrom: 'earliest' | 'latest',
   ): Promise<TopicPartitionOffset[]> {
-    const admin = await this.#connectAdmin();
     const topics = [...new Set(partitions.map((tp) => tp.topic))];
-    const committed = await admin.fetchOffsets({ groupId, topics });
+    const committed = await this.#withAdmin((admin) => admin.fetchOffsets({ groupId, topics }));
     const starts: TopicPartitionOffset[] = [];
     for (const topic of topics) {
       const known = committed.find((c) => c.topic === topic)?.partitions ?? [];
@@ -420,8 +435,7 @@ export class KafkaLog implements Log {
 
   /** ListOffsets by timestamp; kafkajs answers the end offset where the broker found nothing. */
   async #offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number> {
-    const admin = await this.#connectAdmin();
-    const found = (await admin.fetchTopicOffsetsByTimestamp(topic, timestamp)).find((o) => o.partition === partition);
+    const found = (await this.#withAdmin((admin) => admin.fetchTopicOffsetsByTimestamp(topic, timestamp))).find((o) => o.partition === partition);
     if (!found) throw new PlatformError('LOG_OFFSET_OUT_OF_RANGE', `${topic} has no partition ${partition}`, { details: { topic, partition } });
     return Number(found.offset);
   }
