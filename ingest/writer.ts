@@ -18,6 +18,7 @@ import {
   encodeEnvelope,
   envelopeHeaders,
   envelopeKey,
+  isValidTopicName,
   type AppendRecord,
   type Envelope,
   type Log,
@@ -25,7 +26,6 @@ import {
   ORIGIN_HEADER,
 } from '../core/index.js';
 import type { RetainedStore } from './retained-store.js';
-import { isValidTopicName } from './topics.js';
 
 /** Records in one append at most: bounds one append's size and latency under a flood. */
 const MAX_APPEND_BATCH = 500;
