@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { TOPICS, createEnvelope, envelopeKey, topicNameProblem, type SinkDefinition, envelopeRecord } from '../../core/index.js';
-import { LogAppendSink } from '../log-append/log-append-sink.js';
+import { LogAppendSink, type LogAppendSinkOptions } from '../log-append/log-append-sink.js';
 import { outputBytes, type ActionDeps } from '../runtime/deps.js';
 import { keyValueList, paramsSchema } from '../runtime/params.js';
 
@@ -52,7 +52,7 @@ function mqttProperties(h: Headers | undefined): Partial<Parameters<typeof creat
   };
 }
 
-export const republishAction: SinkDefinition<RepublishConfig, Pick<ActionDeps, 'log'>> = {
+export const createRepublishDefinition = (options: LogAppendSinkOptions = {}): SinkDefinition<RepublishConfig, Pick<ActionDeps, 'log'>> => ({
   type: 'republish',
   awsKey: 'republish',
   summary: 'publish the output to an MQTT topic (through iot.egress)',
@@ -61,6 +61,7 @@ export const republishAction: SinkDefinition<RepublishConfig, Pick<ActionDeps, '
   maxBatchSize: 500,
   create: (_config, { log }) =>
     new LogAppendSink<RepublishConfig>({
+      ...options,
       name: 'republish',
       encode: (r) => {
         const p = r.params;
@@ -72,4 +73,6 @@ export const republishAction: SinkDefinition<RepublishConfig, Pick<ActionDeps, '
       // iot.egress is ensured by the rules service at start.
       append: (topic, records) => log.append(topic, records),
     }),
-};
+});
+
+export const republishAction = createRepublishDefinition();
