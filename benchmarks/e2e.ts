@@ -52,10 +52,9 @@ import net from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, silentLogger } from '../core/index.js';
 import { startKafkaMock } from '../core/testing/kafka-mock.js';
-import { startPlatform } from '../cli/up.js';
 import { Child } from './child.js';
+import { startBenchPlatform } from './platform.js';
 import type { Benchmark, BenchResult } from './report.js';
 import type { LoadReply, LoadRequest, LoadResult, Route } from './e2e-load.js';
 
@@ -158,24 +157,7 @@ async function startKiot(kafka: boolean, route: Route, progress: (line: string) 
     if (route === 'rule') await writeFile(join(dir, 'rules', 'half.sql'), RULE_SQL);
     const mock = kafka ? await startKafkaMock() : undefined;
     if (mock) stops.push(() => mock.stop());
-    const config = loadConfig({
-      flags: {
-        dataDir: join(dir, 'data'),
-        rulesDir: join(dir, 'rules'),
-        httpPort: '0',
-        mqttPort: '0',
-        mqttsPort: '0',
-        wsPort: '0',
-        httpsPort: '0',
-        logLevel: 'silent',
-        maxPublishesPerSecondPerConnection: '0',
-        maxBytesPerSecondPerConnection: '0',
-        maxConnectsPerSecondPerClientId: '0',
-        ...(mock ? { kafka: mock.brokers.join(',') } : {}),
-      },
-      env: {},
-    });
-    const platform = await startPlatform(config, () => undefined, silentLogger(), (line) => progress(line));
+    const platform = await startBenchPlatform(dir, { maxConnectsPerSecondPerClientId: '0', ...(mock ? { kafka: mock.brokers.join(',') } : {}) }, progress);
     stops.push(() => platform.stop());
     const parts = [thisProcess('kiot')];
     if (mock) {

@@ -30,9 +30,8 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, silentLogger } from '../core/index.js';
-import { startPlatform } from '../cli/up.js';
 import { Child } from './child.js';
+import { startBenchPlatform } from './platform.js';
 import type { Benchmark, BenchResult } from './report.js';
 import type { LoadMode, LoadReply, LoadRequest, LoadResult, MemoryResult } from './shadow-load.js';
 
@@ -82,24 +81,8 @@ async function runResult(load: LoadChild): Promise<{ result: LoadResult; cpu: { 
 async function roundTrips(progress: (line: string) => void): Promise<BenchResult[]> {
   const dir = await mkdtemp(join(tmpdir(), 'kiot-bench-shadow-'));
   await mkdir(join(dir, 'rules'));
-  const config = loadConfig({
-    flags: {
-      dataDir: join(dir, 'data'),
-      rulesDir: join(dir, 'rules'),
-      httpPort: '0',
-      mqttPort: '0',
-      mqttsPort: '0',
-      wsPort: '0',
-      httpsPort: '0',
-      logLevel: 'silent',
-      // Each client holds two filters per thing it owns (accepted, rejected).
-      maxSubscriptionsPerConnection: String(2 * Math.ceil(Math.max(...THING_COUNTS) / CLIENTS) + 10),
-      maxPublishesPerSecondPerConnection: '0',
-      maxBytesPerSecondPerConnection: '0',
-    },
-    env: {},
-  });
-  const platform = await startPlatform(config, () => undefined, silentLogger(), (line) => progress(line));
+  // Each client holds two filters per thing it owns (accepted, rejected).
+  const platform = await startBenchPlatform(dir, { maxSubscriptionsPerConnection: String(2 * Math.ceil(Math.max(...THING_COUNTS) / CLIENTS) + 10) }, progress);
   const load = loadChild(['load']);
   try {
     const url = `mqtt://127.0.0.1:${platform.listeners.get('mqtt')}`;
