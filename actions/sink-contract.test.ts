@@ -1,7 +1,8 @@
 /**
  * core/testing/run-sink-suite.ts on every action kind in the catalogue, each against its real
- * target or stand-in: the embedded log (republish, kafka, and a KafkaLog on a closed or silent
- * port for down and stalled), loopback HTTP servers (http, lambda), dynalite (dynamodb,
+ * target or stand-in, and each kind's own sink in every case: the embedded log (republish,
+ * kafka; for down and stalled, each over a KafkaLog on a closed or silent port: the cluster
+ * kiot runs on for republish, the action's cluster for kafka), loopback HTTP servers (http, lambda), dynalite (dynamodb,
  * dynamodbv2), s3rver (s3), @elastic/elasticsearch-mock and real HTTP (elasticsearch, opensearch).
  */
 import { randomUUID } from 'node:crypto';
@@ -12,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BaseConnection } from '@elastic/elasticsearch';
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
-import { decodeEnvelope, EmbeddedLog, silentLogger, systemClock, TOPICS, type Log, type LogRecord, type Sink, type SinkDefinition } from '../core/index.js';
+import { decodeEnvelope, EmbeddedLog, KafkaLog, silentLogger, systemClock, TOPICS, type Log, type LogRecord, type Sink, type SinkDefinition } from '../core/index.js';
 import { runSinkSuite, type SinkHarness } from '../core/testing/run-sink-suite.js';
 import { blackHole, closedPort, testRecord } from './aws/testing/records.js';
 import { cloudwatchMetricAction } from './cloudwatch-metric/cloudwatch-metric.js';
@@ -25,7 +26,7 @@ import { httpAction } from './http/http.js';
 import { ACTION_DEFINITIONS } from './index.js';
 import { createKafkaDefinition } from './kafka/kafka.js';
 import { createLambdaDefinition } from './lambda/lambda.js';
-import { republishAction } from './republish/republish.js';
+import { createRepublishDefinition, republishAction } from './republish/republish.js';
 import { createActionDeps, type ActionDeps } from './runtime/deps.js';
 import { createS3Definition } from './s3/index.js';
 import { startS3rver, type S3rverServer } from './s3/testing/s3rver.js';
@@ -89,6 +90,13 @@ async function kafkaFaulty<P>(deps: ActionDeps, port: number, config: P, def = c
   return def.create(def.config.parse({ ...config, client_properties: { 'bootstrap.servers': `127.0.0.1:${port}` } }), deps);
 }
 
+/** The republish action over a log on a cluster that is down (closed port) or silent (accepts, never answers). */
+function republishFaulty(deps: ActionDeps, port: number) {
+  const log = new KafkaLog({ brokers: [`127.0.0.1:${port}`], logger });
+  const def = createRepublishDefinition({ appendTimeoutMs: 2_000 });
+  return { sink: def.create(def.config.parse({ topic: 'contract/faulty', qos: 1 }), { ...deps, log }), close: () => log.close() };
+}
+
 /** A loopback HTTP server that records bodies by path and answers 400 for paths with "reject". */
 async function httpTarget(): Promise<{ url: string; bodies: Map<string, string>; close(): Promise<void> }> {
   const bodies = new Map<string, string>();
@@ -128,10 +136,18 @@ const harnesses: Record<string, () => Promise<SinkHarness<any>>> = {
         return topics.map((t) => JSON.parse(found.find((env) => env.topic === t)!.payload.toString()));
       },
       // republish writes to the log kiot runs on; on Kafka that log can be down or stall like any cluster.
-      down: async () => ({ sink: await kafkaFaulty(e.deps, await closedPort(), { topic: TOPICS.egress }), close: async () => {} }),
+      down: async () => republishFaulty(e.deps, await closedPort()),
       stalled: async () => {
         const hole = await blackHole();
-        return { sink: await kafkaFaulty(e.deps, hole.port, { topic: TOPICS.egress }), close: hole.close };
+        const faulty = republishFaulty(e.deps, hole.port);
+        return {
+          sink: faulty.sink,
+          // The hole first: a KafkaLog closing against a silent broker waits for it.
+          close: async () => {
+            await hole.close();
+            await faulty.close();
+          },
+        };
       },
       stop: e.stop,
     };

@@ -25,6 +25,9 @@
  */
 import net from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
+// core/backoff.ts alone, not core/index.ts: this module is also the aedes process, whose RSS is measured.
+import { sleep } from '../core/backoff.js';
+import { replyToParent, serveParent } from './child.js';
 
 /** `pubsub`: subscriber on `e2e/+/in`, every message expected; `rule`: on `e2e/+/out`, the even `seq` expected. */
 export type Route = 'pubsub' | 'rule';
@@ -397,26 +400,13 @@ async function runAedes(): Promise<void> {
   reply({ type: 'listening', port });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** To the parent, while it listens (a parent that went away must not crash the load mid-run). */
-const reply = (m: LoadReply) => {
-  if (process.connected) process.send?.(m);
-};
+const reply = (m: LoadReply): void => replyToParent(m);
 
 async function main(): Promise<void> {
   const [mode] = process.argv.slice(2);
   if (mode === 'aedes') return runAedes();
   if (mode !== 'load' || !process.send) throw new Error('usage: e2e-load.js load (forked with IPC) | aedes');
-  process.on('message', (m: LoadRequest | { type: 'exit' }) => {
-    if (m.type === 'exit') {
-      process.disconnect?.();
-      return;
-    }
-    runLoad(m).then(reply, (err: unknown) => reply({ type: 'error', message: (err as Error).message }));
-  });
+  serveParent<LoadRequest>(runLoad);
 }
 
 main().catch((err: unknown) => {

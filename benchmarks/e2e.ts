@@ -45,16 +45,16 @@
  * of kiot on the Kafka mock carry ratios only, since the mock is a test double whose speed says
  * nothing about a Kafka cluster's.
  */
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, extname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, silentLogger } from '../core/index.js';
 import { startKafkaMock } from '../core/testing/kafka-mock.js';
-import { startPlatform } from '../cli/up.js';
+import { Child } from './child.js';
+import { startBenchPlatform } from './platform.js';
 import type { Benchmark, BenchResult } from './report.js';
 import type { LoadReply, LoadRequest, LoadResult, Route } from './e2e-load.js';
 
@@ -77,82 +77,10 @@ const REPLY_TIMEOUT_MS = 240_000;
 const CLOCK_TICKS_PER_SEC = 100;
 const MOSQUITTO_HINT = 'mosquitto not found: its rows are skipped (install it with `apt-get install mosquitto`)';
 
-/** The child module beside this one: `.js` in dist/, `.ts` when run from source through tsx. */
-function childEntry(): { file: string; execArgv: string[] } {
-  const ext = extname(fileURLToPath(import.meta.url));
-  const file = fileURLToPath(new URL(`./e2e-load${ext}`, import.meta.url));
-  // A profile of this process (`node --cpu-prof`) is of kiot; the children are not profiled with it.
-  const execArgv: string[] = [];
-  for (let i = 0; i < process.execArgv.length; i++) {
-    const arg = process.execArgv[i]!;
-    if (!/^--(cpu|heap)-prof/.test(arg)) execArgv.push(arg);
-    else if (/^--(cpu|heap)-prof-(dir|name|interval)$/.test(arg)) i++; // its value is the next argument
-  }
-  if (ext === '.ts' && !execArgv.some((a) => a.includes('tsx'))) execArgv.push('--import', 'tsx');
-  return { file, execArgv };
-}
+/** A child of e2e-load.ts: the load generator, or aedes. */
+type LoadChild = Child<LoadRequest, LoadReply>;
 
-/** A forked child with a reply channel. */
-class Child {
-  readonly #child: ChildProcess;
-  readonly #replies: LoadReply[] = [];
-  readonly #exited: Promise<void>;
-  #waiting: ((r: LoadReply) => void) | undefined;
-
-  constructor(args: string[]) {
-    const { file, execArgv } = childEntry();
-    this.#child = fork(file, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.#child.on('message', (m: LoadReply) => this.#deliver(m));
-    this.#child.on('error', (err) => this.#deliver({ type: 'error', message: err.message }));
-    this.#exited = new Promise((resolve) =>
-      this.#child.on('exit', (code, signal) => {
-        this.#deliver({ type: 'error', message: `exited (${signal ?? code})` });
-        resolve();
-      }),
-    );
-  }
-
-  get pid(): number {
-    return this.#child.pid!;
-  }
-
-  #deliver(m: LoadReply): void {
-    const waiting = this.#waiting;
-    if (waiting) {
-      this.#waiting = undefined;
-      waiting(m);
-    } else this.#replies.push(m);
-  }
-
-  /** The next reply; rejects on an error reply, an exit or a timeout. */
-  async next(): Promise<Exclude<LoadReply, { type: 'error' }>> {
-    const reply =
-      this.#replies.shift() ??
-      (await new Promise<LoadReply>((resolve) => {
-        const timer = setTimeout(() => this.#deliver({ type: 'error', message: `no reply within ${REPLY_TIMEOUT_MS} ms` }), REPLY_TIMEOUT_MS);
-        this.#waiting = (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        };
-      }));
-    if (reply.type === 'error') throw new Error(`e2e benchmark: a child process failed: ${reply.message}`);
-    return reply;
-  }
-
-  send(m: LoadRequest | { type: 'exit' }): void {
-    this.#child.send(m);
-  }
-
-  /** Asks the child to exit, kills it after 5 s, and resolves once it is gone. Safe to call twice. */
-  async stop(): Promise<void> {
-    if (this.#child.exitCode === null && this.#child.signalCode === null) {
-      if (this.#child.connected) this.send({ type: 'exit' });
-      const timer = setTimeout(() => this.#child.kill(), 5_000);
-      await this.#exited;
-      clearTimeout(timer);
-    }
-  }
-}
+const loadChild = (args: string[]): LoadChild => new Child('e2e-load', args, { label: 'e2e benchmark: a child process', replyTimeoutMs: REPLY_TIMEOUT_MS });
 
 /** CPU time (µs) and resident memory (bytes) of one process. */
 interface Usage {
@@ -229,24 +157,7 @@ async function startKiot(kafka: boolean, route: Route, progress: (line: string) 
     if (route === 'rule') await writeFile(join(dir, 'rules', 'half.sql'), RULE_SQL);
     const mock = kafka ? await startKafkaMock() : undefined;
     if (mock) stops.push(() => mock.stop());
-    const config = loadConfig({
-      flags: {
-        dataDir: join(dir, 'data'),
-        rulesDir: join(dir, 'rules'),
-        httpPort: '0',
-        mqttPort: '0',
-        mqttsPort: '0',
-        wsPort: '0',
-        httpsPort: '0',
-        logLevel: 'silent',
-        maxPublishesPerSecondPerConnection: '0',
-        maxBytesPerSecondPerConnection: '0',
-        maxConnectsPerSecondPerClientId: '0',
-        ...(mock ? { kafka: mock.brokers.join(',') } : {}),
-      },
-      env: {},
-    });
-    const platform = await startPlatform(config, () => undefined, silentLogger(), (line) => progress(line));
+    const platform = await startBenchPlatform(dir, { maxConnectsPerSecondPerClientId: '0', ...(mock ? { kafka: mock.brokers.join(',') } : {}) }, progress);
     stops.push(() => platform.stop());
     const parts = [thisProcess('kiot')];
     if (mock) {
@@ -262,7 +173,7 @@ async function startKiot(kafka: boolean, route: Route, progress: (line: string) 
 }
 
 async function startAedes(): Promise<RunningBroker> {
-  const child = new Child(['aedes']);
+  const child = loadChild(['aedes']);
   try {
     const reply = await child.next();
     if (reply.type !== 'listening') throw new Error(`e2e benchmark: unexpected reply ${reply.type} from the aedes process`);
@@ -365,7 +276,7 @@ interface Measured {
 }
 
 /** Reads the broker's usage when the load process marks its measured period's start and end. */
-async function measuredRun(load: Child, broker: RunningBroker): Promise<Measured> {
+async function measuredRun(load: LoadChild, broker: RunningBroker): Promise<Measured> {
   let start: { usage: Usage[]; at: number } | undefined;
   let end: { usage: Usage[]; at: number } | undefined;
   for (;;) {
@@ -450,7 +361,7 @@ export const e2eBenchmark: Benchmark = {
         `saturated: best of ${ROUNDS} rounds, the order reversed in the second (kiot on the Kafka mock: first round only, ~50 s a start); ` +
         `paced at ${PACED_RATES.map(fmt).join(', ')} msgs/s offered: first round only`,
     );
-    const load = new Child(['load']);
+    const load = loadChild(['load']);
     /** By contender label, then mode: the best saturated run, the one paced run. */
     const best = new Map<string, Map<Mode, Measured>>(contenders.map((c) => [c.label, new Map()]));
     try {

@@ -21,7 +21,7 @@ import {
   decodeEnvelope,
   EmbeddedLog,
   encodeEnvelope,
-  envelopeKey,
+  envelopeRecord,
   KafkaLog,
   silentLogger,
   systemClock,
@@ -54,7 +54,7 @@ async function fill(log: Log, topic: string, count: number): Promise<void> {
         clientId: `device-${j % DEVICES}`,
         payload: Buffer.from(JSON.stringify({ deviceId: `device-${j % DEVICES}`, temperature: 60 + (j % 41), humidity: 40 + (j % 7), firmware: '1.2.3', seq: j })),
       });
-      batch.push({ key: envelopeKey(e), value: encodeEnvelope(e) });
+      batch.push(envelopeRecord(e));
     }
     await log.append(topic, batch);
   }

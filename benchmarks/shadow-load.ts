@@ -25,8 +25,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { EmbeddedLog, silentLogger } from '../core/index.js';
+import { EmbeddedLog, silentLogger, sleep } from '../core/index.js';
 import { createShadowService } from '../shadow/index.js';
+import { replyToParent, serveParent } from './child.js';
 
 export type LoadMode = 'floor' | 'shadow';
 
@@ -329,14 +330,7 @@ async function runMemory(count: number, progress: (line: string) => void): Promi
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** To the parent, while it listens (a parent that went away must not crash the load mid-run). */
-const reply = (m: LoadReply) => {
-  if (process.connected) process.send?.(m);
-};
+const reply = (m: LoadReply): void => replyToParent(m);
 
 async function main(): Promise<void> {
   const [mode, arg] = process.argv.slice(2);
@@ -356,13 +350,7 @@ async function main(): Promise<void> {
     return;
   }
   if (mode !== 'load' || !process.send) throw new Error('usage: shadow-load.js load (forked with IPC) | memory [count]');
-  process.on('message', (m: LoadRequest | { type: 'exit' }) => {
-    if (m.type === 'exit') {
-      process.disconnect?.();
-      return;
-    }
-    runLoad(m).then(reply, (err: unknown) => reply({ type: 'error', message: (err as Error).message }));
-  });
+  serveParent<LoadRequest>(runLoad);
 }
 
 main().catch((err: unknown) => {

@@ -27,13 +27,11 @@
  * report's table has no memory column: the row's ratio is the budget over the bytes used
  * (>= 1 is within the target) and its msgs/s is how fast the shadows were made.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { loadConfig, silentLogger } from '../core/index.js';
-import { startPlatform } from '../cli/up.js';
+import { join } from 'node:path';
+import { Child } from './child.js';
+import { startBenchPlatform } from './platform.js';
 import type { Benchmark, BenchResult } from './report.js';
 import type { LoadMode, LoadReply, LoadRequest, LoadResult, MemoryResult } from './shadow-load.js';
 
@@ -51,69 +49,11 @@ const MEMORY_BUDGET_BYTES = 2048;
 /** A child that does not answer within this time (setup, a run and its drain) has failed. */
 const REPLY_TIMEOUT_MS = 180_000;
 
-/** The child module beside this one: `.js` in dist/, `.ts` when run from source through tsx. */
-function childEntry(): { file: string; execArgv: string[] } {
-  const ext = extname(fileURLToPath(import.meta.url));
-  const file = fileURLToPath(new URL(`./shadow-load${ext}`, import.meta.url));
-  // A profile of this process (`node --cpu-prof`) is of kiot; the load is not profiled with it.
-  const execArgv: string[] = [];
-  for (let i = 0; i < process.execArgv.length; i++) {
-    const arg = process.execArgv[i]!;
-    if (!/^--(cpu|heap)-prof/.test(arg)) execArgv.push(arg);
-    else if (/^--(cpu|heap)-prof-(dir|name|interval)$/.test(arg)) i++; // its value is the next argument
-  }
-  if (ext === '.ts' && !execArgv.some((a) => a.includes('tsx'))) execArgv.push('--import', 'tsx');
-  return { file, execArgv };
-}
+/** The load process (shadow-load.ts). */
+type LoadChild = Child<LoadRequest, LoadReply>;
 
-/** A forked child with a reply channel. */
-class Child {
-  readonly #child: ChildProcess;
-  readonly #replies: LoadReply[] = [];
-  #waiting: ((r: LoadReply) => void) | undefined;
-
-  constructor(args: string[], extraExecArgv: string[] = []) {
-    const { file, execArgv } = childEntry();
-    this.#child = fork(file, args, { execArgv: [...execArgv, ...extraExecArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.#child.on('message', (m: LoadReply) => this.#deliver(m));
-    this.#child.on('error', (err) => this.#deliver({ type: 'error', message: err.message }));
-    this.#child.on('exit', (code, signal) => this.#deliver({ type: 'error', message: `exited (${signal ?? code})` }));
-  }
-
-  #deliver(m: LoadReply): void {
-    const waiting = this.#waiting;
-    if (waiting) {
-      this.#waiting = undefined;
-      waiting(m);
-    } else this.#replies.push(m);
-  }
-
-  /** The next reply; rejects on an error reply, an exit or a timeout. */
-  async next(): Promise<Exclude<LoadReply, { type: 'error' }>> {
-    const reply =
-      this.#replies.shift() ??
-      (await new Promise<LoadReply>((resolve) => {
-        const timer = setTimeout(() => this.#deliver({ type: 'error', message: `no reply within ${REPLY_TIMEOUT_MS} ms` }), REPLY_TIMEOUT_MS);
-        this.#waiting = (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        };
-      }));
-    if (reply.type === 'error') throw new Error(`shadow benchmark: the load process failed: ${reply.message}`);
-    return reply;
-  }
-
-  send(m: LoadRequest | { type: 'exit' }): void {
-    this.#child.send(m);
-  }
-
-  stop(): void {
-    if (this.#child.exitCode === null && this.#child.signalCode === null) {
-      if (this.#child.connected) this.send({ type: 'exit' });
-      setTimeout(() => this.#child.kill(), 5_000).unref();
-    }
-  }
-}
+const loadChild = (args: string[], execArgv: string[] = []): LoadChild =>
+  new Child('shadow-load', args, { label: 'shadow benchmark: the load process', replyTimeoutMs: REPLY_TIMEOUT_MS, execArgv });
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -123,7 +63,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
  * reads add libuv's threads) means kiot was CPU-bound; well under 1 means it was waiting (on
  * fsync, or on one shadow's requests running one after another).
  */
-async function runResult(load: Child): Promise<{ result: LoadResult; cpu: { cores: number } }> {
+async function runResult(load: LoadChild): Promise<{ result: LoadResult; cpu: { cores: number } }> {
   let start: { cpu: NodeJS.CpuUsage; at: number } | undefined;
   let cores = Number.NaN;
   for (;;) {
@@ -141,25 +81,9 @@ async function runResult(load: Child): Promise<{ result: LoadResult; cpu: { core
 async function roundTrips(progress: (line: string) => void): Promise<BenchResult[]> {
   const dir = await mkdtemp(join(tmpdir(), 'kiot-bench-shadow-'));
   await mkdir(join(dir, 'rules'));
-  const config = loadConfig({
-    flags: {
-      dataDir: join(dir, 'data'),
-      rulesDir: join(dir, 'rules'),
-      httpPort: '0',
-      mqttPort: '0',
-      mqttsPort: '0',
-      wsPort: '0',
-      httpsPort: '0',
-      logLevel: 'silent',
-      // Each client holds two filters per thing it owns (accepted, rejected).
-      maxSubscriptionsPerConnection: String(2 * Math.ceil(Math.max(...THING_COUNTS) / CLIENTS) + 10),
-      maxPublishesPerSecondPerConnection: '0',
-      maxBytesPerSecondPerConnection: '0',
-    },
-    env: {},
-  });
-  const platform = await startPlatform(config, () => undefined, silentLogger(), (line) => progress(line));
-  const load = new Child(['load']);
+  // Each client holds two filters per thing it owns (accepted, rejected).
+  const platform = await startBenchPlatform(dir, { maxSubscriptionsPerConnection: String(2 * Math.ceil(Math.max(...THING_COUNTS) / CLIENTS) + 10) }, progress);
+  const load = loadChild(['load']);
   try {
     const url = `mqtt://127.0.0.1:${platform.listeners.get('mqtt')}`;
     const results: BenchResult[] = [];
@@ -187,14 +111,14 @@ async function roundTrips(progress: (line: string) => void): Promise<BenchResult
     }
     return results;
   } finally {
-    load.stop();
+    await load.stop();
     await platform.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 async function memory(progress: (line: string) => void): Promise<BenchResult> {
-  const child = new Child(['memory', String(MEMORY_SHADOWS)], ['--expose-gc']);
+  const child = loadChild(['memory', String(MEMORY_SHADOWS)], ['--expose-gc']);
   try {
     let reply = await child.next();
     while (reply.type === 'progress') {
@@ -216,7 +140,7 @@ async function memory(progress: (line: string) => void): Promise<BenchResult> {
       target: 1,
     };
   } finally {
-    child.stop();
+    await child.stop();
   }
 }
 

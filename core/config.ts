@@ -3,6 +3,7 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { PlatformError, invalidConfig } from './errors.js';
 import type { LogLevel } from './logger.js';
+import { isValidTopicFilter } from './topic-filter.js';
 
 /** The roles a process can run; `all` (the default) runs every one. Later issues fill them in. */
 export const ROLES = ['api', 'gateway', 'bridge', 'rules', 'shadow', 'registry', 'jobs'] as const;
@@ -529,9 +530,7 @@ function topicFilters(raw: Raw | undefined, fallback: string[]): string[] {
   const values = list(raw);
   if (values.length === 0) throw invalidConfig(raw.source, 'at least one MQTT topic filter', raw.value);
   for (const filter of values) {
-    const levels = filter.split('/');
-    const bad = levels.some((l, i) => (l.includes('#') && (l !== '#' || i !== levels.length - 1)) || (l.includes('+') && l !== '+'));
-    if (bad || filter.startsWith('$share/')) throw invalidConfig(raw.source, 'MQTT topic filters (+ and # as whole levels, # last, no $share/)', filter);
+    if (!isValidTopicFilter(filter) || filter.startsWith('$share/')) throw invalidConfig(raw.source, 'MQTT topic filters (+ and # as whole levels, # last, no $share/)', filter);
   }
   return values;
 }

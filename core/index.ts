@@ -1,5 +1,6 @@
 /** The public surface of core/: other folders import only this file. */
 export * from './errors.js';
+export * from './backoff.js';
 export * from './logger.js';
 export * from './config.js';
 export * from './topics.js';

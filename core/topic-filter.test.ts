@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { compileTopicFilter, TopicFilterIndex, topicFilterProblem, topicMatches } from './topic-filter.js';
+import { compileTopicFilter, isValidTopicFilter, isValidTopicName, MAX_TOPIC_BYTES, TopicFilterIndex, topicFilterProblem, topicMatches, topicNameProblem } from './topic-filter.js';
 
 describe('topicMatches', () => {
   test.each([
@@ -13,6 +13,32 @@ describe('topicMatches', () => {
     expect(topicFilterProblem('a/b+')).toContain("'+'");
     expect(topicFilterProblem('')).toContain('empty');
     expect(topicFilterProblem('a/+/#')).toBeUndefined();
+  });
+});
+
+describe('topic names', () => {
+  test.each(['a', 'a/b', '/', 'a//b', '$aws/things/t1/shadow/update', 'é/ü', ' '])('%j is a topic name', (topic) => {
+    expect(topicNameProblem(topic)).toBeUndefined();
+    expect(isValidTopicName(topic)).toBe(true);
+  });
+
+  test.each([
+    ['', 'empty'], ['a/+', 'wildcard'], ['a/#', 'wildcard'], ['a+b', 'wildcard'], ['a\u0000b', 'NUL'], ['x'.repeat(MAX_TOPIC_BYTES + 1), 'bytes'],
+  ])('%j is not: %s', (topic, reason) => {
+    expect(topicNameProblem(topic)).toContain(reason);
+    expect(isValidTopicName(topic)).toBe(false);
+  });
+
+  test('the 65535-byte limit counts UTF-8 bytes, not characters', () => {
+    expect(isValidTopicName('é'.repeat(32_767))).toBe(true); // 65534 bytes
+    expect(isValidTopicName('é'.repeat(32_768))).toBe(false); // 65536 bytes
+  });
+
+  test('a filter is valid when topicFilterProblem finds nothing and it fits in 65535 bytes', () => {
+    expect(isValidTopicFilter('a/+/#')).toBe(true);
+    expect(isValidTopicFilter('a/#/b')).toBe(false);
+    expect(isValidTopicFilter('x'.repeat(MAX_TOPIC_BYTES + 1))).toBe(false);
+    expect(isValidTopicFilter('x'.repeat(MAX_TOPIC_BYTES))).toBe(true);
   });
 });
 

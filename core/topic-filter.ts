@@ -26,6 +26,36 @@ export interface TopicMatching {
 /** MQTT 3.1.1 §4.7.1.2: `#` also matches the parent level. What the exports do by default. */
 export const MQTT_TOPIC_MATCHING: TopicMatching = Object.freeze({ hashMatchesParent: true });
 
+/** MQTT strings, topic names and filters among them, are at most 65535 bytes (MQTT 5 §1.5.4). */
+export const MAX_TOPIC_BYTES = 65_535;
+
+/**
+ * Returns a reason when `topic` is not a topic name a message can be published to (MQTT 5
+ * §4.7.3, 3.1.1 §4.7.3: not empty, no wildcard, no U+0000, at most 65535 bytes), else undefined.
+ * Every way into kiot checks names with this: the gateway's PUBLISH and will, HTTP publish, the
+ * ingest writer, and the republish action's rendered topic.
+ */
+export function topicNameProblem(topic: string): string | undefined {
+  if (topic.length === 0) return 'a topic name cannot be empty';
+  for (let i = 0; i < topic.length; i++) {
+    const c = topic.charCodeAt(i);
+    if (c === 0x2b /* + */ || c === 0x23 /* # */) return 'a topic name cannot contain a wildcard (+ or #)';
+    if (c === 0) return 'a topic name cannot contain a NUL character';
+  }
+  if (Buffer.byteLength(topic) > MAX_TOPIC_BYTES) return `a topic name is at most ${MAX_TOPIC_BYTES} bytes`;
+  return undefined;
+}
+
+/** True when `topic` is a topic name a message can be published to ({@link topicNameProblem}). */
+export function isValidTopicName(topic: string): boolean {
+  return topicNameProblem(topic) === undefined;
+}
+
+/** True when `filter` is a valid topic filter ({@link topicFilterProblem}) of at most 65535 bytes. */
+export function isValidTopicFilter(filter: string): boolean {
+  return topicFilterProblem(filter) === undefined && Buffer.byteLength(filter) <= MAX_TOPIC_BYTES;
+}
+
 /** Returns a reason when `filter` is not a valid MQTT topic filter, else undefined. */
 export function topicFilterProblem(filter: string): string | undefined {
   if (filter.length === 0) return 'a topic filter cannot be empty';

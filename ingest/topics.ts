@@ -1,11 +1,9 @@
 /**
- * Topic names and filters, validated in one place for every way into kiot (the gateway's
- * PUBLISH, SUBSCRIBE and will, HTTP publish, the bridge through the ingest writer): MQTT's
- * rules (MQTT 5 §4.7, 3.1.1 §4.7), shared subscriptions (MQTT 5 §4.8.2) and AWS IoT's topic
- * quotas. Matching itself is core's (`topicMatches`, `TopicFilterIndex`), so that the gateway,
- * the bridge and the rules engine agree.
+ * What ingest adds to core's topic names and filters (`isValidTopicName`, `isValidTopicFilter`,
+ * `topicMatches`, `TopicFilterIndex` in core/topic-filter.ts, which every way into kiot and the
+ * rules engine share): shared subscriptions (MQTT 5 §4.8.2) and AWS IoT's topic quotas.
  */
-import { TOPICS, topicFilterProblem } from '../core/index.js';
+import { TOPICS, isValidTopicFilter } from '../core/index.js';
 
 /** The gateway's compacted topics on the log (specs in core's catalogue, `core/topics.ts`). */
 export const GATEWAY_TOPICS = {
@@ -14,24 +12,6 @@ export const GATEWAY_TOPICS = {
   /** Retained messages by topic name: an encoded envelope; a tombstone clears the topic. */
   retained: TOPICS.retained,
 } as const;
-
-/** MQTT strings are at most 65535 bytes (MQTT 5 §1.5.4). */
-const MAX_TOPIC_BYTES = 65_535;
-
-/** A topic name a client may publish to: not empty, no wildcards, no U+0000. */
-export function isValidTopicName(topic: string): boolean {
-  if (topic.length === 0 || Buffer.byteLength(topic) > MAX_TOPIC_BYTES) return false;
-  for (let i = 0; i < topic.length; i++) {
-    const c = topic.charCodeAt(i);
-    if (c === 0x2b /* + */ || c === 0x23 /* # */ || c === 0) return false;
-  }
-  return true;
-}
-
-/** A topic filter: `#` only as the whole last level, `+` only as a whole level (core's rules), at most 65535 bytes. */
-export function isValidTopicFilter(filter: string): boolean {
-  return topicFilterProblem(filter) === undefined && Buffer.byteLength(filter) <= MAX_TOPIC_BYTES;
-}
 
 export interface SharedFilter {
   readonly group: string;

@@ -15,9 +15,8 @@
 import {
   PlatformError,
   TOPICS,
-  encodeEnvelope,
-  envelopeHeaders,
-  envelopeKey,
+  envelopeRecord,
+  isValidTopicName,
   type AppendRecord,
   type Envelope,
   type Log,
@@ -25,7 +24,6 @@ import {
   ORIGIN_HEADER,
 } from '../core/index.js';
 import type { RetainedStore } from './retained-store.js';
-import { isValidTopicName } from './topics.js';
 
 /** Records in one append at most: bounds one append's size and latency under a flood. */
 const MAX_APPEND_BATCH = 500;
@@ -113,14 +111,13 @@ function toRecord(envelope: Envelope, origin: string | undefined): AppendRecord 
   if (!isValidTopicName(envelope.topic)) {
     throw new PlatformError('INPUT_INVALID', `topic: expected a topic name without + or #, received ${JSON.stringify(envelope.topic)}`, { details: { field: 'topic' } });
   }
-  let value: Buffer;
+  let record: ReturnType<typeof envelopeRecord>;
   try {
-    value = encodeEnvelope(envelope);
+    record = envelopeRecord(envelope);
   } catch (err) {
     if (err instanceof PlatformError) throw err;
     throw new PlatformError('INPUT_INVALID', `message on ${envelope.topic} does not fit the envelope: ${(err as Error).message}`, { cause: err, details: { field: 'envelope' } });
   }
-  const headers = envelopeHeaders(envelope);
-  if (origin !== undefined) headers[ORIGIN_HEADER] = origin;
-  return { key: envelopeKey(envelope), value, headers };
+  if (origin !== undefined) record.headers[ORIGIN_HEADER] = origin;
+  return record;
 }

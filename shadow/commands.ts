@@ -55,7 +55,7 @@ export const updateShadow: CommandDefinition<StoredShadow, ShadowCommandInput, S
       { topic: `${prefix}/update/documents`, body: documents },
     ];
     const change = reply(input, 'update', { ok: true, body: accepted }, broadcast, ctx.now);
-    const history = { topic: TOPICS.shadowHistory, records: [historyRecord(input, { version: next.version, timestamp: next.timestamp, document: next })] };
+    const history = { topic: TOPICS.shadowHistory, records: [historyRecord(input, { version: next.version, timestamp: next.timestamp, document: next }, state.revision(key) + 1)] };
     return { ...change, appends: [...change.appends, history], writes: [{ key, value: next, ifRevision: state.revision(key) }] };
   },
 };
@@ -70,7 +70,7 @@ export const deleteShadow: CommandDefinition<StoredShadow, ShadowCommandInput, S
     const { next, accepted } = outcome.value;
     const broadcast = input.source === 'http' ? [{ topic: `${topicPrefix(input)}/delete/accepted`, body: accepted }] : [];
     const change = reply(input, 'delete', { ok: true, body: accepted }, broadcast, ctx.now);
-    const history = { topic: TOPICS.shadowHistory, records: [historyRecord(input, { version: state.get(key)!.version, timestamp: seconds(ctx.now), deleted: true })] };
+    const history = { topic: TOPICS.shadowHistory, records: [historyRecord(input, { version: state.get(key)!.version, timestamp: seconds(ctx.now), deleted: true }, state.revision(key) + 1)] };
     return { ...change, appends: [...change.appends, history], writes: [{ key, value: next, ifRevision: state.revision(key) }] };
   },
 };

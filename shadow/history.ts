@@ -6,9 +6,14 @@
  *
  * Versions restart at 1 after a delete (as AWS numbers them), so one number can name several
  * documents over a shadow's life; they come back in log order, oldest first.
+ *
+ * Records are framed like every state record (core/state/codec.ts: schema version, revision,
+ * then the JSON entry below). The frame's revision counts the shadow's writes up to this one
+ * (its `iot.shadows` revision before the change, plus one; like that revision, it restarts after
+ * a delete). Records written before the frame decode as schema version 0, the same JSON.
  */
 import { z } from 'zod';
-import { PlatformError, TOPICS, jsonCodec, partitionForKey, readRange, topicSpec, type AppendRecord, type Log, type Logger } from '../core/index.js';
+import { PlatformError, TOPICS, decodeFrame, encodeFrame, jsonCodec, partitionForKey, readRange, topicSpec, type AppendRecord, type Log, type Logger } from '../core/index.js';
 import { getDocument, type StoredShadow } from './document.js';
 import { storedShadowSchema } from './record.js';
 import { shadowKey, type ShadowId } from './topics.js';
@@ -23,7 +28,8 @@ const entrySchema = z.union([
   z.object({ version: z.number().int().min(1), timestamp: z.number().int().min(0), deleted: z.literal(true) }),
 ]) as unknown as z.ZodType<HistoryEntry>;
 
-const historyCodec = jsonCodec<HistoryEntry>({ name: 'shadow-history', version: 1, schema: entrySchema });
+/** The entry inside a history record's frame. */
+export const historyCodec = jsonCodec<HistoryEntry>({ name: 'shadow-history', version: 1, schema: entrySchema });
 
 /** A stored version in GetThingShadow's shape (delta included), stamped with the time it was written. */
 export function versionDocument(document: StoredShadow): object {
@@ -32,9 +38,12 @@ export function versionDocument(document: StoredShadow): object {
   return outcome.value;
 }
 
-/** The record an accepted update (`document`) or a delete (`deleted`, of the version it ended) appends. */
-export function historyRecord(id: ShadowId, entry: HistoryEntry): AppendRecord {
-  return { key: shadowKey(id), value: historyCodec.encode(entry) };
+/**
+ * The record an accepted update (`document`) or a delete (`deleted`, of the version it ended)
+ * appends; `revision` as the module comment says.
+ */
+export function historyRecord(id: ShadowId, entry: HistoryEntry, revision: number): AppendRecord {
+  return { key: shadowKey(id), value: encodeFrame(historyCodec, entry, revision) };
 }
 
 export interface HistoryQuery {
@@ -44,20 +53,22 @@ export interface HistoryQuery {
 
 /**
  * The versions of one shadow that retention still keeps, oldest first: the partition its key
- * hashes to, read up to its end as of the call.
+ * hashes to (over the topic's live partition count, as the log placed it on append), read up
+ * to its end as of the call.
  */
 export async function readShadowHistory(deps: { readonly log: Log; readonly logger: Logger }, id: ShadowId, query: HistoryQuery = {}): Promise<HistoryEntry[]> {
   const spec = topicSpec(TOPICS.shadowHistory);
   await deps.log.ensureTopic(spec);
   const key = shadowKey(id);
-  const records = await readRange(deps.log, { topic: spec.name, partitions: [partitionForKey(Buffer.from(key), spec.partitions ?? 1)] });
+  const partitions = (await deps.log.offsets(spec.name)).length;
+  const records = await readRange(deps.log, { topic: spec.name, partitions: [partitionForKey(Buffer.from(key), partitions)] });
   const sinceMs = query.since === undefined ? undefined : query.since * 1000;
   const entries: HistoryEntry[] = [];
   for (const record of records) {
     if (record.key?.toString('utf8') !== key || !record.value) continue;
     if (sinceMs !== undefined && record.timestamp < sinceMs) continue;
     try {
-      entries.push(historyCodec.decode(record.value, 1, key));
+      entries.push(decodeFrame(historyCodec, record.value, key).value);
     } catch (err) {
       deps.logger.warn({ err, partition: record.partition, offset: record.offset }, 'skipped a shadow history record that does not decode');
     }

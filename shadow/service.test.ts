@@ -2,8 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { EmbeddedLog, TOPICS, createEnvelope, decodeEnvelope, encodeEnvelope, envelopeKey, silentLogger, type Envelope, type Log } from '../core/index.js';
+import { EmbeddedLog, TOPICS, createEnvelope, decodeEnvelope, decodeFrame, encodeEnvelope, envelopeKey, partitionForKey, readRange, silentLogger, topicSpec, type Envelope, type Log } from '../core/index.js';
 import { waitUntil } from '../core/testing/run-log-suite.js';
+import { historyCodec } from './history.js';
 import { createShadowService, shadowKey, type ShadowService, type Shadows } from './index.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -133,4 +134,30 @@ test('HTTP requests share the one writer with MQTT; named shadows are listed; a 
   // The history is kept across the restart too, the delete included.
   expect((await shadows.history({ thingName: 'pump-7', shadowName: 'config' })).map((e) => [e.version, e.deleted ?? false])).toEqual([[1, false], [1, true]]);
   expect(await shadows.history(named)).toHaveLength(20);
+});
+
+test('history records are framed like other state records and read from the partition the log put them in, whatever its partition count', async () => {
+  const { log } = await openLog();
+  const id = { thingName: 'boiler-1' };
+  const key = shadowKey(id);
+  // A history topic with fewer partitions than the catalogue's 4 (a cluster where it already
+  // existed), for a shadow whose partition differs between the two counts.
+  expect(partitionForKey(Buffer.from(key), 3)).not.toBe(partitionForKey(Buffer.from(key), 4));
+  await log.ensureTopic({ ...topicSpec(TOPICS.shadowHistory), partitions: 3 });
+  // A version written before history records had a frame: plain JSON.
+  const legacy = { version: 1, timestamp: 1_700_000_000, deleted: true };
+  await log.append(TOPICS.shadowHistory, [{ key, value: Buffer.from(JSON.stringify(legacy)) }]);
+  const { service, shadows } = await startService(log);
+  cleanups.push(async () => {
+    await service.stop();
+    await log.close();
+  });
+  expect(await shadows.request(id, 'update', JSON.stringify({ state: { reported: { t: 60 } } }))).toMatchObject({ ok: true });
+  expect(await shadows.request(id, 'update', JSON.stringify({ state: { reported: { t: 61 } } }))).toMatchObject({ ok: true });
+
+  expect((await shadows.history(id)).map((e) => [e.version, e.deleted ?? false])).toEqual([[1, true], [1, false], [2, false]]);
+  const records = await readRange(log, { topic: TOPICS.shadowHistory });
+  const framed = records.slice(1).map((r) => decodeFrame(historyCodec, r.value!, key));
+  expect(records.slice(1).map((r) => r.value![0])).toEqual([0xc5, 0xc5]);
+  expect(framed.map((f) => f.revision)).toEqual([1, 2]);
 });

@@ -9,8 +9,7 @@
  * What the service publishes goes to `iot.ingress`, like any message, so that devices (through
  * the gateway) and rules both see it. See shadow/README.md.
  */
-import { setTimeout as delay } from 'node:timers/promises';
-import { PlatformError, StateStore, TOPICS, createEnvelope, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger, envelopeRecord } from '../core/index.js';
+import { backoffMs, PlatformError, sleep, StateStore, TOPICS, createEnvelope, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger, envelopeRecord } from '../core/index.js';
 import { SHADOW_COMMANDS, type ShadowCommandResult, type ShadowSource } from './commands.js';
 import { errorDocument, parseRequest, type ShadowError, type StoredShadow } from './document.js';
 import { readShadowHistory, type HistoryEntry, type HistoryQuery } from './history.js';
@@ -21,9 +20,8 @@ import { parseRequestTopic, shadowIdOfKey, shadowIdProblem, shadowKey, thingKeyP
 /** The consumer group that answers shadow requests from MQTT (one answer per request, whichever process runs it). */
 export const SHADOW_GROUP = 'kiot-shadow';
 
-/** Pauses before asking again for a request whose shadow's owner did not answer. */
-const RETRY_PAUSE_MS = 500;
-const MAX_RETRY_PAUSE_MS = 5_000;
+/** Pauses before asking again for a request whose shadow's owner did not answer: from 0.5 s up to 5 s. */
+const RETRY_BACKOFF = Object.freeze({ initialBackoffMs: 500, maxBackoffMs: 5_000 });
 
 /** The part of kiot's Config the shadow service reads: none yet (AWS's shadow limits are constants in document.ts); the parameter keeps every service's factory `(config, deps)`. */
 export type ShadowConfig = Readonly<Record<never, never>>;
@@ -113,7 +111,7 @@ export function createShadowService(_config: ShadowConfig, deps: ShadowServiceDe
           // owner runs the request. The old owner skips it once its deadline has passed.
           if (!(err instanceof PlatformError && err.retriable) || stopping) throw err;
           logger.warn({ err, topic: envelope.topic, attempt }, 'shadow request not answered; asking again');
-          await delay(Math.min(RETRY_PAUSE_MS * attempt, MAX_RETRY_PAUSE_MS));
+          await sleep(backoffMs(RETRY_BACKOFF, attempt - 1));
         }
       }
     };

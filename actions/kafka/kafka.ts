@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { SinkDefinition } from '../../core/index.js';
-import { LogAppendSink } from '../log-append/log-append-sink.js';
+import { LogAppendSink, type LogAppendSinkOptions } from '../log-append/log-append-sink.js';
 import { outputBytes, type ActionDeps } from '../runtime/deps.js';
 import { intOrTemplate, keyValueList, paramsSchema } from '../runtime/params.js';
 
@@ -22,12 +22,7 @@ const config = paramsSchema({
 
 export type KafkaActionConfig = ReturnType<typeof config.parse>;
 
-export interface KafkaSinkOptions {
-  /** Longest wait for one append (default DEFAULT_APPEND_TIMEOUT_MS). */
-  readonly appendTimeoutMs?: number;
-}
-
-export const createKafkaDefinition = (options: KafkaSinkOptions = {}): SinkDefinition<KafkaActionConfig, Pick<ActionDeps, 'kafka'>> => ({
+export const createKafkaDefinition = (options: LogAppendSinkOptions = {}): SinkDefinition<KafkaActionConfig, Pick<ActionDeps, 'kafka'>> => ({
   type: 'kafka',
   awsKey: 'kafka',
   summary: 'write the output to a Kafka topic (the log kiot runs on, or the cluster in client_properties)',
@@ -38,6 +33,7 @@ export const createKafkaDefinition = (options: KafkaSinkOptions = {}): SinkDefin
     // bootstrap.servers is fixed per action (not a template), so the cluster is chosen once.
     const log = kafka.logFor(c.client_properties?.['bootstrap.servers']);
     return new LogAppendSink<KafkaActionConfig>({
+      ...options,
       name: 'kafka',
       encode: (r) => {
         const p = r.params;
@@ -50,7 +46,6 @@ export const createKafkaDefinition = (options: KafkaSinkOptions = {}): SinkDefin
         return { topic: p.topic, record: { key: p.key ?? null, value: outputBytes(r.output), ...(headers ? { headers } : {}), ...(partition !== undefined ? { partition } : {}) } };
       },
       append: (topic, records) => kafka.append(log, topic, records),
-      ...(options.appendTimeoutMs !== undefined ? { appendTimeoutMs: options.appendTimeoutMs } : {}),
     });
   },
 });

@@ -4,7 +4,7 @@
  * cluster of `--kafka`); with one, to a KafkaLog for that cluster, shared by every action
  * that names the same brokers. kafkajs itself stays inside core/log/kafka/.
  */
-import { KafkaLog, type AppendRecord, type Log, type Logger } from '../../core/index.js';
+import { KafkaLog, topicSpec, type AppendRecord, type Log, type Logger } from '../../core/index.js';
 
 export type LogFactory = (brokers: readonly string[]) => Log;
 
@@ -34,13 +34,18 @@ export class KafkaProducers {
     return log;
   }
 
-  /** Ensures the topic once per log (the embedded log refuses appends to unknown topics). */
+  /**
+   * Ensures the topic once per log (the embedded log refuses appends to unknown topics), as the
+   * topic catalogue specifies it when it is one of kiot's own (a rule that writes to
+   * `iot.dead-letter` must not create it with other partitions than kiot would), else with the
+   * log's defaults.
+   */
   async append(log: Log, topic: string, records: readonly AppendRecord[]): Promise<void> {
     let ensured = this.#ensured.get(log);
     if (!ensured) this.#ensured.set(log, (ensured = new Map()));
     let ready = ensured.get(topic);
     if (!ready) {
-      ready = log.ensureTopic({ name: topic });
+      ready = log.ensureTopic(topicSpec(topic));
       ensured.set(topic, ready);
       ready.catch(() => ensured!.delete(topic));
     }

@@ -14,7 +14,13 @@ import { PlatformError, endBatch, sinkUnavailable, type ActionRecord, type Appen
 /** How long one append may take before its records fail retriable (as an AWS request's timeout). */
 export const DEFAULT_APPEND_TIMEOUT_MS = 10_000;
 
-export interface LogAppendTarget<P> {
+/** What a kind built on this sink lets its creator tune (tests bound a stalled target's wait with it). */
+export interface LogAppendSinkOptions {
+  /** Longest wait for one append (default {@link DEFAULT_APPEND_TIMEOUT_MS}). */
+  readonly appendTimeoutMs?: number;
+}
+
+export interface LogAppendTarget<P> extends LogAppendSinkOptions {
   /** Names the target in messages: `kafka`, `republish`, `dead-letter`. */
   readonly name: string;
   /** The topic and log record for one record; throws when this record cannot be written (it fails alone, non-retriable). */
@@ -26,7 +32,6 @@ export interface LogAppendTarget<P> {
    * the append can never succeed (a non-retriable PlatformError other than LOG_UNAVAILABLE).
    */
   readonly retriable?: (err: unknown) => boolean;
-  readonly appendTimeoutMs?: number;
 }
 
 const defaultRetriable = (err: unknown): boolean => !(err instanceof PlatformError) || err.retriable || err.code === 'LOG_UNAVAILABLE' || err.code === 'SINK_UNAVAILABLE';

@@ -7,8 +7,8 @@
  * AWS asks ("use $$ instead of $ for a reserved topic").
  */
 import { z } from 'zod';
-import { TOPICS, createEnvelope, envelopeKey, type SinkDefinition, envelopeRecord } from '../../core/index.js';
-import { LogAppendSink } from '../log-append/log-append-sink.js';
+import { TOPICS, createEnvelope, envelopeKey, topicNameProblem, type SinkDefinition, envelopeRecord } from '../../core/index.js';
+import { LogAppendSink, type LogAppendSinkOptions } from '../log-append/log-append-sink.js';
 import { outputBytes, type ActionDeps } from '../runtime/deps.js';
 import { keyValueList, paramsSchema } from '../runtime/params.js';
 
@@ -34,9 +34,8 @@ type Headers = z.infer<typeof headers>;
 /** `$$aws/...` -> `$aws/...`; throws for a topic no MQTT client could subscribe to. */
 export function republishTopic(rendered: string): string {
   const topic = rendered.startsWith('$$') ? rendered.slice(1) : rendered;
-  if (topic.length === 0) throw new Error('topic rendered to an empty string');
-  if (/[+#\u0000]/.test(topic)) throw new Error(`topic ${JSON.stringify(topic)} has a wildcard or NUL character`);
-  if (Buffer.byteLength(topic) > 65535) throw new Error('topic is longer than 65535 bytes');
+  const problem = topicNameProblem(topic);
+  if (problem) throw new Error(`topic ${JSON.stringify(topic)}: ${problem}`);
   return topic;
 }
 
@@ -53,7 +52,7 @@ function mqttProperties(h: Headers | undefined): Partial<Parameters<typeof creat
   };
 }
 
-export const republishAction: SinkDefinition<RepublishConfig, Pick<ActionDeps, 'log'>> = {
+export const createRepublishDefinition = (options: LogAppendSinkOptions = {}): SinkDefinition<RepublishConfig, Pick<ActionDeps, 'log'>> => ({
   type: 'republish',
   awsKey: 'republish',
   summary: 'publish the output to an MQTT topic (through iot.egress)',
@@ -62,6 +61,7 @@ export const republishAction: SinkDefinition<RepublishConfig, Pick<ActionDeps, '
   maxBatchSize: 500,
   create: (_config, { log }) =>
     new LogAppendSink<RepublishConfig>({
+      ...options,
       name: 'republish',
       encode: (r) => {
         const p = r.params;
@@ -73,4 +73,6 @@ export const republishAction: SinkDefinition<RepublishConfig, Pick<ActionDeps, '
       // iot.egress is ensured by the rules service at start.
       append: (topic, records) => log.append(topic, records),
     }),
-};
+});
+
+export const republishAction = createRepublishDefinition();

@@ -5,8 +5,8 @@
  * reach the target in the order they were submitted (retries of a record hold the ones behind it,
  * at most for the retry bound).
  */
-import { PlatformError, SinkBatchError, type ActionRecord, type Logger, type Sink } from '../../core/index.js';
-import { backoffMs, sleep, type RetryPolicy } from './retry.js';
+import { backoffMs, PlatformError, SinkBatchError, sleep, type ActionRecord, type Logger, type Sink } from '../../core/index.js';
+import type { RetryPolicy } from './retry.js';
 
 /** How a record ended: `undefined` = durable in the target; a failure; or aborted by stop(). */
 export type RecordOutcome = undefined | RecordFailed | typeof ABORTED;

@@ -3,7 +3,7 @@ export { ABORTED, ActionRunner, DEFAULT_MAX_BATCH_SIZE, type ActionRunnerOptions
 export { createActionDeps, outputBytes, type ActionDeps, type ActionDepsInit } from './deps.js';
 export { awsActionName, failedResourceOf, SQL_FAILURE_ACTION, type ActionFailure, type ErrorActionMessage } from './error-message.js';
 export { intOrTemplate, keyValueList, paramProblems, paramsSchema, type ParamProblem, type ParamsSchema } from './params.js';
-export { backoffMs, DEFAULT_RETRY_POLICY, retryBoundMs, sleep, type RetryPolicy } from './retry.js';
+export { DEFAULT_RETRY_POLICY, retryBoundMs, type RetryPolicy } from './retry.js';
 export {
   DeadLetterWriter,
   newCounters,

@@ -1,17 +1,14 @@
 /**
- * How an action retries a failed write: exponential backoff with full jitter, bounded by a
+ * How an action retries a failed write: exponential backoff with jitter, bounded by a
  * number of retries, so that one failing target holds its records for a known time at most
  * (issue #4: "never blocks other rules for longer than its retry bound").
  */
-import { setTimeout as delay } from 'node:timers/promises';
+import { backoffCeilingMs, type BackoffPolicy } from '../../core/index.js';
 
-export interface RetryPolicy {
+/** The backoff between attempts is core's one backoff (core/backoff.ts). */
+export interface RetryPolicy extends BackoffPolicy {
   /** Retries after the first attempt; 0 fails on the first error. */
   readonly retries: number;
-  /** Backoff before the first retry; doubles for each further one. */
-  readonly initialBackoffMs: number;
-  /** Upper bound of a single backoff. */
-  readonly maxBackoffMs: number;
 }
 
 /**
@@ -21,26 +18,9 @@ export interface RetryPolicy {
  */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({ retries: 5, initialBackoffMs: 200, maxBackoffMs: 5_000 });
 
-/** Backoff before retry number `attempt` (0-based): half fixed, half random, so retries spread. */
-export function backoffMs(policy: RetryPolicy, attempt: number): number {
-  const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** attempt);
-  return ceiling / 2 + Math.random() * (ceiling / 2);
-}
-
 /** The longest time retries of one record can take in backoff (for tests and docs). */
 export function retryBoundMs(policy: RetryPolicy): number {
   let total = 0;
-  for (let i = 0; i < policy.retries; i++) total += Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** i);
+  for (let i = 0; i < policy.retries; i++) total += backoffCeilingMs(policy, i);
   return total;
-}
-
-/** Resolves after `ms`, or false at once when `signal` aborts. */
-export async function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return false;
-  try {
-    await delay(ms, undefined, { signal });
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -53,7 +53,7 @@ export function encodeFrame<T>(codec: StateCodec<T>, value: T, revision: number)
 
 /** @throws PlatformError STATE_RECORD_INVALID for a frame of an unknown version or a value the codec refuses. */
 export function decodeFrame<T>(codec: StateCodec<T>, bytes: Buffer, key: string): StateFrame<T> {
-  if (bytes.length === 0 || bytes[0] !== MAGIC) return { value: decodeWith(codec, bytes, 0, key), revision: 0 };
+  if (bytes.length === 0 || bytes[0] !== MAGIC) return { value: decodeValue(codec, bytes, 0, key), revision: 0 };
   if (bytes.length < HEADER_BYTES || bytes[1] !== FRAME_VERSION) {
     throw new PlatformError('STATE_RECORD_INVALID', `${codec.name} ${key}: unknown state frame version ${bytes[1]}`, { details: { key } });
   }
@@ -62,10 +62,15 @@ export function decodeFrame<T>(codec: StateCodec<T>, bytes: Buffer, key: string)
     // Written by a newer kiot: refuse rather than drop the fields this one does not know.
     throw new PlatformError('STATE_RECORD_INVALID', `${codec.name} ${key}: schema version ${version} is newer than this kiot reads (${codec.version})`, { details: { key, version } });
   }
-  return { value: decodeWith(codec, bytes.subarray(HEADER_BYTES), version, key), revision: bytes.readUInt32BE(4) };
+  return { value: decodeValue(codec, bytes.subarray(HEADER_BYTES), version, key), revision: bytes.readUInt32BE(4) };
 }
 
-function decodeWith<T>(codec: StateCodec<T>, bytes: Buffer, version: number, key: string): T {
+/**
+ * Decodes bytes without a frame (what a frame holds, or a record that has none, such as the
+ * router's requests and replies) with the codec.
+ * @throws PlatformError STATE_RECORD_INVALID, naming the codec and key, for anything the codec refuses.
+ */
+export function decodeValue<T>(codec: StateCodec<T>, bytes: Buffer, version: number, key: string): T {
   try {
     return codec.decode(bytes, version, key);
   } catch (err) {

@@ -11,16 +11,21 @@
  * the asking process. Requests older than the ask timeout are skipped: their caller was told
  * the owner was unavailable, and must not find the change made behind its back.
  *
- * Record layouts (UTF-8 JSON):
+ * Record layouts (UTF-8 JSON, no state frame; checked with the schemas below when read):
  *   request: { id, command, input, replyTo, deadline }       key = the command's first key
  *   reply:   { id, ok: true, result, written: [{partition, offset}] }
  *          | { id, ok: false, error: { code, message, details, retriable } }   key = replyTo
+ * A request that does not match its schema is not run: when its id and replyTo can be read,
+ * its asker gets a STATE_RECORD_INVALID error naming the field; otherwise it is skipped with a
+ * warning. A reply that does not match fails the ask it answers with that error.
  */
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import { ERROR_CODES, PlatformError, type ErrorCode } from '../errors.js';
 import type { AppendResult, Consumer, Log, LogRecord, TopicPartition, TopicSpec } from '../log/log.js';
 import type { Logger } from '../logger.js';
 import { TOPIC_SPECS, requestsTopicFor } from '../topics.js';
+import { decodeValue, jsonCodec, type StateCodec } from './codec.js';
 
 /** Answers to routed commands, for every state store (its spec is in the catalogue, core/topics.ts). */
 export const STATE_REPLIES_TOPIC: TopicSpec = TOPIC_SPECS.stateReplies;
@@ -49,14 +54,63 @@ export interface OwnerRouterOptions {
 interface Request {
   readonly id: string;
   readonly command: string;
-  readonly input: unknown;
+  /** Absent when the command's input is undefined (JSON has no undefined). */
+  readonly input?: unknown;
   readonly replyTo: string;
   readonly deadline: number;
 }
 
+interface ReplyError {
+  readonly code: string;
+  readonly message: string;
+  readonly details?: Record<string, unknown>;
+  readonly retriable?: boolean;
+}
+
 type Reply =
   | { readonly id: string; readonly ok: true; readonly result: unknown; readonly written: AppendResult[] }
-  | { readonly id: string; readonly ok: false; readonly error: { code: string; message: string; details?: Record<string, unknown>; retriable?: boolean } };
+  | { readonly id: string; readonly ok: false; readonly error: ReplyError };
+
+/** The id (and a request's replyTo), read on their own from a record that fails its schema, to tell the asker why. */
+const addressSchema = z.object({ id: z.string().min(1), replyTo: z.string().min(1).optional() });
+
+const requestCodec: StateCodec<Request> = jsonCodec<Request>({
+  name: 'state request',
+  version: 1,
+  schema: z.object({ id: z.string().min(1), command: z.string().min(1), input: z.unknown().optional(), replyTo: z.string().min(1), deadline: z.number() }),
+});
+
+const position = z.object({ partition: z.number().int().min(0), offset: z.number().int().min(0) });
+const replyCodec: StateCodec<Reply> = jsonCodec<Reply>({
+  name: 'state reply',
+  version: 1,
+  schema: z.discriminatedUnion('ok', [
+    z.object({ id: z.string().min(1), ok: z.literal(true), result: z.unknown().optional(), written: z.array(position) }),
+    z.object({
+      id: z.string().min(1),
+      ok: z.literal(false),
+      error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional(), retriable: z.boolean().optional() }),
+    }),
+  ]) as z.ZodType<Reply>,
+});
+
+/**
+ * A request or reply record's value, checked against its schema.
+ * @throws PlatformError STATE_RECORD_INVALID naming the field that does not fit (or that it is not JSON).
+ */
+function decodeRouted<T>(codec: StateCodec<T>, record: LogRecord): T {
+  return decodeValue(codec, record.value ?? Buffer.alloc(0), codec.version, record.key?.toString('utf8') ?? '(no key)');
+}
+
+/** The id and replyTo of a record that failed its schema, as far as it has them. */
+function addressOf(record: LogRecord): z.infer<typeof addressSchema> | undefined {
+  try {
+    const parsed = addressSchema.safeParse(JSON.parse(record.value?.toString('utf8') ?? 'null'));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 interface Waiting {
   resolve(outcome: RoutedOutcome): void;
@@ -160,10 +214,11 @@ export class OwnerRouter {
   async #serve(record: LogRecord): Promise<void> {
     let request: Request;
     try {
-      request = JSON.parse(record.value?.toString('utf8') ?? 'null') as Request;
-      if (typeof request?.id !== 'string' || typeof request.command !== 'string' || typeof request.replyTo !== 'string') throw new Error('not a request');
+      request = decodeRouted(requestCodec, record);
     } catch (err) {
       this.#o.logger.warn({ err, partition: record.partition, offset: record.offset }, 'skipped a record that is not a state request');
+      const asker = addressOf(record);
+      if (asker?.replyTo) await this.#reply(asker.replyTo, { id: asker.id, ok: false, error: replyError(err as PlatformError) });
       return;
     }
     if (request.deadline < Date.now()) return; // its caller has given up (see the file comment)
@@ -175,9 +230,13 @@ export class OwnerRouter {
     } catch (err) {
       const e = err instanceof PlatformError ? err : new PlatformError('INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
       if (e.code === 'INTERNAL') this.#o.logger.error({ err, command: request.command }, 'state command failed');
-      reply = { id: request.id, ok: false, error: { code: e.code, message: e.message, details: { ...e.details }, retriable: e.retriable } };
+      reply = { id: request.id, ok: false, error: replyError(e) };
     }
-    await this.#o.log.append(STATE_REPLIES_TOPIC.name, [{ key: request.replyTo, value: JSON.stringify(reply) }]);
+    await this.#reply(request.replyTo, reply);
+  }
+
+  #reply(replyTo: string, reply: Reply): Promise<unknown> {
+    return this.#o.log.append(STATE_REPLIES_TOPIC.name, [{ key: replyTo, value: replyCodec.encode(reply) }]);
   }
 
   // --- asking another process ---------------------------------------------------------------------
@@ -194,7 +253,7 @@ export class OwnerRouter {
     });
     const request: Request = { id, command, input, replyTo: this.#instance, deadline: Date.now() + this.#o.timeoutMs };
     try {
-      await this.#o.log.append(this.#requestsTopic.name, [{ key, value: JSON.stringify(request), partition }]);
+      await this.#o.log.append(this.#requestsTopic.name, [{ key, value: requestCodec.encode(request), partition }]);
     } catch (err) {
       const w = this.#waiting.get(id);
       if (w) {
@@ -227,11 +286,20 @@ export class OwnerRouter {
   #answer(record: LogRecord): void {
     let reply: Reply;
     try {
-      reply = JSON.parse(record.value?.toString('utf8') ?? 'null') as Reply;
-    } catch {
+      reply = decodeRouted(replyCodec, record);
+    } catch (err) {
+      const id = addressOf(record)?.id ?? '';
+      const w = this.#waiting.get(id);
+      if (!w) {
+        this.#o.logger.warn({ err, partition: record.partition, offset: record.offset }, 'skipped a record that is not a state reply');
+        return;
+      }
+      clearTimeout(w.timer);
+      this.#waiting.delete(id);
+      w.reject(err);
       return;
     }
-    const w = this.#waiting.get(reply?.id);
+    const w = this.#waiting.get(reply.id);
     if (!w) return;
     clearTimeout(w.timer);
     this.#waiting.delete(reply.id);
@@ -240,7 +308,9 @@ export class OwnerRouter {
   }
 }
 
-function rebuildError(e: { code: string; message: string; details?: Record<string, unknown>; retriable?: boolean }): PlatformError {
+const replyError = (e: PlatformError): ReplyError => ({ code: e.code, message: e.message, details: { ...e.details }, retriable: e.retriable });
+
+function rebuildError(e: ReplyError): PlatformError {
   const code = (Object.hasOwn(ERROR_CODES, e.code) ? e.code : 'INTERNAL') as ErrorCode;
   return new PlatformError(code, e.message, { ...(e.details ? { details: e.details } : {}), retriable: e.retriable ?? false });
 }

@@ -20,6 +20,7 @@ import {
   type BridgeConfig,
   type Envelope,
   type Log,
+  type Logger,
 } from '../../core/index.js';
 import { BRIDGE_ORIGIN_PROPERTY, createBridge, type Bridge } from './index.js';
 import { makeCertificates, startMosquitto, type Mosquitto } from './testing/mosquitto.js';
@@ -50,8 +51,8 @@ function bridgeConfig(flags: Record<string, string>): BridgeConfig {
   return config;
 }
 
-function startBridge(config: BridgeConfig, log: Log): Bridge {
-  const bridge = createBridge(config, { log, logger: silentLogger(), initialBackoffMs: 50, maxBackoffMs: 500, sessionExpirySec: 300 });
+function startBridge(config: BridgeConfig, log: Log, logger: Logger = silentLogger()): Bridge {
+  const bridge = createBridge(config, { log, logger, initialBackoffMs: 50, maxBackoffMs: 500, sessionExpirySec: 300 });
   cleanups.push(() => bridge.stop());
   return bridge;
 }
@@ -84,6 +85,21 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 15_00
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** A logger that counts the reconnects the bridge schedules (its debug line with the attempt number). */
+function reconnectWatcher(): { logger: Logger; scheduled: () => number } {
+  let scheduled = 0;
+  const logger: Logger = {
+    debug: (fields) => {
+      if (typeof (fields as { attempt?: unknown }).attempt === 'number') scheduled++;
+    },
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+    child: () => logger,
+  };
+  return { logger, scheduled: () => scheduled };
 }
 
 /** A Log whose iot.ingress appends can be made to fail or hang; everything else passes through. */
@@ -252,16 +268,19 @@ describe('bridge from Mosquitto', () => {
   test('after a broker restart the bridge reconnects with backoff and resumes (MQTT 3.1.1)', async () => {
     const m = await broker();
     const log = await embeddedLog();
-    const bridge = startBridge(bridgeConfig({ bridge: m.url, bridgeTopics: 'sensors/#', bridgeMqttVersion: '3.1.1', bridgeEgressTopics: 'none', bridgeClientId: 'bridge-r' }), log);
+    const reconnects = reconnectWatcher();
+    const bridge = startBridge(bridgeConfig({ bridge: m.url, bridgeTopics: 'sensors/#', bridgeMqttVersion: '3.1.1', bridgeEgressTopics: 'none', bridgeClientId: 'bridge-r' }), log, reconnects.logger);
     await bridge.start();
     const ingress = await collect(log, TOPICS.ingress);
     const before = await device(m.url, { protocolVersion: 4 });
     await before.publishAsync('sensors/x', 'before', { qos: 1 });
     await waitFor('the first message', () => ingress.length === 1);
 
+    const scheduledBefore = reconnects.scheduled();
     await m.stop();
-    // Let a few reconnect attempts fail against the stopped broker before it comes back.
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Let a few reconnect attempts fail against the stopped broker before it comes back: the
+    // third reconnect is scheduled once the first two have failed.
+    await waitFor('two failed reconnect attempts', () => reconnects.scheduled() >= scheduledBefore + 3);
     await m.restart();
     await waitFor('the reconnect', () => bridge.connections() === 2);
     // The broker kept no state (persistence false): the bridge subscribed again on its own.

@@ -21,10 +21,12 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { connect, type IClientOptions, type IClientSubscribeOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import {
+  backoffMs,
   PlatformError,
   TOPICS,
   decodeEnvelope,
   topicSpec,
+  type BackoffPolicy,
   type BridgeConfig,
   type Consumer,
   type Envelope,
@@ -89,8 +91,10 @@ export function createBridge(config: BridgeConfig, deps: BridgeDeps): Bridge {
   const clientId = config.clientId ?? `kiot-bridge-${hostname()}`;
   const marker = config.shareGroup ?? 'kiot';
   const v5 = config.mqttVersion === 5;
-  const initialBackoffMs = deps.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS;
-  const maxBackoffMs = deps.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+  const reconnectBackoff: BackoffPolicy = {
+    initialBackoffMs: deps.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS,
+    maxBackoffMs: deps.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS,
+  };
   const where = redact(config.url);
 
   let client: MqttClient | undefined;
@@ -197,8 +201,7 @@ export function createBridge(config: BridgeConfig, deps: BridgeDeps): Bridge {
 
   const scheduleReconnect = (): void => {
     if (stopping || reconnectTimer) return;
-    const ceiling = Math.min(maxBackoffMs, initialBackoffMs * 2 ** Math.min(attempts, 30));
-    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2); // jitter, so bridges do not reconnect in step
+    const delay = backoffMs(reconnectBackoff, attempts); // jittered, so bridges do not reconnect in step
     attempts++;
     logger.debug({ delayMs: delay, attempt: attempts }, 'reconnecting to the broker');
     reconnectTimer = setTimeout(() => {

@@ -11,9 +11,8 @@
  * anything is stored, so a refused publish leaves no trace on the log.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { PlatformError, createEnvelope, TOPICS, topicSpec, type ErrorCode, type Log, type Logger, type UserProperty } from '../../core/index.js';
+import { PlatformError, createEnvelope, isValidTopicName, TOPICS, topicSpec, type ErrorCode, type Log, type Logger, type UserProperty } from '../../core/index.js';
 import { RetainedStore } from '../retained-store.js';
-import { isValidTopicName } from '../topics.js';
 import { createIngestWriter, type IngestWriter } from '../writer.js';
 
 /** AWS IoT's message size limit (128 KiB). */

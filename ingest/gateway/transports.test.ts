@@ -134,7 +134,12 @@ test('two gateways on one log: messages, egress records, retained messages and s
   await mover.subscribeAsync('move/#', { qos: 1 });
   await mover.endAsync();
   await onA.publishAsync('move/1', 'queued', { qos: 1 });
-  await new Promise((r) => setTimeout(r, 150)); // the queue is durable before the PUBACK; B's view of iot.sessions follows it
+  // The queue is durable before the PUBACK; B's view of iot.sessions (like A's, a table reading
+  // the topic with a consumer of its own) follows it: wait until every view has read to the end.
+  await eventually(() => {
+    const views = a.log.stats().lag.filter((l) => l.topic === TOPICS.sessions);
+    return new Set(views.map((l) => l.groupId)).size >= 2 && views.every((l) => l.lag === 0);
+  }, 5000, "both gateways' views of iot.sessions caught up");
   const moved = await connect(b.url(), { protocolVersion: 5, clientId: 'mover', clean: false, properties: { sessionExpiryInterval: 600 } });
   const movedInbox = collect(moved);
   expect((await movedInbox.waitFor(1))[0]!.payload.toString()).toBe('queued');

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEnvelope, decodeEnvelope, EmbeddedLog, encodeEnvelope, envelopeKey, silentLogger, TOPICS, type Envelope, type EnvelopeInit, type Log, type LogRecord } from '../../core/index.js';
+import { createEnvelope, decodeEnvelope, EmbeddedLog, envelopeRecord, silentLogger, TOPICS, type Envelope, type EnvelopeInit, type Log, type LogRecord } from '../../core/index.js';
 
 /** An EmbeddedLog in a temp dir (`data/` in `dir`), and what a test opened on it, closed last first by {@link closeTestLog}. */
 export interface TestLog {
@@ -26,10 +26,7 @@ export async function closeTestLog({ dir, log, cleanups }: TestLog): Promise<voi
 /** Appends envelopes to `iot.ingress` (as the gateway would). */
 export async function publish(log: Log, messages: readonly EnvelopeInit[], topic: string = TOPICS.ingress): Promise<Envelope[]> {
   const envelopes = messages.map((m) => createEnvelope(m));
-  await log.append(
-    topic,
-    envelopes.map((e) => ({ key: envelopeKey(e), value: encodeEnvelope(e) })),
-  );
+  await log.append(topic, envelopes.map((e) => envelopeRecord(e)));
   return envelopes;
 }
 

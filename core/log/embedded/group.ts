@@ -1,3 +1,4 @@
+import { sleep } from '../../backoff.js';
 import type { Logger } from '../../logger.js';
 import type {
   Consumer,
@@ -181,7 +182,7 @@ export class EmbeddedConsumer implements Consumer {
         records = await run.partition.read(run.position, maxRecords);
       } catch (err) {
         this.#logger.error({ err, topic: run.tp.topic, partition: run.tp.partition }, 'read failed');
-        await pause(HANDLER_RETRY_MS, run.stop.signal);
+        await sleep(HANDLER_RETRY_MS, run.stop.signal);
         continue;
       }
       if (records.length === 0) {
@@ -199,7 +200,7 @@ export class EmbeddedConsumer implements Consumer {
         if (run.seekTo === undefined) run.position = last.offset + 1;
       } catch (err) {
         this.#logger.warn({ err, topic: run.tp.topic, partition: run.tp.partition, offset: records[0]!.offset }, 'batch handler failed; delivering the batch again');
-        await pause(HANDLER_RETRY_MS, run.stop.signal);
+        await sleep(HANDLER_RETRY_MS, run.stop.signal);
       }
     }
   }
@@ -224,11 +225,4 @@ async function resolvePosition(partition: Partition, position: SeekPosition): Pr
   if (position === 'latest') return partition.high;
   if ('offset' in position) return position.offset;
   return partition.offsetForTimestamp(position.timestamp);
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
-  });
 }

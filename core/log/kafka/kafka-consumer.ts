@@ -1,4 +1,5 @@
 import type { Consumer as KafkaJsConsumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { sleep } from '../../backoff.js';
 import { PlatformError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type {
@@ -278,7 +279,7 @@ export class KafkaConsumer implements Consumer {
           break;
         } catch (err) {
           this.#log.warn({ err, topic, partition, offset: records[0]!.offset, attempt }, 'eachBatch failed; the batch is delivered again');
-          await this.#pause(this.#host.settings.retryPauseMs);
+          await sleep(this.#host.settings.retryPauseMs, this.#abort.signal);
           if (!live()) return;
           await heartbeat();
         }
@@ -294,19 +295,6 @@ export class KafkaConsumer implements Consumer {
 
   #setProgress(topic: string, partition: number, position: number, highWatermark: number): void {
     this.#progress.set(tpKey(topic, partition), { topic, partition, position, highWatermark });
-  }
-
-  /** Waits `ms`, or less if the consumer stops. */
-  #pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#abort.signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#abort.signal.addEventListener('abort', done);
-    });
   }
 
   async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {

@@ -5,8 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IConnectPacket, Packet } from 'mqtt-packet';
+import { isValidTopicName } from '../../../core/index.js';
 import { isAnonymous, type ConnectInfo } from '../../auth.js';
-import { isValidTopicName, topicQuotaBroken } from '../../topics.js';
+import { topicQuotaBroken } from '../../topics.js';
 import type { Connection } from '../connection.js';
 import { connectedEvent, type DisconnectReason } from '../lifecycle.js';
 import type { IdentityRefusal } from '../metrics.js';

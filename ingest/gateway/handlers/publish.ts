@@ -7,9 +7,9 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket } from 'mqtt-packet';
-import type { Envelope } from '../../../core/index.js';
+import { isValidTopicName, type Envelope } from '../../../core/index.js';
 import { envelopeFromMqtt } from '../../mqtt-envelope.js';
-import { isValidTopicName, topicQuotaBroken } from '../../topics.js';
+import { topicQuotaBroken } from '../../topics.js';
 import type { Connection } from '../connection.js';
 import { RC } from './reason-codes.js';
 

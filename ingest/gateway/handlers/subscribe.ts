@@ -3,7 +3,8 @@
  * the authorizer, persists the session before SUBACK (§3.9), then sends retained messages.
  */
 import type { ISubscribePacket } from 'mqtt-packet';
-import { isValidTopicFilter, parseSharedFilter, topicSlashes } from '../../topics.js';
+import { isValidTopicFilter } from '../../../core/index.js';
+import { parseSharedFilter, topicSlashes } from '../../topics.js';
 import type { Connection } from '../connection.js';
 import { subscriptionEvent } from '../lifecycle.js';
 import { outMessageFrom } from '../message.js';
