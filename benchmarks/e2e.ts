@@ -25,9 +25,9 @@
  * drained and any PUBACKed message it should have had and did not fails the benchmark, naming
  * the contender (e2e-load.ts says what is checked). Saturated: best of {@link ROUNDS} rounds,
  * the contenders' order reversed in the second; paced: the first round only. kiot on the Kafka
- * mock runs in the first round only: `startPlatform` joins its consumer groups one after
- * another, and the mock holds each first join for 3 s (group.initial.rebalance.delay.ms), so a
- * start takes about 50 s, and a second one would put the benchmark past its time budget.
+ * mock runs in the first round only: the mock holds each first join of a consumer group for 3 s
+ * (group.initial.rebalance.delay.ms), and `startPlatform`'s chain of services that wait for one
+ * another still joins five in a row, so a start takes about 20 s.
  *
  * Per run: messages in/s (PUBACKed), out/s (first deliveries at the subscriber), end-to-end
  * latency p50/p99/p999 (receive time - the payload's send time, one clock), PUBACK latency,
@@ -358,7 +358,7 @@ export const e2eBenchmark: Benchmark = {
     ];
     progress(
       `${PUBLISHERS} publishers x ${WINDOW} in flight, QoS 1, MQTT 3.1.1; ${WARMUP_MS} ms warm-up, ${MEASURE_MS} ms measured; ` +
-        `saturated: best of ${ROUNDS} rounds, the order reversed in the second (kiot on the Kafka mock: first round only, ~50 s a start); ` +
+        `saturated: best of ${ROUNDS} rounds, the order reversed in the second (kiot on the Kafka mock: first round only, ~20 s a start); ` +
         `paced at ${PACED_RATES.map(fmt).join(', ')} msgs/s offered: first round only`,
     );
     const load = loadChild(['load']);
