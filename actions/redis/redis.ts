@@ -162,12 +162,22 @@ class RedisSink implements Sink<RedisConfig> {
       // Errors reach the command that failed; without a listener ioredis would print them.
       client.on('error', () => {});
       client.once('end', () => this.#drop(client));
+      // connectTimeout covers the TCP connect only; this bounds the handshake after it too
+      // (a server that accepts and never answers leaves connect() pending for seconds).
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+      });
+      const connecting = client.connect();
+      connecting.catch(() => {});
       try {
-        await client.connect();
+        await Promise.race([connecting, timeout]);
         return client;
       } catch (err) {
         client.disconnect();
         throw sinkUnavailable('Redis', (err as Error).message, err);
+      } finally {
+        clearTimeout(timer);
       }
     })().catch((err: unknown) => {
       this.#client = undefined;
