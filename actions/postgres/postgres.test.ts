@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PlatformError, SinkBatchError, silentLogger } from '../../core/index.js';
 import { startPostgres, type PostgresServer } from '../../core/testing/postgres.js';
-import { signal, testRecord } from '../aws/testing/records.js';
+import { problemsOf, signal, testRecord } from '../aws/testing/records.js';
 import { createPostgresDefinition, type PostgresConfig } from './index.js';
 
 let server: PostgresServer;
@@ -154,14 +154,7 @@ describe('SQL injection', () => {
 
 describe('parameters', () => {
   test('columns or sql, and what each needs', () => {
-    const problems = (params: Record<string, unknown>) => {
-      try {
-        def.config.parse(params);
-        return [];
-      } catch (err) {
-        return ((err as PlatformError).details['problems'] as { message: string }[]).map((p) => p.message);
-      }
-    };
+    const problems = (params: Record<string, unknown>) => problemsOf(def.config, params);
     expect(problems({ table: 't', columns: { a: '${x}' } })).toEqual([]);
     expect(problems({ table: 't' })).toEqual(['give either columns (with table) or sql (with values)']);
     expect(problems({ columns: { a: 'x' } })).toEqual(['missing parameter table (columns needs it)']);

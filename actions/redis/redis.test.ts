@@ -6,9 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { PlatformError, SinkBatchError, silentLogger } from '../../core/index.js';
+import { SinkBatchError, silentLogger } from '../../core/index.js';
 import { startRedis, type RedisServer } from '../../core/testing/redis.js';
-import { signal, testRecord } from '../aws/testing/records.js';
+import { problemsOf, signal, testRecord } from '../aws/testing/records.js';
 import { createRedisDefinition, type RedisConfig } from './index.js';
 
 let server: RedisServer;
@@ -79,14 +79,7 @@ describe('redis action', () => {
   });
 
   test('parameters that do not fit the command are refused', () => {
-    const problems = (params: Record<string, unknown>) => {
-      try {
-        def.config.parse(params);
-        return [];
-      } catch (err) {
-        return ((err as PlatformError).details['problems'] as { message: string }[]).map((p) => p.message);
-      }
-    };
+    const problems = (params: Record<string, unknown>) => problemsOf(def.config, params);
     expect(problems({ command: 'SET', key: 'k', fields: { a: 'b' } })).toEqual(['fields go with HSET and XADD, not SET (use value)']);
     expect(problems({ command: 'HSET', key: 'k', value: 'v', ttl_seconds: 5 })).toEqual(['value goes with SET and PUBLISH, not HSET (use fields)', 'ttl_seconds goes with SET, not HSET']);
     expect(problems({ command: 'DEL', key: 'k' })[0]).toMatch(/^command: /);
