@@ -29,10 +29,9 @@ export interface PostgresServer {
 export const POSTGRES_TEST_USER = 'kiot';
 
 /** The bin dir holding initdb and postgres: PATH first, else Debian's newest /usr/lib/postgresql/<major>/bin. */
-export async function findPostgresBin(): Promise<string> {
+export async function findPostgresBin(root = '/usr/lib/postgresql'): Promise<string> {
   const onPath = spawnSync('initdb', ['--version'], { stdio: 'ignore' });
   if (onPath.error === undefined && onPath.status === 0) return '';
-  const root = '/usr/lib/postgresql';
   const majors = existsSync(root) ? (await readdir(root)).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a)) : [];
   for (const major of majors) {
     const bin = join(root, major, 'bin');
@@ -59,6 +58,8 @@ export async function startPostgres(): Promise<PostgresServer> {
   try {
     const init = spawnSync(tool('initdb'), ['-D', data, '-U', POSTGRES_TEST_USER, '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'], {
       encoding: 'utf8',
+      // The cluster's own dir as cwd: the postgres user may not be allowed into the caller's.
+      cwd: dir,
       ...(as ? { uid: as.uid, gid: as.gid } : {}),
     });
     if (init.error) throw new Error(`${POSTGRES_INSTALL_HINT} (${init.error.message})`);
@@ -69,7 +70,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       command: tool('postgres'),
       args: ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'synchronous_commit=off'],
       ready: /database system is ready to accept connections/,
-      spawn: as ? { uid: as.uid, gid: as.gid } : {},
+      spawn: { cwd: dir, ...(as ? { uid: as.uid, gid: as.gid } : {}) },
     });
     let closed: Promise<void> | undefined;
     return {
