@@ -74,6 +74,17 @@ describe('postgres action', () => {
     expect(await rows(t)).toEqual([{ device: 'a', temperature: 2, note: null }, { device: 'b', temperature: 5, note: null }]);
   });
 
+  test('sql: a statement refused for one record fails that record alone; the others commit', async () => {
+    const t = await table();
+    const params = (device: string, temperature: string) => ({ url: server.url, sql: `INSERT INTO ${t} (device, temperature) VALUES ($1, $2)`, values: [device, temperature] });
+    const sink = sinkFor(params('a', '1'));
+    const err = await failureOf(sink.writeBatch([record(params('a', '1'), 0), record(params('b', 'warm'), 1), record(params('a', '3'), 2), record(params('d', '4'), 3)], signal()));
+    await sink.close();
+    expect((err as SinkBatchError).failures.map((f) => [f.index, f.retriable])).toEqual([[1, false], [2, false]]);
+    expect((err as SinkBatchError).failures.map((f) => f.message)).toEqual([expect.stringMatching(/invalid input syntax.*22P02/), expect.stringMatching(/duplicate key.*23505/)]);
+    expect((await rows(t)).map((r) => r.device)).toEqual(['a', 'd']);
+  });
+
   test('a value that renders empty (an Undefined field) is NULL', async () => {
     const t = await table();
     const sink = sinkFor({ url: server.url, table: t, columns: { device: 'x', temperature: '', note: '' } });

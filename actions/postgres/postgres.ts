@@ -189,7 +189,7 @@ class PostgresSink implements Sink<PostgresConfig> {
     const client = await this.#client();
     let broken: unknown;
     try {
-      const failures = this.#config.sql !== undefined ? await this.#eachRow(client, records, 0) : await this.#insertAll(client, records);
+      const failures = this.#config.sql !== undefined ? await this.#statements(client, records) : await this.#insertAll(client, records);
       endBatch(this.#target, failures, records.length, this.#unavailable(failures));
     } catch (err) {
       if (!(err instanceof PlatformError)) broken = err;
@@ -230,6 +230,23 @@ class PostgresSink implements Sink<PostgresConfig> {
   #insert(rows: number): string {
     const c = this.#config;
     return insertStatement(c.table!, this.#columns, rows, c.on_conflict as OnConflict | undefined);
+  }
+
+  /**
+   * The `sql` form: every record's statement in one transaction; when one fails on the data,
+   * the transaction is rolled back and the batch runs again with a savepoint per record.
+   */
+  async #statements(client: PoolClient, records: readonly ActionRecord<PostgresConfig>[]): Promise<RecordFailure[]> {
+    await client.query('BEGIN');
+    try {
+      for (const r of records) await client.query(this.#config.sql!, this.#rowValues(r));
+      await client.query('COMMIT');
+      return [];
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      if (!isStatementError(err)) throw err;
+    }
+    return this.#eachRow(client, records, 0);
   }
 
   /** Each record in its own savepoint of one transaction: the rows that fail roll back alone. */
