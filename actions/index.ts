@@ -14,6 +14,8 @@ import { dynamodbAction } from './dynamodb/index.js';
 import { dynamodbv2Action } from './dynamodbv2/index.js';
 import { s3Action } from './s3/index.js';
 import { elasticsearchAction, opensearchAction } from './elasticsearch/index.js';
+import { postgresAction } from './postgres/index.js';
+import { redisAction } from './redis/index.js';
 import type { ActionDeps } from './runtime/deps.js';
 
 /** Every action kind kiot runs, in the order `kiot rules check` lists them. One entry per line. */
@@ -28,6 +30,8 @@ export const ACTION_DEFINITIONS: readonly SinkDefinition<any, ActionDeps>[] = [
   s3Action,
   elasticsearchAction,
   opensearchAction,
+  postgresAction,
+  redisAction,
 ];
 
 /**

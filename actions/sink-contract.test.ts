@@ -2,8 +2,9 @@
  * core/testing/run-sink-suite.ts on every action kind in the catalogue, each against its real
  * target or stand-in, and each kind's own sink in every case: the embedded log (republish,
  * kafka; for down and stalled, each over a KafkaLog on a closed or silent port: the cluster
- * kiot runs on for republish, the action's cluster for kafka), loopback HTTP servers (http, lambda), dynalite (dynamodb,
- * dynamodbv2), s3rver (s3), @elastic/elasticsearch-mock and real HTTP (elasticsearch, opensearch).
+ * kiot runs on for republish, the action's cluster for kafka), loopback HTTP servers (http,
+ * lambda), dynalite (dynamodb, dynamodbv2), s3rver (s3), @elastic/elasticsearch-mock and real
+ * HTTP (elasticsearch, opensearch), and throw-away PostgreSQL and Redis servers (postgres, redis).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -31,6 +32,12 @@ import { createActionDeps, type ActionDeps } from './runtime/deps.js';
 import { createS3Definition } from './s3/index.js';
 import { startS3rver, type S3rverServer } from './s3/testing/s3rver.js';
 import { serveLoopback } from '../core/testing/http-server.js';
+import { startPostgres, type PostgresServer } from '../core/testing/postgres.js';
+import { startRedis, type RedisServer } from '../core/testing/redis.js';
+import { createPostgresDefinition } from './postgres/index.js';
+import { createRedisDefinition } from './redis/index.js';
+import pg from 'pg';
+import { Redis } from 'ioredis';
 
 type Doc = Record<string, unknown>;
 const logger = silentLogger();
@@ -38,12 +45,14 @@ const output = (i: number): Doc => ({ n: i, id: `r${i}`, nested: { ok: i % 2 ===
 
 let db: DynaliteServer;
 let s3: S3rverServer;
+let postgres: PostgresServer;
+let redis: RedisServer;
 beforeAll(async () => {
-  [db, s3] = await Promise.all([startDynalite(), startS3rver(['contract'])]);
+  [db, s3, postgres, redis] = await Promise.all([startDynalite(), startS3rver(['contract']), startPostgres(), startRedis()]);
   await db.createTable('contract', { name: 'device', type: 'S' });
-});
+}, 60_000);
 afterAll(async () => {
-  await Promise.all([db?.close(), s3?.close()]);
+  await Promise.all([db?.close(), s3?.close(), postgres?.close(), redis?.close()]);
 });
 
 /** A fresh embedded log and the deps over it. */
@@ -279,6 +288,49 @@ const harnesses: Record<string, () => Promise<SinkHarness<any>>> = {
     };
   },
 
+  async postgres() {
+    const client = new pg.Client({ connectionString: postgres.url });
+    await client.connect();
+    const table = `contract_${randomUUID().slice(0, 8)}`;
+    await client.query(`CREATE TABLE ${table} (id text PRIMARY KEY, n integer NOT NULL, doc jsonb)`);
+    const def = createPostgresDefinition();
+    const params = (i: number, n = String(i), url = postgres.url) => def.config.parse({ url, table, columns: { id: `r${i}`, n, doc: JSON.stringify(output(i)) } });
+    const elsewhere = (endpoint: string) => createPostgresDefinition({ timeoutMs: 300 }).create(params(0, '0', endpoint.replace('http:', 'postgres:')), { logger });
+    return {
+      sink: () => def.create(params(0), { logger }),
+      record: (i) => testRecord(output(i), params(i), i),
+      // As `n = '${n}'` renders for a message whose n is not a number: PostgreSQL refuses it (22P02).
+      badRecord: (i) => testRecord(output(i), params(i, 'not a number'), i),
+      async readBack(records) {
+        const ids = records.map((r) => r.params.columns!['id']);
+        const { rows } = await client.query<{ id: string; doc: unknown }>(`SELECT id, doc FROM ${table} WHERE id = ANY($1)`, [ids]);
+        return ids.map((id) => rows.find((r) => r.id === id)?.doc);
+      },
+      down: () => nothingListening(elsewhere),
+      stalled: () => notAnswering(elsewhere),
+      stop: () => client.end(),
+    };
+  },
+
+  async redis() {
+    const client = new Redis(redis.url);
+    const run = randomUUID().slice(0, 8);
+    // A key that holds a string: HSET on it is refused by Redis itself (WRONGTYPE).
+    await client.set(`${run}:string`, 'x');
+    const def = createRedisDefinition();
+    const params = (i: number, url = redis.url) => def.config.parse({ url, command: 'SET', key: `${run}:r${i}`, ttl_seconds: '600' });
+    const elsewhere = (endpoint: string) => createRedisDefinition({ timeoutMs: 300 }).create(params(0, endpoint.replace('http:', 'redis:')), { logger });
+    return {
+      sink: () => def.create(params(0), { logger }),
+      record: (i) => testRecord(output(i), params(i), i),
+      badRecord: (i) => testRecord(output(i), redisParams.parse({ url: redis.url, command: 'HSET', key: `${run}:string`, fields: { i: String(i) } }), i),
+      readBack: async (records) => Promise.all(records.map(async (r) => JSON.parse((await client.get(r.params.key))!))),
+      down: () => nothingListening(elsewhere),
+      stalled: () => notAnswering(elsewhere),
+      stop: async () => void (await client.quit()),
+    };
+  },
+
   elasticsearch: () => searchHarness('elasticsearch'),
   opensearch: () => searchHarness('opensearch'),
 };
@@ -288,6 +340,7 @@ interface ClientMock {
   add(pattern: { method: string | string[]; path: string }, resolver: (params: { body?: unknown }) => unknown): ClientMock;
   getConnection(): typeof BaseConnection;
 }
+const redisParams = createRedisDefinition().config;
 const Mock = createRequire(import.meta.url)('@elastic/elasticsearch-mock') as new () => ClientMock;
 
 async function searchHarness(flavor: 'elasticsearch' | 'opensearch'): Promise<SinkHarness<any>> {

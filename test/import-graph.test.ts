@@ -61,3 +61,15 @@ test('each vendor library with a port in core is imported by the port alone', ()
     expect(importers.filter((f) => !f.startsWith(port)), `${pkg} imported outside ${port}`).toEqual([]);
   }
 });
+
+test('each store client is imported by its action alone, and only on first use', () => {
+  const owners: Record<string, string> = { pg: 'actions/postgres/', ioredis: 'actions/redis/' };
+  const all = ['core', 'ingest', 'rules', 'actions', 'shadow', 'registry', 'api', 'cli', 'jobs', 'benchmarks'].flatMap(sources);
+  for (const [pkg, owner] of Object.entries(owners)) {
+    const mentions = new RegExp(`(?:from\\s+|import\\(\\s*)['"]${pkg}['"]`);
+    const importers = all.filter((f) => mentions.test(readFileSync(join(ROOT, f), 'utf8')));
+    expect(importers.length, `${pkg} is imported somewhere`).toBeGreaterThan(0);
+    expect(importers.filter((f) => importsOf(join(ROOT, f)).includes(pkg)), `${pkg} loaded statically`).toEqual([]);
+    expect(importers.filter((f) => !f.startsWith(owner)), `${pkg} imported outside ${owner}`).toEqual([]);
+  }
+});

@@ -21,6 +21,8 @@ import { startPlatform, type RunningPlatform } from '../cli/up.js';
 import { loadConfig, silentLogger } from '../core/index.js';
 import { TSX_LOADER } from '../core/testing/child-process.js';
 import { startKafkaMock, type KafkaMock } from '../core/testing/kafka-mock.js';
+import { ACTION_DEFINITIONS } from '../actions/index.js';
+import { checkRuleText, formatProblem } from '../rules/files/index.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DOCS = ['README.md'];
@@ -164,6 +166,21 @@ for (const doc of DOCS) {
     }, 180_000);
   });
 }
+
+describe('README rules and actions', () => {
+  test('every sql block is a rule file that kiot rules check accepts', async () => {
+    const text = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const blocks = [...text.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThan(1);
+    for (const [i, block] of blocks.entries()) expect(checkRuleText(block, `README.md sql block ${i + 1}`).problems.map(formatProblem)).toEqual([]);
+  });
+
+  test('the action table has a row for every action kind', async () => {
+    const text = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const rows = text.split('\n').filter((l) => /^\| `[a-z_0-9]+`/.test(l)).map((l) => l.split('|')[1]!);
+    for (const def of ACTION_DEFINITIONS) expect(rows.some((r) => r.includes(`\`${def.type}\``)), def.type).toBe(true);
+  });
+});
 
 /**
  * The tutorial is one shell session: its blocks run in order as one bash script (exports carry

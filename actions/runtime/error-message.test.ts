@@ -16,6 +16,8 @@ test("AWS's action names come from each kind's TopicRulePayload key", () => {
     ['s3', 'S3Action'],
     ['elasticsearch', 'ElasticsearchAction'],
     ['opensearch', 'OpenSearchAction'],
+    ['postgres', 'PostgresAction'],
+    ['redis', 'RedisAction'],
   ]);
 });
 

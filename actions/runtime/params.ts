@@ -72,3 +72,24 @@ export const keyValueList = z.array(z.strictObject({ key: z.string(), value: z.s
 
 /** A string that holds an integer once rendered, or the integer itself. */
 export const intOrTemplate = z.union([z.number().int(), z.string()]);
+
+/** A string parameter that must not be a substitution template (connection settings, statements). */
+export const constantString = (what: string) => z.string().refine((s) => !s.includes('${'), `${what} cannot be a substitution template`);
+
+/**
+ * A ParamsSchema over `schema` plus checks that span parameters (`check` reports each problem
+ * with the parameter it is about); both kinds of problem end up in one CONFIG_INVALID.
+ */
+export function crossChecked<T>(schema: ParamsSchema<T>, check: (params: T, problem: (param: string | undefined, message: string) => void) => void): ParamsSchema<T> {
+  return {
+    params: schema.params,
+    required: schema.required,
+    parse(raw: unknown) {
+      const parsed = schema.parse(raw);
+      const problems: ParamProblem[] = [];
+      check(parsed, (param, message) => problems.push({ param, message }));
+      if (problems.length > 0) throw new PlatformError('CONFIG_INVALID', problems.map((p) => p.message).join('; '), { details: { problems } });
+      return parsed;
+    },
+  };
+}

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { stopChild } from './server-process.js';
 
 /**
  * librdkafka's in-process mock cluster (a Kafka wire-protocol broker that librdkafka ships for
@@ -80,18 +81,6 @@ function startMockProcess(): Promise<{ child: ChildProcess; upstream: string[] }
   });
 }
 
-function stopMockProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 /** Starts a one-broker mock cluster; resolves with its address once it accepts connections. */
 export async function startKafkaMock(): Promise<KafkaMock> {
   const { child, upstream } = await startMockProcess();
@@ -101,7 +90,7 @@ export async function startKafkaMock(): Promise<KafkaMock> {
     for (const address of upstream) proxies.push(await MetadataFixProxy.start(address));
   } catch (err) {
     await Promise.all(proxies.map((p) => p.close()));
-    await stopMockProcess(child);
+    await stopChild(child, 2_000);
     throw err;
   }
   const portMap = new Map(proxies.map((p) => [p.upstreamPort, p.port]));
@@ -123,7 +112,7 @@ export async function startKafkaMock(): Promise<KafkaMock> {
     stop() {
       stopped ??= (async () => {
         await Promise.all(proxies.map((p) => p.close()));
-        await stopMockProcess(child);
+        await stopChild(child, 2_000);
       })();
       return stopped;
     },

@@ -77,15 +77,26 @@ function checkAction(action: ActionModel, role: string): RuleProblem[] {
   }
   for (const [key, value] of Object.entries(action.params)) {
     const at = action.paramSources[key] ?? action.source;
-    if (unknown.has(key) || typeof value !== 'string') continue;
-    try {
-      compileTemplate(value, { source: `${kind.type}.${key}` });
-    } catch (err) {
-      const reason = err instanceof PlatformError ? ((err.details as { reason?: string }).reason ?? err.message) : String(err);
-      problems.push({ ...at, message: `${kind.type}: ${key}: bad substitution template: ${reason}` });
+    if (unknown.has(key)) continue;
+    // Templates nested in objects and lists (postgres columns, redis fields) are rendered too.
+    for (const [path, text] of templateStrings(value, key)) {
+      try {
+        compileTemplate(text, { source: `${kind.type}.${path}` });
+      } catch (err) {
+        const reason = err instanceof PlatformError ? ((err.details as { reason?: string }).reason ?? err.message) : String(err);
+        problems.push({ ...at, message: `${kind.type}: ${path}: bad substitution template: ${reason}` });
+      }
     }
   }
   return problems.sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
+/** Every string in a parameter's value, with its path (`columns.temperature`, `values[1]`). */
+function templateStrings(value: unknown, path: string): [string, string][] {
+  if (typeof value === 'string') return [[path, value]];
+  if (Array.isArray(value)) return value.flatMap((v, i) => templateStrings(v, `${path}[${i}]`));
+  if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => templateStrings(v, `${path}.${k}`));
+  return [];
 }
 
 export interface LoadedRules {

@@ -61,6 +61,26 @@ describe('CREATE RULE files', () => {
     expect(problems[4]).toBe('r.sql:4:40: republish: missing parameter topic');
   });
 
+  test('postgres and redis: unknown and missing parameters, bad names and bad templates, each at its parameter', () => {
+    const text = [
+      "CREATE RULE p1 AS SELECT a FROM 'a' DO postgres(url = 'postgres://127.0.0.1/db', tabel = 't', columns = {a: '${a}'});",
+      "CREATE RULE p2 AS SELECT a FROM 'a' DO postgres(table = 'x; DROP TABLE y', columns = {a: '${a(}'});",
+      "CREATE RULE p3 AS SELECT a FROM 'a' DO postgres(sql = 'INSERT INTO t VALUES ($1, $2)', values = ['${a}']);",
+      "CREATE RULE r1 AS SELECT a FROM 'a' DO redis(command = 'SET');",
+      "CREATE RULE r2 AS SELECT a FROM 'a' DO redis(command = 'HSET', key = 'k', fields = {t: '${upper(}'}, ttl = 3);",
+    ].join('\n');
+    const problems = checkRuleText(text, 's.sql').problems.map(formatProblem);
+    expect(problems).toEqual([
+      's.sql:1:82: postgres: unknown parameter tabel (known: url, host, port, database, user, password, table, columns, sql, values, on_conflict)',
+      expect.stringMatching(/^s\.sql:2:49: postgres: table: expected a table name or schema\.table/),
+      expect.stringMatching(/^s\.sql:2:76: postgres: columns\.a: bad substitution template: /),
+      's.sql:3:88: postgres: sql uses 2 bind parameter(s) ($1..$2), values gives 1',
+      's.sql:4:40: redis: missing parameter key',
+      expect.stringMatching(/^s\.sql:5:75: redis: fields\.t: bad substitution template: /),
+      expect.stringMatching(/^s\.sql:5:102: redis: unknown parameter ttl \(known: /),
+    ]);
+  });
+
   test('a syntax error is one line with the position', () => {
     const problems = checkRuleText("CREATE RULE r AS SELECT a FROM 'a'\nWHERE a > DO republish(topic = 'x');", 'bad.sql').problems.map(formatProblem);
     expect(problems).toEqual(["bad.sql:2:11: expected an expression, found 'DO'"]);

@@ -1,7 +1,8 @@
 /** Test helpers shared by the action tests of this folder family. */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { silentLogger, systemClock, type ActionRecord } from '../../../core/index.js';
+import { silentLogger, systemClock, type ActionRecord, type ParamsSchema } from '../../../core/index.js';
+import { paramProblems } from '../../runtime/params.js';
 import type { ActionDeps } from '../../runtime/deps.js';
 
 /** A record whose params are the action's (rendered) parameters `params`. */
@@ -49,4 +50,14 @@ export async function blackHole(): Promise<{ port: number; close(): Promise<void
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The problems `schema` finds in `params`, as their messages ([] when valid). */
+export function problemsOf(schema: ParamsSchema<unknown>, params: Record<string, unknown>): string[] {
+  try {
+    schema.parse(params);
+    return [];
+  } catch (err) {
+    return paramProblems(err).map((p) => p.message);
+  }
 }

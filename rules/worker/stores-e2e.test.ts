@@ -1,0 +1,94 @@
+/**
+ * End to end through the real rules worker on an EmbeddedLog: an envelope on `iot.ingress` ->
+ * a rule -> the postgres and redis actions -> read back from throw-away PostgreSQL and Redis
+ * servers with their own clients. Also: a message carrying SQL is stored as text, and an
+ * oversized row reaches the rule's error action with PostgreSQL's error while the others land.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { loadConfig, silentLogger, TOPICS, type Log } from '../../core/index.js';
+import { startPostgres, type PostgresServer } from '../../core/testing/postgres.js';
+import { startRedis, type RedisServer } from '../../core/testing/redis.js';
+import { createRulesService, type RulesService } from './index.js';
+import { closeTestLog, envelopesOf, openTestLog, publish, readN, waitFor } from './test-helpers.js';
+
+let postgres: PostgresServer;
+let redis: RedisServer;
+let sql: pg.Client;
+let kv: Redis;
+
+beforeAll(async () => {
+  [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+  sql = new pg.Client({ connectionString: postgres.url });
+  await sql.connect();
+  kv = new Redis(redis.url);
+  await sql.query('CREATE TABLE readings (device text PRIMARY KEY, temperature double precision, note text)');
+}, 60_000);
+
+afterAll(async () => {
+  await sql?.end();
+  await kv?.quit();
+  await Promise.all([postgres?.close(), redis?.close()]);
+});
+
+let dir: string;
+let log: Log;
+let cleanups: (() => Promise<void>)[];
+beforeEach(async () => ({ dir, log, cleanups } = await openTestLog('kiot-rules-stores-')));
+afterEach(() => closeTestLog({ dir, log, cleanups }));
+
+async function start(rules: string): Promise<RulesService> {
+  const rulesDir = join(dir, 'rules');
+  await mkdir(rulesDir, { recursive: true });
+  await writeFile(join(rulesDir, 'rules.sql'), rules);
+  const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir }, env: {} });
+  const service = createRulesService(config.rules, { log, logger: silentLogger(), options: { groupId: 'kiot-rules', retry: { retries: 2, initialBackoffMs: 30, maxBackoffMs: 100 }, useTable: false } });
+  cleanups.push(() => service.stop());
+  await service.start();
+  expect(service.list().rules.filter((r) => r.state !== 'enabled')).toEqual([]);
+  return service;
+}
+
+const message = (device: string, body: Record<string, unknown>) => ({ topic: `plant/${device}/telemetry`, clientId: device, payload: Buffer.from(JSON.stringify(body)) });
+
+describe('self-hosted stores end to end (rules worker on the embedded log)', () => {
+  test('postgres and redis: each output becomes a row, a stream entry and a hash, from templates', async () => {
+    const service = await start(`CREATE RULE store AS SELECT temperature, note FROM 'plant/+/telemetry'
+DO postgres(url = '${postgres.url}', table = 'readings', columns = {device: '\${topic(2)}', temperature: '\${temperature}', note: '\${note}'},
+            on_conflict = {columns: ['device'], update: ['temperature', 'note']}),
+   redis(url = '${redis.url}', command = 'XADD', key = 'telemetry:\${topic(2)}', max_len = 100),
+   redis(url = '${redis.url}', command = 'HSET', key = 'last:\${topic(2)}', fields = {temperature: '\${temperature}'});`);
+    const hostile = `x'); DROP TABLE readings; --`;
+    await publish(log, [message('boiler-1', { temperature: 81.5, note: 'hot' }), message('boiler-2', { temperature: 20, note: hostile }), message('boiler-1', { temperature: 82 })]);
+    await waitFor(() => service.list().rules[0]!.counters.actionsOk === 9, 15_000, 'nine writes');
+    const rows = (await sql.query('SELECT device, temperature, note FROM readings WHERE device LIKE $1 ORDER BY device', ['boiler-%'])).rows;
+    // The second boiler-1 message has no note: Undefined renders empty and is stored as NULL.
+    expect(rows).toEqual([
+      { device: 'boiler-1', temperature: 82, note: null },
+      { device: 'boiler-2', temperature: 20, note: hostile },
+    ]);
+    expect((await kv.xrange('telemetry:boiler-1', '-', '+')).map(([, f]) => JSON.parse(f[1]!))).toEqual([81.5, 82]);
+    expect(await kv.xrange('telemetry:boiler-2', '-', '+')).toHaveLength(1);
+    expect(await kv.hgetall('last:boiler-1')).toEqual({ temperature: '82' });
+  });
+
+  test('an oversized row goes to the error action with PostgreSQL\'s error; the rest of the batch lands', async () => {
+    const service = await start(`CREATE RULE big AS SELECT * FROM 'plant/+/telemetry'
+DO postgres(url = '${postgres.url}', table = 'readings', columns = {device: '\${device}', temperature: '\${temperature}'})
+ERROR DO republish(topic = 'errors/\${topic(2)}');`);
+    const huge = randomBytes(20_000).toString('hex');
+    await publish(log, [message('ok-1', { device: 'ok-1', temperature: 1 }), message('huge', { device: huge, temperature: 2 }), message('ok-2', { device: 'ok-2', temperature: 3 })]);
+    const [errorEnvelope] = envelopesOf(await readN(log, TOPICS.egress, 1));
+    expect(errorEnvelope!.topic).toBe('errors/huge');
+    expect(JSON.parse(errorEnvelope!.payload.toString())).toMatchObject({
+      ruleName: 'big',
+      failures: [{ failedAction: 'PostgresAction', failedResource: 'readings', errorMessage: expect.stringMatching(/index row|exceeds|maximum/i) }],
+    });
+    await waitFor(() => service.list().rules[0]!.counters.actionsOk === 2, 15_000, 'two rows');
+    expect((await sql.query('SELECT device FROM readings WHERE device LIKE $1 ORDER BY device', ['ok-%'])).rows).toEqual([{ device: 'ok-1' }, { device: 'ok-2' }]);
+  });
+});
