@@ -1,0 +1,180 @@
+/**
+ * The Jobs service (AWS IoT developer guide, "Jobs"): jobs and their executions on the
+ * compacted `iot.jobs` topic, one writer per key (core/state). A job's record is changed by
+ * the owner of `job/<jobId>`; a thing's executions by the owner of `thing/<thingName>`.
+ * CreateJob, CancelJob and DeleteJob change the job first and then each targeted thing, one
+ * command per thing, a bounded number at a time. Every process that opens the store indexes
+ * executions by job, so DescribeJob's counts and ListJobExecutionsForJob read memory, not the
+ * topic. See jobs/README.md.
+ */
+import { StateStore, TOPICS, topicSpec, type Log, type Logger } from '../core/index.js';
+import { jobsCommands, jobStatus, progressOf, type CancelJobInput, type CreateJobInput, type JobProgress } from './commands.js';
+import { jobError } from './errors.js';
+import type { CancelExecutionInput, DeleteExecutionInput, ExecutionId, UpdateExecutionInput } from './execution.js';
+import { JOB_LIMITS, jobsCodec, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
+
+/** How many per-thing commands one CreateJob, CancelJob or DeleteJob keeps in flight. */
+const FAN_OUT = 64;
+
+export interface JobsServiceDeps {
+  readonly log: Log;
+  readonly logger: Logger;
+}
+
+/** The jobs control plane and the device's execution updates; every change goes to its key's owner. */
+export interface Jobs {
+  /**
+   * CreateJob: stores the job, then queues an execution on each thing (already resolved from
+   * the targets by the caller). Resolves once every execution is queued.
+   * @throws ResourceAlreadyExistsException, InvalidRequestException (errors.ts)
+   */
+  createJob(input: CreateJobInput, thingNames: Iterable<string>): Promise<JobRecord>;
+  job(jobId: string): JobRecord | undefined;
+  jobs(): IterableIterator<JobRecord>;
+  progress(jobId: string): JobProgress;
+  /** The job's status as AWS reports it (COMPLETED is derived, commands.ts `jobStatus`). */
+  status(job: JobRecord): JobStatus;
+  /** CancelJob: the job becomes CANCELED, then its QUEUED executions (and IN_PROGRESS ones with force). */
+  cancelJob(input: CancelJobInput): Promise<JobRecord>;
+  /** DeleteJob: DELETION_IN_PROGRESS, then every execution of it goes, then the job. */
+  deleteJob(input: { jobId: string; force?: boolean }): Promise<void>;
+  execution(thingName: string, jobId: string): ExecutionRecord | undefined;
+  /** A job's executions by thing name. */
+  executionsOfJob(jobId: string): ReadonlyMap<string, ExecutionRecord>;
+  /** A thing's executions, in the order they were queued. */
+  executionsOfThing(thingName: string): ExecutionRecord[];
+  /** UpdateJobExecution (what a device reports). */
+  updateExecution(input: UpdateExecutionInput): Promise<ExecutionRecord>;
+  cancelExecution(input: CancelExecutionInput): Promise<ExecutionRecord>;
+  deleteExecution(input: DeleteExecutionInput): Promise<void>;
+}
+
+export interface JobsService {
+  /** Opens the store (joining its owner group); resolves once it has caught up with `iot.jobs`. */
+  start(): Promise<Jobs>;
+  /** Safe twice. */
+  stop(): Promise<void>;
+}
+
+/** Runs `task` on every item, at most `limit` at a time; rejects with the first failure once all settled. */
+async function eachLimited<T>(items: Iterable<T>, limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  const iterator = items[Symbol.iterator]();
+  const failures: unknown[] = [];
+  const worker = async () => {
+    for (let next = iterator.next(); !next.done; next = iterator.next()) {
+      try {
+        await task(next.value);
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+  if (failures.length > 0) throw failures[0];
+}
+
+/** Why a CreateJob input is not valid (API reference, CreateJob), or undefined. */
+export function createJobProblem(input: CreateJobInput): string | undefined {
+  if (!JOB_LIMITS.jobId.test(input.jobId)) return `jobId must match [a-zA-Z0-9_-]{1,64}, received ${JSON.stringify(input.jobId)}`;
+  if (input.targets.length === 0) return 'targets must name at least one thing or thing group';
+  if (Buffer.byteLength(input.document, 'utf8') > JOB_LIMITS.documentBytes) return `document must be at most ${JOB_LIMITS.documentBytes} bytes`;
+  try {
+    const parsed: unknown = JSON.parse(input.document);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'document must be a JSON object';
+  } catch {
+    return 'document must be valid JSON';
+  }
+  if (input.description !== undefined && input.description.length > JOB_LIMITS.descriptionLength) return `description must be at most ${JOB_LIMITS.descriptionLength} characters`;
+  return undefined;
+}
+
+export function createJobsService(deps: JobsServiceDeps): JobsService {
+  const logger = deps.logger.child({ module: 'jobs' });
+  let store: StateStore<JobsValue> | undefined;
+  let unsubscribe: (() => void) | undefined;
+  let stopping: Promise<void> | undefined;
+  /** jobId -> thingName -> execution, kept up to date from the store's changes. */
+  const byJob = new Map<string, Map<string, ExecutionRecord>>();
+
+  const index = (previous: JobsValue | undefined, value: JobsValue | undefined) => {
+    const before = previous?.kind === 'thing' ? previous : undefined;
+    const after = value?.kind === 'thing' ? value : undefined;
+    const thing = (after ?? before)?.thingName;
+    if (thing === undefined) return;
+    for (const jobId of Object.keys(before?.executions ?? {})) {
+      if (after?.executions[jobId]) continue;
+      const executions = byJob.get(jobId);
+      executions?.delete(thing);
+      if (executions?.size === 0) byJob.delete(jobId);
+    }
+    for (const [jobId, exec] of Object.entries(after?.executions ?? {})) {
+      let executions = byJob.get(jobId);
+      if (!executions) byJob.set(jobId, (executions = new Map()));
+      executions.set(thing, exec);
+    }
+  };
+  const progress = (jobId: string): JobProgress => progressOf(byJob.get(jobId)?.values() ?? []);
+
+  const jobs = (s: StateStore<JobsValue>): Jobs => {
+    const thingRecord = (thingName: string): ThingJobsRecord | undefined => {
+      const v = s.get(`thing/${thingName}`);
+      return v?.kind === 'thing' ? v : undefined;
+    };
+    const jobRecord = (jobId: string): JobRecord | undefined => {
+      const v = s.get(`job/${jobId}`);
+      return v?.kind === 'job' ? v : undefined;
+    };
+    const executionsOfJob = (jobId: string): ReadonlyMap<string, ExecutionRecord> => byJob.get(jobId) ?? new Map();
+    return {
+      async createJob(input, thingNames) {
+        const problem = createJobProblem(input);
+        if (problem) throw jobError('InvalidRequestException', problem);
+        const job = await s.execute<CreateJobInput, JobRecord>('jobs.create', input);
+        await eachLimited(new Set(thingNames), FAN_OUT, (thingName) => s.execute<ExecutionId, ExecutionRecord>('jobs.queue-execution', { thingName, jobId: input.jobId }));
+        return (await s.execute<{ jobId: string }, JobRecord | null>('jobs.finish-rollout', { jobId: input.jobId })) ?? job;
+      },
+      job: jobRecord,
+      *jobs() {
+        for (const [, v] of s.entries()) if (v.kind === 'job') yield v;
+      },
+      progress,
+      status: (job) => jobStatus(job, progress(job.jobId)),
+      async cancelJob(input) {
+        const job = await s.execute<CancelJobInput, JobRecord>('jobs.cancel', input);
+        const force = Boolean(input.force);
+        const open = [...executionsOfJob(input.jobId)].filter(([, e]) => e.status === 'QUEUED' || (force && e.status === 'IN_PROGRESS')).map(([thing]) => thing);
+        await eachLimited(open, FAN_OUT, (thingName) => s.execute('jobs.cancel-execution-for-job', { thingName, jobId: input.jobId, force }));
+        return job;
+      },
+      async deleteJob(input) {
+        await s.execute('jobs.start-delete', input);
+        await eachLimited([...executionsOfJob(input.jobId).keys()], FAN_OUT, (thingName) => s.execute('jobs.delete-execution-for-job', { thingName, jobId: input.jobId }));
+        await s.execute('jobs.remove', { jobId: input.jobId });
+      },
+      execution: (thingName, jobId) => thingRecord(thingName)?.executions[jobId],
+      executionsOfJob,
+      executionsOfThing: (thingName) => Object.values(thingRecord(thingName)?.executions ?? {}).sort((a, b) => a.executionNumber - b.executionNumber),
+      updateExecution: (input) => s.execute('jobs.update-execution', input),
+      cancelExecution: (input) => s.execute('jobs.cancel-execution', input),
+      async deleteExecution(input) {
+        await s.execute('jobs.delete-execution', input);
+      },
+    };
+  };
+
+  return {
+    async start() {
+      store = await StateStore.open<JobsValue>({ log: deps.log, logger, topic: topicSpec(TOPICS.jobs), codec: jobsCodec, commands: jobsCommands(progress) });
+      // No await between the replay and the subscription: no change falls between them.
+      for (const [, value] of store.entries()) index(undefined, value);
+      unsubscribe = store.onChange((change) => index(change.previous, change.value));
+      return jobs(store);
+    },
+    stop() {
+      return (stopping ??= (async () => {
+        unsubscribe?.();
+        await store?.close();
+      })());
+    },
+  };
+}
