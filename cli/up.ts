@@ -7,6 +7,7 @@ import { certificateOperations } from '../api/routes/certificates.js';
 import { endpointOperations } from '../api/routes/endpoint.js';
 import { policyOperations } from '../api/routes/policies.js';
 import { retainedMessageOperations } from '../api/routes/retained.js';
+import { jobOperations } from '../api/routes/jobs.js';
 import { shadowOperations } from '../api/routes/shadow.js';
 import { notImplementedOperations } from '../api/routes/unimplemented.js';
 import { createHttpServer, type Route } from '../api/server.js';
@@ -27,6 +28,7 @@ import { arnScopeOf, createSecurityService, thingsDirectory, type SecurityServic
 import { createRulesService, type FileTopicRule } from '../rules/worker/index.js';
 import type { SqlValue } from '../rules/sql/index.js';
 import { createShadowService, openShadowReader, type ShadowReader, type Shadows } from '../shadow/index.js';
+import { createJobsService, type Jobs } from '../jobs/index.js';
 
 export interface RunningPlatform {
   readonly log: Log;
@@ -86,6 +88,16 @@ export async function startPlatform(
       stops.push(() => shadowService.stop());
       operations.push(...shadowOperations(shadows, arnScopeOf(config)));
     }
+    let jobs: Jobs | undefined;
+    if (has('jobs')) {
+      const jobsService = createJobsService({ log, logger });
+      jobs = await jobsService.start();
+      stops.push(() => jobsService.stop());
+      // Until the jobs MQTT API exists, device requests on $aws/things/<thing>/jobs/... get a /rejected reply saying so.
+      const responder = createNotImplementedResponder({ log, logger });
+      await responder.start();
+      stops.push(() => responder.stop());
+    }
     if (has('rules')) {
       const dynamoReader = createDynamoDbReader({ settings: awsSettingsFromConfig(config).dynamodb });
       stops.push(() => dynamoReader.close());
@@ -129,6 +141,8 @@ export async function startPlatform(
           ...retainedMessageOperations(retained),
           ...endpointOperations(() => mqttsPort),
           ...notImplementedOperations(),
+          // The control plane resolves CreateJob's targets from this process's registry.
+          ...(jobs ? jobOperations(jobs, registry, arnScopeOf(config)) : []),
           ...operations,
         ],
       });
@@ -142,12 +156,6 @@ export async function startPlatform(
       stops.push(() => accessKeys.close());
       authenticate = createRequestAuthenticator({ accessKeys, region: config.region, scope: arnScopeOf(config) });
       routes.push(...createAwsRoutes({ operations, logger, authenticate }));
-    }
-    if (has('jobs')) {
-      // Until the Jobs service exists, its MQTT requests get a /rejected reply saying so.
-      const responder = createNotImplementedResponder({ log, logger });
-      await responder.start();
-      stops.push(() => responder.stop());
     }
     if (has('bridge') && config.bridge) {
       const bridge = createBridge(config.bridge, { log, logger });

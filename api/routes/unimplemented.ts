@@ -4,8 +4,9 @@
  * that reads like a wrong endpoint. Each entry goes when its service lands (issues: Jobs,
  * Provisioning and custom authentication, fleet indexing).
  *
- * Paths are the AWS API models'. Where two planes share a method and path (the jobs data plane
- * and control plane both serve `GET /things/{thingName}/jobs`), the message names both.
+ * Paths are the AWS API models'. (The jobs data plane's GetPendingJobExecutions and
+ * DescribeJobExecution share their paths with the control plane's ListJobExecutionsForThing and
+ * DescribeJobExecution, which api/routes/jobs.ts serves.)
  */
 import { PlatformError } from '../../core/index.js';
 import type { AwsOperation } from '../operation.js';
@@ -13,21 +14,10 @@ import type { AwsOperation } from '../operation.js';
 type Method = AwsOperation['method'];
 
 const NOT_YET: readonly (readonly [name: string, method: Method, path: string])[] = [
-  // Jobs (control plane, and the jobs data plane where it shares a path)
-  ['CreateJob', 'PUT', '/jobs/{jobId}'],
-  ['DescribeJob', 'GET', '/jobs/{jobId}'],
-  ['ListJobs', 'GET', '/jobs'],
+  // Jobs: what the control plane (api/routes/jobs.ts) does not serve yet, and the jobs data plane's own
   ['UpdateJob', 'PATCH', '/jobs/{jobId}'],
-  ['CancelJob', 'PUT', '/jobs/{jobId}/cancel'],
-  ['DeleteJob', 'DELETE', '/jobs/{jobId}'],
-  ['GetJobDocument', 'GET', '/jobs/{jobId}/job-document'],
-  ['ListJobExecutionsForJob', 'GET', '/jobs/{jobId}/things'],
-  ['ListJobExecutionsForThing or GetPendingJobExecutions', 'GET', '/things/{thingName}/jobs'],
-  ['DescribeJobExecution', 'GET', '/things/{thingName}/jobs/{jobId}'],
   ['UpdateJobExecution', 'POST', '/things/{thingName}/jobs/{jobId}'],
   ['StartNextPendingJobExecution', 'PUT', '/things/{thingName}/jobs/$next'],
-  ['CancelJobExecution', 'PUT', '/things/{thingName}/jobs/{jobId}/cancel'],
-  ['DeleteJobExecution', 'DELETE', '/things/{thingName}/jobs/{jobId}/executionNumber/{executionNumber}'],
   ['CreateJobTemplate', 'PUT', '/job-templates/{jobTemplateId}'],
   ['DescribeJobTemplate', 'GET', '/job-templates/{jobTemplateId}'],
   ['ListJobTemplates', 'GET', '/job-templates'],

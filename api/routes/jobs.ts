@@ -1,0 +1,336 @@
+/**
+ * The AWS IoT Jobs control plane (API reference, "AWS IoT"): CreateJob, DescribeJob, ListJobs,
+ * CancelJob, DeleteJob, GetJobDocument, DescribeJobExecution, ListJobExecutionsForJob,
+ * ListJobExecutionsForThing, CancelJobExecution and DeleteJobExecution, with the paths,
+ * members and exceptions `@aws-sdk/client-iot` sends and reads. CreateJob's targets (thing and
+ * static thing-group ARNs, nested groups included) are resolved here from the registry, so the
+ * jobs service itself needs no registry. See jobs/README.md.
+ */
+import { iotArn, nameFromArn, paginate, type ArnScope, type ThingRegistry } from '../../registry/index.js';
+import {
+  EXECUTION_STATUSES,
+  jobError,
+  statusDetailsProblem,
+  type CreateJobInput,
+  type ExecutionRecord,
+  type ExecutionStatus,
+  type JobRecord,
+  type Jobs,
+} from '../../jobs/index.js';
+import type { AwsOperation, AwsRequest } from '../operation.js';
+import { bodyObject, epochSeconds, optionalInteger, optionalObject, optionalString, optionalStringList, pageRequest, queryBoolean, queryInteger, queryString } from './aws-input.js';
+
+/** What CreateJob reads of the registry to resolve its targets. */
+export type JobTargetRegistry = Pick<ThingRegistry, 'thing' | 'thingGroup' | 'thingGroups' | 'things'>;
+
+const JOB_STATUSES = ['IN_PROGRESS', 'CANCELED', 'COMPLETED', 'DELETION_IN_PROGRESS', 'SCHEDULED'];
+const JOB_ID = /^[a-zA-Z0-9_-]{1,64}$/;
+const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
+/** CreateJob members kiot keeps and answers as given, without acting on them yet (jobs/README.md). */
+const KEPT_CONFIGS = ['presignedUrlConfig', 'jobExecutionsRolloutConfig', 'abortConfig', 'timeoutConfig', 'jobExecutionsRetryConfig', 'documentParameters'] as const;
+/** CreateJob members kiot refuses rather than ignore. */
+const UNSUPPORTED = ['documentSource', 'jobTemplateArn', 'schedulingConfig', 'destinationPackageVersions'] as const;
+
+const invalid = (message: string) => jobError('InvalidRequestException', message);
+
+function pathName(request: AwsRequest, label: 'jobId' | 'thingName'): string {
+  const value = request.params[label]!;
+  if (!(label === 'jobId' ? JOB_ID : THING_NAME).test(value)) throw invalid(`${label} must match ${label === 'jobId' ? '[a-zA-Z0-9_-]{1,64}' : '[a-zA-Z0-9:_-]{1,128}'}, received ${JSON.stringify(value)}`);
+  return value;
+}
+
+function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], field: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw invalid(`${field} must be one of ${allowed.join(', ')}, received ${JSON.stringify(value)}`);
+  return value as T;
+}
+
+/**
+ * The things CreateJob's targets name: a thing ARN names the thing, a thing-group ARN every
+ * thing in the group or in a group nested under it. Every target must exist.
+ */
+export function resolveTargets(registry: JobTargetRegistry, targets: readonly string[]): { things: Set<string>; groups: string[] } {
+  const things = new Set<string>();
+  const groups: string[] = [];
+  for (const arn of targets) {
+    const thingName = nameFromArn(arn, 'thing');
+    if (thingName !== undefined) {
+      if (!registry.thing(thingName)) throw jobError('ResourceNotFoundException', `Thing ${thingName} does not exist`);
+      things.add(thingName);
+      continue;
+    }
+    const groupName = nameFromArn(arn, 'thinggroup');
+    if (groupName === undefined) throw invalid(`targets: ${JSON.stringify(arn)} is not a thing or thing group ARN`);
+    if (!registry.thingGroup(groupName)) throw jobError('ResourceNotFoundException', `Thing group ${groupName} does not exist`);
+    groups.push(groupName);
+  }
+  if (groups.length > 0) {
+    // The groups and every group below them (a group's parent is set once, at creation).
+    const children = new Map<string, string[]>();
+    for (const g of registry.thingGroups()) if (g.parentGroupName !== undefined) children.set(g.parentGroupName, [...(children.get(g.parentGroupName) ?? []), g.thingGroupName]);
+    const covered = new Set<string>();
+    const stack = [...groups];
+    for (let g = stack.pop(); g !== undefined; g = stack.pop()) {
+      if (covered.has(g)) continue;
+      covered.add(g);
+      stack.push(...(children.get(g) ?? []));
+    }
+    for (const t of registry.things()) if (t.groups.some((m) => covered.has(m.groupName))) things.add(t.thingName);
+  }
+  return { things, groups };
+}
+
+export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: ArnScope): AwsOperation[] {
+  const jobArn = (jobId: string) => iotArn(scope, 'job', jobId);
+  const thingArn = (thingName: string) => iotArn(scope, 'thing', thingName);
+
+  const existingJob = (jobId: string): JobRecord => {
+    const job = jobs.job(jobId);
+    if (!job) throw jobError('ResourceNotFoundException', `Job ${jobId} does not exist`);
+    return job;
+  };
+
+  const jobShape = (job: JobRecord) => {
+    const progress = jobs.progress(job.jobId);
+    const status = jobs.status(job);
+    const n = progress.counts;
+    const lastUpdatedAt = Math.max(job.lastUpdatedAt, progress.lastUpdatedAt);
+    const completedAt = job.completedAt ?? (status === 'COMPLETED' ? lastUpdatedAt : undefined);
+    return {
+      jobArn: jobArn(job.jobId),
+      jobId: job.jobId,
+      targetSelection: job.targetSelection,
+      status,
+      forceCanceled: job.forceCanceled ?? false,
+      ...(job.reasonCode !== undefined ? { reasonCode: job.reasonCode } : {}),
+      ...(job.comment !== undefined ? { comment: job.comment } : {}),
+      targets: job.targets,
+      ...(job.description !== undefined ? { description: job.description } : {}),
+      ...job.configs,
+      createdAt: epochSeconds(job.createdAt),
+      lastUpdatedAt: epochSeconds(lastUpdatedAt),
+      ...(completedAt !== undefined ? { completedAt: epochSeconds(completedAt) } : {}),
+      jobProcessDetails: {
+        ...(job.processingTargets !== undefined ? { processingTargets: job.processingTargets } : {}),
+        numberOfCanceledThings: n.CANCELED,
+        numberOfSucceededThings: n.SUCCEEDED,
+        numberOfFailedThings: n.FAILED,
+        numberOfRejectedThings: n.REJECTED,
+        numberOfQueuedThings: n.QUEUED,
+        numberOfInProgressThings: n.IN_PROGRESS,
+        numberOfRemovedThings: n.REMOVED,
+        numberOfTimedOutThings: n.TIMED_OUT,
+      },
+      isConcurrent: false,
+    };
+  };
+
+  const executionSummary = (e: ExecutionRecord) => ({
+    status: e.status,
+    queuedAt: epochSeconds(e.queuedAt),
+    ...(e.startedAt !== undefined ? { startedAt: epochSeconds(e.startedAt) } : {}),
+    lastUpdatedAt: epochSeconds(e.lastUpdatedAt),
+    executionNumber: e.executionNumber,
+    retryAttempt: 0,
+  });
+
+  const executionShape = (thingName: string, e: ExecutionRecord, now: number) => ({
+    jobId: e.jobId,
+    status: e.status,
+    forceCanceled: e.forceCanceled ?? false,
+    statusDetails: { detailsMap: e.statusDetails ?? {} },
+    thingArn: thingArn(thingName),
+    queuedAt: epochSeconds(e.queuedAt),
+    ...(e.startedAt !== undefined ? { startedAt: epochSeconds(e.startedAt) } : {}),
+    lastUpdatedAt: epochSeconds(e.lastUpdatedAt),
+    executionNumber: e.executionNumber,
+    versionNumber: e.versionNumber,
+    ...(e.stepTimeoutAt !== undefined ? { approximateSecondsBeforeTimedOut: Math.max(0, Math.round((e.stepTimeoutAt - now) / 1000)) } : {}),
+  });
+
+  const executionStatusFilter = (request: AwsRequest) => oneOf<ExecutionStatus>(queryString(request, 'status'), EXECUTION_STATUSES, 'status');
+
+  return [
+    {
+      name: 'CreateJob',
+      method: 'PUT',
+      path: '/jobs/{jobId}',
+      async handle(request) {
+        const jobId = pathName(request, 'jobId');
+        const body = bodyObject(request);
+        for (const member of UNSUPPORTED) if (body[member] !== undefined && body[member] !== null) throw invalid(`${member} is not supported by kiot yet; pass the job document inline as document`);
+        const targets = optionalStringList(body, 'targets');
+        if (!targets || targets.length === 0) throw invalid('targets must name at least one thing or thing group');
+        const document = optionalString(body, 'document');
+        if (document === undefined) throw invalid('document is required (kiot has no documentSource)');
+        const targetSelection = oneOf(optionalString(body, 'targetSelection'), ['SNAPSHOT', 'CONTINUOUS'] as const, 'targetSelection') ?? 'SNAPSHOT';
+        if (targetSelection === 'CONTINUOUS') throw invalid('targetSelection CONTINUOUS is not supported by kiot yet');
+        const description = optionalString(body, 'description');
+        const configs: Record<string, unknown> = {};
+        for (const member of KEPT_CONFIGS) {
+          const value = optionalObject(body, member);
+          if (value !== undefined) configs[member] = value;
+        }
+        const { things, groups } = resolveTargets(registry, targets);
+        const input: CreateJobInput = { jobId, targets, targetSelection, document, ...(description !== undefined ? { description } : {}), thingGroupNames: groups, configs };
+        await jobs.createJob(input, things);
+        return { jobArn: jobArn(jobId), jobId, ...(description !== undefined ? { description } : {}) };
+      },
+    },
+    {
+      name: 'DescribeJob',
+      method: 'GET',
+      path: '/jobs/{jobId}',
+      async handle(request) {
+        return { job: jobShape(existingJob(pathName(request, 'jobId'))) };
+      },
+    },
+    {
+      name: 'ListJobs',
+      method: 'GET',
+      path: '/jobs',
+      async handle(request) {
+        const status = oneOf(queryString(request, 'status'), JOB_STATUSES, 'status');
+        const targetSelection = oneOf(queryString(request, 'targetSelection'), ['SNAPSHOT', 'CONTINUOUS'], 'targetSelection');
+        const thingGroupName = queryString(request, 'thingGroupName');
+        const thingGroupId = queryString(request, 'thingGroupId');
+        const groupById = thingGroupId === undefined ? undefined : [...registry.thingGroups()].find((g) => g.thingGroupId === thingGroupId)?.thingGroupName;
+        const matching = [...jobs.jobs()].filter(
+          (job) =>
+            (status === undefined || jobs.status(job) === status) &&
+            (targetSelection === undefined || job.targetSelection === targetSelection) &&
+            (thingGroupName === undefined || job.thingGroupNames.includes(thingGroupName)) &&
+            (thingGroupId === undefined || (groupById !== undefined && job.thingGroupNames.includes(groupById))),
+        );
+        const result = paginate(matching, (job) => job.jobId, pageRequest(request));
+        return {
+          jobs: result.items.map((job) => {
+            const full = jobShape(job);
+            const group = job.thingGroupNames[0] === undefined ? undefined : registry.thingGroup(job.thingGroupNames[0])?.thingGroupId;
+            return {
+              jobArn: full.jobArn,
+              jobId: full.jobId,
+              ...(group !== undefined ? { thingGroupId: group } : {}),
+              targetSelection: full.targetSelection,
+              status: full.status,
+              createdAt: full.createdAt,
+              lastUpdatedAt: full.lastUpdatedAt,
+              ...(full.completedAt !== undefined ? { completedAt: full.completedAt } : {}),
+              isConcurrent: false,
+            };
+          }),
+          ...(result.nextToken ? { nextToken: result.nextToken } : {}),
+        };
+      },
+    },
+    {
+      name: 'CancelJob',
+      method: 'PUT',
+      path: '/jobs/{jobId}/cancel',
+      async handle(request) {
+        const jobId = pathName(request, 'jobId');
+        const body = bodyObject(request);
+        const reasonCode = optionalString(body, 'reasonCode');
+        const comment = optionalString(body, 'comment');
+        if (reasonCode !== undefined && !/^[\p{L}\p{Z}\p{N}_.,/=+@-]{0,128}$/u.test(reasonCode)) throw invalid('reasonCode must be at most 128 letters, digits, spaces or _.,/=+@-');
+        if (comment !== undefined && comment.length > 2028) throw invalid('comment must be at most 2028 characters');
+        const job = await jobs.cancelJob({ jobId, force: (queryBoolean(request, 'force') ?? false), ...(reasonCode !== undefined ? { reasonCode } : {}), ...(comment !== undefined ? { comment } : {}) });
+        return { jobArn: jobArn(jobId), jobId, ...(job.description !== undefined ? { description: job.description } : {}) };
+      },
+    },
+    {
+      name: 'DeleteJob',
+      method: 'DELETE',
+      path: '/jobs/{jobId}',
+      async handle(request) {
+        await jobs.deleteJob({ jobId: pathName(request, 'jobId'), force: (queryBoolean(request, 'force') ?? false) });
+        return {};
+      },
+    },
+    {
+      name: 'GetJobDocument',
+      method: 'GET',
+      path: '/jobs/{jobId}/job-document',
+      async handle(request) {
+        return { document: existingJob(pathName(request, 'jobId')).document };
+      },
+    },
+    {
+      name: 'ListJobExecutionsForJob',
+      method: 'GET',
+      path: '/jobs/{jobId}/things',
+      async handle(request) {
+        const jobId = pathName(request, 'jobId');
+        existingJob(jobId);
+        const status = executionStatusFilter(request);
+        const matching = [...jobs.executionsOfJob(jobId)].filter(([, e]) => status === undefined || e.status === status);
+        const result = paginate(matching, ([thing]) => thing, pageRequest(request));
+        return {
+          executionSummaries: result.items.map(([thing, e]) => ({ thingArn: thingArn(thing), jobExecutionSummary: executionSummary(e) })),
+          ...(result.nextToken ? { nextToken: result.nextToken } : {}),
+        };
+      },
+    },
+    {
+      name: 'ListJobExecutionsForThing',
+      method: 'GET',
+      path: '/things/{thingName}/jobs',
+      async handle(request) {
+        const thingName = pathName(request, 'thingName');
+        const status = executionStatusFilter(request);
+        const jobId = queryString(request, 'jobId');
+        const matching = jobs.executionsOfThing(thingName).filter((e) => (status === undefined || e.status === status) && (jobId === undefined || e.jobId === jobId));
+        // Oldest first, as queued; the token holds the execution number (zero-padded so that it sorts).
+        const result = paginate(matching, (e) => String(e.executionNumber).padStart(12, '0'), pageRequest(request));
+        return {
+          executionSummaries: result.items.map((e) => ({ jobId: e.jobId, jobExecutionSummary: executionSummary(e) })),
+          ...(result.nextToken ? { nextToken: result.nextToken } : {}),
+        };
+      },
+    },
+    {
+      name: 'DescribeJobExecution',
+      method: 'GET',
+      path: '/things/{thingName}/jobs/{jobId}',
+      async handle(request) {
+        const thingName = pathName(request, 'thingName');
+        const jobId = pathName(request, 'jobId');
+        const executionNumber = queryInteger(request, 'executionNumber');
+        const e = jobs.execution(thingName, jobId);
+        if (!e || (executionNumber !== undefined && e.executionNumber !== executionNumber)) throw jobError('ResourceNotFoundException', `Job execution of job ${jobId} on thing ${thingName} does not exist`);
+        return { execution: executionShape(thingName, e, Date.now()) };
+      },
+    },
+    {
+      name: 'CancelJobExecution',
+      method: 'PUT',
+      path: '/things/{thingName}/jobs/{jobId}/cancel',
+      async handle(request) {
+        const body = bodyObject(request);
+        const expectedVersion = optionalInteger(body, 'expectedVersion');
+        const statusDetails = optionalObject(body, 'statusDetails');
+        const problem = statusDetails === undefined ? undefined : statusDetailsProblem(statusDetails);
+        if (problem) throw invalid(problem);
+        await jobs.cancelExecution({
+          thingName: pathName(request, 'thingName'),
+          jobId: pathName(request, 'jobId'),
+          force: (queryBoolean(request, 'force') ?? false),
+          ...(expectedVersion !== undefined ? { expectedVersion } : {}),
+          ...(statusDetails !== undefined ? { statusDetails: statusDetails as Record<string, string> } : {}),
+        });
+        return {};
+      },
+    },
+    {
+      name: 'DeleteJobExecution',
+      method: 'DELETE',
+      path: '/things/{thingName}/jobs/{jobId}/executionNumber/{executionNumber}',
+      async handle(request) {
+        const executionNumber = Number(request.params['executionNumber']);
+        if (!Number.isSafeInteger(executionNumber) || executionNumber < 0) throw invalid(`executionNumber must be a whole number, received ${JSON.stringify(request.params['executionNumber'])}`);
+        await jobs.deleteExecution({ thingName: pathName(request, 'thingName'), jobId: pathName(request, 'jobId'), executionNumber, force: (queryBoolean(request, 'force') ?? false) });
+        return {};
+      },
+    },
+  ];
+}
