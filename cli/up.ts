@@ -23,7 +23,7 @@ import {
   type Role,
   PlatformError,
 } from '../core/index.js';
-import { RetainedStore, createAnonymousPolicyAuthenticator, createNotImplementedResponder, readAnonymousPolicy, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
+import { RetainedStore, createAnonymousPolicyAuthenticator, readAnonymousPolicy, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
 import { arnScopeOf, createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
 import { createRulesService, type FileTopicRule } from '../rules/worker/index.js';
 import type { SqlValue } from '../rules/sql/index.js';
@@ -93,10 +93,6 @@ export async function startPlatform(
       const jobsService = createJobsService({ log, logger });
       jobs = await jobsService.start();
       stops.push(() => jobsService.stop());
-      // Until the jobs MQTT API exists, device requests on $aws/things/<thing>/jobs/... get a /rejected reply saying so.
-      const responder = createNotImplementedResponder({ log, logger });
-      await responder.start();
-      stops.push(() => responder.stop());
     }
     if (has('rules')) {
       const dynamoReader = createDynamoDbReader({ settings: awsSettingsFromConfig(config).dynamodb });

@@ -6,7 +6,7 @@
  * command writes the partition of its first key only). The transitions themselves are
  * execution.ts's.
  */
-import type { CommandDefinition, StateView, StateWrite } from '../core/index.js';
+import { TOPICS, type Change, type CommandDefinition, type StateView, type StateWrite } from '../core/index.js';
 import { jobError } from './errors.js';
 import {
   cancelExecution,
@@ -19,7 +19,8 @@ import {
   type ExecutionId,
   type UpdateExecutionInput,
 } from './execution.js';
-import { EXECUTION_STATUSES, jobKey, thingKey, type ExecutionRecord, type ExecutionStatus, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
+import { notifications, pendingExecutions } from './mqtt.js';
+import { EXECUTION_STATUSES, jobKey, thingKey, type StatusDetails, type ExecutionRecord, type ExecutionStatus, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
 
 /** How far a job's executions got: what DescribeJob's jobProcessDetails counts. */
 export interface JobProgress {
@@ -93,12 +94,17 @@ const existingJob = (state: StateView<JobsValue>, jobId: string): JobRecord => {
 
 const writeJob = (state: StateView<JobsValue>, job: JobRecord | null, jobId: string): StateWrite<JobsValue> => ({ key: jobKey(jobId), value: job, ifRevision: state.revision(jobKey(jobId)) });
 
-/** The thing's record with one execution replaced (or removed, with `null`); the record stays so that execution numbers never repeat. */
-function writeExecution(state: StateView<JobsValue>, thing: ThingJobsRecord, jobId: string, exec: ExecutionRecord | null): StateWrite<JobsValue> {
+/**
+ * The thing's record with one execution replaced (or removed, with `null`), and the
+ * `notify`/`notify-next` messages the change publishes (mqtt.ts). The record stays when its last
+ * execution goes, so that execution numbers never repeat.
+ */
+function changeExecution(state: StateView<JobsValue>, before: ThingJobsRecord | undefined, thing: ThingJobsRecord, jobId: string, exec: ExecutionRecord | null, now: number): Pick<Change<JobsValue, unknown>, 'writes' | 'appends'> {
   const { [jobId]: _old, ...others } = thing.executions;
-  const executions = exec ? { ...others, [jobId]: exec } : others;
+  const after: ThingJobsRecord = { ...thing, executions: exec ? { ...others, [jobId]: exec } : others };
   const key = thingKey(thing.thingName);
-  return { key, value: { ...thing, executions }, ifRevision: state.revision(key) };
+  const messages = notifications(thing.thingName, before, after, (id) => jobOf(state, id)?.document, now);
+  return { writes: [{ key, value: after, ifRevision: state.revision(key) }], appends: [{ topic: TOPICS.ingress, records: messages }] };
 }
 
 /** One execution command: reads the thing's execution of the job and lets `step` decide. */
@@ -112,7 +118,7 @@ function executionCommand<I extends ExecutionId>(name: string, step: (exec: Exec
       const next = step(exec, input, ctx.now);
       // undefined: nothing to change; the execution as it is (or null when there is none).
       if (next === undefined || !thing) return { writes: [], result: exec ?? null };
-      return { writes: [writeExecution(state, thing, input.jobId, next)], result: next };
+      return { ...changeExecution(state, thing, thing, input.jobId, next, ctx.now), result: next };
     },
   };
 }
@@ -209,13 +215,14 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     name: 'jobs.queue-execution',
     keys: (input) => [thingKey(input.thingName)],
     run(state, input, ctx) {
-      const thing = thingOf(state, input.thingName) ?? { kind: 'thing', thingName: input.thingName, nextExecutionNumber: 1, executions: {} };
+      const before = thingOf(state, input.thingName);
+      const thing = before ?? { kind: 'thing', thingName: input.thingName, nextExecutionNumber: 1, executions: {} };
       // Asked again (a retried rollout): the execution there is the answer.
       const existing = thing.executions[input.jobId];
       if (existing) return { writes: [], result: existing };
       const exec = queuedExecution(input.jobId, thing.nextExecutionNumber, ctx.now);
       const next: ThingJobsRecord = { ...thing, nextExecutionNumber: thing.nextExecutionNumber + 1 };
-      return { writes: [writeExecution(state, next, input.jobId, exec)], result: exec };
+      return { ...changeExecution(state, before, next, input.jobId, exec, ctx.now), result: exec };
     },
   };
 
@@ -226,6 +233,30 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
   // DeleteJob removes every execution of the job, whatever its state (force was checked on the job).
   const removeByJob = executionCommand<ExecutionId>('jobs.delete-execution-for-job', (exec) => (exec ? null : undefined));
 
-  return [createJob, finishRollout, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob];
+  /**
+   * StartNextPendingJobExecution: the thing's next pending execution (mqtt.ts); a QUEUED one
+   * becomes IN_PROGRESS with the request's statusDetails and step timer, an IN_PROGRESS one is
+   * answered as it is. Null when nothing is pending.
+   */
+  const startNext: JobsCommand<{ thingName: string; statusDetails?: StatusDetails; stepTimeoutInMinutes?: number }, ExecutionRecord | null> = {
+    name: 'jobs.start-next',
+    keys: (input) => [thingKey(input.thingName)],
+    run(state, input, ctx) {
+      const thing = thingOf(state, input.thingName);
+      const next = pendingExecutions(thing)[0];
+      if (!thing || !next || next.status === 'IN_PROGRESS') return { writes: [], result: next ?? null };
+      const started = updateExecution(next, { ...input, jobId: next.jobId, status: 'IN_PROGRESS' }, ctx.now);
+      return { ...changeExecution(state, thing, thing, next.jobId, started, ctx.now), result: started };
+    },
+  };
+
+  /** A thing's executions as its owner has them (the device's get and describe requests). */
+  const readThing: JobsCommand<{ thingName: string }, ThingJobsRecord | null> = {
+    name: 'jobs.read-thing',
+    keys: (input) => [thingKey(input.thingName)],
+    run: (state, input) => ({ writes: [], result: thingOf(state, input.thingName) ?? null }),
+  };
+
+  return [createJob, finishRollout, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob, startNext, readThing];
 }
 

@@ -1,5 +1,5 @@
 /** AWS IoT Jobs: what other folders may import. */
-export { createJobsService, createJobProblem, type Jobs, type JobsService, type JobsServiceDeps } from './service.js';
+export { createJobsService, createJobProblem, JOBS_GROUP, type Jobs, type JobsService, type JobsServiceDeps } from './service.js';
 export { jobStatus, progressOf, type CancelJobInput, type CreateJobInput, type JobProgress } from './commands.js';
 export { statusDetailsProblem, type CancelExecutionInput, type DeleteExecutionInput, type UpdateExecutionInput } from './execution.js';
 export { jobError, jobExceptionOf, type JobException } from './errors.js';

@@ -7,14 +7,24 @@
  * executions by job, so DescribeJob's counts and ListJobExecutionsForJob read memory, not the
  * topic. See jobs/README.md.
  */
-import { StateStore, TOPICS, topicSpec, type Log, type Logger } from '../core/index.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { PlatformError, StateStore, TOPICS, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
 import { jobsCommands, jobStatus, progressOf, type CancelJobInput, type CreateJobInput, type JobProgress } from './commands.js';
+import { answerDevice } from './device.js';
 import { jobError } from './errors.js';
 import type { CancelExecutionInput, DeleteExecutionInput, ExecutionId, UpdateExecutionInput } from './execution.js';
+import { parseJobsTopic, publication, requestTopic } from './mqtt.js';
 import { JOB_LIMITS, jobsCodec, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
 
 /** How many per-thing commands one CreateJob, CancelJob or DeleteJob keeps in flight. */
 const FAN_OUT = 64;
+
+/** The consumer group that answers the jobs MQTT requests (one answer per request, whichever process runs it). */
+export const JOBS_GROUP = 'kiot-jobs';
+
+/** Pauses before asking again for a request whose thing's owner did not answer. */
+const RETRY_PAUSE_MS = 500;
+const MAX_RETRY_PAUSE_MS = 5_000;
 
 export interface JobsServiceDeps {
   readonly log: Log;
@@ -92,6 +102,8 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
   const logger = deps.logger.child({ module: 'jobs' });
   let store: StateStore<JobsValue> | undefined;
   let unsubscribe: (() => void) | undefined;
+  let consumer: EnvelopeConsumer | undefined;
+  const inFlight = new Set<Promise<void>>();
   let stopping: Promise<void> | undefined;
   /** jobId -> thingName -> execution, kept up to date from the store's changes. */
   const byJob = new Map<string, Map<string, ExecutionRecord>>();
@@ -162,16 +174,62 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
     };
   };
 
+  /**
+   * A device's request from `iot.ingress`: answered on `<topic>/accepted` or `/rejected` once the
+   * thing's owner ran it (device.ts). A thing's requests reach its owner in log order.
+   */
+  const onRequest = (envelope: Envelope): Promise<void> | undefined => {
+    const request = parseJobsTopic(envelope.topic);
+    const s = store;
+    if (!request || !s) return undefined;
+    const documentOf = (jobId: string) => {
+      const v = s.get(`job/${jobId}`);
+      return v?.kind === 'job' ? v.document : undefined;
+    };
+    const handle = async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const answer = await answerDevice(request, envelope.payload, (name, input) => s.execute(name, input), documentOf, Date.now);
+          const topic = `${requestTopic(request)}/${answer.accepted ? 'accepted' : 'rejected'}`;
+          await deps.log.append(TOPICS.ingress, [publication(request.thingName, topic, answer.body, Date.now())]);
+          return;
+        } catch (err) {
+          // The thing's owner went away (a process died, the group is rebalancing): its next owner runs the request.
+          if (!(err instanceof PlatformError && err.retriable) || stopping) throw err;
+          logger.warn({ err, topic: envelope.topic, attempt }, 'jobs request not answered; asking again');
+          await delay(Math.min(RETRY_PAUSE_MS * attempt, MAX_RETRY_PAUSE_MS));
+        }
+      }
+    };
+    const mine = handle().catch((err: unknown) => logger.error({ err, topic: envelope.topic }, 'jobs request failed'));
+    inFlight.add(mine);
+    void mine.finally(() => inFlight.delete(mine));
+    return mine;
+  };
+
   return {
     async start() {
       store = await StateStore.open<JobsValue>({ log: deps.log, logger, topic: topicSpec(TOPICS.jobs), codec: jobsCodec, commands: jobsCommands(progress) });
       // No await between the replay and the subscription: no change falls between them.
       for (const [, value] of store.entries()) index(undefined, value);
       unsubscribe = store.onChange((change) => index(change.previous, change.value));
+      await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
+      consumer = createEnvelopeConsumer({
+        log: deps.log,
+        logger,
+        groupId: JOBS_GROUP,
+        topics: [TOPICS.ingress],
+        commitIntervalMs: 1000,
+        topicFilter: (topic) => parseJobsTopic(topic) !== undefined,
+        deliver: onRequest,
+      });
+      await consumer.start();
       return jobs(store);
     },
     stop() {
       return (stopping ??= (async () => {
+        await consumer?.stop();
+        await Promise.allSettled([...inFlight]);
         unsubscribe?.();
         await store?.close();
       })());

@@ -85,25 +85,4 @@ describe('the AWS API surface around the registry', () => {
     });
     await expect(iot.send(new SearchIndexCommand({ queryString: 'thingName:pump*' }))).rejects.toMatchObject({ message: 'kiot does not implement SearchIndex yet' });
   });
-
-  test('MQTT requests to the jobs service get a /rejected reply saying kiot does not implement it yet', async () => {
-    const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${platform.listeners.get('mqtt')}`, { clientId: 'pump-1', protocolVersion: 5, reconnectPeriod: 0 });
-    try {
-      await device.subscribeAsync(['$aws/things/pump-1/jobs/get/rejected', '$aws/things/pump-1/jobs/start-next/rejected'], { qos: 1 });
-      const replies = new Map<string, Record<string, unknown>>();
-      const all = new Promise<void>((resolve) =>
-        device.on('message', (topic, payload) => {
-          replies.set(topic, JSON.parse(payload.toString()) as Record<string, unknown>);
-          if (replies.size === 2) resolve();
-        }),
-      );
-      await device.publishAsync('$aws/things/pump-1/jobs/get', JSON.stringify({ clientToken: 'tok-2' }), { qos: 1 });
-      await device.publishAsync('$aws/things/pump-1/jobs/start-next', '', { qos: 1 });
-      await all;
-      expect(replies.get('$aws/things/pump-1/jobs/get/rejected')).toMatchObject({ code: 'InternalError', message: 'kiot does not implement Jobs yet', clientToken: 'tok-2' });
-      expect(replies.get('$aws/things/pump-1/jobs/start-next/rejected')).toMatchObject({ code: 'InternalError' });
-    } finally {
-      await device.endAsync();
-    }
-  }, 30_000);
 });
