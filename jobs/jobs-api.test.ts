@@ -16,13 +16,13 @@ import {
   DescribeJobExecutionCommand,
   GetJobDocumentCommand,
   IoTClient,
-  IoTServiceException,
   ListJobExecutionsForJobCommand,
   ListJobExecutionsForThingCommand,
   ListJobsCommand,
 } from '@aws-sdk/client-iot';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestPlatform, type TestPlatform } from '../cli/testing.js';
+import { awsError } from '../api/routes/testing/security-api.js';
 import { silentLogger } from '../core/index.js';
 import { createJobsService, type Jobs } from './index.js';
 
@@ -36,16 +36,6 @@ let account = '';
 
 const thingArn = (name: string) => `arn:aws:iot:us-east-1:${account}:thing/${name}`;
 const groupArn = (name: string) => `arn:aws:iot:us-east-1:${account}:thinggroup/${name}`;
-
-async function awsError(promise: Promise<unknown>): Promise<IoTServiceException> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof IoTServiceException) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
 
 beforeAll(async () => {
   kiot = await startTestPlatform();

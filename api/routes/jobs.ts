@@ -45,6 +45,12 @@ function oneOf<T extends string>(value: string | undefined, allowed: readonly T[
   return value as T;
 }
 
+/** One page of `items` as a list operation answers it: `{ <member>: [...], nextToken? }`. */
+function listPage<T>(request: AwsRequest, member: string, items: Iterable<T>, sortKey: (item: T) => string, shape: (item: T) => unknown): Record<string, unknown> {
+  const result = paginate(items, sortKey, pageRequest(request));
+  return { [member]: result.items.map(shape), ...(result.nextToken ? { nextToken: result.nextToken } : {}) };
+}
+
 /**
  * The things CreateJob's targets name: a thing ARN names the thing, a thing-group ARN every
  * thing in the group or in a group nested under it. Every target must exist.
@@ -202,25 +208,21 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
             (thingGroupName === undefined || job.thingGroupNames.includes(thingGroupName)) &&
             (thingGroupId === undefined || (groupById !== undefined && job.thingGroupNames.includes(groupById))),
         );
-        const result = paginate(matching, (job) => job.jobId, pageRequest(request));
-        return {
-          jobs: result.items.map((job) => {
-            const full = jobShape(job);
-            const group = job.thingGroupNames[0] === undefined ? undefined : registry.thingGroup(job.thingGroupNames[0])?.thingGroupId;
-            return {
-              jobArn: full.jobArn,
-              jobId: full.jobId,
-              ...(group !== undefined ? { thingGroupId: group } : {}),
-              targetSelection: full.targetSelection,
-              status: full.status,
-              createdAt: full.createdAt,
-              lastUpdatedAt: full.lastUpdatedAt,
-              ...(full.completedAt !== undefined ? { completedAt: full.completedAt } : {}),
-              isConcurrent: false,
-            };
-          }),
-          ...(result.nextToken ? { nextToken: result.nextToken } : {}),
-        };
+        return listPage(request, 'jobs', matching, (job) => job.jobId, (job) => {
+          const full = jobShape(job);
+          const group = job.thingGroupNames[0] === undefined ? undefined : registry.thingGroup(job.thingGroupNames[0])?.thingGroupId;
+          return {
+            jobArn: full.jobArn,
+            jobId: full.jobId,
+            ...(group !== undefined ? { thingGroupId: group } : {}),
+            targetSelection: full.targetSelection,
+            status: full.status,
+            createdAt: full.createdAt,
+            lastUpdatedAt: full.lastUpdatedAt,
+            ...(full.completedAt !== undefined ? { completedAt: full.completedAt } : {}),
+            isConcurrent: false,
+          };
+        });
       },
     },
     {
@@ -264,11 +266,7 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         existingJob(jobId);
         const status = executionStatusFilter(request);
         const matching = [...jobs.executionsOfJob(jobId)].filter(([, e]) => status === undefined || e.status === status);
-        const result = paginate(matching, ([thing]) => thing, pageRequest(request));
-        return {
-          executionSummaries: result.items.map(([thing, e]) => ({ thingArn: thingArn(thing), jobExecutionSummary: executionSummary(e) })),
-          ...(result.nextToken ? { nextToken: result.nextToken } : {}),
-        };
+        return listPage(request, 'executionSummaries', matching, ([thing]) => thing, ([thing, e]) => ({ thingArn: thingArn(thing), jobExecutionSummary: executionSummary(e) }));
       },
     },
     {
@@ -281,11 +279,7 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         const jobId = queryString(request, 'jobId');
         const matching = jobs.executionsOfThing(thingName).filter((e) => (status === undefined || e.status === status) && (jobId === undefined || e.jobId === jobId));
         // Oldest first, as queued; the token holds the execution number (zero-padded so that it sorts).
-        const result = paginate(matching, (e) => String(e.executionNumber).padStart(12, '0'), pageRequest(request));
-        return {
-          executionSummaries: result.items.map((e) => ({ jobId: e.jobId, jobExecutionSummary: executionSummary(e) })),
-          ...(result.nextToken ? { nextToken: result.nextToken } : {}),
-        };
+        return listPage(request, 'executionSummaries', matching, (e) => String(e.executionNumber).padStart(12, '0'), (e) => ({ jobId: e.jobId, jobExecutionSummary: executionSummary(e) }));
       },
     },
     {
