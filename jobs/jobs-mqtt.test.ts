@@ -2,13 +2,17 @@
  * The jobs device MQTT API inside `kiot up` (in-process, embedded log): a device on mqtt.js
  * asks for its pending jobs, starts the next one, reports progress and the outcome, and follows
  * `notify` / `notify-next` while the control plane (`@aws-sdk/client-iot`) creates and cancels
- * jobs. Replies and errors as the AWS IoT developer guide's "Jobs device MQTT API".
+ * jobs; then the AWS IoT Device SDK v2's request-response jobs client does the same. Replies
+ * and errors as the AWS IoT developer guide's "Jobs device MQTT API".
  */
 import { CancelJobCommand, CreateJobCommand, CreateThingCommand, DescribeJobExecutionCommand, IoTClient } from '@aws-sdk/client-iot';
+import { createRequire } from 'node:module';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startTestPlatform, type TestPlatform } from '../cli/testing.js';
 import { waitUntil } from '../core/testing/run-log-suite.js';
+
+const require = createRequire(import.meta.url);
 
 let kiot: TestPlatform;
 let iot: IoTClient;
@@ -115,3 +119,48 @@ test('CancelJob empties the pending list: notify lists nothing and notify-next c
   expect((await ask(`${BASE}/start-next`, { clientToken: 'z' })).body).toEqual({ clientToken: 'z', timestamp: expect.any(Number) });
   expect((await ask(`${BASE}/get`, {})).body).toMatchObject({ inProgressJobs: [], queuedJobs: [] });
 });
+
+test('the AWS IoT Device SDK v2 jobs client: pending list, next-changed stream, start-next, update, describe', async () => {
+  const { mqtt: crtMqtt, io, iotjobs } = require('aws-iot-device-sdk-v2') as typeof import('aws-iot-device-sdk-v2');
+  await iot.send(new CreateThingCommand({ thingName: 'sdk-pump' }));
+  const sdkArn = `${arn.slice(0, arn.lastIndexOf('/'))}/sdk-pump`;
+  const connection = new crtMqtt.MqttClient().new_connection({
+    client_id: 'sdk-pump',
+    host_name: '127.0.0.1',
+    port: Number(kiot.platform.listeners.get('mqtt')),
+    clean_session: true,
+    keep_alive: 30,
+    socket_options: new io.SocketOptions(io.SocketType.STREAM, io.SocketDomain.IPV4, 5000),
+  });
+  await connection.connect();
+  const jobs = iotjobs.IotJobsClientv2.newFromMqtt311(connection, { maxRequestResponseSubscriptions: 4, maxStreamingSubscriptions: 2, operationTimeoutInSeconds: 10 });
+  try {
+    const nextChanged: { execution?: { jobId?: string } }[] = [];
+    const stream = jobs.createNextJobExecutionChangedStream({ thingName: 'sdk-pump' });
+    const subscribed = new Promise<void>((resolve) => stream.on('subscriptionStatus', (e: { type: number }) => e.type === 0 && resolve()));
+    stream.on('incomingPublish', (e: { message: { execution?: { jobId?: string } } }) => nextChanged.push(e.message));
+    stream.open();
+    await subscribed;
+
+    await iot.send(new CreateJobCommand({ jobId: 'sdk-1', targets: [sdkArn], document: '{"op":"blink"}' }));
+    await expect.poll(() => nextChanged.length, { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(nextChanged[0]!.execution).toMatchObject({ jobId: 'sdk-1', status: 'QUEUED', jobDocument: { op: 'blink' } });
+
+    const pending = await jobs.getPendingJobExecutions({ thingName: 'sdk-pump' });
+    expect(pending.queuedJobs?.map((j) => j.jobId)).toEqual(['sdk-1']);
+    // Epoch seconds, as the jobs MQTT API sends them.
+    expect(Math.abs(Number(pending.queuedJobs![0]!.queuedAt) - Date.now() / 1000)).toBeLessThan(60);
+
+    const started = await jobs.startNextPendingJobExecution({ thingName: 'sdk-pump', statusDetails: { phase: 'blinking' } });
+    expect(started.execution).toMatchObject({ jobId: 'sdk-1', status: 'IN_PROGRESS', versionNumber: 2, jobDocument: { op: 'blink' } });
+
+    const updated = await jobs.updateJobExecution({ thingName: 'sdk-pump', jobId: 'sdk-1', status: iotjobs.model.JobStatus.SUCCEEDED, expectedVersion: 2, includeJobExecutionState: true });
+    expect(updated.executionState).toMatchObject({ status: 'SUCCEEDED', versionNumber: 3 });
+    await expect(jobs.updateJobExecution({ thingName: 'sdk-pump', jobId: 'sdk-1', status: iotjobs.model.JobStatus.IN_PROGRESS })).rejects.toThrow();
+    await expect(jobs.describeJobExecution({ thingName: 'sdk-pump', jobId: 'nope' })).rejects.toThrow();
+    stream.close();
+  } finally {
+    jobs.close();
+    await connection.disconnect();
+  }
+}, 60_000);
