@@ -13,6 +13,8 @@ import {
   cancelForJob,
   checkDeleteExecution,
   queuedExecution,
+  startInProgressTimer,
+  timeOutExecution,
   updateExecution,
   type CancelExecutionInput,
   type DeleteExecutionInput,
@@ -101,21 +103,33 @@ const writeJob = (state: StateView<JobsValue>, job: JobRecord | null, jobId: str
  */
 function changeExecution(state: StateView<JobsValue>, before: ThingJobsRecord | undefined, thing: ThingJobsRecord, jobId: string, exec: ExecutionRecord | null, now: number): Pick<Change<JobsValue, unknown>, 'writes' | 'appends'> {
   const { [jobId]: _old, ...others } = thing.executions;
-  const after: ThingJobsRecord = { ...thing, executions: exec ? { ...others, [jobId]: exec } : others };
-  const key = thingKey(thing.thingName);
-  const messages = notifications(thing.thingName, before, after, (id) => jobOf(state, id)?.document, now);
+  return changeThing(state, before, { ...thing, executions: exec ? { ...others, [jobId]: exec } : others }, now);
+}
+
+function changeThing(state: StateView<JobsValue>, before: ThingJobsRecord | undefined, after: ThingJobsRecord, now: number): Pick<Change<JobsValue, unknown>, 'writes' | 'appends'> {
+  const key = thingKey(after.thingName);
+  const messages = notifications(after.thingName, before, after, (id) => jobOf(state, id)?.document, now);
   return { writes: [{ key, value: after, ifRevision: state.revision(key) }], appends: [{ topic: TOPICS.ingress, records: messages }] };
 }
 
+/** The job's timeoutConfig.inProgressTimeoutInMinutes, when it has one. */
+function inProgressMinutes(state: StateView<JobsValue>, jobId: string): number | undefined {
+  const config = jobOf(state, jobId)?.configs['timeoutConfig'] as { inProgressTimeoutInMinutes?: unknown } | undefined;
+  return typeof config?.inProgressTimeoutInMinutes === 'number' ? config.inProgressTimeoutInMinutes : undefined;
+}
+
 /** One execution command: reads the thing's execution of the job and lets `step` decide. */
-function executionCommand<I extends ExecutionId>(name: string, step: (exec: ExecutionRecord | undefined, input: I, now: number) => ExecutionRecord | null | undefined): JobsCommand<I, ExecutionRecord | null> {
+function executionCommand<I extends ExecutionId>(
+  name: string,
+  step: (exec: ExecutionRecord | undefined, input: I, now: number, state: StateView<JobsValue>) => ExecutionRecord | null | undefined,
+): JobsCommand<I, ExecutionRecord | null> {
   return {
     name,
     keys: (input) => [thingKey(input.thingName)],
     run(state, input, ctx) {
       const thing = thingOf(state, input.thingName);
       const exec = thing?.executions[input.jobId];
-      const next = step(exec, input, ctx.now);
+      const next = step(exec, input, ctx.now, state);
       // undefined: nothing to change; the execution as it is (or null when there is none).
       if (next === undefined || !thing) return { writes: [], result: exec ?? null };
       return { ...changeExecution(state, thing, thing, input.jobId, next, ctx.now), result: next };
@@ -226,7 +240,10 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     },
   };
 
-  const update = executionCommand<UpdateExecutionInput>('jobs.update-execution', updateExecution);
+  const update = executionCommand<UpdateExecutionInput>('jobs.update-execution', (exec, input, now, state) => {
+    const next = updateExecution(exec, input, now);
+    return startInProgressTimer(exec!, next, inProgressMinutes(state, input.jobId), now);
+  });
   const cancel = executionCommand<CancelExecutionInput>('jobs.cancel-execution', cancelExecution);
   const cancelByJob = executionCommand<ExecutionId & { force: boolean }>('jobs.cancel-execution-for-job', (exec, input, now) => cancelForJob(exec, input.force, now));
   const remove = executionCommand<DeleteExecutionInput>('jobs.delete-execution', (exec, input) => (checkDeleteExecution(exec, input), null));
@@ -245,8 +262,21 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
       const thing = thingOf(state, input.thingName);
       const next = pendingExecutions(thing)[0];
       if (!thing || !next || next.status === 'IN_PROGRESS') return { writes: [], result: next ?? null };
-      const started = updateExecution(next, { ...input, jobId: next.jobId, status: 'IN_PROGRESS' }, ctx.now);
+      const started = startInProgressTimer(next, updateExecution(next, { ...input, jobId: next.jobId, status: 'IN_PROGRESS' }, ctx.now), inProgressMinutes(state, next.jobId), ctx.now);
       return { ...changeExecution(state, thing, thing, next.jobId, started, ctx.now), result: started };
+    },
+  };
+
+  /** The thing's IN_PROGRESS executions whose timer ran out become TIMED_OUT (all in one write). */
+  const timeOut: JobsCommand<{ thingName: string }, ExecutionRecord[]> = {
+    name: 'jobs.time-out',
+    keys: (input) => [thingKey(input.thingName)],
+    run(state, input, ctx) {
+      const thing = thingOf(state, input.thingName);
+      const timedOut = Object.values(thing?.executions ?? {}).flatMap((e) => timeOutExecution(e, ctx.now) ?? []);
+      if (!thing || timedOut.length === 0) return { writes: [], result: [] };
+      const executions = { ...thing.executions, ...Object.fromEntries(timedOut.map((e) => [e.jobId, e])) };
+      return { ...changeThing(state, thing, { ...thing, executions }, ctx.now), result: timedOut };
     },
   };
 
@@ -257,6 +287,6 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     run: (state, input) => ({ writes: [], result: thingOf(state, input.thingName) ?? null }),
   };
 
-  return [createJob, finishRollout, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob, startNext, readThing];
+  return [createJob, finishRollout, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob, startNext, timeOut, readThing];
 }
 

@@ -1,7 +1,7 @@
 /** The execution state machine (execution.ts): every transition, and every refused one with AWS's exception. */
 import { describe, expect, test } from 'vitest';
 import { PlatformError } from '../core/index.js';
-import { cancelExecution, cancelForJob, checkDeleteExecution, queuedExecution, removeExecution, timeOutExecution, updateExecution } from './execution.js';
+import { cancelExecution, cancelForJob, checkDeleteExecution, queuedExecution, removeExecution, startInProgressTimer, timeOutExecution, updateExecution } from './execution.js';
 import { EXECUTION_STATUSES, TERMINAL_STATUSES, isTerminal, type ExecutionRecord, type ExecutionStatus } from './model.js';
 
 const id = { thingName: 'pump-1', jobId: 'fw-2' };
@@ -151,12 +151,26 @@ describe('DeleteJobExecution', () => {
   });
 });
 
-test('the step timer: IN_PROGRESS -> TIMED_OUT (terminal), any other state unchanged', () => {
+test('the timers: IN_PROGRESS -> TIMED_OUT (terminal) once the earlier timer is due; not before, never from another state', () => {
   const timedOut = timeOutExecution(inState('IN_PROGRESS', { stepTimeoutAt: T0 }), T0 + 1);
   expect(timedOut).toMatchObject({ status: 'TIMED_OUT', versionNumber: 3 });
   expect(timedOut?.stepTimeoutAt).toBeUndefined();
+  expect(timeOutExecution(inState('IN_PROGRESS', { stepTimeoutAt: T0 + 10 }), T0 + 9)).toBeUndefined();
+  expect(timeOutExecution(inState('IN_PROGRESS', { stepTimeoutAt: T0 + 10, inProgressTimeoutAt: T0 + 5 }), T0 + 5)?.status).toBe('TIMED_OUT');
+  expect(timeOutExecution(inState('IN_PROGRESS'), T0 + 1e9)).toBeUndefined();
   expect(timeOutExecution(queued, T0)).toBeUndefined();
+  expect(timeOutExecution(inState('SUCCEEDED', { stepTimeoutAt: T0 }), T0 + 1)).toBeUndefined();
   expect(refused(() => updateExecution(timedOut, { ...id, status: 'SUCCEEDED' }, T0)).type).toBe('InvalidStateTransitionException');
+});
+
+test("the job's in-progress timer starts when QUEUED becomes IN_PROGRESS, and is not reset by later reports", () => {
+  const started = updateExecution(queued, { ...id, status: 'IN_PROGRESS' }, T0);
+  const timed = startInProgressTimer(queued, started, 30, T0);
+  expect(timed.inProgressTimeoutAt).toBe(T0 + 30 * 60_000);
+  const later = updateExecution(timed, { ...id, status: 'IN_PROGRESS' }, T0 + 1000);
+  expect(startInProgressTimer(timed, later, 30, T0 + 1000).inProgressTimeoutAt).toBe(T0 + 30 * 60_000);
+  expect(startInProgressTimer(queued, started, undefined, T0).inProgressTimeoutAt).toBeUndefined();
+  expect(updateExecution(later, { ...id, status: 'FAILED' }, T0 + 2000).inProgressTimeoutAt).toBeUndefined();
 });
 
 test('REMOVED: a non-terminal execution is removed, a terminal one kept', () => {

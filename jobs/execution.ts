@@ -12,7 +12,7 @@
  * `expectedVersion` is refused with VersionConflictException unless it matches.
  */
 import { jobError } from './errors.js';
-import { JOB_LIMITS, isTerminal, type ExecutionRecord, type ExecutionStatus, type StatusDetails } from './model.js';
+import { JOB_LIMITS, isTerminal, timeoutAt, type ExecutionRecord, type ExecutionStatus, type StatusDetails } from './model.js';
 
 /** What a device may set with UpdateJobExecution ("IN_PROGRESS, FAILED, SUCCEEDED, or REJECTED"). */
 export const DEVICE_STATUSES: ReadonlySet<ExecutionStatus> = new Set(['IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'REJECTED']);
@@ -80,7 +80,7 @@ export function statusDetailsProblem(details: unknown, field = 'statusDetails'):
 
 /** The fields every change sets: the next version, the time, and statusDetails replaced when given (else unchanged). */
 function changed(exec: ExecutionRecord, status: ExecutionStatus, now: number, statusDetails: StatusDetails | undefined): ExecutionRecord {
-  const { stepTimeoutAt: _timer, ...rest } = exec;
+  const { stepTimeoutAt: _step, inProgressTimeoutAt: _inProgress, ...rest } = exec;
   return {
     ...(isTerminal(status) ? rest : exec),
     status,
@@ -155,9 +155,22 @@ export function checkDeleteExecution(exec: ExecutionRecord | undefined, input: D
   );
 }
 
-/** The step timer ran out: IN_PROGRESS becomes TIMED_OUT; any other state is left as it is (undefined). */
+/**
+ * A timer ran out (the step timer, or the job's in-progress timeout): IN_PROGRESS becomes
+ * TIMED_OUT once `now` reached the earlier of them; anything else is left as it is (undefined).
+ */
 export function timeOutExecution(exec: ExecutionRecord, now: number): ExecutionRecord | undefined {
-  return exec.status === 'IN_PROGRESS' ? changed(exec, 'TIMED_OUT', now, undefined) : undefined;
+  const at = timeoutAt(exec);
+  return at !== undefined && at <= now ? changed(exec, 'TIMED_OUT', now, undefined) : undefined;
+}
+
+/**
+ * The job's in-progress timer (timeoutConfig.inProgressTimeoutInMinutes) starts when the
+ * execution first becomes IN_PROGRESS and is not reset by later updates.
+ */
+export function startInProgressTimer(before: ExecutionRecord, after: ExecutionRecord, minutes: number | undefined, now: number): ExecutionRecord {
+  if (minutes === undefined || before.status !== 'QUEUED' || after.status !== 'IN_PROGRESS') return after;
+  return { ...after, inProgressTimeoutAt: now + minutes * 60_000 };
 }
 
 /** The thing left a CONTINUOUS job's groups, or was deleted: a non-terminal execution becomes REMOVED. */

@@ -101,6 +101,7 @@ describe('CreateJob', () => {
       { jobId: 'x8', ...ok, targetSelection: 'CONTINUOUS' as const },
       { jobId: 'x9', ...ok, targetSelection: 'SOMETIMES' as never },
       { jobId: 'x10', targets: ok.targets, documentSource: 'https://s3.amazonaws.com/bucket/doc.json' },
+      { jobId: 'x11', ...ok, timeoutConfig: { inProgressTimeoutInMinutes: 0 } },
     ]) {
       const err = await awsError(iot.send(new CreateJobCommand(bad)));
       expect([bad.jobId, err.name, err.$metadata.httpStatusCode]).toEqual([bad.jobId, 'InvalidRequestException', 400]);

@@ -45,6 +45,21 @@ export interface ExecutionRecord {
   readonly forceCanceled?: boolean;
   /** When an IN_PROGRESS step times out (stepTimeoutInMinutes), ms since the epoch. */
   readonly stepTimeoutAt?: number;
+  /** When the execution, IN_PROGRESS, times out (the job's timeoutConfig.inProgressTimeoutInMinutes), ms since the epoch. */
+  readonly inProgressTimeoutAt?: number;
+}
+
+/** When an IN_PROGRESS execution times out: the earlier of its two timers, or undefined. */
+export function timeoutAt(e: ExecutionRecord): number | undefined {
+  if (e.status !== 'IN_PROGRESS') return undefined;
+  const timers = [e.stepTimeoutAt, e.inProgressTimeoutAt].filter((t): t is number => t !== undefined);
+  return timers.length > 0 ? Math.min(...timers) : undefined;
+}
+
+/** AWS's approximateSecondsBeforeTimedOut, when a timer runs. */
+export function secondsBeforeTimeout(e: ExecutionRecord, now: number): { approximateSecondsBeforeTimedOut: number } | Record<string, never> {
+  const at = timeoutAt(e);
+  return at === undefined ? {} : { approximateSecondsBeforeTimedOut: Math.max(0, Math.round((at - now) / 1000)) };
 }
 
 export interface ThingJobsRecord {
@@ -112,6 +127,7 @@ const executionSchema = z.object({
   statusDetails: details.optional(),
   forceCanceled: z.boolean().optional(),
   stepTimeoutAt: epochMs.optional(),
+  inProgressTimeoutAt: epochMs.optional(),
 });
 
 const thingJobsSchema = z.object({

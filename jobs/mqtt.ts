@@ -6,7 +6,7 @@
  */
 import { createEnvelope, envelopeRecord } from '../core/index.js';
 import type { AppendRecord } from '../core/log/log.js';
-import { isTerminal, type ExecutionRecord, type ThingJobsRecord } from './model.js';
+import { isTerminal, secondsBeforeTimeout, type ExecutionRecord, type ThingJobsRecord } from './model.js';
 
 export type JobsRequest =
   | { readonly thingName: string; readonly op: 'get' | 'start-next' }
@@ -65,7 +65,7 @@ export function executionDocument(thingName: string, e: ExecutionRecord, now: nu
     queuedAt: seconds(e.queuedAt),
     ...(e.startedAt !== undefined ? { startedAt: seconds(e.startedAt) } : {}),
     lastUpdatedAt: seconds(e.lastUpdatedAt),
-    ...(e.stepTimeoutAt !== undefined ? { approximateSecondsBeforeTimedOut: Math.max(0, Math.round((e.stepTimeoutAt - now) / 1000)) } : {}),
+    ...secondsBeforeTimeout(e, now),
     versionNumber: e.versionNumber,
     executionNumber: e.executionNumber,
   };

@@ -58,6 +58,32 @@ test('embedded log: what a restarted service reads back is what it wrote, index 
   expect(jobs2.execution('dev-0', 'j3')?.executionNumber).toBe(3);
 });
 
+test('timers: a step timer and the job in-progress timeout make IN_PROGRESS executions TIMED_OUT; QUEUED ones wait', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'kiot-jobs-'));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const log = await EmbeddedLog.open({ dataDir, logger: silentLogger() });
+  cleanups.push(() => log.close());
+  let now = Date.UTC(2026, 0, 1);
+  const service = createJobsService({ log, logger: silentLogger(), clock: () => now, timerIntervalMs: 20 });
+  const jobs = await service.start();
+  cleanups.push(() => service.stop());
+  await jobs.createJob({ ...job('t1'), configs: { timeoutConfig: { inProgressTimeoutInMinutes: 5 } } }, ['a', 'b', 'c']);
+  await jobs.updateExecution({ thingName: 'a', jobId: 't1', status: 'IN_PROGRESS', stepTimeoutInMinutes: 1 });
+  await jobs.updateExecution({ thingName: 'b', jobId: 't1', status: 'IN_PROGRESS' });
+  expect(jobs.execution('b', 't1')?.inProgressTimeoutAt).toBe(now + 5 * 60_000);
+
+  now += 61_000;
+  await expect.poll(() => jobs.execution('a', 't1')?.status, { timeout: 10_000 }).toBe('TIMED_OUT');
+  expect(jobs.execution('b', 't1')?.status).toBe('IN_PROGRESS');
+  // A report after the step timer ran out is refused: TIMED_OUT is terminal.
+  await expect(jobs.updateExecution({ thingName: 'a', jobId: 't1', status: 'SUCCEEDED' })).rejects.toMatchObject({ details: { awsErrorType: 'InvalidStateTransitionException' } });
+
+  now += 4 * 60_000;
+  await expect.poll(() => jobs.execution('b', 't1')?.status, { timeout: 10_000 }).toBe('TIMED_OUT');
+  expect(jobs.execution('c', 't1')?.status).toBe('QUEUED');
+  expect(jobs.progress('t1').counts).toMatchObject({ TIMED_OUT: 2, QUEUED: 1 });
+});
+
 test('Kafka mock: two services share the owners; a job over 40 things is queued, updated and canceled from either, and a third reads it all back', async () => {
   const mock = await startKafkaMock();
   cleanups.push(() => mock.stop());

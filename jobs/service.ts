@@ -14,7 +14,7 @@ import { answerDevice } from './device.js';
 import { jobError } from './errors.js';
 import type { CancelExecutionInput, DeleteExecutionInput, ExecutionId, UpdateExecutionInput } from './execution.js';
 import { parseJobsTopic, publication, requestTopic } from './mqtt.js';
-import { JOB_LIMITS, jobsCodec, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
+import { JOB_LIMITS, jobsCodec, timeoutAt, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
 
 /** How many per-thing commands one CreateJob, CancelJob or DeleteJob keeps in flight. */
 const FAN_OUT = 64;
@@ -29,6 +29,10 @@ const MAX_RETRY_PAUSE_MS = 5_000;
 export interface JobsServiceDeps {
   readonly log: Log;
   readonly logger: Logger;
+  /** The time commands and timers see. Default `Date.now`. */
+  readonly clock?: () => number;
+  /** How often due execution timers are looked for. Default 1 s. */
+  readonly timerIntervalMs?: number;
 }
 
 /** The jobs control plane and the device's execution updates; every change goes to its key's owner. */
@@ -107,6 +111,12 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
   let stopping: Promise<void> | undefined;
   /** jobId -> thingName -> execution, kept up to date from the store's changes. */
   const byJob = new Map<string, Map<string, ExecutionRecord>>();
+  /** thingName -> when its first IN_PROGRESS execution times out (step or in-progress timer). */
+  const timers = new Map<string, number>();
+  /** Things whose time-out command is on its way (one at a time per thing). */
+  const timingOut = new Set<string>();
+  let ticker: NodeJS.Timeout | undefined;
+  const clock = deps.clock ?? Date.now;
 
   const index = (previous: JobsValue | undefined, value: JobsValue | undefined) => {
     const before = previous?.kind === 'thing' ? previous : undefined;
@@ -123,6 +133,27 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
       let executions = byJob.get(jobId);
       if (!executions) byJob.set(jobId, (executions = new Map()));
       executions.set(thing, exec);
+    }
+    const due = Object.values(after?.executions ?? {}).flatMap((e) => timeoutAt(e) ?? []);
+    if (due.length > 0) timers.set(thing, Math.min(...due));
+    else timers.delete(thing);
+  };
+
+  /**
+   * Runs the time-out command for every thing with a timer due. Every process that runs the
+   * service looks; the command on the thing's owner times out only what is due, so a second
+   * look changes nothing.
+   */
+  const tick = () => {
+    const s = store;
+    if (!s || stopping) return;
+    const now = clock();
+    for (const [thingName, at] of timers) {
+      if (at > now || timingOut.has(thingName)) continue;
+      timingOut.add(thingName);
+      s.execute('jobs.time-out', { thingName })
+        .catch((err: unknown) => logger.warn({ err, thingName }, 'job executions could not be timed out; trying again'))
+        .finally(() => timingOut.delete(thingName));
     }
   };
   const progress = (jobId: string): JobProgress => progressOf(byJob.get(jobId)?.values() ?? []);
@@ -189,9 +220,9 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
     const handle = async () => {
       for (let attempt = 1; ; attempt++) {
         try {
-          const answer = await answerDevice(request, envelope.payload, (name, input) => s.execute(name, input), documentOf, Date.now);
+          const answer = await answerDevice(request, envelope.payload, (name, input) => s.execute(name, input), documentOf, clock);
           const topic = `${requestTopic(request)}/${answer.accepted ? 'accepted' : 'rejected'}`;
-          await deps.log.append(TOPICS.ingress, [publication(request.thingName, topic, answer.body, Date.now())]);
+          await deps.log.append(TOPICS.ingress, [publication(request.thingName, topic, answer.body, clock())]);
           return;
         } catch (err) {
           // The thing's owner went away (a process died, the group is rebalancing): its next owner runs the request.
@@ -209,7 +240,7 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
 
   return {
     async start() {
-      store = await StateStore.open<JobsValue>({ log: deps.log, logger, topic: topicSpec(TOPICS.jobs), codec: jobsCodec, commands: jobsCommands(progress) });
+      store = await StateStore.open<JobsValue>({ log: deps.log, logger, topic: topicSpec(TOPICS.jobs), codec: jobsCodec, commands: jobsCommands(progress), clock });
       // No await between the replay and the subscription: no change falls between them.
       for (const [, value] of store.entries()) index(undefined, value);
       unsubscribe = store.onChange((change) => index(change.previous, change.value));
@@ -224,10 +255,13 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
         deliver: onRequest,
       });
       await consumer.start();
+      ticker = setInterval(tick, deps.timerIntervalMs ?? 1000);
+      ticker.unref();
       return jobs(store);
     },
     stop() {
       return (stopping ??= (async () => {
+        clearInterval(ticker);
         await consumer?.stop();
         await Promise.allSettled([...inFlight]);
         unsubscribe?.();

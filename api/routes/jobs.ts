@@ -10,6 +10,7 @@ import { iotArn, nameFromArn, paginate, type ArnScope, type ThingRegistry } from
 import {
   EXECUTION_STATUSES,
   jobError,
+  secondsBeforeTimeout,
   statusDetailsProblem,
   type CreateJobInput,
   type ExecutionRecord,
@@ -151,7 +152,7 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
     lastUpdatedAt: epochSeconds(e.lastUpdatedAt),
     executionNumber: e.executionNumber,
     versionNumber: e.versionNumber,
-    ...(e.stepTimeoutAt !== undefined ? { approximateSecondsBeforeTimedOut: Math.max(0, Math.round((e.stepTimeoutAt - now) / 1000)) } : {}),
+    ...secondsBeforeTimeout(e, now),
   });
 
   const executionStatusFilter = (request: AwsRequest) => oneOf<ExecutionStatus>(queryString(request, 'status'), EXECUTION_STATUSES, 'status');
@@ -176,6 +177,10 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         for (const member of KEPT_CONFIGS) {
           const value = optionalObject(body, member);
           if (value !== undefined) configs[member] = value;
+        }
+        const minutes = (configs['timeoutConfig'] as { inProgressTimeoutInMinutes?: unknown } | undefined)?.inProgressTimeoutInMinutes;
+        if (minutes !== undefined && !(Number.isInteger(minutes) && (minutes as number) >= 1 && (minutes as number) <= 10_080)) {
+          throw invalid('timeoutConfig.inProgressTimeoutInMinutes must be a whole number of minutes from 1 to 10080');
         }
         const { things, groups } = resolveTargets(registry, targets);
         const input: CreateJobInput = { jobId, targets, targetSelection, document, ...(description !== undefined ? { description } : {}), thingGroupNames: groups, configs };
