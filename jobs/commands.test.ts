@@ -155,3 +155,34 @@ test('execution commands refuse as execution.ts does, and write nothing when the
   expect(s.view.revision('thing/a')).toBe(revision);
   expect(s.run<ExecutionRecord>('jobs.cancel-execution', { thingName: 'a', jobId: 'j1', expectedVersion: 1 })).toMatchObject({ status: 'CANCELED', versionNumber: 2 });
 });
+
+test('a job canceled while it rolls out queues no more executions; update keeps what it is not given and refuses a job being deleted', () => {
+  const s = memoryStore();
+  s.run('jobs.create', create('j1', { configs: { timeoutConfig: { inProgressTimeoutInMinutes: 5 } } }));
+  s.run('jobs.queue-execution', { thingName: 'a', jobId: 'j1' });
+  s.run('jobs.cancel', { jobId: 'j1' });
+  expect(s.run('jobs.queue-execution', { thingName: 'b', jobId: 'j1' })).toBeNull();
+  expect(s.thing('b')).toBeUndefined();
+
+  const updated = s.run<JobRecord>('jobs.update', { jobId: 'j1', description: 'new', configs: { abortConfig: { criteriaList: [] } } });
+  expect(updated).toMatchObject({ description: 'new', configs: { timeoutConfig: { inProgressTimeoutInMinutes: 5 }, abortConfig: { criteriaList: [] } } });
+  s.run('jobs.start-delete', { jobId: 'j1', force: true });
+  expect(typeOf(() => s.run('jobs.update', { jobId: 'j1', configs: {} }))).toBe('InvalidStateTransitionException');
+  expect(typeOf(() => s.run('jobs.update', { jobId: 'nope', configs: {} }))).toBe('ResourceNotFoundException');
+});
+
+test('time-out changes only the executions whose timer is due, in one write', () => {
+  const s = memoryStore();
+  s.run('jobs.queue-execution', { thingName: 'a', jobId: 'j1' });
+  s.run('jobs.queue-execution', { thingName: 'a', jobId: 'j2' });
+  s.run('jobs.update-execution', { thingName: 'a', jobId: 'j1', status: 'IN_PROGRESS', stepTimeoutInMinutes: 1 });
+  s.run('jobs.update-execution', { thingName: 'a', jobId: 'j2', status: 'IN_PROGRESS', stepTimeoutInMinutes: 60 });
+  // The store's clock moves 1 s per command: nothing is due yet.
+  expect(s.run('jobs.time-out', { thingName: 'a' })).toEqual([]);
+  const revision = s.view.revision('thing/a');
+  for (let i = 0; i < 60; i++) s.run('jobs.read-thing', { thingName: 'a' });
+  expect(s.run<ExecutionRecord[]>('jobs.time-out', { thingName: 'a' }).map((e) => e.jobId)).toEqual(['j1']);
+  expect(s.view.revision('thing/a')).toBe(revision + 1);
+  expect(s.thing('a')!.executions['j1']!.status).toBe('TIMED_OUT');
+  expect(s.thing('a')!.executions['j2']!.status).toBe('IN_PROGRESS');
+});

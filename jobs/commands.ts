@@ -67,6 +67,12 @@ export interface CreateJobInput {
   readonly configs: Readonly<Record<string, unknown>>;
 }
 
+export interface UpdateJobInput {
+  readonly jobId: string;
+  readonly description?: string;
+  readonly configs: Readonly<Record<string, unknown>>;
+}
+
 export interface CancelJobInput {
   readonly jobId: string;
   readonly force?: boolean;
@@ -201,6 +207,18 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     },
   };
 
+  /** UpdateJob: a new description and configs (a config given replaces the one stored). */
+  const updateJob: JobsCommand<UpdateJobInput, JobRecord> = {
+    name: 'jobs.update',
+    keys: (input) => [jobKey(input.jobId)],
+    run(state, input, ctx) {
+      const job = existingJob(state, input.jobId);
+      if (job.status === 'DELETION_IN_PROGRESS') throw jobError('InvalidStateTransitionException', `Job ${input.jobId} cannot be updated: it is being deleted`);
+      const next: JobRecord = { ...job, ...(input.description !== undefined ? { description: input.description } : {}), configs: { ...job.configs, ...input.configs }, lastUpdatedAt: ctx.now };
+      return { writes: [writeJob(state, next, input.jobId)], result: next };
+    },
+  };
+
   /** DeleteJob's first step: the job becomes DELETION_IN_PROGRESS (refused while IN_PROGRESS without force). */
   const startDeleteJob: JobsCommand<{ jobId: string; force?: boolean }, JobRecord> = {
     name: 'jobs.start-delete',
@@ -225,7 +243,7 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     },
   };
 
-  const queueExecution: JobsCommand<ExecutionId, ExecutionRecord> = {
+  const queueExecution: JobsCommand<ExecutionId, ExecutionRecord | null> = {
     name: 'jobs.queue-execution',
     keys: (input) => [thingKey(input.thingName)],
     run(state, input, ctx) {
@@ -234,6 +252,9 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
       // Asked again (a retried rollout): the execution there is the answer.
       const existing = thing.executions[input.jobId];
       if (existing) return { writes: [], result: existing };
+      // A job canceled or being deleted while it rolled out queues no more.
+      const job = jobOf(state, input.jobId);
+      if (job && job.status !== 'IN_PROGRESS') return { writes: [], result: null };
       const exec = queuedExecution(input.jobId, thing.nextExecutionNumber, ctx.now);
       const next: ThingJobsRecord = { ...thing, nextExecutionNumber: thing.nextExecutionNumber + 1 };
       return { ...changeExecution(state, before, next, input.jobId, exec, ctx.now), result: exec };
@@ -287,6 +308,6 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     run: (state, input) => ({ writes: [], result: thingOf(state, input.thingName) ?? null }),
   };
 
-  return [createJob, finishRollout, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob, startNext, timeOut, readThing];
+  return [createJob, finishRollout, updateJob, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob, startNext, timeOut, readThing];
 }
 

@@ -16,6 +16,7 @@ import {
   DescribeJobExecutionCommand,
   GetJobDocumentCommand,
   IoTClient,
+  UpdateJobCommand,
   ListJobExecutionsForJobCommand,
   ListJobExecutionsForThingCommand,
   ListJobsCommand,
@@ -192,6 +193,16 @@ describe('CancelJob and DeleteJob', () => {
     // The id is free again once the job is gone.
     await iot.send(new CreateJobCommand({ jobId: 'config-2', targets: [thingArn('pump-4')], document: '{}' }));
     expect((await iot.send(new ListJobExecutionsForThingCommand({ thingName: 'pump-4' }))).executionSummaries!.map((e) => e.jobId)).toEqual(['fw-1', 'config-2']);
+  });
+});
+
+describe('UpdateJob', () => {
+  test('replaces the description and the configs it is given, keeps the others; refuses what AWS refuses', async () => {
+    await iot.send(new UpdateJobCommand({ jobId: 'fw-1', description: 'firmware 1, take 2', abortConfig: { criteriaList: [{ failureType: 'FAILED', action: 'CANCEL', thresholdPercentage: 50, minNumberOfExecutedThings: 1 }] } }));
+    const { job } = await iot.send(new DescribeJobCommand({ jobId: 'fw-1' }));
+    expect(job).toMatchObject({ description: 'firmware 1, take 2', timeoutConfig: { inProgressTimeoutInMinutes: 30 }, abortConfig: { criteriaList: [{ failureType: 'FAILED', thresholdPercentage: 50 }] } });
+    expect((await awsError(iot.send(new UpdateJobCommand({ jobId: 'nope', description: 'x' })))).name).toBe('ResourceNotFoundException');
+    expect((await awsError(iot.send(new UpdateJobCommand({ jobId: 'fw-1', timeoutConfig: { inProgressTimeoutInMinutes: 20_000 } })))).name).toBe('InvalidRequestException');
   });
 });
 

@@ -9,7 +9,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { PlatformError, StateStore, TOPICS, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
-import { jobsCommands, jobStatus, progressOf, type CancelJobInput, type CreateJobInput, type JobProgress } from './commands.js';
+import { jobsCommands, jobStatus, progressOf, type CancelJobInput, type CreateJobInput, type JobProgress, type UpdateJobInput } from './commands.js';
 import { answerDevice } from './device.js';
 import { jobError } from './errors.js';
 import type { CancelExecutionInput, DeleteExecutionInput, ExecutionId, UpdateExecutionInput } from './execution.js';
@@ -48,6 +48,8 @@ export interface Jobs {
   progress(jobId: string): JobProgress;
   /** The job's status as AWS reports it (COMPLETED is derived, commands.ts `jobStatus`). */
   status(job: JobRecord): JobStatus;
+  /** UpdateJob. */
+  updateJob(input: UpdateJobInput): Promise<JobRecord>;
   /** CancelJob: the job becomes CANCELED, then its QUEUED executions (and IN_PROGRESS ones with force). */
   cancelJob(input: CancelJobInput): Promise<JobRecord>;
   /** DeleteJob: DELETION_IN_PROGRESS, then every execution of it goes, then the job. */
@@ -173,7 +175,7 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
         const problem = createJobProblem(input);
         if (problem) throw jobError('InvalidRequestException', problem);
         const job = await s.execute<CreateJobInput, JobRecord>('jobs.create', input);
-        await eachLimited(new Set(thingNames), FAN_OUT, (thingName) => s.execute<ExecutionId, ExecutionRecord>('jobs.queue-execution', { thingName, jobId: input.jobId }));
+        await eachLimited(new Set(thingNames), FAN_OUT, (thingName) => s.execute<ExecutionId, ExecutionRecord | null>('jobs.queue-execution', { thingName, jobId: input.jobId }));
         return (await s.execute<{ jobId: string }, JobRecord | null>('jobs.finish-rollout', { jobId: input.jobId })) ?? job;
       },
       job: jobRecord,
@@ -182,6 +184,7 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
       },
       progress,
       status: (job) => jobStatus(job, progress(job.jobId)),
+      updateJob: (input) => s.execute('jobs.update', input),
       async cancelJob(input) {
         const job = await s.execute<CancelJobInput, JobRecord>('jobs.cancel', input);
         const force = Boolean(input.force);

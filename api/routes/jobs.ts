@@ -46,6 +46,20 @@ function oneOf<T extends string>(value: string | undefined, allowed: readonly T[
   return value as T;
 }
 
+/** The configs a CreateJob or UpdateJob body gives, checked where kiot acts on them (timeoutConfig). */
+function readConfigs(body: Record<string, unknown>, members: readonly string[]): Record<string, unknown> {
+  const configs: Record<string, unknown> = {};
+  for (const member of members) {
+    const value = optionalObject(body, member);
+    if (value !== undefined) configs[member] = value;
+  }
+  const minutes = (configs['timeoutConfig'] as { inProgressTimeoutInMinutes?: unknown } | undefined)?.inProgressTimeoutInMinutes;
+  if (minutes !== undefined && !(Number.isInteger(minutes) && (minutes as number) >= 1 && (minutes as number) <= 10_080)) {
+    throw invalid('timeoutConfig.inProgressTimeoutInMinutes must be a whole number of minutes from 1 to 10080');
+  }
+  return configs;
+}
+
 /** One page of `items` as a list operation answers it: `{ <member>: [...], nextToken? }`. */
 function listPage<T>(request: AwsRequest, member: string, items: Iterable<T>, sortKey: (item: T) => string, shape: (item: T) => unknown): Record<string, unknown> {
   const result = paginate(items, sortKey, pageRequest(request));
@@ -173,15 +187,7 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         const targetSelection = oneOf(optionalString(body, 'targetSelection'), ['SNAPSHOT', 'CONTINUOUS'] as const, 'targetSelection') ?? 'SNAPSHOT';
         if (targetSelection === 'CONTINUOUS') throw invalid('targetSelection CONTINUOUS is not supported by kiot yet');
         const description = optionalString(body, 'description');
-        const configs: Record<string, unknown> = {};
-        for (const member of KEPT_CONFIGS) {
-          const value = optionalObject(body, member);
-          if (value !== undefined) configs[member] = value;
-        }
-        const minutes = (configs['timeoutConfig'] as { inProgressTimeoutInMinutes?: unknown } | undefined)?.inProgressTimeoutInMinutes;
-        if (minutes !== undefined && !(Number.isInteger(minutes) && (minutes as number) >= 1 && (minutes as number) <= 10_080)) {
-          throw invalid('timeoutConfig.inProgressTimeoutInMinutes must be a whole number of minutes from 1 to 10080');
-        }
+        const configs = readConfigs(body, KEPT_CONFIGS);
         const { things, groups } = resolveTargets(registry, targets);
         const input: CreateJobInput = { jobId, targets, targetSelection, document, ...(description !== undefined ? { description } : {}), thingGroupNames: groups, configs };
         await jobs.createJob(input, things);
@@ -228,6 +234,21 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
             isConcurrent: false,
           };
         });
+      },
+    },
+    {
+      name: 'UpdateJob',
+      method: 'PATCH',
+      path: '/jobs/{jobId}',
+      async handle(request) {
+        const jobId = pathName(request, 'jobId');
+        const body = bodyObject(request);
+        const description = optionalString(body, 'description');
+        if (description !== undefined && description.length > 2028) throw invalid('description must be at most 2028 characters');
+        // UpdateJob's members: every kept config but documentParameters, which only CreateJob takes.
+        const configs = readConfigs(body, KEPT_CONFIGS.filter((m) => m !== 'documentParameters'));
+        await jobs.updateJob({ jobId, ...(description !== undefined ? { description } : {}), configs });
+        return {};
       },
     },
     {

@@ -15,7 +15,6 @@ type Method = AwsOperation['method'];
 
 const NOT_YET: readonly (readonly [name: string, method: Method, path: string])[] = [
   // Jobs: what the control plane (api/routes/jobs.ts) does not serve yet, and the jobs data plane's own
-  ['UpdateJob', 'PATCH', '/jobs/{jobId}'],
   ['UpdateJobExecution', 'POST', '/things/{thingName}/jobs/{jobId}'],
   ['StartNextPendingJobExecution', 'PUT', '/things/{thingName}/jobs/$next'],
   ['CreateJobTemplate', 'PUT', '/job-templates/{jobTemplateId}'],
