@@ -7,10 +7,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { EmbeddedLog, silentLogger, type Log } from '../core/index.js';
+import { EmbeddedLog, StateStore, TOPICS, silentLogger, topicSpec, type Log } from '../core/index.js';
 import { KafkaLog } from '../core/log/kafka/kafka-log.js';
 import { startKafkaMock } from '../core/testing/kafka-mock.js';
 import { createJobsService, type CreateJobInput, type Jobs } from './index.js';
+import { jobsCodec, type JobsValue } from './model.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -56,6 +57,31 @@ test('embedded log: what a restarted service reads back is what it wrote, index 
   // Execution numbers go on from where they were: dev-0's j2 (deleted) had number 2.
   await jobs2.createJob(job('j3'), ['dev-0']);
   expect(jobs2.execution('dev-0', 'j3')?.executionNumber).toBe(3);
+});
+
+test('a CancelJob or DeleteJob cut short between the job and its executions is finished by the next start', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'kiot-jobs-'));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const log = await EmbeddedLog.open({ dataDir, logger: silentLogger() });
+  cleanups.push(() => log.close());
+  const first = createJobsService({ log, logger: silentLogger() });
+  const jobs1 = await first.start();
+  await jobs1.createJob(job('gone'), things(5));
+  await jobs1.createJob(job('stopped'), things(5));
+  const stored = { gone: jobs1.job('gone')!, stopped: jobs1.job('stopped')! };
+  await first.stop();
+  // What a process that died right after the job's own command left behind.
+  const raw = await StateStore.open<JobsValue>({ log, logger: silentLogger(), topic: topicSpec(TOPICS.jobs), codec: jobsCodec });
+  await raw.write([
+    { key: 'job/gone', value: { ...stored.gone, status: 'DELETION_IN_PROGRESS' } },
+    { key: 'job/stopped', value: { ...stored.stopped, status: 'CANCELED', completedAt: Date.now() } },
+  ]);
+  await raw.close();
+
+  const jobs2 = await startJobs(log);
+  await expect.poll(() => jobs2.job('gone'), { timeout: 10_000 }).toBeUndefined();
+  expect(jobs2.executionsOfJob('gone').size).toBe(0);
+  await expect.poll(() => jobs2.progress('stopped').counts.CANCELED, { timeout: 10_000 }).toBe(5);
 });
 
 test('timers: a step timer and the job in-progress timeout make IN_PROGRESS executions TIMED_OUT; QUEUED ones wait', async () => {

@@ -14,7 +14,7 @@ import { answerDevice } from './device.js';
 import { jobError } from './errors.js';
 import type { CancelExecutionInput, DeleteExecutionInput, ExecutionId, UpdateExecutionInput } from './execution.js';
 import { parseJobsTopic, publication, requestTopic } from './mqtt.js';
-import { JOB_LIMITS, jobsCodec, timeoutAt, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
+import { JOB_LIMITS, jobKey, jobsCodec, thingKey, timeoutAt, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
 
 /** How many per-thing commands one CreateJob, CancelJob or DeleteJob keeps in flight. */
 const FAN_OUT = 64;
@@ -159,17 +159,43 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
     }
   };
   const progress = (jobId: string): JobProgress => progressOf(byJob.get(jobId)?.values() ?? []);
+  const executionsOfJob = (jobId: string): ReadonlyMap<string, ExecutionRecord> => byJob.get(jobId) ?? new Map();
+
+  /** CancelJob's second step: each QUEUED execution (and IN_PROGRESS one, with force) is canceled by its thing's owner. */
+  const cancelExecutionsOf = async (s: StateStore<JobsValue>, jobId: string, force: boolean) => {
+    const open = [...executionsOfJob(jobId)].filter(([, e]) => e.status === 'QUEUED' || (force && e.status === 'IN_PROGRESS')).map(([thing]) => thing);
+    await eachLimited(open, FAN_OUT, (thingName) => s.execute('jobs.cancel-execution-for-job', { thingName, jobId, force }));
+  };
+
+  /** DeleteJob's second and last steps: every execution goes, then the job. */
+  const removeJob = async (s: StateStore<JobsValue>, jobId: string) => {
+    await eachLimited([...executionsOfJob(jobId).keys()], FAN_OUT, (thingName) => s.execute('jobs.delete-execution-for-job', { thingName, jobId }));
+    await s.execute('jobs.remove', { jobId });
+  };
+
+  /**
+   * Finishes what a CancelJob or DeleteJob cut short (the process that ran it stopped between
+   * the job and its executions): run once at start; every step is idempotent, so a process
+   * finishing the same job meanwhile does no harm.
+   */
+  const finishInterrupted = async (s: StateStore<JobsValue>) => {
+    for (const [, v] of [...s.entries()]) {
+      if (stopping) return;
+      if (v.kind !== 'job') continue;
+      if (v.status === 'DELETION_IN_PROGRESS') await removeJob(s, v.jobId);
+      else if (v.status === 'CANCELED') await cancelExecutionsOf(s, v.jobId, Boolean(v.forceCanceled));
+    }
+  };
 
   const jobs = (s: StateStore<JobsValue>): Jobs => {
     const thingRecord = (thingName: string): ThingJobsRecord | undefined => {
-      const v = s.get(`thing/${thingName}`);
+      const v = s.get(thingKey(thingName));
       return v?.kind === 'thing' ? v : undefined;
     };
     const jobRecord = (jobId: string): JobRecord | undefined => {
-      const v = s.get(`job/${jobId}`);
+      const v = s.get(jobKey(jobId));
       return v?.kind === 'job' ? v : undefined;
     };
-    const executionsOfJob = (jobId: string): ReadonlyMap<string, ExecutionRecord> => byJob.get(jobId) ?? new Map();
     return {
       async createJob(input, thingNames) {
         const problem = createJobProblem(input);
@@ -187,15 +213,12 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
       updateJob: (input) => s.execute('jobs.update', input),
       async cancelJob(input) {
         const job = await s.execute<CancelJobInput, JobRecord>('jobs.cancel', input);
-        const force = Boolean(input.force);
-        const open = [...executionsOfJob(input.jobId)].filter(([, e]) => e.status === 'QUEUED' || (force && e.status === 'IN_PROGRESS')).map(([thing]) => thing);
-        await eachLimited(open, FAN_OUT, (thingName) => s.execute('jobs.cancel-execution-for-job', { thingName, jobId: input.jobId, force }));
+        await cancelExecutionsOf(s, input.jobId, Boolean(input.force));
         return job;
       },
       async deleteJob(input) {
         await s.execute('jobs.start-delete', input);
-        await eachLimited([...executionsOfJob(input.jobId).keys()], FAN_OUT, (thingName) => s.execute('jobs.delete-execution-for-job', { thingName, jobId: input.jobId }));
-        await s.execute('jobs.remove', { jobId: input.jobId });
+        await removeJob(s, input.jobId);
       },
       execution: (thingName, jobId) => thingRecord(thingName)?.executions[jobId],
       executionsOfJob,
@@ -217,7 +240,7 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
     const s = store;
     if (!request || !s) return undefined;
     const documentOf = (jobId: string) => {
-      const v = s.get(`job/${jobId}`);
+      const v = s.get(jobKey(jobId));
       return v?.kind === 'job' ? v.document : undefined;
     };
     const handle = async () => {
@@ -260,6 +283,9 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
       await consumer.start();
       ticker = setInterval(tick, deps.timerIntervalMs ?? 1000);
       ticker.unref();
+      const finishing = finishInterrupted(store).catch((err: unknown) => logger.warn({ err }, 'an interrupted CancelJob or DeleteJob could not be finished; the next start tries again'));
+      inFlight.add(finishing);
+      void finishing.finally(() => inFlight.delete(finishing));
       return jobs(store);
     },
     stop() {
