@@ -7,8 +7,7 @@
  * executions by job, so DescribeJob's counts and ListJobExecutionsForJob read memory, not the
  * topic. See jobs/README.md.
  */
-import { setTimeout as delay } from 'node:timers/promises';
-import { PlatformError, StateStore, TOPICS, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
+import { StateStore, TOPICS, askUntilAnswered, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
 import { jobsCommands, jobStatus, progressOf, type CancelJobInput, type CreateJobInput, type JobProgress, type UpdateJobInput } from './commands.js';
 import { answerDevice } from './device.js';
 import { jobError } from './errors.js';
@@ -21,10 +20,6 @@ const FAN_OUT = 64;
 
 /** The consumer group that answers the jobs MQTT requests (one answer per request, whichever process runs it). */
 export const JOBS_GROUP = 'kiot-jobs';
-
-/** Pauses before asking again for a request whose thing's owner did not answer. */
-const RETRY_PAUSE_MS = 500;
-const MAX_RETRY_PAUSE_MS = 5_000;
 
 export interface JobsServiceDeps {
   readonly log: Log;
@@ -243,21 +238,15 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
       const v = s.get(jobKey(jobId));
       return v?.kind === 'job' ? v.document : undefined;
     };
-    const handle = async () => {
-      for (let attempt = 1; ; attempt++) {
-        try {
+    const handle = () =>
+      askUntilAnswered(
+        async () => {
           const answer = await answerDevice(request, envelope.payload, (name, input) => s.execute(name, input), documentOf, clock);
           const topic = `${requestTopic(request)}/${answer.accepted ? 'accepted' : 'rejected'}`;
           await deps.log.append(TOPICS.ingress, [publication(request.thingName, topic, answer.body, clock())]);
-          return;
-        } catch (err) {
-          // The thing's owner went away (a process died, the group is rebalancing): its next owner runs the request.
-          if (!(err instanceof PlatformError && err.retriable) || stopping) throw err;
-          logger.warn({ err, topic: envelope.topic, attempt }, 'jobs request not answered; asking again');
-          await delay(Math.min(RETRY_PAUSE_MS * attempt, MAX_RETRY_PAUSE_MS));
-        }
-      }
-    };
+        },
+        { logger, stopping: () => stopping !== undefined, message: 'jobs request not answered; asking again', fields: { topic: envelope.topic } },
+      );
     const mine = handle().catch((err: unknown) => logger.error({ err, topic: envelope.topic }, 'jobs request failed'));
     inFlight.add(mine);
     void mine.finally(() => inFlight.delete(mine));
