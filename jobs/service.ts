@@ -115,7 +115,15 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
   let ticker: NodeJS.Timeout | undefined;
   const clock = deps.clock ?? Date.now;
 
+  /** The ids of the jobs in the store, so that listing them does not walk every thing's record. */
+  const jobIds = new Set<string>();
+
   const index = (previous: JobsValue | undefined, value: JobsValue | undefined) => {
+    if (previous?.kind === 'job' || value?.kind === 'job') {
+      if (value?.kind === 'job') jobIds.add(value.jobId);
+      else if (previous?.kind === 'job') jobIds.delete(previous.jobId);
+      return;
+    }
     const before = previous?.kind === 'thing' ? previous : undefined;
     const after = value?.kind === 'thing' ? value : undefined;
     const thing = (after ?? before)?.thingName;
@@ -174,9 +182,10 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
    * finishing the same job meanwhile does no harm.
    */
   const finishInterrupted = async (s: StateStore<JobsValue>) => {
-    for (const [, v] of [...s.entries()]) {
+    for (const jobId of [...jobIds]) {
+      const v = s.get(jobKey(jobId));
       if (stopping) return;
-      if (v.kind !== 'job') continue;
+      if (v?.kind !== 'job') continue;
       if (v.status === 'DELETION_IN_PROGRESS') await removeJob(s, v.jobId);
       else if (v.status === 'CANCELED') await cancelExecutionsOf(s, v.jobId, Boolean(v.forceCanceled));
     }
@@ -201,7 +210,10 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
       },
       job: jobRecord,
       *jobs() {
-        for (const [, v] of s.entries()) if (v.kind === 'job') yield v;
+        for (const jobId of jobIds) {
+          const job = jobRecord(jobId);
+          if (job) yield job;
+        }
       },
       progress,
       status: (job) => jobStatus(job, progress(job.jobId)),
