@@ -4,3 +4,4 @@ export { jobStatus, progressOf, type CancelJobInput, type CreateJobInput, type J
 export { statusDetailsProblem, type CancelExecutionInput, type DeleteExecutionInput, type UpdateExecutionInput } from './execution.js';
 export { jobError, jobExceptionOf, type JobException } from './errors.js';
 export { EXECUTION_STATUSES, JOB_LIMITS, isTerminal, secondsBeforeTimeout, type ExecutionRecord, type ExecutionStatus, type JobRecord, type JobStatus } from './model.js';
+export { executionSummary as pendingExecutionSummary } from './mqtt.js';

@@ -12,7 +12,7 @@ import { jobsCommands, jobStatus, progressOf, type CancelJobInput, type CreateJo
 import { answerDevice } from './device.js';
 import { jobError } from './errors.js';
 import type { CancelExecutionInput, DeleteExecutionInput, ExecutionId, UpdateExecutionInput } from './execution.js';
-import { parseJobsTopic, publication, requestTopic } from './mqtt.js';
+import { parseJobsTopic, pendingExecutions, publication, requestTopic } from './mqtt.js';
 import { JOB_LIMITS, jobKey, jobsCodec, thingKey, timeoutAt, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
 
 /** How many per-thing commands one CreateJob, CancelJob or DeleteJob keeps in flight. */
@@ -56,6 +56,10 @@ export interface Jobs {
   executionsOfThing(thingName: string): ExecutionRecord[];
   /** UpdateJobExecution (what a device reports). */
   updateExecution(input: UpdateExecutionInput): Promise<ExecutionRecord>;
+  /** StartNextPendingJobExecution: the next pending execution, started if it was QUEUED; null when none is pending. */
+  startNext(input: { thingName: string; statusDetails?: Readonly<Record<string, string>>; stepTimeoutInMinutes?: number }): Promise<ExecutionRecord | null>;
+  /** A thing's pending executions as its owner has them, next first (mqtt.ts `pendingExecutions`). */
+  pending(thingName: string): Promise<ExecutionRecord[]>;
   cancelExecution(input: CancelExecutionInput): Promise<ExecutionRecord>;
   deleteExecution(input: DeleteExecutionInput): Promise<void>;
 }
@@ -231,6 +235,8 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
       executionsOfJob,
       executionsOfThing: (thingName) => Object.values(thingRecord(thingName)?.executions ?? {}).sort((a, b) => a.executionNumber - b.executionNumber),
       updateExecution: (input) => s.execute('jobs.update-execution', input),
+      startNext: (input) => s.execute('jobs.start-next', input),
+      pending: async (thingName) => pendingExecutions((await s.execute<{ thingName: string }, ThingJobsRecord | null>('jobs.read-thing', { thingName })) ?? undefined),
       cancelExecution: (input) => s.execute('jobs.cancel-execution', input),
       async deleteExecution(input) {
         await s.execute('jobs.delete-execution', input);

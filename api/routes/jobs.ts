@@ -10,6 +10,8 @@ import { iotArn, nameFromArn, paginate, type ArnScope, type ThingRegistry } from
 import {
   EXECUTION_STATUSES,
   jobError,
+  jobExceptionOf,
+  pendingExecutionSummary,
   secondsBeforeTimeout,
   statusDetailsProblem,
   type CreateJobInput,
@@ -18,8 +20,10 @@ import {
   type JobRecord,
   type Jobs,
 } from '../../jobs/index.js';
+import { PlatformError } from '../../core/index.js';
 import type { AwsOperation, AwsRequest } from '../operation.js';
-import { bodyObject, epochSeconds, optionalInteger, optionalObject, optionalString, optionalStringList, pageRequest, queryBoolean, queryInteger, queryString } from './aws-input.js';
+import { authorize as authorizeOnThing } from './shadow.js';
+import { bodyObject, epochSeconds, optionalInteger, optionalObject, optionalString, optionalBoolean, optionalStringList, pageRequest, queryBoolean, queryInteger, queryString } from './aws-input.js';
 
 /** What CreateJob reads of the registry to resolve its targets. */
 export type JobTargetRegistry = Pick<ThingRegistry, 'thing' | 'thingGroup' | 'thingGroups' | 'things'>;
@@ -33,6 +37,30 @@ const KEPT_CONFIGS = ['presignedUrlConfig', 'jobExecutionsRolloutConfig', 'abort
 const UNSUPPORTED = ['documentSource', 'jobTemplateArn', 'schedulingConfig', 'destinationPackageVersions'] as const;
 
 const invalid = (message: string) => jobError('InvalidRequestException', message);
+
+/**
+ * The jobs data plane (`@aws-sdk/client-iot-jobs-data-plane`, `aws iot-jobs-data`) signs as
+ * `iot-jobs-data`; the control plane as `iot`. Two of their operations share method and path
+ * (GetPendingJobExecutions and ListJobExecutionsForThing, and both DescribeJobExecution), so
+ * the signing name says which one was called.
+ */
+const DATA_PLANE_SIGNING_NAMES: ReadonlySet<string> = new Set(['iot-jobs-data', 'iotjobsdata']);
+const isDataPlane = (request: AwsRequest): boolean => DATA_PLANE_SIGNING_NAMES.has(request.caller?.service ?? '');
+
+/** The control plane's policy check, for an operation that shares its route with the data plane (`access: 'self'`). */
+function authorizeControl(request: AwsRequest, name: string): void {
+  const caller = request.caller;
+  if (caller && (caller.admin || caller.allowsOperation(name))) return;
+  throw new PlatformError('AUTH_FORBIDDEN', `User: ${request.accessKeyId} is not authorized to perform: iot:${name}`, { details: { awsErrorType: 'AccessDeniedException', awsStatus: 403 } });
+}
+
+/**
+ * The data plane's exceptions: it has no VersionConflictException, and answers a stale
+ * expectedVersion as an invalid state transition (409).
+ */
+function dataPlaneError(err: unknown): unknown {
+  return jobExceptionOf(err) === 'VersionConflictException' ? jobError('InvalidStateTransitionException', (err as Error).message) : err;
+}
 
 function pathName(request: AwsRequest, label: 'jobId' | 'thingName'): string {
   const value = request.params[label]!;
@@ -169,6 +197,21 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
     ...secondsBeforeTimeout(e, now),
   });
 
+  /** JobExecution as the jobs data plane answers it. */
+  const dataPlaneExecution = (thingName: string, e: ExecutionRecord, jobDocument: string | undefined) => ({
+    jobId: e.jobId,
+    thingName,
+    status: e.status,
+    statusDetails: e.statusDetails ?? {},
+    queuedAt: Math.floor(e.queuedAt / 1000),
+    ...(e.startedAt !== undefined ? { startedAt: Math.floor(e.startedAt / 1000) } : {}),
+    lastUpdatedAt: Math.floor(e.lastUpdatedAt / 1000),
+    ...secondsBeforeTimeout(e, Date.now()),
+    versionNumber: e.versionNumber,
+    executionNumber: e.executionNumber,
+    ...(jobDocument !== undefined ? { jobDocument } : {}),
+  });
+
   const executionStatusFilter = (request: AwsRequest) => oneOf<ExecutionStatus>(queryString(request, 'status'), EXECUTION_STATUSES, 'status');
 
   return [
@@ -299,8 +342,16 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
       name: 'ListJobExecutionsForThing',
       method: 'GET',
       path: '/things/{thingName}/jobs',
+      access: 'self',
       async handle(request) {
         const thingName = pathName(request, 'thingName');
+        if (isDataPlane(request)) {
+          // The data plane's GetPendingJobExecutions.
+          authorizeOnThing(request, 'GetPendingJobExecutions', scope, thingName);
+          const pending = await jobs.pending(thingName);
+          return { inProgressJobs: pending.filter((e) => e.status === 'IN_PROGRESS').map(pendingExecutionSummary), queuedJobs: pending.filter((e) => e.status === 'QUEUED').map(pendingExecutionSummary) };
+        }
+        authorizeControl(request, 'ListJobExecutionsForThing');
         const status = executionStatusFilter(request);
         const jobId = queryString(request, 'jobId');
         const matching = jobs.executionsOfThing(thingName).filter((e) => (status === undefined || e.status === status) && (jobId === undefined || e.jobId === jobId));
@@ -312,13 +363,61 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
       name: 'DescribeJobExecution',
       method: 'GET',
       path: '/things/{thingName}/jobs/{jobId}',
+      access: 'self',
+      async handle(request) {
+        const thingName = pathName(request, 'thingName');
+        const dataPlane = isDataPlane(request);
+        if (dataPlane) authorizeOnThing(request, 'DescribeJobExecution', scope, thingName);
+        else authorizeControl(request, 'DescribeJobExecution');
+        const jobId = request.params['jobId'] === '$next' && dataPlane ? '$next' : pathName(request, 'jobId');
+        const executionNumber = queryInteger(request, 'executionNumber');
+        const e = jobId === '$next' ? (await jobs.pending(thingName))[0] : jobs.execution(thingName, jobId);
+        if (!e || (executionNumber !== undefined && e.executionNumber !== executionNumber)) throw jobError('ResourceNotFoundException', `Job execution of job ${jobId} on thing ${thingName} does not exist`);
+        if (!dataPlane) return { execution: executionShape(thingName, e, Date.now()) };
+        // The data plane's JobExecution: statusDetails as a plain map, the job document as text (includeJobDocument, default true).
+        const document = (queryBoolean(request, 'includeJobDocument') ?? true) ? jobs.job(e.jobId)?.document : undefined;
+        return { execution: dataPlaneExecution(thingName, e, document) };
+      },
+    },
+    {
+      name: 'UpdateJobExecution',
+      method: 'POST',
+      path: '/things/{thingName}/jobs/{jobId}',
+      access: 'self',
       async handle(request) {
         const thingName = pathName(request, 'thingName');
         const jobId = pathName(request, 'jobId');
-        const executionNumber = queryInteger(request, 'executionNumber');
-        const e = jobs.execution(thingName, jobId);
-        if (!e || (executionNumber !== undefined && e.executionNumber !== executionNumber)) throw jobError('ResourceNotFoundException', `Job execution of job ${jobId} on thing ${thingName} does not exist`);
-        return { execution: executionShape(thingName, e, Date.now()) };
+        authorizeOnThing(request, 'UpdateJobExecution', scope, thingName);
+        const body = bodyObject(request);
+        const status = optionalString(body, 'status');
+        if (status === undefined) throw invalid('status is required');
+        const statusDetails = optionalObject(body, 'statusDetails') as Record<string, string> | undefined;
+        const numbers: Partial<Record<'expectedVersion' | 'executionNumber' | 'stepTimeoutInMinutes', number>> = {};
+        for (const member of ['expectedVersion', 'executionNumber', 'stepTimeoutInMinutes'] as const) {
+          const value = optionalInteger(body, member);
+          if (value !== undefined) numbers[member] = value;
+        }
+        const updated = await jobs.updateExecution({ thingName, jobId, status, ...(statusDetails ? { statusDetails } : {}), ...numbers }).catch((err: unknown) => Promise.reject(dataPlaneError(err)));
+        const document = optionalBoolean(body, 'includeJobDocument') ? jobs.job(jobId)?.document : undefined;
+        return {
+          ...(optionalBoolean(body, 'includeJobExecutionState') ? { executionState: { status: updated.status, statusDetails: updated.statusDetails ?? {}, versionNumber: updated.versionNumber } } : {}),
+          ...(document !== undefined ? { jobDocument: document } : {}),
+        };
+      },
+    },
+    {
+      name: 'StartNextPendingJobExecution',
+      method: 'PUT',
+      path: '/things/{thingName}/jobs/$next',
+      access: 'self',
+      async handle(request) {
+        const thingName = pathName(request, 'thingName');
+        authorizeOnThing(request, 'StartNextPendingJobExecution', scope, thingName);
+        const body = bodyObject(request);
+        const statusDetails = optionalObject(body, 'statusDetails') as Record<string, string> | undefined;
+        const stepTimeoutInMinutes = optionalInteger(body, 'stepTimeoutInMinutes');
+        const started = await jobs.startNext({ thingName, ...(statusDetails ? { statusDetails } : {}), ...(stepTimeoutInMinutes !== undefined ? { stepTimeoutInMinutes } : {}) });
+        return started ? { execution: dataPlaneExecution(thingName, started, jobs.job(started.jobId)?.document) } : {};
       },
     },
     {

@@ -4,9 +4,7 @@
  * that reads like a wrong endpoint. Each entry goes when its service lands (issues: Jobs,
  * Provisioning and custom authentication, fleet indexing).
  *
- * Paths are the AWS API models'. (The jobs data plane's GetPendingJobExecutions and
- * DescribeJobExecution share their paths with the control plane's ListJobExecutionsForThing and
- * DescribeJobExecution, which api/routes/jobs.ts serves.)
+ * Paths are the AWS API models'.
  */
 import { PlatformError } from '../../core/index.js';
 import type { AwsOperation } from '../operation.js';
@@ -14,9 +12,7 @@ import type { AwsOperation } from '../operation.js';
 type Method = AwsOperation['method'];
 
 const NOT_YET: readonly (readonly [name: string, method: Method, path: string])[] = [
-  // Jobs: what the control plane (api/routes/jobs.ts) does not serve yet, and the jobs data plane's own
-  ['UpdateJobExecution', 'POST', '/things/{thingName}/jobs/{jobId}'],
-  ['StartNextPendingJobExecution', 'PUT', '/things/{thingName}/jobs/$next'],
+  // Jobs: what api/routes/jobs.ts does not serve yet
   ['CreateJobTemplate', 'PUT', '/job-templates/{jobTemplateId}'],
   ['DescribeJobTemplate', 'GET', '/job-templates/{jobTemplateId}'],
   ['ListJobTemplates', 'GET', '/job-templates'],
