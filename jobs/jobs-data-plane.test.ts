@@ -2,7 +2,8 @@
  * The jobs data plane over HTTP inside `kiot up`: requests signed for `iot-jobs-data` as
  * `@aws-sdk/client-iot-jobs-data-plane` signs them (that client is not installed here, so the
  * requests are built by hand with the same SigV4 signer), on the paths the data plane shares
- * with the control plane and its own. The control plane's answers on the shared paths stay.
+ * with the control plane and its own. The control plane's answers on the shared paths stay, and
+ * a key held to a device's policy reaches only its own thing.
  */
 import { CreateJobCommand, CreateThingCommand, DescribeJobExecutionCommand, IoTClient, ListJobExecutionsForThingCommand } from '@aws-sdk/client-iot';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -24,11 +25,13 @@ afterAll(async () => {
   await kiot?.stop();
 });
 
-/** A data-plane call: its status, exception type (if any) and JSON body. */
-async function dataPlane(method: string, path: string, body?: unknown): Promise<{ status: number; type: string | null; body: Record<string, any> }> {
+type Credentials = { accessKeyId: string; secretAccessKey: string };
+
+/** A call signed for `service` (the data plane's `iot-jobs-data` by default): its status, exception type (if any) and JSON body. */
+async function dataPlane(method: string, path: string, body?: unknown, credentials: Credentials = kiot.credentials, service = 'iot-jobs-data'): Promise<{ status: number; type: string | null; body: Record<string, any> }> {
   const url = `${kiot.http()}${path}`;
   const bytes = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  const headers = await signRequest({ method, url, headers: { 'content-type': 'application/json' }, ...(bytes ? { body: bytes } : {}) }, { service: 'iot-jobs-data', region: 'us-east-1', credentials: kiot.credentials });
+  const headers = await signRequest({ method, url, headers: { 'content-type': 'application/json' }, ...(bytes ? { body: bytes } : {}) }, { service, region: 'us-east-1', credentials });
   const res = await fetch(url, { method, headers, ...(bytes ? { body: bytes } : {}) });
   return { status: res.status, type: res.headers.get('x-amzn-errortype'), body: (await res.json()) as Record<string, any> };
 }
@@ -66,4 +69,22 @@ test('the control plane still answers its own shapes on the shared paths', async
   const described = (await iot.send(new DescribeJobExecutionCommand({ thingName: 'meter-1', jobId: 'read-1' }))).execution!;
   expect(described.statusDetails).toEqual({ detailsMap: { phase: 'reading' } });
   await expect(iot.send(new DescribeJobExecutionCommand({ thingName: 'meter-1', jobId: '$next' }))).rejects.toMatchObject({ name: 'InvalidRequestException' });
+});
+
+test("a key held to a device's policy reaches its own thing's executions on the data plane, and nothing else", async () => {
+  const policyDocument = {
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Action: ['iot:GetPendingJobExecutions', 'iot:DescribeJobExecution', 'iot:UpdateJobExecution', 'iot:StartNextPendingJobExecution'], Resource: ['arn:aws:iot:*:*:thing/meter-1'] }],
+  };
+  const created = await dataPlane('POST', '/kiot/access-keys', { policyDocument, description: 'meter-1' }, kiot.credentials, 'iot');
+  expect(created.status).toBe(200);
+  const device: Credentials = { accessKeyId: created.body.accessKeyId, secretAccessKey: created.body.secretAccessKey };
+  expect((await dataPlane('GET', '/things/meter-1/jobs', undefined, device)).status).toBe(200);
+  expect((await dataPlane('GET', '/things/meter-1/jobs/read-2', undefined, device)).body.execution).toMatchObject({ jobId: 'read-2' });
+  const other = await dataPlane('GET', '/things/meter-2/jobs', undefined, device);
+  expect([other.status, other.type]).toEqual([403, 'ForbiddenException']);
+  expect((await dataPlane('POST', '/things/meter-2/jobs/read-2', { status: 'IN_PROGRESS' }, device)).status).toBe(403);
+  // The same key on the control plane's operation of the shared path: not in its policy.
+  const control = await dataPlane('GET', '/things/meter-1/jobs', undefined, device, 'iot');
+  expect([control.status, control.type]).toEqual([403, 'AccessDeniedException']);
 });
