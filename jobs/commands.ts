@@ -22,7 +22,7 @@ import {
   type UpdateExecutionInput,
 } from './execution.js';
 import { notifications, pendingExecutions } from './mqtt.js';
-import { EXECUTION_STATUSES, jobKey, thingKey, type StatusDetails, type ExecutionRecord, type ExecutionStatus, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
+import { EXECUTION_STATUSES, jobKey, templateKey, thingKey, type TemplateRecord, type StatusDetails, type ExecutionRecord, type ExecutionStatus, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
 
 /** How far a job's executions got: what DescribeJob's jobProcessDetails counts. */
 export interface JobProgress {
@@ -308,6 +308,27 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     run: (state, input) => ({ writes: [], result: thingOf(state, input.thingName) ?? null }),
   };
 
-  return [createJob, finishRollout, updateJob, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob, startNext, timeOut, readThing];
+  const createTemplate: JobsCommand<Omit<TemplateRecord, 'kind' | 'createdAt'>, TemplateRecord> = {
+    name: 'jobs.create-template',
+    keys: (input) => [templateKey(input.jobTemplateId)],
+    run(state, input, ctx) {
+      const key = templateKey(input.jobTemplateId);
+      if (state.has(key)) throw jobError('ResourceAlreadyExistsException', `Job template ${input.jobTemplateId} already exists`, { resourceId: input.jobTemplateId });
+      const template: TemplateRecord = { kind: 'template', ...input, createdAt: ctx.now };
+      return { writes: [{ key, value: template, ifRevision: 0 }], result: template };
+    },
+  };
+
+  const deleteTemplate: JobsCommand<{ jobTemplateId: string }, null> = {
+    name: 'jobs.delete-template',
+    keys: (input) => [templateKey(input.jobTemplateId)],
+    run(state, input) {
+      const key = templateKey(input.jobTemplateId);
+      if (state.get(key)?.kind !== 'template') throw jobError('ResourceNotFoundException', `Job template ${input.jobTemplateId} does not exist`);
+      return { writes: [{ key, value: null, ifRevision: state.revision(key) }], result: null };
+    },
+  };
+
+  return [createTemplate, deleteTemplate, createJob, finishRollout, updateJob, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob, startNext, timeOut, readThing];
 }
 

@@ -17,6 +17,10 @@ import {
   GetJobDocumentCommand,
   IoTClient,
   UpdateJobCommand,
+  CreateJobTemplateCommand,
+  DeleteJobTemplateCommand,
+  DescribeJobTemplateCommand,
+  ListJobTemplatesCommand,
   ListJobExecutionsForJobCommand,
   ListJobExecutionsForThingCommand,
   ListJobsCommand,
@@ -206,10 +210,40 @@ describe('UpdateJob', () => {
   });
 });
 
+describe('job templates', () => {
+  test('CreateJobTemplate (inline or from a job), DescribeJobTemplate, ListJobTemplates, CreateJob from a template, DeleteJobTemplate', async () => {
+    const created = await iot.send(new CreateJobTemplateCommand({ jobTemplateId: 'reboot', description: 'reboot a pump', document: '{"op":"reboot"}', timeoutConfig: { inProgressTimeoutInMinutes: 15 } }));
+    expect(created).toEqual(expect.objectContaining({ jobTemplateId: 'reboot', jobTemplateArn: `arn:aws:iot:us-east-1:${account}:jobtemplate/reboot` }));
+    const copied = await iot.send(new CreateJobTemplateCommand({ jobTemplateId: 'fw-again', description: 'as fw-1', jobArn: `arn:aws:iot:us-east-1:${account}:job/fw-1` }));
+    const described = await iot.send(new DescribeJobTemplateCommand({ jobTemplateId: 'fw-again' }));
+    expect(described).toMatchObject({ jobTemplateArn: copied.jobTemplateArn, description: 'as fw-1', timeoutConfig: { inProgressTimeoutInMinutes: 30 } });
+    expect(JSON.parse(described.document!)).toEqual({ operation: 'install', url: 'https://example.com/fw.bin' });
+    expect(described.createdAt).toBeInstanceOf(Date);
+    expect((await iot.send(new ListJobTemplatesCommand({}))).jobTemplates!.map((t) => t.jobTemplateId)).toEqual(['fw-again', 'reboot']);
+
+    await iot.send(new CreateJobCommand({ jobId: 'reboot-7', targets: [thingArn('pump-4')], jobTemplateArn: created.jobTemplateArn, timeoutConfig: { inProgressTimeoutInMinutes: 5 } }));
+    const { job } = await iot.send(new DescribeJobCommand({ jobId: 'reboot-7' }));
+    expect(job).toMatchObject({ jobTemplateArn: created.jobTemplateArn, timeoutConfig: { inProgressTimeoutInMinutes: 5 } });
+    expect((await iot.send(new GetJobDocumentCommand({ jobId: 'reboot-7' }))).document).toBe('{"op":"reboot"}');
+    await iot.send(new CancelJobCommand({ jobId: 'reboot-7' }));
+
+    expect((await awsError(iot.send(new CreateJobTemplateCommand({ jobTemplateId: 'reboot', description: 'again', document: '{}' })))).name).toBe('ResourceAlreadyExistsException');
+    expect((await awsError(iot.send(new CreateJobTemplateCommand({ jobTemplateId: 'x', description: 'no document' })))).name).toBe('InvalidRequestException');
+    expect((await awsError(iot.send(new CreateJobTemplateCommand({ jobTemplateId: 'y', description: 'from nothing', jobArn: `arn:aws:iot:us-east-1:${account}:job/nope` })))).name).toBe('ResourceNotFoundException');
+    expect((await awsError(iot.send(new CreateJobCommand({ jobId: 'from-nothing', targets: [thingArn('pump-4')], jobTemplateArn: `arn:aws:iot:us-east-1:${account}:jobtemplate/nope` })))).name).toBe('ResourceNotFoundException');
+    await iot.send(new DeleteJobTemplateCommand({ jobTemplateId: 'reboot' }));
+    await iot.send(new DeleteJobTemplateCommand({ jobTemplateId: 'fw-again' }));
+    expect((await awsError(iot.send(new DescribeJobTemplateCommand({ jobTemplateId: 'reboot' })))).name).toBe('ResourceNotFoundException');
+    expect((await awsError(iot.send(new DeleteJobTemplateCommand({ jobTemplateId: 'reboot' })))).name).toBe('ResourceNotFoundException');
+    expect((await iot.send(new ListJobTemplatesCommand({}))).jobTemplates).toEqual([]);
+  });
+});
+
 describe('lists', () => {
   test('ListJobs filters by status, target selection and thing group, and pages', async () => {
     const all = (await iot.send(new ListJobsCommand({}))).jobs!;
-    expect(all.map((j) => j.jobId).sort()).toEqual(['calibrate-1', 'config-2', 'fw-1', 'reboot-1']);
+    expect(all.map((j) => j.jobId).sort()).toEqual(['calibrate-1', 'config-2', 'fw-1', 'reboot-1', 'reboot-7']);
+    expect((await iot.send(new ListJobsCommand({ status: 'CANCELED' }))).jobs!.map((j) => j.jobId)).toEqual(['reboot-7']);
     expect((await iot.send(new ListJobsCommand({ status: 'COMPLETED' }))).jobs!.map((j) => j.jobId)).toEqual(['reboot-1']);
     expect((await iot.send(new ListJobsCommand({ thingGroupName: 'fleet-north' }))).jobs!.map((j) => j.jobId)).toEqual(['fw-1']);
     expect((await iot.send(new ListJobsCommand({ thingGroupName: 'fleet-north' }))).jobs![0]!.thingGroupId).toBeTruthy();

@@ -5,6 +5,7 @@
  *
  * Keys:
  * - `job/<jobId>`: one job (its document, targets, status, configs as given);
+ * - `template/<jobTemplateId>`: one job template;
  * - `thing/<thingName>`: every execution of one thing, by job id, with the thing's next
  *   execution number. A thing's executions are one record, so they live on one partition and
  *   one owner runs every change to them one at a time (start-next, update, cancel, delete).
@@ -94,14 +95,27 @@ export interface JobRecord {
   readonly configs: Readonly<Record<string, unknown>>;
 }
 
-export type JobsValue = JobRecord | ThingJobsRecord;
+/** A job template (CreateJobTemplate): a document and configs that CreateJob starts from. */
+export interface TemplateRecord {
+  readonly kind: 'template';
+  readonly jobTemplateId: string;
+  readonly description: string;
+  readonly document: string;
+  readonly createdAt: number;
+  /** As JobRecord's: presignedUrlConfig, jobExecutionsRolloutConfig, abortConfig, timeoutConfig, jobExecutionsRetryConfig. */
+  readonly configs: Readonly<Record<string, unknown>>;
+}
+
+export type JobsValue = JobRecord | ThingJobsRecord | TemplateRecord;
 
 export const jobKey = (jobId: string): string => `job/${jobId}`;
+export const templateKey = (jobTemplateId: string): string => `template/${jobTemplateId}`;
 export const thingKey = (thingName: string): string => `thing/${thingName}`;
 
 /** AWS IoT limits and name patterns (API reference, CreateJob and JobExecutionStatusDetails). */
 export const JOB_LIMITS = {
   jobId: /^[a-zA-Z0-9_-]{1,64}$/,
+  jobTemplateId: /^[a-zA-Z0-9_-]{1,64}$/,
   thingName: /^[a-zA-Z0-9:_-]{1,128}$/,
   documentBytes: 32_768,
   descriptionLength: 2028,
@@ -156,7 +170,17 @@ const jobSchema = z.object({
   configs: z.record(z.string(), z.unknown()),
 });
 
-/** The schema of the value under a key: `job/...` or `thing/...`. */
-const schemaFor = (key: string): z.ZodType<JobsValue> => (key.startsWith('job/') ? jobSchema : thingJobsSchema) as unknown as z.ZodType<JobsValue>;
+const templateSchema = z.object({
+  kind: z.literal('template'),
+  jobTemplateId: z.string().min(1),
+  description: z.string(),
+  document: z.string(),
+  createdAt: epochMs,
+  configs: z.record(z.string(), z.unknown()),
+});
+
+/** The schema of the value under a key: `job/...`, `template/...` or `thing/...`. */
+const schemaFor = (key: string): z.ZodType<JobsValue> =>
+  (key.startsWith('job/') ? jobSchema : key.startsWith('template/') ? templateSchema : thingJobsSchema) as unknown as z.ZodType<JobsValue>;
 
 export const jobsCodec: StateCodec<JobsValue> = jsonCodec<JobsValue>({ name: 'jobs record', version: 1, schema: schemaFor });

@@ -13,7 +13,7 @@ import { answerDevice } from './device.js';
 import { jobError } from './errors.js';
 import type { CancelExecutionInput, DeleteExecutionInput, ExecutionId, UpdateExecutionInput } from './execution.js';
 import { parseJobsTopic, pendingExecutions, publication, requestTopic } from './mqtt.js';
-import { JOB_LIMITS, jobKey, jobsCodec, thingKey, timeoutAt, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
+import { JOB_LIMITS, jobKey, jobsCodec, templateKey, thingKey, timeoutAt, type TemplateRecord, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
 
 /** How many per-thing commands one CreateJob, CancelJob or DeleteJob keeps in flight. */
 const FAN_OUT = 64;
@@ -43,6 +43,12 @@ export interface Jobs {
   progress(jobId: string): JobProgress;
   /** The job's status as AWS reports it (COMPLETED is derived, commands.ts `jobStatus`). */
   status(job: JobRecord): JobStatus;
+  /** CreateJobTemplate. @throws ResourceAlreadyExistsException */
+  createTemplate(input: Omit<TemplateRecord, 'kind' | 'createdAt'>): Promise<TemplateRecord>;
+  template(jobTemplateId: string): TemplateRecord | undefined;
+  templates(): TemplateRecord[];
+  /** DeleteJobTemplate. @throws ResourceNotFoundException */
+  deleteTemplate(jobTemplateId: string): Promise<void>;
   /** UpdateJob. */
   updateJob(input: UpdateJobInput): Promise<JobRecord>;
   /** CancelJob: the job becomes CANCELED, then its QUEUED executions (and IN_PROGRESS ones with force). */
@@ -119,13 +125,19 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
   let ticker: NodeJS.Timeout | undefined;
   const clock = deps.clock ?? Date.now;
 
-  /** The ids of the jobs in the store, so that listing them does not walk every thing's record. */
+  /** The ids of the jobs and templates in the store, so that listing them does not walk every thing's record. */
   const jobIds = new Set<string>();
+  const templateIds = new Set<string>();
 
   const index = (previous: JobsValue | undefined, value: JobsValue | undefined) => {
     if (previous?.kind === 'job' || value?.kind === 'job') {
       if (value?.kind === 'job') jobIds.add(value.jobId);
       else if (previous?.kind === 'job') jobIds.delete(previous.jobId);
+      return;
+    }
+    if (previous?.kind === 'template' || value?.kind === 'template') {
+      if (value?.kind === 'template') templateIds.add(value.jobTemplateId);
+      else if (previous?.kind === 'template') templateIds.delete(previous.jobTemplateId);
       return;
     }
     const before = previous?.kind === 'thing' ? previous : undefined;
@@ -222,6 +234,18 @@ export function createJobsService(deps: JobsServiceDeps): JobsService {
       progress,
       status: (job) => jobStatus(job, progress(job.jobId)),
       updateJob: (input) => s.execute('jobs.update', input),
+      createTemplate: (input) => s.execute('jobs.create-template', input),
+      template: (jobTemplateId) => {
+        const v = s.get(templateKey(jobTemplateId));
+        return v?.kind === 'template' ? v : undefined;
+      },
+      templates: () => [...templateIds].flatMap((id) => {
+        const v = s.get(templateKey(id));
+        return v?.kind === 'template' ? [v] : [];
+      }),
+      async deleteTemplate(jobTemplateId) {
+        await s.execute('jobs.delete-template', { jobTemplateId });
+      },
       async cancelJob(input) {
         const job = await s.execute<CancelJobInput, JobRecord>('jobs.cancel', input);
         await cancelExecutionsOf(s, input.jobId, Boolean(input.force));

@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateJobTemplateCommand, DescribeEndpointCommand, IoTClient, SearchIndexCommand } from '@aws-sdk/client-iot';
+import { DescribeAuthorizerCommand, DescribeEndpointCommand, IoTClient, SearchIndexCommand } from '@aws-sdk/client-iot';
 import { GetRetainedMessageCommand, IoTDataPlaneClient, ListRetainedMessagesCommand } from '@aws-sdk/client-iot-data-plane';
 import { fromIni } from '@aws-sdk/credential-provider-ini';
 import mqtt from 'mqtt';
@@ -79,9 +79,9 @@ describe('the AWS API surface around the registry', () => {
   });
 
   test('operations of services kiot does not have yet answer AWS\'s error shape naming the operation', async () => {
-    await expect(iot.send(new CreateJobTemplateCommand({ jobTemplateId: 'update-1', description: 'firmware', document: '{}' }))).rejects.toMatchObject({
+    await expect(iot.send(new DescribeAuthorizerCommand({ authorizerName: 'tokens' }))).rejects.toMatchObject({
       name: 'NotImplementedException',
-      message: 'kiot does not implement CreateJobTemplate yet',
+      message: 'kiot does not implement DescribeAuthorizer yet',
     });
     await expect(iot.send(new SearchIndexCommand({ queryString: 'thingName:pump*' }))).rejects.toMatchObject({ message: 'kiot does not implement SearchIndex yet' });
   });

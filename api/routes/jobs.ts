@@ -9,6 +9,7 @@
 import { iotArn, nameFromArn, paginate, type ArnScope, type ThingRegistry } from '../../registry/index.js';
 import {
   EXECUTION_STATUSES,
+  createJobProblem,
   jobError,
   jobExceptionOf,
   pendingExecutionSummary,
@@ -19,6 +20,7 @@ import {
   type ExecutionStatus,
   type JobRecord,
   type Jobs,
+  type TemplateRecord,
 } from '../../jobs/index.js';
 import { PlatformError } from '../../core/index.js';
 import type { AwsOperation, AwsRequest } from '../operation.js';
@@ -34,7 +36,9 @@ const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
 /** CreateJob members kiot keeps and answers as given, without acting on them yet (jobs/README.md). */
 const KEPT_CONFIGS = ['presignedUrlConfig', 'jobExecutionsRolloutConfig', 'abortConfig', 'timeoutConfig', 'jobExecutionsRetryConfig', 'documentParameters'] as const;
 /** CreateJob members kiot refuses rather than ignore. */
-const UNSUPPORTED = ['documentSource', 'jobTemplateArn', 'schedulingConfig', 'destinationPackageVersions'] as const;
+const UNSUPPORTED = ['documentSource', 'schedulingConfig', 'destinationPackageVersions', 'maintenanceWindows'] as const;
+/** The configs a job template keeps (CreateJobTemplate's members; documentParameters is CreateJob's only). */
+const TEMPLATE_CONFIGS = KEPT_CONFIGS.filter((m) => m !== 'documentParameters');
 
 const invalid = (message: string) => jobError('InvalidRequestException', message);
 
@@ -62,10 +66,14 @@ function dataPlaneError(err: unknown): unknown {
   return jobExceptionOf(err) === 'VersionConflictException' ? jobError('InvalidStateTransitionException', (err as Error).message) : err;
 }
 
-function pathName(request: AwsRequest, label: 'jobId' | 'thingName'): string {
+function pathName(request: AwsRequest, label: 'jobId' | 'thingName' | 'jobTemplateId'): string {
   const value = request.params[label]!;
-  if (!(label === 'jobId' ? JOB_ID : THING_NAME).test(value)) throw invalid(`${label} must match ${label === 'jobId' ? '[a-zA-Z0-9_-]{1,64}' : '[a-zA-Z0-9:_-]{1,128}'}, received ${JSON.stringify(value)}`);
+  if (!(label === 'thingName' ? THING_NAME : JOB_ID).test(value)) throw invalid(`${label} must match ${label === 'thingName' ? '[a-zA-Z0-9:_-]{1,128}' : '[a-zA-Z0-9_-]{1,64}'}, received ${JSON.stringify(value)}`);
   return value;
+}
+
+function refuseUnsupported(body: Record<string, unknown>): void {
+  for (const member of UNSUPPORTED) if (body[member] !== undefined && body[member] !== null) throw invalid(`${member} is not supported by kiot yet; pass the job document inline as document`);
 }
 
 function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], field: string): T | undefined {
@@ -137,6 +145,18 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
     const job = jobs.job(jobId);
     if (!job) throw jobError('ResourceNotFoundException', `Job ${jobId} does not exist`);
     return job;
+  };
+
+  const templateArn = (jobTemplateId: string) => iotArn(scope, 'jobtemplate', jobTemplateId);
+  const existingTemplate = (jobTemplateId: string): TemplateRecord => {
+    const template = jobs.template(jobTemplateId);
+    if (!template) throw jobError('ResourceNotFoundException', `Job template ${jobTemplateId} does not exist`);
+    return template;
+  };
+  const templateIdOf = (arn: string): string => {
+    const m = /^arn:[^:]+:iot:[^:]*:[^:]*:jobtemplate\/([a-zA-Z0-9_-]{1,64})$/.exec(arn);
+    if (!m) throw invalid(`jobTemplateArn: ${JSON.stringify(arn)} is not a job template ARN`);
+    return m[1]!;
   };
 
   const jobShape = (job: JobRecord) => {
@@ -222,15 +242,18 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
       async handle(request) {
         const jobId = pathName(request, 'jobId');
         const body = bodyObject(request);
-        for (const member of UNSUPPORTED) if (body[member] !== undefined && body[member] !== null) throw invalid(`${member} is not supported by kiot yet; pass the job document inline as document`);
+        refuseUnsupported(body);
         const targets = optionalStringList(body, 'targets');
         if (!targets || targets.length === 0) throw invalid('targets must name at least one thing or thing group');
-        const document = optionalString(body, 'document');
+        // A job from a template: the template's document and configs, each overridden by the request's.
+        const templateArn = optionalString(body, 'jobTemplateArn');
+        const template = templateArn === undefined ? undefined : existingTemplate(templateIdOf(templateArn));
+        const document = optionalString(body, 'document') ?? template?.document;
         if (document === undefined) throw invalid('document is required (kiot has no documentSource)');
         const targetSelection = oneOf(optionalString(body, 'targetSelection'), ['SNAPSHOT', 'CONTINUOUS'] as const, 'targetSelection') ?? 'SNAPSHOT';
         if (targetSelection === 'CONTINUOUS') throw invalid('targetSelection CONTINUOUS is not supported by kiot yet');
         const description = optionalString(body, 'description');
-        const configs = readConfigs(body, KEPT_CONFIGS);
+        const configs = { ...template?.configs, ...readConfigs(body, KEPT_CONFIGS), ...(templateArn !== undefined ? { jobTemplateArn: templateArn } : {}) };
         const { things, groups } = resolveTargets(registry, targets);
         const input: CreateJobInput = { jobId, targets, targetSelection, document, ...(description !== undefined ? { description } : {}), thingGroupNames: groups, configs };
         await jobs.createJob(input, things);
@@ -288,8 +311,7 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         const body = bodyObject(request);
         const description = optionalString(body, 'description');
         if (description !== undefined && description.length > 2028) throw invalid('description must be at most 2028 characters');
-        // UpdateJob's members: every kept config but documentParameters, which only CreateJob takes.
-        const configs = readConfigs(body, KEPT_CONFIGS.filter((m) => m !== 'documentParameters'));
+        const configs = readConfigs(body, TEMPLATE_CONFIGS);
         await jobs.updateJob({ jobId, ...(description !== undefined ? { description } : {}), configs });
         return {};
       },
@@ -448,6 +470,56 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         const executionNumber = Number(request.params['executionNumber']);
         if (!Number.isSafeInteger(executionNumber) || executionNumber < 0) throw invalid(`executionNumber must be a whole number, received ${JSON.stringify(request.params['executionNumber'])}`);
         await jobs.deleteExecution({ thingName: pathName(request, 'thingName'), jobId: pathName(request, 'jobId'), executionNumber, force: (queryBoolean(request, 'force') ?? false) });
+        return {};
+      },
+    },
+    {
+      name: 'CreateJobTemplate',
+      method: 'PUT',
+      path: '/job-templates/{jobTemplateId}',
+      async handle(request) {
+        const jobTemplateId = pathName(request, 'jobTemplateId');
+        const body = bodyObject(request);
+        refuseUnsupported(body);
+        const description = optionalString(body, 'description');
+        if (description === undefined || description.length > 2028) throw invalid('description is required, at most 2028 characters');
+        // From an existing job (jobArn): its document and configs, each overridden by the request's.
+        const fromArn = optionalString(body, 'jobArn');
+        const fromId = fromArn === undefined ? undefined : /^arn:[^:]+:iot:[^:]*:[^:]*:job\/([a-zA-Z0-9_-]{1,64})$/.exec(fromArn)?.[1];
+        if (fromArn !== undefined && fromId === undefined) throw invalid(`jobArn: ${JSON.stringify(fromArn)} is not a job ARN`);
+        const job = fromId === undefined ? undefined : existingJob(fromId);
+        const document = optionalString(body, 'document') ?? job?.document;
+        if (document === undefined) throw invalid('document or jobArn is required (kiot has no documentSource)');
+        const problem = createJobProblem({ jobId: jobTemplateId, targets: ['-'], targetSelection: 'SNAPSHOT', document, thingGroupNames: [], configs: {} });
+        if (problem) throw invalid(problem.replace('jobId', 'jobTemplateId'));
+        const inherited = Object.fromEntries(Object.entries(job?.configs ?? {}).filter(([k]) => (TEMPLATE_CONFIGS as readonly string[]).includes(k)));
+        await jobs.createTemplate({ jobTemplateId, description, document, configs: { ...inherited, ...readConfigs(body, TEMPLATE_CONFIGS) } });
+        return { jobTemplateArn: templateArn(jobTemplateId), jobTemplateId };
+      },
+    },
+    {
+      name: 'DescribeJobTemplate',
+      method: 'GET',
+      path: '/job-templates/{jobTemplateId}',
+      async handle(request) {
+        const t = existingTemplate(pathName(request, 'jobTemplateId'));
+        return { jobTemplateArn: templateArn(t.jobTemplateId), jobTemplateId: t.jobTemplateId, description: t.description, document: t.document, createdAt: epochSeconds(t.createdAt), ...t.configs };
+      },
+    },
+    {
+      name: 'ListJobTemplates',
+      method: 'GET',
+      path: '/job-templates',
+      async handle(request) {
+        return listPage(request, 'jobTemplates', jobs.templates(), (t) => t.jobTemplateId, (t) => ({ jobTemplateArn: templateArn(t.jobTemplateId), jobTemplateId: t.jobTemplateId, description: t.description, createdAt: epochSeconds(t.createdAt) }));
+      },
+    },
+    {
+      name: 'DeleteJobTemplate',
+      method: 'DELETE',
+      path: '/job-templates/{jobTemplateId}',
+      async handle(request) {
+        await jobs.deleteTemplate(pathName(request, 'jobTemplateId'));
         return {};
       },
     },

@@ -1,7 +1,7 @@
 /**
  * AWS IoT operations kiot does not implement yet, so that a tool calling one gets AWS's error
  * shape with a message naming the operation (501 NotImplementedException), not `404 no route`
- * that reads like a wrong endpoint. Each entry goes when its service lands (issues: Jobs,
+ * that reads like a wrong endpoint. Each entry goes when its service lands (issues:
  * Provisioning and custom authentication, fleet indexing).
  *
  * Paths are the AWS API models'.
@@ -12,11 +12,6 @@ import type { AwsOperation } from '../operation.js';
 type Method = AwsOperation['method'];
 
 const NOT_YET: readonly (readonly [name: string, method: Method, path: string])[] = [
-  // Jobs: what api/routes/jobs.ts does not serve yet
-  ['CreateJobTemplate', 'PUT', '/job-templates/{jobTemplateId}'],
-  ['DescribeJobTemplate', 'GET', '/job-templates/{jobTemplateId}'],
-  ['ListJobTemplates', 'GET', '/job-templates'],
-  ['DeleteJobTemplate', 'DELETE', '/job-templates/{jobTemplateId}'],
   // Fleet indexing
   ['SearchIndex', 'POST', '/indices/search'],
   ['GetIndexingConfiguration', 'GET', '/indexing/config'],
