@@ -9,6 +9,7 @@
 import { iotArn, nameFromArn, paginate, type ArnScope, type ThingRegistry } from '../../registry/index.js';
 import {
   EXECUTION_STATUSES,
+  JOB_LIMITS,
   createJobProblem,
   jobError,
   jobExceptionOf,
@@ -31,8 +32,6 @@ import { bodyObject, epochSeconds, optionalInteger, optionalObject, optionalStri
 export type JobTargetRegistry = Pick<ThingRegistry, 'thing' | 'thingGroup' | 'thingGroups' | 'things'>;
 
 const JOB_STATUSES = ['IN_PROGRESS', 'CANCELED', 'COMPLETED', 'DELETION_IN_PROGRESS', 'SCHEDULED'];
-const JOB_ID = /^[a-zA-Z0-9_-]{1,64}$/;
-const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
 /** CreateJob members kiot keeps and answers as given, without acting on them yet (jobs/README.md). */
 const KEPT_CONFIGS = ['presignedUrlConfig', 'jobExecutionsRolloutConfig', 'abortConfig', 'timeoutConfig', 'jobExecutionsRetryConfig', 'documentParameters'] as const;
 /** CreateJob members kiot refuses rather than ignore. */
@@ -68,7 +67,7 @@ function dataPlaneError(err: unknown): unknown {
 
 function pathName(request: AwsRequest, label: 'jobId' | 'thingName' | 'jobTemplateId'): string {
   const value = request.params[label]!;
-  if (!(label === 'thingName' ? THING_NAME : JOB_ID).test(value)) throw invalid(`${label} must match ${label === 'thingName' ? '[a-zA-Z0-9:_-]{1,128}' : '[a-zA-Z0-9_-]{1,64}'}, received ${JSON.stringify(value)}`);
+  if (!(label === 'thingName' ? JOB_LIMITS.thingName : JOB_LIMITS.jobId).test(value)) throw invalid(`${label} must match ${label === 'thingName' ? '[a-zA-Z0-9:_-]{1,128}' : '[a-zA-Z0-9_-]{1,64}'}, received ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -90,7 +89,7 @@ function readConfigs(body: Record<string, unknown>, members: readonly string[]):
     if (value !== undefined) configs[member] = value;
   }
   const minutes = (configs['timeoutConfig'] as { inProgressTimeoutInMinutes?: unknown } | undefined)?.inProgressTimeoutInMinutes;
-  if (minutes !== undefined && !(Number.isInteger(minutes) && (minutes as number) >= 1 && (minutes as number) <= 10_080)) {
+  if (minutes !== undefined && !(Number.isInteger(minutes) && (minutes as number) >= 1 && (minutes as number) <= JOB_LIMITS.stepTimeoutMaxMinutes)) {
     throw invalid('timeoutConfig.inProgressTimeoutInMinutes must be a whole number of minutes from 1 to 10080');
   }
   return configs;
@@ -310,7 +309,7 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         const jobId = pathName(request, 'jobId');
         const body = bodyObject(request);
         const description = optionalString(body, 'description');
-        if (description !== undefined && description.length > 2028) throw invalid('description must be at most 2028 characters');
+        if (description !== undefined && description.length > JOB_LIMITS.descriptionLength) throw invalid(`description must be at most ${JOB_LIMITS.descriptionLength} characters`);
         const configs = readConfigs(body, TEMPLATE_CONFIGS);
         await jobs.updateJob({ jobId, ...(description !== undefined ? { description } : {}), configs });
         return {};
@@ -325,8 +324,8 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         const body = bodyObject(request);
         const reasonCode = optionalString(body, 'reasonCode');
         const comment = optionalString(body, 'comment');
-        if (reasonCode !== undefined && !/^[\p{L}\p{Z}\p{N}_.,/=+@-]{0,128}$/u.test(reasonCode)) throw invalid('reasonCode must be at most 128 letters, digits, spaces or _.,/=+@-');
-        if (comment !== undefined && comment.length > 2028) throw invalid('comment must be at most 2028 characters');
+        if (reasonCode !== undefined && !JOB_LIMITS.reasonCode.test(reasonCode)) throw invalid('reasonCode must be at most 128 letters, digits, spaces or _.,/=+@-');
+        if (comment !== undefined && comment.length > JOB_LIMITS.commentLength) throw invalid(`comment must be at most ${JOB_LIMITS.commentLength} characters`);
         const job = await jobs.cancelJob({ jobId, force: (queryBoolean(request, 'force') ?? false), ...(reasonCode !== undefined ? { reasonCode } : {}), ...(comment !== undefined ? { comment } : {}) });
         return { jobArn: jobArn(jobId), jobId, ...(job.description !== undefined ? { description: job.description } : {}) };
       },
@@ -482,7 +481,7 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         const body = bodyObject(request);
         refuseUnsupported(body);
         const description = optionalString(body, 'description');
-        if (description === undefined || description.length > 2028) throw invalid('description is required, at most 2028 characters');
+        if (description === undefined || description.length > JOB_LIMITS.descriptionLength) throw invalid(`description is required, at most ${JOB_LIMITS.descriptionLength} characters`);
         // From an existing job (jobArn): its document and configs, each overridden by the request's.
         const fromArn = optionalString(body, 'jobArn');
         const fromId = fromArn === undefined ? undefined : /^arn:[^:]+:iot:[^:]*:[^:]*:job\/([a-zA-Z0-9_-]{1,64})$/.exec(fromArn)?.[1];
