@@ -19,6 +19,18 @@ async function call(client: Client, method: string, path: string, body?: unknown
   return res.body ? (JSON.parse(res.body) as Record<string, any>) : {};
 }
 
+/** Every item of a list operation (`member` of each page), following nextToken. */
+async function allPages(client: Client, path: string, member: string, query: Record<string, string> = {}): Promise<Record<string, any>[]> {
+  const items: Record<string, any>[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await call(client, 'GET', `${path}?${new URLSearchParams({ maxResults: '250', ...query, ...(nextToken ? { nextToken } : {}) })}`);
+    items.push(...(page[member] as Record<string, any>[]));
+    nextToken = page['nextToken'] as string | undefined;
+  } while (nextToken);
+  return items;
+}
+
 /** Columns padded to their widest cell, the last one left as it is. */
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -83,14 +95,7 @@ export function register(program: Command, io: CliIo = processIo): void {
       .option('--json', 'print the jobs as JSON'),
   ).action(
     run<{ status?: string; json?: boolean }>('list', async (client, options) => {
-      const listed: Record<string, any>[] = [];
-      let nextToken: string | undefined;
-      do {
-        const query = new URLSearchParams({ maxResults: '250', ...(options.status ? { status: options.status } : {}), ...(nextToken ? { nextToken } : {}) });
-        const page = await call(client, 'GET', `/jobs?${query}`);
-        listed.push(...(page['jobs'] as Record<string, any>[]));
-        nextToken = page['nextToken'] as string | undefined;
-      } while (nextToken);
+      const listed = await allPages(client, '/jobs', 'jobs', options.status ? { status: options.status } : {});
       if (options.json) return JSON.stringify(listed, null, 2);
       return table(['JOB', 'STATUS', 'SELECTION', 'CREATED'], listed.map((j) => [j['jobId'], j['status'], j['targetSelection'], time(j['createdAt'])]));
     }),
@@ -105,13 +110,7 @@ export function register(program: Command, io: CliIo = processIo): void {
   ).action(
     run<{ json?: boolean }>('describe', async (client, options, jobId) => {
       const { job } = (await call(client, 'GET', path('jobs', jobId))) as { job: Record<string, any> };
-      const executions: Record<string, any>[] = [];
-      let nextToken: string | undefined;
-      do {
-        const page = await call(client, 'GET', `${path('jobs', jobId, 'things')}?${new URLSearchParams({ maxResults: '250', ...(nextToken ? { nextToken } : {}) })}`);
-        executions.push(...(page['executionSummaries'] as Record<string, any>[]));
-        nextToken = page['nextToken'] as string | undefined;
-      } while (nextToken);
+      const executions = await allPages(client, path('jobs', jobId, 'things'), 'executionSummaries');
       if (options.json) return JSON.stringify({ job, executions }, null, 2);
       const counts = Object.entries(job['jobProcessDetails'] ?? {})
         .filter(([k, v]) => k.startsWith('numberOf') && v !== 0)
