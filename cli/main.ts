@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { PlatformError, SETTINGS, createLogger, loadConfig, type SettingKey } from '../core/index.js';
 import { register as registerAccessKeys } from './commands/access-keys.js';
 import { register as registerDevice } from './commands/device.js';
+import { register as registerJobs } from './commands/jobs.js';
 import { register as registerRulesList } from './commands/rules-list.js';
 import { register as registerRules } from './commands/rules.js';
 import { register as registerShadow } from './commands/shadow.js';
@@ -81,6 +82,7 @@ export function buildProgram(): Command {
   registerDevice(program);
   registerAccessKeys(program);
   registerShadow(program);
+  registerJobs(program);
   registerTopics(program);
   return program;
 }

@@ -7,6 +7,7 @@ import { certificateOperations } from '../api/routes/certificates.js';
 import { endpointOperations } from '../api/routes/endpoint.js';
 import { policyOperations } from '../api/routes/policies.js';
 import { retainedMessageOperations } from '../api/routes/retained.js';
+import { jobOperations } from '../api/routes/jobs.js';
 import { shadowOperations } from '../api/routes/shadow.js';
 import { notImplementedOperations } from '../api/routes/unimplemented.js';
 import { createHttpServer, type Route } from '../api/server.js';
@@ -22,11 +23,12 @@ import {
   type Role,
   PlatformError,
 } from '../core/index.js';
-import { RetainedStore, createAnonymousPolicyAuthenticator, createNotImplementedResponder, readAnonymousPolicy, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
+import { RetainedStore, createAnonymousPolicyAuthenticator, readAnonymousPolicy, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
 import { arnScopeOf, createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
 import { createRulesService, type FileTopicRule } from '../rules/worker/index.js';
 import type { SqlValue } from '../rules/sql/index.js';
 import { createShadowService, openShadowReader, type ShadowReader, type Shadows } from '../shadow/index.js';
+import { createJobsService, type Jobs } from '../jobs/index.js';
 
 export interface RunningPlatform {
   readonly log: Log;
@@ -107,13 +109,18 @@ export async function startPlatform(
       stops.push(() => securityService.stop());
       return { registry, security: await securityService.start() };
     };
-    const [retained, topicRules, shadows, registered] = await settleAll([
+    const startJobs = async (): Promise<Jobs> => {
+      const jobsService = createJobsService({}, { log, logger });
+      const jobs = await jobsService.start();
+      stops.push(() => jobsService.stop());
+      return jobs;
+    };
+    const [retained, topicRules, shadows, registered, jobs] = await settleAll([
       servesApi || has('gateway') ? closing(RetainedStore.open({ log, logger })) : undefined,
       servesApi ? closing(TopicRuleStore.open({ log, logger })) : undefined,
       has('shadow') ? startShadow() : undefined,
       servesApi ? startRegistry() : undefined,
-      // Until the Jobs service exists, its MQTT requests get a /rejected reply saying so.
-      has('jobs') ? startService(createNotImplementedResponder({ log, logger }), stops) : undefined,
+      has('jobs') ? startJobs() : undefined,
       has('bridge') && config.bridge ? startService(createBridge(config.bridge, { log, logger }), stops) : undefined,
     ] as const);
     security = registered?.security;
@@ -160,6 +167,8 @@ export async function startPlatform(
             ...retainedMessageOperations(retained!),
             ...endpointOperations(() => mqttsPort),
             ...notImplementedOperations(),
+            // The control plane resolves CreateJob's targets from this process's registry.
+            ...(jobs ? jobOperations(jobs, registry, arnScopeOf(config)) : []),
             ...operations,
           ],
         });

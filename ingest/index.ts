@@ -11,4 +11,3 @@ export { createBridge, BRIDGE_ORIGIN_PROPERTY, BRIDGE_EGRESS_GROUP, type Bridge,
 export { createAnonymousPolicyAuthenticator, readAnonymousPolicy } from './anonymous-policy.js';
 export { createRegistryAuthenticator, type RegistryAuthenticator, type RegistryAuthenticatorDeps, type DenialAction } from './auth-registry.js';
 export { RetainedStore } from './retained-store.js';
-export { createNotImplementedResponder, NOT_IMPLEMENTED_GROUP } from './reserved-topics.js';

@@ -9,7 +9,7 @@
  * What the service publishes goes to `iot.ingress`, like any message, so that devices (through
  * the gateway) and rules both see it. See shadow/README.md.
  */
-import { backoffMs, PlatformError, sleep, StateStore, TOPICS, createEnvelope, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger, envelopeRecord } from '../core/index.js';
+import { StateStore, askUntilAnswered, TOPICS, createEnvelope, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger, envelopeRecord } from '../core/index.js';
 import { SHADOW_COMMANDS, type ShadowCommandResult, type ShadowSource } from './commands.js';
 import { errorDocument, parseRequest, type ShadowError, type StoredShadow } from './document.js';
 import { readShadowHistory, type HistoryEntry, type HistoryQuery } from './history.js';
@@ -19,9 +19,6 @@ import { parseRequestTopic, shadowIdOfKey, shadowIdProblem, shadowKey, thingKeyP
 
 /** The consumer group that answers shadow requests from MQTT (one answer per request, whichever process runs it). */
 export const SHADOW_GROUP = 'kiot-shadow';
-
-/** Pauses before asking again for a request whose shadow's owner did not answer: from 0.5 s up to 5 s. */
-const RETRY_BACKOFF = Object.freeze({ initialBackoffMs: 500, maxBackoffMs: 5_000 });
 
 /** The part of kiot's Config the shadow service reads: none yet (AWS's shadow limits are constants in document.ts); the parameter keeps every service's factory `(config, deps)`. */
 export type ShadowConfig = Readonly<Record<never, never>>;
@@ -99,22 +96,15 @@ export function createShadowService(_config: ShadowConfig, deps: ShadowServiceDe
     const target = parseRequestTopic(envelope.topic);
     if (!target || !store) return undefined;
     const s = store;
-    const handle = async () => {
-      for (let attempt = 1; ; attempt++) {
-        try {
+    const handle = () =>
+      askUntilAnswered(
+        async () => {
           const result = await run(s, target, target.op, envelope.payload, 'mqtt');
           // The owner answered what it ran (commands.ts); a request refused before that is answered here.
           if (!result.ok && !result.ran) await rejectEarly(target, target.op, result);
-          return;
-        } catch (err) {
-          // The shadow's owner went away (a process died, the group is rebalancing): its next
-          // owner runs the request. The old owner skips it once its deadline has passed.
-          if (!(err instanceof PlatformError && err.retriable) || stopping) throw err;
-          logger.warn({ err, topic: envelope.topic, attempt }, 'shadow request not answered; asking again');
-          await sleep(backoffMs(RETRY_BACKOFF, attempt - 1));
-        }
-      }
-    };
+        },
+        { logger, stopping: () => stopping !== undefined, message: 'shadow request not answered; asking again', fields: { topic: envelope.topic } },
+      );
     const mine = handle().catch((err: unknown) => logger.error({ err, topic: envelope.topic }, 'shadow request failed'));
     inFlight.add(mine);
     void mine.finally(() => inFlight.delete(mine));

@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateJobCommand, DescribeEndpointCommand, IoTClient, SearchIndexCommand } from '@aws-sdk/client-iot';
+import { DescribeAuthorizerCommand, DescribeEndpointCommand, IoTClient, SearchIndexCommand } from '@aws-sdk/client-iot';
 import { GetRetainedMessageCommand, IoTDataPlaneClient, ListRetainedMessagesCommand } from '@aws-sdk/client-iot-data-plane';
 import { fromIni } from '@aws-sdk/credential-provider-ini';
 import mqtt from 'mqtt';
@@ -79,31 +79,10 @@ describe('the AWS API surface around the registry', () => {
   });
 
   test('operations of services kiot does not have yet answer AWS\'s error shape naming the operation', async () => {
-    await expect(iot.send(new CreateJobCommand({ jobId: 'update-1', targets: ['arn:aws:iot:us-east-1:000000000000:thing/pump-1'], document: '{}' }))).rejects.toMatchObject({
+    await expect(iot.send(new DescribeAuthorizerCommand({ authorizerName: 'tokens' }))).rejects.toMatchObject({
       name: 'NotImplementedException',
-      message: 'kiot does not implement CreateJob yet',
+      message: 'kiot does not implement DescribeAuthorizer yet',
     });
     await expect(iot.send(new SearchIndexCommand({ queryString: 'thingName:pump*' }))).rejects.toMatchObject({ message: 'kiot does not implement SearchIndex yet' });
   });
-
-  test('MQTT requests to the jobs service get a /rejected reply saying kiot does not implement it yet', async () => {
-    const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${platform.listeners.get('mqtt')}`, { clientId: 'pump-1', protocolVersion: 5, reconnectPeriod: 0 });
-    try {
-      await device.subscribeAsync(['$aws/things/pump-1/jobs/get/rejected', '$aws/things/pump-1/jobs/start-next/rejected'], { qos: 1 });
-      const replies = new Map<string, Record<string, unknown>>();
-      const all = new Promise<void>((resolve) =>
-        device.on('message', (topic, payload) => {
-          replies.set(topic, JSON.parse(payload.toString()) as Record<string, unknown>);
-          if (replies.size === 2) resolve();
-        }),
-      );
-      await device.publishAsync('$aws/things/pump-1/jobs/get', JSON.stringify({ clientToken: 'tok-2' }), { qos: 1 });
-      await device.publishAsync('$aws/things/pump-1/jobs/start-next', '', { qos: 1 });
-      await all;
-      expect(replies.get('$aws/things/pump-1/jobs/get/rejected')).toMatchObject({ code: 'InternalError', message: 'kiot does not implement Jobs yet', clientToken: 'tok-2' });
-      expect(replies.get('$aws/things/pump-1/jobs/start-next/rejected')).toMatchObject({ code: 'InternalError' });
-    } finally {
-      await device.endAsync();
-    }
-  }, 30_000);
 });

@@ -94,7 +94,8 @@ function shadowError(code: number, message: string): PlatformError {
   return new PlatformError('INPUT_INVALID', message, { details: { awsErrorType: type ?? 'InternalFailureException', awsStatus: type ? code : 500 } });
 }
 
-function authorize(request: AwsRequest, name: string, scope: ArnScope, thingName: string): void {
+/** Refuses a caller whose policy does not allow `iot:<name>` on the thing (data-plane operations). */
+export function authorize(request: AwsRequest, name: string, scope: ArnScope, thingName: string): void {
   const caller = request.caller;
   if (caller?.allows(`iot:${name}`, iotArn(scope, 'thing', thingName))) return;
   throw new PlatformError('AUTH_FORBIDDEN', `User: ${request.accessKeyId} is not authorized to perform: iot:${name} on resource: thing/${thingName}`, {

@@ -1,11 +1,10 @@
 /**
  * AWS IoT operations kiot does not implement yet, so that a tool calling one gets AWS's error
  * shape with a message naming the operation (501 NotImplementedException), not `404 no route`
- * that reads like a wrong endpoint. Each entry goes when its service lands (issues: Jobs,
+ * that reads like a wrong endpoint. Each entry goes when its service lands (issues:
  * Provisioning and custom authentication, fleet indexing).
  *
- * Paths are the AWS API models'. Where two planes share a method and path (the jobs data plane
- * and control plane both serve `GET /things/{thingName}/jobs`), the message names both.
+ * Paths are the AWS API models'.
  */
 import { PlatformError } from '../../core/index.js';
 import type { AwsOperation } from '../operation.js';
@@ -13,25 +12,6 @@ import type { AwsOperation } from '../operation.js';
 type Method = AwsOperation['method'];
 
 const NOT_YET: readonly (readonly [name: string, method: Method, path: string])[] = [
-  // Jobs (control plane, and the jobs data plane where it shares a path)
-  ['CreateJob', 'PUT', '/jobs/{jobId}'],
-  ['DescribeJob', 'GET', '/jobs/{jobId}'],
-  ['ListJobs', 'GET', '/jobs'],
-  ['UpdateJob', 'PATCH', '/jobs/{jobId}'],
-  ['CancelJob', 'PUT', '/jobs/{jobId}/cancel'],
-  ['DeleteJob', 'DELETE', '/jobs/{jobId}'],
-  ['GetJobDocument', 'GET', '/jobs/{jobId}/job-document'],
-  ['ListJobExecutionsForJob', 'GET', '/jobs/{jobId}/things'],
-  ['ListJobExecutionsForThing or GetPendingJobExecutions', 'GET', '/things/{thingName}/jobs'],
-  ['DescribeJobExecution', 'GET', '/things/{thingName}/jobs/{jobId}'],
-  ['UpdateJobExecution', 'POST', '/things/{thingName}/jobs/{jobId}'],
-  ['StartNextPendingJobExecution', 'PUT', '/things/{thingName}/jobs/$next'],
-  ['CancelJobExecution', 'PUT', '/things/{thingName}/jobs/{jobId}/cancel'],
-  ['DeleteJobExecution', 'DELETE', '/things/{thingName}/jobs/{jobId}/executionNumber/{executionNumber}'],
-  ['CreateJobTemplate', 'PUT', '/job-templates/{jobTemplateId}'],
-  ['DescribeJobTemplate', 'GET', '/job-templates/{jobTemplateId}'],
-  ['ListJobTemplates', 'GET', '/job-templates'],
-  ['DeleteJobTemplate', 'DELETE', '/job-templates/{jobTemplateId}'],
   // Fleet indexing
   ['SearchIndex', 'POST', '/indices/search'],
   ['GetIndexingConfiguration', 'GET', '/indexing/config'],

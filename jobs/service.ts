@@ -1,0 +1,335 @@
+/**
+ * The Jobs service (AWS IoT developer guide, "Jobs"): jobs and their executions on the
+ * compacted `iot.jobs` topic, one writer per key (core/state). A job's record is changed by
+ * the owner of `job/<jobId>`; a thing's executions by the owner of `thing/<thingName>`.
+ * CreateJob, CancelJob and DeleteJob change the job first and then each targeted thing, one
+ * command per thing, a bounded number at a time. Every process that opens the store indexes
+ * executions by job, so DescribeJob's counts and ListJobExecutionsForJob read memory, not the
+ * topic. See jobs/README.md.
+ */
+import { StateStore, TOPICS, askUntilAnswered, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
+import { jobsCommands, jobStatus, progressOf, type CancelJobInput, type CreateJobInput, type JobProgress, type UpdateJobInput } from './commands.js';
+import { answerDevice } from './device.js';
+import { jobError } from './errors.js';
+import type { CancelExecutionInput, DeleteExecutionInput, ExecutionId, UpdateExecutionInput } from './execution.js';
+import { parseJobsTopic, pendingExecutions, publication, requestTopic } from './mqtt.js';
+import { JOB_LIMITS, jobKey, jobsCodec, templateKey, thingKey, timeoutAt, type TemplateRecord, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
+
+/** How many per-thing commands one CreateJob, CancelJob or DeleteJob keeps in flight. */
+const FAN_OUT = 64;
+
+/** The consumer group that answers the jobs MQTT requests (one answer per request, whichever process runs it). */
+export const JOBS_GROUP = 'kiot-jobs';
+
+export interface JobsServiceDeps {
+  readonly log: Log;
+  readonly logger: Logger;
+  /** The time commands and timers see. Default `Date.now`. */
+  readonly clock?: () => number;
+  /** How often due execution timers are looked for. Default 1 s. */
+  readonly timerIntervalMs?: number;
+}
+
+/** The jobs control plane and the device's execution updates; every change goes to its key's owner. */
+export interface Jobs {
+  /**
+   * CreateJob: stores the job, then queues an execution on each thing (already resolved from
+   * the targets by the caller). Resolves once every execution is queued.
+   * @throws ResourceAlreadyExistsException, InvalidRequestException (errors.ts)
+   */
+  createJob(input: CreateJobInput, thingNames: Iterable<string>): Promise<JobRecord>;
+  job(jobId: string): JobRecord | undefined;
+  jobs(): IterableIterator<JobRecord>;
+  progress(jobId: string): JobProgress;
+  /** The job's status as AWS reports it (COMPLETED is derived, commands.ts `jobStatus`). */
+  status(job: JobRecord): JobStatus;
+  /** CreateJobTemplate. @throws ResourceAlreadyExistsException */
+  createTemplate(input: Omit<TemplateRecord, 'kind' | 'createdAt'>): Promise<TemplateRecord>;
+  template(jobTemplateId: string): TemplateRecord | undefined;
+  templates(): TemplateRecord[];
+  /** DeleteJobTemplate. @throws ResourceNotFoundException */
+  deleteTemplate(jobTemplateId: string): Promise<void>;
+  /** UpdateJob. */
+  updateJob(input: UpdateJobInput): Promise<JobRecord>;
+  /** CancelJob: the job becomes CANCELED, then its QUEUED executions (and IN_PROGRESS ones with force). */
+  cancelJob(input: CancelJobInput): Promise<JobRecord>;
+  /** DeleteJob: DELETION_IN_PROGRESS, then every execution of it goes, then the job. */
+  deleteJob(input: { jobId: string; force?: boolean }): Promise<void>;
+  execution(thingName: string, jobId: string): ExecutionRecord | undefined;
+  /** A job's executions by thing name. */
+  executionsOfJob(jobId: string): ReadonlyMap<string, ExecutionRecord>;
+  /** A thing's executions, in the order they were queued. */
+  executionsOfThing(thingName: string): ExecutionRecord[];
+  /** UpdateJobExecution (what a device reports). */
+  updateExecution(input: UpdateExecutionInput): Promise<ExecutionRecord>;
+  /** StartNextPendingJobExecution: the next pending execution, started if it was QUEUED; null when none is pending. */
+  startNext(input: { thingName: string; statusDetails?: Readonly<Record<string, string>>; stepTimeoutInMinutes?: number }): Promise<ExecutionRecord | null>;
+  /** A thing's pending executions as its owner has them, next first (mqtt.ts `pendingExecutions`). */
+  pending(thingName: string): Promise<ExecutionRecord[]>;
+  cancelExecution(input: CancelExecutionInput): Promise<ExecutionRecord>;
+  deleteExecution(input: DeleteExecutionInput): Promise<void>;
+}
+
+export interface JobsService {
+  /** Opens the store (joining its owner group); resolves once it has caught up with `iot.jobs`. */
+  start(): Promise<Jobs>;
+  /** Safe twice. */
+  stop(): Promise<void>;
+}
+
+/** Runs `task` on every item, at most `limit` at a time; rejects with the first failure once all settled. */
+async function eachLimited<T>(items: Iterable<T>, limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  const iterator = items[Symbol.iterator]();
+  const failures: unknown[] = [];
+  const worker = async () => {
+    for (let next = iterator.next(); !next.done; next = iterator.next()) {
+      try {
+        await task(next.value);
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+  if (failures.length > 0) throw failures[0];
+}
+
+/** Why a CreateJob input is not valid (API reference, CreateJob), or undefined. */
+export function createJobProblem(input: CreateJobInput): string | undefined {
+  if (!JOB_LIMITS.jobId.test(input.jobId)) return `jobId must match [a-zA-Z0-9_-]{1,64}, received ${JSON.stringify(input.jobId)}`;
+  if (input.targets.length === 0) return 'targets must name at least one thing or thing group';
+  if (Buffer.byteLength(input.document, 'utf8') > JOB_LIMITS.documentBytes) return `document must be at most ${JOB_LIMITS.documentBytes} bytes`;
+  try {
+    const parsed: unknown = JSON.parse(input.document);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'document must be a JSON object';
+  } catch {
+    return 'document must be valid JSON';
+  }
+  if (input.description !== undefined && input.description.length > JOB_LIMITS.descriptionLength) return `description must be at most ${JOB_LIMITS.descriptionLength} characters`;
+  return undefined;
+}
+
+/** The part of kiot's Config the jobs service reads: none yet (AWS's jobs limits are JOB_LIMITS); the parameter keeps every service's factory `(config, deps)`. */
+export type JobsConfig = Readonly<Record<never, never>>;
+
+export function createJobsService(_config: JobsConfig, deps: JobsServiceDeps): JobsService {
+  const logger = deps.logger.child({ module: 'jobs' });
+  let store: StateStore<JobsValue> | undefined;
+  let unsubscribe: (() => void) | undefined;
+  let consumer: EnvelopeConsumer | undefined;
+  const inFlight = new Set<Promise<void>>();
+  let stopping: Promise<void> | undefined;
+  /** jobId -> thingName -> execution, kept up to date from the store's changes. */
+  const byJob = new Map<string, Map<string, ExecutionRecord>>();
+  /** thingName -> when its first IN_PROGRESS execution times out (step or in-progress timer). */
+  const timers = new Map<string, number>();
+  /** Things whose time-out command is on its way (one at a time per thing). */
+  const timingOut = new Set<string>();
+  let ticker: NodeJS.Timeout | undefined;
+  const clock = deps.clock ?? Date.now;
+
+  /** The ids of the jobs and templates in the store, so that listing them does not walk every thing's record. */
+  const jobIds = new Set<string>();
+  const templateIds = new Set<string>();
+
+  const index = (previous: JobsValue | undefined, value: JobsValue | undefined) => {
+    if (previous?.kind === 'job' || value?.kind === 'job') {
+      if (value?.kind === 'job') jobIds.add(value.jobId);
+      else if (previous?.kind === 'job') jobIds.delete(previous.jobId);
+      return;
+    }
+    if (previous?.kind === 'template' || value?.kind === 'template') {
+      if (value?.kind === 'template') templateIds.add(value.jobTemplateId);
+      else if (previous?.kind === 'template') templateIds.delete(previous.jobTemplateId);
+      return;
+    }
+    const before = previous?.kind === 'thing' ? previous : undefined;
+    const after = value?.kind === 'thing' ? value : undefined;
+    const thing = (after ?? before)?.thingName;
+    if (thing === undefined) return;
+    for (const jobId of Object.keys(before?.executions ?? {})) {
+      if (after?.executions[jobId]) continue;
+      const executions = byJob.get(jobId);
+      executions?.delete(thing);
+      if (executions?.size === 0) byJob.delete(jobId);
+    }
+    for (const [jobId, exec] of Object.entries(after?.executions ?? {})) {
+      let executions = byJob.get(jobId);
+      if (!executions) byJob.set(jobId, (executions = new Map()));
+      executions.set(thing, exec);
+    }
+    const due = Object.values(after?.executions ?? {}).flatMap((e) => timeoutAt(e) ?? []);
+    if (due.length > 0) timers.set(thing, Math.min(...due));
+    else timers.delete(thing);
+  };
+
+  /**
+   * Runs the time-out command for every thing with a timer due. Every process that runs the
+   * service looks; the command on the thing's owner times out only what is due, so a second
+   * look changes nothing.
+   */
+  const tick = () => {
+    const s = store;
+    if (!s || stopping) return;
+    const now = clock();
+    for (const [thingName, at] of timers) {
+      if (at > now || timingOut.has(thingName)) continue;
+      timingOut.add(thingName);
+      s.execute('jobs.time-out', { thingName })
+        .catch((err: unknown) => logger.warn({ err, thingName }, 'job executions could not be timed out; trying again'))
+        .finally(() => timingOut.delete(thingName));
+    }
+  };
+  const progress = (jobId: string): JobProgress => progressOf(byJob.get(jobId)?.values() ?? []);
+  const executionsOfJob = (jobId: string): ReadonlyMap<string, ExecutionRecord> => byJob.get(jobId) ?? new Map();
+
+  /** CancelJob's second step: each QUEUED execution (and IN_PROGRESS one, with force) is canceled by its thing's owner. */
+  const cancelExecutionsOf = async (s: StateStore<JobsValue>, jobId: string, force: boolean) => {
+    const open = [...executionsOfJob(jobId)].filter(([, e]) => e.status === 'QUEUED' || (force && e.status === 'IN_PROGRESS')).map(([thing]) => thing);
+    await eachLimited(open, FAN_OUT, (thingName) => s.execute('jobs.cancel-execution-for-job', { thingName, jobId, force }));
+  };
+
+  /** DeleteJob's second and last steps: every execution goes, then the job. */
+  const removeJob = async (s: StateStore<JobsValue>, jobId: string) => {
+    await eachLimited([...executionsOfJob(jobId).keys()], FAN_OUT, (thingName) => s.execute('jobs.delete-execution-for-job', { thingName, jobId }));
+    await s.execute('jobs.remove', { jobId });
+  };
+
+  /**
+   * Finishes what a CancelJob or DeleteJob cut short (the process that ran it stopped between
+   * the job and its executions): run once at start; every step is idempotent, so a process
+   * finishing the same job meanwhile does no harm.
+   */
+  const finishInterrupted = async (s: StateStore<JobsValue>) => {
+    for (const jobId of [...jobIds]) {
+      const v = s.get(jobKey(jobId));
+      if (stopping) return;
+      if (v?.kind !== 'job') continue;
+      if (v.status === 'DELETION_IN_PROGRESS') await removeJob(s, v.jobId);
+      else if (v.status === 'CANCELED') await cancelExecutionsOf(s, v.jobId, Boolean(v.forceCanceled));
+    }
+  };
+
+  const jobs = (s: StateStore<JobsValue>): Jobs => {
+    const thingRecord = (thingName: string): ThingJobsRecord | undefined => {
+      const v = s.get(thingKey(thingName));
+      return v?.kind === 'thing' ? v : undefined;
+    };
+    const jobRecord = (jobId: string): JobRecord | undefined => {
+      const v = s.get(jobKey(jobId));
+      return v?.kind === 'job' ? v : undefined;
+    };
+    return {
+      async createJob(input, thingNames) {
+        const problem = createJobProblem(input);
+        if (problem) throw jobError('InvalidRequestException', problem);
+        const job = await s.execute<CreateJobInput, JobRecord>('jobs.create', input);
+        await eachLimited(new Set(thingNames), FAN_OUT, (thingName) => s.execute<ExecutionId, ExecutionRecord | null>('jobs.queue-execution', { thingName, jobId: input.jobId }));
+        return (await s.execute<{ jobId: string }, JobRecord | null>('jobs.finish-rollout', { jobId: input.jobId })) ?? job;
+      },
+      job: jobRecord,
+      *jobs() {
+        for (const jobId of jobIds) {
+          const job = jobRecord(jobId);
+          if (job) yield job;
+        }
+      },
+      progress,
+      status: (job) => jobStatus(job, progress(job.jobId)),
+      updateJob: (input) => s.execute('jobs.update', input),
+      createTemplate: (input) => s.execute('jobs.create-template', input),
+      template: (jobTemplateId) => {
+        const v = s.get(templateKey(jobTemplateId));
+        return v?.kind === 'template' ? v : undefined;
+      },
+      templates: () => [...templateIds].flatMap((id) => {
+        const v = s.get(templateKey(id));
+        return v?.kind === 'template' ? [v] : [];
+      }),
+      async deleteTemplate(jobTemplateId) {
+        await s.execute('jobs.delete-template', { jobTemplateId });
+      },
+      async cancelJob(input) {
+        const job = await s.execute<CancelJobInput, JobRecord>('jobs.cancel', input);
+        await cancelExecutionsOf(s, input.jobId, Boolean(input.force));
+        return job;
+      },
+      async deleteJob(input) {
+        await s.execute('jobs.start-delete', input);
+        await removeJob(s, input.jobId);
+      },
+      execution: (thingName, jobId) => thingRecord(thingName)?.executions[jobId],
+      executionsOfJob,
+      executionsOfThing: (thingName) => Object.values(thingRecord(thingName)?.executions ?? {}).sort((a, b) => a.executionNumber - b.executionNumber),
+      updateExecution: (input) => s.execute('jobs.update-execution', input),
+      startNext: (input) => s.execute('jobs.start-next', input),
+      pending: async (thingName) => pendingExecutions((await s.execute<{ thingName: string }, ThingJobsRecord | null>('jobs.read-thing', { thingName })) ?? undefined),
+      cancelExecution: (input) => s.execute('jobs.cancel-execution', input),
+      async deleteExecution(input) {
+        await s.execute('jobs.delete-execution', input);
+      },
+    };
+  };
+
+  /**
+   * A device's request from `iot.ingress`: answered on `<topic>/accepted` or `/rejected` once the
+   * thing's owner ran it (device.ts). A thing's requests reach its owner in log order.
+   */
+  const onRequest = (envelope: Envelope): Promise<void> | undefined => {
+    const request = parseJobsTopic(envelope.topic);
+    const s = store;
+    if (!request || !s) return undefined;
+    const documentOf = (jobId: string) => {
+      const v = s.get(jobKey(jobId));
+      return v?.kind === 'job' ? v.document : undefined;
+    };
+    const handle = () =>
+      askUntilAnswered(
+        async () => {
+          const answer = await answerDevice(request, envelope.payload, (name, input) => s.execute(name, input), documentOf, clock);
+          const topic = `${requestTopic(request)}/${answer.accepted ? 'accepted' : 'rejected'}`;
+          await deps.log.append(TOPICS.ingress, [publication(request.thingName, topic, answer.body, clock())]);
+        },
+        { logger, stopping: () => stopping !== undefined, message: 'jobs request not answered; asking again', fields: { topic: envelope.topic } },
+      );
+    const mine = handle().catch((err: unknown) => logger.error({ err, topic: envelope.topic }, 'jobs request failed'));
+    inFlight.add(mine);
+    void mine.finally(() => inFlight.delete(mine));
+    return mine;
+  };
+
+  return {
+    async start() {
+      store = await StateStore.open<JobsValue>({ log: deps.log, logger, topic: topicSpec(TOPICS.jobs), codec: jobsCodec, commands: jobsCommands(progress), clock });
+      // No await between the replay and the subscription: no change falls between them.
+      for (const [, value] of store.entries()) index(undefined, value);
+      unsubscribe = store.onChange((change) => index(change.previous, change.value));
+      await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
+      consumer = createEnvelopeConsumer({
+        log: deps.log,
+        logger,
+        groupId: JOBS_GROUP,
+        topics: [TOPICS.ingress],
+        commitIntervalMs: 1000,
+        topicFilter: (topic) => parseJobsTopic(topic) !== undefined,
+        deliver: onRequest,
+      });
+      await consumer.start();
+      ticker = setInterval(tick, deps.timerIntervalMs ?? 1000);
+      ticker.unref();
+      const finishing = finishInterrupted(store).catch((err: unknown) => logger.warn({ err }, 'an interrupted CancelJob or DeleteJob could not be finished; the next start tries again'));
+      inFlight.add(finishing);
+      void finishing.finally(() => inFlight.delete(finishing));
+      return jobs(store);
+    },
+    stop() {
+      return (stopping ??= (async () => {
+        clearInterval(ticker);
+        await consumer?.stop();
+        await Promise.allSettled([...inFlight]);
+        unsubscribe?.();
+        await store?.close();
+      })());
+    },
+  };
+}
