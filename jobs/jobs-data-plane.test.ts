@@ -1,21 +1,29 @@
 /**
- * The jobs data plane over HTTP inside `kiot up`: requests signed for `iot-jobs-data` as
- * `@aws-sdk/client-iot-jobs-data-plane` signs them (that client is not installed here, so the
- * requests are built by hand with the same SigV4 signer), on the paths the data plane shares
- * with the control plane and its own. The control plane's answers on the shared paths stay, and
- * a key held to a device's policy reaches only its own thing.
+ * The jobs data plane over HTTP inside `kiot up`, called by `@aws-sdk/client-iot-jobs-data-plane`
+ * on the paths it shares with the control plane and its own. The control plane's answers on the
+ * shared paths stay, and a key held to a device's policy reaches only its own thing (those
+ * requests are signed by hand, to sign one path for either plane with one key).
  */
 import { CreateJobCommand, CreateThingCommand, DescribeJobExecutionCommand, IoTClient, ListJobExecutionsForThingCommand } from '@aws-sdk/client-iot';
+import {
+  DescribeJobExecutionCommand as DescribeDataPlaneExecutionCommand,
+  GetPendingJobExecutionsCommand,
+  IoTJobsDataPlaneClient,
+  StartNextPendingJobExecutionCommand,
+  UpdateJobExecutionCommand,
+} from '@aws-sdk/client-iot-jobs-data-plane';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { signRequest } from '../actions/index.js';
 import { startTestPlatform, type TestPlatform } from '../cli/testing.js';
 
 let kiot: TestPlatform;
 let iot: IoTClient;
+let jobsData: IoTJobsDataPlaneClient;
 
 beforeAll(async () => {
   kiot = await startTestPlatform();
   iot = kiot.client(IoTClient);
+  jobsData = kiot.client(IoTJobsDataPlaneClient);
   const { thingArn } = await iot.send(new CreateThingCommand({ thingName: 'meter-1' }));
   await iot.send(new CreateJobCommand({ jobId: 'read-1', targets: [thingArn!], document: '{"op":"read"}' }));
   await iot.send(new CreateJobCommand({ jobId: 'read-2', targets: [thingArn!], document: '{"op":"read","again":true}' }));
@@ -36,31 +44,35 @@ async function dataPlane(method: string, path: string, body?: unknown, credentia
   return { status: res.status, type: res.headers.get('x-amzn-errortype'), body: (await res.json()) as Record<string, any> };
 }
 
-test('GetPendingJobExecutions, StartNextPendingJobExecution, UpdateJobExecution and DescribeJobExecution as the data plane answers them', async () => {
-  const pending = await dataPlane('GET', '/things/meter-1/jobs');
-  expect(pending.status).toBe(200);
-  expect(pending.body).toEqual({ inProgressJobs: [], queuedJobs: [expect.objectContaining({ jobId: 'read-1', versionNumber: 1, executionNumber: 1 }), expect.objectContaining({ jobId: 'read-2', executionNumber: 2 })] });
+test('GetPendingJobExecutions, StartNextPendingJobExecution, UpdateJobExecution and DescribeJobExecution through @aws-sdk/client-iot-jobs-data-plane', async () => {
+  const pending = await jobsData.send(new GetPendingJobExecutionsCommand({ thingName: 'meter-1' }));
+  expect(pending.inProgressJobs).toEqual([]);
+  expect(pending.queuedJobs).toEqual([expect.objectContaining({ jobId: 'read-1', versionNumber: 1, executionNumber: 1 }), expect.objectContaining({ jobId: 'read-2', executionNumber: 2 })]);
 
-  const next = await dataPlane('GET', '/things/meter-1/jobs/$next');
-  expect(next.body.execution).toMatchObject({ jobId: 'read-1', thingName: 'meter-1', status: 'QUEUED', statusDetails: {}, jobDocument: '{"op":"read"}' });
+  const next = await jobsData.send(new DescribeDataPlaneExecutionCommand({ thingName: 'meter-1', jobId: '$next', includeJobDocument: true }));
+  expect(next.execution).toMatchObject({ jobId: 'read-1', thingName: 'meter-1', status: 'QUEUED', statusDetails: {}, jobDocument: '{"op":"read"}' });
 
-  const started = await dataPlane('PUT', '/things/meter-1/jobs/$next', { statusDetails: { phase: 'reading' }, stepTimeoutInMinutes: 5 });
-  expect(started.body.execution).toMatchObject({ jobId: 'read-1', status: 'IN_PROGRESS', versionNumber: 2, statusDetails: { phase: 'reading' }, jobDocument: '{"op":"read"}' });
-  expect(started.body.execution.approximateSecondsBeforeTimedOut).toBeGreaterThan(250);
+  const started = await jobsData.send(new StartNextPendingJobExecutionCommand({ thingName: 'meter-1', statusDetails: { phase: 'reading' }, stepTimeoutInMinutes: 5 }));
+  expect(started.execution).toMatchObject({ jobId: 'read-1', status: 'IN_PROGRESS', versionNumber: 2, statusDetails: { phase: 'reading' }, jobDocument: '{"op":"read"}' });
+  expect(started.execution!.approximateSecondsBeforeTimedOut).toBeGreaterThan(250);
 
-  const stale = await dataPlane('POST', '/things/meter-1/jobs/read-1', { status: 'SUCCEEDED', expectedVersion: 1 });
-  expect([stale.status, stale.type]).toEqual([409, 'InvalidStateTransitionException']);
-  const done = await dataPlane('POST', '/things/meter-1/jobs/read-1', { status: 'SUCCEEDED', expectedVersion: 2, includeJobExecutionState: true, includeJobDocument: true });
-  expect(done.body).toEqual({ executionState: { status: 'SUCCEEDED', statusDetails: { phase: 'reading' }, versionNumber: 3 }, jobDocument: '{"op":"read"}' });
-  const again = await dataPlane('POST', '/things/meter-1/jobs/read-1', { status: 'IN_PROGRESS' });
-  expect([again.status, again.type]).toEqual([409, 'InvalidStateTransitionException']);
-  expect((await dataPlane('POST', '/things/meter-1/jobs/read-2', { status: 'DONE' })).type).toBe('InvalidRequestException');
-  expect((await dataPlane('POST', '/things/meter-1/jobs/nope', { status: 'IN_PROGRESS' })).type).toBe('ResourceNotFoundException');
+  const refused = (command: UpdateJobExecutionCommand) => jobsData.send(command).then(
+    () => expect.unreachable('accepted'),
+    (err: { name: string; $metadata: { httpStatusCode?: number } }) => [err.$metadata.httpStatusCode, err.name],
+  );
+  expect(await refused(new UpdateJobExecutionCommand({ thingName: 'meter-1', jobId: 'read-1', status: 'SUCCEEDED', expectedVersion: 1 }))).toEqual([409, 'InvalidStateTransitionException']);
+  const done = await jobsData.send(new UpdateJobExecutionCommand({ thingName: 'meter-1', jobId: 'read-1', status: 'SUCCEEDED', expectedVersion: 2, includeJobExecutionState: true, includeJobDocument: true }));
+  expect(done.executionState).toEqual({ status: 'SUCCEEDED', statusDetails: { phase: 'reading' }, versionNumber: 3 });
+  expect(done.jobDocument).toBe('{"op":"read"}');
+  expect(await refused(new UpdateJobExecutionCommand({ thingName: 'meter-1', jobId: 'read-1', status: 'IN_PROGRESS' }))).toEqual([409, 'InvalidStateTransitionException']);
+  expect((await refused(new UpdateJobExecutionCommand({ thingName: 'meter-1', jobId: 'read-2', status: 'DONE' as never })))[1]).toBe('InvalidRequestException');
+  expect((await refused(new UpdateJobExecutionCommand({ thingName: 'meter-1', jobId: 'nope', status: 'IN_PROGRESS' })))[1]).toBe('ResourceNotFoundException');
 
-  const described = await dataPlane('GET', '/things/meter-1/jobs/read-1?includeJobDocument=false');
-  expect(described.body.execution).toMatchObject({ jobId: 'read-1', status: 'SUCCEEDED', statusDetails: { phase: 'reading' } });
-  expect(described.body.execution.jobDocument).toBeUndefined();
-  expect((await dataPlane('GET', '/things/meter-1/jobs')).body).toEqual({ inProgressJobs: [], queuedJobs: [expect.objectContaining({ jobId: 'read-2' })] });
+  const described = await jobsData.send(new DescribeDataPlaneExecutionCommand({ thingName: 'meter-1', jobId: 'read-1', includeJobDocument: false }));
+  expect(described.execution).toMatchObject({ jobId: 'read-1', status: 'SUCCEEDED', statusDetails: { phase: 'reading' } });
+  expect(described.execution!.jobDocument).toBeUndefined();
+  const after = await jobsData.send(new GetPendingJobExecutionsCommand({ thingName: 'meter-1' }));
+  expect([after.inProgressJobs, after.queuedJobs!.map((j) => j.jobId)]).toEqual([[], ['read-2']]);
 });
 
 test('the control plane still answers its own shapes on the shared paths', async () => {
