@@ -4,7 +4,8 @@
  * kafka; for down and stalled, each over a KafkaLog on a closed or silent port: the cluster
  * kiot runs on for republish, the action's cluster for kafka), loopback HTTP servers (http,
  * lambda), dynalite (dynamodb, dynamodbv2), s3rver (s3), @elastic/elasticsearch-mock and real
- * HTTP (elasticsearch, opensearch), and throw-away PostgreSQL and Redis servers (postgres, redis).
+ * HTTP (elasticsearch, opensearch), throw-away PostgreSQL and Redis servers (postgres, redis) and a Mosquitto broker read back
+ * by an mqtt.js subscriber (mqtt).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -38,6 +39,9 @@ import { createPostgresDefinition } from './postgres/index.js';
 import { createRedisDefinition } from './redis/index.js';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import mqtt from 'mqtt';
+import { startMosquitto, type Mosquitto } from '../core/testing/mosquitto.js';
+import { createMqttDefinition } from './mqtt/index.js';
 
 type Doc = Record<string, unknown>;
 const logger = silentLogger();
@@ -47,12 +51,13 @@ let db: DynaliteServer;
 let s3: S3rverServer;
 let postgres: PostgresServer;
 let redis: RedisServer;
+let mosquitto: Mosquitto;
 beforeAll(async () => {
-  [db, s3, postgres, redis] = await Promise.all([startDynalite(), startS3rver(['contract']), startPostgres(), startRedis()]);
+  [db, s3, postgres, redis, mosquitto] = await Promise.all([startDynalite(), startS3rver(['contract']), startPostgres(), startRedis(), startMosquitto()]);
   await db.createTable('contract', { name: 'device', type: 'S' });
 }, 60_000);
 afterAll(async () => {
-  await Promise.all([db?.close(), s3?.close(), postgres?.close(), redis?.close()]);
+  await Promise.all([db?.close(), s3?.close(), postgres?.close(), redis?.close(), mosquitto?.close()]);
 });
 
 /** A fresh embedded log and the deps over it. */
@@ -328,6 +333,30 @@ const harnesses: Record<string, () => Promise<SinkHarness<any>>> = {
       down: () => nothingListening(elsewhere),
       stalled: () => notAnswering(elsewhere),
       stop: async () => void (await client.quit()),
+    };
+  },
+
+  async mqtt() {
+    const run = randomUUID().slice(0, 8);
+    const received = new Map<string, unknown>();
+    const subscriber = await mqtt.connectAsync(mosquitto.url);
+    subscriber.on('message', (topic, payload) => received.set(topic, JSON.parse(payload.toString())));
+    await subscriber.subscribeAsync(`${run}/#`, { qos: 1 });
+    const def = createMqttDefinition();
+    const params = (i: number, url = mosquitto.url, topic = `${run}/r${i}`) => def.config.parse({ url, topic });
+    const elsewhere = (endpoint: string) => createMqttDefinition({ timeoutMs: 300 }).create(params(0, endpoint.replace('http:', 'mqtt:')), { logger });
+    return {
+      sink: () => def.create(params(0), { logger }),
+      record: (i) => testRecord(output(i), params(i), i),
+      // As `${run}/${device}` renders for a message whose device is `+`: not a topic name.
+      badRecord: (i) => testRecord(output(i), params(i, mosquitto.url, `${run}/+`), i),
+      async readBack(records) {
+        await vi.waitFor(() => expect(records.every((r) => received.has(r.params.topic))).toBe(true), { timeout: 5_000 });
+        return records.map((r) => received.get(r.params.topic));
+      },
+      down: () => nothingListening(elsewhere),
+      stalled: () => notAnswering(elsewhere),
+      stop: () => subscriber.endAsync(),
     };
   },
 

@@ -23,7 +23,7 @@ import {
   type Logger,
 } from '../../core/index.js';
 import { BRIDGE_ORIGIN_PROPERTY, createBridge, type Bridge } from './index.js';
-import { makeCertificates, startMosquitto, type Mosquitto } from './testing/mosquitto.js';
+import { makeCertificates, startMosquitto, type Mosquitto } from '../../core/testing/mosquitto.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

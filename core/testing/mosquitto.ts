@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const MOSQUITTO_INSTALL_HINT =
-  'Mosquitto is not installed; the bridge tests need a real broker. Install it with `sudo apt-get install -y mosquitto` (Debian/Ubuntu; .ci/run does this) or `brew install mosquitto`, or put `mosquitto` on PATH.';
+  'Mosquitto is not installed; the bridge and mqtt action tests need a real broker. Install it with `sudo apt-get install -y mosquitto` (Debian/Ubuntu; .ci/run does this) or `brew install mosquitto`, or put `mosquitto` on PATH.';
 
 /** Debian installs the broker in /usr/sbin, which is often not on a user's PATH. */
 export function findMosquitto(): string {
