@@ -26,7 +26,7 @@ export const DEFAULT_MQTT_TIMEOUT_MS = 10_000;
 
 const schema = paramsSchema({
   /** `mqtt://host:port` or `mqtts://host:port` (TLS). */
-  url: constantString('a connection parameter').refine((u) => /^mqtts?:\/\/[^/]/.test(u), 'url: expected mqtt://host:port or mqtts://host:port'),
+  url: constantString('a connection parameter').refine((u) => /^mqtts?:\/\/[^/]/.test(u), 'expected mqtt://host:port or mqtts://host:port'),
   /** The topic name, usually a template such as `site/${clientid()}/alerts`. */
   topic: z.string().min(1),
   qos: z.union([z.literal(0), z.literal(1)]).default(1),

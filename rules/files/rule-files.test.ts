@@ -81,6 +81,21 @@ describe('CREATE RULE files', () => {
     ]);
   });
 
+  test('mqtt: unknown and missing parameters, a bad url and a bad template, each at its parameter', () => {
+    const text = [
+      "CREATE RULE m1 AS SELECT a FROM 'a' DO mqtt(url = 'mqtt://127.0.0.1:1883', topic = 't', qos = 1, retian = true);",
+      "CREATE RULE m2 AS SELECT a FROM 'a' DO mqtt(url = 'http://127.0.0.1', topic = 'a/${upper(}');",
+      "CREATE RULE m3 AS SELECT a FROM 'a' DO mqtt(topic = 't');",
+    ].join('\n');
+    const problems = checkRuleText(text, 'm.sql').problems.map(formatProblem);
+    expect(problems).toEqual([
+      expect.stringMatching(/^m\.sql:1:98: mqtt: unknown parameter retian \(known: url, topic, qos, retain, /),
+      'm.sql:2:45: mqtt: url: expected mqtt://host:port or mqtts://host:port',
+      expect.stringMatching(/^m\.sql:2:71: mqtt: topic: bad substitution template: /),
+      'm.sql:3:40: mqtt: missing parameter url',
+    ]);
+  });
+
   test('a syntax error is one line with the position', () => {
     const problems = checkRuleText("CREATE RULE r AS SELECT a FROM 'a'\nWHERE a > DO republish(topic = 'x');", 'bad.sql').problems.map(formatProblem);
     expect(problems).toEqual(["bad.sql:2:11: expected an expression, found 'DO'"]);

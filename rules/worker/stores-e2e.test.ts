@@ -1,28 +1,31 @@
 /**
  * End to end through the real rules worker on an EmbeddedLog: an envelope on `iot.ingress` ->
- * a rule -> the postgres and redis actions -> read back from throw-away PostgreSQL and Redis
- * servers with their own clients. Also: a message carrying SQL is stored as text, and an
+ * a rule -> the postgres, redis and mqtt actions -> read back from throw-away PostgreSQL and
+ * Redis servers and a Mosquitto broker with their own clients. Also: a message carrying SQL is stored as text, and an
  * oversized row reaches the rule's error action with PostgreSQL's error while the others land.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { loadConfig, silentLogger, TOPICS, type Log } from '../../core/index.js';
 import { startPostgres, type PostgresServer } from '../../core/testing/postgres.js';
 import { startRedis, type RedisServer } from '../../core/testing/redis.js';
+import { startMosquitto, type Mosquitto } from '../../core/testing/mosquitto.js';
 import { createRulesService, type RulesService } from './index.js';
 import { closeTestLog, envelopesOf, openTestLog, publish, readN, waitFor } from './test-helpers.js';
 
 let postgres: PostgresServer;
 let redis: RedisServer;
+let mosquitto: Mosquitto;
 let sql: pg.Client;
 let kv: Redis;
 
 beforeAll(async () => {
-  [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+  [postgres, redis, mosquitto] = await Promise.all([startPostgres(), startRedis(), startMosquitto()]);
   sql = new pg.Client({ connectionString: postgres.url });
   await sql.connect();
   kv = new Redis(redis.url);
@@ -32,7 +35,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await sql?.end();
   await kv?.quit();
-  await Promise.all([postgres?.close(), redis?.close()]);
+  await Promise.all([postgres?.close(), redis?.close(), mosquitto?.close()]);
 });
 
 let dir: string;
@@ -74,6 +77,21 @@ DO postgres(url = '${postgres.url}', table = 'readings', columns = {device: '\${
     expect((await kv.xrange('telemetry:boiler-1', '-', '+')).map(([, f]) => JSON.parse(f[1]!))).toEqual([81.5, 82]);
     expect(await kv.xrange('telemetry:boiler-2', '-', '+')).toHaveLength(1);
     expect(await kv.hgetall('last:boiler-1')).toEqual({ temperature: '82' });
+  });
+
+  test('mqtt: each output is published to the external broker on its templated topic', async () => {
+    const subscriber = await mqtt.connectAsync(mosquitto.url);
+    cleanups.push(() => subscriber.endAsync());
+    const got: [string, string][] = [];
+    subscriber.on('message', (topic, payload) => got.push([topic, payload.toString()]));
+    await subscriber.subscribeAsync('relayed/#', { qos: 1 });
+    const service = await start(`CREATE RULE relay AS SELECT temperature FROM 'plant/+/telemetry'
+DO mqtt(url = '${mosquitto.url}', topic = 'relayed/\${topic(2)}', qos = 1),
+   mqtt(url = '${mosquitto.url}', topic = 'relayed/\${topic(2)}/raw', payload = '\${temperature}', qos = 0);`);
+    await publish(log, [message('boiler-1', { temperature: 81.5 }), message('boiler-2', { temperature: 20 })]);
+    await waitFor(() => service.list().rules[0]!.counters.actionsOk === 4, 15_000, 'four publishes');
+    await waitFor(() => got.length === 4, 5_000, 'four messages at the subscriber');
+    expect(got.sort()).toEqual([['relayed/boiler-1', '{"temperature":81.5}'], ['relayed/boiler-1/raw', '81.5'], ['relayed/boiler-2', '{"temperature":20}'], ['relayed/boiler-2/raw', '20']]);
   });
 
   test('an oversized row goes to the error action with PostgreSQL\'s error; the rest of the batch lands', async () => {
