@@ -18,6 +18,7 @@ import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import { z } from 'zod';
 import { endBatch, isValidTopicName, PlatformError, sinkUnavailable, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
 import { outputBytes, type ActionDeps } from '../runtime/deps.js';
+import { SinkConnection } from '../runtime/connection.js';
 import { constantString, crossChecked, keyValueList, paramsSchema } from '../runtime/params.js';
 
 export const MQTT_MAX_BATCH_SIZE = 500;
@@ -92,8 +93,11 @@ async function readPem(field: string, path: string | undefined): Promise<Buffer 
 class MqttSink implements Sink<MqttConfig> {
   readonly #config: MqttConfig;
   readonly #timeoutMs: number;
-  #client: Promise<MqttClient> | undefined;
-  #closed = false;
+  readonly #connection = new SinkConnection<MqttClient>('MQTT', {
+    open: () => this.#open(),
+    destroy: (client) => client.end(true),
+    end: (client) => client.endAsync(),
+  });
 
   constructor(config: MqttConfig, timeoutMs: number) {
     this.#config = config;
@@ -119,57 +123,44 @@ class MqttSink implements Sink<MqttConfig> {
     };
   }
 
-  /** The connected client; a fresh one when there is none or the last one closed. */
-  #connected(): Promise<MqttClient> {
-    if (this.#closed) return Promise.reject(new PlatformError('SINK_UNAVAILABLE', 'MQTT: the action is closed', { retriable: false }));
-    return (this.#client ??= (async () => {
-      const [{ connect }, options] = await Promise.all([loadMqtt(), this.#options()]);
-      const client = connect(this.#config.url, options);
-      try {
-        await new Promise<void>((resolve, reject) => {
-          // mqtt.js's connectTimeout covers CONNACK too, but ends with a bare 'close'.
-          const timer = setTimeout(() => reject(new Error(`no CONNACK within ${this.#timeoutMs} ms`)), this.#timeoutMs);
-          const settle = (err?: Error) => {
-            clearTimeout(timer);
-            client.off('connect', onConnect).off('error', settle).off('close', onClose);
-            if (err) reject(err);
-            else resolve();
-          };
-          const onConnect = () => settle();
-          const onClose = () => settle(new Error('connection closed before CONNACK'));
-          client.once('connect', onConnect).once('error', settle).once('close', onClose);
-        });
-      } catch (err) {
-        client.end(true);
-        throw sinkUnavailable('MQTT', (err as Error).message, err);
-      }
-      // Later errors reach the publish that failed; without a listener the client would throw.
-      client.on('error', () => {});
-      client.once('close', () => this.#drop(client));
-      return client;
-    })().catch((err: unknown) => {
-      this.#client = undefined;
-      throw err;
-    }));
-  }
-
-  #drop(client: MqttClient): void {
-    void this.#client?.then((c) => {
-      if (c === client) this.#client = undefined;
-    }, () => {});
-    client.end(true);
+  /** A connected client (SinkConnection keeps it between batches). */
+  async #open(): Promise<MqttClient> {
+    const [{ connect }, options] = await Promise.all([loadMqtt(), this.#options()]);
+    const client = connect(this.#config.url, options);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        // mqtt.js's connectTimeout covers CONNACK too, but ends with a bare 'close'.
+        const timer = setTimeout(() => settle(new Error(`no CONNACK within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+        const settle = (err?: Error) => {
+          clearTimeout(timer);
+          client.off('connect', onConnect).off('error', settle).off('close', onClose);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onConnect = () => settle();
+        const onClose = () => settle(new Error('connection closed before CONNACK'));
+        client.once('connect', onConnect).once('error', settle).once('close', onClose);
+      });
+    } catch (err) {
+      client.end(true);
+      throw sinkUnavailable('MQTT', (err as Error).message, err);
+    }
+    // Later errors reach the publish that failed; without a listener the client would throw.
+    client.on('error', () => {});
+    client.once('close', () => this.#connection.drop(client));
+    return client;
   }
 
   async connect(): Promise<void> {
-    await this.#connected();
+    await this.#connection.get();
   }
 
   async writeBatch(records: readonly ActionRecord<MqttConfig>[]): Promise<void> {
     if (records.length === 0) return;
-    let client = await this.#connected();
+    let client = await this.#connection.get();
     if (!client.connected) {
-      this.#drop(client);
-      client = await this.#connected();
+      this.#connection.drop(client);
+      client = await this.#connection.get();
     }
     const failures: RecordFailure[] = [];
     let unreachable: Error | undefined;
@@ -214,15 +205,11 @@ class MqttSink implements Sink<MqttConfig> {
     }
     failures.sort((a, b) => a.index - b.index);
     // A timeout or a broken connection leaves acknowledgements unknown: the next batch starts on a new connection.
-    if (unreachable !== undefined) this.#drop(client);
+    if (unreachable !== undefined) this.#connection.drop(client);
     endBatch('MQTT', failures, records.length, unreachable === undefined ? undefined : sinkUnavailable('MQTT', unreachable.message, unreachable));
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const client = await this.#client?.catch(() => undefined);
-    this.#client = undefined;
-    if (client) await client.endAsync().catch(() => client.end(true));
+  close(): Promise<void> {
+    return this.#connection.close();
   }
 }

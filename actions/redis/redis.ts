@@ -13,8 +13,9 @@
  */
 import type { Redis, RedisOptions } from 'ioredis';
 import { z } from 'zod';
-import { endBatch, PlatformError, sinkUnavailable, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
+import { endBatch, sinkUnavailable, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
 import { outputBytes, type ActionDeps } from '../runtime/deps.js';
+import { SinkConnection } from '../runtime/connection.js';
 import { constantString, crossChecked, intOrTemplate, paramsSchema } from '../runtime/params.js';
 
 export const REDIS_COMMANDS = ['SET', 'HSET', 'XADD', 'PUBLISH'] as const;
@@ -127,8 +128,11 @@ function outputFields(output: unknown): Record<string, unknown> | undefined {
 class RedisSink implements Sink<RedisConfig> {
   readonly #config: RedisConfig;
   readonly #timeoutMs: number;
-  #client: Promise<Redis> | undefined;
-  #closed = false;
+  readonly #connection = new SinkConnection<Redis>('Redis', {
+    open: () => this.#open(),
+    destroy: (client) => client.disconnect(),
+    end: (client) => client.quit(),
+  });
 
   constructor(config: RedisConfig, timeoutMs: number) {
     this.#config = config;
@@ -153,52 +157,39 @@ class RedisSink implements Sink<RedisConfig> {
     };
   }
 
-  /** The connected client; a fresh one when there is none or the last one broke. */
-  #connected(): Promise<Redis> {
-    if (this.#closed) return Promise.reject(new PlatformError('SINK_UNAVAILABLE', 'Redis: the action is closed', { retriable: false }));
-    return (this.#client ??= (async () => {
-      const { Redis } = await loadRedis();
-      const client = this.#config.url !== undefined ? new Redis(this.#config.url, this.#options()) : new Redis(this.#options());
-      // Errors reach the command that failed; without a listener ioredis would print them.
-      client.on('error', () => {});
-      client.once('end', () => this.#drop(client));
-      // connectTimeout covers the TCP connect only; this bounds the handshake after it too
-      // (a server that accepts and never answers leaves connect() pending for seconds).
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
-      });
-      const connecting = client.connect();
-      connecting.catch(() => {});
-      try {
-        await Promise.race([connecting, timeout]);
-        return client;
-      } catch (err) {
-        client.disconnect();
-        throw sinkUnavailable('Redis', (err as Error).message, err);
-      } finally {
-        clearTimeout(timer);
-      }
-    })().catch((err: unknown) => {
-      this.#client = undefined;
-      throw err;
-    }));
-  }
-
-  #drop(client: Redis): void {
-    void this.#client?.then((c) => {
-      if (c === client) this.#client = undefined;
-    }, () => {});
-    client.disconnect();
+  /** A connected client (SinkConnection keeps it between batches). */
+  async #open(): Promise<Redis> {
+    const { Redis } = await loadRedis();
+    const client = this.#config.url !== undefined ? new Redis(this.#config.url, this.#options()) : new Redis(this.#options());
+    // Errors reach the command that failed; without a listener ioredis would print them.
+    client.on('error', () => {});
+    client.once('end', () => this.#connection.drop(client));
+    // connectTimeout covers the TCP connect only; this bounds the handshake after it too
+    // (a server that accepts and never answers leaves connect() pending for seconds).
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+    });
+    const connecting = client.connect();
+    connecting.catch(() => {});
+    try {
+      await Promise.race([connecting, timeout]);
+      return client;
+    } catch (err) {
+      client.disconnect();
+      throw sinkUnavailable('Redis', (err as Error).message, err);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async connect(): Promise<void> {
-    await this.#connected();
+    await this.#connection.get();
   }
 
   async writeBatch(records: readonly ActionRecord<RedisConfig>[]): Promise<void> {
     if (records.length === 0) return;
-    const client = await this.#connected();
+    const client = await this.#connection.get();
     const failures: RecordFailure[] = [];
     const sent: number[] = [];
     const pipeline = client.pipeline();
@@ -226,15 +217,11 @@ class RedisSink implements Sink<RedisConfig> {
       });
     }
     // A timeout or a broken connection leaves replies unknown: start the next batch on a new connection.
-    if (unreachable !== undefined) this.#drop(client);
+    if (unreachable !== undefined) this.#connection.drop(client);
     endBatch('Redis', failures, records.length, unreachable === undefined ? undefined : sinkUnavailable('Redis', (unreachable as Error).message, unreachable));
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const client = await this.#client?.catch(() => undefined);
-    this.#client = undefined;
-    if (client) await client.quit().catch(() => client.disconnect());
+  close(): Promise<void> {
+    return this.#connection.close();
   }
 }
