@@ -1,7 +1,8 @@
 /**
  * The mqtt action against real Mosquitto brokers, read back by an mqtt.js subscriber: retain,
- * a payload template and MQTT 5 user properties; a broker on TLS with a certificate from a test
- * CA, with and without client certificates; and parameters that do not fit refused.
+ * a payload template and MQTT 5 user properties; a PUBLISH refused by the broker's ACL; a
+ * broker on TLS with a certificate from a test CA, with and without client certificates; and
+ * parameters that do not fit refused.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { silentLogger } from '../../core/index.js';
+import { SinkBatchError, silentLogger } from '../../core/index.js';
 import { makeCertificates, startMosquitto, type Mosquitto } from '../../core/testing/mosquitto.js';
 import { problemsOf, signal, testRecord } from '../aws/testing/records.js';
 import { createMqttDefinition, type MqttConfig } from './index.js';
 
 let plain: Mosquitto;
+let guarded: Mosquitto;
 let tls: Mosquitto;
 let mutual: Mosquitto;
 let certs: ReturnType<typeof makeCertificates>;
@@ -23,10 +25,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kiot-mqtt-action-'));
   certs = makeCertificates(dir);
   const server = { cafile: certs.ca, certfile: certs.serverCert, keyfile: certs.serverKey };
-  [plain, tls, mutual] = await Promise.all([startMosquitto(), startMosquitto({ tls: server }), startMosquitto({ tls: { ...server, requireCertificate: true } })]);
+  [plain, guarded, tls, mutual] = await Promise.all([startMosquitto(), startMosquitto({ acl: 'topic readwrite open/#' }), startMosquitto({ tls: server }), startMosquitto({ tls: { ...server, requireCertificate: true } })]);
 }, 60_000);
 afterAll(async () => {
-  await Promise.all([plain?.close(), tls?.close(), mutual?.close()]);
+  await Promise.all([plain?.close(), guarded?.close(), tls?.close(), mutual?.close()]);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -63,6 +65,22 @@ describe('mqtt action', () => {
     await late.subscribeAsync(`${t}/alerts`);
     expect((await retained).toString()).toBe('hot: 81');
     await late.endAsync();
+  });
+
+  test('a PUBLISH the broker refuses (MQTT 5 reason code) fails only its record', async () => {
+    const t = randomUUID();
+    const subscriber = await mqtt.connectAsync(guarded.url);
+    const got: string[] = [];
+    subscriber.on('message', (topic) => got.push(topic));
+    await subscriber.subscribeAsync(`open/${t}/#`, { qos: 1 });
+    const at = (topic: string, i: number) => record({ url: guarded.url, topic }, { i }, i);
+    const sink = def.create(at('x', 0).params, { logger: silentLogger() });
+    const err = await sink.writeBatch([at(`open/${t}/a`, 0), at(`closed/${t}`, 1), at(`open/${t}/c`, 2)], signal()).then(() => undefined, (e: unknown) => e);
+    await sink.close();
+    expect(err).toBeInstanceOf(SinkBatchError);
+    expect((err as SinkBatchError).failures.map((f) => [f.index, f.retriable])).toEqual([[1, false]]);
+    await expect.poll(() => got.sort(), { timeout: 5_000 }).toEqual([`open/${t}/a`, `open/${t}/c`]);
+    await subscriber.endAsync();
   });
 
   test('TLS: a broker certificate from the given CA; mutual TLS with a client certificate', async () => {

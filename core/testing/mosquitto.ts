@@ -49,6 +49,8 @@ export interface MosquittoOptions {
   readonly tls?: MosquittoTls;
   /** Require these user names and passwords (no anonymous clients). */
   readonly users?: Readonly<Record<string, string>>;
+  /** An ACL file's text (mosquitto.conf(5), acl_file); its first lines apply to anonymous clients. */
+  readonly acl?: string;
 }
 
 export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
@@ -68,6 +70,11 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     lines.push('allow_anonymous false', `password_file ${passwords}`);
   } else {
     lines.push('allow_anonymous true');
+  }
+  if (options.acl !== undefined) {
+    const acl = join(dir, 'acl');
+    await writeFile(acl, `${options.acl}\n`);
+    lines.push(`acl_file ${acl}`);
   }
   if (options.tls && tlsPort !== undefined) {
     lines.push(`listener ${tlsPort} 127.0.0.1`, `cafile ${options.tls.cafile}`, `certfile ${options.tls.certfile}`, `keyfile ${options.tls.keyfile}`);
