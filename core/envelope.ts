@@ -4,7 +4,7 @@
  * state services and egress read them. Encoding and decoding run once per message on the
  * hot path, so every avsc Type and resolver is built once, when this module loads.
  */
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import avro from 'avsc';
 import type { Schema, Type } from 'avsc';
 import { ENVELOPE_SCHEMA_V1 } from './envelope-schemas/v1.js';
@@ -248,20 +248,45 @@ export function envelopeTopic(bytes: Buffer): string | undefined {
 /** What `createEnvelope` needs: a topic and a payload; everything else has a default. */
 export type EnvelopeInit = Pick<Envelope, 'topic' | 'payload'> & Partial<Omit<Envelope, 'topic' | 'payload'>>;
 
+/** The first 24 characters of every id `newMessageId` returns: a random version 4 UUID's, drawn once per process. */
+const ID_PREFIX = randomUUID().slice(0, 24);
+/** Two hex digits per byte value. */
+const HEX_BYTES = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+/** The id's last 12 hex digits count up: the upper 10 (`idHigh`, as text in `idStem`) and the last 2 (`idLow`). */
+let idHigh = randomInt(2 ** 40 - 1);
+let idLow = 0;
+let idStem = ID_PREFIX + idHigh.toString(16).padStart(10, '0');
+
 /**
- * Builds an envelope, filling what the caller left out: `messageId` and `traceId` (random
- * UUIDs), `receivedAt` (now), `qos` 0, `retain` false, `userProperties` [].
+ * A new message id: a UUID in version 4's layout whose last 12 hex digits count up from a random
+ * start under a prefix drawn once per process (74 random bits), so ids never repeat within a
+ * process and are as unlikely as random UUIDs to meet another's. The text of all but the last
+ * byte is reused for 256 ids: one concatenation per message on the ingest path instead of a
+ * random UUID (a call into the entropy pool and its formatting).
+ */
+export function newMessageId(): string {
+  if (idLow === 256) {
+    idLow = 0;
+    idHigh = idHigh + 1 === 2 ** 40 ? 0 : idHigh + 1;
+    idStem = ID_PREFIX + idHigh.toString(16).padStart(10, '0');
+  }
+  return idStem + HEX_BYTES[idLow++]!;
+}
+
+/**
+ * Builds an envelope, filling what the caller left out: `messageId` and `traceId` (distinct
+ * ids from `newMessageId`), `receivedAt` (now), `qos` 0, `retain` false, `userProperties` [].
  */
 export function createEnvelope(fields: EnvelopeInit): Envelope {
   // A literal, not a spread of `fields`: Node 20 builds a spread of this many fields ~100x slower.
   const e: { -readonly [K in keyof Envelope]: Envelope[K] } = {
-    messageId: fields.messageId ?? randomUUID(),
+    messageId: fields.messageId ?? newMessageId(),
     topic: fields.topic,
     payload: fields.payload,
     qos: fields.qos ?? 0,
     retain: fields.retain ?? false,
     receivedAt: fields.receivedAt ?? Date.now(),
-    traceId: fields.traceId ?? randomUUID(),
+    traceId: fields.traceId ?? newMessageId(),
     userProperties: fields.userProperties ?? [],
   };
   if (fields.clientId !== undefined) e.clientId = fields.clientId;

@@ -3,7 +3,7 @@
  * (mqtt-packet), a message the bridge receives (mqtt.js hands out mqtt-packet's packets).
  */
 import type { UserProperties } from 'mqtt-packet';
-import { createEnvelope, type Envelope, type UserProperty } from '../core/index.js';
+import { createEnvelope, type Envelope, type EnvelopeInit, type UserProperty } from '../core/index.js';
 
 /** The MQTT 5 message properties an envelope keeps (PUBLISH §3.3.2.3, will §3.1.3.2). */
 export interface MqttMessageProperties {
@@ -35,23 +35,28 @@ export interface MessageSource {
 
 export function envelopeFromMqtt(message: MqttMessage, source: MessageSource): Envelope {
   const props = message.properties;
-  return createEnvelope({
+  // One literal and assignments (createEnvelope leaves out what is undefined), not conditional
+  // spreads: this runs once per message in.
+  const init: { -readonly [K in keyof EnvelopeInit]: EnvelopeInit[K] } = {
     topic: message.topic,
     payload: typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload,
     qos: message.qos,
     retain: message.retain,
     clientId: source.clientId,
-    ...(source.principal !== undefined ? { principal: source.principal } : {}),
-    ...(source.thingName !== undefined ? { thingName: source.thingName } : {}),
-    ...(source.sourceAddress !== undefined ? { sourceAddress: source.sourceAddress } : {}),
-    ...(source.receivedAt !== undefined ? { receivedAt: source.receivedAt } : {}),
     userProperties: userPropertiesFromPacket(props?.userProperties),
-    contentType: props?.contentType,
-    responseTopic: props?.responseTopic,
-    correlationData: props?.correlationData,
-    payloadFormatIndicator: props?.payloadFormatIndicator === undefined ? undefined : props.payloadFormatIndicator ? 1 : 0,
-    messageExpiryIntervalSec: props?.messageExpiryInterval,
-  });
+  };
+  if (source.principal !== undefined) init.principal = source.principal;
+  if (source.thingName !== undefined) init.thingName = source.thingName;
+  if (source.sourceAddress !== undefined) init.sourceAddress = source.sourceAddress;
+  if (source.receivedAt !== undefined) init.receivedAt = source.receivedAt;
+  if (props) {
+    init.contentType = props.contentType;
+    init.responseTopic = props.responseTopic;
+    init.correlationData = props.correlationData;
+    if (props.payloadFormatIndicator !== undefined) init.payloadFormatIndicator = props.payloadFormatIndicator ? 1 : 0;
+    init.messageExpiryIntervalSec = props.messageExpiryInterval;
+  }
+  return createEnvelope(init);
 }
 
 /** mqtt-packet's user-property object (repeated names as arrays) to an ordered list. */

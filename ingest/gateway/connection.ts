@@ -25,6 +25,7 @@ import { handleSubscribe } from './handlers/subscribe.js';
 import { handleUnsubscribe } from './handlers/unsubscribe.js';
 import { disconnectedEvent, type DisconnectReason, type LifecycleClient } from './lifecycle.js';
 import { publishPacketFor, type OutMessage } from './message.js';
+import { decodePublish, encodeAck, encodePublish } from './publish-codec.js';
 import { TokenBucket } from './rate-limit.js';
 import type { Session, SessionConnection, Will } from './session.js';
 
@@ -156,7 +157,9 @@ export class Connection implements SessionConnection {
       }
     }
     this.frameBytes = frame.length;
-    this.#parser.parse(frame);
+    const publish = type === 3 && this.state === 'connected' ? decodePublish(frame, this.v5) : undefined;
+    if (publish) this.#onPacket(publish);
+    else this.#parser.parse(frame);
     return (this.state as ConnectionState) !== 'closed';
   }
 
@@ -262,7 +265,7 @@ export class Connection implements SessionConnection {
     const packet = publishPacketFor(message, id, dup, this.v5, this.ctx.clock.now());
     if (!packet) return false;
     const alias = this.#aliasFor(packet);
-    const bytes = mqttPacket.generate(packet, this.genOpts);
+    const bytes = encodePublish(packet, this.v5) ?? mqttPacket.generate(packet, this.genOpts);
     // MQTT 5 §3.1.2.11.4: a packet over the client's maximum is discarded as if delivered.
     if (bytes.length > this.clientMaxPacketSize) return false;
     // The client learns an alias from the first PUBLISH that carries it with the topic: record it only once sent.
@@ -369,6 +372,12 @@ export class Connection implements SessionConnection {
     if (this.state === 'closed' && !evenIfClosed) return;
     if (this.stream.destroyed || this.stream.writableEnded) return;
     this.#write(mqttPacket.generate(packet, this.genOpts));
+  }
+
+  /** PUBACK or PUBREC with reason code Success and no properties (publish-codec.ts). */
+  sendAck(cmd: 'puback' | 'pubrec', messageId: number): void {
+    if (this.state === 'closed') return;
+    this.#write(encodeAck(cmd, messageId));
   }
 
   /** Writes are corked until the end of the tick, so that a burst of acks leaves in one segment. */

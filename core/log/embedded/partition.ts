@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../logger.js';
@@ -46,6 +47,8 @@ interface PendingAppend {
 const READ_CHUNK_BYTES = 1024 * 1024;
 /** Bytes of the newest frames a partition keeps in memory for consumers at its end. */
 const TAIL_CACHE_BYTES = 256 * 1024;
+/** A partition keeps its tail while a consumer waited for it or read from it this recently. */
+const TAIL_FOLLOWED_MS = 1_000;
 
 /** Old file handles are closed this long after compaction replaced them, so in-flight reads finish. */
 const RETIRED_SEGMENT_CLOSE_MS = 30_000;
@@ -69,6 +72,8 @@ export class Partition {
   /** Where #tail's live entries start: dropping the oldest moves it on (Array.shift is O(n) per append). */
   #tailStart = 0;
   #tailBytes = 0;
+  /** When a consumer last read from #tail (performance.now()). */
+  #tailReadAt = Number.NEGATIVE_INFINITY;
   #activeSince: number;
   #closed = false;
   #maintaining: Promise<void> = Promise.resolve();
@@ -170,16 +175,16 @@ export class Partition {
     }
     const frame = encodeFrame(inputs);
     // Positional write at the durable end: a failed attempt is simply overwritten by the next.
+    // Synchronous: copying a frame into the page cache takes a few µs, less than handing the
+    // write to libuv's thread pool and back costs the event loop; the fdatasync, which waits for
+    // the disk, stays asynchronous.
     let written = 0;
-    while (written < frame.length) {
-      const { bytesWritten } = await segment.fh.write(frame, written, frame.length - written, segment.size + written);
-      written += bytesWritten;
-    }
+    while (written < frame.length) written += writeSync(segment.fh.fd, frame, written, frame.length - written, segment.size + written);
     await segment.fh.datasync();
     segment.noteAppended(frame);
-    // Kept only while a consumer follows the end (waits for data): held for nobody, the frames
-    // would outlive young-generation GC and cost every append.
-    if (this.#waiters.size > 0) this.#remember(first, offset - 1, frame);
+    // Kept only while a consumer follows the end (waits for data, or read the tail a moment
+    // ago): held for nobody, the frames would outlive young-generation GC and cost every append.
+    if (this.#waiters.size > 0 || performance.now() - this.#tailReadAt < TAIL_FOLLOWED_MS) this.#remember(first, offset - 1, frame);
     else this.#forgetTail();
     let next = first;
     for (const p of batch) {
@@ -236,6 +241,7 @@ export class Partition {
     const tail = this.#tail;
     if (tail.length > this.#tailStart && from >= tail[this.#tailStart]!.first) {
       // From memory: the frames that hold `from` and after (see #tail).
+      this.#tailReadAt = performance.now();
       for (let i = this.#tailStart; i < tail.length && out.length < maxRecords; i++) {
         const t = tail[i]!;
         if (t.last >= from) decodeRecords(t.frame, 0, from, maxRecords, out, this.topic, this.id);

@@ -145,15 +145,12 @@ function ingest(c: Connection, envelope: Envelope): Promise<number | Error> {
 
 function ackPublish(c: Connection, qos: number, id: number | undefined, code: number): void {
   if (qos === 0 || id === undefined || c.state !== 'connected') return;
-  const withCode = c.v5 && code !== RC.success ? { reasonCode: code } : {};
-  if (qos === 1) {
-    c.inboundInflight--;
-    c.send({ cmd: 'puback', messageId: id, ...withCode });
-    return;
-  }
-  if (code < 0x80) c.session!.incomingQos2.add(id);
+  const cmd = qos === 1 ? 'puback' : 'pubrec';
+  if (qos === 1) c.inboundInflight--;
+  else if (code < 0x80) c.session!.incomingQos2.add(id);
   else c.inboundInflight--;
-  c.send({ cmd: 'pubrec', messageId: id, ...withCode });
+  if (c.v5 && code !== RC.success) c.send({ cmd, messageId: id, reasonCode: code });
+  else c.sendAck(cmd, id);
 }
 
 /** PUBREL (MQTT 5 §3.6): the QoS 2 flow of a stored message ends with PUBCOMP. */
