@@ -25,7 +25,7 @@ import { handleSubscribe } from './handlers/subscribe.js';
 import { handleUnsubscribe } from './handlers/unsubscribe.js';
 import { disconnectedEvent, type DisconnectReason, type LifecycleClient } from './lifecycle.js';
 import { publishPacketFor, type OutMessage } from './message.js';
-import { decodePublish, encodeAck, encodePublish } from './publish-codec.js';
+import { decodePublish, encodeAck, encodePublish, isShortPuback } from './publish-codec.js';
 import { TokenBucket } from './rate-limit.js';
 import type { Session, SessionConnection, Will } from './session.js';
 
@@ -159,6 +159,7 @@ export class Connection implements SessionConnection {
     this.frameBytes = frame.length;
     const publish = type === 3 && this.state === 'connected' ? decodePublish(frame, this.v5) : undefined;
     if (publish) this.#onPacket(publish);
+    else if (this.state === 'connected' && isShortPuback(frame)) handleAcked(this, frame.readUInt16BE(2));
     else this.#parser.parse(frame);
     return (this.state as ConnectionState) !== 'closed';
   }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import { describe, expect, test } from 'vitest';
-import { decodePublish, encodeAck, encodePublish } from './publish-codec.js';
+import { decodePublish, encodeAck, encodePublish, isShortPuback } from './publish-codec.js';
 
 /** What mqtt-packet's own parser makes of `bytes`. */
 function parseWithMqttPacket(bytes: Buffer, protocolVersion: 4 | 5): Packet[] {
@@ -71,5 +71,8 @@ describe('publish codec', () => {
       expect(v5).toMatchObject({ cmd, messageId: 0xbeef });
       expect(v5!.reasonCode ?? 0).toBe(0);
     }
+    expect(isShortPuback(encodeAck('puback', 7))).toBe(true);
+    expect(isShortPuback(encodeAck('pubrec', 7))).toBe(false);
+    expect(isShortPuback(mqttPacket.generate({ cmd: 'puback', messageId: 7, reasonCode: 0x10 }, { protocolVersion: 5 }))).toBe(false);
   });
 });

@@ -13,7 +13,8 @@
  *   PUBLISH  0x3 | DUP | QoS (2 bits) | RETAIN, remaining length (1-4 bytes),
  *            topic (2-byte length + UTF-8), packet id (2 bytes, QoS > 0 only),
  *            properties (v5: a variable byte integer length, then the properties), payload
- *   PUBACK   0x40, 2, packet id        (v5 with reason code Success and no properties, §3.4.2.1)
+ *   PUBACK   0x40, 2, packet id        (v5 with reason code Success and no properties, §3.4.2.1),
+ *            both ways: the subscribers' acknowledgements of QoS 1 deliveries come in this form
  *   PUBREC   0x50, 2, packet id
  * ```
  */
@@ -89,6 +90,11 @@ export function encodePublish(packet: IPublishPacket, v5: boolean): Buffer | und
   if (v5) out[pos++] = 0;
   payload.copy(out, pos);
   return out;
+}
+
+/** A PUBACK of the 4-byte form (3.1.1, or v5 Success without properties): its packet id is at byte 2. */
+export function isShortPuback(frame: Buffer): boolean {
+  return frame.length === 4 && frame[0] === 0x40 && frame[1] === 2;
 }
 
 /** PUBACK or PUBREC for a packet id, success and no properties: 4 bytes. */

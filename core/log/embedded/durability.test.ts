@@ -10,6 +10,7 @@ import { silentLogger } from '../../logger.js';
 import { collect, uniqueGroup } from '../../testing/run-log-suite.js';
 import { TSX_LOADER } from '../../testing/child-process.js';
 import { EmbeddedLog, type EmbeddedLogOptions } from './embedded-log.js';
+import { OffsetStore } from './offset-store.js';
 
 const CHILD = fileURLToPath(new URL('../../testing/embedded-log-child.ts', import.meta.url));
 const dirs: string[] = [];
@@ -217,6 +218,68 @@ describe('EmbeddedLog durability', () => {
     const next = again.consumer({ groupId, topics: ['offsets'], startFrom: 'earliest', eachBatch: async (b) => { seen.push(...b.records.map((r) => r.value!.toString())); } });
     await next.start();
     await expect.poll(() => seen).toEqual(['c']);
+    await again.close();
+  });
+
+  test('commits go to a journal beside the group snapshot; a torn last line is cut off, a newer snapshot wins', async () => {
+    const dataDir = await tempDir();
+    const groupId = uniqueGroup();
+    const log = await openLog(dataDir);
+    await log.ensureTopic({ name: 'journal', partitions: 2 });
+    await log.append('journal', Array.from({ length: 10 }, (_, i) => ({ value: `v${i}`, partition: i % 2 })));
+    const consumer = log.consumer({ groupId, topics: ['journal'], startFrom: 'earliest', eachBatch: async () => undefined });
+    await consumer.start();
+    for (let offset = 1; offset <= 4; offset++) await consumer.commit([{ topic: 'journal', partition: 0, offset }]);
+    await consumer.commit([{ topic: 'journal', partition: 1, offset: 3 }]);
+    const groups = join(dataDir, 'log', 'groups');
+    const journal = join(groups, `${encodeURIComponent(groupId)}.log`);
+    const lines = (await readFile(journal, 'utf8')).trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(4); // the first commit wrote the snapshot; the others a line each
+    expect(lines.at(-1)).toMatch(/^[0-9a-f]{8} \{"seq":\d+,"offsets":\{"journal\/0":4,"journal\/1":3\}\}$/);
+    await log.close();
+
+    // A crash in the middle of a line: the line is ignored and cut off, the one before holds.
+    await appendFile(journal, '0badc0de {"seq":99,"offsets":{"journal/0":9');
+    const reopened = await openLog(dataDir);
+    const seen: string[] = [];
+    const next = reopened.consumer({ groupId, topics: ['journal'], startFrom: 'earliest', eachBatch: async (b) => { seen.push(...b.records.map((r) => r.value!.toString())); } });
+    await next.start();
+    // Partition 0 holds v0 v2 v4 v6 v8 (offsets 0-4): from 4, v8; partition 1 holds v1 v3 v5 v7 v9: from 3, v7 v9.
+    await expect.poll(() => [...seen].sort()).toEqual(['v7', 'v8', 'v9']);
+    expect((await readFile(journal, 'utf8')).endsWith('\n')).toBe(true);
+    await reopened.close();
+
+    // A journal line older than the snapshot (a crash between a snapshot and emptying the journal) loses to it.
+    const snapshot = join(groups, `${encodeURIComponent(groupId)}.json`);
+    const snap = JSON.parse(await readFile(snapshot, 'utf8')) as { seq: number; offsets: Record<string, number> };
+    await writeFile(snapshot, JSON.stringify({ ...snap, offsets: { 'journal/0': 5, 'journal/1': 5 }, seq: snap.seq + 100 }));
+    const json = JSON.stringify({ seq: snap.seq + 1, offsets: { 'journal/0': 0, 'journal/1': 0 } });
+    const { crc32 } = await import('node:zlib');
+    await writeFile(journal, `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`);
+    const last = await openLog(dataDir);
+    const after: string[] = [];
+    const third = last.consumer({ groupId, topics: ['journal'], startFrom: 'earliest', eachBatch: async (b) => { after.push(...b.records.map((r) => r.value!.toString())); } });
+    await third.start();
+    await last.append('journal', [{ value: 'new', partition: 0 }]);
+    await expect.poll(() => after).toEqual(['new']);
+    await last.close();
+  });
+
+  test('a group journal past 256 KiB is folded into the snapshot and starts again', async () => {
+    const dir = join(await tempDir(), 'groups');
+    const store = await OffsetStore.open(dir);
+    const journal = join(dir, 'g.log');
+    let folded = false;
+    for (let offset = 1; offset <= 6_000 && !folded; offset++) {
+      const before = offset > 1 ? (await stat(journal)).size : 0;
+      await store.commit('g', [{ topic: 'some.topic.with.a.long.name', partition: 0, offset }]);
+      folded = offset > 2 && (await stat(journal)).size < before;
+    }
+    expect(folded).toBe(true);
+    await store.commit('g', [{ topic: 'some.topic.with.a.long.name', partition: 0, offset: 7_000 }]);
+    await store.close();
+    const again = await OffsetStore.open(dir);
+    expect(again.get('g', 'some.topic.with.a.long.name', 0)).toBe(7_000);
     await again.close();
   });
 

@@ -336,7 +336,7 @@ export class EmbeddedLog implements Log {
       clearInterval(this.#maintenance);
       await Promise.all([...this.#tables].map((t) => t.close()));
       await Promise.all([...this.#consumers].map((c) => c.stop()));
-      await this.offsetStore.flush();
+      await this.offsetStore.close();
       await this.#closeTopics();
       await unlock(this.dir);
     })();
