@@ -18,6 +18,8 @@
  *   the JSON); anything else fails the run. A repeated delivery is counted as a duplicate, and
  *   after the drain every PUBACKed message the route lets through that never arrived is counted
  *   as missing (the bench fails on any).
+ *   The same process answers `idle` requests: thousands of silent connections (raw CONNECTs),
+ *   held open until `idle-close`, for the bench to read the broker's memory per connection.
  * - `aedes` (IPC): an aedes broker (in memory, plain TCP on a free loopback port) that answers
  *   `{ type: 'listening', port }` and runs until told to exit.
  *
@@ -92,7 +94,20 @@ export interface BrokerListening {
   readonly port: number;
 }
 
-export type LoadReply = LoadResult | LoadPhase | BrokerListening | { readonly type: 'error'; readonly message: string };
+/**
+ * `idle`: opens `connections` MQTT 3.1.1 connections to `url` that CONNECT (clean session, keep
+ * alive 0: no PINGREQ) and then stay silent, and answers {@link IdleResult} once every one has
+ * its CONNACK; they stay open until `idle-close`, which closes them all.
+ */
+export type IdleRequest = { readonly type: 'idle'; readonly url: string; readonly connections: number } | { readonly type: 'idle-close' };
+
+export interface IdleResult {
+  readonly type: 'idle';
+  readonly connected: number;
+  readonly ms: number;
+}
+
+export type LoadReply = LoadResult | LoadPhase | BrokerListening | IdleResult | { readonly type: 'error'; readonly message: string };
 
 /** How long the probe may take to make the trip (kiot on the Kafka mock joins its consumer groups first: 3 s each). */
 const PROBE_TIMEOUT_MS = 60_000;
@@ -402,11 +417,53 @@ async function runAedes(): Promise<void> {
 
 const reply = (m: LoadReply): void => replyToParent(m);
 
+/** The idle connections of the last `idle` request. */
+let idleSockets: net.Socket[] = [];
+/** Connections opened at once while connecting idle clients (a backlog of SYNs is not what is measured). */
+const IDLE_CONNECT_CONCURRENCY = 200;
+
+/**
+ * Raw sockets rather than mqtt.js clients: 10,000 clients would cost this process a gigabyte;
+ * what is measured is the broker's memory per connection.
+ */
+async function runIdle(req: IdleRequest): Promise<IdleResult | { readonly type: 'idle-closed' }> {
+  if (req.type === 'idle-close') {
+    const closing = idleSockets.map((s) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve()).destroy())));
+    idleSockets = [];
+    await Promise.all(closing);
+    return { type: 'idle-closed' };
+  }
+  const { hostname, port } = new URL(req.url);
+  const started = performance.now();
+  let next = 0;
+  const connectOne = (n: number) =>
+    new Promise<void>((resolve, reject) => {
+      const id = Buffer.from(`idle-${process.pid}-${n}`);
+      // CONNECT: protocol name "MQTT", level 4, flags clean session, keep alive 0, client id.
+      const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, 0, 0, 0, id.length]), id]);
+      const socket = net.connect(Number(port), hostname, () => socket.write(Buffer.concat([Buffer.from([0x10, body.length]), body])));
+      socket.setNoDelay(true);
+      socket.once('data', (d: Buffer) => {
+        if (d[0] === 0x20 && d[3] === 0) resolve();
+        else reject(new Error(`idle connection ${n}: expected CONNACK 0, received ${d.toString('hex')}`));
+      });
+      socket.once('error', reject);
+      socket.once('close', () => reject(new Error(`idle connection ${n}: closed before its CONNACK`)));
+      idleSockets.push(socket);
+    });
+  const worker = async () => {
+    while (next < req.connections) await connectOne(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(IDLE_CONNECT_CONCURRENCY, req.connections) }, worker));
+  for (const s of idleSockets) s.removeAllListeners('close');
+  return { type: 'idle', connected: idleSockets.length, ms: performance.now() - started };
+}
+
 async function main(): Promise<void> {
   const [mode] = process.argv.slice(2);
   if (mode === 'aedes') return runAedes();
   if (mode !== 'load' || !process.send) throw new Error('usage: e2e-load.js load (forked with IPC) | aedes');
-  serveParent<LoadRequest>(runLoad);
+  serveParent<LoadRequest | IdleRequest>((req) => (req.type === 'run' ? runLoad(req) : runIdle(req)));
 }
 
 main().catch((err: unknown) => {

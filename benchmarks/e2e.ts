@@ -37,6 +37,13 @@
  * the mock cluster's process (kcat) is counted beside it. For aedes and Mosquitto it is their
  * process, read from /proc/<pid>/stat (utime + stime) and /proc/<pid>/status (VmRSS).
  *
+ * Before the runs, memory: each contender that routes plain pub/sub (kiot embedded with no rule,
+ * aedes, Mosquitto) is started fresh, its RSS read once settled, then again with
+ * {@link IDLE_CONNECTIONS} idle MQTT connections from the load process (raw CONNECTs, keep alive
+ * 0); the difference per connection and the RSS at rest are printed, with the issue's targets
+ * for kiot (≤ 8 KB per idle connection, ≤ 100 MB at rest). kiot's RSS is this process's, so it
+ * includes the bench's own few MB.
+ *
  * The per-connection quotas of AWS IoT (100 publishes/s, 512 KiB/s, 1 CONNECT/s per client id)
  * are lifted in kiot: with them the benchmark would measure the limiter.
  *
@@ -56,7 +63,7 @@ import { startKafkaMock } from '../core/testing/kafka-mock.js';
 import { Child } from './child.js';
 import { startBenchPlatform } from './platform.js';
 import type { Benchmark, BenchResult } from './report.js';
-import type { LoadReply, LoadRequest, LoadResult, Route } from './e2e-load.js';
+import type { IdleRequest, LoadReply, LoadRequest, LoadResult, Route } from './e2e-load.js';
 
 const PUBLISHERS = 50;
 /** QoS 1 publishes each publisher keeps waiting for their PUBACK (below kiot's receive maximum of 100). */
@@ -66,6 +73,13 @@ const MEASURE_MS = 4_000;
 const ROUNDS = 2;
 /** Offered rates of the paced runs, messages/s in total. */
 const PACED_RATES = [1_000, 5_000, 20_000] as const;
+/** Idle MQTT connections held open to measure a broker's memory per connection. */
+const IDLE_CONNECTIONS = 10_000;
+/** Targets (issue 12): memory per idle connection, and kiot's resident memory once started. */
+const TARGET_IDLE_BYTES = 8 * 1024;
+const TARGET_BASELINE_RSS = 100 * 1024 * 1024;
+/** Time for a broker's memory to settle before it is read. */
+const SETTLE_MS = 2_000;
 const TARGET_RATIO = 1.0;
 /** Mosquitto's per-client queue beyond its in-flight messages (default 1,000, then it drops): more than a run can queue. */
 const MOSQUITTO_MAX_QUEUED = 10_000_000;
@@ -78,7 +92,7 @@ const CLOCK_TICKS_PER_SEC = 100;
 const MOSQUITTO_HINT = 'mosquitto not found: its rows are skipped (install it with `apt-get install mosquitto`)';
 
 /** A child of e2e-load.ts: the load generator, or aedes. */
-type LoadChild = Child<LoadRequest, LoadReply>;
+type LoadChild = Child<LoadRequest | IdleRequest, LoadReply>;
 
 const loadChild = (args: string[]): LoadChild => new Child('e2e-load', args, { label: 'e2e benchmark: a child process', replyTimeoutMs: REPLY_TIMEOUT_MS });
 
@@ -300,6 +314,37 @@ async function measuredRun(load: LoadChild, broker: RunningBroker): Promise<Meas
   }
 }
 
+/**
+ * A broker's resident memory once started (settled), then with {@link IDLE_CONNECTIONS} idle
+ * MQTT connections (every one CONNACKed, settled): one progress line with the memory per
+ * connection, and for kiot the issue's targets.
+ */
+async function measureIdle(contender: Contender, load: LoadChild, progress: (line: string) => void): Promise<void> {
+  const broker = await contender.start(progress);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    const rss = () => broker.parts.reduce((sum, p) => sum + p.read().rssBytes, 0);
+    const atRest = rss();
+    load.send({ type: 'idle', url: broker.url, connections: IDLE_CONNECTIONS });
+    const opened = await load.next();
+    if (opened.type !== 'idle' || opened.connected !== IDLE_CONNECTIONS) throw new Error(`e2e benchmark: ${contender.label}: idle connections failed (${JSON.stringify(opened)})`);
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    const perConnection = (rss() - atRest) / IDLE_CONNECTIONS;
+    load.send({ type: 'idle-close' });
+    await load.next();
+    const verdict = (ok: boolean) => (ok ? 'meets' : 'BELOW');
+    const targets =
+      contender.kind === 'kiot'
+        ? ` (targets: ≤ ${fmt(TARGET_IDLE_BYTES / 1024)} KB per connection: ${verdict(perConnection <= TARGET_IDLE_BYTES)}; ≤ ${mb(TARGET_BASELINE_RSS)} MB at rest: ${verdict(atRest <= TARGET_BASELINE_RSS)})`
+        : '';
+    progress(
+      `memory, ${contender.label}: ${mb(atRest)} MB RSS at rest; ${fmt(IDLE_CONNECTIONS)} idle connections (connected in ${fmt(opened.ms)} ms) add ${(perConnection / 1024).toFixed(1)} KB each${targets}`,
+    );
+  } finally {
+    await broker.stop();
+  }
+}
+
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : fmt(n));
 const mb = (bytes: number) => fmt(bytes / 1024 / 1024);
@@ -362,6 +407,13 @@ export const e2eBenchmark: Benchmark = {
         `paced at ${PACED_RATES.map(fmt).join(', ')} msgs/s offered: first round only`,
     );
     const load = loadChild(['load']);
+    try {
+      // First, while this process holds no earlier kiot's garbage: memory at rest and per idle connection.
+      for (const c of contenders.filter((c) => c.kind !== 'kiot-kafka' && c.route === 'pubsub')) await measureIdle(c, load, progress);
+    } catch (err) {
+      await load.stop();
+      throw err;
+    }
     /** By contender label, then mode: the best saturated run, the one paced run. */
     const best = new Map<string, Map<Mode, Measured>>(contenders.map((c) => [c.label, new Map()]));
     try {

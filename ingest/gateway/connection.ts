@@ -25,6 +25,7 @@ import { handleSubscribe } from './handlers/subscribe.js';
 import { handleUnsubscribe } from './handlers/unsubscribe.js';
 import { disconnectedEvent, type DisconnectReason, type LifecycleClient } from './lifecycle.js';
 import { publishPacketFor, type OutMessage } from './message.js';
+import { parseFrame } from './packet-parser.js';
 import { decodePublish, encodeAck, encodePublish, isShortPuback } from './publish-codec.js';
 import { TokenBucket } from './rate-limit.js';
 import type { Session, SessionConnection, Will } from './session.js';
@@ -50,7 +51,6 @@ export class Connection implements SessionConnection {
   version: 3 | 4 | 5 = 4;
   v5 = false;
   genOpts: { protocolVersion: number } = { protocolVersion: 4 };
-  readonly #parser = mqttPacket.parser();
   readonly #framer: Framer;
   held: Buffer[] = [];
   session: Session | undefined;
@@ -102,11 +102,6 @@ export class Connection implements SessionConnection {
     this.#framer = new Framer(ctx.limits.maxPacketSizeBytes, (frame) => this.onFrame(frame), (error) => {
       if (error === 'too-large') this.close('CLIENT_ERROR', true, RC.packetTooLarge);
       else this.close('CLIENT_ERROR', true, RC.malformed);
-    });
-    this.#parser.on('packet', (packet: Packet) => this.#onPacket(packet));
-    this.#parser.on('error', (err: Error) => {
-      ctx.logger.debug({ err: err.message, remote: origin.remoteAddress }, 'malformed packet');
-      this.close('CLIENT_ERROR', true, RC.malformed);
     });
     stream.on('data', (chunk: Buffer) => {
       this.lastSeen = this.ctx.clock.now();
@@ -160,9 +155,15 @@ export class Connection implements SessionConnection {
     const publish = type === 3 && this.state === 'connected' ? decodePublish(frame, this.v5) : undefined;
     if (publish) this.#onPacket(publish);
     else if (this.state === 'connected' && isShortPuback(frame)) handleAcked(this, frame.readUInt16BE(2));
-    else this.#parser.parse(frame);
+    else parseFrame(frame, this.version, this.#onParsed, this.#onMalformed);
     return (this.state as ConnectionState) !== 'closed';
   }
+
+  readonly #onParsed = (packet: Packet): void => this.#onPacket(packet);
+  readonly #onMalformed = (err: Error): void => {
+    this.ctx.logger.debug({ err: err.message, remote: this.origin.remoteAddress }, 'malformed packet');
+    this.close('CLIENT_ERROR', true, RC.malformed);
+  };
 
   #onPacket(packet: Packet): void {
     if (this.state === 'closed') return;
