@@ -41,9 +41,19 @@ function compileValue(value: unknown, source: string, opts: TemplateOptions, fla
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value).map(([k, v]) => [k, v, compileValue(v, `${source}.${k}`, opts, flags)] as const);
     if (entries.every(([, , n]) => n === undefined)) return undefined;
+    // A key named __proto__ (a rule's JSON can have one) must become an own property, which only
+    // defineProperty makes; every other key is assigned, which is an order of magnitude cheaper
+    // per message and keeps one hidden class for every rendering.
+    if (entries.some(([k]) => k === '__proto__')) {
+      return (input, vars) => {
+        const out: Record<string, unknown> = {};
+        for (const [k, v, n] of entries) Object.defineProperty(out, k, { value: n ? n(input, vars) : v, enumerable: true, writable: true, configurable: true });
+        return out;
+      };
+    }
     return (input, vars) => {
       const out: Record<string, unknown> = {};
-      for (const [k, v, n] of entries) Object.defineProperty(out, k, { value: n ? n(input, vars) : v, enumerable: true, writable: true, configurable: true });
+      for (const [k, v, n] of entries) out[k] = n ? n(input, vars) : v;
       return out;
     };
   }
