@@ -124,7 +124,10 @@ export class CompiledRule {
   /** The records of one fired message, one per action; a Promise when a template is async. */
   records(input: SqlInput, vars: Vars, base: Omit<ActionRecord, 'params' | 'output'>, output: unknown): ActionRecord[] | Promise<ActionRecord[]> {
     const rendered = this.actions.map((a) => a.renderer.render(input, vars));
-    const build = (params: readonly Params[]): ActionRecord[] => params.map((p) => ({ ...base, output, params: p }));
+    // Spelled out rather than spread from `base`: one object shape for every record, built per
+    // fired message and action.
+    const build = (params: readonly Params[]): ActionRecord[] =>
+      params.map((p) => ({ output, params: p, ruleName: base.ruleName, topic: base.topic, clientId: base.clientId, messageId: base.messageId, payload: base.payload, receivedAt: base.receivedAt }));
     if (rendered.some((r) => r instanceof Promise)) return Promise.all(rendered).then(build);
     return build(rendered as Params[]);
   }
