@@ -142,7 +142,6 @@ function serverMessage(res: PostAnswer): string {
 type Outcome = { ok: true } | { ok: false; status: number; message: string };
 
 class InfluxDbSink implements Sink<InfluxDbConfig> {
-  readonly #config: InfluxDbConfig;
   readonly #timeoutMs: number;
   readonly #writeUrl: string;
   readonly #pingUrl: string;
@@ -151,7 +150,6 @@ class InfluxDbSink implements Sink<InfluxDbConfig> {
   #closed = false;
 
   constructor(config: InfluxDbConfig, timeoutMs: number) {
-    this.#config = config;
     this.#timeoutMs = timeoutMs;
     const base = config.url.replace(/\/+$/, '');
     const query = new URLSearchParams();
