@@ -16,6 +16,7 @@ import { s3Action } from './s3/index.js';
 import { elasticsearchAction, opensearchAction } from './elasticsearch/index.js';
 import { postgresAction } from './postgres/index.js';
 import { redisAction } from './redis/index.js';
+import { influxdbAction } from './influxdb/index.js';
 import { mqttAction } from './mqtt/index.js';
 import type { ActionDeps } from './runtime/deps.js';
 
@@ -33,6 +34,7 @@ export const ACTION_DEFINITIONS: readonly SinkDefinition<any, ActionDeps>[] = [
   opensearchAction,
   postgresAction,
   redisAction,
+  influxdbAction,
   mqttAction,
 ];
 

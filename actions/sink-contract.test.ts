@@ -4,8 +4,8 @@
  * kafka; for down and stalled, each over a KafkaLog on a closed or silent port: the cluster
  * kiot runs on for republish, the action's cluster for kafka), loopback HTTP servers (http,
  * lambda), dynalite (dynamodb, dynamodbv2), s3rver (s3), @elastic/elasticsearch-mock and real
- * HTTP (elasticsearch, opensearch), throw-away PostgreSQL and Redis servers (postgres, redis) and a Mosquitto broker read back
- * by an mqtt.js subscriber (mqtt).
+ * HTTP (elasticsearch, opensearch), throw-away PostgreSQL, Redis and InfluxDB servers (postgres, redis, influxdb) and a Mosquitto
+ * broker read back by an mqtt.js subscriber (mqtt).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -37,6 +37,8 @@ import { startPostgres, type PostgresServer } from '../core/testing/postgres.js'
 import { startRedis, type RedisServer } from '../core/testing/redis.js';
 import { createPostgresDefinition } from './postgres/index.js';
 import { createRedisDefinition } from './redis/index.js';
+import { startInfluxDb, type InfluxDbServer } from '../core/testing/influxdb.js';
+import { createInfluxDbDefinition } from './influxdb/index.js';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
@@ -52,12 +54,13 @@ let s3: S3rverServer;
 let postgres: PostgresServer;
 let redis: RedisServer;
 let mosquitto: Mosquitto;
+let influx: InfluxDbServer;
 beforeAll(async () => {
-  [db, s3, postgres, redis, mosquitto] = await Promise.all([startDynalite(), startS3rver(['contract']), startPostgres(), startRedis(), startMosquitto()]);
+  [db, s3, postgres, redis, mosquitto, influx] = await Promise.all([startDynalite(), startS3rver(['contract']), startPostgres(), startRedis(), startMosquitto(), startInfluxDb()]);
   await db.createTable('contract', { name: 'device', type: 'S' });
 }, 60_000);
 afterAll(async () => {
-  await Promise.all([db?.close(), s3?.close(), postgres?.close(), redis?.close(), mosquitto?.close()]);
+  await Promise.all([db?.close(), s3?.close(), postgres?.close(), redis?.close(), mosquitto?.close(), influx?.close()]);
 });
 
 /** A fresh embedded log and the deps over it. */
@@ -336,6 +339,27 @@ const harnesses: Record<string, () => Promise<SinkHarness<any>>> = {
     };
   },
 
+  async influxdb() {
+    const database = `contract_${randomUUID().slice(0, 8)}`;
+    await influx.query(`CREATE DATABASE ${database}`);
+    const def = createInfluxDbDefinition();
+    // The output as a string field; n is an integer field, so a string n is refused (type conflict).
+    const params = (i: number, n = `${i}i`, url = influx.url) => def.config.parse({ url, database, username: influx.user, password: influx.password, measurement: 'contract', tags: { id: `r${i}` }, fields: { n, doc: `"${JSON.stringify(output(i))}"` } });
+    const elsewhere = (endpoint: string) => createInfluxDbDefinition({ timeoutMs: 300 }).create(params(0, '0i', endpoint), { logger });
+    return {
+      sink: () => def.create(params(0), { logger }),
+      record: (i) => testRecord(output(i), params(i), i),
+      badRecord: (i) => testRecord(output(i), params(i, '"not a number"'), i),
+      async readBack(records) {
+        const [result] = await influx.query('SELECT doc FROM contract GROUP BY id', database);
+        const docs = new Map((result?.series ?? []).map((s) => [s.tags!['id'], JSON.parse(String(s.values[0]![1]))]));
+        return records.map((r) => docs.get(r.params.tags!['id']!));
+      },
+      down: () => nothingListening(elsewhere),
+      stalled: () => notAnswering(elsewhere),
+      stop: async () => void (await influx.query(`DROP DATABASE ${database}`)),
+    };
+  },
   async mqtt() {
     const run = randomUUID().slice(0, 8);
     const received = new Map<string, unknown>();

@@ -9,6 +9,7 @@ import { pipelineBenchmark } from './pipeline.js';
 import { registryBenchmark } from './registry.js';
 import { shadowBenchmark } from './shadow.js';
 import { e2eBenchmark } from './e2e.js';
+import { actionsBenchmark } from './actions.js';
 
 /** Benchmark groups as `npm run bench -- <group>` names them; no name runs them all. */
 const GROUPS: Record<string, readonly Benchmark[]> = {
@@ -20,6 +21,7 @@ const GROUPS: Record<string, readonly Benchmark[]> = {
   registry: [registryBenchmark],
   shadow: [shadowBenchmark],
   e2e: [e2eBenchmark],
+  actions: [actionsBenchmark],
 };
 
 async function main(): Promise<void> {

@@ -6,7 +6,7 @@
  * a target that accepts the connection and never answers outlived its timeout and held its
  * batch. Here the deadline is a timer that destroys the socket, covering the answer's body too.
  */
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as plainRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
 export interface PostAnswer {
@@ -20,12 +20,25 @@ export interface PostAnswer {
  * be reached, `signal` aborts, or no whole answer arrived within `timeoutMs`.
  */
 export function post(url: string, headers: Readonly<Record<string, string>>, body: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<PostAnswer> {
+  return httpRequest('POST', url, headers, body, timeoutMs, signal);
+}
+
+export interface RequestOptions {
+  /**
+   * Accept header values with control characters (Node's `insecureHTTPParser`): InfluxDB 1.x
+   * copies the line it refused, bytes and all, into its `X-Influxdb-Error` header.
+   */
+  readonly lenientHeaders?: boolean;
+}
+
+/** {@link post} with another method (a GET health check sends an empty body). */
+export function httpRequest(method: string, url: string, headers: Readonly<Record<string, string>>, body: Buffer, timeoutMs: number, signal?: AbortSignal, options: RequestOptions = {}): Promise<PostAnswer> {
   return new Promise<PostAnswer>((resolve, reject) => {
     const target = new URL(url);
-    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const send = target.protocol === 'https:' ? httpsRequest : plainRequest;
     const sent: Record<string, string> = { 'content-length': String(body.length) };
     for (const [name, value] of Object.entries(headers)) if (name.toLowerCase() !== 'content-length') sent[name] = value;
-    const req = send(target, { method: 'POST', headers: sent, signal }, (res) => {
+    const req = send(target, { method, headers: sent, signal, ...(options.lenientHeaders ? { insecureHTTPParser: true } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {

@@ -108,6 +108,28 @@ describe('postgres action', () => {
     expect((await rows(t)).map((r) => r.device)).toEqual(['a', 'c']);
   });
 
+  test('a table partitioned by time (as a TimescaleDB hypertable is chunked) takes the batch INSERT, the UPSERT and the row-by-row fallback', async () => {
+    // TimescaleDB does not install from Debian here; hypertables take plain INSERT and ON CONFLICT
+    // on a unique index that includes the time column, which is what a native partitioned table needs too.
+    const t = `p_${randomUUID().slice(0, 8)}`;
+    await client.query(`CREATE TABLE ${t} (device text NOT NULL, ts timestamptz NOT NULL, temperature double precision, PRIMARY KEY (device, ts)) PARTITION BY RANGE (ts)`);
+    await client.query(`CREATE TABLE ${t}_2023 PARTITION OF ${t} FOR VALUES FROM ('2023-01-01') TO ('2024-01-01')`);
+    await client.query(`CREATE TABLE ${t}_2024 PARTITION OF ${t} FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`);
+    const params = (device: string, ts: string, temperature: string) => ({ url: server.url, table: t, columns: { device, ts, temperature }, on_conflict: { columns: ['device', 'ts'], update: ['temperature'] } });
+    const sink = sinkFor(params('a', '2023-06-01T00:00:00Z', '1'));
+    await sink.writeBatch([record(params('a', '2023-06-01T00:00:00Z', '1'), 0), record(params('a', '2024-06-01T00:00:00Z', '2'), 1)], signal());
+    // An UPSERT of an existing row, and a row outside every partition: only that one fails.
+    const err = await failureOf(sink.writeBatch([record(params('a', '2023-06-01T00:00:00Z', '3'), 0), record(params('b', '2030-01-01T00:00:00Z', '4'), 1), record(params('c', '2024-02-01T00:00:00Z', '5'), 2)], signal()));
+    await sink.close();
+    expect((err as SinkBatchError).failures.map((f) => [f.index, f.retriable, f.message])).toEqual([[1, false, expect.stringMatching(/no partition of relation/)]]);
+    const stored = await client.query(`SELECT tableoid::regclass::text AS part, device, temperature FROM ${t} ORDER BY device, ts`);
+    expect(stored.rows).toEqual([
+      { part: `${t}_2023`, device: 'a', temperature: 3 },
+      { part: `${t}_2024`, device: 'a', temperature: 2 },
+      { part: `${t}_2024`, device: 'c', temperature: 5 },
+    ]);
+  });
+
   test('a table that does not exist fails every record, not retriable', async () => {
     const params = { url: server.url, table: 'no_such_table', columns: { device: 'a' } };
     const sink = sinkFor(params);

@@ -18,6 +18,7 @@ test("AWS's action names come from each kind's TopicRulePayload key", () => {
     ['opensearch', 'OpenSearchAction'],
     ['postgres', 'PostgresAction'],
     ['redis', 'RedisAction'],
+    ['influxdb', 'InfluxdbAction'],
     ['mqtt', 'MqttAction'],
   ]);
 });

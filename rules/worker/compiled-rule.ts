@@ -41,8 +41,9 @@ function compileValue(value: unknown, source: string, opts: TemplateOptions, fla
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value).map(([k, v]) => [k, v, compileValue(v, `${source}.${k}`, opts, flags)] as const);
     if (entries.every(([, , n]) => n === undefined)) return undefined;
-    // A key named `__proto__` must become an own property, which only defineProperty makes; any
-    // other key is assigned (defineProperty per key per message costs several times more).
+    // A key named __proto__ (a rule's JSON can have one) must become an own property, which only
+    // defineProperty makes; every other key is assigned, which is an order of magnitude cheaper
+    // per message and keeps one hidden class for every rendering.
     if (entries.some(([k]) => k === '__proto__')) {
       return (input, vars) => {
         const out: Record<string, unknown> = {};
@@ -52,10 +53,7 @@ function compileValue(value: unknown, source: string, opts: TemplateOptions, fla
     }
     return (input, vars) => {
       const out: Record<string, unknown> = {};
-      for (let i = 0; i < entries.length; i++) {
-        const [k, v, n] = entries[i]!;
-        out[k] = n ? n(input, vars) : v;
-      }
+      for (const [k, v, n] of entries) out[k] = n ? n(input, vars) : v;
       return out;
     };
   }
@@ -126,18 +124,10 @@ export class CompiledRule {
   /** The records of one fired message, one per action; a Promise when a template is async. */
   records(input: SqlInput, vars: Vars, base: Omit<ActionRecord, 'params' | 'output'>, output: unknown): ActionRecord[] | Promise<ActionRecord[]> {
     const rendered = this.actions.map((a) => a.renderer.render(input, vars));
-    // Literals, not `{ ...base, output, params }`: Node 20 spreads an object of this size far slower.
+    // Spelled out rather than spread from `base`: one object shape for every record, built per
+    // fired message and action.
     const build = (params: readonly Params[]): ActionRecord[] =>
-      params.map((p) => ({
-        output,
-        params: p,
-        ruleName: base.ruleName,
-        topic: base.topic,
-        clientId: base.clientId,
-        messageId: base.messageId,
-        payload: base.payload,
-        receivedAt: base.receivedAt,
-      }));
+      params.map((p) => ({ output, params: p, ruleName: base.ruleName, topic: base.topic, clientId: base.clientId, messageId: base.messageId, payload: base.payload, receivedAt: base.receivedAt }));
     if (rendered.some((r) => r instanceof Promise)) return Promise.all(rendered).then(build);
     return build(rendered as Params[]);
   }

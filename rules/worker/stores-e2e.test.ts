@@ -1,8 +1,9 @@
 /**
  * End to end through the real rules worker on an EmbeddedLog: an envelope on `iot.ingress` ->
- * a rule -> the postgres, redis and mqtt actions -> read back from throw-away PostgreSQL and
- * Redis servers and a Mosquitto broker with their own clients. Also: a message carrying SQL is stored as text, and an
- * oversized row reaches the rule's error action with PostgreSQL's error while the others land.
+ * a rule -> the postgres, redis, influxdb and mqtt actions -> read back from throw-away
+ * PostgreSQL, Redis and InfluxDB servers and a Mosquitto broker with their own clients. Also: a
+ * message carrying SQL is stored as text, and an oversized row (PostgreSQL) or value (Redis)
+ * reaches the rule's error action with the server's error while the others land.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -15,17 +16,19 @@ import { loadConfig, silentLogger, TOPICS, type Log } from '../../core/index.js'
 import { startPostgres, type PostgresServer } from '../../core/testing/postgres.js';
 import { startRedis, type RedisServer } from '../../core/testing/redis.js';
 import { startMosquitto, type Mosquitto } from '../../core/testing/mosquitto.js';
+import { startInfluxDb, type InfluxDbServer } from '../../core/testing/influxdb.js';
 import { createRulesService, type RulesService } from './index.js';
 import { closeTestLog, envelopesOf, openTestLog, publish, readN, waitFor } from './test-helpers.js';
 
 let postgres: PostgresServer;
 let redis: RedisServer;
 let mosquitto: Mosquitto;
+let influx: InfluxDbServer;
 let sql: pg.Client;
 let kv: Redis;
 
 beforeAll(async () => {
-  [postgres, redis, mosquitto] = await Promise.all([startPostgres(), startRedis(), startMosquitto()]);
+  [postgres, redis, mosquitto, influx] = await Promise.all([startPostgres(), startRedis(), startMosquitto(), startInfluxDb()]);
   sql = new pg.Client({ connectionString: postgres.url });
   await sql.connect();
   kv = new Redis(redis.url);
@@ -35,7 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await sql?.end();
   await kv?.quit();
-  await Promise.all([postgres?.close(), redis?.close(), mosquitto?.close()]);
+  await Promise.all([postgres?.close(), redis?.close(), mosquitto?.close(), influx?.close()]);
 });
 
 let dir: string;
@@ -108,5 +111,42 @@ ERROR DO republish(topic = 'errors/\${topic(2)}');`);
     });
     await waitFor(() => service.list().rules[0]!.counters.actionsOk === 2, 15_000, 'two rows');
     expect((await sql.query('SELECT device FROM readings WHERE device LIKE $1 ORDER BY device', ['ok-%'])).rows).toEqual([{ device: 'ok-1' }, { device: 'ok-2' }]);
+  });
+
+  test('influxdb: each output is a point, measurement, tags and typed fields from templates', async () => {
+    await influx.query('CREATE DATABASE plant');
+    const service = await start(`CREATE RULE points AS SELECT temperature, state FROM 'plant/+/telemetry'
+DO influxdb(url = '${influx.url}', database = 'plant', username = '${influx.user}', password = '${influx.password}',
+            measurement = 'climate', tags = {device: '\${topic(2)}'},
+            fields = {temperature: '\${temperature}', state: '"\${state}"', seq: '\${seq}i'}, timestamp = '\${at}');`);
+    await publish(log, [message('boiler-1', { temperature: 81.5, state: 'hot', seq: 1, at: 1_700_000_000_001 }), message('boiler-2', { temperature: 20, state: '1', seq: 2, at: 1_700_000_000_002 })]);
+    await waitFor(() => service.list().rules[0]!.counters.actionsOk === 2, 15_000, 'two points');
+    const [result] = await influx.query('SELECT temperature, state, seq FROM climate GROUP BY device', 'plant');
+    expect(result!.series!.map((s) => [s.tags!['device'], s.values[0]])).toEqual([
+      ['boiler-1', [1_700_000_000_001_000_000, 81.5, 'hot', 1]],
+      ['boiler-2', [1_700_000_000_002_000_000, 20, '1', 2]],
+    ]);
+  });
+
+  test('an oversized Redis value (over proto-max-bulk-len) goes to the error action with Redis\'s error; the others land', async () => {
+    // Redis's smallest allowed bulk limit: a value over it is a protocol error that also ends the connection.
+    await kv.config('SET', 'proto-max-bulk-len', '1mb');
+    try {
+      const service = await start(`CREATE RULE big AS SELECT * FROM 'plant/+/telemetry'
+DO redis(url = '${redis.url}', command = 'SET', key = 'big:\${topic(2)}')
+ERROR DO republish(topic = 'errors/\${topic(2)}');`);
+      const huge = 'x'.repeat(2 * 1024 * 1024);
+      await publish(log, [message('small-1', { n: 1 }), message('huge', { blob: huge }), message('small-2', { n: 2 })]);
+      const [errorEnvelope] = envelopesOf(await readN(log, TOPICS.egress, 1));
+      expect(errorEnvelope!.topic).toBe('errors/huge');
+      expect(JSON.parse(errorEnvelope!.payload.toString())).toMatchObject({
+        ruleName: 'big',
+        failures: [{ failedAction: 'RedisAction', failedResource: 'big:huge', errorMessage: expect.stringMatching(/Protocol error: invalid bulk length/) }],
+      });
+      await waitFor(() => service.list().rules[0]!.counters.actionsOk === 2, 15_000, 'two values');
+      expect(await kv.mget('big:small-1', 'big:small-2', 'big:huge')).toEqual(['{"n":1}', '{"n":2}', null]);
+    } finally {
+      await kv.config('SET', 'proto-max-bulk-len', '512mb');
+    }
   });
 });

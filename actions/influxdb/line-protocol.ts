@@ -1,0 +1,122 @@
+/**
+ * InfluxDB line protocol, one point per rule output (InfluxDB docs, "Line protocol reference"):
+ *
+ *   measurement[,tag_key=tag_value...] field_key=field_value[,field_key=field_value...] timestamp
+ *
+ * Escaping: a backslash before a comma or space in a measurement, and before a comma, equals
+ * sign or space in tag keys, tag values and field keys; in a string field value, a backslash
+ * before `"` and `\`. Some text has no spelling in line protocol (InfluxDB 1.x reads `\` then
+ * one of those characters as an escape, and has no escape for a backslash outside string
+ * fields; a newline ends the line; a leading tab or NUL is skipped as blank): such a point is
+ * refused with the reason, never written wrong. influxdb.test.ts checks every rule here against
+ * what InfluxDB 1.6 stores.
+ *
+ * Field values are typed by what their template renders to (EMQX's InfluxDB sink does the
+ * same): `12i` is an integer, `true`/`false` a boolean, a decimal number a float, `"..."` the
+ * string between the quotes, anything else a string. An empty rendering (an Undefined field)
+ * leaves the field out, and an empty tag value leaves the tag out.
+ */
+
+export type FieldValue = { readonly kind: 'float'; readonly value: number } | { readonly kind: 'integer'; readonly value: bigint } | { readonly kind: 'boolean'; readonly value: boolean } | { readonly kind: 'string'; readonly value: string };
+
+export interface Point {
+  readonly measurement: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly fields: Readonly<Record<string, string>>;
+  /** Integer text in the write's precision. */
+  readonly timestamp: string;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const INTEGER = /^-?\d+i$/;
+const FLOAT = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
+/** The spellings InfluxDB reads as booleans. */
+const TRUE = new Set(['t', 'T', 'true', 'True', 'TRUE']);
+const FALSE = new Set(['f', 'F', 'false', 'False', 'FALSE']);
+
+/** The typed value of a rendered field template; a string for anything that is not a number, integer or boolean. */
+export function fieldValue(text: string): FieldValue {
+  if (INTEGER.test(text)) {
+    const value = BigInt(text.slice(0, -1));
+    if (value >= INT64_MIN && value <= INT64_MAX) return { kind: 'integer', value };
+  }
+  if (TRUE.has(text)) return { kind: 'boolean', value: true };
+  if (FALSE.has(text)) return { kind: 'boolean', value: false };
+  if (FLOAT.test(text)) {
+    const value = Number(text);
+    if (Number.isFinite(value)) return { kind: 'float', value };
+  }
+  if (text.length >= 2 && text.startsWith('"') && text.endsWith('"')) return { kind: 'string', value: text.slice(1, -1) };
+  return { kind: 'string', value: text };
+}
+
+const encodeField = (v: FieldValue): string => {
+  switch (v.kind) {
+    case 'integer':
+      return `${v.value}i`;
+    case 'boolean':
+      return v.value ? 'true' : 'false';
+    case 'float':
+      return String(v.value);
+    case 'string':
+      return `"${v.value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  }
+};
+
+/**
+ * Why `text` cannot be written as a measurement, key or tag value whose special characters are
+ * `special`, or undefined when it can: InfluxDB 1.x has no escape for a backslash there, so a
+ * backslash may not come before one of `special`, another backslash or the end.
+ */
+function unspellable(text: string, what: string, special: string): string | undefined {
+  if (text.includes('\n')) return `${what} ${JSON.stringify(text)} holds a newline, which line protocol cannot carry`;
+  for (let i = text.indexOf('\\'); i >= 0; i = text.indexOf('\\', i + 1)) {
+    const next = text[i + 1];
+    if (next === undefined || next === '\\' || special.includes(next)) {
+      return `${what} ${JSON.stringify(text)} has a backslash before ${next === undefined ? 'its end' : JSON.stringify(next)}, which line protocol cannot spell`;
+    }
+  }
+  return undefined;
+}
+
+/** InfluxDB 1.x skips tabs and NULs (as well as spaces) where a measurement or the field set starts. */
+const LEADING_BLANK = /^[\t\0]/;
+
+const escape = (text: string, special: RegExp): string => text.replace(special, (c) => `\\${c}`);
+const MEASUREMENT_SPECIAL = /[, ]/g;
+const KEY_SPECIAL = /[,= ]/g;
+
+/** Why a tag or field key (a rule file's constant) cannot be used, or undefined. */
+export function keyProblem(key: string): string | undefined {
+  if (key === 'time') return 'InfluxDB refuses the key "time"';
+  if (key.startsWith('_')) return `InfluxDB reserves keys that start with "_" (${JSON.stringify(key)})`;
+  if (LEADING_BLANK.test(key)) return `key ${JSON.stringify(key)} starts with a tab or NUL, which InfluxDB skips as blank`;
+  return unspellable(key, 'key', ',= "');
+}
+
+/** The point as one line (no trailing newline), or the reason it cannot be written. */
+export function encodePoint(p: Point): { line: string } | { problem: string } {
+  if (p.measurement === '') return { problem: 'measurement rendered empty' };
+  if (p.measurement.startsWith('#')) return { problem: `measurement ${JSON.stringify(p.measurement)} starts with "#", which line protocol reads as a comment` };
+  if (LEADING_BLANK.test(p.measurement)) return { problem: `measurement ${JSON.stringify(p.measurement)} starts with a tab or NUL, which InfluxDB skips as blank` };
+  const bad = unspellable(p.measurement, 'measurement', ', "=');
+  if (bad) return { problem: bad };
+  let line = escape(p.measurement, MEASUREMENT_SPECIAL);
+  // InfluxDB sorts tags by key itself; sorting here keeps one series one spelling.
+  for (const key of Object.keys(p.tags).sort()) {
+    const value = p.tags[key]!;
+    if (value === '') continue;
+    const problem = unspellable(value, `tag ${key}`, ',= "');
+    if (problem) return { problem };
+    line += `,${escape(key, KEY_SPECIAL)}=${escape(value, KEY_SPECIAL)}`;
+  }
+  let fields = '';
+  for (const [key, text] of Object.entries(p.fields)) {
+    if (text === '') continue;
+    fields += `${fields ? ',' : ''}${escape(key, KEY_SPECIAL)}=${encodeField(fieldValue(text))}`;
+  }
+  if (fields === '') return { problem: 'every field rendered empty; a point needs at least one field' };
+  if (!/^-?\d+$/.test(p.timestamp)) return { problem: `timestamp: expected an integer, received ${JSON.stringify(p.timestamp)}` };
+  return { line: `${line} ${fields} ${p.timestamp}` };
+}
