@@ -1,0 +1,125 @@
+/**
+ * `registry.batch`: several registry commands as one, all or nothing. Each step runs an existing
+ * registry command (things, certificates, policies) over the store as the steps before it left
+ * it; if any step throws, the batch throws and writes nothing. Otherwise every step's writes go
+ * to `iot.registry` in one append (one partition, one batch), and the steps' events after them.
+ * Provisioning (a template applied for one device) is what it is for: a thing, its
+ * certificate, policies and attachments appear together or not at all, even if the process dies.
+ *
+ * `once` makes a batch idempotent for a caller that may run it again after a crash (a bulk
+ * registration task resuming from its last checkpoint): key `kiot/once/<id>` remembers, per
+ * sequence number at or after `keepFrom`, the caller's `memo`; a batch whose sequence number is
+ * already there (or below the low-water mark) writes nothing and returns that memo instead.
+ *
+ * Limits: the attachment indexes (`SecurityStore`) steps read show the store before the batch,
+ * so a step must not rely on an attachment an earlier step of the same batch made.
+ */
+import { z } from 'zod';
+import { PlatformError, type AppendRecord, type Change, type CommandContext, type StateChange, type StateView, type StateWrite } from '../core/index.js';
+import { registryCommand, type RegistryCommand } from './commands.js';
+import type { RegistryValue } from './store.js';
+
+export const REGISTRY_BATCH_COMMAND = 'registry.batch';
+
+export interface BatchStep {
+  /** A registry command's name (THING_COMMANDS, POLICY_COMMANDS, CERTIFICATE_COMMANDS). */
+  readonly command: string;
+  readonly input: unknown;
+}
+
+export interface BatchOnce {
+  /** Names the marker key `kiot/once/<id>` (a task id). */
+  readonly id: string;
+  /** This batch's number within `id` (a line offset). */
+  readonly seq: number;
+  /** Every sequence number below this one is settled: forget them (the low-water mark rises to it). */
+  readonly keepFrom: number;
+  /** What to return to a later run of the same sequence number (JSON). */
+  readonly memo: unknown;
+}
+
+export interface BatchInput {
+  readonly steps: readonly BatchStep[];
+  readonly once?: BatchOnce;
+}
+
+export type BatchResult = { readonly replayed: false; readonly results: readonly unknown[] } | { readonly replayed: true; readonly memo: unknown };
+
+/** `kiot/once/<id>`: sequence numbers below `low` are done; `done` holds the memos of those at or above it. */
+export interface OnceRecord {
+  readonly low: number;
+  readonly done: Readonly<Record<string, unknown>>;
+}
+
+export const ONCE_PREFIX = 'kiot/once/';
+export const onceKey = (id: string): string => `${ONCE_PREFIX}${id}`;
+export const onceRecordSchema: z.ZodType<OnceRecord> = z.object({ low: z.number().int().nonnegative(), done: z.record(z.string(), z.unknown()) });
+
+/** A view of `base` with `writes` over it, revisions counted as the store counts them. */
+function overlay(base: StateView<RegistryValue>): { view: StateView<RegistryValue>; apply(writes: readonly StateWrite<RegistryValue>[]): void } {
+  const pending = new Map<string, { value: RegistryValue | null; revision: number }>();
+  const view: StateView<RegistryValue> = {
+    get: (key) => (pending.has(key) ? (pending.get(key)!.value ?? undefined) : base.get(key)),
+    revision: (key) => pending.get(key)?.revision ?? base.revision(key),
+    has: (key) => (pending.has(key) ? pending.get(key)!.value !== null : base.has(key)),
+    *keys() {
+      for (const key of base.keys()) if (!pending.has(key) || pending.get(key)!.value !== null) yield key;
+      for (const [key, p] of pending) if (p.value !== null && !base.has(key)) yield key;
+    },
+    *entries() {
+      for (const key of this.keys()) yield [key, this.get(key)!];
+    },
+    get size() {
+      return [...this.keys()].length;
+    },
+    onChange: (listener: (change: StateChange<RegistryValue>) => void) => base.onChange(listener),
+  };
+  return {
+    view,
+    apply(writes) {
+      for (const w of writes) pending.set(w.key, { value: w.value, revision: w.value === null ? 0 : view.revision(w.key) + 1 });
+    },
+  };
+}
+
+/** The batch command over the given registry commands (each step must name one of them). */
+export function batchCommand(commands: readonly RegistryCommand<any, any>[]): RegistryCommand<BatchInput, BatchResult> {
+  const byName = new Map(commands.map((c) => [c.name, c]));
+  return registryCommand(REGISTRY_BATCH_COMMAND, (state, input: BatchInput, ctx: CommandContext): Change<RegistryValue, BatchResult> => {
+    const once = input.once;
+    let marker: OnceRecord | undefined;
+    if (once) {
+      marker = (state.get(onceKey(once.id)) as OnceRecord | undefined) ?? { low: 0, done: {} };
+      if (once.seq < marker.low) return { result: { replayed: true, memo: null }, writes: [] };
+      if (Object.prototype.hasOwnProperty.call(marker.done, String(once.seq))) return { result: { replayed: true, memo: marker.done[String(once.seq)] }, writes: [] };
+    }
+    const { view, apply } = overlay(state);
+    const writes: StateWrite<RegistryValue>[] = [];
+    const appends: { topic: string; records: readonly AppendRecord[] }[] = [];
+    const results: unknown[] = [];
+    input.steps.forEach((step, index) => {
+      const command = byName.get(step.command);
+      if (!command || command.name === REGISTRY_BATCH_COMMAND) throw new PlatformError('INTERNAL', `registry.batch step ${index}: no registry command ${step.command}`);
+      const change = command.run(view, step.input, ctx);
+      if (change instanceof Promise) throw new PlatformError('INTERNAL', `registry.batch step ${index}: ${step.command} is asynchronous`);
+      apply(change.writes);
+      writes.push(...change.writes);
+      appends.push(...(change.appends ?? []));
+      results.push(change.result);
+    });
+    if (once && marker) {
+      const done: Record<string, unknown> = {};
+      for (const [seq, memo] of Object.entries(marker.done)) if (Number(seq) >= once.keepFrom) done[seq] = memo;
+      done[String(once.seq)] = once.memo ?? null;
+      writes.push({ key: onceKey(once.id), value: { low: Math.max(marker.low, once.keepFrom), done } });
+    }
+    return { result: { replayed: false, results }, writes, appends };
+  });
+}
+
+/** Forgets a finished `once` id (a tombstone for its marker). */
+export const FORGET_ONCE_COMMAND = 'registry.forgetOnce';
+export const forgetOnceCommand: RegistryCommand<{ id: string }, void> = registryCommand(FORGET_ONCE_COMMAND, (state, input: { id: string }) => ({
+  result: undefined,
+  writes: state.has(onceKey(input.id)) ? [{ key: onceKey(input.id), value: null }] : [],
+}));
