@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { PlatformError, StateStore, TOPICS, topicSpec, type Log, type Logger } from '../core/index.js';
 import { FORGET_ONCE_COMMAND, paginate, type Page, type PageRequest } from '../registry/index.js';
-import { applyTemplate, type PreProvisioningHook, type ProvisioningTargets, type ProvisionResult } from './apply.js';
+import { applyTemplate, type ApplyOptions, type ProvisioningTargets, type ProvisionResult } from './apply.js';
 import { PROVISIONING_COMMANDS, provisioningCommands, taskOf, templateOf, versionOf, type CheckpointInput, type CreateTemplateInput, type StartTaskInput, type UpdateTemplateInput } from './commands.js';
 import { KEYS, PROVISIONING_LIMITS, provisioningCodec, templateArn, type ProvisioningValue, type TaskRecord, type TaskStatus, type TemplateRecord, type TemplateVersionRecord } from './model.js';
 import { reportKey, runTask, type ObjectStore, type ReportType } from './tasks.js';
@@ -44,7 +44,9 @@ export interface Provisioning {
    * Provisions one device from a template body, all or nothing (RegisterThing, task lines,
    * fleet provisioning and JITP all come here).
    */
-  provision(templateBody: string | Template, parameters: Readonly<Record<string, unknown>>, options?: { templateName?: string; hook?: PreProvisioningHook }): Promise<ProvisionResult>;
+  provision(templateBody: string | Template, parameters: Readonly<Record<string, unknown>>, options?: ApplyOptions): Promise<ProvisionResult>;
+  /** Forgets the `once` marks of a finished bulk run (`kiot provision bulk`). */
+  forgetRun(id: string): Promise<void>;
   startTask(input: Omit<StartTaskInput, 'taskId'>): Promise<TaskRecord>;
   task(taskId: string): TaskRecord;
   tasks(filter: { status?: TaskStatus }, page: PageRequest): Page<TaskRecord>;
@@ -138,6 +140,7 @@ export function createProvisioningService(config: ProvisioningConfig, deps: Prov
     deleteTemplateVersion: (name, versionId) => s.execute(PROVISIONING_COMMANDS.deleteVersion, { templateName: validTemplateName(name), versionId }),
     templateArn: (name) => templateArn(config.region, config.accountId, name),
     provision: (body, parameters, options = {}) => applyTemplate(deps, templateFrom(body), parameters, options),
+    forgetRun: (id) => deps.registry.execute(FORGET_ONCE_COMMAND, { id }),
     async startTask(input) {
       if (!deps.objects) throw invalid('StartThingRegistrationTask needs an S3 endpoint for its input and reports (set --s3-endpoint or the AWS SDK\'s own settings)');
       templateFrom(input.templateBody);

@@ -5,7 +5,7 @@
  * InvalidRequestException naming the JSON path (`templateBody: $.Resources.thing...: ...`).
  */
 import { PlatformError } from '../../core/index.js';
-import { TASK_STATUSES, TEMPLATE_TYPES, type PreProvisioningHookConfig, type Provisioning, type TaskStatus, type TemplateRecord, type TemplateType } from '../../provisioning/index.js';
+import { TASK_STATUSES, TEMPLATE_TYPES, parseTemplate, type PreProvisioningHookConfig, type Provisioning, type TaskStatus, type TemplateRecord, type TemplateType } from '../../provisioning/index.js';
 import type { AwsOperation, AwsRequest } from '../operation.js';
 import { bodyObject, compact, epochSeconds, optionalBoolean, optionalInteger, optionalObject, optionalString, pageRequest, queryBoolean, queryString } from './aws-input.js';
 
@@ -257,5 +257,50 @@ export function provisioningOperations(provisioning: Provisioning): AwsOperation
         return compact({ resourceLinks: page, reportType, nextToken: from + maxResults < links.length ? String(from + maxResults) : undefined });
       },
     },
+    {
+      // kiot's own: a batch of lines of `kiot provision bulk`, each applied once per (run, line)
+      // however often the CLI sends it (a resumed run sends its unfinished batch again).
+      name: 'KiotBulkRegisterThings',
+      method: 'POST',
+      path: '/kiot/provisioning/bulk/{runId}',
+      access: 'admin',
+      async handle(request) {
+        const runId = request.params['runId']!;
+        if (!/^[A-Za-z0-9-]{1,64}$/.test(runId)) throw invalid(`runId: expected 1-64 characters of [A-Za-z0-9-], received ${JSON.stringify(runId)}`);
+        const body = bodyObject(request);
+        if (optionalBoolean(body, 'finished')) {
+          await provisioning.forgetRun(`bulk-${runId}`);
+          return { results: [] };
+        }
+        const templateBody = required(body, 'templateBody');
+        parseTemplate(templateBody); // a bad template fails the request, not each line
+        const keepFrom = optionalInteger(body, 'keepFrom') ?? 0;
+        const lines = body['lines'];
+        if (!Array.isArray(lines) || lines.length > MAX_BULK_LINES) throw invalid(`lines: expected an array of at most ${MAX_BULK_LINES} {line, parameters}`);
+        const results: Record<string, unknown>[] = new Array(lines.length);
+        let next = 0;
+        const worker = async (): Promise<void> => {
+          for (let i = next++; i < lines.length; i = next++) {
+            const entry = lines[i] as { line?: unknown; parameters?: unknown };
+            const line = entry?.line;
+            if (typeof line !== 'number' || !Number.isInteger(line) || line < 0) throw invalid(`lines[${i}].line: expected a line number`);
+            try {
+              if (typeof entry.parameters !== 'object' || entry.parameters === null || Array.isArray(entry.parameters)) throw invalid(`line ${line + 1}: expected a JSON object of template parameters`);
+              const out = await provisioning.provision(templateBody, entry.parameters as Record<string, unknown>, { once: { id: `bulk-${runId}`, seq: line, keepFrom } });
+              results[i] = compact({ line, certificatePem: out.certificatePem, resourceArns: out.resourceArns });
+            } catch (err) {
+              if (!(err instanceof PlatformError) || err.retriable) throw err;
+              results[i] = { line, errorCode: err.code, errorMessage: err.message };
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, lines.length) }, worker));
+        return { results };
+      },
+    },
   ];
 }
+
+/** `kiot provision bulk` sends at most this many lines per request, applied this many at a time. */
+export const MAX_BULK_LINES = 1000;
+const BULK_CONCURRENCY = 8;
