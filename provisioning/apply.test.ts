@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EmbeddedLog, PlatformError, silentLogger } from '../core/index.js';
 import { ThingRegistry, createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
-import { applyTemplate, type ProvisioningTargets } from './apply.js';
+import { applyMany, applyTemplate, type ProvisioningTargets } from './apply.js';
 import { parseTemplate } from './template.js';
 import { makeCsr } from './testing/csr.js';
 
@@ -153,6 +153,21 @@ describe('applyTemplate', () => {
     expect(again.certificateId).toBe(first.certificateId);
     expect(again.certificatePem).toBe(first.certificatePem);
     expect(security.certificates.listCertificates({}).items.length).toBe(certs);
+  }, 30_000);
+
+  test('applyMany: many devices in one registry command, each all or nothing, each failure its own', async () => {
+    const t = parseTemplate(JSON.stringify(TEMPLATE));
+    const commandsBefore = registry.store.state.stats().executed;
+    const outcomes = await applyMany(targets, t, [
+      { parameters: { ThingName: 'many-1', CSR: await makeCsr('many-1') } },
+      { parameters: { ThingName: 'many-2', CSR: await makeCsr('many-2'), Group: 'no-such-group' } }, // fails in the batch
+      { parameters: { ThingName: 'many-3', CSR: 'garbage' } }, // fails before it
+      { parameters: { ThingName: 'many-4', CSR: await makeCsr('many-4') } },
+    ]);
+    expect(registry.store.state.stats().executed - commandsBefore).toBe(1);
+    expect(outcomes.map((o) => (o instanceof PlatformError ? o.code : o.thingName))).toEqual(['many-1', 'REGISTRY_NOT_FOUND', 'CERTIFICATE_INVALID', 'many-4']);
+    expect(['many-1', 'many-2', 'many-3', 'many-4'].map((n) => registry.thing(n) !== undefined)).toEqual([true, false, false, true]);
+    expect(security.policies.principalsOfThing('many-4')).toHaveLength(1);
   }, 30_000);
 
   test('the pre-provisioning hook may deny, or override parameters', async () => {

@@ -91,6 +91,37 @@ const conflict = (message: string): PlatformError => new PlatformError('REGISTRY
  *   when it throws. Safe to retry with the same `once`.
  */
 export async function applyTemplate(targets: ProvisioningTargets, template: Template, parameters: Readonly<Record<string, unknown>>, options: ApplyOptions = {}): Promise<ProvisionResult> {
+  const [outcome] = await applyPrepared(targets, [await prepareApply(targets, template, parameters, options)]);
+  if (outcome instanceof PlatformError) throw outcome;
+  return outcome!;
+}
+
+/**
+ * Applies many devices in one registry command (bulk tasks): each device all or nothing, each
+ * one's failure its own. Resolves with a result or the PlatformError of each, in order.
+ */
+export async function applyMany(targets: ProvisioningTargets, template: Template, devices: readonly { readonly parameters: Readonly<Record<string, unknown>>; readonly options?: ApplyOptions }[]): Promise<(ProvisionResult | PlatformError)[]> {
+  const prepared = await Promise.all(devices.map((d) => prepareApply(targets, template, d.parameters, d.options ?? {}).catch((err: unknown) => err)));
+  const ready = prepared.filter((p): p is Prepared => !(p instanceof Error));
+  const applied = ready.length > 0 ? await applyPrepared(targets, ready) : [];
+  let next = 0;
+  return prepared.map((p) => {
+    if (p instanceof PlatformError) return p;
+    if (p instanceof Error) throw p;
+    return applied[next++]!;
+  });
+}
+
+/** One device's writes, checked and ready: the steps of its registry.batch group and what to answer. */
+interface Prepared {
+  readonly steps: readonly BatchStep[];
+  readonly memo: Memo;
+  readonly certificatePem?: string;
+  readonly once?: Omit<BatchOnce, 'memo'>;
+}
+
+/** Everything before the write: the hook, the plan, signing, and comparing with what exists. */
+async function prepareApply(targets: ProvisioningTargets, template: Template, parameters: Readonly<Record<string, unknown>>, options: ApplyOptions): Promise<Prepared> {
   let given = parameters;
   if (options.hook) {
     const asked = Object.fromEntries(Object.entries(parameters).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => [k, String(v)]));
@@ -127,14 +158,23 @@ export async function applyTemplate(targets: ProvisioningTargets, template: Temp
   }
 
   const memo: Memo = { ...(certificate ? { certificateId: certificate.id } : {}), ...(thingName !== undefined ? { thingName } : {}), resourceArns, parameters: plan.parameters };
-  const batch: BatchInput = { steps, ...(options.once ? { once: { ...options.once, memo } } : {}) };
+  return { steps, memo, ...(certificate ? { certificatePem: certificate.pem } : {}), ...(options.once ? { once: options.once } : {}) };
+}
+
+/** Writes prepared devices in one registry.batch, one group each. */
+async function applyPrepared(targets: ProvisioningTargets, prepared: readonly Prepared[]): Promise<(ProvisionResult | PlatformError)[]> {
+  const batch: BatchInput = { groups: prepared.map((p) => ({ steps: p.steps, ...(p.once ? { once: { ...p.once, memo: p.memo } } : {}) })) };
   const outcome = await targets.registry.execute<BatchResult>(REGISTRY_BATCH_COMMAND, batch);
-  if (outcome.replayed) {
-    const was = (outcome.memo ?? memo) as Memo;
-    const pem = was.certificateId !== undefined ? targets.certificates.findCertificate(was.certificateId)?.pem : undefined;
-    return { ...was, ...(pem !== undefined ? { certificatePem: pem } : {}), replayed: true };
-  }
-  return { ...memo, ...(certificate ? { certificatePem: certificate.pem } : {}), replayed: false };
+  return outcome.groups.map((group, i) => {
+    const p = prepared[i]!;
+    if (!group.ok) return new PlatformError(group.error.code, group.error.message, { details: group.error.details });
+    if (group.replayed) {
+      const was = (group.memo ?? p.memo) as Memo;
+      const pem = was.certificateId !== undefined ? targets.certificates.findCertificate(was.certificateId)?.pem : undefined;
+      return { ...was, ...(pem !== undefined ? { certificatePem: pem } : {}), replayed: true };
+    }
+    return { ...p.memo, ...(p.certificatePem !== undefined ? { certificatePem: p.certificatePem } : {}), replayed: false };
+  });
 }
 
 const sameRecord = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean => {

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { PlatformError, StateStore, TOPICS, topicSpec, type Log, type Logger } from '../core/index.js';
 import { FORGET_ONCE_COMMAND, paginate, type Page, type PageRequest } from '../registry/index.js';
-import { applyTemplate, type ApplyOptions, type ProvisioningTargets, type ProvisionResult } from './apply.js';
+import { applyMany, applyTemplate, type ApplyOptions, type ProvisioningTargets, type ProvisionResult } from './apply.js';
 import { PROVISIONING_COMMANDS, provisioningCommands, taskOf, templateOf, versionOf, type CheckpointInput, type CreateTemplateInput, type StartTaskInput, type UpdateTemplateInput } from './commands.js';
 import { KEYS, PROVISIONING_LIMITS, provisioningCodec, templateArn, type ProvisioningValue, type TaskRecord, type TaskStatus, type TemplateRecord, type TemplateVersionRecord } from './model.js';
 import { reportKey, runTask, type ObjectStore, type ReportType } from './tasks.js';
@@ -25,9 +25,9 @@ export interface ProvisioningServiceDeps extends ProvisioningTargets {
   readonly logger: Logger;
   /** Task inputs and reports (S3). Without it, StartThingRegistrationTask is refused. */
   readonly objects?: ObjectStore;
-  /** Lines per task checkpoint and lines applied at once (tasks.ts defaults). */
+  /** Lines per task checkpoint, and per registry command (tasks.ts defaults). */
   readonly taskBatchLines?: number;
-  readonly taskConcurrency?: number;
+  readonly taskLinesPerWrite?: number;
 }
 
 export interface Provisioning {
@@ -45,6 +45,8 @@ export interface Provisioning {
    * fleet provisioning and JITP all come here).
    */
   provision(templateBody: string | Template, parameters: Readonly<Record<string, unknown>>, options?: ApplyOptions): Promise<ProvisionResult>;
+  /** Many devices in one registry command, each all or nothing: a result or the PlatformError of each. */
+  provisionMany(templateBody: string | Template, devices: readonly { parameters: Readonly<Record<string, unknown>>; options?: ApplyOptions }[]): Promise<(ProvisionResult | PlatformError)[]>;
   /** Forgets the `once` marks of a finished bulk run (`kiot provision bulk`). */
   forgetRun(id: string): Promise<void>;
   startTask(input: Omit<StartTaskInput, 'taskId'>): Promise<TaskRecord>;
@@ -99,8 +101,8 @@ export function createProvisioningService(config: ProvisioningConfig, deps: Prov
       objects: deps.objects,
       logger,
       ...(deps.taskBatchLines !== undefined ? { batchLines: deps.taskBatchLines } : {}),
-      ...(deps.taskConcurrency !== undefined ? { concurrency: deps.taskConcurrency } : {}),
-      apply: (parameters, line, keepFrom) => applyTemplate(deps, template, parameters, { once: { id: `task-${task.taskId}`, seq: line, keepFrom } }),
+      ...(deps.taskLinesPerWrite !== undefined ? { linesPerWrite: deps.taskLinesPerWrite } : {}),
+      apply: (lines, keepFrom) => applyMany(deps, template, lines.map(({ parameters, line }) => ({ parameters, options: { once: { id: `task-${task.taskId}`, seq: line, keepFrom } } }))),
       shouldStop: () => stopped,
       checkpoint: (input) => s.execute<CheckpointInput, TaskRecord>(PROVISIONING_COMMANDS.checkpointTask, { taskId: task.taskId, ...input }),
     })
@@ -140,6 +142,7 @@ export function createProvisioningService(config: ProvisioningConfig, deps: Prov
     deleteTemplateVersion: (name, versionId) => s.execute(PROVISIONING_COMMANDS.deleteVersion, { templateName: validTemplateName(name), versionId }),
     templateArn: (name) => templateArn(config.region, config.accountId, name),
     provision: (body, parameters, options = {}) => applyTemplate(deps, templateFrom(body), parameters, options),
+    provisionMany: (body, devices) => applyMany(deps, templateFrom(body), devices),
     forgetRun: (id) => deps.registry.execute(FORGET_ONCE_COMMAND, { id }),
     async startTask(input) {
       if (!deps.objects) throw invalid('StartThingRegistrationTask needs an S3 endpoint for its input and reports (set --s3-endpoint or the AWS SDK\'s own settings)');

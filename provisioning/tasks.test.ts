@@ -83,9 +83,9 @@ describe('runTask', () => {
       objects,
       logger: silentLogger(),
       batchLines: 500,
-      apply: async () => {
-        appliedSoFar++;
-        return { resourceArns: {}, parameters: {}, replayed: false };
+      apply: async (lines) => {
+        appliedSoFar += lines.length;
+        return lines.map(() => ({ resourceArns: {}, parameters: {}, replayed: false }));
       },
       checkpoint: async (input) => {
         checkpoints++;

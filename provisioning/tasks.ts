@@ -4,7 +4,7 @@
  * back as JSON-lines report objects beside the input.
  *
  * Memory stays bounded: the input is streamed from the task's checkpointed byte, and lines are
- * taken `batchLines` at a time (applied `concurrency` at a time); the batch's report parts are
+ * taken `batchLines` at a time (`linesPerWrite` per registry command); the batch's report parts are
  * written, then the checkpoint (line, byte, counts, parts written) goes to the task's record on
  * `iot.provisioning`. A process killed mid-batch resumes from the checkpoint: lines of the
  * interrupted batch are applied again with the same `once` sequence number (registry/batch.ts),
@@ -31,19 +31,23 @@ export const reportKey = (taskId: string, type: ReportType, part: number): strin
 
 /** Lines per checkpoint: what one kill may make the task apply again (idempotently). */
 export const DEFAULT_BATCH_LINES = 500;
-export const DEFAULT_TASK_CONCURRENCY = 8;
+/** Lines per registry command: registry commands run one at a time, so each carries many devices. */
+export const DEFAULT_LINES_PER_WRITE = 50;
 
 export interface TaskRunnerDeps {
   readonly objects: ObjectStore;
   readonly logger: Logger;
-  /** Applies the template for one line, idempotently under (taskId, line). */
-  apply(parameters: Record<string, unknown>, line: number, keepFrom: number): Promise<ProvisionResult>;
+  /**
+   * Applies the template for several lines in one registry command, each idempotently under
+   * (taskId, line); resolves with each line's result or its PlatformError.
+   */
+  apply(lines: readonly { readonly parameters: Record<string, unknown>; readonly line: number }[], keepFrom: number): Promise<(ProvisionResult | PlatformError)[]>;
   /** Records progress (and the end); resolves with the task as stored (to see Cancelling). */
   checkpoint(input: { checkpoint: TaskCheckpoint; inputBytes?: number; status?: 'Completed' | 'Failed' | 'Cancelled'; message?: string }): Promise<TaskRecord>;
   /** Checked before each batch: true stops the task where its last checkpoint left it (to resume later). */
   shouldStop?(): boolean;
   readonly batchLines?: number;
-  readonly concurrency?: number;
+  readonly linesPerWrite?: number;
 }
 
 /** Splits a byte stream into lines, each with the byte offset where the next one starts. */
@@ -76,7 +80,7 @@ const errorLine = (offset: number, err: unknown): string =>
  */
 export async function runTask(task: TaskRecord, deps: TaskRunnerDeps): Promise<TaskRecord | undefined> {
   const batchLines = deps.batchLines ?? DEFAULT_BATCH_LINES;
-  const concurrency = deps.concurrency ?? DEFAULT_TASK_CONCURRENCY;
+  const linesPerWrite = deps.linesPerWrite ?? DEFAULT_LINES_PER_WRITE;
   const logger = deps.logger.child({ module: 'provisioning.task', taskId: task.taskId });
   let cp = task.checkpoint;
   if (task.status === 'Cancelling') return deps.checkpoint({ checkpoint: cp, status: 'Cancelled' });
@@ -101,22 +105,27 @@ export async function runTask(task: TaskRecord, deps: TaskRunnerDeps): Promise<T
     if (batch.length === 0) break;
     const results: (string | undefined)[] = new Array(batch.length);
     const errors: (string | undefined)[] = new Array(batch.length);
-    let cursor = 0;
     const keepFrom = cp.line;
-    const worker = async (): Promise<void> => {
-      for (let i = cursor++; i < batch.length; i = cursor++) {
-        const { line, text } = batch[i]!;
-        if (text.trim() === '') continue; // blank lines (a trailing newline) are not devices
-        try {
-          const parameters: unknown = JSON.parse(text);
-          if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) throw new PlatformError('REGISTRY_INVALID', `line ${line + 1}: expected a JSON object of template parameters`);
-          results[i] = resultLine(line, await deps.apply(parameters as Record<string, unknown>, line, keepFrom));
-        } catch (err) {
-          errors[i] = errorLine(line, err instanceof SyntaxError ? new PlatformError('REGISTRY_INVALID', `line ${line + 1}: not JSON (${err.message})`) : err);
-        }
+    const todo: { index: number; line: number; parameters: Record<string, unknown> }[] = [];
+    batch.forEach(({ line, text }, index) => {
+      if (text.trim() === '') return; // blank lines (a trailing newline) are not devices
+      try {
+        const parameters: unknown = JSON.parse(text);
+        if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) throw new PlatformError('REGISTRY_INVALID', `line ${line + 1}: expected a JSON object of template parameters`);
+        todo.push({ index, line, parameters: parameters as Record<string, unknown> });
+      } catch (err) {
+        errors[index] = errorLine(line, err instanceof SyntaxError ? new PlatformError('REGISTRY_INVALID', `line ${line + 1}: not JSON (${err.message})`) : err);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, batch.length) }, worker));
+    });
+    for (let at = 0; at < todo.length; at += linesPerWrite) {
+      const chunk = todo.slice(at, at + linesPerWrite);
+      const outcomes = await deps.apply(chunk, keepFrom);
+      chunk.forEach(({ index, line }, i) => {
+        const outcome = outcomes[i]!;
+        if (outcome instanceof PlatformError) errors[index] = errorLine(line, outcome);
+        else results[index] = resultLine(line, outcome);
+      });
+    }
     const ok = results.filter((r): r is string => r !== undefined);
     const failed = errors.filter((e): e is string => e !== undefined);
     const parts = { ...cp.parts };

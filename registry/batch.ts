@@ -1,8 +1,8 @@
 /**
- * `registry.batch`: several registry commands as one, all or nothing. Each step runs an existing
- * registry command (things, certificates, policies) over the store as the steps before it left
- * it; if any step throws, the batch throws and writes nothing. Otherwise every step's writes go
- * to `iot.registry` in one append (one partition, one batch), and the steps' events after them.
+ * `registry.batch`: groups of registry commands, each group all or nothing. Each step runs an
+ * existing registry command (things, certificates, policies) over the store as the steps before
+ * it left it; if a step breaks a rule, its group writes nothing (the other groups go on). Every
+ * kept write goes to `iot.registry` in one append (one partition, one batch), events after them.
  * Provisioning (a template applied for one device) is what it is for: a thing, its
  * certificate, policies and attachments appear together or not at all, even if the process dies.
  *
@@ -15,7 +15,7 @@
  * so a step must not rely on an attachment an earlier step of the same batch made.
  */
 import { z } from 'zod';
-import { PlatformError, type AppendRecord, type Change, type CommandContext, type StateChange, type StateView, type StateWrite } from '../core/index.js';
+import { PlatformError, type AppendRecord, type ErrorCode, type Change, type CommandContext, type StateChange, type StateView, type StateWrite } from '../core/index.js';
 import { registryCommand, type RegistryCommand } from './commands.js';
 import type { RegistryValue } from './store.js';
 
@@ -38,12 +38,29 @@ export interface BatchOnce {
   readonly memo: unknown;
 }
 
-export interface BatchInput {
+/** One all-or-nothing unit of a batch (one device's resources). */
+export interface BatchGroup {
   readonly steps: readonly BatchStep[];
   readonly once?: BatchOnce;
 }
 
-export type BatchResult = { readonly replayed: false; readonly results: readonly unknown[] } | { readonly replayed: true; readonly memo: unknown };
+/**
+ * Groups are independent: each one's steps land together or not at all, and a group that fails
+ * leaves the others (later groups see the writes of earlier ones that succeeded). One append
+ * carries every group's writes, so many devices cost one registry command.
+ */
+export interface BatchInput {
+  readonly groups: readonly BatchGroup[];
+}
+
+export type BatchGroupResult =
+  | { readonly ok: true; readonly replayed: false; readonly results: readonly unknown[] }
+  | { readonly ok: true; readonly replayed: true; readonly memo: unknown }
+  | { readonly ok: false; readonly error: { readonly code: ErrorCode; readonly message: string; readonly details: Readonly<Record<string, unknown>> } };
+
+export interface BatchResult {
+  readonly groups: readonly BatchGroupResult[];
+}
 
 /** `kiot/once/<id>`: sequence numbers below `low` are done; `done` holds the memos of those at or above it. */
 export interface OnceRecord {
@@ -86,34 +103,50 @@ function overlay(base: StateView<RegistryValue>): { view: StateView<RegistryValu
 export function batchCommand(commands: readonly RegistryCommand<any, any>[]): RegistryCommand<BatchInput, BatchResult> {
   const byName = new Map(commands.map((c) => [c.name, c]));
   return registryCommand(REGISTRY_BATCH_COMMAND, (state, input: BatchInput, ctx: CommandContext): Change<RegistryValue, BatchResult> => {
-    const once = input.once;
-    let marker: OnceRecord | undefined;
-    if (once) {
-      marker = (state.get(onceKey(once.id)) as OnceRecord | undefined) ?? { low: 0, done: {} };
-      if (once.seq < marker.low) return { result: { replayed: true, memo: null }, writes: [] };
-      if (Object.prototype.hasOwnProperty.call(marker.done, String(once.seq))) return { result: { replayed: true, memo: marker.done[String(once.seq)] }, writes: [] };
-    }
-    const { view, apply } = overlay(state);
+    const outer = overlay(state);
     const writes: StateWrite<RegistryValue>[] = [];
     const appends: { topic: string; records: readonly AppendRecord[] }[] = [];
-    const results: unknown[] = [];
-    input.steps.forEach((step, index) => {
-      const command = byName.get(step.command);
-      if (!command || command.name === REGISTRY_BATCH_COMMAND) throw new PlatformError('INTERNAL', `registry.batch step ${index}: no registry command ${step.command}`);
-      const change = command.run(view, step.input, ctx);
-      if (change instanceof Promise) throw new PlatformError('INTERNAL', `registry.batch step ${index}: ${step.command} is asynchronous`);
-      apply(change.writes);
-      writes.push(...change.writes);
-      appends.push(...(change.appends ?? []));
-      results.push(change.result);
+    const groups = input.groups.map((group): BatchGroupResult => {
+      const { once } = group;
+      let marker: OnceRecord | undefined;
+      if (once) {
+        marker = (outer.view.get(onceKey(once.id)) as OnceRecord | undefined) ?? { low: 0, done: {} };
+        if (once.seq < marker.low) return { ok: true, replayed: true, memo: null };
+        if (Object.prototype.hasOwnProperty.call(marker.done, String(once.seq))) return { ok: true, replayed: true, memo: marker.done[String(once.seq)] };
+      }
+      // The group's steps run on an overlay of their own: kept only if every step succeeds.
+      const inner = overlay(outer.view);
+      const groupWrites: StateWrite<RegistryValue>[] = [];
+      const groupAppends: { topic: string; records: readonly AppendRecord[] }[] = [];
+      const results: unknown[] = [];
+      try {
+        group.steps.forEach((step, index) => {
+          const command = byName.get(step.command);
+          if (!command || command.name === REGISTRY_BATCH_COMMAND) throw new PlatformError('INTERNAL', `registry.batch step ${index}: no registry command ${step.command}`);
+          const change = command.run(inner.view, step.input, ctx);
+          if (change instanceof Promise) throw new PlatformError('INTERNAL', `registry.batch step ${index}: ${step.command} is asynchronous`);
+          inner.apply(change.writes);
+          groupWrites.push(...change.writes);
+          groupAppends.push(...(change.appends ?? []));
+          results.push(change.result);
+        });
+      } catch (err) {
+        // A rule a step enforces (not found, exists, invalid) fails its group; anything else is a bug and fails the batch.
+        if (!(err instanceof PlatformError) || err.code === 'INTERNAL') throw err;
+        return { ok: false, error: { code: err.code, message: err.message, details: { ...err.details } } };
+      }
+      if (once && marker) {
+        const done: Record<string, unknown> = {};
+        for (const [seq, memo] of Object.entries(marker.done)) if (Number(seq) >= once.keepFrom) done[seq] = memo;
+        done[String(once.seq)] = once.memo ?? null;
+        groupWrites.push({ key: onceKey(once.id), value: { low: Math.max(marker.low, once.keepFrom), done } });
+      }
+      outer.apply(groupWrites);
+      writes.push(...groupWrites);
+      appends.push(...groupAppends);
+      return { ok: true, replayed: false, results };
     });
-    if (once && marker) {
-      const done: Record<string, unknown> = {};
-      for (const [seq, memo] of Object.entries(marker.done)) if (Number(seq) >= once.keepFrom) done[seq] = memo;
-      done[String(once.seq)] = once.memo ?? null;
-      writes.push({ key: onceKey(once.id), value: { low: Math.max(marker.low, once.keepFrom), done } });
-    }
-    return { result: { replayed: false, results }, writes, appends };
+    return { result: { groups }, writes, appends };
   });
 }
 

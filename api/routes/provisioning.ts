@@ -277,30 +277,29 @@ export function provisioningOperations(provisioning: Provisioning): AwsOperation
         const keepFrom = optionalInteger(body, 'keepFrom') ?? 0;
         const lines = body['lines'];
         if (!Array.isArray(lines) || lines.length > MAX_BULK_LINES) throw invalid(`lines: expected an array of at most ${MAX_BULK_LINES} {line, parameters}`);
-        const results: Record<string, unknown>[] = new Array(lines.length);
-        let next = 0;
-        const worker = async (): Promise<void> => {
-          for (let i = next++; i < lines.length; i = next++) {
-            const entry = lines[i] as { line?: unknown; parameters?: unknown };
-            const line = entry?.line;
-            if (typeof line !== 'number' || !Number.isInteger(line) || line < 0) throw invalid(`lines[${i}].line: expected a line number`);
-            try {
-              if (typeof entry.parameters !== 'object' || entry.parameters === null || Array.isArray(entry.parameters)) throw invalid(`line ${line + 1}: expected a JSON object of template parameters`);
-              const out = await provisioning.provision(templateBody, entry.parameters as Record<string, unknown>, { once: { id: `bulk-${runId}`, seq: line, keepFrom } });
-              results[i] = compact({ line, certificatePem: out.certificatePem, resourceArns: out.resourceArns });
-            } catch (err) {
-              if (!(err instanceof PlatformError) || err.retriable) throw err;
-              results[i] = { line, errorCode: err.code, errorMessage: err.message };
-            }
-          }
-        };
-        await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, lines.length) }, worker));
+        const devices = lines.map((entry: { line?: unknown; parameters?: unknown }, i) => {
+          const line = entry?.line;
+          if (typeof line !== 'number' || !Number.isInteger(line) || line < 0) throw invalid(`lines[${i}].line: expected a line number`);
+          const parameters = entry.parameters;
+          if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) throw invalid(`lines[${i}].parameters: expected a JSON object of template parameters`);
+          return { line, parameters: parameters as Record<string, unknown>, options: { once: { id: `bulk-${runId}`, seq: line, keepFrom } } };
+        });
+        const results: Record<string, unknown>[] = [];
+        // Registry commands run one at a time: each carries BULK_LINES_PER_WRITE devices.
+        for (let at = 0; at < devices.length; at += BULK_LINES_PER_WRITE) {
+          const chunk = devices.slice(at, at + BULK_LINES_PER_WRITE);
+          const outcomes = await provisioning.provisionMany(templateBody, chunk);
+          chunk.forEach(({ line }, i) => {
+            const out = outcomes[i]!;
+            results.push(out instanceof PlatformError ? { line, errorCode: out.code, errorMessage: out.message } : compact({ line, certificatePem: out.certificatePem, resourceArns: out.resourceArns }));
+          });
+        }
         return { results };
       },
     },
   ];
 }
 
-/** `kiot provision bulk` sends at most this many lines per request, applied this many at a time. */
+/** `kiot provision bulk` sends at most this many lines per request. */
 export const MAX_BULK_LINES = 1000;
-const BULK_CONCURRENCY = 8;
+const BULK_LINES_PER_WRITE = 50;

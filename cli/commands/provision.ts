@@ -116,11 +116,15 @@ export async function bulk(file: string, options: BulkOptions, io: CliIo): Promi
         batch.push({ line });
         continue;
       }
+      let parameters: unknown;
       try {
-        batch.push({ line, parameters: JSON.parse(next.value.text) });
+        parameters = JSON.parse(next.value.text);
       } catch (err) {
         batch.push({ line, invalid: `line ${line + 1}: not JSON (${(err as Error).message})` });
+        continue;
       }
+      if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) batch.push({ line, invalid: `line ${line + 1}: expected a JSON object of template parameters` });
+      else batch.push({ line, parameters });
     }
     if (batch.length === 0) break;
     const send = batch.filter((b) => b.parameters !== undefined && b.invalid === undefined);

@@ -4,13 +4,14 @@
  *   tsx task-child.ts <dataDir> <s3 endpoint> <bucket> <inputKey> <templateFile> <killAfterApplies>
  *
  * Opens kiot's registry, security and provisioning services on the embedded log in `dataDir`,
- * starts a task over `s3://bucket/inputKey`, prints `task <id>`, and SIGKILLs itself once
- * `killAfterApplies` lines have been applied (mid-batch, before that batch's checkpoint).
+ * starts a task over `s3://bucket/inputKey` (checkpoints every 50 lines, 10 lines per registry
+ * command), prints `task <id>`, and SIGKILLs itself once `killAfterApplies` lines have been
+ * applied (mid-batch, before that batch's checkpoint).
  */
 import { readFile } from 'node:fs/promises';
 import { createS3Api } from '../../actions/index.js';
 import { EmbeddedLog, silentLogger } from '../../core/index.js';
-import { REGISTRY_BATCH_COMMAND, ThingRegistry, createSecurityService, thingsDirectory, type RegistryStore } from '../../registry/index.js';
+import { REGISTRY_BATCH_COMMAND, ThingRegistry, type BatchInput, createSecurityService, thingsDirectory, type RegistryStore } from '../../registry/index.js';
 import { createProvisioningService } from '../service.js';
 
 const [dataDir, endpoint, bucket, inputKey, templateFile, killAfter] = process.argv.slice(2);
@@ -26,7 +27,8 @@ const counting: RegistryStore = Object.create(registry.store, {
   execute: {
     value: async (command: string, input: unknown) => {
       const out = await registry.store.execute(command, input);
-      if (command === REGISTRY_BATCH_COMMAND && ++applied >= limit) process.kill(process.pid, 'SIGKILL');
+      if (command === REGISTRY_BATCH_COMMAND) applied += (input as BatchInput).groups.length;
+      if (applied >= limit) process.kill(process.pid, 'SIGKILL');
       return out;
     },
   },
@@ -47,6 +49,7 @@ const service = createProvisioningService(
       link: (b, k) => `${endpoint}/${b}/${k}`,
     },
     taskBatchLines: 50,
+    taskLinesPerWrite: 10,
   },
 );
 const provisioning = await service.start();
