@@ -71,12 +71,11 @@ export interface ProvisionResult {
   readonly replayed: boolean;
 }
 
-/** What a `once` batch remembers for a replay: enough to rebuild the result. */
+/** What a `once` batch remembers for a replay: enough to rebuild the result, and small (no parameters: a CSR is long). */
 interface Memo {
   readonly certificateId?: string;
   readonly thingName?: string;
   readonly resourceArns: Readonly<Record<string, string>>;
-  readonly parameters: Readonly<Record<string, string>>;
 }
 
 /** A resource exists and differs, and its OverrideSettings say FAIL (AWS: ResourceConflictException... kiot: 409). */
@@ -116,6 +115,7 @@ export async function applyMany(targets: ProvisioningTargets, template: Template
 interface Prepared {
   readonly steps: readonly BatchStep[];
   readonly memo: Memo;
+  readonly parameters: Readonly<Record<string, string>>;
   readonly certificatePem?: string;
   readonly once?: Omit<BatchOnce, 'memo'>;
 }
@@ -157,8 +157,8 @@ async function prepareApply(targets: ProvisioningTargets, template: Template, pa
     steps.push({ command: POLICY_COMMANDS.attachThingPrincipal, input });
   }
 
-  const memo: Memo = { ...(certificate ? { certificateId: certificate.id } : {}), ...(thingName !== undefined ? { thingName } : {}), resourceArns, parameters: plan.parameters };
-  return { steps, memo, ...(certificate ? { certificatePem: certificate.pem } : {}), ...(options.once ? { once: options.once } : {}) };
+  const memo: Memo = { ...(certificate ? { certificateId: certificate.id } : {}), ...(thingName !== undefined ? { thingName } : {}), resourceArns };
+  return { steps, memo, parameters: plan.parameters, ...(certificate ? { certificatePem: certificate.pem } : {}), ...(options.once ? { once: options.once } : {}) };
 }
 
 /** Writes prepared devices in one registry.batch, one group each. */
@@ -171,9 +171,9 @@ async function applyPrepared(targets: ProvisioningTargets, prepared: readonly Pr
     if (group.replayed) {
       const was = (group.memo ?? p.memo) as Memo;
       const pem = was.certificateId !== undefined ? targets.certificates.findCertificate(was.certificateId)?.pem : undefined;
-      return { ...was, ...(pem !== undefined ? { certificatePem: pem } : {}), replayed: true };
+      return { ...was, parameters: p.parameters, ...(pem !== undefined ? { certificatePem: pem } : {}), replayed: true };
     }
-    return { ...p.memo, ...(p.certificatePem !== undefined ? { certificatePem: p.certificatePem } : {}), replayed: false };
+    return { ...p.memo, parameters: p.parameters, ...(p.certificatePem !== undefined ? { certificatePem: p.certificatePem } : {}), replayed: false };
   });
 }
 

@@ -106,11 +106,21 @@ export function batchCommand(commands: readonly RegistryCommand<any, any>[]): Re
     const outer = overlay(state);
     const writes: StateWrite<RegistryValue>[] = [];
     const appends: { topic: string; records: readonly AppendRecord[] }[] = [];
+    // Each `once` id's marker, read once and written once per batch, however many groups use it.
+    const markers = new Map<string, { low: number; done: Record<string, unknown> }>();
+    const markerOf = (id: string) => {
+      let m = markers.get(id);
+      if (!m) {
+        const stored = state.get(onceKey(id)) as OnceRecord | undefined;
+        m = { low: stored?.low ?? 0, done: { ...(stored?.done ?? {}) } };
+        markers.set(id, m);
+      }
+      return m;
+    };
     const groups = input.groups.map((group): BatchGroupResult => {
       const { once } = group;
-      let marker: OnceRecord | undefined;
       if (once) {
-        marker = (outer.view.get(onceKey(once.id)) as OnceRecord | undefined) ?? { low: 0, done: {} };
+        const marker = markerOf(once.id);
         if (once.seq < marker.low) return { ok: true, replayed: true, memo: null };
         if (Object.prototype.hasOwnProperty.call(marker.done, String(once.seq))) return { ok: true, replayed: true, memo: marker.done[String(once.seq)] };
       }
@@ -135,17 +145,20 @@ export function batchCommand(commands: readonly RegistryCommand<any, any>[]): Re
         if (!(err instanceof PlatformError) || err.code === 'INTERNAL') throw err;
         return { ok: false, error: { code: err.code, message: err.message, details: { ...err.details } } };
       }
-      if (once && marker) {
-        const done: Record<string, unknown> = {};
-        for (const [seq, memo] of Object.entries(marker.done)) if (Number(seq) >= once.keepFrom) done[seq] = memo;
-        done[String(once.seq)] = once.memo ?? null;
-        groupWrites.push({ key: onceKey(once.id), value: { low: Math.max(marker.low, once.keepFrom), done } });
+      if (once) {
+        const marker = markerOf(once.id);
+        if (once.keepFrom > marker.low) {
+          for (const seq of Object.keys(marker.done)) if (Number(seq) < once.keepFrom) delete marker.done[seq];
+          marker.low = once.keepFrom;
+        }
+        marker.done[String(once.seq)] = once.memo ?? null;
       }
       outer.apply(groupWrites);
       writes.push(...groupWrites);
       appends.push(...groupAppends);
       return { ok: true, replayed: false, results };
     });
+    for (const [id, marker] of markers) if (Object.keys(marker.done).length > 0 || marker.low > 0) writes.push({ key: onceKey(id), value: marker });
     return { result: { groups }, writes, appends };
   });
 }
