@@ -188,8 +188,8 @@ export function register(program: Command, io: CliIo = processIo): void {
       .argument('<file>', 'JSON-lines file, one object of template parameters per line')
       .requiredOption('--template <name|file>', 'a provisioning template\'s name, or a file holding a template body')
       .option('--batch <lines>', 'lines per request to kiot', String(DEFAULT_BULK_BATCH))
-      .option('--results <file>', 'where result lines go (default: <file>.results.jsonl)')
-      .option('--errors <file>', 'where error lines go (default: <file>.errors.jsonl)')
+      .option('--results <file>', 'where result lines go (default: the file\'s name with .results.jsonl for .jsonl)')
+      .option('--errors <file>', 'where error lines go (default: the file\'s name with .errors.jsonl for .jsonl)')
       .option('--restart', 'ignore the progress of an earlier run of this file and start over'),
   ).action(async (file: string, options: BulkOptions) => {
     try {
