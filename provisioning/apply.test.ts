@@ -156,7 +156,8 @@ describe('applyTemplate', () => {
   }, 30_000);
 
   test('applyMany: many devices in one registry command, each all or nothing, each failure its own', async () => {
-    const t = parseTemplate(JSON.stringify(TEMPLATE));
+    const fresh = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Publish', Resource: '*' }] });
+    const t = parseTemplate(JSON.stringify({ ...TEMPLATE, Resources: { ...TEMPLATE.Resources, docPolicy: { Type: 'AWS::IoT::Policy', Properties: { PolicyDocument: fresh } } } }));
     const commandsBefore = registry.store.state.stats().executed;
     const outcomes = await applyMany(targets, t, [
       { parameters: { ThingName: 'many-1', CSR: await makeCsr('many-1') } },
@@ -165,6 +166,9 @@ describe('applyTemplate', () => {
       { parameters: { ThingName: 'many-4', CSR: await makeCsr('many-4') } },
     ]);
     expect(registry.store.state.stats().executed - commandsBefore).toBe(1);
+    // Both successful devices share the document policy the batch made once (policy.ensure).
+    const policyArnOf = (o: unknown) => (o as { resourceArns: Record<string, string> }).resourceArns['docPolicy'];
+    expect(policyArnOf(outcomes[0])).toBe(policyArnOf(outcomes[3]));
     expect(outcomes.map((o) => (o instanceof PlatformError ? o.code : o.thingName))).toEqual(['many-1', 'REGISTRY_NOT_FOUND', 'CERTIFICATE_INVALID', 'many-4']);
     expect(['many-1', 'many-2', 'many-3', 'many-4'].map((n) => registry.thing(n) !== undefined)).toEqual([true, false, false, true]);
     expect(security.policies.principalsOfThing('many-4')).toHaveLength(1);

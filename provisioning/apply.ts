@@ -272,8 +272,9 @@ function policyStep(targets: ProvisioningTargets, planned: PlannedPolicy, steps:
     if (current !== undefined && sameJson(current, planned.policyDocument)) return name;
     throw conflict(`policy ${name} already exists with another document (Resources.${planned.logicalId})`);
   }
-  if (!steps.some((s) => s.command === POLICY_COMMANDS.create && (s.input as { name: string }).name === name)) {
-    steps.push({ command: POLICY_COMMANDS.create, input: { name, document: planned.policyDocument, arn: targets.policies.policyArn(name) } });
+  // policy.ensure, not policy.create: other devices of the same registry.batch may make it first.
+  if (!steps.some((s) => s.command === POLICY_COMMANDS.ensure && (s.input as { name: string }).name === name)) {
+    steps.push({ command: POLICY_COMMANDS.ensure, input: { name, document: planned.policyDocument, arn: targets.policies.policyArn(name) } });
   }
   return name;
 }
