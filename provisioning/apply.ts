@@ -78,7 +78,7 @@ interface Memo {
   readonly resourceArns: Readonly<Record<string, string>>;
 }
 
-/** A resource exists and differs, and its OverrideSettings say FAIL (AWS: ResourceConflictException... kiot: 409). */
+/** A resource exists and differs, and its OverrideSettings say FAIL: ResourceAlreadyExistsException (409). */
 const conflict = (message: string): PlatformError => new PlatformError('REGISTRY_ALREADY_EXISTS', message, { details: { awsErrorType: 'ResourceAlreadyExistsException', awsStatus: 409 } });
 
 /**
