@@ -10,6 +10,7 @@ COPY ingest ingest
 COPY shadow shadow
 COPY registry registry
 COPY jobs jobs
+COPY provisioning provisioning
 COPY api api
 COPY cli cli
 COPY benchmarks benchmarks

@@ -71,3 +71,4 @@ export { createLambdaSqlService, invokeLambda, invokeUrl, type LambdaTarget } fr
 export { createDynamoDbReader, type DynamoDbReader, type DynamoDbReaderOptions } from './dynamodb-reader/index.js';
 export { awsSettingsFromConfig, type AwsActionSettings, type AwsActionsConfig, type AwsClientSettings } from './aws/index.js';
 export { signRequest, type AwsCredentials, type OutgoingRequest, type SignOptions } from './http/sigv4.js';
+export { createS3Api, type S3Api } from './s3/index.js';

@@ -7,6 +7,7 @@ import { PlatformError, SETTINGS, createLogger, loadConfig, type SettingKey } fr
 import { register as registerAccessKeys } from './commands/access-keys.js';
 import { register as registerDevice } from './commands/device.js';
 import { register as registerJobs } from './commands/jobs.js';
+import { register as registerProvision } from './commands/provision.js';
 import { register as registerRulesList } from './commands/rules-list.js';
 import { register as registerRules } from './commands/rules.js';
 import { register as registerShadow } from './commands/shadow.js';
@@ -83,6 +84,7 @@ export function buildProgram(): Command {
   registerAccessKeys(program);
   registerShadow(program);
   registerJobs(program);
+  registerProvision(program);
   registerTopics(program);
   return program;
 }

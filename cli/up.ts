@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { awsSettingsFromConfig, createDynamoDbReader } from '../actions/index.js';
+import { awsSettingsFromConfig, createDynamoDbReader, createS3Api, type AwsClientSettings } from '../actions/index.js';
 import { AccessKeyStore, TopicRuleStore, createApiService, createAwsRoutes, createRequestAuthenticator, openThingRegistry, type AwsOperation, type RequestAuthenticator } from '../api/index.js';
 import { certificateOperations } from '../api/routes/certificates.js';
 import { endpointOperations } from '../api/routes/endpoint.js';
 import { policyOperations } from '../api/routes/policies.js';
 import { retainedMessageOperations } from '../api/routes/retained.js';
 import { jobOperations } from '../api/routes/jobs.js';
+import { provisioningOperations } from '../api/routes/provisioning.js';
 import { shadowOperations } from '../api/routes/shadow.js';
 import { notImplementedOperations } from '../api/routes/unimplemented.js';
 import { createHttpServer, type Route } from '../api/server.js';
@@ -29,6 +30,7 @@ import { createRulesService, type FileTopicRule } from '../rules/worker/index.js
 import type { SqlValue } from '../rules/sql/index.js';
 import { createShadowService, openShadowReader, type ShadowReader, type Shadows } from '../shadow/index.js';
 import { createJobsService, type Jobs } from '../jobs/index.js';
+import { createProvisioningService, type ObjectStore } from '../provisioning/index.js';
 
 export interface RunningPlatform {
   readonly log: Log;
@@ -107,7 +109,19 @@ export async function startPlatform(
       const registry = await closing(openThingRegistry(config, { log, logger }));
       const securityService = createSecurityService(config, { log, logger, things: thingsDirectory(registry), registryStore: registry.store });
       stops.push(() => securityService.stop());
-      return { registry, security: await securityService.start() };
+      const security = await securityService.start();
+      // Provisioning writes through the registry's commands, so it runs where the registry does.
+      const provisioningService = createProvisioningService(arnScopeOf(config), {
+        log,
+        logger,
+        registry: registry.store,
+        certificates: security.certificates,
+        policies: security.policies,
+        objects: s3ObjectStore(awsSettingsFromConfig(config.rules).s3, stops),
+      });
+      const provisioning = await provisioningService.start();
+      stops.push(() => provisioningService.stop());
+      return { registry, security, provisioning };
     };
     const startJobs = async (): Promise<Jobs> => {
       const jobsService = createJobsService({}, { log, logger });
@@ -169,6 +183,7 @@ export async function startPlatform(
             ...notImplementedOperations(),
             // The control plane resolves CreateJob's targets from this process's registry.
             ...(jobs ? jobOperations(jobs, registry, arnScopeOf(config)) : []),
+            ...provisioningOperations(registered.provisioning),
             ...operations,
           ],
         });
@@ -369,6 +384,21 @@ export function plaintextWarnings(host: string, listeners: ReadonlyMap<string, n
  * failure: a start that fails while others are still under way must not leave them running
  * past the `stop()` that follows.
  */
+/**
+ * Bulk registration tasks' inputs and reports on S3 (`--s3-endpoint`, `--aws-region`, or the AWS
+ * SDK's own settings), through the s3 action's client (the one place that imports the S3 SDK).
+ */
+function s3ObjectStore(settings: AwsClientSettings, stops: (() => Promise<void>)[]): ObjectStore {
+  const s3 = createS3Api(settings);
+  stops.push(async () => s3.destroy());
+  const endpoint = settings.endpoint?.replace(/\/+$/, '');
+  return {
+    read: (bucket, key, start) => s3.getObjectStream({ bucket, key, start }),
+    write: (bucket, key, body, contentType) => s3.putObject({ bucket, key, body: Buffer.from(body), contentType }, AbortSignal.timeout(60_000)),
+    link: (bucket, key) => (endpoint ? `${endpoint}/${bucket}/${key}` : `https://${bucket}.s3.amazonaws.com/${key}`),
+  };
+}
+
 async function settleAll<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
   const results = await Promise.allSettled(promises);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

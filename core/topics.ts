@@ -25,6 +25,8 @@ export const TOPICS = {
   shadowHistory: 'iot.shadows.history',
   registry: 'iot.registry',
   jobs: 'iot.jobs',
+  /** Provisioning templates and bulk registration tasks (provisioning/). */
+  provisioning: 'iot.provisioning',
   /** Failed actions with no error action of their own. */
   deadLetter: 'iot.dead-letter',
   /** Persistent MQTT sessions by client id (the gateway's session store, ingest/). */
@@ -58,6 +60,8 @@ export const TOPIC_SPECS: { readonly [K in TopicKey]: TopicSpec & { readonly nam
   // One partition: registry commands check across kinds (DeleteThing looks at attachments).
   registry: { name: TOPICS.registry, partitions: 1, compacted: true },
   jobs: { name: TOPICS.jobs, partitions: 4, compacted: true },
+  // One partition: few keys (templates, tasks), and listing them reads one table.
+  provisioning: { name: TOPICS.provisioning, partitions: 1, compacted: true },
   sessions: { name: TOPICS.sessions, partitions: 4, compacted: true },
   retained: { name: TOPICS.retained, partitions: 4, compacted: true },
   // One partition: few keys, and every API process verifies with all of them.

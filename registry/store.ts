@@ -26,6 +26,7 @@ import {
   type Logger,
   type StateCodec,
 } from '../core/index.js';
+import { ONCE_PREFIX, batchCommand, forgetOnceCommand, onceRecordSchema, type OnceRecord } from './batch.js';
 import { certificateCommands } from './certificates/commands.js';
 import { assertThingHasNoPrincipals, policyCommands } from './policies/commands.js';
 import { SECURITY_SCHEMAS, SecurityStore, type SecurityRecord } from './principals/store.js';
@@ -33,11 +34,11 @@ import { DEFAULT_THING_TYPE_DELETE_DELAY_MS, thingCommands } from './things/comm
 import { THING_SCHEMAS, createArns, type Arns, type RegistryRecord } from './things/model.js';
 
 /** Every value the registry store holds. */
-export type RegistryValue = RegistryRecord | SecurityRecord;
+export type RegistryValue = RegistryRecord | SecurityRecord | OnceRecord;
 
 /** The schema of every key kind; entries ending in `/` are prefixes, the others whole keys. */
-const SCHEMAS: readonly (readonly [string, z.ZodType<RegistryValue>])[] = [...THING_SCHEMAS, ...SECURITY_SCHEMAS];
-const UNKNOWN_KEY = z.never({ error: 'the key has no registry record kind (expected one of thing/, thingType/, thingGroup/, kiot/ca, kiot/registration-code, cert/, ca/, policy/, attach/)' });
+const SCHEMAS: readonly (readonly [string, z.ZodType<RegistryValue>])[] = [...THING_SCHEMAS, ...SECURITY_SCHEMAS, [ONCE_PREFIX, onceRecordSchema as z.ZodType<RegistryValue>]];
+const UNKNOWN_KEY = z.never({ error: 'the key has no registry record kind (expected one of thing/, thingType/, thingGroup/, kiot/ca, kiot/registration-code, kiot/once/, cert/, ca/, policy/, attach/)' });
 
 export function registrySchemaFor(key: string): z.ZodType<RegistryValue> {
   for (const [pattern, schema] of SCHEMAS) {
@@ -95,7 +96,7 @@ export class RegistryStore {
       commands: (store) => {
         const view = new SecurityStore(store);
         security = view;
-        return [
+        const commands = [
           ...thingCommands({
             arns,
             publishEvents: options.publishEvents ?? true,
@@ -105,14 +106,16 @@ export class RegistryStore {
           ...policyCommands(view),
           ...certificateCommands(view),
         ];
+        // registry.batch runs any of the above as steps of one all-or-nothing change (batch.ts).
+        return [...commands, batchCommand(commands), forgetOnceCommand];
       },
     });
     return new RegistryStore(state, security!, arns);
   }
 
   /**
-   * Runs a registry command (its name from `THING_COMMANDS`, `POLICY_COMMANDS` or
-   * `CERTIFICATE_COMMANDS`) on the owner of `iot.registry`; resolves with its result once this
+   * Runs a registry command (its name from `THING_COMMANDS`, `POLICY_COMMANDS`,
+   * `CERTIFICATE_COMMANDS` or `REGISTRY_BATCH_COMMAND`) on the owner of `iot.registry`; resolves with its result once this
    * process's view has its writes.
    * @throws PlatformError what the command threw (its rule's code); STATE_UNAVAILABLE
    *   (retriable) when no owner answered in time.

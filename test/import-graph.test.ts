@@ -55,7 +55,7 @@ test('kiot/sql loads no Kafka client, logger or metrics library', () => {
 
 test('each vendor library with a port in core is imported by the port alone', () => {
   const ports: Record<string, string> = { 'prom-client': 'core/metrics.ts', kafkajs: 'core/log/kafka/', pino: 'core/logger.ts' };
-  const all = ['core', 'ingest', 'rules', 'actions', 'shadow', 'registry', 'api', 'cli', 'jobs'].flatMap(sources);
+  const all = ['core', 'ingest', 'rules', 'actions', 'shadow', 'registry', 'api', 'cli', 'jobs', 'provisioning'].flatMap(sources);
   for (const [pkg, port] of Object.entries(ports)) {
     const importers = all.filter((f) => importsOf(join(ROOT, f)).some((s) => s === pkg || s.startsWith(`${pkg}/`)));
     expect(importers.filter((f) => !f.startsWith(port)), `${pkg} imported outside ${port}`).toEqual([]);
@@ -64,7 +64,7 @@ test('each vendor library with a port in core is imported by the port alone', ()
 
 test('each store client is imported by its action alone, and only on first use', () => {
   const owners: Record<string, string> = { pg: 'actions/postgres/', ioredis: 'actions/redis/' };
-  const all = ['core', 'ingest', 'rules', 'actions', 'shadow', 'registry', 'api', 'cli', 'jobs', 'benchmarks'].flatMap(sources);
+  const all = ['core', 'ingest', 'rules', 'actions', 'shadow', 'registry', 'api', 'cli', 'jobs', 'provisioning', 'benchmarks'].flatMap(sources);
   for (const [pkg, owner] of Object.entries(owners)) {
     const mentions = new RegExp(`(?:from\\s+|import\\(\\s*)['"]${pkg}['"]`);
     const importers = all.filter((f) => mentions.test(readFileSync(join(ROOT, f), 'utf8')));

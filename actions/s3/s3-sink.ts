@@ -37,6 +37,11 @@ export type S3Config = ReturnType<typeof schema.parse>;
 export interface S3Api {
   putObject(input: { bucket: string; key: string; body: Buffer; contentType: string; acl?: string }, signal: AbortSignal): Promise<void>;
   probe(signal: AbortSignal): Promise<void>;
+  /**
+   * An object's bytes from `start` (a ranged GET), streamed, and their count; for readers of
+   * large inputs (provisioning's bulk registration tasks).
+   */
+  getObjectStream(input: { bucket: string; key: string; start: number }, signal?: AbortSignal): Promise<{ body: AsyncIterable<Uint8Array>; size: number }>;
   destroy(): void;
 }
 
@@ -70,6 +75,19 @@ export function createS3Api(settings: AwsClientSettings = {}): S3Api {
         new m.PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ...(acl ? { ACL: acl as ObjectCannedACL } : {}) }),
         { abortSignal: signal },
       );
+    },
+    async getObjectStream({ bucket, key, start }, signal) {
+      const { m, client: c } = await client();
+      let out;
+      try {
+        out = await c.send(new m.GetObjectCommand({ Bucket: bucket, Key: key, ...(start > 0 ? { Range: `bytes=${start}-` } : {}) }), signal ? { abortSignal: signal } : {});
+      } catch (err) {
+        // A range that starts at the end (nothing left to read) is 416 InvalidRange.
+        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) return { body: (async function* () {})(), size: 0 };
+        throw err;
+      }
+      const body = out.Body as AsyncIterable<Uint8Array> | undefined;
+      return { body: body ?? (async function* () {})(), size: out.ContentLength ?? 0 };
     },
     async probe(signal) {
       const { m, client: c } = await client();

@@ -17,11 +17,6 @@ const NOT_YET: readonly (readonly [name: string, method: Method, path: string])[
   ['GetIndexingConfiguration', 'GET', '/indexing/config'],
   ['UpdateIndexingConfiguration', 'POST', '/indexing/config'],
   // Provisioning and custom authentication
-  ['CreateProvisioningTemplate', 'POST', '/provisioning-templates'],
-  ['DescribeProvisioningTemplate', 'GET', '/provisioning-templates/{templateName}'],
-  ['ListProvisioningTemplates', 'GET', '/provisioning-templates'],
-  ['UpdateProvisioningTemplate', 'PATCH', '/provisioning-templates/{templateName}'],
-  ['DeleteProvisioningTemplate', 'DELETE', '/provisioning-templates/{templateName}'],
   ['CreateProvisioningClaim', 'POST', '/provisioning-templates/{templateName}/provisioning-claim'],
   ['CreateAuthorizer', 'POST', '/authorizer/{authorizerName}'],
   ['DescribeAuthorizer', 'GET', '/authorizer/{authorizerName}'],

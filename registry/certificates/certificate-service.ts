@@ -55,6 +55,12 @@ export interface IssuedCertificate {
   readonly certificatePem: string;
 }
 
+/** A certificate record ready for `CERTIFICATE_COMMANDS.register` (`{ record, arn }` is its input). */
+export interface PreparedCertificate {
+  readonly record: CertificateRecord;
+  readonly arn: string;
+}
+
 export interface CertificateListOptions extends PageRequest {
   readonly ascendingOrder?: boolean | undefined;
   /** Only certificates signed by this registered CA (ListCertificatesByCA). */
@@ -124,12 +130,44 @@ export class CertificateService {
 
   /** CreateCertificateFromCsr: the CSR's key and subject, signed by the kiot CA. */
   async createCertificateFromCsr(options: { certificateSigningRequest: unknown; setAsActive?: boolean | undefined }): Promise<IssuedCertificate> {
-    if (typeof options.certificateSigningRequest !== 'string' || options.certificateSigningRequest.length === 0) {
+    const prepared = await this.prepareFromCsr(options.certificateSigningRequest, options.setAsActive ? 'ACTIVE' : 'INACTIVE');
+    await this.#registry.execute(CERTIFICATE_COMMANDS.register, { record: prepared.record, arn: prepared.arn });
+    return { certificateArn: prepared.arn, certificateId: prepared.record.id, certificatePem: prepared.record.pem };
+  }
+
+  /**
+   * Signs a CSR with the kiot CA and returns the record `CERTIFICATE_COMMANDS.register` would
+   * store, without storing it (provisioning stores it in one batch with the thing and policies).
+   * @throws PlatformError REGISTRY_INVALID / CERTIFICATE_INVALID for a missing or malformed CSR.
+   */
+  async prepareFromCsr(certificateSigningRequest: unknown, status: CertificateStatus): Promise<PreparedCertificate> {
+    if (typeof certificateSigningRequest !== 'string' || certificateSigningRequest.length === 0) {
       throw new PlatformError('REGISTRY_INVALID', 'certificateSigningRequest: expected a PEM CSR');
     }
-    const csr = await parseCsr(options.certificateSigningRequest);
+    const csr = await parseCsr(certificateSigningRequest);
     const pem = await issueCertificate(this.#kiotCa(), { publicKey: csr.publicKey, subject: csr.subject });
-    return this.#store_(pem, options.setAsActive ? 'ACTIVE' : 'INACTIVE', undefined, 'DEFAULT');
+    return this.#record(pem, status, undefined, 'DEFAULT');
+  }
+
+  /**
+   * RegisterCertificate's checks (validity, a registered ACTIVE CA that signed it) and the record
+   * it would store, without storing it.
+   */
+  prepareRegistration(input: { certificatePem: unknown; caCertificatePem?: unknown; status: CertificateStatus }): PreparedCertificate {
+    const cert = parseCertificatePem(input.certificatePem, 'certificatePem');
+    this.#assertInValidity(cert, 'certificatePem');
+    let ca: CaRecord | undefined;
+    if (input.caCertificatePem !== undefined) {
+      const given = parseCertificatePem(input.caCertificatePem, 'caCertificatePem');
+      ca = this.#store.get<CaRecord>(KEYS.ca(certificateId(given.raw)));
+      if (!ca) throw new PlatformError('CERTIFICATE_INVALID', 'caCertificatePem: that CA certificate is not registered (RegisterCACertificate)');
+      if (!cert.verify(given.publicKey)) throw new PlatformError('CERTIFICATE_INVALID', 'certificatePem: not signed by caCertificatePem');
+    } else {
+      ca = this.#findIssuer(cert);
+      if (!ca) throw new PlatformError('CERTIFICATE_INVALID', 'certificatePem: not signed by any registered CA certificate');
+    }
+    if (ca.status !== 'ACTIVE') throw new PlatformError('CERTIFICATE_STATE', `the CA certificate ${ca.id} is ${ca.status}, not ACTIVE`);
+    return this.#record(certificateToPem(cert), input.status, ca.id, 'DEFAULT');
   }
 
   /** A certificate for the gateway's TLS listener, signed by the kiot CA (not registered as a device). */
@@ -203,21 +241,10 @@ export class CertificateService {
     setAsActive?: boolean | undefined;
     status?: string | undefined;
   }): Promise<IssuedCertificate> {
-    const cert = parseCertificatePem(input.certificatePem, 'certificatePem');
-    this.#assertInValidity(cert, 'certificatePem');
     const status = this.#registrationStatus(input.status, input.setAsActive);
-    let ca: CaRecord | undefined;
-    if (input.caCertificatePem !== undefined) {
-      const given = parseCertificatePem(input.caCertificatePem, 'caCertificatePem');
-      ca = this.#store.get<CaRecord>(KEYS.ca(certificateId(given.raw)));
-      if (!ca) throw new PlatformError('CERTIFICATE_INVALID', 'caCertificatePem: that CA certificate is not registered (RegisterCACertificate)');
-      if (!cert.verify(given.publicKey)) throw new PlatformError('CERTIFICATE_INVALID', 'certificatePem: not signed by caCertificatePem');
-    } else {
-      ca = this.#findIssuer(cert);
-      if (!ca) throw new PlatformError('CERTIFICATE_INVALID', 'certificatePem: not signed by any registered CA certificate');
-    }
-    if (ca.status !== 'ACTIVE') throw new PlatformError('CERTIFICATE_STATE', `the CA certificate ${ca.id} is ${ca.status}, not ACTIVE`);
-    return this.#store_(certificateToPem(cert), status, ca.id, 'DEFAULT');
+    const { record, arn } = this.prepareRegistration({ certificatePem: input.certificatePem, caCertificatePem: input.caCertificatePem, status });
+    await this.#registry.execute(CERTIFICATE_COMMANDS.register, { record, arn });
+    return { certificateArn: arn, certificateId: record.id, certificatePem: record.pem };
   }
 
   /** RegisterCertificateWithoutCA: any certificate, registered as SNI_ONLY with no CA. */
@@ -328,6 +355,12 @@ export class CertificateService {
   }
 
   async #store_(pem: string, status: CertificateStatus, caCertificateId: string | undefined, mode: 'DEFAULT' | 'SNI_ONLY'): Promise<IssuedCertificate> {
+    const { record, arn } = this.#record(pem, status, caCertificateId, mode);
+    await this.#registry.execute(CERTIFICATE_COMMANDS.register, { record, arn });
+    return { certificateArn: arn, certificateId: record.id, certificatePem: pem };
+  }
+
+  #record(pem: string, status: CertificateStatus, caCertificateId: string | undefined, mode: 'DEFAULT' | 'SNI_ONLY'): PreparedCertificate {
     const cert = parseCertificatePem(pem, 'certificatePem');
     const id = certificateId(cert.raw);
     const arn = this.certificateArn(id);
@@ -345,8 +378,7 @@ export class CertificateService {
       notBefore: Date.parse(cert.validFrom),
       notAfter: Date.parse(cert.validTo),
     };
-    await this.#registry.execute(CERTIFICATE_COMMANDS.register, { record, arn });
-    return { certificateArn: arn, certificateId: id, certificatePem: pem };
+    return { record, arn };
   }
 }
 

@@ -17,6 +17,7 @@ export const MAX_POLICY_VERSIONS = 5;
 /** The names the policy service executes its commands by. */
 export const POLICY_COMMANDS = {
   create: 'policy.create',
+  ensure: 'policy.ensure',
   delete: 'policy.delete',
   createVersion: 'policy.createVersion',
   setDefaultVersion: 'policy.setDefaultVersion',
@@ -52,6 +53,23 @@ export function policyCommands(security: SecurityStore): RegistryCommand<any, an
     registryCommand(POLICY_COMMANDS.create, (state, input: { name: string; document: string; arn: string }, ctx) => {
       if (state.has(KEYS.policy(input.name))) {
         throw new PlatformError('REGISTRY_ALREADY_EXISTS', `policy ${input.name} already exists`, { details: { resourceId: input.name, resourceArn: input.arn } });
+      }
+      const version: PolicyVersionRecord = { id: '1', document: input.document, createdAt: ctx.now };
+      const policy: PolicyRecord = { name: input.name, defaultVersionId: '1', nextVersionId: 2, versions: [version], createdAt: ctx.now, updatedAt: ctx.now, generationId: ctx.newId() };
+      return { result: { policy, version } satisfies PolicyVersionChange, writes: [{ key: KEYS.policy(input.name), value: policy }] };
+    }),
+
+    /**
+     * CreatePolicy unless the policy exists with this document as its default version (then
+     * nothing): for provisioning, where every device of a template shares one policy and many
+     * devices are written in one registry.batch. Another document is REGISTRY_ALREADY_EXISTS.
+     */
+    registryCommand(POLICY_COMMANDS.ensure, (state, input: { name: string; document: string; arn: string }, ctx) => {
+      const existing = state.get(KEYS.policy(input.name)) as PolicyRecord | undefined;
+      if (existing) {
+        const current = existing.versions.find((v) => v.id === existing.defaultVersionId);
+        if (current && sameDocument(current.document, input.document)) return noChange({ policy: existing, version: current } satisfies PolicyVersionChange);
+        throw new PlatformError('REGISTRY_ALREADY_EXISTS', `policy ${input.name} already exists with another document`, { details: { resourceId: input.name, resourceArn: input.arn } });
       }
       const version: PolicyVersionRecord = { id: '1', document: input.document, createdAt: ctx.now };
       const policy: PolicyRecord = { name: input.name, defaultVersionId: '1', nextVersionId: 2, versions: [version], createdAt: ctx.now, updatedAt: ctx.now, generationId: ctx.newId() };
@@ -148,6 +166,15 @@ export function policyCommands(security: SecurityStore): RegistryCommand<any, an
 export function assertThingHasNoPrincipals(security: SecurityStore, thingName: string): void {
   const count = security.thingPrincipals.countOf(thingName);
   if (count > 0) throw new PlatformError('REGISTRY_INVALID', `thing ${thingName} has ${count} attached principal(s); detach them first (DetachThingPrincipal)`);
+}
+
+/** The same policy document, whitespace and key order of the JSON text aside. */
+function sameDocument(a: string, b: string): boolean {
+  try {
+    return JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
+  } catch {
+    return a === b;
+  }
 }
 
 /** The policy, or REGISTRY_NOT_FOUND. */

@@ -1,0 +1,193 @@
+/**
+ * The provisioning service: provisioning templates (with versions) and bulk registration tasks
+ * on the compacted `iot.provisioning` topic (core/state), and the one way to provision a device
+ * from a template, `provision` (apply.ts: all or nothing, with the pre-provisioning hook seam),
+ * which RegisterThing, tasks, and fleet provisioning / JITP call. Resources go to the registry
+ * through its commands; this service stores only templates and tasks. See provisioning/README.md.
+ */
+import { randomUUID } from 'node:crypto';
+import { PlatformError, StateStore, TOPICS, topicSpec, type Log, type Logger } from '../core/index.js';
+import { FORGET_ONCE_COMMAND, paginate, type Page, type PageRequest } from '../registry/index.js';
+import { applyMany, applyTemplate, type ApplyOptions, type ProvisioningTargets, type ProvisionResult } from './apply.js';
+import { PROVISIONING_COMMANDS, provisioningCommands, taskOf, templateOf, versionOf, type CheckpointInput, type CreateTemplateInput, type StartTaskInput, type UpdateTemplateInput } from './commands.js';
+import { KEYS, PROVISIONING_LIMITS, provisioningCodec, templateArn, type ProvisioningValue, type TaskRecord, type TaskStatus, type TemplateRecord, type TemplateVersionRecord } from './model.js';
+import { reportKey, runTask, type ObjectStore, type ReportType } from './tasks.js';
+import { parseTemplate, type Template } from './template.js';
+
+/** The part of kiot's Config provisioning reads: region and account for template ARNs. */
+export interface ProvisioningConfig {
+  readonly region: string;
+  readonly accountId: string;
+}
+
+export interface ProvisioningServiceDeps extends ProvisioningTargets {
+  readonly log: Log;
+  readonly logger: Logger;
+  /** Task inputs and reports (S3). Without it, StartThingRegistrationTask is refused. */
+  readonly objects?: ObjectStore;
+  /** Lines per task checkpoint, and per registry command (tasks.ts defaults). */
+  readonly taskBatchLines?: number;
+  readonly taskLinesPerWrite?: number;
+}
+
+export interface Provisioning {
+  createTemplate(input: CreateTemplateInput): Promise<TemplateRecord>;
+  template(name: string): TemplateRecord;
+  templates(page: PageRequest): Page<TemplateRecord>;
+  updateTemplate(input: UpdateTemplateInput): Promise<TemplateRecord>;
+  deleteTemplate(name: string): Promise<void>;
+  createTemplateVersion(name: string, templateBody: unknown, setAsDefault: boolean): Promise<{ template: TemplateRecord; version: TemplateVersionRecord }>;
+  templateVersion(name: string, versionId: number): { template: TemplateRecord; version: TemplateVersionRecord };
+  deleteTemplateVersion(name: string, versionId: number): Promise<void>;
+  templateArn(name: string): string;
+  /**
+   * Provisions one device from a template body, all or nothing (RegisterThing, task lines,
+   * fleet provisioning and JITP all come here).
+   */
+  provision(templateBody: string | Template, parameters: Readonly<Record<string, unknown>>, options?: ApplyOptions): Promise<ProvisionResult>;
+  /** Many devices in one registry command, each all or nothing: a result or the PlatformError of each. */
+  provisionMany(templateBody: string | Template, devices: readonly { parameters: Readonly<Record<string, unknown>>; options?: ApplyOptions }[]): Promise<(ProvisionResult | PlatformError)[]>;
+  /** Forgets the `once` marks of a finished bulk run (`kiot provision bulk`). */
+  forgetRun(id: string): Promise<void>;
+  startTask(input: Omit<StartTaskInput, 'taskId'>): Promise<TaskRecord>;
+  task(taskId: string): TaskRecord;
+  tasks(filter: { status?: TaskStatus }, page: PageRequest): Page<TaskRecord>;
+  stopTask(taskId: string): Promise<TaskRecord>;
+  /** Links to a task's report objects of one type, in order. */
+  taskReports(taskId: string, type: ReportType): string[];
+  /** Resolves once the tasks this process runs now have ended (tests, CLI). */
+  idle(): Promise<void>;
+}
+
+export interface ProvisioningService {
+  /** Opens the store (joining its owner group), then resumes unfinished tasks in the background. */
+  start(): Promise<Provisioning>;
+  /** Stops running tasks at their next line (they resume on the next start) and closes the store. Safe twice. */
+  stop(): Promise<void>;
+}
+
+const invalid = (message: string): PlatformError => new PlatformError('REGISTRY_INVALID', message);
+
+export function validTemplateName(name: unknown): string {
+  if (typeof name !== 'string' || !PROVISIONING_LIMITS.templateName.test(name)) throw invalid(`templateName: expected 1-36 characters of [0-9A-Za-z_-], received ${JSON.stringify(name)}`);
+  return name;
+}
+
+export function createProvisioningService(config: ProvisioningConfig, deps: ProvisioningServiceDeps): ProvisioningService {
+  const logger = deps.logger.child({ module: 'provisioning' });
+  let store: StateStore<ProvisioningValue> | undefined;
+  let starting: Promise<Provisioning> | undefined;
+  let stopping: Promise<void> | undefined;
+  const running = new Map<string, Promise<unknown>>();
+  const parsed = new Map<string, Template>();
+  let stopped = false;
+
+  /** Templates parse once per body text. */
+  const templateFrom = (body: string | Template): Template => {
+    if (typeof body !== 'string') return body;
+    let t = parsed.get(body);
+    if (!t) {
+      t = parseTemplate(body);
+      if (parsed.size > 256) parsed.clear();
+      parsed.set(body, t);
+    }
+    return t;
+  };
+
+  const launch = (s: StateStore<ProvisioningValue>, task: TaskRecord): void => {
+    if (running.has(task.taskId) || stopped || !deps.objects) return;
+    const template = templateFrom(task.templateBody);
+    const run = runTask(task, {
+      objects: deps.objects,
+      logger,
+      ...(deps.taskBatchLines !== undefined ? { batchLines: deps.taskBatchLines } : {}),
+      ...(deps.taskLinesPerWrite !== undefined ? { linesPerWrite: deps.taskLinesPerWrite } : {}),
+      apply: (lines, keepFrom) => applyMany(deps, template, lines.map(({ parameters, line }) => ({ parameters, options: { once: { id: `task-${task.taskId}`, seq: line, keepFrom } } }))),
+      shouldStop: () => stopped,
+      checkpoint: (input) => s.execute<CheckpointInput, TaskRecord>(PROVISIONING_COMMANDS.checkpointTask, { taskId: task.taskId, ...input }),
+    })
+      .then(async (end) => {
+        if (end && end.status !== 'InProgress' && end.status !== 'Cancelling') await deps.registry.execute(FORGET_ONCE_COMMAND, { id: `task-${task.taskId}` });
+      })
+      .catch((err: unknown) => {
+        if (!stopped) logger.error({ err, taskId: task.taskId }, 'a thing registration task stopped before its end; it resumes on the next start');
+      })
+      .finally(() => running.delete(task.taskId));
+    running.set(task.taskId, run);
+  };
+
+  const api = (s: StateStore<ProvisioningValue>): Provisioning => ({
+    async createTemplate(input) {
+      validTemplateName(input.templateName);
+      templateFrom(input.templateBody);
+      return s.execute(PROVISIONING_COMMANDS.createTemplate, input);
+    },
+    template: (name) => templateOf(s, validTemplateName(name)),
+    templates(page) {
+      const all: TemplateRecord[] = [];
+      for (const [key, value] of s.entries()) if (key.startsWith('template/') && value.kind === 'template') all.push(value);
+      return paginate(all, (t) => t.templateName, page);
+    },
+    updateTemplate: (input) => s.execute(PROVISIONING_COMMANDS.updateTemplate, { ...input, templateName: validTemplateName(input.templateName) }),
+    deleteTemplate: (name) => s.execute(PROVISIONING_COMMANDS.deleteTemplate, { templateName: validTemplateName(name) }),
+    async createTemplateVersion(name, templateBody, setAsDefault) {
+      validTemplateName(name);
+      templateFrom(templateBody as string);
+      return s.execute(PROVISIONING_COMMANDS.createVersion, { templateName: name, templateBody, setAsDefault });
+    },
+    templateVersion(name, versionId) {
+      const template = templateOf(s, validTemplateName(name));
+      return { template, version: versionOf(template, versionId) };
+    },
+    deleteTemplateVersion: (name, versionId) => s.execute(PROVISIONING_COMMANDS.deleteVersion, { templateName: validTemplateName(name), versionId }),
+    templateArn: (name) => templateArn(config.region, config.accountId, name),
+    provision: (body, parameters, options = {}) => applyTemplate(deps, templateFrom(body), parameters, options),
+    provisionMany: (body, devices) => applyMany(deps, templateFrom(body), devices),
+    forgetRun: (id) => deps.registry.execute(FORGET_ONCE_COMMAND, { id }),
+    async startTask(input) {
+      if (!deps.objects) throw invalid('StartThingRegistrationTask needs an S3 endpoint for its input and reports (set --s3-endpoint or the AWS SDK\'s own settings)');
+      templateFrom(input.templateBody);
+      const task = await s.execute<StartTaskInput, TaskRecord>(PROVISIONING_COMMANDS.startTask, { ...input, taskId: randomUUID() });
+      launch(s, task);
+      return task;
+    },
+    task: (taskId) => taskOf(s, taskId),
+    tasks(filter, page) {
+      const all: TaskRecord[] = [];
+      for (const [key, value] of s.entries()) if (key.startsWith('task/') && value.kind === 'task' && (filter.status === undefined || value.status === filter.status)) all.push(value);
+      // Newest first, as AWS lists them; the sort key makes page tokens stable.
+      return paginate(all, (t) => `${String(Number.MAX_SAFE_INTEGER - t.createdAt).padStart(16, '0')}:${t.taskId}`, page);
+    },
+    stopTask: (taskId) => s.execute(PROVISIONING_COMMANDS.stopTask, { taskId }),
+    taskReports(taskId, type) {
+      const task = taskOf(s, taskId);
+      return Array.from({ length: task.checkpoint.parts[type] }, (_, i) => deps.objects!.link(task.inputFileBucket, reportKey(taskId, type, i)));
+    },
+    async idle() {
+      while (running.size > 0) await Promise.allSettled([...running.values()]);
+    },
+  });
+
+  return {
+    start() {
+      starting ??= (async () => {
+        store = await StateStore.open<ProvisioningValue>({ log: deps.log, logger, topic: topicSpec(TOPICS.provisioning), codec: provisioningCodec, commands: provisioningCommands });
+        const s = store;
+        for (const [, value] of s.entries()) if (value.kind === 'task' && (value.status === 'InProgress' || value.status === 'Cancelling')) launch(s, value);
+        return api(s);
+      })();
+      return starting;
+    },
+    stop() {
+      stopping ??= (async () => {
+        stopped = true;
+        await starting?.catch(() => undefined);
+        await Promise.allSettled([...running.values()]);
+        await store?.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+export { KEYS as PROVISIONING_KEYS };
