@@ -4,4 +4,5 @@
  */
 export * from './things/index.js';
 export * from './principals/index.js';
+export * from './authorizers/index.js';
 export { RegistryStore, type RegistryStoreOptions, type RegistryValue } from './store.js';
