@@ -9,6 +9,7 @@ import { pipelineBenchmark } from './pipeline.js';
 import { registryBenchmark } from './registry.js';
 import { shadowBenchmark } from './shadow.js';
 import { e2eBenchmark } from './e2e.js';
+import { customAuthBenchmark } from './custom-auth.js';
 
 /** Benchmark groups as `npm run bench -- <group>` names them; no name runs them all. */
 const GROUPS: Record<string, readonly Benchmark[]> = {
@@ -20,6 +21,8 @@ const GROUPS: Record<string, readonly Benchmark[]> = {
   registry: [registryBenchmark],
   shadow: [shadowBenchmark],
   e2e: [e2eBenchmark],
+  // TODO: fold into `provisioning` with the fleet-provisioning benchmark (#15)
+  'custom-auth': [customAuthBenchmark],
 };
 
 async function main(): Promise<void> {

@@ -15,7 +15,8 @@
  *   authorizer and the credentials (token, signature, MQTT username and password), as AWS keys
  *   it; a change of the authorizer (UpdateAuthorizer) makes older answers unusable. HTTP
  *   publishes use the cache only when the authorizer has `enableCachingForHttp` (AWS). Denials
- *   and failures are never cached.
+ *   and failures are never cached. Connects with the same credentials while a call is under way
+ *   wait for that call instead of making their own.
  */
 import { createHash, createPublicKey, randomUUID, verify, type KeyObject } from 'node:crypto';
 import { Counter, PlatformError, Registry, type Logger } from '../../core/index.js';
@@ -115,6 +116,8 @@ export class CustomAuthorizers {
   readonly #counter: Counter;
   readonly #counts = new Map<CustomAuthOutcome, number>();
   readonly #cache = new Map<string, CacheEntry>();
+  /** Invocations under way per cache key: connects with the same credentials at once share one call. */
+  readonly #pending = new Map<string, Promise<InvokeOutcome>>();
   readonly #keys = new Map<string, { readonly generationId: string; readonly keys: readonly KeyObject[] }>();
 
   constructor(authorizers: AuthorizerService, deps: CustomAuthorizersDeps) {
@@ -172,7 +175,22 @@ export class CustomAuthorizers {
       }
       if (hit) this.#cache.delete(key);
     }
-    const outcome = await this.#invoke(authorizer, event(request, token, signatureVerified));
+    let outcome: InvokeOutcome;
+    const pending = key === undefined ? undefined : this.#pending.get(key);
+    if (pending) {
+      outcome = await pending;
+      if (outcome.ok && outcome.answer.isAuthenticated && outcome.policies) {
+        this.#count('cached');
+        return { ok: true, authorizer, answer: outcome.answer, policies: outcome.policies, cached: true };
+      }
+    } else {
+      const invoking = this.#invoke(authorizer, event(request, token, signatureVerified));
+      if (key !== undefined) {
+        this.#pending.set(key, invoking);
+        void invoking.finally(() => this.#pending.delete(key));
+      }
+      outcome = await invoking;
+    }
     if (!outcome.ok) return this.#refuse('not-authorized', outcome.outcome, outcome.detail, request);
     const { answer, policies } = outcome;
     if (!answer.isAuthenticated || !policies) return this.#refuse('not-authorized', 'deny', `authorizer ${authorizer.authorizerName} answered isAuthenticated: false`, request);
@@ -232,10 +250,7 @@ export class CustomAuthorizers {
     };
   }
 
-  async #invoke(
-    authorizer: AuthorizerRecord,
-    payload: unknown,
-  ): Promise<{ ok: true; answer: AuthorizerAnswer; policies: CompiledPolicies | undefined } | { ok: false; outcome: 'timeout' | 'error' | 'malformed'; detail: string }> {
+  async #invoke(authorizer: AuthorizerRecord, payload: unknown): Promise<InvokeOutcome> {
     const timeoutMs = this.#deps.timeoutMs ?? AUTHORIZER_TIMEOUT_MS;
     const controller = new AbortController();
     let timedOut = false;
@@ -293,6 +308,8 @@ export class CustomAuthorizers {
     return { ok: false, reason, outcome, detail };
   }
 }
+
+type InvokeOutcome = { ok: true; answer: AuthorizerAnswer; policies: CompiledPolicies | undefined } | { ok: false; outcome: 'timeout' | 'error' | 'malformed'; detail: string };
 
 /** AWS's event for the function (developer guide, "Defining your Lambda function"); fields that do not apply are left out. */
 function event(request: Omit<CustomAuthRequest, 'token'>, token: string | undefined, signatureVerified: boolean): Record<string, unknown> {
