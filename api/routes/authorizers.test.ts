@@ -10,7 +10,10 @@ import {
   TestInvokeAuthorizerCommand,
   UpdateAuthorizerCommand,
 } from '@aws-sdk/client-iot';
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { invokeLambda } from '../../actions/lambda/lambda-client.js';
 import { rawLambdaAnswer, startLambdaServer, type LambdaServer } from '../../core/testing/lambda-server.js';
@@ -133,4 +136,28 @@ describe('custom authorizers over the AWS API', () => {
     expect((await awsError(kit.client.send(new TestInvokeAuthorizerCommand({ authorizerName: 'probe', token: 'abc', tokenSignature: signed('abc') })))).message).toContain('did not answer within 1000 ms');
     expect((await awsError(kit.client.send(new TestInvokeAuthorizerCommand({ authorizerName: 'missing', token: 'abc' })))).name).toBe('ResourceNotFoundException');
   });
+
+  test('the AWS CLI: create-authorizer, describe-authorizer, test-invoke-authorizer, delete', async () => {
+    const run = promisify(execFile);
+    const env = { ...process.env, AWS_SHARED_CREDENTIALS_FILE: join(kit.dir, 'credentials'), AWS_CONFIG_FILE: join(kit.dir, 'no-config'), AWS_DEFAULT_REGION: 'us-east-1', AWS_PAGER: '' };
+    const aws = async (...args: string[]) => JSON.parse((await run('aws', ['iot', ...args, '--endpoint-url', kit.endpoint, '--output', 'json'], { env })).stdout || '{}') as Record<string, unknown>;
+    try {
+      await run('aws', ['--version'], { env });
+    } catch {
+      throw new Error('the AWS CLI is not installed: install it (e.g. `pip install awscli`) to run this test');
+    }
+    lambda.handle('cli-fn', (event) => ({ isAuthenticated: (event as { token?: string }).token === 'cli-token', principalId: 'cli', policyDocuments: [policy] }));
+    const created = await aws('create-authorizer', '--authorizer-name', 'cli', '--authorizer-function-arn', 'cli-fn', '--token-key-name', 'tok', '--token-signing-public-keys', `k1=${keys.publicKey}`);
+    expect(created).toMatchObject({ authorizerName: 'cli', authorizerArn: `arn:aws:iot:us-east-1:${TEST_ACCOUNT}:authorizer/cli` });
+    expect(await aws('describe-authorizer', '--authorizer-name', 'cli')).toMatchObject({ authorizerDescription: { authorizerName: 'cli', tokenKeyName: 'tok', status: 'ACTIVE' } });
+    const tested = await aws('test-invoke-authorizer', '--authorizer-name', 'cli', '--token', 'cli-token', '--token-signature', signed('cli-token'));
+    expect(tested).toMatchObject({ isAuthenticated: true, principalId: 'cli', policyDocuments: [policy], disconnectAfterInSeconds: 86400, refreshAfterInSeconds: 86400 });
+    const refused = await aws('delete-authorizer', '--authorizer-name', 'cli').then(
+      () => undefined,
+      (err: { stderr: string }) => err.stderr,
+    );
+    expect(refused).toContain('DeleteConflictException');
+    await aws('update-authorizer', '--authorizer-name', 'cli', '--status', 'INACTIVE');
+    await aws('delete-authorizer', '--authorizer-name', 'cli');
+  }, 60_000);
 });
