@@ -146,6 +146,9 @@ describe('MQTT with a custom authorizer', () => {
       expect(await refused(gw.url(), { clientId: 'dev-3', protocolVersion: 5, username: tokenUsername(`t${before}${outcome}`) })).toBe(0x87);
       expect(custom.count(outcome as 'deny')).toBe(before + 1);
     }
+    // `anonymous` is kiot's name for clients nobody vouched for: a function may not claim it.
+    lambda.handle(fn, () => allow('anonymous'));
+    expect(await refused(gw.url(), { clientId: 'dev-3', protocolVersion: 5, username: tokenUsername('anon') })).toBe(0x87);
     lambda.handle(fn, () => {
       throw new Error('database down');
     });

@@ -25,7 +25,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../core/index.js';
 import type { CustomAuthProtocol, CustomAuthRequest, CustomAuthSession, CustomAuthorizers } from '../registry/index.js';
-import type { AuthenticateResult, Authenticator, ClientContext, ConnectInfo } from './auth.js';
+import { isAnonymous, type AuthenticateResult, type Authenticator, type ClientContext, type ConnectInfo } from './auth.js';
 
 export const AUTHORIZER_NAME_PARAM = 'x-amz-customauthorizer-name';
 export const SIGNATURE_PARAM = 'x-amz-customauthorizer-signature';
@@ -111,6 +111,11 @@ export function withCustomAuthentication(base: Authenticator, custom: CustomAuth
     };
     const result = await custom.authenticate(request);
     if (!result.ok) return { ok: false, reason: result.reason };
+    // `anonymous` names clients nobody vouched for (see auth.ts); a function may not claim it.
+    if (isAnonymous(result.answer.principalId)) {
+      logger?.warn({ clientId: info.clientId, authorizer: result.authorizer.authorizerName }, 'custom authorizer answered the reserved principalId "anonymous"; refusing');
+      return { ok: false, reason: 'not-authorized' };
+    }
     const session = custom.session(result, { clientId: info.clientId, sourceIp: info.remoteAddress.replace(/:\d+$/, '') });
     if (!session.canConnect(info.clientId)) {
       logger?.info({ clientId: info.clientId, principalId: session.principalId, authorizer: session.authorizerName }, 'custom authorizer policies do not allow iot:Connect for this client id');
@@ -163,7 +168,7 @@ export function withCustomAuthentication(base: Authenticator, custom: CustomAuth
       const refresh = (client: ClientContext, state: CustomState['custom']) => {
         state.refreshing = true;
         custom
-          .authenticate({ ...state.request, connectionId: state.request.connectionId })
+          .authenticate(state.request)
           .then((result) => {
             const session = result.ok ? custom.session(result, { clientId: client.clientId, sourceIp: client.remoteAddress.replace(/:\d+$/, '') }) : undefined;
             if (!result.ok || !session!.canConnect(client.clientId)) {

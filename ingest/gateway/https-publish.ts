@@ -87,10 +87,13 @@ export function createHttpsPublishListener(deps: HttpsPublishDeps): HttpsPublish
     if (!decision.ok) {
       req.resume();
       logger.debug({ remoteAddress, reason: decision.reason, detail: decision.detail }, 'publish refused');
-      // No or an unknown certificate: not authenticated (401); known but not ACTIVE: forbidden (403).
-      return decision.reason === 'bad-credentials'
-        ? sendError(res, 401, 'UnauthorizedException', `a registered client certificate is required: ${decision.detail}`)
-        : sendError(res, 403, 'ForbiddenException', custom ? 'the custom authorizer refused the request' : decision.detail);
+      // No or an unknown certificate, or custom-auth credentials that do not verify: not
+      // authenticated (401). A certificate not ACTIVE, or an authorizer that denied: forbidden (403).
+      // What the authorizer function said stays in the log.
+      if (decision.reason === 'bad-credentials') {
+        return sendError(res, 401, 'UnauthorizedException', custom ? `custom authentication failed: ${decision.detail}` : `a registered client certificate is required: ${decision.detail}`);
+      }
+      return sendError(res, 403, 'ForbiddenException', custom ? 'the custom authorizer did not allow the request' : decision.detail);
     }
     let topic: string;
     try {

@@ -285,13 +285,28 @@ export class CustomAuthorizers {
   #verify(authorizer: AuthorizerRecord, token: string, signature: string): boolean {
     let entry = this.#keys.get(authorizer.authorizerName);
     if (!entry || entry.generationId !== authorizer.generationId) {
-      entry = { generationId: authorizer.generationId, keys: Object.values(authorizer.tokenSigningPublicKeys ?? {}).map((pem) => createPublicKey(pem)) };
+      // Keys were checked on CreateAuthorizer/UpdateAuthorizer; one that still does not load (a record written by other means) verifies nothing.
+      const keys: KeyObject[] = [];
+      for (const pem of Object.values(authorizer.tokenSigningPublicKeys ?? {})) {
+        try {
+          keys.push(createPublicKey(pem));
+        } catch (err) {
+          this.#logger?.warn({ authorizer: authorizer.authorizerName, err: (err as Error).message }, 'a token signing public key does not load');
+        }
+      }
+      entry = { generationId: authorizer.generationId, keys };
       this.#keys.set(authorizer.authorizerName, entry);
     }
     // Devices URL-encode the base64 signature (the AWS SDKs do); decoding twice is harmless for base64.
     const bytes = Buffer.from(safeDecode(signature), 'base64');
     if (bytes.length === 0) return false;
-    return entry.keys.some((key) => verify('sha256', Buffer.from(token, 'utf8'), key, bytes));
+    return entry.keys.some((key) => {
+      try {
+        return verify('sha256', Buffer.from(token, 'utf8'), key, bytes);
+      } catch {
+        return false; // a signature of the wrong size for the key
+      }
+    });
   }
 
   #count(outcome: CustomAuthOutcome): void {
