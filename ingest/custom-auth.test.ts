@@ -318,4 +318,42 @@ describe('the AWS IoT Device SDK v2 as a custom-auth device', () => {
       await connection.disconnect();
     }
   }, 30_000);
+
+  test('the MQTT 5 client from AwsIotMqtt5ClientConfigBuilder.newDirectMqttBuilderWithCustomAuth connects over TLS', async () => {
+    const { mqtt5, iot } = require('aws-iot-device-sdk-v2') as typeof import('aws-iot-device-sdk-v2');
+    const config = iot.AwsIotMqtt5ClientConfigBuilder.newDirectMqttBuilderWithCustomAuth('localhost', {
+      authorizerName: 'tokens',
+      username: 'sdk5-user',
+      password: Buffer.from('sdk5-pass'),
+      tokenKeyName: 'tok',
+      tokenValue: 'sdk5-token',
+      tokenSignature: signature('sdk5-token'),
+    })
+      .withPort(gw.ports.get('mqtts')!)
+      .withCertificateAuthorityFromPath(undefined, fixture('server-cert.pem'))
+      .withConnectProperties({ clientId: 'dev-sdk5', keepAliveIntervalSeconds: 30 })
+      .build();
+    const client = new mqtt5.Mqtt5Client(config);
+    const connected = new Promise<number | undefined>((resolve, reject) => {
+      client.once('connectionSuccess', (event) => resolve(event.connack.reasonCode));
+      client.once('connectionFailure', (event) => reject(event.error));
+    });
+    client.start();
+    try {
+      expect(await connected).toBe(0);
+      expect(lambda.calls.at(-1)!.event).toMatchObject({
+        token: 'sdk5-token',
+        signatureVerified: true,
+        protocols: ['tls', 'mqtt'],
+        protocolData: { mqtt: { clientId: 'dev-sdk5', password: Buffer.from('sdk5-pass').toString('base64') } },
+      });
+      const suback = await client.subscribe({ subscriptions: [{ topicFilter: 'other/#', qos: mqtt5.QoS.AtLeastOnce }] });
+      expect(suback.reasonCodes).toEqual([0x87]);
+    } finally {
+      const stopped = new Promise<void>((resolve) => client.once('stopped', () => resolve()));
+      client.stop();
+      await stopped;
+      client.close();
+    }
+  }, 30_000);
 });
