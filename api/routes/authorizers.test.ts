@@ -150,6 +150,7 @@ describe('custom authorizers over the AWS API', () => {
     const created = await aws('create-authorizer', '--authorizer-name', 'cli', '--authorizer-function-arn', 'cli-fn', '--token-key-name', 'tok', '--token-signing-public-keys', `k1=${keys.publicKey}`);
     expect(created).toMatchObject({ authorizerName: 'cli', authorizerArn: `arn:aws:iot:us-east-1:${TEST_ACCOUNT}:authorizer/cli` });
     expect(await aws('describe-authorizer', '--authorizer-name', 'cli')).toMatchObject({ authorizerDescription: { authorizerName: 'cli', tokenKeyName: 'tok', status: 'ACTIVE' } });
+    expect(await aws('list-authorizers')).toMatchObject({ authorizers: [{ authorizerName: 'cli' }, { authorizerName: 'probe' }] });
     const tested = await aws('test-invoke-authorizer', '--authorizer-name', 'cli', '--token', 'cli-token', '--token-signature', signed('cli-token'));
     expect(tested).toMatchObject({ isAuthenticated: true, principalId: 'cli', policyDocuments: [policy], disconnectAfterInSeconds: 86400, refreshAfterInSeconds: 86400 });
     const refused = await aws('delete-authorizer', '--authorizer-name', 'cli').then(

@@ -42,21 +42,23 @@ export function authorizerOperations(service: AuthorizerService, runtime: Custom
         return description(service.describeAuthorizer(name(request)));
       },
     },
-    {
-      // The AWS model's path has a trailing slash; the SDK sends it without.
-      name: 'ListAuthorizers',
-      method: 'GET',
-      path: '/authorizers',
-      async handle(request) {
-        const page = service.listAuthorizers({
-          pageSize: queryInteger(request, 'pageSize'),
-          marker: queryString(request, 'marker'),
-          ascendingOrder: queryBoolean(request, 'isAscendingOrder'),
-          status: queryString(request, 'status'),
-        });
-        return compact({ authorizers: page.items.map(ref), nextMarker: page.next });
-      },
-    },
+    // The AWS model's path has a trailing slash, which the AWS CLI sends; the JavaScript SDK sends it without.
+    ...['/authorizers', '/authorizers/'].map(
+      (path): AwsOperation => ({
+        name: 'ListAuthorizers',
+        method: 'GET',
+        path,
+        async handle(request) {
+          const page = service.listAuthorizers({
+            pageSize: queryInteger(request, 'pageSize'),
+            marker: queryString(request, 'marker'),
+            ascendingOrder: queryBoolean(request, 'isAscendingOrder'),
+            status: queryString(request, 'status'),
+          });
+          return compact({ authorizers: page.items.map(ref), nextMarker: page.next });
+        },
+      }),
+    ),
     {
       name: 'UpdateAuthorizer',
       method: 'PUT',
