@@ -183,6 +183,9 @@ describe('MQTT with a custom authorizer', () => {
   test('the connection is closed after disconnectAfterInSeconds (0xA0), and a refresh that denies disconnects it', async () => {
     const fn = 'arn:aws:lambda:us-east-1:123456789012:function:tokens';
     lambda.handle(fn, () => allow('device1', { disconnectAfterInSeconds: 900, refreshAfterInSeconds: 300 }));
+    const presence = await connect(gw.url(), { clientId: 'presence-watch', protocolVersion: 5 });
+    const events = collect(presence);
+    await presence.subscribeAsync('$aws/events/presence/disconnected/dev-6', { qos: 1 });
     const device = await connect(gw.url(), { clientId: 'dev-6', protocolVersion: 5, username: tokenUsername('ttl') });
     const reason = new Promise<number | undefined>((resolve) => device.once('disconnect', (packet) => resolve(packet.reasonCode)));
     offsetMs = 301_000; // refreshed: still allowed
@@ -190,6 +193,8 @@ describe('MQTT with a custom authorizer', () => {
     expect(device.connected).toBe(true);
     offsetMs = 901_000;
     expect(await reason).toBe(0xa0);
+    const [event] = await events.waitFor(1);
+    expect(JSON.parse(event!.payload.toString())).toMatchObject({ clientId: 'dev-6', principalIdentifier: 'device1', disconnectReason: 'CUSTOMAUTH_TTL_EXPIRATION', clientInitiatedDisconnect: false });
 
     const second = await connect(gw.url(), { clientId: 'dev-7', protocolVersion: 5, username: tokenUsername('refresh-deny') });
     const closed = new Promise<number | undefined>((resolve) => second.once('disconnect', (packet) => resolve(packet.reasonCode)));
