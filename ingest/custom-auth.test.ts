@@ -169,6 +169,8 @@ describe('MQTT with a custom authorizer', () => {
     (await connect(gw.url(), options)).end(true);
     (await connect(gw.url(), { ...options, clientId: 'dev-5' })).end(true);
     expect(lambda.calls).toHaveLength(1);
+    // A cached token with another signature is a cache miss and fails verification.
+    expect(await refused(gw.url(), { ...options, clientId: 'dev-5', username: tokenUsername('cache-me', signature('cache-me!')) })).toBe(0x86);
     (await connect(gw.url(), { ...options, password: 'other' })).end(true);
     expect(lambda.calls).toHaveLength(2); // other credentials, another key
     offsetMs = 601_000;

@@ -154,20 +154,16 @@ export class CustomAuthorizers {
     if (!authorizer) return this.#refuse('bad-credentials', 'unknown-authorizer', name === undefined ? 'no authorizer named and no default authorizer set' : `authorizer ${name} does not exist`, request);
     if (authorizer.status !== 'ACTIVE') return this.#refuse('bad-credentials', 'inactive', `authorizer ${authorizer.authorizerName} is INACTIVE`, request);
     const token = authorizer.tokenKeyName ? request.token?.(authorizer.tokenKeyName) : undefined;
-    let signatureVerified = false;
-    if (!authorizer.signingDisabled) {
-      if (token === undefined || !request.tokenSignature) {
-        return this.#refuse('bad-credentials', 'signature', `authorizer ${authorizer.authorizerName} requires a signed token (${authorizer.tokenKeyName} and x-amz-customauthorizer-signature)`, request);
-      }
-      if (!this.#verify(authorizer, token, request.tokenSignature)) {
-        return this.#refuse('bad-credentials', 'signature', `the token signature does not verify with authorizer ${authorizer.authorizerName}'s public keys`, request);
-      }
-      signatureVerified = true;
+    const signing = !authorizer.signingDisabled;
+    if (signing && (token === undefined || !request.tokenSignature)) {
+      return this.#refuse('bad-credentials', 'signature', `authorizer ${authorizer.authorizerName} requires a signed token (${authorizer.tokenKeyName} and x-amz-customauthorizer-signature)`, request);
     }
     const httpOnly = !request.protocols.includes('mqtt');
     const cacheable = !httpOnly || authorizer.enableCachingForHttp;
     const key = cacheable ? cacheKey(authorizer.authorizerName, token, request) : undefined;
     if (key !== undefined) {
+      // A hit was stored after this very token and signature verified under this generation of
+      // the authorizer (its keys change only with a new generation): no need to verify again.
       const hit = this.#cache.get(key);
       if (hit && hit.generationId === authorizer.generationId && hit.expiresAt > this.#now()) {
         this.#count('cached');
@@ -175,6 +171,10 @@ export class CustomAuthorizers {
       }
       if (hit) this.#cache.delete(key);
     }
+    if (signing && !this.#verify(authorizer, token!, request.tokenSignature!)) {
+      return this.#refuse('bad-credentials', 'signature', `the token signature does not verify with authorizer ${authorizer.authorizerName}'s public keys`, request);
+    }
+    const signatureVerified = signing;
     let outcome: InvokeOutcome;
     const pending = key === undefined ? undefined : this.#pending.get(key);
     if (pending) {
