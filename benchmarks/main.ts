@@ -10,6 +10,7 @@ import { registryBenchmark } from './registry.js';
 import { shadowBenchmark } from './shadow.js';
 import { e2eBenchmark } from './e2e.js';
 import { actionsBenchmark } from './actions.js';
+import { customAuthBenchmark } from './custom-auth.js';
 
 /** Benchmark groups as `npm run bench -- <group>` names them; no name runs them all. */
 const GROUPS: Record<string, readonly Benchmark[]> = {
@@ -22,6 +23,8 @@ const GROUPS: Record<string, readonly Benchmark[]> = {
   shadow: [shadowBenchmark],
   e2e: [e2eBenchmark],
   actions: [actionsBenchmark],
+  // TODO: fold into `provisioning` with the fleet-provisioning benchmark (#15)
+  'custom-auth': [customAuthBenchmark],
 };
 
 async function main(): Promise<void> {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { awsSettingsFromConfig, createDynamoDbReader, createS3Api, type AwsClientSettings } from '../actions/index.js';
+import { awsSettingsFromConfig, createDynamoDbReader, createS3Api, invokeLambda, type AwsClientSettings } from '../actions/index.js';
+import { authorizerOperations } from '../api/routes/authorizers.js';
 import { AccessKeyStore, TopicRuleStore, createApiService, createAwsRoutes, createRequestAuthenticator, openThingRegistry, type AwsOperation, type RequestAuthenticator } from '../api/index.js';
 import { certificateOperations } from '../api/routes/certificates.js';
 import { endpointOperations } from '../api/routes/endpoint.js';
@@ -24,8 +25,23 @@ import {
   type Role,
   PlatformError,
 } from '../core/index.js';
-import { RetainedStore, createAnonymousPolicyAuthenticator, readAnonymousPolicy, createBridge, createGateway, createHttpsPublishListener, createPublisher, createRegistryAuthenticator, isLoopbackHost, type GatewayDeps } from '../ingest/index.js';
-import { arnScopeOf, createSecurityService, thingsDirectory, type SecurityServices } from '../registry/index.js';
+import {
+  RetainedStore,
+  anonymousAuthenticator,
+  createAnonymousPolicyAuthenticator,
+  readAnonymousPolicy,
+  createBridge,
+  createGateway,
+  createHttpsPublishListener,
+  createPublisher,
+  createRegistryAuthenticator,
+  httpCustomAuthenticate,
+  isLoopbackHost,
+  withCustomAuthentication,
+  type Authenticator,
+  type GatewayDeps,
+} from '../ingest/index.js';
+import { AUTHORIZER_TIMEOUT_MS, AuthorizerService, CustomAuthorizers, arnScopeOf, createSecurityService, thingsDirectory, type InvokeAuthorizerFunction, type SecurityServices } from '../registry/index.js';
 import { createRulesService, type FileTopicRule } from '../rules/worker/index.js';
 import type { SqlValue } from '../rules/sql/index.js';
 import { createShadowService, openShadowReader, type ShadowReader, type Shadows } from '../shadow/index.js';
@@ -121,7 +137,11 @@ export async function startPlatform(
       });
       const provisioning = await provisioningService.start();
       stops.push(() => provisioningService.stop());
-      return { registry, security, provisioning };
+      // Custom authorizers live on the same registry store; their functions are invoked through the Lambda Invoke client.
+      const authorizers = new AuthorizerService(registry.store, arnScopeOf(config));
+      const customAuth = new CustomAuthorizers(authorizers, { invoke: authorizerInvoker(config), scope: arnScopeOf(config), logger });
+      metrics.include(customAuth.metricsRegistry);
+      return { registry, security, provisioning, authorizers, customAuth };
     };
     const startJobs = async (): Promise<Jobs> => {
       const jobsService = createJobsService({}, { log, logger });
@@ -138,6 +158,7 @@ export async function startPlatform(
       has('bridge') && config.bridge ? startService(createBridge(config.bridge, { log, logger }), stops) : undefined,
     ] as const);
     security = registered?.security;
+    const customAuth = registered?.customAuth;
     if (shadows) operations.push(...shadowOperations(shadows, arnScopeOf(config)));
 
     if (has('rules')) {
@@ -178,6 +199,7 @@ export async function startPlatform(
           operations: [
             ...certificateOperations(sec.certificates),
             ...policyOperations(sec.policies),
+            ...authorizerOperations(registered.authorizers, registered.customAuth),
             ...retainedMessageOperations(retained!),
             ...endpointOperations(() => mqttsPort),
             ...notImplementedOperations(),
@@ -213,6 +235,7 @@ export async function startPlatform(
     const startDevices = async (): Promise<Map<string, number>> => {
       const ports = new Map<string, number>();
       if (!has('gateway')) return ports;
+      const loopbackAuthenticator = config.gateway.anonymousPolicy ? createAnonymousPolicyAuthenticator(readAnonymousPolicy(config.gateway.anonymousPolicy), arnScopeOf(config)) : undefined;
       const gateway = createGateway(config.gateway, {
         log,
         logger,
@@ -223,8 +246,8 @@ export async function startPlatform(
         // Gateways on Kafka keep random ids: two live gateways must never share one.
         ...(config.kafkaBrokers.length === 0 ? { gatewayId: EMBEDDED_GATEWAY_ID } : {}),
         // Anonymous loopback clients held to a policy (beyond loopback the registry's authenticator below wins).
-        ...(config.gateway.anonymousPolicy ? { authenticator: createAnonymousPolicyAuthenticator(readAnonymousPolicy(config.gateway.anonymousPolicy), arnScopeOf(config)) } : {}),
-        ...(security ? await deviceAuthentication(config, security, metrics, logger, () => kiotServerCertificate(security!)) : {}),
+        ...(loopbackAuthenticator ? { authenticator: loopbackAuthenticator } : {}),
+        ...(security && customAuth ? await deviceAuthentication(config, { security, customAuth, loopbackAuthenticator }, metrics, logger, () => kiotServerCertificate(security!)) : {}),
       });
       metrics.include(gateway.metricsRegistry);
       stops.push(() => gateway.stop());
@@ -239,6 +262,7 @@ export async function startPlatform(
           publisher,
           logger,
           authenticate: (certificate, remoteAddress) => devices.httpSession(certificate, remoteAddress),
+          ...(customAuth ? { customAuthenticate: (request, useDefault) => httpCustomAuthenticate(customAuth, request, useDefault) } : {}),
           tls: config.gateway.tlsCert
             ? { cert: readPem(config.gateway.tlsCert, 'tlsCert'), key: readPem(config.gateway.tlsKey, 'tlsKey'), ca: config.gateway.tlsCa ? readPem(config.gateway.tlsCa, 'tlsCa') : undefined }
             : await kiotTls(kiotServerCertificate(security)),
@@ -272,11 +296,13 @@ export async function startPlatform(
  * (for localhost, 127.0.0.1, ::1 and the bind host), so that devices made by `kiot device create`
  * connect with the CA file it wrote. On a loopback host the plain MQTT and WebSocket listeners
  * stay anonymous (like Mosquitto 2's local-only default); on any other host every listener uses
- * the registry, so a client without a certificate is refused everywhere.
+ * the registry, so a client without a certificate is refused everywhere. On every listener a
+ * client that names a custom authorizer (or, lacking other credentials, meets a default one) is
+ * decided by it.
  */
 async function deviceAuthentication(
   config: Config,
-  security: SecurityServices,
+  { security, customAuth, loopbackAuthenticator }: { security: SecurityServices; customAuth: CustomAuthorizers; loopbackAuthenticator: Authenticator | undefined },
   metrics: ReturnType<typeof createMetrics>,
   logger: Logger,
   serverCertificate: () => Promise<IssuedServerCertificate>,
@@ -288,14 +314,31 @@ async function deviceAuthentication(
     const server = await serverCertificate();
     tlsCredentials = { cert: server.certificatePem, key: server.privateKeyPem, ca: server.caCertificatePem };
   }
+  const custom = (base: Authenticator) => withCustomAuthentication(base, customAuth, { logger });
   return {
-    tlsAuthenticator: authenticator,
+    tlsAuthenticator: custom(authenticator),
     // Anonymous loopback clients may not use the client id of a thing that has a certificate
     // attached, even while the device is offline (they could publish as it otherwise).
     isDeviceClientId: (clientId) => security.policies.principalsOfThing(clientId).length > 0,
-    ...(isLoopbackHost(config.host) ? {} : { authenticator }),
+    authenticator: custom(isLoopbackHost(config.host) ? (loopbackAuthenticator ?? anonymousAuthenticator) : authenticator),
     ...(tlsCredentials ? { tlsCredentials } : {}),
   };
+}
+
+/**
+ * Custom authorizer functions go to the Lambda Invoke endpoint the rules use
+ * (`--lambda-endpoint`); without one every custom-auth attempt is refused (logged, counted as
+ * `error`).
+ */
+function authorizerInvoker(config: Config): InvokeAuthorizerFunction {
+  const endpoint = config.rules.lambdaEndpoint;
+  if (!endpoint) {
+    return async (functionArn) => {
+      throw new PlatformError('CONFIG_INVALID', `no Lambda Invoke endpoint is configured (--lambda-endpoint, KIOT_LAMBDA_ENDPOINT) to call authorizer function ${functionArn}`);
+    };
+  }
+  const target = { endpoint, signingRegion: config.rules.lambdaSigningRegion };
+  return (functionArn, payload, signal) => invokeLambda(target, functionArn, payload, 'RequestResponse', signal, AUTHORIZER_TIMEOUT_MS);
 }
 
 /** The gateway id of `kiot up` on the embedded log (see `GatewayDeps.gatewayId`). */

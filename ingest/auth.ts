@@ -13,6 +13,13 @@ export interface ConnectInfo {
   /** `ip:port` of the peer. */
   readonly remoteAddress: string;
   readonly transport: 'mqtt' | 'mqtts' | 'ws';
+  /** The TLS server name the client asked for (SNI), on the TLS listener. */
+  readonly serverName?: string | undefined;
+  /**
+   * The HTTP request that opened a WebSocket connection: its headers (lower-case names) and query
+   * string (`?a=b`, empty when none). Custom authorizers read their credentials from it.
+   */
+  readonly http?: { readonly headers: Readonly<Record<string, string>>; readonly queryString: string } | undefined;
   /** The TLS client certificate, when the client sent one (mutual TLS). */
   readonly clientCertificate?: {
     /** DER bytes of the certificate. */
@@ -60,12 +67,13 @@ export interface Authenticator {
   readonly requestClientCertificate?: boolean;
   /**
    * Lets the authenticator end live connections whose rights are gone (a certificate made
-   * INACTIVE or REVOKED, `iot:Connect` no longer allowed). The gateway calls it once when it
-   * starts, with a function that disconnects (not authorized) every live connection of this
-   * authenticator for which `shouldDisconnect` returns true; it calls the returned function
-   * when it stops.
+   * INACTIVE or REVOKED, `iot:Connect` no longer allowed) or whose time is up (a custom
+   * authorizer's `disconnectAfterInSeconds`). The gateway calls it once when it starts, with a
+   * function that disconnects every live connection of this authenticator for which
+   * `shouldDisconnect` returns true (not authorized) or `'expired'` (maximum connect time); it
+   * calls the returned function when it stops.
    */
-  watch?(disconnect: (shouldDisconnect: (client: ClientContext) => boolean) => void): () => void;
+  watch?(disconnect: (shouldDisconnect: (client: ClientContext) => boolean | 'expired') => void): () => void;
 }
 
 /** The principal of a client no authenticator vouched for. */

@@ -11,3 +11,4 @@ export { createBridge, BRIDGE_ORIGIN_PROPERTY, BRIDGE_EGRESS_GROUP, type Bridge,
 export { createAnonymousPolicyAuthenticator, readAnonymousPolicy } from './anonymous-policy.js';
 export { createRegistryAuthenticator, type RegistryAuthenticator, type RegistryAuthenticatorDeps, type DenialAction } from './auth-registry.js';
 export { RetainedStore } from './retained-store.js';
+export { withCustomAuthentication, httpCustomAuthenticate, AUTHORIZER_NAME_PARAM, SIGNATURE_PARAM, type CustomAuthenticatorDeps, type HttpCustomResult, type HttpCustomSession } from './custom-auth.js';

@@ -4,6 +4,7 @@
  */
 export * from './things/index.js';
 export * from './principals/index.js';
+export * from './authorizers/index.js';
 export { RegistryStore, type RegistryStoreOptions, type RegistryValue } from './store.js';
 export { REGISTRY_BATCH_COMMAND, FORGET_ONCE_COMMAND, type BatchGroup, type BatchGroupResult, type BatchInput, type BatchOnce, type BatchResult, type BatchStep } from './batch.js';
 export { THING_COMMANDS } from './things/commands.js';

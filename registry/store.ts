@@ -1,7 +1,7 @@
 /**
  * The registry store: one `StateStore` over the compacted `iot.registry` topic holding every
  * registry record (things, thing types, thing groups, certificates, CA certificates, the kiot
- * CA, the registration code, policies and attachments), with every registry command.
+ * CA, the registration code, policies and attachments, custom authorizers), with every registry command.
  *
  * Opened once per process and shared: `ThingRegistry.open` opens it, and the security service
  * takes it (`createSecurityService(config, { registryStore: registry.store })`). Reads come
@@ -26,6 +26,9 @@ import {
   type Logger,
   type StateCodec,
 } from '../core/index.js';
+import { checkRecord as checkAuthorizerRecord } from './authorizers/authorizer-service.js';
+import { authorizerCommands } from './authorizers/commands.js';
+import { AUTHORIZER_SCHEMAS, type AuthorizerValue } from './authorizers/model.js';
 import { ONCE_PREFIX, batchCommand, forgetOnceCommand, onceRecordSchema, type OnceRecord } from './batch.js';
 import { certificateCommands } from './certificates/commands.js';
 import { assertThingHasNoPrincipals, policyCommands } from './policies/commands.js';
@@ -34,11 +37,19 @@ import { DEFAULT_THING_TYPE_DELETE_DELAY_MS, thingCommands } from './things/comm
 import { THING_SCHEMAS, createArns, type Arns, type RegistryRecord } from './things/model.js';
 
 /** Every value the registry store holds. */
-export type RegistryValue = RegistryRecord | SecurityRecord | OnceRecord;
+export type RegistryValue = RegistryRecord | SecurityRecord | AuthorizerValue | OnceRecord;
 
 /** The schema of every key kind; entries ending in `/` are prefixes, the others whole keys. */
-const SCHEMAS: readonly (readonly [string, z.ZodType<RegistryValue>])[] = [...THING_SCHEMAS, ...SECURITY_SCHEMAS, [ONCE_PREFIX, onceRecordSchema as z.ZodType<RegistryValue>]];
-const UNKNOWN_KEY = z.never({ error: 'the key has no registry record kind (expected one of thing/, thingType/, thingGroup/, kiot/ca, kiot/registration-code, kiot/once/, cert/, ca/, policy/, attach/)' });
+const SCHEMAS: readonly (readonly [string, z.ZodType<RegistryValue>])[] = [
+  ...THING_SCHEMAS,
+  ...SECURITY_SCHEMAS,
+  ...AUTHORIZER_SCHEMAS,
+  [ONCE_PREFIX, onceRecordSchema as z.ZodType<RegistryValue>],
+];
+const UNKNOWN_KEY = z.never({
+  error:
+    'the key has no registry record kind (expected one of thing/, thingType/, thingGroup/, kiot/ca, kiot/registration-code, kiot/default-authorizer, kiot/once/, cert/, ca/, policy/, attach/, authorizer/)',
+});
 
 export function registrySchemaFor(key: string): z.ZodType<RegistryValue> {
   for (const [pattern, schema] of SCHEMAS) {
@@ -105,6 +116,7 @@ export class RegistryStore {
           }),
           ...policyCommands(view),
           ...certificateCommands(view),
+          ...authorizerCommands(checkAuthorizerRecord),
         ];
         // registry.batch runs any of the above as steps of one all-or-nothing change (batch.ts).
         return [...commands, batchCommand(commands), forgetOnceCommand];

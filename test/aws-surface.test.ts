@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeAuthorizerCommand, DescribeEndpointCommand, IoTClient, SearchIndexCommand } from '@aws-sdk/client-iot';
+import { DescribeAuthorizerCommand, DescribeEndpointCommand, GetIndexingConfigurationCommand, IoTClient, SearchIndexCommand } from '@aws-sdk/client-iot';
 import { GetRetainedMessageCommand, IoTDataPlaneClient, ListRetainedMessagesCommand } from '@aws-sdk/client-iot-data-plane';
 import { fromIni } from '@aws-sdk/credential-provider-ini';
 import mqtt from 'mqtt';
@@ -79,10 +79,12 @@ describe('the AWS API surface around the registry', () => {
   });
 
   test('operations of services kiot does not have yet answer AWS\'s error shape naming the operation', async () => {
-    await expect(iot.send(new DescribeAuthorizerCommand({ authorizerName: 'tokens' }))).rejects.toMatchObject({
+    await expect(iot.send(new GetIndexingConfigurationCommand({}))).rejects.toMatchObject({
       name: 'NotImplementedException',
-      message: 'kiot does not implement DescribeAuthorizer yet',
+      message: 'kiot does not implement GetIndexingConfiguration yet',
     });
+    // Custom authorizers are served: an unknown one is AWS's ResourceNotFoundException.
+    await expect(iot.send(new DescribeAuthorizerCommand({ authorizerName: 'tokens' }))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
     await expect(iot.send(new SearchIndexCommand({ queryString: 'thingName:pump*' }))).rejects.toMatchObject({ message: 'kiot does not implement SearchIndex yet' });
   });
 });

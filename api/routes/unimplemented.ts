@@ -16,14 +16,8 @@ const NOT_YET: readonly (readonly [name: string, method: Method, path: string])[
   ['SearchIndex', 'POST', '/indices/search'],
   ['GetIndexingConfiguration', 'GET', '/indexing/config'],
   ['UpdateIndexingConfiguration', 'POST', '/indexing/config'],
-  // Provisioning and custom authentication
+  // Provisioning
   ['CreateProvisioningClaim', 'POST', '/provisioning-templates/{templateName}/provisioning-claim'],
-  ['CreateAuthorizer', 'POST', '/authorizer/{authorizerName}'],
-  ['DescribeAuthorizer', 'GET', '/authorizer/{authorizerName}'],
-  ['ListAuthorizers', 'GET', '/authorizers/'],
-  ['UpdateAuthorizer', 'PUT', '/authorizer/{authorizerName}'],
-  ['DeleteAuthorizer', 'DELETE', '/authorizer/{authorizerName}'],
-  ['TestInvokeAuthorizer', 'POST', '/authorizer/{authorizerName}/test'],
 ];
 
 /** One operation per entry above, each answering NOT_IMPLEMENTED with its name. */

@@ -35,6 +35,8 @@ export interface ConnectionOrigin {
   readonly transport: ConnectInfo['transport'];
   readonly remoteAddress: string;
   readonly clientCertificate?: ConnectInfo['clientCertificate'];
+  readonly serverName?: ConnectInfo['serverName'];
+  readonly http?: ConnectInfo['http'];
 }
 
 /** A client that has not sent CONNECT by then is dropped (an idle socket costs a descriptor). */
@@ -320,9 +322,14 @@ export class Connection implements SessionConnection {
     this.close('DUPLICATE_CLIENTID', false, RC.sessionTakenOver);
   }
 
-  /** Ends the connection because its rights are gone (certificate no longer ACTIVE): no will. */
-  revoke(): void {
-    this.close('AUTH_ERROR', false, RC.notAuthorized);
+  /**
+   * Ends the connection because its rights are gone (certificate no longer ACTIVE), or, with
+   * `expired`, because its authorizer's maximum connect time passed (AWS's
+   * CUSTOMAUTH_TTL_EXPIRATION; MQTT 5 0xA0): no will.
+   */
+  revoke(expired = false): void {
+    if (expired) this.close('CUSTOMAUTH_TTL_EXPIRATION', false, RC.maximumConnectTime);
+    else this.close('AUTH_ERROR', false, RC.notAuthorized);
   }
 
   /** Ends the connection for a gateway shutdown: no will (the session is kept for the next start). */

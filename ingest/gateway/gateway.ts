@@ -154,14 +154,17 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
           for (const c of [...connections]) {
             const client = c.authenticator === auth ? c.client : undefined;
             if (!client) continue;
-            let revoke: boolean;
+            let revoke: boolean | 'expired';
             try {
               revoke = shouldDisconnect(client);
             } catch (err) {
               logger.warn({ err, clientId: client.clientId }, 'authenticator failed while re-checking a connection; disconnecting it');
               revoke = true;
             }
-            if (revoke) {
+            if (revoke === 'expired') {
+              logger.info({ clientId: client.clientId, principal: client.principal }, 'disconnecting a client whose maximum connect time passed');
+              c.revoke(true);
+            } else if (revoke) {
               logger.info({ clientId: client.clientId, principal: client.principal }, 'disconnecting a client whose rights were withdrawn');
               c.revoke();
             }
@@ -203,7 +206,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
             socket.setNoDelay(true);
             const peer = socket.getPeerCertificate();
             const clientCertificate = peer && peer.raw ? { raw: peer.raw, fingerprint256: peer.fingerprint256, authorized: socket.authorized } : undefined;
-            accept(socket, { transport: 'mqtts', remoteAddress: addressOf(socket), clientCertificate });
+            const serverName = typeof socket.servername === 'string' ? socket.servername : undefined;
+            accept(socket, { transport: 'mqtts', remoteAddress: addressOf(socket), clientCertificate, ...(serverName ? { serverName } : {}) });
           },
         );
         tls.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
@@ -224,7 +228,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
       wss.on('connection', (ws, req) => {
         const stream = createWebSocketStream(ws);
         stream.on('error', () => undefined); // reported as a close by the connection
-        accept(stream, { transport: 'ws', remoteAddress: addressOf(req.socket) });
+        const url = req.url ?? '';
+        const query = url.indexOf('?');
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+        accept(stream, { transport: 'ws', remoteAddress: addressOf(req.socket), http: { headers, queryString: query < 0 ? '' : url.slice(query) } });
       });
       servers.push(http);
       ports.set('ws', await listen(http, 'ws', config.host, config.wsPort));

@@ -8,6 +8,10 @@
  *
  * The TLS handshake asks for a client certificate but does not verify its chain: the registry
  * knows certificates by fingerprint, signed by any CA or none (as the mqtts listener does).
+ *
+ * Devices without a certificate publish with a custom authorizer (`customAuthenticate`): its
+ * name, token and signature in headers or query parameters (`../custom-auth.ts`), or the default
+ * authorizer when the request has no certificate.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
@@ -15,6 +19,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { PlatformError, listen, type Logger } from '../../core/index.js';
 import type { CertificateRef, HttpDeviceResult } from '../../registry/index.js';
+import type { HttpCustomResult } from '../custom-auth.js';
 import { MAX_HTTP_PAYLOAD_BYTES, publishForbidden, type Publisher } from './http-publish.js';
 
 /** AWS IoT's HTTPS port for devices with client certificates. */
@@ -25,6 +30,15 @@ export interface HttpsPublishDeps {
   readonly logger: Logger;
   /** The registry's decision for a client certificate (`SecurityServices.devices.httpSession`). */
   readonly authenticate: (certificate: CertificateRef | undefined, remoteAddress: string) => HttpDeviceResult;
+  /**
+   * Custom authentication for a request (`httpCustomAuthenticate` bound to the registry's
+   * authorizers): undefined when the request carries no custom-auth credentials and
+   * `useDefault` is false or no default authorizer is set.
+   */
+  readonly customAuthenticate?: (
+    request: { readonly headers: IncomingMessage['headers']; readonly queryString: string; readonly remoteAddress: string; readonly serverName?: string | undefined },
+    useDefault: boolean,
+  ) => Promise<HttpCustomResult> | undefined;
   /** Server certificate and key (PEM); `ca` is offered to clients as the acceptable issuers. */
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer; readonly ca?: string | Buffer | undefined };
 }
@@ -64,14 +78,22 @@ export function createHttpsPublishListener(deps: HttpsPublishDeps): HttpsPublish
     const socket = req.socket as TLSSocket;
     const remoteAddress = `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`;
     const peer = socket.getPeerCertificate();
-    const decision = deps.authenticate(peer && peer.raw ? { raw: peer.raw } : undefined, remoteAddress);
+    const certificate = peer && peer.raw ? { raw: peer.raw } : undefined;
+    const custom = deps.customAuthenticate?.(
+      { headers: req.headers, queryString: queryStart < 0 ? '' : url.slice(queryStart), remoteAddress, serverName: typeof socket.servername === 'string' ? socket.servername : undefined },
+      certificate === undefined,
+    );
+    const decision = custom ? await custom : fromCertificate(deps.authenticate(certificate, remoteAddress));
     if (!decision.ok) {
       req.resume();
       logger.debug({ remoteAddress, reason: decision.reason, detail: decision.detail }, 'publish refused');
-      // No or an unknown certificate: not authenticated (401); known but not ACTIVE: forbidden (403).
-      return decision.reason === 'bad-credentials'
-        ? sendError(res, 401, 'UnauthorizedException', `a registered client certificate is required: ${decision.detail}`)
-        : sendError(res, 403, 'ForbiddenException', decision.detail);
+      // No or an unknown certificate, or custom-auth credentials that do not verify: not
+      // authenticated (401). A certificate not ACTIVE, or an authorizer that denied: forbidden (403).
+      // What the authorizer function said stays in the log.
+      if (decision.reason === 'bad-credentials') {
+        return sendError(res, 401, 'UnauthorizedException', custom ? `custom authentication failed: ${decision.detail}` : `a registered client certificate is required: ${decision.detail}`);
+      }
+      return sendError(res, 403, 'ForbiddenException', custom ? 'the custom authorizer did not allow the request' : decision.detail);
     }
     let topic: string;
     try {
@@ -93,7 +115,7 @@ export function createHttpsPublishListener(deps: HttpsPublishDeps): HttpsPublish
         headers: req.headers,
         payload,
         sourceAddress: remoteAddress,
-        principal: session.principal.certificateId,
+        principal: session.principal,
         ...(session.thingName !== undefined ? { thingName: session.thingName } : {}),
         authorize: (name, retain) => {
           if (!session.canPublish(name)) throw publishForbidden('iot:Publish', name);
@@ -102,7 +124,7 @@ export function createHttpsPublishListener(deps: HttpsPublishDeps): HttpsPublish
       });
     } catch (err) {
       if (!(err instanceof PlatformError) || typeof err.details['awsErrorType'] !== 'string') throw err;
-      if (err.code === 'AUTH_FORBIDDEN') logger.debug({ remoteAddress, certificateId: session.principal.certificateId, message: err.message }, 'publish refused');
+      if (err.code === 'AUTH_FORBIDDEN') logger.debug({ remoteAddress, principal: session.principal, message: err.message }, 'publish refused');
       return sendError(res, Number(err.details['awsStatus'] ?? 400), err.details['awsErrorType'], err.message);
     }
     sendJson(res, 200, { message: 'OK', traceId: randomUUID() }); // AWS IoT's HTTPS publish answer
@@ -117,6 +139,16 @@ export function createHttpsPublishListener(deps: HttpsPublishDeps): HttpsPublish
         server.close(() => resolve());
         server.closeAllConnections();
       })),
+  };
+}
+
+/** A certificate decision in the terms custom authentication also gives. */
+function fromCertificate(result: HttpDeviceResult): HttpCustomResult {
+  if (!result.ok) return result;
+  const { session } = result;
+  return {
+    ok: true,
+    session: { principal: session.principal.certificateId, thingName: session.thingName, canPublish: (t) => session.canPublish(t), canRetainPublish: (t) => session.canRetainPublish(t) },
   };
 }
 

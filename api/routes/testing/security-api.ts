@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedLog, silentLogger } from '../../../core/index.js';
 import { createSecurityService, thingsDirectory, type SecurityServices } from '../../../registry/index.js';
-import { createApiService, openThingRegistry, type Api } from '../../index.js';
+import type { ThingRegistry } from '../../../registry/index.js';
+import { createApiService, openThingRegistry, type Api, type AwsOperation } from '../../index.js';
 import { createHttpServer } from '../../server.js';
 import { certificateOperations } from '../certificates.js';
 import { policyOperations } from '../policies.js';
@@ -27,7 +28,8 @@ export interface SecurityApiKit {
 
 export const TEST_ACCOUNT = '123456789012';
 
-export async function startSecurityApi(): Promise<SecurityApiKit> {
+/** `more` adds operations built on the same registry (e.g. the authorizers'). */
+export async function startSecurityApi(more?: (services: { registry: ThingRegistry; security: SecurityServices }) => AwsOperation[]): Promise<SecurityApiKit> {
   const dir = await mkdtemp(join(tmpdir(), 'kiot-secapi-'));
   const logger = silentLogger();
   const log = await EmbeddedLog.open({ dataDir: dir, logger });
@@ -40,7 +42,7 @@ export async function startSecurityApi(): Promise<SecurityApiKit> {
     log,
     logger,
     registry,
-    operations: [...certificateOperations(security.certificates), ...policyOperations(security.policies)],
+    operations: [...certificateOperations(security.certificates), ...policyOperations(security.policies), ...(more?.({ registry, security }) ?? [])],
   }).start();
   const http = createHttpServer({ logger, metrics: async () => '', health: () => ({}), routes: api.routes });
   const endpoint = `http://127.0.0.1:${await http.listen('127.0.0.1', 0)}`;

@@ -51,6 +51,8 @@ export async function handleConnect(c: Connection, p: IConnectPacket): Promise<v
     remoteAddress: c.origin.remoteAddress,
     transport: c.origin.transport,
     clientCertificate: c.origin.clientCertificate,
+    ...(c.origin.serverName !== undefined ? { serverName: c.origin.serverName } : {}),
+    ...(c.origin.http !== undefined ? { http: c.origin.http } : {}),
   };
   let result;
   try {

@@ -22,6 +22,7 @@ export const RC = {
   payloadFormatInvalid: 0x99,
   serverShuttingDown: 0x8b,
   connectionRateExceeded: 0x9f,
+  maximumConnectTime: 0xa0,
 } as const;
 
 /** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
