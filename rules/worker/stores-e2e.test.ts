@@ -52,7 +52,8 @@ async function start(rules: string): Promise<RulesService> {
   await mkdir(rulesDir, { recursive: true });
   await writeFile(join(rulesDir, 'rules.sql'), rules);
   const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir }, env: {} });
-  const service = createRulesService(config.rules, { log, logger: silentLogger(), options: { groupId: 'kiot-rules', retry: { retries: 2, initialBackoffMs: 30, maxBackoffMs: 100 }, useTable: false } });
+  // Retries enough for a reconnect (Redis ends the connection after a protocol error) to fit in the bound.
+  const service = createRulesService(config.rules, { log, logger: silentLogger(), options: { groupId: 'kiot-rules', retry: { retries: 6, initialBackoffMs: 30, maxBackoffMs: 200 }, useTable: false } });
   cleanups.push(() => service.stop());
   await service.start();
   expect(service.list().rules.filter((r) => r.state !== 'enabled')).toEqual([]);
