@@ -17,6 +17,7 @@ import { elasticsearchAction, opensearchAction } from './elasticsearch/index.js'
 import { postgresAction } from './postgres/index.js';
 import { redisAction } from './redis/index.js';
 import { mqttAction } from './mqtt/index.js';
+import { kinesisAction } from './kinesis/index.js';
 import type { ActionDeps } from './runtime/deps.js';
 
 /** Every action kind kiot runs, in the order `kiot rules check` lists them. One entry per line. */
@@ -34,6 +35,7 @@ export const ACTION_DEFINITIONS: readonly SinkDefinition<any, ActionDeps>[] = [
   postgresAction,
   redisAction,
   mqttAction,
+  kinesisAction,
 ];
 
 /**
@@ -45,7 +47,6 @@ export const AWS_ACTIONS_NOT_RUN: readonly { readonly type: string; readonly aws
   { type: 'cloudwatch_logs', awsKey: 'cloudwatchLogs' },
   { type: 'sns', awsKey: 'sns' },
   { type: 'sqs', awsKey: 'sqs' },
-  { type: 'kinesis', awsKey: 'kinesis' },
   { type: 'firehose', awsKey: 'firehose' },
   { type: 'iot_events', awsKey: 'iotEvents' },
   { type: 'iot_analytics', awsKey: 'iotAnalytics' },

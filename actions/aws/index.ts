@@ -2,3 +2,5 @@
 export * from './aws-settings.js';
 export { classifyAwsError, unavailable, type AwsErrorClass, type AwsErrorKind } from './aws-errors.js';
 export { toJsonSafe, outputBytes } from './json.js';
+export { lazySdkClient, type LazySdkClient, type SdkClient } from './sdk-client.js';
+export { AwsBatchSink, AWS_REQUESTS_IN_FLIGHT, entryError, type AwsBatchWriter, type EntryError } from './batch-sink.js';
