@@ -18,6 +18,7 @@ import { postgresAction } from './postgres/index.js';
 import { redisAction } from './redis/index.js';
 import { mqttAction } from './mqtt/index.js';
 import { kinesisAction } from './kinesis/index.js';
+import { sqsAction } from './sqs/index.js';
 import type { ActionDeps } from './runtime/deps.js';
 
 /** Every action kind kiot runs, in the order `kiot rules check` lists them. One entry per line. */
@@ -36,6 +37,7 @@ export const ACTION_DEFINITIONS: readonly SinkDefinition<any, ActionDeps>[] = [
   redisAction,
   mqttAction,
   kinesisAction,
+  sqsAction,
 ];
 
 /**
@@ -46,7 +48,6 @@ export const AWS_ACTIONS_NOT_RUN: readonly { readonly type: string; readonly aws
   { type: 'cloudwatch_alarm', awsKey: 'cloudwatchAlarm' },
   { type: 'cloudwatch_logs', awsKey: 'cloudwatchLogs' },
   { type: 'sns', awsKey: 'sns' },
-  { type: 'sqs', awsKey: 'sqs' },
   { type: 'firehose', awsKey: 'firehose' },
   { type: 'iot_events', awsKey: 'iotEvents' },
   { type: 'iot_analytics', awsKey: 'iotAnalytics' },

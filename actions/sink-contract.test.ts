@@ -44,6 +44,9 @@ import { startMosquitto, type Mosquitto } from '../core/testing/mosquitto.js';
 import { createMqttDefinition } from './mqtt/index.js';
 import { createKinesisDefinition } from './kinesis/index.js';
 import { startKinesalite, type KinesaliteServer } from './kinesis/testing/kinesalite.js';
+import { startAwsServices, type AwsServiceServer } from '../core/testing/aws-service.js';
+import { sqsService } from '../core/testing/aws-services.js';
+import { createSqsDefinition } from './sqs/index.js';
 
 type Doc = Record<string, unknown>;
 const logger = silentLogger();
@@ -55,12 +58,17 @@ let postgres: PostgresServer;
 let redis: RedisServer;
 let mosquitto: Mosquitto;
 let kinesis: KinesaliteServer;
+/** The local wire-protocol server, hosting every AWS service no emulator installs for. */
+let aws: AwsServiceServer;
+const sqs = sqsService();
 beforeAll(async () => {
-  [db, s3, postgres, redis, mosquitto, kinesis] = await Promise.all([startDynalite(), startS3rver(['contract']), startPostgres(), startRedis(), startMosquitto(), startKinesalite()]);
+  [db, s3, postgres, redis, mosquitto, kinesis, aws] = await Promise.all([
+    startDynalite(), startS3rver(['contract']), startPostgres(), startRedis(), startMosquitto(), startKinesalite(), startAwsServices([sqs.spec]),
+  ]);
   await db.createTable('contract', { name: 'device', type: 'S' });
 }, 60_000);
 afterAll(async () => {
-  await Promise.all([db?.close(), s3?.close(), postgres?.close(), redis?.close(), mosquitto?.close(), kinesis?.close()]);
+  await Promise.all([db?.close(), s3?.close(), postgres?.close(), redis?.close(), mosquitto?.close(), kinesis?.close(), aws?.close()]);
 });
 
 /** A fresh embedded log and the deps over it. */
@@ -385,6 +393,20 @@ const harnesses: Record<string, () => Promise<SinkHarness<any>>> = {
     };
   },
 
+  async sqs() {
+    const queue = sqs.createQueue(`contract-${randomUUID().slice(0, 8)}`, aws.endpoint);
+    const def = createSqsDefinition();
+    const params = def.config.parse({ queue_url: queue });
+    return {
+      ...awsFaults((settings) => createSqsDefinition({ settings }).create(params, awsDeps)),
+      sink: () => def.create(params, awsDeps),
+      record: (i) => testRecord(output(i), params, i),
+      // A NUL byte is outside SQS's allowed characters: SQS lists the entry as Failed (InvalidMessageContents).
+      badRecord: (i) => testRecord(Buffer.from([0, i]), params, i),
+      readBack: async (records) => records.map((r) => JSON.parse(sqs.queues.get(queue)!.find((b) => JSON.parse(b).id === (r.output as Doc)['id'])!)),
+    };
+  },
+
   elasticsearch: () => searchHarness('elasticsearch'),
   opensearch: () => searchHarness('opensearch'),
 };
@@ -430,6 +452,18 @@ async function searchHarness(flavor: 'elasticsearch' | 'opensearch'): Promise<Si
     stalled: () => notAnswering(elsewhere),
     stop: async () => {},
   };
+}
+
+/** The deps of the kinds served by the wire-protocol server: kiot's one AWS endpoint setting. */
+const awsDeps = {
+  get aws() {
+    return { dynamodb: {}, s3: {}, elasticsearch: {}, services: { endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials, requestTimeoutMs: 5_000 } };
+  },
+};
+/** down, stalled and stop for a kind served by the wire-protocol server; `make` builds its sink for other settings. */
+function awsFaults<P>(make: (settings: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string }; requestTimeoutMs: number }) => Sink<P>) {
+  const elsewhere = (endpoint: string) => make({ endpoint, region: aws.region, credentials: aws.credentials, requestTimeoutMs: 300 });
+  return { down: () => nothingListening(elsewhere), stalled: () => notAnswering(elsewhere), stop: async () => {} };
 }
 
 test('every kind in the catalogue runs the sink contract', () => {
