@@ -19,6 +19,11 @@ import { redisAction } from './redis/index.js';
 import { mqttAction } from './mqtt/index.js';
 import { kinesisAction } from './kinesis/index.js';
 import { sqsAction } from './sqs/index.js';
+import { firehoseAction } from './firehose/index.js';
+import { snsAction } from './sns/index.js';
+import { stepFunctionsAction } from './step-functions/index.js';
+import { cloudwatchAlarmAction } from './cloudwatch-alarm/index.js';
+import { cloudwatchLogsAction } from './cloudwatch-logs/index.js';
 import type { ActionDeps } from './runtime/deps.js';
 
 /** Every action kind kiot runs, in the order `kiot rules check` lists them. One entry per line. */
@@ -38,6 +43,11 @@ export const ACTION_DEFINITIONS: readonly SinkDefinition<any, ActionDeps>[] = [
   mqttAction,
   kinesisAction,
   sqsAction,
+  firehoseAction,
+  snsAction,
+  stepFunctionsAction,
+  cloudwatchAlarmAction,
+  cloudwatchLogsAction,
 ];
 
 /**
@@ -45,14 +55,9 @@ export const ACTION_DEFINITIONS: readonly SinkDefinition<any, ActionDeps>[] = [
  * rule-file name and TopicRulePayload key: rules naming them are refused with a clear message.
  */
 export const AWS_ACTIONS_NOT_RUN: readonly { readonly type: string; readonly awsKey: string }[] = [
-  { type: 'cloudwatch_alarm', awsKey: 'cloudwatchAlarm' },
-  { type: 'cloudwatch_logs', awsKey: 'cloudwatchLogs' },
-  { type: 'sns', awsKey: 'sns' },
-  { type: 'firehose', awsKey: 'firehose' },
   { type: 'iot_events', awsKey: 'iotEvents' },
   { type: 'iot_analytics', awsKey: 'iotAnalytics' },
   { type: 'iot_site_wise', awsKey: 'iotSiteWise' },
-  { type: 'step_functions', awsKey: 'stepFunctions' },
   { type: 'timestream', awsKey: 'timestream' },
   { type: 'location', awsKey: 'location' },
 ];

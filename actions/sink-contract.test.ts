@@ -5,7 +5,8 @@
  * kiot runs on for republish, the action's cluster for kafka), loopback HTTP servers (http,
  * lambda), dynalite (dynamodb, dynamodbv2), s3rver (s3), @elastic/elasticsearch-mock and real
  * HTTP (elasticsearch, opensearch), throw-away PostgreSQL and Redis servers (postgres, redis) and a Mosquitto broker read back
- * by an mqtt.js subscriber (mqtt), kinesalite (kinesis).
+ * by an mqtt.js subscriber (mqtt), kinesalite (kinesis), and the local AWS wire-protocol server
+ * (core/testing/aws-service.ts) for sqs, firehose, sns, step_functions, cloudwatch_alarm and cloudwatch_logs.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -45,8 +46,13 @@ import { createMqttDefinition } from './mqtt/index.js';
 import { createKinesisDefinition } from './kinesis/index.js';
 import { startKinesalite, type KinesaliteServer } from './kinesis/testing/kinesalite.js';
 import { startAwsServices, type AwsServiceServer } from '../core/testing/aws-service.js';
-import { sqsService } from '../core/testing/aws-services.js';
+import { cloudWatchLogsService, cloudWatchService, firehoseService, snsService, sqsService, stepFunctionsService } from '../core/testing/aws-services.js';
 import { createSqsDefinition } from './sqs/index.js';
+import { createFirehoseDefinition } from './firehose/index.js';
+import { createSnsDefinition } from './sns/index.js';
+import { createStepFunctionsDefinition } from './step-functions/index.js';
+import { createCloudwatchAlarmDefinition } from './cloudwatch-alarm/index.js';
+import { createCloudwatchLogsDefinition } from './cloudwatch-logs/index.js';
 
 type Doc = Record<string, unknown>;
 const logger = silentLogger();
@@ -61,9 +67,14 @@ let kinesis: KinesaliteServer;
 /** The local wire-protocol server, hosting every AWS service no emulator installs for. */
 let aws: AwsServiceServer;
 const sqs = sqsService();
+const firehose = firehoseService();
+const sns = snsService();
+const sfn = stepFunctionsService();
+const cloudwatch = cloudWatchService();
+const logs = cloudWatchLogsService();
 beforeAll(async () => {
   [db, s3, postgres, redis, mosquitto, kinesis, aws] = await Promise.all([
-    startDynalite(), startS3rver(['contract']), startPostgres(), startRedis(), startMosquitto(), startKinesalite(), startAwsServices([sqs.spec]),
+    startDynalite(), startS3rver(['contract']), startPostgres(), startRedis(), startMosquitto(), startKinesalite(), startAwsServices([sqs.spec, firehose.spec, sns.spec, sfn.spec, cloudwatch.spec, logs.spec]),
   ]);
   await db.createTable('contract', { name: 'device', type: 'S' });
 }, 60_000);
@@ -404,6 +415,85 @@ const harnesses: Record<string, () => Promise<SinkHarness<any>>> = {
       // A NUL byte is outside SQS's allowed characters: SQS lists the entry as Failed (InvalidMessageContents).
       badRecord: (i) => testRecord(Buffer.from([0, i]), params, i),
       readBack: async (records) => records.map((r) => JSON.parse(sqs.queues.get(queue)!.find((b) => JSON.parse(b).id === (r.output as Doc)['id'])!)),
+    };
+  },
+
+  async firehose() {
+    const stream = `contract-${randomUUID().slice(0, 8)}`;
+    firehose.createDeliveryStream(stream);
+    const def = createFirehoseDefinition();
+    const params = def.config.parse({ delivery_stream_name: stream });
+    return {
+      ...awsFaults((settings) => createFirehoseDefinition({ settings }).create(params, awsDeps)),
+      sink: () => def.create(params, awsDeps),
+      record: (i) => testRecord(output(i), params, i),
+      // Over Firehose's 1,000 KiB record limit: ValidationException.
+      badRecord: (i) => testRecord({ ...output(i), blob: 'x'.repeat(1_024_000) }, params, i),
+      readBack: async (records) => records.map((r) => JSON.parse(firehose.streams.get(stream)!.find((b) => JSON.parse(b.toString()).id === (r.output as Doc)['id'])!.toString())),
+    };
+  },
+
+  async sns() {
+    const topic = sns.createTopic(`contract-${randomUUID().slice(0, 8)}`);
+    const def = createSnsDefinition();
+    const params = def.config.parse({ target_arn: topic });
+    return {
+      ...awsFaults((settings) => createSnsDefinition({ settings }).create(params, awsDeps)),
+      sink: () => def.create(params, awsDeps),
+      record: (i) => testRecord(output(i), params, i),
+      // Over SNS's 256 KiB message limit: InvalidParameter.
+      badRecord: (i) => testRecord({ ...output(i), blob: 'x'.repeat(262_144) }, params, i),
+      readBack: async (records) => records.map((r) => JSON.parse(sns.published.get(topic)!.find((m) => JSON.parse(m.message).id === (r.output as Doc)['id'])!.message)),
+    };
+  },
+
+  async step_functions() {
+    const name = `contract-${randomUUID().slice(0, 8)}`;
+    const arn = sfn.createStateMachine(name);
+    const def = createStepFunctionsDefinition();
+    const params = def.config.parse({ state_machine_name: name, execution_name_prefix: 'contract-' });
+    return {
+      ...awsFaults((settings) => createStepFunctionsDefinition({ settings }).create(params, awsDeps)),
+      sink: () => def.create(params, awsDeps),
+      record: (i) => testRecord(output(i), params, i),
+      // Over Step Functions' 256 KiB input limit.
+      badRecord: (i) => testRecord({ ...output(i), blob: 'x'.repeat(262_144) }, params, i),
+      readBack: async (records) => records.map((r) => JSON.parse(sfn.machines.get(arn)!.find((e) => JSON.parse(e.input).id === (r.output as Doc)['id'])!.input)),
+    };
+  },
+
+  async cloudwatch_alarm() {
+    const run = randomUUID().slice(0, 8);
+    const def = createCloudwatchAlarmDefinition();
+    // As `state_reason = '${...}'` renders: here the output itself, so that it can be read back.
+    const params = (i: number, state_value = 'ALARM') => {
+      cloudwatch.createAlarm(`${run}-${i}`);
+      return def.config.parse({ alarm_name: `${run}-${i}`, state_value, state_reason: JSON.stringify(output(i)) });
+    };
+    return {
+      ...awsFaults((settings) => createCloudwatchAlarmDefinition({ settings }).create(params(0), awsDeps)),
+      sink: () => def.create(params(0), awsDeps),
+      record: (i) => testRecord(output(i), params(i), i),
+      // As `state_value = '${state}'` renders for a message whose state is no alarm state.
+      badRecord: (i) => testRecord(output(i), { ...params(i), state_value: 'HOT' }, i),
+      readBack: async (records) => records.map((r) => JSON.parse(cloudwatch.alarms.get(r.params.alarm_name)!.at(-1)!.reason)),
+    };
+  },
+
+  async cloudwatch_logs() {
+    const group = `contract-${randomUUID().slice(0, 8)}`;
+    logs.createLogGroup(group);
+    const def = createCloudwatchLogsDefinition();
+    const params = def.config.parse({ log_group_name: group });
+    // Events are timed when their message arrived: now (CloudWatch Logs refuses events over 14 days old).
+    const recent = <R extends { receivedAt: number }>(r: R): R => ({ ...r, receivedAt: Date.now() });
+    return {
+      ...awsFaults((settings) => createCloudwatchLogsDefinition({ settings }).create(params, awsDeps)),
+      sink: () => def.create(params, awsDeps),
+      record: (i) => recent(testRecord(output(i), params, i)),
+      // Over the 256 KiB event limit: InvalidParameterException.
+      badRecord: (i) => recent(testRecord({ ...output(i), blob: 'x'.repeat(262_144) }, params, i)),
+      readBack: async (records) => records.map((r) => JSON.parse(logs.groups.get(group)!.get(r.ruleName)!.find((e) => JSON.parse(e.message).id === (r.output as Doc)['id'])!.message)),
     };
   },
 

@@ -39,7 +39,7 @@ export interface AwsBatchWriter<P, E> {
   /** Most bytes of entries the API takes in one request (by {@link size}), when it has such a limit. */
   readonly maxRequestBytes?: number;
   /** The target a record writes to, as text: records with the same one may share a request. */
-  group(params: P): string;
+  group(record: ActionRecord<P>): string;
   /**
    * The entries a record becomes (one, or one per element in batch mode); a string says why the
    * record cannot be written at all (it then fails, non-retriable, without a request).
@@ -48,11 +48,11 @@ export interface AwsBatchWriter<P, E> {
   /** Bytes an entry counts against {@link maxRequestBytes}. */
   size?(entry: E): number;
   /**
-   * Sends one request for entries that share a target (`params` are the first record's).
+   * Sends one request for entries that share a target (`record` is the first of them).
    * Resolves with each entry's error, or undefined where written; rejects when the request
    * failed as a whole (the SDK's error, classified here).
    */
-  send(params: P, entries: readonly E[], signal: AbortSignal): Promise<readonly (EntryError | undefined)[]>;
+  send(record: ActionRecord<P>, entries: readonly E[], signal: AbortSignal): Promise<readonly (EntryError | undefined)[]>;
   /** Releases the SDK client. */
   close(): void;
 }
@@ -82,7 +82,7 @@ export class AwsBatchSink<P, E> implements Sink<P> {
     };
     let unreachable: unknown;
 
-    const groups = new Map<string, { params: P; resource: string; items: Item<E>[] }>();
+    const groups = new Map<string, { record: ActionRecord<P>; resource: string; items: Item<E>[] }>();
     records.forEach((record, index) => {
       let entries: readonly E[] | string;
       try {
@@ -90,14 +90,14 @@ export class AwsBatchSink<P, E> implements Sink<P> {
       } catch (err) {
         entries = err instanceof Error ? err.message : String(err);
       }
-      const resource = w.group(record.params);
+      const resource = w.group(record);
       if (typeof entries === 'string') return fail(index, `${w.type} ${resource}: ${entries}`, false);
       let group = groups.get(resource);
-      if (!group) groups.set(resource, (group = { params: record.params, resource, items: [] }));
+      if (!group) groups.set(resource, (group = { record, resource, items: [] }));
       for (const entry of entries) group.items.push({ entry, index, bytes: w.size?.(entry) ?? 0 });
     });
 
-    const requests: { params: P; resource: string; items: Item<E>[] }[] = [];
+    const requests: { record: ActionRecord<P>; resource: string; items: Item<E>[] }[] = [];
     for (const group of groups.values()) {
       let items: Item<E>[] = [];
       let bytes = 0;
@@ -114,9 +114,9 @@ export class AwsBatchSink<P, E> implements Sink<P> {
       if (items.length > 0) requests.push({ ...group, items });
     }
 
-    const send = async (params: P, resource: string, items: readonly Item<E>[]): Promise<void> => {
+    const send = async (first: ActionRecord<P>, resource: string, items: readonly Item<E>[]): Promise<void> => {
       try {
-        const results = await w.send(params, items.map((i) => i.entry), signal);
+        const results = await w.send(first, items.map((i) => i.entry), signal);
         items.forEach((item, k) => {
           const e = results[k];
           if (e) fail(item.index, `${w.type} ${resource}: ${e.code}: ${e.message}`, e.retriable);
@@ -125,7 +125,7 @@ export class AwsBatchSink<P, E> implements Sink<P> {
         const c = classifyAwsError(err);
         if (c.kind === 'invalid' && items.length > 1) {
           // Which entry is at fault? Ask the target about each one on its own.
-          for (const item of items) await send(params, resource, [item]);
+          for (const item of items) await send(first, resource, [item]);
           return;
         }
         for (const item of items) fail(item.index, `${w.type} ${resource}: ${c.message}`, c.retriable);
@@ -134,7 +134,7 @@ export class AwsBatchSink<P, E> implements Sink<P> {
     };
     let next = 0;
     const worker = async (): Promise<void> => {
-      for (let i = next++; i < requests.length; i = next++) await send(requests[i]!.params, requests[i]!.resource, requests[i]!.items);
+      for (let i = next++; i < requests.length; i = next++) await send(requests[i]!.record, requests[i]!.resource, requests[i]!.items);
     };
     await Promise.all(Array.from({ length: Math.min(AWS_REQUESTS_IN_FLIGHT, requests.length) }, worker));
     endBatch(w.target, [...failed.values()], records.length, unreachable === undefined ? undefined : unavailable(w.target, unreachable));

@@ -51,14 +51,14 @@ function kinesisWriter(settings: AwsClientSettings): AwsBatchWriter<KinesisConfi
     target: 'Kinesis',
     maxEntries: KINESIS_MAX_RECORDS,
     maxRequestBytes: KINESIS_MAX_REQUEST_BYTES,
-    group: (p) => p.stream_name,
+    group: (r) => r.params.stream_name,
     entries(record) {
       const key = record.params.partition_key === undefined ? record.messageId : record.params.partition_key;
       if (key === '') return 'partition_key rendered empty';
       return [{ Data: outputBytes(record.output), PartitionKey: key }];
     },
     size: (e) => e.Data!.length + Buffer.byteLength(e.PartitionKey!),
-    async send(params, entries, signal) {
+    async send({ params }, entries, signal) {
       const { sdk: m, client } = await kinesis.get();
       const out = await client.send(new m.PutRecordsCommand({ StreamName: params.stream_name, Records: [...entries] }), { abortSignal: signal });
       return (out.Records ?? []).map((r) => (r.ErrorCode ? entryError(r.ErrorCode, r.ErrorMessage, RETRIABLE) : undefined));

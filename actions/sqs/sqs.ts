@@ -40,13 +40,13 @@ function sqsWriter(settings: AwsClientSettings): AwsBatchWriter<SqsConfig, strin
     target: 'SQS',
     maxEntries: SQS_MAX_ENTRIES,
     maxRequestBytes: SQS_MAX_BATCH_BYTES,
-    group: (p) => p.queue_url,
+    group: (r) => r.params.queue_url,
     entries(record) {
       const bytes = outputBytes(record.output);
       return [record.params.use_base64 ? bytes.toString('base64') : bytes.toString('utf8')];
     },
     size: (body) => Buffer.byteLength(body),
-    async send(params, bodies, signal) {
+    async send({ params }, bodies, signal) {
       const { sdk: m, client } = await sqs.get();
       const entries: SendMessageBatchRequestEntry[] = bodies.map((body, i) => ({ Id: String(i), MessageBody: body }));
       const out = await client.send(new m.SendMessageBatchCommand({ QueueUrl: params.queue_url, Entries: entries }), { abortSignal: signal });

@@ -67,3 +67,230 @@ export function sqsService(region = 'us-east-1') {
     region,
   };
 }
+
+/** Firehose (`Firehose_20150804.<Operation>`): delivery stream name -> records as delivered bytes. */
+export function firehoseService() {
+  const streams = new Map<string, Buffer[]>();
+  // Firehose quotas: 500 records and 4 MiB per PutRecordBatch, 1,000 KiB per record.
+  const MAX_RECORD = 1_024_000;
+  const spec: AwsServiceSpec = {
+    signingName: 'firehose',
+    protocol: 'json',
+    target: 'Firehose_20150804',
+    operations: {
+      PutRecordBatch: {
+        required: ['DeliveryStreamName', 'Records'],
+        handle({ DeliveryStreamName, Records }) {
+          const stream = streams.get(DeliveryStreamName);
+          if (!stream) throw new AwsServiceError('ResourceNotFoundException', `Firehose ${DeliveryStreamName} under account ${ACCOUNT} not found.`);
+          const records = (Records as { Data: string }[]).map((r) => Buffer.from(r.Data, 'base64'));
+          if (records.length > 500) throw new AwsServiceError('ValidationException', `1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length less than or equal to 500`);
+          records.forEach((r, i) => {
+            if (r.length > MAX_RECORD) throw new AwsServiceError('ValidationException', `1 validation error detected: Value at 'records.${i + 1}.member.data' failed to satisfy constraint: Member must have length less than or equal to ${MAX_RECORD}`);
+          });
+          stream.push(...records);
+          return { FailedPutCount: 0, Encrypted: false, RequestResponses: records.map(() => ({ RecordId: randomUUID() })) };
+        },
+      },
+    },
+  };
+  return { spec, streams, createDeliveryStream: (name: string) => void streams.set(name, []) };
+}
+
+/** SNS over awsQuery (`Action=PublishBatch&Version=2010-03-31`): topic or endpoint ARN -> published entries. */
+export function snsService(region = 'us-east-1') {
+  const published = new Map<string, { message: string; structure: string | undefined }[]>();
+  // SNS quotas: 256 KiB per message and per PublishBatch, 10 entries per batch.
+  const MAX_BYTES = 262_144;
+  const target = (arn: string) => {
+    const t = published.get(arn);
+    if (!t) throw new AwsServiceError('NotFound', arn.includes(':endpoint/') ? 'Endpoint does not exist' : 'Topic does not exist', 404);
+    return t;
+  };
+  /** SNS's check of a JSON message structure (SNS developer guide, "message-structure json"). */
+  const jsonProblem = (message: string): string | undefined => {
+    try {
+      const doc = JSON.parse(message);
+      if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return 'Invalid parameter: Message Structure - JSON message body failed to parse';
+      if (typeof doc.default !== 'string') return 'Invalid parameter: Message Structure - No default entry in JSON message body';
+      return undefined;
+    } catch {
+      return 'Invalid parameter: Message Structure - JSON message body failed to parse';
+    }
+  };
+  const spec: AwsServiceSpec = {
+    signingName: 'sns',
+    protocol: 'query',
+    target: '2010-03-31',
+    xmlns: 'http://sns.amazonaws.com/doc/2010-03-31/',
+    operations: {
+      PublishBatch: {
+        required: ['TopicArn', 'PublishBatchRequestEntries'],
+        handle({ TopicArn, PublishBatchRequestEntries }) {
+          const t = target(TopicArn);
+          const entries = PublishBatchRequestEntries as { Id: string; Message: string; MessageStructure?: string }[];
+          if (entries.length > 10) throw new AwsServiceError('TooManyEntriesInBatchRequest', 'The batch request contains more entries than permissible.');
+          const total = entries.reduce((n, e) => n + Buffer.byteLength(e.Message ?? ''), 0);
+          if (total > MAX_BYTES) throw new AwsServiceError('BatchRequestTooLong', 'The length of all the messages put together is more than the limit.');
+          const Successful = [];
+          const Failed = [];
+          for (const e of entries) {
+            const problem = e.MessageStructure === 'json' ? jsonProblem(e.Message) : undefined;
+            if (problem) Failed.push({ Id: e.Id, Code: 'InvalidParameter', Message: problem, SenderFault: true });
+            else {
+              t.push({ message: e.Message, structure: e.MessageStructure });
+              Successful.push({ Id: e.Id, MessageId: randomUUID() });
+            }
+          }
+          return { Successful, Failed };
+        },
+      },
+      Publish: {
+        required: ['Message'],
+        handle({ TargetArn, TopicArn, Message, MessageStructure }) {
+          const t = target(TargetArn ?? TopicArn);
+          if (Buffer.byteLength(Message) > MAX_BYTES) throw new AwsServiceError('InvalidParameter', 'Invalid parameter: Message too long');
+          const problem = MessageStructure === 'json' ? jsonProblem(Message) : undefined;
+          if (problem) throw new AwsServiceError('InvalidParameter', problem);
+          t.push({ message: Message, structure: MessageStructure });
+          return { MessageId: randomUUID() };
+        },
+      },
+    },
+  };
+  return {
+    spec,
+    published,
+    createTopic(name: string): string {
+      const arn = `arn:aws:sns:${region}:${ACCOUNT}:${name}`;
+      published.set(arn, []);
+      return arn;
+    },
+    createPlatformEndpoint(app: string, id: string): string {
+      const arn = `arn:aws:sns:${region}:${ACCOUNT}:endpoint/GCM/${app}/${id}`;
+      published.set(arn, []);
+      return arn;
+    },
+  };
+}
+
+/** Step Functions (`AWSStepFunctions.<Operation>`): state machines and the executions started on them. */
+export function stepFunctionsService(region = 'us-east-1') {
+  const machines = new Map<string, { name: string; input: string }[]>();
+  const spec: AwsServiceSpec = {
+    signingName: 'states',
+    protocol: 'json',
+    target: 'AWSStepFunctions',
+    operations: {
+      ListStateMachines: {
+        handle: () => ({ stateMachines: [...machines.keys()].map((arn) => ({ stateMachineArn: arn, name: arn.split(':').at(-1), type: 'STANDARD', creationDate: 0 })) }),
+      },
+      StartExecution: {
+        required: ['stateMachineArn'],
+        handle({ stateMachineArn, name, input }) {
+          const executions = machines.get(stateMachineArn);
+          if (!executions) throw new AwsServiceError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
+          if (name !== undefined && !/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new AwsServiceError('InvalidName', `Invalid Name: '${name}'`);
+          if (name !== undefined && executions.some((e) => e.name === name)) throw new AwsServiceError('ExecutionAlreadyExists', `Execution Already Exists: '${name}'`);
+          const text = input ?? '{}';
+          if (Buffer.byteLength(text) > 262_144) throw new AwsServiceError('ValidationException', "1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to 262144");
+          try {
+            JSON.parse(text);
+          } catch {
+            throw new AwsServiceError('InvalidExecutionInput', 'Invalid State Machine Execution Input');
+          }
+          const executionName = name ?? randomUUID();
+          executions.push({ name: executionName, input: text });
+          return { executionArn: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`, startDate: Date.now() / 1000 };
+        },
+      },
+    },
+  };
+  return {
+    spec,
+    machines,
+    createStateMachine(name: string): string {
+      const arn = `arn:aws:states:${region}:${ACCOUNT}:stateMachine:${name}`;
+      machines.set(arn, []);
+      return arn;
+    },
+  };
+}
+
+/** CloudWatch (`GraniteServiceVersion20100801.<Operation>`, its JSON protocol): alarms and the states set on them. */
+export function cloudWatchService() {
+  const alarms = new Map<string, { value: string; reason: string }[]>();
+  const spec: AwsServiceSpec = {
+    signingName: 'monitoring',
+    protocol: 'json',
+    target: 'GraniteServiceVersion20100801',
+    operations: {
+      SetAlarmState: {
+        required: ['AlarmName', 'StateValue', 'StateReason'],
+        handle({ AlarmName, StateValue, StateReason }) {
+          const states = alarms.get(AlarmName);
+          if (!states) throw new AwsServiceError('ResourceNotFound', `Alarm ${AlarmName} not found`, 404);
+          if (!['OK', 'ALARM', 'INSUFFICIENT_DATA'].includes(StateValue)) {
+            throw new AwsServiceError('ValidationError', `1 validation error detected: Value '${StateValue}' at 'stateValue' failed to satisfy constraint: Member must satisfy enum value set: [INSUFFICIENT_DATA, ALARM, OK]`);
+          }
+          if (String(StateReason).length > 1023) throw new AwsServiceError('ValidationError', "1 validation error detected: Value at 'stateReason' failed to satisfy constraint: Member must have length less than or equal to 1023");
+          states.push({ value: StateValue, reason: StateReason });
+          return {};
+        },
+      },
+    },
+  };
+  return { spec, alarms, createAlarm: (name: string) => void alarms.set(name, []) };
+}
+
+/** CloudWatch Logs (`Logs_20140328.<Operation>`): log group -> stream -> events. */
+export function cloudWatchLogsService() {
+  const groups = new Map<string, Map<string, { timestamp: number; message: string }[]>>();
+  // PutLogEvents quotas: 10,000 events and 1,048,576 bytes (each event's UTF-8 bytes + 26) per call.
+  const MAX_EVENT = 262_144;
+  const group = (name: string) => {
+    const g = groups.get(name);
+    if (!g) throw new AwsServiceError('ResourceNotFoundException', 'The specified log group does not exist.');
+    return g;
+  };
+  const spec: AwsServiceSpec = {
+    signingName: 'logs',
+    protocol: 'json',
+    target: 'Logs_20140328',
+    operations: {
+      CreateLogStream: {
+        required: ['logGroupName', 'logStreamName'],
+        handle({ logGroupName, logStreamName }) {
+          const g = group(logGroupName);
+          if (g.has(logStreamName)) throw new AwsServiceError('ResourceAlreadyExistsException', 'The specified log stream already exists');
+          g.set(logStreamName, []);
+          return {};
+        },
+      },
+      PutLogEvents: {
+        required: ['logGroupName', 'logStreamName', 'logEvents'],
+        handle({ logGroupName, logStreamName, logEvents }) {
+          const stream = group(logGroupName).get(logStreamName);
+          if (!stream) throw new AwsServiceError('ResourceNotFoundException', 'The specified log stream does not exist.');
+          const events = logEvents as { timestamp: number; message: string }[];
+          for (let i = 1; i < events.length; i++) {
+            if (events[i]!.timestamp < events[i - 1]!.timestamp) throw new AwsServiceError('InvalidParameterException', 'Log events in a single PutLogEvents request must be in chronological order.');
+          }
+          for (const e of events) {
+            const bytes = Buffer.byteLength(e.message) + 26;
+            if (bytes > MAX_EVENT) throw new AwsServiceError('InvalidParameterException', `Log event too large: ${bytes} bytes exceeds limit of ${MAX_EVENT}`);
+          }
+          // Events more than 14 days old are refused, each alone (PutLogEvents, rejectedLogEventsInfo).
+          const cutoff = Date.now() - 14 * 86_400_000;
+          let tooOld = -1;
+          events.forEach((e, i) => {
+            if (e.timestamp < cutoff) tooOld = i;
+            else stream.push(e);
+          });
+          return { nextSequenceToken: '1', ...(tooOld >= 0 ? { rejectedLogEventsInfo: { tooOldLogEventEndIndex: tooOld } } : {}) };
+        },
+      },
+    },
+  };
+  return { spec, groups, createLogGroup: (name: string) => void groups.set(name, new Map()) };
+}

@@ -1,0 +1,1 @@
+export { createFirehoseDefinition, firehoseAction, batchElements, type FirehoseConfig } from './firehose.js';
