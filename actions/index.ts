@@ -24,6 +24,11 @@ import { snsAction } from './sns/index.js';
 import { stepFunctionsAction } from './step-functions/index.js';
 import { cloudwatchAlarmAction } from './cloudwatch-alarm/index.js';
 import { cloudwatchLogsAction } from './cloudwatch-logs/index.js';
+import { iotEventsAction } from './iot-events/index.js';
+import { iotAnalyticsAction } from './iot-analytics/index.js';
+import { timestreamAction } from './timestream/index.js';
+import { locationAction } from './location/index.js';
+import { iotSiteWiseAction } from './iot-site-wise/index.js';
 import type { ActionDeps } from './runtime/deps.js';
 
 /** Every action kind kiot runs, in the order `kiot rules check` lists them. One entry per line. */
@@ -48,6 +53,11 @@ export const ACTION_DEFINITIONS: readonly SinkDefinition<any, ActionDeps>[] = [
   stepFunctionsAction,
   cloudwatchAlarmAction,
   cloudwatchLogsAction,
+  iotEventsAction,
+  iotAnalyticsAction,
+  timestreamAction,
+  locationAction,
+  iotSiteWiseAction,
 ];
 
 /**
@@ -55,11 +65,6 @@ export const ACTION_DEFINITIONS: readonly SinkDefinition<any, ActionDeps>[] = [
  * rule-file name and TopicRulePayload key: rules naming them are refused with a clear message.
  */
 export const AWS_ACTIONS_NOT_RUN: readonly { readonly type: string; readonly awsKey: string }[] = [
-  { type: 'iot_events', awsKey: 'iotEvents' },
-  { type: 'iot_analytics', awsKey: 'iotAnalytics' },
-  { type: 'iot_site_wise', awsKey: 'iotSiteWise' },
-  { type: 'timestream', awsKey: 'timestream' },
-  { type: 'location', awsKey: 'location' },
 ];
 
 /** A registry over {@link ACTION_DEFINITIONS} (or the definitions given, for tests). */

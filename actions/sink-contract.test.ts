@@ -6,7 +6,8 @@
  * lambda), dynalite (dynamodb, dynamodbv2), s3rver (s3), @elastic/elasticsearch-mock and real
  * HTTP (elasticsearch, opensearch), throw-away PostgreSQL and Redis servers (postgres, redis) and a Mosquitto broker read back
  * by an mqtt.js subscriber (mqtt), kinesalite (kinesis), and the local AWS wire-protocol server
- * (core/testing/aws-service.ts) for sqs, firehose, sns, step_functions, cloudwatch_alarm and cloudwatch_logs.
+ * (core/testing/aws-service.ts) for sqs, firehose, sns, step_functions, cloudwatch_alarm, cloudwatch_logs,
+ * iot_events, iot_analytics, timestream, location and iot_site_wise.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -46,7 +47,14 @@ import { createMqttDefinition } from './mqtt/index.js';
 import { createKinesisDefinition } from './kinesis/index.js';
 import { startKinesalite, type KinesaliteServer } from './kinesis/testing/kinesalite.js';
 import { startAwsServices, type AwsServiceServer } from '../core/testing/aws-service.js';
-import { cloudWatchLogsService, cloudWatchService, firehoseService, snsService, sqsService, stepFunctionsService } from '../core/testing/aws-services.js';
+import {
+  cloudWatchLogsService, cloudWatchService, firehoseService, iotAnalyticsService, iotEventsService, locationService, siteWiseService, snsService, sqsService, stepFunctionsService, timestreamService,
+} from '../core/testing/aws-services.js';
+import { createIotEventsDefinition } from './iot-events/index.js';
+import { createIotAnalyticsDefinition } from './iot-analytics/index.js';
+import { createTimestreamDefinition } from './timestream/index.js';
+import { createLocationDefinition } from './location/index.js';
+import { createIotSiteWiseDefinition } from './iot-site-wise/index.js';
 import { createSqsDefinition } from './sqs/index.js';
 import { createFirehoseDefinition } from './firehose/index.js';
 import { createSnsDefinition } from './sns/index.js';
@@ -72,9 +80,14 @@ const sns = snsService();
 const sfn = stepFunctionsService();
 const cloudwatch = cloudWatchService();
 const logs = cloudWatchLogsService();
+const iotEvents = iotEventsService();
+const iotAnalytics = iotAnalyticsService();
+const timestream = timestreamService();
+const location = locationService();
+const sitewise = siteWiseService();
 beforeAll(async () => {
   [db, s3, postgres, redis, mosquitto, kinesis, aws] = await Promise.all([
-    startDynalite(), startS3rver(['contract']), startPostgres(), startRedis(), startMosquitto(), startKinesalite(), startAwsServices([sqs.spec, firehose.spec, sns.spec, sfn.spec, cloudwatch.spec, logs.spec]),
+    startDynalite(), startS3rver(['contract']), startPostgres(), startRedis(), startMosquitto(), startKinesalite(), startAwsServices([sqs.spec, firehose.spec, sns.spec, sfn.spec, cloudwatch.spec, logs.spec, iotEvents.spec, iotAnalytics.spec, timestream.spec, location.spec, sitewise.spec]),
   ]);
   await db.createTable('contract', { name: 'device', type: 'S' });
 }, 60_000);
@@ -494,6 +507,95 @@ const harnesses: Record<string, () => Promise<SinkHarness<any>>> = {
       // Over the 256 KiB event limit: InvalidParameterException.
       badRecord: (i) => recent(testRecord({ ...output(i), blob: 'x'.repeat(262_144) }, params, i)),
       readBack: async (records) => records.map((r) => JSON.parse(logs.groups.get(group)!.get(r.ruleName)!.find((e) => JSON.parse(e.message).id === (r.output as Doc)['id'])!.message)),
+    };
+  },
+
+  async iot_events() {
+    const input = `contract-${randomUUID().slice(0, 8)}`;
+    iotEvents.createInput(input);
+    const def = createIotEventsDefinition();
+    const params = (i: number) => def.config.parse({ input_name: input, message_id: `${input}-${i}` });
+    return {
+      ...awsFaults((settings) => createIotEventsDefinition({ settings }).create(params(0), awsDeps)),
+      sink: () => def.create(params(0), awsDeps),
+      record: (i) => testRecord(output(i), params(i), i),
+      // IoT Events takes JSON object payloads only: the entry comes back in BatchPutMessageErrorEntries.
+      badRecord: (i) => testRecord(Buffer.from('not json'), params(i), i),
+      readBack: async (records) => records.map((r) => JSON.parse(iotEvents.inputs.get(input)!.find((m) => m.messageId === r.params.message_id)!.payload)),
+    };
+  },
+
+  async iot_analytics() {
+    const channel = `contract_${randomUUID().slice(0, 8)}`;
+    iotAnalytics.createChannel(channel);
+    const def = createIotAnalyticsDefinition();
+    const params = def.config.parse({ channel_name: channel });
+    return {
+      ...awsFaults((settings) => createIotAnalyticsDefinition({ settings }).create(params, awsDeps)),
+      sink: () => def.create(params, awsDeps),
+      record: (i) => testRecord(output(i), params, i),
+      // Over IoT Analytics' 128 KiB message limit.
+      badRecord: (i) => testRecord({ ...output(i), blob: 'x'.repeat(128 * 1024) }, params, i),
+      readBack: async (records) => records.map((r) => JSON.parse(iotAnalytics.channels.get(channel)!.find((m) => JSON.parse(m.payload).id === (r.output as Doc)['id'])!.payload)),
+    };
+  },
+
+  async timestream() {
+    const table = `contract_${randomUUID().slice(0, 8)}`;
+    timestream.createTable('iot', table);
+    const def = createTimestreamDefinition();
+    const params = (i: number) => def.config.parse({ database_name: 'iot', table_name: table, dimensions: [{ name: 'record', value: `r${i}` }] });
+    return {
+      ...awsFaults((settings) => createTimestreamDefinition({ settings }).create(params(0), awsDeps)),
+      sink: () => def.create(params(0), awsDeps),
+      record: (i) => testRecord(output(i), params(i), i),
+      // A VARCHAR measure over Timestream's 2 KB: RejectedRecordsException names it.
+      badRecord: (i) => testRecord({ ...output(i), blob: 'x'.repeat(3000) }, params(i), i),
+      // Each attribute was one measure record; put them back together, by the record's dimension.
+      readBack: async (records) =>
+        records.map((r) => {
+          const measures = timestream.tables.get(`iot.${table}`)!.filter((m) => m.Dimensions[0]!.Value === r.params.dimensions[0]!.value);
+          const typed = (m: (typeof measures)[number]) => (m.MeasureValueType === 'BIGINT' || m.MeasureValueType === 'DOUBLE' ? Number(m.MeasureValue) : m.MeasureValue.startsWith('{') ? JSON.parse(m.MeasureValue) : m.MeasureValue);
+          return Object.fromEntries(measures.map((m) => [m.MeasureName, typed(m)]));
+        }),
+    };
+  },
+
+  async location() {
+    const tracker = `contract-${randomUUID().slice(0, 8)}`;
+    location.createTracker(tracker);
+    const def = createLocationDefinition();
+    // As `latitude = '${lat}'` and `longitude = '${lon}'` render for an output {lat, lon}.
+    const at = (i: number, lat = i) => ({ lat, lon: i / 2 });
+    const params = (i: number, lat = i) => def.config.parse({ tracker_name: tracker, device_id: `r${i}`, latitude: String(at(i, lat).lat), longitude: String(at(i, lat).lon) });
+    return {
+      ...awsFaults((settings) => createLocationDefinition({ settings }).create(params(0), awsDeps)),
+      sink: () => def.create(params(0), awsDeps),
+      record: (i) => testRecord(at(i), params(i), i),
+      // Latitude 95 is off the globe: Location lists the update in Errors.
+      badRecord: (i) => testRecord(at(i, 95), params(i, 95), i),
+      readBack: async (records) =>
+        records.map((r) => {
+          const [lon, lat] = location.trackers.get(tracker)!.find((u) => u.DeviceId === r.params.device_id)!.Position;
+          return { lat, lon };
+        }),
+    };
+  },
+
+  async iot_site_wise() {
+    const alias = `/contract/${randomUUID().slice(0, 8)}`;
+    sitewise.createProperty(alias);
+    const def = createIotSiteWiseDefinition();
+    // As `string_value = '${...}'` renders: here the output as JSON, so that it can be read back.
+    const params = (i: number, propertyAlias = alias) =>
+      def.config.parse({ put_asset_property_value_entries: [{ property_alias: propertyAlias, property_values: [{ value: { string_value: JSON.stringify(output(i)) }, timestamp: { time_in_seconds: String(1_700_000_000 + i) } }] }] });
+    return {
+      ...awsFaults((settings) => createIotSiteWiseDefinition({ settings }).create(params(0), awsDeps)),
+      sink: () => def.create(params(0), awsDeps),
+      record: (i) => testRecord(output(i), params(i), i),
+      // No such property alias: SiteWise lists the entry in errorEntries.
+      badRecord: (i) => testRecord(output(i), params(i, `${alias}/missing`), i),
+      readBack: async (records) => records.map((r) => JSON.parse(sitewise.properties.get(alias)!.find((v) => v.timestamp.timeInSeconds === 1_700_000_000 + Number(r.messageId.slice(1)))!.value['stringValue'] as string)),
     };
   },
 

@@ -11,7 +11,7 @@
 import type { FirehoseClient } from '@aws-sdk/client-firehose';
 import { z } from 'zod';
 import type { SinkDefinition } from '../../core/index.js';
-import { AwsBatchSink, entryError, lazySdkClient, type AwsBatchWriter, type AwsClientSettings } from '../aws/index.js';
+import { AwsBatchSink, batchElements, entryError, lazySdkClient, type AwsBatchWriter, type AwsClientSettings } from '../aws/index.js';
 import { outputBytes, type ActionDeps } from '../runtime/deps.js';
 import { paramsSchema } from '../runtime/params.js';
 
@@ -34,14 +34,6 @@ export type FirehoseConfig = ReturnType<typeof schema.parse>;
 type FirehoseSdk = typeof import('@aws-sdk/client-firehose');
 let sdk: Promise<FirehoseSdk> | undefined;
 const loadSdk = (): Promise<FirehoseSdk> => (sdk ??= import('@aws-sdk/client-firehose'));
-
-/** The elements an array output is split into in batch mode, or the output itself. */
-export function batchElements(output: unknown, batchMode: boolean | undefined, max: number): readonly unknown[] | string {
-  if (!batchMode) return [output];
-  if (!Array.isArray(output)) return 'batch_mode needs the rule output to be an array';
-  if (output.length > max) return `batch_mode: the output has ${output.length} elements, more than ${max}`;
-  return output;
-}
 
 function firehoseWriter(settings: AwsClientSettings): AwsBatchWriter<FirehoseConfig, Buffer> {
   const firehose = lazySdkClient(loadSdk, (m, options) => new m.FirehoseClient(options) as FirehoseClient, settings);

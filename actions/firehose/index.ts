@@ -1,1 +1,1 @@
-export { createFirehoseDefinition, firehoseAction, batchElements, type FirehoseConfig } from './firehose.js';
+export { createFirehoseDefinition, firehoseAction, type FirehoseConfig } from './firehose.js';

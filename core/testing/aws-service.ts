@@ -32,6 +32,8 @@ export class AwsServiceError extends Error {
     readonly status = 400,
     /** awsQuery's `<Type>`: Sender (the caller's fault) or Receiver. */
     readonly fault: 'Sender' | 'Receiver' = status >= 500 ? 'Receiver' : 'Sender',
+    /** Members the error shape carries besides its message (Timestream's `RejectedRecords`). */
+    readonly extra: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -252,10 +254,10 @@ function fail(spec: AwsServiceSpec | undefined, res: ServerResponse, e: AwsServi
     return;
   }
   if (spec?.protocol === 'rest-json') {
-    res.writeHead(e.status, { 'content-type': 'application/json', 'x-amzn-errortype': e.code, 'x-amzn-requestid': requestId }).end(JSON.stringify({ message: e.message }));
+    res.writeHead(e.status, { 'content-type': 'application/json', 'x-amzn-errortype': e.code, 'x-amzn-requestid': requestId }).end(JSON.stringify({ message: e.message, ...e.extra }));
     return;
   }
-  res.writeHead(e.status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': requestId }).end(JSON.stringify({ __type: e.code, message: e.message }));
+  res.writeHead(e.status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': requestId }).end(JSON.stringify({ __type: e.code, message: e.message, ...e.extra }));
 }
 
 const xmlEscape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

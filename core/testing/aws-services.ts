@@ -294,3 +294,193 @@ export function cloudWatchLogsService() {
   };
   return { spec, groups, createLogGroup: (name: string) => void groups.set(name, new Map()) };
 }
+
+/** AWS IoT Events data plane (restJson1, `POST /inputs/messages`): input name -> messages (payload text). */
+export function iotEventsService() {
+  const inputs = new Map<string, { messageId: string; payload: string }[]>();
+  const spec: AwsServiceSpec = {
+    signingName: 'ioteventsdata',
+    protocol: 'rest-json',
+    operations: {
+      BatchPutMessage: {
+        http: 'POST /inputs/messages',
+        required: ['messages'],
+        handle({ messages }) {
+          const list = messages as { messageId: string; inputName: string; payload: string }[];
+          if (list.length > 10) throw new AwsServiceError('InvalidRequestException', `1 validation error detected: Value at 'messages' failed to satisfy constraint: Member must have length less than or equal to 10`);
+          const BatchPutMessageErrorEntries = [];
+          for (const m of list) {
+            const input = inputs.get(m.inputName);
+            const payload = Buffer.from(m.payload ?? '', 'base64').toString('utf8');
+            if (!input) BatchPutMessageErrorEntries.push({ messageId: m.messageId, errorCode: 'ResourceNotFoundException', errorMessage: `Input ${m.inputName} does not exist` });
+            else if (!isJson(payload)) BatchPutMessageErrorEntries.push({ messageId: m.messageId, errorCode: 'InvalidRequestException', errorMessage: 'Payload must be a JSON object' });
+            else input.push({ messageId: m.messageId, payload });
+          }
+          return { BatchPutMessageErrorEntries };
+        },
+      },
+    },
+  };
+  return { spec, inputs, createInput: (name: string) => void inputs.set(name, []) };
+}
+
+/** AWS IoT Analytics (restJson1, `POST /messages/batch`): channel -> messages (payload text). */
+export function iotAnalyticsService() {
+  const channels = new Map<string, { messageId: string; payload: string }[]>();
+  const MAX_PAYLOAD = 128 * 1024;
+  const spec: AwsServiceSpec = {
+    signingName: 'iotanalytics',
+    protocol: 'rest-json',
+    operations: {
+      BatchPutMessage: {
+        http: 'POST /messages/batch',
+        required: ['channelName', 'messages'],
+        handle({ channelName, messages }) {
+          const channel = channels.get(channelName);
+          if (!channel) throw new AwsServiceError('ResourceNotFoundException', `A resource with the name ${channelName} cannot be found.`, 404);
+          const list = messages as { messageId: string; payload: string }[];
+          if (list.length > 100) throw new AwsServiceError('InvalidRequestException', 'Too many messages: at most 100 per BatchPutMessage.');
+          if (new Set(list.map((m) => m.messageId)).size !== list.length) throw new AwsServiceError('InvalidRequestException', 'Message IDs in a batch must be unique.');
+          const batchPutMessageErrorEntries = [];
+          for (const m of list) {
+            const payload = Buffer.from(m.payload ?? '', 'base64');
+            if (payload.length > MAX_PAYLOAD) batchPutMessageErrorEntries.push({ messageId: m.messageId, errorCode: 'InvalidRequestException', errorMessage: `Message payload exceeds the limit of ${MAX_PAYLOAD} bytes.` });
+            else if (!isJson(payload.toString('utf8'))) batchPutMessageErrorEntries.push({ messageId: m.messageId, errorCode: 'InvalidRequestException', errorMessage: 'Message payload must be a JSON object.' });
+            else channel.push({ messageId: m.messageId, payload: payload.toString('utf8') });
+          }
+          return { batchPutMessageErrorEntries };
+        },
+      },
+    },
+  };
+  return { spec, channels, createChannel: (name: string) => void channels.set(name, []) };
+}
+
+const isJson = (text: string): boolean => {
+  try {
+    const v = JSON.parse(text);
+    return v !== null && typeof v === 'object' && !Array.isArray(v);
+  } catch {
+    return false;
+  }
+};
+
+/** A Timestream record as WriteRecords carries it. */
+export interface TimestreamRecord {
+  Dimensions: { Name: string; Value: string; DimensionValueType?: string }[];
+  MeasureName: string;
+  MeasureValue: string;
+  MeasureValueType: string;
+  Time: string;
+  TimeUnit: string;
+}
+
+/** Timestream for LiveAnalytics write API (`Timestream_20181101.<Operation>`): `db.table` -> records. */
+export function timestreamService() {
+  const tables = new Map<string, TimestreamRecord[]>();
+  const TYPES = new Set(['DOUBLE', 'BIGINT', 'VARCHAR', 'BOOLEAN']);
+  const spec: AwsServiceSpec = {
+    signingName: 'timestream',
+    protocol: 'json',
+    target: 'Timestream_20181101',
+    operations: {
+      WriteRecords: {
+        required: ['DatabaseName', 'TableName', 'Records'],
+        handle({ DatabaseName, TableName, Records }) {
+          const table = tables.get(`${DatabaseName}.${TableName}`);
+          if (!table) throw new AwsServiceError('ResourceNotFoundException', `The table ${TableName} does not exist in database ${DatabaseName}.`);
+          const records = Records as TimestreamRecord[];
+          if (records.length > 100) throw new AwsServiceError('ValidationException', `1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length less than or equal to 100`);
+          const rejected: { RecordIndex: number; Reason: string }[] = [];
+          records.forEach((r, RecordIndex) => {
+            const why =
+              !TYPES.has(r.MeasureValueType) ? `Invalid measure value type ${r.MeasureValueType}.`
+              : r.MeasureValueType === 'VARCHAR' && Buffer.byteLength(r.MeasureValue) > 2048 ? 'Measure value of type VARCHAR exceeds the maximum size of 2 KB.'
+              : (r.MeasureValueType === 'DOUBLE' || r.MeasureValueType === 'BIGINT') && !Number.isFinite(Number(r.MeasureValue)) ? `Invalid measure value ${r.MeasureValue} for type ${r.MeasureValueType}.`
+              : r.Dimensions.length === 0 ? 'At least one dimension is required.'
+              : undefined;
+            if (why) rejected.push({ RecordIndex, Reason: why });
+          });
+          records.forEach((r, i) => {
+            if (!rejected.some((x) => x.RecordIndex === i)) table.push(r);
+          });
+          if (rejected.length > 0) {
+            // RejectedRecordsException (HTTP 419) lists the rejected records; the others were written.
+            throw new AwsServiceError('RejectedRecordsException', 'One or more records have been rejected. See RejectedRecords for details.', 419, 'Sender', { RejectedRecords: rejected });
+          }
+          return { RecordsIngested: { Total: records.length, MemoryStore: records.length, MagneticStore: 0 } };
+        },
+      },
+    },
+  };
+  return { spec, tables, createTable: (database: string, table: string) => void tables.set(`${database}.${table}`, []) };
+}
+
+/** Amazon Location tracking (restJson1, `POST /tracking/v0/trackers/{TrackerName}/positions`): tracker -> position updates. */
+export function locationService() {
+  const trackers = new Map<string, { DeviceId: string; Position: number[]; SampleTime: string }[]>();
+  const spec: AwsServiceSpec = {
+    signingName: 'geo',
+    protocol: 'rest-json',
+    operations: {
+      BatchUpdateDevicePosition: {
+        http: 'POST /tracking/v0/trackers/{TrackerName}/positions',
+        required: ['TrackerName', 'Updates'],
+        handle({ TrackerName, Updates }) {
+          const tracker = trackers.get(TrackerName);
+          if (!tracker) throw new AwsServiceError('ResourceNotFoundException', `Tracker ${TrackerName} not found`, 404);
+          const updates = Updates as { DeviceId: string; Position: number[]; SampleTime: string }[];
+          if (updates.length > 10) throw new AwsServiceError('ValidationException', 'Updates: at most 10 per request');
+          const Errors = [];
+          for (const u of updates) {
+            const [lon, lat] = u.Position ?? [];
+            const bad = !(typeof lon === 'number' && lon >= -180 && lon <= 180 && typeof lat === 'number' && lat >= -90 && lat <= 90);
+            if (bad) Errors.push({ DeviceId: u.DeviceId, SampleTime: u.SampleTime, Error: { Code: 'ValidationError', Message: `Position ${JSON.stringify(u.Position)} is not [longitude, latitude] within range` } });
+            else tracker.push(u);
+          }
+          return { Errors };
+        },
+      },
+    },
+  };
+  return { spec, trackers, createTracker: (name: string) => void trackers.set(name, []) };
+}
+
+/** An IoT SiteWise property value entry as BatchPutAssetPropertyValue carries it. */
+export interface SiteWiseEntry {
+  entryId: string;
+  assetId?: string;
+  propertyId?: string;
+  propertyAlias?: string;
+  propertyValues: { value: Record<string, unknown>; timestamp: { timeInSeconds: number; offsetInNanos?: number }; quality?: string }[];
+}
+
+/** AWS IoT SiteWise data (restJson1, `POST /properties`): property alias or `asset/property` -> values. */
+export function siteWiseService() {
+  const properties = new Map<string, SiteWiseEntry['propertyValues']>();
+  const spec: AwsServiceSpec = {
+    signingName: 'iotsitewise',
+    protocol: 'rest-json',
+    operations: {
+      BatchPutAssetPropertyValue: {
+        http: 'POST /properties',
+        required: ['entries'],
+        handle({ entries }) {
+          const list = entries as SiteWiseEntry[];
+          if (list.length > 10) throw new AwsServiceError('InvalidRequestException', 'entries: at most 10 per request');
+          const errorEntries: { entryId: string; errors: unknown[] }[] = [];
+          for (const e of list) {
+            const key = e.propertyAlias ?? `${e.assetId}/${e.propertyId}`;
+            const values = properties.get(key);
+            const err = (errorCode: string, errorMessage: string) => errorEntries.push({ entryId: e.entryId, errors: [{ errorCode, errorMessage, timestamps: e.propertyValues.map((v) => v.timestamp) }] });
+            if (!values) err('ResourceNotFoundException', `Property ${key} not found`);
+            else if (e.propertyValues.some((v) => Object.keys(v.value ?? {}).length !== 1)) err('InvalidRequestException', 'Each value must have exactly one of stringValue, integerValue, doubleValue, booleanValue');
+            else values.push(...e.propertyValues);
+          }
+          return { errorEntries };
+        },
+      },
+    },
+  };
+  return { spec, properties, createProperty: (aliasOrAssetProperty: string) => void properties.set(aliasOrAssetProperty, []) };
+}
