@@ -61,10 +61,22 @@ export const ACTION_DEFINITIONS: readonly SinkDefinition<any, ActionDeps>[] = [
 ];
 
 /**
- * AWS `Action` kinds (AWS IoT API reference, `Action`) that kiot does not run (yet), by their
- * rule-file name and TopicRulePayload key: rules naming them are refused with a clear message.
+ * AWS IoT rule actions whose AWS service has been retired, by their rule-file name and
+ * TopicRulePayload key: `kiot rules check` and the API refuse rules naming them with `retired`,
+ * one line that names the retired feature. (AWS IoT Events and AWS IoT Analytics have ended too,
+ * but their actions still run, against any endpoint that serves their API: see actions/aws/README.md.)
  */
-export const AWS_ACTIONS_NOT_RUN: readonly { readonly type: string; readonly awsKey: string }[] = [
+export const RETIRED_AWS_ACTIONS: readonly { readonly type: string; readonly awsKey: string; readonly retired: string }[] = [
+  {
+    type: 'salesforce',
+    awsKey: 'salesforce',
+    retired: 'the salesforce action wrote to Salesforce IoT Input Streams, and Salesforce has retired Salesforce IoT (IoT Explorer); no target is left to send to',
+  },
+  {
+    type: 'machinelearning_predict',
+    awsKey: 'machineLearningPredict',
+    retired: 'machinelearning_predict called Amazon Machine Learning, which AWS has retired (use a lambda or http action to call a model you host)',
+  },
 ];
 
 /** A registry over {@link ACTION_DEFINITIONS} (or the definitions given, for tests). */

@@ -24,7 +24,7 @@ const RETRIABLE = new Set(['ServiceUnavailableException', 'InternalFailure']);
 
 const schema = paramsSchema({
   delivery_stream_name: z.string().min(1),
-  separator: z.enum(FIREHOSE_SEPARATORS).optional(),
+  separator: z.enum(FIREHOSE_SEPARATORS, { message: `expected one of ${FIREHOSE_SEPARATORS.map((v) => JSON.stringify(v)).join(', ')}` }).optional(),
   batch_mode: z.boolean().optional(),
   role_arn: z.string().optional(),
 });

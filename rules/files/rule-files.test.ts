@@ -96,6 +96,48 @@ describe('CREATE RULE files', () => {
     ]);
   });
 
+  test('the AWS-API kinds: unknown and missing parameters and bad values, each at its parameter', () => {
+    const text = [
+      "CREATE RULE k AS SELECT a FROM 'a' DO kinesis(stream_name = 's', partitionkey = '${topic()}');",
+      "CREATE RULE q AS SELECT a FROM 'a' DO sqs(use_base64 = true);",
+      "CREATE RULE f AS SELECT a FROM 'a' DO firehose(delivery_stream_name = 'd', separator = ';');",
+      "CREATE RULE n AS SELECT a FROM 'a' DO sns(target_arn = 'arn:aws:sns:us-east-1:1:t', message_format = 'XML');",
+      "CREATE RULE s AS SELECT a FROM 'a' DO step_functions(execution_name_prefix = 'x');",
+      "CREATE RULE c AS SELECT a FROM 'a' DO cloudwatch_alarm(alarm_name = 'a', state_reason = 'r', state_value = 'RED');",
+      "CREATE RULE l AS SELECT a FROM 'a' DO cloudwatch_logs(log_group_name = 'g', batch = true);",
+      "CREATE RULE e AS SELECT a FROM 'a' DO iot_events(input_name = 'i', batch_mode = true, message_id = '${a}');",
+      "CREATE RULE y AS SELECT a FROM 'a' DO iot_analytics(batch_mode = true);",
+      "CREATE RULE t AS SELECT a FROM 'a' DO timestream(database_name = 'd', table_name = 't', dimensions = [{name: 'device', value: '${upper(}'}]);",
+      "CREATE RULE o AS SELECT a FROM 'a' DO location(tracker_name = 't', device_id = 'd', latitude = '${lat}');",
+      "CREATE RULE w AS SELECT a FROM 'a' DO iot_site_wise(put_asset_property_value_entries = [{asset_id: 'a', property_values: []}]);",
+    ].join('\n');
+    const problems = checkRuleText(text, 'aws.sql').problems.map(formatProblem);
+    expect(problems).toEqual([
+      'aws.sql:1:66: kinesis: unknown parameter partitionkey (known: stream_name, partition_key, role_arn)',
+      'aws.sql:2:39: sqs: missing parameter queue_url',
+      'aws.sql:3:76: firehose: separator: expected one of "\\n", "\\t", "\\r\\n", ","',
+      expect.stringMatching(/^aws\.sql:4:85: sns: message_format: .*RAW.*JSON/),
+      'aws.sql:5:39: step_functions: missing parameter state_machine_name',
+      'aws.sql:6:94: cloudwatch_alarm: state_value: expected OK, ALARM, INSUFFICIENT_DATA or a substitution template',
+      expect.stringMatching(/^aws\.sql:7:77: cloudwatch_logs: unknown parameter batch \(known: /),
+      'aws.sql:8:87: iot_events: message_id cannot be set with batch_mode = true (each message gets a new UUID)',
+      'aws.sql:9:39: iot_analytics: missing parameter channel_name (or the deprecated channel_arn)',
+      expect.stringMatching(/^aws\.sql:10:89: timestream: dimensions\[0\]\.value: bad substitution template: /),
+      'aws.sql:11:39: location: missing parameter longitude',
+      expect.stringMatching(/^aws\.sql:12:53: iot_site_wise: put_asset_property_value_entries/),
+    ]);
+  });
+
+  test('salesforce and machinelearning_predict are refused with one line naming the retired AWS feature', () => {
+    const sql = checkRuleText("CREATE RULE r AS SELECT a FROM 'a'\nDO salesforce(url = 'https://x', token = 't')\nERROR DO machinelearning_predict(model_id = 'm');", 'old.sql').problems.map(formatProblem);
+    expect(sql).toEqual([
+      expect.stringMatching(/^old\.sql:2:4: action salesforce is not supported: .*Salesforce IoT/),
+      expect.stringMatching(/^old\.sql:3:10: error action machinelearning_predict is not supported: .*Amazon Machine Learning, which AWS has retired/),
+    ]);
+    const json = checkRuleText(JSON.stringify({ sql: "SELECT * FROM 'a'", actions: [{ salesforce: { url: 'https://x', token: 't' } }] }), 'old.rule.json').problems.map(formatProblem);
+    expect(json).toEqual([expect.stringMatching(/^old\.rule\.json:1:\d+: action salesforce is not supported: .*retired/)]);
+  });
+
   test('a syntax error is one line with the position', () => {
     const problems = checkRuleText("CREATE RULE r AS SELECT a FROM 'a'\nWHERE a > DO republish(topic = 'x');", 'bad.sql').problems.map(formatProblem);
     expect(problems).toEqual(["bad.sql:2:11: expected an expression, found 'DO'"]);
