@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkRules, checkRuleText, formatProblem } from './check.js';
 import { compileRule } from './compile-rule.js';
-import { parseJsonRuleFile, parseSqlRuleFile } from './rule-files.js';
+import { parseJsonRuleFile, parseSqlRuleFile, topicRulePayloadOf } from './rule-files.js';
 
 const DESIGN_EXAMPLE = `CREATE RULE overheat
   DESCRIPTION 'Alert when a machine runs hot'
@@ -126,6 +126,42 @@ describe('CREATE RULE files', () => {
       'aws.sql:11:39: location: missing parameter longitude',
       expect.stringMatching(/^aws\.sql:12:53: iot_site_wise: put_asset_property_value_entries/),
     ]);
+  });
+
+  test('a TopicRulePayload with every AWS-API action, as AWS spells it (camelCase), checks clean and maps back', () => {
+    const payload = {
+      sql: "SELECT * FROM 'plant/+/kiln'",
+      actions: [
+        { kinesis: { streamName: 'telemetry', partitionKey: '${topic(2)}', roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { sqs: { queueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/alerts', useBase64: true, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { firehose: { deliveryStreamName: 'archive', separator: '\n', batchMode: false, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { sns: { targetArn: 'arn:aws:sns:eu-west-1:123456789012:alerts', messageFormat: 'RAW', roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { stepFunctions: { stateMachineName: 'cool-down', executionNamePrefix: 'iot-', roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { cloudwatchAlarm: { alarmName: 'kiln', stateReason: 'hot', stateValue: 'ALARM', roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { cloudwatchLogs: { logGroupName: '/iot/kilns', batchMode: false, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { iotEvents: { inputName: 'kiln_input', messageId: '${newuuid()}', batchMode: false, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { iotAnalytics: { channelName: 'telemetry', batchMode: false, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { timestream: { databaseName: 'iot', tableName: 'kilns', dimensions: [{ name: 'kiln', value: '${topic(2)}' }], timestamp: { value: '${timestamp()}', unit: 'MILLISECONDS' }, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { location: { trackerName: 'kilns', deviceId: '${topic(2)}', latitude: '${lat}', longitude: '${lon}', timestamp: { value: '${timestamp()}', unit: 'MILLISECONDS' }, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        {
+          iotSiteWise: {
+            putAssetPropertyValueEntries: [
+              { entryId: 'e1', propertyAlias: '/plant/kiln/temperature', propertyValues: [{ value: { doubleValue: '${t}' }, timestamp: { timeInSeconds: '${floor(timestamp() / 1000)}', offsetInNanos: '0' }, quality: 'GOOD' }] },
+            ],
+            roleArn: 'arn:aws:iam::123456789012:role/iot',
+          },
+        },
+      ],
+    };
+    const text = JSON.stringify(payload, null, 2);
+    expect(checkRuleText(text, 'kilns.rule.json').problems.map(formatProblem)).toEqual([]);
+    const model = parseJsonRuleFile(text, 'kilns.rule.json');
+    expect(model.actions.map((a) => a.type)).toEqual(['kinesis', 'sqs', 'firehose', 'sns', 'step_functions', 'cloudwatch_alarm', 'cloudwatch_logs', 'iot_events', 'iot_analytics', 'timestream', 'location', 'iot_site_wise']);
+    expect(model.actions[11]!.params['put_asset_property_value_entries']).toEqual([
+      { entry_id: 'e1', property_alias: '/plant/kiln/temperature', property_values: [{ value: { double_value: '${t}' }, timestamp: { time_in_seconds: '${floor(timestamp() / 1000)}', offset_in_nanos: '0' }, quality: 'GOOD' }] },
+    ]);
+    // GetTopicRule answers the same payload back.
+    expect(topicRulePayloadOf(model).actions).toEqual(payload.actions);
   });
 
   test('salesforce and machinelearning_predict are refused with one line naming the retired AWS feature', () => {
