@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { SinkBatchError } from '../../core/index.js';
+import { silentLogger, SinkBatchError } from '../../core/index.js';
+import { ActionRunner, type RecordOutcome } from '../runtime/index.js';
 import { startAwsServices, type AwsServiceServer } from '../../core/testing/aws-service.js';
 import { firehoseService } from '../../core/testing/aws-services.js';
 import { outcomeOf, problemsOf, serverSettings, signal, testDeps, testRecord } from '../aws/testing/records.js';
@@ -52,6 +53,24 @@ describe('firehose', () => {
     expect(failures[1]!.message).toMatch(/^firehose nope: ResourceNotFoundException/);
     expect(text('archive')).toBe('{"n":0}');
     await sink.close();
+  });
+
+  test('records Firehose answers with ServiceUnavailableException are the only ones the runtime sends again', async () => {
+    const def = createFirehoseDefinition({ settings: serverSettings(server) });
+    const p: FirehoseConfig = def.config.parse({ delivery_stream_name: 'lines', separator: '\n' });
+    firehose.streams.set('lines', []);
+    firehose.throttled.add('{"n":1}\n');
+    firehose.throttled.add('{"n":3}\n');
+    const sink = def.create(p, testDeps());
+    const runner = new ActionRunner({ sink, name: 'firehose', retry: { retries: 3, initialBackoffMs: 1, maxBackoffMs: 5 }, logger: silentLogger() });
+    const records = Array.from({ length: 5 }, (_, i) => testRecord({ n: i }, p, i));
+    const before = server.calls.length;
+    const outcomes = await Promise.all(records.map((r) => new Promise<RecordOutcome>((resolve) => runner.submit(r, resolve))));
+    expect(outcomes).toEqual(records.map(() => undefined));
+    await runner.close();
+    const sent = server.calls.slice(before).map((c) => c.input['Records'].map((r: { Data: string }) => JSON.parse(Buffer.from(r.Data, 'base64').toString()).n));
+    expect(sent).toEqual([[0, 1, 2, 3, 4], [1, 3]]);
+    expect(text('lines').split('\n').filter(Boolean).map((l) => JSON.parse(l).n).sort()).toEqual([0, 1, 2, 3, 4]);
   });
 
   test('the schema', () => {

@@ -71,6 +71,8 @@ export function sqsService(region = 'us-east-1') {
 /** Firehose (`Firehose_20150804.<Operation>`): delivery stream name -> records as delivered bytes. */
 export function firehoseService() {
   const streams = new Map<string, Buffer[]>();
+  /** Records (by content) that the next PutRecordBatch answers with ServiceUnavailableException, as a busy stream does. */
+  const throttled = new Set<string>();
   // Firehose quotas: 500 records and 4 MiB per PutRecordBatch, 1,000 KiB per record.
   const MAX_RECORD = 1_024_000;
   const spec: AwsServiceSpec = {
@@ -88,13 +90,17 @@ export function firehoseService() {
           records.forEach((r, i) => {
             if (r.length > MAX_RECORD) throw new AwsServiceError('ValidationException', `1 validation error detected: Value at 'records.${i + 1}.member.data' failed to satisfy constraint: Member must have length less than or equal to ${MAX_RECORD}`);
           });
-          stream.push(...records);
-          return { FailedPutCount: 0, Encrypted: false, RequestResponses: records.map(() => ({ RecordId: randomUUID() })) };
+          const RequestResponses = records.map((r) => {
+            if (throttled.delete(r.toString())) return { ErrorCode: 'ServiceUnavailableException', ErrorMessage: 'Slow down.' };
+            stream.push(r);
+            return { RecordId: randomUUID() };
+          });
+          return { FailedPutCount: RequestResponses.filter((r) => 'ErrorCode' in r).length, Encrypted: false, RequestResponses };
         },
       },
     },
   };
-  return { spec, streams, createDeliveryStream: (name: string) => void streams.set(name, []) };
+  return { spec, streams, throttled, createDeliveryStream: (name: string) => void streams.set(name, []) };
 }
 
 /** SNS over awsQuery (`Action=PublishBatch&Version=2010-03-31`): topic or endpoint ARN -> published entries. */
