@@ -18,6 +18,18 @@ import { postgresAction } from './postgres/index.js';
 import { redisAction } from './redis/index.js';
 import { influxdbAction } from './influxdb/index.js';
 import { mqttAction } from './mqtt/index.js';
+import { kinesisAction } from './kinesis/index.js';
+import { sqsAction } from './sqs/index.js';
+import { firehoseAction } from './firehose/index.js';
+import { snsAction } from './sns/index.js';
+import { stepFunctionsAction } from './step-functions/index.js';
+import { cloudwatchAlarmAction } from './cloudwatch-alarm/index.js';
+import { cloudwatchLogsAction } from './cloudwatch-logs/index.js';
+import { iotEventsAction } from './iot-events/index.js';
+import { iotAnalyticsAction } from './iot-analytics/index.js';
+import { timestreamAction } from './timestream/index.js';
+import { locationAction } from './location/index.js';
+import { iotSiteWiseAction } from './iot-site-wise/index.js';
 import type { ActionDeps } from './runtime/deps.js';
 
 /** Every action kind kiot runs, in the order `kiot rules check` lists them. One entry per line. */
@@ -36,25 +48,37 @@ export const ACTION_DEFINITIONS: readonly SinkDefinition<any, ActionDeps>[] = [
   redisAction,
   influxdbAction,
   mqttAction,
+  kinesisAction,
+  sqsAction,
+  firehoseAction,
+  snsAction,
+  stepFunctionsAction,
+  cloudwatchAlarmAction,
+  cloudwatchLogsAction,
+  iotEventsAction,
+  iotAnalyticsAction,
+  timestreamAction,
+  locationAction,
+  iotSiteWiseAction,
 ];
 
 /**
- * AWS `Action` kinds (AWS IoT API reference, `Action`) that kiot does not run (yet), by their
- * rule-file name and TopicRulePayload key: rules naming them are refused with a clear message.
+ * AWS IoT rule actions whose AWS service has been retired, by their rule-file name and
+ * TopicRulePayload key: `kiot rules check` and the API refuse rules naming them with `retired`,
+ * one line that names the retired feature. (AWS IoT Events and AWS IoT Analytics have ended too,
+ * but their actions still run, against any endpoint that serves their API: see actions/aws/README.md.)
  */
-export const AWS_ACTIONS_NOT_RUN: readonly { readonly type: string; readonly awsKey: string }[] = [
-  { type: 'cloudwatch_alarm', awsKey: 'cloudwatchAlarm' },
-  { type: 'cloudwatch_logs', awsKey: 'cloudwatchLogs' },
-  { type: 'sns', awsKey: 'sns' },
-  { type: 'sqs', awsKey: 'sqs' },
-  { type: 'kinesis', awsKey: 'kinesis' },
-  { type: 'firehose', awsKey: 'firehose' },
-  { type: 'iot_events', awsKey: 'iotEvents' },
-  { type: 'iot_analytics', awsKey: 'iotAnalytics' },
-  { type: 'iot_site_wise', awsKey: 'iotSiteWise' },
-  { type: 'step_functions', awsKey: 'stepFunctions' },
-  { type: 'timestream', awsKey: 'timestream' },
-  { type: 'location', awsKey: 'location' },
+export const RETIRED_AWS_ACTIONS: readonly { readonly type: string; readonly awsKey: string; readonly retired: string }[] = [
+  {
+    type: 'salesforce',
+    awsKey: 'salesforce',
+    retired: 'the salesforce action wrote to Salesforce IoT Input Streams, and Salesforce has retired Salesforce IoT (IoT Explorer); no target is left to send to',
+  },
+  {
+    type: 'machinelearning_predict',
+    awsKey: 'machineLearningPredict',
+    retired: 'machinelearning_predict called Amazon Machine Learning, which AWS has retired (use a lambda or http action to call a model you host)',
+  },
 ];
 
 /** A registry over {@link ACTION_DEFINITIONS} (or the definitions given, for tests). */

@@ -4,8 +4,10 @@
  * kafka; for down and stalled, each over a KafkaLog on a closed or silent port: the cluster
  * kiot runs on for republish, the action's cluster for kafka), loopback HTTP servers (http,
  * lambda), dynalite (dynamodb, dynamodbv2), s3rver (s3), @elastic/elasticsearch-mock and real
- * HTTP (elasticsearch, opensearch), throw-away PostgreSQL, Redis and InfluxDB servers (postgres, redis, influxdb) and a Mosquitto
- * broker read back by an mqtt.js subscriber (mqtt).
+ * HTTP (elasticsearch, opensearch), throw-away PostgreSQL, Redis and InfluxDB servers (postgres, redis, influxdb) and a
+ * Mosquitto broker read back by an mqtt.js subscriber (mqtt), kinesalite (kinesis), and the local AWS wire-protocol server
+ * (core/testing/aws-service.ts) for sqs, firehose, sns, step_functions, cloudwatch_alarm, cloudwatch_logs,
+ * iot_events, iot_analytics, timestream, location and iot_site_wise.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -44,6 +46,23 @@ import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
 import { startMosquitto, type Mosquitto } from '../core/testing/mosquitto.js';
 import { createMqttDefinition } from './mqtt/index.js';
+import { createKinesisDefinition } from './kinesis/index.js';
+import { startKinesalite, type KinesaliteServer } from './kinesis/testing/kinesalite.js';
+import { startAwsServices, type AwsServiceServer } from '../core/testing/aws-service.js';
+import {
+  cloudWatchLogsService, cloudWatchService, firehoseService, iotAnalyticsService, iotEventsService, locationService, siteWiseService, snsService, sqsService, stepFunctionsService, timestreamService,
+} from '../core/testing/aws-services.js';
+import { createIotEventsDefinition } from './iot-events/index.js';
+import { createIotAnalyticsDefinition } from './iot-analytics/index.js';
+import { createTimestreamDefinition } from './timestream/index.js';
+import { createLocationDefinition } from './location/index.js';
+import { createIotSiteWiseDefinition } from './iot-site-wise/index.js';
+import { createSqsDefinition } from './sqs/index.js';
+import { createFirehoseDefinition } from './firehose/index.js';
+import { createSnsDefinition } from './sns/index.js';
+import { createStepFunctionsDefinition } from './step-functions/index.js';
+import { createCloudwatchAlarmDefinition } from './cloudwatch-alarm/index.js';
+import { createCloudwatchLogsDefinition } from './cloudwatch-logs/index.js';
 
 type Doc = Record<string, unknown>;
 const logger = silentLogger();
@@ -55,12 +74,28 @@ let postgres: PostgresServer;
 let redis: RedisServer;
 let mosquitto: Mosquitto;
 let influx: InfluxDbServer;
+let kinesis: KinesaliteServer;
+/** The local wire-protocol server, hosting every AWS service no emulator installs for. */
+let aws: AwsServiceServer;
+const sqs = sqsService();
+const firehose = firehoseService();
+const sns = snsService();
+const sfn = stepFunctionsService();
+const cloudwatch = cloudWatchService();
+const logs = cloudWatchLogsService();
+const iotEvents = iotEventsService();
+const iotAnalytics = iotAnalyticsService();
+const timestream = timestreamService();
+const location = locationService();
+const sitewise = siteWiseService();
 beforeAll(async () => {
-  [db, s3, postgres, redis, mosquitto, influx] = await Promise.all([startDynalite(), startS3rver(['contract']), startPostgres(), startRedis(), startMosquitto(), startInfluxDb()]);
+  [db, s3, postgres, redis, mosquitto, influx, kinesis, aws] = await Promise.all([
+    startDynalite(), startS3rver(['contract']), startPostgres(), startRedis(), startMosquitto(), startInfluxDb(), startKinesalite(), startAwsServices([sqs.spec, firehose.spec, sns.spec, sfn.spec, cloudwatch.spec, logs.spec, iotEvents.spec, iotAnalytics.spec, timestream.spec, location.spec, sitewise.spec]),
+  ]);
   await db.createTable('contract', { name: 'device', type: 'S' });
 }, 60_000);
 afterAll(async () => {
-  await Promise.all([db?.close(), s3?.close(), postgres?.close(), redis?.close(), mosquitto?.close(), influx?.close()]);
+  await Promise.all([db?.close(), s3?.close(), postgres?.close(), redis?.close(), mosquitto?.close(), influx?.close(), kinesis?.close(), aws?.close()]);
 });
 
 /** A fresh embedded log and the deps over it. */
@@ -384,6 +419,210 @@ const harnesses: Record<string, () => Promise<SinkHarness<any>>> = {
     };
   },
 
+  async kinesis() {
+    const stream = `contract-${randomUUID().slice(0, 8)}`;
+    await kinesis.createStream(stream, 2);
+    const def = createKinesisDefinition();
+    const deps = { aws: { dynamodb: {}, s3: {}, elasticsearch: {}, services: kinesis.settings } };
+    const params = (i: number) => def.config.parse({ stream_name: stream, partition_key: `r${i}` });
+    const elsewhere = (endpoint: string) => createKinesisDefinition({ settings: { ...kinesis.settings, endpoint, requestTimeoutMs: 300 } }).create(params(0), deps);
+    return {
+      sink: () => def.create(params(0), deps),
+      record: (i) => testRecord(output(i), params(i), i),
+      // Over Kinesis's 1 MiB record limit: kinesalite refuses it (ValidationException), as Kinesis does.
+      badRecord: (i) => testRecord({ ...output(i), blob: 'x'.repeat(1024 * 1024) }, params(i), i),
+      async readBack(records) {
+        const found = await kinesis.records(stream);
+        return records.map((r) => JSON.parse(found.find((f) => f.partitionKey === r.params.partition_key)!.data));
+      },
+      down: () => nothingListening(elsewhere),
+      stalled: () => notAnswering(elsewhere),
+      stop: async () => {},
+    };
+  },
+
+  async sqs() {
+    const queue = sqs.createQueue(`contract-${randomUUID().slice(0, 8)}`, aws.endpoint);
+    const def = createSqsDefinition();
+    const params = def.config.parse({ queue_url: queue });
+    return {
+      ...awsFaults((settings) => createSqsDefinition({ settings }).create(params, awsDeps)),
+      sink: () => def.create(params, awsDeps),
+      record: (i) => testRecord(output(i), params, i),
+      // A NUL byte is outside SQS's allowed characters: SQS lists the entry as Failed (InvalidMessageContents).
+      badRecord: (i) => testRecord(Buffer.from([0, i]), params, i),
+      readBack: async (records) => records.map((r) => JSON.parse(sqs.queues.get(queue)!.find((b) => JSON.parse(b).id === (r.output as Doc)['id'])!)),
+    };
+  },
+
+  async firehose() {
+    const stream = `contract-${randomUUID().slice(0, 8)}`;
+    firehose.createDeliveryStream(stream);
+    const def = createFirehoseDefinition();
+    const params = def.config.parse({ delivery_stream_name: stream });
+    return {
+      ...awsFaults((settings) => createFirehoseDefinition({ settings }).create(params, awsDeps)),
+      sink: () => def.create(params, awsDeps),
+      record: (i) => testRecord(output(i), params, i),
+      // Over Firehose's 1,000 KiB record limit: ValidationException.
+      badRecord: (i) => testRecord({ ...output(i), blob: 'x'.repeat(1_024_000) }, params, i),
+      readBack: async (records) => records.map((r) => JSON.parse(firehose.streams.get(stream)!.find((b) => JSON.parse(b.toString()).id === (r.output as Doc)['id'])!.toString())),
+    };
+  },
+
+  async sns() {
+    const topic = sns.createTopic(`contract-${randomUUID().slice(0, 8)}`);
+    const def = createSnsDefinition();
+    const params = def.config.parse({ target_arn: topic });
+    return {
+      ...awsFaults((settings) => createSnsDefinition({ settings }).create(params, awsDeps)),
+      sink: () => def.create(params, awsDeps),
+      record: (i) => testRecord(output(i), params, i),
+      // Over SNS's 256 KiB message limit: InvalidParameter.
+      badRecord: (i) => testRecord({ ...output(i), blob: 'x'.repeat(262_144) }, params, i),
+      readBack: async (records) => records.map((r) => JSON.parse(sns.published.get(topic)!.find((m) => JSON.parse(m.message).id === (r.output as Doc)['id'])!.message)),
+    };
+  },
+
+  async step_functions() {
+    const name = `contract-${randomUUID().slice(0, 8)}`;
+    const arn = sfn.createStateMachine(name);
+    const def = createStepFunctionsDefinition();
+    const params = def.config.parse({ state_machine_name: name, execution_name_prefix: 'contract-' });
+    return {
+      ...awsFaults((settings) => createStepFunctionsDefinition({ settings }).create(params, awsDeps)),
+      sink: () => def.create(params, awsDeps),
+      record: (i) => testRecord(output(i), params, i),
+      // Over Step Functions' 256 KiB input limit.
+      badRecord: (i) => testRecord({ ...output(i), blob: 'x'.repeat(262_144) }, params, i),
+      readBack: async (records) => records.map((r) => JSON.parse(sfn.machines.get(arn)!.find((e) => JSON.parse(e.input).id === (r.output as Doc)['id'])!.input)),
+    };
+  },
+
+  async cloudwatch_alarm() {
+    const run = randomUUID().slice(0, 8);
+    const def = createCloudwatchAlarmDefinition();
+    // As `state_reason = '${...}'` renders: here the output itself, so that it can be read back.
+    const params = (i: number, state_value = 'ALARM') => {
+      cloudwatch.createAlarm(`${run}-${i}`);
+      return def.config.parse({ alarm_name: `${run}-${i}`, state_value, state_reason: JSON.stringify(output(i)) });
+    };
+    return {
+      ...awsFaults((settings) => createCloudwatchAlarmDefinition({ settings }).create(params(0), awsDeps)),
+      sink: () => def.create(params(0), awsDeps),
+      record: (i) => testRecord(output(i), params(i), i),
+      // As `state_value = '${state}'` renders for a message whose state is no alarm state.
+      badRecord: (i) => testRecord(output(i), { ...params(i), state_value: 'HOT' }, i),
+      readBack: async (records) => records.map((r) => JSON.parse(cloudwatch.alarms.get(r.params.alarm_name)!.at(-1)!.reason)),
+    };
+  },
+
+  async cloudwatch_logs() {
+    const group = `contract-${randomUUID().slice(0, 8)}`;
+    logs.createLogGroup(group);
+    const def = createCloudwatchLogsDefinition();
+    const params = def.config.parse({ log_group_name: group });
+    // Events are timed when their message arrived: now (CloudWatch Logs refuses events over 14 days old).
+    const recent = <R extends { receivedAt: number }>(r: R): R => ({ ...r, receivedAt: Date.now() });
+    return {
+      ...awsFaults((settings) => createCloudwatchLogsDefinition({ settings }).create(params, awsDeps)),
+      sink: () => def.create(params, awsDeps),
+      record: (i) => recent(testRecord(output(i), params, i)),
+      // Over the 256 KiB event limit: InvalidParameterException.
+      badRecord: (i) => recent(testRecord({ ...output(i), blob: 'x'.repeat(262_144) }, params, i)),
+      readBack: async (records) => records.map((r) => JSON.parse(logs.groups.get(group)!.get(r.ruleName)!.find((e) => JSON.parse(e.message).id === (r.output as Doc)['id'])!.message)),
+    };
+  },
+
+  async iot_events() {
+    const input = `contract-${randomUUID().slice(0, 8)}`;
+    iotEvents.createInput(input);
+    const def = createIotEventsDefinition();
+    const params = (i: number) => def.config.parse({ input_name: input, message_id: `${input}-${i}` });
+    return {
+      ...awsFaults((settings) => createIotEventsDefinition({ settings }).create(params(0), awsDeps)),
+      sink: () => def.create(params(0), awsDeps),
+      record: (i) => testRecord(output(i), params(i), i),
+      // IoT Events takes JSON object payloads only: the entry comes back in BatchPutMessageErrorEntries.
+      badRecord: (i) => testRecord(Buffer.from('not json'), params(i), i),
+      readBack: async (records) => records.map((r) => JSON.parse(iotEvents.inputs.get(input)!.find((m) => m.messageId === r.params.message_id)!.payload)),
+    };
+  },
+
+  async iot_analytics() {
+    const channel = `contract_${randomUUID().slice(0, 8)}`;
+    iotAnalytics.createChannel(channel);
+    const def = createIotAnalyticsDefinition();
+    const params = def.config.parse({ channel_name: channel });
+    return {
+      ...awsFaults((settings) => createIotAnalyticsDefinition({ settings }).create(params, awsDeps)),
+      sink: () => def.create(params, awsDeps),
+      record: (i) => testRecord(output(i), params, i),
+      // Over IoT Analytics' 128 KiB message limit.
+      badRecord: (i) => testRecord({ ...output(i), blob: 'x'.repeat(128 * 1024) }, params, i),
+      readBack: async (records) => records.map((r) => JSON.parse(iotAnalytics.channels.get(channel)!.find((m) => JSON.parse(m.payload).id === (r.output as Doc)['id'])!.payload)),
+    };
+  },
+
+  async timestream() {
+    const table = `contract_${randomUUID().slice(0, 8)}`;
+    timestream.createTable('iot', table);
+    const def = createTimestreamDefinition();
+    const params = (i: number) => def.config.parse({ database_name: 'iot', table_name: table, dimensions: [{ name: 'record', value: `r${i}` }] });
+    return {
+      ...awsFaults((settings) => createTimestreamDefinition({ settings }).create(params(0), awsDeps)),
+      sink: () => def.create(params(0), awsDeps),
+      record: (i) => testRecord(output(i), params(i), i),
+      // A VARCHAR measure over Timestream's 2 KB: RejectedRecordsException names it.
+      badRecord: (i) => testRecord({ ...output(i), blob: 'x'.repeat(3000) }, params(i), i),
+      // Each attribute was one measure record; put them back together, by the record's dimension.
+      readBack: async (records) =>
+        records.map((r) => {
+          const measures = timestream.tables.get(`iot.${table}`)!.filter((m) => m.Dimensions[0]!.Value === r.params.dimensions[0]!.value);
+          const typed = (m: (typeof measures)[number]) => (m.MeasureValueType === 'BIGINT' || m.MeasureValueType === 'DOUBLE' ? Number(m.MeasureValue) : m.MeasureValue.startsWith('{') ? JSON.parse(m.MeasureValue) : m.MeasureValue);
+          return Object.fromEntries(measures.map((m) => [m.MeasureName, typed(m)]));
+        }),
+    };
+  },
+
+  async location() {
+    const tracker = `contract-${randomUUID().slice(0, 8)}`;
+    location.createTracker(tracker);
+    const def = createLocationDefinition();
+    // As `latitude = '${lat}'` and `longitude = '${lon}'` render for an output {lat, lon}.
+    const at = (i: number, lat = i) => ({ lat, lon: i / 2 });
+    const params = (i: number, lat = i) => def.config.parse({ tracker_name: tracker, device_id: `r${i}`, latitude: String(at(i, lat).lat), longitude: String(at(i, lat).lon) });
+    return {
+      ...awsFaults((settings) => createLocationDefinition({ settings }).create(params(0), awsDeps)),
+      sink: () => def.create(params(0), awsDeps),
+      record: (i) => testRecord(at(i), params(i), i),
+      // Latitude 95 is off the globe: Location lists the update in Errors.
+      badRecord: (i) => testRecord(at(i, 95), params(i, 95), i),
+      readBack: async (records) =>
+        records.map((r) => {
+          const [lon, lat] = location.trackers.get(tracker)!.find((u) => u.DeviceId === r.params.device_id)!.Position;
+          return { lat, lon };
+        }),
+    };
+  },
+
+  async iot_site_wise() {
+    const alias = `/contract/${randomUUID().slice(0, 8)}`;
+    sitewise.createProperty(alias);
+    const def = createIotSiteWiseDefinition();
+    // As `string_value = '${...}'` renders: here the output as JSON, so that it can be read back.
+    const params = (i: number, propertyAlias = alias) =>
+      def.config.parse({ put_asset_property_value_entries: [{ property_alias: propertyAlias, property_values: [{ value: { string_value: JSON.stringify(output(i)) }, timestamp: { time_in_seconds: String(1_700_000_000 + i) } }] }] });
+    return {
+      ...awsFaults((settings) => createIotSiteWiseDefinition({ settings }).create(params(0), awsDeps)),
+      sink: () => def.create(params(0), awsDeps),
+      record: (i) => testRecord(output(i), params(i), i),
+      // No such property alias: SiteWise lists the entry in errorEntries.
+      badRecord: (i) => testRecord(output(i), params(i, `${alias}/missing`), i),
+      readBack: async (records) => records.map((r) => JSON.parse(sitewise.properties.get(alias)!.find((v) => v.timestamp.timeInSeconds === 1_700_000_000 + Number(r.messageId.slice(1)))!.value['stringValue'] as string)),
+    };
+  },
+
   elasticsearch: () => searchHarness('elasticsearch'),
   opensearch: () => searchHarness('opensearch'),
 };
@@ -429,6 +668,18 @@ async function searchHarness(flavor: 'elasticsearch' | 'opensearch'): Promise<Si
     stalled: () => notAnswering(elsewhere),
     stop: async () => {},
   };
+}
+
+/** The deps of the kinds served by the wire-protocol server: kiot's one AWS endpoint setting. */
+const awsDeps = {
+  get aws() {
+    return { dynamodb: {}, s3: {}, elasticsearch: {}, services: { endpoint: aws.endpoint, region: aws.region, credentials: aws.credentials, requestTimeoutMs: 5_000 } };
+  },
+};
+/** down, stalled and stop for a kind served by the wire-protocol server; `make` builds its sink for other settings. */
+function awsFaults<P>(make: (settings: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string }; requestTimeoutMs: number }) => Sink<P>) {
+  const elsewhere = (endpoint: string) => make({ endpoint, region: aws.region, credentials: aws.credentials, requestTimeoutMs: 300 });
+  return { down: () => nothingListening(elsewhere), stalled: () => notAnswering(elsewhere), stop: async () => {} };
 }
 
 test('every kind in the catalogue runs the sink contract', () => {

@@ -356,6 +356,10 @@ describe('topic rules', () => {
     const badAction = await awsError(client.send(new CreateTopicRuleCommand({ ruleName: 'broken', topicRulePayload: { ...payload, actions: [{ republish: { qos: 1 } } as never] } })));
     expect(badAction.name).toBe('InvalidRequestException');
     expect(badAction.message).toContain('topic');
+    // AWS IoT's salesforce action, through the official client: refused with the retired feature named.
+    const retired = await awsError(client.send(new CreateTopicRuleCommand({ ruleName: 'broken', topicRulePayload: { ...payload, actions: [{ salesforce: { url: 'https://iot.example.com/x', token: 't' } }] } })));
+    expect(retired.name).toBe('InvalidRequestException');
+    expect(retired.message).toMatch(/^topicRulePayload: action salesforce is not supported: .*Salesforce has retired Salesforce IoT/);
     expect((await awsError(client.send(new CreateTopicRuleCommand({ ruleName: 'bad-name', topicRulePayload: payload })))).name).toBe('InvalidRequestException');
     expect(api.topicRules.get('broken')).toBeUndefined();
   });

@@ -121,6 +121,8 @@ export interface RulesConfig {
   readonly lambdaSigningRegion: string | undefined;
   /** AWS-API actions: overrides the AWS SDK's region (`AWS_REGION`, profile); undefined = the SDK's own. */
   readonly awsRegion: string | undefined;
+  /** One endpoint for the AWS-API actions that have none of their own (kinesis, sqs, sns, ...); undefined = each SDK's own. */
+  readonly awsEndpoint: string | undefined;
   /** DynamoDB endpoint for the dynamodb/dynamodbv2 actions and get_dynamodb; undefined = the SDK's own (`AWS_ENDPOINT_URL_DYNAMODB`, ...). */
   readonly dynamodbEndpoint: string | undefined;
   /** S3 endpoint for the s3 action; undefined = the SDK's own (`AWS_ENDPOINT_URL_S3`, ...). */
@@ -188,6 +190,7 @@ export const SETTINGS = [
   { key: 'bridgeCert', group: 'bridge', env: 'KIOT_BRIDGE_CERT', flag: '--bridge-cert <file>', help: 'PEM client certificate for mutual TLS (mqtts; with --bridge-key)', default: undefined },
   { key: 'bridgeKey', group: 'bridge', env: 'KIOT_BRIDGE_KEY', flag: '--bridge-key <file>', help: 'PEM private key of --bridge-cert', default: undefined },
   { key: 'awsRegion', group: 'rules', env: 'KIOT_AWS_REGION', flag: '--aws-region <region>', help: 'region for AWS-API actions (default: the AWS SDK\'s, e.g. AWS_REGION)', default: undefined },
+  { key: 'awsEndpoint', group: 'rules', env: 'KIOT_AWS_ENDPOINT', flag: '--aws-endpoint <url>', help: 'one endpoint (LocalStack or compatible) for the kinesis, sqs, sns, firehose, step_functions, cloudwatch_alarm, cloudwatch_logs, iot_events, iot_analytics, timestream, location and iot_site_wise actions (default: each AWS SDK\'s, e.g. AWS_ENDPOINT_URL_KINESIS)', default: undefined },
   { key: 'dynamodbEndpoint', group: 'rules', env: 'KIOT_DYNAMODB_ENDPOINT', flag: '--dynamodb-endpoint <url>', help: 'DynamoDB endpoint for dynamodb actions and get_dynamodb (default: the AWS SDK\'s, e.g. AWS_ENDPOINT_URL_DYNAMODB)', default: undefined },
   { key: 's3Endpoint', group: 'rules', env: 'KIOT_S3_ENDPOINT', flag: '--s3-endpoint <url>', help: 'S3 endpoint for s3 actions (default: the AWS SDK\'s, e.g. AWS_ENDPOINT_URL_S3)', default: undefined },
   { key: 's3ForcePathStyle', group: 'rules', env: 'KIOT_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style <bool>', help: 'path-style S3 addressing, as local S3 servers need (true or false)', default: false },
@@ -287,6 +290,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       lambdaEndpoint: url(pick('lambdaEndpoint')),
       lambdaSigningRegion: optionalText(pick('lambdaSigningRegion')),
       awsRegion: optionalText(pick('awsRegion')),
+      awsEndpoint: url(pick('awsEndpoint')),
       dynamodbEndpoint: url(pick('dynamodbEndpoint')),
       s3Endpoint: url(pick('s3Endpoint')),
       s3ForcePathStyle: bool(pick('s3ForcePathStyle'), false),

@@ -25,13 +25,18 @@ export interface AwsErrorClass {
   readonly message: string;
 }
 
-// DynamoDB and S3 error types (DynamoDB API reference "Common errors", S3 "Error responses").
+// Error types of DynamoDB and S3 (DynamoDB API reference "Common errors", S3 "Error responses") and
+// of the other AWS-API targets (each service's API reference, "Errors").
 const BUSY = new Set([
   'ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'Throttling',
   'InternalServerError', 'InternalError', 'ServiceUnavailable', 'SlowDown', 'LimitExceededException',
   'TransactionInProgressException', 'RequestTimeout', 'RequestTimeoutException',
+  'ServiceUnavailableException', 'InternalFailure', 'InternalFailureException', 'InternalServerException', 'TooManyRequestsException',
 ]);
-const MISSING = new Set(['ResourceNotFoundException', 'NoSuchBucket', 'TableNotFoundException']);
+const MISSING = new Set([
+  'ResourceNotFoundException', 'NoSuchBucket', 'TableNotFoundException', 'ResourceNotFound', 'NotFound', 'NotFoundException',
+  'QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue', 'StateMachineDoesNotExist',
+]);
 const DENIED = new Set([
   'AccessDeniedException', 'AccessDenied', 'UnrecognizedClientException', 'InvalidAccessKeyId',
   'SignatureDoesNotMatch', 'ExpiredTokenException', 'ExpiredToken', 'MissingAuthenticationToken',

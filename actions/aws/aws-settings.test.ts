@@ -12,15 +12,17 @@ describe('AWS action settings', () => {
         KIOT_S3_ENDPOINT: 'http://127.0.0.1:4568',
         KIOT_S3_FORCE_PATH_STYLE: 'true',
         KIOT_ELASTICSEARCH_ENDPOINT: 'http://127.0.0.1:9200',
+        KIOT_AWS_ENDPOINT: 'http://127.0.0.1:4566',
       },
     });
     expect(awsSettingsFromConfig(config.rules)).toEqual({
       dynamodb: { region: 'eu-north-1', endpoint: 'http://127.0.0.1:4567' },
       s3: { region: 'eu-north-1', endpoint: 'http://127.0.0.1:4568', forcePathStyle: true },
       elasticsearch: { endpoint: 'http://127.0.0.1:9200' },
+      services: { region: 'eu-north-1', endpoint: 'http://127.0.0.1:4566' },
     });
     const none = awsSettingsFromConfig(loadConfig({ env: {} }).rules);
-    expect(none).toEqual({ dynamodb: {}, s3: { forcePathStyle: false }, elasticsearch: {} });
+    expect(none).toEqual({ dynamodb: {}, s3: { forcePathStyle: false }, elasticsearch: {}, services: {} });
     // With no overrides the SDK options name no region, endpoint or credentials: the SDK resolves them.
     const sdk = sdkClientOptions(none.dynamodb);
     expect(Object.keys(sdk).sort()).toEqual(['maxAttempts', 'requestHandler']);

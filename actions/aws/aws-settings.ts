@@ -1,5 +1,5 @@
 /**
- * Client settings for the AWS-API actions (dynamodb, dynamodbv2, s3) and get_dynamodb.
+ * Client settings for the AWS-API actions (dynamodb, dynamodbv2, s3, kinesis, sqs, ...) and get_dynamodb.
  *
  * The AWS SDK resolves region, endpoint and credentials itself, from `AWS_REGION`,
  * `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`, `AWS_PROFILE`, the credentials chain and
@@ -57,10 +57,17 @@ export interface AwsActionSettings {
   readonly dynamodb: AwsClientSettings;
   readonly s3: AwsClientSettings;
   readonly elasticsearch: ElasticsearchSettings;
+  /**
+   * Every other AWS-API action (kinesis, sqs, sns, firehose, step_functions, cloudwatch_alarm,
+   * cloudwatch_logs, iot_events, iot_analytics, timestream, location, iot_site_wise): the region,
+   * and one endpoint for all of them (LocalStack, or a compatible server) when set; unset, each
+   * SDK resolves its own (`AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL`, ...).
+   */
+  readonly services?: AwsClientSettings;
 }
 
 /** The settings of kiot's Config the AWS-API actions read. */
-export type AwsActionsConfig = Pick<RulesConfig, 'awsRegion' | 'dynamodbEndpoint' | 's3Endpoint' | 's3ForcePathStyle' | 'elasticsearchEndpoint'>;
+export type AwsActionsConfig = Pick<RulesConfig, 'awsRegion' | 'awsEndpoint' | 'dynamodbEndpoint' | 's3Endpoint' | 's3ForcePathStyle' | 'elasticsearchEndpoint'>;
 
 /** Derives the AWS-API action settings from kiot's Config (KIOT_AWS_REGION, KIOT_DYNAMODB_ENDPOINT, ...). */
 export function awsSettingsFromConfig(config: AwsActionsConfig): AwsActionSettings {
@@ -73,6 +80,7 @@ export function awsSettingsFromConfig(config: AwsActionsConfig): AwsActionSettin
       forcePathStyle: config.s3ForcePathStyle,
     },
     elasticsearch: config.elasticsearchEndpoint ? { endpoint: config.elasticsearchEndpoint } : {},
+    services: { ...(region ? { region } : {}), ...(config.awsEndpoint ? { endpoint: config.awsEndpoint } : {}) },
   };
 }
 

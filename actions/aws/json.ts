@@ -21,3 +21,15 @@ export function outputBytes(output: unknown, payload: Buffer): { body: Buffer; c
   if (output === undefined) return { body: payload, contentType: 'application/octet-stream' };
   return { body: Buffer.from(JSON.stringify(toJsonSafe(output))), contentType: 'application/json' };
 }
+
+/**
+ * The `batch_mode` of firehose, iot_events and iot_analytics: an array output is split into its
+ * elements (at most `max`), each its own record; without batch_mode the output is one record.
+ * A string says why the output cannot be split.
+ */
+export function batchElements(output: unknown, batchMode: boolean | undefined, max: number): readonly unknown[] | string {
+  if (!batchMode) return [output];
+  if (!Array.isArray(output)) return 'batch_mode needs the rule output to be an array';
+  if (output.length > max) return `batch_mode: the output has ${output.length} elements, more than ${max}`;
+  return output;
+}

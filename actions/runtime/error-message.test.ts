@@ -20,6 +20,18 @@ test("AWS's action names come from each kind's TopicRulePayload key", () => {
     ['redis', 'RedisAction'],
     ['influxdb', 'InfluxdbAction'],
     ['mqtt', 'MqttAction'],
+    ['kinesis', 'KinesisAction'],
+    ['sqs', 'SqsAction'],
+    ['firehose', 'FirehoseAction'],
+    ['sns', 'SnsAction'],
+    ['step_functions', 'StepFunctionsAction'],
+    ['cloudwatch_alarm', 'CloudwatchAlarmAction'],
+    ['cloudwatch_logs', 'CloudwatchLogsAction'],
+    ['iot_events', 'IotEventsAction'],
+    ['iot_analytics', 'IotAnalyticsAction'],
+    ['timestream', 'TimestreamAction'],
+    ['location', 'LocationAction'],
+    ['iot_site_wise', 'IotSiteWiseAction'],
   ]);
 });
 

@@ -3,9 +3,9 @@
  * parameters and required ones come from its config schema, and `validateActionParams` runs
  * that schema, so `kiot rules check` accepts exactly what the rules worker will run. The AWS
  * TopicRulePayload key of each kind (`dynamoDBv2`, for `*.rule.json` files) is the definition's
- * `awsKey`; AWS kinds kiot does not run come from AWS_ACTIONS_NOT_RUN.
+ * `awsKey`; AWS kinds whose service AWS has retired come from RETIRED_AWS_ACTIONS.
  */
-import { ACTION_DEFINITIONS, AWS_ACTIONS_NOT_RUN, createActionRegistry, paramProblems, type ParamProblem } from '../../actions/index.js';
+import { ACTION_DEFINITIONS, RETIRED_AWS_ACTIONS, createActionRegistry, paramProblems, type ParamProblem } from '../../actions/index.js';
 
 export interface ActionKind {
   /** As rule files write it: `dynamodbv2(...)`. */
@@ -14,14 +14,16 @@ export interface ActionKind {
   readonly awsKey: string;
   readonly params: readonly string[];
   readonly required: readonly string[];
-  /** False for an AWS kind kiot does not run (yet): rules naming it are refused. */
+  /** False for an AWS kind kiot does not run: rules naming it are refused. */
   readonly supported: boolean;
+  /** Why an unsupported kind is refused: the AWS feature it needs has been retired. */
+  readonly retired?: string;
 }
 
 const registry = createActionRegistry();
 
 const registered: ActionKind[] = ACTION_DEFINITIONS.map((def) => ({ type: def.type, awsKey: def.awsKey, params: def.config.params, required: def.config.required, supported: true }));
-const unsupported: ActionKind[] = AWS_ACTIONS_NOT_RUN.map(({ type, awsKey }) => ({ type, awsKey, params: [], required: [], supported: false }));
+const unsupported: ActionKind[] = RETIRED_AWS_ACTIONS.map(({ type, awsKey, retired }) => ({ type, awsKey, params: [], required: [], supported: false, retired }));
 
 /** Every kind kiot runs, in the registry's order. */
 export const ACTION_KINDS: readonly ActionKind[] = registered;
@@ -34,6 +36,9 @@ export const actionKind = (type: string): ActionKind | undefined => {
   const k = BY_TYPE.get(type.toLowerCase());
   return k?.supported ? k : undefined;
 };
+
+/** Why a rule may not name `type` although AWS IoT once had it (a retired AWS feature), or undefined. */
+export const retiredAction = (type: string): string | undefined => BY_TYPE.get(type.toLowerCase())?.retired;
 
 /** The kind an AWS `Action` key names (`dynamoDBv2`, `cloudwatchMetric`), supported or not, or undefined. */
 export const actionKindForAwsKey = (key: string): ActionKind | undefined => BY_AWS_KEY.get(key.toLowerCase());

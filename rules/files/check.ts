@@ -7,7 +7,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PlatformError } from '../../core/index.js';
 import { compileTemplate } from '../sql/index.js';
-import { ACTION_KINDS, actionKind, validateActionParams } from './action-catalogue.js';
+import { ACTION_KINDS, actionKind, retiredAction, validateActionParams } from './action-catalogue.js';
 import { compileRule } from './compile-rule.js';
 import { parseJsonRuleFile, parseSqlRuleFile, type ActionModel, type RuleModel } from './rule-files.js';
 
@@ -65,6 +65,8 @@ function checkAction(action: ActionModel, role: string): RuleProblem[] {
   const { file, line, column } = action.source;
   const kind = actionKind(action.type);
   if (!kind) {
+    const retired = retiredAction(action.type);
+    if (retired) return [{ file, line, column, message: `${role} ${action.type} is not supported: ${retired}` }];
     const known = ACTION_KINDS.map((k) => k.type).join(', ');
     return [{ file, line, column, message: `unknown ${role} ${action.type} (known: ${known})` }];
   }

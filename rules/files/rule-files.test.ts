@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkRules, checkRuleText, formatProblem } from './check.js';
 import { compileRule } from './compile-rule.js';
-import { parseJsonRuleFile, parseSqlRuleFile } from './rule-files.js';
+import { parseJsonRuleFile, parseSqlRuleFile, topicRulePayloadOf } from './rule-files.js';
 
 const DESIGN_EXAMPLE = `CREATE RULE overheat
   DESCRIPTION 'Alert when a machine runs hot'
@@ -94,6 +94,84 @@ describe('CREATE RULE files', () => {
       expect.stringMatching(/^m\.sql:2:71: mqtt: topic: bad substitution template: /),
       'm.sql:3:40: mqtt: missing parameter url',
     ]);
+  });
+
+  test('the AWS-API kinds: unknown and missing parameters and bad values, each at its parameter', () => {
+    const text = [
+      "CREATE RULE k AS SELECT a FROM 'a' DO kinesis(stream_name = 's', partitionkey = '${topic()}');",
+      "CREATE RULE q AS SELECT a FROM 'a' DO sqs(use_base64 = true);",
+      "CREATE RULE f AS SELECT a FROM 'a' DO firehose(delivery_stream_name = 'd', separator = ';');",
+      "CREATE RULE n AS SELECT a FROM 'a' DO sns(target_arn = 'arn:aws:sns:us-east-1:1:t', message_format = 'XML');",
+      "CREATE RULE s AS SELECT a FROM 'a' DO step_functions(execution_name_prefix = 'x');",
+      "CREATE RULE c AS SELECT a FROM 'a' DO cloudwatch_alarm(alarm_name = 'a', state_reason = 'r', state_value = 'RED');",
+      "CREATE RULE l AS SELECT a FROM 'a' DO cloudwatch_logs(log_group_name = 'g', batch = true);",
+      "CREATE RULE e AS SELECT a FROM 'a' DO iot_events(input_name = 'i', batch_mode = true, message_id = '${a}');",
+      "CREATE RULE y AS SELECT a FROM 'a' DO iot_analytics(batch_mode = true);",
+      "CREATE RULE t AS SELECT a FROM 'a' DO timestream(database_name = 'd', table_name = 't', dimensions = [{name: 'device', value: '${upper(}'}]);",
+      "CREATE RULE o AS SELECT a FROM 'a' DO location(tracker_name = 't', device_id = 'd', latitude = '${lat}');",
+      "CREATE RULE w AS SELECT a FROM 'a' DO iot_site_wise(put_asset_property_value_entries = [{asset_id: 'a', property_values: []}]);",
+    ].join('\n');
+    const problems = checkRuleText(text, 'aws.sql').problems.map(formatProblem);
+    expect(problems).toEqual([
+      'aws.sql:1:66: kinesis: unknown parameter partitionkey (known: stream_name, partition_key, role_arn)',
+      'aws.sql:2:39: sqs: missing parameter queue_url',
+      'aws.sql:3:76: firehose: separator: expected one of "\\n", "\\t", "\\r\\n", ","',
+      expect.stringMatching(/^aws\.sql:4:85: sns: message_format: .*RAW.*JSON/),
+      'aws.sql:5:39: step_functions: missing parameter state_machine_name',
+      'aws.sql:6:94: cloudwatch_alarm: state_value: expected OK, ALARM, INSUFFICIENT_DATA or a substitution template',
+      expect.stringMatching(/^aws\.sql:7:77: cloudwatch_logs: unknown parameter batch \(known: /),
+      'aws.sql:8:87: iot_events: message_id cannot be set with batch_mode = true (each message gets a new UUID)',
+      'aws.sql:9:39: iot_analytics: missing parameter channel_name (or the deprecated channel_arn)',
+      expect.stringMatching(/^aws\.sql:10:89: timestream: dimensions\[0\]\.value: bad substitution template: /),
+      'aws.sql:11:39: location: missing parameter longitude',
+      expect.stringMatching(/^aws\.sql:12:53: iot_site_wise: put_asset_property_value_entries/),
+    ]);
+  });
+
+  test('a TopicRulePayload with every AWS-API action, as AWS spells it (camelCase), checks clean and maps back', () => {
+    const payload = {
+      sql: "SELECT * FROM 'plant/+/kiln'",
+      actions: [
+        { kinesis: { streamName: 'telemetry', partitionKey: '${topic(2)}', roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { sqs: { queueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/alerts', useBase64: true, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { firehose: { deliveryStreamName: 'archive', separator: '\n', batchMode: false, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { sns: { targetArn: 'arn:aws:sns:eu-west-1:123456789012:alerts', messageFormat: 'RAW', roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { stepFunctions: { stateMachineName: 'cool-down', executionNamePrefix: 'iot-', roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { cloudwatchAlarm: { alarmName: 'kiln', stateReason: 'hot', stateValue: 'ALARM', roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { cloudwatchLogs: { logGroupName: '/iot/kilns', batchMode: false, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { iotEvents: { inputName: 'kiln_input', messageId: '${newuuid()}', batchMode: false, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { iotAnalytics: { channelName: 'telemetry', batchMode: false, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { timestream: { databaseName: 'iot', tableName: 'kilns', dimensions: [{ name: 'kiln', value: '${topic(2)}' }], timestamp: { value: '${timestamp()}', unit: 'MILLISECONDS' }, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        { location: { trackerName: 'kilns', deviceId: '${topic(2)}', latitude: '${lat}', longitude: '${lon}', timestamp: { value: '${timestamp()}', unit: 'MILLISECONDS' }, roleArn: 'arn:aws:iam::123456789012:role/iot' } },
+        {
+          iotSiteWise: {
+            putAssetPropertyValueEntries: [
+              { entryId: 'e1', propertyAlias: '/plant/kiln/temperature', propertyValues: [{ value: { doubleValue: '${t}' }, timestamp: { timeInSeconds: '${floor(timestamp() / 1000)}', offsetInNanos: '0' }, quality: 'GOOD' }] },
+            ],
+            roleArn: 'arn:aws:iam::123456789012:role/iot',
+          },
+        },
+      ],
+    };
+    const text = JSON.stringify(payload, null, 2);
+    expect(checkRuleText(text, 'kilns.rule.json').problems.map(formatProblem)).toEqual([]);
+    const model = parseJsonRuleFile(text, 'kilns.rule.json');
+    expect(model.actions.map((a) => a.type)).toEqual(['kinesis', 'sqs', 'firehose', 'sns', 'step_functions', 'cloudwatch_alarm', 'cloudwatch_logs', 'iot_events', 'iot_analytics', 'timestream', 'location', 'iot_site_wise']);
+    expect(model.actions[11]!.params['put_asset_property_value_entries']).toEqual([
+      { entry_id: 'e1', property_alias: '/plant/kiln/temperature', property_values: [{ value: { double_value: '${t}' }, timestamp: { time_in_seconds: '${floor(timestamp() / 1000)}', offset_in_nanos: '0' }, quality: 'GOOD' }] },
+    ]);
+    // GetTopicRule answers the same payload back.
+    expect(topicRulePayloadOf(model).actions).toEqual(payload.actions);
+  });
+
+  test('salesforce and machinelearning_predict are refused with one line naming the retired AWS feature', () => {
+    const sql = checkRuleText("CREATE RULE r AS SELECT a FROM 'a'\nDO salesforce(url = 'https://x', token = 't')\nERROR DO machinelearning_predict(model_id = 'm');", 'old.sql').problems.map(formatProblem);
+    expect(sql).toEqual([
+      expect.stringMatching(/^old\.sql:2:4: action salesforce is not supported: .*Salesforce IoT/),
+      expect.stringMatching(/^old\.sql:3:10: error action machinelearning_predict is not supported: .*Amazon Machine Learning, which AWS has retired/),
+    ]);
+    const json = checkRuleText(JSON.stringify({ sql: "SELECT * FROM 'a'", actions: [{ salesforce: { url: 'https://x', token: 't' } }] }), 'old.rule.json').problems.map(formatProblem);
+    expect(json).toEqual([expect.stringMatching(/^old\.rule\.json:1:\d+: action salesforce is not supported: .*retired/)]);
   });
 
   test('a syntax error is one line with the position', () => {

@@ -61,3 +61,14 @@ export function problemsOf(schema: ParamsSchema<unknown>, params: Record<string,
     return paramProblems(err).map((p) => p.message);
   }
 }
+
+/** Client settings pointing at a local wire-protocol server (core/testing/aws-service.ts), with its test credentials. */
+export const serverSettings = (server: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } }, requestTimeoutMs = 5_000) => ({
+  endpoint: server.endpoint,
+  region: server.region,
+  credentials: server.credentials,
+  requestTimeoutMs,
+});
+
+/** What writeBatch rejected with, or undefined when it resolved. */
+export const outcomeOf = (p: Promise<void>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);

@@ -1,0 +1,1 @@
+export { createCloudwatchAlarmDefinition, cloudwatchAlarmAction, ALARM_STATES, type CloudwatchAlarmConfig } from './cloudwatch-alarm.js';

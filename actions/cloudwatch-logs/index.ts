@@ -1,0 +1,1 @@
+export { createCloudwatchLogsDefinition, cloudwatchLogsAction, type CloudwatchLogsConfig } from './cloudwatch-logs.js';

@@ -1,0 +1,1 @@
+export { createFirehoseDefinition, firehoseAction, type FirehoseConfig } from './firehose.js';

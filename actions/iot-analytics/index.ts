@@ -1,0 +1,1 @@
+export { createIotAnalyticsDefinition, iotAnalyticsAction, type IotAnalyticsConfig } from './iot-analytics.js';

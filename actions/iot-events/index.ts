@@ -1,0 +1,1 @@
+export { createIotEventsDefinition, iotEventsAction, type IotEventsConfig } from './iot-events.js';

@@ -1,0 +1,1 @@
+export { createIotSiteWiseDefinition, iotSiteWiseAction, type IotSiteWiseConfig } from './iot-site-wise.js';

@@ -1,0 +1,1 @@
+export { createLocationDefinition, locationAction, type LocationConfig } from './location.js';

@@ -1,0 +1,1 @@
+export { createSnsDefinition, snsAction, type SnsConfig } from './sns.js';

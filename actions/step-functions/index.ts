@@ -1,0 +1,1 @@
+export { createStepFunctionsDefinition, stepFunctionsAction, type StepFunctionsConfig } from './step-functions.js';

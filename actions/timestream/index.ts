@@ -1,0 +1,1 @@
+export { createTimestreamDefinition, timestreamAction, type TimestreamConfig } from './timestream.js';
