@@ -23,13 +23,13 @@ import { join } from 'node:path';
 import { BatchWriteItemCommand, CreateTableCommand, DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { createEnvelope, EmbeddedLog, envelopeRecord, silentLogger, systemClock, type AppendRecord, type Log } from '../core/index.js';
 import { startInfluxDb } from '../core/testing/influxdb.js';
 import { startPostgres } from '../core/testing/postgres.js';
 import { startRedis } from '../core/testing/redis.js';
 import { createActionDeps, createActionRegistry, DeadLetterWriter, DEFAULT_RETRY_POLICY, type AwsActionSettings } from '../actions/index.js';
+import { loadPg } from '../actions/postgres/index.js';
+import { loadRedis } from '../actions/redis/index.js';
 import { parseSqlRuleFile } from '../rules/files/index.js';
 import { RuleSet, RulesWorker, type SourcedRule } from '../rules/worker/index.js';
 import { BENCH_BUCKET, type ServerStarted, type StartServer } from './actions-servers.js';
@@ -107,6 +107,7 @@ const TARGETS: readonly TargetEntry[] = [
     name: 'postgres',
     async start() {
       const server = await startPostgres();
+      const pg = await loadPg();
       const client = new pg.Client({ connectionString: server.url });
       await client.connect();
       const columns = ['id', 'site', 'temperature', 'humidity', 'seq'];
@@ -167,6 +168,7 @@ const TARGETS: readonly TargetEntry[] = [
     name: 'redis',
     async start() {
       const server = await startRedis();
+      const { Redis } = await loadRedis();
       const client = new Redis(server.url);
       return {
         count: 20_000,

@@ -77,7 +77,8 @@ export interface PostgresOptions {
 type PgModule = typeof import('pg');
 let pgModule: Promise<PgModule> | undefined;
 /** Loaded on first use, so that `kiot` commands that write nothing to PostgreSQL do not pay for it. */
-const loadPg = (): Promise<PgModule> => (pgModule ??= import('pg').then((m) => (m as unknown as { default?: PgModule }).default ?? m));
+/** node-postgres, loaded on first use: the one place kiot imports it (the actions benchmark's baseline borrows it). */
+export const loadPg = (): Promise<PgModule> => (pgModule ??= import('pg').then((m) => (m as unknown as { default?: PgModule }).default ?? m));
 
 export function createPostgresDefinition(options: PostgresOptions = {}): SinkDefinition<PostgresConfig, Pick<ActionDeps, 'logger'>> {
   return {
