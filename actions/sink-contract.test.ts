@@ -49,9 +49,7 @@ import { createMqttDefinition } from './mqtt/index.js';
 import { createKinesisDefinition } from './kinesis/index.js';
 import { startKinesalite, type KinesaliteServer } from './kinesis/testing/kinesalite.js';
 import { startAwsServices, type AwsServiceServer } from '../core/testing/aws-service.js';
-import {
-  cloudWatchLogsService, cloudWatchService, firehoseService, iotAnalyticsService, iotEventsService, locationService, siteWiseService, snsService, sqsService, stepFunctionsService, timestreamService,
-} from '../core/testing/aws-services.js';
+import { allAwsServices } from '../core/testing/aws-services.js';
 import { createIotEventsDefinition } from './iot-events/index.js';
 import { createIotAnalyticsDefinition } from './iot-analytics/index.js';
 import { createTimestreamDefinition } from './timestream/index.js';
@@ -77,20 +75,10 @@ let influx: InfluxDbServer;
 let kinesis: KinesaliteServer;
 /** The local wire-protocol server, hosting every AWS service no emulator installs for. */
 let aws: AwsServiceServer;
-const sqs = sqsService();
-const firehose = firehoseService();
-const sns = snsService();
-const sfn = stepFunctionsService();
-const cloudwatch = cloudWatchService();
-const logs = cloudWatchLogsService();
-const iotEvents = iotEventsService();
-const iotAnalytics = iotAnalyticsService();
-const timestream = timestreamService();
-const location = locationService();
-const sitewise = siteWiseService();
+const { sqs, firehose, sns, sfn, cloudwatch, logs, iotEvents, iotAnalytics, timestream, location, sitewise, specs: awsSpecs } = allAwsServices();
 beforeAll(async () => {
   [db, s3, postgres, redis, mosquitto, influx, kinesis, aws] = await Promise.all([
-    startDynalite(), startS3rver(['contract']), startPostgres(), startRedis(), startMosquitto(), startInfluxDb(), startKinesalite(), startAwsServices([sqs.spec, firehose.spec, sns.spec, sfn.spec, cloudwatch.spec, logs.spec, iotEvents.spec, iotAnalytics.spec, timestream.spec, location.spec, sitewise.spec]),
+    startDynalite(), startS3rver(['contract']), startPostgres(), startRedis(), startMosquitto(), startInfluxDb(), startKinesalite(), startAwsServices(awsSpecs),
   ]);
   await db.createTable('contract', { name: 'device', type: 'S' });
 }, 60_000);

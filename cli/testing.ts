@@ -8,6 +8,9 @@ import { startPlatform, type RunningPlatform } from './up.js';
 import { fileURLToPath } from 'node:url';
 import { TSX_LOADER } from '../core/testing/child-process.js';
 import { createInterface } from 'node:readline';
+import { PassThrough, Readable } from 'node:stream';
+import { Command } from 'commander';
+import type { CliIo } from './commands/sql.js';
 
 export const KIOT_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 
@@ -113,4 +116,29 @@ export async function startTestPlatform(rules: Readonly<Record<string, string>> 
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Runs one `kiot <command> ...args` in this process against `kiot` (its HTTP API and data dir
+ * appended as `--endpoint` and `--data-dir`), with `register` the command's module's register.
+ */
+export async function runCommand(
+  register: (program: Command, io: CliIo) => void,
+  command: string,
+  kiot: TestPlatform,
+  args: readonly string[],
+): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+  let stdout = '';
+  let stderr = '';
+  let exitCode = 0;
+  const io: CliIo = {
+    stdin: Readable.from(['']),
+    stdout: new PassThrough().on('data', (d: Buffer) => (stdout += d.toString())),
+    stderr: new PassThrough().on('data', (d: Buffer) => (stderr += d.toString())),
+    setExitCode: (c) => (exitCode = c),
+  };
+  const program = new Command('kiot').exitOverride();
+  register(program, io);
+  await program.parseAsync(['node', 'kiot', command, ...args, '--endpoint', kiot.http(), '--data-dir', join(kiot.dir, 'data')]);
+  return { stdout, stderr, exitCode };
 }

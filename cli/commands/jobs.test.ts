@@ -1,13 +1,10 @@
 /** `kiot jobs` against a real kiot started in this process (embedded log). */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { AddThingToThingGroupCommand, CreateThingCommand, CreateThingGroupCommand, IoTClient } from '@aws-sdk/client-iot';
-import { Command } from 'commander';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startTestPlatform, type TestPlatform } from '../testing.js';
+import { runCommand, startTestPlatform, type TestPlatform } from '../testing.js';
 import { register } from './jobs.js';
-import type { CliIo } from './sql.js';
 
 let kiot: TestPlatform;
 
@@ -23,21 +20,7 @@ afterAll(async () => {
   await kiot?.stop();
 });
 
-async function kiotJobs(...args: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-  let stdout = '';
-  let stderr = '';
-  let exitCode = 0;
-  const io: CliIo = {
-    stdin: Readable.from(['']),
-    stdout: new PassThrough().on('data', (d: Buffer) => (stdout += d.toString())),
-    stderr: new PassThrough().on('data', (d: Buffer) => (stderr += d.toString())),
-    setExitCode: (c) => (exitCode = c),
-  };
-  const program = new Command('kiot').exitOverride();
-  register(program, io);
-  await program.parseAsync(['node', 'kiot', 'jobs', ...args, '--endpoint', kiot.http(), '--data-dir', join(kiot.dir, 'data')]);
-  return { stdout, stderr, exitCode };
-}
+const kiotJobs = (...args: string[]) => runCommand(register, 'jobs', kiot, args);
 
 test('kiot jobs create, list, describe, cancel and delete', async () => {
   const document = join(kiot.dir, 'close.json');

@@ -7,15 +7,12 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { CreateProvisioningTemplateCommand, DescribeThingCommand, IoTClient, ListThingPrincipalsCommand } from '@aws-sdk/client-iot';
-import { Command } from 'commander';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { TSX_LOADER } from '../../core/testing/child-process.js';
 import { makeCsr } from '../../provisioning/testing/csr.js';
-import { KIOT_MAIN, startTestPlatform, type TestPlatform } from '../testing.js';
+import { KIOT_MAIN, runCommand, startTestPlatform, type TestPlatform } from '../testing.js';
 import { register } from './provision.js';
-import type { CliIo } from './sql.js';
 
 let kiot: TestPlatform;
 let iot: IoTClient;
@@ -33,21 +30,7 @@ afterAll(async () => {
   await kiot?.stop();
 });
 
-async function kiotProvision(...args: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-  let stdout = '';
-  let stderr = '';
-  let exitCode = 0;
-  const io: CliIo = {
-    stdin: Readable.from(['']),
-    stdout: new PassThrough().on('data', (d: Buffer) => (stdout += d.toString())),
-    stderr: new PassThrough().on('data', (d: Buffer) => (stderr += d.toString())),
-    setExitCode: (c) => (exitCode = c),
-  };
-  const program = new Command('kiot').exitOverride();
-  register(program, io);
-  await program.parseAsync(['node', 'kiot', 'provision', ...args, '--endpoint', kiot.http(), '--data-dir', join(kiot.dir, 'data')]);
-  return { stdout, stderr, exitCode };
-}
+const kiotProvision = (...args: string[]) => runCommand(register, 'provision', kiot, args);
 
 const readLines = async (path: string) => (await readFile(path, 'utf8')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
 

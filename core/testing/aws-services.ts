@@ -490,3 +490,21 @@ export function siteWiseService() {
   };
   return { spec, properties, createProperty: (aliasOrAssetProperty: string) => void properties.set(aliasOrAssetProperty, []) };
 }
+
+/** One stand-in of each service above, and their specs for `startAwsServices`, as the suites that use them all want. */
+export function allAwsServices() {
+  const services = {
+    sqs: sqsService(),
+    firehose: firehoseService(),
+    sns: snsService(),
+    sfn: stepFunctionsService(),
+    cloudwatch: cloudWatchService(),
+    logs: cloudWatchLogsService(),
+    iotEvents: iotEventsService(),
+    iotAnalytics: iotAnalyticsService(),
+    timestream: timestreamService(),
+    location: locationService(),
+    sitewise: siteWiseService(),
+  };
+  return { ...services, specs: Object.values(services).map((s) => s.spec) };
+}

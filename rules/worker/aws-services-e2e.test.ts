@@ -11,31 +11,19 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { loadConfig, silentLogger, TOPICS, type Log } from '../../core/index.js';
 import { startAwsServices, type AwsServiceServer } from '../../core/testing/aws-service.js';
-import {
-  cloudWatchLogsService, cloudWatchService, firehoseService, iotAnalyticsService, iotEventsService, locationService, siteWiseService, snsService, sqsService, stepFunctionsService, timestreamService,
-} from '../../core/testing/aws-services.js';
+import { allAwsServices } from '../../core/testing/aws-services.js';
 import { startKinesalite, type KinesaliteServer } from '../../actions/kinesis/testing/kinesalite.js';
 import { createRulesService, type RulesService } from './index.js';
 import { closeTestLog, envelopesOf, openTestLog, publish, readN, waitFor } from './test-helpers.js';
 
-const sqs = sqsService();
-const firehose = firehoseService();
-const sns = snsService();
-const sfn = stepFunctionsService();
-const cloudwatch = cloudWatchService();
-const logs = cloudWatchLogsService();
-const iotEvents = iotEventsService();
-const iotAnalytics = iotAnalyticsService();
-const timestream = timestreamService();
-const location = locationService();
-const sitewise = siteWiseService();
+const { sqs, firehose, sns, sfn, cloudwatch, logs, iotEvents, iotAnalytics, timestream, location, sitewise, specs: awsSpecs } = allAwsServices();
 
 let aws: AwsServiceServer;
 let kinesis: KinesaliteServer;
 
 beforeAll(async () => {
   [aws, kinesis] = await Promise.all([
-    startAwsServices([sqs.spec, firehose.spec, sns.spec, sfn.spec, cloudwatch.spec, logs.spec, iotEvents.spec, iotAnalytics.spec, timestream.spec, location.spec, sitewise.spec]),
+    startAwsServices(awsSpecs),
     startKinesalite(),
   ]);
   await kinesis.createStream('telemetry', 2);
