@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { awsSettingsFromConfig, createDynamoDbReader, createS3Api, invokeLambda, type AwsClientSettings } from '../actions/index.js';
+import { awsSettingsFromConfig, createS3Api, invokeLambda, type AwsClientSettings } from '../actions/index.js';
 import { authorizerOperations } from '../api/routes/authorizers.js';
 import { AccessKeyStore, TopicRuleStore, createApiService, createAwsRoutes, createRequestAuthenticator, openThingRegistry, type AwsOperation, type RequestAuthenticator } from '../api/index.js';
 import { certificateOperations } from '../api/routes/certificates.js';
@@ -42,9 +42,10 @@ import {
   type GatewayDeps,
 } from '../ingest/index.js';
 import { AUTHORIZER_TIMEOUT_MS, AuthorizerService, CustomAuthorizers, arnScopeOf, createSecurityService, thingsDirectory, type InvokeAuthorizerFunction, type SecurityServices } from '../registry/index.js';
-import { createRulesService, type FileTopicRule } from '../rules/worker/index.js';
-import type { SqlValue } from '../rules/sql/index.js';
-import { createShadowService, openShadowReader, type ShadowReader, type Shadows } from '../shadow/index.js';
+import { mergeListings, type FileTopicRule } from '../rules/worker/index.js';
+import { createShadowService, type Shadows } from '../shadow/index.js';
+import { startRulesRole } from './rules-role.js';
+import { startRulesThreads } from './threads.js';
 import { createJobsService, type Jobs } from '../jobs/index.js';
 import { createProvisioningService, type ObjectStore } from '../provisioning/index.js';
 
@@ -162,25 +163,23 @@ export async function startPlatform(
     if (shadows) operations.push(...shadowOperations(shadows, arnScopeOf(config)));
 
     if (has('rules')) {
-      const dynamoReader = createDynamoDbReader({ settings: awsSettingsFromConfig(config.rules).dynamodb });
-      stops.push(() => dynamoReader.close());
       // get_thing_shadow reads this process's view of the shadow table (the shadow service's
       // when it runs here): no request to the shadow service.
-      const shadowReader: Pick<ShadowReader, 'document'> = shadows ?? (await closing(openShadowReader({ log, logger })));
-      const getThingShadow = async (thingName: string, shadowName: string | undefined) => shadowReader.document({ thingName, ...(shadowName ? { shadowName } : {}) }) as SqlValue;
-      const rules = createRulesService(config.rules, {
-        log,
-        logger,
-        sqlServices: { getDynamoDb: dynamoReader.getDynamoDb, getThingShadow },
-        ...(topicRules ? { rulesTable: topicRules.view } : {}),
-      });
-      await rules.start();
-      stops.push(() => rules.stop());
-      operations.push(...rules.operations);
+      // With --threads N the worker threads run the rules; this thread loads them to list and serve them.
+      const rulesRole = await startRulesRole(config, { log, logger, consume: config.threads === 1, ...(shadows ? { shadows } : {}), ...(topicRules ? { rulesTable: topicRules.view } : {}) });
+      stops.push(() => rulesRole.stop());
+      const rules = rulesRole.service;
       fileRules = () => rules.fileRules();
       // A rules dir that cannot be read, or rule files that do not compile, are said at start, not only in the log.
       for (const problem of rules.list().problems) startupWarnings.push(`warning: ${problem}`);
       metrics.include(rules.metricsRegistry);
+      if (config.threads > 1) {
+        const threads = await startRulesThreads(config, log, logger);
+        stops.push(() => threads.stop());
+        metrics.includeRemote(() => threads.metrics());
+        // The listing counts what every thread's worker did.
+        operations.push(...rules.operations.map((op) => ({ ...op, handle: async () => mergeListings(await op.handle(), await threads.listings()) })));
+      } else operations.push(...rules.operations);
     }
 
     // The AWS-shaped API and the HTTP server, and beside them the gateway: neither waits for the other.

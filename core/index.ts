@@ -8,6 +8,8 @@ export * from './metrics.js';
 export * from './log/log.js';
 export { EmbeddedLog, type EmbeddedLogOptions } from './log/embedded/embedded-log.js';
 export { KafkaLog } from './log/kafka/kafka-log.js';
+export { ThreadLog } from './log/thread/thread-log.js';
+export { serveLog, type ServedLog } from './log/thread/serve.js';
 export * from './envelope.js';
 export { listen } from './listen.js';
 export { readRange, type ReadRangeOptions } from './log/read-range.js';

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Log } from './log/log.js';
 
 /**
@@ -8,6 +8,9 @@ import type { Log } from './log/log.js';
  */
 export { Counter, Gauge, Registry };
 
+/** A registry's metrics as data, as they cross from a worker thread (`Registry.getMetricsAsJSON`). */
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+
 /**
  * Prometheus metrics for `/metrics`. Log counters are read from `log.stats()` at scrape time,
  * so the log's hot path only bumps plain numbers.
@@ -16,6 +19,11 @@ export interface Metrics {
   readonly registry: Registry;
   /** Adds a service's own registry (rule counters, cloudwatch_metric points) to `/metrics`. */
   include(registry: Registry): void;
+  /**
+   * Adds metrics read at each scrape from elsewhere (a worker thread's rules registry); series
+   * with the same name and labels as this process's are summed with them.
+   */
+  includeRemote(read: () => Promise<MetricsJson[]>): void;
   /** Prometheus text exposition of every registry. */
   render(): Promise<string>;
 }
@@ -70,11 +78,20 @@ export function createMetrics(log: Log): Metrics {
     },
   });
   const registries: Registry[] = [registry];
+  const remotes: (() => Promise<MetricsJson[]>)[] = [];
   return {
     registry,
     include: (other) => {
       registries.push(other);
     },
-    render: () => Registry.merge(registries).metrics(),
+    includeRemote: (read) => {
+      remotes.push(read);
+    },
+    render: async () => {
+      if (remotes.length === 0) return Registry.merge(registries).metrics();
+      const local = await Promise.all(registries.map((r) => r.getMetricsAsJSON()));
+      const remote = (await Promise.all(remotes.map((read) => read()))).flat();
+      return AggregatorRegistry.aggregate([...local, ...remote] as MetricsJson[]).metrics();
+    },
   };
 }

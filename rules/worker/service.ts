@@ -32,6 +32,11 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 export interface RulesServiceOptions {
   /** Consumer group of the workers; default `kiot-rules`. */
   readonly groupId?: string;
+  /**
+   * Join the group and run the rules on `iot.ingress`; default true. False loads and lists the
+   * rules without running them (`kiot up --threads`: worker threads run them).
+   */
+  readonly consume?: boolean;
   readonly maxInFlight?: number;
   readonly retry?: Partial<RetryPolicy>;
   /** Rules directory; default `config.rulesDir`; `null` reads no files. */
@@ -91,6 +96,28 @@ export interface RulesListing {
   /** File-level problems: files that do not parse, names defined twice. */
   readonly problems: readonly string[];
   readonly worker: { readonly processed: number; readonly inFlight: number };
+}
+
+/**
+ * One listing of several members of the rules group in one process (`kiot up --threads`): each
+ * rule's counters and the workers' numbers summed; the rules, states and problems are the first
+ * listing's (every member loads the same files and table).
+ */
+export function mergeListings(first: RulesListing, others: readonly RulesListing[]): RulesListing {
+  const sums = new Map(first.rules.map((r) => [r.name, { ...r.counters }]));
+  for (const other of others) {
+    for (const r of other.rules) {
+      const sum = sums.get(r.name);
+      if (sum) for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += r.counters[k];
+    }
+  }
+  const rules = first.rules.map((r) => ({ ...r, counters: sums.get(r.name)! }));
+  const worker = { processed: first.worker.processed, inFlight: first.worker.inFlight };
+  for (const o of others) {
+    worker.processed += o.worker.processed;
+    worker.inFlight += o.worker.inFlight;
+  }
+  return { rules, problems: first.problems, worker };
 }
 
 export interface RulesService {
@@ -188,7 +215,7 @@ export function createRulesService(config: RulesConfig, deps: RulesServiceDeps):
         started = true;
         refresh();
         // Rules are loaded before the first message is read, so none is evaluated against an empty set.
-        await worker.start();
+        if (o.consume !== false) await worker.start();
       })()),
     stop: () =>
       (stopping ??= (async () => {

@@ -194,7 +194,7 @@ export function packAppend(records: readonly AppendRecord[]): ArrayBuffer {
       partition: r.partition ?? NONE,
       key: r.key === undefined || r.key === null ? null : toBuffer(r.key),
       value: r.value === null ? null : toBuffer(r.value),
-      headers: r.headers ? Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), toBuffer(v)] as const) : [],
+      headers: r.headers ? Object.entries(r.headers).map(([k, v]) => [headerName(k), toBuffer(v)] as const) : [],
     };
     size += sizeOf(s);
     return s;
@@ -205,26 +205,38 @@ export function packAppend(records: readonly AppendRecord[]): ArrayBuffer {
 /** The records of an append (the owner's side). */
 export function unpackAppend(buffer: ArrayBuffer): AppendRecord[] {
   const out: AppendRecord[] = [];
-  unpack(buffer, (r) =>
-    out.push({
-      key: r.key,
-      value: r.value,
-      headers: r.headers,
-      ...(Number.isNaN(r.timestamp) ? {} : { timestamp: r.timestamp }),
-      ...(r.partition === NONE ? {} : { partition: r.partition }),
-    }),
-  );
+  unpack(buffer, (r) => {
+    const record: { -readonly [K in keyof AppendRecord]: AppendRecord[K] } = { key: r.key, value: r.value, headers: r.headers };
+    if (!Number.isNaN(r.timestamp)) record.timestamp = r.timestamp;
+    if (r.partition !== NONE) record.partition = r.partition;
+    out.push(record);
+  });
   return out;
 }
+
+/** Header names as bytes: records carry a handful of distinct names (the envelope's). */
+const headerNames = new Map<string, Buffer>();
+const headerName = (name: string): Buffer => {
+  let bytes = headerNames.get(name);
+  if (!bytes) {
+    bytes = Buffer.from(name);
+    if (headerNames.size < 1024) headerNames.set(name, bytes);
+  }
+  return bytes;
+};
 
 /** Packs a batch's records (the owner's side). */
 export function packBatch(records: readonly LogRecord[]): ArrayBuffer {
   let size = 0;
-  const sized = records.map((r) => {
-    const s = { offset: r.offset, timestamp: r.timestamp, partition: NONE, key: r.key, value: r.value, headers: Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), v] as const) };
+  const sized = new Array<Sized & { offset: number; timestamp: number; partition: number }>(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    const headers: (readonly [Buffer, Buffer])[] = [];
+    for (const name in r.headers) headers.push([headerName(name), r.headers[name]!]);
+    const s = { offset: r.offset, timestamp: r.timestamp, partition: NONE, key: r.key, value: r.value, headers };
     size += sizeOf(s);
-    return s;
-  });
+    sized[i] = s;
+  }
   return pack(sized, size);
 }
 
