@@ -143,11 +143,7 @@ export class Partition {
     if (this.#closed) return Promise.reject(new Error('partition is closed'));
     return new Promise((resolve, reject) => {
       this.#pending.push({ records, resolve, reject });
-      if (!this.#flushing) {
-        this.#flushing = true;
-        if (process.env.KIOT_LINGER) setImmediate(() => void this.#flush());
-        else void this.#flush();
-      }
+      if (!this.#flushing) void this.#flush();
     });
   }
 
