@@ -47,6 +47,10 @@
  * The per-connection quotas of AWS IoT (100 publishes/s, 512 KiB/s, 1 CONNECT/s per client id)
  * are lifted in kiot: with them the benchmark would measure the limiter.
  *
+ * `kiot embedded, 1 rule, --threads 2` is the same kiot with the rules role on a worker thread
+ * (cli/threads.ts): its row's ratio is to the one-thread row (what the second core adds), and a
+ * second row compares it with aedes. Its CPU is the whole process's, both threads.
+ *
  * Targets (issue 12): saturated, kiot with the half-passing rule >= 1.0x aedes's messages in/s,
  * and kiot with no rule >= 1.0x aedes. They are printed on the embedded kiot's rows; the rows
  * of kiot on the Kafka mock carry ratios only, since the mock is a test double whose speed says
@@ -160,7 +164,7 @@ interface Contender {
   start(progress: (line: string) => void): Promise<RunningBroker>;
 }
 
-async function startKiot(kafka: boolean, route: Route, progress: (line: string) => void): Promise<RunningBroker> {
+async function startKiot(kafka: boolean, route: Route, progress: (line: string) => void, threads = 1): Promise<RunningBroker> {
   const dir = await mkdtemp(join(tmpdir(), 'kiot-bench-e2e-'));
   const stops: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
   const stop = async () => {
@@ -171,7 +175,7 @@ async function startKiot(kafka: boolean, route: Route, progress: (line: string) 
     if (route === 'rule') await writeFile(join(dir, 'rules', 'half.sql'), RULE_SQL);
     const mock = kafka ? await startKafkaMock() : undefined;
     if (mock) stops.push(() => mock.stop());
-    const platform = await startBenchPlatform(dir, { maxConnectsPerSecondPerClientId: '0', ...(mock ? { kafka: mock.brokers.join(',') } : {}) }, progress);
+    const platform = await startBenchPlatform(dir, { maxConnectsPerSecondPerClientId: '0', threads: String(threads), ...(mock ? { kafka: mock.brokers.join(',') } : {}) }, progress);
     stops.push(() => platform.stop());
     const parts = [thisProcess('kiot')];
     if (mock) {
@@ -385,6 +389,10 @@ function rowName(key: string, m: Measured): string {
   );
 }
 
+const ONE_THREAD_LABEL = 'kiot embedded, 1 rule (out = in/2)';
+/** `kiot up --threads 2`: the rules role on a worker thread, the rest on the main one (cli/threads.ts). */
+const THREADED_LABEL = 'kiot embedded, 1 rule (out = in/2), --threads 2';
+
 export const e2eBenchmark: Benchmark = {
   name: 'e2e',
   summary: `device -> rule -> device over MQTT: kiot (embedded and on the Kafka mock; 1 rule passing half, or none) vs aedes and Mosquitto as plain pub/sub; ${PUBLISHERS} QoS 1 publishers x ${WINDOW} in flight, saturated and paced; msgs in/s, latency, CPU, RSS`,
@@ -396,8 +404,9 @@ export const e2eBenchmark: Benchmark = {
     const contenders: Contender[] = [
       { label: aedesLabel, route: 'pubsub', kind: 'aedes', rounds: ROUNDS, start: () => startAedes() },
       ...(mosquitto ? [{ label: mosquittoLabel, route: 'pubsub' as const, kind: 'mosquitto' as const, rounds: ROUNDS, start: () => startMosquitto() }] : []),
-      { label: 'kiot embedded, 1 rule (out = in/2)', route: 'rule', kind: 'kiot', rounds: ROUNDS, start: (p) => startKiot(false, 'rule', p) },
+      { label: ONE_THREAD_LABEL, route: 'rule', kind: 'kiot', rounds: ROUNDS, start: (p) => startKiot(false, 'rule', p) },
       { label: 'kiot embedded, no rule, subscriber on input', route: 'pubsub', kind: 'kiot', rounds: ROUNDS, start: (p) => startKiot(false, 'pubsub', p) },
+      { label: THREADED_LABEL, route: 'rule', kind: 'kiot', rounds: ROUNDS, start: (p) => startKiot(false, 'rule', p, 2) },
       { label: 'kiot on Kafka (mock), 1 rule (out = in/2)', route: 'rule', kind: 'kiot-kafka', rounds: 1, start: (p) => startKiot(true, 'rule', p) },
       { label: 'kiot on Kafka (mock), no rule, subscriber on input', route: 'pubsub', kind: 'kiot-kafka', rounds: 1, start: (p) => startKiot(true, 'pubsub', p) },
     ];
@@ -461,7 +470,12 @@ export const e2eBenchmark: Benchmark = {
       const row = rowName(key('saturated', c.label), m);
       if (c.kind === 'aedes') results.push({ name: row, messagesPerSec: rate(m) });
       else if (c.kind === 'mosquitto') results.push({ name: row, messagesPerSec: rate(m), baseline: aedesKey, ratio: rate(m) / rate(aedesSaturated) });
-      else {
+      else if (c.label === THREADED_LABEL) {
+        // What the second thread adds: against the same kiot on one thread, and against aedes.
+        const oneThread = key('saturated', ONE_THREAD_LABEL);
+        results.push({ name: row, messagesPerSec: rate(m), baseline: oneThread, ratio: rate(m) / rate(best.get(ONE_THREAD_LABEL)!.get('saturated')!) });
+        results.push({ name: `${key('saturated', c.label)}, vs aedes`, messagesPerSec: rate(m), baseline: aedesKey, ratio: rate(m) / rate(aedesSaturated), target: TARGET_RATIO });
+      } else {
         results.push({ name: row, messagesPerSec: rate(m), baseline: aedesKey, ratio: rate(m) / rate(aedesSaturated), ...(c.kind === 'kiot' ? { target: TARGET_RATIO } : {}) });
         if (mosquittoSaturated) results.push({ name: `${key('saturated', c.label)}, vs Mosquitto`, messagesPerSec: rate(m), baseline: mosquittoKey, ratio: rate(m) / rate(mosquittoSaturated) });
       }
