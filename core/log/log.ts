@@ -1,7 +1,8 @@
 /**
  * The log: the one thing every kiot service talks to. Two implementations exist,
- * `EmbeddedLog` (files under the data dir) and `KafkaLog` (kafkajs); both pass
- * `core/testing/run-log-suite.ts`.
+ * `EmbeddedLog` (files under the data dir) and `KafkaLog` (kafkajs), and `ThreadLog` gives a
+ * worker thread either one through the thread that opened it (`kiot up --threads`); all three
+ * pass `core/testing/run-log-suite.ts`.
  *
  * The model is Kafka's, cut down to what the services need:
  * - a topic has a fixed number of partitions; a record lands in one partition, chosen from
