@@ -1,8 +1,8 @@
 /**
  * Jobs and S3 inside `kiot up` (in-process, embedded log) with s3rver as the configured S3
  * endpoint (`--s3-endpoint`, credentials from the AWS SDK's chain): presigned URL placeholders
- * in a job document become presigned GETs when a device fetches the document (MQTT and the jobs
- * data plane), and the device downloads the object with one; CreateJob's documentSource reads
+ * in a job document become presigned GETs when a device gets the document (MQTT get, start-next,
+ * notify-next, and the jobs data plane), and the device downloads the object with one; CreateJob's documentSource reads
  * the document from S3 (`@aws-sdk/client-iot`).
  */
 import { CreateJobCommand, CreateThingCommand, GetJobDocumentCommand, IoTClient } from '@aws-sdk/client-iot';
@@ -73,6 +73,11 @@ test('placeholders become presigned GETs of the configured S3 endpoint when the 
   await iot.send(new CreateJobCommand({ jobId: 'fw-presigned', targets: [arn], document, presignedUrlConfig: { roleArn: 'arn:aws:iam::123456789012:role/jobs', expiresInSec: 120 } }));
   // The control plane answers the document as it was given.
   expect((await iot.send(new GetJobDocumentCommand({ jobId: 'fw-presigned' }))).document).toBe(document);
+
+  // notify-next carries the document presigned as well.
+  let notified: Record<string, any> | undefined;
+  await waitUntil(() => (notified = received.find((m) => m.topic === `${BASE}/notify-next` && m.body.execution?.jobId === 'fw-presigned')?.body) !== undefined, 'notify-next', 15_000);
+  expect(await download(notified!.execution.jobDocument.files[0].url as string)).toEqual({ status: 200, body: FIRMWARE });
 
   const got = await ask(`${BASE}/fw-presigned/get`, {});
   expect(got.accepted).toBe(true);

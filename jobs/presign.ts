@@ -11,8 +11,14 @@
  * `https://s3-<region>.amazonaws.com/<bucket>/<key>`, `https://<bucket>.s3.amazonaws.com/<key>`,
  * `https://<bucket>.s3.<region>.amazonaws.com/<key>`, `https://<bucket>.s3-<region>.amazonaws.com/<key>`
  * (and `amazonaws.com.cn`); also `s3://<bucket>/<key>`.
+ *
+ * Where a device gets the document, it gets it presigned: MQTT `<jobId>/get`, `$next/get`,
+ * `start-next`, `<jobId>/update` with includeJobDocument, `notify-next` (`withPresignedNotifications`),
+ * and the jobs data plane. The control plane's GetJobDocument and DescribeJob answer it as written.
  */
+import { TOPICS, decodeEnvelope, envelopeRecord, envelopeTopic, type AppendRecord, type CommandDefinition } from '../core/index.js';
 import { jobError } from './errors.js';
+import { jobKey, type JobsValue } from './model.js';
 
 /** Presigns a GET of one object on the configured S3 endpoint (cli/ wires the s3 action's client). */
 export type PresignGet = (input: { bucket: string; key: string; expiresInSec: number }) => Promise<string>;
@@ -76,4 +82,44 @@ export async function resolvePresignedUrls(document: string, presignedUrlConfig:
   );
   let i = 0;
   return document.replace(PLACEHOLDER, () => urls[i++]!);
+}
+
+const NOTIFY_NEXT = /^\$aws\/things\/[^/]+\/jobs\/notify-next$/;
+
+type JobsCommand = CommandDefinition<JobsValue, any, any>;
+
+/**
+ * The store's commands with `notify-next` carrying its job document presigned: a command's
+ * `notify-next` records (commands.ts builds them with the document as written) are rebuilt with
+ * the placeholders replaced, when the document has any. The URLs are made when the message is
+ * published, as it is the device's copy of the document.
+ */
+export function withPresignedNotifications(commands: readonly JobsCommand[], presign: PresignGet | undefined): JobsCommand[] {
+  if (!presign) return [...commands];
+  return commands.map(
+    (command): JobsCommand => ({
+      ...command,
+      async run(state, input, ctx) {
+        const change = await command.run(state, input, ctx);
+        if (!change.appends?.some((a) => a.topic === TOPICS.ingress)) return change;
+        const presigned = async (record: AppendRecord): Promise<AppendRecord> => {
+          const bytes = record.value === null ? undefined : Buffer.from(record.value);
+          if (!bytes || !NOTIFY_NEXT.test(envelopeTopic(bytes) ?? '')) return record;
+          const envelope = decodeEnvelope(bytes);
+          const body = JSON.parse(Buffer.from(envelope.payload).toString('utf8')) as { execution?: { jobId?: string; jobDocument?: unknown } };
+          const job = body.execution?.jobId === undefined ? undefined : state.get(jobKey(body.execution.jobId));
+          if (job?.kind !== 'job' || body.execution!.jobDocument === undefined || !hasPresignedUrls(job.document)) return record;
+          try {
+            body.execution!.jobDocument = JSON.parse(await resolvePresignedUrls(job.document, job.configs['presignedUrlConfig'], presign)) as unknown;
+          } catch {
+            // The change stands whatever S3's presigner says; the device gets the document as written, and presigned when it asks for it.
+            return record;
+          }
+          return { ...record, ...envelopeRecord({ ...envelope, payload: Buffer.from(JSON.stringify(body)) }) };
+        };
+        const appends = await Promise.all(change.appends.map(async (a) => (a.topic === TOPICS.ingress ? { ...a, records: await Promise.all(a.records.map(presigned)) } : a)));
+        return { ...change, appends };
+      },
+    }),
+  );
 }

@@ -15,7 +15,7 @@ import type { CancelExecutionInput, DeleteExecutionInput, ExecutionId, UpdateExe
 import { parseJobsTopic, pendingExecutions, publication, requestTopic } from './mqtt.js';
 import { JOB_LIMITS, jobKey, jobsCodec, templateKey, thingKey, timeoutAt, type TemplateRecord, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
 import { eventConfigurations, watchJobEvents, withJobEvents, type JobEventType } from './events.js';
-import { resolvePresignedUrls, type PresignGet } from './presign.js';
+import { resolvePresignedUrls, withPresignedNotifications, type PresignGet } from './presign.js';
 import { readDocumentSource, type ReadObject } from './document-source.js';
 import type { EventConfigurationsRecord } from './model.js';
 
@@ -328,7 +328,7 @@ export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): Jo
 
   return {
     async start() {
-      store = await StateStore.open<JobsValue>({ log: deps.log, logger, topic: topicSpec(TOPICS.jobs), codec: jobsCodec, commands: withJobEvents(jobsCommands(progress), { progress, thingArn }), clock });
+      store = await StateStore.open<JobsValue>({ log: deps.log, logger, topic: topicSpec(TOPICS.jobs), codec: jobsCodec, commands: withPresignedNotifications(withJobEvents(jobsCommands(progress), { progress, thingArn }), deps.presignGet), clock });
       // No await between the replay and the subscription: no change falls between them.
       for (const [, value] of store.entries()) index(undefined, value);
       unsubscribe = store.onChange((change) => index(change.previous, change.value));
