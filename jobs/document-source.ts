@@ -35,7 +35,7 @@ export async function readDocumentSource(source: string, read: ReadObject | unde
       const why = name === 'NoSuchKey' || name === 'NotFound' ? 'the object does not exist' : name === 'NoSuchBucket' ? 'the bucket does not exist' : `S3 answered ${status} ${name}`;
       throw jobError('InvalidRequestException', `documentSource: cannot read s3://${location.bucket}/${location.key}: ${why}`);
     }
-    throw new PlatformError('SINK_UNAVAILABLE', `documentSource: S3 did not answer for s3://${location.bucket}/${location.key}`, { cause: err, retriable: true });
+    throw new PlatformError('SINK_UNAVAILABLE', `documentSource: S3 did not answer for s3://${location.bucket}/${location.key}`, { cause: err, retriable: true, details: { awsErrorType: 'ServiceUnavailableException', awsStatus: 503 } });
   }
   return Buffer.from(bytes).toString('utf8');
 }
