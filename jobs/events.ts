@@ -228,6 +228,11 @@ function eventCommands(events: JobEventsContext): JobsCommand[] {
  * Watches the store (after the executions-by-job index saw the change) for jobs whose
  * `completed` or `canceled` event is due, and asks the job's owner to publish it; looks at every
  * job once at start, for what a stop cut short. Returns the unsubscribe function.
+ *
+ * A job is looked at only when one of its executions left QUEUED or IN_PROGRESS (or the job
+ * changed), and counted in full (`progress`) only once none of them is QUEUED or IN_PROGRESS
+ * any more: the watcher keeps those counts per job itself, so that a job over many things is not
+ * counted again on every update of one of them.
  */
 export function watchJobEvents(
   store: StateView<JobsValue>,
@@ -237,9 +242,27 @@ export function watchJobEvents(
   stopping: () => boolean,
 ): () => void {
   const asking = new Set<string>();
+  /** jobId -> its executions that are QUEUED or IN_PROGRESS, by status. */
+  const open = new Map<string, { QUEUED: number; IN_PROGRESS: number }>();
+  const isOpen = (e: ExecutionRecord | undefined): e is ExecutionRecord => e?.status === 'QUEUED' || e?.status === 'IN_PROGRESS';
+  const count = (thing: ThingJobsRecord | undefined, sign: 1 | -1) => {
+    for (const e of Object.values(thing?.executions ?? {})) {
+      if (!isOpen(e)) continue;
+      const n = open.get(e.jobId) ?? { QUEUED: 0, IN_PROGRESS: 0 };
+      n[e.status as 'QUEUED' | 'IN_PROGRESS'] += sign;
+      if (n.QUEUED === 0 && n.IN_PROGRESS === 0) open.delete(e.jobId);
+      else open.set(e.jobId, n);
+    }
+  };
+  /** Necessary for either event, cheap: none QUEUED (and, for completion, none IN_PROGRESS). */
+  const mayBeDue = (job: JobRecord): boolean => {
+    const n = open.get(job.jobId);
+    if (job.status === 'IN_PROGRESS') return job.completedAt === undefined && job.processingTargets === undefined && (n === undefined || n.QUEUED + n.IN_PROGRESS === 0);
+    return job.status === 'CANCELED' && job.cancellationFinishedAt === undefined && (n === undefined || n.QUEUED === 0);
+  };
   const check = (jobId: string) => {
     const job = asJob(store.get(jobKey(jobId)));
-    if (!job) return;
+    if (!job || !mayBeDue(job)) return;
     const p = progress(jobId);
     const name = completionDue(job, p) ? 'jobs.complete' : cancellationDue(job, p) ? 'jobs.finish-cancel' : undefined;
     if (name === undefined || asking.has(`${name}/${jobId}`)) return;
@@ -252,10 +275,15 @@ export function watchJobEvents(
   };
   const onChange = (change: StateChange<JobsValue>) => {
     if (change.key.startsWith('job/')) return check(change.key.slice('job/'.length));
-    const before = asThing(change.previous)?.executions ?? {};
-    const after = asThing(change.value)?.executions ?? {};
-    for (const jobId of new Set([...Object.keys(before), ...Object.keys(after)])) if (before[jobId]?.status !== after[jobId]?.status) check(jobId);
+    const before = asThing(change.previous);
+    const after = asThing(change.value);
+    if (!before && !after) return;
+    count(before, -1);
+    count(after, 1);
+    for (const [jobId, was] of Object.entries(before?.executions ?? {})) if (isOpen(was) && !isOpen(after?.executions[jobId])) check(jobId);
   };
+  // No await between the counts and the subscription: no change falls between them.
+  for (const [, value] of store.entries()) count(asThing(value), 1);
   const unsubscribe = store.onChange(onChange);
   for (const key of [...store.keys()]) if (key.startsWith('job/')) check(key.slice('job/'.length));
   return unsubscribe;
