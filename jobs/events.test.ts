@@ -47,6 +47,7 @@ function memoryStore() {
       return change.result as R;
     },
     job: (jobId: string) => view.get(`job/${jobId}`) as JobRecord | undefined,
+    advance: (ms: number) => void (now += ms),
   };
 }
 
@@ -126,6 +127,19 @@ test('CancelJob: cancellation_in_progress at once, canceled once its executions 
   await store.run('jobs.finish-cancel', { jobId: 'j3' });
   expect(topics(store)).toEqual(['$aws/events/job/j3/cancellation_in_progress', '$aws/events/jobExecution/j3/canceled', '$aws/events/job/j3/canceled']);
   expect(store.events[2]!.body).toMatchObject({ forceCanceled: true, jobProcessDetails: { numberOfCanceledThings: 2 } });
+});
+
+test('a step timer running out publishes timed_out, and the job completes', async () => {
+  const store = memoryStore();
+  await store.run('jobs.update-event-configurations', { enabled: { JOB: true, JOB_EXECUTION: true } });
+  await rolledOut(store, 'j4', ['a']);
+  await store.run('jobs.update-execution', { thingName: 'a', jobId: 'j4', status: 'IN_PROGRESS', stepTimeoutInMinutes: 1 });
+  store.advance(60_000);
+  await store.run('jobs.time-out', { thingName: 'a' });
+  await store.run('jobs.time-out', { thingName: 'a' });
+  await store.run('jobs.complete', { jobId: 'j4' });
+  expect(store.events.map((e) => `${e.topic} ${e.body.status}`)).toEqual(['$aws/events/jobExecution/j4/timed_out TIMED_OUT', '$aws/events/job/j4/completed SUCCEEDED']);
+  expect(store.events[1]!.body.jobProcessDetails).toMatchObject({ numberOfTimedOutThings: 1 });
 });
 
 test('UpdateEventConfigurations keeps the types not named and refuses others', async () => {
