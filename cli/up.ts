@@ -9,6 +9,7 @@ import { endpointOperations } from '../api/routes/endpoint.js';
 import { policyOperations } from '../api/routes/policies.js';
 import { retainedMessageOperations } from '../api/routes/retained.js';
 import { jobOperations } from '../api/routes/jobs.js';
+import { eventConfigurationOperations } from '../api/routes/event-configurations.js';
 import { provisioningOperations } from '../api/routes/provisioning.js';
 import { shadowOperations } from '../api/routes/shadow.js';
 import { notImplementedOperations } from '../api/routes/unimplemented.js';
@@ -145,7 +146,16 @@ export async function startPlatform(
       return { registry, security, provisioning, authorizers, customAuth };
     };
     const startJobs = async (): Promise<Jobs> => {
-      const jobsService = createJobsService({}, { log, logger });
+      // Presigned URLs in job documents and CreateJob's documentSource go to the s3 action's endpoint (--s3-endpoint).
+      const s3 = createS3Api(awsSettingsFromConfig(config.rules).s3);
+      stops.push(async () => s3.destroy());
+      const readObject = async ({ bucket, key }: { bucket: string; key: string }) => {
+        const { body } = await s3.getObjectStream({ bucket, key, start: 0 }, AbortSignal.timeout(30_000));
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of body) chunks.push(chunk);
+        return Buffer.concat(chunks);
+      };
+      const jobsService = createJobsService({ arns: arnScopeOf(config) }, { log, logger, presignGet: (input) => s3.presignGetObject(input), readObject });
       const jobs = await jobsService.start();
       stops.push(() => jobsService.stop());
       return jobs;
@@ -203,7 +213,7 @@ export async function startPlatform(
             ...endpointOperations(() => mqttsPort),
             ...notImplementedOperations(),
             // The control plane resolves CreateJob's targets from this process's registry.
-            ...(jobs ? jobOperations(jobs, registry, arnScopeOf(config)) : []),
+            ...(jobs ? [...jobOperations(jobs, registry, arnScopeOf(config)), ...eventConfigurationOperations(jobs)] : []),
             ...provisioningOperations(registered.provisioning),
             ...operations,
           ],

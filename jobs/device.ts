@@ -35,7 +35,14 @@ function field<T>(body: Fields, name: string, type: 'string' | 'boolean' | 'inte
  * The answer to one request. Never throws for a refusal (that is a `/rejected` document);
  * rethrows what is retriable (the owner did not answer) so that the caller asks again.
  */
-export async function answerDevice(request: JobsRequest, payload: Uint8Array, execute: ExecuteCommand, jobDocument: (jobId: string) => string | undefined, now: () => number): Promise<DeviceAnswer> {
+export async function answerDevice(
+  request: JobsRequest,
+  payload: Uint8Array,
+  execute: ExecuteCommand,
+  /** The job document as the device gets it (presigned URLs made per request: presign.ts). */
+  jobDocument: (jobId: string) => string | undefined | Promise<string | undefined>,
+  now: () => number,
+): Promise<DeviceAnswer> {
   let body: Fields;
   try {
     const text = Buffer.from(payload).toString('utf8');
@@ -48,7 +55,7 @@ export async function answerDevice(request: JobsRequest, payload: Uint8Array, ex
   const clientToken = typeof body['clientToken'] === 'string' ? body['clientToken'] : undefined;
   const token = clientToken !== undefined ? { clientToken } : {};
   const stamp = () => ({ timestamp: seconds(now()), ...token });
-  const withDocument = (thingName: string, e: ExecutionRecord, include: boolean) => executionDocument(thingName, e, now(), include ? jobDocument(e.jobId) : undefined);
+  const withDocument = async (thingName: string, e: ExecutionRecord, include: boolean) => executionDocument(thingName, e, now(), include ? await jobDocument(e.jobId) : undefined);
   try {
     const { thingName } = request;
     switch (request.op) {
@@ -64,7 +71,7 @@ export async function answerDevice(request: JobsRequest, payload: Uint8Array, ex
         const statusDetails = field<Record<string, string>>(body, 'statusDetails', 'object');
         const stepTimeoutInMinutes = field<number>(body, 'stepTimeoutInMinutes', 'integer');
         const started = await execute<object, ExecutionRecord | null>('jobs.start-next', { thingName, ...(statusDetails ? { statusDetails } : {}), ...(stepTimeoutInMinutes !== undefined ? { stepTimeoutInMinutes } : {}) });
-        return { accepted: true, body: { ...(started ? { execution: withDocument(thingName, started, true) } : {}), ...stamp() } };
+        return { accepted: true, body: { ...(started ? { execution: await withDocument(thingName, started, true) } : {}), ...stamp() } };
       }
       case 'describe': {
         const executionNumber = field<number>(body, 'executionNumber', 'integer');
@@ -72,13 +79,13 @@ export async function answerDevice(request: JobsRequest, payload: Uint8Array, ex
         const thing = (await execute<{ thingName: string }, ThingJobsRecord | null>('jobs.read-thing', { thingName })) ?? undefined;
         if (request.jobId === '$next') {
           const next = pendingExecutions(thing)[0];
-          return { accepted: true, body: { ...(next ? { execution: withDocument(thingName, next, includeJobDocument) } : {}), ...stamp() } };
+          return { accepted: true, body: { ...(next ? { execution: await withDocument(thingName, next, includeJobDocument) } : {}), ...stamp() } };
         }
         const e = thing?.executions[request.jobId];
         if (!e || (executionNumber !== undefined && e.executionNumber !== executionNumber)) throw jobError('ResourceNotFoundException', `Job execution of job ${request.jobId} on thing ${thingName} does not exist`);
         // AWS IoT: "TerminalStateReached: a command to describe a job is performed on a job that is in a terminal state".
         if (isTerminal(e.status)) return { accepted: false, body: errorDocument('TerminalStateReached', `The job execution of job ${request.jobId} on thing ${thingName} is ${e.status}`, clientToken, now()) };
-        return { accepted: true, body: { execution: withDocument(thingName, e, includeJobDocument), ...stamp() } };
+        return { accepted: true, body: { execution: await withDocument(thingName, e, includeJobDocument), ...stamp() } };
       }
       case 'update': {
         const status = field<string>(body, 'status', 'string');
@@ -96,7 +103,7 @@ export async function answerDevice(request: JobsRequest, payload: Uint8Array, ex
         const includeState = field<boolean>(body, 'includeJobExecutionState', 'boolean') ?? false;
         const includeDocument = field<boolean>(body, 'includeJobDocument', 'boolean') ?? false;
         const updated = await execute<UpdateExecutionInput, ExecutionRecord>('jobs.update-execution', input);
-        const document = includeDocument ? jobDocument(request.jobId) : undefined;
+        const document = includeDocument ? await jobDocument(request.jobId) : undefined;
         return {
           accepted: true,
           body: { ...(includeState ? { executionState: executionState(updated) } : {}), ...(document !== undefined ? { jobDocument: JSON.parse(document) as unknown } : {}), ...stamp() },

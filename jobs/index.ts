@@ -5,3 +5,7 @@ export { statusDetailsProblem, type CancelExecutionInput, type DeleteExecutionIn
 export { jobError, jobExceptionOf, type JobException } from './errors.js';
 export { EXECUTION_STATUSES, JOB_LIMITS, isTerminal, secondsBeforeTimeout, type ExecutionRecord, type ExecutionStatus, type JobRecord, type JobStatus, type TemplateRecord } from './model.js';
 export { executionSummary as pendingExecutionSummary } from './mqtt.js';
+export { JOB_EVENT_TYPES, type JobEventType } from './events.js';
+export { expiresInSec as presignedUrlExpiry, s3Location, type PresignGet } from './presign.js';
+export type { ReadObject } from './document-source.js';
+export type { EventConfigurationsRecord } from './model.js';

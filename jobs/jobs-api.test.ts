@@ -105,7 +105,10 @@ describe('CreateJob', () => {
       { jobId: 'x7', targets: ok.targets },
       { jobId: 'x8', ...ok, targetSelection: 'CONTINUOUS' as const },
       { jobId: 'x9', ...ok, targetSelection: 'SOMETIMES' as never },
-      { jobId: 'x10', targets: ok.targets, documentSource: 'https://s3.amazonaws.com/bucket/doc.json' },
+      // documentSource must be an S3 URL (reading one: documentSource in jobs-s3.test.ts).
+      { jobId: 'x10', targets: ok.targets, documentSource: 'ftp://example.com/doc.json' },
+      { jobId: 'x12', ...ok, documentSource: 'https://s3.amazonaws.com/bucket/doc.json' },
+      { jobId: 'x13', ...ok, presignedUrlConfig: { expiresInSec: 30 } },
       { jobId: 'x11', ...ok, timeoutConfig: { inProgressTimeoutInMinutes: 0 } },
     ]) {
       const err = await awsError(iot.send(new CreateJobCommand(bad)));

@@ -82,8 +82,10 @@ export interface JobRecord {
   readonly status: StoredJobStatus;
   readonly createdAt: number;
   readonly lastUpdatedAt: number;
-  /** Set when the job is canceled. */
+  /** Set when the job is canceled, or once it completed (events.ts `jobs.complete`: its `completed` event is then out). */
   readonly completedAt?: number;
+  /** Set once the executions CancelJob cancels were all canceled (events.ts: its `canceled` event is then out). */
+  readonly cancellationFinishedAt?: number;
   readonly forceCanceled?: boolean;
   readonly reasonCode?: string;
   readonly comment?: string;
@@ -106,11 +108,24 @@ export interface TemplateRecord {
   readonly configs: Readonly<Record<string, unknown>>;
 }
 
-export type JobsValue = JobRecord | ThingJobsRecord | TemplateRecord;
+/**
+ * Which event types are published (UpdateEventConfigurations, DescribeEventConfigurations),
+ * for the types the jobs service publishes: `JOB` and `JOB_EXECUTION` (events.ts).
+ */
+export interface EventConfigurationsRecord {
+  readonly kind: 'event-configurations';
+  readonly enabled: Readonly<Partial<Record<'JOB' | 'JOB_EXECUTION', boolean>>>;
+  readonly createdAt: number;
+  readonly lastModifiedAt: number;
+}
+
+export type JobsValue = JobRecord | ThingJobsRecord | TemplateRecord | EventConfigurationsRecord;
 
 export const jobKey = (jobId: string): string => `job/${jobId}`;
 export const templateKey = (jobTemplateId: string): string => `template/${jobTemplateId}`;
 export const thingKey = (thingName: string): string => `thing/${thingName}`;
+/** The one event configurations record (account-wide, as AWS's). */
+export const EVENT_CONFIGURATIONS_KEY = 'config/event-configurations';
 
 /** AWS IoT limits and name patterns (API reference, CreateJob and JobExecutionStatusDetails). */
 export const JOB_LIMITS = {
@@ -162,6 +177,7 @@ const jobSchema = z.object({
   createdAt: epochMs,
   lastUpdatedAt: epochMs,
   completedAt: epochMs.optional(),
+  cancellationFinishedAt: epochMs.optional(),
   forceCanceled: z.boolean().optional(),
   reasonCode: z.string().optional(),
   comment: z.string().optional(),
@@ -179,8 +195,15 @@ const templateSchema = z.object({
   configs: z.record(z.string(), z.unknown()),
 });
 
-/** The schema of the value under a key: `job/...`, `template/...` or `thing/...`. */
+const eventConfigurationsSchema = z.object({
+  kind: z.literal('event-configurations'),
+  enabled: z.object({ JOB: z.boolean().optional(), JOB_EXECUTION: z.boolean().optional() }),
+  createdAt: epochMs,
+  lastModifiedAt: epochMs,
+});
+
+/** The schema of the value under a key: `job/...`, `template/...`, `config/...` or `thing/...`. */
 const schemaFor = (key: string): z.ZodType<JobsValue> =>
-  (key.startsWith('job/') ? jobSchema : key.startsWith('template/') ? templateSchema : thingJobsSchema) as unknown as z.ZodType<JobsValue>;
+  (key.startsWith('job/') ? jobSchema : key.startsWith('template/') ? templateSchema : key.startsWith('config/') ? eventConfigurationsSchema : thingJobsSchema) as unknown as z.ZodType<JobsValue>;
 
 export const jobsCodec: StateCodec<JobsValue> = jsonCodec<JobsValue>({ name: 'jobs record', version: 1, schema: schemaFor });

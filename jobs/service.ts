@@ -14,6 +14,10 @@ import { jobError } from './errors.js';
 import type { CancelExecutionInput, DeleteExecutionInput, ExecutionId, UpdateExecutionInput } from './execution.js';
 import { parseJobsTopic, pendingExecutions, publication, requestTopic } from './mqtt.js';
 import { JOB_LIMITS, jobKey, jobsCodec, templateKey, thingKey, timeoutAt, type TemplateRecord, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
+import { eventConfigurations, watchJobEvents, withJobEvents, type JobEventType } from './events.js';
+import { resolvePresignedUrls, withPresignedNotifications, type PresignGet } from './presign.js';
+import { readDocumentSource, type ReadObject } from './document-source.js';
+import type { EventConfigurationsRecord } from './model.js';
 
 /** How many per-thing commands one CreateJob, CancelJob or DeleteJob keeps in flight. */
 const FAN_OUT = 64;
@@ -28,6 +32,10 @@ export interface JobsServiceDeps {
   readonly clock?: () => number;
   /** How often due execution timers are looked for. Default 1 s. */
   readonly timerIntervalMs?: number;
+  /** Presigns the S3 objects job documents name (presign.ts); without it placeholders stay as written. */
+  readonly presignGet?: PresignGet;
+  /** Reads CreateJob's documentSource (document-source.ts); without it documentSource is refused. */
+  readonly readObject?: ReadObject;
 }
 
 /** The jobs control plane and the device's execution updates; every change goes to its key's owner. */
@@ -68,6 +76,14 @@ export interface Jobs {
   pending(thingName: string): Promise<ExecutionRecord[]>;
   cancelExecution(input: CancelExecutionInput): Promise<ExecutionRecord>;
   deleteExecution(input: DeleteExecutionInput): Promise<void>;
+  /** The job document as a device gets it: presigned URLs in place of their placeholders (presign.ts). */
+  deviceDocument(jobId: string): Promise<string | undefined>;
+  /** The document at CreateJob's documentSource (document-source.ts). @throws InvalidRequestException */
+  documentFromSource(source: string): Promise<string>;
+  /** DescribeEventConfigurations' JOB and JOB_EXECUTION (events.ts). */
+  eventConfigurations(): EventConfigurationsRecord | undefined;
+  /** UpdateEventConfigurations for JOB and JOB_EXECUTION. */
+  updateEventConfigurations(enabled: Partial<Record<JobEventType, boolean>>): Promise<EventConfigurationsRecord>;
 }
 
 export interface JobsService {
@@ -109,10 +125,16 @@ export function createJobProblem(input: CreateJobInput): string | undefined {
   return undefined;
 }
 
-/** The part of kiot's Config the jobs service reads: none yet (AWS's jobs limits are JOB_LIMITS); the parameter keeps every service's factory `(config, deps)`. */
-export type JobsConfig = Readonly<Record<never, never>>;
+/** The part of kiot's Config the jobs service reads (AWS's jobs limits are JOB_LIMITS). */
+export interface JobsConfig {
+  /** The account and region of the thing ARNs in job execution events. Default us-east-1, 000000000000. */
+  readonly arns?: { readonly partition?: string; readonly region: string; readonly accountId: string };
+}
 
-export function createJobsService(_config: JobsConfig, deps: JobsServiceDeps): JobsService {
+export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): JobsService {
+  const arns = config.arns ?? { region: 'us-east-1', accountId: '000000000000' };
+  const thingArn = (thingName: string) => `arn:${arns.partition ?? 'aws'}:iot:${arns.region}:${arns.accountId}:thing/${thingName}`;
+  let unwatch: (() => void) | undefined;
   const logger = deps.logger.child({ module: 'jobs' });
   let store: StateStore<JobsValue> | undefined;
   let unsubscribe: (() => void) | undefined;
@@ -181,6 +203,11 @@ export function createJobsService(_config: JobsConfig, deps: JobsServiceDeps): J
     }
   };
   const progress = (jobId: string): JobProgress => progressOf(byJob.get(jobId)?.values() ?? []);
+  /** The job's document with its presigned URLs, made for this request. */
+  const deviceDocument = async (s: StateStore<JobsValue>, jobId: string): Promise<string | undefined> => {
+    const v = s.get(jobKey(jobId));
+    return v?.kind === 'job' ? resolvePresignedUrls(v.document, v.configs['presignedUrlConfig'], deps.presignGet) : undefined;
+  };
   const executionsOfJob = (jobId: string): ReadonlyMap<string, ExecutionRecord> => byJob.get(jobId) ?? new Map();
 
   /** CancelJob's second step: each QUEUED execution (and IN_PROGRESS one, with force) is canceled by its thing's owner. */
@@ -268,6 +295,10 @@ export function createJobsService(_config: JobsConfig, deps: JobsServiceDeps): J
       async deleteExecution(input) {
         await s.execute('jobs.delete-execution', input);
       },
+      deviceDocument: (jobId) => deviceDocument(s, jobId),
+      documentFromSource: (source) => readDocumentSource(source, deps.readObject),
+      eventConfigurations: () => eventConfigurations(s),
+      updateEventConfigurations: (enabled) => s.execute('jobs.update-event-configurations', { enabled }),
     };
   };
 
@@ -279,10 +310,7 @@ export function createJobsService(_config: JobsConfig, deps: JobsServiceDeps): J
     const request = parseJobsTopic(envelope.topic);
     const s = store;
     if (!request || !s) return undefined;
-    const documentOf = (jobId: string) => {
-      const v = s.get(jobKey(jobId));
-      return v?.kind === 'job' ? v.document : undefined;
-    };
+    const documentOf = (jobId: string) => deviceDocument(s, jobId);
     const handle = () =>
       askUntilAnswered(
         async () => {
@@ -300,10 +328,12 @@ export function createJobsService(_config: JobsConfig, deps: JobsServiceDeps): J
 
   return {
     async start() {
-      store = await StateStore.open<JobsValue>({ log: deps.log, logger, topic: topicSpec(TOPICS.jobs), codec: jobsCodec, commands: jobsCommands(progress), clock });
+      store = await StateStore.open<JobsValue>({ log: deps.log, logger, topic: topicSpec(TOPICS.jobs), codec: jobsCodec, commands: withPresignedNotifications(withJobEvents(jobsCommands(progress), { progress, thingArn }), deps.presignGet), clock });
       // No await between the replay and the subscription: no change falls between them.
       for (const [, value] of store.entries()) index(undefined, value);
       unsubscribe = store.onChange((change) => index(change.previous, change.value));
+      const s = store;
+      unwatch = watchJobEvents(s, progress, (name, input) => s.execute(name, input), logger, () => stopping !== undefined);
       await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
       consumer = createEnvelopeConsumer({
         log: deps.log,
@@ -328,6 +358,7 @@ export function createJobsService(_config: JobsConfig, deps: JobsServiceDeps): J
         await consumer?.stop();
         await Promise.allSettled([...inFlight]);
         unsubscribe?.();
+        unwatch?.();
         await store?.close();
       })());
     },

@@ -3,7 +3,8 @@
  * key from (templated) parameters, optional canned ACL. The body is the output as JSON text, or
  * the bytes of a Binary output. S3 has no batch put, so a batch is written as concurrent
  * PutObject requests and each record's outcome is reported on its own. This is the one place
- * that imports `@aws-sdk/client-s3`.
+ * that imports `@aws-sdk/client-s3` and `@aws-sdk/s3-request-presigner` (the jobs service's
+ * presigned URLs and documentSource reads go through `createS3Api` too).
  */
 import type { ObjectCannedACL, S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
@@ -42,6 +43,8 @@ export interface S3Api {
    * large inputs (provisioning's bulk registration tasks).
    */
   getObjectStream(input: { bucket: string; key: string; start: number }, signal?: AbortSignal): Promise<{ body: AsyncIterable<Uint8Array>; size: number }>;
+  /** A presigned GET URL of one object on this client's endpoint, valid for `expiresInSec` (jobs' presigned URLs). */
+  presignGetObject(input: { bucket: string; key: string; expiresInSec: number }): Promise<string>;
   destroy(): void;
 }
 
@@ -55,6 +58,9 @@ type S3Sdk = typeof import('@aws-sdk/client-s3');
 let sdk: Promise<S3Sdk> | undefined;
 /** Loaded on first use, so that `kiot` commands that write nothing to S3 do not pay for the import. */
 const loadSdk = (): Promise<S3Sdk> => (sdk ??= import('@aws-sdk/client-s3'));
+type PresignerSdk = typeof import('@aws-sdk/s3-request-presigner');
+let presigner: Promise<PresignerSdk> | undefined;
+const loadPresigner = (): Promise<PresignerSdk> => (presigner ??= import('@aws-sdk/s3-request-presigner'));
 
 export function createS3Api(settings: AwsClientSettings = {}): S3Api {
   let ready: Promise<{ m: S3Sdk; client: S3Client }> | undefined;
@@ -88,6 +94,10 @@ export function createS3Api(settings: AwsClientSettings = {}): S3Api {
       }
       const body = out.Body as AsyncIterable<Uint8Array> | undefined;
       return { body: body ?? (async function* () {})(), size: out.ContentLength ?? 0 };
+    },
+    async presignGetObject({ bucket, key, expiresInSec }) {
+      const [{ m, client: c }, p] = await Promise.all([client(), loadPresigner()]);
+      return p.getSignedUrl(c, new m.GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: expiresInSec });
     },
     async probe(signal) {
       const { m, client: c } = await client();

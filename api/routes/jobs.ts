@@ -14,6 +14,7 @@ import {
   jobError,
   jobExceptionOf,
   pendingExecutionSummary,
+  presignedUrlExpiry,
   secondsBeforeTimeout,
   statusDetailsProblem,
   type CreateJobInput,
@@ -35,7 +36,7 @@ const JOB_STATUSES = ['IN_PROGRESS', 'CANCELED', 'COMPLETED', 'DELETION_IN_PROGR
 /** CreateJob members kiot keeps and answers as given, without acting on them yet (jobs/README.md). */
 const KEPT_CONFIGS = ['presignedUrlConfig', 'jobExecutionsRolloutConfig', 'abortConfig', 'timeoutConfig', 'jobExecutionsRetryConfig', 'documentParameters'] as const;
 /** CreateJob members kiot refuses rather than ignore. */
-const UNSUPPORTED = ['documentSource', 'schedulingConfig', 'destinationPackageVersions', 'maintenanceWindows'] as const;
+const UNSUPPORTED = ['schedulingConfig', 'destinationPackageVersions', 'maintenanceWindows'] as const;
 /** The configs a job template keeps (CreateJobTemplate's members; documentParameters is CreateJob's only). */
 const TEMPLATE_CONFIGS = KEPT_CONFIGS.filter((m) => m !== 'documentParameters');
 
@@ -88,6 +89,8 @@ function readConfigs(body: Record<string, unknown>, members: readonly string[]):
     const value = optionalObject(body, member);
     if (value !== undefined) configs[member] = value;
   }
+  // presignedUrlConfig.expiresInSec: 60 to 3600 (jobs/presign.ts).
+  if (configs['presignedUrlConfig'] !== undefined) presignedUrlExpiry(configs['presignedUrlConfig']);
   const minutes = (configs['timeoutConfig'] as { inProgressTimeoutInMinutes?: unknown } | undefined)?.inProgressTimeoutInMinutes;
   if (minutes !== undefined && !(Number.isInteger(minutes) && (minutes as number) >= 1 && (minutes as number) <= JOB_LIMITS.stepTimeoutMaxMinutes)) {
     throw invalid('timeoutConfig.inProgressTimeoutInMinutes must be a whole number of minutes from 1 to 10080');
@@ -231,6 +234,14 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
     ...(jobDocument !== undefined ? { jobDocument } : {}),
   });
 
+  /** The document a CreateJob or CreateJobTemplate body gives inline, or read from its documentSource (S3). */
+  const documentOf = async (body: Record<string, unknown>): Promise<string | undefined> => {
+    const inline = optionalString(body, 'document');
+    const source = optionalString(body, 'documentSource');
+    if (inline !== undefined && source !== undefined) throw invalid('give document or documentSource, not both');
+    return source === undefined ? inline : jobs.documentFromSource(source);
+  };
+
   const executionStatusFilter = (request: AwsRequest) => oneOf<ExecutionStatus>(queryString(request, 'status'), EXECUTION_STATUSES, 'status');
 
   return [
@@ -247,8 +258,8 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         // A job from a template: the template's document and configs, each overridden by the request's.
         const templateArn = optionalString(body, 'jobTemplateArn');
         const template = templateArn === undefined ? undefined : existingTemplate(templateIdOf(templateArn));
-        const document = optionalString(body, 'document') ?? template?.document;
-        if (document === undefined) throw invalid('document is required (kiot has no documentSource)');
+        const document = (await documentOf(body)) ?? template?.document;
+        if (document === undefined) throw invalid('document or documentSource is required');
         const targetSelection = oneOf(optionalString(body, 'targetSelection'), ['SNAPSHOT', 'CONTINUOUS'] as const, 'targetSelection') ?? 'SNAPSHOT';
         if (targetSelection === 'CONTINUOUS') throw invalid('targetSelection CONTINUOUS is not supported by kiot yet');
         const description = optionalString(body, 'description');
@@ -396,7 +407,7 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         if (!e || (executionNumber !== undefined && e.executionNumber !== executionNumber)) throw jobError('ResourceNotFoundException', `Job execution of job ${jobId} on thing ${thingName} does not exist`);
         if (!dataPlane) return { execution: executionShape(thingName, e, Date.now()) };
         // The data plane's JobExecution: statusDetails as a plain map, the job document as text (includeJobDocument, default true).
-        const document = (queryBoolean(request, 'includeJobDocument') ?? true) ? jobs.job(e.jobId)?.document : undefined;
+        const document = (queryBoolean(request, 'includeJobDocument') ?? true) ? await jobs.deviceDocument(e.jobId) : undefined;
         return { execution: dataPlaneExecution(thingName, e, document) };
       },
     },
@@ -419,7 +430,7 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
           if (value !== undefined) numbers[member] = value;
         }
         const updated = await jobs.updateExecution({ thingName, jobId, status, ...(statusDetails ? { statusDetails } : {}), ...numbers }).catch((err: unknown) => Promise.reject(dataPlaneError(err)));
-        const document = optionalBoolean(body, 'includeJobDocument') ? jobs.job(jobId)?.document : undefined;
+        const document = optionalBoolean(body, 'includeJobDocument') ? await jobs.deviceDocument(jobId) : undefined;
         return {
           ...(optionalBoolean(body, 'includeJobExecutionState') ? { executionState: { status: updated.status, statusDetails: updated.statusDetails ?? {}, versionNumber: updated.versionNumber } } : {}),
           ...(document !== undefined ? { jobDocument: document } : {}),
@@ -438,7 +449,7 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         const statusDetails = optionalObject(body, 'statusDetails') as Record<string, string> | undefined;
         const stepTimeoutInMinutes = optionalInteger(body, 'stepTimeoutInMinutes');
         const started = await jobs.startNext({ thingName, ...(statusDetails ? { statusDetails } : {}), ...(stepTimeoutInMinutes !== undefined ? { stepTimeoutInMinutes } : {}) });
-        return started ? { execution: dataPlaneExecution(thingName, started, jobs.job(started.jobId)?.document) } : {};
+        return started ? { execution: dataPlaneExecution(thingName, started, await jobs.deviceDocument(started.jobId)) } : {};
       },
     },
     {
@@ -487,8 +498,8 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         const fromId = fromArn === undefined ? undefined : /^arn:[^:]+:iot:[^:]*:[^:]*:job\/([a-zA-Z0-9_-]{1,64})$/.exec(fromArn)?.[1];
         if (fromArn !== undefined && fromId === undefined) throw invalid(`jobArn: ${JSON.stringify(fromArn)} is not a job ARN`);
         const job = fromId === undefined ? undefined : existingJob(fromId);
-        const document = optionalString(body, 'document') ?? job?.document;
-        if (document === undefined) throw invalid('document or jobArn is required (kiot has no documentSource)');
+        const document = (await documentOf(body)) ?? job?.document;
+        if (document === undefined) throw invalid('document, documentSource or jobArn is required');
         const problem = createJobProblem({ jobId: jobTemplateId, targets: ['-'], targetSelection: 'SNAPSHOT', document, thingGroupNames: [], configs: {} });
         if (problem) throw invalid(problem.replace('jobId', 'jobTemplateId'));
         const inherited = Object.fromEntries(Object.entries(job?.configs ?? {}).filter(([k]) => (TEMPLATE_CONFIGS as readonly string[]).includes(k)));
