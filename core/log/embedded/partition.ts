@@ -1,4 +1,3 @@
-import { writeSync } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../logger.js';
@@ -15,6 +14,7 @@ import {
   decodeRecords,
   type FrameInput,
 } from './frame.js';
+import type { DiskThread } from './disk-thread.js';
 import { SEGMENT_FILE, Segment, corrupt, segmentFileName } from './segment.js';
 
 export interface PartitionSettings {
@@ -85,12 +85,13 @@ export class Partition {
     public settings: PartitionSettings,
     segments: Segment[],
     readonly logger: Logger,
+    readonly disk: DiskThread,
   ) {
     this.#segments = segments;
     this.#activeSince = Date.now();
   }
 
-  static async open(dir: string, topic: string, id: number, settings: PartitionSettings, logger: Logger): Promise<Partition> {
+  static async open(dir: string, topic: string, id: number, settings: PartitionSettings, logger: Logger, disk: DiskThread): Promise<Partition> {
     await mkdir(dir, { recursive: true });
     const bases: number[] = [];
     for (const name of await readdir(dir)) {
@@ -117,7 +118,7 @@ export class Partition {
       await Promise.all(segments.map((s) => s.close()));
       throw err;
     }
-    return new Partition(dir, topic, id, settings, segments, logger);
+    return new Partition(dir, topic, id, settings, segments, logger, disk);
   }
 
   /** First offset still stored. */
@@ -174,13 +175,9 @@ export class Partition {
       for (const r of p.records) inputs.push({ offset: offset++, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers });
     }
     const frame = encodeFrame(inputs);
-    // Positional write at the durable end: a failed attempt is simply overwritten by the next.
-    // Synchronous: copying a frame into the page cache takes a few µs, less than handing the
-    // write to libuv's thread pool and back costs the event loop; the fdatasync, which waits for
-    // the disk, stays asynchronous.
-    let written = 0;
-    while (written < frame.length) written += writeSync(segment.fh.fd, frame, written, frame.length - written, segment.size + written);
-    await segment.fh.datasync();
+    // Positional write at the durable end (a failed attempt is simply overwritten by the next),
+    // then fdatasync: on the log's disk thread, with the other partitions' writes of this cycle.
+    await this.disk.write(segment.fh.fd, frame, segment.size);
     segment.noteAppended(frame);
     // Kept only while a consumer follows the end (waits for data, or read the tail a moment
     // ago): held for nobody, the frames would outlive young-generation GC and cost every append.
