@@ -8,7 +8,7 @@ import { certificateOperations } from '../api/routes/certificates.js';
 import { endpointOperations } from '../api/routes/endpoint.js';
 import { policyOperations } from '../api/routes/policies.js';
 import { retainedMessageOperations } from '../api/routes/retained.js';
-import { jobOperations } from '../api/routes/jobs.js';
+import { jobOperations, thingGroupMembership } from '../api/routes/jobs.js';
 import { provisioningOperations } from '../api/routes/provisioning.js';
 import { shadowOperations } from '../api/routes/shadow.js';
 import { notImplementedOperations } from '../api/routes/unimplemented.js';
@@ -158,6 +158,11 @@ export async function startPlatform(
       has('bridge') && config.bridge ? startService(createBridge(config.bridge, { log, logger }), stops) : undefined,
     ] as const);
     security = registered?.security;
+    // CONTINUOUS jobs follow thing-group membership from this process's registry view.
+    if (jobs && registered) {
+      const unfollow = jobs.followMembership(thingGroupMembership(registered.registry));
+      stops.push(async () => unfollow());
+    }
     const customAuth = registered?.customAuth;
     if (shadows) operations.push(...shadowOperations(shadows, arnScopeOf(config)));
 

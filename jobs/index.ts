@@ -5,3 +5,7 @@ export { statusDetailsProblem, type CancelExecutionInput, type DeleteExecutionIn
 export { jobError, jobExceptionOf, type JobException } from './errors.js';
 export { EXECUTION_STATUSES, JOB_LIMITS, isTerminal, secondsBeforeTimeout, type ExecutionRecord, type ExecutionStatus, type JobRecord, type JobStatus, type TemplateRecord } from './model.js';
 export { executionSummary as pendingExecutionSummary } from './mqtt.js';
+export { type ThingMembership } from './continuous.js';
+export { rolloutConfigProblem } from './rollout.js';
+export { abortConfigProblem } from './abort.js';
+export { retryConfigProblem } from './retry.js';

@@ -10,7 +10,10 @@ import { iotArn, nameFromArn, paginate, type ArnScope, type ThingRegistry } from
 import {
   EXECUTION_STATUSES,
   JOB_LIMITS,
+  abortConfigProblem,
   createJobProblem,
+  retryConfigProblem,
+  rolloutConfigProblem,
   jobError,
   jobExceptionOf,
   pendingExecutionSummary,
@@ -22,6 +25,7 @@ import {
   type JobRecord,
   type Jobs,
   type TemplateRecord,
+  type ThingMembership,
 } from '../../jobs/index.js';
 import { PlatformError } from '../../core/index.js';
 import type { AwsOperation, AwsRequest } from '../operation.js';
@@ -32,7 +36,7 @@ import { bodyObject, epochSeconds, optionalInteger, optionalObject, optionalStri
 export type JobTargetRegistry = Pick<ThingRegistry, 'thing' | 'thingGroup' | 'thingGroups' | 'things'>;
 
 const JOB_STATUSES = ['IN_PROGRESS', 'CANCELED', 'COMPLETED', 'DELETION_IN_PROGRESS', 'SCHEDULED'];
-/** CreateJob members kiot keeps and answers as given, without acting on them yet (jobs/README.md). */
+/** CreateJob members kiot keeps and answers as given (jobs/README.md says which it acts on). */
 const KEPT_CONFIGS = ['presignedUrlConfig', 'jobExecutionsRolloutConfig', 'abortConfig', 'timeoutConfig', 'jobExecutionsRetryConfig', 'documentParameters'] as const;
 /** CreateJob members kiot refuses rather than ignore. */
 const UNSUPPORTED = ['documentSource', 'schedulingConfig', 'destinationPackageVersions', 'maintenanceWindows'] as const;
@@ -92,6 +96,11 @@ function readConfigs(body: Record<string, unknown>, members: readonly string[]):
   if (minutes !== undefined && !(Number.isInteger(minutes) && (minutes as number) >= 1 && (minutes as number) <= JOB_LIMITS.stepTimeoutMaxMinutes)) {
     throw invalid('timeoutConfig.inProgressTimeoutInMinutes must be a whole number of minutes from 1 to 10080');
   }
+  const problem =
+    (configs['jobExecutionsRolloutConfig'] !== undefined ? rolloutConfigProblem(configs['jobExecutionsRolloutConfig']) : undefined) ??
+    (configs['abortConfig'] !== undefined ? abortConfigProblem(configs['abortConfig']) : undefined) ??
+    (configs['jobExecutionsRetryConfig'] !== undefined ? retryConfigProblem(configs['jobExecutionsRetryConfig']) : undefined);
+  if (problem) throw invalid(problem);
   return configs;
 }
 
@@ -121,19 +130,51 @@ export function resolveTargets(registry: JobTargetRegistry, targets: readonly st
     groups.push(groupName);
   }
   if (groups.length > 0) {
-    // The groups and every group below them (a group's parent is set once, at creation).
-    const children = new Map<string, string[]>();
-    for (const g of registry.thingGroups()) if (g.parentGroupName !== undefined) children.set(g.parentGroupName, [...(children.get(g.parentGroupName) ?? []), g.thingGroupName]);
-    const covered = new Set<string>();
-    const stack = [...groups];
-    for (let g = stack.pop(); g !== undefined; g = stack.pop()) {
-      if (covered.has(g)) continue;
-      covered.add(g);
-      stack.push(...(children.get(g) ?? []));
-    }
+    const covered = coveredGroups(registry, groups);
     for (const t of registry.things()) if (t.groups.some((m) => covered.has(m.groupName))) things.add(t.thingName);
   }
   return { things, groups };
+}
+
+/** The groups and every group below them (a group's parent is set once, at creation). */
+function coveredGroups(registry: Pick<ThingRegistry, 'thingGroups'>, groups: readonly string[]): Set<string> {
+  const children = new Map<string, string[]>();
+  for (const g of registry.thingGroups()) if (g.parentGroupName !== undefined) children.set(g.parentGroupName, [...(children.get(g.parentGroupName) ?? []), g.thingGroupName]);
+  const covered = new Set<string>();
+  const stack = [...groups];
+  for (let g = stack.pop(); g !== undefined; g = stack.pop()) {
+    if (covered.has(g)) continue;
+    covered.add(g);
+    stack.push(...(children.get(g) ?? []));
+  }
+  return covered;
+}
+
+/**
+ * Thing-group membership as the jobs service follows it for CONTINUOUS jobs (jobs/continuous.ts),
+ * read from this process's registry view: a thing's change reaches the listener when its
+ * groups changed, or it was created or deleted.
+ */
+export function thingGroupMembership(registry: JobTargetRegistry & Pick<ThingRegistry, 'onChange'>): ThingMembership {
+  const groupsOf = (t: { groups: readonly { groupName: string }[] } | undefined) => (t?.groups ?? []).map((m) => m.groupName).sort().join('\n');
+  return {
+    *thingsIn(groupNames) {
+      const covered = coveredGroups(registry, groupNames);
+      for (const t of registry.things()) if (t.groups.some((m) => covered.has(m.groupName))) yield t.thingName;
+    },
+    isIn(thingName, groupNames) {
+      const thing = registry.thing(thingName);
+      if (!thing || thing.groups.length === 0) return false;
+      const covered = coveredGroups(registry, groupNames);
+      return thing.groups.some((m) => covered.has(m.groupName));
+    },
+    onThingChange(listener) {
+      return registry.onChange((change) => {
+        if (change.kind !== 'thing') return;
+        if (change.previous === undefined || change.value === undefined || groupsOf(change.previous) !== groupsOf(change.value)) listener(change.name);
+      });
+    },
+  };
 }
 
 export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: ArnScope): AwsOperation[] {
@@ -199,7 +240,7 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
     ...(e.startedAt !== undefined ? { startedAt: epochSeconds(e.startedAt) } : {}),
     lastUpdatedAt: epochSeconds(e.lastUpdatedAt),
     executionNumber: e.executionNumber,
-    retryAttempt: 0,
+    retryAttempt: e.retryAttempt ?? 0,
   });
 
   const executionShape = (thingName: string, e: ExecutionRecord, now: number) => ({
@@ -250,7 +291,6 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         const document = optionalString(body, 'document') ?? template?.document;
         if (document === undefined) throw invalid('document is required (kiot has no documentSource)');
         const targetSelection = oneOf(optionalString(body, 'targetSelection'), ['SNAPSHOT', 'CONTINUOUS'] as const, 'targetSelection') ?? 'SNAPSHOT';
-        if (targetSelection === 'CONTINUOUS') throw invalid('targetSelection CONTINUOUS is not supported by kiot yet');
         const description = optionalString(body, 'description');
         const configs = { ...template?.configs, ...readConfigs(body, KEPT_CONFIGS), ...(templateArn !== undefined ? { jobTemplateArn: templateArn } : {}) };
         const { things, groups } = resolveTargets(registry, targets);
