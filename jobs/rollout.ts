@@ -8,9 +8,9 @@
  *
  * Rate: at most `ratePerMinute` things are released in each minute window; a window opens when
  * the first step after the previous one's minute runs. With exponentialRate the rate starts at
- * baseRatePerMinute and is multiplied by incrementFactor (rounded down, at least +1) each time
- * numberOfNotifiedThings things were notified, or numberOfSucceededThings succeeded, since the
- * last increase; maximumPerMinute (default 1000) caps it.
+ * baseRatePerMinute and, when a window opens, is multiplied by incrementFactor (rounded down,
+ * at least +1) if numberOfNotifiedThings things were notified, or numberOfSucceededThings
+ * succeeded, since the last increase; maximumPerMinute (default 1000) caps it.
  */
 import type { RolloutState } from './model.js';
 
@@ -82,8 +82,9 @@ function raised(config: RolloutConfig, state: RolloutState, succeeded: number): 
  */
 export function rolloutStep(config: RolloutConfig, state: RolloutState, now: number, succeeded: number): RolloutState {
   if (state.released >= state.total) return state;
-  let next = raised(config, state, succeeded);
-  if (now >= next.windowStartAt + WINDOW_MS) next = { ...next, windowStartAt: now, windowCount: 0 };
+  // The rate changes between windows only: a window never releases more than the rate it began with.
+  let next = state;
+  if (now >= next.windowStartAt + WINDOW_MS) next = { ...raised(config, next, succeeded), windowStartAt: now, windowCount: 0 };
   const release = Math.min(next.ratePerMinute - next.windowCount, next.total - next.released);
   if (release <= 0) return next;
   return { ...next, released: next.released + release, windowCount: next.windowCount + release };
