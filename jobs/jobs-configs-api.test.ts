@@ -1,0 +1,121 @@
+/**
+ * CONTINUOUS jobs, rollout rates, abort criteria and retries through `@aws-sdk/client-iot`
+ * against a real kiot (every role, embedded log) in this process: group membership changed
+ * with the registry's own operations reaches the jobs service; a device's reports go through a
+ * second jobs service on the same log (as jobs-api.test.ts does).
+ */
+import {
+  AddThingToThingGroupCommand,
+  CreateJobCommand,
+  CreateThingCommand,
+  CreateThingGroupCommand,
+  DeleteThingCommand,
+  DescribeJobCommand,
+  DescribeJobExecutionCommand,
+  IoTClient,
+  ListJobExecutionsForJobCommand,
+  ListJobExecutionsForThingCommand,
+  ListJobsCommand,
+  RemoveThingFromThingGroupCommand,
+} from '@aws-sdk/client-iot';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startTestPlatform, type TestPlatform } from '../cli/testing.js';
+import { silentLogger } from '../core/index.js';
+import { createJobsService, type Jobs } from './index.js';
+
+let kiot: TestPlatform;
+let iot: IoTClient;
+let device: Jobs;
+let stopDevice: () => Promise<void>;
+let account = '';
+
+const thingArn = (name: string) => `arn:aws:iot:us-east-1:${account}:thing/${name}`;
+const groupArn = (name: string) => `arn:aws:iot:us-east-1:${account}:thinggroup/${name}`;
+
+beforeAll(async () => {
+  kiot = await startTestPlatform();
+  iot = kiot.client(IoTClient);
+  const service = createJobsService({}, { log: kiot.platform.log, logger: silentLogger() });
+  device = await service.start();
+  stopDevice = () => service.stop();
+  const created = await iot.send(new CreateThingCommand({ thingName: 'probe' }));
+  account = created.thingArn!.split(':')[4]!;
+}, 60_000);
+
+afterAll(async () => {
+  await stopDevice?.();
+  await kiot?.stop();
+});
+
+const thingsIn = async (group: string, things: string[]) => {
+  for (const thingName of things) {
+    await iot.send(new CreateThingCommand({ thingName }));
+    await iot.send(new AddThingToThingGroupCommand({ thingName, thingGroupName: group }));
+  }
+};
+const statusOf = async (jobId: string, thingName: string) => {
+  try {
+    return (await iot.send(new DescribeJobExecutionCommand({ jobId, thingName }))).execution?.status;
+  } catch {
+    return undefined;
+  }
+};
+
+test('CONTINUOUS: things added to the group or a nested group later get the job, removed ones have it REMOVED; the job stays IN_PROGRESS', async () => {
+  await iot.send(new CreateThingGroupCommand({ thingGroupName: 'line' }));
+  await iot.send(new CreateThingGroupCommand({ thingGroupName: 'line-a', parentGroupName: 'line' }));
+  await thingsIn('line', ['press-1']);
+  await iot.send(new CreateJobCommand({ jobId: 'watch', targets: [groupArn('line')], document: '{"op":"watch"}', targetSelection: 'CONTINUOUS' }));
+  expect(await statusOf('watch', 'press-1')).toBe('QUEUED');
+
+  await thingsIn('line-a', ['press-2', 'press-3']);
+  await expect.poll(() => statusOf('watch', 'press-3'), { timeout: 10_000 }).toBe('QUEUED');
+  expect(await statusOf('watch', 'press-2')).toBe('QUEUED');
+  await iot.send(new RemoveThingFromThingGroupCommand({ thingName: 'press-2', thingGroupName: 'line-a' }));
+  await expect.poll(() => statusOf('watch', 'press-2'), { timeout: 10_000 }).toBe('REMOVED');
+  await iot.send(new DeleteThingCommand({ thingName: 'press-3' }));
+  await expect.poll(() => statusOf('watch', 'press-3'), { timeout: 10_000 }).toBe('REMOVED');
+
+  await device.updateExecution({ thingName: 'press-1', jobId: 'watch', status: 'SUCCEEDED' });
+  const { job } = await iot.send(new DescribeJobCommand({ jobId: 'watch' }));
+  expect(job).toMatchObject({ status: 'IN_PROGRESS', targetSelection: 'CONTINUOUS' });
+  expect(job!.jobProcessDetails).toMatchObject({ numberOfSucceededThings: 1, numberOfRemovedThings: 2, numberOfQueuedThings: 0 });
+  expect((await iot.send(new ListJobsCommand({ targetSelection: 'CONTINUOUS' }))).jobs!.map((j) => j.jobId)).toEqual(['watch']);
+});
+
+test('jobExecutionsRolloutConfig: CreateJob returns with the first minute released; DescribeJob shows the rollout still processing', async () => {
+  await iot.send(new CreateThingGroupCommand({ thingGroupName: 'slow' }));
+  await thingsIn('slow', ['s-1', 's-2', 's-3']);
+  await iot.send(new CreateJobCommand({ jobId: 'staged', targets: [groupArn('slow')], document: '{}', jobExecutionsRolloutConfig: { maximumPerMinute: 1 } }));
+  const { job } = await iot.send(new DescribeJobCommand({ jobId: 'staged' }));
+  expect(job).toMatchObject({ status: 'IN_PROGRESS', jobExecutionsRolloutConfig: { maximumPerMinute: 1 } });
+  expect(job!.jobProcessDetails).toMatchObject({ processingTargets: [groupArn('slow')], numberOfQueuedThings: 1 });
+  expect((await iot.send(new ListJobExecutionsForJobCommand({ jobId: 'staged' }))).executionSummaries).toHaveLength(1);
+});
+
+test('jobExecutionsRetryConfig and abortConfig: a FAILED execution is retried (retryAttempt 1), and failures past the threshold cancel the job', async () => {
+  await iot.send(new CreateThingGroupCommand({ thingGroupName: 'flaky' }));
+  await thingsIn('flaky', ['f-1', 'f-2', 'f-3', 'f-4']);
+  await iot.send(
+    new CreateJobCommand({
+      jobId: 'risky',
+      targets: [groupArn('flaky')],
+      document: '{}',
+      jobExecutionsRetryConfig: { criteriaList: [{ failureType: 'FAILED', numberOfRetries: 1 }] },
+      abortConfig: { criteriaList: [{ failureType: 'ALL', action: 'CANCEL', thresholdPercentage: 50, minNumberOfExecutedThings: 4 }] },
+    }),
+  );
+  await device.updateExecution({ thingName: 'f-1', jobId: 'risky', status: 'FAILED' });
+  const listed = (await iot.send(new ListJobExecutionsForThingCommand({ thingName: 'f-1' }))).executionSummaries!;
+  expect(listed.find((e) => e.jobId === 'risky')!.jobExecutionSummary).toMatchObject({ status: 'QUEUED', retryAttempt: 1, executionNumber: 2 });
+  // The retried attempt fails for good, a second thing rejects: 2 of 4 notified failed.
+  await device.updateExecution({ thingName: 'f-1', jobId: 'risky', status: 'FAILED' });
+  await device.updateExecution({ thingName: 'f-2', jobId: 'risky', status: 'IN_PROGRESS' });
+  await device.updateExecution({ thingName: 'f-3', jobId: 'risky', status: 'REJECTED' });
+  await expect.poll(async () => (await iot.send(new DescribeJobCommand({ jobId: 'risky' }))).job?.status, { timeout: 10_000 }).toBe('CANCELED');
+  const { job } = await iot.send(new DescribeJobCommand({ jobId: 'risky' }));
+  expect(job).toMatchObject({ reasonCode: 'ABORT_CRITERIA_MET', forceCanceled: false });
+  expect(job!.comment).toContain('2 of 4 notified things');
+  await expect.poll(() => statusOf('risky', 'f-4'), { timeout: 10_000 }).toBe('CANCELED');
+  expect(await statusOf('risky', 'f-2')).toBe('IN_PROGRESS');
+});
