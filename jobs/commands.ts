@@ -341,15 +341,14 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     },
   };
 
-  /** A job with a rollout rate starts rolling out its `total` things (`rollout/<jobId>/<n>` are written). */
+  /** A job starts rolling out its `total` things (`rollout/<jobId>/<n>` are written), at its rate if it has one. */
   const beginRollout: JobsCommand<{ jobId: string; total: number }, JobRecord | null> = {
     name: 'jobs.begin-rollout',
     keys: (input) => [jobKey(input.jobId)],
     run(state, input, ctx) {
       const job = jobOf(state, input.jobId);
-      const config = job && rolloutConfigOf(job.configs);
-      if (!job || !config || job.rollout) return { writes: [], result: job ?? null };
-      const started: JobRecord = { ...job, rollout: startRollout(config, input.total, ctx.now), lastUpdatedAt: ctx.now };
+      if (!job || job.rollout) return { writes: [], result: job ?? null };
+      const started: JobRecord = { ...job, rollout: startRollout(rolloutConfigOf(job.configs), input.total, ctx.now), lastUpdatedAt: ctx.now };
       // Targets that hold no thing: nothing to roll out.
       const next = input.total === 0 ? stopRollout(started) : started;
       return { writes: [writeJob(state, next, input.jobId)], result: next };
@@ -366,9 +365,8 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     keys: (input) => [jobKey(input.jobId)],
     run(state, input, ctx) {
       const job = jobOf(state, input.jobId);
-      const config = job && rolloutConfigOf(job.configs);
-      if (!job?.rollout || !config || job.status !== 'IN_PROGRESS') return { writes: [], result: { from: 0, to: 0 } };
-      const rollout = rolloutStep(config, job.rollout, ctx.now, progress(input.jobId).counts.SUCCEEDED);
+      if (!job?.rollout || job.status !== 'IN_PROGRESS') return { writes: [], result: { from: 0, to: 0 } };
+      const rollout = rolloutStep(rolloutConfigOf(job.configs), job.rollout, ctx.now, progress(input.jobId).counts.SUCCEEDED);
       const result = { from: rollout.queued, to: rollout.released };
       if (JSON.stringify(rollout) === JSON.stringify(job.rollout)) return { writes: [], result };
       return { writes: [writeJob(state, { ...job, rollout }, input.jobId)], result };

@@ -222,3 +222,31 @@ test('CONTINUOUS: a thing that joins a targeted group (or one nested under it) g
   await new Promise((r) => setTimeout(r, 200));
   expect(jobs.execution('after', 'live')).toBeUndefined();
 });
+
+test('a CreateJob cut short after its things were stored is finished by the next process; a job over several chunks drops them once queued', async () => {
+  clock.now = T0;
+  const { log } = await openLog();
+  const first = await startJobs(log);
+  // 2500 things: three chunk records, queued chunk by chunk inside CreateJob.
+  await first.jobs.createJob(job('big', {}), things(2500));
+  expect(first.jobs.progress('big').counts.QUEUED).toBe(2500);
+  expect(first.jobs.job('big')).toMatchObject({ rollout: { total: 2500, queued: 2500 } });
+  expect(first.jobs.job('big')?.processingTargets).toBeUndefined();
+  await first.jobs.createJob(job('cut-short', {}), things(5));
+  const stored = first.jobs.job('cut-short')!;
+  await first.stop();
+  const raw = await StateStore.open<JobsValue>({ log, logger: silentLogger(), topic: topicSpec(TOPICS.jobs), codec: jobsCodec });
+  expect([...raw.keys()].filter((k) => k.startsWith('rollout/'))).toEqual([]);
+  // What a process that died right after `jobs.begin-rollout` left: the things stored, none queued.
+  await raw.write([
+    { key: 'rollout/half/0', value: { kind: 'rollout-chunk', jobId: 'half', index: 0, things: things(5) } },
+    { key: 'job/half', value: { ...stored, jobId: 'half', processingTargets: stored.targets, rollout: { ...stored.rollout!, total: 5, released: 0, queued: 0 } } satisfies JobRecord },
+  ]);
+  await raw.close();
+
+  const second = await startJobs(log);
+  await expect.poll(() => second.jobs.job('half')?.processingTargets, { timeout: 10_000 }).toBeUndefined();
+  expect(second.jobs.progress('half').counts.QUEUED).toBe(5);
+  // dev-0 had big (1) and cut-short (2): half is its third execution, queued once.
+  expect(second.jobs.executionsOfThing('dev-0').map((e) => [e.jobId, e.executionNumber])).toEqual([['big', 1], ['cut-short', 2], ['half', 3]]);
+});

@@ -1,20 +1,23 @@
 /**
- * The rollout driver: the I/O around rollout.ts. CreateJob of a job with a rollout rate writes
- * the things it targets, in order, as `rollout/<jobId>/<n>` records (ROLLOUT_CHUNK names each,
- * a few records per append, so the request holds one batch at a time beyond the names it was
- * given) and starts the rollout in the job's record; from then on the service's timer loop
- * drives it here: the job's owner releases what the rate allows (`jobs.rollout-step`), this
- * process queues those things and records them as queued (`jobs.rollout-queued`).
+ * The rollout driver: the I/O around rollout.ts, for every CreateJob. CreateJob writes the
+ * things it targets, in order, as `rollout/<jobId>/<n>` records (ROLLOUT_CHUNK names each, a
+ * few records per append) and starts the rollout in the job's record (`jobs.begin-rollout`);
+ * from then on the job's owner releases what the rate allows (`jobs.rollout-step`; a job with
+ * no rate releases everything at once), and the process that asked queues the released things
+ * one chunk at a time (64 commands in flight) and records each chunk as queued
+ * (`jobs.rollout-queued`). A job with no rate is driven to the end inside CreateJob; one with a
+ * rate gets its first window there and the rest from the service's timer loop. Once every
+ * thing is queued the chunk records are deleted.
  *
- * Every process running the service drives every rollout it sees due; the step runs on the
- * job's owner one at a time, so two processes never release the same window twice, and queuing
- * a thing twice is answered with the execution already there. A process that stops between a
- * step and its `rollout-queued` leaves `queued < released`: the next step (here or elsewhere,
- * after a restart too) answers those things again and they are queued then.
+ * Any process may drive any rollout: steps run on the job's owner one at a time, so a window is
+ * released once, and queuing a thing twice is answered with the execution already there. A
+ * process that stops between a step and its `rollout-queued` (a crash inside CreateJob too)
+ * leaves `queued < released`: the timer loop of any process running the service, after a
+ * restart too, queues those things again, and the rollout goes on from the job's record.
  */
 import type { Logger, StateStore } from '../core/index.js';
 import type { RolloutRelease } from './commands.js';
-import { ROLLOUT_CHUNK, rolloutChunkKey, type JobsValue, type RolloutState } from './model.js';
+import { ROLLOUT_CHUNK, jobKey, rolloutChunkKey, type JobRecord, type JobsValue, type RolloutState } from './model.js';
 import { nextReleaseAt } from './rollout.js';
 
 /** How many chunk records one append of CreateJob carries. */
@@ -33,47 +36,61 @@ export interface RolloutDriverDeps {
 export interface RolloutDriver {
   /** Indexes a job record (from the store's replay and its changes). */
   index(jobId: string, rollout: RolloutState | undefined, inProgress: boolean): void;
-  /** Writes the job's things as chunk records and starts its rollout; the first step runs at once. */
-  begin(jobId: string, thingNames: Iterable<string>): Promise<void>;
+  /**
+   * Writes the job's things as chunk records and starts its rollout. With `toTheEnd`, resolves
+   * once every thing is queued (or the job stopped rolling out); else after the first step.
+   */
+  begin(jobId: string, thingNames: Iterable<string>, toTheEnd: boolean): Promise<void>;
   /** Drives every rollout that has something due (the service's timer loop). */
   tick(): void;
-  /** Deletes a job's chunk records (DeleteJob). */
+  /** Deletes a job's chunk records (DeleteJob, a finished rollout). */
   forget(jobId: string, total: number): Promise<void>;
 }
 
 export function createRolloutDriver(deps: RolloutDriverDeps): RolloutDriver {
   /** Rollouts not yet fully queued, of IN_PROGRESS jobs, by job id. */
   const open = new Map<string, RolloutState>();
-  const driving = new Set<string>();
+  /** The drive in progress here, per job. */
+  const driving = new Map<string, Promise<void>>();
 
-  /** Things [from, to) of the job's rollout, or undefined when a chunk is not in this view yet. */
-  const thingsOf = (s: StateStore<JobsValue>, jobId: string, from: number, to: number): string[] | undefined => {
-    const names: string[] = [];
-    for (let i = Math.floor(from / ROLLOUT_CHUNK); i * ROLLOUT_CHUNK < to; i++) {
-      const chunk = s.get(rolloutChunkKey(jobId, i));
-      if (chunk?.kind !== 'rollout-chunk') return undefined;
-      const start = Math.max(from - i * ROLLOUT_CHUNK, 0);
-      names.push(...chunk.things.slice(start, to - i * ROLLOUT_CHUNK));
-    }
-    return names;
+  const jobOf = (s: StateStore<JobsValue>, jobId: string): JobRecord | undefined => {
+    const v = s.get(jobKey(jobId));
+    return v?.kind === 'job' ? v : undefined;
   };
 
-  const drive = async (jobId: string): Promise<void> => {
+  const forget = async (jobId: string, total: number): Promise<void> => {
     const s = deps.store();
-    if (!s || driving.has(jobId)) return;
-    driving.add(jobId);
-    try {
-      const release = await s.execute<{ jobId: string }, RolloutRelease>('jobs.rollout-step', { jobId });
-      if (release.to <= release.from) return;
-      const names = thingsOf(s, jobId, release.from, release.to);
-      if (!names) return; // the chunks reach this view later: the next tick
-      await deps.queueAll(jobId, names);
-      await s.execute('jobs.rollout-queued', { jobId, queued: release.to });
-    } catch (err) {
-      deps.logger.warn({ err, jobId }, 'job rollout step failed; the next tick tries again');
-    } finally {
-      driving.delete(jobId);
+    if (!s) return;
+    const keys = Array.from({ length: Math.ceil(total / ROLLOUT_CHUNK) }, (_, i) => rolloutChunkKey(jobId, i)).filter((k) => s.has(k));
+    for (let i = 0; i < keys.length; i += CHUNKS_PER_WRITE) await s.write(keys.slice(i, i + CHUNKS_PER_WRITE).map((key) => ({ key, value: null })));
+  };
+
+  /** One step: what it released is queued chunk by chunk, each chunk recorded as queued once it is. */
+  const step = async (s: StateStore<JobsValue>, jobId: string): Promise<void> => {
+    const release = await s.execute<{ jobId: string }, RolloutRelease>('jobs.rollout-step', { jobId });
+    for (let from = release.from; from < release.to; ) {
+      const index = Math.floor(from / ROLLOUT_CHUNK);
+      const to = Math.min(release.to, (index + 1) * ROLLOUT_CHUNK);
+      const chunk = s.get(rolloutChunkKey(jobId, index));
+      if (chunk?.kind !== 'rollout-chunk') return; // not in this view yet (another process wrote it): the next tick
+      await deps.queueAll(jobId, chunk.things.slice(from - index * ROLLOUT_CHUNK, to - index * ROLLOUT_CHUNK));
+      const job = await s.execute<{ jobId: string; queued: number }, JobRecord | null>('jobs.rollout-queued', { jobId, queued: to });
+      if (job?.rollout && job.rollout.queued >= job.rollout.total) await forget(jobId, job.rollout.total);
+      from = to;
     }
+  };
+
+  /** Runs one step for the job, or joins the one running here. */
+  const drive = (jobId: string): Promise<void> => {
+    const running = driving.get(jobId);
+    if (running) return running;
+    const s = deps.store();
+    if (!s) return Promise.resolve();
+    const work = step(s, jobId)
+      .catch((err: unknown) => deps.logger.warn({ err, jobId }, 'job rollout step failed; the next tick tries again'))
+      .finally(() => driving.delete(jobId));
+    driving.set(jobId, work);
+    return work;
   };
 
   return {
@@ -81,7 +98,7 @@ export function createRolloutDriver(deps: RolloutDriverDeps): RolloutDriver {
       if (rollout && inProgress && rollout.queued < rollout.total) open.set(jobId, rollout);
       else open.delete(jobId);
     },
-    async begin(jobId, thingNames) {
+    async begin(jobId, thingNames, toTheEnd) {
       const s = deps.store();
       if (!s) return;
       let total = 0;
@@ -105,8 +122,17 @@ export function createRolloutDriver(deps: RolloutDriverDeps): RolloutDriver {
       }
       flushChunk();
       if (batch.length > 0) await s.write(batch);
-      await s.execute('jobs.begin-rollout', { jobId, total });
-      await drive(jobId);
+      const started = await s.execute<{ jobId: string; total: number }, JobRecord | null>('jobs.begin-rollout', { jobId, total });
+      // Deleted while its things were written: they go too.
+      if (!started) return forget(jobId, total);
+      for (let before = -1; ; ) {
+        await drive(jobId);
+        const rollout = jobOf(s, jobId)?.rollout;
+        const done = !rollout || rollout.queued >= rollout.total || jobOf(s, jobId)?.status !== 'IN_PROGRESS';
+        // A step that queued nothing more (the rate holds the rest back) ends the wait.
+        if (!toTheEnd || done || rollout.queued === before) return;
+        before = rollout.queued;
+      }
     },
     tick() {
       const now = deps.clock();
@@ -115,11 +141,6 @@ export function createRolloutDriver(deps: RolloutDriverDeps): RolloutDriver {
         if (due && !driving.has(jobId)) deps.track(drive(jobId));
       }
     },
-    async forget(jobId, total) {
-      const s = deps.store();
-      if (!s) return;
-      const keys = Array.from({ length: Math.ceil(total / ROLLOUT_CHUNK) }, (_, i) => rolloutChunkKey(jobId, i)).filter((k) => s.has(k));
-      for (let i = 0; i < keys.length; i += CHUNKS_PER_WRITE) await s.write(keys.slice(i, i + CHUNKS_PER_WRITE).map((key) => ({ key, value: null })));
-    },
+    forget,
   };
 }

@@ -59,3 +59,11 @@ test('configs are checked against the reference ranges', () => {
   expect(rolloutConfigProblem({ exponentialRate: { baseRatePerMinute: 5, incrementFactor: 1.5, rateIncreaseCriteria: {} } })).toMatch(/rateIncreaseCriteria/);
   expect(rolloutConfigProblem({ exponentialRate: { baseRatePerMinute: 5, incrementFactor: 1.5, rateIncreaseCriteria: { numberOfSucceededThings: 2 } } })).toBeUndefined();
 });
+
+test('without a rate everything is released at the first step; a new maximumPerMinute applies from the next window', () => {
+  expect(rolloutStep(undefined, startRollout(undefined, 5000, T0), T0, 0)).toMatchObject({ released: 5000 });
+  let state = rolloutStep({ maximumPerMinute: 2 }, startRollout({ maximumPerMinute: 2 }, 100, T0), T0, 0);
+  state = rolloutStep({ maximumPerMinute: 5 }, state, T0 + 1000, 0);
+  expect(state.released).toBe(2);
+  expect(rolloutStep({ maximumPerMinute: 5 }, state, T0 + MIN, 0)).toMatchObject({ released: 7, ratePerMinute: 5 });
+});

@@ -58,16 +58,20 @@ export function rolloutConfigOf(configs: Readonly<Record<string, unknown>>): Rol
 
 const maximumOf = (config: RolloutConfig): number => config.maximumPerMinute ?? ROLLOUT_LIMITS.maxPerMinute;
 
-/** A rollout of `total` things that has released none yet. */
-export function startRollout(config: RolloutConfig, total: number, now: number): RolloutState {
-  const rate = Math.min(maximumOf(config), config.exponentialRate?.baseRatePerMinute ?? maximumOf(config));
+/** A rollout of `total` things that has released none yet (no config: no rate, all go at the first step). */
+export function startRollout(config: RolloutConfig | undefined, total: number, now: number): RolloutState {
+  const rate = config ? Math.min(maximumOf(config), config.exponentialRate?.baseRatePerMinute ?? maximumOf(config)) : ROLLOUT_LIMITS.maxPerMinute;
   return { total, released: 0, queued: 0, windowStartAt: now, windowCount: 0, ratePerMinute: rate, notifiedAtIncrease: 0, succeededAtIncrease: 0 };
 }
 
-/** The rate after the exponential criteria were checked (once per step: one increase at a time). */
+/**
+ * The rate of the window that opens: maximumPerMinute as it is now (UpdateJob may change it),
+ * or the exponential rate, raised once if its criteria were met, and capped by maximumPerMinute.
+ */
 function raised(config: RolloutConfig, state: RolloutState, succeeded: number): RolloutState {
   const e = config.exponentialRate;
-  if (!e || state.ratePerMinute >= maximumOf(config)) return state;
+  if (!e) return { ...state, ratePerMinute: maximumOf(config) };
+  if (state.ratePerMinute >= maximumOf(config)) return { ...state, ratePerMinute: maximumOf(config) };
   const { numberOfNotifiedThings: notified, numberOfSucceededThings: succeededNeeded } = e.rateIncreaseCriteria;
   const met = (notified !== undefined && state.released - state.notifiedAtIncrease >= notified) || (succeededNeeded !== undefined && succeeded - state.succeededAtIncrease >= succeededNeeded);
   if (!met) return state;
@@ -78,10 +82,11 @@ function raised(config: RolloutConfig, state: RolloutState, succeeded: number): 
 /**
  * One step of the rollout at `now`, given how many of the job's executions have SUCCEEDED:
  * the state with `released` moved on as far as the rate allows (unchanged when nothing more
- * may go yet, or everything went).
+ * may go yet, or everything went). Without a config (a job with no rate), everything goes.
  */
-export function rolloutStep(config: RolloutConfig, state: RolloutState, now: number, succeeded: number): RolloutState {
+export function rolloutStep(config: RolloutConfig | undefined, state: RolloutState, now: number, succeeded: number): RolloutState {
   if (state.released >= state.total) return state;
+  if (!config) return { ...state, released: state.total };
   // The rate changes between windows only: a window never releases more than the rate it began with.
   let next = state;
   if (now >= next.windowStartAt + WINDOW_MS) next = { ...raised(config, next, succeeded), windowStartAt: now, windowCount: 0 };

@@ -295,12 +295,10 @@ export function createJobsService(_config: JobsConfig, deps: JobsServiceDeps): J
         const problem = createJobProblem(input);
         if (problem) throw jobError('InvalidRequestException', problem);
         const job = await s.execute<CreateJobInput, JobRecord>('jobs.create', input);
-        if (rolloutConfigOf(input.configs)) {
-          await rollouts.begin(input.jobId, new Set(thingNames));
-          return jobRecord(input.jobId) ?? job;
-        }
-        await eachLimited(new Set(thingNames), FAN_OUT, (thingName) => s.execute<ExecutionId, ExecutionRecord | null>('jobs.queue-execution', { thingName, jobId: input.jobId }));
-        return (await s.execute<{ jobId: string }, JobRecord | null>('jobs.finish-rollout', { jobId: input.jobId })) ?? job;
+        // Every job rolls out through rollout-driver.ts: its things are stored first, so that a
+        // CreateJob cut short is finished by any process; one with a rate returns after its first window.
+        await rollouts.begin(input.jobId, new Set(thingNames), !rolloutConfigOf(input.configs));
+        return jobRecord(input.jobId) ?? job;
       },
       job: jobRecord,
       *jobs() {
