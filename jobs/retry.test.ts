@@ -1,8 +1,10 @@
 /** Retries as pure decisions (retry.ts), and membership decisions of CONTINUOUS jobs (continuous.ts). */
 import { expect, test } from 'vitest';
+import { decodeEnvelope } from '../core/index.js';
 import { membershipAction } from './continuous.js';
 import { queuedExecution } from './execution.js';
-import type { ExecutionRecord, ExecutionStatus } from './model.js';
+import type { ExecutionRecord, ExecutionStatus, ThingJobsRecord } from './model.js';
+import { notifications } from './mqtt.js';
 import { retryConfigProblem, retryOf } from './retry.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -44,4 +46,13 @@ test('CONTINUOUS membership: a covered thing without an execution (or a REMOVED 
   expect(membershipAction(false, ended('QUEUED'))).toBe('remove');
   expect(membershipAction(false, ended('IN_PROGRESS'))).toBeUndefined();
   expect(membershipAction(false, undefined)).toBeUndefined();
+});
+
+test('a retry notifies the device again: notify and notify-next carry the new attempt, even when the failed one was QUEUED', () => {
+  const thing = (e: ExecutionRecord): ThingJobsRecord => ({ kind: 'thing', thingName: 'd', nextExecutionNumber: e.executionNumber + 1, executions: { fw: e } });
+  const failedWhileQueued = ended('QUEUED');
+  const again = retryOf([{ failureType: 'ALL', numberOfRetries: 1 }], { ...failedWhileQueued, status: 'FAILED' }, 4, T0)!;
+  const sent = notifications('d', thing(failedWhileQueued), thing(again), () => '{}', T0).map((r) => decodeEnvelope(Buffer.from(r.value!)));
+  expect(sent.map((e) => e.topic)).toEqual(['$aws/things/d/jobs/notify', '$aws/things/d/jobs/notify-next']);
+  expect(JSON.parse(sent[1]!.payload.toString()).execution).toMatchObject({ jobId: 'fw', status: 'QUEUED', executionNumber: 4 });
 });
