@@ -10,6 +10,7 @@ import {
   CreateThingCommand,
   CreateThingGroupCommand,
   DeleteThingCommand,
+  DeleteThingGroupCommand,
   DescribeJobCommand,
   DescribeJobExecutionCommand,
   IoTClient,
@@ -75,11 +76,16 @@ test('CONTINUOUS: things added to the group or a nested group later get the job,
   await expect.poll(() => statusOf('watch', 'press-2'), { timeout: 10_000 }).toBe('REMOVED');
   await iot.send(new DeleteThingCommand({ thingName: 'press-3' }));
   await expect.poll(() => statusOf('watch', 'press-3'), { timeout: 10_000 }).toBe('REMOVED');
+  // Deleting a nested group takes its things out of the job's groups too.
+  await thingsIn('line-a', ['press-4']);
+  await expect.poll(() => statusOf('watch', 'press-4'), { timeout: 10_000 }).toBe('QUEUED');
+  await iot.send(new DeleteThingGroupCommand({ thingGroupName: 'line-a' }));
+  await expect.poll(() => statusOf('watch', 'press-4'), { timeout: 10_000 }).toBe('REMOVED');
 
   await device.updateExecution({ thingName: 'press-1', jobId: 'watch', status: 'SUCCEEDED' });
   const { job } = await iot.send(new DescribeJobCommand({ jobId: 'watch' }));
   expect(job).toMatchObject({ status: 'IN_PROGRESS', targetSelection: 'CONTINUOUS' });
-  expect(job!.jobProcessDetails).toMatchObject({ numberOfSucceededThings: 1, numberOfRemovedThings: 2, numberOfQueuedThings: 0 });
+  expect(job!.jobProcessDetails).toMatchObject({ numberOfSucceededThings: 1, numberOfRemovedThings: 3, numberOfQueuedThings: 0 });
   expect((await iot.send(new ListJobsCommand({ targetSelection: 'CONTINUOUS' }))).jobs!.map((j) => j.jobId)).toEqual(['watch']);
 });
 
