@@ -250,3 +250,31 @@ test('a CreateJob cut short after its things were stored is finished by the next
   // dev-0 had big (1) and cut-short (2): half is its third execution, queued once.
   expect(second.jobs.executionsOfThing('dev-0').map((e) => [e.jobId, e.executionNumber])).toEqual([['big', 1], ['cut-short', 2], ['half', 3]]);
 });
+
+test('a CreateJob cut short before its things were stored is finished, from the registry, when the service starts following membership', async () => {
+  clock.now = T0;
+  const { log } = await openLog();
+  const first = await startJobs(log);
+  await first.jobs.createJob(job('model', {}), []);
+  const stored = first.jobs.job('model')!;
+  await first.stop();
+  const raw = await StateStore.open<JobsValue>({ log, logger: silentLogger(), topic: topicSpec(TOPICS.jobs), codec: jobsCodec });
+  const { rollout: _none, ...withoutRollout } = stored;
+  // Created, then nothing: no things stored, no rollout. One created just now is left alone (a live CreateJob).
+  await raw.write([
+    { key: 'job/lost', value: { ...withoutRollout, jobId: 'lost', processingTargets: stored.targets } satisfies JobRecord },
+    { key: 'job/fresh', value: { ...withoutRollout, jobId: 'fresh', processingTargets: stored.targets, createdAt: T0 + 10 * 60_000 } satisfies JobRecord },
+  ]);
+  await raw.close();
+  clock.now = T0 + 10 * 60_000;
+  const second = await startJobs(log);
+  const registry = fakeMembership({});
+  registry.set('x', ['all']);
+  registry.set('y', ['all']);
+  const unfollow = second.jobs.followMembership(registry.membership);
+  cleanups.push(async () => unfollow());
+  await expect.poll(() => second.jobs.job('lost')?.processingTargets, { timeout: 10_000 }).toBeUndefined();
+  expect([...second.jobs.executionsOfJob('lost').keys()].sort()).toEqual(['x', 'y']);
+  expect(second.jobs.job('fresh')?.processingTargets).toBeDefined();
+  expect(second.jobs.executionsOfJob('fresh').size).toBe(0);
+});

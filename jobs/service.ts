@@ -88,6 +88,16 @@ export interface JobsService {
   stop(): Promise<void>;
 }
 
+/**
+ * How long after its creation a job with `processingTargets` and no rollout is taken for a
+ * CreateJob cut short (a live one stores its things within a few appends of creating the job).
+ */
+const CREATE_CUT_SHORT_MS = 120_000;
+
+/** A job CreateJob created and then stopped before its things were stored (rollout-driver.ts). */
+const cutShortBeforeRollout = (job: JobRecord, now: number): boolean =>
+  job.status === 'IN_PROGRESS' && job.processingTargets !== undefined && job.rollout === undefined && now - job.createdAt > CREATE_CUT_SHORT_MS;
+
 /** Runs `task` on every item, at most `limit` at a time; rejects with the first failure once all settled. */
 async function eachLimited<T>(items: Iterable<T>, limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
   const iterator = items[Symbol.iterator]();
@@ -347,6 +357,12 @@ export function createJobsService(_config: JobsConfig, deps: JobsServiceDeps): J
         const catchUp = async () => {
           for (const jobId of [...jobIds]) {
             const job = jobRecord(jobId);
+            if (job && cutShortBeforeRollout(job, clock())) {
+              // A CreateJob that died before its things were stored: resolved again, from the registry as it is now.
+              logger.warn({ jobId }, 'finishing a CreateJob cut short before its things were stored; its targets are resolved again');
+              await rollouts.begin(jobId, new Set([...membership.thingsIn(job.thingGroupNames), ...directThings(job)]), true);
+              continue;
+            }
             if (!job || !followsMembership(job)) continue;
             const things = new Set([...membership.thingsIn(job.thingGroupNames), ...directThings(job), ...executionsOfJob(jobId).keys()]);
             await eachLimited(things, FAN_OUT, (thingName) => followThing(s, membership, thingName, job));
