@@ -205,7 +205,11 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     },
   };
 
-  /** Every execution of the job is queued: processingTargets goes (jobProcessDetails). */
+  /**
+   * Every execution of the job is queued: processingTargets goes (jobProcessDetails). CreateJob
+   * now ends with `jobs.rollout-queued`; this stays for processes of the previous version that
+   * still route it here during a rolling upgrade.
+   */
   const finishRollout: JobsCommand<{ jobId: string }, JobRecord | null> = {
     name: 'jobs.finish-rollout',
     keys: (input) => [jobKey(input.jobId)],

@@ -30,7 +30,6 @@ let device: Jobs;
 let stopDevice: () => Promise<void>;
 let account = '';
 
-const thingArn = (name: string) => `arn:aws:iot:us-east-1:${account}:thing/${name}`;
 const groupArn = (name: string) => `arn:aws:iot:us-east-1:${account}:thinggroup/${name}`;
 
 beforeAll(async () => {

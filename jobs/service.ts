@@ -11,7 +11,7 @@ import { StateStore, TOPICS, askUntilAnswered, createEnvelopeConsumer, topicSpec
 import { jobsCommands, jobStatus, progressOf, type CancelJobInput, type CreateJobInput, type JobProgress, type UpdateJobInput } from './commands.js';
 import { answerDevice } from './device.js';
 import { jobError } from './errors.js';
-import type { CancelExecutionInput, DeleteExecutionInput, ExecutionId, UpdateExecutionInput } from './execution.js';
+import type { CancelExecutionInput, DeleteExecutionInput, UpdateExecutionInput } from './execution.js';
 import { parseJobsTopic, pendingExecutions, publication, requestTopic } from './mqtt.js';
 import { ABORT_REASON_CODE, abortComment, abortCriteriaOf, abortDecision } from './abort.js';
 import { directThings, followsMembership, membershipAction, type ThingMembership } from './continuous.js';
