@@ -2,7 +2,7 @@
  * CONTINUOUS jobs, rollout rates, abort criteria and retries through `@aws-sdk/client-iot`
  * against a real kiot (every role, embedded log) in this process: group membership changed
  * with the registry's own operations reaches the jobs service; a device's reports go through a
- * second jobs service on the same log (as jobs-api.test.ts does).
+ * second jobs service on the same log (as jobs-api.test.ts does), or over MQTT (mqtt.js) for a retry.
  */
 import {
   AddThingToThingGroupCommand,
@@ -19,7 +19,9 @@ import {
   ListJobsCommand,
   RemoveThingFromThingGroupCommand,
 } from '@aws-sdk/client-iot';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { waitUntil } from '../core/testing/run-log-suite.js';
 import { startTestPlatform, type TestPlatform } from '../cli/testing.js';
 import { silentLogger } from '../core/index.js';
 import { createJobsService, type Jobs } from './index.js';
@@ -123,4 +125,31 @@ test('jobExecutionsRetryConfig and abortConfig: a FAILED execution is retried (r
   expect(job!.comment).toContain('2 of 4 notified things');
   await expect.poll(() => statusOf('risky', 'f-4'), { timeout: 10_000 }).toBe('CANCELED');
   expect(await statusOf('risky', 'f-2')).toBe('IN_PROGRESS');
+});
+
+test('over MQTT: a device that reports FAILED is answered FAILED, then told of the retry by notify-next', async () => {
+  await iot.send(new CreateThingCommand({ thingName: 'mqtt-1' }));
+  const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${kiot.platform.listeners.get('mqtt')}`, { clientId: 'mqtt-1', protocolVersion: 5, reconnectPeriod: 0 });
+  try {
+    const received: { topic: string; body: Record<string, any> }[] = [];
+    device.on('message', (topic, payload) => received.push({ topic, body: JSON.parse(payload.toString()) as Record<string, any> }));
+    const base = '$aws/things/mqtt-1/jobs';
+    await device.subscribeAsync([`${base}/notify-next`, `${base}/+/update/accepted`, `${base}/start-next/accepted`], { qos: 1 });
+    const nextOn = async (topic: string, from: number) => {
+      let found: Record<string, any> | undefined;
+      await waitUntil(() => (found = received.slice(from).find((m) => m.topic === topic)?.body) !== undefined, `a message on ${topic}`, 15_000);
+      return found!;
+    };
+    let from = received.length;
+    await iot.send(new CreateJobCommand({ jobId: 'flash', targets: [`arn:aws:iot:us-east-1:${account}:thing/mqtt-1`], document: '{"op":"flash"}', jobExecutionsRetryConfig: { criteriaList: [{ failureType: 'ALL', numberOfRetries: 2 }] } }));
+    expect((await nextOn(`${base}/notify-next`, from)).execution).toMatchObject({ jobId: 'flash', executionNumber: 1 });
+    await device.publishAsync(`${base}/start-next`, '{}', { qos: 1 });
+    expect((await nextOn(`${base}/start-next/accepted`, from)).execution).toMatchObject({ jobId: 'flash', status: 'IN_PROGRESS' });
+    from = received.length;
+    await device.publishAsync(`${base}/flash/update`, JSON.stringify({ status: 'FAILED', includeJobExecutionState: true }), { qos: 1 });
+    expect((await nextOn(`${base}/flash/update/accepted`, from)).executionState).toMatchObject({ status: 'FAILED' });
+    expect((await nextOn(`${base}/notify-next`, from)).execution).toMatchObject({ jobId: 'flash', status: 'QUEUED', executionNumber: 2, versionNumber: 1 });
+  } finally {
+    await device.endAsync();
+  }
 });
