@@ -76,6 +76,19 @@ export interface UpdateJobInput {
   readonly configs: Readonly<Record<string, unknown>>;
 }
 
+/** AssociateTargetsWithJob: thing groups added to a CONTINUOUS job. */
+export interface AssociateTargetsInput {
+  readonly jobId: string;
+  /** Thing-group ARNs, as given. */
+  readonly targets: readonly string[];
+  /** Their names. */
+  readonly thingGroupNames: readonly string[];
+  readonly comment?: string;
+}
+
+/** AWS: "The total number of targets associated with a job must not exceed 100." */
+export const MAX_JOB_TARGETS = 100;
+
 export interface CancelJobInput {
   readonly jobId: string;
   readonly force?: boolean;
@@ -408,6 +421,24 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
   /** A CONTINUOUS job's thing left its groups (or was deleted): its QUEUED execution becomes REMOVED. */
   const removeForMembership = executionCommand<ExecutionId>('jobs.remove-execution', (exec, _input, now) => (exec?.status === 'QUEUED' ? removeExecution(exec, now) : undefined));
 
+  /**
+   * AssociateTargetsWithJob (API reference): the job must be CONTINUOUS and IN_PROGRESS, and keep
+   * at most 100 targets; a target it has already is not added twice.
+   */
+  const associateTargets: JobsCommand<AssociateTargetsInput, JobRecord> = {
+    name: 'jobs.associate-targets',
+    keys: (input) => [jobKey(input.jobId)],
+    run(state, input, ctx) {
+      const job = existingJob(state, input.jobId);
+      if (job.targetSelection !== 'CONTINUOUS') throw jobError('InvalidRequestException', `Job ${input.jobId} was not created with targetSelection CONTINUOUS`);
+      if (job.status !== 'IN_PROGRESS') throw jobError('InvalidRequestException', `Job ${input.jobId} is ${job.status}, not IN_PROGRESS`);
+      const targets = [...new Set([...job.targets, ...input.targets])];
+      if (targets.length > MAX_JOB_TARGETS) throw jobError('LimitExceededException', `Job ${input.jobId} would have ${targets.length} targets; at most ${MAX_JOB_TARGETS} are allowed`);
+      const next: JobRecord = { ...job, targets, thingGroupNames: [...new Set([...job.thingGroupNames, ...input.thingGroupNames])], lastUpdatedAt: ctx.now, ...(input.comment !== undefined ? { comment: input.comment } : {}) };
+      return { writes: [writeJob(state, next, input.jobId)], result: next };
+    },
+  };
+
   /** A thing's executions as its owner has them (the device's get and describe requests). */
   const readThing: JobsCommand<{ thingName: string }, ThingJobsRecord | null> = {
     name: 'jobs.read-thing',
@@ -436,6 +467,6 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     },
   };
 
-  return [createTemplate, deleteTemplate, createJob, finishRollout, updateJob, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob, startNext, timeOut, readThing, beginRollout, stepRollout, rolloutQueued, abortJob, removeForMembership];
+  return [createTemplate, deleteTemplate, createJob, finishRollout, updateJob, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob, startNext, timeOut, readThing, beginRollout, stepRollout, rolloutQueued, abortJob, removeForMembership, associateTargets];
 }
 

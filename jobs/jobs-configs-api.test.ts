@@ -6,6 +6,7 @@
  */
 import {
   AddThingToThingGroupCommand,
+  AssociateTargetsWithJobCommand,
   CreateJobCommand,
   CreateThingCommand,
   CreateThingGroupCommand,
@@ -23,6 +24,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { waitUntil } from '../core/testing/run-log-suite.js';
 import { startTestPlatform, type TestPlatform } from '../cli/testing.js';
+import { awsError } from '../api/routes/testing/security-api.js';
 import { silentLogger } from '../core/index.js';
 import { createJobsService, type Jobs } from './index.js';
 
@@ -88,6 +90,24 @@ test('CONTINUOUS: things added to the group or a nested group later get the job,
   expect(job).toMatchObject({ status: 'IN_PROGRESS', targetSelection: 'CONTINUOUS' });
   expect(job!.jobProcessDetails).toMatchObject({ numberOfSucceededThings: 1, numberOfRemovedThings: 3, numberOfQueuedThings: 0 });
   expect((await iot.send(new ListJobsCommand({ targetSelection: 'CONTINUOUS' }))).jobs!.map((j) => j.jobId)).toEqual(['watch']);
+});
+
+test('AssociateTargetsWithJob adds thing groups to a CONTINUOUS job: their things get it, now and later; other jobs refuse it', async () => {
+  await iot.send(new CreateThingGroupCommand({ thingGroupName: 'line-b' }));
+  await thingsIn('line-b', ['belt-1']);
+  const answer = await iot.send(new AssociateTargetsWithJobCommand({ jobId: 'watch', targets: [groupArn('line-b')], comment: 'line b too' }));
+  expect(answer).toMatchObject({ jobId: 'watch', jobArn: expect.stringContaining(':job/watch') });
+  expect(await statusOf('watch', 'belt-1')).toBe('QUEUED');
+  await thingsIn('line-b', ['belt-2']);
+  await expect.poll(() => statusOf('watch', 'belt-2'), { timeout: 10_000 }).toBe('QUEUED');
+  const { job } = await iot.send(new DescribeJobCommand({ jobId: 'watch' }));
+  expect(job).toMatchObject({ targets: [groupArn('line'), groupArn('line-b')], comment: 'line b too' });
+  expect((await iot.send(new ListJobsCommand({ thingGroupName: 'line-b' }))).jobs!.map((j) => j.jobId)).toEqual(['watch']);
+
+  await iot.send(new CreateJobCommand({ jobId: 'once', targets: [groupArn('line-b')], document: '{}' }));
+  expect((await awsError(iot.send(new AssociateTargetsWithJobCommand({ jobId: 'once', targets: [groupArn('line')] })))).name).toBe('InvalidRequestException');
+  expect((await awsError(iot.send(new AssociateTargetsWithJobCommand({ jobId: 'watch', targets: [groupArn('nope')] })))).name).toBe('ResourceNotFoundException');
+  expect((await awsError(iot.send(new AssociateTargetsWithJobCommand({ jobId: 'nope', targets: [groupArn('line')] })))).name).toBe('ResourceNotFoundException');
 });
 
 test('jobExecutionsRolloutConfig: CreateJob returns with the first minute released; DescribeJob shows the rollout still processing', async () => {

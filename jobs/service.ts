@@ -8,7 +8,7 @@
  * topic. See jobs/README.md.
  */
 import { StateStore, TOPICS, askUntilAnswered, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
-import { jobsCommands, jobStatus, progressOf, type CancelJobInput, type CreateJobInput, type JobProgress, type UpdateJobInput } from './commands.js';
+import { jobsCommands, jobStatus, progressOf, type AssociateTargetsInput, type CancelJobInput, type CreateJobInput, type JobProgress, type UpdateJobInput } from './commands.js';
 import { answerDevice } from './device.js';
 import { jobError } from './errors.js';
 import type { CancelExecutionInput, DeleteExecutionInput, UpdateExecutionInput } from './execution.js';
@@ -79,6 +79,12 @@ export interface Jobs {
    * to date with it now, then acts on each change. Returns a function that stops following.
    */
   followMembership(membership: ThingMembership): () => void;
+  /**
+   * AssociateTargetsWithJob: adds thing groups to a CONTINUOUS job, then queues its execution on
+   * each of their things (resolved by the caller), a REMOVED one included.
+   * @throws ResourceNotFoundException, InvalidRequestException, LimitExceededException
+   */
+  associateTargets(input: AssociateTargetsInput, thingNames: Iterable<string>): Promise<JobRecord>;
 }
 
 export interface JobsService {
@@ -350,6 +356,11 @@ export function createJobsService(_config: JobsConfig, deps: JobsServiceDeps): J
       cancelExecution: (input) => s.execute('jobs.cancel-execution', input),
       async deleteExecution(input) {
         await s.execute('jobs.delete-execution', input);
+      },
+      async associateTargets(input, thingNames) {
+        const job = await s.execute<AssociateTargetsInput, JobRecord>('jobs.associate-targets', input);
+        await eachLimited(new Set(thingNames), FAN_OUT, (thingName) => s.execute('jobs.queue-execution', { thingName, jobId: input.jobId, requeueRemoved: true }));
+        return job;
       },
       followMembership(membership) {
         // Things that joined or left while no process followed: every CONTINUOUS job is brought

@@ -1,6 +1,6 @@
 /**
  * The AWS IoT Jobs control plane (API reference, "AWS IoT"): CreateJob, DescribeJob, ListJobs,
- * CancelJob, DeleteJob, GetJobDocument, DescribeJobExecution, ListJobExecutionsForJob,
+ * CancelJob, DeleteJob, AssociateTargetsWithJob, GetJobDocument, DescribeJobExecution, ListJobExecutionsForJob,
  * ListJobExecutionsForThing, CancelJobExecution and DeleteJobExecution, with the paths,
  * members and exceptions `@aws-sdk/client-iot` sends and reads. CreateJob's targets (thing and
  * static thing-group ARNs, nested groups included) are resolved here from the registry, so the
@@ -367,6 +367,24 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         if (reasonCode !== undefined && !JOB_LIMITS.reasonCode.test(reasonCode)) throw invalid('reasonCode must be at most 128 letters, digits, spaces or _.,/=+@-');
         if (comment !== undefined && comment.length > JOB_LIMITS.commentLength) throw invalid(`comment must be at most ${JOB_LIMITS.commentLength} characters`);
         const job = await jobs.cancelJob({ jobId, force: (queryBoolean(request, 'force') ?? false), ...(reasonCode !== undefined ? { reasonCode } : {}), ...(comment !== undefined ? { comment } : {}) });
+        return { jobArn: jobArn(jobId), jobId, ...(job.description !== undefined ? { description: job.description } : {}) };
+      },
+    },
+    {
+      name: 'AssociateTargetsWithJob',
+      method: 'POST',
+      path: '/jobs/{jobId}/targets',
+      async handle(request) {
+        const jobId = pathName(request, 'jobId');
+        const body = bodyObject(request);
+        const targets = optionalStringList(body, 'targets');
+        if (!targets || targets.length === 0) throw invalid('targets must name at least one thing group');
+        const comment = optionalString(body, 'comment');
+        if (comment !== undefined && comment.length > JOB_LIMITS.commentLength) throw invalid(`comment must be at most ${JOB_LIMITS.commentLength} characters`);
+        existingJob(jobId);
+        if (targets.some((arn) => nameFromArn(arn, 'thinggroup') === undefined)) throw invalid('targets must be thing group ARNs');
+        const { things, groups } = resolveTargets(registry, targets);
+        const job = await jobs.associateTargets({ jobId, targets, thingGroupNames: groups, ...(comment !== undefined ? { comment } : {}) }, things);
         return { jobArn: jobArn(jobId), jobId, ...(job.description !== undefined ? { description: job.description } : {}) };
       },
     },
