@@ -8,7 +8,7 @@ import { certificateOperations } from '../api/routes/certificates.js';
 import { endpointOperations } from '../api/routes/endpoint.js';
 import { policyOperations } from '../api/routes/policies.js';
 import { retainedMessageOperations } from '../api/routes/retained.js';
-import { jobOperations } from '../api/routes/jobs.js';
+import { jobOperations, thingGroupMembership } from '../api/routes/jobs.js';
 import { eventConfigurationOperations } from '../api/routes/event-configurations.js';
 import { provisioningOperations } from '../api/routes/provisioning.js';
 import { shadowOperations } from '../api/routes/shadow.js';
@@ -169,6 +169,11 @@ export async function startPlatform(
       has('bridge') && config.bridge ? startService(createBridge(config.bridge, { log, logger }), stops) : undefined,
     ] as const);
     security = registered?.security;
+    // CONTINUOUS jobs follow thing-group membership from this process's registry view.
+    if (jobs && registered) {
+      const unfollow = jobs.followMembership(thingGroupMembership(registered.registry));
+      stops.push(async () => unfollow());
+    }
     const customAuth = registered?.customAuth;
     if (shadows) operations.push(...shadowOperations(shadows, arnScopeOf(config)));
 

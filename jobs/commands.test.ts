@@ -186,3 +186,63 @@ test('time-out changes only the executions whose timer is due, in one write', ()
   expect(s.thing('a')!.executions['j1']!.status).toBe('TIMED_OUT');
   expect(s.thing('a')!.executions['j2']!.status).toBe('IN_PROGRESS');
 });
+
+test('rollout commands: a step releases the window once and answers what is not yet recorded as queued; rollout-queued ends processingTargets', () => {
+  const store = memoryStore();
+  store.run('jobs.create', create('r', { configs: { jobExecutionsRolloutConfig: { maximumPerMinute: 2 } } }));
+  expect(store.run('jobs.rollout-step', { jobId: 'r' })).toEqual({ from: 0, to: 0 });
+  store.run('jobs.begin-rollout', { jobId: 'r', total: 3 });
+  expect(store.run('jobs.rollout-step', { jobId: 'r' })).toEqual({ from: 0, to: 2 });
+  // Asked again in the same minute (another process, or after a crash): the same things, no more.
+  expect(store.run('jobs.rollout-step', { jobId: 'r' })).toEqual({ from: 0, to: 2 });
+  store.run('jobs.rollout-queued', { jobId: 'r', queued: 2 });
+  expect(store.run('jobs.rollout-step', { jobId: 'r' })).toEqual({ from: 2, to: 2 });
+  expect(store.job('r')?.processingTargets).toBeDefined();
+  store.run('jobs.rollout-queued', { jobId: 'r', queued: 1 });
+  expect(store.job('r')?.rollout?.queued).toBe(2);
+  // A canceled job releases nothing more and stops processing.
+  store.run('jobs.cancel', { jobId: 'r' });
+  expect(store.job('r')?.processingTargets).toBeUndefined();
+  expect(store.run('jobs.rollout-step', { jobId: 'r' })).toEqual({ from: 0, to: 0 });
+});
+
+test('jobs.abort cancels an IN_PROGRESS job once, with its reason; jobs.update-execution retries a FAILED report in the same write', () => {
+  const store = memoryStore();
+  store.run('jobs.create', create('j', { configs: { jobExecutionsRetryConfig: { criteriaList: [{ failureType: 'FAILED', numberOfRetries: 1 }] } } }));
+  store.run('jobs.queue-execution', { thingName: 'a', jobId: 'j' });
+  const reported = store.run<ExecutionRecord>('jobs.update-execution', { thingName: 'a', jobId: 'j', status: 'FAILED' });
+  expect(reported).toMatchObject({ status: 'FAILED', executionNumber: 1 });
+  expect(store.thing('a')).toMatchObject({ nextExecutionNumber: 3, executions: { j: { status: 'QUEUED', executionNumber: 2, retryAttempt: 1 } } });
+  expect(store.run('jobs.abort', { jobId: 'j', reasonCode: 'ABORT_CRITERIA_MET', comment: 'c' })).toMatchObject({ status: 'CANCELED', reasonCode: 'ABORT_CRITERIA_MET', comment: 'c', forceCanceled: false });
+  expect(store.run('jobs.abort', { jobId: 'j', reasonCode: 'X', comment: 'again' })).toBeNull();
+  // A canceled job retries nothing.
+  store.run('jobs.update-execution', { thingName: 'a', jobId: 'j', status: 'FAILED' });
+  expect(store.thing('a')?.executions['j']).toMatchObject({ status: 'FAILED', executionNumber: 2 });
+});
+
+test('jobs.associate-targets: CONTINUOUS and IN_PROGRESS only, targets kept once, 100 at most', () => {
+  const store = memoryStore();
+  const group = (n: string) => `arn:aws:iot:us-east-1:123456789012:thinggroup/${n}`;
+  store.run('jobs.create', create('c', { targetSelection: 'CONTINUOUS', targets: [group('g')], thingGroupNames: ['g'] }));
+  store.run('jobs.create', create('s'));
+  store.run('jobs.associate-targets', { jobId: 'c', targets: [group('g'), group('h')], thingGroupNames: ['g', 'h'] });
+  expect(store.job('c')).toMatchObject({ targets: [group('g'), group('h')], thingGroupNames: ['g', 'h'] });
+  expect(typeOf(() => store.run('jobs.associate-targets', { jobId: 's', targets: [group('h')], thingGroupNames: ['h'] }))).toBe('InvalidRequestException');
+  const many = Array.from({ length: 99 }, (_, i) => group(`x${i}`));
+  expect(typeOf(() => store.run('jobs.associate-targets', { jobId: 'c', targets: many, thingGroupNames: [] }))).toBe('LimitExceededException');
+  store.run('jobs.cancel', { jobId: 'c' });
+  expect(typeOf(() => store.run('jobs.associate-targets', { jobId: 'c', targets: [group('k')], thingGroupNames: ['k'] }))).toBe('InvalidRequestException');
+});
+
+test('jobs.remove-execution: only a QUEUED execution becomes REMOVED; jobs.queue-execution with requeueRemoved gives a REMOVED one a new number', () => {
+  const store = memoryStore();
+  store.run('jobs.create', create('c', { targetSelection: 'CONTINUOUS' }));
+  store.run('jobs.queue-execution', { thingName: 'a', jobId: 'c' });
+  store.run('jobs.remove-execution', { thingName: 'a', jobId: 'c' });
+  expect(store.thing('a')?.executions['c']?.status).toBe('REMOVED');
+  expect(store.run<ExecutionRecord>('jobs.queue-execution', { thingName: 'a', jobId: 'c' }).status).toBe('REMOVED');
+  expect(store.run<ExecutionRecord>('jobs.queue-execution', { thingName: 'a', jobId: 'c', requeueRemoved: true })).toMatchObject({ status: 'QUEUED', executionNumber: 2 });
+  store.run('jobs.update-execution', { thingName: 'a', jobId: 'c', status: 'IN_PROGRESS' });
+  store.run('jobs.remove-execution', { thingName: 'a', jobId: 'c' });
+  expect(store.thing('a')?.executions['c']?.status).toBe('IN_PROGRESS');
+});

@@ -13,6 +13,7 @@ import {
   cancelForJob,
   checkDeleteExecution,
   queuedExecution,
+  removeExecution,
   startInProgressTimer,
   timeOutExecution,
   updateExecution,
@@ -22,6 +23,8 @@ import {
   type UpdateExecutionInput,
 } from './execution.js';
 import { notifications, pendingExecutions } from './mqtt.js';
+import { retryCriteriaOf, retryOf } from './retry.js';
+import { rolloutConfigOf, rolloutStep, startRollout } from './rollout.js';
 import { EXECUTION_STATUSES, jobKey, templateKey, thingKey, type TemplateRecord, type StatusDetails, type ExecutionRecord, type ExecutionStatus, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
 
 /** How far a job's executions got: what DescribeJob's jobProcessDetails counts. */
@@ -72,6 +75,19 @@ export interface UpdateJobInput {
   readonly description?: string;
   readonly configs: Readonly<Record<string, unknown>>;
 }
+
+/** AssociateTargetsWithJob: thing groups added to a CONTINUOUS job. */
+export interface AssociateTargetsInput {
+  readonly jobId: string;
+  /** Thing-group ARNs, as given. */
+  readonly targets: readonly string[];
+  /** Their names. */
+  readonly thingGroupNames: readonly string[];
+  readonly comment?: string;
+}
+
+/** AWS: "The total number of targets associated with a job must not exceed 100." */
+export const MAX_JOB_TARGETS = 100;
 
 export interface CancelJobInput {
   readonly jobId: string;
@@ -143,6 +159,36 @@ function executionCommand<I extends ExecutionId>(
   };
 }
 
+/**
+ * The thing's record with `changed` executions in it, each FAILED or TIMED_OUT one that its
+ * job's jobExecutionsRetryConfig allows replaced by its next attempt (retry.ts), numbered from
+ * the thing's next execution number. A job that is no longer IN_PROGRESS retries nothing.
+ */
+function retried(state: StateView<JobsValue>, thing: ThingJobsRecord, changed: readonly ExecutionRecord[], now: number): ThingJobsRecord {
+  let next = thing.nextExecutionNumber;
+  const executions: Record<string, ExecutionRecord> = { ...thing.executions };
+  for (const e of changed) {
+    const job = jobOf(state, e.jobId);
+    const again = job?.status === 'IN_PROGRESS' ? retryOf(retryCriteriaOf(job.configs), e, next, now) : undefined;
+    if (again) next++;
+    executions[e.jobId] = again ?? e;
+  }
+  return { ...thing, nextExecutionNumber: next, executions };
+}
+
+/** A job that stops rolling out (canceled, aborted): processingTargets goes, the position stays. */
+function stopRollout(job: JobRecord): JobRecord {
+  if (!job.rollout || job.processingTargets === undefined) return job;
+  const { processingTargets: _stopped, ...rest } = job;
+  return rest;
+}
+
+/** What `jobs.rollout-step` answers: things [from, to) of the job's rollout may be queued (none when from = to). */
+export interface RolloutRelease {
+  readonly from: number;
+  readonly to: number;
+}
+
 /** The commands of the jobs store; `progress` reads the executions of a job from the store's index. */
 export function jobsCommands(progress: (jobId: string) => JobProgress): readonly JobsCommand<any, any>[] {
   const createJob: JobsCommand<CreateJobInput, JobRecord> = {
@@ -172,7 +218,11 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     },
   };
 
-  /** Every execution of the job is queued: processingTargets goes (jobProcessDetails). */
+  /**
+   * Every execution of the job is queued: processingTargets goes (jobProcessDetails). CreateJob
+   * now ends with `jobs.rollout-queued`; this stays for processes of the previous version that
+   * still route it here during a rolling upgrade.
+   */
   const finishRollout: JobsCommand<{ jobId: string }, JobRecord | null> = {
     name: 'jobs.finish-rollout',
     keys: (input) => [jobKey(input.jobId)],
@@ -195,7 +245,7 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
         throw jobError('InvalidStateTransitionException', `Job ${input.jobId} cannot be canceled: it is ${status}`);
       }
       const next: JobRecord = {
-        ...job,
+        ...stopRollout(job),
         status: 'CANCELED',
         lastUpdatedAt: ctx.now,
         completedAt: job.completedAt ?? ctx.now,
@@ -243,15 +293,16 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     },
   };
 
-  const queueExecution: JobsCommand<ExecutionId, ExecutionRecord | null> = {
+  const queueExecution: JobsCommand<ExecutionId & { requeueRemoved?: boolean }, ExecutionRecord | null> = {
     name: 'jobs.queue-execution',
     keys: (input) => [thingKey(input.thingName)],
     run(state, input, ctx) {
       const before = thingOf(state, input.thingName);
       const thing = before ?? { kind: 'thing', thingName: input.thingName, nextExecutionNumber: 1, executions: {} };
-      // Asked again (a retried rollout): the execution there is the answer.
+      // Asked again (a retried rollout): the execution there is the answer. A CONTINUOUS job's
+      // thing that left its groups (REMOVED) and came back gets a new execution.
       const existing = thing.executions[input.jobId];
-      if (existing) return { writes: [], result: existing };
+      if (existing && !(input.requeueRemoved && existing.status === 'REMOVED')) return { writes: [], result: existing };
       // A job canceled or being deleted while it rolled out queues no more.
       const job = jobOf(state, input.jobId);
       if (job && job.status !== 'IN_PROGRESS') return { writes: [], result: null };
@@ -261,10 +312,17 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     },
   };
 
-  const update = executionCommand<UpdateExecutionInput>('jobs.update-execution', (exec, input, now, state) => {
-    const next = updateExecution(exec, input, now);
-    return startInProgressTimer(exec!, next, inProgressMinutes(state, input.jobId), now);
-  });
+  /** UpdateJobExecution; a FAILED report that the job's retry config allows is followed by a new QUEUED attempt (retry.ts). */
+  const update: JobsCommand<UpdateExecutionInput, ExecutionRecord> = {
+    name: 'jobs.update-execution',
+    keys: (input) => [thingKey(input.thingName)],
+    run(state, input, ctx) {
+      const thing = thingOf(state, input.thingName);
+      const exec = thing?.executions[input.jobId];
+      const next = startInProgressTimer(exec!, updateExecution(exec, input, ctx.now), inProgressMinutes(state, input.jobId), ctx.now);
+      return { ...changeThing(state, thing, retried(state, thing!, [next], ctx.now), ctx.now), result: next };
+    },
+  };
   const cancel = executionCommand<CancelExecutionInput>('jobs.cancel-execution', cancelExecution);
   const cancelByJob = executionCommand<ExecutionId & { force: boolean }>('jobs.cancel-execution-for-job', (exec, input, now) => cancelForJob(exec, input.force, now));
   const remove = executionCommand<DeleteExecutionInput>('jobs.delete-execution', (exec, input) => (checkDeleteExecution(exec, input), null));
@@ -296,8 +354,88 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
       const thing = thingOf(state, input.thingName);
       const timedOut = Object.values(thing?.executions ?? {}).flatMap((e) => timeOutExecution(e, ctx.now) ?? []);
       if (!thing || timedOut.length === 0) return { writes: [], result: [] };
-      const executions = { ...thing.executions, ...Object.fromEntries(timedOut.map((e) => [e.jobId, e])) };
-      return { ...changeThing(state, thing, { ...thing, executions }, ctx.now), result: timedOut };
+      return { ...changeThing(state, thing, retried(state, thing, timedOut, ctx.now), ctx.now), result: timedOut };
+    },
+  };
+
+  /** A job starts rolling out its `total` things (`rollout/<jobId>/<n>` are written), at its rate if it has one. */
+  const beginRollout: JobsCommand<{ jobId: string; total: number }, JobRecord | null> = {
+    name: 'jobs.begin-rollout',
+    keys: (input) => [jobKey(input.jobId)],
+    run(state, input, ctx) {
+      const job = jobOf(state, input.jobId);
+      if (!job || job.rollout) return { writes: [], result: job ?? null };
+      const started: JobRecord = { ...job, rollout: startRollout(rolloutConfigOf(job.configs), input.total, ctx.now), lastUpdatedAt: ctx.now };
+      // Targets that hold no thing: nothing to roll out.
+      const next = input.total === 0 ? stopRollout(started) : started;
+      return { writes: [writeJob(state, next, input.jobId)], result: next };
+    },
+  };
+
+  /**
+   * One rollout step (rollout.ts): releases what the rate allows now and answers every released
+   * thing not yet recorded as queued, so that a step after a crash queues them again (queuing is
+   * idempotent). Nothing for a job that is not IN_PROGRESS.
+   */
+  const stepRollout: JobsCommand<{ jobId: string }, RolloutRelease> = {
+    name: 'jobs.rollout-step',
+    keys: (input) => [jobKey(input.jobId)],
+    run(state, input, ctx) {
+      const job = jobOf(state, input.jobId);
+      if (!job?.rollout || job.status !== 'IN_PROGRESS') return { writes: [], result: { from: 0, to: 0 } };
+      const rollout = rolloutStep(rolloutConfigOf(job.configs), job.rollout, ctx.now, progress(input.jobId).counts.SUCCEEDED);
+      const result = { from: rollout.queued, to: rollout.released };
+      if (JSON.stringify(rollout) === JSON.stringify(job.rollout)) return { writes: [], result };
+      return { writes: [writeJob(state, { ...job, rollout }, input.jobId)], result };
+    },
+  };
+
+  /** Things [0, queued) of the rollout are queued; once all are, processingTargets goes. */
+  const rolloutQueued: JobsCommand<{ jobId: string; queued: number }, JobRecord | null> = {
+    name: 'jobs.rollout-queued',
+    keys: (input) => [jobKey(input.jobId)],
+    run(state, input) {
+      const job = jobOf(state, input.jobId);
+      if (!job?.rollout || input.queued <= job.rollout.queued) return { writes: [], result: job ?? null };
+      const rollout = { ...job.rollout, queued: Math.min(input.queued, job.rollout.released) };
+      const next: JobRecord = rollout.queued >= rollout.total ? stopRollout({ ...job, rollout }) : { ...job, rollout };
+      return { writes: [writeJob(state, next, input.jobId)], result: next };
+    },
+  };
+
+  /**
+   * The job's abort criteria were met (abort.ts): an IN_PROGRESS job becomes CANCELED with the
+   * reason; any other is left as it is (null), so that every process may ask.
+   */
+  const abortJob: JobsCommand<{ jobId: string; reasonCode: string; comment: string }, JobRecord | null> = {
+    name: 'jobs.abort',
+    keys: (input) => [jobKey(input.jobId)],
+    run(state, input, ctx) {
+      const job = jobOf(state, input.jobId);
+      if (!job || job.status !== 'IN_PROGRESS') return { writes: [], result: null };
+      const next: JobRecord = { ...stopRollout(job), status: 'CANCELED', lastUpdatedAt: ctx.now, completedAt: ctx.now, forceCanceled: false, reasonCode: input.reasonCode, comment: input.comment };
+      return { writes: [writeJob(state, next, input.jobId)], result: next };
+    },
+  };
+
+  /** A CONTINUOUS job's thing left its groups (or was deleted): its QUEUED execution becomes REMOVED. */
+  const removeForMembership = executionCommand<ExecutionId>('jobs.remove-execution', (exec, _input, now) => (exec?.status === 'QUEUED' ? removeExecution(exec, now) : undefined));
+
+  /**
+   * AssociateTargetsWithJob (API reference): the job must be CONTINUOUS and IN_PROGRESS, and keep
+   * at most 100 targets; a target it has already is not added twice.
+   */
+  const associateTargets: JobsCommand<AssociateTargetsInput, JobRecord> = {
+    name: 'jobs.associate-targets',
+    keys: (input) => [jobKey(input.jobId)],
+    run(state, input, ctx) {
+      const job = existingJob(state, input.jobId);
+      if (job.targetSelection !== 'CONTINUOUS') throw jobError('InvalidRequestException', `Job ${input.jobId} was not created with targetSelection CONTINUOUS`);
+      if (job.status !== 'IN_PROGRESS') throw jobError('InvalidRequestException', `Job ${input.jobId} is ${job.status}, not IN_PROGRESS`);
+      const targets = [...new Set([...job.targets, ...input.targets])];
+      if (targets.length > MAX_JOB_TARGETS) throw jobError('LimitExceededException', `Job ${input.jobId} would have ${targets.length} targets; at most ${MAX_JOB_TARGETS} are allowed`);
+      const next: JobRecord = { ...job, targets, thingGroupNames: [...new Set([...job.thingGroupNames, ...input.thingGroupNames])], lastUpdatedAt: ctx.now, ...(input.comment !== undefined ? { comment: input.comment } : {}) };
+      return { writes: [writeJob(state, next, input.jobId)], result: next };
     },
   };
 
@@ -329,6 +467,6 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     },
   };
 
-  return [createTemplate, deleteTemplate, createJob, finishRollout, updateJob, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob, startNext, timeOut, readThing];
+  return [createTemplate, deleteTemplate, createJob, finishRollout, updateJob, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob, startNext, timeOut, readThing, beginRollout, stepRollout, rolloutQueued, abortJob, removeForMembership, associateTargets];
 }
 

@@ -103,13 +103,15 @@ describe('CreateJob', () => {
       { jobId: 'x5', ...ok, targets: ['arn:aws:iot:us-east-1:1:policy/p'] },
       { jobId: 'x6', ...ok, targets: [] },
       { jobId: 'x7', targets: ok.targets },
-      { jobId: 'x8', ...ok, targetSelection: 'CONTINUOUS' as const },
+      { jobId: 'x8', ...ok, jobExecutionsRolloutConfig: { maximumPerMinute: 0 } },
       { jobId: 'x9', ...ok, targetSelection: 'SOMETIMES' as never },
       // documentSource must be an S3 URL (reading one: documentSource in jobs-s3.test.ts).
       { jobId: 'x10', targets: ok.targets, documentSource: 'ftp://example.com/doc.json' },
       { jobId: 'x12', ...ok, documentSource: 'https://s3.amazonaws.com/bucket/doc.json' },
       { jobId: 'x13', ...ok, presignedUrlConfig: { expiresInSec: 30 } },
       { jobId: 'x11', ...ok, timeoutConfig: { inProgressTimeoutInMinutes: 0 } },
+      { jobId: 'x12', ...ok, abortConfig: { criteriaList: [{ failureType: 'FAILED' as const, action: 'CANCEL' as const, thresholdPercentage: 101, minNumberOfExecutedThings: 1 }] } },
+      { jobId: 'x13', ...ok, jobExecutionsRetryConfig: { criteriaList: [{ failureType: 'ALL' as const, numberOfRetries: 11 }] } },
     ]) {
       const err = await awsError(iot.send(new CreateJobCommand(bad)));
       expect([bad.jobId, err.name, err.$metadata.httpStatusCode]).toEqual([bad.jobId, 'InvalidRequestException', 400]);

@@ -9,6 +9,8 @@
  * - `thing/<thingName>`: every execution of one thing, by job id, with the thing's next
  *   execution number. A thing's executions are one record, so they live on one partition and
  *   one owner runs every change to them one at a time (start-next, update, cancel, delete).
+ * - `rollout/<jobId>/<n>`: the n-th chunk (ROLLOUT_CHUNK names) of the things a job with a
+ *   rollout rate releases, in order; written once by CreateJob, read by the rollout driver.
  */
 import { z } from 'zod';
 import { jsonCodec, type StateCodec } from '../core/index.js';
@@ -48,6 +50,10 @@ export interface ExecutionRecord {
   readonly stepTimeoutAt?: number;
   /** When the execution, IN_PROGRESS, times out (the job's timeoutConfig.inProgressTimeoutInMinutes), ms since the epoch. */
   readonly inProgressTimeoutAt?: number;
+  /** How many retries (jobExecutionsRetryConfig) came before this attempt; absent means 0. */
+  readonly retryAttempt?: number;
+  /** The retries so far by the failure that caused them (RetryCriteria's failureType). */
+  readonly retries?: Readonly<Partial<Record<'FAILED' | 'TIMED_OUT', number>>>;
 }
 
 /** When an IN_PROGRESS execution times out: the earlier of its two timers, or undefined. */
@@ -95,6 +101,40 @@ export interface JobRecord {
   readonly processingTargets?: readonly string[];
   /** presignedUrlConfig, jobExecutionsRolloutConfig, abortConfig, timeoutConfig, jobExecutionsRetryConfig, documentParameters: kept as given. */
   readonly configs: Readonly<Record<string, unknown>>;
+  /** Where a job with a rollout rate is (rollout.ts); absent for a job queued all at once. */
+  readonly rollout?: RolloutState;
+}
+
+/**
+ * A rollout in progress (jobExecutionsRolloutConfig), kept in the job's record so that any
+ * process, after a restart too, goes on from where it was. The things are `rollout/<jobId>/<n>`.
+ */
+export interface RolloutState {
+  /** How many things the job releases in all. */
+  readonly total: number;
+  /** Things [0, released) may be queued: the rate allowed them. */
+  readonly released: number;
+  /** Things [0, queued) are queued (each one's execution exists or the job stopped queuing). */
+  readonly queued: number;
+  /** The current minute window: when it began (ms) and how many it released. */
+  readonly windowStartAt: number;
+  readonly windowCount: number;
+  /** Things per minute now (exponentialRate raises it). */
+  readonly ratePerMinute: number;
+  /** `released` and the job's SUCCEEDED count when the rate last went up (rateIncreaseCriteria count from there). */
+  readonly notifiedAtIncrease: number;
+  readonly succeededAtIncrease: number;
+}
+
+/** How many thing names one `rollout/<jobId>/<n>` record holds. */
+export const ROLLOUT_CHUNK = 1000;
+
+/** A slice of the things a rolled-out job targets, in release order. */
+export interface RolloutChunkRecord {
+  readonly kind: 'rollout-chunk';
+  readonly jobId: string;
+  readonly index: number;
+  readonly things: readonly string[];
 }
 
 /** A job template (CreateJobTemplate): a document and configs that CreateJob starts from. */
@@ -119,13 +159,14 @@ export interface EventConfigurationsRecord {
   readonly lastModifiedAt: number;
 }
 
-export type JobsValue = JobRecord | ThingJobsRecord | TemplateRecord | EventConfigurationsRecord;
+export type JobsValue = JobRecord | ThingJobsRecord | TemplateRecord | EventConfigurationsRecord | RolloutChunkRecord;
 
 export const jobKey = (jobId: string): string => `job/${jobId}`;
 export const templateKey = (jobTemplateId: string): string => `template/${jobTemplateId}`;
 export const thingKey = (thingName: string): string => `thing/${thingName}`;
 /** The one event configurations record (account-wide, as AWS's). */
 export const EVENT_CONFIGURATIONS_KEY = 'config/event-configurations';
+export const rolloutChunkKey = (jobId: string, index: number): string => `rollout/${jobId}/${index}`;
 
 /** AWS IoT limits and name patterns (API reference, CreateJob and JobExecutionStatusDetails). */
 export const JOB_LIMITS = {
@@ -157,6 +198,8 @@ const executionSchema = z.object({
   forceCanceled: z.boolean().optional(),
   stepTimeoutAt: epochMs.optional(),
   inProgressTimeoutAt: epochMs.optional(),
+  retryAttempt: z.number().int().nonnegative().optional(),
+  retries: z.object({ FAILED: z.number().int().nonnegative().optional(), TIMED_OUT: z.number().int().nonnegative().optional() }).optional(),
 });
 
 const thingJobsSchema = z.object({
@@ -184,6 +227,25 @@ const jobSchema = z.object({
   thingGroupNames: z.array(z.string()),
   processingTargets: z.array(z.string()).optional(),
   configs: z.record(z.string(), z.unknown()),
+  rollout: z
+    .object({
+      total: z.number().int().nonnegative(),
+      released: z.number().int().nonnegative(),
+      queued: z.number().int().nonnegative(),
+      windowStartAt: epochMs,
+      windowCount: z.number().int().nonnegative(),
+      ratePerMinute: z.number().int().positive(),
+      notifiedAtIncrease: z.number().int().nonnegative(),
+      succeededAtIncrease: z.number().int().nonnegative(),
+    })
+    .optional(),
+});
+
+const rolloutChunkSchema = z.object({
+  kind: z.literal('rollout-chunk'),
+  jobId: z.string().min(1),
+  index: z.number().int().nonnegative(),
+  things: z.array(z.string()),
 });
 
 const templateSchema = z.object({
@@ -202,8 +264,16 @@ const eventConfigurationsSchema = z.object({
   lastModifiedAt: epochMs,
 });
 
-/** The schema of the value under a key: `job/...`, `template/...`, `config/...` or `thing/...`. */
+/** The schema of the value under a key: `job/...`, `template/...`, `config/...`, `rollout/...` or `thing/...`. */
 const schemaFor = (key: string): z.ZodType<JobsValue> =>
-  (key.startsWith('job/') ? jobSchema : key.startsWith('template/') ? templateSchema : key.startsWith('config/') ? eventConfigurationsSchema : thingJobsSchema) as unknown as z.ZodType<JobsValue>;
+  (key.startsWith('job/')
+    ? jobSchema
+    : key.startsWith('template/')
+      ? templateSchema
+      : key.startsWith('config/')
+        ? eventConfigurationsSchema
+        : key.startsWith('rollout/')
+          ? rolloutChunkSchema
+          : thingJobsSchema) as unknown as z.ZodType<JobsValue>;
 
 export const jobsCodec: StateCodec<JobsValue> = jsonCodec<JobsValue>({ name: 'jobs record', version: 1, schema: schemaFor });

@@ -98,12 +98,13 @@ const NOTIFY_LIMIT = 15;
 /**
  * What a change of a thing's executions publishes: `notify` (the pending list) when an
  * execution joined it, left it, or changed between QUEUED and IN_PROGRESS; `notify-next` when
- * the first pending execution is another job's (without `execution` when none is left).
+ * the first pending execution is another one (without `execution` when none is left). A retry
+ * (retry.ts) is another execution of the same job: a new execution number.
  */
 export function notifications(thingName: string, before: ThingJobsRecord | undefined, after: ThingJobsRecord | undefined, jobDocument: (jobId: string) => string | undefined, now: number): AppendRecord[] {
   const was = pendingExecutions(before);
   const is = pendingExecutions(after);
-  const shape = (list: ExecutionRecord[]) => list.map((e) => `${e.jobId}:${e.status}`).join(',');
+  const shape = (list: ExecutionRecord[]) => list.map((e) => `${e.jobId}:${e.executionNumber}:${e.status}`).join(',');
   const out: { topic: string; body: object }[] = [];
   const base = `$aws/things/${thingName}/jobs`;
   if (shape(was) !== shape(is)) {
@@ -113,7 +114,7 @@ export function notifications(thingName: string, before: ThingJobsRecord | undef
     out.push({ topic: `${base}/notify`, body: { timestamp: seconds(now), jobs } });
   }
   const next = is[0];
-  if (was[0]?.jobId !== next?.jobId) {
+  if (was[0]?.jobId !== next?.jobId || was[0]?.executionNumber !== next?.executionNumber) {
     out.push({ topic: `${base}/notify-next`, body: next ? { timestamp: seconds(now), execution: executionDocument(thingName, next, now, jobDocument(next.jobId)) } : { timestamp: seconds(now) } });
   }
   return out.map((m) => publication(thingName, m.topic, m.body, now));

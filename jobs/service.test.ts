@@ -18,8 +18,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function startJobs(log: Log): Promise<Jobs> {
-  const service = createJobsService({}, { log, logger: silentLogger() });
+async function startJobs(log: Log, clock?: () => number): Promise<Jobs> {
+  const service = createJobsService({}, { log, logger: silentLogger(), ...(clock ? { clock, timerIntervalMs: 50 } : {}) });
   const jobs = await service.start();
   cleanups.push(() => service.stop());
   return jobs;
@@ -110,7 +110,7 @@ test('timers: a step timer and the job in-progress timeout make IN_PROGRESS exec
   expect(jobs.progress('t1').counts).toMatchObject({ TIMED_OUT: 2, QUEUED: 1 });
 });
 
-test('Kafka mock: two services share the owners; a job over 40 things is queued, updated and canceled from either, and a third reads it all back', async () => {
+test('Kafka mock: two services share the owners; a job over 40 things is queued, updated and canceled from either, a rate-limited one rolled out by both timer loops, and a third reads it all back', async () => {
   const mock = await startKafkaMock();
   cleanups.push(() => mock.stop());
   const openLog = () => {
@@ -118,8 +118,10 @@ test('Kafka mock: two services share the owners; a job over 40 things is queued,
     cleanups.push(() => log.close());
     return log;
   };
-  const a = await startJobs(openLog());
-  const b = await startJobs(openLog());
+  let now = Date.now();
+  const clock = () => now;
+  const a = await startJobs(openLog(), clock);
+  const b = await startJobs(openLog(), clock);
   await a.createJob(job('fw'), things(40));
   expect(a.progress('fw').counts.QUEUED).toBe(40);
   // b's view has every write a's commands made, whichever process owned them.
@@ -131,7 +133,17 @@ test('Kafka mock: two services share the owners; a job over 40 things is queued,
   expect(b.progress('fw').counts).toMatchObject({ CANCELED: 38, IN_PROGRESS: 1, SUCCEEDED: 1, QUEUED: 0 });
   expect(b.status(b.job('fw')!)).toBe('CANCELED');
 
+  // A rollout at 10 a minute: the first window in CreateJob, the next from either timer loop, once.
+  await a.createJob({ ...job('paced'), configs: { jobExecutionsRolloutConfig: { maximumPerMinute: 10 } } }, things(25));
+  expect(a.progress('paced').total).toBe(10);
+  now += 60_000;
+  await expect.poll(() => b.progress('paced').total, { timeout: 20_000 }).toBe(20);
+  now += 60_000;
+  await expect.poll(() => a.job('paced')?.processingTargets, { timeout: 20_000 }).toBeUndefined();
+  expect(a.job('paced')?.rollout).toMatchObject({ total: 25, released: 25, queued: 25 });
+
   const c = await startJobs(openLog());
   expect(c.progress('fw')).toEqual(b.progress('fw'));
+  expect(c.progress('paced').counts.QUEUED).toBe(25);
   expect(c.job('fw')).toMatchObject({ status: 'CANCELED', reasonCode: 'STOP' });
 }, 90_000);

@@ -8,11 +8,15 @@
  * topic. See jobs/README.md.
  */
 import { StateStore, TOPICS, askUntilAnswered, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
-import { jobsCommands, jobStatus, progressOf, type CancelJobInput, type CreateJobInput, type JobProgress, type UpdateJobInput } from './commands.js';
+import { jobsCommands, jobStatus, progressOf, type AssociateTargetsInput, type CancelJobInput, type CreateJobInput, type JobProgress, type UpdateJobInput } from './commands.js';
 import { answerDevice } from './device.js';
 import { jobError } from './errors.js';
-import type { CancelExecutionInput, DeleteExecutionInput, ExecutionId, UpdateExecutionInput } from './execution.js';
+import type { CancelExecutionInput, DeleteExecutionInput, UpdateExecutionInput } from './execution.js';
 import { parseJobsTopic, pendingExecutions, publication, requestTopic } from './mqtt.js';
+import { ABORT_REASON_CODE, abortComment, abortCriteriaOf, abortDecision } from './abort.js';
+import { directThings, followsMembership, membershipAction, type ThingMembership } from './continuous.js';
+import { rolloutConfigOf } from './rollout.js';
+import { createRolloutDriver } from './rollout-driver.js';
 import { JOB_LIMITS, jobKey, jobsCodec, templateKey, thingKey, timeoutAt, type TemplateRecord, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
 import { eventConfigurations, watchJobEvents, withJobEvents, type JobEventType } from './events.js';
 import { resolvePresignedUrls, withPresignedNotifications, type PresignGet } from './presign.js';
@@ -42,7 +46,9 @@ export interface JobsServiceDeps {
 export interface Jobs {
   /**
    * CreateJob: stores the job, then queues an execution on each thing (already resolved from
-   * the targets by the caller). Resolves once every execution is queued.
+   * the targets by the caller). Resolves once every execution is queued; for a job with a
+   * rollout rate (jobExecutionsRolloutConfig), once its things are stored and the first of them
+   * queued: the service's timer loop queues the others at the rate (rollout-driver.ts).
    * @throws ResourceAlreadyExistsException, InvalidRequestException (errors.ts)
    */
   createJob(input: CreateJobInput, thingNames: Iterable<string>): Promise<JobRecord>;
@@ -84,6 +90,17 @@ export interface Jobs {
   eventConfigurations(): EventConfigurationsRecord | undefined;
   /** UpdateEventConfigurations for JOB and JOB_EXECUTION. */
   updateEventConfigurations(enabled: Partial<Record<JobEventType, boolean>>): Promise<EventConfigurationsRecord>;
+  /**
+   * Follows thing-group membership for CONTINUOUS jobs (continuous.ts): brings every such job up
+   * to date with it now, then acts on each change. Returns a function that stops following.
+   */
+  followMembership(membership: ThingMembership): () => void;
+  /**
+   * AssociateTargetsWithJob: adds thing groups to a CONTINUOUS job, then queues its execution on
+   * each of their things (resolved by the caller), a REMOVED one included.
+   * @throws ResourceNotFoundException, InvalidRequestException, LimitExceededException
+   */
+  associateTargets(input: AssociateTargetsInput, thingNames: Iterable<string>): Promise<JobRecord>;
 }
 
 export interface JobsService {
@@ -92,6 +109,16 @@ export interface JobsService {
   /** Safe twice. */
   stop(): Promise<void>;
 }
+
+/**
+ * How long after its creation a job with `processingTargets` and no rollout is taken for a
+ * CreateJob cut short (a live one stores its things within a few appends of creating the job).
+ */
+const CREATE_CUT_SHORT_MS = 120_000;
+
+/** A job CreateJob created and then stopped before its things were stored (rollout-driver.ts). */
+const cutShortBeforeRollout = (job: JobRecord, now: number): boolean =>
+  job.status === 'IN_PROGRESS' && job.processingTargets !== undefined && job.rollout === undefined && now - job.createdAt > CREATE_CUT_SHORT_MS;
 
 /** Runs `task` on every item, at most `limit` at a time; rejects with the first failure once all settled. */
 async function eachLimited<T>(items: Iterable<T>, limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
@@ -153,13 +180,31 @@ export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): Jo
   /** The ids of the jobs and templates in the store, so that listing them does not walk every thing's record. */
   const jobIds = new Set<string>();
   const templateIds = new Set<string>();
+  /** Jobs with abort criteria whose executions changed since the timer loop last looked. */
+  const abortChecks = new Set<string>();
+  const aborting = new Set<string>();
+  const track = (work: Promise<unknown>) => {
+    const p = work.then(() => undefined, (err: unknown) => logger.warn({ err }, 'jobs background work failed'));
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  };
+  const rollouts = createRolloutDriver({
+    store: () => (stopping ? undefined : store),
+    logger,
+    clock,
+    queueAll: (jobId, thingNames) => eachLimited(thingNames, FAN_OUT, (thingName) => store!.execute('jobs.queue-execution', { thingName, jobId })),
+    track,
+  });
 
   const index = (previous: JobsValue | undefined, value: JobsValue | undefined) => {
     if (previous?.kind === 'job' || value?.kind === 'job') {
       if (value?.kind === 'job') jobIds.add(value.jobId);
       else if (previous?.kind === 'job') jobIds.delete(previous.jobId);
+      const job = value?.kind === 'job' ? value : undefined;
+      rollouts.index((job ?? (previous as JobRecord)).jobId, job?.rollout, job?.status === 'IN_PROGRESS');
       return;
     }
+    if (previous?.kind === 'rollout-chunk' || value?.kind === 'rollout-chunk') return;
     if (previous?.kind === 'template' || value?.kind === 'template') {
       if (value?.kind === 'template') templateIds.add(value.jobTemplateId);
       else if (previous?.kind === 'template') templateIds.delete(previous.jobTemplateId);
@@ -179,6 +224,7 @@ export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): Jo
       let executions = byJob.get(jobId);
       if (!executions) byJob.set(jobId, (executions = new Map()));
       executions.set(thing, exec);
+      if (before?.executions[jobId] !== exec) abortChecks.add(jobId);
     }
     const due = Object.values(after?.executions ?? {}).flatMap((e) => timeoutAt(e) ?? []);
     if (due.length > 0) timers.set(thing, Math.min(...due));
@@ -193,6 +239,8 @@ export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): Jo
   const tick = () => {
     const s = store;
     if (!s || stopping) return;
+    rollouts.tick();
+    checkAborts(s);
     const now = clock();
     for (const [thingName, at] of timers) {
       if (at > now || timingOut.has(thingName)) continue;
@@ -216,10 +264,49 @@ export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): Jo
     await eachLimited(open, FAN_OUT, (thingName) => s.execute('jobs.cancel-execution-for-job', { thingName, jobId, force }));
   };
 
-  /** DeleteJob's second and last steps: every execution goes, then the job. */
+  /** DeleteJob's second and last steps: every execution goes (and a rollout's things), then the job. */
   const removeJob = async (s: StateStore<JobsValue>, jobId: string) => {
     await eachLimited([...executionsOfJob(jobId).keys()], FAN_OUT, (thingName) => s.execute('jobs.delete-execution-for-job', { thingName, jobId }));
+    const rollout = (s.get(jobKey(jobId)) as JobRecord | undefined)?.rollout;
+    if (rollout) await rollouts.forget(jobId, rollout.total);
     await s.execute('jobs.remove', { jobId });
+  };
+
+  /**
+   * The abort criteria (abort.ts) of the jobs whose executions changed: a job that meets one is
+   * canceled as CancelJob without force cancels (`jobs.abort` on its owner, then its QUEUED
+   * executions). Every process looks; the owner aborts once.
+   */
+  const checkAborts = (s: StateStore<JobsValue>) => {
+    for (const jobId of abortChecks) {
+      abortChecks.delete(jobId);
+      const job = s.get(jobKey(jobId));
+      if (job?.kind !== 'job' || job.status !== 'IN_PROGRESS' || aborting.has(jobId)) continue;
+      const criteria = abortCriteriaOf(job.configs);
+      if (criteria.length === 0) continue;
+      const p = progress(jobId);
+      const decision = abortDecision(criteria, p.counts, p.total);
+      if (!decision) continue;
+      aborting.add(jobId);
+      track(
+        (async () => {
+          const aborted = await s.execute('jobs.abort', { jobId, reasonCode: ABORT_REASON_CODE, comment: abortComment(decision) });
+          if (aborted) await cancelExecutionsOf(s, jobId, false);
+        })().finally(() => aborting.delete(jobId)),
+      );
+    }
+  };
+
+  /** Brings one thing up to date with every CONTINUOUS job (continuous.ts). */
+  const followThing = async (s: StateStore<JobsValue>, membership: ThingMembership, thingName: string, only?: JobRecord) => {
+    for (const job of only ? [only] : [...jobIds].map((id) => s.get(jobKey(id)))) {
+      if (job?.kind !== 'job' || !followsMembership(job)) continue;
+      const covered = directThings(job).includes(thingName) || membership.isIn(thingName, job.thingGroupNames);
+      const thing = s.get(thingKey(thingName));
+      const action = membershipAction(covered, thing?.kind === 'thing' ? thing.executions[job.jobId] : undefined);
+      if (action === 'queue') await s.execute('jobs.queue-execution', { thingName, jobId: job.jobId, requeueRemoved: true });
+      else if (action === 'remove') await s.execute('jobs.remove-execution', { thingName, jobId: job.jobId });
+    }
   };
 
   /**
@@ -251,8 +338,10 @@ export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): Jo
         const problem = createJobProblem(input);
         if (problem) throw jobError('InvalidRequestException', problem);
         const job = await s.execute<CreateJobInput, JobRecord>('jobs.create', input);
-        await eachLimited(new Set(thingNames), FAN_OUT, (thingName) => s.execute<ExecutionId, ExecutionRecord | null>('jobs.queue-execution', { thingName, jobId: input.jobId }));
-        return (await s.execute<{ jobId: string }, JobRecord | null>('jobs.finish-rollout', { jobId: input.jobId })) ?? job;
+        // Every job rolls out through rollout-driver.ts: its things are stored first, so that a
+        // CreateJob cut short is finished by any process; one with a rate returns after its first window.
+        await rollouts.begin(input.jobId, new Set(thingNames), !rolloutConfigOf(input.configs));
+        return jobRecord(input.jobId) ?? job;
       },
       job: jobRecord,
       *jobs() {
@@ -299,6 +388,41 @@ export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): Jo
       documentFromSource: (source) => readDocumentSource(source, deps.readObject),
       eventConfigurations: () => eventConfigurations(s),
       updateEventConfigurations: (enabled) => s.execute('jobs.update-event-configurations', { enabled }),
+      async associateTargets(input, thingNames) {
+        const job = await s.execute<AssociateTargetsInput, JobRecord>('jobs.associate-targets', input);
+        await eachLimited(new Set(thingNames), FAN_OUT, (thingName) => s.execute('jobs.queue-execution', { thingName, jobId: input.jobId, requeueRemoved: true }));
+        return job;
+      },
+      followMembership(membership) {
+        // Things that joined or left while no process followed: every CONTINUOUS job is brought
+        // up to date with the registry first (its groups' things, and its QUEUED executions).
+        const catchUp = async () => {
+          for (const jobId of [...jobIds]) {
+            const job = jobRecord(jobId);
+            if (job && cutShortBeforeRollout(job, clock())) {
+              // A CreateJob that died before its things were stored: resolved again, from the registry as it is now.
+              logger.warn({ jobId }, 'finishing a CreateJob cut short before its things were stored; its targets are resolved again');
+              await rollouts.begin(jobId, new Set([...membership.thingsIn(job.thingGroupNames), ...directThings(job)]), true);
+              continue;
+            }
+            if (!job || !followsMembership(job)) continue;
+            const things = new Set([...membership.thingsIn(job.thingGroupNames), ...directThings(job), ...executionsOfJob(jobId).keys()]);
+            await eachLimited(things, FAN_OUT, (thingName) => followThing(s, membership, thingName, job));
+          }
+        };
+        track(catchUp());
+        // One thing's changes are followed one at a time, each reading the registry as it is then
+        // and the executions the previous one left.
+        const chains = new Map<string, Promise<void>>();
+        const unsubscribe = membership.onThingChange((thingName) => {
+          if (stopping) return;
+          const next = (chains.get(thingName) ?? Promise.resolve()).then(() => followThing(s, membership, thingName)).catch((err: unknown) => logger.warn({ err, thingName }, 'a CONTINUOUS job could not follow a thing group change'));
+          chains.set(thingName, next);
+          void next.finally(() => chains.get(thingName) === next && chains.delete(thingName));
+          track(next);
+        });
+        return unsubscribe;
+      },
     };
   };
 

@@ -1,6 +1,6 @@
 /**
  * The AWS IoT Jobs control plane (API reference, "AWS IoT"): CreateJob, DescribeJob, ListJobs,
- * CancelJob, DeleteJob, GetJobDocument, DescribeJobExecution, ListJobExecutionsForJob,
+ * CancelJob, DeleteJob, AssociateTargetsWithJob, GetJobDocument, DescribeJobExecution, ListJobExecutionsForJob,
  * ListJobExecutionsForThing, CancelJobExecution and DeleteJobExecution, with the paths,
  * members and exceptions `@aws-sdk/client-iot` sends and reads. CreateJob's targets (thing and
  * static thing-group ARNs, nested groups included) are resolved here from the registry, so the
@@ -10,7 +10,10 @@ import { iotArn, nameFromArn, paginate, type ArnScope, type ThingRegistry } from
 import {
   EXECUTION_STATUSES,
   JOB_LIMITS,
+  abortConfigProblem,
   createJobProblem,
+  retryConfigProblem,
+  rolloutConfigProblem,
   jobError,
   jobExceptionOf,
   pendingExecutionSummary,
@@ -23,6 +26,7 @@ import {
   type JobRecord,
   type Jobs,
   type TemplateRecord,
+  type ThingMembership,
 } from '../../jobs/index.js';
 import { PlatformError } from '../../core/index.js';
 import type { AwsOperation, AwsRequest } from '../operation.js';
@@ -33,7 +37,7 @@ import { bodyObject, epochSeconds, optionalInteger, optionalObject, optionalStri
 export type JobTargetRegistry = Pick<ThingRegistry, 'thing' | 'thingGroup' | 'thingGroups' | 'things'>;
 
 const JOB_STATUSES = ['IN_PROGRESS', 'CANCELED', 'COMPLETED', 'DELETION_IN_PROGRESS', 'SCHEDULED'];
-/** CreateJob members kiot keeps and answers as given, without acting on them yet (jobs/README.md). */
+/** CreateJob members kiot keeps and answers as given (jobs/README.md says which it acts on). */
 const KEPT_CONFIGS = ['presignedUrlConfig', 'jobExecutionsRolloutConfig', 'abortConfig', 'timeoutConfig', 'jobExecutionsRetryConfig', 'documentParameters'] as const;
 /** CreateJob members kiot refuses rather than ignore. */
 const UNSUPPORTED = ['schedulingConfig', 'destinationPackageVersions', 'maintenanceWindows'] as const;
@@ -95,6 +99,11 @@ function readConfigs(body: Record<string, unknown>, members: readonly string[]):
   if (minutes !== undefined && !(Number.isInteger(minutes) && (minutes as number) >= 1 && (minutes as number) <= JOB_LIMITS.stepTimeoutMaxMinutes)) {
     throw invalid('timeoutConfig.inProgressTimeoutInMinutes must be a whole number of minutes from 1 to 10080');
   }
+  const problem =
+    (configs['jobExecutionsRolloutConfig'] !== undefined ? rolloutConfigProblem(configs['jobExecutionsRolloutConfig']) : undefined) ??
+    (configs['abortConfig'] !== undefined ? abortConfigProblem(configs['abortConfig']) : undefined) ??
+    (configs['jobExecutionsRetryConfig'] !== undefined ? retryConfigProblem(configs['jobExecutionsRetryConfig']) : undefined);
+  if (problem) throw invalid(problem);
   return configs;
 }
 
@@ -124,19 +133,51 @@ export function resolveTargets(registry: JobTargetRegistry, targets: readonly st
     groups.push(groupName);
   }
   if (groups.length > 0) {
-    // The groups and every group below them (a group's parent is set once, at creation).
-    const children = new Map<string, string[]>();
-    for (const g of registry.thingGroups()) if (g.parentGroupName !== undefined) children.set(g.parentGroupName, [...(children.get(g.parentGroupName) ?? []), g.thingGroupName]);
-    const covered = new Set<string>();
-    const stack = [...groups];
-    for (let g = stack.pop(); g !== undefined; g = stack.pop()) {
-      if (covered.has(g)) continue;
-      covered.add(g);
-      stack.push(...(children.get(g) ?? []));
-    }
+    const covered = coveredGroups(registry, groups);
     for (const t of registry.things()) if (t.groups.some((m) => covered.has(m.groupName))) things.add(t.thingName);
   }
   return { things, groups };
+}
+
+/** The groups and every group below them (a group's parent is set once, at creation). */
+function coveredGroups(registry: Pick<ThingRegistry, 'thingGroups'>, groups: readonly string[]): Set<string> {
+  const children = new Map<string, string[]>();
+  for (const g of registry.thingGroups()) if (g.parentGroupName !== undefined) children.set(g.parentGroupName, [...(children.get(g.parentGroupName) ?? []), g.thingGroupName]);
+  const covered = new Set<string>();
+  const stack = [...groups];
+  for (let g = stack.pop(); g !== undefined; g = stack.pop()) {
+    if (covered.has(g)) continue;
+    covered.add(g);
+    stack.push(...(children.get(g) ?? []));
+  }
+  return covered;
+}
+
+/**
+ * Thing-group membership as the jobs service follows it for CONTINUOUS jobs (jobs/continuous.ts),
+ * read from this process's registry view: a thing's change reaches the listener when its
+ * groups changed, or it was created or deleted.
+ */
+export function thingGroupMembership(registry: JobTargetRegistry & Pick<ThingRegistry, 'onChange'>): ThingMembership {
+  const groupsOf = (t: { groups: readonly { groupName: string }[] } | undefined) => (t?.groups ?? []).map((m) => m.groupName).sort().join('\n');
+  return {
+    *thingsIn(groupNames) {
+      const covered = coveredGroups(registry, groupNames);
+      for (const t of registry.things()) if (t.groups.some((m) => covered.has(m.groupName))) yield t.thingName;
+    },
+    isIn(thingName, groupNames) {
+      const thing = registry.thing(thingName);
+      if (!thing || thing.groups.length === 0) return false;
+      const covered = coveredGroups(registry, groupNames);
+      return thing.groups.some((m) => covered.has(m.groupName));
+    },
+    onThingChange(listener) {
+      return registry.onChange((change) => {
+        if (change.kind !== 'thing') return;
+        if (change.previous === undefined || change.value === undefined || groupsOf(change.previous) !== groupsOf(change.value)) listener(change.name);
+      });
+    },
+  };
 }
 
 export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: ArnScope): AwsOperation[] {
@@ -202,7 +243,7 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
     ...(e.startedAt !== undefined ? { startedAt: epochSeconds(e.startedAt) } : {}),
     lastUpdatedAt: epochSeconds(e.lastUpdatedAt),
     executionNumber: e.executionNumber,
-    retryAttempt: 0,
+    retryAttempt: e.retryAttempt ?? 0,
   });
 
   const executionShape = (thingName: string, e: ExecutionRecord, now: number) => ({
@@ -261,7 +302,6 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         const document = (await documentOf(body)) ?? template?.document;
         if (document === undefined) throw invalid('document or documentSource is required');
         const targetSelection = oneOf(optionalString(body, 'targetSelection'), ['SNAPSHOT', 'CONTINUOUS'] as const, 'targetSelection') ?? 'SNAPSHOT';
-        if (targetSelection === 'CONTINUOUS') throw invalid('targetSelection CONTINUOUS is not supported by kiot yet');
         const description = optionalString(body, 'description');
         const configs = { ...template?.configs, ...readConfigs(body, KEPT_CONFIGS), ...(templateArn !== undefined ? { jobTemplateArn: templateArn } : {}) };
         const { things, groups } = resolveTargets(registry, targets);
@@ -338,6 +378,24 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         if (reasonCode !== undefined && !JOB_LIMITS.reasonCode.test(reasonCode)) throw invalid('reasonCode must be at most 128 letters, digits, spaces or _.,/=+@-');
         if (comment !== undefined && comment.length > JOB_LIMITS.commentLength) throw invalid(`comment must be at most ${JOB_LIMITS.commentLength} characters`);
         const job = await jobs.cancelJob({ jobId, force: (queryBoolean(request, 'force') ?? false), ...(reasonCode !== undefined ? { reasonCode } : {}), ...(comment !== undefined ? { comment } : {}) });
+        return { jobArn: jobArn(jobId), jobId, ...(job.description !== undefined ? { description: job.description } : {}) };
+      },
+    },
+    {
+      name: 'AssociateTargetsWithJob',
+      method: 'POST',
+      path: '/jobs/{jobId}/targets',
+      async handle(request) {
+        const jobId = pathName(request, 'jobId');
+        const body = bodyObject(request);
+        const targets = optionalStringList(body, 'targets');
+        if (!targets || targets.length === 0) throw invalid('targets must name at least one thing group');
+        const comment = optionalString(body, 'comment');
+        if (comment !== undefined && comment.length > JOB_LIMITS.commentLength) throw invalid(`comment must be at most ${JOB_LIMITS.commentLength} characters`);
+        existingJob(jobId);
+        if (targets.some((arn) => nameFromArn(arn, 'thinggroup') === undefined)) throw invalid('targets must be thing group ARNs');
+        const { things, groups } = resolveTargets(registry, targets);
+        const job = await jobs.associateTargets({ jobId, targets, thingGroupNames: groups, ...(comment !== undefined ? { comment } : {}) }, things);
         return { jobArn: jobArn(jobId), jobId, ...(job.description !== undefined ? { description: job.description } : {}) };
       },
     },
