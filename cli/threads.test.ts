@@ -1,12 +1,13 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetThingShadowCommand, IoTDataPlaneClient, UpdateThingShadowCommand } from '@aws-sdk/client-iot-data-plane';
 import mqtt from 'mqtt';
 import { expect, test, vi } from 'vitest';
 import { CORE_TOPICS, EmbeddedLog, TOPICS, createEnvelope, decodeEnvelope, envelopeRecord, loadConfig, silentLogger } from '../core/index.js';
 import { register as registerRulesList } from './commands/rules-list.js';
 import { runCommand, startTestPlatform } from './testing.js';
-import { startRulesThreads } from './threads.js';
+import { startServiceThreads } from './threads.js';
 
 test('--threads 2: a rules worker thread shares the rules group over the main thread’s log; every message is handled once, counted in /metrics and `kiot rules list`', async () => {
   const kiot = await startTestPlatform({ 'echo.sql': "CREATE RULE echo AS SELECT n FROM 'in/+' WHERE n >= 0 DO republish(topic = 'out/${topic(2)}', qos = 1);\n" }, { threads: '2' });
@@ -42,7 +43,30 @@ test('--threads 2: a rules worker thread shares the rules group over the main th
   }
 }, 60_000);
 
-test('a rules thread alone (no member on the main thread) runs the rules on the main thread’s log, and leaves its group on stop', async () => {
+test('--threads 2: the worker thread owns the shadows and answers MQTT; the HTTP data plane on the main thread reaches it through the log', async () => {
+  const kiot = await startTestPlatform({}, { threads: '2' });
+  try {
+    const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${kiot.platform.listeners.get('mqtt')}`, { clientId: 'lamp-1', reconnectPeriod: 0 });
+    const replies: { topic: string; body: { version?: number; state?: unknown } }[] = [];
+    device.on('message', (topic, payload) => replies.push({ topic, body: JSON.parse(payload.toString()) }));
+    await device.subscribeAsync('$aws/things/lamp-1/shadow/#', { qos: 1 });
+    await device.publishAsync('$aws/things/lamp-1/shadow/update', JSON.stringify({ state: { reported: { on: false } }, clientToken: 't1' }), { qos: 1 });
+    await vi.waitFor(() => expect(replies.find((r) => r.topic.endsWith('/update/accepted'))?.body).toMatchObject({ version: 1, state: { reported: { on: false } } }), { timeout: 10_000 });
+
+    const data = kiot.client(IoTDataPlaneClient);
+    const updated = await data.send(new UpdateThingShadowCommand({ thingName: 'lamp-1', payload: Buffer.from(JSON.stringify({ state: { desired: { on: true } } })) }));
+    expect(JSON.parse(Buffer.from(updated.payload!).toString())).toMatchObject({ version: 2, state: { desired: { on: true } } });
+    const got = await data.send(new GetThingShadowCommand({ thingName: 'lamp-1' }));
+    expect(JSON.parse(Buffer.from(got.payload!).toString())).toMatchObject({ version: 2, state: { desired: { on: true }, reported: { on: false }, delta: { on: true } } });
+    // The device hears the delta the HTTP update caused.
+    await vi.waitFor(() => expect(replies.find((r) => r.topic.endsWith('/update/delta'))?.body).toMatchObject({ version: 2, state: { on: true } }), { timeout: 10_000 });
+    await device.endAsync();
+  } finally {
+    await kiot.stop();
+  }
+}, 60_000);
+
+test('a service thread alone (no member on the main thread) runs the rules on the main thread’s log, and leaves its group on stop', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'kiot-threads-'));
   await mkdir(join(dir, 'rules'));
   await writeFile(join(dir, 'rules', 'echo.sql'), "CREATE RULE echo AS SELECT n FROM 'in/+' DO republish(topic = 'out/${topic(2)}', qos = 1);\n");
@@ -51,7 +75,7 @@ test('a rules thread alone (no member on the main thread) runs the rules on the 
   const log = await EmbeddedLog.open({ dataDir: config.dataDir, logger });
   try {
     for (const topic of CORE_TOPICS) await log.ensureTopic(topic);
-    const threads = await startRulesThreads(config, log, logger);
+    const threads = await startServiceThreads(config, log, logger);
     try {
       const out: string[] = [];
       const consumer = log.consumer({

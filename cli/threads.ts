@@ -1,23 +1,28 @@
 /**
- * `kiot up --threads N`: N - 1 worker threads beside the main one, each a rules worker (a member
- * of the rules consumer group) on a ThreadLog served by this thread's log. The main thread keeps
- * the log, the listeners, the gateway and every other service, and loads the rules only to list
- * and serve them; the rules group's partitions are shared among the threads as among processes.
- * /metrics and `kiot rules list` sum the threads' rule counters.
+ * `kiot up --threads N`: N - 1 worker threads beside the main one, each running the roles of
+ * THREAD_ROLES (service-thread.ts: the rules worker and the shadow service, of those this process
+ * runs) on a ThreadLog served by this thread's log. The main thread keeps the log, the
+ * listeners, the gateway and every other role; it loads the rules only to list and serve them,
+ * and its shadow store owns no shadow (the data plane asks the threads through the log). The
+ * rules group's, the shadow group's and the shadow owners' partitions are shared among the
+ * threads as among processes. /metrics and `kiot rules list` sum the threads' rule counters.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { serveLog, type Config, type Log, type Logger, type MetricsJson, type ServedLog } from '../core/index.js';
+import { serveLog, type Config, type Log, type Logger, type MetricsJson, type Role, type ServedLog } from '../core/index.js';
 import type { RulesListing } from '../rules/worker/index.js';
-import type { FromRulesThread, RulesThreadData, ToRulesThread } from './rules-thread.js';
+import type { FromServiceThread, ServiceThreadData, ToServiceThread } from './service-thread.js';
+
+/** The roles `kiot up --threads` runs on its worker threads; every other role stays on the main thread. */
+export const THREAD_ROLES: readonly Role[] = ['rules', 'shadow'];
 
 /** How long a thread may take to start (join its group) or to stop (drain its actions). */
 const THREAD_START_TIMEOUT_MS = 60_000;
 const THREAD_STOP_TIMEOUT_MS = 30_000;
 
-export interface RulesThreads {
+export interface ServiceThreads {
   /** Each running thread's rules registry as data (for Metrics.includeRemote). */
   metrics(): Promise<MetricsJson[]>;
   /** Each running thread's rules listing (for mergeListings). */
@@ -33,43 +38,43 @@ interface RunningThread {
 }
 
 /**
- * A rules thread: the compiled rules-thread.js beside this file, or, when kiot runs from its
- * TypeScript sources (tests, tsx), rules-thread.ts through tsx's tsImport (a worker does not get
- * the loader its parent was started with).
+ * A service thread: the compiled service-thread.js beside this file, or, when kiot runs from its
+ * TypeScript sources (tests, tsx), service-thread.ts through tsx's tsImport (a worker does not
+ * get the loader its parent was started with).
  */
-function newThread(options: { workerData: RulesThreadData; transferList: MessagePort[] }): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./rules-thread.js', import.meta.url), options);
+function newThread(options: { workerData: ServiceThreadData; transferList: MessagePort[] }): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./service-thread.js', import.meta.url), options);
   const tsx = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href;
-  const entry = new URL('./rules-thread.ts', import.meta.url).href;
+  const entry = new URL('./service-thread.ts', import.meta.url).href;
   return new Worker(`import(${JSON.stringify(tsx)}).then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`, { ...options, eval: true });
 }
 
-export async function startRulesThreads(config: Config, log: Log, logger: Logger): Promise<RulesThreads> {
+export async function startServiceThreads(config: Config, log: Log, logger: Logger): Promise<ServiceThreads> {
   const threads: RunningThread[] = [];
   let nextId = 1;
   const start = (index: number): Promise<RunningThread> => {
     const { port1, port2 } = new MessageChannel();
     const served = serveLog(log, port1, logger);
-    const data: RulesThreadData = { config, port: port2, index, logKind: log.kind };
+    const data: ServiceThreadData = { config, port: port2, index, logKind: log.kind };
     const worker = newThread({ workerData: data, transferList: [port2] });
     const thread: RunningThread = { worker, served, exited: false };
     return new Promise<RunningThread>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`rules thread ${index} did not start in ${THREAD_START_TIMEOUT_MS / 1000} s`)), THREAD_START_TIMEOUT_MS);
-      worker.on('message', (message: FromRulesThread) => {
+      const timer = setTimeout(() => reject(new Error(`service thread ${index} did not start in ${THREAD_START_TIMEOUT_MS / 1000} s`)), THREAD_START_TIMEOUT_MS);
+      worker.on('message', (message: FromServiceThread) => {
         if (message.op !== 'ready') return;
         clearTimeout(timer);
         resolve(thread);
       });
       worker.once('error', (err) => {
         clearTimeout(timer);
-        logger.error({ err, thread: index }, 'rules thread failed; its partitions go to the other members');
+        logger.error({ err, thread: index }, 'service thread failed; its partitions go to the other members');
         reject(err);
       });
       worker.once('exit', (code) => {
         thread.exited = true;
         clearTimeout(timer);
         void served.close();
-        reject(new Error(`rules thread ${index} exited with code ${code}`));
+        reject(new Error(`service thread ${index} exited with code ${code}`));
       });
     });
   };
@@ -77,7 +82,7 @@ export async function startRulesThreads(config: Config, log: Log, logger: Logger
     new Promise((resolve) => {
       if (thread.exited) return resolve(undefined);
       const id = nextId++;
-      const onMessage = (message: FromRulesThread) => {
+      const onMessage = (message: FromServiceThread) => {
         if (message.op !== op || message.id !== id) return;
         thread.worker.off('message', onMessage);
         thread.worker.off('exit', onExit);
@@ -86,17 +91,17 @@ export async function startRulesThreads(config: Config, log: Log, logger: Logger
       const onExit = () => resolve(undefined);
       thread.worker.on('message', onMessage);
       thread.worker.once('exit', onExit);
-      thread.worker.postMessage({ op, id } satisfies ToRulesThread);
+      thread.worker.postMessage({ op, id } satisfies ToServiceThread);
     });
   const askAll = async <T>(op: 'metrics' | 'list'): Promise<T[]> => (await Promise.all(threads.map((t) => ask<T>(t, op)))).filter((v): v is Awaited<T> => v !== undefined) as T[];
   const stopOne = async (thread: RunningThread) => {
     if (!thread.exited) {
       const stopped = new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, THREAD_STOP_TIMEOUT_MS);
-        thread.worker.on('message', (message: FromRulesThread) => message.op === 'stopped' && (clearTimeout(timer), resolve()));
+        thread.worker.on('message', (message: FromServiceThread) => message.op === 'stopped' && (clearTimeout(timer), resolve()));
         thread.worker.once('exit', () => (clearTimeout(timer), resolve()));
       });
-      thread.worker.postMessage({ op: 'stop' } satisfies ToRulesThread);
+      thread.worker.postMessage({ op: 'stop' } satisfies ToServiceThread);
       await stopped;
       await thread.worker.terminate();
     }

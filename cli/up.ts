@@ -46,7 +46,7 @@ import { AUTHORIZER_TIMEOUT_MS, AuthorizerService, CustomAuthorizers, arnScopeOf
 import { mergeListings, type FileTopicRule } from '../rules/worker/index.js';
 import { createShadowService, type Shadows } from '../shadow/index.js';
 import { startRulesRole } from './rules-role.js';
-import { startRulesThreads } from './threads.js';
+import { THREAD_ROLES, startServiceThreads } from './threads.js';
 import { createJobsService, type Jobs } from '../jobs/index.js';
 import { createProvisioningService, type ObjectStore } from '../provisioning/index.js';
 
@@ -116,7 +116,8 @@ export async function startPlatform(
     // and closes in stop(), only what it alone uses. See core/state/README.md, step 4.
     const servesApi = has('api') || has('registry');
     const startShadow = async (): Promise<Shadows> => {
-      const shadowService = createShadowService({}, { log, logger });
+      // With --threads the worker threads own the shadows and answer MQTT; this store asks them.
+      const shadowService = createShadowService({ owner: config.threads === 1 }, { log, logger });
       const shadows = await shadowService.start();
       stops.push(() => shadowService.stop());
       return shadows;
@@ -177,24 +178,27 @@ export async function startPlatform(
     const customAuth = registered?.customAuth;
     if (shadows) operations.push(...shadowOperations(shadows, arnScopeOf(config)));
 
+    // With --threads N the roles of THREAD_ROLES run on N - 1 worker threads (cli/threads.ts).
+    const threads = config.threads > 1 && THREAD_ROLES.some(has) ? await startServiceThreads(config, log, logger) : undefined;
+    if (threads) {
+      stops.push(() => threads.stop());
+      metrics.includeRemote(() => threads.metrics());
+    }
+
     if (has('rules')) {
       // get_thing_shadow reads this process's view of the shadow table (the shadow service's
-      // when it runs here): no request to the shadow service.
-      // With --threads N the worker threads run the rules; this thread loads them to list and serve them.
-      const rulesRole = await startRulesRole(config, { log, logger, consume: config.threads === 1, ...(shadows ? { shadows } : {}), ...(topicRules ? { rulesTable: topicRules.view } : {}) });
+      // when it runs here): no request to the shadow service. With threads, they run the rules;
+      // this thread loads them to list and serve them.
+      const rulesRole = await startRulesRole(config, { log, logger, consume: !threads, ...(shadows ? { shadows } : {}), ...(topicRules ? { rulesTable: topicRules.view } : {}) });
       stops.push(() => rulesRole.stop());
       const rules = rulesRole.service;
       fileRules = () => rules.fileRules();
       // A rules dir that cannot be read, or rule files that do not compile, are said at start, not only in the log.
       for (const problem of rules.list().problems) startupWarnings.push(`warning: ${problem}`);
       metrics.include(rules.metricsRegistry);
-      if (config.threads > 1) {
-        const threads = await startRulesThreads(config, log, logger);
-        stops.push(() => threads.stop());
-        metrics.includeRemote(() => threads.metrics());
-        // The listing counts what every thread's worker did.
-        operations.push(...rules.operations.map((op) => ({ ...op, handle: async () => mergeListings(await op.handle(), await threads.listings()) })));
-      } else operations.push(...rules.operations);
+      // The listing counts what every thread's worker did.
+      if (threads) operations.push(...rules.operations.map((op) => ({ ...op, handle: async () => mergeListings(await op.handle(), await threads.listings()) })));
+      else operations.push(...rules.operations);
     }
 
     // The AWS-shaped API and the HTTP server, and beside them the gateway: neither waits for the other.

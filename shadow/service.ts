@@ -20,8 +20,15 @@ import { parseRequestTopic, shadowIdOfKey, shadowIdProblem, shadowKey, thingKeyP
 /** The consumer group that answers shadow requests from MQTT (one answer per request, whichever process runs it). */
 export const SHADOW_GROUP = 'kiot-shadow';
 
-/** The part of kiot's Config the shadow service reads: none yet (AWS's shadow limits are constants in document.ts); the parameter keeps every service's factory `(config, deps)`. */
-export type ShadowConfig = Readonly<Record<never, never>>;
+/** How the shadow service runs (AWS's shadow limits are constants in document.ts). */
+export interface ShadowConfig {
+  /**
+   * Own shadows and answer MQTT requests (default true). False (the main thread of `kiot up
+   * --threads`): own none and read no MQTT requests; the data plane's requests go through the
+   * log to the threads that own the shadows.
+   */
+  readonly owner?: boolean;
+}
 
 export interface ShadowServiceDeps {
   readonly log: Log;
@@ -48,7 +55,7 @@ export interface ShadowService {
   stop(): Promise<void>;
 }
 
-export function createShadowService(_config: ShadowConfig, deps: ShadowServiceDeps): ShadowService {
+export function createShadowService(config: ShadowConfig, deps: ShadowServiceDeps): ShadowService {
   const logger = deps.logger.child({ module: 'shadow' });
   let store: StateStore<StoredShadow> | undefined;
   let consumer: EnvelopeConsumer | undefined;
@@ -124,9 +131,11 @@ export function createShadowService(_config: ShadowConfig, deps: ShadowServiceDe
   return {
     async start() {
       // Pipelined: the shadow commands read only the state they are given, so one shadow's updates need not wait for each other's read-back.
-      store = await StateStore.open({ log: deps.log, logger, topic: topicSpec(TOPICS.shadows), codec: shadowCodec, commands: SHADOW_COMMANDS, pipelined: true });
+      const owner = config.owner ?? true;
+      store = await StateStore.open({ log: deps.log, logger, topic: topicSpec(TOPICS.shadows), codec: shadowCodec, commands: SHADOW_COMMANDS, pipelined: true, owner });
       await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
       await deps.log.ensureTopic(topicSpec(TOPICS.shadowHistory));
+      if (!owner) return shadows(store);
       consumer = createEnvelopeConsumer({
         log: deps.log,
         logger,

@@ -43,6 +43,8 @@ export interface OwnerRouterOptions {
   /** Partitions of the state topic. */
   readonly partitions: number;
   readonly timeoutMs: number;
+  /** Join the owner group (default true); false: ask the owners for every command. */
+  readonly owner?: boolean;
   /** Runs a command here (this process owns its partition). */
   execute(command: string, input: unknown): Promise<{ result: unknown; written: AppendResult[] }>;
   /** Resolves once the view has applied these positions. */
@@ -142,6 +144,7 @@ export class OwnerRouter {
     const { log } = this.#o;
     await log.ensureTopic(this.#requestsTopic);
     await log.ensureTopic(STATE_REPLIES_TOPIC);
+    if (this.#o.owner === false) return;
     this.#owners = log.consumer({
       groupId: `kiot.state.${this.#o.topic.name}`,
       topics: [this.#requestsTopic.name],

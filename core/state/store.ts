@@ -104,6 +104,12 @@ export interface StateStoreOptions<T> {
   readonly pipelined?: boolean;
   /** How long a command routed to another process may wait for its answer. Default 30 s. */
   readonly requestTimeoutMs?: number;
+  /**
+   * Join the owner group (default true). False: this store owns no partition and sends every
+   * command to the owners through the log (`kiot up --threads`: the main thread's shadow store
+   * asks the worker threads that own the shadows).
+   */
+  readonly owner?: boolean;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -205,6 +211,7 @@ export class StateStore<T> implements StateView<T> {
           topic: spec,
           partitions,
           timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+          owner: options.owner ?? true,
           execute: (name, input) => store.#runLocal(name, input),
           catchUp: (positions) => table.waitFor(positions),
           // Every partition, not only the owned one: a command may write keys of other

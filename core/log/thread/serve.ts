@@ -62,9 +62,11 @@ export function serveLog(log: Log, port: MessagePort, logger: Logger): ServedLog
       case 'seek':
         return consumerOf(req.consumer).seek(req.topic, req.partition, req.position);
       case 'consumerStop': {
+        // Removed once stopped: its onRevoked (run in the worker) may still commit through it.
         const consumer = consumers.get(req.consumer);
+        await consumer?.stop();
         consumers.delete(req.consumer);
-        return consumer?.stop();
+        return undefined;
       }
       case 'close':
         return stopConsumers();
@@ -76,9 +78,8 @@ export function serveLog(log: Log, port: MessagePort, logger: Logger): ServedLog
     return consumer;
   };
   const stopConsumers = async () => {
-    const all = [...consumers.values()];
+    await Promise.all([...consumers.values()].map((c) => c.stop()));
     consumers.clear();
-    await Promise.all(all.map((c) => c.stop()));
   };
 
   port.on('message', (message: ToOwner) => {
