@@ -46,7 +46,7 @@ import { createRulesService, type FileTopicRule } from '../rules/worker/index.js
 import type { SqlValue } from '../rules/sql/index.js';
 import { createShadowService, openShadowReader, type ShadowReader, type Shadows } from '../shadow/index.js';
 import { createJobsService, type Jobs } from '../jobs/index.js';
-import { createProvisioningService, type ObjectStore } from '../provisioning/index.js';
+import { createJustInTimeRegistration, createProvisioningService, type AutoRegistration, type ObjectStore } from '../provisioning/index.js';
 
 export interface RunningPlatform {
   readonly log: Log;
@@ -141,7 +141,13 @@ export async function startPlatform(
       const authorizers = new AuthorizerService(registry.store, arnScopeOf(config));
       const customAuth = new CustomAuthorizers(authorizers, { invoke: authorizerInvoker(config), scope: arnScopeOf(config), logger });
       metrics.include(customAuth.metricsRegistry);
-      return { registry, security, provisioning, authorizers, customAuth };
+      // JITR / JITP: the gateway's listeners ask it about client certificates the registry does not know.
+      const justInTime = createJustInTimeRegistration({
+        targets: { registry: registry.store, certificates: security.certificates, policies: security.policies },
+        templates: provisioning,
+        logger,
+      });
+      return { registry, security, provisioning, authorizers, customAuth, justInTime };
     };
     const startJobs = async (): Promise<Jobs> => {
       const jobsService = createJobsService({}, { log, logger });
@@ -159,6 +165,7 @@ export async function startPlatform(
     ] as const);
     security = registered?.security;
     const customAuth = registered?.customAuth;
+    const justInTime = registered?.justInTime;
     if (shadows) operations.push(...shadowOperations(shadows, arnScopeOf(config)));
 
     if (has('rules')) {
@@ -247,7 +254,7 @@ export async function startPlatform(
         ...(config.kafkaBrokers.length === 0 ? { gatewayId: EMBEDDED_GATEWAY_ID } : {}),
         // Anonymous loopback clients held to a policy (beyond loopback the registry's authenticator below wins).
         ...(loopbackAuthenticator ? { authenticator: loopbackAuthenticator } : {}),
-        ...(security && customAuth ? await deviceAuthentication(config, { security, customAuth, loopbackAuthenticator }, metrics, logger, () => kiotServerCertificate(security!)) : {}),
+        ...(security && customAuth ? await deviceAuthentication(config, { security, customAuth, loopbackAuthenticator, justInTime }, metrics, logger, () => kiotServerCertificate(security!)) : {}),
       });
       metrics.include(gateway.metricsRegistry);
       stops.push(() => gateway.stop());
@@ -261,7 +268,14 @@ export async function startPlatform(
         const https = createHttpsPublishListener({
           publisher,
           logger,
-          authenticate: (certificate, remoteAddress) => devices.httpSession(certificate, remoteAddress),
+          authenticate: async (certificate, remoteAddress) => {
+            const first = devices.httpSession(certificate, remoteAddress);
+            // A certificate the registry does not know: just-in-time registration decides first.
+            const raw = typeof certificate === 'object' && 'raw' in certificate ? certificate.raw : undefined;
+            if (first.ok || first.reason !== 'bad-credentials' || !raw || !justInTime) return first;
+            await justInTime({ raw });
+            return devices.httpSession(certificate, remoteAddress);
+          },
           ...(customAuth ? { customAuthenticate: (request, useDefault) => httpCustomAuthenticate(customAuth, request, useDefault) } : {}),
           tls: config.gateway.tlsCert
             ? { cert: readPem(config.gateway.tlsCert, 'tlsCert'), key: readPem(config.gateway.tlsKey, 'tlsKey'), ca: config.gateway.tlsCa ? readPem(config.gateway.tlsCa, 'tlsCa') : undefined }
@@ -302,12 +316,12 @@ export async function startPlatform(
  */
 async function deviceAuthentication(
   config: Config,
-  { security, customAuth, loopbackAuthenticator }: { security: SecurityServices; customAuth: CustomAuthorizers; loopbackAuthenticator: Authenticator | undefined },
+  { security, customAuth, loopbackAuthenticator, justInTime }: { security: SecurityServices; customAuth: CustomAuthorizers; loopbackAuthenticator: Authenticator | undefined; justInTime: AutoRegistration | undefined },
   metrics: ReturnType<typeof createMetrics>,
   logger: Logger,
   serverCertificate: () => Promise<IssuedServerCertificate>,
 ): Promise<Partial<GatewayDeps>> {
-  const authenticator = createRegistryAuthenticator(security, { logger });
+  const authenticator = createRegistryAuthenticator(security, { logger, ...(justInTime ? { autoRegister: justInTime } : {}) });
   metrics.include(authenticator.metricsRegistry);
   let tlsCredentials: GatewayDeps['tlsCredentials'];
   if (!config.gateway.tlsCert) {
