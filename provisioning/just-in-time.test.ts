@@ -32,6 +32,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { TOPICS, decodeEnvelope, loadConfig, readRange, silentLogger } from '../core/index.js';
 import { startPlatform, type RunningPlatform } from '../cli/up.js';
+import { startKafkaMock, type KafkaMock } from '../core/testing/kafka-mock.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -43,14 +44,19 @@ let dir: string;
 let platform: RunningPlatform;
 let iot: IoTClient;
 let events: MqttClient;
+let kafka: KafkaMock | undefined;
 /** Every `$aws/events/certificates/registered/...` message the loopback observer saw, and what a rule republished. */
 const seen: { topic: string; payload: Record<string, unknown> }[] = [];
 
-beforeAll(async () => {
+/** `kiot up` in this process on the embedded log or on the librdkafka mock cluster, a rule on the registered topic, and an observer. */
+async function start(kind: 'embedded' | 'kafka'): Promise<void> {
+  seen.length = 0;
+  if (kind === 'kafka') kafka = await startKafkaMock();
   dir = await mkdtemp(join(tmpdir(), 'kiot-jit-'));
   await mkdir(join(dir, 'rules'));
-  const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0', httpsPort: '0' }, env: {} });
-  platform = await startPlatform(config, () => undefined, silentLogger());
+  const flags: Record<string, string> = { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0', httpsPort: '0' };
+  if (kafka) flags['kafka'] = kafka.brokers.join(',');
+  platform = await startPlatform(loadConfig({ flags, env: {} }), () => undefined, silentLogger());
   iot = new IoTClient({ endpoint: `http://127.0.0.1:${platform.listeners.get('http')}`, region: 'us-east-1', credentials: fromIni({ filepath: join(dir, 'data', 'credentials'), profile: 'default' }), maxAttempts: 1 });
   // The guide's JITR flow: a rule on the registered topic; here it republishes, the test plays the activating function.
   await iot.send(new CreateTopicRuleCommand({
@@ -60,13 +66,15 @@ beforeAll(async () => {
   events = await mqtt.connectAsync(`mqtt://127.0.0.1:${platform.listeners.get('mqtt')}`, { clientId: 'observer', reconnectPeriod: 0 });
   events.on('message', (topic, payload) => seen.push({ topic, payload: JSON.parse(payload.toString()) as Record<string, unknown> }));
   await events.subscribeAsync(['$aws/events/certificates/registered/+', 'jitr/registered'], { qos: 1 });
-}, 60_000);
+}
 
-afterAll(async () => {
+async function stop(): Promise<void> {
   await events?.endAsync(true);
   await platform?.stop();
+  await kafka?.stop();
+  kafka = undefined;
   await rm(dir, { recursive: true, force: true });
-});
+}
 
 interface TestCa {
   readonly id: string;
@@ -169,81 +177,6 @@ function httpsPublish(device: { cert: string; key: string }, topic: string): Pro
   });
 }
 
-describe('just-in-time registration (JITR)', () => {
-  let ca: TestCa;
-  beforeAll(async () => {
-    ca = await makeCa('CN=JITR Root,O=Acme');
-    await registerCa(ca, { active: true, auto: true });
-    await iot.send(new CreatePolicyCommand({ policyName: 'jitr-allow', policyDocument: ALLOW_ALL }));
-  }, 30_000);
-
-  test('the first connection registers the certificate PENDING_ACTIVATION and fails; the rule sees the event; once activated the device connects', async () => {
-    const described = await iot.send(new DescribeCACertificateCommand({ certificateId: ca.id }));
-    expect(described.certificateDescription).toMatchObject({ status: 'ACTIVE', autoRegistrationStatus: 'ENABLE' });
-
-    const device = await sign(ca, 'CN=sensor-1,C=DE');
-    expect(await refusal(device, 'sensor-1')).toBe(5);
-    const cert = await iot.send(new DescribeCertificateCommand({ certificateId: device.id }));
-    expect(cert.certificateDescription).toMatchObject({ status: 'PENDING_ACTIVATION', caCertificateId: ca.id });
-
-    const event = await waitFor(() => seen.find((e) => e.topic === `$aws/events/certificates/registered/${ca.id}` && e.payload['certificateId'] === device.id), 'the registered event');
-    expect(event.payload).toMatchObject({ certificateId: device.id, caCertificateId: ca.id, certificateStatus: 'PENDING_ACTIVATION', awsAccountId: expect.any(String) });
-    expect(typeof event.payload['timestamp']).toBe('number');
-    expect(typeof event.payload['certificateRegistrationTimestamp']).toBe('number');
-    // The rule on the registered topic fired with the event (what an activating function would receive).
-    const republished = await waitFor(() => seen.find((e) => e.topic === 'jitr/registered' && e.payload['certificateId'] === device.id), 'the rule\'s republish');
-    expect(republished.payload).toMatchObject({ caCertificateId: ca.id, ca: ca.id, certificateStatus: 'PENDING_ACTIVATION' });
-
-    // What the guide's function does: activate the certificate and attach a policy.
-    const certificateId = republished.payload['certificateId'] as string;
-    await iot.send(new AttachPolicyCommand({ policyName: 'jitr-allow', target: cert.certificateDescription!.certificateArn! }));
-    await iot.send(new UpdateCertificateCommand({ certificateId, newStatus: 'ACTIVE' }));
-    const client = await connect(device, 'sensor-1');
-    await client.endAsync(true);
-    expect(await registeredEventsFor(device.id)).toBe(1);
-  }, 30_000);
-
-  test('concurrent first connections of one certificate register it once', async () => {
-    const device = await sign(ca, 'CN=sensor-2');
-    const codes = await Promise.all(Array.from({ length: 6 }, (_, i) => refusal(device, `sensor-2-${i}`)));
-    expect(codes.every((c) => c === 5)).toBe(true);
-    const listed = await iot.send(new ListCertificatesByCACommand({ caCertificateId: ca.id }));
-    expect(listed.certificates?.filter((c) => c.certificateId === device.id)).toHaveLength(1);
-    await waitFor(() => seen.find((e) => e.payload['certificateId'] === device.id), 'the registered event');
-    expect(await registeredEventsFor(device.id)).toBe(1);
-  }, 30_000);
-
-  test('HTTPS publish: an unknown certificate is registered on its first request, which is refused', async () => {
-    const device = await sign(ca, 'CN=sensor-3');
-    expect(await httpsPublish(device, 'sensors/3')).toBe(403);
-    const cert = await iot.send(new DescribeCertificateCommand({ certificateId: device.id }));
-    expect(cert.certificateDescription?.status).toBe('PENDING_ACTIVATION');
-    await iot.send(new AttachPolicyCommand({ policyName: 'jitr-allow', target: cert.certificateDescription!.certificateArn! }));
-    await iot.send(new UpdateCertificateCommand({ certificateId: device.id, newStatus: 'ACTIVE' }));
-    expect(await httpsPublish(device, 'sensors/3')).toBe(200);
-  }, 30_000);
-});
-
-describe('refused: nothing is registered', () => {
-  test('a CA that is not registered, one that is INACTIVE, one with auto-registration disabled', async () => {
-    const unknown = await makeCa('CN=Unknown Root');
-    const inactive = await makeCa('CN=Inactive Root');
-    const disabled = await makeCa('CN=Disabled Root');
-    await registerCa(inactive, { active: false, auto: true });
-    await registerCa(disabled, { active: true, auto: false });
-    for (const ca of [unknown, inactive, disabled]) {
-      const device = await sign(ca, 'CN=intruder');
-      expect(await refusal(device, 'intruder')).toBe(4);
-      expect((await awsError(iot.send(new DescribeCertificateCommand({ certificateId: device.id })))).name).toBe('ResourceNotFoundException');
-    }
-    // Turning auto-registration on (UpdateCACertificate) lets the next device register.
-    await iot.send(new UpdateCACertificateCommand({ certificateId: disabled.id, newAutoRegistrationStatus: 'ENABLE' }));
-    const device = await sign(disabled, 'CN=late');
-    expect(await refusal(device, 'late')).toBe(5);
-    expect((await iot.send(new DescribeCertificateCommand({ certificateId: device.id }))).certificateDescription?.status).toBe('PENDING_ACTIVATION');
-  }, 30_000);
-});
-
 /** The guide's example template: a thing named by the CN, the certificate activated, a policy for the thing. */
 const TEMPLATE = JSON.stringify({
   Parameters: {
@@ -273,55 +206,135 @@ const TEMPLATE = JSON.stringify({
   },
 });
 
-describe('just-in-time provisioning (JITP)', () => {
-  test('a CA with a templateBody: the first connection provisions the thing, policy and ACTIVE certificate and succeeds', async () => {
-    const ca = await makeCa('CN=JITP Root');
-    await registerCa(ca, { active: true, auto: true, registrationConfig: { templateBody: TEMPLATE, roleArn: ROLE } });
-    const described = await iot.send(new DescribeCACertificateCommand({ certificateId: ca.id }));
-    expect(described.registrationConfig).toEqual({ templateBody: TEMPLATE, roleArn: ROLE });
+describe.each([['embedded' as const], ['kafka' as const]])('on the %s log', (kind) => {
+  beforeAll(() => start(kind), 60_000);
+  afterAll(() => stop(), 30_000);
 
-    const device = await sign(ca, 'CN=pump-7,C=FR,O=Acme');
-    const client = await connect(device, 'pump-7');
-    try {
-      await client.subscribeAsync('pump-7/cmd', { qos: 1 });
-      const got = new Promise<string>((resolve) => client.on('message', (_t, p) => resolve(p.toString())));
-      await client.publishAsync('pump-7/cmd', 'go', { qos: 1 });
-      expect(await got).toBe('go');
-    } finally {
+  describe('just-in-time registration (JITR)', () => {
+    let ca: TestCa;
+    beforeAll(async () => {
+      ca = await makeCa('CN=JITR Root,O=Acme');
+      await registerCa(ca, { active: true, auto: true });
+      await iot.send(new CreatePolicyCommand({ policyName: 'jitr-allow', policyDocument: ALLOW_ALL }));
+    }, 30_000);
+
+    test('the first connection registers the certificate PENDING_ACTIVATION and fails; the rule sees the event; once activated the device connects', async () => {
+      const described = await iot.send(new DescribeCACertificateCommand({ certificateId: ca.id }));
+      expect(described.certificateDescription).toMatchObject({ status: 'ACTIVE', autoRegistrationStatus: 'ENABLE' });
+
+      const device = await sign(ca, 'CN=sensor-1,C=DE');
+      expect(await refusal(device, 'sensor-1')).toBe(5);
+      const cert = await iot.send(new DescribeCertificateCommand({ certificateId: device.id }));
+      expect(cert.certificateDescription).toMatchObject({ status: 'PENDING_ACTIVATION', caCertificateId: ca.id });
+
+      const event = await waitFor(() => seen.find((e) => e.topic === `$aws/events/certificates/registered/${ca.id}` && e.payload['certificateId'] === device.id), 'the registered event');
+      expect(event.payload).toMatchObject({ certificateId: device.id, caCertificateId: ca.id, certificateStatus: 'PENDING_ACTIVATION', awsAccountId: expect.any(String) });
+      expect(typeof event.payload['timestamp']).toBe('number');
+      expect(typeof event.payload['certificateRegistrationTimestamp']).toBe('number');
+      // The rule on the registered topic fired with the event (what an activating function would receive).
+      const republished = await waitFor(() => seen.find((e) => e.topic === 'jitr/registered' && e.payload['certificateId'] === device.id), 'the rule\'s republish');
+      expect(republished.payload).toMatchObject({ caCertificateId: ca.id, ca: ca.id, certificateStatus: 'PENDING_ACTIVATION' });
+
+      // What the guide's function does: activate the certificate and attach a policy.
+      const certificateId = republished.payload['certificateId'] as string;
+      await iot.send(new AttachPolicyCommand({ policyName: 'jitr-allow', target: cert.certificateDescription!.certificateArn! }));
+      await iot.send(new UpdateCertificateCommand({ certificateId, newStatus: 'ACTIVE' }));
+      const client = await connect(device, 'sensor-1');
       await client.endAsync(true);
-    }
-    const thing = await iot.send(new DescribeThingCommand({ thingName: 'pump-7' }));
-    expect(thing.attributes).toEqual({ version: 'v1', country: 'FR' });
-    const cert = await iot.send(new DescribeCertificateCommand({ certificateId: device.id }));
-    expect(cert.certificateDescription).toMatchObject({ status: 'ACTIVE', caCertificateId: ca.id });
-    expect((await iot.send(new ListThingPrincipalsCommand({ thingName: 'pump-7' }))).principals).toEqual([cert.certificateDescription!.certificateArn]);
-    const event = await waitFor(() => seen.find((e) => e.topic === `$aws/events/certificates/registered/${ca.id}` && e.payload['certificateId'] === device.id), 'the registered event');
-    expect(event.payload).toMatchObject({ caCertificateId: ca.id, certificateStatus: 'ACTIVE' });
-    // The policy binds the client id to the thing: another client id is refused.
-    expect(await refusal(device, 'pump-8')).toBe(5);
-  }, 30_000);
+      expect(await registeredEventsFor(device.id)).toBe(1);
+    }, 30_000);
 
-  test('a template the certificate cannot fill (no Country) registers nothing, and the connection is refused', async () => {
-    const ca = await makeCa('CN=JITP Strict Root');
-    await registerCa(ca, { active: true, auto: true, registrationConfig: { templateBody: TEMPLATE, roleArn: ROLE } });
-    const device = await sign(ca, 'CN=valve-1');
-    expect(await refusal(device, 'valve-1')).toBe(4);
-    expect((await awsError(iot.send(new DescribeCertificateCommand({ certificateId: device.id })))).name).toBe('ResourceNotFoundException');
-    expect((await awsError(iot.send(new DescribeThingCommand({ thingName: 'valve-1' })))).name).toBe('ResourceNotFoundException');
-  }, 30_000);
+    test('concurrent first connections of one certificate register it once', async () => {
+      const device = await sign(ca, 'CN=sensor-2');
+      const codes = await Promise.all(Array.from({ length: 6 }, (_, i) => refusal(device, `sensor-2-${i}`)));
+      expect(codes.every((c) => c === 5)).toBe(true);
+      const listed = await iot.send(new ListCertificatesByCACommand({ caCertificateId: ca.id }));
+      expect(listed.certificates?.filter((c) => c.certificateId === device.id)).toHaveLength(1);
+      await waitFor(() => seen.find((e) => e.payload['certificateId'] === device.id), 'the registered event');
+      expect(await registeredEventsFor(device.id)).toBe(1);
+    }, 30_000);
 
-  test('a JITP template by name, set with UpdateCACertificate; registrationConfig is checked', async () => {
-    await iot.send(new CreateProvisioningTemplateCommand({ templateName: 'jitp-named', templateBody: TEMPLATE, provisioningRoleArn: ROLE, enabled: true, type: 'JITP' }));
-    const ca = await makeCa('CN=JITP Named Root');
-    await registerCa(ca, { active: true, auto: false });
-    expect((await awsError(iot.send(new UpdateCACertificateCommand({ certificateId: ca.id, registrationConfig: { templateBody: '{"Resources": 1}', roleArn: ROLE } })))).name).toBe('InvalidRequestException');
-    expect((await awsError(iot.send(new UpdateCACertificateCommand({ certificateId: ca.id, registrationConfig: { templateBody: TEMPLATE } })))).name).toBe('InvalidRequestException');
-    await iot.send(new UpdateCACertificateCommand({ certificateId: ca.id, newAutoRegistrationStatus: 'ENABLE', registrationConfig: { templateName: 'jitp-named' } }));
-    expect((await iot.send(new DescribeCACertificateCommand({ certificateId: ca.id }))).registrationConfig).toEqual({ templateName: 'jitp-named' });
+    test('HTTPS publish: an unknown certificate is registered on its first request, which is refused', async () => {
+      const device = await sign(ca, 'CN=sensor-3');
+      expect(await httpsPublish(device, 'sensors/3')).toBe(403);
+      const cert = await iot.send(new DescribeCertificateCommand({ certificateId: device.id }));
+      expect(cert.certificateDescription?.status).toBe('PENDING_ACTIVATION');
+      await iot.send(new AttachPolicyCommand({ policyName: 'jitr-allow', target: cert.certificateDescription!.certificateArn! }));
+      await iot.send(new UpdateCertificateCommand({ certificateId: device.id, newStatus: 'ACTIVE' }));
+      expect(await httpsPublish(device, 'sensors/3')).toBe(200);
+    }, 30_000);
+  });
 
-    const device = await sign(ca, 'CN=fan-2,C=IT');
-    const client = await connect(device, 'fan-2');
-    await client.endAsync(true);
-    expect((await iot.send(new DescribeThingCommand({ thingName: 'fan-2' }))).attributes).toEqual({ version: 'v1', country: 'IT' });
-  }, 30_000);
+  describe('refused: nothing is registered', () => {
+    test('a CA that is not registered, one that is INACTIVE, one with auto-registration disabled', async () => {
+      const unknown = await makeCa('CN=Unknown Root');
+      const inactive = await makeCa('CN=Inactive Root');
+      const disabled = await makeCa('CN=Disabled Root');
+      await registerCa(inactive, { active: false, auto: true });
+      await registerCa(disabled, { active: true, auto: false });
+      for (const ca of [unknown, inactive, disabled]) {
+        const device = await sign(ca, 'CN=intruder');
+        expect(await refusal(device, 'intruder')).toBe(4);
+        expect((await awsError(iot.send(new DescribeCertificateCommand({ certificateId: device.id })))).name).toBe('ResourceNotFoundException');
+      }
+      // Turning auto-registration on (UpdateCACertificate) lets the next device register.
+      await iot.send(new UpdateCACertificateCommand({ certificateId: disabled.id, newAutoRegistrationStatus: 'ENABLE' }));
+      const device = await sign(disabled, 'CN=late');
+      expect(await refusal(device, 'late')).toBe(5);
+      expect((await iot.send(new DescribeCertificateCommand({ certificateId: device.id }))).certificateDescription?.status).toBe('PENDING_ACTIVATION');
+    }, 30_000);
+  });
+
+  describe('just-in-time provisioning (JITP)', () => {
+    test('a CA with a templateBody: the first connection provisions the thing, policy and ACTIVE certificate and succeeds', async () => {
+      const ca = await makeCa('CN=JITP Root');
+      await registerCa(ca, { active: true, auto: true, registrationConfig: { templateBody: TEMPLATE, roleArn: ROLE } });
+      const described = await iot.send(new DescribeCACertificateCommand({ certificateId: ca.id }));
+      expect(described.registrationConfig).toEqual({ templateBody: TEMPLATE, roleArn: ROLE });
+
+      const device = await sign(ca, 'CN=pump-7,C=FR,O=Acme');
+      const client = await connect(device, 'pump-7');
+      try {
+        await client.subscribeAsync('pump-7/cmd', { qos: 1 });
+        const got = new Promise<string>((resolve) => client.on('message', (_t, p) => resolve(p.toString())));
+        await client.publishAsync('pump-7/cmd', 'go', { qos: 1 });
+        expect(await got).toBe('go');
+      } finally {
+        await client.endAsync(true);
+      }
+      const thing = await iot.send(new DescribeThingCommand({ thingName: 'pump-7' }));
+      expect(thing.attributes).toEqual({ version: 'v1', country: 'FR' });
+      const cert = await iot.send(new DescribeCertificateCommand({ certificateId: device.id }));
+      expect(cert.certificateDescription).toMatchObject({ status: 'ACTIVE', caCertificateId: ca.id });
+      expect((await iot.send(new ListThingPrincipalsCommand({ thingName: 'pump-7' }))).principals).toEqual([cert.certificateDescription!.certificateArn]);
+      const event = await waitFor(() => seen.find((e) => e.topic === `$aws/events/certificates/registered/${ca.id}` && e.payload['certificateId'] === device.id), 'the registered event');
+      expect(event.payload).toMatchObject({ caCertificateId: ca.id, certificateStatus: 'ACTIVE' });
+      // The policy binds the client id to the thing: another client id is refused.
+      expect(await refusal(device, 'pump-8')).toBe(5);
+    }, 30_000);
+
+    test('a template the certificate cannot fill (no Country) registers nothing, and the connection is refused', async () => {
+      const ca = await makeCa('CN=JITP Strict Root');
+      await registerCa(ca, { active: true, auto: true, registrationConfig: { templateBody: TEMPLATE, roleArn: ROLE } });
+      const device = await sign(ca, 'CN=valve-1');
+      expect(await refusal(device, 'valve-1')).toBe(4);
+      expect((await awsError(iot.send(new DescribeCertificateCommand({ certificateId: device.id })))).name).toBe('ResourceNotFoundException');
+      expect((await awsError(iot.send(new DescribeThingCommand({ thingName: 'valve-1' })))).name).toBe('ResourceNotFoundException');
+    }, 30_000);
+
+    test('a JITP template by name, set with UpdateCACertificate; registrationConfig is checked', async () => {
+      await iot.send(new CreateProvisioningTemplateCommand({ templateName: 'jitp-named', templateBody: TEMPLATE, provisioningRoleArn: ROLE, enabled: true, type: 'JITP' }));
+      const ca = await makeCa('CN=JITP Named Root');
+      await registerCa(ca, { active: true, auto: false });
+      expect((await awsError(iot.send(new UpdateCACertificateCommand({ certificateId: ca.id, registrationConfig: { templateBody: '{"Resources": 1}', roleArn: ROLE } })))).name).toBe('InvalidRequestException');
+      expect((await awsError(iot.send(new UpdateCACertificateCommand({ certificateId: ca.id, registrationConfig: { templateBody: TEMPLATE } })))).name).toBe('InvalidRequestException');
+      await iot.send(new UpdateCACertificateCommand({ certificateId: ca.id, newAutoRegistrationStatus: 'ENABLE', registrationConfig: { templateName: 'jitp-named' } }));
+      expect((await iot.send(new DescribeCACertificateCommand({ certificateId: ca.id }))).registrationConfig).toEqual({ templateName: 'jitp-named' });
+
+      const device = await sign(ca, 'CN=fan-2,C=IT');
+      const client = await connect(device, 'fan-2');
+      await client.endAsync(true);
+      expect((await iot.send(new DescribeThingCommand({ thingName: 'fan-2' }))).attributes).toEqual({ version: 'v1', country: 'IT' });
+    }, 30_000);
+  });
 });
