@@ -86,14 +86,14 @@ export function createJustInTimeRegistration(deps: JustInTimeDeps): AutoRegistra
       const jitp = templateOf(prepared.ca.registrationConfig);
       if (!jitp) {
         await targets.registry.execute(CERTIFICATE_COMMANDS.autoRegister, prepared.input);
-        logger.info({ certificateId: id, caCertificateId: prepared.ca.id }, 'registered a certificate on first connect (PENDING_ACTIVATION)');
+        logger.debug({ certificateId: id, caCertificateId: prepared.ca.id }, 'registered a certificate on first connect (PENDING_ACTIVATION)');
         return { kind: 'registered', certificateId: id };
       }
       const result = await applyTemplate(targets, jitp.template, certificateParameters(prepared.subject, id), {
         autoRegister: prepared.input,
         ...(jitp.name !== undefined ? { templateName: jitp.name } : {}),
       });
-      logger.info({ certificateId: id, caCertificateId: prepared.ca.id, thingName: result.thingName }, 'provisioned a device on first connect');
+      logger.debug({ certificateId: id, caCertificateId: prepared.ca.id, thingName: result.thingName }, 'provisioned a device on first connect');
       return { kind: 'provisioned', certificateId: id, ...(result.thingName !== undefined ? { thingName: result.thingName } : {}) };
     } catch (err) {
       // Another process registered it first: its result stands.

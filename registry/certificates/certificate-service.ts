@@ -179,9 +179,11 @@ export class CertificateService {
    */
   prepareAutoRegistration(der: Buffer): { ok: true; input: AutoRegisterInput; ca: CaRecord; subject: Readonly<Record<string, string>> } | { ok: false; detail: string } {
     let cert: X509Certificate;
+    let subject: Record<string, string>;
     try {
-      cert = parseCertificatePem(certificateToPem(new X509Certificate(der)), 'certificate');
+      cert = new X509Certificate(der);
       this.#assertInValidity(cert, 'certificate');
+      subject = subjectAttributes(cert.raw);
     } catch (err) {
       return { ok: false, detail: (err as Error).message };
     }
@@ -190,7 +192,7 @@ export class CertificateService {
     if (ca.status !== 'ACTIVE') return { ok: false, detail: `its CA certificate ${ca.id} is ${ca.status}` };
     if (ca.autoRegistrationStatus !== 'ENABLE') return { ok: false, detail: `its CA certificate ${ca.id} does not allow auto-registration` };
     const { record, arn } = this.#record(certificateToPem(cert), 'PENDING_ACTIVATION', ca.id, ca.mode);
-    return { ok: true, input: { record, arn, caCertificateId: ca.id, accountId: this.#scope.accountId }, ca, subject: subjectAttributes(cert.raw) };
+    return { ok: true, input: { record, arn, caCertificateId: ca.id, accountId: this.#scope.accountId }, ca, subject };
   }
 
   /** A certificate for the gateway's TLS listener, signed by the kiot CA (not registered as a device). */
