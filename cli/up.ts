@@ -48,7 +48,7 @@ import { createShadowService, type Shadows } from '../shadow/index.js';
 import { startRulesRole } from './rules-role.js';
 import { THREAD_ROLES, startServiceThreads } from './threads.js';
 import { createJobsService, type Jobs } from '../jobs/index.js';
-import { createProvisioningService, type ObjectStore } from '../provisioning/index.js';
+import { createJustInTimeRegistration, createProvisioningService, type AutoRegistration, type ObjectStore } from '../provisioning/index.js';
 
 export interface RunningPlatform {
   readonly log: Log;
@@ -144,7 +144,13 @@ export async function startPlatform(
       const authorizers = new AuthorizerService(registry.store, arnScopeOf(config));
       const customAuth = new CustomAuthorizers(authorizers, { invoke: authorizerInvoker(config), scope: arnScopeOf(config), logger });
       metrics.include(customAuth.metricsRegistry);
-      return { registry, security, provisioning, authorizers, customAuth };
+      // JITR / JITP: the gateway's listeners ask it about client certificates the registry does not know.
+      const justInTime = createJustInTimeRegistration({
+        targets: { registry: registry.store, certificates: security.certificates, policies: security.policies },
+        templates: provisioning,
+        logger,
+      });
+      return { registry, security, provisioning, authorizers, customAuth, justInTime };
     };
     const startJobs = async (): Promise<Jobs> => {
       // Presigned URLs in job documents and CreateJob's documentSource go to the s3 action's endpoint (--s3-endpoint).
@@ -176,6 +182,7 @@ export async function startPlatform(
       stops.push(async () => unfollow());
     }
     const customAuth = registered?.customAuth;
+    const justInTime = registered?.justInTime;
     if (shadows) operations.push(...shadowOperations(shadows, arnScopeOf(config)));
 
     // With --threads N the roles of THREAD_ROLES run on N - 1 worker threads (cli/threads.ts).
@@ -265,7 +272,7 @@ export async function startPlatform(
         ...(config.kafkaBrokers.length === 0 ? { gatewayId: EMBEDDED_GATEWAY_ID } : {}),
         // Anonymous loopback clients held to a policy (beyond loopback the registry's authenticator below wins).
         ...(loopbackAuthenticator ? { authenticator: loopbackAuthenticator } : {}),
-        ...(security && customAuth ? await deviceAuthentication(config, { security, customAuth, loopbackAuthenticator }, metrics, logger, () => kiotServerCertificate(security!)) : {}),
+        ...(security && customAuth ? await deviceAuthentication(config, { security, customAuth, loopbackAuthenticator, justInTime }, metrics, logger, () => kiotServerCertificate(security!)) : {}),
       });
       metrics.include(gateway.metricsRegistry);
       stops.push(() => gateway.stop());
@@ -279,7 +286,14 @@ export async function startPlatform(
         const https = createHttpsPublishListener({
           publisher,
           logger,
-          authenticate: (certificate, remoteAddress) => devices.httpSession(certificate, remoteAddress),
+          authenticate: async (certificate, remoteAddress) => {
+            const first = devices.httpSession(certificate, remoteAddress);
+            // A certificate the registry does not know: just-in-time registration decides first.
+            const raw = typeof certificate === 'object' && 'raw' in certificate ? certificate.raw : undefined;
+            if (first.ok || first.reason !== 'bad-credentials' || !raw || !justInTime) return first;
+            await justInTime({ raw });
+            return devices.httpSession(certificate, remoteAddress);
+          },
           ...(customAuth ? { customAuthenticate: (request, useDefault) => httpCustomAuthenticate(customAuth, request, useDefault) } : {}),
           tls: config.gateway.tlsCert
             ? { cert: readPem(config.gateway.tlsCert, 'tlsCert'), key: readPem(config.gateway.tlsKey, 'tlsKey'), ca: config.gateway.tlsCa ? readPem(config.gateway.tlsCa, 'tlsCa') : undefined }
@@ -320,12 +334,12 @@ export async function startPlatform(
  */
 async function deviceAuthentication(
   config: Config,
-  { security, customAuth, loopbackAuthenticator }: { security: SecurityServices; customAuth: CustomAuthorizers; loopbackAuthenticator: Authenticator | undefined },
+  { security, customAuth, loopbackAuthenticator, justInTime }: { security: SecurityServices; customAuth: CustomAuthorizers; loopbackAuthenticator: Authenticator | undefined; justInTime: AutoRegistration | undefined },
   metrics: ReturnType<typeof createMetrics>,
   logger: Logger,
   serverCertificate: () => Promise<IssuedServerCertificate>,
 ): Promise<Partial<GatewayDeps>> {
-  const authenticator = createRegistryAuthenticator(security, { logger });
+  const authenticator = createRegistryAuthenticator(security, { logger, ...(justInTime ? { autoRegister: justInTime } : {}) });
   metrics.include(authenticator.metricsRegistry);
   let tlsCredentials: GatewayDeps['tlsCredentials'];
   if (!config.gateway.tlsCert) {

@@ -15,6 +15,11 @@
  *   re-checked: a certificate no longer ACTIVE, or a client id no longer allowed, disconnects
  *   (0x87 for v5); otherwise the connection carries on with the new policies.
  *
+ * - Auto-registration (JITR / JITP): a certificate the registry does not know is handed to
+ *   `deps.autoRegister` (provisioning's just-in-time decision, wired by `kiot up`), then
+ *   authenticated again: registered PENDING_ACTIVATION (JITR) it is refused as not authorized;
+ *   provisioned ACTIVE (JITP) it connects; refused, it is bad credentials as before.
+ *
  * Registry lives below ingest: this file imports the registry, never the reverse.
  */
 import { Counter, Registry, type Logger } from '../core/index.js';
@@ -42,6 +47,11 @@ export interface RegistryAuthenticatorDeps {
   readonly logger?: Logger;
   /** A registry to register the counter in; a new one by default. */
   readonly metricsRegistry?: Registry;
+  /**
+   * Called for a client certificate the registry does not know, before the connection is
+   * decided (just-in-time registration and provisioning). Must not reject.
+   */
+  readonly autoRegister?: (certificate: { readonly raw: Buffer }) => Promise<unknown>;
 }
 
 /** Builds the authenticator from the registry's security services (`createSecurityService().start()`). */
@@ -68,26 +78,34 @@ export function createRegistryAuthenticator(security: Pick<SecurityServices, 'de
   };
   const connect = (info: Pick<ConnectInfo, 'clientId' | 'remoteAddress' | 'clientCertificate'>) =>
     security.devices.connect(info.clientCertificate ? { fingerprint256: info.clientCertificate.fingerprint256 } : undefined, info.clientId, info.remoteAddress);
+  const decide = (info: ConnectInfo, result: ReturnType<typeof connect>): AuthenticateResult => {
+    if (!result.ok) {
+      deny('connect', result.reason);
+      logger?.info({ clientId: info.clientId, remote: info.remoteAddress, detail: result.detail }, 'connection refused');
+      return { ok: false, reason: result.reason };
+    }
+    const state: DeviceState = { session: result.session };
+    return {
+      ok: true,
+      principal: result.session.principal.certificateId,
+      ...(result.session.thingName !== undefined ? { thingName: result.session.thingName } : {}),
+      state,
+    };
+  };
 
   return {
     metricsRegistry,
     requestClientCertificate: true,
     denials: (action) => counts.get(action) ?? 0,
 
-    authenticate(info): AuthenticateResult {
-      const result = connect(info);
-      if (!result.ok) {
-        deny('connect', result.reason);
-        logger?.info({ clientId: info.clientId, remote: info.remoteAddress, detail: result.detail }, 'connection refused');
-        return { ok: false, reason: result.reason };
+    authenticate(info): AuthenticateResult | Promise<AuthenticateResult> {
+      const first = connect(info);
+      // bad-credentials with a certificate: one the registry does not know.
+      const certificate = info.clientCertificate;
+      if (!first.ok && first.reason === 'bad-credentials' && certificate && deps.autoRegister) {
+        return deps.autoRegister({ raw: certificate.raw }).then(() => decide(info, connect(info)));
       }
-      const state: DeviceState = { session: result.session };
-      return {
-        ok: true,
-        principal: result.session.principal.certificateId,
-        ...(result.session.thingName !== undefined ? { thingName: result.session.thingName } : {}),
-        state,
-      };
+      return decide(info, first);
     },
 
     authorizePublish: (client, topic) => stateOf(client).session.canPublish(topic) || deny('publish', 'policy'),

@@ -10,7 +10,7 @@
  * Nothing is written before the batch, so a failure at any point (a bad parameter, a CSR that
  * does not parse, a thing group that does not exist, a crash) leaves nothing behind.
  */
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { PlatformError } from '../core/index.js';
 import {
   CERTIFICATE_COMMANDS,
@@ -21,6 +21,7 @@ import {
   THING_COMMANDS,
   parsePolicyDocument,
   type AttachThingPrincipalInput,
+  type AutoRegisterInput,
   type BatchInput,
   type BatchOnce,
   type BatchResult,
@@ -56,6 +57,13 @@ export interface ApplyOptions {
   readonly hook?: PreProvisioningHook;
   /** Makes the apply idempotent under this id and sequence number (bulk tasks; registry/batch.ts). */
   readonly once?: Omit<BatchOnce, 'memo'>;
+  /**
+   * Just-in-time provisioning: the certificate the device presented, not yet registered. It is
+   * registered in the same batch (`certificate.autoRegister`, which publishes the registered
+   * event): with the template's Status when the template's certificate is this one (by
+   * CertificateId or CertificatePem), else as it is (PENDING_ACTIVATION).
+   */
+  readonly autoRegister?: AutoRegisterInput;
 }
 
 export interface ProvisionResult {
@@ -142,8 +150,11 @@ async function prepareApply(targets: ProvisioningTargets, template: Template, pa
 
   let certificate: { id: string; arn: string; pem: string } | undefined;
   if (plan.certificate) {
-    certificate = await certificateSteps(targets, plan.certificate, steps);
+    certificate = await certificateSteps(targets, plan.certificate, steps, options.autoRegister);
     resourceArns[plan.certificate.logicalId] = certificate.arn;
+  }
+  if (options.autoRegister && !steps.some((s) => s.command === CERTIFICATE_COMMANDS.autoRegister)) {
+    steps.unshift({ command: CERTIFICATE_COMMANDS.autoRegister, input: options.autoRegister });
   }
 
   for (const policy of plan.policies) {
@@ -221,8 +232,15 @@ function thingSteps(existing: ThingRecord | undefined, thing: PlannedThing): Bat
   return steps;
 }
 
-async function certificateSteps(targets: ProvisioningTargets, planned: PlannedCertificate, steps: BatchStep[]): Promise<{ id: string; arn: string; pem: string }> {
+async function certificateSteps(targets: ProvisioningTargets, planned: PlannedCertificate, steps: BatchStep[], autoRegister?: AutoRegisterInput): Promise<{ id: string; arn: string; pem: string }> {
   const { certificates } = targets;
+  const pending = autoRegister?.record;
+  const samePem = planned.source === 'pem' && pending !== undefined && certificateIdOfPem(planned.certificatePem) === pending.id;
+  if (autoRegister && pending && ((planned.source === 'id' && planned.certificateId === pending.id) || samePem) && !certificates.findCertificate(pending.id)) {
+    const input: AutoRegisterInput = { ...autoRegister, record: { ...pending, status: planned.status } };
+    steps.push({ command: CERTIFICATE_COMMANDS.autoRegister, input });
+    return { id: pending.id, arn: autoRegister.arn, pem: pending.pem };
+  }
   let existing: CertificateRecord | undefined;
   if (planned.source === 'csr') {
     const { record, arn } = await certificates.prepareFromCsr(planned.csr, planned.status);
@@ -247,6 +265,15 @@ async function certificateSteps(targets: ProvisioningTargets, planned: PlannedCe
     if (action === 'REPLACE') steps.push({ command: CERTIFICATE_COMMANDS.update, input: { id: existing.id, status: planned.status } });
   }
   return { id: existing.id, arn, pem: existing.pem };
+}
+
+/** The id of a PEM certificate, or undefined when it does not parse (the planned step then reports it). */
+function certificateIdOfPem(pem: string): string | undefined {
+  try {
+    return createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
+  } catch {
+    return undefined;
+  }
 }
 
 /** AWS IoT policy names: `[\w+=,.@-]+`, 1 to 128 characters. */

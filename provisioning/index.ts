@@ -4,3 +4,4 @@ export { applyTemplate, type ApplyOptions, type PreProvisioningHook, type Provis
 export { parseTemplate, planTemplate, templateError, MAX_TEMPLATE_BODY_BYTES, type Template, type ProvisioningPlan } from './template.js';
 export { PROVISIONING_LIMITS, TASK_STATUSES, TEMPLATE_TYPES, type TaskRecord, type TaskStatus, type TemplateRecord, type TemplateType, type TemplateVersionRecord, type PreProvisioningHookConfig } from './model.js';
 export { reportKey, jsonLines, type ObjectStore, type ReportType } from './tasks.js';
+export { createJustInTimeRegistration, certificateParameters, type AutoRegistration, type AutoRegistrationOutcome, type JustInTimeDeps } from './just-in-time.js';

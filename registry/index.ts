@@ -9,4 +9,4 @@ export { RegistryStore, type RegistryStoreOptions, type RegistryValue } from './
 export { REGISTRY_BATCH_COMMAND, FORGET_ONCE_COMMAND, type BatchGroup, type BatchGroupResult, type BatchInput, type BatchOnce, type BatchResult, type BatchStep } from './batch.js';
 export { THING_COMMANDS } from './things/commands.js';
 export { POLICY_COMMANDS, type AttachThingPrincipalInput } from './policies/commands.js';
-export { CERTIFICATE_COMMANDS } from './certificates/commands.js';
+export { CERTIFICATE_COMMANDS, type AutoRegisterInput } from './certificates/commands.js';

@@ -3,11 +3,14 @@
  * existed (plain JSON records on `iot.registry`) still opens with every record, and two stores
  * on one log (two processes) issue each policy version id once.
  */
+import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { EmbeddedLog, PlatformError, TOPICS, silentLogger, topicSpec, type Logger } from '../core/index.js';
+import { EmbeddedLog, PlatformError, TOPICS, decodeEnvelope, readRange, silentLogger, topicSpec, type Logger } from '../core/index.js';
+import { CERTIFICATE_COMMANDS } from './certificates/commands.js';
+import { createCa, generateRsaKeyPair, issueCertificate } from './certificates/x509.js';
 import { createSecurityService, type SecurityService } from './principals/index.js';
 import { ThingRegistry } from './things/index.js';
 
@@ -154,5 +157,32 @@ describe('two registry stores on one log', () => {
       await until(store, () => policies.listPolicyVersions('shared').versions.length === 5);
       expect(policies.listPolicyVersions('shared').versions.map((v) => v.document).sort()).toEqual(['v1', 'v2', 'v3', 'v4', 'v5'].map(doc).sort());
     }
+  }, 30_000);
+
+  test('two processes auto-registering one device certificate (JITR) register it once and publish one registered event', async () => {
+    const log = await openLog();
+    const [a, b] = await Promise.all([openServices(log), openServices(log)]);
+    const ca = await createCa('Device CA');
+    await a.security.certificates.registerCaCertificate({ caCertificate: ca.certificatePem, certificateMode: 'SNI_ONLY', setAsActive: true, allowAutoRegistration: true });
+    const device = await issueCertificate(ca, { publicKey: (await generateRsaKeyPair()).publicKeyPem, subject: 'CN=dev-1,ST=Bavaria,E=ops@example.com' });
+    const der = new X509Certificate(device).raw;
+    await until(b.security.store, () => b.security.certificates.prepareAutoRegistration(der).ok);
+    const prepared = [a, b].map((s) => s.security.certificates.prepareAutoRegistration(der));
+    const codes = await Promise.all(prepared.map((p, i) => (p.ok ? codeOf([a, b][i]!.registry.store.execute(CERTIFICATE_COMMANDS.autoRegister, p.input)) : p.detail)));
+    expect(codes.sort()).toEqual(['REGISTRY_ALREADY_EXISTS', 'succeeded']);
+    const first = prepared[0]!;
+    if (!first.ok) throw new Error(first.detail);
+    expect(first.subject).toEqual({ CommonName: 'dev-1', State: 'Bavaria', Email: 'ops@example.com' });
+    expect(a.security.certificates.describeCertificate(first.input.record.id)).toMatchObject({ status: 'PENDING_ACTIVATION', caCertificateId: first.ca.id, mode: 'SNI_ONLY' });
+    const events = (await readRange(log, { topic: TOPICS.ingress })).map((r) => decodeEnvelope(r.value!));
+    expect(events.map((e) => e.topic)).toEqual([`$aws/events/certificates/registered/${first.ca.id}`]);
+    expect(JSON.parse(events[0]!.payload.toString())).toMatchObject({ certificateId: first.input.record.id, caCertificateId: first.ca.id, certificateStatus: 'PENDING_ACTIVATION', awsAccountId: ACCOUNT });
+    // A CA with auto-registration turned off refuses the next certificate.
+    await a.security.certificates.updateCaCertificate(first.ca.id, { newAutoRegistrationStatus: 'DISABLE' });
+    const other = await issueCertificate(ca, { publicKey: (await generateRsaKeyPair()).publicKeyPem, subject: 'CN=dev-2' });
+    const refused = a.security.certificates.prepareAutoRegistration(new X509Certificate(other).raw);
+    expect(refused).toMatchObject({ ok: false, detail: expect.stringContaining('does not allow auto-registration') });
+    // A decision made before the CA changed is refused by the command, which reads the CA again.
+    expect(await codeOf(a.registry.store.execute(CERTIFICATE_COMMANDS.autoRegister, { ...first.input, record: { ...first.input.record, id: 'c'.repeat(64) } }))).toBe('CERTIFICATE_STATE');
   }, 30_000);
 });

@@ -4,8 +4,27 @@
  */
 import { PlatformError } from '../../core/index.js';
 import type { CaRecord, CertificateRecord, CertificateService } from '../../registry/index.js';
+import { parseTemplate } from '../../provisioning/index.js';
 import type { AwsOperation, AwsRequest } from '../operation.js';
 import { bodyObject, compact, epochSeconds, optionalBoolean, optionalObject, optionalString, queryBoolean, queryInteger, queryString } from './aws-input.js';
+
+/**
+ * A CA's registrationConfig (JITP): its templateBody must be a template kiot can apply, checked
+ * when it is stored rather than when the first device connects.
+ */
+function registrationConfig(body: Record<string, unknown>): Record<string, unknown> | undefined {
+  const config = optionalObject(body, 'registrationConfig');
+  const templateBody = config?.['templateBody'];
+  if (typeof templateBody === 'string') {
+    try {
+      parseTemplate(templateBody);
+    } catch (err) {
+      if (err instanceof PlatformError) throw new PlatformError(err.code, `registrationConfig.${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+  return config;
+}
 
 /** AWS IoT certificate ids: 64 hex characters (the SHA-256 of the DER). */
 const CERTIFICATE_ID = /^(0x)?[a-fA-F0-9]{64}$/;
@@ -100,7 +119,7 @@ export function certificateOperations(service: CertificateService): AwsOperation
           verificationCertificate: optionalString(body, 'verificationCertificate'),
           setAsActive: queryBoolean(request, 'setAsActive'),
           allowAutoRegistration: queryBoolean(request, 'allowAutoRegistration'),
-          registrationConfig: optionalObject(body, 'registrationConfig'),
+          registrationConfig: registrationConfig(body),
           certificateMode: optionalString(body, 'certificateMode'),
         });
       },
@@ -163,7 +182,7 @@ export function certificateOperations(service: CertificateService): AwsOperation
         await service.updateCaCertificate(certificateIdParam(request), {
           newStatus: queryString(request, 'newStatus'),
           newAutoRegistrationStatus: queryString(request, 'newAutoRegistrationStatus'),
-          registrationConfig: optionalObject(body, 'registrationConfig'),
+          registrationConfig: registrationConfig(body),
           removeAutoRegistration: optionalBoolean(body, 'removeAutoRegistration'),
         });
         return {};

@@ -28,8 +28,11 @@ export const DEFAULT_HTTPS_PORT = 8443;
 export interface HttpsPublishDeps {
   readonly publisher: Publisher;
   readonly logger: Logger;
-  /** The registry's decision for a client certificate (`SecurityServices.devices.httpSession`). */
-  readonly authenticate: (certificate: CertificateRef | undefined, remoteAddress: string) => HttpDeviceResult;
+  /**
+   * The registry's decision for a client certificate (`SecurityServices.devices.httpSession`;
+   * `kiot up` lets just-in-time registration see an unknown certificate first).
+   */
+  readonly authenticate: (certificate: CertificateRef | undefined, remoteAddress: string) => HttpDeviceResult | Promise<HttpDeviceResult>;
   /**
    * Custom authentication for a request (`httpCustomAuthenticate` bound to the registry's
    * authorizers): undefined when the request carries no custom-auth credentials and
@@ -83,7 +86,7 @@ export function createHttpsPublishListener(deps: HttpsPublishDeps): HttpsPublish
       { headers: req.headers, queryString: queryStart < 0 ? '' : url.slice(queryStart), remoteAddress, serverName: typeof socket.servername === 'string' ? socket.servername : undefined },
       certificate === undefined,
     );
-    const decision = custom ? await custom : fromCertificate(deps.authenticate(certificate, remoteAddress));
+    const decision = custom ? await custom : fromCertificate(await deps.authenticate(certificate, remoteAddress));
     if (!decision.ok) {
       req.resume();
       logger.debug({ remoteAddress, reason: decision.reason, detail: decision.detail }, 'publish refused');

@@ -10,7 +10,7 @@
  * log can already register any certificate as ACTIVE, so the key there widens nothing. Protect
  * the log (the data dir, or the Kafka ACLs) as you would the key.
  */
-import { randomBytes, randomUUID, type X509Certificate } from 'node:crypto';
+import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { PlatformError, type Logger } from '../../core/index.js';
 import { paginate, type Page, type PageRequest } from '../principals/paging.js';
 import {
@@ -24,7 +24,7 @@ import {
 } from '../principals/store.js';
 import type { ArnScope } from '../policies/engine.js';
 import type { RegistryStore } from '../store.js';
-import { CERTIFICATE_COMMANDS, caCertificateOf, certificateOf, type CaChanges } from './commands.js';
+import { CERTIFICATE_COMMANDS, caCertificateOf, certificateOf, type AutoRegisterInput, type CaChanges } from './commands.js';
 import {
   certificateId,
   certificateToPem,
@@ -34,6 +34,7 @@ import {
   issueCertificate,
   parseCertificatePem,
   parseCsr,
+  subjectAttributes,
   subjectCommonName,
 } from './x509.js';
 
@@ -170,6 +171,30 @@ export class CertificateService {
     return this.#record(certificateToPem(cert), input.status, ca.id, 'DEFAULT');
   }
 
+  /**
+   * Whether a certificate kiot does not know may register itself on connect (JITR / JITP): it
+   * must be within its validity and signed by a registered CA that is ACTIVE with
+   * auto-registration ENABLE. Answers the `certificate.autoRegister` input (status
+   * PENDING_ACTIVATION) and the CA, or why not. Never throws: the gateway calls it.
+   */
+  prepareAutoRegistration(der: Buffer): { ok: true; input: AutoRegisterInput; ca: CaRecord; subject: Readonly<Record<string, string>> } | { ok: false; detail: string } {
+    let cert: X509Certificate;
+    let subject: Record<string, string>;
+    try {
+      cert = new X509Certificate(der);
+      this.#assertInValidity(cert, 'certificate');
+      subject = subjectAttributes(cert.raw);
+    } catch (err) {
+      return { ok: false, detail: (err as Error).message };
+    }
+    const ca = this.#findIssuer(cert);
+    if (!ca) return { ok: false, detail: 'not signed by any registered CA certificate' };
+    if (ca.status !== 'ACTIVE') return { ok: false, detail: `its CA certificate ${ca.id} is ${ca.status}` };
+    if (ca.autoRegistrationStatus !== 'ENABLE') return { ok: false, detail: `its CA certificate ${ca.id} does not allow auto-registration` };
+    const { record, arn } = this.#record(certificateToPem(cert), 'PENDING_ACTIVATION', ca.id, ca.mode);
+    return { ok: true, input: { record, arn, caCertificateId: ca.id, accountId: this.#scope.accountId }, ca, subject };
+  }
+
   /** A certificate for the gateway's TLS listener, signed by the kiot CA (not registered as a device). */
   async issueServerCertificate(names: readonly string[]): Promise<{ certificatePem: string; privateKeyPem: string; caCertificatePem: string }> {
     const keys = await generateRsaKeyPair();
@@ -213,6 +238,7 @@ export class CertificateService {
         throw new PlatformError('CERTIFICATE_REGISTRATION_CODE', 'verificationCertificate: its common name is not the registration code (GetRegistrationCode)');
       }
     }
+    const registrationConfig = checkRegistrationConfig(input.registrationConfig);
     const id = certificateId(ca.raw);
     const arn = this.caCertificateArn(id);
     const now = this.#now();
@@ -221,7 +247,7 @@ export class CertificateService {
       pem: certificateToPem(ca),
       status: input.setAsActive ? 'ACTIVE' : 'INACTIVE',
       autoRegistrationStatus: input.allowAutoRegistration ? 'ENABLE' : 'DISABLE',
-      ...(input.registrationConfig ? { registrationConfig: input.registrationConfig } : {}),
+      ...(registrationConfig ? { registrationConfig } : {}),
       mode,
       createdAt: now,
       updatedAt: now,
@@ -296,7 +322,8 @@ export class CertificateService {
       }
       changes = { ...changes, autoRegistrationStatus: input.newAutoRegistrationStatus };
     }
-    if (input.registrationConfig) changes = { ...changes, registrationConfig: input.registrationConfig };
+    const registrationConfig = checkRegistrationConfig(input.registrationConfig);
+    if (registrationConfig) changes = { ...changes, registrationConfig };
     if (input.removeAutoRegistration) changes = { ...changes, removeAutoRegistration: true };
     await this.#registry.execute(CERTIFICATE_COMMANDS.updateCa, { id, changes });
   }
@@ -380,6 +407,30 @@ export class CertificateService {
     };
     return { record, arn };
   }
+}
+
+/**
+ * AWS's RegistrationConfig (RegisterCACertificate, UpdateCACertificate): `templateBody` with
+ * `roleArn`, or `templateName` (a JITP provisioning template). The body is checked as a template
+ * by the API route (provisioning owns the template language); here only the shape.
+ * An empty object means none.
+ */
+function checkRegistrationConfig(config: Readonly<Record<string, unknown>> | undefined): Readonly<Record<string, string>> | undefined {
+  if (config === undefined) return undefined;
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (value === undefined || value === null) continue;
+    if (key !== 'templateBody' && key !== 'roleArn' && key !== 'templateName') {
+      throw new PlatformError('REGISTRY_INVALID', `registrationConfig.${key}: unknown field (expected templateBody, roleArn, templateName)`);
+    }
+    if (typeof value !== 'string' || value.length === 0) throw new PlatformError('REGISTRY_INVALID', `registrationConfig.${key}: expected a non-empty string`);
+    out[key] = value;
+  }
+  if (out['templateBody'] !== undefined && out['templateName'] !== undefined) {
+    throw new PlatformError('REGISTRY_INVALID', 'registrationConfig: give templateBody (with roleArn) or templateName, not both');
+  }
+  if (out['templateBody'] !== undefined && out['roleArn'] === undefined) throw new PlatformError('REGISTRY_INVALID', 'registrationConfig.roleArn: required with templateBody');
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 function pageByCreation<T extends { id: string; createdAt: number }>(items: T[], options: CertificateListOptions): Page<T> {

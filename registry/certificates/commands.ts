@@ -4,7 +4,7 @@
  * the commands only check what depends on the store's current state (already registered, CA
  * still ACTIVE, still attached) and return the writes.
  */
-import { PlatformError, type CommandContext, type StateView } from '../../core/index.js';
+import { PlatformError, TOPICS, createEnvelope, envelopeRecord, type CommandContext, type StateView } from '../../core/index.js';
 import { registryCommand, type RegistryCommand } from '../commands.js';
 import { KEYS, type CaRecord, type CertificateRecord, type CertificateStatus, type KiotCaRecord, type RegistrationCodeRecord, type SecurityStore } from '../principals/store.js';
 import type { RegistryValue } from '../store.js';
@@ -14,6 +14,7 @@ export const CERTIFICATE_COMMANDS = {
   ensureKiotCa: 'certificate.ensureKiotCa',
   ensureRegistrationCode: 'certificate.ensureRegistrationCode',
   register: 'certificate.register',
+  autoRegister: 'certificate.autoRegister',
   registerCa: 'certificate.registerCa',
   update: 'certificate.update',
   updateCa: 'certificate.updateCa',
@@ -56,6 +57,30 @@ export function certificateCommands(security: SecurityStore): RegistryCommand<an
         if (ca.status !== 'ACTIVE') throw new PlatformError('CERTIFICATE_STATE', `the CA certificate ${ca.id} is ${ca.status}, not ACTIVE`);
       }
       return { result: undefined, writes: [{ key: KEYS.cert(record.id), value: record }] };
+    }),
+
+    /**
+     * Just-in-time registration (JITR, and the certificate step of JITP): the certificate a device
+     * presented, signed by a registered CA that is ACTIVE with auto-registration ENABLE, is stored
+     * and `$aws/events/certificates/registered/<caCertificateId>` goes to `iot.ingress` in the
+     * same change. REGISTRY_ALREADY_EXISTS when another connection registered it first, so a
+     * certificate is registered, and announced, once.
+     */
+    registryCommand(CERTIFICATE_COMMANDS.autoRegister, (state, input: AutoRegisterInput, ctx) => {
+      const { record } = input;
+      if (state.has(KEYS.cert(record.id))) {
+        throw new PlatformError('REGISTRY_ALREADY_EXISTS', `certificate ${record.id} is already registered`, { details: { resourceId: record.id, resourceArn: input.arn } });
+      }
+      const ca = state.get(KEYS.ca(input.caCertificateId)) as CaRecord | undefined;
+      if (!ca) throw new PlatformError('CERTIFICATE_INVALID', `the CA certificate ${input.caCertificateId} is not registered (RegisterCACertificate)`);
+      if (ca.status !== 'ACTIVE') throw new PlatformError('CERTIFICATE_STATE', `the CA certificate ${ca.id} is ${ca.status}, not ACTIVE`);
+      if (ca.autoRegistrationStatus !== 'ENABLE') throw new PlatformError('CERTIFICATE_STATE', `the CA certificate ${ca.id} does not allow auto-registration`);
+      const stored: CertificateRecord = { ...record, caCertificateId: ca.id };
+      return {
+        result: undefined,
+        writes: [{ key: KEYS.cert(record.id), value: stored }],
+        appends: [{ topic: TOPICS.ingress, records: [registeredEvent(stored, input.accountId, ctx)] }],
+      };
     }),
 
     registryCommand(CERTIFICATE_COMMANDS.registerCa, (state, input: { record: CaRecord; arn: string }) => {
@@ -116,6 +141,39 @@ export function certificateCommands(security: SecurityStore): RegistryCommand<an
       return { result: undefined, writes: [{ key: KEYS.ca(input.id), value: null }] };
     }),
   ];
+}
+
+/** `certificate.autoRegister`'s input: the record to store (its status is the caller's: PENDING_ACTIVATION for JITR, the template's for JITP). */
+export interface AutoRegisterInput {
+  readonly record: CertificateRecord;
+  readonly arn: string;
+  readonly caCertificateId: string;
+  readonly accountId: string;
+}
+
+/**
+ * AWS IoT developer guide, "Just-in-time registration of client certificates": the message on
+ * `$aws/events/certificates/registered/<caCertificateId>`, keyed by the certificate id, as a
+ * device message would arrive, so that rules can match it. Timestamps are epoch milliseconds.
+ */
+function registeredEvent(record: CertificateRecord, accountId: string, ctx: CommandContext) {
+  const payload = {
+    certificateId: record.id,
+    caCertificateId: record.caCertificateId,
+    timestamp: ctx.now,
+    certificateStatus: record.status,
+    awsAccountId: accountId,
+    certificateRegistrationTimestamp: record.createdAt,
+  };
+  const envelope = createEnvelope({
+    topic: `$aws/events/certificates/registered/${record.caCertificateId}`,
+    payload: Buffer.from(JSON.stringify(payload)),
+    qos: 1,
+    receivedAt: ctx.now,
+    messageId: ctx.newId(),
+    traceId: ctx.newId(),
+  });
+  return envelopeRecord(envelope, record.id);
 }
 
 /** The certificate, or REGISTRY_NOT_FOUND. */

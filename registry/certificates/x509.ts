@@ -238,6 +238,23 @@ function safeGeneralNames(value: ArrayBuffer): NameFields {
   }
 }
 
+/** The subject's emailAddress attribute (PKCS #9), which some device CAs put in the subject. */
+const EMAIL_ADDRESS_OID = '1.2.840.113549.1.9.1';
+
+/**
+ * The subject's attributes by AWS name, first value of each, plus `Email` (emailAddress):
+ * what just-in-time provisioning passes a template as `AWS::IoT::Certificate::<name>`.
+ */
+export function subjectAttributes(der: Buffer): Record<string, string> {
+  const name = new x509.X509Certificate(der).subjectName;
+  const out: Record<string, string> = {};
+  for (const [label, oid] of [...NAME_ATTRIBUTES, ['Email', EMAIL_ADDRESS_OID] as const]) {
+    const value = name.getField(oid)[0];
+    if (value !== undefined) out[label] = value;
+  }
+  return out;
+}
+
 /** Whether the certificate's basicConstraints says it is a CA. */
 export const isCaCertificate = (cert: X509Certificate): boolean => cert.ca;
 
