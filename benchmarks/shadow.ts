@@ -16,7 +16,8 @@
  * device); otherwise {@link CLIENTS}. Every reply is checked before it counts (shadow-load.ts):
  * the clientToken, the reported values, and each thing's version exactly one above the last.
  * Best of {@link ROUNDS} rounds of each, the order alternating. Target (issue): shadow >= 0.5x
- * the floor.
+ * the floor. Then the same with `kiot up --threads 2` (the shadow service on a worker thread,
+ * cli/threads.ts), both kinds again, so each row's ratio is to the floor of the same kiot.
  *
  * The per-connection quotas of AWS IoT (100 publishes/s, 512 KiB/s, 50 subscriptions) are
  * lifted in this kiot: with them the benchmark would measure the limiter.
@@ -78,18 +79,19 @@ async function runResult(load: LoadChild): Promise<{ result: LoadResult; cpu: { 
   }
 }
 
-async function roundTrips(progress: (line: string) => void): Promise<BenchResult[]> {
+async function roundTrips(threads: number, progress: (line: string) => void): Promise<BenchResult[]> {
   const dir = await mkdtemp(join(tmpdir(), 'kiot-bench-shadow-'));
   await mkdir(join(dir, 'rules'));
   // Each client holds two filters per thing it owns (accepted, rejected).
-  const platform = await startBenchPlatform(dir, { maxSubscriptionsPerConnection: String(2 * Math.ceil(Math.max(...THING_COUNTS) / CLIENTS) + 10) }, progress);
+  const platform = await startBenchPlatform(dir, { maxSubscriptionsPerConnection: String(2 * Math.ceil(Math.max(...THING_COUNTS) / CLIENTS) + 10), threads: String(threads) }, progress);
+  const kiot = threads === 1 ? '' : `, --threads ${threads}`;
   const load = loadChild(['load']);
   try {
     const url = `mqtt://127.0.0.1:${platform.listeners.get('mqtt')}`;
     const results: BenchResult[] = [];
     for (const things of THING_COUNTS) {
       const clients = Math.min(CLIENTS, things);
-      const label = `${things.toLocaleString('en-US')} thing${things === 1 ? '' : 's'}`;
+      const label = `${things.toLocaleString('en-US')} thing${things === 1 ? '' : 's'}${kiot}`;
       progress(`${label}: ${clients} client${clients === 1 ? '' : 's'} x ${WINDOW} in flight, QoS 1, ${WARMUP_MS} ms warm-up, best of ${ROUNDS} x ${MEASURE_MS} ms`);
       const best: Record<LoadMode, number> = { floor: 0, shadow: 0 };
       for (let round = 0; round < ROUNDS; round++) {
@@ -148,7 +150,8 @@ export const shadowBenchmark: Benchmark = {
   name: 'shadow',
   summary: 'MQTT shadow update -> /update/accepted round trips/s at 1, 100 and 10,000 things vs a publish -> subscriber round trip through the same gateway; heap per shadow with 100,000',
   async run(progress) {
-    const results = await roundTrips(progress);
+    const results = await roundTrips(1, progress);
+    results.push(...(await roundTrips(2, progress)));
     results.push(await memory(progress));
     return results;
   },
