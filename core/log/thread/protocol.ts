@@ -5,6 +5,7 @@
  * (Buffer.from(string) slices an 8 KiB pool), and one message per record would cost a clone and
  * a port hop each.
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { AppendRecord, AppendResult, LogRecord, SeekPosition, TopicPartition, TopicPartitionOffset, TopicSpec } from '../log.js';
 import { toBuffer } from '../log.js';
 
@@ -61,6 +62,38 @@ export type Call =
   | { readonly op: 'assigned' | 'revoked'; readonly call: number; readonly consumer: number; readonly partitions: readonly TopicPartition[] };
 
 export type ToWorker = Reply | Call;
+
+/**
+ * The messages for one port, posted together as one array at the end of the current microtask
+ * run: a port hop (a structured clone and a wake-up of the other thread) costs more than what
+ * it carries, and a batch's handler often appends several times in one go.
+ */
+export class Outbox<M> {
+  #messages: M[] = [];
+  #transfer: ArrayBuffer[] = [];
+  #scheduled = false;
+
+  constructor(private readonly port: MessagePort) {}
+
+  send(message: M, transfer?: readonly ArrayBuffer[]): void {
+    this.#messages.push(message);
+    if (transfer) this.#transfer.push(...transfer);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  /** Posts what is waiting now (also before the port closes). */
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#messages.length === 0) return;
+    const messages = this.#messages;
+    const transfer = this.#transfer;
+    this.#messages = [];
+    this.#transfer = [];
+    this.port.postMessage(messages, transfer);
+  }
+}
 
 export const toWireError = (err: unknown): WireError => {
   if (err instanceof Error) {

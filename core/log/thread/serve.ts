@@ -8,7 +8,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { ERROR_CODES, PlatformError, type ErrorCode } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Consumer, Log, TopicPartition } from '../log.js';
-import { packBatch, toWireError, unpackAppend, type Call, type Request, type ToOwner, type ToWorker, type WireError } from './protocol.js';
+import { Outbox, packBatch, toWireError, unpackAppend, type Call, type Request, type ToOwner, type ToWorker, type WireError } from './protocol.js';
 
 export interface ServedLog {
   /** Stops the worker's consumers (their batches in flight end first) and closes the port. */
@@ -20,8 +20,9 @@ export function serveLog(log: Log, port: MessagePort, logger: Logger): ServedLog
   const calls = new Map<number, { resolve(): void; reject(err: Error): void }>();
   let nextCall = 1;
   let closed = false;
+  const outbox = new Outbox<ToWorker>(port);
   const send = (message: ToWorker, transfer?: ArrayBuffer[]) => {
-    if (!closed) port.postMessage(message, transfer);
+    if (!closed) outbox.send(message, transfer);
   };
   /** Runs a callback in the worker; resolves when the worker says it is done. */
   const call = (make: (call: number) => Call, transfer?: ArrayBuffer[]): Promise<void> => {
@@ -82,7 +83,10 @@ export function serveLog(log: Log, port: MessagePort, logger: Logger): ServedLog
     consumers.clear();
   };
 
-  port.on('message', (message: ToOwner) => {
+  port.on('message', (messages: ToOwner[]) => {
+    for (const message of messages) receive(message);
+  });
+  const receive = (message: ToOwner) => {
     if (message.op === 'done') {
       const pending = calls.get(message.call);
       calls.delete(message.call);
@@ -94,7 +98,7 @@ export function serveLog(log: Log, port: MessagePort, logger: Logger): ServedLog
       (value) => send({ op: 'reply', id: message.id, value }),
       (err: unknown) => send({ op: 'reply', id: message.id, error: toWireError(err) }),
     );
-  });
+  };
   port.on('close', () => {
     if (closed) return;
     // The worker went away (exited or crashed): its members leave their groups, so the
@@ -112,6 +116,7 @@ export function serveLog(log: Log, port: MessagePort, logger: Logger): ServedLog
   return {
     async close() {
       await stopEverything();
+      outbox.flush();
       port.close();
     },
   };

@@ -10,7 +10,7 @@ import { PlatformError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { AppendRecord, AppendResult, Consumer, ConsumerOptions, Log, LogStats, SeekPosition, Table, TableOptions, TopicPartition, TopicPartitionOffset, TopicSpec } from '../log.js';
 import { LogTable, type TableHost } from '../table.js';
-import { packAppend, toWireError, unpackBatch, type Call, type Request, type ToOwner, type ToWorker } from './protocol.js';
+import { Outbox, packAppend, toWireError, unpackBatch, type Call, type Request, type ToOwner, type ToWorker } from './protocol.js';
 import { fromWire } from './serve.js';
 
 type Pending = { resolve(value: unknown): void; reject(err: Error): void };
@@ -21,6 +21,7 @@ export class ThreadLog implements Log, TableHost {
   readonly kind: string;
   readonly logger: Logger;
   readonly #port: MessagePort;
+  readonly #outbox: Outbox<ToOwner>;
   readonly #pending = new Map<number, Pending>();
   readonly #consumers = new Map<number, ThreadConsumer>();
   readonly #tables = new Set<LogTable<unknown>>();
@@ -33,9 +34,12 @@ export class ThreadLog implements Log, TableHost {
   /** `kind` is the owner's log kind (`embedded`), as /health reports it. */
   constructor(port: MessagePort, options: { readonly logger: Logger; readonly kind: string }) {
     this.#port = port;
+    this.#outbox = new Outbox(port);
     this.logger = options.logger;
     this.kind = options.kind;
-    port.on('message', (message: ToWorker) => this.#receive(message));
+    port.on('message', (messages: ToWorker[]) => {
+      for (const message of messages) this.#receive(message);
+    });
     port.on('close', () => this.#gone());
   }
 
@@ -90,6 +94,7 @@ export class ThreadLog implements Log, TableHost {
       await Promise.all([...this.#tables].map((t) => t.close()));
       await Promise.all([...this.#consumers.values()].map((c) => c.stop()));
       await this.#ask({ op: 'close' }, [], true).catch(() => undefined);
+      this.#outbox.flush();
       this.#port.close();
     })();
     return this.#closing;
@@ -110,7 +115,7 @@ export class ThreadLog implements Log, TableHost {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#port.postMessage({ ...request, id } as Request, transfer);
+      this.#outbox.send({ ...request, id } as Request, transfer);
     });
   }
 
@@ -123,7 +128,7 @@ export class ThreadLog implements Log, TableHost {
       return;
     }
     const consumer = this.#consumers.get(message.consumer);
-    const done = (error?: unknown) => this.#port.postMessage((error === undefined ? { op: 'done', call: message.call } : { op: 'done', call: message.call, error: toWireError(error) }) satisfies ToOwner);
+    const done = (error?: unknown) => this.#outbox.send(error === undefined ? { op: 'done', call: message.call } : { op: 'done', call: message.call, error: toWireError(error) });
     if (!consumer) return done(new PlatformError('LOG_CLOSED', 'the consumer has stopped'));
     consumer.run(message).then(
       () => done(),
