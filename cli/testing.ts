@@ -90,12 +90,12 @@ interface AwsClientConfig {
   maxAttempts: number;
 }
 
-/** Starts a {@link TestPlatform} with these rule files (name -> text) in its rules dir. */
-export async function startTestPlatform(rules: Readonly<Record<string, string>> = {}): Promise<TestPlatform> {
+/** Starts a {@link TestPlatform} with these rule files (name -> text) in its rules dir, and any other flags (`lambdaEndpoint`). */
+export async function startTestPlatform(rules: Readonly<Record<string, string>> = {}, flags: Readonly<Record<string, string>> = {}): Promise<TestPlatform> {
   const dir = await mkdtemp(join(tmpdir(), 'kiot-test-'));
   await mkdir(join(dir, 'rules'));
   for (const [name, text] of Object.entries(rules)) await writeFile(join(dir, 'rules', name), text);
-  const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0', httpsPort: '0' }, env: {} });
+  const config = loadConfig({ flags: { dataDir: join(dir, 'data'), rulesDir: join(dir, 'rules'), httpPort: '0', mqttPort: '0', mqttsPort: '0', wsPort: '0', httpsPort: '0', ...flags }, env: {} });
   const platform = await startPlatform(config, () => undefined, silentLogger());
   const credentials = (await dataDirCredentials(join(dir, 'data')))!;
   const http = () => `http://127.0.0.1:${platform.listeners.get('http')}`;

@@ -46,7 +46,7 @@ import { createRulesService, type FileTopicRule } from '../rules/worker/index.js
 import type { SqlValue } from '../rules/sql/index.js';
 import { createShadowService, openShadowReader, type ShadowReader, type Shadows } from '../shadow/index.js';
 import { createJobsService, type Jobs } from '../jobs/index.js';
-import { createProvisioningService, type ObjectStore } from '../provisioning/index.js';
+import { createOwnershipTokens, createProvisioningService, loadOwnershipSecret, type ObjectStore } from '../provisioning/index.js';
 
 export interface RunningPlatform {
   readonly log: Log;
@@ -134,12 +134,14 @@ export async function startPlatform(
         certificates: security.certificates,
         policies: security.policies,
         objects: s3ObjectStore(awsSettingsFromConfig(config.rules).s3, stops),
+        // Fleet provisioning by claim: tokens signed with the data dir's secret; hooks through the same Lambda client as custom authorizers.
+        fleet: { tokens: createOwnershipTokens({ secret: await loadOwnershipSecret(config.dataDir) }), invokeHook: lambdaInvoker(config, 'pre-provisioning hook') },
       });
       const provisioning = await provisioningService.start();
       stops.push(() => provisioningService.stop());
       // Custom authorizers live on the same registry store; their functions are invoked through the Lambda Invoke client.
       const authorizers = new AuthorizerService(registry.store, arnScopeOf(config));
-      const customAuth = new CustomAuthorizers(authorizers, { invoke: authorizerInvoker(config), scope: arnScopeOf(config), logger });
+      const customAuth = new CustomAuthorizers(authorizers, { invoke: lambdaInvoker(config, 'authorizer'), scope: arnScopeOf(config), logger });
       metrics.include(customAuth.metricsRegistry);
       return { registry, security, provisioning, authorizers, customAuth };
     };
@@ -326,15 +328,15 @@ async function deviceAuthentication(
 }
 
 /**
- * Custom authorizer functions go to the Lambda Invoke endpoint the rules use
- * (`--lambda-endpoint`); without one every custom-auth attempt is refused (logged, counted as
- * `error`).
+ * Custom authorizer functions and pre-provisioning hooks go to the Lambda Invoke endpoint the
+ * rules use (`--lambda-endpoint`), each with AWS's 5 s limit; without one every custom-auth
+ * attempt, and every device of a template with a hook, is refused (logged).
  */
-function authorizerInvoker(config: Config): InvokeAuthorizerFunction {
+function lambdaInvoker(config: Config, purpose: string): InvokeAuthorizerFunction {
   const endpoint = config.rules.lambdaEndpoint;
   if (!endpoint) {
     return async (functionArn) => {
-      throw new PlatformError('CONFIG_INVALID', `no Lambda Invoke endpoint is configured (--lambda-endpoint, KIOT_LAMBDA_ENDPOINT) to call authorizer function ${functionArn}`);
+      throw new PlatformError('CONFIG_INVALID', `no Lambda Invoke endpoint is configured (--lambda-endpoint, KIOT_LAMBDA_ENDPOINT) to call ${purpose} function ${functionArn}`);
     };
   }
   const target = { endpoint, signingRegion: config.rules.lambdaSigningRegion };

@@ -73,6 +73,8 @@ export interface Template {
   readonly mappings: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, Json>>>>>>;
   readonly conditions: Readonly<Record<string, Json>>;
   readonly resources: readonly ResourceSpec[];
+  /** The `DeviceConfiguration` section: what RegisterThing over MQTT answers the device (fleet provisioning). */
+  readonly deviceConfiguration: Readonly<Record<string, Json>>;
 }
 
 export interface PlannedThing {
@@ -104,6 +106,8 @@ export interface ProvisioningPlan {
   readonly policies: readonly PlannedPolicy[];
   /** The parameters after defaults (what a pre-provisioning hook saw or changed). */
   readonly parameters: Readonly<Record<string, string>>;
+  /** `DeviceConfiguration` evaluated (intrinsic functions resolved; values as text). */
+  readonly deviceConfiguration: Readonly<Record<string, string>>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -170,7 +174,9 @@ export function parseTemplate(body: unknown): Template {
     if (resource.type !== 'AWS::IoT::Policy' && counts[resource.type]! > 1) throw templateError(['Resources', logicalId], `a template may declare at most one ${resource.type}`);
     resources.push(resource);
   }
-  return { body, parameters, mappings, conditions: conditionsRaw, resources };
+  const deviceConfiguration = doc['DeviceConfiguration'] ?? {};
+  if (!isObject(deviceConfiguration)) throw templateError(['DeviceConfiguration'], `expected an object of names to values, received ${describe(deviceConfiguration)}`);
+  return { body, parameters, mappings, conditions: conditionsRaw, resources, deviceConfiguration };
 }
 
 interface Scope {
@@ -597,7 +603,8 @@ export function planTemplate(template: Template, given: Readonly<Record<string, 
         break;
       }
       case 'AWS::IoT::Certificate': {
-        const status = text('Status') ?? 'ACTIVE';
+        // AWS's own fleet provisioning examples write "Active": statuses are read case-insensitively.
+        const status = text('Status')?.toUpperCase() ?? 'ACTIVE';
         if (!(CERTIFICATE_STATUSES as readonly string[]).includes(status)) throw templateError([...base, 'Status'], `expected one of ${CERTIFICATE_STATUSES.join(', ')}, received ${JSON.stringify(status)}`);
         const common = { logicalId: resource.logicalId, status: status as PlannedCertificate['status'], overrides: resource.overrides };
         const csr = text('CertificateSigningRequest');
@@ -620,5 +627,11 @@ export function planTemplate(template: Template, given: Readonly<Record<string, 
       }
     }
   }
-  return { ...(thing ? { thing } : {}), ...(certificate ? { certificate } : {}), policies, parameters: params };
+  const deviceConfiguration: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(template.deviceConfiguration)) {
+    const v = evaluate(raw, ['DeviceConfiguration', name], env);
+    if (v === REMOVED) continue;
+    deviceConfiguration[name] = typeof v === 'string' ? v : Array.isArray(v) ? v.join(',') : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+  }
+  return { ...(thing ? { thing } : {}), ...(certificate ? { certificate } : {}), policies, parameters: params, deviceConfiguration };
 }
