@@ -271,7 +271,7 @@ function parseResource(logicalId: string, raw: Json, scope: Scope): ResourceSpec
     if (sources.length !== 1) throw templateError([...path, 'Properties'], `expected exactly one of CertificateSigningRequest, CertificateId or CertificatePem, received ${sources.length === 0 ? 'none' : sources.join(' and ')}`);
     if (has('CACertificatePem') && !has('CertificatePem')) throw templateError([...path, 'Properties', 'CACertificatePem'], 'only with CertificatePem');
     const status = props['Status'];
-    if (typeof status === 'string' && !(CERTIFICATE_STATUSES as readonly string[]).includes(status)) throw templateError([...path, 'Properties', 'Status'], `expected one of ${CERTIFICATE_STATUSES.join(', ')}, received ${JSON.stringify(status)}`);
+    if (typeof status === 'string' && !(CERTIFICATE_STATUSES as readonly string[]).includes(status.toUpperCase())) throw templateError([...path, 'Properties', 'Status'], `expected one of ${CERTIFICATE_STATUSES.join(', ')}, received ${JSON.stringify(status)}`);
   }
   if (type === 'AWS::IoT::Policy' && !has('PolicyName') && !has('PolicyDocument')) throw templateError([...path, 'Properties'], 'PolicyName or PolicyDocument is required');
   if (type === 'AWS::IoT::Policy' && typeof props['PolicyDocument'] === 'string') {
