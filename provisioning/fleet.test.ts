@@ -196,6 +196,19 @@ describe('fleet provisioning by claim over MQTT', () => {
     }
   }, 60_000);
 
+  test('devices provisioning at once share registry writes and each gets its own answer', async () => {
+    const before = await thingCount();
+    const devices = await Promise.all(Array.from({ length: 12 }, (_, i) => connectWith(claim.cert, claim.key, `claim-many-${i}`)));
+    try {
+      const results = await Promise.all(devices.map((d, i) => provision(d, i % 2 === 0 ? 'json' : 'cbor', `m${i}`)));
+      expect(results.map((r) => r.registered.body['thingName'])).toEqual(Array.from({ length: 12 }, (_, i) => `sensor-m${i}`));
+      expect(new Set(results.map((r) => r.created.certificateId)).size).toBe(12);
+      expect(await thingCount()).toBe(before + 12);
+    } finally {
+      await Promise.all(devices.map((d) => d.endAsync(true)));
+    }
+  }, 60_000);
+
   test('the AWS IoT Device SDK v2 iotidentity client runs the flow unchanged', async () => {
     const { mqtt: crtMqtt, iot: awsIot, iotidentity } = require('aws-iot-device-sdk-v2') as typeof import('aws-iot-device-sdk-v2');
     const config = awsIot.AwsIotMqttConnectionConfigBuilder.new_mtls_builder(claim.cert, claim.key)

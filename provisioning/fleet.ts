@@ -17,7 +17,7 @@
  */
 import { decode as cborDecode, encode as cborEncode } from 'cborg';
 import { PlatformError, type Logger } from '../core/index.js';
-import type { CertificateService } from '../registry/index.js';
+import { CERTIFICATE_COMMANDS, REGISTRY_BATCH_COMMAND, type BatchResult, type CertificateService, type PreparedCertificate, type RegistryStore } from '../registry/index.js';
 import type { ApplyOptions, PreProvisioningHook, ProvisionResult } from './apply.js';
 import type { TemplateRecord } from './model.js';
 import type { OwnershipTokens } from './ownership-token.js';
@@ -64,6 +64,8 @@ const accessDenied = (message: string) => new FleetRejection(403, 'AccessDenied'
 
 export interface FleetDeps {
   readonly certificates: CertificateService;
+  /** Where new certificates are written, as one-step `registry.batch` groups (the service coalesces concurrent batches). */
+  readonly registry: Pick<RegistryStore, 'execute'>;
   readonly tokens: OwnershipTokens;
   /** Calls the pre-provisioning hook's function; without one a template with a hook refuses every device. */
   readonly invokeHook?: InvokeHookFunction;
@@ -160,22 +162,31 @@ export function createFleetProvisioning(deps: FleetDeps) {
     };
   };
 
+  /** A new certificate, PENDING_ACTIVATION until RegisterThing (AWS), written as a batch group so that concurrent devices share registry writes. */
+  const store = async (prepared: PreparedCertificate) => {
+    const out = await deps.registry.execute<BatchResult>(REGISTRY_BATCH_COMMAND, { groups: [{ steps: [{ command: CERTIFICATE_COMMANDS.register, input: prepared }] }] });
+    const group = out.groups[0]!;
+    if (!group.ok) throw new PlatformError(group.error.code, group.error.message, { details: group.error.details });
+  };
+
   const createKeys = async () => {
-    const made = await deps.certificates.createKeysAndCertificate({ status: 'PENDING_ACTIVATION' });
-    return { certificateId: made.certificateId, certificatePem: made.certificatePem, privateKey: made.keyPair.PrivateKey, certificateOwnershipToken: deps.tokens.issue(made.certificateId) };
+    const { record, arn, keyPair } = await deps.certificates.prepareKeysAndCertificate('PENDING_ACTIVATION');
+    await store({ record, arn });
+    return { certificateId: record.id, certificatePem: record.pem, privateKey: keyPair.PrivateKey, certificateOwnershipToken: deps.tokens.issue(record.id) };
   };
 
   const createFromCsr = async (body: Record<string, unknown>) => {
     const csr = optionalString(body, 'certificateSigningRequest');
     if (csr === undefined || csr === '') throw invalidPayload('certificateSigningRequest: required');
-    let made;
+    let prepared: PreparedCertificate;
     try {
-      made = await deps.certificates.createCertificateFromCsr({ certificateSigningRequest: csr, status: 'PENDING_ACTIVATION' });
+      prepared = await deps.certificates.prepareFromCsr(csr, 'PENDING_ACTIVATION');
     } catch (err) {
       if (err instanceof PlatformError && !err.retriable) throw invalidPayload(`certificateSigningRequest: ${err.message}`);
       throw err;
     }
-    return { certificateId: made.certificateId, certificatePem: made.certificatePem, certificateOwnershipToken: deps.tokens.issue(made.certificateId) };
+    await store(prepared);
+    return { certificateId: prepared.record.id, certificatePem: prepared.record.pem, certificateOwnershipToken: deps.tokens.issue(prepared.record.id) };
   };
 
   const register = async (templateName: string, body: Record<string, unknown>, caller: FleetCaller) => {

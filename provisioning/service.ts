@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PlatformError, StateStore, TOPICS, createEnvelope, createEnvelopeConsumer, envelopeRecord, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
-import { FORGET_ONCE_COMMAND, paginate, type Page, type PageRequest } from '../registry/index.js';
+import { FORGET_ONCE_COMMAND, REGISTRY_BATCH_COMMAND, paginate, type BatchGroup, type BatchInput, type BatchResult, type Page, type PageRequest, type RegistryStore } from '../registry/index.js';
 import { applyMany, applyTemplate, type ApplyOptions, type ProvisioningTargets, type ProvisionResult } from './apply.js';
 import { PROVISIONING_COMMANDS, provisioningCommands, taskOf, templateOf, versionOf, type CheckpointInput, type CreateTemplateInput, type StartTaskInput, type UpdateTemplateInput } from './commands.js';
 import { KEYS, PROVISIONING_LIMITS, provisioningCodec, templateArn, type ProvisioningValue, type TaskRecord, type TaskStatus, type TemplateRecord, type TemplateVersionRecord } from './model.js';
@@ -103,6 +103,58 @@ export interface ProvisioningService {
 }
 
 const invalid = (message: string): PlatformError => new PlatformError('REGISTRY_INVALID', message);
+
+/** At most this many devices' groups go into one coalesced registry.batch. */
+const MAX_COALESCED_GROUPS = 64;
+
+/**
+ * The registry store, with every `registry.batch` that arrives while one is being written
+ * coalesced into the next one: each group stays all or nothing and gets its own result, and many
+ * devices provisioning at once cost one registry command (one append and read-back on the
+ * registry's single partition) instead of one each. Other commands go through as they are.
+ * A group is prepared against the registry as it was before the batch (registry/batch.ts), so two
+ * devices of one batch that ask for the same new thing name: the second is refused, not merged.
+ */
+export function coalescingRegistry(registry: RegistryStore): RegistryStore {
+  let queue: { groups: readonly BatchGroup[]; resolve: (r: BatchResult) => void; reject: (err: unknown) => void }[] = [];
+  let writing = false;
+  const drain = async () => {
+    writing = true;
+    while (queue.length > 0) {
+      const taken: typeof queue = [];
+      let size = 0;
+      while (queue.length > 0 && (taken.length === 0 || size + queue[0]!.groups.length <= MAX_COALESCED_GROUPS)) {
+        size += queue[0]!.groups.length;
+        taken.push(queue.shift()!);
+      }
+      try {
+        const out = await registry.execute<BatchResult>(REGISTRY_BATCH_COMMAND, { groups: taken.flatMap((t) => t.groups) });
+        let at = 0;
+        for (const t of taken) {
+          t.resolve({ groups: out.groups.slice(at, at + t.groups.length) });
+          at += t.groups.length;
+        }
+      } catch (err) {
+        for (const t of taken) t.reject(err);
+      }
+    }
+    writing = false;
+  };
+  const execute = <R>(name: string, input: unknown): Promise<R> => {
+    if (name !== REGISTRY_BATCH_COMMAND) return registry.execute<R>(name, input);
+    return new Promise<BatchResult>((resolve, reject) => {
+      queue.push({ groups: (input as BatchInput).groups, resolve, reject });
+      if (!writing) void drain();
+    }) as Promise<R>;
+  };
+  return new Proxy(registry, {
+    get(target, property) {
+      if (property === 'execute') return execute;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
 
 export function validTemplateName(name: unknown): string {
   if (typeof name !== 'string' || !PROVISIONING_LIMITS.templateName.test(name)) throw invalid(`templateName: expected 1-36 characters of [0-9A-Za-z_-], received ${JSON.stringify(name)}`);
@@ -225,14 +277,17 @@ export function createProvisioningService(config: ProvisioningConfig, deps: Prov
    * not see; the gateway delivers them to the requesting client id only.
    */
   const startFleet = async (provisioning: Provisioning, fleetDeps: NonNullable<ProvisioningServiceDeps['fleet']>) => {
+    const registry = coalescingRegistry(deps.registry);
+    const targets = { registry, certificates: deps.certificates, policies: deps.policies };
     const fleet = createFleetProvisioning({
       certificates: deps.certificates,
+      registry,
       tokens: fleetDeps.tokens,
       ...(fleetDeps.invokeHook ? { invokeHook: fleetDeps.invokeHook } : {}),
       ...(fleetDeps.hookTimeoutMs !== undefined ? { hookTimeoutMs: fleetDeps.hookTimeoutMs } : {}),
       template: (name) => provisioning.template(name),
       templateArn: (name) => provisioning.templateArn(name),
-      provision: (body, parameters, options) => provisioning.provision(body, parameters, options),
+      provision: (body, parameters, options) => applyTemplate(targets, templateFrom(body), parameters, options),
       logger,
     });
     const onRequest = (envelope: Envelope): Promise<void> | undefined => {
