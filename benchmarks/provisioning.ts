@@ -36,6 +36,8 @@ import type { ProvisionReply, ProvisionRequest, ProvisionRun } from './provision
 import type { Benchmark, BenchResult } from './report.js';
 
 const IN_FLIGHT = 16;
+/** Each run is measured this many times and the best kept (the first round also warms the JIT). */
+const ROUNDS = 2;
 const RUNS: readonly { readonly mode: ProvisionRun['mode']; readonly template: string; readonly count: number; readonly label: string }[] = [
   { mode: 'connect', template: 'bench', count: 400, label: 'claim devices connect over mutual TLS and subscribe (no request)' },
   { mode: 'csr', template: 'bench', count: 300, label: 'CreateCertificateFromCsr + RegisterThing' },
@@ -103,27 +105,26 @@ async function measure(dir: string, platform: Platform, iot: IoTClient, load: Ch
   await iot.send(new CreateProvisioningTemplateCommand({ templateName: 'bench-hooked', ...template, preProvisioningHook: { targetArn: HOOK } }));
   const ca = (await readFile(join(dir, 'data', 'ca.pem'))).toString();
   const url = `mqtts://127.0.0.1:${platform.listeners.get('mqtts')}`;
-  progress(`${IN_FLIGHT} devices in flight, MQTT 3.1.1 over mutual TLS with one claim certificate, JSON payloads; each run verified in the registry before its rate is printed`);
-  const rows: BenchResult[] = [];
-  const baseline = `provisioning: ${RUNS[0]!.label}`;
-  let baselineRate = 0;
-  for (const [n, r] of RUNS.entries()) {
-    const prefix = `bench-${n}-${r.mode}`;
-    load.send({ type: 'run', url, ca, claimCert: claim.certificatePem!, claimKey: claim.keyPair!.PrivateKey!, templateName: r.template, count: r.count, inFlight: IN_FLIGHT, prefix, mode: r.mode });
-    const result = await load.next();
-    if (result.type !== 'result') throw new Error(`provisioning benchmark: unexpected reply ${result.type} from the load process`);
-    if (result.done !== r.count) throw new Error(`provisioning benchmark: ${r.label}: ${result.failed} of ${r.count} devices failed (first: ${result.firstError})`);
-    const expectedHookCalls = r.template === 'bench-hooked' ? r.count : 0;
-    if (result.hookCalls !== expectedHookCalls) throw new Error(`provisioning benchmark: ${r.label}: the hook was called ${result.hookCalls} times, expected ${expectedHookCalls}`);
-    if (r.mode !== 'connect') await verify(iot, prefix, r.count);
-    const rate = result.done / result.seconds;
-    progress(`${r.label}: ${fmt(rate)} devices/s (${fmt(result.done)} in ${result.seconds.toFixed(1)} s${r.mode === 'connect' ? '' : '; things, certificates and attachments verified'})`);
-    if (n === 0) {
-      baselineRate = rate;
-      rows.push({ name: baseline, messagesPerSec: rate });
-    } else rows.push({ name: `provisioning: ${r.label}`, messagesPerSec: rate, baseline, ratio: rate / baselineRate });
+  progress(`${IN_FLIGHT} devices in flight, MQTT 3.1.1 over mutual TLS with one claim certificate, JSON payloads, best of ${ROUNDS}; each run verified in the registry before its rate is printed`);
+  const best = RUNS.map(() => 0);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [n, r] of RUNS.entries()) {
+      const prefix = `bench-r${round}-${n}-${r.mode}`;
+      load.send({ type: 'run', url, ca, claimCert: claim.certificatePem!, claimKey: claim.keyPair!.PrivateKey!, templateName: r.template, count: r.count, inFlight: IN_FLIGHT, prefix, mode: r.mode });
+      const result = await load.next();
+      if (result.type !== 'result') throw new Error(`provisioning benchmark: unexpected reply ${result.type} from the load process`);
+      if (result.done !== r.count) throw new Error(`provisioning benchmark: ${r.label}: ${result.failed} of ${r.count} devices failed (first: ${result.firstError})`);
+      const expectedHookCalls = r.template === 'bench-hooked' ? r.count : 0;
+      if (result.hookCalls !== expectedHookCalls) throw new Error(`provisioning benchmark: ${r.label}: the hook was called ${result.hookCalls} times, expected ${expectedHookCalls}`);
+      // Verified before any rate is printed: the registry holds what the devices were told.
+      if (r.mode !== 'connect') await verify(iot, prefix, r.count);
+      const rate = result.done / result.seconds;
+      progress(`round ${round + 1}: ${r.label}: ${fmt(rate)} devices/s (${fmt(result.done)} in ${result.seconds.toFixed(1)} s${r.mode === 'connect' ? '' : '; things, certificates and attachments verified'})`);
+      best[n] = Math.max(best[n]!, rate);
+    }
   }
-  return rows;
+  const baseline = `provisioning: ${RUNS[0]!.label}`;
+  return RUNS.map((r, n) => (n === 0 ? { name: baseline, messagesPerSec: best[0]! } : { name: `provisioning: ${r.label}`, messagesPerSec: best[n]!, baseline, ratio: best[n]! / best[0]! }));
 }
 
 /** Every device of the run is a thing in the registry with exactly one principal, an ACTIVE certificate. */
