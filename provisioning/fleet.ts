@@ -40,6 +40,9 @@ export function parseFleetTopic(topic: string): FleetRequest | undefined {
   return undefined;
 }
 
+/** The parameter a fleet provisioning template names the device's certificate by (kiot sets it; AWS's templates declare it). */
+export const CERTIFICATE_ID_PARAMETER = 'AWS::IoT::Certificate::Id';
+
 /** How long the pre-provisioning hook may take (AWS: the function must answer within 5 seconds). */
 export const HOOK_TIMEOUT_MS = 5_000;
 
@@ -136,12 +139,14 @@ export function createFleetProvisioning(deps: FleetDeps) {
     return async ({ parameters }) => {
       if (!deps.invokeHook) throw accessDenied('the pre-provisioning hook cannot be called: no Lambda Invoke endpoint is configured');
       const event = {
-        ...(caller.principal !== undefined ? { claimCertificateId: caller.principal } : {}),
+        // The claim certificate, when the device connected with one (not a custom authorizer's principal).
+        ...(caller.principal !== undefined && deps.certificates.findCertificate(caller.principal) ? { claimCertificateId: caller.principal } : {}),
         certificateId,
         certificatePem,
         templateArn: deps.templateArn(template.templateName),
         clientId: caller.clientId,
-        parameters,
+        // AWS: the parameters of the RegisterThing request; the certificate id kiot adds is the event's own field.
+        parameters: Object.fromEntries(Object.entries(parameters).filter(([name]) => name !== CERTIFICATE_ID_PARAMETER)),
       };
       const signal = AbortSignal.timeout(deps.hookTimeoutMs ?? HOOK_TIMEOUT_MS);
       let answer: unknown;
@@ -211,7 +216,7 @@ export function createFleetProvisioning(deps: FleetDeps) {
     const hook = hookFor(template, certificate.id, certificate.pem, caller);
     let result: ProvisionResult;
     try {
-      result = await deps.provision(body_, { ...parameters, 'AWS::IoT::Certificate::Id': certificate.id }, {
+      result = await deps.provision(body_, { ...parameters, [CERTIFICATE_ID_PARAMETER]: certificate.id }, {
         templateName,
         claimedCertificateId: certificate.id,
         // The token is spent by the very write that provisions the device (registry/batch.ts `once`).

@@ -114,6 +114,7 @@ export class Router {
 
   /** Retained messages matching a filter, not expired, for delivery on subscribe (MQTT 5 §3.3.1.3). */
   retainedFor(filter: string): Envelope[] {
-    return this.#deps.retained.matching(filter, this.#deps.clock.now());
+    // A retained message on a per-connection topic would reach other connections: never delivered.
+    return this.#deps.retained.matching(filter, this.#deps.clock.now()).filter((e) => !isPerConnectionTopic(e.topic));
   }
 }
