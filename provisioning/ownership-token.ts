@@ -14,7 +14,7 @@
  * made on first start. Processes that share a Kafka cluster must share that file.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PlatformError } from '../core/index.js';
 
@@ -78,12 +78,16 @@ export async function loadOwnershipSecret(dataDir: string): Promise<Buffer> {
   }
   await mkdir(dirname(path), { recursive: true });
   const secret = randomBytes(SECRET_BYTES);
+  // Written whole under a temporary name, then linked into place: a process that loses the race reads a complete file.
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(temporary, secret, { mode: 0o600 });
   try {
-    await writeFile(path, secret, { mode: 0o600, flag: 'wx' });
+    await link(temporary, path);
     return secret;
   } catch (err) {
-    // Another process made it first: use that one.
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFile(path);
     throw err;
+  } finally {
+    await unlink(temporary);
   }
 }

@@ -176,6 +176,7 @@ export function parseTemplate(body: unknown): Template {
   }
   const deviceConfiguration = doc['DeviceConfiguration'] ?? {};
   if (!isObject(deviceConfiguration)) throw templateError(['DeviceConfiguration'], `expected an object of names to values, received ${describe(deviceConfiguration)}`);
+  for (const [name, value] of Object.entries(deviceConfiguration)) checkValue(value, ['DeviceConfiguration', name], scope);
   return { body, parameters, mappings, conditions: conditionsRaw, resources, deviceConfiguration };
 }
 
