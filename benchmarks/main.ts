@@ -11,6 +11,7 @@ import { shadowBenchmark } from './shadow.js';
 import { e2eBenchmark } from './e2e.js';
 import { actionsBenchmark } from './actions.js';
 import { customAuthBenchmark } from './custom-auth.js';
+import { provisioningBenchmark } from './provisioning.js';
 
 /** Benchmark groups as `npm run bench -- <group>` names them; no name runs them all. */
 const GROUPS: Record<string, readonly Benchmark[]> = {
@@ -23,7 +24,8 @@ const GROUPS: Record<string, readonly Benchmark[]> = {
   shadow: [shadowBenchmark],
   e2e: [e2eBenchmark],
   actions: [actionsBenchmark],
-  // TODO: fold into `provisioning` with the fleet-provisioning benchmark (#15)
+  // Issue 15's devices: fleet provisioning by claim, then connects through a custom authorizer.
+  provisioning: [provisioningBenchmark, customAuthBenchmark],
   'custom-auth': [customAuthBenchmark],
 };
 

@@ -48,7 +48,7 @@ import { createShadowService, type Shadows } from '../shadow/index.js';
 import { startRulesRole } from './rules-role.js';
 import { THREAD_ROLES, startServiceThreads } from './threads.js';
 import { createJobsService, type Jobs } from '../jobs/index.js';
-import { createJustInTimeRegistration, createProvisioningService, type AutoRegistration, type ObjectStore } from '../provisioning/index.js';
+import { createJustInTimeRegistration, createOwnershipTokens, createProvisioningService, loadOwnershipSecret, type AutoRegistration, type ObjectStore } from '../provisioning/index.js';
 
 export interface RunningPlatform {
   readonly log: Log;
@@ -137,12 +137,14 @@ export async function startPlatform(
         certificates: security.certificates,
         policies: security.policies,
         objects: s3ObjectStore(awsSettingsFromConfig(config.rules).s3, stops),
+        // Fleet provisioning by claim: tokens signed with the data dir's secret; hooks through the same Lambda client as custom authorizers.
+        fleet: { tokens: createOwnershipTokens({ secret: await loadOwnershipSecret(config.dataDir) }), invokeHook: lambdaInvoker(config, 'pre-provisioning hook') },
       });
       const provisioning = await provisioningService.start();
       stops.push(() => provisioningService.stop());
       // Custom authorizers live on the same registry store; their functions are invoked through the Lambda Invoke client.
       const authorizers = new AuthorizerService(registry.store, arnScopeOf(config));
-      const customAuth = new CustomAuthorizers(authorizers, { invoke: authorizerInvoker(config), scope: arnScopeOf(config), logger });
+      const customAuth = new CustomAuthorizers(authorizers, { invoke: lambdaInvoker(config, 'authorizer'), scope: arnScopeOf(config), logger });
       metrics.include(customAuth.metricsRegistry);
       // JITR / JITP: the gateway's listeners ask it about client certificates the registry does not know.
       const justInTime = createJustInTimeRegistration({
@@ -358,15 +360,15 @@ async function deviceAuthentication(
 }
 
 /**
- * Custom authorizer functions go to the Lambda Invoke endpoint the rules use
- * (`--lambda-endpoint`); without one every custom-auth attempt is refused (logged, counted as
- * `error`).
+ * Custom authorizer functions and pre-provisioning hooks go to the Lambda Invoke endpoint the
+ * rules use (`--lambda-endpoint`), each with AWS's 5 s limit; without one every custom-auth
+ * attempt, and every device of a template with a hook, is refused (logged).
  */
-function authorizerInvoker(config: Config): InvokeAuthorizerFunction {
+function lambdaInvoker(config: Config, purpose: string): InvokeAuthorizerFunction {
   const endpoint = config.rules.lambdaEndpoint;
   if (!endpoint) {
     return async (functionArn) => {
-      throw new PlatformError('CONFIG_INVALID', `no Lambda Invoke endpoint is configured (--lambda-endpoint, KIOT_LAMBDA_ENDPOINT) to call authorizer function ${functionArn}`);
+      throw new PlatformError('CONFIG_INVALID', `no Lambda Invoke endpoint is configured (--lambda-endpoint, KIOT_LAMBDA_ENDPOINT) to call ${purpose} function ${functionArn}`);
     };
   }
   const target = { endpoint, signingRegion: config.rules.lambdaSigningRegion };

@@ -64,6 +64,12 @@ export interface ApplyOptions {
    * CertificateId or CertificatePem), else as it is (PENDING_ACTIVATION).
    */
   readonly autoRegister?: AutoRegisterInput;
+  /**
+   * Fleet provisioning: the certificate the device made over MQTT. The template must provision
+   * it (CertificateId), and its status becomes the template's whatever OverrideSettings say
+   * (AWS: "the certificate status changes to ACTIVE or INACTIVE as described in the template").
+   */
+  readonly claimedCertificateId?: string;
 }
 
 export interface ProvisionResult {
@@ -75,6 +81,8 @@ export interface ProvisionResult {
   readonly resourceArns: Readonly<Record<string, string>>;
   /** The parameters after defaults and the hook's overrides. */
   readonly parameters: Readonly<Record<string, string>>;
+  /** The template's `DeviceConfiguration`, evaluated. */
+  readonly deviceConfiguration: Readonly<Record<string, string>>;
   /** True when `once` found this sequence number already applied (nothing was written this time). */
   readonly replayed: boolean;
 }
@@ -124,6 +132,7 @@ interface Prepared {
   readonly steps: readonly BatchStep[];
   readonly memo: Memo;
   readonly parameters: Readonly<Record<string, string>>;
+  readonly deviceConfiguration: Readonly<Record<string, string>>;
   readonly certificatePem?: string;
   readonly once?: Omit<BatchOnce, 'memo'>;
 }
@@ -149,8 +158,12 @@ async function prepareApply(targets: ProvisioningTargets, template: Template, pa
   }
 
   let certificate: { id: string; arn: string; pem: string } | undefined;
+  const claimed = options.claimedCertificateId;
+  if (claimed !== undefined && (plan.certificate?.source !== 'id' || plan.certificate.certificateId !== claimed)) {
+    throw new PlatformError('REGISTRY_INVALID', 'the template does not provision the device\'s certificate (an AWS::IoT::Certificate with CertificateId {"Ref": "AWS::IoT::Certificate::Id"})', { details: { awsErrorType: 'InvalidRequestException' } });
+  }
   if (plan.certificate) {
-    certificate = await certificateSteps(targets, plan.certificate, steps, options.autoRegister);
+    certificate = await certificateSteps(targets, plan.certificate, steps, options.autoRegister, claimed);
     resourceArns[plan.certificate.logicalId] = certificate.arn;
   }
   if (options.autoRegister && !steps.some((s) => s.command === CERTIFICATE_COMMANDS.autoRegister)) {
@@ -169,7 +182,7 @@ async function prepareApply(targets: ProvisioningTargets, template: Template, pa
   }
 
   const memo: Memo = { ...(certificate ? { certificateId: certificate.id } : {}), ...(thingName !== undefined ? { thingName } : {}), resourceArns };
-  return { steps, memo, parameters: plan.parameters, ...(certificate ? { certificatePem: certificate.pem } : {}), ...(options.once ? { once: options.once } : {}) };
+  return { steps, memo, parameters: plan.parameters, deviceConfiguration: plan.deviceConfiguration, ...(certificate ? { certificatePem: certificate.pem } : {}), ...(options.once ? { once: options.once } : {}) };
 }
 
 /** Writes prepared devices in one registry.batch, one group each. */
@@ -182,9 +195,9 @@ async function applyPrepared(targets: ProvisioningTargets, prepared: readonly Pr
     if (group.replayed) {
       const was = (group.memo ?? p.memo) as Memo;
       const pem = was.certificateId !== undefined ? targets.certificates.findCertificate(was.certificateId)?.pem : undefined;
-      return { ...was, parameters: p.parameters, ...(pem !== undefined ? { certificatePem: pem } : {}), replayed: true };
+      return { ...was, parameters: p.parameters, deviceConfiguration: p.deviceConfiguration, ...(pem !== undefined ? { certificatePem: pem } : {}), replayed: true };
     }
-    return { ...p.memo, parameters: p.parameters, ...(p.certificatePem !== undefined ? { certificatePem: p.certificatePem } : {}), replayed: false };
+    return { ...p.memo, parameters: p.parameters, deviceConfiguration: p.deviceConfiguration, ...(p.certificatePem !== undefined ? { certificatePem: p.certificatePem } : {}), replayed: false };
   });
 }
 
@@ -232,7 +245,7 @@ function thingSteps(existing: ThingRecord | undefined, thing: PlannedThing): Bat
   return steps;
 }
 
-async function certificateSteps(targets: ProvisioningTargets, planned: PlannedCertificate, steps: BatchStep[], autoRegister?: AutoRegisterInput): Promise<{ id: string; arn: string; pem: string }> {
+async function certificateSteps(targets: ProvisioningTargets, planned: PlannedCertificate, steps: BatchStep[], autoRegister?: AutoRegisterInput, claimed?: string): Promise<{ id: string; arn: string; pem: string }> {
   const { certificates } = targets;
   const pending = autoRegister?.record;
   const samePem = planned.source === 'pem' && pending !== undefined && certificateIdOfPem(planned.certificatePem) === pending.id;
@@ -260,7 +273,7 @@ async function certificateSteps(targets: ProvisioningTargets, planned: PlannedCe
   }
   const arn = certificates.certificateArn(existing.id);
   if (existing.status !== planned.status) {
-    const action = overrideOf(planned.overrides, 'Status');
+    const action = existing.id === claimed ? 'REPLACE' : overrideOf(planned.overrides, 'Status');
     if (action === 'FAIL') throw conflict(`certificate ${existing.id} is ${existing.status}, not ${planned.status} (OverrideSettings Status: FAIL)`);
     if (action === 'REPLACE') steps.push({ command: CERTIFICATE_COMMANDS.update, input: { id: existing.id, status: planned.status } });
   }

@@ -6,12 +6,37 @@
  * through its commands; this service stores only templates and tasks. See provisioning/README.md.
  */
 import { randomUUID } from 'node:crypto';
-import { PlatformError, StateStore, TOPICS, topicSpec, type Log, type Logger } from '../core/index.js';
-import { FORGET_ONCE_COMMAND, paginate, type Page, type PageRequest } from '../registry/index.js';
+import { PlatformError, StateStore, TOPICS, createEnvelope, createEnvelopeConsumer, envelopeRecord, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
+import { FORGET_ONCE_COMMAND, REGISTRY_BATCH_COMMAND, paginate, type BatchGroup, type BatchInput, type BatchResult, type Page, type PageRequest, type RegistryStore } from '../registry/index.js';
 import { applyMany, applyTemplate, type ApplyOptions, type ProvisioningTargets, type ProvisionResult } from './apply.js';
 import { PROVISIONING_COMMANDS, provisioningCommands, taskOf, templateOf, versionOf, type CheckpointInput, type CreateTemplateInput, type StartTaskInput, type UpdateTemplateInput } from './commands.js';
 import { KEYS, PROVISIONING_LIMITS, provisioningCodec, templateArn, type ProvisioningValue, type TaskRecord, type TaskStatus, type TemplateRecord, type TemplateVersionRecord } from './model.js';
 import { reportKey, runTask, type ObjectStore, type ReportType } from './tasks.js';
+import { createFleetProvisioning, parseFleetTopic, type InvokeHookFunction } from './fleet.js';
+import type { OwnershipTokens } from './ownership-token.js';
+
+/** The consumer group that answers fleet provisioning requests (one answer per request, whichever process runs it). */
+export const PROVISIONING_GROUP = 'kiot-provisioning';
+
+/** How long a CreateProvisioningClaim certificate is valid (AWS: claim certificates expire after five minutes). */
+export const CLAIM_CERTIFICATE_TTL_MS = 5 * 60_000;
+
+/**
+ * The policy a CreateProvisioningClaim certificate gets: only its template's fleet provisioning
+ * topics (the claim policy of the developer guide, "Provisioning by trusted user").
+ */
+export function claimPolicyDocument(arnPrefix: string, templateName: string): string {
+  const topics = [`${arnPrefix}topic/$aws/certificates/create/*`, `${arnPrefix}topic/$aws/certificates/create-from-csr/*`, `${arnPrefix}topic/$aws/provisioning-templates/${templateName}/provision/*`];
+  const filters = topics.map((t) => t.replace(':topic/', ':topicfilter/'));
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Action: 'iot:Connect', Resource: '*' },
+      { Effect: 'Allow', Action: ['iot:Publish', 'iot:Receive'], Resource: topics },
+      { Effect: 'Allow', Action: 'iot:Subscribe', Resource: filters },
+    ],
+  });
+}
 import { parseTemplate, type Template } from './template.js';
 
 /** The part of kiot's Config provisioning reads: region and account for template ARNs. */
@@ -25,6 +50,11 @@ export interface ProvisioningServiceDeps extends ProvisioningTargets {
   readonly logger: Logger;
   /** Task inputs and reports (S3). Without it, StartThingRegistrationTask is refused. */
   readonly objects?: ObjectStore;
+  /**
+   * Fleet provisioning by claim over MQTT (fleet.ts): the ownership tokens' signer and the
+   * Lambda Invoke client for pre-provisioning hooks. Without it the MQTT API is not served.
+   */
+  readonly fleet?: { readonly tokens: OwnershipTokens; readonly invokeHook?: InvokeHookFunction; readonly hookTimeoutMs?: number };
   /** Lines per task checkpoint, and per registry command (tasks.ts defaults). */
   readonly taskBatchLines?: number;
   readonly taskLinesPerWrite?: number;
@@ -55,6 +85,12 @@ export interface Provisioning {
   stopTask(taskId: string): Promise<TaskRecord>;
   /** Links to a task's report objects of one type, in order. */
   taskReports(taskId: string, type: ReportType): string[];
+  /**
+   * CreateProvisioningClaim: a certificate and keys valid for five minutes whose policy allows
+   * only the template's fleet provisioning topics.
+   * @throws REGISTRY_NOT_FOUND (no such template), REGISTRY_INVALID (not FLEET_PROVISIONING, or disabled)
+   */
+  createProvisioningClaim(templateName: string): Promise<{ certificateId: string; certificatePem: string; keyPair: { PublicKey: string; PrivateKey: string }; expiration: number }>;
   /** Resolves once the tasks this process runs now have ended (tests, CLI). */
   idle(): Promise<void>;
 }
@@ -67,6 +103,58 @@ export interface ProvisioningService {
 }
 
 const invalid = (message: string): PlatformError => new PlatformError('REGISTRY_INVALID', message);
+
+/** At most this many devices' groups go into one coalesced registry.batch. */
+const MAX_COALESCED_GROUPS = 64;
+
+/**
+ * The registry store, with every `registry.batch` that arrives while one is being written
+ * coalesced into the next one: each group stays all or nothing and gets its own result, and many
+ * devices provisioning at once cost one registry command (one append and read-back on the
+ * registry's single partition) instead of one each. Other commands go through as they are.
+ * A group is prepared against the registry as it was before the batch (registry/batch.ts), so two
+ * devices of one batch that ask for the same new thing name: the second is refused, not merged.
+ */
+export function coalescingRegistry(registry: RegistryStore): RegistryStore {
+  let queue: { groups: readonly BatchGroup[]; resolve: (r: BatchResult) => void; reject: (err: unknown) => void }[] = [];
+  let writing = false;
+  const drain = async () => {
+    writing = true;
+    while (queue.length > 0) {
+      const taken: typeof queue = [];
+      let size = 0;
+      while (queue.length > 0 && (taken.length === 0 || size + queue[0]!.groups.length <= MAX_COALESCED_GROUPS)) {
+        size += queue[0]!.groups.length;
+        taken.push(queue.shift()!);
+      }
+      try {
+        const out = await registry.execute<BatchResult>(REGISTRY_BATCH_COMMAND, { groups: taken.flatMap((t) => t.groups) });
+        let at = 0;
+        for (const t of taken) {
+          t.resolve({ groups: out.groups.slice(at, at + t.groups.length) });
+          at += t.groups.length;
+        }
+      } catch (err) {
+        for (const t of taken) t.reject(err);
+      }
+    }
+    writing = false;
+  };
+  const execute = <R>(name: string, input: unknown): Promise<R> => {
+    if (name !== REGISTRY_BATCH_COMMAND) return registry.execute<R>(name, input);
+    return new Promise<BatchResult>((resolve, reject) => {
+      queue.push({ groups: (input as BatchInput).groups, resolve, reject });
+      if (!writing) void drain();
+    }) as Promise<R>;
+  };
+  return new Proxy(registry, {
+    get(target, property) {
+      if (property === 'execute') return execute;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
 
 export function validTemplateName(name: unknown): string {
   if (typeof name !== 'string' || !PROVISIONING_LIMITS.templateName.test(name)) throw invalid(`templateName: expected 1-36 characters of [0-9A-Za-z_-], received ${JSON.stringify(name)}`);
@@ -81,6 +169,8 @@ export function createProvisioningService(config: ProvisioningConfig, deps: Prov
   const running = new Map<string, Promise<unknown>>();
   const parsed = new Map<string, Template>();
   let stopped = false;
+  let consumer: EnvelopeConsumer | undefined;
+  const answering = new Set<Promise<void>>();
 
   /** Templates parse once per body text. */
   const templateFrom = (body: string | Template): Template => {
@@ -163,10 +253,73 @@ export function createProvisioningService(config: ProvisioningConfig, deps: Prov
       const task = taskOf(s, taskId);
       return Array.from({ length: task.checkpoint.parts[type] }, (_, i) => deps.objects!.link(task.inputFileBucket, reportKey(taskId, type, i)));
     },
+    async createProvisioningClaim(templateName) {
+      const template = templateOf(s, validTemplateName(templateName));
+      if (template.type !== 'FLEET_PROVISIONING') throw invalid(`provisioning template ${templateName} is ${template.type}, not FLEET_PROVISIONING`);
+      if (!template.enabled) throw invalid(`provisioning template ${templateName} is not enabled`);
+      const expiration = Date.now() + CLAIM_CERTIFICATE_TTL_MS;
+      const made = await deps.certificates.createKeysAndCertificate({ setAsActive: true, notAfter: new Date(expiration) });
+      const document = claimPolicyDocument(`arn:aws:iot:${config.region}:${config.accountId}:`, templateName);
+      const name = `kiot-provisioning-claim-${templateName}`;
+      const existing = deps.policies.findPolicyDocument(name);
+      if (existing === undefined) await deps.policies.createPolicy(name, document).catch((err: unknown) => { if (!(err instanceof PlatformError && err.code === 'REGISTRY_ALREADY_EXISTS')) throw err; });
+      await deps.policies.attachPolicy(name, made.certificateArn);
+      return { certificateId: made.certificateId, certificatePem: made.certificatePem, keyPair: made.keyPair, expiration: Math.floor(expiration / 1000) };
+    },
     async idle() {
       while (running.size > 0) await Promise.allSettled([...running.values()]);
     },
   });
+
+  /**
+   * Answers the fleet provisioning MQTT API from `iot.ingress` (group `kiot-provisioning`).
+   * Replies go to `iot.egress`, not `iot.ingress`: they carry private keys, which rules must
+   * not see; the gateway delivers them to the requesting client id only.
+   */
+  const startFleet = async (provisioning: Provisioning, fleetDeps: NonNullable<ProvisioningServiceDeps['fleet']>) => {
+    const registry = coalescingRegistry(deps.registry);
+    const targets = { registry, certificates: deps.certificates, policies: deps.policies };
+    const fleet = createFleetProvisioning({
+      certificates: deps.certificates,
+      registry,
+      tokens: fleetDeps.tokens,
+      ...(fleetDeps.invokeHook ? { invokeHook: fleetDeps.invokeHook } : {}),
+      ...(fleetDeps.hookTimeoutMs !== undefined ? { hookTimeoutMs: fleetDeps.hookTimeoutMs } : {}),
+      template: (name) => provisioning.template(name),
+      templateArn: (name) => provisioning.templateArn(name),
+      provision: (body, parameters, options) => applyTemplate(targets, templateFrom(body), parameters, options),
+      logger,
+    });
+    const onRequest = (envelope: Envelope): Promise<void> | undefined => {
+      const request = parseFleetTopic(envelope.topic);
+      // A request with no client id (HTTP publish) has no connection to answer.
+      if (!request || envelope.clientId === undefined || stopped) return undefined;
+      const clientId = envelope.clientId;
+      const mine = fleet
+        .answer(request, envelope.payload, { clientId, principal: envelope.principal })
+        .then(async (answer) => {
+          const reply = createEnvelope({ topic: answer.topic, payload: answer.payload, qos: 1, clientId });
+          await deps.log.append(TOPICS.egress, [envelopeRecord(reply)]);
+        })
+        .catch((err: unknown) => logger.error({ err, topic: envelope.topic }, 'fleet provisioning reply not sent'));
+      answering.add(mine);
+      void mine.finally(() => answering.delete(mine));
+      // Not awaited: a certificate takes tens of milliseconds to make, and requests need not wait for each other.
+      return undefined;
+    };
+    await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
+    await deps.log.ensureTopic(topicSpec(TOPICS.egress));
+    consumer = createEnvelopeConsumer({
+      log: deps.log,
+      logger,
+      groupId: PROVISIONING_GROUP,
+      topics: [TOPICS.ingress],
+      commitIntervalMs: 1000,
+      topicFilter: (topic) => parseFleetTopic(topic) !== undefined,
+      deliver: onRequest,
+    });
+    await consumer.start();
+  };
 
   return {
     start() {
@@ -174,7 +327,9 @@ export function createProvisioningService(config: ProvisioningConfig, deps: Prov
         store = await StateStore.open<ProvisioningValue>({ log: deps.log, logger, topic: topicSpec(TOPICS.provisioning), codec: provisioningCodec, commands: provisioningCommands });
         const s = store;
         for (const [, value] of s.entries()) if (value.kind === 'task' && (value.status === 'InProgress' || value.status === 'Cancelling')) launch(s, value);
-        return api(s);
+        const provisioning = api(s);
+        if (deps.fleet) await startFleet(provisioning, deps.fleet);
+        return provisioning;
       })();
       return starting;
     },
@@ -182,6 +337,8 @@ export function createProvisioningService(config: ProvisioningConfig, deps: Prov
       stopping ??= (async () => {
         stopped = true;
         await starting?.catch(() => undefined);
+        await consumer?.stop();
+        await Promise.allSettled([...answering]);
         await Promise.allSettled([...running.values()]);
         await store?.close();
       })();

@@ -85,7 +85,7 @@ describe('runTask', () => {
       batchLines: 500,
       apply: async (lines) => {
         appliedSoFar += lines.length;
-        return lines.map(() => ({ resourceArns: {}, parameters: {}, replayed: false }));
+        return lines.map(() => ({ resourceArns: {}, parameters: {}, deviceConfiguration: {}, replayed: false }));
       },
       checkpoint: async (input) => {
         checkpoints++;

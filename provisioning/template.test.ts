@@ -115,6 +115,21 @@ describe('evaluating', () => {
   });
 });
 
+describe('DeviceConfiguration', () => {
+  test('is evaluated with the parameters (fleet provisioning answers it); Status is read case-insensitively', () => {
+    const t = parseTemplate(
+      body({
+        Parameters: { Serial: { Type: 'String' } },
+        Resources: { c: { Type: 'AWS::IoT::Certificate', Properties: { CertificateId: 'abc', Status: 'Active' } } },
+        DeviceConfiguration: { Fallback: 'plain', Topic: { 'Fn::Join': ['/', ['devices', { Ref: 'Serial' }]] } },
+      }),
+    );
+    const plan = planTemplate(t, { Serial: '7' });
+    expect(plan.deviceConfiguration).toEqual({ Fallback: 'plain', Topic: 'devices/7' });
+    expect(plan.certificate).toMatchObject({ source: 'id', certificateId: 'abc', status: 'ACTIVE' });
+  });
+});
+
 describe('checking on create: one error naming the path of the fault', () => {
   const cases: [string, unknown, string][] = [
     ['not JSON', '{', 'templateBody: not valid JSON'],
@@ -133,6 +148,7 @@ describe('checking on create: one error naming the path of the fault', () => {
     ['a policy document that is not JSON', { Resources: { p: { Type: 'AWS::IoT::Policy', Properties: { PolicyDocument: '{' } } } }, 'templateBody: $.Resources.p.Properties.PolicyDocument: not a JSON policy document'],
     ['two things', { Resources: { a: { Type: 'AWS::IoT::Thing', Properties: { ThingName: 'a' } }, b: { Type: 'AWS::IoT::Thing', Properties: { ThingName: 'b' } } } }, 'templateBody: $.Resources.b: a template may declare at most one AWS::IoT::Thing'],
     ['a Ref to nothing', { Resources: { t: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'Nope' } } } } }, 'templateBody: $.Resources.t.Properties.ThingName.Ref: Ref names "Nope", which is not a declared parameter'],
+    ['a Ref to nothing in DeviceConfiguration', { Resources: { t: { Type: 'AWS::IoT::Thing', Properties: { ThingName: 'x' } } }, DeviceConfiguration: { Topic: { Ref: 'Nope' } } }, 'templateBody: $.DeviceConfiguration.Topic.Ref: Ref names "Nope", which is not a declared parameter'],
     ['a Join with one argument', { Resources: { t: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { 'Fn::Join': ['-'] } } } } }, "templateBody: $.Resources.t.Properties.ThingName['Fn::Join']: Fn::Join takes 2 arguments in an array, received an array"],
     ['an unknown function', { Resources: { t: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { 'Fn::Base64': 'x' } } } } }, "templateBody: $.Resources.t.Properties.ThingName['Fn::Base64']: Fn::Base64 is not a function that returns a value here"],
     ['a condition function as a value', { Resources: { t: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { 'Fn::Equals': ['a', 'a'] } } } } }, "templateBody: $.Resources.t.Properties.ThingName['Fn::Equals']: Fn::Equals is not a function that returns a value here"],

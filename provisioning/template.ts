@@ -73,6 +73,8 @@ export interface Template {
   readonly mappings: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, Json>>>>>>;
   readonly conditions: Readonly<Record<string, Json>>;
   readonly resources: readonly ResourceSpec[];
+  /** The `DeviceConfiguration` section: what RegisterThing over MQTT answers the device (fleet provisioning). */
+  readonly deviceConfiguration: Readonly<Record<string, Json>>;
 }
 
 export interface PlannedThing {
@@ -104,6 +106,8 @@ export interface ProvisioningPlan {
   readonly policies: readonly PlannedPolicy[];
   /** The parameters after defaults (what a pre-provisioning hook saw or changed). */
   readonly parameters: Readonly<Record<string, string>>;
+  /** `DeviceConfiguration` evaluated (intrinsic functions resolved; values as text). */
+  readonly deviceConfiguration: Readonly<Record<string, string>>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -170,7 +174,10 @@ export function parseTemplate(body: unknown): Template {
     if (resource.type !== 'AWS::IoT::Policy' && counts[resource.type]! > 1) throw templateError(['Resources', logicalId], `a template may declare at most one ${resource.type}`);
     resources.push(resource);
   }
-  return { body, parameters, mappings, conditions: conditionsRaw, resources };
+  const deviceConfiguration = doc['DeviceConfiguration'] ?? {};
+  if (!isObject(deviceConfiguration)) throw templateError(['DeviceConfiguration'], `expected an object of names to values, received ${describe(deviceConfiguration)}`);
+  for (const [name, value] of Object.entries(deviceConfiguration)) checkValue(value, ['DeviceConfiguration', name], scope);
+  return { body, parameters, mappings, conditions: conditionsRaw, resources, deviceConfiguration };
 }
 
 interface Scope {
@@ -265,7 +272,7 @@ function parseResource(logicalId: string, raw: Json, scope: Scope): ResourceSpec
     if (sources.length !== 1) throw templateError([...path, 'Properties'], `expected exactly one of CertificateSigningRequest, CertificateId or CertificatePem, received ${sources.length === 0 ? 'none' : sources.join(' and ')}`);
     if (has('CACertificatePem') && !has('CertificatePem')) throw templateError([...path, 'Properties', 'CACertificatePem'], 'only with CertificatePem');
     const status = props['Status'];
-    if (typeof status === 'string' && !(CERTIFICATE_STATUSES as readonly string[]).includes(status)) throw templateError([...path, 'Properties', 'Status'], `expected one of ${CERTIFICATE_STATUSES.join(', ')}, received ${JSON.stringify(status)}`);
+    if (typeof status === 'string' && !(CERTIFICATE_STATUSES as readonly string[]).includes(status.toUpperCase())) throw templateError([...path, 'Properties', 'Status'], `expected one of ${CERTIFICATE_STATUSES.join(', ')}, received ${JSON.stringify(status)}`);
   }
   if (type === 'AWS::IoT::Policy' && !has('PolicyName') && !has('PolicyDocument')) throw templateError([...path, 'Properties'], 'PolicyName or PolicyDocument is required');
   if (type === 'AWS::IoT::Policy' && typeof props['PolicyDocument'] === 'string') {
@@ -597,7 +604,8 @@ export function planTemplate(template: Template, given: Readonly<Record<string, 
         break;
       }
       case 'AWS::IoT::Certificate': {
-        const status = text('Status') ?? 'ACTIVE';
+        // AWS's own fleet provisioning examples write "Active": statuses are read case-insensitively.
+        const status = text('Status')?.toUpperCase() ?? 'ACTIVE';
         if (!(CERTIFICATE_STATUSES as readonly string[]).includes(status)) throw templateError([...base, 'Status'], `expected one of ${CERTIFICATE_STATUSES.join(', ')}, received ${JSON.stringify(status)}`);
         const common = { logicalId: resource.logicalId, status: status as PlannedCertificate['status'], overrides: resource.overrides };
         const csr = text('CertificateSigningRequest');
@@ -620,5 +628,11 @@ export function planTemplate(template: Template, given: Readonly<Record<string, 
       }
     }
   }
-  return { ...(thing ? { thing } : {}), ...(certificate ? { certificate } : {}), policies, parameters: params };
+  const deviceConfiguration: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(template.deviceConfiguration)) {
+    const v = evaluate(raw, ['DeviceConfiguration', name], env);
+    if (v === REMOVED) continue;
+    deviceConfiguration[name] = typeof v === 'string' ? v : Array.isArray(v) ? v.join(',') : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+  }
+  return { ...(thing ? { thing } : {}), ...(certificate ? { certificate } : {}), policies, parameters: params, deviceConfiguration };
 }

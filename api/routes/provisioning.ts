@@ -79,6 +79,15 @@ export function provisioningOperations(provisioning: Provisioning): AwsOperation
       },
     },
     {
+      // A trusted user's claim (developer guide, "Provisioning by trusted user"): valid for five minutes, fleet provisioning topics only.
+      name: 'CreateProvisioningClaim',
+      method: 'POST',
+      path: '/provisioning-templates/{templateName}/provisioning-claim',
+      async handle(request) {
+        return provisioning.createProvisioningClaim(request.params['templateName']!);
+      },
+    },
+    {
       name: 'DescribeProvisioningTemplate',
       method: 'GET',
       path: '/provisioning-templates/{templateName}',

@@ -16,8 +16,6 @@ const NOT_YET: readonly (readonly [name: string, method: Method, path: string])[
   ['SearchIndex', 'POST', '/indices/search'],
   ['GetIndexingConfiguration', 'GET', '/indexing/config'],
   ['UpdateIndexingConfiguration', 'POST', '/indexing/config'],
-  // Provisioning
-  ['CreateProvisioningClaim', 'POST', '/provisioning-templates/{templateName}/provisioning-claim'],
 ];
 
 /** One operation per entry above, each answering NOT_IMPLEMENTED with its name. */

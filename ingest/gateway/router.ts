@@ -19,6 +19,17 @@ export interface RouterDeps {
   readonly clock: GatewayClock;
 }
 
+/**
+ * Fleet provisioning's topics reach only the connection that asked (AWS IoT: "Fleet Provisioning
+ * returns the device provisioning MQTT API results through the same MQTT connection used to
+ * publish the API request"): their replies carry private keys and ownership tokens, and every
+ * device of a fleet shares one claim certificate and so one policy. The provisioning service
+ * sets the requester's client id on each reply (provisioning/service.ts); a request itself
+ * reaches no other client either.
+ */
+const PER_CONNECTION = /^\$aws\/(certificates\/create(-from-csr)?\/|provisioning-templates\/[^/]+\/provision\/)/;
+export const isPerConnectionTopic = (topic: string): boolean => topic.startsWith('$aws/') && PER_CONNECTION.test(topic);
+
 export class Router {
   readonly #deps: RouterDeps;
   /** Per shared group and filter, the round-robin position. */
@@ -40,8 +51,9 @@ export class Router {
    * (sending to connected clients) has happened when it returns.
    */
   deliver(envelope: Envelope, publisherClientId: string | undefined): Promise<void> {
-    const matches = this.#deps.index.match(envelope.topic);
+    let matches = this.#deps.index.match(envelope.topic);
     if (matches.length === 0) return DURABLE;
+    if (isPerConnectionTopic(envelope.topic)) matches = matches.filter((s) => s.clientId === envelope.clientId);
     const perClient = new Map<string, { qos: 0 | 1 | 2; ids: number[]; rap: boolean }>();
     let shared: Map<string, IndexedSubscription[]> | undefined;
     const add = (s: IndexedSubscription) => {
@@ -102,6 +114,7 @@ export class Router {
 
   /** Retained messages matching a filter, not expired, for delivery on subscribe (MQTT 5 §3.3.1.3). */
   retainedFor(filter: string): Envelope[] {
-    return this.#deps.retained.matching(filter, this.#deps.clock.now());
+    // A retained message on a per-connection topic would reach other connections: never delivered.
+    return this.#deps.retained.matching(filter, this.#deps.clock.now()).filter((e) => !isPerConnectionTopic(e.topic));
   }
 }

@@ -121,17 +121,30 @@ export class CertificateService {
     return { certificatePem: ca.certificatePem, certificateId: ca.id };
   }
 
-  /** CreateKeysAndCertificate: an RSA 2048 key pair and a certificate from the kiot CA. */
-  async createKeysAndCertificate(options: { setAsActive?: boolean | undefined }): Promise<IssuedCertificate & { keyPair: { PublicKey: string; PrivateKey: string } }> {
-    const keys = await generateRsaKeyPair();
-    const pem = await issueCertificate(this.#kiotCa(), { publicKey: keys.publicKeyPem });
-    const issued = await this.#store_(pem, options.setAsActive ? 'ACTIVE' : 'INACTIVE', undefined, 'DEFAULT');
-    return { ...issued, keyPair: { PublicKey: keys.publicKeyPem, PrivateKey: keys.privateKeyPem } };
+  /**
+   * CreateKeysAndCertificate: an RSA 2048 key pair and a certificate from the kiot CA.
+   * `status` (fleet provisioning: PENDING_ACTIVATION) wins over `setAsActive`; `notAfter`
+   * shortens the certificate's validity (CreateProvisioningClaim).
+   */
+  async createKeysAndCertificate(options: { setAsActive?: boolean | undefined; status?: CertificateStatus; notAfter?: Date }): Promise<IssuedCertificate & { keyPair: { PublicKey: string; PrivateKey: string } }> {
+    const { record, arn, keyPair } = await this.prepareKeysAndCertificate(options.status ?? (options.setAsActive ? 'ACTIVE' : 'INACTIVE'), options.notAfter);
+    await this.#registry.execute(CERTIFICATE_COMMANDS.register, { record, arn });
+    return { certificateArn: arn, certificateId: record.id, certificatePem: record.pem, keyPair };
   }
 
-  /** CreateCertificateFromCsr: the CSR's key and subject, signed by the kiot CA. */
-  async createCertificateFromCsr(options: { certificateSigningRequest: unknown; setAsActive?: boolean | undefined }): Promise<IssuedCertificate> {
-    const prepared = await this.prepareFromCsr(options.certificateSigningRequest, options.setAsActive ? 'ACTIVE' : 'INACTIVE');
+  /**
+   * A key pair and a certificate from the kiot CA, and the record `CERTIFICATE_COMMANDS.register`
+   * would store, without storing it (fleet provisioning stores many in one registry.batch).
+   */
+  async prepareKeysAndCertificate(status: CertificateStatus, notAfter?: Date): Promise<PreparedCertificate & { keyPair: { PublicKey: string; PrivateKey: string } }> {
+    const keys = await generateRsaKeyPair();
+    const pem = await issueCertificate(this.#kiotCa(), { publicKey: keys.publicKeyPem, ...(notAfter ? { notBefore: new Date(this.#now() - 60_000), notAfter } : {}) });
+    return { ...this.#record(pem, status, undefined, 'DEFAULT'), keyPair: { PublicKey: keys.publicKeyPem, PrivateKey: keys.privateKeyPem } };
+  }
+
+  /** CreateCertificateFromCsr: the CSR's key and subject, signed by the kiot CA. `status` wins over `setAsActive`. */
+  async createCertificateFromCsr(options: { certificateSigningRequest: unknown; setAsActive?: boolean | undefined; status?: CertificateStatus }): Promise<IssuedCertificate> {
+    const prepared = await this.prepareFromCsr(options.certificateSigningRequest, options.status ?? (options.setAsActive ? 'ACTIVE' : 'INACTIVE'));
     await this.#registry.execute(CERTIFICATE_COMMANDS.register, { record: prepared.record, arn: prepared.arn });
     return { certificateArn: prepared.arn, certificateId: prepared.record.id, certificatePem: prepared.record.pem };
   }

@@ -102,7 +102,8 @@ export class PrincipalDirectory {
       certificateId: id,
       certificateArn: arn,
       status: record.status,
-      active: record.status === 'ACTIVE',
+      // A certificate past its notAfter no longer connects (CreateProvisioningClaim's last a few minutes).
+      active: record.status === 'ACTIVE' && !(record.notAfter > 0 && record.notAfter < Date.now()),
       caCertificateId: record.caCertificateId,
       things: [...this.#store.thingPrincipals.by(arn)].sort(),
       policyNames,

@@ -97,6 +97,13 @@ describe('kiot CA and issued certificates', () => {
     expect(svc.certificates.describeCertificate(out.certificateId).status).toBe('ACTIVE');
   }, 30_000);
 
+  test('a short-lived certificate (CreateProvisioningClaim) connects until its notAfter, then no longer', async () => {
+    const live = await svc.certificates.createKeysAndCertificate({ setAsActive: true, notAfter: new Date(Date.now() + 5 * 60_000) });
+    expect(svc.principals.authenticateCertificate(live.certificateId)).toMatchObject({ status: 'ACTIVE', active: true });
+    const past = await svc.certificates.createKeysAndCertificate({ setAsActive: true, notAfter: new Date(Date.now() - 1000) });
+    expect(svc.principals.authenticateCertificate(past.certificateId)).toMatchObject({ status: 'ACTIVE', active: false });
+  }, 30_000);
+
   test('CreateCertificateFromCsr keeps the CSR key and subject; a tampered CSR is refused', async () => {
     const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
     const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
