@@ -21,6 +21,10 @@ export const THREAD_ROLES: readonly Role[] = ['rules', 'shadow'];
 /** How long a thread may take to start (join its group) or to stop (drain its actions). */
 const THREAD_START_TIMEOUT_MS = 60_000;
 const THREAD_STOP_TIMEOUT_MS = 30_000;
+/** A thread that exits while kiot runs is started again after this pause. */
+const THREAD_RESTART_DELAY_MS = 1_000;
+/** How long /metrics and `kiot rules list` wait for a thread's numbers. */
+const THREAD_ANSWER_TIMEOUT_MS = 5_000;
 
 export interface ServiceThreads {
   /** Each running thread's rules registry as data (for Metrics.includeRemote). */
@@ -75,20 +79,37 @@ export async function startServiceThreads(config: Config, log: Log, logger: Logg
         clearTimeout(timer);
         void served.close();
         reject(new Error(`service thread ${index} exited with code ${code}`));
+        // A thread that dies while kiot runs is started again: its partitions went to the
+        // other members meanwhile (none with --threads 2) and come back to the new one.
+        const at = threads.indexOf(thread);
+        if (at < 0 || stopping) return;
+        logger.error({ thread: index, code }, 'service thread exited; starting it again');
+        setTimeout(() => {
+          if (stopping || threads[at] !== thread) return;
+          start(index).then(
+            (again) => (stopping ? void stopOne(again) : (threads[at] = again)),
+            (err: unknown) => logger.error({ err, thread: index }, 'service thread could not be started again'),
+          );
+        }, THREAD_RESTART_DELAY_MS).unref();
       });
     });
   };
+  /** A thread's answer, or undefined when it exits or does not answer in time (a scrape must not hang on it). */
   const ask = <T>(thread: RunningThread, op: 'metrics' | 'list'): Promise<T | undefined> =>
     new Promise((resolve) => {
       if (thread.exited) return resolve(undefined);
       const id = nextId++;
-      const onMessage = (message: FromServiceThread) => {
-        if (message.op !== op || message.id !== id) return;
+      const done = (value: T | undefined) => {
+        clearTimeout(timer);
         thread.worker.off('message', onMessage);
         thread.worker.off('exit', onExit);
-        resolve(message.value as T);
+        resolve(value);
       };
-      const onExit = () => resolve(undefined);
+      const onMessage = (message: FromServiceThread) => {
+        if (message.op === op && message.id === id) done(message.value as T);
+      };
+      const onExit = () => done(undefined);
+      const timer = setTimeout(() => done(undefined), THREAD_ANSWER_TIMEOUT_MS);
       thread.worker.on('message', onMessage);
       thread.worker.once('exit', onExit);
       thread.worker.postMessage({ op, id } satisfies ToServiceThread);
@@ -107,7 +128,9 @@ export async function startServiceThreads(config: Config, log: Log, logger: Logg
     }
     await thread.served.close();
   };
+  let stopping = false;
   const stop = async () => {
+    stopping = true;
     await Promise.all(threads.splice(0).map(stopOne));
   };
   try {

@@ -42,7 +42,9 @@ export class LogTable<V> implements Table<V> {
   private constructor(topic: string, host: TableHost, options: TableOptions<V>) {
     this.#topic = topic;
     this.#host = host;
-    this.#decode = options.decode ?? ((value: Buffer) => value as unknown as V);
+    // Kept values get bytes of their own: a record's value is a view into what the log read (a
+    // frame, a ThreadLog batch), which one kept key would otherwise hold whole.
+    this.#decode = options.decode ?? ((value: Buffer) => Buffer.from(value) as unknown as V);
     this.#log = host.logger.child({ table: topic });
   }
 

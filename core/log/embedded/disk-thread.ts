@@ -15,6 +15,8 @@
  * compiled code and from the TypeScript sources under tsx or vitest.
  */
 import { Worker } from 'node:worker_threads';
+import { PlatformError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
 
 /** One cycle, main → disk thread: `writes` is [fd, position, start, length] per frame in `bytes`. */
 interface Cycle {
@@ -34,6 +36,13 @@ const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const datasync = (fd) => new Promise((resolve) => fs.fdatasync(fd, (err) => resolve(err)));
 const describe = (err) => ({ message: err.message, ...(err.code ? { code: err.code } : {}) });
+// A failed write (or fdatasync) is cut back to the durable end, so that no part of it stays past
+// it for the next open to read as damage; the next write goes to the same position.
+const cutBack = (fd, position) => {
+  try {
+    fs.ftruncateSync(fd, position);
+  } catch {}
+};
 parentPort.on('message', async ({ id, bytes, writes }) => {
   const all = new Uint8Array(bytes);
   const errors = writes.map(() => null);
@@ -47,11 +56,16 @@ parentPort.on('message', async ({ id, bytes, writes }) => {
       byFd.set(fd, list);
     } catch (err) {
       errors[i] = describe(err);
+      cutBack(fd, position);
     }
   });
   const synced = await Promise.all([...byFd.keys()].map(datasync));
   [...byFd.values()].forEach((indexes, k) => {
-    if (synced[k]) for (const i of indexes) errors[i] = describe(synced[k]);
+    if (!synced[k]) return;
+    for (const i of indexes) {
+      errors[i] = describe(synced[k]);
+      cutBack(writes[i][0], writes[i][1]);
+    }
   });
   parentPort.postMessage({ id, errors });
 });
@@ -74,12 +88,14 @@ export class DiskThread {
   #scheduled = false;
   #closed = false;
 
-  constructor() {
+  constructor(private readonly logger: Logger) {
     this.#worker = new Worker(DISK_THREAD_SOURCE, { eval: true });
-    this.#worker.unref();
     this.#worker.on('message', (done: CycleDone) => this.#done(done));
     this.#worker.on('error', (err) => this.#failAll(err));
     this.#worker.on('exit', (code) => this.#failAll(new Error(`the log's disk thread exited with code ${code}`)));
+    // Referenced only while a cycle is on it: an append waiting for its fdatasync keeps the
+    // process up, an idle log does not (as before the disk thread).
+    this.#worker.unref();
   }
 
   /** Writes `bytes` at `position` of `fd` and fdatasyncs the file; resolves once both are done. */
@@ -125,6 +141,7 @@ export class DiskThread {
     }
     const id = this.#nextId++;
     this.#inFlight.set(id, batch);
+    this.#worker.ref();
     this.#worker.postMessage({ id, bytes: bytes.buffer, writes } satisfies Cycle, [bytes.buffer]);
   }
 
@@ -134,15 +151,17 @@ export class DiskThread {
     batch?.forEach((p, i) => {
       const e = errors[i];
       if (!e) return p.resolve();
-      p.reject(Object.assign(new Error(e.message), e.code ? { code: e.code } : {}));
+      p.reject(new PlatformError('LOG_UNAVAILABLE', `writing the log failed: ${e.message}`, { details: { errno: e.code }, cause: e }));
     });
     if (this.#queued.length > 0) this.#send();
+    else this.#worker.unref();
   }
 
   #failAll(err: Error): void {
+    if (!this.#closed) this.logger.error({ err }, "the log's disk thread stopped; appends fail until kiot restarts");
     this.#closed = true;
-    for (const batch of this.#inFlight.values()) for (const p of batch) p.reject(err);
+    for (const batch of this.#inFlight.values()) for (const p of batch) p.reject(new PlatformError('LOG_UNAVAILABLE', err.message, { cause: err }));
     this.#inFlight.clear();
-    for (const p of this.#queued.splice(0)) p.reject(err);
+    for (const p of this.#queued.splice(0)) p.reject(new PlatformError('LOG_UNAVAILABLE', err.message, { cause: err }));
   }
 }

@@ -95,7 +95,7 @@ export class EmbeddedLog implements Log {
   #maintenance: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   /** Where appends are written and fdatasynced (disk-thread.ts). */
-  readonly #disk = new DiskThread();
+  readonly #disk: DiskThread;
 
   private constructor(
     readonly dir: string,
@@ -103,6 +103,7 @@ export class EmbeddedLog implements Log {
     readonly offsetStore: OffsetStore,
   ) {
     this.#logger = options.logger.child({ module: 'log.embedded' });
+    this.#disk = new DiskThread(this.#logger);
     this.#host = {
       logger: options.logger,
       offsets: offsetStore,

@@ -95,10 +95,19 @@ export class Outbox<M> {
   }
 }
 
+/** Details as plain data (what JSON keeps), so that no function or handle makes the port's copy throw. */
+const plainData = (details: unknown): unknown => {
+  try {
+    return details === undefined ? undefined : JSON.parse(JSON.stringify(details));
+  } catch {
+    return undefined;
+  }
+};
+
 export const toWireError = (err: unknown): WireError => {
   if (err instanceof Error) {
     const e = err as Error & { code?: unknown; details?: unknown; retriable?: unknown };
-    return { message: e.message, ...(typeof e.code === 'string' ? { code: e.code, details: e.details, retriable: e.retriable === true } : {}) };
+    return { message: e.message, ...(typeof e.code === 'string' ? { code: e.code, details: plainData(e.details), retriable: e.retriable === true } : {}) };
   }
   return { message: String(err) };
 };

@@ -55,11 +55,17 @@ export function serveLog(log: Log, port: MessagePort, logger: Logger): ServedLog
           },
         });
         consumers.set(member, consumer);
-        await consumer.start();
-        return consumer.assignment();
+        try {
+          await consumer.start();
+        } catch (err) {
+          consumers.delete(member);
+          throw err;
+        }
+        return undefined;
       }
       case 'commit':
-        return consumerOf(req.consumer).commit(req.offsets);
+        // A member that has stopped owns nothing: its commit is ignored, as the contract says.
+        return consumers.get(req.consumer)?.commit(req.offsets);
       case 'seek':
         return consumerOf(req.consumer).seek(req.topic, req.partition, req.position);
       case 'consumerStop': {

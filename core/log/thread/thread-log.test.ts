@@ -15,7 +15,8 @@ afterAll(async () => {
 });
 
 // The owner and the "worker" in one thread, over a real MessageChannel: every operation and
-// every batch crosses the port as it does between threads (worker-threads.test.ts runs real threads).
+// every batch crosses the port as it does between threads (thread-log-failures.test.ts and
+// cli/threads.test.ts run real threads).
 runLogSuite('ThreadLog over an EmbeddedLog', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'kiot-thread-log-'));
   dirs.push(dataDir);

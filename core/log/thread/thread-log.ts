@@ -30,6 +30,10 @@ export class ThreadLog implements Log, TableHost {
   #appendedBytes = 0;
   #consumedRecords = 0;
   #closing: Promise<void> | undefined;
+  /** Set once close() has stopped the consumers and tables: from then on nothing is asked. */
+  #closed = false;
+  /** The owner's end of the port closed: nothing can be asked any more. */
+  #gone = false;
 
   /** `kind` is the owner's log kind (`embedded`), as /health reports it. */
   constructor(port: MessagePort, options: { readonly logger: Logger; readonly kind: string }) {
@@ -40,7 +44,7 @@ export class ThreadLog implements Log, TableHost {
     port.on('message', (messages: ToWorker[]) => {
       for (const message of messages) this.#receive(message);
     });
-    port.on('close', () => this.#gone());
+    port.on('close', () => this.#ownerGone());
   }
 
   ensureTopic(spec: TopicSpec): Promise<void> {
@@ -88,13 +92,19 @@ export class ThreadLog implements Log, TableHost {
     return { appendedRecords: this.#appendedRecords, appendedBytes: this.#appendedBytes, consumedRecords: this.#consumedRecords, lag };
   }
 
-  /** Stops this thread's consumers and tables; the owner's log stays open (it is the owner's to close). */
+  /**
+   * Stops this thread's consumers and tables (their batches in flight and onRevoked may still
+   * commit), then closes the port; the owner's log stays open (it is the owner's to close).
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await Promise.all([...this.#tables].map((t) => t.close()));
       await Promise.all([...this.#consumers.values()].map((c) => c.stop()));
-      await this.#ask({ op: 'close' }, [], true).catch(() => undefined);
-      this.#outbox.flush();
+      this.#closed = true;
+      if (!this.#gone) {
+        await this.#ask({ op: 'close' }, [], true).catch(() => undefined);
+        this.#outbox.flush();
+      }
       this.#port.close();
     })();
     return this.#closing;
@@ -111,7 +121,8 @@ export class ThreadLog implements Log, TableHost {
   }
 
   #ask(request: Ask, transfer: ArrayBuffer[] = [], whileClosing = false): Promise<unknown> {
-    if (this.#closing && !whileClosing && request.op !== 'consumerStop') return Promise.reject(new PlatformError('LOG_CLOSED'));
+    if (this.#gone) return Promise.reject(new PlatformError('LOG_CLOSED', 'the thread that owns the log is gone'));
+    if (this.#closed && !whileClosing) return Promise.reject(new PlatformError('LOG_CLOSED'));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -136,13 +147,14 @@ export class ThreadLog implements Log, TableHost {
     );
   }
 
-  #gone(): void {
+  #ownerGone(): void {
+    this.#gone = true;
     for (const p of this.#pending.values()) p.reject(new PlatformError('LOG_CLOSED', 'the thread that owns the log is gone'));
     this.#pending.clear();
   }
 
   #assertOpen(): void {
-    if (this.#closing) throw new PlatformError('LOG_CLOSED');
+    if (this.#closing || this.#gone) throw new PlatformError('LOG_CLOSED');
   }
 }
 
@@ -163,7 +175,9 @@ class ThreadConsumer implements Consumer {
   async start(): Promise<void> {
     const { groupId, topics, startFrom, maxBatchRecords } = this.options;
     this.#started = true;
-    this.#assignment = (await this.log.ask({ op: 'consumerStart', consumer: this.id, options: { groupId, topics, ...(startFrom ? { startFrom } : {}), ...(maxBatchRecords ? { maxBatchRecords } : {}) } })) as TopicPartition[];
+    // The assignment comes as `assigned` calls (before the reply, in order), not in the reply:
+    // a `revoked` sent meanwhile would be undone by a list read at start.
+    await this.log.ask({ op: 'consumerStart', consumer: this.id, options: { groupId, topics, ...(startFrom ? { startFrom } : {}), ...(maxBatchRecords ? { maxBatchRecords } : {}) } });
   }
 
   commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
