@@ -8,12 +8,11 @@
  * settings (the kind's `settings` option, else `--aws-endpoint`'s `deps.aws.services`, else the
  * SDK's own), and the {@link AwsBatchSink} that batches, sends and fails entries alone.
  */
-import type { ParamsSchema, SinkDefinition } from '../../core/index.js';
+import type { ActionRecord, ParamsSchema, SinkDefinition } from '../../core/index.js';
 import type { ActionDeps } from '../runtime/deps.js';
 import type { AwsClientSettings } from './aws-settings.js';
 import { AwsBatchSink, type AwsBatchWriter, type EntryError } from './batch-sink.js';
 import { lazySdkClient, type SdkClient } from './sdk-client.js';
-import type { ActionRecord } from '../../core/index.js';
 
 /** The batch kinds take when they name none: the runtime's batches, cut into requests by the API's limits. */
 export const DEFAULT_AWS_BATCH_SIZE = 100;
