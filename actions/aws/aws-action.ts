@@ -8,7 +8,7 @@
  * settings (the kind's `settings` option, else `--aws-endpoint`'s `deps.aws.services`, else the
  * SDK's own), and the {@link AwsBatchSink} that batches, sends and fails entries alone.
  */
-import type { ActionRecord, ParamsSchema, SinkDefinition } from '../../core/index.js';
+import type { ActionRecord, SinkDefinition } from '../../core/index.js';
 import type { ActionDeps } from '../runtime/deps.js';
 import type { AwsClientSettings } from './aws-settings.js';
 import { AwsBatchSink, type AwsBatchWriter, type EntryError } from './batch-sink.js';
@@ -29,16 +29,8 @@ export interface AwsRequest<P, E, M, C> extends Omit<AwsBatchWriter<P, E>, 'type
   send(api: AwsApi<M, C>, record: ActionRecord<P>, entries: readonly E[], signal: AbortSignal): Promise<readonly (EntryError | undefined)[]>;
 }
 
-export interface AwsActionKind<P, E, M, C extends SdkClient> {
-  /** As written in rule files (`kinesis`); also names the kind in failure messages. */
-  readonly type: string;
-  /** The TopicRulePayload `Action` key (`kinesis`, `stepFunctions`). */
-  readonly awsKey: string;
-  readonly summary: string;
-  readonly config: ParamsSchema<P>;
-  readonly resourceParams: readonly string[];
-  /** Default {@link DEFAULT_AWS_BATCH_SIZE}. */
-  readonly maxBatchSize?: number;
+/** A kind: its definition's own fields (`create` and a default `maxBatchSize` are filled in), its SDK and its request. */
+export interface AwsActionKind<P, E, M, C extends SdkClient> extends Omit<SinkDefinition<P, Pick<ActionDeps, 'aws'>>, 'create'> {
   /** Imports the kind's SDK: the one place it is imported. Called once, on first use. */
   load(): Promise<M>;
   /** Builds the client from the options kiot's settings give (region, endpoint, credentials, timeouts, one attempt). */
@@ -59,15 +51,12 @@ export interface AwsActionOptions {
 export function awsAction<P, E, M, C extends SdkClient>(kind: AwsActionKind<P, E, M, C>): (options?: AwsActionOptions) => SinkDefinition<P, Pick<ActionDeps, 'aws'>> {
   let sdk: Promise<M> | undefined;
   const load = (): Promise<M> => (sdk ??= kind.load());
+  const { load: _load, client, clientOptions, request: _request, ...definition } = kind;
   return (options = {}) => ({
-    type: kind.type,
-    awsKey: kind.awsKey,
-    summary: kind.summary,
-    config: kind.config,
-    resourceParams: kind.resourceParams,
+    ...definition,
     maxBatchSize: kind.maxBatchSize ?? DEFAULT_AWS_BATCH_SIZE,
     create: (_config, deps) => {
-      const api = lazySdkClient(load, kind.client, options.settings ?? deps.aws.services ?? {}, kind.clientOptions);
+      const api = lazySdkClient(load, client, options.settings ?? deps.aws.services ?? {}, clientOptions);
       const { send, ...request } = kind.request();
       const writer: AwsBatchWriter<P, E> = {
         ...request,
