@@ -73,3 +73,29 @@ test('each store client is imported by its action alone, and only on first use',
     expect(importers.filter((f) => !f.startsWith(owner)), `${pkg} imported outside ${owner}`).toEqual([]);
   }
 });
+
+test('each AWS SDK of an entry-list action kind is imported by its kind alone, and only on first use', () => {
+  const owners: Record<string, string> = {
+    '@aws-sdk/client-kinesis': 'actions/kinesis/',
+    '@aws-sdk/client-sqs': 'actions/sqs/',
+    '@aws-sdk/client-firehose': 'actions/firehose/',
+    '@aws-sdk/client-sns': 'actions/sns/',
+    '@aws-sdk/client-sfn': 'actions/step-functions/',
+    '@aws-sdk/client-cloudwatch': 'actions/cloudwatch-alarm/',
+    '@aws-sdk/client-cloudwatch-logs': 'actions/cloudwatch-logs/',
+    '@aws-sdk/client-iot-events-data': 'actions/iot-events/',
+    '@aws-sdk/client-iotanalytics': 'actions/iot-analytics/',
+    '@aws-sdk/client-timestream-write': 'actions/timestream/',
+    '@aws-sdk/client-location': 'actions/location/',
+    '@aws-sdk/client-iotsitewise': 'actions/iot-site-wise/',
+  };
+  // Test helpers (`testing/`) and the benchmarks drive the stand-ins with the SDK themselves.
+  const all = ['core', 'ingest', 'rules', 'actions', 'shadow', 'registry', 'api', 'cli', 'jobs', 'provisioning'].flatMap(sources).filter((f) => !f.includes('/testing/'));
+  for (const [pkg, owner] of Object.entries(owners)) {
+    const mentions = new RegExp(`(?:from\\s+|import\\(\\s*)['"]${pkg}['"]`);
+    const importers = all.filter((f) => mentions.test(readFileSync(join(ROOT, f), 'utf8')));
+    expect(importers, `${pkg} is imported by one file`).toHaveLength(1);
+    expect(importers.filter((f) => !f.startsWith(owner)), `${pkg} imported outside ${owner}`).toEqual([]);
+    expect(importers.filter((f) => importsOf(join(ROOT, f)).includes(pkg)), `${pkg} loaded statically`).toEqual([]);
+  }
+});

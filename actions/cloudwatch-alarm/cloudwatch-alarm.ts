@@ -7,9 +7,7 @@
  */
 import type { CloudWatchClient, StateValue } from '@aws-sdk/client-cloudwatch';
 import { z } from 'zod';
-import type { SinkDefinition } from '../../core/index.js';
-import { AwsBatchSink, lazySdkClient, type AwsBatchWriter, type AwsClientSettings } from '../aws/index.js';
-import type { ActionDeps } from '../runtime/deps.js';
+import { awsAction } from '../aws/index.js';
 import { paramsSchema } from '../runtime/params.js';
 
 export const ALARM_STATES = ['OK', 'ALARM', 'INSUFFICIENT_DATA'] as const;
@@ -25,13 +23,16 @@ const schema = paramsSchema({
 export type CloudwatchAlarmConfig = ReturnType<typeof schema.parse>;
 
 type CloudWatchSdk = typeof import('@aws-sdk/client-cloudwatch');
-let sdk: Promise<CloudWatchSdk> | undefined;
-const loadSdk = (): Promise<CloudWatchSdk> => (sdk ??= import('@aws-sdk/client-cloudwatch'));
 
-function alarmWriter(settings: AwsClientSettings): AwsBatchWriter<CloudwatchAlarmConfig, CloudwatchAlarmConfig> {
-  const cloudwatch = lazySdkClient(loadSdk, (m, options) => new m.CloudWatchClient(options) as CloudWatchClient, settings);
-  return {
-    type: 'cloudwatch_alarm',
+export const createCloudwatchAlarmDefinition = awsAction<CloudwatchAlarmConfig, CloudwatchAlarmConfig, CloudWatchSdk, CloudWatchClient>({
+  type: 'cloudwatch_alarm',
+  awsKey: 'cloudwatchAlarm',
+  summary: 'set a CloudWatch alarm state (SetAlarmState)',
+  config: schema,
+  resourceParams: ['alarm_name'],
+  load: () => import('@aws-sdk/client-cloudwatch'),
+  client: (m, options) => new m.CloudWatchClient(options) as CloudWatchClient,
+  request: () => ({
     target: 'CloudWatch',
     maxEntries: 1,
     group: (r) => r.params.alarm_name,
@@ -40,25 +41,11 @@ function alarmWriter(settings: AwsClientSettings): AwsBatchWriter<CloudwatchAlar
       if (!(ALARM_STATES as readonly string[]).includes(p.state_value)) return `state_value ${JSON.stringify(p.state_value)} is not one of ${ALARM_STATES.join(', ')}`;
       return [p];
     },
-    async send(_record, [p], signal) {
-      const { sdk: m, client } = await cloudwatch.get();
+    async send({ sdk: m, client }, _record, [p], signal) {
       await client.send(new m.SetAlarmStateCommand({ AlarmName: p!.alarm_name, StateValue: p!.state_value as StateValue, StateReason: p!.state_reason }), { abortSignal: signal });
       return [undefined];
     },
-    close: () => cloudwatch.destroy(),
-  };
-}
-
-export function createCloudwatchAlarmDefinition(options: { readonly settings?: AwsClientSettings } = {}): SinkDefinition<CloudwatchAlarmConfig, Pick<ActionDeps, 'aws'>> {
-  return {
-    type: 'cloudwatch_alarm',
-    awsKey: 'cloudwatchAlarm',
-    summary: 'set a CloudWatch alarm state (SetAlarmState)',
-    config: schema,
-    resourceParams: ['alarm_name'],
-    maxBatchSize: 100,
-    create: (_config, deps) => new AwsBatchSink(alarmWriter(options.settings ?? deps.aws.services ?? {})),
-  };
-}
+  }),
+});
 
 export const cloudwatchAlarmAction = createCloudwatchAlarmDefinition();

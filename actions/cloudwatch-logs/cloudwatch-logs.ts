@@ -12,9 +12,8 @@
  */
 import type { CloudWatchLogsClient, InputLogEvent } from '@aws-sdk/client-cloudwatch-logs';
 import { z } from 'zod';
-import type { SinkDefinition } from '../../core/index.js';
-import { AwsBatchSink, lazySdkClient, type AwsBatchWriter, type AwsClientSettings, type EntryError } from '../aws/index.js';
-import { outputBytes, type ActionDeps } from '../runtime/deps.js';
+import { awsAction, type EntryError } from '../aws/index.js';
+import { outputBytes } from '../runtime/deps.js';
 import { paramsSchema } from '../runtime/params.js';
 
 /** PutLogEvents limits (CloudWatch Logs API reference). */
@@ -30,10 +29,6 @@ const schema = paramsSchema({
 
 export type CloudwatchLogsConfig = ReturnType<typeof schema.parse>;
 
-type LogsSdk = typeof import('@aws-sdk/client-cloudwatch-logs');
-let sdk: Promise<LogsSdk> | undefined;
-const loadSdk = (): Promise<LogsSdk> => (sdk ??= import('@aws-sdk/client-cloudwatch-logs'));
-
 function logEvents(output: unknown, batchMode: boolean | undefined, receivedAt: number): InputLogEvent[] | string {
   if (!batchMode) return [{ timestamp: receivedAt, message: outputBytes(output).toString('utf8') }];
   if (!Array.isArray(output)) return 'batch_mode needs the rule output to be an array of {"timestamp", "message"}';
@@ -46,58 +41,54 @@ function logEvents(output: unknown, batchMode: boolean | undefined, receivedAt: 
   return events;
 }
 
-function logsWriter(settings: AwsClientSettings): AwsBatchWriter<CloudwatchLogsConfig, InputLogEvent> {
-  const logs = lazySdkClient(loadSdk, (m, options) => new m.CloudWatchLogsClient(options) as CloudWatchLogsClient, settings);
-  const streams = new Set<string>();
-  return {
-    type: 'cloudwatch_logs',
-    target: 'CloudWatch Logs',
-    maxEntries: LOGS_MAX_EVENTS,
-    maxRequestBytes: LOGS_MAX_REQUEST_BYTES,
-    group: (r) => `${r.params.log_group_name}:${r.ruleName}`,
-    entries: (record) => logEvents(record.output, record.params.batch_mode, record.receivedAt),
-    size: (e) => Buffer.byteLength(e.message!) + EVENT_OVERHEAD_BYTES,
-    async send(record, events, signal) {
-      const { sdk: m, client } = await logs.get();
-      const group = record.params.log_group_name;
-      const stream = record.ruleName;
-      if (!streams.has(`${group}:${stream}`)) {
-        try {
-          await client.send(new m.CreateLogStreamCommand({ logGroupName: group, logStreamName: stream }), { abortSignal: signal });
-        } catch (err) {
-          if ((err as Error).name !== 'ResourceAlreadyExistsException') throw err;
-        }
-        streams.add(`${group}:${stream}`);
-      }
-      // PutLogEvents wants the events in chronological order; answers index the sorted list.
-      const order = events.map((_, i) => i).sort((a, b) => events[a]!.timestamp! - events[b]!.timestamp!);
-      const out = await client.send(new m.PutLogEventsCommand({ logGroupName: group, logStreamName: stream, logEvents: order.map((i) => events[i]!) }), { abortSignal: signal });
-      const results: (EntryError | undefined)[] = events.map(() => undefined);
-      const info = out.rejectedLogEventsInfo;
-      order.forEach((original, sorted) => {
-        const reason =
-          info?.tooOldLogEventEndIndex !== undefined && sorted <= info.tooOldLogEventEndIndex ? 'TooOldLogEvent'
-          : info?.expiredLogEventEndIndex !== undefined && sorted <= info.expiredLogEventEndIndex ? 'ExpiredLogEvent'
-          : info?.tooNewLogEventStartIndex !== undefined && sorted >= info.tooNewLogEventStartIndex ? 'TooNewLogEvent'
-          : undefined;
-        if (reason) results[original] = { code: reason, message: `CloudWatch Logs rejected the event (timestamp ${events[original]!.timestamp})`, retriable: false };
-      });
-      return results;
-    },
-    close: () => logs.destroy(),
-  };
-}
+type LogsSdk = typeof import('@aws-sdk/client-cloudwatch-logs');
 
-export function createCloudwatchLogsDefinition(options: { readonly settings?: AwsClientSettings } = {}): SinkDefinition<CloudwatchLogsConfig, Pick<ActionDeps, 'aws'>> {
-  return {
-    type: 'cloudwatch_logs',
-    awsKey: 'cloudwatchLogs',
-    summary: 'write each output as a CloudWatch Logs event (PutLogEvents to the rule\'s log stream)',
-    config: schema,
-    resourceParams: ['log_group_name'],
-    maxBatchSize: 500,
-    create: (_config, deps) => new AwsBatchSink(logsWriter(options.settings ?? deps.aws.services ?? {})),
-  };
-}
+export const createCloudwatchLogsDefinition = awsAction<CloudwatchLogsConfig, InputLogEvent, LogsSdk, CloudWatchLogsClient>({
+  type: 'cloudwatch_logs',
+  awsKey: 'cloudwatchLogs',
+  summary: 'write each output as a CloudWatch Logs event (PutLogEvents to the rule\'s log stream)',
+  config: schema,
+  resourceParams: ['log_group_name'],
+  maxBatchSize: 500,
+  load: () => import('@aws-sdk/client-cloudwatch-logs'),
+  client: (m, options) => new m.CloudWatchLogsClient(options) as CloudWatchLogsClient,
+  request: () => {
+    const streams = new Set<string>();
+    return {
+      target: 'CloudWatch Logs',
+      maxEntries: LOGS_MAX_EVENTS,
+      maxRequestBytes: LOGS_MAX_REQUEST_BYTES,
+      group: (r) => `${r.params.log_group_name}:${r.ruleName}`,
+      entries: (record) => logEvents(record.output, record.params.batch_mode, record.receivedAt),
+      size: (e) => Buffer.byteLength(e.message!) + EVENT_OVERHEAD_BYTES,
+      async send({ sdk: m, client }, record, events, signal) {
+        const group = record.params.log_group_name;
+        const stream = record.ruleName;
+        if (!streams.has(`${group}:${stream}`)) {
+          try {
+            await client.send(new m.CreateLogStreamCommand({ logGroupName: group, logStreamName: stream }), { abortSignal: signal });
+          } catch (err) {
+            if ((err as Error).name !== 'ResourceAlreadyExistsException') throw err;
+          }
+          streams.add(`${group}:${stream}`);
+        }
+        // PutLogEvents wants the events in chronological order; answers index the sorted list.
+        const order = events.map((_, i) => i).sort((a, b) => events[a]!.timestamp! - events[b]!.timestamp!);
+        const out = await client.send(new m.PutLogEventsCommand({ logGroupName: group, logStreamName: stream, logEvents: order.map((i) => events[i]!) }), { abortSignal: signal });
+        const results: (EntryError | undefined)[] = events.map(() => undefined);
+        const info = out.rejectedLogEventsInfo;
+        order.forEach((original, sorted) => {
+          const reason =
+            info?.tooOldLogEventEndIndex !== undefined && sorted <= info.tooOldLogEventEndIndex ? 'TooOldLogEvent'
+            : info?.expiredLogEventEndIndex !== undefined && sorted <= info.expiredLogEventEndIndex ? 'ExpiredLogEvent'
+            : info?.tooNewLogEventStartIndex !== undefined && sorted >= info.tooNewLogEventStartIndex ? 'TooNewLogEvent'
+            : undefined;
+          if (reason) results[original] = { code: reason, message: `CloudWatch Logs rejected the event (timestamp ${events[original]!.timestamp})`, retriable: false };
+        });
+        return results;
+      },
+    };
+  },
+});
 
 export const cloudwatchLogsAction = createCloudwatchLogsDefinition();

@@ -10,9 +10,8 @@
  */
 import type { FirehoseClient } from '@aws-sdk/client-firehose';
 import { z } from 'zod';
-import type { SinkDefinition } from '../../core/index.js';
-import { AwsBatchSink, batchElements, entryError, lazySdkClient, type AwsBatchWriter, type AwsClientSettings } from '../aws/index.js';
-import { outputBytes, type ActionDeps } from '../runtime/deps.js';
+import { awsAction, batchElements, entryError } from '../aws/index.js';
+import { outputBytes } from '../runtime/deps.js';
 import { paramsSchema } from '../runtime/params.js';
 
 /** PutRecordBatch limits (Firehose API reference). */
@@ -32,13 +31,17 @@ const schema = paramsSchema({
 export type FirehoseConfig = ReturnType<typeof schema.parse>;
 
 type FirehoseSdk = typeof import('@aws-sdk/client-firehose');
-let sdk: Promise<FirehoseSdk> | undefined;
-const loadSdk = (): Promise<FirehoseSdk> => (sdk ??= import('@aws-sdk/client-firehose'));
 
-function firehoseWriter(settings: AwsClientSettings): AwsBatchWriter<FirehoseConfig, Buffer> {
-  const firehose = lazySdkClient(loadSdk, (m, options) => new m.FirehoseClient(options) as FirehoseClient, settings);
-  return {
-    type: 'firehose',
+export const createFirehoseDefinition = awsAction<FirehoseConfig, Buffer, FirehoseSdk, FirehoseClient>({
+  type: 'firehose',
+  awsKey: 'firehose',
+  summary: 'put each output as a Firehose record (PutRecordBatch per delivery stream)',
+  config: schema,
+  resourceParams: ['delivery_stream_name'],
+  maxBatchSize: FIREHOSE_MAX_RECORDS,
+  load: () => import('@aws-sdk/client-firehose'),
+  client: (m, options) => new m.FirehoseClient(options) as FirehoseClient,
+  request: () => ({
     target: 'Firehose',
     maxEntries: FIREHOSE_MAX_RECORDS,
     maxRequestBytes: FIREHOSE_MAX_REQUEST_BYTES,
@@ -50,25 +53,11 @@ function firehoseWriter(settings: AwsClientSettings): AwsBatchWriter<FirehoseCon
       return elements.map((e) => Buffer.concat([outputBytes(e), separator]));
     },
     size: (data) => data.length,
-    async send({ params }, records, signal) {
-      const { sdk: m, client } = await firehose.get();
+    async send({ sdk: m, client }, { params }, records, signal) {
       const out = await client.send(new m.PutRecordBatchCommand({ DeliveryStreamName: params.delivery_stream_name, Records: records.map((Data) => ({ Data })) }), { abortSignal: signal });
       return (out.RequestResponses ?? []).map((r) => (r.ErrorCode ? entryError(r.ErrorCode, r.ErrorMessage, RETRIABLE) : undefined));
     },
-    close: () => firehose.destroy(),
-  };
-}
-
-export function createFirehoseDefinition(options: { readonly settings?: AwsClientSettings } = {}): SinkDefinition<FirehoseConfig, Pick<ActionDeps, 'aws'>> {
-  return {
-    type: 'firehose',
-    awsKey: 'firehose',
-    summary: 'put each output as a Firehose record (PutRecordBatch per delivery stream)',
-    config: schema,
-    resourceParams: ['delivery_stream_name'],
-    maxBatchSize: FIREHOSE_MAX_RECORDS,
-    create: (_config, deps) => new AwsBatchSink(firehoseWriter(options.settings ?? deps.aws.services ?? {})),
-  };
-}
+  }),
+});
 
 export const firehoseAction = createFirehoseDefinition();

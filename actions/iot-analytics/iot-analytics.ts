@@ -11,9 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IoTAnalyticsClient } from '@aws-sdk/client-iotanalytics';
 import { z } from 'zod';
-import type { SinkDefinition } from '../../core/index.js';
-import { AwsBatchSink, batchElements, entryError, lazySdkClient, type AwsBatchWriter, type AwsClientSettings } from '../aws/index.js';
-import { outputBytes, type ActionDeps } from '../runtime/deps.js';
+import { awsAction, batchElements, entryError } from '../aws/index.js';
+import { outputBytes } from '../runtime/deps.js';
 import { crossChecked, paramsSchema } from '../runtime/params.js';
 
 export const IOT_ANALYTICS_MAX_MESSAGES = 100;
@@ -33,17 +32,21 @@ const schema = crossChecked(
 
 export type IotAnalyticsConfig = ReturnType<typeof schema.parse>;
 
-type Sdk = typeof import('@aws-sdk/client-iotanalytics');
-let sdk: Promise<Sdk> | undefined;
-const loadSdk = (): Promise<Sdk> => (sdk ??= import('@aws-sdk/client-iotanalytics'));
-
 /** `channel_name`, or the name at the end of `arn:aws:iotanalytics:<region>:<account>:channel/<name>`. */
 const channelOf = (p: IotAnalyticsConfig): string => p.channel_name || (p.channel_arn ?? '').split('/').pop() || '';
 
-function iotAnalyticsWriter(settings: AwsClientSettings): AwsBatchWriter<IotAnalyticsConfig, { messageId: string; payload: Buffer }> {
-  const analytics = lazySdkClient(loadSdk, (m, options) => new m.IoTAnalyticsClient(options) as IoTAnalyticsClient, settings);
-  return {
-    type: 'iot_analytics',
+type Sdk = typeof import('@aws-sdk/client-iotanalytics');
+
+export const createIotAnalyticsDefinition = awsAction<IotAnalyticsConfig, { messageId: string; payload: Buffer }, Sdk, IoTAnalyticsClient>({
+  type: 'iot_analytics',
+  awsKey: 'iotAnalytics',
+  summary: 'send each output to an AWS IoT Analytics channel (BatchPutMessage)',
+  config: schema,
+  resourceParams: ['channel_name', 'channel_arn'],
+  maxBatchSize: IOT_ANALYTICS_MAX_MESSAGES,
+  load: () => import('@aws-sdk/client-iotanalytics'),
+  client: (m, options) => new m.IoTAnalyticsClient(options) as IoTAnalyticsClient,
+  request: () => ({
     target: 'IoT Analytics',
     maxEntries: IOT_ANALYTICS_MAX_MESSAGES,
     group: (r) => channelOf(r.params),
@@ -53,8 +56,7 @@ function iotAnalyticsWriter(settings: AwsClientSettings): AwsBatchWriter<IotAnal
       if (!channelOf(record.params)) return 'channel_name rendered empty';
       return elements.map((e) => ({ messageId: randomUUID(), payload: outputBytes(e) }));
     },
-    async send({ params }, messages, signal) {
-      const { sdk: m, client } = await analytics.get();
+    async send({ sdk: m, client }, { params }, messages, signal) {
       const out = await client.send(new m.BatchPutMessageCommand({ channelName: channelOf(params), messages: [...messages] }), { abortSignal: signal });
       const errors = new Map((out.batchPutMessageErrorEntries ?? []).map((e) => [e.messageId, e]));
       return messages.map((msg) => {
@@ -62,20 +64,7 @@ function iotAnalyticsWriter(settings: AwsClientSettings): AwsBatchWriter<IotAnal
         return e ? entryError(e.errorCode, e.errorMessage, RETRIABLE) : undefined;
       });
     },
-    close: () => analytics.destroy(),
-  };
-}
-
-export function createIotAnalyticsDefinition(options: { readonly settings?: AwsClientSettings } = {}): SinkDefinition<IotAnalyticsConfig, Pick<ActionDeps, 'aws'>> {
-  return {
-    type: 'iot_analytics',
-    awsKey: 'iotAnalytics',
-    summary: 'send each output to an AWS IoT Analytics channel (BatchPutMessage)',
-    config: schema,
-    resourceParams: ['channel_name', 'channel_arn'],
-    maxBatchSize: IOT_ANALYTICS_MAX_MESSAGES,
-    create: (_config, deps) => new AwsBatchSink(iotAnalyticsWriter(options.settings ?? deps.aws.services ?? {})),
-  };
-}
+  }),
+});
 
 export const iotAnalyticsAction = createIotAnalyticsDefinition();

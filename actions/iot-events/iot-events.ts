@@ -12,9 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IoTEventsDataClient } from '@aws-sdk/client-iot-events-data';
 import { z } from 'zod';
-import type { SinkDefinition } from '../../core/index.js';
-import { AwsBatchSink, batchElements, entryError, lazySdkClient, type AwsBatchWriter, type AwsClientSettings } from '../aws/index.js';
-import { outputBytes, type ActionDeps } from '../runtime/deps.js';
+import { awsAction, batchElements, entryError } from '../aws/index.js';
+import { outputBytes } from '../runtime/deps.js';
 import { crossChecked, paramsSchema } from '../runtime/params.js';
 
 export const IOT_EVENTS_MAX_MESSAGES = 10;
@@ -34,20 +33,23 @@ const schema = crossChecked(
 
 export type IotEventsConfig = ReturnType<typeof schema.parse>;
 
-type Sdk = typeof import('@aws-sdk/client-iot-events-data');
-let sdk: Promise<Sdk> | undefined;
-const loadSdk = (): Promise<Sdk> => (sdk ??= import('@aws-sdk/client-iot-events-data'));
-
 interface Message {
   messageId: string;
   inputName: string;
   payload: Buffer;
 }
 
-function iotEventsWriter(settings: AwsClientSettings): AwsBatchWriter<IotEventsConfig, Message> {
-  const events = lazySdkClient(loadSdk, (m, options) => new m.IoTEventsDataClient(options) as IoTEventsDataClient, settings);
-  return {
-    type: 'iot_events',
+type Sdk = typeof import('@aws-sdk/client-iot-events-data');
+
+export const createIotEventsDefinition = awsAction<IotEventsConfig, Message, Sdk, IoTEventsDataClient>({
+  type: 'iot_events',
+  awsKey: 'iotEvents',
+  summary: 'send each output to an AWS IoT Events input (BatchPutMessage)',
+  config: schema,
+  resourceParams: ['input_name'],
+  load: () => import('@aws-sdk/client-iot-events-data'),
+  client: (m, options) => new m.IoTEventsDataClient(options) as IoTEventsDataClient,
+  request: () => ({
     target: 'IoT Events',
     maxEntries: IOT_EVENTS_MAX_MESSAGES,
     group: () => 'inputs',
@@ -58,8 +60,7 @@ function iotEventsWriter(settings: AwsClientSettings): AwsBatchWriter<IotEventsC
       if (p.message_id === '') return 'message_id rendered empty';
       return elements.map((e) => ({ messageId: p.message_id ?? randomUUID(), inputName: p.input_name, payload: outputBytes(e) }));
     },
-    async send(_record, messages, signal) {
-      const { sdk: m, client } = await events.get();
+    async send({ sdk: m, client }, _record, messages, signal) {
       const out = await client.send(new m.BatchPutMessageCommand({ messages: [...messages] }), { abortSignal: signal });
       const errors = new Map((out.BatchPutMessageErrorEntries ?? []).map((e) => [e.messageId, e]));
       return messages.map((msg) => {
@@ -67,20 +68,7 @@ function iotEventsWriter(settings: AwsClientSettings): AwsBatchWriter<IotEventsC
         return e ? entryError(e.errorCode, e.errorMessage, RETRIABLE) : undefined;
       });
     },
-    close: () => events.destroy(),
-  };
-}
-
-export function createIotEventsDefinition(options: { readonly settings?: AwsClientSettings } = {}): SinkDefinition<IotEventsConfig, Pick<ActionDeps, 'aws'>> {
-  return {
-    type: 'iot_events',
-    awsKey: 'iotEvents',
-    summary: 'send each output to an AWS IoT Events input (BatchPutMessage)',
-    config: schema,
-    resourceParams: ['input_name'],
-    maxBatchSize: 100,
-    create: (_config, deps) => new AwsBatchSink(iotEventsWriter(options.settings ?? deps.aws.services ?? {})),
-  };
-}
+  }),
+});
 
 export const iotEventsAction = createIotEventsDefinition();

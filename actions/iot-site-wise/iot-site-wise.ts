@@ -14,9 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IoTSiteWiseClient, PutAssetPropertyValueEntry, Quality, Variant } from '@aws-sdk/client-iotsitewise';
 import { z } from 'zod';
-import type { SinkDefinition } from '../../core/index.js';
-import { AwsBatchSink, entryError, lazySdkClient, type AwsBatchWriter, type AwsClientSettings } from '../aws/index.js';
-import type { ActionDeps } from '../runtime/deps.js';
+import { awsAction, entryError } from '../aws/index.js';
 import { crossChecked, paramsSchema } from '../runtime/params.js';
 
 export const SITEWISE_MAX_ENTRIES = 10;
@@ -60,10 +58,6 @@ const schema = crossChecked(
 
 export type IotSiteWiseConfig = ReturnType<typeof schema.parse>;
 
-type Sdk = typeof import('@aws-sdk/client-iotsitewise');
-let sdk: Promise<Sdk> | undefined;
-const loadSdk = (): Promise<Sdk> => (sdk ??= import('@aws-sdk/client-iotsitewise'));
-
 /** A rendered value as SiteWise's Variant, or a problem. */
 function toVariant(v: z.infer<typeof variant>): Variant | string {
   if (v.string_value !== undefined) return { stringValue: v.string_value };
@@ -96,10 +90,18 @@ function toEntry(e: z.infer<typeof entry>): PutAssetPropertyValueEntry | string 
   };
 }
 
-function siteWiseWriter(settings: AwsClientSettings): AwsBatchWriter<IotSiteWiseConfig, PutAssetPropertyValueEntry> {
-  const sitewise = lazySdkClient(loadSdk, (m, options) => new m.IoTSiteWiseClient(options) as IoTSiteWiseClient, settings, { disableHostPrefix: true });
-  return {
-    type: 'iot_site_wise',
+type Sdk = typeof import('@aws-sdk/client-iotsitewise');
+
+export const createIotSiteWiseDefinition = awsAction<IotSiteWiseConfig, PutAssetPropertyValueEntry, Sdk, IoTSiteWiseClient>({
+  type: 'iot_site_wise',
+  awsKey: 'iotSiteWise',
+  summary: 'send asset property values to AWS IoT SiteWise (BatchPutAssetPropertyValue)',
+  config: schema,
+  resourceParams: [],
+  load: () => import('@aws-sdk/client-iotsitewise'),
+  client: (m, options) => new m.IoTSiteWiseClient(options) as IoTSiteWiseClient,
+  clientOptions: { disableHostPrefix: true },
+  request: () => ({
     target: 'IoT SiteWise',
     maxEntries: SITEWISE_MAX_ENTRIES,
     group: () => 'properties',
@@ -112,8 +114,7 @@ function siteWiseWriter(settings: AwsClientSettings): AwsBatchWriter<IotSiteWise
       }
       return entries;
     },
-    async send(_record, entries, signal) {
-      const { sdk: m, client } = await sitewise.get();
+    async send({ sdk: m, client }, _record, entries, signal) {
       // Entry ids must be unique within a request: when the rendered ones are not, number them.
       const unique = new Set(entries.map((e) => e.entryId)).size === entries.length;
       const sent = unique ? entries : entries.map((e, i) => ({ ...e, entryId: String(i) }));
@@ -124,20 +125,7 @@ function siteWiseWriter(settings: AwsClientSettings): AwsBatchWriter<IotSiteWise
         return e ? entryError(e.errorCode, e.errorMessage, RETRIABLE) : undefined;
       });
     },
-    close: () => sitewise.destroy(),
-  };
-}
-
-export function createIotSiteWiseDefinition(options: { readonly settings?: AwsClientSettings } = {}): SinkDefinition<IotSiteWiseConfig, Pick<ActionDeps, 'aws'>> {
-  return {
-    type: 'iot_site_wise',
-    awsKey: 'iotSiteWise',
-    summary: 'send asset property values to AWS IoT SiteWise (BatchPutAssetPropertyValue)',
-    config: schema,
-    resourceParams: [],
-    maxBatchSize: 100,
-    create: (_config, deps) => new AwsBatchSink(siteWiseWriter(options.settings ?? deps.aws.services ?? {})),
-  };
-}
+  }),
+});
 
 export const iotSiteWiseAction = createIotSiteWiseDefinition();

@@ -1,1 +1,1 @@
-export { createKinesisDefinition, kinesisAction, KINESIS_MAX_RECORDS, type KinesisConfig, type KinesisOptions } from './kinesis.js';
+export { createKinesisDefinition, kinesisAction, KINESIS_MAX_RECORDS, type KinesisConfig } from './kinesis.js';

@@ -9,9 +9,8 @@
  */
 import type { KinesisClient, PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { z } from 'zod';
-import type { SinkDefinition } from '../../core/index.js';
-import { AwsBatchSink, entryError, lazySdkClient, type AwsBatchWriter, type AwsClientSettings } from '../aws/index.js';
-import { outputBytes, type ActionDeps } from '../runtime/deps.js';
+import { awsAction, entryError } from '../aws/index.js';
+import { outputBytes } from '../runtime/deps.js';
 import { paramsSchema } from '../runtime/params.js';
 
 /** PutRecords limits (Kinesis API reference, PutRecords). */
@@ -31,23 +30,20 @@ const schema = paramsSchema({
 export type KinesisConfig = ReturnType<typeof schema.parse>;
 
 type KinesisSdk = typeof import('@aws-sdk/client-kinesis') & Pick<typeof import('@smithy/node-http-handler'), 'NodeHttpHandler'>;
-let sdk: Promise<KinesisSdk> | undefined;
-const loadSdk = (): Promise<KinesisSdk> =>
-  (sdk ??= Promise.all([import('@aws-sdk/client-kinesis'), import('@smithy/node-http-handler')]).then(([client, http]) => ({ ...client, NodeHttpHandler: http.NodeHttpHandler })));
 
-export interface KinesisOptions {
-  /** Region, endpoint, credentials, timeouts; unset fields fall back to kiot's AWS settings, then the SDK's. */
-  readonly settings?: AwsClientSettings;
-}
-
-function kinesisWriter(settings: AwsClientSettings): AwsBatchWriter<KinesisConfig, PutRecordsRequestEntry> {
+export const createKinesisDefinition = awsAction<KinesisConfig, PutRecordsRequestEntry, KinesisSdk, KinesisClient>({
+  type: 'kinesis',
+  awsKey: 'kinesis',
+  summary: 'put each output as a Kinesis data stream record (PutRecords per stream)',
+  config: schema,
+  resourceParams: ['stream_name'],
+  maxBatchSize: KINESIS_MAX_RECORDS,
+  load: () => Promise.all([import('@aws-sdk/client-kinesis'), import('@smithy/node-http-handler')]).then(([client, http]) => ({ ...client, NodeHttpHandler: http.NodeHttpHandler })),
   // The Kinesis client alone defaults to HTTP/2, which local servers (kinesalite, LocalStack on
   // plain http) do not speak; Kinesis itself takes HTTP/1.1 for PutRecords as well.
-  const make = (m: KinesisSdk, options: Record<string, unknown>) =>
-    new m.KinesisClient({ ...options, requestHandler: new m.NodeHttpHandler(options['requestHandler'] as ConstructorParameters<typeof m.NodeHttpHandler>[0]) }) as KinesisClient;
-  const kinesis = lazySdkClient(loadSdk, make, settings);
-  return {
-    type: 'kinesis',
+  client: (m, options) =>
+    new m.KinesisClient({ ...options, requestHandler: new m.NodeHttpHandler(options['requestHandler'] as ConstructorParameters<typeof m.NodeHttpHandler>[0]) }) as KinesisClient,
+  request: () => ({
     target: 'Kinesis',
     maxEntries: KINESIS_MAX_RECORDS,
     maxRequestBytes: KINESIS_MAX_REQUEST_BYTES,
@@ -58,25 +54,11 @@ function kinesisWriter(settings: AwsClientSettings): AwsBatchWriter<KinesisConfi
       return [{ Data: outputBytes(record.output), PartitionKey: key }];
     },
     size: (e) => e.Data!.length + Buffer.byteLength(e.PartitionKey!),
-    async send({ params }, entries, signal) {
-      const { sdk: m, client } = await kinesis.get();
+    async send({ sdk: m, client }, { params }, entries, signal) {
       const out = await client.send(new m.PutRecordsCommand({ StreamName: params.stream_name, Records: [...entries] }), { abortSignal: signal });
       return (out.Records ?? []).map((r) => (r.ErrorCode ? entryError(r.ErrorCode, r.ErrorMessage, RETRIABLE) : undefined));
     },
-    close: () => kinesis.destroy(),
-  };
-}
-
-export function createKinesisDefinition(options: KinesisOptions = {}): SinkDefinition<KinesisConfig, Pick<ActionDeps, 'aws'>> {
-  return {
-    type: 'kinesis',
-    awsKey: 'kinesis',
-    summary: 'put each output as a Kinesis data stream record (PutRecords per stream)',
-    config: schema,
-    resourceParams: ['stream_name'],
-    maxBatchSize: KINESIS_MAX_RECORDS,
-    create: (_config, deps) => new AwsBatchSink(kinesisWriter(options.settings ?? deps.aws.services ?? {})),
-  };
-}
+  }),
+});
 
 export const kinesisAction = createKinesisDefinition();

@@ -9,9 +9,7 @@
  */
 import type { DevicePositionUpdate, LocationClient } from '@aws-sdk/client-location';
 import { z } from 'zod';
-import type { SinkDefinition } from '../../core/index.js';
-import { AwsBatchSink, entryError, lazySdkClient, renderTimestamp, timestampParam, type AwsBatchWriter, type AwsClientSettings } from '../aws/index.js';
-import type { ActionDeps } from '../runtime/deps.js';
+import { awsAction, entryError, renderTimestamp, timestampParam } from '../aws/index.js';
 import { paramsSchema } from '../runtime/params.js';
 
 export const LOCATION_MAX_UPDATES = 10;
@@ -28,16 +26,20 @@ const schema = paramsSchema({
 
 export type LocationConfig = ReturnType<typeof schema.parse>;
 
-type Sdk = typeof import('@aws-sdk/client-location');
-let sdk: Promise<Sdk> | undefined;
-const loadSdk = (): Promise<Sdk> => (sdk ??= import('@aws-sdk/client-location'));
-
 const coordinate = (text: string): number => (text.trim() === '' ? Number.NaN : Number(text));
 
-function locationWriter(settings: AwsClientSettings): AwsBatchWriter<LocationConfig, DevicePositionUpdate> {
-  const location = lazySdkClient(loadSdk, (m, options) => new m.LocationClient(options) as LocationClient, settings, { disableHostPrefix: true });
-  return {
-    type: 'location',
+type Sdk = typeof import('@aws-sdk/client-location');
+
+export const createLocationDefinition = awsAction<LocationConfig, DevicePositionUpdate, Sdk, LocationClient>({
+  type: 'location',
+  awsKey: 'location',
+  summary: 'send a device position to an Amazon Location tracker (BatchUpdateDevicePosition)',
+  config: schema,
+  resourceParams: ['tracker_name'],
+  load: () => import('@aws-sdk/client-location'),
+  client: (m, options) => new m.LocationClient(options) as LocationClient,
+  clientOptions: { disableHostPrefix: true },
+  request: () => ({
     target: 'Location',
     maxEntries: LOCATION_MAX_UPDATES,
     group: (r) => r.params.tracker_name,
@@ -51,8 +53,7 @@ function locationWriter(settings: AwsClientSettings): AwsBatchWriter<LocationCon
       if (typeof time === 'string') return time;
       return [{ DeviceId: p.device_id, Position: [lon, lat], SampleTime: new Date(time.ms) }];
     },
-    async send({ params }, updates, signal) {
-      const { sdk: m, client } = await location.get();
+    async send({ sdk: m, client }, { params }, updates, signal) {
       const out = await client.send(new m.BatchUpdateDevicePositionCommand({ TrackerName: params.tracker_name, Updates: [...updates] }), { abortSignal: signal });
       const key = (id: string | undefined, t: Date | undefined) => `${id}|${t?.getTime()}`;
       const errors = new Map((out.Errors ?? []).map((e) => [key(e.DeviceId, e.SampleTime), e.Error]));
@@ -61,20 +62,7 @@ function locationWriter(settings: AwsClientSettings): AwsBatchWriter<LocationCon
         return e ? entryError(e.Code, e.Message, RETRIABLE) : undefined;
       });
     },
-    close: () => location.destroy(),
-  };
-}
-
-export function createLocationDefinition(options: { readonly settings?: AwsClientSettings } = {}): SinkDefinition<LocationConfig, Pick<ActionDeps, 'aws'>> {
-  return {
-    type: 'location',
-    awsKey: 'location',
-    summary: 'send a device position to an Amazon Location tracker (BatchUpdateDevicePosition)',
-    config: schema,
-    resourceParams: ['tracker_name'],
-    maxBatchSize: 100,
-    create: (_config, deps) => new AwsBatchSink(locationWriter(options.settings ?? deps.aws.services ?? {})),
-  };
-}
+  }),
+});
 
 export const locationAction = createLocationDefinition();

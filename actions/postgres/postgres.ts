@@ -125,6 +125,7 @@ class PostgresSink implements Sink<PostgresConfig> {
   readonly #timeoutMs: number;
   readonly #target: string;
   readonly #columns: readonly string[];
+  #lastInsert: { readonly rows: number; readonly text: string } | undefined;
   #pool: Promise<Pool> | undefined;
   #closed = false;
 
@@ -229,8 +230,12 @@ class PostgresSink implements Sink<PostgresConfig> {
   }
 
   #insert(rows: number): string {
+    // Full batches repeat one row count: build that statement's text once, not per batch.
+    if (this.#lastInsert?.rows === rows) return this.#lastInsert.text;
     const c = this.#config;
-    return insertStatement(c.table!, this.#columns, rows, c.on_conflict as OnConflict | undefined);
+    const text = insertStatement(c.table!, this.#columns, rows, c.on_conflict as OnConflict | undefined);
+    this.#lastInsert = { rows, text };
+    return text;
   }
 
   /**

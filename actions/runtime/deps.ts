@@ -54,12 +54,29 @@ export function outputBytes(output: unknown): Buffer {
   if (Buffer.isBuffer(output)) return output;
   if (output === undefined) return Buffer.alloc(0);
   try {
-    return Buffer.from(JSON.stringify(output, bufferAsBase64) ?? '', 'utf8');
+    // A replacer takes JSON.stringify off V8's fast path (a call per value): only outputs that
+    // hold a Buffer need it, and most outputs are plain JSON.
+    return Buffer.from((holdsBuffer(output, 0) ? JSON.stringify(output, bufferAsBase64) : JSON.stringify(output)) ?? '', 'utf8');
   } catch (err) {
     // JSON.parse accepts nesting that JSON.stringify cannot write back (V8's recursion limit).
     if (err instanceof RangeError) throw new Error('the output is nested too deeply to write as JSON', { cause: err });
     throw err;
   }
+}
+
+/** Nesting past which {@link holdsBuffer} gives up and says yes (the replacer path then decides, and reports a too deep output). */
+const BUFFER_SCAN_DEPTH = 64;
+
+/** Whether a Buffer is anywhere in `value` (which rule outputs are: JSON values and Buffers). */
+function holdsBuffer(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (Buffer.isBuffer(value) || depth > BUFFER_SCAN_DEPTH) return true;
+  if (Array.isArray(value)) {
+    for (const v of value) if (holdsBuffer(v, depth + 1)) return true;
+    return false;
+  }
+  for (const k in value) if (holdsBuffer((value as Record<string, unknown>)[k], depth + 1)) return true;
+  return false;
 }
 
 function bufferAsBase64(this: unknown, key: string, value: unknown): unknown {

@@ -10,9 +10,8 @@
  */
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
-import type { SinkDefinition } from '../../core/index.js';
-import { AwsBatchSink, classifyAwsError, lazySdkClient, type AwsBatchWriter, type AwsClientSettings, type EntryError } from '../aws/index.js';
-import { outputBytes, type ActionDeps } from '../runtime/deps.js';
+import { awsAction, classifyAwsError, type EntryError } from '../aws/index.js';
+import { outputBytes } from '../runtime/deps.js';
 import { paramsSchema } from '../runtime/params.js';
 
 export const SNS_MAX_ENTRIES = 10;
@@ -26,24 +25,26 @@ const schema = paramsSchema({
 
 export type SnsConfig = ReturnType<typeof schema.parse>;
 
-type SnsSdk = typeof import('@aws-sdk/client-sns');
-let sdk: Promise<SnsSdk> | undefined;
-const loadSdk = (): Promise<SnsSdk> => (sdk ??= import('@aws-sdk/client-sns'));
-
 const isEndpoint = (arn: string): boolean => /^arn:[^:]+:sns:[^:]*:[^:]*:endpoint\//.test(arn);
 
-function snsWriter(settings: AwsClientSettings): AwsBatchWriter<SnsConfig, string> {
-  const sns = lazySdkClient(loadSdk, (m, options) => new m.SNSClient(options) as SNSClient, settings);
-  return {
-    type: 'sns',
+type SnsSdk = typeof import('@aws-sdk/client-sns');
+
+export const createSnsDefinition = awsAction<SnsConfig, string, SnsSdk, SNSClient>({
+  type: 'sns',
+  awsKey: 'sns',
+  summary: 'publish each output to an SNS topic (PublishBatch) or push endpoint (Publish)',
+  config: schema,
+  resourceParams: ['target_arn'],
+  load: () => import('@aws-sdk/client-sns'),
+  client: (m, options) => new m.SNSClient(options) as SNSClient,
+  request: () => ({
     target: 'SNS',
     maxEntries: SNS_MAX_ENTRIES,
     maxRequestBytes: SNS_MAX_REQUEST_BYTES,
     group: (r) => r.params.target_arn,
     entries: (record) => [outputBytes(record.output).toString('utf8')],
     size: (message) => Buffer.byteLength(message),
-    async send({ params }, messages, signal) {
-      const { sdk: m, client } = await sns.get();
+    async send({ sdk: m, client }, { params }, messages, signal) {
       const structure = params.message_format === 'JSON' ? { MessageStructure: 'json' } : {};
       if (isEndpoint(params.target_arn) || messages.length === 1) {
         // One Publish per message; a refused one fails alone (a whole-request failure of a single entry).
@@ -72,20 +73,7 @@ function snsWriter(settings: AwsClientSettings): AwsBatchWriter<SnsConfig, strin
         return f ? { code: f.Code ?? 'Error', message: f.Message ?? 'refused', retriable: !f.SenderFault } : undefined;
       });
     },
-    close: () => sns.destroy(),
-  };
-}
-
-export function createSnsDefinition(options: { readonly settings?: AwsClientSettings } = {}): SinkDefinition<SnsConfig, Pick<ActionDeps, 'aws'>> {
-  return {
-    type: 'sns',
-    awsKey: 'sns',
-    summary: 'publish each output to an SNS topic (PublishBatch) or push endpoint (Publish)',
-    config: schema,
-    resourceParams: ['target_arn'],
-    maxBatchSize: 100,
-    create: (_config, deps) => new AwsBatchSink(snsWriter(options.settings ?? deps.aws.services ?? {})),
-  };
-}
+  }),
+});
 
 export const snsAction = createSnsDefinition();

@@ -1,1 +1,1 @@
-export { createSqsDefinition, sqsAction, SQS_MAX_ENTRIES, type SqsConfig, type SqsOptions } from './sqs.js';
+export { createSqsDefinition, sqsAction, SQS_MAX_ENTRIES, type SqsConfig } from './sqs.js';

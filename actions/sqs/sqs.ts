@@ -8,9 +8,8 @@
  */
 import type { SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
-import type { SinkDefinition } from '../../core/index.js';
-import { AwsBatchSink, lazySdkClient, type AwsBatchWriter, type AwsClientSettings } from '../aws/index.js';
-import { outputBytes, type ActionDeps } from '../runtime/deps.js';
+import { awsAction } from '../aws/index.js';
+import { outputBytes } from '../runtime/deps.js';
 import { paramsSchema } from '../runtime/params.js';
 
 /** SendMessageBatch limits (SQS API reference; quotas since 2025: 1 MiB per message and per batch). */
@@ -26,17 +25,16 @@ const schema = paramsSchema({
 export type SqsConfig = ReturnType<typeof schema.parse>;
 
 type SqsSdk = typeof import('@aws-sdk/client-sqs');
-let sdk: Promise<SqsSdk> | undefined;
-const loadSdk = (): Promise<SqsSdk> => (sdk ??= import('@aws-sdk/client-sqs'));
 
-export interface SqsOptions {
-  readonly settings?: AwsClientSettings;
-}
-
-function sqsWriter(settings: AwsClientSettings): AwsBatchWriter<SqsConfig, string> {
-  const sqs = lazySdkClient(loadSdk, (m, options) => new m.SQSClient(options) as SQSClient, settings);
-  return {
-    type: 'sqs',
+export const createSqsDefinition = awsAction<SqsConfig, string, SqsSdk, SQSClient>({
+  type: 'sqs',
+  awsKey: 'sqs',
+  summary: 'send each output as an SQS message (SendMessageBatch per queue)',
+  config: schema,
+  resourceParams: ['queue_url'],
+  load: () => import('@aws-sdk/client-sqs'),
+  client: (m, options) => new m.SQSClient(options) as SQSClient,
+  request: () => ({
     target: 'SQS',
     maxEntries: SQS_MAX_ENTRIES,
     maxRequestBytes: SQS_MAX_BATCH_BYTES,
@@ -46,8 +44,7 @@ function sqsWriter(settings: AwsClientSettings): AwsBatchWriter<SqsConfig, strin
       return [record.params.use_base64 ? bytes.toString('base64') : bytes.toString('utf8')];
     },
     size: (body) => Buffer.byteLength(body),
-    async send({ params }, bodies, signal) {
-      const { sdk: m, client } = await sqs.get();
+    async send({ sdk: m, client }, { params }, bodies, signal) {
       const entries: SendMessageBatchRequestEntry[] = bodies.map((body, i) => ({ Id: String(i), MessageBody: body }));
       const out = await client.send(new m.SendMessageBatchCommand({ QueueUrl: params.queue_url, Entries: entries }), { abortSignal: signal });
       const failed = new Map((out.Failed ?? []).map((f) => [f.Id, f]));
@@ -57,20 +54,7 @@ function sqsWriter(settings: AwsClientSettings): AwsBatchWriter<SqsConfig, strin
         return f ? { code: f.Code ?? 'Error', message: f.Message ?? 'refused', retriable: !f.SenderFault } : undefined;
       });
     },
-    close: () => sqs.destroy(),
-  };
-}
-
-export function createSqsDefinition(options: SqsOptions = {}): SinkDefinition<SqsConfig, Pick<ActionDeps, 'aws'>> {
-  return {
-    type: 'sqs',
-    awsKey: 'sqs',
-    summary: 'send each output as an SQS message (SendMessageBatch per queue)',
-    config: schema,
-    resourceParams: ['queue_url'],
-    maxBatchSize: 100,
-    create: (_config, deps) => new AwsBatchSink(sqsWriter(options.settings ?? deps.aws.services ?? {})),
-  };
-}
+  }),
+});
 
 export const sqsAction = createSqsDefinition();

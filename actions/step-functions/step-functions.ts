@@ -10,9 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
-import type { SinkDefinition } from '../../core/index.js';
-import { AwsBatchSink, lazySdkClient, type AwsBatchWriter, type AwsClientSettings } from '../aws/index.js';
-import { outputBytes, type ActionDeps } from '../runtime/deps.js';
+import { awsAction } from '../aws/index.js';
+import { outputBytes } from '../runtime/deps.js';
 import { paramsSchema } from '../runtime/params.js';
 
 const schema = paramsSchema({
@@ -23,70 +22,61 @@ const schema = paramsSchema({
 
 export type StepFunctionsConfig = ReturnType<typeof schema.parse>;
 
-type SfnSdk = typeof import('@aws-sdk/client-sfn');
-let sdk: Promise<SfnSdk> | undefined;
-const loadSdk = (): Promise<SfnSdk> => (sdk ??= import('@aws-sdk/client-sfn'));
-
 /** Execution names: 1-80 characters (Step Functions API reference, StartExecution.name). */
 const MAX_NAME = 80;
 
-function stepFunctionsWriter(settings: AwsClientSettings): AwsBatchWriter<StepFunctionsConfig, { name: string | undefined; input: string }> {
-  const sfn = lazySdkClient(loadSdk, (m, options) => new m.SFNClient(options) as SFNClient, settings);
-  const arns = new Map<string, Promise<string | undefined>>();
-  const lookUp = async (m: SfnSdk, client: SFNClient, name: string, signal: AbortSignal): Promise<string | undefined> => {
-    let nextToken: string | undefined;
-    do {
-      const page = await client.send(new m.ListStateMachinesCommand({ ...(nextToken ? { nextToken } : {}) }), { abortSignal: signal });
-      const found = page.stateMachines?.find((s) => s.name === name);
-      if (found) return found.stateMachineArn;
-      nextToken = page.nextToken;
-    } while (nextToken);
-    return undefined;
-  };
-  return {
-    type: 'step_functions',
-    target: 'Step Functions',
-    maxEntries: 1,
-    group: (r) => r.params.state_machine_name,
-    entries(record) {
-      const prefix = record.params.execution_name_prefix;
-      const name = prefix === undefined ? undefined : `${prefix}${randomUUID()}`;
-      if (name !== undefined && name.length > MAX_NAME) return `execution_name_prefix is too long: ${prefix!.length} characters, at most ${MAX_NAME - 36} leave room for the uuid`;
-      return [{ name, input: outputBytes(record.output === undefined ? {} : record.output).toString('utf8') }];
-    },
-    async send({ params }, [execution], signal) {
-      const { sdk: m, client } = await sfn.get();
-      const machine = params.state_machine_name;
-      let arn: string | undefined = machine;
-      if (!machine.startsWith('arn:')) {
-        let pending = arns.get(machine);
-        if (!pending) arns.set(machine, (pending = lookUp(m, client, machine, signal)));
-        arn = await pending.catch((err: unknown) => {
-          arns.delete(machine);
-          throw err;
-        });
-        if (arn === undefined) {
-          arns.delete(machine);
-          return [{ code: 'StateMachineDoesNotExist', message: `no state machine named ${machine}`, retriable: false }];
-        }
-      }
-      await client.send(new m.StartExecutionCommand({ stateMachineArn: arn, input: execution!.input, ...(execution!.name ? { name: execution!.name } : {}) }), { abortSignal: signal });
-      return [undefined];
-    },
-    close: () => sfn.destroy(),
-  };
-}
+type SfnSdk = typeof import('@aws-sdk/client-sfn');
 
-export function createStepFunctionsDefinition(options: { readonly settings?: AwsClientSettings } = {}): SinkDefinition<StepFunctionsConfig, Pick<ActionDeps, 'aws'>> {
-  return {
-    type: 'step_functions',
-    awsKey: 'stepFunctions',
-    summary: 'start a Step Functions execution with the output as its input',
-    config: schema,
-    resourceParams: ['state_machine_name'],
-    maxBatchSize: 100,
-    create: (_config, deps) => new AwsBatchSink(stepFunctionsWriter(options.settings ?? deps.aws.services ?? {})),
-  };
-}
+export const createStepFunctionsDefinition = awsAction<StepFunctionsConfig, { name: string | undefined; input: string }, SfnSdk, SFNClient>({
+  type: 'step_functions',
+  awsKey: 'stepFunctions',
+  summary: 'start a Step Functions execution with the output as its input',
+  config: schema,
+  resourceParams: ['state_machine_name'],
+  load: () => import('@aws-sdk/client-sfn'),
+  client: (m, options) => new m.SFNClient(options) as SFNClient,
+  request: () => {
+    const arns = new Map<string, Promise<string | undefined>>();
+    const lookUp = async (m: SfnSdk, client: SFNClient, name: string, signal: AbortSignal): Promise<string | undefined> => {
+      let nextToken: string | undefined;
+      do {
+        const page = await client.send(new m.ListStateMachinesCommand({ ...(nextToken ? { nextToken } : {}) }), { abortSignal: signal });
+        const found = page.stateMachines?.find((s) => s.name === name);
+        if (found) return found.stateMachineArn;
+        nextToken = page.nextToken;
+      } while (nextToken);
+      return undefined;
+    };
+    return {
+      target: 'Step Functions',
+      maxEntries: 1,
+      group: (r) => r.params.state_machine_name,
+      entries(record) {
+        const prefix = record.params.execution_name_prefix;
+        const name = prefix === undefined ? undefined : `${prefix}${randomUUID()}`;
+        if (name !== undefined && name.length > MAX_NAME) return `execution_name_prefix is too long: ${prefix!.length} characters, at most ${MAX_NAME - 36} leave room for the uuid`;
+        return [{ name, input: outputBytes(record.output === undefined ? {} : record.output).toString('utf8') }];
+      },
+      async send({ sdk: m, client }, { params }, [execution], signal) {
+        const machine = params.state_machine_name;
+        let arn: string | undefined = machine;
+        if (!machine.startsWith('arn:')) {
+          let pending = arns.get(machine);
+          if (!pending) arns.set(machine, (pending = lookUp(m, client, machine, signal)));
+          arn = await pending.catch((err: unknown) => {
+            arns.delete(machine);
+            throw err;
+          });
+          if (arn === undefined) {
+            arns.delete(machine);
+            return [{ code: 'StateMachineDoesNotExist', message: `no state machine named ${machine}`, retriable: false }];
+          }
+        }
+        await client.send(new m.StartExecutionCommand({ stateMachineArn: arn, input: execution!.input, ...(execution!.name ? { name: execution!.name } : {}) }), { abortSignal: signal });
+        return [undefined];
+      },
+    };
+  },
+});
 
 export const stepFunctionsAction = createStepFunctionsDefinition();

@@ -11,9 +11,7 @@
  */
 import type { _Record, TimestreamWriteClient, TimeUnit, MeasureValueType } from '@aws-sdk/client-timestream-write';
 import { z } from 'zod';
-import type { SinkDefinition } from '../../core/index.js';
-import { AwsBatchSink, lazySdkClient, renderTimestamp, timestampParam, toJsonSafe, type AwsBatchWriter, type AwsClientSettings, type EntryError } from '../aws/index.js';
-import type { ActionDeps } from '../runtime/deps.js';
+import { awsAction, renderTimestamp, timestampParam, toJsonSafe, type EntryError } from '../aws/index.js';
 import { paramsSchema } from '../runtime/params.js';
 
 /** WriteRecords takes at most 100 records (Timestream API reference). */
@@ -29,10 +27,6 @@ const schema = paramsSchema({
 
 export type TimestreamConfig = ReturnType<typeof schema.parse>;
 
-type Sdk = typeof import('@aws-sdk/client-timestream-write');
-let sdk: Promise<Sdk> | undefined;
-const loadSdk = (): Promise<Sdk> => (sdk ??= import('@aws-sdk/client-timestream-write'));
-
 /** One attribute as a measure: its value as text and its Timestream type, or undefined to leave it out. */
 function measure(value: unknown): { value: string; type: MeasureValueType } | undefined {
   if (value === null || value === undefined) return undefined;
@@ -42,10 +36,17 @@ function measure(value: unknown): { value: string; type: MeasureValueType } | un
   return { value: JSON.stringify(toJsonSafe(value)), type: 'VARCHAR' };
 }
 
-function timestreamWriter(settings: AwsClientSettings): AwsBatchWriter<TimestreamConfig, _Record> {
-  const timestream = lazySdkClient(loadSdk, (m, options) => new m.TimestreamWriteClient(options) as TimestreamWriteClient, settings);
-  return {
-    type: 'timestream',
+type Sdk = typeof import('@aws-sdk/client-timestream-write');
+
+export const createTimestreamDefinition = awsAction<TimestreamConfig, _Record, Sdk, TimestreamWriteClient>({
+  type: 'timestream',
+  awsKey: 'timestream',
+  summary: 'write each output attribute as a Timestream measure record (WriteRecords)',
+  config: schema,
+  resourceParams: ['database_name', 'table_name'],
+  load: () => import('@aws-sdk/client-timestream-write'),
+  client: (m, options) => new m.TimestreamWriteClient(options) as TimestreamWriteClient,
+  request: () => ({
     target: 'Timestream',
     maxEntries: TIMESTREAM_MAX_RECORDS,
     group: (r) => `${r.params.database_name}.${r.params.table_name}`,
@@ -64,8 +65,7 @@ function timestreamWriter(settings: AwsClientSettings): AwsBatchWriter<Timestrea
       if (records.length === 0) return 'the rule output has no attribute to write as a measure';
       return records;
     },
-    async send({ params }, records, signal) {
-      const { sdk: m, client } = await timestream.get();
+    async send({ sdk: m, client }, { params }, records, signal) {
       try {
         await client.send(new m.WriteRecordsCommand({ DatabaseName: params.database_name, TableName: params.table_name, Records: [...records] }), { abortSignal: signal });
         return records.map(() => undefined);
@@ -77,20 +77,7 @@ function timestreamWriter(settings: AwsClientSettings): AwsBatchWriter<Timestrea
         return results;
       }
     },
-    close: () => timestream.destroy(),
-  };
-}
-
-export function createTimestreamDefinition(options: { readonly settings?: AwsClientSettings } = {}): SinkDefinition<TimestreamConfig, Pick<ActionDeps, 'aws'>> {
-  return {
-    type: 'timestream',
-    awsKey: 'timestream',
-    summary: 'write each output attribute as a Timestream measure record (WriteRecords)',
-    config: schema,
-    resourceParams: ['database_name', 'table_name'],
-    maxBatchSize: 100,
-    create: (_config, deps) => new AwsBatchSink(timestreamWriter(options.settings ?? deps.aws.services ?? {})),
-  };
-}
+  }),
+});
 
 export const timestreamAction = createTimestreamDefinition();

@@ -147,9 +147,11 @@ export class RulesWorker {
   }
 
   #handle(record: LogRecord, s: PartitionState, partition: number): void {
-    // Most messages match no rule: read their topic, not the whole envelope.
+    // Most messages match no rule: read their topic, not the whole envelope. The rules it
+    // matches stand for the decoded envelope's too (the same field), so the trie is walked once.
     const topic = record.value ? envelopeTopic(record.value) : undefined;
-    if (topic !== undefined && this.#o.rules.match(topic).length === 0) {
+    let rules = topic === undefined ? undefined : this.#o.rules.match(topic);
+    if (rules !== undefined && rules.length === 0) {
       s.tracker.skip(record.offset);
       return;
     }
@@ -160,7 +162,7 @@ export class RulesWorker {
       this.#undecodable(record, s, partition, err);
       return;
     }
-    const rules = this.#o.rules.match(env.topic);
+    rules ??= this.#o.rules.match(env.topic);
     if (rules.length === 0) {
       s.tracker.skip(record.offset);
       return;

@@ -44,7 +44,10 @@ interface PendingAppend {
   reject(err: unknown): void;
 }
 
+/** Most bytes one read of a segment takes (a larger frame is read whole). */
 const READ_CHUNK_BYTES = 1024 * 1024;
+/** Fewest bytes one read of a segment takes, however few records are wanted. */
+const MIN_READ_CHUNK_BYTES = 16 * 1024;
 /** Bytes of the newest frames a partition keeps in memory for consumers at its end. */
 const TAIL_CACHE_BYTES = 256 * 1024;
 /** A partition keeps its tail while a consumer waited for it or read from it this recently. */
@@ -248,11 +251,18 @@ export class Partition {
     const segments = this.#segments;
     for (let i = segmentIndexFor(segments, from); i < segments.length && out.length === 0; i++) {
       const segment = segments[i]!;
-      await forEachFrame(segment, segment.positionFor(from), (buf, at) => {
-        if (frameLastOffset(buf, at) < from) return true;
-        decodeRecords(buf, at, from, maxRecords, out, this.topic, this.id);
-        return out.length < maxRecords;
-      });
+      // Read about what `maxRecords` records take, not a whole chunk: a consumer catching up
+      // reads (and holds, as its records' values are views of the read) each byte once.
+      await forEachFrame(
+        segment,
+        segment.positionFor(from),
+        (buf, at) => {
+          if (frameLastOffset(buf, at) < from) return true;
+          decodeRecords(buf, at, from, maxRecords, out, this.topic, this.id);
+          return out.length < maxRecords;
+        },
+        readChunkFor(segment, maxRecords),
+      );
       from = Math.max(from, segment.nextOffset);
     }
     return out;
@@ -405,9 +415,9 @@ function segmentIndexFor(segments: readonly Segment[], offset: number): number {
  * Calls `visit` with each whole frame of the segment from byte `position` on, until it returns
  * false. Frames were verified when the segment was opened or written, so only lengths are read.
  */
-async function forEachFrame(segment: Segment, position: number, visit: (buf: Buffer, at: number) => boolean | void): Promise<void> {
+async function forEachFrame(segment: Segment, position: number, visit: (buf: Buffer, at: number) => boolean | void, chunkBytes = READ_CHUNK_BYTES): Promise<void> {
   while (position < segment.size) {
-    let buf = await segment.read(position, READ_CHUNK_BYTES);
+    let buf = await segment.read(position, chunkBytes);
     if (!hasWholeFrame(buf, 0)) buf = await segment.read(position, declaredFrameLength(buf, 0)); // a frame bigger than a chunk
     if (!hasWholeFrame(buf, 0)) throw corrupt(segment.path, `unreadable frame at byte ${position}`);
     let at = 0;
@@ -417,6 +427,18 @@ async function forEachFrame(segment: Segment, position: number, visit: (buf: Buf
     }
     position += at;
   }
+}
+
+/**
+ * Bytes to read for `records` records of `segment`: its average bytes per record times the
+ * count, plus a quarter (the first frame may start before the offset wanted), within
+ * [MIN_READ_CHUNK_BYTES, READ_CHUNK_BYTES]. A short guess costs one more read, not a wrong answer.
+ */
+function readChunkFor(segment: Segment, records: number): number {
+  const count = segment.nextOffset - segment.baseOffset;
+  if (count <= 0) return MIN_READ_CHUNK_BYTES;
+  const perRecord = (segment.size - SEGMENT_HEADER.length) / count;
+  return Math.min(READ_CHUNK_BYTES, Math.max(MIN_READ_CHUNK_BYTES, Math.ceil(perRecord * records * 1.25)));
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
