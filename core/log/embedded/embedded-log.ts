@@ -19,7 +19,6 @@ import {
 import { LogTable, type TableHost } from '../table.js';
 import { EmbeddedConsumer, Group, type GroupHost } from './group.js';
 import { OffsetStore } from './offset-store.js';
-import { DiskThread } from './disk-thread.js';
 import { Partition, fsyncDir, type PartitionSettings, type PendingRecord } from './partition.js';
 import { corrupt } from './segment.js';
 
@@ -94,8 +93,6 @@ export class EmbeddedLog implements Log {
   #consumedRecords = 0;
   #maintenance: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
-  /** Where appends are written and fdatasynced (disk-thread.ts). */
-  readonly #disk: DiskThread;
 
   private constructor(
     readonly dir: string,
@@ -103,7 +100,6 @@ export class EmbeddedLog implements Log {
     readonly offsetStore: OffsetStore,
   ) {
     this.#logger = options.logger.child({ module: 'log.embedded' });
-    this.#disk = new DiskThread(this.#logger);
     this.#host = {
       logger: options.logger,
       offsets: offsetStore,
@@ -139,7 +135,6 @@ export class EmbeddedLog implements Log {
         for (const name of await readdir(join(dir, 'topics'))) await log.#loadTopic(name);
       } catch (err) {
         await log.#closeTopics();
-        await log.#disk.close();
         throw err;
       }
       const interval = options.maintenanceIntervalMs ?? DEFAULT_MAINTENANCE_INTERVAL_MS;
@@ -171,7 +166,7 @@ export class EmbeddedLog implements Log {
     const partitions: Partition[] = [];
     this.#topics.set(name, { meta, partitions }); // registered first so a failure closes what opened
     for (let p = 0; p < meta.partitions; p++) {
-      partitions.push(await Partition.open(join(topicDir, String(p)), name, p, this.#settings(meta), this.options.logger, this.#disk));
+      partitions.push(await Partition.open(join(topicDir, String(p)), name, p, this.#settings(meta), this.options.logger));
     }
   }
 
@@ -235,7 +230,7 @@ export class EmbeddedLog implements Log {
     await fsyncDir(join(this.dir, 'topics'));
     const partitions: Partition[] = [];
     for (let p = 0; p < meta.partitions; p++) {
-      partitions.push(await Partition.open(join(topicDir, String(p)), spec.name, p, this.#settings(meta), this.options.logger, this.#disk));
+      partitions.push(await Partition.open(join(topicDir, String(p)), spec.name, p, this.#settings(meta), this.options.logger));
     }
     this.#topics.set(spec.name, { meta, partitions });
     // Groups already subscribed to the name now have partitions to share.
@@ -343,7 +338,6 @@ export class EmbeddedLog implements Log {
       await Promise.all([...this.#consumers].map((c) => c.stop()));
       await this.offsetStore.close();
       await this.#closeTopics();
-      await this.#disk.close();
       await unlock(this.dir);
     })();
     return this.#closing;
