@@ -13,6 +13,7 @@
 import { ORIGIN_HEADER, decodeEnvelope, envelopeTopic, type Envelope } from './envelope.js';
 import type { Consumer, Log, LogRecord, TopicPartitionOffset } from './log/log.js';
 import type { Logger } from './logger.js';
+import { TOPICS, topicSpec } from './topics.js';
 
 export interface EnvelopeConsumerOptions {
   readonly log: Log;
@@ -119,3 +120,36 @@ export function createEnvelopeConsumer(options: EnvelopeConsumerOptions): Envelo
     },
   };
 }
+
+/**
+ * How a state service (shadow, jobs, fleet provisioning) reads the requests devices publish on
+ * its reserved topics: one consumer group per service on `iot.ingress` (one answer per request,
+ * whichever process runs it), only the topics `accepts` names decoded, offsets committed at most
+ * once a second. `start()` ensures the topic first.
+ */
+export function createRequestConsumer(options: {
+  readonly log: Log;
+  readonly logger: Logger;
+  readonly groupId: string;
+  readonly accepts: (topic: string) => boolean;
+  readonly deliver: EnvelopeConsumerOptions['deliver'];
+}): EnvelopeConsumer {
+  const consumer = createEnvelopeConsumer({
+    log: options.log,
+    logger: options.logger,
+    groupId: options.groupId,
+    topics: [TOPICS.ingress],
+    commitIntervalMs: REQUEST_COMMIT_INTERVAL_MS,
+    topicFilter: options.accepts,
+    deliver: options.deliver,
+  });
+  return {
+    async start() {
+      await options.log.ensureTopic(topicSpec(TOPICS.ingress));
+      await consumer.start();
+    },
+    stop: () => consumer.stop(),
+  };
+}
+
+const REQUEST_COMMIT_INTERVAL_MS = 1000;

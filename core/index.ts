@@ -13,7 +13,7 @@ export { serveLog, type ServedLog } from './log/thread/serve.js';
 export * from './envelope.js';
 export { listen } from './listen.js';
 export { readRange, type ReadRangeOptions } from './log/read-range.js';
-export { createEnvelopeConsumer, type EnvelopeConsumer, type EnvelopeConsumerOptions } from './envelope-consumer.js';
+export { createEnvelopeConsumer, createRequestConsumer, type EnvelopeConsumer, type EnvelopeConsumerOptions } from './envelope-consumer.js';
 export { ENVELOPE_SCHEMA_V1 } from './envelope-schemas/v1.js';
 export * from './sink.js';
 export * from './topic-filter.js';

@@ -7,7 +7,7 @@
  * executions by job, so DescribeJob's counts and ListJobExecutionsForJob read memory, not the
  * topic. See jobs/README.md.
  */
-import { StateStore, TOPICS, askUntilAnswered, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
+import { StateStore, TOPICS, askUntilAnswered, createRequestConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
 import { jobsCommands, jobStatus, progressOf, type AssociateTargetsInput, type CancelJobInput, type CreateJobInput, type JobProgress, type UpdateJobInput } from './commands.js';
 import { answerDevice } from './device.js';
 import { jobError } from './errors.js';
@@ -458,16 +458,7 @@ export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): Jo
       unsubscribe = store.onChange((change) => index(change.previous, change.value));
       const s = store;
       unwatch = watchJobEvents(s, progress, (name, input) => s.execute(name, input), logger, () => stopping !== undefined);
-      await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
-      consumer = createEnvelopeConsumer({
-        log: deps.log,
-        logger,
-        groupId: JOBS_GROUP,
-        topics: [TOPICS.ingress],
-        commitIntervalMs: 1000,
-        topicFilter: (topic) => parseJobsTopic(topic) !== undefined,
-        deliver: onRequest,
-      });
+      consumer = createRequestConsumer({ log: deps.log, logger, groupId: JOBS_GROUP, accepts: (topic) => parseJobsTopic(topic) !== undefined, deliver: onRequest });
       await consumer.start();
       ticker = setInterval(tick, deps.timerIntervalMs ?? 1000);
       ticker.unref();

@@ -6,7 +6,7 @@
  * through its commands; this service stores only templates and tasks. See provisioning/README.md.
  */
 import { randomUUID } from 'node:crypto';
-import { PlatformError, StateStore, TOPICS, createEnvelope, createEnvelopeConsumer, envelopeRecord, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
+import { PlatformError, StateStore, TOPICS, createEnvelope, createRequestConsumer, envelopeRecord, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
 import { FORGET_ONCE_COMMAND, REGISTRY_BATCH_COMMAND, paginate, type BatchGroup, type BatchInput, type BatchResult, type Page, type PageRequest, type RegistryStore } from '../registry/index.js';
 import { applyMany, applyTemplate, type ApplyOptions, type ProvisioningTargets, type ProvisionResult } from './apply.js';
 import { PROVISIONING_COMMANDS, provisioningCommands, taskOf, templateOf, versionOf, type CheckpointInput, type CreateTemplateInput, type StartTaskInput, type UpdateTemplateInput } from './commands.js';
@@ -307,17 +307,8 @@ export function createProvisioningService(config: ProvisioningConfig, deps: Prov
       // Not awaited: a certificate takes tens of milliseconds to make, and requests need not wait for each other.
       return undefined;
     };
-    await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
     await deps.log.ensureTopic(topicSpec(TOPICS.egress));
-    consumer = createEnvelopeConsumer({
-      log: deps.log,
-      logger,
-      groupId: PROVISIONING_GROUP,
-      topics: [TOPICS.ingress],
-      commitIntervalMs: 1000,
-      topicFilter: (topic) => parseFleetTopic(topic) !== undefined,
-      deliver: onRequest,
-    });
+    consumer = createRequestConsumer({ log: deps.log, logger, groupId: PROVISIONING_GROUP, accepts: (topic) => parseFleetTopic(topic) !== undefined, deliver: onRequest });
     await consumer.start();
   };
 

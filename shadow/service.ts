@@ -9,7 +9,7 @@
  * What the service publishes goes to `iot.ingress`, like any message, so that devices (through
  * the gateway) and rules both see it. See shadow/README.md.
  */
-import { StateStore, askUntilAnswered, TOPICS, createEnvelope, createEnvelopeConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger, envelopeRecord } from '../core/index.js';
+import { StateStore, askUntilAnswered, TOPICS, createEnvelope, createRequestConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger, envelopeRecord } from '../core/index.js';
 import { SHADOW_COMMANDS, type ShadowCommandResult, type ShadowSource } from './commands.js';
 import { errorDocument, parseRequest, type ShadowError, type StoredShadow } from './document.js';
 import { readShadowHistory, type HistoryEntry, type HistoryQuery } from './history.js';
@@ -136,15 +136,7 @@ export function createShadowService(config: ShadowConfig, deps: ShadowServiceDep
       await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
       await deps.log.ensureTopic(topicSpec(TOPICS.shadowHistory));
       if (!owner) return shadows(store);
-      consumer = createEnvelopeConsumer({
-        log: deps.log,
-        logger,
-        groupId: SHADOW_GROUP,
-        topics: [TOPICS.ingress],
-        commitIntervalMs: 1000,
-        topicFilter: (topic) => parseRequestTopic(topic) !== undefined,
-        deliver: onRequest,
-      });
+      consumer = createRequestConsumer({ log: deps.log, logger, groupId: SHADOW_GROUP, accepts: (topic) => parseRequestTopic(topic) !== undefined, deliver: onRequest });
       await consumer.start();
       return shadows(store);
     },
