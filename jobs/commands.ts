@@ -24,8 +24,8 @@ import {
 } from './execution.js';
 import { notifications, pendingExecutions } from './mqtt.js';
 import { retryCriteriaOf, retryOf } from './retry.js';
-import { rolloutConfigOf, rolloutStep, startRollout } from './rollout.js';
-import { EXECUTION_STATUSES, jobKey, templateKey, thingKey, type TemplateRecord, type StatusDetails, type ExecutionRecord, type ExecutionStatus, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
+import { ROLLOUT_LEASE_MS, rolloutConfigOf, rolloutStep, startRollout } from './rollout.js';
+import { EXECUTION_STATUSES, jobKey, templateKey, thingKey, type TemplateRecord, type StatusDetails, type ExecutionRecord, type ExecutionStatus, type JobRecord, type JobStatus, type JobsValue, type RolloutState, type ThingJobsRecord } from './model.js';
 
 /** How far a job's executions got: what DescribeJob's jobProcessDetails counts. */
 export interface JobProgress {
@@ -180,6 +180,12 @@ function retried(state: StateView<JobsValue>, thing: ThingJobsRecord, changed: r
 function stopRollout(job: JobRecord): JobRecord {
   if (!job.rollout || job.processingTargets === undefined) return job;
   const { processingTargets: _stopped, ...rest } = job;
+  return rest;
+}
+
+/** The rollout without its driver: nothing is being queued. */
+function withoutDriver(rollout: RolloutState): RolloutState {
+  const { driver: _driver, driverUntil: _until, ...rest } = rollout;
   return rest;
 }
 
@@ -358,14 +364,18 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     },
   };
 
-  /** A job starts rolling out its `total` things (`rollout/<jobId>/<n>` are written), at its rate if it has one. */
-  const beginRollout: JobsCommand<{ jobId: string; total: number }, JobRecord | null> = {
+  /**
+   * A job starts rolling out its `total` things (`rollout/<jobId>/<n>` are written), at its rate
+   * if it has one; the `driver` that wrote them holds its first steps.
+   */
+  const beginRollout: JobsCommand<{ jobId: string; total: number; driver?: string }, JobRecord | null> = {
     name: 'jobs.begin-rollout',
     keys: (input) => [jobKey(input.jobId)],
     run(state, input, ctx) {
       const job = jobOf(state, input.jobId);
       if (!job || job.rollout) return { writes: [], result: job ?? null };
-      const started: JobRecord = { ...job, rollout: startRollout(rolloutConfigOf(job.configs), input.total, ctx.now), lastUpdatedAt: ctx.now };
+      const rollout = startRollout(rolloutConfigOf(job.configs), input.total, ctx.now);
+      const started: JobRecord = { ...job, rollout: input.driver !== undefined ? { ...rollout, driver: input.driver, driverUntil: ctx.now + ROLLOUT_LEASE_MS } : rollout, lastUpdatedAt: ctx.now };
       // Targets that hold no thing: nothing to roll out.
       const next = input.total === 0 ? stopRollout(started) : started;
       return { writes: [writeJob(state, next, input.jobId)], result: next };
@@ -375,29 +385,39 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
   /**
    * One rollout step (rollout.ts): releases what the rate allows now and answers every released
    * thing not yet recorded as queued, so that a step after a crash queues them again (queuing is
-   * idempotent). Nothing for a job that is not IN_PROGRESS.
+   * idempotent). The range goes to one `driver` at a time: while another process holds it
+   * (`driverUntil` not passed), the step answers nothing, so that two processes never queue
+   * overlapping ranges and record them out of order. Nothing for a job that is not IN_PROGRESS.
    */
-  const stepRollout: JobsCommand<{ jobId: string }, RolloutRelease> = {
+  const stepRollout: JobsCommand<{ jobId: string; driver?: string }, RolloutRelease> = {
     name: 'jobs.rollout-step',
     keys: (input) => [jobKey(input.jobId)],
     run(state, input, ctx) {
       const job = jobOf(state, input.jobId);
       if (!job?.rollout || job.status !== 'IN_PROGRESS') return { writes: [], result: { from: 0, to: 0 } };
-      const rollout = rolloutStep(rolloutConfigOf(job.configs), job.rollout, ctx.now, progress(input.jobId).counts.SUCCEEDED);
+      const held = job.rollout.driver !== undefined && job.rollout.driver !== input.driver && (job.rollout.driverUntil ?? 0) > ctx.now;
+      if (held) return { writes: [], result: { from: 0, to: 0 } };
+      const stepped = rolloutStep(rolloutConfigOf(job.configs), job.rollout, ctx.now, progress(input.jobId).counts.SUCCEEDED);
+      const rollout = stepped.queued < stepped.released && input.driver !== undefined ? { ...stepped, driver: input.driver, driverUntil: ctx.now + ROLLOUT_LEASE_MS } : stepped;
       const result = { from: rollout.queued, to: rollout.released };
       if (JSON.stringify(rollout) === JSON.stringify(job.rollout)) return { writes: [], result };
       return { writes: [writeJob(state, { ...job, rollout }, input.jobId)], result };
     },
   };
 
-  /** Things [0, queued) of the rollout are queued; once all are, processingTargets goes. */
-  const rolloutQueued: JobsCommand<{ jobId: string; queued: number }, JobRecord | null> = {
+  /**
+   * Things [0, queued) of the rollout are queued; once all are, processingTargets goes. The
+   * driver that reports it keeps its range for another lease, or lets it go once it is queued.
+   */
+  const rolloutQueued: JobsCommand<{ jobId: string; queued: number; driver?: string }, JobRecord | null> = {
     name: 'jobs.rollout-queued',
     keys: (input) => [jobKey(input.jobId)],
-    run(state, input) {
+    run(state, input, ctx) {
       const job = jobOf(state, input.jobId);
       if (!job?.rollout || input.queued <= job.rollout.queued) return { writes: [], result: job ?? null };
-      const rollout = { ...job.rollout, queued: Math.min(input.queued, job.rollout.released) };
+      const moved = { ...job.rollout, queued: Math.min(input.queued, job.rollout.released) };
+      const mine = input.driver !== undefined && job.rollout.driver === input.driver;
+      const rollout = !mine ? moved : moved.queued < moved.released ? { ...moved, driverUntil: ctx.now + ROLLOUT_LEASE_MS } : withoutDriver(moved);
       const next: JobRecord = rollout.queued >= rollout.total ? stopRollout({ ...job, rollout }) : { ...job, rollout };
       return { writes: [writeJob(state, next, input.jobId)], result: next };
     },

@@ -34,6 +34,16 @@ const THING_ARN = /^arn:[^:]+:iot:[^:]*:[^:]*:thing\/(.+)$/;
 /** The things a job names directly (thing ARNs among its targets). */
 export const directThings = (job: JobRecord): string[] => job.targets.flatMap((arn) => THING_ARN.exec(arn)?.[1] ?? []);
 
+/**
+ * The things a job targets, each once, as a stream read from the registry while the rollout
+ * stores them (rollout-driver.ts), so that no list of every target is held: the groups' things
+ * first (each thing is visited once), then the things named directly that no group covers.
+ */
+export function* targetThings(membership: Pick<ThingMembership, 'thingsIn' | 'isIn'>, thingNames: readonly string[], groupNames: readonly string[]): Generator<string> {
+  if (groupNames.length > 0) yield* membership.thingsIn(groupNames);
+  for (const name of new Set(thingNames)) if (groupNames.length === 0 || !membership.isIn(name, groupNames)) yield name;
+}
+
 /** Whether the job follows membership: CONTINUOUS, IN_PROGRESS, with group targets. */
 export const followsMembership = (job: JobRecord): boolean => job.targetSelection === 'CONTINUOUS' && job.status === 'IN_PROGRESS' && job.thingGroupNames.length > 0;
 

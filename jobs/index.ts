@@ -9,7 +9,7 @@ export { JOB_EVENT_TYPES, type JobEventType } from './events.js';
 export { expiresInSec as presignedUrlExpiry, s3Location, type PresignGet } from './presign.js';
 export type { ReadObject } from './document-source.js';
 export type { EventConfigurationsRecord } from './model.js';
-export { type ThingMembership } from './continuous.js';
+export { targetThings, type ThingMembership } from './continuous.js';
 export { rolloutConfigProblem } from './rollout.js';
 export { abortConfigProblem } from './abort.js';
 export { retryConfigProblem } from './retry.js';

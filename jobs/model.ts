@@ -124,6 +124,12 @@ export interface RolloutState {
   /** `released` and the job's SUCCEEDED count when the rate last went up (rateIncreaseCriteria count from there). */
   readonly notifiedAtIncrease: number;
   readonly succeededAtIncrease: number;
+  /**
+   * The process queuing [queued, released) now (rollout-driver.ts), and until when it holds
+   * that range: another takes it over only once `driverUntil` has passed without its progress.
+   */
+  readonly driver?: string;
+  readonly driverUntil?: number;
 }
 
 /** How many thing names one `rollout/<jobId>/<n>` record holds. */
@@ -237,6 +243,8 @@ const jobSchema = z.object({
       ratePerMinute: z.number().int().positive(),
       notifiedAtIncrease: z.number().int().nonnegative(),
       succeededAtIncrease: z.number().int().nonnegative(),
+      driver: z.string().optional(),
+      driverUntil: epochMs.optional(),
     })
     .optional(),
 });

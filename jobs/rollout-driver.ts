@@ -15,6 +15,7 @@
  * leaves `queued < released`: the timer loop of any process running the service, after a
  * restart too, queues those things again, and the rollout goes on from the job's record.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger, StateStore } from '../core/index.js';
 import type { RolloutRelease } from './commands.js';
 import { ROLLOUT_CHUNK, jobKey, rolloutChunkKey, type JobRecord, type JobsValue, type RolloutState } from './model.js';
@@ -52,6 +53,9 @@ export function createRolloutDriver(deps: RolloutDriverDeps): RolloutDriver {
   const open = new Map<string, RolloutState>();
   /** The drive in progress here, per job. */
   const driving = new Map<string, Promise<void>>();
+  /** This process as the driver of a rollout's released range (commands.ts: one driver at a time). */
+  const driver = randomUUID();
+  const heldElsewhere = (rollout: RolloutState, now: number) => rollout.driver !== undefined && rollout.driver !== driver && (rollout.driverUntil ?? 0) > now;
 
   const jobOf = (s: StateStore<JobsValue>, jobId: string): JobRecord | undefined => {
     const v = s.get(jobKey(jobId));
@@ -67,14 +71,14 @@ export function createRolloutDriver(deps: RolloutDriverDeps): RolloutDriver {
 
   /** One step: what it released is queued chunk by chunk, each chunk recorded as queued once it is. */
   const step = async (s: StateStore<JobsValue>, jobId: string): Promise<void> => {
-    const release = await s.execute<{ jobId: string }, RolloutRelease>('jobs.rollout-step', { jobId });
+    const release = await s.execute<{ jobId: string; driver: string }, RolloutRelease>('jobs.rollout-step', { jobId, driver });
     for (let from = release.from; from < release.to; ) {
       const index = Math.floor(from / ROLLOUT_CHUNK);
       const to = Math.min(release.to, (index + 1) * ROLLOUT_CHUNK);
       const chunk = s.get(rolloutChunkKey(jobId, index));
       if (chunk?.kind !== 'rollout-chunk') return; // not in this view yet (another process wrote it): the next tick
       await deps.queueAll(jobId, chunk.things.slice(from - index * ROLLOUT_CHUNK, to - index * ROLLOUT_CHUNK));
-      const job = await s.execute<{ jobId: string; queued: number }, JobRecord | null>('jobs.rollout-queued', { jobId, queued: to });
+      const job = await s.execute<{ jobId: string; queued: number; driver: string }, JobRecord | null>('jobs.rollout-queued', { jobId, queued: to, driver });
       if (job?.rollout && job.rollout.queued >= job.rollout.total) await forget(jobId, job.rollout.total);
       from = to;
     }
@@ -122,7 +126,7 @@ export function createRolloutDriver(deps: RolloutDriverDeps): RolloutDriver {
       }
       flushChunk();
       if (batch.length > 0) await s.write(batch);
-      const started = await s.execute<{ jobId: string; total: number }, JobRecord | null>('jobs.begin-rollout', { jobId, total });
+      const started = await s.execute<{ jobId: string; total: number; driver: string }, JobRecord | null>('jobs.begin-rollout', { jobId, total, driver });
       // Deleted while its things were written: they go too.
       if (!started) return forget(jobId, total);
       for (let before = -1; ; ) {
@@ -137,7 +141,7 @@ export function createRolloutDriver(deps: RolloutDriverDeps): RolloutDriver {
     tick() {
       const now = deps.clock();
       for (const [jobId, rollout] of open) {
-        const due = rollout.queued < rollout.released || (nextReleaseAt(rollout) ?? Infinity) <= now;
+        const due = !heldElsewhere(rollout, now) && (rollout.queued < rollout.released || (nextReleaseAt(rollout) ?? Infinity) <= now);
         if (due && !driving.has(jobId)) deps.track(drive(jobId));
       }
     },

@@ -28,6 +28,12 @@ export const ROLLOUT_LIMITS = { maxPerMinute: 1000, minFactor: 1.1, maxFactor: 5
 
 const WINDOW_MS = 60_000;
 
+/**
+ * How long the process queuing a rollout's released things holds that range after its last
+ * progress (a chunk of ROLLOUT_CHUNK things queued) before another process may take it over.
+ */
+export const ROLLOUT_LEASE_MS = 15_000;
+
 const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 
 /** Why a jobExecutionsRolloutConfig is not valid, or undefined. */

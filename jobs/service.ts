@@ -14,7 +14,7 @@ import { jobError } from './errors.js';
 import type { CancelExecutionInput, DeleteExecutionInput, UpdateExecutionInput } from './execution.js';
 import { parseJobsTopic, pendingExecutions, publication, requestTopic } from './mqtt.js';
 import { ABORT_REASON_CODE, abortComment, abortCriteriaOf, abortDecision } from './abort.js';
-import { directThings, followsMembership, membershipAction, type ThingMembership } from './continuous.js';
+import { directThings, followsMembership, membershipAction, targetThings, type ThingMembership } from './continuous.js';
 import { rolloutConfigOf } from './rollout.js';
 import { createRolloutDriver } from './rollout-driver.js';
 import { JOB_LIMITS, jobKey, jobsCodec, templateKey, thingKey, timeoutAt, type TemplateRecord, type ExecutionRecord, type JobRecord, type JobStatus, type JobsValue, type ThingJobsRecord } from './model.js';
@@ -45,8 +45,8 @@ export interface JobsServiceDeps {
 /** The jobs control plane and the device's execution updates; every change goes to its key's owner. */
 export interface Jobs {
   /**
-   * CreateJob: stores the job, then queues an execution on each thing (already resolved from
-   * the targets by the caller). Resolves once every execution is queued; for a job with a
+   * CreateJob: stores the job, then queues an execution on each thing (resolved from the
+   * targets by the caller, each named once; `targetThings` streams them from the registry). Resolves once every execution is queued; for a job with a
    * rollout rate (jobExecutionsRolloutConfig), once its things are stored and the first of them
    * queued: the service's timer loop queues the others at the rate (rollout-driver.ts).
    * @throws ResourceAlreadyExistsException, InvalidRequestException (errors.ts)
@@ -340,7 +340,7 @@ export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): Jo
         const job = await s.execute<CreateJobInput, JobRecord>('jobs.create', input);
         // Every job rolls out through rollout-driver.ts: its things are stored first, so that a
         // CreateJob cut short is finished by any process; one with a rate returns after its first window.
-        await rollouts.begin(input.jobId, new Set(thingNames), !rolloutConfigOf(input.configs));
+        await rollouts.begin(input.jobId, thingNames, !rolloutConfigOf(input.configs));
         return jobRecord(input.jobId) ?? job;
       },
       job: jobRecord,
@@ -402,7 +402,7 @@ export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): Jo
             if (job && cutShortBeforeRollout(job, clock())) {
               // A CreateJob that died before its things were stored: resolved again, from the registry as it is now.
               logger.warn({ jobId }, 'finishing a CreateJob cut short before its things were stored; its targets are resolved again');
-              await rollouts.begin(jobId, new Set([...membership.thingsIn(job.thingGroupNames), ...directThings(job)]), true);
+              await rollouts.begin(jobId, targetThings(membership, directThings(job), job.thingGroupNames), true);
               continue;
             }
             if (!job || !followsMembership(job)) continue;

@@ -20,6 +20,7 @@ import {
   presignedUrlExpiry,
   secondsBeforeTimeout,
   statusDetailsProblem,
+  targetThings,
   type CreateJobInput,
   type ExecutionRecord,
   type ExecutionStatus,
@@ -114,17 +115,18 @@ function listPage<T>(request: AwsRequest, member: string, items: Iterable<T>, so
 }
 
 /**
- * The things CreateJob's targets name: a thing ARN names the thing, a thing-group ARN every
- * thing in the group or in a group nested under it. Every target must exist.
+ * CreateJob's targets checked against the registry: the things named by thing ARNs and the
+ * groups named by thing-group ARNs, every one existing. Their things are read as a stream
+ * (`targetThings`), not here.
  */
-export function resolveTargets(registry: JobTargetRegistry, targets: readonly string[]): { things: Set<string>; groups: string[] } {
-  const things = new Set<string>();
+export function resolveTargets(registry: JobTargetRegistry, targets: readonly string[]): { thingNames: string[]; groups: string[] } {
+  const thingNames: string[] = [];
   const groups: string[] = [];
   for (const arn of targets) {
     const thingName = nameFromArn(arn, 'thing');
     if (thingName !== undefined) {
       if (!registry.thing(thingName)) throw jobError('ResourceNotFoundException', `Thing ${thingName} does not exist`);
-      things.add(thingName);
+      thingNames.push(thingName);
       continue;
     }
     const groupName = nameFromArn(arn, 'thinggroup');
@@ -132,11 +134,7 @@ export function resolveTargets(registry: JobTargetRegistry, targets: readonly st
     if (!registry.thingGroup(groupName)) throw jobError('ResourceNotFoundException', `Thing group ${groupName} does not exist`);
     groups.push(groupName);
   }
-  if (groups.length > 0) {
-    const covered = coveredGroups(registry, groups);
-    for (const t of registry.things()) if (t.groups.some((m) => covered.has(m.groupName))) things.add(t.thingName);
-  }
-  return { things, groups };
+  return { thingNames, groups };
 }
 
 /** The groups and every group below them (a group's parent is set once, at creation). */
@@ -153,13 +151,8 @@ function coveredGroups(registry: Pick<ThingRegistry, 'thingGroups'>, groups: rea
   return covered;
 }
 
-/**
- * Thing-group membership as the jobs service follows it for CONTINUOUS jobs (jobs/continuous.ts),
- * read from this process's registry view: a thing's change reaches the listener when its
- * groups changed, or it was created or deleted.
- */
-export function thingGroupMembership(registry: JobTargetRegistry & Pick<ThingRegistry, 'onChange'>): ThingMembership {
-  const groupsOf = (t: { groups: readonly { groupName: string }[] } | undefined) => (t?.groups ?? []).map((m) => m.groupName).sort().join('\n');
+/** Which things are in which groups, read from this process's registry view. */
+function groupMembers(registry: JobTargetRegistry): Pick<ThingMembership, 'thingsIn' | 'isIn'> {
   return {
     *thingsIn(groupNames) {
       const covered = coveredGroups(registry, groupNames);
@@ -171,6 +164,18 @@ export function thingGroupMembership(registry: JobTargetRegistry & Pick<ThingReg
       const covered = coveredGroups(registry, groupNames);
       return thing.groups.some((m) => covered.has(m.groupName));
     },
+  };
+}
+
+/**
+ * Thing-group membership as the jobs service follows it for CONTINUOUS jobs (jobs/continuous.ts),
+ * read from this process's registry view: a thing's change reaches the listener when its
+ * groups changed, or it was created or deleted.
+ */
+export function thingGroupMembership(registry: JobTargetRegistry & Pick<ThingRegistry, 'onChange'>): ThingMembership {
+  const groupsOf = (t: { groups: readonly { groupName: string }[] } | undefined) => (t?.groups ?? []).map((m) => m.groupName).sort().join('\n');
+  return {
+    ...groupMembers(registry),
     onThingChange(listener) {
       return registry.onChange((change) => {
         if (change.kind !== 'thing') return;
@@ -182,6 +187,7 @@ export function thingGroupMembership(registry: JobTargetRegistry & Pick<ThingReg
 
 export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: ArnScope): AwsOperation[] {
   const jobArn = (jobId: string) => iotArn(scope, 'job', jobId);
+  const members = groupMembers(registry);
   const thingArn = (thingName: string) => iotArn(scope, 'thing', thingName);
 
   const existingJob = (jobId: string): JobRecord => {
@@ -304,9 +310,9 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         const targetSelection = oneOf(optionalString(body, 'targetSelection'), ['SNAPSHOT', 'CONTINUOUS'] as const, 'targetSelection') ?? 'SNAPSHOT';
         const description = optionalString(body, 'description');
         const configs = { ...template?.configs, ...readConfigs(body, KEPT_CONFIGS), ...(templateArn !== undefined ? { jobTemplateArn: templateArn } : {}) };
-        const { things, groups } = resolveTargets(registry, targets);
+        const { thingNames, groups } = resolveTargets(registry, targets);
         const input: CreateJobInput = { jobId, targets, targetSelection, document, ...(description !== undefined ? { description } : {}), thingGroupNames: groups, configs };
-        await jobs.createJob(input, things);
+        await jobs.createJob(input, targetThings(members, thingNames, groups));
         return { jobArn: jobArn(jobId), jobId, ...(description !== undefined ? { description } : {}) };
       },
     },
@@ -394,8 +400,8 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         if (comment !== undefined && comment.length > JOB_LIMITS.commentLength) throw invalid(`comment must be at most ${JOB_LIMITS.commentLength} characters`);
         existingJob(jobId);
         if (targets.some((arn) => nameFromArn(arn, 'thinggroup') === undefined)) throw invalid('targets must be thing group ARNs');
-        const { things, groups } = resolveTargets(registry, targets);
-        const job = await jobs.associateTargets({ jobId, targets, thingGroupNames: groups, ...(comment !== undefined ? { comment } : {}) }, things);
+        const { thingNames, groups } = resolveTargets(registry, targets);
+        const job = await jobs.associateTargets({ jobId, targets, thingGroupNames: groups, ...(comment !== undefined ? { comment } : {}) }, targetThings(members, thingNames, groups));
         return { jobArn: jobArn(jobId), jobId, ...(job.description !== undefined ? { description: job.description } : {}) };
       },
     },
