@@ -246,3 +246,40 @@ test('jobs.remove-execution: only a QUEUED execution becomes REMOVED; jobs.queue
   store.run('jobs.remove-execution', { thingName: 'a', jobId: 'c' });
   expect(store.thing('a')?.executions['c']?.status).toBe('IN_PROGRESS');
 });
+
+test('rollout driver lease: one driver steps a released range at a time; another takes it over once the lease has passed; recording it queued lets it go', () => {
+  const store = memoryStore();
+  store.run('jobs.create', create('r', { configs: { jobExecutionsRolloutConfig: { maximumPerMinute: 5 } } }));
+  store.run('jobs.begin-rollout', { jobId: 'r', total: 8, driver: 'a' });
+  expect(store.job('r')?.rollout).toMatchObject({ driver: 'a' });
+  // b's timer loop asks while a holds the rollout: nothing for b.
+  expect(store.run('jobs.rollout-step', { jobId: 'r', driver: 'b' })).toEqual({ from: 0, to: 0 });
+  expect(store.run('jobs.rollout-step', { jobId: 'r', driver: 'a' })).toEqual({ from: 0, to: 5 });
+  // a stops (killed) without recording; the store's clock moves 1 s per command: 15 s later b takes over the same range.
+  for (let i = 0; i < 14; i++) expect(store.run('jobs.rollout-step', { jobId: 'r', driver: 'b' })).toEqual({ from: 0, to: 0 });
+  expect(store.run('jobs.rollout-step', { jobId: 'r', driver: 'b' })).toEqual({ from: 0, to: 5 });
+  expect(store.job('r')?.rollout).toMatchObject({ driver: 'b', queued: 0, released: 5 });
+  // b records its range queued: the rollout has no driver until the next window.
+  store.run('jobs.rollout-queued', { jobId: 'r', queued: 5, driver: 'b' });
+  expect(store.job('r')?.rollout).toMatchObject({ queued: 5 });
+  expect(store.job('r')?.rollout?.driver).toBeUndefined();
+});
+
+test('jobs.each-thing runs a per-thing command on many things in one change; things named twice and other commands are refused', () => {
+  const store = memoryStore();
+  store.run('jobs.create', create('j'));
+  store.run('jobs.queue-execution', { thingName: 'b', jobId: 'j' });
+  const results = store.run<(ExecutionRecord | null)[]>('jobs.each-thing', { command: 'jobs.queue-execution', inputs: ['a', 'b', 'c'].map((thingName) => ({ thingName, jobId: 'j' })) });
+  expect(results.map((e) => [e?.executionNumber, e?.status])).toEqual([
+    [1, 'QUEUED'],
+    [1, 'QUEUED'],
+    [1, 'QUEUED'],
+  ]);
+  // b's was there already: asked again, it is the answer and nothing changes.
+  expect(store.view.revision('thing/b')).toBe(1);
+  expect(store.progress('j').counts.QUEUED).toBe(3);
+  store.run('jobs.each-thing', { command: 'jobs.cancel-execution-for-job', inputs: ['a', 'c'].map((thingName) => ({ thingName, jobId: 'j', force: false })) });
+  expect(store.progress('j').counts).toMatchObject({ QUEUED: 1, CANCELED: 2 });
+  expect(() => store.run('jobs.each-thing', { command: 'jobs.queue-execution', inputs: [{ thingName: 'd', jobId: 'j' }, { thingName: 'd', jobId: 'j' }] })).toThrow(/named twice/);
+  expect(() => store.run('jobs.each-thing', { command: 'jobs.cancel', inputs: [{ thingName: 'd', jobId: 'j' }] })).toThrow(/not a per-thing command/);
+});

@@ -6,7 +6,7 @@
  * command writes the partition of its first key only). The transitions themselves are
  * execution.ts's.
  */
-import { TOPICS, type Change, type CommandDefinition, type StateView, type StateWrite } from '../core/index.js';
+import { TOPICS, type AppendRecord, type Change, type CommandDefinition, type StateView, type StateWrite } from '../core/index.js';
 import { jobError } from './errors.js';
 import {
   cancelExecution,
@@ -97,6 +97,11 @@ export interface CancelJobInput {
 }
 
 type JobsCommand<I, R> = CommandDefinition<JobsValue, I, R>;
+
+/** The input of a command on one thing's executions. */
+export interface ThingInput {
+  readonly thingName: string;
+}
 
 const jobOf = (state: StateView<JobsValue>, jobId: string): JobRecord | undefined => {
   const v = state.get(jobKey(jobId));
@@ -386,8 +391,9 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
    * One rollout step (rollout.ts): releases what the rate allows now and answers every released
    * thing not yet recorded as queued, so that a step after a crash queues them again (queuing is
    * idempotent). The range goes to one `driver` at a time: while another process holds it
-   * (`driverUntil` not passed), the step answers nothing, so that two processes never queue
-   * overlapping ranges and record them out of order. Nothing for a job that is not IN_PROGRESS.
+   * (`driverUntil` not passed), the step answers nothing, so that two processes do not queue the
+   * same things twice over. (A range always starts at `queued`, so whoever records it queued
+   * says the truth.) Nothing for a job that is not IN_PROGRESS.
    */
   const stepRollout: JobsCommand<{ jobId: string; driver?: string }, RolloutRelease> = {
     name: 'jobs.rollout-step',
@@ -487,6 +493,35 @@ export function jobsCommands(progress: (jobId: string) => JobProgress): readonly
     },
   };
 
-  return [createTemplate, deleteTemplate, createJob, finishRollout, updateJob, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob, startNext, timeOut, readThing, beginRollout, stepRollout, rolloutQueued, abortJob, removeForMembership, associateTargets];
+  const perThing = new Map<string, JobsCommand<ThingInput, unknown>>([queueExecution, cancelByJob, removeByJob].map((c) => [c.name, c as unknown as JobsCommand<ThingInput, unknown>]));
+
+  /**
+   * One of the per-thing commands a job fans out (queue, cancel, delete an execution) run on
+   * many things of one partition at once: each as it runs alone, their writes in one append and
+   * their messages in another, so that a job over a fleet costs a command per batch, not per
+   * thing (service.ts `eachThing`). Things must be distinct. Answers each result, in order.
+   */
+  const eachThing: JobsCommand<{ command: string; inputs: readonly ThingInput[] }, unknown[]> = {
+    name: 'jobs.each-thing',
+    keys: (input) => input.inputs.map((i) => thingKey(i.thingName)),
+    run(state, input, ctx) {
+      const command = perThing.get(input.command);
+      if (!command) throw jobError('InvalidRequestException', `jobs.each-thing: ${input.command} is not a per-thing command`);
+      if (new Set(input.inputs.map((i) => i.thingName)).size !== input.inputs.length) throw jobError('InvalidRequestException', 'jobs.each-thing: a thing is named twice');
+      const writes: StateWrite<JobsValue>[] = [];
+      const messages: AppendRecord[] = [];
+      const results: unknown[] = [];
+      for (const one of input.inputs) {
+        const change = command.run(state, one, ctx);
+        if (change instanceof Promise) throw new Error(`${input.command} is not synchronous`);
+        writes.push(...change.writes);
+        for (const a of change.appends ?? []) messages.push(...a.records);
+        results.push(change.result);
+      }
+      return { writes, appends: [{ topic: TOPICS.ingress, records: messages }], result: results };
+    },
+  };
+
+  return [createTemplate, deleteTemplate, createJob, finishRollout, updateJob, cancelJob, startDeleteJob, removeJob, queueExecution, update, cancel, cancelByJob, remove, removeByJob, eachThing, startNext, timeOut, readThing, beginRollout, stepRollout, rolloutQueued, abortJob, removeForMembership, associateTargets];
 }
 

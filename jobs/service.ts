@@ -8,7 +8,7 @@
  * topic. See jobs/README.md.
  */
 import { StateStore, TOPICS, askUntilAnswered, createRequestConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../core/index.js';
-import { jobsCommands, jobStatus, progressOf, type AssociateTargetsInput, type CancelJobInput, type CreateJobInput, type JobProgress, type UpdateJobInput } from './commands.js';
+import { jobsCommands, jobStatus, progressOf, type AssociateTargetsInput, type CancelJobInput, type CreateJobInput, type JobProgress, type ThingInput, type UpdateJobInput } from './commands.js';
 import { answerDevice } from './device.js';
 import { jobError } from './errors.js';
 import type { CancelExecutionInput, DeleteExecutionInput, UpdateExecutionInput } from './execution.js';
@@ -23,8 +23,11 @@ import { resolvePresignedUrls, withPresignedNotifications, type PresignGet } fro
 import { readDocumentSource, type ReadObject } from './document-source.js';
 import type { EventConfigurationsRecord } from './model.js';
 
-/** How many per-thing commands one CreateJob, CancelJob or DeleteJob keeps in flight. */
+/** How many per-thing commands a CONTINUOUS job's catch-up keeps in flight. */
 const FAN_OUT = 64;
+/** Things per `jobs.each-thing` command, and how many of those one job's fan-out keeps in flight. */
+const BATCH = 100;
+const BATCHES_IN_FLIGHT = 8;
 
 /** The consumer group that answers the jobs MQTT requests (one answer per request, whichever process runs it). */
 export const JOBS_GROUP = 'kiot-jobs';
@@ -101,6 +104,8 @@ export interface Jobs {
    * @throws ResourceNotFoundException, InvalidRequestException, LimitExceededException
    */
   associateTargets(input: AssociateTargetsInput, thingNames: Iterable<string>): Promise<JobRecord>;
+  /** Commands this process ran as their thing's or job's owner, and those it sent to another owner. */
+  stats(): { readonly executed: number; readonly asked: number };
 }
 
 export interface JobsService {
@@ -119,6 +124,36 @@ const CREATE_CUT_SHORT_MS = 120_000;
 /** A job CreateJob created and then stopped before its things were stored (rollout-driver.ts). */
 const cutShortBeforeRollout = (job: JobRecord, now: number): boolean =>
   job.status === 'IN_PROGRESS' && job.processingTargets !== undefined && job.rollout === undefined && now - job.createdAt > CREATE_CUT_SHORT_MS;
+
+/** Each item of a stream, changed by `f`, as a stream. */
+function* mapped<T, U>(items: Iterable<T>, f: (item: T) => U): Generator<U> {
+  for (const item of items) yield f(item);
+}
+
+/**
+ * Runs a per-thing command on every input (CreateJob's rollout, CancelJob, DeleteJob,
+ * AssociateTargetsWithJob) as `jobs.each-thing` commands of up to BATCH things of one partition
+ * each (commands.ts), so that a fleet costs a round trip to the owner per batch, not per thing.
+ * The inputs are read as a stream: a partition's batch goes once it is full (the rest at the
+ * end), BATCHES_IN_FLIGHT at a time. Each thing is named once.
+ */
+async function eachThing(s: StateStore<JobsValue>, command: string, inputs: Iterable<ThingInput>): Promise<void> {
+  function* batches(): Generator<ThingInput[]> {
+    const filling = new Map<number, ThingInput[]>();
+    for (const input of inputs) {
+      const partition = s.partitionOf(thingKey(input.thingName));
+      const batch = filling.get(partition) ?? [];
+      batch.push(input);
+      if (batch.length < BATCH) filling.set(partition, batch);
+      else {
+        filling.delete(partition);
+        yield batch;
+      }
+    }
+    yield* filling.values();
+  }
+  await eachLimited(batches(), BATCHES_IN_FLIGHT, (batch) => s.execute('jobs.each-thing', { command, inputs: batch }));
+}
 
 /** Runs `task` on every item, at most `limit` at a time; rejects with the first failure once all settled. */
 async function eachLimited<T>(items: Iterable<T>, limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
@@ -192,7 +227,7 @@ export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): Jo
     store: () => (stopping ? undefined : store),
     logger,
     clock,
-    queueAll: (jobId, thingNames) => eachLimited(thingNames, FAN_OUT, (thingName) => store!.execute('jobs.queue-execution', { thingName, jobId })),
+    queueAll: (jobId, thingNames) => eachThing(store!, 'jobs.queue-execution', thingNames.map((thingName) => ({ thingName, jobId }))),
     track,
   });
 
@@ -260,13 +295,13 @@ export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): Jo
 
   /** CancelJob's second step: each QUEUED execution (and IN_PROGRESS one, with force) is canceled by its thing's owner. */
   const cancelExecutionsOf = async (s: StateStore<JobsValue>, jobId: string, force: boolean) => {
-    const open = [...executionsOfJob(jobId)].filter(([, e]) => e.status === 'QUEUED' || (force && e.status === 'IN_PROGRESS')).map(([thing]) => thing);
-    await eachLimited(open, FAN_OUT, (thingName) => s.execute('jobs.cancel-execution-for-job', { thingName, jobId, force }));
+    const open = [...executionsOfJob(jobId)].filter(([, e]) => e.status === 'QUEUED' || (force && e.status === 'IN_PROGRESS')).map(([thingName]) => ({ thingName, jobId, force }));
+    await eachThing(s, 'jobs.cancel-execution-for-job', open);
   };
 
   /** DeleteJob's second and last steps: every execution goes (and a rollout's things), then the job. */
   const removeJob = async (s: StateStore<JobsValue>, jobId: string) => {
-    await eachLimited([...executionsOfJob(jobId).keys()], FAN_OUT, (thingName) => s.execute('jobs.delete-execution-for-job', { thingName, jobId }));
+    await eachThing(s, 'jobs.delete-execution-for-job', [...executionsOfJob(jobId).keys()].map((thingName) => ({ thingName, jobId })));
     const rollout = (s.get(jobKey(jobId)) as JobRecord | undefined)?.rollout;
     if (rollout) await rollouts.forget(jobId, rollout.total);
     await s.execute('jobs.remove', { jobId });
@@ -385,12 +420,13 @@ export function createJobsService(config: JobsConfig, deps: JobsServiceDeps): Jo
         await s.execute('jobs.delete-execution', input);
       },
       deviceDocument: (jobId) => deviceDocument(s, jobId),
+      stats: () => s.stats(),
       documentFromSource: (source) => readDocumentSource(source, deps.readObject),
       eventConfigurations: () => eventConfigurations(s),
       updateEventConfigurations: (enabled) => s.execute('jobs.update-event-configurations', { enabled }),
       async associateTargets(input, thingNames) {
         const job = await s.execute<AssociateTargetsInput, JobRecord>('jobs.associate-targets', input);
-        await eachLimited(new Set(thingNames), FAN_OUT, (thingName) => s.execute('jobs.queue-execution', { thingName, jobId: input.jobId, requeueRemoved: true }));
+        await eachThing(s, 'jobs.queue-execution', mapped(thingNames, (thingName) => ({ thingName, jobId: input.jobId, requeueRemoved: true })));
         return job;
       },
       followMembership(membership) {
