@@ -14,7 +14,7 @@ import {
 import { IoTJobsDataPlaneClient, UpdateJobExecutionCommand, type JobExecutionStatus } from '@aws-sdk/client-iot-jobs-data-plane';
 import { Command } from 'commander';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { runCommand, startTestPlatform, type TestPlatform } from '../testing.js';
+import { runCommand, runKiot, startTestPlatform, type TestPlatform } from '../testing.js';
 import { progressBar, register } from './jobs.js';
 import type { CliIo } from './sql.js';
 
@@ -223,13 +223,41 @@ test('bad input is one line naming the flag, and exit code 2', async () => {
   expect((await iot.send(new DescribeJobCommand({ jobId: 'fw-1' }))).job!.status).toBe('IN_PROGRESS');
 });
 
-test('a kiot that does not answer is exit code 1', async () => {
+/** `kiot jobs ...args` with its own io: another endpoint than the test kiot's, or a stdout that is a TTY. */
+async function runJobs(args: string[], options: { endpoint?: string; tty?: boolean } = {}): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+  let stdout = '';
   let stderr = '';
   let exitCode = 0;
-  const io: CliIo = { stdin: Readable.from(['']), stdout: new PassThrough(), stderr: new PassThrough().on('data', (d: Buffer) => (stderr += d.toString())), setExitCode: (c) => (exitCode = c) };
+  const out = Object.assign(new PassThrough().on('data', (d: Buffer) => (stdout += d.toString())), { isTTY: options.tty ?? false });
+  const io: CliIo = { stdin: Readable.from(['']), stdout: out, stderr: new PassThrough().on('data', (d: Buffer) => (stderr += d.toString())), setExitCode: (c) => (exitCode = c) };
   const program = new Command('kiot').exitOverride();
   register(program, io);
-  await program.parseAsync(['node', 'kiot', 'jobs', 'describe', 'fw-1', '--endpoint', 'http://127.0.0.1:1', '--data-dir', join(kiot.dir, 'data')]);
+  await program.parseAsync(['node', 'kiot', 'jobs', ...args, '--endpoint', options.endpoint ?? kiot.http(), '--data-dir', join(kiot.dir, 'data')]);
+  return { stdout, stderr, exitCode };
+}
+
+test('on a TTY, describe --watch redraws the bar in place', async () => {
+  expect((await kiotJobs('create', 'watch-3', '--thing', 'pump-4', '--document', '{"op":"watch"}')).exitCode).toBe(0);
+  const watching = runJobs(['describe', 'watch-3', '--watch', '--interval', '0.1'], { tty: true });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await report('pump-4', 'watch-3', 'REJECTED');
+  const { stdout, exitCode } = await watching;
+  expect(exitCode).toBe(0);
+  expect(stdout).toMatch(/^watch-3 {2}IN_PROGRESS[^\n]*\ntargets: pump-4\n\r\x1b\[K\[░{20}\] 0\/1 done {2}QUEUED 1\r\x1b\[K\[█{20}\] 1\/1 done {2}REJECTED 1\nwatch-3 COMPLETED\n$/);
+});
+
+test('kiot jobs describe --watch stops at Ctrl-C (SIGINT), exit code 0', async () => {
+  expect((await kiotJobs('create', 'watch-4', '--thing', 'pump-5', '--document', '{"op":"watch"}')).exitCode).toBe(0);
+  const watcher = runKiot(['jobs', 'describe', 'watch-4', '--watch', '--interval', '0.2', '--endpoint', kiot.http(), '--data-dir', join(kiot.dir, 'data')]);
+  await expect.poll(() => watcher.stdout, { timeout: 20_000 }).toContain('[░░░░░░░░░░░░░░░░░░░░] 0/1 done  QUEUED 1');
+  watcher.child.kill('SIGINT');
+  expect(await watcher.exited).toBe(0);
+  expect(watcher.stdout.at(-1)).toBe('stopped watching watch-4 (still IN_PROGRESS)');
+  expect(watcher.stderr()).toBe('');
+}, 30_000);
+
+test('a kiot that does not answer is exit code 1', async () => {
+  const { stderr, exitCode } = await runJobs(['describe', 'fw-1'], { endpoint: 'http://127.0.0.1:1' });
   expect(exitCode).toBe(1);
   expect(stderr).toMatch(/^kiot jobs describe: cannot reach http:\/\/127\.0\.0\.1:1: \S[^\n]*\n$/);
 });

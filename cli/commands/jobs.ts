@@ -465,8 +465,7 @@ export function register(program: Command, io: CliIo = processIo): void {
     for (;;) {
       const line = options.json ? JSON.stringify({ jobId, status: job['status'], jobProcessDetails: job['jobProcessDetails'] }) : progressBar(job['jobProcessDetails']);
       // On a terminal the line is redrawn in place; elsewhere (a pipe, a log) one line per change.
-      if (tty && !options.json) io.stdout.write(`\r\x1b[K${line}`);
-      else if (line !== last) io.stdout.write(`${line}\n`);
+      if (line !== last) io.stdout.write(tty && !options.json ? `\r\x1b[K${line}` : `${line}\n`);
       last = line;
       if (job['status'] !== 'IN_PROGRESS' || signal.aborted) break;
       await sleep(intervalMs, signal);
