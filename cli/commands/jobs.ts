@@ -223,7 +223,7 @@ function retryCriterion(value: string): Record<string, unknown> {
  * CreateJob's configs from the flags, checked as kiot will check them (the jobs service's
  * `*Problem` functions), so that a bad number is said before anything is called.
  */
-export function createConfigs(options: CreateOptions): Record<string, unknown> {
+function createConfigs(options: CreateOptions): Record<string, unknown> {
   const configs: Record<string, unknown> = {};
   if (options.targetSelection !== 'SNAPSHOT' && options.targetSelection !== 'CONTINUOUS') {
     throw new BadInput('--target-selection', `must be SNAPSHOT or CONTINUOUS, received ${JSON.stringify(options.targetSelection)}`);
