@@ -4,16 +4,18 @@
  * few records per append) and starts the rollout in the job's record (`jobs.begin-rollout`);
  * from then on the job's owner releases what the rate allows (`jobs.rollout-step`; a job with
  * no rate releases everything at once), and the process that asked queues the released things
- * one chunk at a time (64 commands in flight) and records each chunk as queued
+ * one chunk at a time (in batches per partition: service.ts `eachThing`) and records each chunk as queued
  * (`jobs.rollout-queued`). A job with no rate is driven to the end inside CreateJob; one with a
  * rate gets its first window there and the rest from the service's timer loop. Once every
  * thing is queued the chunk records are deleted.
  *
- * Any process may drive any rollout: steps run on the job's owner one at a time, so a window is
- * released once, and queuing a thing twice is answered with the execution already there. A
- * process that stops between a step and its `rollout-queued` (a crash inside CreateJob too)
- * leaves `queued < released`: the timer loop of any process running the service, after a
- * restart too, queues those things again, and the rollout goes on from the job's record.
+ * Any process may drive any rollout, one at a time: steps run on the job's owner one at a time,
+ * so a window is released once, and the step hands the released range to the process that asked
+ * (its `driver` id, held while it makes progress: commands.ts); queuing a thing twice is
+ * answered with the execution already there. A process that stops between a step and its
+ * `rollout-queued` (a crash inside CreateJob too) leaves `queued < released`: once its hold has
+ * passed, the timer loop of any process running the service, after a restart too, queues those
+ * things again, and the rollout goes on from the job's record.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger, StateStore } from '../core/index.js';
