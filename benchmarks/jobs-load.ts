@@ -79,6 +79,11 @@ export interface JobCreated {
   readonly listMs: number;
 }
 
+/** Sent as soon as CreateJob answered, before the checks, so that kiot's process can read its CPU time over the call. */
+export interface JobAnswered {
+  readonly type: 'answered';
+}
+
 export interface CollectRequest {
   readonly type: 'collect';
   readonly timeoutMs: number;
@@ -117,7 +122,7 @@ export interface MemoryResult {
 }
 
 export type LoadRequest = ConnectRequest | ArmRequest | CreateJobRequest | CollectRequest | DisconnectRequest;
-export type LoadReply = Connected | Armed | JobCreated | Notified | Disconnected | MemoryProgress | MemoryResult | { readonly type: 'error'; readonly message: string };
+export type LoadReply = Connected | Armed | JobAnswered | JobCreated | Notified | Disconnected | MemoryProgress | MemoryResult | { readonly type: 'error'; readonly message: string };
 
 /** SUBSCRIBE packets carry at most this many filters (the gateway's limit, AWS IoT's 8). */
 const FILTERS_PER_SUBSCRIBE = 8;
@@ -216,6 +221,7 @@ async function createJob(req: CreateJobRequest): Promise<JobCreated> {
     const startedAt = now();
     await iot.send(new CreateJobCommand({ jobId: req.jobId, targets: [req.groupArn], document: req.document, targetSelection: 'SNAPSHOT', description: 'bench: firmware 2.4.1 to the fleet' }));
     const answeredAt = now();
+    replyToParent<LoadReply>({ type: 'answered' });
     const described = await iot.send(new DescribeJobCommand({ jobId: req.jobId }));
     const details = described.job?.jobProcessDetails;
     const listStarted = performance.now();

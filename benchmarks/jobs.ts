@@ -16,8 +16,18 @@
  * The fleet runs in a child process (`jobs-load.ts`): 8 mqtt.js clients (MQTT 3.1.1, QoS 1),
  * each subscribed to `$aws/things/<thing>/jobs/notify` of its 12,500 things, one filter per
  * thing, so each notify is delivered once and the gateway matches against 100,000 distinct
- * filters. Two runs over the same things and subscribers, each checked before its rate prints:
+ * filters. Three runs over the same things and subscribers, in this order, each checked before
+ * its rate prints:
  *
+ * - gateway floor: this process appends, per thing, the `notify` and `notify-next` the jobs
+ *   service would publish (same topics, shapes and sizes, the job document in notify-next)
+ *   straight onto `iot.ingress`, one append per thing as each command's appends go, 64 in
+ *   flight: what delivering the job's messages costs with no state behind them.
+ * - state floor: this process runs, on a StateStore of its own over a topic with the jobs
+ *   topic's partitions (4, compacted, same log), one trivial command per thing with the same
+ *   fan-out (64 in flight, as jobs/service.ts `FAN_OUT`), not pipelined (as the jobs store): it
+ *   writes a record shaped like the jobs service's thing record (one QUEUED execution,
+ *   compare-and-set on the key's revision) and appends the same notify and notify-next.
  * - jobs: the child calls CreateJob on the group (`@aws-sdk/client-iot`, no rollout config, so
  *   every execution is queued before CreateJob answers: api/routes/jobs.ts resolves the group
  *   from the registry, the jobs service stores the things as rollout chunks and queues one
@@ -25,22 +35,17 @@
  *   appending `notify` and `notify-next` to `iot.ingress`). Executions created/s = 100,000 /
  *   the time from sending CreateJob to its answer; checked by DescribeJob (100,000 queued, no
  *   processingTargets) and every page of ListJobExecutionsForJob (100,000 QUEUED).
- * - floor: this process runs, on a StateStore of its own over a topic with the jobs topic's
- *   partitions (4, compacted, same log), one trivial command per thing with the same fan-out
- *   (64 in flight, as jobs/service.ts `FAN_OUT`), not pipelined (as the jobs store): it writes a
- *   record shaped like the jobs service's thing record (one QUEUED execution, compare-and-set
- *   on the key's revision) and appends a `notify` and a `notify-next` of the same shapes and
- *   sizes (the job document in notify-next) on the same topics. What the jobs path adds over
- *   it is the jobs logic: the API call and target resolution, the job record and rollout
- *   records, the execution state machine, the notifications' diff of the pending lists, the
- *   jobs events watcher, the index by job.
  *
- * For each run, notify delivered/s = the notifies the fleet received for that job / the time
- * from the run's start (CreateJob sent, or the first floor command) until the last one arrived
- * (the processes share a clock, jobs-load.ts). Every thing must get a notify listing the run's
- * job as QUEUED (execution 1), and nothing else may arrive. The floor runs first: both runs
- * leave 100,000 records behind, and the jobs run sees a thing record per thing only in its own
- * store. One run each (a second job would double every thing's pending list).
+ * Executions created/s is compared with the state floor's records/s: what the jobs path adds
+ * over the state base is the jobs logic (the API call and target resolution, the job and
+ * rollout records, the execution state machine, the notifications' diff of pending lists, the
+ * events watcher, the index by job). Notify delivered/s = the notifies the fleet received for
+ * the run's job / the time from the run's start (CreateJob sent, or the first append or
+ * command) until the last one arrived (the processes share a clock, jobs-load.ts); the jobs
+ * figure is compared with the gateway floor's (and the state floor's). Every thing must get a
+ * notify listing the run's job as QUEUED (execution 1), and nothing else may arrive. One run
+ * each: a second job would double every thing's pending list. kiot's CPU over each run is
+ * printed (the floors' include this process driving them).
  *
  * Memory. A fresh child (`--expose-gc`) runs the jobs service on its own EmbeddedLog and queues
  * one job on 100,000 things through `Jobs.createJob`; heap and RSS growth across it, after a
@@ -127,6 +132,15 @@ const seconds = (ms: number) => Math.floor(ms / 1000);
 const publication = (thingName: string, topic: string, body: object, at: number): AppendRecord =>
   envelopeRecord(createEnvelope({ topic, payload: Buffer.from(JSON.stringify(body)), qos: 1, thingName, receivedAt: at }));
 
+/** The notify and notify-next the jobs service publishes when a thing's first execution is queued (jobs/mqtt.ts), same shapes and sizes. */
+function notifications(thingName: string, jobId: string, executionNumber: number, at: number): AppendRecord[] {
+  const t = seconds(at);
+  const summary = { jobId, queuedAt: t, lastUpdatedAt: t, versionNumber: 1, executionNumber };
+  const base = `$aws/things/${thingName}/jobs`;
+  const execution = { jobId, thingName, jobDocument: JSON.parse(JOB_DOCUMENT) as unknown, status: 'QUEUED', queuedAt: t, lastUpdatedAt: t, versionNumber: 1, executionNumber };
+  return [publication(thingName, `${base}/notify`, { timestamp: t, jobs: { QUEUED: [summary] } }, at), publication(thingName, `${base}/notify-next`, { timestamp: t, execution }, at)];
+}
+
 /** Queues `jobId` on one thing: its record, and the notify and notify-next the jobs service would publish. */
 const floorQueue: CommandDefinition<FloorThing, { thingName: string; jobId: string }, FloorExecution> = {
   name: 'bench.floor-queue',
@@ -139,15 +153,7 @@ const floorQueue: CommandDefinition<FloorThing, { thingName: string; jobId: stri
     const executionNumber = before?.nextExecutionNumber ?? 1;
     const exec: FloorExecution = { jobId: input.jobId, status: 'QUEUED', versionNumber: 1, executionNumber, queuedAt: ctx.now, lastUpdatedAt: ctx.now };
     const after: FloorThing = { kind: 'thing', thingName: input.thingName, nextExecutionNumber: executionNumber + 1, executions: { ...before?.executions, [input.jobId]: exec } };
-    const t = seconds(ctx.now);
-    const summary = { jobId: exec.jobId, queuedAt: t, lastUpdatedAt: t, versionNumber: 1, executionNumber };
-    const base = `$aws/things/${input.thingName}/jobs`;
-    const execution = { jobId: exec.jobId, thingName: input.thingName, jobDocument: JSON.parse(JOB_DOCUMENT) as unknown, status: 'QUEUED', queuedAt: t, lastUpdatedAt: t, versionNumber: 1, executionNumber };
-    return {
-      writes: [{ key, value: after, ifRevision: state.revision(key) }],
-      result: exec,
-      appends: [{ topic: TOPICS.ingress, records: [publication(input.thingName, `${base}/notify`, { timestamp: t, jobs: { QUEUED: [summary] } }, ctx.now), publication(input.thingName, `${base}/notify-next`, { timestamp: t, execution }, ctx.now)] }],
-    };
+    return { writes: [{ key, value: after, ifRevision: state.revision(key) }], result: exec, appends: [{ topic: TOPICS.ingress, records: notifications(input.thingName, input.jobId, executionNumber, ctx.now) }] };
   },
 };
 
@@ -213,6 +219,8 @@ interface RunFigures {
   readonly createMs: number;
 }
 
+const cores = (used: NodeJS.CpuUsage, ms: number) => ((used.user + used.system) / 1000 / ms).toFixed(2);
+
 function figures(startedAt: number, doneAt: number, notified: Notified): RunFigures {
   return { executionsPerSec: THINGS / ((doneAt - startedAt) / 1000), notifiesPerSec: notified.notifies / ((notified.lastAt - startedAt) / 1000), notified, createMs: doneAt - startedAt };
 }
@@ -226,9 +234,11 @@ async function floorRun(platform: Platform, load: LoadChild, progress: (line: st
     await eachLimited(Array.from({ length: 500 }, (_, i) => `warm-${i}`), FAN_OUT, (thingName) => store.execute('bench.floor-queue', { thingName, jobId: 'warm' }));
     load.send({ type: 'arm', jobId });
     await expect(load, 'armed');
+    const cpu = process.cpuUsage();
     const startedAt = now();
     await eachLimited(things, FAN_OUT, (thingName) => store.execute('bench.floor-queue', { thingName, jobId }));
     const doneAt = now();
+    const used = process.cpuUsage(cpu);
     load.send({ type: 'collect', timeoutMs: NOTIFY_TIMEOUT_MS });
     const notified = await expect(load, 'notified');
     // Every record is there as the command wrote it.
@@ -239,12 +249,36 @@ async function floorRun(platform: Platform, load: LoadChild, progress: (line: st
     const f = figures(startedAt, doneAt, notified);
     progress(
       `floor: ${fmt(THINGS)} records in ${(f.createMs / 1000).toFixed(2)} s = ${fmt(f.executionsPerSec)}/s; ${fmt(notified.notifies)} notifies to ${fmt(notified.things)} things, ` +
-        `last ${((notified.lastAt - startedAt) / 1000).toFixed(2)} s after the start = ${fmt(f.notifiesPerSec)}/s (first after ${fmt(notified.firstAt - startedAt)} ms)`,
+        `last ${((notified.lastAt - startedAt) / 1000).toFixed(2)} s after the start = ${fmt(f.notifiesPerSec)}/s (first after ${fmt(notified.firstAt - startedAt)} ms); kiot's process used ${cores(used, f.createMs)} cores`,
     );
     return f;
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The gateway's floor: the same notify and notify-next per thing appended straight onto
+ * iot.ingress, one append per thing (as each command's appends go), 64 in flight; no state.
+ */
+async function gatewayRun(platform: Platform, load: LoadChild, progress: (line: string) => void): Promise<RunFigures> {
+  const jobId = 'gateway-fw-2_4_1';
+  const things = Array.from({ length: THINGS }, (_, i) => `${PREFIX}-${i}`);
+  load.send({ type: 'arm', jobId });
+  await expect(load, 'armed');
+  const cpu = process.cpuUsage();
+  const startedAt = now();
+  await eachLimited(things, FAN_OUT, (thingName) => platform.log.append(TOPICS.ingress, notifications(thingName, jobId, 1, Date.now())));
+  const doneAt = now();
+  const used = process.cpuUsage(cpu);
+  load.send({ type: 'collect', timeoutMs: NOTIFY_TIMEOUT_MS });
+  const notified = await expect(load, 'notified');
+  const f = figures(startedAt, doneAt, notified);
+  progress(
+    `gateway floor: ${fmt(THINGS)} appends of notify + notify-next in ${(f.createMs / 1000).toFixed(2)} s (kiot's process used ${cores(used, f.createMs)} cores); ${fmt(notified.notifies)} notifies to ${fmt(notified.things)} things, ` +
+      `last ${((notified.lastAt - startedAt) / 1000).toFixed(2)} s after the first append = ${fmt(f.notifiesPerSec)}/s (first after ${fmt(notified.firstAt - startedAt)} ms)`,
+  );
+  return f;
 }
 
 async function jobsRun(dir: string, platform: Platform, load: LoadChild, groupArn: string, progress: (line: string) => void): Promise<RunFigures> {
@@ -253,8 +287,9 @@ async function jobsRun(dir: string, platform: Platform, load: LoadChild, groupAr
   await expect(load, 'armed');
   const cpu = process.cpuUsage();
   load.send({ type: 'create-job', endpoint: `http://127.0.0.1:${platform.listeners.get('http')}`, credentialsFile: join(dir, 'data', 'credentials'), jobId, groupArn, document: JOB_DOCUMENT });
-  const created: JobCreated = await expect(load, 'created');
+  await expect(load, 'answered');
   const used = process.cpuUsage(cpu);
+  const created: JobCreated = await expect(load, 'created');
   if (created.queued !== THINGS || created.processingTargets !== 0) throw new Error(`jobs benchmark: DescribeJob after CreateJob: ${created.queued} queued, ${created.processingTargets} targets processing; expected ${THINGS} and 0`);
   if (created.listed !== THINGS) throw new Error(`jobs benchmark: ListJobExecutionsForJob listed ${created.listed} executions, expected ${THINGS}`);
   load.send({ type: 'collect', timeoutMs: NOTIFY_TIMEOUT_MS });
@@ -264,7 +299,7 @@ async function jobsRun(dir: string, platform: Platform, load: LoadChild, groupAr
     `jobs: CreateJob on ${GROUP} answered after ${(f.createMs / 1000).toFixed(2)} s = ${fmt(f.executionsPerSec)} executions/s; ${fmt(notified.notifies)} notifies to ${fmt(notified.things)} things, ` +
       `last ${((notified.lastAt - created.startedAt) / 1000).toFixed(2)} s after CreateJob was sent = ${fmt(f.notifiesPerSec)}/s (first after ${fmt(notified.firstAt - created.startedAt)} ms); ` +
       `DescribeJob ${fmt(created.queued)} queued, ListJobExecutionsForJob ${fmt(created.listed)} QUEUED (${(created.listMs / 1000).toFixed(1)} s to list); ` +
-      `kiot's process used ${((used.user + used.system) / 1000 / (created.answeredAt - created.startedAt)).toFixed(2)} cores until the answer and the listing`,
+      `kiot's process used ${cores(used, f.createMs)} cores until the answer`,
   );
   return f;
 }
@@ -280,18 +315,23 @@ async function throughput(progress: (line: string) => void): Promise<BenchResult
     load.send({ type: 'connect', url: `mqtt://127.0.0.1:${platform.listeners.get('mqtt')}`, prefix: PREFIX, things: THINGS, clients: CLIENTS });
     const connected = await expect(load, 'connected');
     progress(`setup: ${CLIENTS} clients subscribed to the notify topic of ${fmt(THINGS / CLIENTS)} things each (${(connected.setupMs / 1000).toFixed(1)} s); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    const gateway = await gatewayRun(platform, load, progress);
     const floor = await floorRun(platform, load, progress);
     const jobs = await jobsRun(dir, platform, load, groupArn, progress);
     progress(`load average after the runs: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     load.send({ type: 'disconnect' });
     await expect(load, 'disconnected');
     const floorCreate = `jobs floor: ${fmt(THINGS)} one-record state commands (${FAN_OUT} in flight, notify + notify-next appended), records/s`;
-    const floorNotify = `jobs floor: those commands' notifies delivered to ${CLIENTS} subscribers of ${fmt(THINGS)} topics, msgs/s`;
+    const floorNotify = `jobs floor: those commands' notifies delivered, msgs/s`;
+    const gatewayNotify = `jobs gateway floor: notify + notify-next appended to iot.ingress (${FAN_OUT} in flight), notifies delivered to ${CLIENTS} subscribers of ${fmt(THINGS)} topics, msgs/s`;
+    const jobsNotify = `jobs: that job's notify delivered/s, CreateJob sent to last notify (no target set)`;
     return [
       { name: floorCreate, messagesPerSec: floor.executionsPerSec },
       { name: `jobs: CreateJob on a group of ${fmt(THINGS)} things, executions created/s (no target set)`, messagesPerSec: jobs.executionsPerSec, baseline: floorCreate, ratio: jobs.executionsPerSec / floor.executionsPerSec },
-      { name: floorNotify, messagesPerSec: floor.notifiesPerSec },
-      { name: `jobs: that job's notify delivered/s, CreateJob sent to last notify (no target set)`, messagesPerSec: jobs.notifiesPerSec, baseline: floorNotify, ratio: jobs.notifiesPerSec / floor.notifiesPerSec },
+      { name: gatewayNotify, messagesPerSec: gateway.notifiesPerSec },
+      { name: floorNotify, messagesPerSec: floor.notifiesPerSec, baseline: gatewayNotify, ratio: floor.notifiesPerSec / gateway.notifiesPerSec },
+      { name: jobsNotify, messagesPerSec: jobs.notifiesPerSec, baseline: gatewayNotify, ratio: jobs.notifiesPerSec / gateway.notifiesPerSec },
+      { name: `${jobsNotify}, vs the floor's`, messagesPerSec: jobs.notifiesPerSec, baseline: floorNotify, ratio: jobs.notifiesPerSec / floor.notifiesPerSec },
     ];
   } finally {
     iot.destroy();
