@@ -16,17 +16,19 @@
  * The fleet runs in a child process (`jobs-load.ts`): 8 mqtt.js clients (MQTT 3.1.1, QoS 1),
  * each subscribed to `$aws/things/<thing>/jobs/notify` of its 12,500 things, one filter per
  * thing, so each notify is delivered once and the gateway matches against 100,000 distinct
- * filters. Three runs over the same things and subscribers, in this order, each checked before
- * its rate prints:
+ * filters. Three kinds of run over the same things and subscribers, each checked before its rate
+ * prints, in the order gateway floor, state floor, jobs, state floor, gateway floor: each floor's
+ * figure is the mean of its run before and its run after the jobs run (the machine's other work
+ * moves one run's figure by a third or more; bracketing the jobs run cancels a drift):
  *
  * - gateway floor: this process appends, per thing, the `notify` and `notify-next` the jobs
  *   service would publish (same topics, shapes and sizes, the job document in notify-next)
  *   straight onto `iot.ingress`, one append per thing as each command's appends go, 64 in
  *   flight: what delivering the job's messages costs with no state behind them.
- * - state floor: this process runs, on a StateStore of its own over a topic with the jobs
- *   topic's partitions (4, compacted, same log), one trivial command per thing with the same
- *   fan-out (64 in flight, as jobs/service.ts `FAN_OUT`), not pipelined (as the jobs store): it
- *   writes a record shaped like the jobs service's thing record (one QUEUED execution,
+ * - state floor: this process runs, on a StateStore of its own over a new topic with the jobs
+ *   topic's partitions (4, compacted, same log; one topic per run), one trivial command per
+ *   thing with the same fan-out (64 in flight, as jobs/service.ts `FAN_OUT`), not pipelined
+ *   (as the jobs store): it writes a record shaped like the jobs service's thing record (one QUEUED execution,
  *   compare-and-set on the key's revision) and appends the same notify and notify-next.
  * - jobs: the child calls CreateJob on the group (`@aws-sdk/client-iot`, no rollout config, so
  *   every execution is queued before CreateJob answers: api/routes/jobs.ts resolves the group
@@ -43,8 +45,8 @@
  * the run's job / the time from the run's start (CreateJob sent, or the first append or
  * command) until the last one arrived (the processes share a clock, jobs-load.ts); the jobs
  * figure is compared with the gateway floor's (and the state floor's). Every thing must get a
- * notify listing the run's job as QUEUED (execution 1), and nothing else may arrive. One run
- * each: a second job would double every thing's pending list. kiot's CPU over each run is
+ * notify listing the run's job as QUEUED (execution 1), and nothing else may arrive. One jobs
+ * run: a second job would double every thing's pending list. kiot's CPU over each run is
  * printed (the floors' include this process driving them).
  *
  * Memory. A fresh child (`--expose-gc`) runs the jobs service on its own EmbeddedLog and queues
@@ -125,8 +127,8 @@ const floorSchema: z.ZodType<FloorThing> = z.object({
   ),
 });
 const floorCodec = jsonCodec<FloorThing>({ name: 'bench floor thing', version: 1, schema: floorSchema });
-/** The jobs topic's partitions and compaction, under another name. */
-const FLOOR_TOPIC = { ...TOPIC_SPECS.jobs, name: 'bench.jobs-floor' };
+/** The jobs topic's partitions and compaction, under another name (one per floor run, so each starts empty as iot.jobs does). */
+const floorTopic = (run: number) => ({ ...TOPIC_SPECS.jobs, name: `bench.jobs-floor-${run}` });
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
 const publication = (thingName: string, topic: string, body: object, at: number): AppendRecord =>
@@ -219,16 +221,21 @@ interface RunFigures {
   readonly createMs: number;
 }
 
+const mean = (a: RunFigures, b: RunFigures): Pick<RunFigures, 'executionsPerSec' | 'notifiesPerSec'> => ({
+  executionsPerSec: (a.executionsPerSec + b.executionsPerSec) / 2,
+  notifiesPerSec: (a.notifiesPerSec + b.notifiesPerSec) / 2,
+});
+
 const cores = (used: NodeJS.CpuUsage, ms: number) => ((used.user + used.system) / 1000 / ms).toFixed(2);
 
 function figures(startedAt: number, doneAt: number, notified: Notified): RunFigures {
   return { executionsPerSec: THINGS / ((doneAt - startedAt) / 1000), notifiesPerSec: notified.notifies / ((notified.lastAt - startedAt) / 1000), notified, createMs: doneAt - startedAt };
 }
 
-async function floorRun(platform: Platform, load: LoadChild, progress: (line: string) => void): Promise<RunFigures> {
-  const store = await StateStore.open<FloorThing>({ log: platform.log, logger: silentLogger(), topic: FLOOR_TOPIC, codec: floorCodec, commands: [floorQueue] });
+async function floorRun(run: number, platform: Platform, load: LoadChild, progress: (line: string) => void): Promise<RunFigures> {
+  const store = await StateStore.open<FloorThing>({ log: platform.log, logger: silentLogger(), topic: floorTopic(run), codec: floorCodec, commands: [floorQueue] });
   try {
-    const jobId = 'floor-fw-2_4_1';
+    const jobId = `floor-${run}-fw-2_4_1`;
     const things = Array.from({ length: THINGS }, (_, i) => `${PREFIX}-${i}`);
     // Warm the command path on things outside the fleet (nobody subscribes to their topics).
     await eachLimited(Array.from({ length: 500 }, (_, i) => `warm-${i}`), FAN_OUT, (thingName) => store.execute('bench.floor-queue', { thingName, jobId: 'warm' }));
@@ -248,7 +255,7 @@ async function floorRun(platform: Platform, load: LoadChild, progress: (line: st
     }
     const f = figures(startedAt, doneAt, notified);
     progress(
-      `state floor: ${fmt(THINGS)} records in ${(f.createMs / 1000).toFixed(2)} s = ${fmt(f.executionsPerSec)}/s; ${fmt(notified.notifies)} notifies to ${fmt(notified.things)} things, ` +
+      `state floor ${run}: ${fmt(THINGS)} records in ${(f.createMs / 1000).toFixed(2)} s = ${fmt(f.executionsPerSec)}/s; ${fmt(notified.notifies)} notifies to ${fmt(notified.things)} things, ` +
         `last ${((notified.lastAt - startedAt) / 1000).toFixed(2)} s after the start = ${fmt(f.notifiesPerSec)}/s (first after ${fmt(notified.firstAt - startedAt)} ms); kiot's process used ${cores(used, f.createMs)} cores`,
     );
     return f;
@@ -261,8 +268,8 @@ async function floorRun(platform: Platform, load: LoadChild, progress: (line: st
  * The gateway's floor: the same notify and notify-next per thing appended straight onto
  * iot.ingress, one append per thing (as each command's appends go), 64 in flight; no state.
  */
-async function gatewayRun(platform: Platform, load: LoadChild, progress: (line: string) => void): Promise<RunFigures> {
-  const jobId = 'gateway-fw-2_4_1';
+async function gatewayRun(run: number, platform: Platform, load: LoadChild, progress: (line: string) => void): Promise<RunFigures> {
+  const jobId = `gateway-${run}-fw-2_4_1`;
   const things = Array.from({ length: THINGS }, (_, i) => `${PREFIX}-${i}`);
   load.send({ type: 'arm', jobId });
   await expect(load, 'armed');
@@ -275,7 +282,7 @@ async function gatewayRun(platform: Platform, load: LoadChild, progress: (line: 
   const notified = await expect(load, 'notified');
   const f = figures(startedAt, doneAt, notified);
   progress(
-    `gateway floor: ${fmt(THINGS)} appends of notify + notify-next in ${(f.createMs / 1000).toFixed(2)} s (kiot's process used ${cores(used, f.createMs)} cores); ${fmt(notified.notifies)} notifies to ${fmt(notified.things)} things, ` +
+    `gateway floor ${run}: ${fmt(THINGS)} appends of notify + notify-next in ${(f.createMs / 1000).toFixed(2)} s (kiot's process used ${cores(used, f.createMs)} cores); ${fmt(notified.notifies)} notifies to ${fmt(notified.things)} things, ` +
       `last ${((notified.lastAt - startedAt) / 1000).toFixed(2)} s after the first append = ${fmt(f.notifiesPerSec)}/s (first after ${fmt(notified.firstAt - startedAt)} ms)`,
   );
   return f;
@@ -315,15 +322,21 @@ async function throughput(progress: (line: string) => void): Promise<BenchResult
     load.send({ type: 'connect', url: `mqtt://127.0.0.1:${platform.listeners.get('mqtt')}`, prefix: PREFIX, things: THINGS, clients: CLIENTS });
     const connected = await expect(load, 'connected');
     progress(`setup: ${CLIENTS} clients subscribed to the notify topic of ${fmt(THINGS / CLIENTS)} things each (${(connected.setupMs / 1000).toFixed(1)} s); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    const gateway = await gatewayRun(platform, load, progress);
-    const floor = await floorRun(platform, load, progress);
+    // Each floor runs before and after the jobs run, and the baseline is their mean: on a machine
+    // shared with other work, one run of each in turn measured the load as much as the code.
+    const gateway1 = await gatewayRun(1, platform, load, progress);
+    const floor1 = await floorRun(1, platform, load, progress);
     const jobs = await jobsRun(dir, platform, load, groupArn, progress);
+    const floor2 = await floorRun(2, platform, load, progress);
+    const gateway2 = await gatewayRun(2, platform, load, progress);
+    const floor = mean(floor1, floor2);
+    const gateway = mean(gateway1, gateway2);
     progress(`load average after the runs: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     load.send({ type: 'disconnect' });
     await expect(load, 'disconnected');
-    const floorCreate = `jobs state floor: one command per thing (record, notify, notify-next), ${FAN_OUT} in flight, /s`;
-    const floorNotify = 'jobs state floor: its notifies delivered/s';
-    const gatewayNotify = `jobs gateway floor: notify + notify-next appended, ${FAN_OUT} in flight, notifies delivered/s`;
+    const floorCreate = `jobs state floor: one command per thing (record, notify, notify-next), ${FAN_OUT} in flight, /s (mean of 2)`;
+    const floorNotify = 'jobs state floor: its notifies delivered/s (mean of 2)';
+    const gatewayNotify = `jobs gateway floor: notify + notify-next appended, ${FAN_OUT} in flight, notifies delivered/s (mean of 2)`;
     const jobsNotify = "jobs: that job's notifies delivered/s (no target set)";
     return [
       { name: floorCreate, messagesPerSec: floor.executionsPerSec },
