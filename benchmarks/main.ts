@@ -12,6 +12,7 @@ import { e2eBenchmark } from './e2e.js';
 import { actionsBenchmark } from './actions.js';
 import { customAuthBenchmark } from './custom-auth.js';
 import { provisioningBenchmark } from './provisioning.js';
+import { jobsBenchmark } from './jobs.js';
 
 /** Benchmark groups as `npm run bench -- <group>` names them; no name runs them all. */
 const GROUPS: Record<string, readonly Benchmark[]> = {
@@ -27,6 +28,8 @@ const GROUPS: Record<string, readonly Benchmark[]> = {
   // Issue 15's devices: fleet provisioning by claim, then connects through a custom authorizer.
   provisioning: [provisioningBenchmark, customAuthBenchmark],
   'custom-auth': [customAuthBenchmark],
+  // Issue 14, point 6: one job on a group of 100,000 things.
+  jobs: [jobsBenchmark],
 };
 
 async function main(): Promise<void> {
