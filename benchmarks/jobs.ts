@@ -23,18 +23,19 @@
  *
  * - gateway floor: this process appends, per thing, the `notify` and `notify-next` the jobs
  *   service would publish (same topics, shapes and sizes, the job document in notify-next)
- *   straight onto `iot.ingress`, one append per thing as each command's appends go, 64 in
- *   flight: what delivering the job's messages costs with no state behind them.
+ *   straight onto `iot.ingress`, one append per batch of things as each batch command's appends
+ *   go (batches as below): what delivering the job's messages costs with no state behind them.
  * - state floor: this process runs, on a StateStore of its own over a new topic with the jobs
  *   topic's partitions (4, compacted, same log; one topic per run), one trivial command per
- *   thing with the same fan-out (64 in flight, as jobs/service.ts `FAN_OUT`), not pipelined
- *   (as the jobs store): it writes a record shaped like the jobs service's thing record (one QUEUED execution,
- *   compare-and-set on the key's revision) and appends the same notify and notify-next.
+ *   batch of up to 100 things of one partition, 8 in flight (as jobs/service.ts `eachThing`
+ *   fans out), not pipelined (as the jobs store): per thing it writes a record shaped like the
+ *   jobs service's thing record (one QUEUED execution, compare-and-set on the key's revision)
+ *   and appends the same notify and notify-next.
  * - jobs: the child calls CreateJob on the group (`@aws-sdk/client-iot`, no rollout config, so
  *   every execution is queued before CreateJob answers: api/routes/jobs.ts resolves the group
- *   from the registry, the jobs service stores the things as rollout chunks and queues one
- *   `jobs.queue-execution` per thing, 64 in flight, each writing the thing's record and
- *   appending `notify` and `notify-next` to `iot.ingress`). Executions created/s = 100,000 /
+ *   from the registry as a stream, the jobs service stores the things as rollout chunks and
+ *   queues them in `jobs.each-thing` batches of up to 100 of one partition, 8 in flight, each
+ *   writing its things' records and appending their `notify` and `notify-next` to `iot.ingress`). Executions created/s = 100,000 /
  *   the time from sending CreateJob to its answer; checked by DescribeJob (100,000 queued, no
  *   processingTargets) and every page of ListJobExecutionsForJob (100,000 QUEUED).
  *
@@ -61,7 +62,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { StateStore, TOPICS, TOPIC_SPECS, createEnvelope, encodeFrame, envelopeRecord, jsonCodec, silentLogger, type AppendRecord, type CommandDefinition, type Log } from '../core/index.js';
+import { StateStore, TOPICS, TOPIC_SPECS, partitionForKey, createEnvelope, encodeFrame, envelopeRecord, jsonCodec, silentLogger, type AppendRecord, type CommandDefinition, type Log } from '../core/index.js';
+import { FAN_OUT_BATCH, FAN_OUT_IN_FLIGHT } from '../jobs/index.js';
 import { Child } from './child.js';
 import type { JobCreated, LoadReply, LoadRequest, MemoryResult, Notified } from './jobs-load.js';
 import { startBenchPlatform } from './platform.js';
@@ -71,8 +73,9 @@ const THINGS = 100_000;
 const PREFIX = 'fleet';
 const GROUP = 'fleet';
 const CLIENTS = 8;
-/** As jobs/service.ts `FAN_OUT`: per-thing commands in flight. */
-const FAN_OUT = 64;
+/** As the jobs service fans out (jobs/service.ts `eachThing`): things per batch of one partition, batches in flight. */
+const BATCH = FAN_OUT_BATCH;
+const IN_FLIGHT = FAN_OUT_IN_FLIGHT;
 /** Thing records per append while loading the registry. */
 const APPEND_BATCH = 1_000;
 /** A child that does not answer within this time (subscribing, CreateJob, listing) has failed. */
@@ -143,21 +146,47 @@ function notifications(thingName: string, jobId: string, executionNumber: number
   return [publication(thingName, `${base}/notify`, { timestamp: t, jobs: { QUEUED: [summary] } }, at), publication(thingName, `${base}/notify-next`, { timestamp: t, execution }, at)];
 }
 
-/** Queues `jobId` on one thing: its record, and the notify and notify-next the jobs service would publish. */
-const floorQueue: CommandDefinition<FloorThing, { thingName: string; jobId: string }, FloorExecution> = {
+/**
+ * Queues `jobId` on a batch of things of one partition: each one's record, and the notify and
+ * notify-next the jobs service would publish, the records in one append and the messages in
+ * another (as `jobs.each-thing`).
+ */
+const floorQueue: CommandDefinition<FloorThing, { thingNames: readonly string[]; jobId: string }, number> = {
   name: 'bench.floor-queue',
-  keys: (input) => [`thing/${input.thingName}`],
+  keys: (input) => input.thingNames.map((t) => `thing/${t}`),
   run(state, input, ctx) {
-    const key = `thing/${input.thingName}`;
-    const before = state.get(key);
-    const existing = before?.executions[input.jobId];
-    if (existing) return { writes: [], result: existing };
-    const executionNumber = before?.nextExecutionNumber ?? 1;
-    const exec: FloorExecution = { jobId: input.jobId, status: 'QUEUED', versionNumber: 1, executionNumber, queuedAt: ctx.now, lastUpdatedAt: ctx.now };
-    const after: FloorThing = { kind: 'thing', thingName: input.thingName, nextExecutionNumber: executionNumber + 1, executions: { ...before?.executions, [input.jobId]: exec } };
-    return { writes: [{ key, value: after, ifRevision: state.revision(key) }], result: exec, appends: [{ topic: TOPICS.ingress, records: notifications(input.thingName, input.jobId, executionNumber, ctx.now) }] };
+    const writes = [];
+    const records: AppendRecord[] = [];
+    for (const thingName of input.thingNames) {
+      const key = `thing/${thingName}`;
+      const before = state.get(key);
+      if (before?.executions[input.jobId]) continue;
+      const executionNumber = before?.nextExecutionNumber ?? 1;
+      const exec: FloorExecution = { jobId: input.jobId, status: 'QUEUED', versionNumber: 1, executionNumber, queuedAt: ctx.now, lastUpdatedAt: ctx.now };
+      const after: FloorThing = { kind: 'thing', thingName, nextExecutionNumber: executionNumber + 1, executions: { ...before?.executions, [input.jobId]: exec } };
+      writes.push({ key, value: after, ifRevision: state.revision(key) });
+      records.push(...notifications(thingName, input.jobId, executionNumber, ctx.now));
+    }
+    return { writes, result: writes.length, appends: [{ topic: TOPICS.ingress, records }] };
   },
 };
+
+/** The things in batches of up to BATCH of one partition, as jobs/service.ts `eachThing` makes them. */
+function batches(things: readonly string[], partitionOf: (thingName: string) => number): string[][] {
+  const out: string[][] = [];
+  const filling = new Map<number, string[]>();
+  for (const thingName of things) {
+    const partition = partitionOf(thingName);
+    const batch = filling.get(partition) ?? [];
+    batch.push(thingName);
+    if (batch.length < BATCH) filling.set(partition, batch);
+    else {
+      filling.delete(partition);
+      out.push(batch);
+    }
+  }
+  return [...out, ...filling.values()];
+}
 
 /** As jobs/service.ts: `task` on every item, at most `limit` at a time. */
 async function eachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
@@ -238,12 +267,13 @@ async function floorRun(run: number, platform: Platform, load: LoadChild, progre
     const jobId = `floor-${run}-fw-2_4_1`;
     const things = Array.from({ length: THINGS }, (_, i) => `${PREFIX}-${i}`);
     // Warm the command path on things outside the fleet (nobody subscribes to their topics).
-    await eachLimited(Array.from({ length: 500 }, (_, i) => `warm-${i}`), FAN_OUT, (thingName) => store.execute('bench.floor-queue', { thingName, jobId: 'warm' }));
+    const partitionOf = (thingName: string) => store.partitionOf(`thing/${thingName}`);
+    await eachLimited(batches(Array.from({ length: 500 }, (_, i) => `warm-${i}`), partitionOf), IN_FLIGHT, (thingNames) => store.execute('bench.floor-queue', { thingNames, jobId: 'warm' }));
     load.send({ type: 'arm', jobId });
     await expect(load, 'armed');
     const cpu = process.cpuUsage();
     const startedAt = now();
-    await eachLimited(things, FAN_OUT, (thingName) => store.execute('bench.floor-queue', { thingName, jobId }));
+    await eachLimited(batches(things, partitionOf), IN_FLIGHT, (thingNames) => store.execute('bench.floor-queue', { thingNames, jobId }));
     const doneAt = now();
     const used = process.cpuUsage(cpu);
     load.send({ type: 'collect', timeoutMs: NOTIFY_TIMEOUT_MS });
@@ -266,7 +296,7 @@ async function floorRun(run: number, platform: Platform, load: LoadChild, progre
 
 /**
  * The gateway's floor: the same notify and notify-next per thing appended straight onto
- * iot.ingress, one append per thing (as each command's appends go), 64 in flight; no state.
+ * iot.ingress, one append per batch of things (as each batch command's appends go); no state.
  */
 async function gatewayRun(run: number, platform: Platform, load: LoadChild, progress: (line: string) => void): Promise<RunFigures> {
   const jobId = `gateway-${run}-fw-2_4_1`;
@@ -275,7 +305,9 @@ async function gatewayRun(run: number, platform: Platform, load: LoadChild, prog
   await expect(load, 'armed');
   const cpu = process.cpuUsage();
   const startedAt = now();
-  await eachLimited(things, FAN_OUT, (thingName) => platform.log.append(TOPICS.ingress, notifications(thingName, jobId, 1, Date.now())));
+  // The jobs store's partitioning of the things, as the jobs service batches them.
+  const partitionOf = (thingName: string) => partitionForKey(Buffer.from(`thing/${thingName}`), TOPIC_SPECS.jobs.partitions ?? 4);
+  await eachLimited(batches(things, partitionOf), IN_FLIGHT, (thingNames) => platform.log.append(TOPICS.ingress, thingNames.flatMap((thingName) => notifications(thingName, jobId, 1, Date.now()))));
   const doneAt = now();
   const used = process.cpuUsage(cpu);
   load.send({ type: 'collect', timeoutMs: NOTIFY_TIMEOUT_MS });
@@ -334,9 +366,9 @@ async function throughput(progress: (line: string) => void): Promise<BenchResult
     progress(`load average after the runs: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     load.send({ type: 'disconnect' });
     await expect(load, 'disconnected');
-    const floorCreate = `jobs state floor: one command per thing (record, notify, notify-next), ${FAN_OUT} in flight, /s (mean of 2)`;
+    const floorCreate = `jobs state floor: one command per ${BATCH} things (records, notify, notify-next), ${IN_FLIGHT} in flight, /s (mean of 2)`;
     const floorNotify = 'jobs state floor: its notifies delivered/s (mean of 2)';
-    const gatewayNotify = `jobs gateway floor: notify + notify-next appended, ${FAN_OUT} in flight, notifies delivered/s (mean of 2)`;
+    const gatewayNotify = `jobs gateway floor: notify + notify-next appended per ${BATCH} things, ${IN_FLIGHT} in flight, notifies delivered/s (mean of 2)`;
     const jobsNotify = "jobs: that job's notifies delivered/s (no target set)";
     return [
       { name: floorCreate, messagesPerSec: floor.executionsPerSec },

@@ -1,5 +1,5 @@
 /** AWS IoT Jobs: what other folders may import. */
-export { createJobsService, type JobsConfig, createJobProblem, JOBS_GROUP, type Jobs, type JobsService, type JobsServiceDeps } from './service.js';
+export { createJobsService, type JobsConfig, createJobProblem, FAN_OUT_BATCH, FAN_OUT_IN_FLIGHT, JOBS_GROUP, type Jobs, type JobsService, type JobsServiceDeps } from './service.js';
 export { jobStatus, progressOf, MAX_JOB_TARGETS, type AssociateTargetsInput, type CancelJobInput, type CreateJobInput, type JobProgress, type UpdateJobInput } from './commands.js';
 export { statusDetailsProblem, type CancelExecutionInput, type DeleteExecutionInput, type UpdateExecutionInput } from './execution.js';
 export { jobError, jobExceptionOf, type JobException } from './errors.js';

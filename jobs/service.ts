@@ -26,8 +26,8 @@ import type { EventConfigurationsRecord } from './model.js';
 /** How many per-thing commands a CONTINUOUS job's catch-up keeps in flight. */
 const FAN_OUT = 64;
 /** Things per `jobs.each-thing` command, and how many of those one job's fan-out keeps in flight. */
-const BATCH = 100;
-const BATCHES_IN_FLIGHT = 8;
+export const FAN_OUT_BATCH = 100;
+export const FAN_OUT_IN_FLIGHT = 8;
 
 /** The consumer group that answers the jobs MQTT requests (one answer per request, whichever process runs it). */
 export const JOBS_GROUP = 'kiot-jobs';
@@ -132,10 +132,10 @@ function* mapped<T, U>(items: Iterable<T>, f: (item: T) => U): Generator<U> {
 
 /**
  * Runs a per-thing command on every input (CreateJob's rollout, CancelJob, DeleteJob,
- * AssociateTargetsWithJob) as `jobs.each-thing` commands of up to BATCH things of one partition
+ * AssociateTargetsWithJob) as `jobs.each-thing` commands of up to FAN_OUT_BATCH things of one partition
  * each (commands.ts), so that a fleet costs a round trip to the owner per batch, not per thing.
  * The inputs are read as a stream: a partition's batch goes once it is full (the rest at the
- * end), BATCHES_IN_FLIGHT at a time. Each thing is named once.
+ * end), FAN_OUT_IN_FLIGHT at a time. Each thing is named once.
  */
 async function eachThing(s: StateStore<JobsValue>, command: string, inputs: Iterable<ThingInput>): Promise<void> {
   function* batches(): Generator<ThingInput[]> {
@@ -144,7 +144,7 @@ async function eachThing(s: StateStore<JobsValue>, command: string, inputs: Iter
       const partition = s.partitionOf(thingKey(input.thingName));
       const batch = filling.get(partition) ?? [];
       batch.push(input);
-      if (batch.length < BATCH) filling.set(partition, batch);
+      if (batch.length < FAN_OUT_BATCH) filling.set(partition, batch);
       else {
         filling.delete(partition);
         yield batch;
@@ -152,7 +152,7 @@ async function eachThing(s: StateStore<JobsValue>, command: string, inputs: Iter
     }
     yield* filling.values();
   }
-  await eachLimited(batches(), BATCHES_IN_FLIGHT, (batch) => s.execute('jobs.each-thing', { command, inputs: batch }));
+  await eachLimited(batches(), FAN_OUT_IN_FLIGHT, (batch) => s.execute('jobs.each-thing', { command, inputs: batch }));
 }
 
 /** Runs `task` on every item, at most `limit` at a time; rejects with the first failure once all settled. */

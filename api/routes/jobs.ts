@@ -430,8 +430,11 @@ export function jobOperations(jobs: Jobs, registry: JobTargetRegistry, scope: Ar
         const jobId = pathName(request, 'jobId');
         existingJob(jobId);
         const status = executionStatusFilter(request);
-        const matching = [...jobs.executionsOfJob(jobId)].filter(([, e]) => status === undefined || e.status === status);
-        return listPage(request, 'executionSummaries', matching, ([thing]) => thing, ([thing, e]) => ({ thingArn: thingArn(thing), jobExecutionSummary: executionSummary(e) }));
+        // Read as a stream (a job may have 100,000 executions): paginate keeps one page of them.
+        const matching = function* () {
+          for (const entry of jobs.executionsOfJob(jobId)) if (status === undefined || entry[1].status === status) yield entry;
+        };
+        return listPage(request, 'executionSummaries', matching(), ([thing]) => thing, ([thing, e]) => ({ thingArn: thingArn(thing), jobExecutionSummary: executionSummary(e) }));
       },
     },
     {
