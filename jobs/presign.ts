@@ -27,6 +27,8 @@ export type PresignGet = (input: { bucket: string; key: string; expiresInSec: nu
 export const PRESIGNED_URL_EXPIRY = { minSec: 60, maxSec: 3600, defaultSec: 3600 } as const;
 
 const PLACEHOLDER = /\$\{aws:iot:s3-presigned-url(-v2)?:([^}]*)\}/g;
+/** What every placeholder holds, as bytes to look for in an encoded message. */
+const PLACEHOLDER_MARK = Buffer.from('${aws:iot:s3-presigned-url');
 
 /** The bucket and key an S3 URL names, or undefined when it names none. */
 export function s3Location(url: string, encodedKey = true): { bucket: string; key: string } | undefined {
@@ -103,8 +105,10 @@ export function withPresignedNotifications(commands: readonly JobsCommand[], pre
         const change = await command.run(state, input, ctx);
         if (!change.appends?.some((a) => a.topic === TOPICS.ingress)) return change;
         const presigned = async (record: AppendRecord): Promise<AppendRecord> => {
-          const bytes = record.value === null ? undefined : Buffer.from(record.value);
-          if (!bytes || !NOTIFY_NEXT.test(envelopeTopic(bytes) ?? '')) return record;
+          const bytes = record.value === null ? undefined : Buffer.isBuffer(record.value) ? record.value : Buffer.from(record.value);
+          // A document with a placeholder carries it as written inside the payload's JSON: most
+          // notifications have none, and are passed on without decoding them.
+          if (!bytes || bytes.indexOf(PLACEHOLDER_MARK) === -1 || !NOTIFY_NEXT.test(envelopeTopic(bytes) ?? '')) return record;
           const envelope = decodeEnvelope(bytes);
           const body = JSON.parse(Buffer.from(envelope.payload).toString('utf8')) as { execution?: { jobId?: string; jobDocument?: unknown } };
           const job = body.execution?.jobId === undefined ? undefined : state.get(jobKey(body.execution.jobId));
