@@ -175,14 +175,14 @@ export class SessionStore {
   /** Adds (or replaces) a subscription; returns whether the filter was subscribed already. */
   addSubscription(session: Session, filter: string, options: SubscriptionOptions): boolean {
     const existed = session.subscriptions.has(filter);
-    session.subscriptions.set(filter, options);
+    session.subscribe(filter, options);
     this.#deps.index.add(toIndexed(session.clientId, filter, options));
     return existed;
   }
 
   /** Removes a subscription; returns whether there was one. */
   removeSubscription(session: Session, filter: string): boolean {
-    if (!session.subscriptions.delete(filter)) return false;
+    if (!session.unsubscribe(filter)) return false;
     const shared = parseSharedFilter(filter);
     this.#deps.index.remove(session.clientId, shared ? shared.filter : filter, shared?.group);
     return true;

@@ -17,6 +17,7 @@ import { RC, V3_CONNACK } from './reason-codes.js';
 /** CONNECT: refuses (CONNACK with a reason) or opens the session and answers CONNACK; never throws for bad input. */
 export async function handleConnect(c: Connection, p: IConnectPacket): Promise<void> {
   c.connectTimer?.cancel();
+  c.connectTimer = undefined; // a cancelled timer still holds its Timeout and closures
   const limits = c.ctx.limits;
   c.version = (p.protocolVersion ?? 4) as 3 | 4 | 5;
   c.v5 = c.version === 5;
@@ -151,7 +152,7 @@ export async function handleConnect(c: Connection, p: IConnectPacket): Promise<v
   // Messages left in flight are sent again with DUP (MQTT 5 §4.4), then the queue.
   for (const f of session.inflight.values()) {
     if (f.state === 'pubrel') c.send({ cmd: 'pubrel', messageId: f.packetId });
-    else if (!c.sendPublish(f.message, f.packetId, true)) session.inflight.delete(f.packetId);
+    else if (!c.sendPublish(f.message, f.packetId, true)) session.deleteInflight(f.packetId);
   }
   c.drain();
   const held = c.held;
