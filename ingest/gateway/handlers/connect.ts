@@ -67,7 +67,22 @@ export async function handleConnect(c: Connection, p: IConnectPacket): Promise<v
     const bad = result.reason === 'bad-credentials';
     return refuse(c, bad ? V3_CONNACK.badCredentials : V3_CONNACK.notAuthorized, bad ? RC.badCredentials : RC.notAuthorized, 'AUTH_ERROR');
   }
-  c.clientContext = { ...info, principal: result.principal, thingName: result.thingName, state: result.state };
+  // Every field named, in one order: a spread of `info` gave each connection's context its own
+  // hidden class (about 400 bytes per idle connection, issue 12).
+  c.clientContext = {
+    clientId,
+    protocolVersion: info.protocolVersion,
+    username: info.username,
+    password: info.password,
+    remoteAddress: info.remoteAddress,
+    transport: info.transport,
+    clientCertificate: info.clientCertificate,
+    serverName: info.serverName,
+    http: info.http,
+    principal: result.principal,
+    thingName: result.thingName,
+    state: result.state,
+  };
   if (p.will && c.authenticator.authorizePublish && !(await c.authorized(() => c.authenticator.authorizePublish!(c.clientContext!, p.will!.topic)))) {
     return refuse(c, V3_CONNACK.notAuthorized, RC.notAuthorized, 'AUTH_ERROR');
   }
