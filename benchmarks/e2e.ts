@@ -41,8 +41,11 @@
  * aedes, Mosquitto) is started fresh, its RSS read once settled, then again with
  * {@link IDLE_CONNECTIONS} idle MQTT connections from the load process (raw CONNECTs, keep alive
  * 0); the difference per connection and the RSS at rest are printed, with the issue's targets
- * for kiot (≤ 8 KB per idle connection, ≤ 100 MB at rest). kiot's RSS is this process's, so it
- * includes the bench's own few MB.
+ * for kiot (≤ 8 KB per idle connection, ≤ 100 MB at rest), and kiot's V8 heap used and memory
+ * outside it (external). kiot's RSS is this process's: it includes this module and the few it
+ * imports (main.ts imports a benchmark's modules only when it runs), several MB more than a
+ * `kiot up` process, which is measured last (`kiot up (own process)`: its RSS from /proc) with
+ * the same targets. `npm run bench -- e2e-memory` runs this part alone.
  *
  * The per-connection quotas of AWS IoT (100 publishes/s, 512 KiB/s, 1 CONNECT/s per client id)
  * are lifted in kiot: with them the benchmark would measure the limiter.
@@ -158,7 +161,8 @@ interface Contender {
   /** As the rows name it, e.g. `kiot embedded, 1 rule (out = in/2)`. */
   readonly label: string;
   readonly route: Route;
-  readonly kind: 'kiot' | 'kiot-kafka' | 'aedes' | 'mosquitto';
+  /** `kiot-up`: `kiot up` in its own process, in the memory part only. */
+  readonly kind: 'kiot' | 'kiot-up' | 'kiot-kafka' | 'aedes' | 'mosquitto';
   /** Rounds this contender runs in (the first ones). */
   readonly rounds: number;
   start(progress: (line: string) => void): Promise<RunningBroker>;
@@ -184,6 +188,58 @@ async function startKiot(kafka: boolean, route: Route, progress: (line: string) 
       else progress(`kiot on Kafka (mock): found ${kcat.length} kcat processes, not 1: the mock's CPU and memory are not counted`);
     }
     return { url: `mqtt://127.0.0.1:${platform.listeners.get('mqtt')}`, parts, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** How long `kiot up` may take to print `ready`. */
+const KIOT_UP_READY_MS = 60_000;
+
+/**
+ * `kiot up` (dist/cli/main.js) in its own process on a temp data dir with an empty rules dir, as
+ * a user runs it (log level warn), every listener on a free port and the per-connection quotas
+ * lifted as in {@link startKiot}: its RSS is kiot's alone, without this process's benchmark code.
+ */
+async function startKiotUp(): Promise<RunningBroker> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiot-bench-e2e-up-'));
+  await mkdir(join(dir, 'rules'));
+  const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+  const flags = ['--data-dir', join(dir, 'data'), '--rules-dir', join(dir, 'rules'), '--log-level', 'warn'];
+  for (const port of ['--http-port', '--mqtt-port', '--mqtts-port', '--ws-port', '--https-port']) flags.push(port, '0');
+  for (const quota of ['--max-publishes-per-second-per-connection', '--max-bytes-per-second-per-connection', '--max-connects-per-second-per-client-id']) flags.push(quota, '0');
+  const child = spawn(process.execPath, [main, 'up', ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+  child.stderr.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`e2e benchmark: kiot up did not print ready within ${KIOT_UP_READY_MS} ms: ${output.trim()}`)), KIOT_UP_READY_MS);
+      child.stdout.on('data', (d: Buffer) => {
+        keep(d);
+        const mqtt = /listening mqtt \S+:(\d+)/.exec(output);
+        if (mqtt && /^ready$/m.test(output)) {
+          clearTimeout(timer);
+          resolve(Number(mqtt[1]));
+        }
+      });
+      void exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`e2e benchmark: kiot up exited (${child.signalCode ?? child.exitCode}): ${output.trim()}`));
+      });
+    });
+    return { url: `mqtt://127.0.0.1:${port}`, parts: [otherProcess('kiot up', child.pid!)], stop };
   } catch (err) {
     await stop();
     throw err;
@@ -329,20 +385,28 @@ async function measureIdle(contender: Contender, load: LoadChild, progress: (lin
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     const rss = () => broker.parts.reduce((sum, p) => sum + p.read().rssBytes, 0);
     const atRest = rss();
+    const heapAtRest = process.memoryUsage();
     load.send({ type: 'idle', url: broker.url, connections: IDLE_CONNECTIONS });
     const opened = await load.next();
     if (opened.type !== 'idle' || opened.connected !== IDLE_CONNECTIONS) throw new Error(`e2e benchmark: ${contender.label}: idle connections failed (${JSON.stringify(opened)})`);
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     const perConnection = (rss() - atRest) / IDLE_CONNECTIONS;
+    const heapWith = process.memoryUsage();
     load.send({ type: 'idle-close' });
     await load.next();
     const verdict = (ok: boolean) => (ok ? 'meets' : 'BELOW');
     const targets =
-      contender.kind === 'kiot'
+      contender.kind === 'kiot' || contender.kind === 'kiot-up'
         ? ` (targets: ≤ ${fmt(TARGET_IDLE_BYTES / 1024)} KB per connection: ${verdict(perConnection <= TARGET_IDLE_BYTES)}; ≤ ${mb(TARGET_BASELINE_RSS)} MB at rest: ${verdict(atRest <= TARGET_BASELINE_RSS)})`
         : '';
+    // kiot runs in this process: what of its memory is V8's heap (used) and what is outside it (external: buffers).
+    const perKb = (field: 'heapUsed' | 'external') => ((heapWith[field] - heapAtRest[field]) / IDLE_CONNECTIONS / 1024).toFixed(1);
+    const breakdown =
+      contender.kind === 'kiot'
+        ? `; at rest heap used ${mb(heapAtRest.heapUsed)} of ${mb(heapAtRest.heapTotal)} MB, external ${mb(heapAtRest.external)} MB; per connection heap used ${perKb('heapUsed')} KB, external ${perKb('external')} KB`
+        : '';
     progress(
-      `memory, ${contender.label}: ${mb(atRest)} MB RSS at rest; ${fmt(IDLE_CONNECTIONS)} idle connections (connected in ${fmt(opened.ms)} ms) add ${(perConnection / 1024).toFixed(1)} KB each${targets}`,
+      `memory, ${contender.label}: ${mb(atRest)} MB RSS at rest; ${fmt(IDLE_CONNECTIONS)} idle connections (connected in ${fmt(opened.ms)} ms) add ${(perConnection / 1024).toFixed(1)} KB each${targets}${breakdown}`,
     );
   } finally {
     await broker.stop();
@@ -393,23 +457,55 @@ const ONE_THREAD_LABEL = 'kiot embedded, 1 rule (out = in/2)';
 /** `kiot up --threads 2`: the rules role on a worker thread, the rest on the main one (cli/threads.ts). */
 const THREADED_LABEL = 'kiot embedded, 1 rule (out = in/2), --threads 2';
 
+/** The contenders of a run, in the first round's order; Mosquitto's only when it is installed (else one progress line says how). */
+function contendersOf(progress: (line: string) => void) {
+  const mosquitto = mosquittoVersion();
+  if (!mosquitto) progress(MOSQUITTO_HINT);
+  const aedesLabel = `aedes ${aedesVersion()} (pub/sub)`;
+  const mosquittoLabel = `Mosquitto ${mosquitto} (pub/sub)`;
+  const contenders: Contender[] = [
+    { label: aedesLabel, route: 'pubsub', kind: 'aedes', rounds: ROUNDS, start: () => startAedes() },
+    ...(mosquitto ? [{ label: mosquittoLabel, route: 'pubsub' as const, kind: 'mosquitto' as const, rounds: ROUNDS, start: () => startMosquitto() }] : []),
+    { label: ONE_THREAD_LABEL, route: 'rule', kind: 'kiot', rounds: ROUNDS, start: (p) => startKiot(false, 'rule', p) },
+    { label: 'kiot embedded, no rule, subscriber on input', route: 'pubsub', kind: 'kiot', rounds: ROUNDS, start: (p) => startKiot(false, 'pubsub', p) },
+    { label: THREADED_LABEL, route: 'rule', kind: 'kiot', rounds: ROUNDS, start: (p) => startKiot(false, 'rule', p, 2) },
+    { label: 'kiot on Kafka (mock), 1 rule (out = in/2)', route: 'rule', kind: 'kiot-kafka', rounds: 1, start: (p) => startKiot(true, 'rule', p) },
+    { label: 'kiot on Kafka (mock), no rule, subscriber on input', route: 'pubsub', kind: 'kiot-kafka', rounds: 1, start: (p) => startKiot(true, 'pubsub', p) },
+  ];
+  return { contenders, mosquitto, aedesLabel, mosquittoLabel };
+}
+
+/**
+ * Memory at rest and per idle connection of each contender that routes plain pub/sub (kiot
+ * embedded with no rule, aedes, Mosquitto), then of `kiot up` in its own process: what a user
+ * sees, without this process's benchmark code (about 8 MB of RSS in the in-process row).
+ */
+async function measureMemory(contenders: readonly Contender[], load: LoadChild, progress: (line: string) => void): Promise<void> {
+  for (const c of contenders.filter((c) => c.kind !== 'kiot-kafka' && c.route === 'pubsub')) await measureIdle(c, load, progress);
+  await measureIdle({ label: 'kiot up (own process), no rule', route: 'pubsub', kind: 'kiot-up', rounds: 0, start: () => startKiotUp() }, load, progress);
+}
+
+/** `npm run bench -- e2e-memory`: the first part of e2e alone; its results are the progress lines. */
+export const e2eMemoryBenchmark: Benchmark = {
+  name: 'e2e-memory',
+  summary: `the memory part of e2e alone: kiot (embedded, no rule; in this process, then as \`kiot up\`), aedes and Mosquitto each started fresh, RSS at rest, then with ${IDLE_CONNECTIONS.toLocaleString('en-US')} idle MQTT connections; targets ≤ 8 KB per connection, ≤ 100 MB at rest`,
+  async run(progress) {
+    const { contenders } = contendersOf(progress);
+    const load = loadChild(['load']);
+    try {
+      await measureMemory(contenders, load, progress);
+    } finally {
+      await load.stop();
+    }
+    return [];
+  },
+};
+
 export const e2eBenchmark: Benchmark = {
   name: 'e2e',
   summary: `device -> rule -> device over MQTT: kiot (embedded and on the Kafka mock; 1 rule passing half, or none) vs aedes and Mosquitto as plain pub/sub; ${PUBLISHERS} QoS 1 publishers x ${WINDOW} in flight, saturated and paced; msgs in/s, latency, CPU, RSS`,
   async run(progress) {
-    const mosquitto = mosquittoVersion();
-    if (!mosquitto) progress(MOSQUITTO_HINT);
-    const aedesLabel = `aedes ${aedesVersion()} (pub/sub)`;
-    const mosquittoLabel = `Mosquitto ${mosquitto} (pub/sub)`;
-    const contenders: Contender[] = [
-      { label: aedesLabel, route: 'pubsub', kind: 'aedes', rounds: ROUNDS, start: () => startAedes() },
-      ...(mosquitto ? [{ label: mosquittoLabel, route: 'pubsub' as const, kind: 'mosquitto' as const, rounds: ROUNDS, start: () => startMosquitto() }] : []),
-      { label: ONE_THREAD_LABEL, route: 'rule', kind: 'kiot', rounds: ROUNDS, start: (p) => startKiot(false, 'rule', p) },
-      { label: 'kiot embedded, no rule, subscriber on input', route: 'pubsub', kind: 'kiot', rounds: ROUNDS, start: (p) => startKiot(false, 'pubsub', p) },
-      { label: THREADED_LABEL, route: 'rule', kind: 'kiot', rounds: ROUNDS, start: (p) => startKiot(false, 'rule', p, 2) },
-      { label: 'kiot on Kafka (mock), 1 rule (out = in/2)', route: 'rule', kind: 'kiot-kafka', rounds: 1, start: (p) => startKiot(true, 'rule', p) },
-      { label: 'kiot on Kafka (mock), no rule, subscriber on input', route: 'pubsub', kind: 'kiot-kafka', rounds: 1, start: (p) => startKiot(true, 'pubsub', p) },
-    ];
+    const { contenders, mosquitto, aedesLabel, mosquittoLabel } = contendersOf(progress);
     progress(
       `${PUBLISHERS} publishers x ${WINDOW} in flight, QoS 1, MQTT 3.1.1; ${WARMUP_MS} ms warm-up, ${MEASURE_MS} ms measured; ` +
         `saturated: best of ${ROUNDS} rounds, the order reversed in the second (kiot on the Kafka mock: first round only, ~20 s a start); ` +
@@ -418,7 +514,7 @@ export const e2eBenchmark: Benchmark = {
     const load = loadChild(['load']);
     try {
       // First, while this process holds no earlier kiot's garbage: memory at rest and per idle connection.
-      for (const c of contenders.filter((c) => c.kind !== 'kiot-kafka' && c.route === 'pubsub')) await measureIdle(c, load, progress);
+      await measureMemory(contenders, load, progress);
     } catch (err) {
       await load.stop();
       throw err;

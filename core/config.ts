@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import type * as Yaml from 'yaml';
 import { PlatformError, invalidConfig } from './errors.js';
 import type { LogLevel } from './logger.js';
 import { isValidTopicFilter } from './topic-filter.js';
@@ -351,7 +352,8 @@ function readConfigFile(path: string): Record<string, unknown> {
   }
   let parsed: unknown;
   try {
-    parsed = yaml ? parseYaml(text) : JSON.parse(text);
+    // yaml (CommonJS, 70 modules) is loaded only for a YAML config file (issue 12: memory at rest).
+    parsed = yaml ? (createRequire(import.meta.url)('yaml') as typeof Yaml).parse(text) : JSON.parse(text);
   } catch (err) {
     const where = (err as { linePos?: { line: number; col: number }[] }).linePos?.[0];
     const position = where ? `:${where.line}:${where.col}` : '';

@@ -3,8 +3,13 @@
  * `kiot device create`'s one non-SDK call. The only place `@smithy/signature-v4` is used.
  */
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
-import { SignatureV4 } from '@smithy/signature-v4';
+
+/**
+ * The signer and the credentials chain are imported at the first signature: a kiot whose rules
+ * sign nothing never loads them (issue 12: with @smithy/core, about 1.5 MB of heap at rest).
+ */
+let sdk: Promise<[typeof import('@smithy/signature-v4'), typeof import('@aws-sdk/credential-provider-node')]> | undefined;
+const loadSdk = () => (sdk ??= Promise.all([import('@smithy/signature-v4'), import('@aws-sdk/credential-provider-node')]));
 
 export interface AwsCredentials {
   readonly accessKeyId: string;
@@ -27,11 +32,15 @@ export interface OutgoingRequest {
 }
 
 /** The AWS SDK's default credentials chain (environment, shared files, ...), cached by the SDK once resolved. */
-export const defaultCredentials = (): (() => Promise<AwsCredentials>) => defaultProvider();
+export const defaultCredentials = (): (() => Promise<AwsCredentials>) => {
+  let provider: Promise<() => Promise<AwsCredentials>> | undefined;
+  return async () => (await (provider ??= loadSdk().then(([, credentials]) => credentials.defaultProvider())))();
+};
 
 /** Returns the request's headers plus `authorization`, `x-amz-date` (and the security token). */
 export async function signRequest(request: OutgoingRequest, options: SignOptions): Promise<Record<string, string>> {
   const url = new URL(request.url);
+  const [{ SignatureV4 }, { defaultProvider }] = await loadSdk();
   const signer = new SignatureV4({
     service: options.service,
     region: options.region,

@@ -15,7 +15,7 @@ import type { Authenticator, ClientContext, ConnectInfo } from '../auth.js';
 import type { ClockTimer } from '../clock.js';
 import { envelopeFromMqtt } from '../mqtt-envelope.js';
 import type { GatewayContext } from './context.js';
-import { Framer, variableHeaderOffset } from './framer.js';
+import { Framer, variableHeaderOffset, type FrameError } from './framer.js';
 import { handleAcked, handlePubrec } from './handlers/acks.js';
 import { handleConnect } from './handlers/connect.js';
 import { handleDisconnect } from './handlers/disconnect.js';
@@ -42,6 +42,19 @@ export interface ConnectionOrigin {
 /** A client that has not sent CONNECT by then is dropped (an idle socket costs a descriptor). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/** Where a connection's stream listeners find it: one listener function per event serves every connection. */
+const CONNECTION = Symbol('kiot.connection');
+type ConnectionStream = Duplex & { [CONNECTION]?: Connection };
+function onStreamData(this: ConnectionStream, chunk: Buffer): void {
+  this[CONNECTION]?.onData(chunk);
+}
+function onStreamGone(this: ConnectionStream): void {
+  this[CONNECTION]?.close('CONNECTION_LOST', true);
+}
+
+/** The start of every connection's ordering chains (a settled promise can be shared). */
+const SETTLED: Promise<void> = Promise.resolve();
+
 export type ConnectionState = 'new' | 'connecting' | 'connected' | 'closed';
 
 /**
@@ -62,28 +75,29 @@ export class Connection implements SessionConnection {
   keepAliveTimer: ClockTimer | undefined;
   connectTimer: ClockTimer | undefined;
   lastSeen: number;
-  aliases = new Map<number, string>();
+  /** Topic aliases the client set (MQTT 5 §3.3.2.3.4), created at the first. */
+  aliases: Map<number, string> | undefined;
   clientReceiveMaximum = 65_535;
   clientMaxPacketSize = Infinity;
   /** Topic aliases the client lets the gateway use towards it (its CONNECT's Topic Alias Maximum; MQTT 5 §3.1.2.11.5). */
   clientTopicAliasMaximum = 0;
   /** Topic → alias sent to this client so far; aliases live as long as the network connection (MQTT 5 §3.3.2.3.4). */
-  readonly #outboundAliases = new Map<string, number>();
+  #outboundAliases: Map<string, number> | undefined;
   /** Inbound QoS 1/2 publishes not yet acknowledged (v5 Receive Maximum). */
   inboundInflight = 0;
   /** Publishes waiting for the log; the socket is paused above the limit. */
   pendingAppends = 0;
   paused = false;
   /** Keeps local deliveries in publish order. */
-  chain: Promise<void> = Promise.resolve();
+  chain: Promise<void> = SETTLED;
   /**
    * Keeps acknowledgements in publish order (MQTT §4.6), each sent once its message is durable,
    * queued copies for offline sessions included; deliveries do not wait for it.
    */
-  acks: Promise<void> = Promise.resolve();
-  /** AWS IoT: publish requests per second and throughput per connection. */
-  readonly publishRate: TokenBucket;
-  readonly byteRate: TokenBucket;
+  acks: Promise<void> = SETTLED;
+  /** AWS IoT: publish requests per second and throughput per connection; created at the first PUBLISH (a bucket starts full). */
+  #publishRate: TokenBucket | undefined;
+  #byteRate: TokenBucket | undefined;
   /** Size of the PUBLISH frame being parsed (mqtt-packet emits the packet within `parse`). */
   frameBytes = 0;
   #corked = false;
@@ -99,27 +113,41 @@ export class Connection implements SessionConnection {
   ) {
     this.#onClosed = onClosed;
     this.lastSeen = ctx.clock.now();
-    this.publishRate = new TokenBucket(ctx.limits.maxPublishesPerSecond, this.lastSeen);
-    this.byteRate = new TokenBucket(ctx.limits.maxInboundBytesPerSecond, this.lastSeen);
-    this.#framer = new Framer(ctx.limits.maxPacketSizeBytes, (frame) => this.onFrame(frame), (error) => {
-      if (error === 'too-large') this.close('CLIENT_ERROR', true, RC.packetTooLarge);
-      else this.close('CLIENT_ERROR', true, RC.malformed);
-    });
-    stream.on('data', (chunk: Buffer) => {
-      this.lastSeen = this.ctx.clock.now();
-      // MQTT §3.1: the first packet must be CONNECT; refuse other protocols at their first byte.
-      if (!this.#sawFirstByte && chunk.length > 0) {
-        this.#sawFirstByte = true;
-        if (chunk[0] !== 0x10) return this.close('CLIENT_ERROR', false);
-      }
-      this.#framer.push(chunk);
-    });
-    stream.on('error', () => this.close('CONNECTION_LOST', true));
-    stream.on('close', () => this.close('CONNECTION_LOST', true));
-    stream.on('end', () => this.close('CONNECTION_LOST', true));
+    this.#framer = new Framer(ctx.limits.maxPacketSizeBytes, this);
+    // Shared listeners rather than closures per connection (an idle connection's memory, issue 12).
+    (stream as ConnectionStream)[CONNECTION] = this;
+    stream.on('data', onStreamData);
+    stream.on('error', onStreamGone);
+    stream.on('close', onStreamGone);
+    stream.on('end', onStreamGone);
     this.connectTimer = ctx.clock.after(CONNECT_TIMEOUT_MS, () => {
       if (this.state === 'new') this.close('CLIENT_ERROR', false);
     });
+  }
+
+  /** Called by the PUBLISH handler: takes the PUBLISH being parsed (`frameBytes`) from the connection's quotas, or says which is spent. */
+  withinRate(now: number): 'publish-rate' | 'throughput' | undefined {
+    const limits = this.ctx.limits;
+    if (!(this.#publishRate ??= new TokenBucket(limits.maxPublishesPerSecond, now)).take(1, now)) return 'publish-rate';
+    if (!(this.#byteRate ??= new TokenBucket(limits.maxInboundBytesPerSecond, now)).take(this.frameBytes, now)) return 'throughput';
+    return undefined;
+  }
+
+  /** Bytes from the network. */
+  onData(chunk: Buffer): void {
+    this.lastSeen = this.ctx.clock.now();
+    // MQTT §3.1: the first packet must be CONNECT; refuse other protocols at their first byte.
+    if (!this.#sawFirstByte && chunk.length > 0) {
+      this.#sawFirstByte = true;
+      if (chunk[0] !== 0x10) return this.close('CLIENT_ERROR', false);
+    }
+    this.#framer.push(chunk);
+  }
+
+  /** The framer's verdict on a packet it could not cut out (framer.ts). */
+  onFrameError(error: FrameError): void {
+    if (error === 'too-large') this.close('CLIENT_ERROR', true, RC.packetTooLarge);
+    else this.close('CLIENT_ERROR', true, RC.malformed);
   }
 
   get clientId(): string | undefined {
@@ -155,19 +183,20 @@ export class Connection implements SessionConnection {
     }
     this.frameBytes = frame.length;
     const publish = type === 3 && this.state === 'connected' ? decodePublish(frame, this.v5) : undefined;
-    if (publish) this.#onPacket(publish);
+    if (publish) this.onPacket(publish);
     else if (this.state === 'connected' && isShortPuback(frame)) handleAcked(this, frame.readUInt16BE(2));
-    else parseFrame(frame, this.version, this.#onParsed, this.#onMalformed);
+    else parseFrame(frame, this.version, this);
     return (this.state as ConnectionState) !== 'closed';
   }
 
-  readonly #onParsed = (packet: Packet): void => this.#onPacket(packet);
-  readonly #onMalformed = (err: Error): void => {
+  /** mqtt-packet could not decode one of this connection's frames (packet-parser.ts). */
+  onMalformed(err: Error): void {
     this.ctx.logger.debug({ err: err.message, remote: this.origin.remoteAddress }, 'malformed packet');
     this.close('CLIENT_ERROR', true, RC.malformed);
-  };
+  }
 
-  #onPacket(packet: Packet): void {
+  /** A packet decoded from one of this connection's frames (here or by packet-parser.ts). */
+  onPacket(packet: Packet): void {
     if (this.state === 'closed') return;
     switch (packet.cmd) {
       case 'connect':
@@ -258,8 +287,8 @@ export class Connection implements SessionConnection {
       return;
     }
     const id = session.nextPacketId();
-    session.inflight.set(id, { packetId: id, message, state: 'publish' });
-    if (!this.sendPublish(message, id, false)) session.inflight.delete(id);
+    session.setInflight({ packetId: id, message, state: 'publish' });
+    if (!this.sendPublish(message, id, false)) session.deleteInflight(id);
   }
 
   /** Returns false when the message was not sent (expired, over the client's maximum packet size, or not allowed by iot:Receive). */
@@ -273,7 +302,7 @@ export class Connection implements SessionConnection {
     // MQTT 5 §3.1.2.11.4: a packet over the client's maximum is discarded as if delivered.
     if (bytes.length > this.clientMaxPacketSize) return false;
     // The client learns an alias from the first PUBLISH that carries it with the topic: record it only once sent.
-    if (alias?.isNew) this.#outboundAliases.set(message.topic, alias.value);
+    if (alias?.isNew) (this.#outboundAliases ??= new Map()).set(message.topic, alias.value);
     this.#write(bytes);
     return true;
   }
@@ -285,14 +314,15 @@ export class Connection implements SessionConnection {
    */
   #aliasFor(packet: mqttPacket.IPublishPacket): { value: number; isNew: boolean } | undefined {
     if (!this.v5 || this.clientTopicAliasMaximum === 0) return undefined;
-    const known = this.#outboundAliases.get(packet.topic);
+    const known = this.#outboundAliases?.get(packet.topic);
     if (known !== undefined) {
       packet.properties = { ...packet.properties, topicAlias: known };
       packet.topic = '';
       return { value: known, isNew: false };
     }
-    if (this.#outboundAliases.size >= this.clientTopicAliasMaximum) return undefined;
-    const value = this.#outboundAliases.size + 1;
+    const used = this.#outboundAliases?.size ?? 0;
+    if (used >= this.clientTopicAliasMaximum) return undefined;
+    const value = used + 1;
     packet.properties = { ...packet.properties, topicAlias: value };
     return { value, isNew: true };
   }
@@ -306,8 +336,8 @@ export class Connection implements SessionConnection {
         continue;
       }
       const id = session.nextPacketId();
-      session.inflight.set(id, { packetId: id, message, state: 'publish' });
-      if (!this.sendPublish(message, id, false)) session.inflight.delete(id);
+      session.setInflight({ packetId: id, message, state: 'publish' });
+      if (!this.sendPublish(message, id, false)) session.deleteInflight(id);
     }
   }
 

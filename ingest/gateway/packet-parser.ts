@@ -14,29 +14,34 @@ import mqttPacket, { type Packet, type Parser } from 'mqtt-packet';
 // table of 65,536 pre-built two-byte Buffers (6 MB of resident memory, built on first use).
 mqttPacket.writeToStream.cacheNumbers = false;
 
-type Target = { readonly packet: (p: Packet) => void; readonly error: (e: Error) => void };
+/** Where a parsed packet or the parse error goes (a connection). */
+export interface ParseTarget {
+  onPacket(packet: Packet): void;
+  onMalformed(err: Error): void;
+}
 /** mqtt-packet reads the protocol version of what it parses from `settings` (its typings leave the field out). */
 type VersionedParser = Parser & { settings: unknown };
 
-let target: Target | undefined;
+let target: ParseTarget | undefined;
 let parser = newParser();
 
 function newParser(): VersionedParser {
   const p = mqttPacket.parser() as VersionedParser;
-  p.on('packet', (packet: Packet) => target?.packet(packet));
-  p.on('error', (err: Error) => target?.error(err));
+  p.on('packet', (packet: Packet) => target?.onPacket(packet));
+  p.on('error', (err: Error) => target?.onMalformed(err));
   return p;
 }
 
 /**
- * Parses one whole frame as MQTT `protocolVersion` (3, 4 or 5); `packet` or `error` is called
- * before this returns. Re-entrant: a handler may parse another connection's frame.
+ * Parses one whole frame as MQTT `protocolVersion` (3, 4 or 5); `into.onPacket` or
+ * `into.onMalformed` is called before this returns. Re-entrant: a handler may parse another
+ * connection's frame.
  */
-export function parseFrame(frame: Buffer, protocolVersion: number, packet: (p: Packet) => void, error: (e: Error) => void): void {
+export function parseFrame(frame: Buffer, protocolVersion: number, into: ParseTarget): void {
   const outer = target;
   const current = parser;
   const settings = current.settings;
-  target = { packet, error };
+  target = into;
   current.settings = { protocolVersion };
   try {
     if (current.parse(frame) > 0 && parser === current) parser = newParser();

@@ -38,6 +38,10 @@ export interface SessionRecord {
   readonly incomingQos2: readonly number[];
 }
 
+/** An idle session's record, kept in iot.sessions' table for every client, has three empty lists: one frozen one serves them all. */
+const EMPTY: readonly never[] = Object.freeze([]);
+const shareEmpty = <T>(list: T[]): readonly T[] => (list.length === 0 ? EMPTY : list);
+
 const qos = z.union([z.literal(0), z.literal(1), z.literal(2)]);
 
 const storedMessageSchema = z.object({
@@ -66,18 +70,20 @@ const sessionRecordSchema = z.object({
   disconnectedAt: z.number().optional(),
   versionNumber: z.number().int().min(0),
   principal: z.string().optional(),
-  subscriptions: z.array(
-    z.object({
-      filter: z.string(),
-      qos,
-      noLocal: z.boolean(),
-      retainAsPublished: z.boolean(),
-      retainHandling: qos,
-      subscriptionId: z.number().int().optional(),
-    }),
-  ),
-  messages: z.array(storedMessageSchema),
-  incomingQos2: z.array(z.number().int()),
+  subscriptions: z
+    .array(
+      z.object({
+        filter: z.string(),
+        qos,
+        noLocal: z.boolean(),
+        retainAsPublished: z.boolean(),
+        retainHandling: qos,
+        subscriptionId: z.number().int().optional(),
+      }),
+    )
+    .transform(shareEmpty),
+  messages: z.array(storedMessageSchema).transform(shareEmpty),
+  incomingQos2: z.array(z.number().int()).transform(shareEmpty),
 });
 
 export const sessionRecordCodec: StateCodec<SessionRecord> = jsonCodec<SessionRecord>({

@@ -52,6 +52,8 @@ export class SessionStore {
   readonly #dirty = new Set<Session>();
   #nextSnapshot: SnapshotBatch | undefined;
   #snapshots: Promise<void> = Promise.resolve();
+  /** Records of ended sessions being written: stop() lets them land before it closes the table. */
+  readonly #endings = new Set<Promise<void>>();
   #stopped = false;
 
   private constructor(deps: SessionStoreDeps, table: StateStore<SessionRecord>) {
@@ -85,6 +87,9 @@ export class SessionStore {
     this.#stopped = true;
     this.#unwatch();
     await this.#snapshots;
+    // Connections the gateway just closed (or that went at shutdown) wrote their end; without
+    // this wait the table closed under them and each logged a warning (10,000 at a restart).
+    await Promise.all(this.#endings);
     const writes: StateWrite<SessionRecord>[] = [];
     for (const session of this.#sessions.values()) {
       session.expiryTimer?.cancel();
@@ -175,14 +180,14 @@ export class SessionStore {
   /** Adds (or replaces) a subscription; returns whether the filter was subscribed already. */
   addSubscription(session: Session, filter: string, options: SubscriptionOptions): boolean {
     const existed = session.subscriptions.has(filter);
-    session.subscriptions.set(filter, options);
+    session.subscribe(filter, options);
     this.#deps.index.add(toIndexed(session.clientId, filter, options));
     return existed;
   }
 
   /** Removes a subscription; returns whether there was one. */
   removeSubscription(session: Session, filter: string): boolean {
-    if (!session.subscriptions.delete(filter)) return false;
+    if (!session.unsubscribe(filter)) return false;
     const shared = parseSharedFilter(filter);
     this.#deps.index.remove(session.clientId, shared ? shared.filter : filter, shared?.group);
     return true;
@@ -306,7 +311,14 @@ export class SessionStore {
   #writeEnded(session: Session): void {
     if (this.#stopped) return;
     const record: SessionRecord = { ...new Session(session.clientId).toRecord(this.#deps.gatewayId, false), versionNumber: session.versionNumber, persistent: false };
-    this.#table.write([{ key: session.clientId, value: record }]).catch((err) => this.#logger.warn({ err, clientId: session.clientId }, 'could not record the end of a session'));
+    const ending = this.#table
+      .write([{ key: session.clientId, value: record }])
+      .then(
+        () => undefined,
+        (err) => this.#logger.warn({ err, clientId: session.clientId }, 'could not record the end of a session'),
+      )
+      .finally(() => this.#endings.delete(ending));
+    this.#endings.add(ending);
   }
 
   /**

@@ -9,10 +9,20 @@ import { pointAt, sqlError, type SourcePoint } from './sql-error.js';
 import { AstBuilder } from './to-ast.js';
 import { allTokens, ruleFileModes } from './tokens.js';
 
-const lexer = new Lexer(allTokens as never, { ensureOptimizations: true, positionTracking: 'full' });
-// Rule files: comments between rules, none inside them (tokens.ts, "Comments").
-const ruleFileLexer = new Lexer(ruleFileModes as never, { ensureOptimizations: true, positionTracking: 'full' });
-const parser = new RuleSqlParser(); // assigning .input resets it; never construct one per call
+/**
+ * The two lexers and the one shared parser (assigning `.input` resets it; never construct one per
+ * call), built at the first parse rather than at import: a kiot whose rules dir is empty never
+ * parses, and the grammar's self-analysis holds about 2 MB (issue 12: memory at rest). The
+ * lexers' `ensureOptimizations` still fails the first parse, which every rules test makes.
+ */
+let built: { readonly lexer: Lexer; readonly ruleFileLexer: Lexer; readonly parser: RuleSqlParser } | undefined;
+const syntax = () =>
+  (built ??= {
+    lexer: new Lexer(allTokens as never, { ensureOptimizations: true, positionTracking: 'full' }),
+    // Rule files: comments between rules, none inside them (tokens.ts, "Comments").
+    ruleFileLexer: new Lexer(ruleFileModes as never, { ensureOptimizations: true, positionTracking: 'full' }),
+    parser: new RuleSqlParser(),
+  });
 
 const COMMENT_LIKE = /--|\/\*/;
 
@@ -23,6 +33,7 @@ type EntryRule = 'sqlStatement' | 'templateExpression' | 'ruleFile';
 
 /** Lexes and parses `text` with one entry rule; throws RULES_SQL_SYNTAX on the first error. */
 export function parseCst(text: string, rule: EntryRule, source: string): CstNode {
+  const { lexer, ruleFileLexer, parser } = syntax();
   const lexed = (rule === 'ruleFile' ? ruleFileLexer : lexer).tokenize(text);
   const lexError = lexed.errors[0];
   if (lexError) throw lexingError(text, source, lexError);

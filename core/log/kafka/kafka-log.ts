@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import kafkajs from 'kafkajs';
+import { createRequire } from 'node:module';
+import type * as KafkaJs from 'kafkajs';
 import type { Admin, Kafka, LogEntry, Message, Producer } from 'kafkajs';
 import { PlatformError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -23,7 +24,12 @@ import { KafkaConsumer, type ConsumerHost, type GroupSettings } from './kafka-co
 import { fromKafkaError, isUnknownTopicError } from './kafka-errors.js';
 import { LogTable, type TableHost } from '../table.js';
 
-const { Kafka: KafkaClient, logLevel, Partitioners } = kafkajs;
+/**
+ * kafkajs (CommonJS) is loaded when the first KafkaLog is made, so that a kiot on the embedded
+ * log never loads it (issue 12: about 1.5 MB of heap at rest, its code and sources).
+ */
+let kafkajs: typeof KafkaJs | undefined;
+const loadKafkaJs = (): typeof KafkaJs => (kafkajs ??= createRequire(import.meta.url)('kafkajs') as typeof KafkaJs);
 
 /** The Kafka mock's auto-created topics have 4 partitions; new topics match it (log.ts). */
 export const DEFAULT_PARTITIONS = 4;
@@ -128,6 +134,7 @@ export class KafkaLog implements Log {
       startTimeoutMs: options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
     };
     const kafkaLog = this.#log.child({ module: 'kafkajs' });
+    const { Kafka: KafkaClient, logLevel } = loadKafkaJs();
     this.#kafka = new KafkaClient({
       clientId: options.clientId ?? 'kiot',
       brokers: options.brokers,
@@ -356,7 +363,7 @@ export class KafkaLog implements Log {
         maxInFlightRequests: 1,
         allowAutoTopicCreation: true,
         // Partitions are chosen in append(); this only silences kafkajs's v2 partitioner notice.
-        createPartitioner: Partitioners.DefaultPartitioner,
+        createPartitioner: loadKafkaJs().Partitioners.DefaultPartitioner,
       }),
       'producer',
       () => (this.#producer = undefined),
@@ -444,6 +451,7 @@ export class KafkaLog implements Log {
 /** kafkajs logs through the module logger; its ERROR lines are mostly retried failures, hence warn (debug before the first connection). */
 function logKafkaJs(logger: Logger, { level, log }: LogEntry, connectedOnce: boolean): void {
   const { message, ...fields } = log;
+  const { logLevel } = loadKafkaJs();
   if (connectedOnce && (level === logLevel.ERROR || level === logLevel.WARN)) logger.warn(fields, message);
   else logger.debug(fields, message);
 }

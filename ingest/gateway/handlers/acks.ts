@@ -9,7 +9,7 @@ import { RC } from './reason-codes.js';
 export function handleAcked(c: Connection, id: number | undefined): void {
   const session = c.session;
   if (id === undefined || !session) return;
-  session.inflight.delete(id);
+  session.deleteInflight(id);
   c.drain();
 }
 

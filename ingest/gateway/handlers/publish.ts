@@ -22,11 +22,11 @@ export function handlePublish(c: Connection, p: IPublishPacket): void {
     const alias = props.topicAlias;
     if (alias === 0 || alias > c.ctx.limits.topicAliasMaximum) return c.close('CLIENT_ERROR', true, RC.topicAliasInvalid);
     if (topic.length === 0) {
-      const known = c.aliases.get(alias);
+      const known = c.aliases?.get(alias);
       if (known === undefined) return c.close('CLIENT_ERROR', true, RC.protocolError);
       topic = known;
     } else {
-      c.aliases.set(alias, topic);
+      (c.aliases ??= new Map()).set(alias, topic);
     }
   }
   if (!isValidTopicName(topic)) return c.close('CLIENT_ERROR', true, c.v5 ? RC.topicNameInvalid : undefined);
@@ -43,7 +43,7 @@ export function handlePublish(c: Connection, p: IPublishPacket): void {
     return ackInOrder(c, qos, id, RC.topicNameInvalid);
   }
   const now = c.ctx.clock.now();
-  const throttled = !c.publishRate.take(1, now) ? 'publish-rate' : !c.byteRate.take(c.frameBytes, now) ? 'throughput' : undefined;
+  const throttled = c.withinRate(now);
   if (throttled) {
     c.ctx.metrics.limitRefused(throttled);
     // AWS IoT throttles a connection over its publish rate or throughput: the message is
@@ -147,7 +147,7 @@ function ackPublish(c: Connection, qos: number, id: number | undefined, code: nu
   if (qos === 0 || id === undefined || c.state !== 'connected') return;
   const cmd = qos === 1 ? 'puback' : 'pubrec';
   if (qos === 1) c.inboundInflight--;
-  else if (code < 0x80) c.session!.incomingQos2.add(id);
+  else if (code < 0x80) c.session!.addIncomingQos2(id);
   else c.inboundInflight--;
   if (c.v5 && code !== RC.success) c.send({ cmd, messageId: id, reasonCode: code });
   else c.sendAck(cmd, id);
@@ -156,7 +156,7 @@ function ackPublish(c: Connection, qos: number, id: number | undefined, code: nu
 /** PUBREL (MQTT 5 §3.6): the QoS 2 flow of a stored message ends with PUBCOMP. */
 export function handlePubrel(c: Connection, id: number | undefined): void {
   if (id === undefined) return;
-  const known = c.session!.incomingQos2.delete(id);
+  const known = c.session!.deleteIncomingQos2(id);
   if (known) c.inboundInflight--;
   c.send({ cmd: 'pubcomp', messageId: id, ...(c.v5 && !known ? { reasonCode: RC.packetIdNotFound } : {}) });
 }
