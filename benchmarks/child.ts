@@ -139,3 +139,38 @@ export function serveParent<Request extends { readonly type: string }>(run: (req
     run(m as Request).then(replyToParent, (err: unknown) => replyToParent(failed(err)));
   });
 }
+
+/**
+ * A load process's entry: `load` (forked with IPC) serves the parent's requests with `serve`;
+ * `memory [count]` runs `memory` once, its progress and result sent to the parent when forked
+ * with IPC, else printed (so it can be run by hand: `node dist/benchmarks/<name>.js memory`).
+ */
+export function runLoadProcess<Request extends { readonly type: string }>(
+  name: string,
+  modes: { readonly serve: (request: Request) => Promise<{ readonly type: string }>; readonly memory: (count: number, progress: (line: string) => void) => Promise<{ readonly type: string }> },
+): void {
+  const main = async (): Promise<void> => {
+    const [mode, arg] = process.argv.slice(2);
+    if (mode === 'memory') {
+      const count = Number(arg ?? 100_000);
+      const viaIpc = process.send !== undefined;
+      const progress = (line: string) => (viaIpc ? replyToParent({ type: 'progress', line }) : process.stdout.write(`${line}\n`));
+      try {
+        const result = await modes.memory(count, progress);
+        if (viaIpc) replyToParent(result);
+        else process.stdout.write(`${JSON.stringify(result)}\n`);
+      } catch (err) {
+        if (viaIpc) replyToParent({ type: 'error', message: (err as Error).stack ?? String(err) });
+        else throw err;
+      }
+      process.disconnect?.();
+      return;
+    }
+    if (mode !== 'load' || !process.send) throw new Error(`usage: ${name}.js load (forked with IPC) | memory [count]`);
+    serveParent<Request>(modes.serve);
+  };
+  main().catch((err: unknown) => {
+    process.stderr.write(`${name}: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { CORE_TOPICS, EmbeddedLog, silentLogger, sleep } from '../core/index.js';
 import { createJobsService } from '../jobs/index.js';
-import { replyToParent, serveParent } from './child.js';
+import { replyToParent, runLoadProcess } from './child.js';
 
 /** Things are `<prefix>-<i>`, i from 0; thing i belongs to client i % clients. */
 export interface ConnectRequest {
@@ -340,30 +340,4 @@ async function runMemory(count: number, progress: (line: string) => void): Promi
   }
 }
 
-const reply = (m: LoadReply): void => replyToParent(m);
-
-async function main(): Promise<void> {
-  const [mode, arg] = process.argv.slice(2);
-  if (mode === 'memory') {
-    const count = Number(arg ?? 100_000);
-    const viaIpc = process.send !== undefined;
-    const progress = (line: string) => (viaIpc ? reply({ type: 'progress', line }) : process.stdout.write(`${line}\n`));
-    try {
-      const result = await runMemory(count, progress);
-      if (viaIpc) reply(result);
-      else process.stdout.write(`${JSON.stringify(result)}\n`);
-    } catch (err) {
-      if (viaIpc) reply({ type: 'error', message: (err as Error).stack ?? String(err) });
-      else throw err;
-    }
-    process.disconnect?.();
-    return;
-  }
-  if (mode !== 'load' || !process.send) throw new Error('usage: jobs-load.js load (forked with IPC) | memory [count]');
-  serveParent<LoadRequest>(serve);
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`jobs-load: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+runLoadProcess<LoadRequest>('jobs-load', { serve, memory: runMemory });

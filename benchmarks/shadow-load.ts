@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { EmbeddedLog, silentLogger, sleep } from '../core/index.js';
 import { createShadowService } from '../shadow/index.js';
-import { replyToParent, serveParent } from './child.js';
+import { replyToParent, runLoadProcess } from './child.js';
 
 export type LoadMode = 'floor' | 'shadow';
 
@@ -332,28 +332,4 @@ async function runMemory(count: number, progress: (line: string) => void): Promi
 
 const reply = (m: LoadReply): void => replyToParent(m);
 
-async function main(): Promise<void> {
-  const [mode, arg] = process.argv.slice(2);
-  if (mode === 'memory') {
-    const count = Number(arg ?? 100_000);
-    const viaIpc = process.send !== undefined;
-    const progress = (line: string) => (viaIpc ? reply({ type: 'progress', line }) : process.stdout.write(`${line}\n`));
-    try {
-      const result = await runMemory(count, progress);
-      if (viaIpc) reply(result);
-      else process.stdout.write(`${JSON.stringify(result)}\n`);
-    } catch (err) {
-      if (viaIpc) reply({ type: 'error', message: (err as Error).stack ?? String(err) });
-      else throw err;
-    }
-    process.disconnect?.();
-    return;
-  }
-  if (mode !== 'load' || !process.send) throw new Error('usage: shadow-load.js load (forked with IPC) | memory [count]');
-  serveParent<LoadRequest>(runLoad);
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`shadow-load: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+runLoadProcess<LoadRequest>('shadow-load', { serve: runLoad, memory: runMemory });
