@@ -336,11 +336,12 @@ export function envelopeHeaders(envelope: Pick<Envelope, 'userProperties'>): Rec
 }
 
 /**
- * An envelope as a log record: encoded, with its user properties as headers, keyed by
+ * An envelope as a log record: encoded, with its user properties as headers (none when it has
+ * none: most messages, and a prototype-less object costs a dictionary per record), keyed by
  * `envelopeKey` unless `key` says otherwise (a destination, a registry resource).
  */
-export function envelopeRecord(envelope: Envelope, key: string = envelopeKey(envelope)): { key: string; value: Buffer; headers: Record<string, string> } {
-  return { key, value: encodeEnvelope(envelope), headers: envelopeHeaders(envelope) };
+export function envelopeRecord(envelope: Envelope, key: string = envelopeKey(envelope)): { key: string; value: Buffer; headers: Record<string, string> | undefined } {
+  return { key, value: encodeEnvelope(envelope), headers: envelope.userProperties.length === 0 ? undefined : envelopeHeaders(envelope) };
 }
 
 /** The record as avsc decodes it: absent optional fields are null. */

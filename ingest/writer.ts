@@ -111,13 +111,15 @@ function toRecord(envelope: Envelope, origin: string | undefined): AppendRecord 
   if (!isValidTopicName(envelope.topic)) {
     throw new PlatformError('INPUT_INVALID', `topic: expected a topic name without + or #, received ${JSON.stringify(envelope.topic)}`, { details: { field: 'topic' } });
   }
-  let record: ReturnType<typeof envelopeRecord>;
+  let record: { -readonly [K in keyof ReturnType<typeof envelopeRecord>]: ReturnType<typeof envelopeRecord>[K] };
   try {
     record = envelopeRecord(envelope);
   } catch (err) {
     if (err instanceof PlatformError) throw err;
     throw new PlatformError('INPUT_INVALID', `message on ${envelope.topic} does not fit the envelope: ${(err as Error).message}`, { cause: err, details: { field: 'envelope' } });
   }
-  if (origin !== undefined) record.headers[ORIGIN_HEADER] = origin;
+  if (origin === undefined) return record;
+  if (record.headers) record.headers[ORIGIN_HEADER] = origin;
+  else record.headers = { [ORIGIN_HEADER]: origin };
   return record;
 }

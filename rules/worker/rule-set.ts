@@ -61,9 +61,20 @@ const fingerprint = (s: SourcedRule): string =>
 
 export const originText = (o: RuleOrigin): string => (o.kind === 'file' ? `${o.file}:${o.line}:${o.column}` : 'iot.rules');
 
+/** Topics whose rules one generation of the match cache keeps (two generations are kept). */
+export const MATCH_CACHE_TOPICS = 10_000;
+const NO_RULES: readonly CompiledRule[] = Object.freeze([]);
+
 export class RuleSet {
   readonly #entries = new Map<string, Entry>();
   #index = new TopicFilterIndex<CompiledRule>(RULE_TOPIC_MATCHING);
+  /**
+   * The rules of topics seen lately. Fleets publish on a bounded set of topics, so the index is
+   * walked once per topic rather than once per message; a fleet with more topics than the cache
+   * holds walks it for those that fell out. Emptied whenever the rules change.
+   */
+  #recent = new Map<string, readonly CompiledRule[]>();
+  #older = new Map<string, readonly CompiledRule[]>();
   readonly #logger: Logger;
   readonly #retiring = new Set<Promise<void>>();
 
@@ -131,19 +142,34 @@ export class RuleSet {
     const index = new TopicFilterIndex<CompiledRule>(RULE_TOPIC_MATCHING);
     for (const e of this.#entries.values()) if (e.rule && e.rule.sql.topicFilter !== undefined) index.add(e.rule.sql.topicFilter, e.rule);
     this.#index = index;
+    this.#recent = new Map();
+    this.#older = new Map();
   }
 
   /** The enabled rules a message on `topic` triggers, in definition order. */
   match(topic: string): readonly CompiledRule[] {
+    let rules = this.#recent.get(topic);
+    if (rules !== undefined) return rules;
+    rules = this.#older.get(topic) ?? this.#lookup(topic);
+    if (this.#recent.size >= MATCH_CACHE_TOPICS) {
+      this.#older = this.#recent;
+      this.#recent = new Map();
+    }
+    this.#recent.set(topic, rules);
+    return rules;
+  }
+
+  #lookup(topic: string): readonly CompiledRule[] {
     if (topic.charCodeAt(0) === 36 /* $ */) {
       // Basic Ingest: `$aws/rules/<name>/...` goes to that rule only (AWS IoT, iot-basic-ingest).
       const ingest = splitBasicIngest(topic);
       if (ingest) {
         const rule = this.#entries.get(ingest.ruleName)?.rule;
-        return rule ? [rule] : [];
+        return rule ? [rule] : NO_RULES;
       }
     }
-    return this.#index.match(topic);
+    const rules = this.#index.match(topic);
+    return rules.length === 0 ? NO_RULES : rules;
   }
 
   counters(name: string): RuleCounters | undefined {
@@ -179,6 +205,8 @@ export class RuleSet {
     const rules = [...this.#entries.values()].flatMap((e) => (e.rule ? [e.rule] : []));
     this.#entries.clear();
     this.#index = new TopicFilterIndex(RULE_TOPIC_MATCHING);
+    this.#recent = new Map();
+    this.#older = new Map();
     await Promise.all([...rules.map((r) => r.runtime.close()), ...this.#retiring]);
   }
 }

@@ -61,6 +61,30 @@ describe('rules service on the embedded log', () => {
     expect([out!.topic, JSON.parse(out!.payload.toString())]).toEqual(['acct/123456789012', { a: '123456789012' }]);
   });
 
+  test('get_mqtt_property() and get_user_properties() read the message MQTT 5 properties', async () => {
+    await start({
+      'props.sql': `CREATE RULE props AS SELECT get_mqtt_property('content_type') AS ct, get_mqtt_property('format_indicator') AS fi,
+        get_mqtt_property('correlation_data') AS cd, get_user_properties('k') AS k, get_user_properties() AS all FROM 'props/in' DO republish(topic = 'props/out');`,
+    });
+    await publish(log, [
+      {
+        topic: 'props/in',
+        payload: Buffer.from('{}'),
+        clientId: 'd1',
+        contentType: 'application/json',
+        payloadFormatIndicator: 1,
+        correlationData: Buffer.from('cid'),
+        userProperties: [
+          { name: 'k', value: 'v1' },
+          { name: 'o', value: 'ov' },
+          { name: 'k', value: 'v2' },
+        ],
+      },
+    ]);
+    const [out] = envelopesOf(await readN(log, TOPICS.egress, 1));
+    expect(JSON.parse(out!.payload.toString())).toEqual({ ct: 'application/json', fi: 'UTF8_DATA', cd: Buffer.from('cid').toString('base64'), k: ['v1', 'v2'], all: [{ k: 'v1' }, { o: 'ov' }, { k: 'v2' }] });
+  });
+
   test('$$ republishes to a reserved topic; kafka writes to the embedded log', async () => {
     await start({
       'r.sql': `CREATE RULE shadowing AS SELECT state FROM 'cmd/+' DO republish(topic = '$$aws/things/\${topic(2)}/shadow/update');

@@ -176,7 +176,8 @@ export class RulesWorker {
       traceId: env.traceId,
       messageId: env.messageId,
       timestamp: env.receivedAt,
-      mqtt: mqttOf(env),
+      // get_mqtt_property() and get_user_properties() read the envelope's own fields.
+      mqtt: env,
     });
     const slot = s.tracker.begin(record.offset);
     this.#inFlight++;
@@ -311,18 +312,4 @@ export class RulesWorker {
 
 function messageInfo(rule: CompiledRule, env: Envelope): MessageInfo {
   return { ruleName: rule.name, topic: env.topic, clientId: env.clientId, traceId: env.traceId, messageId: env.messageId, payload: env.payload, receivedAt: env.receivedAt };
-}
-
-/** MQTT properties for get_mqtt_property(), in the shape the SQL functions read. */
-function mqttOf(env: Envelope): unknown {
-  return {
-    qos: env.qos,
-    retain: env.retain,
-    userProperties: env.userProperties.map((p) => [p.name, p.value] as const),
-    contentType: env.contentType,
-    responseTopic: env.responseTopic,
-    correlationData: env.correlationData,
-    payloadFormatIndicator: env.payloadFormatIndicator,
-    messageExpiryInterval: env.messageExpiryIntervalSec,
-  };
 }

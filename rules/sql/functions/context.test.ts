@@ -16,9 +16,9 @@ const mqttCtx = testContext({
     correlationData: Buffer.from('cid'),
     payloadFormatIndicator: 1,
     userProperties: [
-      ['k', 'v1'],
-      ['o', 'ov'],
-      ['k', 'v2'],
+      { name: 'k', value: 'v1' },
+      { name: 'o', value: 'ov' },
+      { name: 'k', value: 'v2' },
     ],
   },
 });

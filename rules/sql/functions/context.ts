@@ -79,10 +79,10 @@ function mqttProperty(ctx: SqlContext, name: SqlValue): SqlValue {
 function userProperties(ctx: SqlContext, args: readonly SqlValue[]): SqlValue {
   const props = ctx.mqtt?.userProperties;
   if (!props) return undefined;
-  if (args.length === 0) return props.map(([k, v]) => ({ [k]: v }));
+  if (args.length === 0) return props.map(({ name, value }) => ({ [name]: value }));
   const key = args[0];
   if (typeof key !== 'string') return undefined;
-  const values = props.filter(([k]) => k === key).map(([, v]) => v);
+  const values = props.filter(({ name }) => name === key).map(({ value }) => value);
   return values.length > 0 ? values : undefined;
 }
 

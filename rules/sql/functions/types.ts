@@ -21,16 +21,16 @@ export interface SqlContext {
   readonly accountId?: string;
   /** The rule's SQL version (`sql_version()`); "2016-03-23" when not given. */
   readonly sqlVersion?: string;
-  /** MQTT 5 properties and flags of the message (`get_mqtt_property()`). */
+  /**
+   * MQTT 5 properties of the message (`get_mqtt_property()`, `get_user_properties()`), named as
+   * the envelope names them, so that the rules worker hands the decoded envelope over as is.
+   */
   readonly mqtt?: {
-    readonly qos?: number;
-    readonly retain?: boolean;
-    readonly userProperties?: readonly (readonly [string, string])[];
+    readonly userProperties?: readonly { readonly name: string; readonly value: string }[];
     readonly contentType?: string;
     readonly responseTopic?: string;
     readonly correlationData?: Buffer;
     readonly payloadFormatIndicator?: number;
-    readonly messageExpiryInterval?: number;
   };
   readonly services: SqlServices;
 }
