@@ -195,10 +195,7 @@ export class RulesWorker {
 
   #run(rule: CompiledRule, msg: SqlMessage, env: Envelope, done: Done): void {
     rule.inFlight++;
-    const end: Done = (outcome) => {
-      rule.inFlight--;
-      done(outcome);
-    };
+    const end = ruleDone(rule, done);
     let result: SqlResult | undefined | Promise<SqlResult | undefined>;
     try {
       // The rule set's topic-filter index matched the topic with the rules' matching already.
@@ -312,4 +309,17 @@ export class RulesWorker {
 
 function messageInfo(rule: CompiledRule, env: Envelope): MessageInfo {
   return { ruleName: rule.name, topic: env.topic, clientId: env.clientId, traceId: env.traceId, messageId: env.messageId, payload: env.payload, receivedAt: env.receivedAt };
+}
+
+/**
+ * The callback that ends one message for one rule. Made here, not inline in `#run`, so that it
+ * holds only the rule and `done`: an inline closure would share `#run`'s context, and with it keep
+ * the decoded envelope and the parsed payload alive until the message's actions finish, which is
+ * most of what the young generation then copies when thousands of messages are in flight.
+ */
+function ruleDone(rule: CompiledRule, done: Done): Done {
+  return (outcome) => {
+    rule.inFlight--;
+    done(outcome);
+  };
 }
