@@ -10,9 +10,12 @@
  * per-message cost with 1, 100 and 1,000 rules loaded, 1% of which match the topic.
  *
  * Every run reads the same pre-filled ingress topic with a fresh consumer group, timed from the
- * moment the member has joined (joining takes 3 s on the mock) until the last message is handled.
+ * moment the member has joined (joining takes 3 s on the mock) until the last message's offset is
+ * committed. The baselines overlap their appends and commits with reading as the rules worker
+ * does (issue 12: a baseline that awaited each append and commit flattered kiot). Each run's
+ * outputs are read back from iot.egress and checked (count and digest) before its rate counts.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,11 +31,13 @@ import {
   TOPICS,
   type AppendRecord,
   type Log,
+  type LogRecord,
+  readRange,
 } from '../core/index.js';
 import { startKafkaMock } from '../core/testing/kafka-mock.js';
 import { createActionDeps, createActionRegistry, DeadLetterWriter, DEFAULT_RETRY_POLICY } from '../actions/index.js';
 import { parseSqlRuleFile } from '../rules/files/index.js';
-import { RuleSet, RulesWorker, type SourcedRule } from '../rules/worker/index.js';
+import { DEFAULT_MAX_IN_FLIGHT, RuleSet, RulesWorker, type SourcedRule } from '../rules/worker/index.js';
 import type { Benchmark, BenchResult } from './report.js';
 
 const TARGET = 0.8;
@@ -52,11 +57,51 @@ async function fill(log: Log, topic: string, count: number): Promise<void> {
       const e = createEnvelope({
         topic: `factory/site${j % SITES}/telemetry`,
         clientId: `device-${j % DEVICES}`,
-        payload: Buffer.from(JSON.stringify({ deviceId: `device-${j % DEVICES}`, temperature: 60 + (j % 41), humidity: 40 + (j % 7), firmware: '1.2.3', seq: j })),
+        payload: Buffer.from(JSON.stringify(reading(j))),
       });
       batch.push(envelopeRecord(e));
     }
     await log.append(topic, batch);
+  }
+}
+
+/** The reading of message `j`: the same in `fill` and in the outputs it is checked against. */
+const reading = (j: number) => ({ deviceId: `device-${j % DEVICES}`, temperature: 60 + (j % 41), humidity: 40 + (j % 7), firmware: '1.2.3', seq: j });
+
+/** An order-free digest of records as `topic payload` lines (outputs of different partitions interleave differently per run). */
+function digestOf(lines: string[]): string {
+  const hash = createHash('sha256');
+  for (const line of lines.sort()) hash.update(line).update('\n');
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** What the rule must have written for `count` messages, `copies` times (one per matching rule). */
+function expectedAlerts(count: number, copies = 1): { count: number; digest: string } {
+  const lines: string[] = [];
+  for (let j = 0; j < count; j++) {
+    const r = reading(j);
+    if (r.temperature <= 80) continue;
+    const site = `site${j % SITES}`;
+    for (let c = 0; c < copies; c++) lines.push(`alerts/${site} ${JSON.stringify({ t: r.temperature, deviceId: r.deviceId, site })}`);
+  }
+  return { count: lines.length, digest: digestOf(lines) };
+}
+
+/** Where each partition of iot.egress ends now: a run's outputs are what follows. */
+async function egressEnd(log: Log): Promise<Map<number, number>> {
+  return new Map((await log.offsets(TOPICS.egress)).map((r) => [r.partition, r.high]));
+}
+
+/** Reads back what a run appended to iot.egress after `from` and fails unless it is exactly `expected`. */
+async function verifyOutputs(log: Log, from: Map<number, number>, expected: { count: number; digest: string }, what: string): Promise<void> {
+  const records = await readRange(log, { topic: TOPICS.egress, start: (r) => from.get(r.partition) ?? r.low });
+  const lines = records.map((r) => {
+    const e = decodeEnvelope(r.value!);
+    return `${e.topic} ${e.payload.toString('utf8')}`;
+  });
+  const digest = digestOf(lines);
+  if (lines.length !== expected.count || digest !== expected.digest) {
+    throw new Error(`pipeline benchmark: ${what} wrote ${lines.length} outputs (digest ${digest}), expected ${expected.count} (digest ${expected.digest})`);
   }
 }
 
@@ -81,7 +126,8 @@ async function runKiot(log: Log, ingress: string, count: number, ruleCount = 1):
   const worker = new RulesWorker({ log, logger, rules: ruleSet, deadLetter, groupId: `bench-kiot-${randomUUID()}`, topic: ingress, startFrom: 'earliest' });
   try {
     await worker.start();
-    const ms = await until(() => worker.stats().processed >= count && worker.stats().inFlight === 0, performance.now());
+    // Stopped once the last message's offset is committed, as the baselines' clocks are.
+    const ms = await until(() => worker.stats().processed >= count && worker.settled(), performance.now());
     return (count * 1000) / ms;
   } finally {
     await worker.stop();
@@ -90,61 +136,78 @@ async function runKiot(log: Log, ingress: string, count: number, ruleCount = 1):
   }
 }
 
-/** The same rule by hand over the raw log client. */
-async function runHandWritten(log: Log, ingress: string, count: number): Promise<number> {
-  let processed = 0;
+/**
+ * A consumer that handles its batches as the rules worker does: it reads on while the outputs of
+ * earlier batches are appended, commits each batch's offset once its outputs are durable and
+ * every earlier batch of its partition is committed, and lets at most the worker's bound of
+ * records (DEFAULT_MAX_IN_FLIGHT) wait for their append or commit. Resolves with the time from
+ * the start until the last commit.
+ */
+async function runOverlapped(log: Log, ingress: string, count: number, group: string, outputs: (records: readonly LogRecord[]) => AppendRecord[]): Promise<number> {
+  let committed = 0;
+  let waiting = 0;
+  let failed: unknown;
+  const slots: (() => void)[] = [];
+  const chains = new Map<number, Promise<void>>();
   const consumer = log.consumer({
-    groupId: `bench-hand-${randomUUID()}`,
+    groupId: `bench-${group}-${randomUUID()}`,
     topics: [ingress],
     startFrom: 'earliest',
     eachBatch: async (batch, c) => {
-      const out: AppendRecord[] = [];
-      for (const record of batch.records) {
-        const env = decodeEnvelope(record.value!);
-        let doc: { temperature?: unknown; deviceId?: unknown } | undefined;
-        try {
-          doc = JSON.parse(env.payload.toString('utf8'));
-        } catch {
-          doc = undefined;
-        }
-        if (doc && typeof doc.temperature === 'number' && doc.temperature > 80) {
-          const site = env.topic.split('/')[1]!;
-          const topic = `alerts/${site}`;
-          const e = createEnvelope({ topic, payload: Buffer.from(JSON.stringify({ t: doc.temperature, deviceId: doc.deviceId, site })) });
-          out.push({ key: topic, value: encodeEnvelope(e) });
-        }
-      }
-      if (out.length > 0) await log.append(TOPICS.egress, out);
-      await c.commit([{ topic: batch.topic, partition: batch.partition, offset: batch.records.at(-1)!.offset + 1 }]);
-      processed += batch.records.length;
+      while (waiting >= DEFAULT_MAX_IN_FLIGHT) await new Promise<void>((resolve) => slots.push(resolve));
+      const n = batch.records.length;
+      const out = outputs(batch.records);
+      waiting += n;
+      const appended = out.length > 0 ? log.append(TOPICS.egress, out) : undefined;
+      const previous = chains.get(batch.partition);
+      const offset = batch.records.at(-1)!.offset + 1;
+      const done = (async () => {
+        await appended;
+        await previous;
+        await c.commit([{ topic: batch.topic, partition: batch.partition, offset }]);
+        committed += n;
+        waiting -= n;
+        slots.shift()?.();
+      })();
+      done.catch((err: unknown) => (failed ??= err));
+      chains.set(batch.partition, done);
     },
   });
   await consumer.start();
-  const ms = await until(() => processed >= count, performance.now());
+  const ms = await until(() => {
+    if (failed) throw failed;
+    return committed >= count;
+  }, performance.now());
   await consumer.stop();
   return (count * 1000) / ms;
 }
 
-/** Every record appended unchanged. */
-async function runPassthrough(log: Log, ingress: string, count: number): Promise<number> {
-  let processed = 0;
-  const consumer = log.consumer({
-    groupId: `bench-pass-${randomUUID()}`,
-    topics: [ingress],
-    startFrom: 'earliest',
-    eachBatch: async (batch, c) => {
-      await log.append(
-        TOPICS.egress,
-        batch.records.map((r) => ({ key: r.key, value: r.value })),
-      );
-      await c.commit([{ topic: batch.topic, partition: batch.partition, offset: batch.records.at(-1)!.offset + 1 }]);
-      processed += batch.records.length;
-    },
+/** The same rule by hand over the raw log client, overlapping its appends and commits as the worker does. */
+function runHandWritten(log: Log, ingress: string, count: number): Promise<number> {
+  return runOverlapped(log, ingress, count, 'hand', (records) => {
+    const out: AppendRecord[] = [];
+    for (const record of records) {
+      const env = decodeEnvelope(record.value!);
+      let doc: { temperature?: unknown; deviceId?: unknown } | undefined;
+      try {
+        doc = JSON.parse(env.payload.toString('utf8'));
+      } catch {
+        doc = undefined;
+      }
+      if (doc && typeof doc.temperature === 'number' && doc.temperature > 80) {
+        const site = env.topic.split('/')[1]!;
+        const topic = `alerts/${site}`;
+        const e = createEnvelope({ topic, payload: Buffer.from(JSON.stringify({ t: doc.temperature, deviceId: doc.deviceId, site })) });
+        out.push({ key: topic, value: encodeEnvelope(e) });
+      }
+    }
+    return out;
   });
-  await consumer.start();
-  const ms = await until(() => processed >= count, performance.now());
-  await consumer.stop();
-  return (count * 1000) / ms;
+}
+
+/** Every record appended unchanged. */
+function runPassthrough(log: Log, ingress: string, count: number): Promise<number> {
+  return runOverlapped(log, ingress, count, 'pass', (records) => records.map((r) => ({ key: r.key, value: r.value })));
 }
 
 async function compare(label: string, log: Log, count: number, progress: (line: string) => void): Promise<BenchResult[]> {
@@ -152,14 +215,23 @@ async function compare(label: string, log: Log, count: number, progress: (line: 
   await log.ensureTopic({ name: TOPICS.egress, partitions: 4 });
   await fill(log, ingress, count);
   progress(`${label}: ${count} messages in ${ingress}`);
+  const alerts = expectedAlerts(count);
+  const everything = digestOf((await readRange(log, { topic: ingress })).map((r) => `${r.key?.toString('utf8')} ${r.value?.toString('base64')}`));
   // Alternating order over two rounds, best of each, so neither side gets only the warm runs.
   const best = { kiot: 0, hand: 0, pass: 0 };
   for (let round = 0; round < 2; round++) {
     const order = round === 0 ? (['hand', 'kiot', 'pass'] as const) : (['kiot', 'hand', 'pass'] as const);
     for (const which of order) {
+      const from = await egressEnd(log);
       const rate = which === 'kiot' ? await runKiot(log, ingress, count) : which === 'hand' ? await runHandWritten(log, ingress, count) : await runPassthrough(log, ingress, count);
+      if (which === 'pass') {
+        const copied = (await readRange(log, { topic: TOPICS.egress, start: (r) => from.get(r.partition) ?? r.low })).map((r) => `${r.key?.toString('utf8')} ${r.value?.toString('base64')}`);
+        if (copied.length !== count || digestOf(copied) !== everything) throw new Error(`pipeline benchmark: passthrough copied ${copied.length} records of ${count}, or other bytes`);
+      } else {
+        await verifyOutputs(log, from, alerts, which);
+      }
       best[which] = Math.max(best[which], rate);
-      progress(`${label} round ${round + 1}: ${which} ${Math.round(rate)} msg/s`);
+      progress(`${label} round ${round + 1}: ${which} ${Math.round(rate)} msg/s (${which === 'pass' ? count : alerts.count} outputs verified)`);
     }
   }
   return [
@@ -184,7 +256,9 @@ export const pipelineBenchmark: Benchmark = {
         const count = 20_000;
         await fill(log, ingress, count);
         for (const rules of [1, 100, 1_000]) {
+          const from = await egressEnd(log);
           const rate = await runKiot(log, ingress, count, rules);
+          await verifyOutputs(log, from, expectedAlerts(count, Math.max(1, Math.round(rules / 100))), `kiot with ${rules} rules`);
           progress(`embedded, ${rules} rules loaded (${Math.max(1, Math.round(rules / 100))} matching): ${(1e6 / rate).toFixed(1)} µs/message`);
           results.push({ name: `embedded: ${rules} rules loaded, 1% matching (${(1e6 / rate).toFixed(1)} µs/msg)`, messagesPerSec: rate });
         }

@@ -79,6 +79,16 @@ export class RulesWorker {
     return { processed: this.#processed, inFlight: this.#inFlight };
   }
 
+  /** True when no message is in flight and every handled message's offset is committed. */
+  settled(): boolean {
+    if (this.#inFlight > 0) return false;
+    for (const s of this.#partitions.values()) {
+      const point = s.tracker.commitPoint;
+      if (s.committing || (point !== undefined && point > s.committed)) return false;
+    }
+    return true;
+  }
+
   /** Joins the group; resolves once the member has its first assignment. */
   async start(): Promise<void> {
     const consumer = this.#o.log.consumer({
