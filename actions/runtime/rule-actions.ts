@@ -74,7 +74,8 @@ export class RuleActions {
       queueMicrotask(() => done('ok'));
       return;
     }
-    records.forEach((record, i) => {
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
       const action = this.actions[i]!;
       action.runner.submit(record, (outcome: RecordOutcome) => {
         if (outcome === ABORTED) aborted = true;
@@ -88,7 +89,7 @@ export class RuleActions {
         else if (!failures) done('ok');
         else this.fail(info, failures, errorRecord, done);
       });
-    });
+    }
   }
 
   /** Sends an error message for `failures` to the error action, else to the dead-letter topic. */

@@ -111,8 +111,9 @@ function compileParsed(runtime: SqlRuntime, sql: string, statement: Statement, s
     ...(options.accountId !== undefined ? { accountId: options.accountId } : {}),
   };
   const program = compileStatement(statement, context);
-  const checked = entryPoints(program, program.run, program.evaluate, source);
-  const matched = entryPoints(program, program.runMatched, program.evaluateMatched, source);
+  const hasVariables = statement.set.length > 0;
+  const checked = entryPoints(program, program.run, program.evaluate, source, hasVariables);
+  const matched = entryPoints(program, program.runMatched, program.evaluateMatched, source, hasVariables);
   return {
     sql,
     sqlVersion,
@@ -129,12 +130,16 @@ function compileParsed(runtime: SqlRuntime, sql: string, statement: Statement, s
   };
 }
 
+/** The variables of a rule that SETs none. */
+const NO_VARIABLES: ReadonlyMap<string, SqlValue> = new Map();
+
 /** `evaluate` and `execute` over one generated `run` (with or without the topic test). */
 function entryPoints(
   program: CompiledProgram,
   run: CompiledProgram['run'],
   generatedEvaluate: ((input: SqlInput) => SqlValue) | undefined,
   source: string,
+  hasVariables: boolean,
 ): Pick<CompiledSql, 'evaluate' | 'execute'> {
   // The synchronous form is the per-message hot path: one call, one comparison.
   const evaluateSync = (input: SqlInput): SqlValue => {
@@ -167,6 +172,17 @@ function entryPoints(
   // A synchronous rule's generated `evaluate` is the hot path itself (compile.ts).
   const evaluate = program.isAsync ? evaluateAny : (generatedEvaluate ?? evaluateSync);
 
+  if (!hasVariables && !program.isAsync) {
+    // Most rules SET nothing: no Map per message, and the generated hot path itself.
+    const fast = generatedEvaluate ?? evaluateSync;
+    return {
+      evaluate,
+      execute: (input) => {
+        const output = fast(input);
+        return output === undefined ? undefined : { output, variables: NO_VARIABLES };
+      },
+    };
+  }
   const execute = (input: SqlInput): SqlResult | undefined | Promise<SqlResult | undefined> => {
     const variables = new Map<string, SqlValue>();
     const done = (v: SqlValue | typeof NOT_FIRED): SqlResult | undefined => (v === NOT_FIRED ? undefined : { output: v, variables });

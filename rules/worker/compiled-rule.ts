@@ -115,7 +115,12 @@ export class CompiledRule {
     readonly actions: readonly CompiledAction[],
     readonly errorAction: CompiledAction | undefined,
     readonly runtime: RuleActions,
-  ) {}
+  ) {
+    this.#async = actions.some((a) => a.renderer.isAsync);
+  }
+
+  /** Whether an action's parameters render asynchronously (a template calls an external function). */
+  readonly #async: boolean;
 
   get name(): string {
     return this.model.name;
@@ -123,14 +128,12 @@ export class CompiledRule {
 
   /** The records of one fired message, one per action; a Promise when a template is async. */
   records(input: SqlInput, vars: Vars, base: Omit<ActionRecord, 'params' | 'output'>, output: unknown): ActionRecord[] | Promise<ActionRecord[]> {
-    const rendered = this.actions.map((a) => a.renderer.render(input, vars));
-    // Spelled out rather than spread from `base`: one object shape for every record, built per
-    // fired message and action.
-    const build = (params: readonly Params[]): ActionRecord[] =>
-      params.map((p) => ({ output, params: p, ruleName: base.ruleName, topic: base.topic, clientId: base.clientId, messageId: base.messageId, payload: base.payload, receivedAt: base.receivedAt }));
-    if (rendered.some((r) => r instanceof Promise)) return Promise.all(rendered).then(build);
-    return build(rendered as Params[]);
+    if (this.#async) return Promise.all(this.actions.map((a) => a.renderer.render(input, vars))).then((params) => params.map((p) => actionRecord(base, output, p)));
+    const records: ActionRecord[] = [];
+    for (const a of this.actions) records.push(actionRecord(base, output, a.renderer.render(input, vars) as Params));
+    return records;
   }
+
 
   /** Retires the rule: closes its actions once its messages in flight are handled. */
   retire(): Promise<void> {
@@ -138,6 +141,18 @@ export class CompiledRule {
     return this.inFlight === 0 ? this.runtime.close() : this.runtime.idle().then(() => this.runtime.close());
   }
 }
+
+/** Spelled out rather than spread from `base`: one object shape for every record, built per fired message and action. */
+const actionRecord = (base: Omit<ActionRecord, 'params' | 'output'>, output: unknown, params: Params): ActionRecord => ({
+  output,
+  params,
+  ruleName: base.ruleName,
+  topic: base.topic,
+  clientId: base.clientId,
+  messageId: base.messageId,
+  payload: base.payload,
+  receivedAt: base.receivedAt,
+});
 
 const at = (a: ActionModel): string => `${a.source.file}:${a.source.line}:${a.source.column}`;
 
