@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { SinkDefinition } from '../../core/index.js';
-import { LogAppendSink, type LogAppendSinkOptions } from '../log-append/log-append-sink.js';
+import { LOG_APPEND_MAX_BATCH, LogAppendSink, type LogAppendSinkOptions } from '../log-append/log-append-sink.js';
 import { outputBytes, type ActionDeps } from '../runtime/deps.js';
 import { intOrTemplate, keyValueList, paramsSchema } from '../runtime/params.js';
 
@@ -28,7 +28,7 @@ export const createKafkaDefinition = (options: LogAppendSinkOptions = {}): SinkD
   summary: 'write the output to a Kafka topic (the log kiot runs on, or the cluster in client_properties)',
   config,
   resourceParams: ['topic'],
-  maxBatchSize: 500,
+  maxBatchSize: LOG_APPEND_MAX_BATCH,
   create: (c, { kafka }) => {
     // bootstrap.servers is fixed per action (not a template), so the cluster is chosen once.
     const log = kafka.logFor(c.client_properties?.['bootstrap.servers']);

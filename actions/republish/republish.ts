@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { TOPICS, createEnvelope, envelopeKey, topicNameProblem, type SinkDefinition, envelopeRecord } from '../../core/index.js';
-import { LogAppendSink, type LogAppendSinkOptions } from '../log-append/log-append-sink.js';
+import { LOG_APPEND_MAX_BATCH, LogAppendSink, type LogAppendSinkOptions } from '../log-append/log-append-sink.js';
 import { outputBytes, type ActionDeps } from '../runtime/deps.js';
 import { keyValueList, paramsSchema } from '../runtime/params.js';
 
@@ -58,7 +58,7 @@ export const createRepublishDefinition = (options: LogAppendSinkOptions = {}): S
   summary: 'publish the output to an MQTT topic (through iot.egress)',
   config,
   resourceParams: ['topic'],
-  maxBatchSize: 500,
+  maxBatchSize: LOG_APPEND_MAX_BATCH,
   create: (_config, { log }) =>
     new LogAppendSink<RepublishConfig>({
       ...options,
