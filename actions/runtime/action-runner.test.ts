@@ -40,6 +40,45 @@ describe('ActionRunner', () => {
     await runner.close();
   });
 
+  test('room(): none once two full batches wait behind the one being written; room again when the next batch is taken', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const sink = scriptedSink((_, call) => (call === 1 ? gate : undefined));
+    const runner = new ActionRunner({ sink, name: 't', maxBatchSize: 4, retry: fast, logger: silentLogger() });
+    const outcomes = submitAll(runner, 4);
+    await new Promise((r) => setImmediate(r)); // the first batch is being written
+    expect(runner.room()).toBeUndefined();
+    const more = submitAll(runner, 8);
+    const wait = runner.room();
+    expect(wait).toBeInstanceOf(Promise);
+    let roomy = false;
+    void wait!.then(() => (roomy = true));
+    await new Promise((r) => setImmediate(r));
+    expect(roomy).toBe(false);
+    release();
+    await wait;
+    expect(runner.room()).toBeUndefined();
+    expect([...(await outcomes), ...(await more)]).toEqual(Array(12).fill(undefined));
+    await runner.close();
+  });
+
+  test('room() waiters are released when the runner closes', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const sink = scriptedSink(() => gate);
+    const runner = new ActionRunner({ sink, name: 't', maxBatchSize: 2, retry: fast, logger: silentLogger() });
+    const outcomes = submitAll(runner, 6);
+    await new Promise((r) => setImmediate(r));
+    const wait = runner.room();
+    expect(wait).toBeInstanceOf(Promise);
+    const closing = runner.close();
+    await wait;
+    expect(runner.room()).toBeUndefined();
+    release();
+    await closing;
+    expect((await outcomes).filter((o) => o === ABORTED)).toHaveLength(4);
+  });
+
   test('retries only the retriable failures of a batch; others fail at once', async () => {
     const sink = scriptedSink((records, call) => {
       if (call === 1) throw new SinkBatchError([{ index: 1, message: 'throttled', retriable: true }, { index: 2, message: 'bad item', retriable: false }]);

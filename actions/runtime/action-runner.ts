@@ -45,6 +45,7 @@ export class ActionRunner {
   readonly #logger: Logger;
   readonly #abort = new AbortController();
   #queue: Pending[] = [];
+  #roomWaiters: (() => void)[] = [];
   #running: Promise<void> | undefined;
   #connected = false;
   #closed: Promise<void> | undefined;
@@ -60,6 +61,24 @@ export class ActionRunner {
   /** Records waiting or in flight. */
   get pending(): number {
     return this.#queue.length;
+  }
+
+  /**
+   * Undefined while fewer than two full batches wait behind the one being written; else a
+   * promise that resolves once a batch is taken off the queue (or the runner closes). A caller
+   * that waits on it keeps no more records waiting than the action can write next, rather than
+   * holding thousands of them alive while a slow target works through them.
+   */
+  room(): Promise<void> | undefined {
+    if (this.#queue.length < 2 * this.#maxBatch || this.#abort.signal.aborted) return undefined;
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
+  }
+
+  #wakeRoomWaiters(): void {
+    if (this.#roomWaiters.length === 0) return;
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const w of waiters) w();
   }
 
   /**
@@ -82,6 +101,7 @@ export class ActionRunner {
       while (this.#queue.length > 0 && !this.#abort.signal.aborted) {
         const batch = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
         this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#maxBatch);
+        if (this.#queue.length < 2 * this.#maxBatch) this.#wakeRoomWaiters();
         await this.#write(batch);
       }
     } finally {
@@ -142,6 +162,7 @@ export class ActionRunner {
   }
 
   #abortQueued(): void {
+    this.#wakeRoomWaiters();
     const queued = this.#queue;
     this.#queue = [];
     for (const p of queued) p.done(ABORTED);

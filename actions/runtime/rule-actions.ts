@@ -92,6 +92,15 @@ export class RuleActions {
     }
   }
 
+  /** Undefined when every action has room for more records; else resolves when the first full one has (ActionRunner.room). */
+  room(): Promise<void> | undefined {
+    for (const a of this.actions) {
+      const wait = a.runner.room();
+      if (wait) return wait;
+    }
+    return undefined;
+  }
+
   /** Sends an error message for `failures` to the error action, else to the dead-letter topic. */
   fail(info: MessageInfo, failures: readonly ActionFailure[], errorRecord: ErrorRecordFactory | undefined, done: (outcome: DeliveryOutcome) => void): void {
     const message: ErrorActionMessage = {

@@ -5,8 +5,9 @@
  * rules' actions. Offsets are committed only up to the last message whose every action has
  * succeeded or been handed to the error action or dead-letter topic (CommitTracker), so a
  * worker that dies loses nothing: its uncommitted messages are redone by the member that gets
- * the partition next. Work in flight is bounded (`maxInFlight` messages): when actions are
- * slow the worker stops taking batches, and the log holds the rest.
+ * the partition next. Work in flight is bounded (`maxInFlight` messages, and no more than two
+ * batches waiting for any one action): when actions are slow the worker stops taking batches,
+ * and the log holds the rest.
  */
 import {
   decodeEnvelope,
@@ -145,37 +146,46 @@ export class RulesWorker {
     for (const record of batch.records) {
       if (this.#inFlight >= this.#maxInFlight) await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
       this.#processed++;
+      let rules: readonly CompiledRule[] | undefined;
       try {
-        this.#handle(record, s, batch.partition);
+        rules = this.#handle(record, s, batch.partition);
       } catch (err) {
         // A bug, not bad input: keep the message rather than lose it.
         this.#logger.error({ err, partition: batch.partition, offset: record.offset }, 'message handling failed');
         this.#undecodable(record, s, batch.partition, err);
       }
+      // An action with two batches waiting holds the next message back (ActionRunner.room).
+      if (rules !== undefined) {
+        for (const rule of rules) {
+          const wait = rule.runtime.room();
+          if (wait) await wait;
+        }
+      }
     }
     this.#kick(batch.partition, s);
   }
 
-  #handle(record: LogRecord, s: PartitionState, partition: number): void {
+  /** Starts the message's rules; returns them (undefined when none fired a message into actions). */
+  #handle(record: LogRecord, s: PartitionState, partition: number): readonly CompiledRule[] | undefined {
     // Most messages match no rule: read their topic, not the whole envelope. The rules it
     // matches stand for the decoded envelope's too (the same field), so the trie is walked once.
     const topic = record.value ? envelopeTopic(record.value) : undefined;
     let rules = topic === undefined ? undefined : this.#o.rules.match(topic);
     if (rules !== undefined && rules.length === 0) {
       s.tracker.skip(record.offset);
-      return;
+      return undefined;
     }
     let env: Envelope;
     try {
       env = decodeEnvelope(record.value ?? Buffer.alloc(0));
     } catch (err) {
       this.#undecodable(record, s, partition, err);
-      return;
+      return undefined;
     }
     rules ??= this.#o.rules.match(env.topic);
     if (rules.length === 0) {
       s.tracker.skip(record.offset);
-      return;
+      return undefined;
     }
     const msg = createSqlMessage({
       topic: env.topic,
@@ -201,6 +211,7 @@ export class RulesWorker {
       if (s.tracker.finish(slot, ok)) this.#kick(partition, s);
     };
     for (const rule of rules) this.#run(rule, msg, env, done);
+    return rules;
   }
 
   #run(rule: CompiledRule, msg: SqlMessage, env: Envelope, done: Done): void {
