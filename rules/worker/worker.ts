@@ -165,7 +165,7 @@ export class RulesWorker {
     this.#kick(batch.partition, s);
   }
 
-  /** Starts the message's rules; returns them (undefined when none fired a message into actions). */
+  /** Starts the rules the message triggers and returns them (undefined when it triggers none). */
   #handle(record: LogRecord, s: PartitionState, partition: number): readonly CompiledRule[] | undefined {
     // Most messages match no rule: read their topic, not the whole envelope. The rules it
     // matches stand for the decoded envelope's too (the same field), so the trie is walked once.
