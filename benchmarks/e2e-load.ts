@@ -17,7 +17,8 @@
  *   byte through plain pub/sub; the same four fields through a rule, which may re-serialise
  *   the JSON); anything else fails the run. A repeated delivery is counted as a duplicate, and
  *   after the drain every PUBACKed message the route lets through that never arrived is counted
- *   as missing (the bench fails on any).
+ *   as missing (the bench fails on any). Route `publish` has no subscriber and no probe: the
+ *   publishers alone, for the ingest benchmark.
  *   The same process answers `idle` requests: thousands of silent connections (raw CONNECTs),
  *   held open until `idle-close`, for the bench to read the broker's memory per connection.
  * - `aedes` (IPC): an aedes broker (in memory, plain TCP on a free loopback port) that answers
@@ -31,8 +32,12 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { sleep } from '../core/backoff.js';
 import { replyToParent, serveParent } from './child.js';
 
-/** `pubsub`: subscriber on `e2e/+/in`, every message expected; `rule`: on `e2e/+/out`, the even `seq` expected. */
-export type Route = 'pubsub' | 'rule';
+/**
+ * `pubsub`: subscriber on `e2e/+/in`, every message expected; `rule`: on `e2e/+/out`, the even
+ * `seq` expected; `publish`: no subscriber and no probe, only the publishers (the ingest benchmark,
+ * which checks what reached the log itself).
+ */
+export type Route = 'pubsub' | 'rule' | 'publish';
 
 export interface LoadRequest {
   readonly type: 'run';
@@ -161,7 +166,7 @@ const percentiles = (values: number[]): Percentiles => {
 async function runLoad(req: LoadRequest): Promise<LoadResult> {
   const run = ++runNumber;
   const setupStart = performance.now();
-  const expects = (seq: number) => req.route === 'pubsub' || seq % 2 === 0;
+  const expects = (seq: number) => req.route === 'pubsub' || (req.route === 'rule' && seq % 2 === 0);
   const outSegment = req.route === 'pubsub' ? 'in' : 'out';
   const options = (id: string) => ({ clientId: `e2e-${run}-${id}`, protocolVersion: 4 as const, clean: true, reconnectPeriod: 0, connectTimeout: 10_000 });
 
@@ -187,8 +192,8 @@ async function runLoad(req: LoadRequest): Promise<LoadResult> {
   };
 
   try {
-    const subscriber = await mqtt.connectAsync(req.url, options('sub'));
-    clients.push(subscriber);
+    const subscriber = req.route === 'publish' ? undefined : await mqtt.connectAsync(req.url, options('sub'));
+    if (subscriber) clients.push(subscriber);
     const publishers: Publisher[] = [];
     await Promise.all(
       Array.from({ length: req.publishers }, async (_, n) => {
@@ -204,7 +209,7 @@ async function runLoad(req: LoadRequest): Promise<LoadResult> {
       });
     }
 
-    subscriber.on('message', (topic, message) => {
+    subscriber?.on('message', (topic, message) => {
       if (failure) return;
       const receivedAt = epochMs();
       const parts = topic.split('/');
@@ -246,12 +251,14 @@ async function runLoad(req: LoadRequest): Promise<LoadResult> {
       wake?.();
     });
     const filter = `e2e/+/${outSegment}`;
-    const [grant] = await subscriber.subscribeAsync(filter, { qos: 1 });
-    if (grant?.qos !== 1) throw new Error(`the broker granted ${filter} QoS ${grant?.qos}, not 1`);
+    if (subscriber) {
+      const [grant] = await subscriber.subscribeAsync(filter, { qos: 1 });
+      if (grant?.qos !== 1) throw new Error(`the broker granted ${filter} QoS ${grant?.qos}, not 1`);
+    }
 
     // The probe makes the trip before the load starts: a kiot on Kafka has groups to join, rules to load.
     const probeStart = performance.now();
-    while (!probeSeen && !failure) {
+    while (subscriber && !probeSeen && !failure) {
       if (performance.now() - probeStart > PROBE_TIMEOUT_MS) throw new Error(`the probe on e2e/probe/in did not reach ${filter} within ${PROBE_TIMEOUT_MS} ms`);
       publishers[0]!.client.publish('e2e/probe/in', `{"seq":0,"device":"probe","ts":${epochMs()}}`, { qos: 1 });
       await waitFor(() => probeSeen || failure !== undefined, PROBE_INTERVAL_MS);
