@@ -46,6 +46,7 @@ import { AUTHORIZER_TIMEOUT_MS, AuthorizerService, CustomAuthorizers, arnScopeOf
 import { mergeListings, type FileTopicRule } from '../rules/worker/index.js';
 import { createShadowService, type Shadows } from '../shadow/index.js';
 import { startRulesRole } from './rules-role.js';
+import { boundYoungGeneration, holdYoungGeneration, releaseYoungGeneration } from './young-generation.js';
 import { THREAD_ROLES, startServiceThreads } from './threads.js';
 import { createJobsService, type Jobs } from '../jobs/index.js';
 import { createJustInTimeRegistration, createOwnershipTokens, createProvisioningService, loadOwnershipSecret, type AutoRegistration, type ObjectStore } from '../provisioning/index.js';
@@ -71,12 +72,14 @@ export async function startPlatform(
   warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
 ): Promise<RunningPlatform> {
   const has = (role: Role): boolean => config.roles.includes(role);
+  // Startup's objects live on: the young generation stays small until ready (young-generation.ts).
+  holdYoungGeneration();
   const log: Log =
     config.kafkaBrokers.length > 0
       ? new KafkaLog({ brokers: [...config.kafkaBrokers], logger, clientId: 'kiot' })
       : await EmbeddedLog.open({ dataDir: config.dataDir, logger });
   // Stopped in reverse order of start: listeners first, the log last.
-  const stops: (() => Promise<void>)[] = [() => log.close()];
+  const stops: (() => Promise<void>)[] = [async () => releaseYoungGeneration(), () => log.close()];
   const stop = async (): Promise<void> => {
     for (const s of stops.splice(0).reverse()) {
       try {
@@ -315,6 +318,8 @@ export async function startPlatform(
       logger.warn({ host: config.host }, line);
       warn(line);
     }
+    // Ready: the young generation may grow again, to a bound (young-generation.ts).
+    boundYoungGeneration();
     announce('ready');
     return { log, listeners, stop };
   } catch (err) {

@@ -2,7 +2,8 @@
  * Text to AST: the lexer, the one shared parser, and syntax errors as rule authors read them
  * (`source:line:column: expected X, found Y`, code RULES_SQL_SYNTAX).
  */
-import { Lexer, type CstNode, type ILexingError, type IRecognitionException } from 'chevrotain';
+import type { CstNode, ILexingError, IRecognitionException } from 'chevrotain';
+import { Lexer } from './chevrotain.js';
 import type { Expr, Statement } from './ast.js';
 import { RuleSqlParser } from './parser.js';
 import { pointAt, sqlError, type SourcePoint } from './sql-error.js';

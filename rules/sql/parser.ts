@@ -8,7 +8,8 @@
  * IN and CONTAINS sit with the comparisons, as IN does in standard SQL, so that
  * `x IN arr AND y > 1` and `NOT x IN arr` read as they do there.
  */
-import { CstParser, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
+import type { IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
+import { CstParser } from './chevrotain.js';
 import * as T from './tokens.js';
 
 const describe = (token: IToken): string =>

@@ -14,7 +14,8 @@
  * Back-quoted text is an identifier (`\`my-key\``), a kiot extension for names that are not
  * plain words; the guide's own answer for those is `get(obj, 'my-key')`.
  */
-import { createToken, Lexer, type TokenType } from 'chevrotain';
+import type { TokenType } from 'chevrotain';
+import { createToken, Lexer } from './chevrotain.js';
 
 /** Any word usable as a field name after `.`; every keyword and Identifier belongs to it. */
 export const Name = createToken({ name: 'Name', pattern: Lexer.NA, label: 'a name' });

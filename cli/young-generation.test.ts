@@ -1,0 +1,57 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { expect, test } from 'vitest';
+
+/**
+ * In a process of its own (the flags are the process's): the young generation's size after
+ * objects that survive have been allocated while held, then bounded, then released.
+ */
+const SCRIPT = `
+import v8 from 'node:v8';
+const { boundYoungGeneration, releaseYoungGeneration } = await import(${JSON.stringify(fileURLToPath(new URL('./young-generation.ts', import.meta.url)))});
+const young = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576;
+const kept = [];
+const allocate = async () => {
+  // 40 MB of small objects that survive, in steps: each step lets a GC callback run.
+  for (let step = 0; step < 40; step++) {
+    for (let i = 0; i < 10_000; i++) kept.push({ i, text: 'x'.repeat(40) + i });
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+};
+const sizes = { start: young() };
+await allocate();
+sizes.held = young();
+// Never busy: the bound holds however often it is scavenged.
+boundYoungGeneration(8 * 1024 * 1024, Number.POSITIVE_INFINITY);
+await allocate();
+sizes.bounded = young();
+// Busy from one scavenge a second: the bound gives way to V8's growth.
+boundYoungGeneration(8 * 1024 * 1024, 1);
+await allocate();
+sizes.busy = young();
+releaseYoungGeneration();
+await allocate();
+sizes.released = young();
+process.stdout.write(JSON.stringify(sizes));
+`;
+
+function run(nodeFlags: string[] = []): { start: number; held: number; bounded: number; busy: number; released: number } {
+  const out = spawnSync(process.execPath, [...nodeFlags, '--import', 'tsx', '--input-type=module', '-e', SCRIPT], { encoding: 'utf8', timeout: 60_000 });
+  expect(out.stderr).toBe('');
+  return JSON.parse(out.stdout) as { start: number; held: number; bounded: number; busy: number; released: number };
+}
+
+test('held while kiot starts, then bounded, beyond the bound while scavenged often, then as V8 would have it (sizes in MB, both semi-spaces)', () => {
+  const sizes = run();
+  // Loading tsx before the module grew it a little; from there it stays.
+  expect(sizes.start).toBeLessThan(8);
+  expect(sizes.held).toBe(sizes.start);
+  expect(sizes.bounded).toBe(8);
+  expect(sizes.busy).toBeGreaterThan(8);
+  expect(sizes.released).toBeGreaterThan(8);
+});
+
+test('a young generation the user tuned is left alone', () => {
+  const sizes = run(['--max-semi-space-size=16']); // V8's own maximum on 64-bit
+  expect(sizes.held).toBeGreaterThan(sizes.start);
+});
