@@ -417,8 +417,8 @@ export class StateStore<T> implements StateView<T> {
   }
 
   /**
-   * Appends in the order they were asked for, one append in flight: what is asked meanwhile goes
-   * in the next append, together. A log need not keep the order of concurrent appends (Kafka
+   * Appends in the order they were asked for, one append in flight: what is asked meanwhile, or
+   * in the same turn of the event loop, goes in the next append, together. A log need not keep the order of concurrent appends (Kafka
    * does not), and a pipelined key's writes must land in the order they were issued.
    */
   #appendInOrder(records: AppendRecord[]): Promise<AppendResult[]> {
@@ -431,6 +431,9 @@ export class StateStore<T> implements StateView<T> {
   async #drainQueue(): Promise<void> {
     this.#appending = true;
     while (this.#queued.length > 0) {
+      // Once this turn's callbacks are done: the writes of every command they run (a batch of
+      // requests delivered together, the commands a read-back let go) go in this one append.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       const batch = this.#queued.splice(0);
       try {
         const results = await this.#options.log.append(
