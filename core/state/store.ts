@@ -480,7 +480,7 @@ export class StateStore<T> implements StateView<T> {
         const chunk = asked.slice(start, end);
         start = end;
         const records = chunk.length === 1 ? chunk[0]!.records : chunk.flatMap((a) => a.records);
-        this.#options.log.append(topic, records).then(
+        new Promise<AppendResult[]>((resolve) => resolve(this.#options.log.append(topic, records))).then(
           (results) => {
             let at = 0;
             for (const a of chunk) {

@@ -166,7 +166,10 @@ export class Partition {
           await this.#rollIfDue();
           await this.#write(batch);
         } catch (err) {
-          for (const p of batch) p.reject(err);
+          // After the writes before it are acknowledged (completeSoon keeps the order).
+          completeSoon(() => {
+            for (const p of batch) p.reject(err);
+          });
         }
       }
     } finally {
