@@ -10,6 +10,7 @@ import { TOPICS, createEnvelope, type CommandDefinition, type StateView, envelop
 import type { AppendRecord } from '../core/log/log.js';
 import { applyUpdate, deleteDocument, errorDocument, getDocument, type ShadowError, type ShadowRequest, type StoredShadow } from './document.js';
 import { historyRecord } from './history.js';
+import { documentsJson, storedJson } from './record.js';
 import { shadowKey, topicPrefix, type ShadowId, type ShadowOperation } from './topics.js';
 
 /** Where a request came from: MQTT requests get their `/accepted` or `/rejected` reply on MQTT. */
@@ -26,6 +27,8 @@ export type ShadowCommandResult = { readonly ok: true; readonly body: object } |
 interface Outgoing {
   readonly topic: string;
   readonly body: object;
+  /** `body`'s JSON when it was made already. */
+  readonly json?: string;
 }
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
@@ -44,15 +47,19 @@ export const updateShadow: CommandDefinition<StoredShadow, ShadowCommandInput, S
   keys: (input) => [shadowKey(input)],
   run(state, input, ctx) {
     const key = shadowKey(input);
-    const outcome = applyUpdate(current(state, input), input.request, seconds(ctx.now));
+    const previous = current(state, input);
+    const nowSec = seconds(ctx.now);
+    const outcome = applyUpdate(previous, input.request, nowSec);
     if (!outcome.ok) return reply(input, 'update', outcome, [], ctx.now);
     const { next, accepted, delta, documents } = outcome.value;
     const prefix = topicPrefix(input);
+    // The new version's JSON, made once: the stored record, its history record and /update/documents hold it.
+    const nextJson = storedJson(next);
     // Published whoever asked (MQTT or HTTP): what a device and rules follow.
     const broadcast: Outgoing[] = [
       ...(input.source === 'http' ? [{ topic: `${prefix}/update/accepted`, body: accepted }] : []),
       ...(delta ? [{ topic: `${prefix}/update/delta`, body: delta }] : []),
-      { topic: `${prefix}/update/documents`, body: documents },
+      { topic: `${prefix}/update/documents`, body: documents, json: documentsJson(previous, nextJson, nowSec, input.request.clientToken) },
     ];
     const change = reply(input, 'update', { ok: true, body: accepted }, broadcast, ctx.now);
     const history = { topic: TOPICS.shadowHistory, records: [historyRecord(input, { version: next.version, timestamp: next.timestamp, document: next }, state.revision(key) + 1)] };
@@ -103,6 +110,6 @@ function reply(input: ShadowCommandInput, op: ShadowOperation, result: ShadowCom
 }
 
 function record(id: ShadowId, message: Outgoing, now: number): AppendRecord {
-  const envelope = createEnvelope({ topic: message.topic, payload: Buffer.from(JSON.stringify(message.body)), qos: 1, thingName: id.thingName, receivedAt: now });
+  const envelope = createEnvelope({ topic: message.topic, payload: Buffer.from(message.json ?? JSON.stringify(message.body)), qos: 1, thingName: id.thingName, receivedAt: now });
   return envelopeRecord(envelope);
 }

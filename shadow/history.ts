@@ -13,9 +13,9 @@
  * a delete). Records written before the frame decode as schema version 0, the same JSON.
  */
 import { z } from 'zod';
-import { PlatformError, TOPICS, decodeFrame, encodeFrame, jsonCodec, partitionForKey, readRange, topicSpec, type AppendRecord, type Log, type Logger } from '../core/index.js';
+import { PlatformError, TOPICS, decodeFrame, encodeFrame, jsonCodec, partitionForKey, readRange, topicSpec, type AppendRecord, type Log, type Logger, type StateCodec } from '../core/index.js';
 import { getDocument, type StoredShadow } from './document.js';
-import { storedShadowSchema } from './record.js';
+import { storedJson, storedShadowSchema } from './record.js';
 import { shadowKey, type ShadowId } from './topics.js';
 
 /** One version of a shadow: its document after an accepted update, or `deleted` when a delete ended it. */
@@ -28,8 +28,18 @@ const entrySchema = z.union([
   z.object({ version: z.number().int().min(1), timestamp: z.number().int().min(0), deleted: z.literal(true) }),
 ]) as unknown as z.ZodType<HistoryEntry>;
 
-/** The entry inside a history record's frame. */
-export const historyCodec = jsonCodec<HistoryEntry>({ name: 'shadow-history', version: 1, schema: entrySchema });
+const checked = jsonCodec<HistoryEntry>({ name: 'shadow-history', version: 1, schema: entrySchema });
+
+/**
+ * The entry inside a history record's frame: `{"version","timestamp","document"}` (the document
+ * as `iot.shadows` stores it, record.ts, whose JSON the update made once) or
+ * `{"version","timestamp","deleted":true}`.
+ */
+export const historyCodec: StateCodec<HistoryEntry> = {
+  ...checked,
+  encode: (entry) =>
+    Buffer.from(entry.document ? `{"version":${entry.version},"timestamp":${entry.timestamp},"document":${storedJson(entry.document)}}` : JSON.stringify(entry), 'utf8'),
+};
 
 /** A stored version in GetThingShadow's shape (delta included), stamped with the time it was written. */
 export function versionDocument(document: StoredShadow): object {

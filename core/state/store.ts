@@ -99,7 +99,9 @@ export interface StateStoreOptions<T> {
    * reading them from the store's pending writes, instead of after they are durable and read
    * back. Only for commands that read nothing but the state they are given (no index built
    * over the store). A command's result and its appends still wait until its writes are
-   * durable; a write that fails fails the key's commands issued after it too.
+   * durable; a write that fails fails the key's commands issued after it too. The store's
+   * view takes its own writes as they were written when it reads them back (they are what its
+   * commands read meanwhile), without decoding their bytes again.
    */
   readonly pipelined?: boolean;
   /** How long a command routed to another process may wait for its answer. Default 30 s. */
@@ -113,6 +115,9 @@ export interface StateStoreOptions<T> {
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/** Most records in one append of commands' records to a topic (as the gateway's ingest writer batches). */
+const MAX_APPEND_RECORDS = 500;
 
 /** A write issued by this process and not yet applied to its table; `null` is a delete. */
 interface Pending<T> {
@@ -170,6 +175,13 @@ export class StateStore<T> implements StateView<T> {
   /** Pipelined: writes waiting for the append in flight; they go together in the next one, in order. */
   readonly #queued: { readonly records: AppendRecord[]; resolve(results: AppendResult[]): void; reject(err: unknown): void }[] = [];
   #appending = false;
+  /** Commands' appends asked for in this turn of the event loop, by topic (see #appendTogether). */
+  readonly #outgoing = new Map<string, { readonly records: readonly AppendRecord[]; resolve(results: AppendResult[]): void; reject(err: unknown): void }[]>();
+  /**
+   * Pipelined: per key, the frames of this process's writes not yet read back by its view, so
+   * that the view takes each one as it was written instead of decoding its bytes again (see #ownWrite).
+   */
+  readonly #unread = new Map<string, { readonly bytes: Buffer; readonly frame: StateFrame<T> }[]>();
   #router: OwnerRouter | undefined;
   #closing: Promise<void> | undefined;
 
@@ -198,10 +210,12 @@ export class StateStore<T> implements StateView<T> {
     const spec: TopicSpec = { ...options.topic, compacted: true };
     await options.log.ensureTopic(spec);
     const codec = options.codec;
-    const table = await options.log.openTable<StateFrame<T>>(spec.name, { decode: (bytes, key) => decodeFrame(codec, bytes, key) });
+    let opened: StateStore<T> | undefined;
+    const table = await options.log.openTable<StateFrame<T>>(spec.name, { decode: (bytes, key) => (opened && opened.#ownWrite(key, bytes)) ?? decodeFrame(codec, bytes, key) });
     try {
       const partitions = (await options.log.offsets(spec.name)).length;
       const store = new StateStore(options, table, partitions);
+      opened = store;
       const commands = options.commands;
       store.#define(typeof commands === 'function' ? commands(store) : (commands ?? []));
       if (store.#commands.size > 0) {
@@ -331,7 +345,7 @@ export class StateStore<T> implements StateView<T> {
             (change.appends ?? [])
               .filter(({ records }) => records.length > 0)
               .map(({ topic, records }) =>
-                this.#options.log.append(topic, records).catch((err: unknown) => this.#logger.error({ err, topic, command: name }, 'records of a command could not be appended; the change itself is stored')),
+                this.#appendTogether(topic, records).catch((err: unknown) => this.#logger.error({ err, topic, command: name }, 'records of a command could not be appended; the change itself is stored')),
               ),
           ),
         () => undefined,
@@ -353,14 +367,23 @@ export class StateStore<T> implements StateView<T> {
   #issue(writes: readonly StateWrite<T>[]): Promise<AppendResult[]> {
     if (writes.length === 0) return Promise.resolve([]);
     const revisions = new Map<string, number>();
+    const unread: { readonly key: string; readonly own: { readonly bytes: Buffer; readonly frame: StateFrame<T> } }[] = [];
     const records: AppendRecord[] = writes.map((w) => {
       const current = revisions.get(w.key) ?? this.#ownerView.revision(w.key);
       if (w.ifRevision !== undefined && w.ifRevision !== current) {
         throw new PlatformError('STATE_CONFLICT', `${this.topic} ${w.key}: expected revision ${w.ifRevision}, found ${current}`, { details: { key: w.key, expected: w.ifRevision, actual: current } });
       }
       revisions.set(w.key, w.value === null ? 0 : current + 1);
-      return { key: w.key, value: w.value === null ? null : encodeFrame(this.#options.codec, w.value, current + 1) };
+      if (w.value === null) return { key: w.key, value: null };
+      const bytes = encodeFrame(this.#options.codec, w.value, current + 1);
+      if (this.#options.pipelined) unread.push({ key: w.key, own: { bytes, frame: { value: w.value, revision: current + 1 } } });
+      return { key: w.key, value: bytes };
     });
+    for (const { key, own } of unread) {
+      const list = this.#unread.get(key);
+      if (list) list.push(own);
+      else this.#unread.set(key, [own]);
+    }
     const keys = [...revisions.keys()];
     const mine: Pending<T>[] = [];
     for (const w of writes) {
@@ -378,6 +401,8 @@ export class StateStore<T> implements StateView<T> {
     })();
     for (const k of keys) this.#applied.set(k, applied);
     const settle = (failed: boolean) => {
+      // Read back by now, unless the write failed (or its bytes were not met again): forget it either way.
+      for (const { key, own } of unread) this.#ownWrite(key, own.bytes);
       keys.forEach((k) => {
         if (mine.includes(this.#pending.get(k)!)) this.#pending.delete(k);
         if (this.#applied.get(k) === applied) this.#applied.delete(k);
@@ -392,8 +417,8 @@ export class StateStore<T> implements StateView<T> {
   }
 
   /**
-   * Appends in the order they were asked for, one append in flight: what is asked meanwhile goes
-   * in the next append, together. A log need not keep the order of concurrent appends (Kafka
+   * Appends in the order they were asked for, one append in flight: what is asked meanwhile, or
+   * in the same turn of the event loop, goes in the next append, together. A log need not keep the order of concurrent appends (Kafka
    * does not), and a pipelined key's writes must land in the order they were issued.
    */
   #appendInOrder(records: AppendRecord[]): Promise<AppendResult[]> {
@@ -406,6 +431,9 @@ export class StateStore<T> implements StateView<T> {
   async #drainQueue(): Promise<void> {
     this.#appending = true;
     while (this.#queued.length > 0) {
+      // Once this turn's callbacks are done: the writes of every command they run (a batch of
+      // requests delivered together, the commands a read-back let go) go in this one append.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       const batch = this.#queued.splice(0);
       try {
         const results = await this.#options.log.append(
@@ -422,6 +450,67 @@ export class StateStore<T> implements StateView<T> {
       }
     }
     this.#appending = false;
+  }
+
+  /**
+   * Group commit of commands' appends: the records that this turn of the event loop's commands
+   * append to a topic go in one append (at most {@link MAX_APPEND_RECORDS}, whole commands
+   * each), in the order asked, rather than one append per command. Commands whose writes became
+   * durable together (one append of the store's topic) thus share one write of each topic
+   * their records go to, and a key's records keep their order within it.
+   */
+  #appendTogether(topic: string, records: readonly AppendRecord[]): Promise<AppendResult[]> {
+    return new Promise<AppendResult[]>((resolve, reject) => {
+      if (this.#outgoing.size === 0) setImmediate(() => this.#sendOutgoing());
+      let batch = this.#outgoing.get(topic);
+      if (!batch) this.#outgoing.set(topic, (batch = []));
+      batch.push({ records, resolve, reject });
+    });
+  }
+
+  #sendOutgoing(): void {
+    const topics = [...this.#outgoing];
+    this.#outgoing.clear();
+    for (const [topic, asked] of topics) {
+      for (let start = 0; start < asked.length; ) {
+        let end = start;
+        let count = 0;
+        do count += asked[end++]!.records.length;
+        while (end < asked.length && count + asked[end]!.records.length <= MAX_APPEND_RECORDS);
+        const chunk = asked.slice(start, end);
+        start = end;
+        const records = chunk.length === 1 ? chunk[0]!.records : chunk.flatMap((a) => a.records);
+        new Promise<AppendResult[]>((resolve) => resolve(this.#options.log.append(topic, records))).then(
+          (results) => {
+            let at = 0;
+            for (const a of chunk) {
+              a.resolve(chunk.length === 1 ? results : results.slice(at, at + a.records.length));
+              at += a.records.length;
+            }
+          },
+          (err: unknown) => {
+            for (const a of chunk) a.reject(err);
+          },
+        );
+      }
+    }
+  }
+
+  /**
+   * The frame of a record this store wrote and its view has not read back yet, taken off the
+   * list (`bytes` are compared whole); undefined for any other record, which is decoded. A
+   * pipelined store's commands read their writes as written (its pending writes), so its view
+   * keeps those values too rather than decoding the same bytes it just encoded.
+   */
+  #ownWrite(key: string, bytes: Buffer): StateFrame<T> | undefined {
+    const unread = this.#unread.get(key);
+    if (!unread) return undefined;
+    const at = unread.findIndex((u) => u.bytes.equals(bytes));
+    if (at < 0) return undefined;
+    const own = unread[at]!;
+    unread.splice(at, 1);
+    if (unread.length === 0) this.#unread.delete(key);
+    return own.frame;
   }
 
   /** After a failed write: waits until this view has read the topic to its end, so that the keys' next command reads what did land. */

@@ -9,6 +9,7 @@ import { PlatformError } from '../errors.js';
 import type { Log } from '../log/log.js';
 import { silentLogger } from '../logger.js';
 import { jsonCodec, StateStore, type CommandDefinition, type StateStoreOptions } from '../state/index.js';
+import { readRange } from '../log/read-range.js';
 import { uniqueTopic } from './run-log-suite.js';
 
 const SLOW_MS = 120_000; // owner groups on Kafka take seconds to form
@@ -271,6 +272,57 @@ export function runStateStoreSuite(name: string, openLog: () => Promise<Log>): v
         const replay = await open(l, topic, { commands: [] });
         expect(replay.get('k')).toEqual(store.get('k'));
         expect(replay.revision('k')).toBe(store.revision('k'));
+      },
+      SLOW_MS,
+    );
+
+    test(
+      "pipelined: what commands run together append to a topic goes in one append, a key's records in order; the view keeps its own writes without decoding them",
+      async () => {
+        const l = await log();
+        const topic = uniqueTopic();
+        const events = uniqueTopic();
+        await l.ensureTopic({ name: events, partitions: 1 });
+        const appended: number[] = [];
+        const counting = new Proxy(l, {
+          get(target, prop) {
+            if (prop === 'append') {
+              return (t: string, records: Parameters<Log['append']>[1]) => {
+                if (t === events) appended.push(records.length);
+                return target.append(t, records);
+              };
+            }
+            const value = Reflect.get(target, prop, target) as unknown;
+            return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+          },
+        });
+        let decoded = 0;
+        const codec = { ...tallyCodec, decode: (bytes: Buffer, version: number, key: string) => (decoded++, tallyCodec.decode(bytes, version, key)) };
+        const announce: CommandDefinition<Tally, { key: string }, number> = {
+          name: 'announce',
+          keys: (input) => [input.key],
+          run: (state, input) => {
+            const count = (state.get(input.key)?.count ?? 0) + 1;
+            return { writes: [{ key: input.key, value: { count, ids: [] } }], result: count, appends: [{ topic: events, records: [{ key: input.key, value: String(count) }] }] };
+          },
+        };
+        const store = await StateStore.open<Tally>({ log: counting, logger: silentLogger(), topic: { name: topic, partitions: 1 }, codec, commands: [announce], pipelined: true });
+        stores.push(store);
+        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.execute<{ key: string }, number>('announce', { key: `k${i % 4}` })));
+        expect(results.sort((a, b) => a - b)).toEqual([1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5]);
+        expect(appended.reduce((a, b) => a + b, 0)).toBe(20);
+        expect(appended.length).toBeLessThan(20);
+        expect(decoded).toBe(0);
+        const records = await readRange(l, { topic: events });
+        for (const key of ['k0', 'k1', 'k2', 'k3']) {
+          expect(records.filter((r) => r.key?.toString() === key).map((r) => Number(r.value?.toString()))).toEqual([1, 2, 3, 4, 5]);
+        }
+        // A fresh view decodes what the owner kept as written, and agrees with it.
+        const replay = await open(l, topic, { commands: [] });
+        for (const key of ['k0', 'k1', 'k2', 'k3']) {
+          expect(replay.get(key)).toEqual(store.get(key));
+          expect(replay.revision(key)).toBe(5);
+        }
       },
       SLOW_MS,
     );

@@ -155,13 +155,21 @@ export class Partition {
     this.#flushing = true;
     try {
       while (this.#pending.length > 0) {
+        // Group commit per turn of the event loop: the appends that this turn's callbacks (an
+        // fsync that completed, a socket read) and their promise chains make all join this
+        // write, not only those that arrived while the last one was in flight. Each write
+        // costs a write and an fdatasync whatever its size.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const batch = this.#pending;
         this.#pending = [];
         try {
           await this.#rollIfDue();
           await this.#write(batch);
         } catch (err) {
-          for (const p of batch) p.reject(err);
+          // After the writes before it are acknowledged (completeSoon keeps the order).
+          completeSoon(() => {
+            for (const p of batch) p.reject(err);
+          });
         }
       }
     } finally {
@@ -202,13 +210,15 @@ export class Partition {
     // ago): held for nobody, the frames would outlive young-generation GC and cost every append.
     if (this.#waiters.size > 0 || performance.now() - this.#tailReadAt < TAIL_FOLLOWED_MS) this.#remember(first, offset - 1, frame);
     else this.#forgetTail();
-    let next = first;
-    for (const p of batch) {
-      const offsets = new Array<number>(p.records.length);
-      for (let i = 0; i < offsets.length; i++) offsets[i] = next++;
-      p.resolve(offsets);
-    }
-    for (const wake of [...this.#waiters]) wake();
+    completeSoon(() => {
+      let next = first;
+      for (const p of batch) {
+        const offsets = new Array<number>(p.records.length);
+        for (let i = 0; i < offsets.length; i++) offsets[i] = next++;
+        p.resolve(offsets);
+      }
+      for (const wake of [...this.#waiters]) wake();
+    });
   }
 
   #remember(first: number, last: number, frame: Buffer): void {
@@ -422,6 +432,28 @@ export class Partition {
     for (const wake of [...this.#waiters]) wake();
     await Promise.all(this.#segments.map((s) => s.close()));
   }
+}
+
+/** What writes that became durable in this turn of the event loop have to tell (see {@link completeSoon}). */
+let completions: (() => void)[] = [];
+
+/**
+ * Tells appenders and waiting readers about a durable write once this turn's callbacks are done,
+ * together with every other partition's write that became durable in it, in one callback. Each
+ * fdatasync completes in a callback of its own; told there, what each one sets off (replies an
+ * MQTT gateway writes to its sockets, corked until the end of the tick; the appends of commands
+ * that waited for these writes) would leave in as many pieces as there were writes. Partitions
+ * are told in the order their writes completed, a partition's writes in their order.
+ */
+function completeSoon(complete: () => void): void {
+  if (completions.length === 0) setImmediate(completeAll);
+  completions.push(complete);
+}
+
+function completeAll(): void {
+  const due = completions;
+  completions = [];
+  for (const complete of due) complete();
 }
 
 function segmentIndexFor(segments: readonly Segment[], offset: number): number {
