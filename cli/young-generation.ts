@@ -13,7 +13,8 @@
  * `--max-semi-space-size` would bound it, but V8 reads it only when the heap is created, before
  * any JavaScript runs; the growth factor is read at each growth, so it can be set from here
  * (`v8.setFlagsFromString`): 1 while kiot starts (what starts up is long-lived and belongs in the
- * old generation anyway), then growth up to {@link YOUNG_GENERATION_CAP_BYTES} and no further.
+ * old generation anyway), then growth up to {@link YOUNG_GENERATION_CAP_BYTES}, and beyond it
+ * only while it is scavenged often (message load), where a larger one saves work.
  * The flags are the process's: worker threads (`--threads`) follow the factor that the main
  * thread's young generation sets.
  *
@@ -22,24 +23,30 @@
  * every function here does nothing.
  *
  * This module holds the young generation as it is evaluated, so the entry points (`cli/main.ts`,
- * `benchmarks/main.ts`) import it before anything else: ES modules are evaluated in import
- * order, and the modules imported after it are what startup allocates most.
+ * `benchmarks/main.ts`) import it first and load the rest with a dynamic import: an ES module
+ * graph is fetched and compiled whole before any of it runs, and that is what startup
+ * allocates most.
  */
-import { PerformanceObserver } from 'node:perf_hooks';
+import { PerformanceObserver, constants, performance, type PerformanceObserverEntryList } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 
 /**
- * The young generation's bound once kiot is up: both semi-spaces together, so 4 MB each. The
- * 10,000 idle connections no longer grow it by ~30 MB (e2e-memory: 7.0-7.3 KB per connection;
- * 8.1-8.6 KB with a 16 MB bound; 9.3-9.8 KB when it gives way at >= 10 scavenges/s, as opening
- * connections scavenges 5-8 times a second with bursts above). Its cost, A/B on a shared 2-core
- * machine (in-process kiot as the e2e bench runs it, 3 runs each): GC time per message ~2x
- * V8's default (saturated pubsub 12 -> 32 µs, rule 22 -> 42 µs) and saturated msgs/s medians
- * ~20% lower, noisy but in the same direction each time.
- * TODO: a bound that message load can lift and connection bursts cannot (#12).
+ * The young generation's bound once kiot is up while scavenges are rare: both semi-spaces
+ * together, so 4 MB each. 10,000 idle connections opened in ~10 s grew V8's default to 32 MB
+ * (+3 KB per connection in e2e-memory); with this bound they add ~7 KB each in all.
  */
 export const YOUNG_GENERATION_CAP_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Scavenges per second (over the last second) from which the young generation may grow as V8
+ * would, to its maximum. A larger young generation pays off in proportion to how often it is
+ * scavenged: under message load (e2e benchmark, paced 5,000/s and saturated, 8 MB bound) kiot
+ * scavenged 23-47 times a second, and the bound alone doubled the time spent in GC per message
+ * and cost ~20% of the saturated rate; connections opening, startup's long-lived objects and
+ * an idle kiot scavenge a few times a second or less, and there the bound costs nothing.
+ */
+export const BUSY_SCAVENGES_PER_SECOND = 10;
 
 /** V8's default `--semi-space-growth-factor` (src/flags/flag-definitions.h). */
 const V8_GROWTH_FACTOR = 2;
@@ -71,15 +78,29 @@ export function holdYoungGeneration(): void {
 }
 
 /**
- * Lets the young generation grow as V8 would, up to `capBytes`: after each GC, growth is on
- * while it is smaller than that and off once it has reached it (it grows by doubling, one step
- * per scavenge at most, so the bound holds to within a step taken between two GC callbacks).
- * V8 still shrinks it when allocation slows down. Replaces an earlier bound.
+ * Lets the young generation grow as V8 would: to its maximum while it is scavenged at least
+ * {@link BUSY_SCAVENGES_PER_SECOND} times a second, else up to `capBytes` and no further.
+ * Decided after each GC: growth is on or off (it grows by doubling, one step per scavenge at
+ * most, so the bound holds to within a step taken between two GC callbacks). V8 still shrinks
+ * it when allocation slows down. Replaces an earlier bound.
  */
-export function boundYoungGeneration(capBytes: number = YOUNG_GENERATION_CAP_BYTES): void {
+export function boundYoungGeneration(capBytes: number = YOUNG_GENERATION_CAP_BYTES, busyScavengesPerSecond: number = BUSY_SCAVENGES_PER_SECOND): void {
   if (leftAlone) return;
   observer?.disconnect();
-  const update = (): void => setGrowthFactor(youngGenerationBytes() < capBytes ? V8_GROWTH_FACTOR : 1);
+  /** Start times (ms, performance clock) of the scavenges of the last second, oldest first. */
+  const scavenges: number[] = [];
+  const update = (list?: PerformanceObserverEntryList): void => {
+    for (const entry of list?.getEntries() ?? []) {
+      // Node 20 types lack `detail` on gc entries; at run time it is `{ kind, flags }`.
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavenges.push(entry.startTime);
+    }
+    const since = performance.now() - 1000;
+    let old = 0;
+    while (old < scavenges.length && scavenges[old]! < since) old++;
+    scavenges.splice(0, old);
+    const busy = scavenges.length >= busyScavengesPerSecond;
+    setGrowthFactor(busy || youngGenerationBytes() < capBytes ? V8_GROWTH_FACTOR : 1);
+  };
   observer = new PerformanceObserver(update);
   observer.observe({ entryTypes: ['gc'] });
   update();
