@@ -23,22 +23,31 @@ import {
   RULES,
   SEED,
   type ContenderName,
+  type MessageRecord,
   type Row,
   type RuleName,
   type Telemetry,
+  type TextRecord,
   type WorkerReady,
   type WorkerReply,
   type WorkerRequest,
+  generateEnvelopes,
   generateTexts,
-  generateTopics,
+  topicLevel2,
 } from './sql-workload.js';
 
-const DEFAULT_MESSAGES = 4096;
+const DEFAULT_MESSAGES = 1_000_000;
 const WARM_UP_MS = 300;
+/**
+ * Messages per unit of timed work. A slice runs chunks from where the last one stopped, cycling
+ * through all the messages, so that every message is distinct and most are not in a CPU cache
+ * when they are read, as on a rules worker's stream.
+ */
+const CHUNK = 4096;
 
-/** The timed work: `batch()` handles every message once and returns how many fired. */
+/** The timed work: `batch(start, end)` handles messages start..end-1 once and returns how many fired. */
 interface Timed {
-  readonly batch: () => number | Promise<number>;
+  readonly batch: (start: number, end: number) => number | Promise<number>;
   /**
    * Visits every output as it is produced: `at` is the message's index, or -1 for an engine that
    * returns only the fired rows (alasql). Absent for the JSON.parse floor, which has no outputs.
@@ -57,156 +66,107 @@ interface Timed {
  */
 let keep: unknown;
 
-async function contender(name: ContenderName, rule: RuleName, texts: readonly string[], topics: readonly string[]): Promise<Timed> {
+interface Data {
+  readonly texts: readonly string[];
+  readonly topics: readonly string[];
+  readonly clientIds: readonly string[];
+  readonly timestamps: readonly number[];
+}
+
+/** A Timed over a per-message function (`undefined` when the rule does not fire). */
+function perMessage(n: number, one: (i: number) => unknown): Timed {
+  return {
+    batch: (start, end) => {
+      let fired = 0;
+      for (let i = start; i < end; i++) {
+        const out = one(i);
+        if (out !== undefined) {
+          keep = out;
+          fired++;
+        }
+      }
+      return fired;
+    },
+    visit: async (each) => {
+      for (let i = 0; i < n; i++) each(i, one(i));
+    },
+  };
+}
+
+/**
+ * Builds only what the contender reads, so that a worker holds one copy of the million messages
+ * (texts, or parsed records) besides the texts themselves.
+ */
+async function contender(name: ContenderName, rule: RuleName, d: Data): Promise<Timed> {
+  const { texts, topics, clientIds, timestamps } = d;
   const n = texts.length;
   // Payloads as JSON.parse makes them, as a rules worker holds a parsed message.
-  const data = texts.map((t) => JSON.parse(t) as Telemetry);
+  const parsed = () => texts.map((t) => JSON.parse(t) as Telemetry);
   // The messages kiot and the hand-written function are given: the same records for both, built
   // once (a rules worker has its message record before it evaluates anything).
-  const parsedMessages = data.map((json, i) => ({ topic: topics[i]!, json }));
-  const textMessages = texts.map((payload, i) => ({ topic: topics[i]!, payload }));
+  const records = (): MessageRecord[] => parsed().map((json, i) => ({ topic: topics[i]!, clientId: clientIds[i]!, timestamp: timestamps[i]!, json }));
+  const textRecords = (): TextRecord[] => texts.map((payload, i) => ({ topic: topics[i]!, clientId: clientIds[i]!, timestamp: timestamps[i]!, payload }));
   const hand = HAND[rule];
   switch (name) {
-    case 'hand':
-      return {
-        batch: () => {
-          let fired = 0;
-          for (let i = 0; i < n; i++) {
-            const m = parsedMessages[i]!;
-            const out = hand(m.json, m.topic);
-            if (out !== undefined) {
-              keep = out;
-              fired++;
-            }
-          }
-          return fired;
-        },
-        visit: async (each) => {
-          for (let i = 0; i < n; i++) each(i, hand(parsedMessages[i]!.json, parsedMessages[i]!.topic));
-        },
-      };
-    case 'hand-bare':
-      return {
-        batch: () => {
-          let fired = 0;
-          for (let i = 0; i < n; i++) {
-            const out = hand(data[i]!, topics[i]!);
-            if (out !== undefined) {
-              keep = out;
-              fired++;
-            }
-          }
-          return fired;
-        },
-        visit: async (each) => {
-          for (let i = 0; i < n; i++) each(i, hand(data[i]!, topics[i]!));
-        },
-      };
-    case 'hand+parse':
-      return {
-        batch: () => {
-          let fired = 0;
-          for (let i = 0; i < n; i++) {
-            const m = textMessages[i]!;
-            const out = hand(JSON.parse(m.payload) as Telemetry, m.topic);
-            if (out !== undefined) {
-              keep = out;
-              fired++;
-            }
-          }
-          return fired;
-        },
-        visit: async (each) => {
-          for (let i = 0; i < n; i++) each(i, hand(JSON.parse(textMessages[i]!.payload) as Telemetry, textMessages[i]!.topic));
-        },
-      };
+    case 'hand': {
+      const ms = records();
+      return perMessage(n, (i) => {
+        const m = ms[i]!;
+        return hand(m.json, m.topic, m.clientId, m.timestamp);
+      });
+    }
+    case 'hand-bare': {
+      const data = parsed();
+      return perMessage(n, (i) => hand(data[i]!, topics[i]!, clientIds[i]!, timestamps[i]!));
+    }
+    case 'hand+parse': {
+      const ms = textRecords();
+      return perMessage(n, (i) => {
+        const m = ms[i]!;
+        return hand(JSON.parse(m.payload) as Telemetry, m.topic, m.clientId, m.timestamp);
+      });
+    }
     case 'parse':
       return {
-        batch: () => {
-          let parsed = 0;
-          for (let i = 0; i < n; i++) {
-            keep = JSON.parse(texts[i]!);
-            parsed++;
-          }
-          return parsed;
+        batch: (start, end) => {
+          for (let i = start; i < end; i++) keep = JSON.parse(texts[i]!);
+          return end - start;
         },
       };
-    case 'kiot': {
-      // As the rules worker runs a rule its topic-filter index routed the message to.
-      const { compileSql } = await import('../rules/sql/index.js');
-      const compiled = compileSql(KIOT_SQL[rule]);
-      return {
-        batch: () => {
-          let fired = 0;
-          for (let i = 0; i < n; i++) {
-            const out = compiled.evaluateMatched(parsedMessages[i]!);
-            if (out !== undefined) {
-              keep = out;
-              fired++;
-            }
-          }
-          return fired;
-        },
-        visit: async (each) => {
-          for (let i = 0; i < n; i++) each(i, compiled.evaluateMatched(parsedMessages[i]!));
-        },
-      };
-    }
-    case 'kiot+topic': {
-      // evaluate() tests the topic against the FROM filter itself.
-      const { compileSql } = await import('../rules/sql/index.js');
-      const compiled = compileSql(KIOT_SQL[rule]);
-      return {
-        batch: () => {
-          let fired = 0;
-          for (let i = 0; i < n; i++) {
-            const out = compiled.evaluate(parsedMessages[i]!);
-            if (out !== undefined) {
-              keep = out;
-              fired++;
-            }
-          }
-          return fired;
-        },
-        visit: async (each) => {
-          for (let i = 0; i < n; i++) each(i, compiled.evaluate(parsedMessages[i]!));
-        },
-      };
-    }
+    case 'kiot':
+    case 'kiot+topic':
     case 'kiot+parse': {
       const { compileSql } = await import('../rules/sql/index.js');
       const compiled = compileSql(KIOT_SQL[rule]);
-      return {
-        batch: () => {
-          let fired = 0;
-          for (let i = 0; i < n; i++) {
-            const out = compiled.evaluateMatched(textMessages[i]!);
-            if (out !== undefined) {
-              keep = out;
-              fired++;
-            }
-          }
-          return fired;
-        },
-        visit: async (each) => {
-          for (let i = 0; i < n; i++) each(i, compiled.evaluateMatched(textMessages[i]!));
-        },
-      };
+      if (name === 'kiot+parse') {
+        const ms = textRecords();
+        return perMessage(n, (i) => compiled.evaluateMatched(ms[i]!));
+      }
+      const ms = records();
+      // kiot: as the rules worker runs a rule its topic-filter index routed the message to;
+      // kiot+topic: evaluate() tests the topic against the FROM filter itself.
+      return name === 'kiot' ? perMessage(n, (i) => compiled.evaluateMatched(ms[i]!)) : perMessage(n, (i) => compiled.evaluate(ms[i]!));
     }
     case 'alasql': {
-      const alasql = (await import('alasql')).default as unknown as { compile(sql: string): (params: unknown[]) => unknown };
-      // Compiled once; each batch runs the whole array through it (alasql's fastest form).
+      const alasql = (await import('alasql')).default as unknown as { compile(sql: string): (params: unknown[]) => unknown; fn: Record<string, unknown> };
+      alasql.fn.TOPIC_LEVEL2 = topicLevel2;
+      // Compiled once; each chunk of rows goes through it as one array (alasql's fastest form).
       const sql = ALASQL_SQL[rule];
       if (sql === undefined) throw new Error(`alasql does not run the ${rule} rule`);
       const statement = alasql.compile(sql);
+      const data = parsed();
+      const chunks: Row[][] = [];
+      for (let start = 0; start < n; start += CHUNK) {
+        chunks.push(data.slice(start, start + CHUNK).map((j, k) => ({ ...j, topic: topics[start + k], client_id: clientIds[start + k], received_at: timestamps[start + k] })));
+      }
       return {
-        batch: () => {
-          const rows = statement([data]) as Row[];
+        batch: (start) => {
+          const rows = statement([chunks[start / CHUNK]!]) as Row[];
           keep = rows;
           return rows.length;
         },
         visit: async (each) => {
-          for (const row of statement([data]) as Row[]) each(-1, row);
+          for (const chunk of chunks) for (const row of statement([chunk]) as Row[]) each(-1, row);
         },
       };
     }
@@ -216,13 +176,15 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
       const conditions = JRE_CONDITIONS[rule];
       if (conditions === undefined) throw new Error(`json-rules-engine does not run the ${rule} rule`);
       engine.addRule({ conditions: conditions as never, event: { type: 'fire' } });
-      // json-rules-engine decides; the projection is the hand-written one (no rule it runs reads the topic).
-      const run = async (m: Telemetry) => ((await engine.run(m as unknown as Record<string, unknown>)).events.length > 0 ? hand(m, '') : undefined);
+      const data = parsed();
+      // json-rules-engine decides; the projection is the hand-written one.
+      const run = async (i: number) =>
+        (await engine.run(data[i] as unknown as Record<string, unknown>)).events.length > 0 ? hand(data[i]!, topics[i]!, clientIds[i]!, timestamps[i]!) : undefined;
       return {
-        batch: async () => {
+        batch: async (start, end) => {
           let fired = 0;
-          for (let i = 0; i < n; i++) {
-            const out = await run(data[i]!);
+          for (let i = start; i < end; i++) {
+            const out = await run(i);
             if (out !== undefined) {
               keep = out;
               fired++;
@@ -231,7 +193,7 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
           return fired;
         },
         visit: async (each) => {
-          for (let i = 0; i < n; i++) each(i, await run(data[i]!));
+          for (let i = 0; i < n; i++) each(i, await run(i));
         },
       };
     }
@@ -240,11 +202,25 @@ async function contender(name: ContenderName, rule: RuleName, texts: readonly st
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-async function ready(timed: Timed, texts: readonly string[], topics: readonly string[]): Promise<WorkerReady> {
+/** sha256 of the message texts and envelopes: every worker must have generated the same data. */
+function dataDigest(d: Data): string {
+  // Joined a chunk at a time: one update per message field costs seconds on a million messages.
+  const h = createHash('sha256');
+  for (let start = 0; start < d.texts.length; start += CHUNK) {
+    const end = start + CHUNK;
+    h.update(d.texts.slice(start, end).join('\n'));
+    h.update(d.topics.slice(start, end).join('\n'));
+    h.update(d.clientIds.slice(start, end).join('\n'));
+    h.update(d.timestamps.slice(start, end).join('\n'));
+  }
+  return h.digest('hex');
+}
+
+async function ready(timed: Timed, d: Data): Promise<WorkerReady> {
   const base = {
     type: 'ready' as const,
-    dataDigest: sha256(`${texts.join('\n')}\n${topics.join('\n')}`),
-    avgBytes: texts.reduce((sum, t) => sum + Buffer.byteLength(t), 0) / texts.length,
+    dataDigest: dataDigest(d),
+    avgBytes: d.texts.reduce((sum, t) => sum + t.length, 0) / d.texts.length, // ASCII: characters are bytes
   };
   if (timed.visit === undefined) return base;
   // The fired outputs' JSON in message order, one per line, and the indexes of the messages that fired.
@@ -273,30 +249,34 @@ async function ready(timed: Timed, texts: readonly string[], topics: readonly st
 }
 
 /**
- * Runs whole batches until about `ms` of this process's CPU time has passed. Reading the CPU
- * clock costs a system call (a quarter of the time of a 4096-message batch of the filter rule
- * when read after every batch, which made fast engines look slower than they are and pulled
- * ratios towards 1), so batches run in groups that double until a group takes 5 ms or more.
+ * Runs chunks of {@link CHUNK} messages, from where the previous slice stopped, until about `ms`
+ * of this process's CPU time has passed. Reading the CPU clock costs a system call (a quarter of
+ * the time of a 4096-message chunk of the filter rule when read after every chunk, which made
+ * fast engines look slower than they are and pulled ratios towards 1), so chunks run in groups
+ * that double until a group takes 5 ms or more.
  */
+let cursor = 0;
 async function slice(timed: Timed, messages: number, ms: number): Promise<{ ops: number; wallNs: number; cpuUs: number }> {
   const budgetUs = ms * 1000;
   const cpu0 = process.cpuUsage();
   const wall0 = process.hrtime.bigint();
-  let batches = 0;
+  let ops = 0;
   let group = 1;
   let cpuUs = 0;
   while (cpuUs < budgetUs) {
     for (let k = 0; k < group; k++) {
-      const r = timed.batch();
+      const end = Math.min(cursor + CHUNK, messages);
+      const r = timed.batch(cursor, end);
       if (typeof r !== 'number') await r;
+      ops += end - cursor;
+      cursor = end === messages ? 0 : end;
     }
-    batches += group;
     const cpu = process.cpuUsage(cpu0);
     const now = cpu.user + cpu.system;
     if (now - cpuUs < 5000) group *= 2;
     cpuUs = now;
   }
-  return { ops: batches * messages, wallNs: Number(process.hrtime.bigint() - wall0), cpuUs };
+  return { ops, wallNs: Number(process.hrtime.bigint() - wall0), cpuUs };
 }
 
 function parseArgs(argv: readonly string[]): { name: ContenderName; rule: RuleName; messages: number; seed: number; seconds: number } {
@@ -315,10 +295,9 @@ function parseArgs(argv: readonly string[]): { name: ContenderName; rule: RuleNa
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const texts = generateTexts(args.messages, args.seed);
-  const topics = generateTopics(args.messages);
-  const timed = await contender(args.name, args.rule, texts, topics);
-  const info = await ready(timed, texts, topics);
+  const data: Data = { texts: generateTexts(args.messages, args.seed), ...generateEnvelopes(args.messages) };
+  const timed = await contender(args.name, args.rule, data);
+  const info = await ready(timed, data);
   await slice(timed, args.messages, WARM_UP_MS); // let the JIT settle before anything is timed
   const send = process.send?.bind(process);
   if (send === undefined) {

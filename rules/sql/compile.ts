@@ -466,6 +466,15 @@ class Generator {
       }
     }
     const slot = this.functions.push(fn) - 1;
+    const read = fn.readsField;
+    if (read !== undefined && n === 0 && !fn.async) {
+      // clientid(), timestamp() and the like: a read of the message's field, as hand-written code
+      // would do it, with no argument array and no context object (issue 12, point 4). The field
+      // name is one of a fixed set, and is written with JSON.stringify all the same.
+      const t = f.tmp();
+      const otherwise = read.absent === 'call' ? `F[${slot}].call([], ${this.context()})` : this.literal(read.absent.value);
+      return `((${t} = IN[${JSON.stringify(read.field)}]) != null ? ${t} : ${otherwise})`;
+    }
     this.usage.ctx = true;
     const hasWildcard = e.args.some((a) => a.kind === 'wildcard');
     // An array-free form: positional arguments, and no context object (a pure function reads
@@ -521,13 +530,19 @@ class Generator {
       .map((a, i) => (a.kind === 'wildcard' && s.star === 'S' && bytesAt.includes(i) ? 'H.payloadBytes(IN)' : this.expr(a, s, f)))
       .join(', ');
     // A pure function reads only its arguments, so it gets no context (no allocation per message).
-    const ctx = fn.pure && !fn.async ? 'undefined' : '(C === undefined ? (C = new H.MessageContext(IN, SV, AC, SQLV)) : C)';
+    const ctx = fn.pure && !fn.async ? 'undefined' : this.context();
     const callExpr = `F[${slot}].call([${args}], ${ctx})`;
     if (fn.async) {
       this.usage.isAsync = true;
       return `(await ${callExpr})`;
     }
     return callExpr;
+  }
+
+  /** The message's context object, built on first use in an evaluation and shared by its calls. */
+  context(): string {
+    this.usage.ctx = true;
+    return '(C === undefined ? (C = new H.MessageContext(IN, SV, AC, SQLV)) : C)';
   }
 
   /**
@@ -606,8 +621,7 @@ class Generator {
         const concat = this.c.runtime.functions.get('concat');
         if (!concat) this.fail(left.pos, "the '||' operator needs the concat function");
         this.functions.push(concat);
-        this.usage.ctx = true;
-        return `(${bind}F[${this.functions.length - 1}].call([${a}, ${b}], (C === undefined ? (C = new H.MessageContext(IN, SV, AC, SQLV)) : C)))`;
+        return `(${bind}F[${this.functions.length - 1}].call([${a}, ${b}], ${this.context()}))`;
       }
     }
   }

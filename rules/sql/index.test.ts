@@ -93,8 +93,39 @@ describe('string functions and topic(n) are direct calls (issue 17, point 6)', (
     expect(code).not.toMatch(/\.call\(\[/);
     expect(code).not.toContain('MessageContext');
   });
-  test('functions that read more of the message than its topic still get a context', () =>
-    expect(codeOf("SELECT clientid() AS c FROM 'a'")).toContain('MessageContext'));
+  test('functions that read more of the message than a field of it still get a context', () =>
+    expect(codeOf("SELECT get_mqtt_property('content_type') AS c FROM 'a'")).toContain('MessageContext'));
+  test('clientid(), principal(), sourceip() and traceid() are reads of the message (issue 12, point 4)', () => {
+    const code = codeOf("SELECT clientid() AS c, principal() AS p, sourceip() AS s, traceid() AS t FROM 'a'");
+    expect(code).not.toMatch(/\.call\(\[/);
+    expect(code).not.toContain('MessageContext');
+  });
+  test('context fields read directly give what the library gives, absent ones included', async () => {
+    const { FUNCTIONS } = await import('./functions/index.js');
+    const rule = compileSql("SELECT clientid() AS c, principal() AS p, sourceip() AS s, traceid() AS t, timestamp() AS ts FROM 'a'");
+    const names = { c: 'clientid', p: 'principal', s: 'sourceip', t: 'traceid', ts: 'timestamp' } as const;
+    const inputs = [
+      { topic: 'a', json: {}, clientId: 'c1', principal: 'p1', sourceIp: '10.0.0.1', traceId: 'tr', timestamp: 5 },
+      { topic: 'a', json: {}, timestamp: 0 },
+      { topic: 'a', json: {}, clientId: '', principal: '', timestamp: 7 },
+    ];
+    for (const input of inputs) {
+      const expected: Record<string, unknown> = {};
+      for (const [alias, fn] of Object.entries(names)) {
+        const v = FUNCTIONS.get(fn)!.call([], input as never);
+        if (v !== undefined) expected[alias] = v;
+      }
+      expect(rule.evaluate(input), JSON.stringify(input)).toEqual(expected);
+    }
+  });
+  test('timestamp() without a received-at time is the evaluation time, the same for every call in a rule', () => {
+    const rule = compileSql("SELECT timestamp() AS a, timestamp() AS b FROM 'a'");
+    const before = Date.now();
+    const out = rule.evaluate({ topic: 'a', json: {} }) as { a: number; b: number };
+    expect(out.a).toBe(out.b);
+    expect(out.a).toBeGreaterThanOrEqual(before);
+    expect(out.a).toBeLessThanOrEqual(Date.now());
+  });
   test('topic(n) through the direct form gives what the library gives, Basic Ingest included', () => {
     const rule = compileSql("SELECT VALUE [topic(), topic(1), topic(2), topic(3), topic(0), topic(2.7), topic('2'), topic(-1), topic(9)] FROM '#'", { ruleName: 'r' });
     // n goes through the Int conversion (iot-sql-data-types): 2.7 is 3, '2' is 2.

@@ -69,6 +69,11 @@ export interface RuntimeFunction {
   readonly direct?: Readonly<Partial<Record<number, DirectFunction>>>;
   /** The direct forms take the message's raw topic first (`SqlFunction.directTakesTopic`). */
   readonly directTakesTopic?: boolean;
+  /** The function returns a field of the message, read directly (`SqlFunction.readsField`). */
+  readonly readsField?: {
+    readonly field: 'clientId' | 'principal' | 'sourceIp' | 'traceId' | 'timestamp';
+    readonly absent: { readonly value: SqlValue } | 'call';
+  };
 }
 
 export interface SqlRuntime {

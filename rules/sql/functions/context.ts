@@ -93,16 +93,26 @@ const contextFunction = (
   maxArgs = minArgs,
 ): SqlFunction => defineFunction({ name, minArgs, maxArgs, pure: false, call: (args, ctx) => call(ctx, args) });
 
+/**
+ * A function that returns one field of the context, or `absent` when the field is null or
+ * undefined; compiled rules read the field itself (`SqlFunction.readsField`, issue 12 point 4).
+ * `call` says the same thing for callers without a compiler.
+ */
+const fieldFunction = (name: string, field: NonNullable<SqlFunction['readsField']>['field'], absent: SqlValue): SqlFunction =>
+  defineFunction({ name, minArgs: 0, pure: false, call: (_args, ctx) => ctx[field] ?? absent, readsField: { field, absent: { value: absent } } });
+
 export const CONTEXT_FUNCTIONS: readonly SqlFunction[] = [
   contextFunction('accountid', (ctx) => ctx.accountId ?? DEFAULT_ACCOUNT_ID),
   // "n/a if the message wasn't sent over MQTT".
-  contextFunction('clientid', (ctx) => ctx.clientId ?? 'n/a'),
+  fieldFunction('clientid', 'clientId', 'n/a'),
   contextFunction('get_mqtt_property', (ctx, [name]) => mqttProperty(ctx, name), 1),
   contextFunction('get_user_properties', (ctx, args) => userProperties(ctx, args), 0, 1),
-  contextFunction('principal', (ctx) => ctx.principal),
-  contextFunction('sourceip', (ctx) => ctx.sourceIp),
+  fieldFunction('principal', 'principal', undefined),
+  fieldFunction('sourceip', 'sourceIp', undefined),
   contextFunction('sql_version', (ctx) => ctx.sqlVersion ?? DEFAULT_SQL_VERSION),
-  contextFunction('timestamp', (ctx) => ctx.timestamp),
+  // The context's timestamp is the received-at time, or the evaluation time when there is none:
+  // a compiled rule reads the message's field and asks the context only when it is absent.
+  defineFunction({ name: 'timestamp', minArgs: 0, pure: false, call: (_args, ctx) => ctx.timestamp, readsField: { field: 'timestamp', absent: 'call' } }),
   defineFunction({
     name: 'topic',
     minArgs: 0,
@@ -114,5 +124,5 @@ export const CONTEXT_FUNCTIONS: readonly SqlFunction[] = [
     direct: { 0: (topic) => ruleTopic(topic as string), 1: (topic, n) => topicLevel(topic as string, n) },
   }),
   // "the trace ID (UUID) of the MQTT message, or Undefined if the message wasn't sent over MQTT".
-  contextFunction('traceid', (ctx) => ctx.traceId),
+  fieldFunction('traceid', 'traceId', undefined),
 ];

@@ -19,6 +19,7 @@ export interface FunctionSpec {
   readonly call: (args: readonly SqlValue[], ctx: SqlContext) => SqlValue | Promise<SqlValue>;
   readonly direct?: SqlFunction['direct'];
   readonly directTakesTopic?: boolean;
+  readonly readsField?: SqlFunction['readsField'];
 }
 
 export function defineFunction(spec: FunctionSpec): SqlFunction {
@@ -33,6 +34,7 @@ export function defineFunction(spec: FunctionSpec): SqlFunction {
     call: spec.call,
     ...(spec.direct ? { direct: Object.freeze({ ...spec.direct }) } : {}),
     ...(spec.directTakesTopic ? { directTakesTopic: true } : {}),
+    ...(spec.readsField ? { readsField: Object.freeze({ ...spec.readsField }) } : {}),
   };
   return Object.freeze(fn);
 }

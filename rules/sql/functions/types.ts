@@ -95,4 +95,17 @@ export interface SqlFunction {
   readonly direct?: Readonly<Partial<Record<number, (...args: SqlValue[]) => SqlValue>>>;
   /** The direct forms take the message's raw topic (`SqlContext.topic`) before the arguments. */
   readonly directTakesTopic?: boolean;
+  /**
+   * For a function of no arguments that returns one field of the message's context: with the
+   * field not null or undefined, the result is the field itself; otherwise `absent.value`, or
+   * for `absent: 'call'` whatever `call` returns (timestamp(): the evaluation time). Compiled
+   * rules read the field directly (no argument array, no context object).
+   */
+  readonly readsField?: ContextFieldRead;
+}
+
+/** See `SqlFunction.readsField`. */
+export interface ContextFieldRead {
+  readonly field: 'clientId' | 'principal' | 'sourceIp' | 'traceId' | 'timestamp';
+  readonly absent: { readonly value: SqlValue } | 'call';
 }
