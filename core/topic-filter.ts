@@ -216,3 +216,33 @@ export class TopicFilterIndex<T> {
 function removeFrom<T>(list: T[], value: T): void {
   for (let i = list.length - 1; i >= 0; i--) if (list[i] === value) list.splice(i, 1);
 }
+
+/**
+ * What a lookup answered for the topics asked about lately: fleets publish on a bounded set of
+ * topics, so a per-message lookup (a filter index walk) runs once per topic rather than once per
+ * message. Two generations of at most `perGeneration` topics each; a topic not asked about for a
+ * whole generation falls out. `clear()` whenever what the lookup reads changes.
+ */
+export class RecentTopics<T> {
+  #recent = new Map<string, T>();
+  #older = new Map<string, T>();
+
+  constructor(private readonly perGeneration = 10_000) {}
+
+  get(topic: string, lookup: (topic: string) => T): T {
+    let value = this.#recent.get(topic);
+    if (value !== undefined) return value;
+    value = this.#older.get(topic) ?? lookup(topic);
+    if (this.#recent.size >= this.perGeneration) {
+      this.#older = this.#recent;
+      this.#recent = new Map();
+    }
+    this.#recent.set(topic, value);
+    return value;
+  }
+
+  clear(): void {
+    if (this.#recent.size > 0) this.#recent = new Map();
+    if (this.#older.size > 0) this.#older = new Map();
+  }
+}

@@ -1,15 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { SHADOW_ERRORS, SHADOW_LIMITS, applyUpdate, deleteDocument, delta, errorDocument, getDocument, parseRequest, type ShadowRequest, type StoredShadow } from './document.js';
+import { T0, update } from './testing/update.js';
 
-const T0 = 1_700_000_000;
-
-function update(current: StoredShadow | undefined, body: unknown, now = T0) {
-  const parsed = parseRequest(JSON.stringify(body), 'update');
-  if (!parsed.ok) throw new Error(`refused: ${parsed.error.message}`);
-  const outcome = applyUpdate(current, parsed.value, now);
-  if (!outcome.ok) throw new Error(`refused: ${outcome.error.message}`);
-  return outcome.value;
-}
 
 function refusal(payload: string, op: 'get' | 'update' | 'delete' = 'update') {
   const parsed = parseRequest(payload, op);

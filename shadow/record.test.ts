@@ -1,18 +1,9 @@
 import { expect, test } from 'vitest';
 import { decodeFrame, encodeFrame } from '../core/index.js';
-import { applyUpdate, parseRequest, type StoredShadow } from './document.js';
+import { T0, update } from './testing/update.js';
 import { historyCodec } from './history.js';
 import { documentsJson, shadowCodec, storedJson } from './record.js';
 
-const T0 = 1_700_000_000;
-
-function update(current: StoredShadow | undefined, body: unknown, now = T0) {
-  const parsed = parseRequest(JSON.stringify(body), 'update');
-  if (!parsed.ok) throw new Error(`refused: ${parsed.error.message}`);
-  const outcome = applyUpdate(current, parsed.value, now);
-  if (!outcome.ok) throw new Error(`refused: ${outcome.error.message}`);
-  return outcome.value;
-}
 
 // The update command writes these texts from the version's JSON made once (record.ts); each
 // must be what JSON.stringify makes of the document it stands for.

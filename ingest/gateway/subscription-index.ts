@@ -4,6 +4,8 @@
  * filters whose first level is a wildcard (MQTT 5 §4.7.2).
  */
 
+import { RecentTopics } from '../../core/topic-filter.js';
+
 /** One subscription as the index stores it. */
 export interface IndexedSubscription {
   readonly clientId: string;
@@ -27,19 +29,11 @@ interface Node {
 const newNode = (): Node => ({ children: new Map(), subs: new Map() });
 const entryKey = (clientId: string, group: string | undefined) => (group === undefined ? clientId : `${clientId}\u0000${group}`);
 
-/** Topics whose subscriptions one generation of the match cache keeps (two generations are kept). */
-const MATCH_CACHE_TOPICS = 10_000;
-
 export class SubscriptionIndex {
   readonly #root = newNode();
   #size = 0;
-  /**
-   * The subscriptions of topics matched lately: a fleet publishes on a bounded set of topics, so
-   * the trie is walked once per topic while the subscriptions stay the same. Emptied by every
-   * change to them.
-   */
-  #recent = new Map<string, readonly IndexedSubscription[]>();
-  #older = new Map<string, readonly IndexedSubscription[]>();
+  /** The subscriptions of topics matched lately (the trie is walked once per topic); emptied by every change to them. */
+  readonly #matched = new RecentTopics<readonly IndexedSubscription[]>();
 
   get size(): number {
     return this.#size;
@@ -56,7 +50,7 @@ export class SubscriptionIndex {
     const key = entryKey(sub.clientId, sub.group);
     const existed = node.subs.has(key);
     node.subs.set(key, sub);
-    this.#forget();
+    this.#matched.clear();
     if (!existed) this.#size++;
     return existed;
   }
@@ -73,7 +67,7 @@ export class SubscriptionIndex {
     }
     if (!node.subs.delete(entryKey(clientId, group))) return false;
     this.#size--;
-    this.#forget();
+    this.#matched.clear();
     // Prune empty branches so that churn in filters does not grow the trie for good.
     for (let i = path.length - 1; i >= 0; i--) {
       const [parent, level] = path[i]!;
@@ -86,23 +80,10 @@ export class SubscriptionIndex {
 
   /** Every subscription whose filter matches the topic name (the caller must not change the array). */
   match(topic: string): readonly IndexedSubscription[] {
-    let subs = this.#recent.get(topic);
-    if (subs !== undefined) return subs;
-    subs = this.#older.get(topic) ?? this.#walk(topic);
-    if (this.#recent.size >= MATCH_CACHE_TOPICS) {
-      this.#older = this.#recent;
-      this.#recent = new Map();
-    }
-    this.#recent.set(topic, subs);
-    return subs;
+    return this.#matched.get(topic, this.#walk);
   }
 
-  #forget(): void {
-    if (this.#recent.size > 0) this.#recent = new Map();
-    if (this.#older.size > 0) this.#older = new Map();
-  }
-
-  #walk(topic: string): IndexedSubscription[] {
+  readonly #walk = (topic: string): IndexedSubscription[] => {
     const out: IndexedSubscription[] = [];
     const levels = topic.split('/');
     const dollar = topic.startsWith('$');
@@ -120,5 +101,5 @@ export class SubscriptionIndex {
     };
     walk(this.#root, 0);
     return out;
-  }
+  };
 }

@@ -3,7 +3,7 @@
  * state and counters. Finding the rules for a message goes through a topic-filter index, so its
  * cost depends on the rules that can match, not on how many are loaded.
  */
-import type { Logger } from '../../core/index.js';
+import { RecentTopics, type Logger } from '../../core/index.js';
 import { newCounters, type RuleCounters } from '../../actions/index.js';
 import type { RuleModel } from '../files/index.js';
 import { RULE_TOPIC_MATCHING, splitBasicIngest, TopicFilterIndex } from '../sql/index.js';
@@ -61,20 +61,13 @@ const fingerprint = (s: SourcedRule): string =>
 
 export const originText = (o: RuleOrigin): string => (o.kind === 'file' ? `${o.file}:${o.line}:${o.column}` : 'iot.rules');
 
-/** Topics whose rules one generation of the match cache keeps (two generations are kept). */
-export const MATCH_CACHE_TOPICS = 10_000;
 const NO_RULES: readonly CompiledRule[] = Object.freeze([]);
 
 export class RuleSet {
   readonly #entries = new Map<string, Entry>();
   #index = new TopicFilterIndex<CompiledRule>(RULE_TOPIC_MATCHING);
-  /**
-   * The rules of topics seen lately. Fleets publish on a bounded set of topics, so the index is
-   * walked once per topic rather than once per message; a fleet with more topics than the cache
-   * holds walks it for those that fell out. Emptied whenever the rules change.
-   */
-  #recent = new Map<string, readonly CompiledRule[]>();
-  #older = new Map<string, readonly CompiledRule[]>();
+  /** The rules of topics seen lately (the index is walked once per topic); emptied whenever the rules change. */
+  readonly #matched = new RecentTopics<readonly CompiledRule[]>();
   readonly #logger: Logger;
   readonly #retiring = new Set<Promise<void>>();
 
@@ -142,24 +135,15 @@ export class RuleSet {
     const index = new TopicFilterIndex<CompiledRule>(RULE_TOPIC_MATCHING);
     for (const e of this.#entries.values()) if (e.rule && e.rule.sql.topicFilter !== undefined) index.add(e.rule.sql.topicFilter, e.rule);
     this.#index = index;
-    this.#recent = new Map();
-    this.#older = new Map();
+    this.#matched.clear();
   }
 
   /** The enabled rules a message on `topic` triggers, in definition order. */
   match(topic: string): readonly CompiledRule[] {
-    let rules = this.#recent.get(topic);
-    if (rules !== undefined) return rules;
-    rules = this.#older.get(topic) ?? this.#lookup(topic);
-    if (this.#recent.size >= MATCH_CACHE_TOPICS) {
-      this.#older = this.#recent;
-      this.#recent = new Map();
-    }
-    this.#recent.set(topic, rules);
-    return rules;
+    return this.#matched.get(topic, this.#lookup);
   }
 
-  #lookup(topic: string): readonly CompiledRule[] {
+  readonly #lookup = (topic: string): readonly CompiledRule[] => {
     if (topic.charCodeAt(0) === 36 /* $ */) {
       // Basic Ingest: `$aws/rules/<name>/...` goes to that rule only (AWS IoT, iot-basic-ingest).
       const ingest = splitBasicIngest(topic);
@@ -170,7 +154,7 @@ export class RuleSet {
     }
     const rules = this.#index.match(topic);
     return rules.length === 0 ? NO_RULES : rules;
-  }
+  };
 
   counters(name: string): RuleCounters | undefined {
     return this.#entries.get(name)?.counters;
@@ -205,8 +189,7 @@ export class RuleSet {
     const rules = [...this.#entries.values()].flatMap((e) => (e.rule ? [e.rule] : []));
     this.#entries.clear();
     this.#index = new TopicFilterIndex(RULE_TOPIC_MATCHING);
-    this.#recent = new Map();
-    this.#older = new Map();
+    this.#matched.clear();
     await Promise.all([...rules.map((r) => r.runtime.close()), ...this.#retiring]);
   }
 }
