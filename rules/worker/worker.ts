@@ -31,6 +31,13 @@ import type { RuleSet } from './rule-set.js';
 export const DEFAULT_MAX_IN_FLIGHT = 5_000;
 /** The consumer group every rules worker joins, so that workers share the partitions. */
 export const DEFAULT_RULES_GROUP = 'kiot-rules';
+/**
+ * Default shortest time between two offset commits of one partition. A commit is a durable write
+ * of its own (a write and an fdatasync on the embedded log, a request on Kafka): at a few
+ * messages per second, committing each one would cost more than the message. A worker that dies
+ * redoes at most this much more than it would otherwise (delivery is at least once either way).
+ */
+export const DEFAULT_COMMIT_INTERVAL_MS = 200;
 
 export interface RulesWorkerOptions {
   readonly log: Log;
@@ -43,6 +50,8 @@ export interface RulesWorkerOptions {
   /** Where a group with no committed offset starts; default `'earliest'` (nothing is skipped). */
   readonly startFrom?: 'earliest' | 'latest';
   readonly maxBatchRecords?: number;
+  /** Shortest time between two commits of one partition; 0 = commit whenever the commit point moves. */
+  readonly commitIntervalMs?: number;
 }
 
 interface PartitionState {
@@ -50,7 +59,23 @@ interface PartitionState {
   committed: number;
   committing: Promise<void> | undefined;
   again: boolean;
+  /** When the last commit started (performance.now()). */
+  committedAt: number;
+  /** The commit held back by the interval. */
+  timer: NodeJS.Timeout | undefined;
+  /** Being revoked: the revocation makes the last commit itself. */
+  closing: boolean;
 }
+
+const partitionState = (): PartitionState => ({
+  tracker: new CommitTracker(),
+  committed: -1,
+  committing: undefined,
+  again: false,
+  committedAt: Number.NEGATIVE_INFINITY,
+  timer: undefined,
+  closing: false,
+});
 
 type Done = (outcome: DeliveryOutcome) => void;
 
@@ -58,6 +83,7 @@ export class RulesWorker {
   readonly #o: RulesWorkerOptions;
   readonly #logger: Logger;
   readonly #maxInFlight: number;
+  readonly #commitIntervalMs: number;
   readonly #partitions = new Map<number, PartitionState>();
   #consumer: Consumer | undefined;
   #inFlight = 0;
@@ -69,6 +95,7 @@ export class RulesWorker {
     this.#o = options;
     this.#logger = options.logger.child({ module: 'rules.worker' });
     this.#maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+    this.#commitIntervalMs = options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS;
   }
 
   get topic(): string {
@@ -120,12 +147,12 @@ export class RulesWorker {
 
   #state(partition: number): PartitionState {
     let s = this.#partitions.get(partition);
-    if (!s) this.#partitions.set(partition, (s = { tracker: new CommitTracker(), committed: -1, committing: undefined, again: false }));
+    if (!s) this.#partitions.set(partition, (s = partitionState()));
     return s;
   }
 
   #assigned(tps: readonly TopicPartition[]): void {
-    for (const tp of tps) this.#partitions.set(tp.partition, { tracker: new CommitTracker(), committed: -1, committing: undefined, again: false });
+    for (const tp of tps) this.#partitions.set(tp.partition, partitionState());
   }
 
   async #revoked(tps: readonly TopicPartition[]): Promise<void> {
@@ -133,6 +160,8 @@ export class RulesWorker {
       tps.map(async (tp) => {
         const s = this.#partitions.get(tp.partition);
         if (!s) return;
+        s.closing = true;
+        clearTimeout(s.timer);
         await s.tracker.drained();
         await this.#commit(tp.partition, s);
         this.#partitions.delete(tp.partition);
@@ -297,14 +326,28 @@ export class RulesWorker {
     });
   }
 
-  /** Commits the partition's commit point if it moved (one commit in flight per partition). */
+  /**
+   * Commits the partition's commit point if it moved: one commit in flight per partition, and
+   * none sooner than the commit interval after the last (a timer makes the one held back).
+   */
   #kick(partition: number, s: PartitionState): void {
+    if (s.closing || s.timer) return;
     if (s.committing) {
       s.again = true;
       return;
     }
     const point = s.tracker.commitPoint;
     if (point === undefined || point <= s.committed) return;
+    const now = performance.now();
+    const wait = s.committedAt + this.#commitIntervalMs - now;
+    if (wait > 0) {
+      s.timer = setTimeout(() => {
+        s.timer = undefined;
+        this.#kick(partition, s);
+      }, wait).unref();
+      return;
+    }
+    s.committedAt = now;
     s.committing = this.#commit(partition, s).finally(() => {
       s.committing = undefined;
       if (s.again) {

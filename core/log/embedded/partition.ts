@@ -54,6 +54,18 @@ const TAIL_CACHE_BYTES = 256 * 1024;
 /** A partition keeps its tail while a consumer waited for it or read from it this recently. */
 const TAIL_FOLLOWED_MS = 1_000;
 
+/**
+ * A frame of the partition's tail, and its records once a consumer read them: decoded once, the
+ * same (immutable) LogRecords go to every consumer that reads the frame (a topic's groups all
+ * follow its end, so each record would otherwise be decoded once per group).
+ */
+interface TailFrame {
+  readonly first: number;
+  readonly last: number;
+  readonly frame: Buffer;
+  records: LogRecord[] | undefined;
+}
+
 /** Old file handles are closed this long after compaction replaced them, so in-flight reads finish. */
 const RETIRED_SEGMENT_CLOSE_MS = 30_000;
 
@@ -72,7 +84,7 @@ export class Partition {
    * group and table does) read them from memory instead of the file: oldest first, at most
    * TAIL_CACHE_BYTES together.
    */
-  readonly #tail: { first: number; last: number; frame: Buffer }[] = [];
+  readonly #tail: TailFrame[] = [];
   /** Where #tail's live entries start: dropping the oldest moves it on (Array.shift is O(n) per append). */
   #tailStart = 0;
   #tailBytes = 0;
@@ -235,7 +247,7 @@ export class Partition {
       frame = own;
     }
     const tail = this.#tail;
-    tail.push({ first, last, frame });
+    tail.push({ first, last, frame, records: undefined });
     this.#tailBytes += frame.length;
     while (this.#tailBytes > TAIL_CACHE_BYTES) this.#tailBytes -= tail[this.#tailStart++]!.frame.length;
     if (this.#tailStart >= 1024 && this.#tailStart * 2 >= tail.length) {
@@ -276,9 +288,12 @@ export class Partition {
     if (tail.length > this.#tailStart && from >= tail[this.#tailStart]!.first) {
       // From memory: the frames that hold `from` and after (see #tail).
       this.#tailReadAt = performance.now();
-      for (let i = this.#tailStart; i < tail.length && out.length < maxRecords; i++) {
+      for (let i = tailIndexFor(tail, this.#tailStart, from); i < tail.length && out.length < maxRecords; i++) {
         const t = tail[i]!;
-        if (t.last >= from) decodeRecords(t.frame, 0, from, maxRecords, out, this.topic, this.id);
+        if (t.records === undefined) decodeRecords(t.frame, 0, t.first, Infinity, (t.records = []), this.topic, this.id);
+        // A frame #write made numbers its records one by one from `first`.
+        const records = t.records;
+        for (let j = Math.max(0, from - t.first); j < records.length && out.length < maxRecords; j++) out.push(records[j]!);
       }
       return out;
     }
@@ -454,6 +469,18 @@ function completeAll(): void {
   const due = completions;
   completions = [];
   for (const complete of due) complete();
+}
+
+/** Index of the first frame of `tail` from `start` on whose last offset is at least `offset`. */
+function tailIndexFor(tail: readonly TailFrame[], start: number, offset: number): number {
+  let lo = start;
+  let hi = tail.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (tail[mid]!.last < offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function segmentIndexFor(segments: readonly Segment[], offset: number): number {

@@ -1,0 +1,68 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { silentLogger } from '../../logger.js';
+import { Partition, type PartitionSettings } from './partition.js';
+
+const SETTINGS: PartitionSettings = { compacted: false, retentionMs: -1, retentionBytes: -1, segmentBytes: 1 << 30, segmentMs: 1 << 30, tombstoneGraceMs: 0 };
+
+let dir: string;
+let partition: Partition;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kiot-partition-'));
+  partition = await Partition.open(join(dir, 't-0'), 't', 0, SETTINGS, silentLogger());
+});
+afterEach(async () => {
+  await partition.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const record = (n: number) => ({ key: Buffer.from(`k${n}`), value: Buffer.from(`v${n}`), headers: [['h', Buffer.from(`x${n}`)] as const], timestamp: 1_000 + n });
+
+/** Appends `frames` frames of `perFrame` records each, one write each, while a reader follows the end. */
+async function appendFollowed(frames: number, perFrame: number): Promise<void> {
+  for (let f = 0; f < frames; f++) {
+    const following = partition.waitForData(partition.high); // a consumer at the end keeps the tail in memory
+    await partition.append(Array.from({ length: perFrame }, (_, i) => record(f * perFrame + i)));
+    await following;
+  }
+}
+
+test('reads from the in-memory tail start at any offset inside a frame and stop at maxRecords', async () => {
+  await appendFollowed(50, 4);
+  for (const [from, max] of [
+    [0, 1000],
+    [1, 3],
+    [6, 5],
+    [133, 100],
+    [199, 10],
+  ] as const) {
+    const got = await partition.read(from, max);
+    const want = Math.min(max, 200 - from);
+    expect(got.map((r) => r.offset)).toEqual(Array.from({ length: want }, (_, i) => from + i));
+    expect(got.map((r) => [r.key!.toString(), r.value!.toString(), r.headers.h!.toString(), r.timestamp])).toEqual(
+      Array.from({ length: want }, (_, i) => [`k${from + i}`, `v${from + i}`, `x${from + i}`, 1_000 + from + i]),
+    );
+  }
+  expect(await partition.read(200, 10)).toEqual([]);
+});
+
+test('consumers reading the tail share one decode of each frame', async () => {
+  await appendFollowed(3, 5);
+  const a = await partition.read(0, 100);
+  const b = await partition.read(2, 100);
+  expect(a).toHaveLength(15);
+  expect(b).toHaveLength(13);
+  for (let i = 0; i < b.length; i++) expect(b[i]).toBe(a[i + 2]);
+});
+
+test('what the tail serves equals what the segment file serves', async () => {
+  await appendFollowed(20, 3);
+  const fromMemory = await partition.read(5, 40);
+  await partition.close();
+  partition = await Partition.open(join(dir, 't-0'), 't', 0, SETTINGS, silentLogger());
+  const fromDisk = await partition.read(5, 40);
+  expect(fromDisk).toEqual(fromMemory);
+});
