@@ -51,14 +51,36 @@ export interface IngestWriter {
    *   sending it again cannot help.
    */
   write(envelope: Envelope): Promise<void>;
+  /**
+   * `write` for a caller that keeps its own record of each message (the gateway's inbound
+   * queue): `listener.written` is called once, with no argument when the message is durable,
+   * or with the error. No promise per message. Throws as `write` does.
+   */
+  writeTo(envelope: Envelope, listener: WriteListener): void;
   /** Messages written and not yet appended to `iot.ingress` (a caller's backpressure signal). */
   readonly pending: number;
 }
 
+export interface WriteListener {
+  written(err?: unknown): void;
+}
+
 interface Pending {
   readonly record: AppendRecord;
-  resolve(): void;
-  reject(err: unknown): void;
+  readonly listener: WriteListener;
+}
+
+/** A `write` promise's side of a WriteListener. */
+class Settle implements WriteListener {
+  constructor(
+    readonly resolve: () => void,
+    readonly reject: (err: unknown) => void,
+  ) {}
+
+  written(err?: unknown): void {
+    if (err === undefined) this.resolve();
+    else this.reject(err);
+  }
 }
 
 export function createIngestWriter(deps: IngestWriterDeps): IngestWriter {
@@ -76,32 +98,43 @@ export function createIngestWriter(deps: IngestWriterDeps): IngestWriter {
       log.append(TOPICS.ingress, batch.map((p) => p.record)).then(
         () => {
           inFlight -= batch.length;
-          for (const p of batch) p.resolve();
+          for (const p of batch) p.listener.written();
         },
         (err: unknown) => {
           inFlight -= batch.length;
-          for (const p of batch) p.reject(err);
+          for (const p of batch) p.listener.written(err ?? new Error('append failed'));
         },
       );
     }
   };
 
-  const append = (record: AppendRecord): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
-      queue.push({ record, resolve, reject });
-      inFlight++;
-      if (queue.length === 1) setImmediate(flush); // gather the rest of this turn's writes into the same append
-    });
+  const append = (record: AppendRecord, listener: WriteListener): void => {
+    queue.push({ record, listener });
+    inFlight++;
+    if (queue.length === 1) setImmediate(flush); // gather the rest of this turn's writes into the same append
+  };
+
+  const write = (envelope: Envelope): Promise<void> => {
+    const record = toRecord(envelope, origin);
+    const appended = new Promise<void>((resolve, reject) => append(record, new Settle(resolve, reject)));
+    if (!envelope.retain || !retained) return appended;
+    return appended.then(() => retained.store(envelope));
+  };
 
   return {
     get pending() {
       return inFlight;
     },
-    write(envelope) {
-      const record = toRecord(envelope, origin);
-      const appended = append(record);
-      if (!envelope.retain || !retained) return appended;
-      return appended.then(() => retained.store(envelope));
+    write,
+    writeTo(envelope, listener) {
+      if (envelope.retain && retained) {
+        write(envelope).then(
+          () => listener.written(),
+          (err: unknown) => listener.written(err ?? new Error('retained store failed')),
+        );
+      } else {
+        append(toRecord(envelope, origin), listener);
+      }
     },
   };
 }

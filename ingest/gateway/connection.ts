@@ -19,7 +19,7 @@ import { Framer, variableHeaderOffset, type FrameError } from './framer.js';
 import { handleAcked, handlePubrec } from './handlers/acks.js';
 import { handleConnect } from './handlers/connect.js';
 import { handleDisconnect } from './handlers/disconnect.js';
-import { handlePublish, handlePubrel } from './handlers/publish.js';
+import { InboundQueue, handlePublish, handlePubrel } from './handlers/publish.js';
 import { RC } from './handlers/reason-codes.js';
 import { handleSubscribe } from './handlers/subscribe.js';
 import { handleUnsubscribe } from './handlers/unsubscribe.js';
@@ -51,9 +51,6 @@ function onStreamData(this: ConnectionStream, chunk: Buffer): void {
 function onStreamGone(this: ConnectionStream): void {
   this[CONNECTION]?.close('CONNECTION_LOST', true);
 }
-
-/** The start of every connection's ordering chains (a settled promise can be shared). */
-const SETTLED: Promise<void> = Promise.resolve();
 
 export type ConnectionState = 'new' | 'connecting' | 'connected' | 'closed';
 
@@ -88,13 +85,11 @@ export class Connection implements SessionConnection {
   /** Publishes waiting for the log; the socket is paused above the limit. */
   pendingAppends = 0;
   paused = false;
-  /** Keeps local deliveries in publish order. */
-  chain: Promise<void> = SETTLED;
   /**
-   * Keeps acknowledgements in publish order (MQTT §4.6), each sent once its message is durable,
-   * queued copies for offline sessions included; deliveries do not wait for it.
+   * Inbound publishes in publish order: delivered locally once the log has them, acknowledged
+   * (MQTT §4.6, in that order too) once durable, queued copies for offline sessions included.
    */
-  acks: Promise<void> = SETTLED;
+  readonly inbound = new InboundQueue(this);
   /** AWS IoT: publish requests per second and throughput per connection; created at the first PUBLISH (a bucket starts full). */
   #publishRate: TokenBucket | undefined;
   #byteRate: TokenBucket | undefined;

@@ -11,6 +11,7 @@ import { isValidTopicName, type Envelope } from '../../../core/index.js';
 import { envelopeFromMqtt } from '../../mqtt-envelope.js';
 import { topicQuotaBroken } from '../../topics.js';
 import type { Connection } from '../connection.js';
+import { DURABLE } from '../session-store.js';
 import { RC } from './reason-codes.js';
 
 /** PUBLISH from the client; acknowledges in publish order once durable (see the module comment). */
@@ -55,7 +56,7 @@ export function handlePublish(c: Connection, p: IPublishPacket): void {
   }
   if (qos === 2 && id !== undefined && session.incomingQos2.has(id)) {
     // A resent QoS 2 PUBLISH that was stored already: acknowledge again, do not store twice.
-    c.acks = c.acks.then(() => c.send({ cmd: 'pubrec', messageId: id }));
+    c.inbound.push(new Inbound(c, qos, id, topic, undefined, RESEND));
     return;
   }
   if (qos > 0) {
@@ -70,52 +71,181 @@ export function handlePublish(c: Connection, p: IPublishPacket): void {
   }
   const client = c.clientContext!;
   const envelope = envelopeFromMqtt({ topic, payload, qos, retain: p.retain, properties: props }, c.source(session.clientId, now));
-  const authorize = c.authenticator.authorizePublish;
-  // Settled at once (never rejects), so that a failure waiting its turn in the chain is not unhandled.
-  const outcome: Promise<number | Error> = authorize
-    ? c.authorized(() => authorize(client, topic)).then((ok) => (ok ? ingest(c, envelope) : RC.notAuthorized))
-    : ingest(c, envelope);
+  const entry = new Inbound(c, qos, id, topic, envelope, undefined);
+  c.inbound.push(entry);
   c.pendingAppends++;
   if (!c.paused && c.pendingAppends >= c.ctx.limits.maxPendingAppendsPerConnection) {
     c.paused = true;
     c.stream.pause(); // flow control by TCP: a flooding client waits, others keep their share
   }
-  // Two chains: deliveries go out in publish order as soon as the log has the message; the
-  // acknowledgement of each waits, in publish order too, until the message is also durable in
-  // every offline session it was queued for (the router's `deliver` promise). Messages of one turn
-  // share one snapshot write, so acknowledgements are not serialised behind one write each.
-  const step: Promise<() => void | Promise<void>> = c.chain
-    .then(() =>
-      outcome.then((result) => {
-        c.pendingAppends--;
-        if (c.paused && c.pendingAppends < c.ctx.limits.maxPendingAppendsPerConnection / 2) {
-          c.paused = false;
-          c.stream.resume();
-        }
-        if (result === RC.success) {
-          const durable = c.ctx.router.deliver(envelope, session.clientId);
-          return () =>
-            durable.then(
-              () => ackPublish(c, qos, id, RC.success),
-              (err: unknown) => notStored(c, err, qos, id, topic),
-            );
-        }
-        if (result === RC.notAuthorized) {
-          if (c.v5) return () => ackPublish(c, qos, id, RC.notAuthorized);
-          return () => c.close('AUTH_ERROR', true); // AWS IoT disconnects a 3.1.1 client that publishes where it may not
-        }
-        return () => notStored(c, result, qos, id, topic);
-      }),
-    )
-    .catch((err: unknown) => {
-      c.ctx.logger.error({ err, clientId: session.clientId, topic }, 'publish failed');
-      return () => c.close('SERVER_ERROR', true, RC.unspecified);
-    });
-  c.chain = step.then(() => undefined);
-  c.acks = c.acks
-    .then(() => step)
-    .then((finish) => finish())
-    .catch((err: unknown) => c.ctx.logger.error({ err, clientId: session.clientId }, 'acknowledgement failed'));
+  const authorize = c.authenticator.authorizePublish;
+  if (authorize) {
+    void c.authorized(() => authorize(client, topic)).then((ok) => (ok ? ingest(c, entry) : entry.settle(RC.notAuthorized)));
+  } else {
+    ingest(c, entry);
+  }
+}
+
+/** The acknowledgement of a resent QoS 2 PUBLISH that was stored already: PUBREC again. */
+const RESEND = -1;
+
+/**
+ * One inbound PUBLISH on its way through the connection's inbound queue (see InboundQueue), or
+ * an acknowledgement decided at once (`code`) that must still leave in publish order.
+ */
+export class Inbound {
+  /** The write's outcome: RC.success, RC.notAuthorized or the error; undefined while writing. */
+  outcome: number | Error | undefined;
+  /** The message is durable in every offline session it was queued for (or that failed: `failure`). */
+  durable = false;
+  failure: unknown;
+
+  constructor(
+    readonly c: Connection,
+    readonly qos: number,
+    readonly id: number | undefined,
+    readonly topic: string,
+    readonly envelope: Envelope | undefined,
+    /** An acknowledgement decided without a write (a reason code, or RESEND). */
+    readonly code: number | undefined,
+  ) {
+    if (code !== undefined) {
+      this.outcome = code;
+      this.durable = true;
+    }
+  }
+
+  /** The ingest writer's WriteListener. */
+  written(err?: unknown): void {
+    this.settle(err === undefined ? RC.success : err instanceof Error ? err : new Error(String(err)));
+  }
+
+  settle(outcome: number | Error): void {
+    this.outcome = outcome;
+    this.c.inbound.drain();
+  }
+
+  /** The router's queued copies are durable (or failed). */
+  stored(failure?: unknown): void {
+    this.durable = true;
+    this.failure = failure;
+    this.c.inbound.drain();
+  }
+}
+
+/**
+ * A connection's inbound publishes, in publish order, each passing two points in that order:
+ * delivered to local subscribers once the log has it (or refused), then acknowledged once it is
+ * durable in every offline session it was queued for too (MQTT §4.6: acknowledgements in publish
+ * order). One array and two cursors rather than promise chains: a message costs no promise of
+ * its own unless an offline session queued it.
+ */
+export class InboundQueue {
+  readonly #items: Inbound[] = [];
+  /** Next to deliver (its outcome is awaited). */
+  #delivered = 0;
+  /** Next to acknowledge (delivered; its durability is awaited). */
+  #acked = 0;
+  #draining = false;
+  #again = false;
+
+  constructor(readonly c: Connection) {}
+
+  push(entry: Inbound): void {
+    this.#items.push(entry);
+    if (entry.code !== undefined) this.drain();
+  }
+
+  drain(): void {
+    if (this.#draining) {
+      this.#again = true;
+      return;
+    }
+    this.#draining = true;
+    try {
+      do {
+        this.#again = false;
+        this.#deliver();
+        this.#acknowledge();
+      } while (this.#again);
+    } finally {
+      this.#draining = false;
+    }
+    const items = this.#items;
+    if (this.#acked === items.length) {
+      items.length = 0;
+      this.#delivered = this.#acked = 0;
+    } else if (this.#acked >= 1024) {
+      items.splice(0, this.#acked);
+      this.#delivered -= this.#acked;
+      this.#acked = 0;
+    }
+  }
+
+  #deliver(): void {
+    const c = this.c;
+    const items = this.#items;
+    while (this.#delivered < items.length) {
+      const e = items[this.#delivered]!;
+      if (e.outcome === undefined) return;
+      this.#delivered++;
+      if (e.code !== undefined) continue;
+      c.pendingAppends--;
+      if (c.paused && c.pendingAppends < c.ctx.limits.maxPendingAppendsPerConnection / 2) {
+        c.paused = false;
+        c.stream.resume();
+      }
+      if (e.outcome !== RC.success) {
+        e.durable = true;
+        continue;
+      }
+      let durable: Promise<void>;
+      try {
+        durable = c.ctx.router.deliver(e.envelope!, c.session!.clientId);
+      } catch (err) {
+        c.ctx.logger.error({ err, clientId: c.session!.clientId, topic: e.topic }, 'publish failed');
+        e.outcome = err instanceof Error ? err : new Error(String(err));
+        e.durable = true;
+        c.close('SERVER_ERROR', true, RC.unspecified);
+        continue;
+      }
+      if (durable === DURABLE) e.durable = true;
+      else durable.then(() => e.stored(), (err: unknown) => e.stored(err ?? new Error('queued copy not stored')));
+    }
+  }
+
+  #acknowledge(): void {
+    const c = this.c;
+    const items = this.#items;
+    while (this.#acked < this.#delivered) {
+      const e = items[this.#acked]!;
+      if (!e.durable) return;
+      this.#acked++;
+      try {
+        acknowledge(c, e);
+      } catch (err) {
+        c.ctx.logger.error({ err, clientId: c.clientId }, 'acknowledgement failed');
+      }
+    }
+  }
+}
+
+function acknowledge(c: Connection, e: Inbound): void {
+  const { qos, id, outcome } = e;
+  if (e.code === RESEND) {
+    if (id !== undefined) c.send({ cmd: 'pubrec', messageId: id });
+  } else if (e.code !== undefined) {
+    ackPublish(c, qos, id, e.code);
+  } else if (outcome instanceof Error) {
+    notStored(c, outcome, qos, id, e.topic);
+  } else if (outcome === RC.notAuthorized) {
+    if (c.v5) ackPublish(c, qos, id, RC.notAuthorized);
+    else c.close('AUTH_ERROR', true); // AWS IoT disconnects a 3.1.1 client that publishes where it may not
+  } else if (e.failure !== undefined) {
+    notStored(c, e.failure, qos, id, e.topic);
+  } else {
+    ackPublish(c, qos, id, RC.success);
+  }
 }
 
 /**
@@ -131,15 +261,14 @@ function notStored(c: Connection, err: unknown, qos: number, id: number | undefi
 
 /** Acknowledges after every earlier publish of this connection was acknowledged (MQTT §4.6). */
 function ackInOrder(c: Connection, qos: number, id: number | undefined, code: number): void {
-  c.acks = c.acks.then(() => ackPublish(c, qos, id, code));
+  c.inbound.push(new Inbound(c, qos, id, '', undefined, code));
 }
 
-function ingest(c: Connection, envelope: Envelope): Promise<number | Error> {
-  const asError = (err: unknown) => (err instanceof Error ? err : new Error(String(err)));
+function ingest(c: Connection, entry: Inbound): void {
   try {
-    return c.ctx.writer.write(envelope).then(() => RC.success, asError);
+    c.ctx.writer.writeTo(entry.envelope!, entry);
   } catch (err) {
-    return Promise.resolve(asError(err)); // the topic was validated above; an envelope that does not encode
+    entry.written(err); // the topic was validated above; an envelope that does not encode
   }
 }
 
