@@ -84,8 +84,17 @@ interface PartitionRun {
   position: number;
   seekTo: number | undefined;
   readonly stop: AbortController;
-  wake: AbortController;
+  /** Resolves the run's wait for data (see #run). */
+  resume: (() => void) | undefined;
+  /** Registered with the partition for every wait: ends the current one. */
+  readonly wakeUp: () => void;
   loop: Promise<void>;
+}
+
+/** Ends a run's wait for data: when data comes, on a seek and on stop. */
+function interrupt(run: PartitionRun): void {
+  run.partition.offData(run.wakeUp);
+  run.wakeUp();
 }
 
 export class EmbeddedConsumer implements Consumer {
@@ -122,7 +131,7 @@ export class EmbeddedConsumer implements Consumer {
     const run = this.#runs.get(tpKey(topic, partition));
     if (!run) return;
     run.seekTo = await resolvePosition(run.partition, position);
-    run.wake.abort();
+    interrupt(run);
   }
 
   lag(): { topic: string; partition: number; lag: number }[] {
@@ -133,7 +142,10 @@ export class EmbeddedConsumer implements Consumer {
   async revoke(partitions: readonly TopicPartition[]): Promise<void> {
     if (partitions.length === 0) return;
     const runs = partitions.map((tp) => this.#runs.get(tpKey(tp.topic, tp.partition))).filter((r) => r !== undefined);
-    for (const run of runs) run.stop.abort();
+    for (const run of runs) {
+      run.stop.abort();
+      interrupt(run);
+    }
     await Promise.all(runs.map((r) => r.loop));
     try {
       await this.options.onRevoked?.(partitions);
@@ -161,7 +173,12 @@ export class EmbeddedConsumer implements Consumer {
         position: start,
         seekTo: undefined,
         stop: new AbortController(),
-        wake: new AbortController(),
+        resume: undefined,
+        wakeUp: () => {
+          const resume = run.resume;
+          run.resume = undefined;
+          resume?.();
+        },
         loop: Promise.resolve(),
       };
       this.#runs.set(tpKey(tp.topic, tp.partition), run);
@@ -172,7 +189,6 @@ export class EmbeddedConsumer implements Consumer {
   async #run(run: PartitionRun): Promise<void> {
     const maxRecords = this.options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS;
     while (!run.stop.signal.aborted) {
-      if (run.wake.signal.aborted) run.wake = new AbortController();
       if (run.seekTo !== undefined) {
         run.position = run.seekTo;
         run.seekTo = undefined;
@@ -187,7 +203,11 @@ export class EmbeddedConsumer implements Consumer {
       }
       if (records.length === 0) {
         if (run.seekTo !== undefined) continue; // a seek arrived during the read
-        await run.partition.waitForData(run.position, run.stop.signal, run.wake.signal);
+        await new Promise<void>((resolve) => {
+          run.resume = resolve;
+          if (run.stop.signal.aborted) run.wakeUp(); // stopped while reading
+          else run.partition.onData(run.position, run.wakeUp);
+        });
         continue;
       }
       const last = records[records.length - 1]!;

@@ -24,7 +24,8 @@ const record = (n: number) => ({ key: Buffer.from(`k${n}`), value: Buffer.from(`
 /** Appends `frames` frames of `perFrame` records each, one write each, while a reader follows the end. */
 async function appendFollowed(frames: number, perFrame: number): Promise<void> {
   for (let f = 0; f < frames; f++) {
-    const following = partition.waitForData(partition.high); // a consumer at the end keeps the tail in memory
+    // A consumer at the end keeps the tail in memory.
+    const following = new Promise<void>((resolve) => partition.onData(partition.high, resolve));
     await partition.append(Array.from({ length: perFrame }, (_, i) => record(f * perFrame + i)));
     await following;
   }
@@ -56,6 +57,25 @@ test('consumers reading the tail share one decode of each frame', async () => {
   expect(a).toHaveLength(15);
   expect(b).toHaveLength(13);
   for (let i = 0; i < b.length; i++) expect(b[i]).toBe(a[i + 2]);
+});
+
+test('a waiter is woken once by the next write, not before, and not after offData', async () => {
+  let woken = 0;
+  const wake = () => woken++;
+  partition.onData(0, wake);
+  expect(woken).toBe(0);
+  await partition.append([record(0)]);
+  await new Promise((r) => setImmediate(r)); // appenders and waiters are told after the write's turn
+  expect(woken).toBe(1);
+  await partition.append([record(1)]);
+  expect(woken).toBe(1); // once
+  partition.onData(1, wake); // offset 1 is readable: at once
+  expect(woken).toBe(2);
+  partition.onData(2, wake);
+  partition.offData(wake);
+  await partition.append([record(2)]);
+  await new Promise((r) => setImmediate(r));
+  expect(woken).toBe(2);
 });
 
 test('what the tail serves equals what the segment file serves', async () => {

@@ -229,7 +229,7 @@ export class Partition {
         for (let i = 0; i < offsets.length; i++) offsets[i] = next++;
         p.resolve(offsets);
       }
-      for (const wake of [...this.#waiters]) wake();
+      this.#wakeWaiters();
     });
   }
 
@@ -336,21 +336,24 @@ export class Partition {
   }
 
   /**
-   * Resolves when a record at or after `offset` is readable, or when one of `signals` aborts.
-   * Several signals rather than `AbortSignal.any`, which cost a consumer at the end of a
-   * partition two signal objects per wait.
+   * Calls `wake` once, when a record at or after `offset` is readable (at once, if one is) or the
+   * partition closes; `offData` takes it back. A consumer following the end of the partition
+   * registers the same function for every wait (no promise, signal or listener per wait).
    */
-  waitForData(offset: number, ...signals: AbortSignal[]): Promise<void> {
-    if (this.high > offset || this.#closed || signals.some((s) => s.aborted)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.#waiters.delete(done);
-        for (const s of signals) s.removeEventListener('abort', done);
-        resolve();
-      };
-      this.#waiters.add(done);
-      for (const s of signals) s.addEventListener('abort', done, { once: true });
-    });
+  onData(offset: number, wake: () => void): void {
+    if (this.high > offset || this.#closed) wake();
+    else this.#waiters.add(wake);
+  }
+
+  offData(wake: () => void): void {
+    this.#waiters.delete(wake);
+  }
+
+  #wakeWaiters(): void {
+    if (this.#waiters.size === 0) return;
+    const due = [...this.#waiters];
+    this.#waiters.clear();
+    for (const wake of due) wake();
   }
 
   /** Retention or compaction, whichever the topic has; runs one at a time. */
@@ -444,7 +447,7 @@ export class Partition {
     while (this.#flushing) await new Promise((resolve) => setTimeout(resolve, 1));
     await this.#maintaining.catch(() => undefined);
     this.#closed = true;
-    for (const wake of [...this.#waiters]) wake();
+    this.#wakeWaiters();
     await Promise.all(this.#segments.map((s) => s.close()));
   }
 }
