@@ -10,7 +10,7 @@
  * session records), so a consumer that restarts in the same group delivers again, rather than
  * loses, what a crash caught in between.
  */
-import { ORIGIN_HEADER, decodeEnvelope, envelopeTopic, type Envelope } from './envelope.js';
+import { ORIGIN_HEADER, decodeEnvelope, envelopeTopic, envelopeTopicStartsWith, type Envelope } from './envelope.js';
 import type { Consumer, Log, LogRecord, TopicPartitionOffset } from './log/log.js';
 import type { Logger } from './logger.js';
 import { TOPICS, topicSpec } from './topics.js';
@@ -22,6 +22,8 @@ export interface EnvelopeConsumerOptions {
   readonly topics: readonly string[];
   /** Records carrying this origin header were delivered locally already and are skipped. */
   readonly skipOrigin?: string;
+  /** Only envelopes whose MQTT topic starts with this are looked at (compared in the encoded bytes). */
+  readonly topicPrefix?: string;
   /** Only envelopes whose MQTT topic passes are decoded and delivered (the topic is read without decoding). */
   readonly topicFilter?: (topic: string) => boolean;
   /**
@@ -47,6 +49,7 @@ export interface EnvelopeConsumer {
 export function createEnvelopeConsumer(options: EnvelopeConsumerOptions): EnvelopeConsumer {
   const logger = options.logger.child({ module: 'envelope-consumer' });
   const skip = options.skipOrigin === undefined ? undefined : Buffer.from(options.skipOrigin);
+  const prefix = options.topicPrefix === undefined ? undefined : Buffer.from(options.topicPrefix);
   let consumer: Consumer | undefined;
   let stopping: Promise<void> | undefined;
   /** Per partition: the next offset to commit (everything before it delivered durably) and when the last commit was. */
@@ -81,6 +84,7 @@ export function createEnvelopeConsumer(options: EnvelopeConsumerOptions): Envelo
             const origin = record.headers[ORIGIN_HEADER];
             if (skip && origin && origin.equals(skip)) continue;
             if (!record.value) continue;
+            if (prefix && !envelopeTopicStartsWith(record.value, prefix)) continue;
             if (options.topicFilter) {
               const topic = envelopeTopic(record.value);
               if (topic !== undefined && !options.topicFilter(topic)) continue;
@@ -140,6 +144,7 @@ export function createRequestConsumer(options: {
     groupId: options.groupId,
     topics: [TOPICS.ingress],
     commitIntervalMs: REQUEST_COMMIT_INTERVAL_MS,
+    topicPrefix: RESERVED_TOPIC_PREFIX,
     topicFilter: options.accepts,
     deliver: options.deliver,
   });
@@ -153,3 +158,5 @@ export function createRequestConsumer(options: {
 }
 
 const REQUEST_COMMIT_INTERVAL_MS = 1000;
+/** Every state service's request topic is one of AWS IoT's reserved topics. */
+const RESERVED_TOPIC_PREFIX = '$aws/';

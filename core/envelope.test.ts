@@ -14,6 +14,7 @@ import {
   envelopeHeaders,
   envelopeKey,
   envelopeTopic,
+  envelopeTopicStartsWith,
   type Envelope,
 } from './envelope.js';
 import { PlatformError } from './errors.js';
@@ -204,6 +205,28 @@ describe('envelopeTopic', () => {
     expect(envelopeTopic(Buffer.alloc(1))).toBeUndefined();
     for (let cut = 2; cut < 2 + 1 + 36 + 1 + 5; cut++) expect(envelopeTopic(bytes.subarray(0, cut))).toBeUndefined();
     expect(envelopeTopic(bytes.subarray(0, 2 + 1 + 36 + 1 + 5))).toBe('a/b/c');
+  });
+});
+
+describe('envelopeTopicStartsWith', () => {
+  test('agrees with envelopeTopic(...).startsWith for any topic and prefix', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 60, unit: 'grapheme' }), fc.string({ maxLength: 12, unit: 'grapheme' }), (topic, prefix) => {
+        const bytes = encodeEnvelope(createEnvelope({ topic, payload: Buffer.from('x') }));
+        expect(envelopeTopicStartsWith(bytes, Buffer.from(prefix))).toBe(topic.startsWith(prefix));
+        expect(envelopeTopicStartsWith(bytes, Buffer.from(topic).subarray(0, 3))).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+    const bytes = encodeEnvelope(createEnvelope({ topic: '$aws/things/t/shadow/get', payload: Buffer.from('x') }));
+    expect(envelopeTopicStartsWith(bytes, Buffer.from('$aws/'))).toBe(true);
+    expect(envelopeTopicStartsWith(bytes, Buffer.from('$aws/things/t/shadow/get/more'))).toBe(false);
+  });
+
+  test('is false for bytes that are not an envelope, or cut short inside the topic', () => {
+    const bytes = encodeEnvelope(createEnvelope({ topic: 'a/b/c', payload: Buffer.from('x') }));
+    expect(envelopeTopicStartsWith(Buffer.from('{"json":true}'), Buffer.from('{'))).toBe(false);
+    for (let cut = 2; cut < 2 + 1 + 36 + 1 + 5; cut++) expect(envelopeTopicStartsWith(bytes.subarray(0, cut), Buffer.from('a'))).toBe(false);
   });
 });
 

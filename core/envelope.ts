@@ -222,27 +222,53 @@ export const decodeEnvelope = (bytes: Buffer): Envelope => codec.decode(bytes);
  * topics skip the others at the cost of reading two strings.
  */
 export function envelopeTopic(bytes: Buffer): string | undefined {
-  if (bytes.length < HEADER_BYTES || bytes[0] !== ENVELOPE_MAGIC) return undefined;
-  let pos = HEADER_BYTES;
-  /** An Avro string's length: a zigzag varint. */
-  const length = (): number => {
-    let n = 0;
-    let scale = 1;
-    for (;;) {
-      if (pos >= bytes.length || scale > 2 ** 28) return -1;
-      const b = bytes[pos++]!;
-      n += (b & 0x7f) * scale;
-      if ((b & 0x80) === 0) break;
-      scale *= 128;
-    }
-    return n % 2 === 0 ? n / 2 : -1;
-  };
-  const idLength = length();
-  if (idLength < 0 || pos + idLength > bytes.length) return undefined;
-  pos += idLength;
-  const topicLength = length();
-  if (topicLength < 0 || pos + topicLength > bytes.length) return undefined;
-  return bytes.toString('utf8', pos, pos + topicLength);
+  const end = topicEnd(bytes);
+  return end < 0 ? undefined : bytes.toString('utf8', topicStart, end);
+}
+
+/**
+ * Whether an encoded envelope's topic starts with `prefix` (UTF-8 bytes), compared in place: a
+ * consumer that wants one family of topics (`$aws/...`) skips the rest without making a string.
+ * False when the bytes are not an envelope.
+ */
+export function envelopeTopicStartsWith(bytes: Buffer, prefix: Buffer): boolean {
+  const end = topicEnd(bytes);
+  return end >= 0 && end - topicStart >= prefix.length && bytes.compare(prefix, 0, prefix.length, topicStart, topicStart + prefix.length) === 0;
+}
+
+/** Where the last `topicEnd` call found the topic to start. */
+let topicStart = 0;
+
+/** The end of an encoded envelope's topic (its start in `topicStart`), or -1 when the bytes are not an envelope. */
+function topicEnd(bytes: Buffer): number {
+  if (bytes.length < HEADER_BYTES || bytes[0] !== ENVELOPE_MAGIC) return -1;
+  const idAt = avroStringAt(bytes, HEADER_BYTES);
+  if (idAt < 0) return -1;
+  const idEnd = idAt + avroLength;
+  if (idEnd > bytes.length) return -1;
+  const at = avroStringAt(bytes, idEnd);
+  if (at < 0 || at + avroLength > bytes.length) return -1;
+  topicStart = at;
+  return at + avroLength;
+}
+
+/** The length the last `avroStringAt` call read. */
+let avroLength = 0;
+
+/** Reads the Avro string length (a zigzag varint) at `pos` into `avroLength`; returns where the string's bytes start, or -1. */
+function avroStringAt(bytes: Buffer, pos: number): number {
+  let n = 0;
+  let scale = 1;
+  for (;;) {
+    if (pos >= bytes.length || scale > 2 ** 28) return -1;
+    const b = bytes[pos++]!;
+    n += (b & 0x7f) * scale;
+    if ((b & 0x80) === 0) break;
+    scale *= 128;
+  }
+  if (n % 2 !== 0) return -1;
+  avroLength = n / 2;
+  return pos;
 }
 
 /** What `createEnvelope` needs: a topic and a payload; everything else has a default. */
