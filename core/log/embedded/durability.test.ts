@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, open, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -10,6 +10,7 @@ import { silentLogger } from '../../logger.js';
 import { collect, uniqueGroup } from '../../testing/run-log-suite.js';
 import { TSX_LOADER } from '../../testing/child-process.js';
 import { EmbeddedLog, type EmbeddedLogOptions } from './embedded-log.js';
+import { decodeEntries } from './journal.js';
 import { OffsetStore } from './offset-store.js';
 
 const CHILD = fileURLToPath(new URL('../../testing/embedded-log-child.ts', import.meta.url));
@@ -117,6 +118,65 @@ describe('EmbeddedLog durability', () => {
       await again.close();
     }
   }, 60_000);
+
+  /**
+   * SIGKILL loses nothing the OS has; a power cut loses what was only in its page cache. Between
+   * two journal checkpoints that is every segment write since the first: each partition's last
+   * segment from its first journalled position on. Both ways of losing it are simulated on the
+   * files a killed writer left: cut off, and zeroed (pages written back out of order).
+   */
+  for (const loss of ['cut off', 'zeroed'] as const) {
+    test(`every acknowledged record survives losing the segments' writes since the last checkpoint (${loss})`, async () => {
+      const dataDir = await tempDir();
+      const { child, lines } = startChild(['write', dataDir, 'power']);
+      let maxAcked = -1;
+      for (let acks = 0; acks < 30; ) {
+        const { value, done } = await lines.next();
+        if (done) throw new Error('writer exited early');
+        const match = /^acked (\d+) (\d+)$/.exec(value);
+        if (match) {
+          maxAcked = Number(match[2]);
+          acks++;
+        }
+      }
+      await killed(child);
+
+      const journal = join(dataDir, 'log', 'journal');
+      const entries = (await Promise.all(['0.wal', '1.wal'].map(async (f) => decodeEntries(await readFile(join(journal, f)))))).flat();
+      expect(entries.length).toBeGreaterThan(0);
+      let lost = 0;
+      for (const partition of [0, 1]) {
+        const mine = entries.filter((e) => e.partition === partition);
+        if (mine.length === 0) continue;
+        const segment = (await segmentFiles(dataDir, 'power', partition)).at(-1)!;
+        const from = Math.min(...mine.map((e) => e.position));
+        const size = (await stat(segment)).size;
+        lost += size - from;
+        if (loss === 'cut off') await truncate(segment, from);
+        else {
+          const fh = await open(segment, 'r+');
+          await fh.write(Buffer.alloc(size - from), 0, size - from, from);
+          await fh.close();
+        }
+      }
+      expect(lost).toBeGreaterThan(0);
+
+      const log = await openLog(dataDir);
+      try {
+        const offsets = await log.offsets('power');
+        const total = offsets.reduce((n, o) => n + o.high - o.low, 0);
+        const records = await collect(log, { topics: ['power'], startFrom: 'earliest' }, (r) => r.length >= total);
+        const seen = new Set(records.map((r) => Number(/^seq-(\d+)-x{300}$/.exec(r.value!.toString())![1])));
+        expect(seen.size).toBe(records.length);
+        for (let seq = 0; seq <= maxAcked; seq++) expect(seen.has(seq)).toBe(true);
+        await log.append('power', [{ key: 'after', value: 'restart' }]);
+      } finally {
+        await log.close();
+      }
+      // A clean close leaves nothing to replay.
+      for (const f of ['0.wal', '1.wal']) expect((await stat(join(journal, f))).size).toBe(0);
+    }, 60_000);
+  }
 
   test('a torn write at the tail is truncated on restart and never served', async () => {
     const dataDir = await tempDir();

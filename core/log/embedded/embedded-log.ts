@@ -18,6 +18,7 @@ import {
 } from '../log.js';
 import { LogTable, type TableHost } from '../table.js';
 import { EmbeddedConsumer, Group, type GroupHost } from './group.js';
+import { Journal, replayJournal } from './journal.js';
 import { OffsetStore } from './offset-store.js';
 import { Partition, fsyncDir, type PartitionSettings, type PendingRecord } from './partition.js';
 import { corrupt } from './segment.js';
@@ -76,6 +77,7 @@ const openDirs = new Set<string>();
  *   log/topics/<topic>/topic.json           settings
  *   log/topics/<topic>/<partition>/<base>.seg  segments (see frame.ts)
  *   log/groups/<group>.json                 committed offsets (see offset-store.ts)
+ *   log/journal/{0,1}.wal                   the group commit of every partition (see journal.ts)
  *
  * Anything else under `log/` stops `open` with LOG_CORRUPT naming the file.
  */
@@ -98,6 +100,7 @@ export class EmbeddedLog implements Log {
     readonly dir: string,
     readonly options: EmbeddedLogOptions,
     readonly offsetStore: OffsetStore,
+    readonly journal: Journal,
   ) {
     this.#logger = options.logger.child({ module: 'log.embedded' });
     this.#host = {
@@ -127,14 +130,18 @@ export class EmbeddedLog implements Log {
     await lock(dir);
     try {
       for (const name of await readdir(dir)) {
-        if (!['LOCK', 'topics', 'groups'].includes(name)) throw corrupt(join(dir, name), 'is not a file the embedded log writes');
+        if (!['LOCK', 'topics', 'groups', 'journal'].includes(name)) throw corrupt(join(dir, name), 'is not a file the embedded log writes');
       }
+      // Before any segment is read: the journal holds what the last process made durable there alone.
+      await replayJournal(join(dir, 'journal'), join(dir, 'topics'), options.logger);
       const offsets = await OffsetStore.open(join(dir, 'groups'));
-      const log = new EmbeddedLog(dir, options, offsets);
+      const journal = await Journal.open(join(dir, 'journal'), options.logger);
+      const log = new EmbeddedLog(dir, options, offsets, journal);
       try {
         for (const name of await readdir(join(dir, 'topics'))) await log.#loadTopic(name);
       } catch (err) {
         await log.#closeTopics();
+        await journal.close();
         throw err;
       }
       const interval = options.maintenanceIntervalMs ?? DEFAULT_MAINTENANCE_INTERVAL_MS;
@@ -166,7 +173,7 @@ export class EmbeddedLog implements Log {
     const partitions: Partition[] = [];
     this.#topics.set(name, { meta, partitions }); // registered first so a failure closes what opened
     for (let p = 0; p < meta.partitions; p++) {
-      partitions.push(await Partition.open(join(topicDir, String(p)), name, p, this.#settings(meta), this.options.logger));
+      partitions.push(await Partition.open(join(topicDir, String(p)), name, p, this.#settings(meta), this.journal, this.options.logger));
     }
   }
 
@@ -230,7 +237,7 @@ export class EmbeddedLog implements Log {
     await fsyncDir(join(this.dir, 'topics'));
     const partitions: Partition[] = [];
     for (let p = 0; p < meta.partitions; p++) {
-      partitions.push(await Partition.open(join(topicDir, String(p)), spec.name, p, this.#settings(meta), this.options.logger));
+      partitions.push(await Partition.open(join(topicDir, String(p)), spec.name, p, this.#settings(meta), this.journal, this.options.logger));
     }
     this.#topics.set(spec.name, { meta, partitions });
     // Groups already subscribed to the name now have partitions to share.
@@ -337,6 +344,9 @@ export class EmbeddedLog implements Log {
       await Promise.all([...this.#tables].map((t) => t.close()));
       await Promise.all([...this.#consumers].map((c) => c.stop()));
       await this.offsetStore.close();
+      // The segments' own fsync, while they are open; then nothing is left to replay.
+      await Promise.all([...this.#topics.values()].flatMap((t) => t.partitions.map((p) => p.settle())));
+      await this.journal.close();
       await this.#closeTopics();
       await unlock(this.dir);
     })();

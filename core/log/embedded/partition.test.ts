@@ -1,20 +1,26 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { silentLogger } from '../../logger.js';
+import { Journal } from './journal.js';
 import { Partition, type PartitionSettings } from './partition.js';
 
 const SETTINGS: PartitionSettings = { compacted: false, retentionMs: -1, retentionBytes: -1, segmentBytes: 1 << 30, segmentMs: 1 << 30, tombstoneGraceMs: 0 };
 
 let dir: string;
 let partition: Partition;
+let journal: Journal;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kiot-partition-'));
-  partition = await Partition.open(join(dir, 't-0'), 't', 0, SETTINGS, silentLogger());
+  await mkdir(join(dir, 'journal'));
+  journal = await Journal.open(join(dir, 'journal'), silentLogger());
+  partition = await Partition.open(join(dir, 't-0'), 't', 0, SETTINGS, journal, silentLogger());
 });
 afterEach(async () => {
+  await partition.settle();
+  await journal.close();
   await partition.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -82,7 +88,7 @@ test('what the tail serves equals what the segment file serves', async () => {
   await appendFollowed(20, 3);
   const fromMemory = await partition.read(5, 40);
   await partition.close();
-  partition = await Partition.open(join(dir, 't-0'), 't', 0, SETTINGS, silentLogger());
+  partition = await Partition.open(join(dir, 't-0'), 't', 0, SETTINGS, journal, silentLogger());
   const fromDisk = await partition.read(5, 40);
   expect(fromDisk).toEqual(fromMemory);
 });

@@ -16,6 +16,7 @@ import {
   decodeRecords,
   type FrameInput,
 } from './frame.js';
+import type { Journal } from './journal.js';
 import { SEGMENT_FILE, Segment, corrupt, segmentFileName } from './segment.js';
 
 export interface PartitionSettings {
@@ -100,13 +101,14 @@ export class Partition {
     readonly id: number,
     public settings: PartitionSettings,
     segments: Segment[],
+    readonly journal: Journal,
     readonly logger: Logger,
   ) {
     this.#segments = segments;
     this.#activeSince = Date.now();
   }
 
-  static async open(dir: string, topic: string, id: number, settings: PartitionSettings, logger: Logger): Promise<Partition> {
+  static async open(dir: string, topic: string, id: number, settings: PartitionSettings, journal: Journal, logger: Logger): Promise<Partition> {
     await mkdir(dir, { recursive: true });
     const bases: number[] = [];
     for (const name of await readdir(dir)) {
@@ -133,7 +135,7 @@ export class Partition {
       await Promise.all(segments.map((s) => s.close()));
       throw err;
     }
-    return new Partition(dir, topic, id, settings, segments, logger);
+    return new Partition(dir, topic, id, settings, segments, journal, logger);
   }
 
   /** First offset still stored. */
@@ -198,14 +200,15 @@ export class Partition {
       for (const r of p.records) inputs.push({ offset: offset++, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers });
     }
     const frame = encodeFrame(inputs);
-    // Positional write at the durable end, then fdatasync. Synchronous: copying a frame into the
-    // page cache takes a few µs, less than handing the write to libuv's thread pool and back
-    // costs the event loop (a dedicated disk thread, tried, cost as much in its messages); the
-    // fdatasync, which waits for the disk, stays asynchronous.
+    // Positional write at the durable end, then the journal's group commit (journal.ts), which
+    // makes it durable together with every other partition's writes of this turn. Synchronous:
+    // copying a frame into the page cache takes a few µs, less than handing the write to libuv's
+    // thread pool and back costs the event loop (a dedicated disk thread, tried, cost as much in
+    // its messages).
     try {
       let written = 0;
       while (written < frame.length) written += writeSync(segment.fh.fd, frame, written, frame.length - written, segment.size + written);
-      await segment.fh.datasync();
+      await this.journal.commit(this.topic, this.id, segment, segment.size, frame);
     } catch (err) {
       // Cut back to the durable end, so that no part of the failed frame is left past it for the
       // next open to read as damage; the next write goes to the same place.
@@ -271,6 +274,8 @@ export class Partition {
     const tooBig = active.size >= this.settings.segmentBytes;
     const tooOld = Date.now() - this.#activeSince >= this.settings.segmentMs;
     if (!tooBig && !tooOld) return;
+    // Durable before the next segment exists: a replay of the journal restores only the last one.
+    await active.sync();
     const next = await Segment.create(join(this.dir, segmentFileName(active.nextOffset)), active.nextOffset);
     await fsyncDir(this.dir);
     this.#segments.push(next);
@@ -442,9 +447,14 @@ export class Partition {
     if (deleteFile) void unlink(segment.path).then(() => fsyncDir(this.dir)).catch(() => undefined);
   }
 
+  /** Resolves once no write is in flight. */
+  async settle(): Promise<void> {
+    while (this.#flushing) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
-    while (this.#flushing) await new Promise((resolve) => setTimeout(resolve, 1));
+    await this.settle();
     await this.#maintaining.catch(() => undefined);
     this.#closed = true;
     this.#wakeWaiters();

@@ -35,6 +35,7 @@ export class Segment {
   maxTimestamp = -Infinity;
   /** Frames (record batches) in the segment. */
   frames = 0;
+  #closed = false;
 
   private constructor(
     readonly path: string,
@@ -183,7 +184,15 @@ export class Segment {
     return bytesRead === length ? buf : buf.subarray(0, bytesRead);
   }
 
+  /** Makes what was written to the file durable (the journal's checkpoints, a roll). A closed segment was synced before it closed. */
+  async sync(): Promise<void> {
+    if (this.#closed) return;
+    await this.fh.datasync();
+  }
+
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     await this.fh.close().catch(() => undefined);
   }
 }

@@ -1,0 +1,324 @@
+/**
+ * The embedded log's journal: one group commit for every partition.
+ *
+ * A partition writes each frame to its segment file (the page cache) and commits it here; the
+ * frames committed in one turn of the event loop, whatever their topic and partition, go to the
+ * journal in one write and one fdatasync, and only then are they acknowledged. Without it each
+ * partition fsynced its own file: an MQTT message, its rule's output and a shadow update with its
+ * reply cost one fdatasync each per turn, where one suffices for all of them.
+ *
+ * The segments themselves are fsynced by checkpoints: once a journal file holds
+ * {@link CHECKPOINT_BYTES} or is {@link CHECKPOINT_MS} old, commits go on in the other file while
+ * every segment written through the first is fsynced, and then the first is emptied. A partition
+ * also fsyncs its active segment before it rolls to the next, so only a partition's last segment
+ * can hold frames that are durable in the journal alone.
+ *
+ * Files: `log/journal/0.wal` and `log/journal/1.wal`, entries back to back:
+ *
+ *   entry := magic:u8(=0x4A) bodyLength:u32be crc32(body):u32be body
+ *   body  := topicLength:u16be topic partition:u32be segmentBase:i64be position:i64be frame
+ *
+ * `position` is the frame's byte position in the segment file named by `segmentBase`. Reading
+ * a file stops at the first entry that is incomplete or fails its checksum: a crash cut that
+ * write short, and nothing in it was acknowledged.
+ *
+ * Recovery (`replayJournal`, before the topics are opened): for each partition, the entries for
+ * its last segment are written back in order from the first one's position, and the segment is
+ * cut there first, so whatever a crash left in the page cache after the last durable frame, or
+ * lost before it, the segment holds exactly the journalled frames. Rewriting what is already
+ * there is harmless, so a crash during recovery is recovered the same way.
+ */
+import { ftruncateSync, writevSync } from 'node:fs';
+import { mkdir, open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { PlatformError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { frameBaseOffset } from './frame.js';
+import { SEGMENT_FILE, corrupt, segmentFileName, type Segment } from './segment.js';
+
+const ENTRY_MAGIC = 0x4a;
+const ENTRY_OVERHEAD = 9; // magic + length + crc
+const BODY_FIXED = 2 + 4 + 8 + 8;
+const FILES = ['0.wal', '1.wal'] as const;
+
+/** A journal file is checkpointed once it holds this much... */
+export const CHECKPOINT_BYTES = 32 * 1024 * 1024;
+/** ...or once its first entry is this old: bounds what a restart replays. */
+export const CHECKPOINT_MS = 2_000;
+
+export interface JournalEntry {
+  readonly topic: string;
+  readonly partition: number;
+  readonly segmentBase: number;
+  readonly position: number;
+  readonly frame: Buffer;
+}
+
+interface PendingCommit {
+  readonly entry: Buffer;
+  readonly segment: Segment;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export class Journal {
+  readonly #files: FileHandle[];
+  #current = 0;
+  /** Bytes in the current file. */
+  #size = 0;
+  /** When the current file got its first entry since it was emptied (performance.now()). */
+  #since = Number.POSITIVE_INFINITY;
+  /** Segments written through the current file: what its checkpoint fsyncs. */
+  #dirty = new Set<Segment>();
+  #pending: PendingCommit[] = [];
+  #flushing = false;
+  #checkpoint: Promise<void> | undefined;
+  #closed = false;
+
+  private constructor(
+    readonly dir: string,
+    files: FileHandle[],
+    readonly logger: Logger,
+  ) {
+    this.#files = files;
+  }
+
+  /** Opens (creating) the journal files in `dir`; they must be empty (replayJournal empties them). */
+  static async open(dir: string, logger: Logger): Promise<Journal> {
+    const files: FileHandle[] = [];
+    try {
+      for (const name of FILES) {
+        const fh = await open(join(dir, name), 'a+');
+        files.push(fh);
+        if ((await fh.stat()).size !== 0) throw new PlatformError('LOG_CORRUPT', `${join(dir, name)}: journal not replayed before opening`);
+      }
+    } catch (err) {
+      await Promise.all(files.map((f) => f.close()));
+      throw err;
+    }
+    return new Journal(dir, files, logger);
+  }
+
+  /**
+   * Commits a frame that `segment` (of `topic`/`partition`) holds at `position`: resolves once
+   * it is durable in the journal, together with every frame committed in the same turn.
+   */
+  commit(topic: string, partition: number, segment: Segment, position: number, frame: Buffer): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('journal is closed'));
+    const entry = encodeEntry(topic, partition, segment.baseOffset, position, frame);
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ entry, segment, resolve, reject });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#pending.length > 0) {
+        // Every partition that writes in this turn joins (see Partition.#flush).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        const batch = this.#pending;
+        this.#pending = [];
+        const fh = this.#files[this.#current]!;
+        const start = this.#size;
+        try {
+          const buffers = batch.map((c) => c.entry);
+          let length = 0;
+          for (const b of buffers) length += b.length;
+          let written = writevSync(fh.fd, buffers, start);
+          // A short write (a full disk part way): write the rest from where it stopped.
+          if (written < length) written += writevSync(fh.fd, [Buffer.concat(buffers).subarray(written)], start + written);
+          await fh.datasync();
+          this.#size = start + length;
+        } catch (err) {
+          try {
+            ftruncateSync(fh.fd, start); // nothing of a failed write is left for a replay to read
+          } catch {
+            // the next write goes to the same place; a replay stops at the damage
+          }
+          for (const c of batch) c.reject(err);
+          continue;
+        }
+        if (this.#since === Number.POSITIVE_INFINITY) this.#since = performance.now();
+        for (const c of batch) {
+          this.#dirty.add(c.segment);
+          c.resolve();
+        }
+        if (!this.#checkpoint && (this.#size >= CHECKPOINT_BYTES || performance.now() - this.#since >= CHECKPOINT_MS)) {
+          this.#checkpoint = this.#runCheckpoint()
+            .catch(() => undefined) // closed while retrying: close() fsyncs and empties both files
+            .finally(() => (this.#checkpoint = undefined));
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  /**
+   * Moves commits to the other file (emptied by the checkpoint before), fsyncs every segment
+   * written through this one, then empties it. Retried until it succeeds: meanwhile commits go on
+   * in the other file, and no other checkpoint starts.
+   */
+  async #runCheckpoint(): Promise<void> {
+    const fh = this.#files[this.#current]!;
+    const dirty = this.#dirty;
+    this.#current = 1 - this.#current;
+    this.#size = 0;
+    this.#since = Number.POSITIVE_INFINITY;
+    this.#dirty = new Set();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await Promise.all([...dirty].map((segment) => segment.sync()));
+        await fh.truncate(0);
+        await fh.datasync();
+        return;
+      } catch (err) {
+        if (this.#closed) throw err;
+        this.logger.error({ err, attempt }, 'journal checkpoint failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /** Waits for commits in flight, fsyncs every segment written since the last checkpoint and empties the journal. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    while (this.#flushing) await new Promise((resolve) => setTimeout(resolve, 1));
+    this.#closed = true;
+    await this.#checkpoint?.catch(() => undefined);
+    try {
+      await Promise.all([...this.#dirty].map((segment) => segment.sync()));
+      for (const fh of this.#files) {
+        await fh.truncate(0);
+        await fh.datasync();
+      }
+    } finally {
+      await Promise.all(this.#files.map((fh) => fh.close()));
+    }
+  }
+}
+
+function encodeEntry(topic: string, partition: number, segmentBase: number, position: number, frame: Buffer): Buffer {
+  const topicLength = Buffer.byteLength(topic);
+  const bodyLength = BODY_FIXED + topicLength + frame.length;
+  const out = Buffer.allocUnsafe(ENTRY_OVERHEAD + bodyLength);
+  let at = ENTRY_OVERHEAD;
+  out.writeUInt16BE(topicLength, at);
+  at += 2;
+  at += out.write(topic, at, 'utf8');
+  out.writeUInt32BE(partition, at);
+  writeInt64(out, at + 4, segmentBase);
+  writeInt64(out, at + 12, position);
+  frame.copy(out, at + 20);
+  out[0] = ENTRY_MAGIC;
+  out.writeUInt32BE(bodyLength, 1);
+  out.writeUInt32BE(crc32(out.subarray(ENTRY_OVERHEAD)), 5);
+  return out;
+}
+
+const writeInt64 = (out: Buffer, at: number, value: number): void => {
+  out.writeInt32BE(Math.floor(value / 0x1_0000_0000), at);
+  out.writeUInt32BE(value >>> 0, at + 4);
+};
+const readInt64 = (buf: Buffer, at: number): number => buf.readInt32BE(at) * 0x1_0000_0000 + buf.readUInt32BE(at + 4);
+
+/** The whole entries at the start of a journal file (up to the first incomplete or damaged one). */
+export function decodeEntries(buf: Buffer): JournalEntry[] {
+  const entries: JournalEntry[] = [];
+  let pos = 0;
+  while (buf.length - pos >= ENTRY_OVERHEAD && buf[pos] === ENTRY_MAGIC) {
+    const bodyLength = buf.readUInt32BE(pos + 1);
+    const end = pos + ENTRY_OVERHEAD + bodyLength;
+    if (bodyLength < BODY_FIXED || end > buf.length) break;
+    const body = buf.subarray(pos + ENTRY_OVERHEAD, end);
+    if (crc32(body) !== buf.readUInt32BE(pos + 5)) break;
+    const topicLength = body.readUInt16BE(0);
+    if (BODY_FIXED + topicLength > bodyLength) break;
+    const at = 2 + topicLength;
+    entries.push({
+      topic: body.toString('utf8', 2, at),
+      partition: body.readUInt32BE(at),
+      segmentBase: readInt64(body, at + 4),
+      position: readInt64(body, at + 12),
+      frame: body.subarray(at + 20),
+    });
+    pos = end;
+  }
+  return entries;
+}
+
+/**
+ * Writes what the journal in `journalDir` holds back into the segments under `topicsDir` (see
+ * the module comment), fsyncs them and empties the journal. Creates the journal directory.
+ */
+export async function replayJournal(journalDir: string, topicsDir: string, logger: Logger): Promise<void> {
+  await mkdir(journalDir, { recursive: true });
+  for (const name of await readdir(journalDir)) {
+    if (!(FILES as readonly string[]).includes(name)) throw corrupt(join(journalDir, name), 'is not a file the embedded log writes');
+  }
+  const byPartition = new Map<string, JournalEntry[]>();
+  for (const name of FILES) {
+    const path = join(journalDir, name);
+    let buf: Buffer;
+    try {
+      const fh = await open(path, 'r');
+      try {
+        buf = await fh.readFile();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    for (const entry of decodeEntries(buf)) {
+      const key = `${entry.topic}/${entry.partition}`;
+      let list = byPartition.get(key);
+      if (!list) byPartition.set(key, (list = []));
+      list.push(entry);
+    }
+  }
+  for (const entries of byPartition.values()) {
+    const { topic, partition } = entries[0]!;
+    const dir = join(topicsDir, topic, String(partition));
+    const bases = (await readdir(dir).catch(() => [] as string[])).map((n) => SEGMENT_FILE.exec(n)).filter((m) => m !== null).map((m) => Number(m[1]));
+    if (bases.length === 0) continue; // the topic is gone
+    const last = Math.max(...bases);
+    // Earlier segments were fsynced when the partition rolled past them.
+    const mine = entries.filter((e) => e.segmentBase === last).sort((a, b) => frameBaseOffset(a.frame, 0) - frameBaseOffset(b.frame, 0));
+    if (mine.length === 0) continue;
+    const path = join(dir, segmentFileName(last));
+    for (let i = 1; i < mine.length; i++) {
+      if (mine[i]!.position !== mine[i - 1]!.position + mine[i - 1]!.frame.length) throw corrupt(path, `journalled frames do not follow each other at byte ${mine[i]!.position}`);
+    }
+    const fh = await open(path, 'r+');
+    try {
+      const from = mine[0]!.position;
+      const before = (await fh.stat()).size;
+      await fh.truncate(from);
+      let at = from;
+      for (const e of mine) {
+        await fh.write(e.frame, 0, e.frame.length, at);
+        at += e.frame.length;
+      }
+      await fh.datasync();
+      if (before !== at) logger.warn({ file: path, before, after: at }, 'segment restored from the journal');
+    } finally {
+      await fh.close();
+    }
+  }
+  for (const name of FILES) {
+    const fh = await open(join(journalDir, name), 'a+');
+    try {
+      if ((await stat(join(journalDir, name))).size > 0) {
+        await fh.truncate(0);
+        await fh.datasync();
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+}
