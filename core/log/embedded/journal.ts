@@ -75,6 +75,8 @@ export class Journal {
   #flushing = false;
   #checkpoint: Promise<void> | undefined;
   #closed = false;
+  /** Journal writes (each one write and one fdatasync) so far. */
+  writes = 0;
 
   private constructor(
     readonly dir: string,
@@ -131,6 +133,7 @@ export class Journal {
           // A short write (a full disk part way): write the rest from where it stopped.
           if (written < length) written += writevSync(fh.fd, [Buffer.concat(buffers).subarray(written)], start + written);
           await fh.datasync();
+          this.writes++;
           this.#size = start + length;
         } catch (err) {
           try {
