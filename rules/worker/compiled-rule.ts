@@ -51,13 +51,23 @@ function compileValue(value: unknown, source: string, opts: TemplateOptions, fla
         return out;
       };
     }
-    return (input, vars) => {
-      const out: Record<string, unknown> = {};
-      for (const [k, v, n] of entries) out[k] = n ? n(input, vars) : v;
-      return out;
-    };
+    return objectRenderer(entries);
   }
   return undefined;
+}
+
+/**
+ * Renders an object of parameters as one object literal built once with `new Function` (as
+ * rules/sql/compile.ts builds rules): its keys are constants in the code, so every rendering is
+ * one allocation with one hidden class, where assigning key after key by name cost a keyed store
+ * and a map transition per key and record. Keys are written as JSON string literals, which are
+ * JavaScript string literals; `__proto__` never gets here (compileValue's defineProperty path).
+ */
+function objectRenderer(entries: readonly (readonly [string, unknown, Node | undefined])[]): Node {
+  const nodes = entries.map(([, , n]) => n);
+  const constants = entries.map(([, v]) => v);
+  const fields = entries.map(([k, , n], i) => `${JSON.stringify(k)}: ${n ? `nodes[${i}](input, vars)` : `constants[${i}]`}`);
+  return new Function('nodes', 'constants', `return (input, vars) => ({ ${fields.join(', ')} });`)(nodes, constants) as Node;
 }
 
 interface TemplateOptions {
