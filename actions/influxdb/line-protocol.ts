@@ -51,7 +51,27 @@ export function fieldValue(text: string): FieldValue {
   return { kind: 'string', value: text };
 }
 
-const encodeField = (v: FieldValue): string => {
+/**
+ * A rendered field as line protocol, skipping the parse and reprint of {@link fieldValue} and
+ * encodeField when the text already is the spelling they would print (a template renders one
+ * field per record and field): an integer `12i` of up to 15 digits without a leading zero or
+ * `-0`, and a decimal of up to 15 significant digits without trailing zeros, in the range where
+ * JavaScript prints plain notation. Such a decimal is its double's shortest round-trip form (15
+ * digits always round-trip, IEEE 754 double's DBL_DIG), which is what String(Number(text)) prints.
+ * line-protocol.test.ts checks that both paths agree.
+ */
+export function encodeFieldText(text: string): string {
+  if (PLAIN_INTEGER.test(text)) return text;
+  if (PLAIN_DECIMAL.test(text) && digitCount(text) <= 15) return text;
+  return encodeField(fieldValue(text));
+}
+
+const PLAIN_INTEGER = /^(?:-?[1-9]\d{0,14}|0)i$/;
+/** No leading zeros, no trailing zeros after the point, at most 5 zeros after `0.` (JavaScript prints 1e-7 for 0.0000001). */
+const PLAIN_DECIMAL = /^-?(?:[1-9]\d*(?:\.\d*[1-9])?|0\.0{0,5}[1-9](?:\d*[1-9])?)$/;
+const digitCount = (text: string): number => text.length - (text.startsWith('-') ? 1 : 0) - (text.includes('.') ? 1 : 0);
+
+export const encodeField = (v: FieldValue): string => {
   switch (v.kind) {
     case 'integer':
       return `${v.value}i`;
@@ -139,7 +159,7 @@ export class PointEncoder {
     for (const [key, prefix] of this.#fields) {
       const text = p.fields[key];
       if (text === undefined || text === '') continue;
-      fields += (fields ? ',' : '') + prefix + encodeField(fieldValue(text));
+      fields += (fields ? ',' : '') + prefix + encodeFieldText(text);
     }
     if (fields === '') return { problem: 'every field rendered empty; a point needs at least one field' };
     if (!TIMESTAMP.test(p.timestamp)) return { problem: `timestamp: expected an integer, received ${JSON.stringify(p.timestamp)}` };
