@@ -67,8 +67,20 @@ function objectRenderer(entries: readonly (readonly [string, unknown, Node | und
   const nodes = entries.map(([, , n]) => n);
   const constants = entries.map(([, v]) => v);
   const fields = entries.map(([k, , n], i) => `${JSON.stringify(k)}: ${n ? `nodes[${i}](input, vars)` : `constants[${i}]`}`);
-  return new Function('nodes', 'constants', `return (input, vars) => ({ ${fields.join(', ')} });`)(nodes, constants) as Node;
+  const body = `return (input, vars) => ({ ${fields.join(', ')} });`;
+  // One factory per source, as rules/sql/compile.ts keeps its own: a rule compiled again starts warm.
+  let factory = renderFactories.get(body);
+  if (!factory) {
+    if (renderFactories.size >= MAX_RENDER_FACTORIES) renderFactories.clear();
+    factory = new Function('nodes', 'constants', body) as RenderFactory;
+    renderFactories.set(body, factory);
+  }
+  return factory(nodes, constants);
 }
+
+type RenderFactory = (nodes: readonly (Node | undefined)[], constants: readonly unknown[]) => Node;
+const renderFactories = new Map<string, RenderFactory>();
+const MAX_RENDER_FACTORIES = 1_000;
 
 interface TemplateOptions {
   readonly sqlVersion: string;
