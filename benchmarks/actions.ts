@@ -12,7 +12,8 @@
  * before its rate counts. A warm-up round, then two rounds in alternating order, best of each.
  *
  * The targets are one list: a target is an entry with its action clause, its client's write of
- * a batch and its read-back.
+ * a batch and its read-back. `KIOT_BENCH_ACTIONS=postgres,redis npm run bench -- actions` runs
+ * only the named ones (all of them when it is unset), for profiling one target at a time.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -334,6 +335,15 @@ const TARGETS: readonly TargetEntry[] = [
   },
 ];
 
+/** The targets `KIOT_BENCH_ACTIONS` names (comma-separated), else all; an unknown name fails the run. */
+function selectedTargets(): readonly TargetEntry[] {
+  const names = (process.env['KIOT_BENCH_ACTIONS'] ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
+  if (names.length === 0) return TARGETS;
+  const unknown = names.filter((n) => !TARGETS.some((t) => t.name === n));
+  if (unknown.length > 0) throw new Error(`KIOT_BENCH_ACTIONS: unknown target ${unknown.join(', ')} (known: ${TARGETS.map((t) => t.name).join(', ')})`);
+  return TARGETS.filter((t) => names.includes(t.name));
+}
+
 /** Envelopes of the readings on `topic`, as devices publish them. */
 async function fill(log: Log, topic: string, data: readonly Reading[]): Promise<void> {
   await log.ensureTopic({ name: topic, partitions: 4 });
@@ -403,7 +413,7 @@ export const actionsBenchmark: Benchmark = {
     };
     const log = await EmbeddedLog.open({ dataDir: dir, logger });
     try {
-      for (const entry of TARGETS) {
+      for (const entry of selectedTargets()) {
         const target = await entry.start(host);
         try {
           const data = readings(target.count);

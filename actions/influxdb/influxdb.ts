@@ -19,7 +19,7 @@ import { endBatch, PlatformError, sinkUnavailable, type ActionRecord, type Recor
 import { httpRequest, type PostAnswer } from '../http/post.js';
 import type { ActionDeps } from '../runtime/deps.js';
 import { constantString, crossChecked, paramsSchema, type ParamProblem, type ParamsSchema } from '../runtime/params.js';
-import { encodePoint, keyProblem } from './line-protocol.js';
+import { encodePoint, keyProblem, PointEncoder } from './line-protocol.js';
 
 /** Points per request; InfluxDB's docs suggest batches of about 5,000 lines. */
 export const INFLUXDB_MAX_BATCH_SIZE = 500;
@@ -119,8 +119,9 @@ export function createInfluxDbDefinition(options: InfluxDbOptions = {}): SinkDef
 export const influxdbAction = createInfluxDbDefinition();
 
 /** The line of one record, or why it cannot be written. */
-export function influxLine(p: InfluxDbConfig, receivedAt: number): { line: string } | { problem: string } {
-  return encodePoint({ measurement: p.measurement, tags: p.tags ?? {}, fields: p.fields, timestamp: p.timestamp || FROM_MS[p.precision](receivedAt) });
+export function influxLine(p: InfluxDbConfig, receivedAt: number, encoder?: PointEncoder): { line: string } | { problem: string } {
+  const point = { measurement: p.measurement, tags: p.tags ?? {}, fields: p.fields, timestamp: p.timestamp || FROM_MS[p.precision](receivedAt) };
+  return encoder ? encoder.encode(point) : encodePoint(point);
 }
 
 /** Statuses that mean "this content", so a smaller part of the batch may pass. */
@@ -147,10 +148,13 @@ class InfluxDbSink implements Sink<InfluxDbConfig> {
   readonly #pingUrl: string;
   readonly #headers: Record<string, string>;
   readonly #target: string;
+  /** The config's tag and field keys, which every record's rendered params have. */
+  readonly #encoder: PointEncoder;
   #closed = false;
 
   constructor(config: InfluxDbConfig, timeoutMs: number) {
     this.#timeoutMs = timeoutMs;
+    this.#encoder = new PointEncoder(Object.keys(config.tags ?? {}), Object.keys(config.fields));
     const base = config.url.replace(/\/+$/, '');
     const query = new URLSearchParams();
     if (config.bucket !== undefined) {
@@ -192,7 +196,7 @@ class InfluxDbSink implements Sink<InfluxDbConfig> {
     const failures: RecordFailure[] = [];
     const lines: { index: number; line: string }[] = [];
     records.forEach((r, index) => {
-      const built = influxLine(r.params, r.receivedAt);
+      const built = influxLine(r.params, r.receivedAt, this.#encoder);
       if ('problem' in built) failures.push({ index, message: `${this.#target}: ${built.problem}`, retriable: false });
       else lines.push({ index, line: built.line });
     });

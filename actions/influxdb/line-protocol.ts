@@ -51,7 +51,27 @@ export function fieldValue(text: string): FieldValue {
   return { kind: 'string', value: text };
 }
 
-const encodeField = (v: FieldValue): string => {
+/**
+ * A rendered field as line protocol, skipping the parse and reprint of {@link fieldValue} and
+ * encodeField when the text already is the spelling they would print (a template renders one
+ * field per record and field): an integer `12i` of up to 15 digits without a leading zero or
+ * `-0`, and a decimal of up to 15 significant digits without trailing zeros, in the range where
+ * JavaScript prints plain notation. Such a decimal is its double's shortest round-trip form (15
+ * digits always round-trip, IEEE 754 double's DBL_DIG), which is what String(Number(text)) prints.
+ * line-protocol.test.ts checks that both paths agree.
+ */
+export function encodeFieldText(text: string): string {
+  if (PLAIN_INTEGER.test(text)) return text;
+  if (PLAIN_DECIMAL.test(text) && digitCount(text) <= 15) return text;
+  return encodeField(fieldValue(text));
+}
+
+const PLAIN_INTEGER = /^(?:-?[1-9]\d{0,14}|0)i$/;
+/** No leading zeros, no trailing zeros after the point, at most 5 zeros after `0.` (JavaScript prints 1e-7 for 0.0000001). */
+const PLAIN_DECIMAL = /^-?(?:[1-9]\d*(?:\.\d*[1-9])?|0\.0{0,5}[1-9](?:\d*[1-9])?)$/;
+const digitCount = (text: string): number => text.length - (text.startsWith('-') ? 1 : 0) - (text.includes('.') ? 1 : 0);
+
+export const encodeField = (v: FieldValue): string => {
   switch (v.kind) {
     case 'integer':
       return `${v.value}i`;
@@ -83,9 +103,14 @@ function unspellable(text: string, what: string, special: string): string | unde
 /** InfluxDB 1.x skips tabs and NULs (as well as spaces) where a measurement or the field set starts. */
 const LEADING_BLANK = /^[\t\0]/;
 
-const escape = (text: string, special: RegExp): string => text.replace(special, (c) => `\\${c}`);
-const MEASUREMENT_SPECIAL = /[, ]/g;
-const KEY_SPECIAL = /[,= ]/g;
+/** Backslashes before `special`'s characters; most text has none, and a test is cheaper than a replace that calls back. */
+const escape = (text: string, special: Special): string => (special.test.test(text) ? text.replace(special.all, (c) => `\\${c}`) : text);
+interface Special {
+  readonly test: RegExp;
+  readonly all: RegExp;
+}
+const MEASUREMENT_SPECIAL: Special = { test: /[, ]/, all: /[, ]/g };
+const KEY_SPECIAL: Special = { test: /[,= ]/, all: /[,= ]/g };
 
 /** Why a tag or field key (a rule file's constant) cannot be used, or undefined. */
 export function keyProblem(key: string): string | undefined {
@@ -97,26 +122,49 @@ export function keyProblem(key: string): string | undefined {
 
 /** The point as one line (no trailing newline), or the reason it cannot be written. */
 export function encodePoint(p: Point): { line: string } | { problem: string } {
-  if (p.measurement === '') return { problem: 'measurement rendered empty' };
-  if (p.measurement.startsWith('#')) return { problem: `measurement ${JSON.stringify(p.measurement)} starts with "#", which line protocol reads as a comment` };
-  if (LEADING_BLANK.test(p.measurement)) return { problem: `measurement ${JSON.stringify(p.measurement)} starts with a tab or NUL, which InfluxDB skips as blank` };
-  const bad = unspellable(p.measurement, 'measurement', ', "=');
-  if (bad) return { problem: bad };
-  let line = escape(p.measurement, MEASUREMENT_SPECIAL);
-  // InfluxDB sorts tags by key itself; sorting here keeps one series one spelling.
-  for (const key of Object.keys(p.tags).sort()) {
-    const value = p.tags[key]!;
-    if (value === '') continue;
-    const problem = unspellable(value, `tag ${key}`, ',= "');
-    if (problem) return { problem };
-    line += `,${escape(key, KEY_SPECIAL)}=${escape(value, KEY_SPECIAL)}`;
-  }
-  let fields = '';
-  for (const [key, text] of Object.entries(p.fields)) {
-    if (text === '') continue;
-    fields += `${fields ? ',' : ''}${escape(key, KEY_SPECIAL)}=${encodeField(fieldValue(text))}`;
-  }
-  if (fields === '') return { problem: 'every field rendered empty; a point needs at least one field' };
-  if (!/^-?\d+$/.test(p.timestamp)) return { problem: `timestamp: expected an integer, received ${JSON.stringify(p.timestamp)}` };
-  return { line: `${line} ${fields} ${p.timestamp}` };
+  return new PointEncoder(Object.keys(p.tags), Object.keys(p.fields)).encode(p);
 }
+
+/**
+ * Encodes points whose tag and field keys are known in advance (an influxdb action's `tags` and
+ * `fields`, whose values are the templates): the keys are sorted and escaped once, not per point.
+ */
+export class PointEncoder {
+  /** [key, `,key=` escaped], sorted by key: InfluxDB sorts tags by key itself; sorting here keeps one series one spelling. */
+  readonly #tags: readonly (readonly [string, string])[];
+  /** [key, `key=` escaped], in the given order. */
+  readonly #fields: readonly (readonly [string, string])[];
+
+  constructor(tagKeys: readonly string[], fieldKeys: readonly string[]) {
+    this.#tags = [...tagKeys].sort().map((k) => [k, `,${escape(k, KEY_SPECIAL)}=`] as const);
+    this.#fields = fieldKeys.map((k) => [k, `${escape(k, KEY_SPECIAL)}=`] as const);
+  }
+
+  /** The point as one line (no trailing newline), or the reason it cannot be written; `p`'s keys are the encoder's. */
+  encode(p: Point): { line: string } | { problem: string } {
+    if (p.measurement === '') return { problem: 'measurement rendered empty' };
+    if (p.measurement.startsWith('#')) return { problem: `measurement ${JSON.stringify(p.measurement)} starts with "#", which line protocol reads as a comment` };
+    if (LEADING_BLANK.test(p.measurement)) return { problem: `measurement ${JSON.stringify(p.measurement)} starts with a tab or NUL, which InfluxDB skips as blank` };
+    const bad = unspellable(p.measurement, 'measurement', ', "=');
+    if (bad) return { problem: bad };
+    let line = escape(p.measurement, MEASUREMENT_SPECIAL);
+    for (const [key, prefix] of this.#tags) {
+      const value = p.tags[key];
+      if (value === undefined || value === '') continue;
+      const problem = unspellable(value, `tag ${key}`, ',= "');
+      if (problem) return { problem };
+      line += prefix + escape(value, KEY_SPECIAL);
+    }
+    let fields = '';
+    for (const [key, prefix] of this.#fields) {
+      const text = p.fields[key];
+      if (text === undefined || text === '') continue;
+      fields += (fields ? ',' : '') + prefix + encodeFieldText(text);
+    }
+    if (fields === '') return { problem: 'every field rendered empty; a point needs at least one field' };
+    if (!TIMESTAMP.test(p.timestamp)) return { problem: `timestamp: expected an integer, received ${JSON.stringify(p.timestamp)}` };
+    return { line: `${line} ${fields} ${p.timestamp}` };
+  }
+}
+
+const TIMESTAMP = /^-?\d+$/;

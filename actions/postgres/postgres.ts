@@ -213,14 +213,30 @@ class PostgresSink implements Sink<PostgresConfig> {
     return this.#columns.map((c) => bind(p.columns?.[c]));
   }
 
+  /**
+   * The bind values of a multi-row INSERT, row after row, in `columns` order. One array filled in
+   * place: `flatMap` over per-row arrays was a tenth of kiot's CPU per record in the actions
+   * benchmark (an array per row, and V8's generic flattening).
+   */
+  #insertValues(chunk: readonly ActionRecord<PostgresConfig>[]): unknown[] {
+    const columns = this.#columns;
+    const width = columns.length;
+    const values: unknown[] = new Array<unknown>(chunk.length * width);
+    for (let r = 0, at = 0; r < chunk.length; r++) {
+      const rendered = chunk[r]!.params.columns;
+      for (let c = 0; c < width; c++) values[at++] = bind(rendered?.[columns[c]!]);
+    }
+    return values;
+  }
+
   /** Multi-row INSERTs of as many rows as the bind-parameter limit allows; row by row when one fails on the data. */
   async #insertAll(client: PoolClient, records: readonly ActionRecord<PostgresConfig>[]): Promise<RecordFailure[]> {
     const perStatement = Math.max(1, Math.floor(MAX_BIND_PARAMETERS / this.#columns.length));
     const failures: RecordFailure[] = [];
     for (let start = 0; start < records.length; start += perStatement) {
-      const chunk = records.slice(start, start + perStatement);
+      const chunk = start === 0 && records.length <= perStatement ? records : records.slice(start, start + perStatement);
       try {
-        await client.query(this.#insert(chunk.length), chunk.flatMap((r) => this.#rowValues(r)));
+        await client.query(this.#insert(chunk.length), this.#insertValues(chunk));
       } catch (err) {
         if (!isStatementError(err)) throw err;
         failures.push(...(await this.#eachRow(client, chunk, start)));

@@ -14,7 +14,7 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { endBatch, sinkUnavailable, type ActionRecord, type RecordFailure, type Sink, type SinkDefinition } from '../../core/index.js';
-import { outputBytes, type ActionDeps } from '../runtime/deps.js';
+import { outputText, type ActionDeps } from '../runtime/deps.js';
 import { SinkConnection } from '../runtime/connection.js';
 import { constantString, crossChecked, intOrTemplate, paramsSchema } from '../runtime/params.js';
 
@@ -99,7 +99,8 @@ export function redisCommand(p: RedisConfig, output: unknown): { name: string; a
   if (!p.key) return { problem: 'key rendered empty' };
   switch (p.command) {
     case 'SET': {
-      const args: Arg[] = [p.key, p.value ?? outputBytes(output)];
+      // The output as a string unless it is binary: ioredis then writes the command as one string.
+      const args: Arg[] = [p.key, p.value ?? outputText(output)];
       if (p.ttl_seconds !== undefined && p.ttl_seconds !== '') {
         const ttl = Number(p.ttl_seconds);
         if (!Number.isInteger(ttl) || ttl <= 0) return { problem: `ttl_seconds: expected a positive integer, received ${JSON.stringify(p.ttl_seconds)}` };
@@ -108,12 +109,12 @@ export function redisCommand(p: RedisConfig, output: unknown): { name: string; a
       return { name: 'set', args };
     }
     case 'PUBLISH':
-      return { name: 'publish', args: [p.key, p.value ?? outputBytes(output)] };
+      return { name: 'publish', args: [p.key, p.value ?? outputText(output)] };
     case 'HSET':
     case 'XADD': {
       const fields = p.fields ?? outputFields(output);
       if (fields === undefined) return { problem: 'the rule output is not an object with fields; give fields' };
-      const pairs = Object.entries(fields).flatMap(([f, v]): Arg[] => [f, typeof v === 'string' || Buffer.isBuffer(v) ? v : outputBytes(v)]);
+      const pairs = Object.entries(fields).flatMap(([f, v]): Arg[] => [f, typeof v === 'string' || Buffer.isBuffer(v) ? v : outputText(v)]);
       if (p.command === 'HSET') return { name: 'hset', args: [p.key, ...pairs] };
       return { name: 'xadd', args: [p.key, ...(p.max_len !== undefined ? ['MAXLEN', '~', String(p.max_len)] : []), '*', ...pairs] };
     }

@@ -51,12 +51,22 @@ export function createActionDeps(init: ActionDepsInit): ActionDeps {
  * else as JSON, with Buffers nested inside written as base64 strings.
  */
 export function outputBytes(output: unknown): Buffer {
+  const text = outputText(output);
+  return typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
+}
+
+/**
+ * {@link outputBytes} before the copy into a Buffer: the Buffer of a binary output, else the
+ * JSON text. For clients that write strings themselves (ioredis encodes a command whose
+ * arguments are all strings as one string, and takes a slower path for any Buffer argument).
+ */
+export function outputText(output: unknown): string | Buffer {
   if (Buffer.isBuffer(output)) return output;
-  if (output === undefined) return Buffer.alloc(0);
+  if (output === undefined) return '';
   try {
     // A replacer takes JSON.stringify off V8's fast path (a call per value): only outputs that
     // hold a Buffer need it, and most outputs are plain JSON.
-    return Buffer.from((holdsBuffer(output, 0) ? JSON.stringify(output, bufferAsBase64) : JSON.stringify(output)) ?? '', 'utf8');
+    return (holdsBuffer(output, 0) ? JSON.stringify(output, bufferAsBase64) : JSON.stringify(output)) ?? '';
   } catch (err) {
     // JSON.parse accepts nesting that JSON.stringify cannot write back (V8's recursion limit).
     if (err instanceof RangeError) throw new Error('the output is nested too deeply to write as JSON', { cause: err });

@@ -826,9 +826,26 @@ export interface CompiledProgram {
   readonly code: string;
 }
 
+/**
+ * Generated factories by their source. Compiling the same SQL again (a rule file saved again, a
+ * rule set rebuilt, many rules with one SELECT) reuses the factory, and with it the functions V8
+ * has already optimised: a fresh `new Function` starts cold, and its rule ran at a third of its
+ * speed over its first 20,000 messages (the actions benchmark compiles a rule per run). A
+ * factory holds no state (its arguments carry the rule's constants and runtime), so sharing one
+ * is safe. Bounded: past MAX_FACTORIES distinct sources it starts over.
+ */
+const factories = new Map<string, (...a: unknown[]) => unknown>();
+const MAX_FACTORIES = 1_000;
+
 function build(params: string[], body: string, args: unknown[]): unknown {
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- see the module comment: no user text reaches `body`
-  const factory = new Function(...params, body) as (...a: unknown[]) => unknown;
+  const key = `${params.join(',')}\n${body}`;
+  let factory = factories.get(key);
+  if (!factory) {
+    if (factories.size >= MAX_FACTORIES) factories.clear();
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- see the module comment: no user text reaches `body`
+    factory = new Function(...params, body) as (...a: unknown[]) => unknown;
+    factories.set(key, factory);
+  }
   return factory(...args);
 }
 

@@ -55,6 +55,24 @@ function closingBrace(text: string, start: number): number {
 }
 
 /**
+ * The renderer of a template whose expressions are all synchronous. A parameter that is one
+ * `${expr}` and nothing else (a column's value, a key) is the common case and is rendered per
+ * record and parameter, so it skips the loop over parts and the concatenation.
+ */
+function renderSync(parts: readonly Part[]): (input: SqlInput, vars?: ReadonlyMap<string, SqlValue>) => string {
+  const only = parts.length === 1 ? parts[0] : undefined;
+  if (typeof only === 'function') return (input, vars) => renderValue(only(input, vars) as SqlValue);
+  return (input, vars) => {
+    let out = '';
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      out += typeof p === 'string' ? p : renderValue(p(input, vars) as SqlValue);
+    }
+    return out;
+  };
+}
+
+/**
  * Compiles `text` once. Throws RULES_SQL_SYNTAX (or RULES_SQL_SEMANTIC) naming
  * `source:line:column` inside the template when an expression is bad or a `${` is not closed.
  */
@@ -86,11 +104,6 @@ export function compileTemplateWith(text: string, c: CompileContext): CompiledTe
     for (const p of parts) out += typeof p === 'string' ? p : renderValue(await p(input, vars));
     return out;
   };
-  const render = (input: SqlInput, vars?: ReadonlyMap<string, SqlValue>): string | Promise<string> => {
-    if (isAsync) return renderAsync(input, vars);
-    let out = '';
-    for (const p of parts) out += typeof p === 'string' ? p : renderValue(p(input, vars) as SqlValue);
-    return out;
-  };
+  const render = isAsync ? renderAsync : renderSync(parts);
   return { text, isTemplate, isAsync, render, renderAsync: (input, vars) => Promise.resolve(render(input, vars)) };
 }

@@ -126,7 +126,9 @@ export function formatNumber(n: number): string {
   }
   if (Number.isNaN(n)) return 'NaN';
   if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity';
-  return String(n).replace('e', 'E');
+  // Most decimals have no exponent: look before replacing (a template renders one per record).
+  const text = String(n);
+  return text.includes('e') ? text.replace('e', 'E') : text;
 }
 
 /**
