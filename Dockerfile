@@ -28,11 +28,11 @@ RUN mkdir -p /data /rules && chown node:node /data /rules
 RUN printf '%s\n' '#!/bin/sh' \
       'ca="${KIOT_DATA_DIR:-/data}/ca.pem"' \
       'if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$ca" ]; then export NODE_EXTRA_CA_CERTS="$ca"; fi' \
-      'exec node /app/dist/cli/main.js "$@"' > /usr/local/bin/kiot \
+      'exec node --max-semi-space-size=32 /app/dist/cli/main.js "$@"' > /usr/local/bin/kiot \
     && chmod 755 /usr/local/bin/kiot
 USER node
 # Listeners: HTTP API 8080, MQTT 1883, MQTT over TLS 8883, MQTT over WebSocket 8083, device HTTPS publish 8443.
 EXPOSE 8080 1883 8883 8083 8443
 ENV KIOT_DATA_DIR=/data KIOT_RULES_DIR=/rules KIOT_HOST=0.0.0.0
-ENTRYPOINT ["node", "dist/cli/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=32", "dist/cli/main.js"]
 CMD ["up"]

@@ -68,6 +68,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startKafkaMock } from '../core/testing/kafka-mock.js';
 import { Child } from './child.js';
+import { NODE_FLAGS } from '../cli/young-generation.js';
 import { startBenchPlatform } from './platform.js';
 import type { Benchmark, BenchResult } from './report.js';
 import type { IdleRequest, LoadReply, LoadRequest, LoadResult, Route } from './e2e-load.js';
@@ -209,7 +210,7 @@ async function startKiotUp(): Promise<RunningBroker> {
   const flags = ['--data-dir', join(dir, 'data'), '--rules-dir', join(dir, 'rules'), '--log-level', 'warn'];
   for (const port of ['--http-port', '--mqtt-port', '--mqtts-port', '--ws-port', '--https-port']) flags.push(port, '0');
   for (const quota of ['--max-publishes-per-second-per-connection', '--max-bytes-per-second-per-connection', '--max-connects-per-second-per-client-id']) flags.push(quota, '0');
-  const child = spawn(process.execPath, [main, 'up', ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, main, 'up', ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
   child.stderr.on('data', keep);

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=32
 /**
  * The `kiot` command (`node dist/cli/main.js`, the `kiot` bin, `npm start`). The program is
  * imported only once young-generation.ts holds V8's young generation: an ES module graph is

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
+import { NODE_FLAGS } from './young-generation.js';
 
 /**
  * In a process of its own (the flags are the process's): the young generation's size after
@@ -51,7 +53,28 @@ test('held while kiot starts, then bounded, beyond the bound while scavenged oft
   expect(sizes.released).toBeGreaterThan(8);
 });
 
+test('with kiot’s own flags (a higher ceiling) it is held, bounded and let grow the same way when busy', () => {
+  const sizes = run([...NODE_FLAGS]);
+  expect(sizes.start).toBeLessThan(8);
+  expect(sizes.held).toBe(sizes.start);
+  expect(sizes.bounded).toBe(8);
+  expect(sizes.busy).toBeGreaterThan(8);
+});
+
 test('a young generation the user tuned is left alone', () => {
-  const sizes = run(['--max-semi-space-size=16']); // V8's own maximum on 64-bit
+  const sizes = run(['--semi-space-growth-factor=2']); // V8's own factor
   expect(sizes.held).toBeGreaterThan(sizes.start);
+});
+
+test('every way kiot is started passes NODE_FLAGS', async () => {
+  const root = new URL('..', import.meta.url);
+  const text = (path: string) => readFile(new URL(path, root), 'utf8');
+  const flags = NODE_FLAGS.join(' ');
+  const scripts = (JSON.parse(await text('package.json')) as { scripts: Record<string, string> }).scripts;
+  expect(scripts['start']).toBe(`node ${flags} dist/cli/main.js up`);
+  expect(scripts['bench']).toBe(`node ${flags} dist/benchmarks/main.js`);
+  expect((await text('cli/main.ts')).split('\n')[0]).toBe(`#!/usr/bin/env -S node ${flags}`);
+  const dockerfile = await text('Dockerfile');
+  expect(dockerfile).toContain(`ENTRYPOINT ["node", ${NODE_FLAGS.map((f) => JSON.stringify(f)).join(', ')}, "dist/cli/main.js"]`);
+  expect(dockerfile).toContain(`exec node ${flags} /app/dist/cli/main.js`);
 });
