@@ -3,8 +3,8 @@
  * shadow by the owner of its partition of `iot.shadows` (core/state). Each reads the stored
  * document, applies the pure document logic (document.ts), writes the next version with
  * compare-and-set, and publishes what the Device Shadow service publishes (accepted, rejected,
- * delta, documents) on `iot.ingress` once the write is durable, so that devices and rules see
- * them in version order.
+ * delta, documents) on `iot.ingress` with the write (`Log.appendThen`: stored only if the write
+ * is, and readable no earlier), so that devices and rules see them in version order.
  */
 import { TOPICS, createEnvelope, type CommandDefinition, type StateView, envelopeRecord } from '../core/index.js';
 import type { AppendRecord } from '../core/log/log.js';

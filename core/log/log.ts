@@ -48,6 +48,12 @@ export interface AppendResult {
   readonly offset: number;
 }
 
+/** Records for one topic, in one append. */
+export interface AppendBatch {
+  readonly topic: string;
+  readonly records: readonly AppendRecord[];
+}
+
 export interface LogRecord {
   readonly topic: string;
   readonly partition: number;
@@ -185,6 +191,15 @@ export interface Log {
    * Throws LOG_TOPIC_UNKNOWN for a topic that was not ensured (embedded).
    */
   append(topic: string, records: readonly AppendRecord[]): Promise<AppendResult[]>;
+  /**
+   * Appends `first` and, as its consequences, each batch of `then` (a state change and the
+   * events that announce it): a batch of `then` is stored only if `first` is, and is readable no
+   * earlier; a failed write or a crash never leaves one without `first`. Returns `first`'s
+   * append, then one per batch of `then`, each settled as `append`'s. The embedded log writes
+   * them in one journal commit when it can; a log that cannot order writes across topics
+   * (Kafka) appends `then` once `first` is acknowledged ({@link appendThenSequentially}).
+   */
+  appendThen(first: AppendBatch, then: readonly AppendBatch[]): Promise<AppendResult[]>[];
   /** Creates a consumer group member; call `start()` on it. */
   consumer(options: ConsumerOptions): Consumer;
   /** Opens a table over a topic (ensured as compacted) and waits until it has caught up. */
@@ -234,3 +249,12 @@ export function murmur2(data: Buffer): number {
 }
 
 export const toBuffer = (value: Bytes): Buffer => (typeof value === 'string' ? Buffer.from(value) : value);
+
+/**
+ * `Log.appendThen` for a log that cannot order writes across topics: `then` is appended once
+ * `first` is durable, and fails with it.
+ */
+export function appendThenSequentially(log: Pick<Log, 'append'>, first: AppendBatch, then: readonly AppendBatch[]): Promise<AppendResult[]>[] {
+  const head = first.records.length > 0 ? log.append(first.topic, first.records) : Promise.resolve([]);
+  return [head, ...then.map((b) => head.then(() => (b.records.length > 0 ? log.append(b.topic, b.records) : [])))];
+}

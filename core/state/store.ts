@@ -19,7 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PlatformError } from '../errors.js';
-import type { AppendRecord, AppendResult, Log, Table, TopicSpec } from '../log/log.js';
+import type { AppendBatch, AppendRecord, AppendResult, Log, Table, TopicSpec } from '../log/log.js';
 import { partitionForKey } from '../log/log.js';
 import type { Logger } from '../logger.js';
 import { decodeFrame, encodeFrame, type StateCodec, type StateFrame } from './codec.js';
@@ -60,7 +60,10 @@ export interface StateWrite<T> {
 export interface Change<T, R> {
   readonly writes: readonly StateWrite<T>[];
   readonly result: R;
-  /** Appended after the writes are durable (events); a failure is logged, the change stands. */
+  /**
+   * Events, appended with the writes (`Log.appendThen`): stored only if the writes are, and
+   * readable no earlier. A failure of theirs alone is logged; the change stands.
+   */
   readonly appends?: readonly { readonly topic: string; readonly records: readonly AppendRecord[] }[];
 }
 
@@ -116,8 +119,18 @@ export interface StateStoreOptions<T> {
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
-/** Most records in one append of commands' records to a topic (as the gateway's ingest writer batches). */
-const MAX_APPEND_RECORDS = 500;
+/** No events: a command's `appends` when it has none. */
+const NO_EVENTS: readonly AppendBatch[] = [];
+
+/** A pipelined command's writes and events, waiting for the store's next append (#appendInOrder). */
+interface QueuedAppend {
+  readonly records: readonly AppendRecord[];
+  readonly events: readonly AppendBatch[];
+  resolve(results: AppendResult[]): void;
+  reject(err: unknown): void;
+  /** One per batch of `events`. */
+  readonly announced: { resolve(results: AppendResult[]): void; reject(err: unknown): void }[];
+}
 
 /** A write issued by this process and not yet applied to its table; `null` is a delete. */
 interface Pending<T> {
@@ -172,11 +185,9 @@ export class StateStore<T> implements StateView<T> {
   readonly #resync = new Set<string>();
   /** The store as commands read it: pending writes first, then the table. */
   readonly #ownerView: StateView<T>;
-  /** Pipelined: writes waiting for the append in flight; they go together in the next one, in order. */
-  readonly #queued: { readonly records: AppendRecord[]; resolve(results: AppendResult[]): void; reject(err: unknown): void }[] = [];
+  /** Pipelined: writes (and their events) waiting for the append in flight; they go together in the next one, in order. */
+  readonly #queued: QueuedAppend[] = [];
   #appending = false;
-  /** Commands' appends asked for in this turn of the event loop, by topic (see #appendTogether). */
-  readonly #outgoing = new Map<string, { readonly records: readonly AppendRecord[]; resolve(results: AppendResult[]): void; reject(err: unknown): void }[]>();
   /**
    * Pipelined: per key, the frames of this process's writes not yet read back by its view, so
    * that the view takes each one as it was written instead of decoding its bytes again (see #ownWrite).
@@ -309,7 +320,7 @@ export class StateStore<T> implements StateView<T> {
     if (writes.length === 0) return;
     const { applied } = await this.#locked(
       writes.map((w) => w.key),
-      async () => ({ applied: this.#issue(writes) }),
+      async () => ({ applied: this.#issue(writes, NO_EVENTS, 'write').applied }),
     );
     await applied;
   }
@@ -334,38 +345,28 @@ export class StateStore<T> implements StateView<T> {
     const ran = this.#locked(keys, async () => {
       if (keys.some((k) => this.#resync.has(k))) await this.#readToEnd(keys);
       const change = await command.run(this.#ownerView, input, { now: this.#clock(), newId: randomUUID });
-      const applied = this.#issue(change.writes);
+      const { applied, announced } = this.#issue(change.writes, change.appends ?? NO_EVENTS, name);
       // Not pipelined: the key's next command waits until these writes are read back.
       if (!this.#options.pipelined) await applied;
-      // Issued once the writes are durable, in command order (a key's writes apply in order), and
-      // awaited outside the lock: the key's next command runs while these become durable.
-      const appended = applied.then(
-        () =>
-          Promise.all(
-            (change.appends ?? [])
-              .filter(({ records }) => records.length > 0)
-              .map(({ topic, records }) =>
-                this.#appendTogether(topic, records).catch((err: unknown) => this.#logger.error({ err, topic, command: name }, 'records of a command could not be appended; the change itself is stored')),
-              ),
-          ),
-        () => undefined,
-      );
-      return { result: change.result, applied, appended };
+      return { result: change.result, applied, announced };
     });
-    return ran.then(async ({ result, applied, appended }) => {
+    return ran.then(async ({ result, applied, announced }) => {
       const written = await applied;
-      await appended;
+      await announced;
       return { result, written };
     });
   }
 
   /**
    * Checks the writes' revisions against what the key's commands have written so far, marks
-   * them pending and issues their append at once; resolves once they are durable and this view
-   * has applied them, after every earlier write on the same keys (rejects if one of those did).
+   * them pending and issues their append at once, with the command's events after them
+   * (`Log.appendThen`: stored only with the writes, readable no earlier). `applied` resolves
+   * once the writes are durable and this view has applied them, after every earlier write on
+   * the same keys (rejects if one of those did); `announced` once the events are durable (a
+   * failure is logged: the change stands).
    */
-  #issue(writes: readonly StateWrite<T>[]): Promise<AppendResult[]> {
-    if (writes.length === 0) return Promise.resolve([]);
+  #issue(writes: readonly StateWrite<T>[], events: readonly AppendBatch[], command: string): { applied: Promise<AppendResult[]>; announced: Promise<void> } {
+    if (writes.length === 0 && events.every((e) => e.records.length === 0)) return { applied: Promise.resolve([]), announced: Promise.resolve() };
     const revisions = new Map<string, number>();
     const unread: { readonly key: string; readonly own: { readonly bytes: Buffer; readonly frame: StateFrame<T> } }[] = [];
     const records: AppendRecord[] = writes.map((w) => {
@@ -392,9 +393,17 @@ export class StateStore<T> implements StateView<T> {
       mine.push(pending);
     }
     const before = keys.map((k) => this.#applied.get(k));
-    const appended = this.#options.pipelined ? this.#appendInOrder(records) : this.#options.log.append(this.topic, records);
+    const [appended, ...announcing] = this.#options.pipelined ? this.#appendInOrder(records, events) : this.#options.log.appendThen({ topic: this.topic, records }, events);
+    const announced = Promise.all(announcing).then(
+      () => undefined,
+      (err: unknown) =>
+        appended!.then(
+          () => this.#logger.error({ err, command }, 'records of a command could not be appended; the change itself is stored'),
+          () => undefined, // the change failed, and its events with it
+        ),
+    );
     const applied = (async () => {
-      const results = await appended;
+      const results = await appended!;
       await Promise.all(before);
       await this.#table.waitFor(results);
       return results;
@@ -413,19 +422,23 @@ export class StateStore<T> implements StateView<T> {
       () => settle(false),
       () => settle(true),
     );
-    return applied;
+    return { applied, announced };
   }
 
   /**
    * Appends in the order they were asked for, one append in flight: what is asked meanwhile, or
-   * in the same turn of the event loop, goes in the next append, together. A log need not keep the order of concurrent appends (Kafka
-   * does not), and a pipelined key's writes must land in the order they were issued.
+   * in the same turn of the event loop, goes in the next append, together, each command's
+   * events after the writes (grouped by topic, in the order asked). A log need not keep the
+   * order of concurrent appends (Kafka does not), and a pipelined key's writes must land in the
+   * order they were issued. Returns the writes' append, then one per batch of `events`.
    */
-  #appendInOrder(records: AppendRecord[]): Promise<AppendResult[]> {
-    return new Promise<AppendResult[]>((resolve, reject) => {
-      this.#queued.push({ records, resolve, reject });
-      if (!this.#appending) void this.#drainQueue();
-    });
+  #appendInOrder(records: readonly AppendRecord[], events: readonly AppendBatch[]): Promise<AppendResult[]>[] {
+    let entry!: QueuedAppend;
+    const written = new Promise<AppendResult[]>((resolve, reject) => (entry = { records, events, resolve, reject, announced: [] }));
+    const announced = events.map(() => new Promise<AppendResult[]>((resolve, reject) => entry.announced.push({ resolve, reject })));
+    this.#queued.push(entry);
+    if (!this.#appending) void this.#drainQueue();
+    return [written, ...announced];
   }
 
   async #drainQueue(): Promise<void> {
@@ -435,11 +448,40 @@ export class StateStore<T> implements StateView<T> {
       // requests delivered together, the commands a read-back let go) go in this one append.
       await new Promise<void>((resolve) => setImmediate(resolve));
       const batch = this.#queued.splice(0);
-      try {
-        const results = await this.#options.log.append(
-          this.topic,
-          batch.flatMap((b) => b.records),
+      const byTopic = new Map<string, AppendRecord[]>();
+      for (const b of batch) {
+        for (const e of b.events) {
+          let records = byTopic.get(e.topic);
+          if (!records) byTopic.set(e.topic, (records = []));
+          for (const r of e.records) records.push(r);
+        }
+      }
+      const topics = [...byTopic.keys()];
+      const [head, ...tails] = this.#options.log.appendThen(
+        { topic: this.topic, records: batch.length === 1 ? batch[0]!.records : batch.flatMap((b) => b.records) },
+        topics.map((topic) => ({ topic, records: byTopic.get(topic)! })),
+      );
+      // Each command's events: its slice of each topic's append.
+      tails.forEach((tail, i) => {
+        const topic = topics[i]!;
+        tail.then(
+          (results) => {
+            let at = 0;
+            for (const b of batch) {
+              b.events.forEach((e, j) => {
+                if (e.topic !== topic) return;
+                b.announced[j]!.resolve(results.slice(at, at + e.records.length));
+                at += e.records.length;
+              });
+            }
+          },
+          (err: unknown) => {
+            for (const b of batch) b.events.forEach((e, j) => e.topic === topic && b.announced[j]!.reject(err));
+          },
         );
+      });
+      try {
+        const results = await head!;
         let at = 0;
         for (const b of batch) {
           b.resolve(results.slice(at, at + b.records.length));
@@ -450,50 +492,6 @@ export class StateStore<T> implements StateView<T> {
       }
     }
     this.#appending = false;
-  }
-
-  /**
-   * Group commit of commands' appends: the records that this turn of the event loop's commands
-   * append to a topic go in one append (at most {@link MAX_APPEND_RECORDS}, whole commands
-   * each), in the order asked, rather than one append per command. Commands whose writes became
-   * durable together (one append of the store's topic) thus share one write of each topic
-   * their records go to, and a key's records keep their order within it.
-   */
-  #appendTogether(topic: string, records: readonly AppendRecord[]): Promise<AppendResult[]> {
-    return new Promise<AppendResult[]>((resolve, reject) => {
-      if (this.#outgoing.size === 0) setImmediate(() => this.#sendOutgoing());
-      let batch = this.#outgoing.get(topic);
-      if (!batch) this.#outgoing.set(topic, (batch = []));
-      batch.push({ records, resolve, reject });
-    });
-  }
-
-  #sendOutgoing(): void {
-    const topics = [...this.#outgoing];
-    this.#outgoing.clear();
-    for (const [topic, asked] of topics) {
-      for (let start = 0; start < asked.length; ) {
-        let end = start;
-        let count = 0;
-        do count += asked[end++]!.records.length;
-        while (end < asked.length && count + asked[end]!.records.length <= MAX_APPEND_RECORDS);
-        const chunk = asked.slice(start, end);
-        start = end;
-        const records = chunk.length === 1 ? chunk[0]!.records : chunk.flatMap((a) => a.records);
-        new Promise<AppendResult[]>((resolve) => resolve(this.#options.log.append(topic, records))).then(
-          (results) => {
-            let at = 0;
-            for (const a of chunk) {
-              a.resolve(chunk.length === 1 ? results : results.slice(at, at + a.records.length));
-              at += a.records.length;
-            }
-          },
-          (err: unknown) => {
-            for (const a of chunk) a.reject(err);
-          },
-        );
-      }
-    }
   }
 
   /**

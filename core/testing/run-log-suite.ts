@@ -58,6 +58,31 @@ export function runLogSuite(name: string, open: () => Promise<Log>): void {
       expect(seen.map((r) => r.value!.toString())).toEqual(values);
     });
 
+    test('appendThen: each batch resolves with its offsets and reads back; when the first fails, nothing of the rest is stored', async () => {
+      const log = await openLog();
+      const state = uniqueTopic();
+      const events = uniqueTopic();
+      await log.ensureTopic({ name: state, partitions: 2 });
+      await log.ensureTopic({ name: events, partitions: 3 });
+      const [written, announced, nothing] = log.appendThen({ topic: state, records: [{ key: 'k', value: 'v2' }] }, [
+        { topic: events, records: [{ key: 'k', value: 'changed' }, { key: 'j', value: 'also' }] },
+        { topic: events, records: [] },
+      ]);
+      expect(await written).toEqual([{ partition: expect.any(Number), offset: 0 }]);
+      const eventResults = await announced!;
+      expect(eventResults).toHaveLength(2);
+      expect(await nothing).toEqual([]);
+      const seen = await collect(log, { topics: [events], startFrom: 'earliest' }, (r) => r.length >= 2);
+      expect(seen.map((r) => r.value?.toString()).sort()).toEqual(['also', 'changed']);
+      expect(seen.find((r) => r.value?.toString() === 'changed')).toMatchObject(eventResults[0]!);
+      // The first batch names a partition the topic does not have: it fails, and so does the rest, unwritten.
+      const failed = log.appendThen({ topic: state, records: [{ key: 'k', value: 'v3', partition: 7 }] }, [{ topic: events, records: [{ key: 'k', value: 'orphan' }] }]);
+      const outcomes = await Promise.allSettled(failed);
+      expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+      const ends = await log.offsets(events);
+      expect(ends.reduce((n, e) => n + e.high, 0)).toBe(2);
+    });
+
     test('offsets() reports low and high per partition', async () => {
       const log = await openLog();
       const topic = uniqueTopic();

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { PlatformError } from '../errors.js';
-import type { Log } from '../log/log.js';
+import type { AppendBatch, Log } from '../log/log.js';
 import { silentLogger } from '../logger.js';
 import { jsonCodec, StateStore, type CommandDefinition, type StateStoreOptions } from '../state/index.js';
 import { readRange } from '../log/read-range.js';
@@ -237,9 +237,12 @@ export function runStateStoreSuite(name: string, openLog: () => Promise<Log>): v
         // The log, but the next `failAppends` appends to the state topic fail without writing.
         const flaky = new Proxy(l, {
           get(target, prop) {
-            if (prop === 'append') {
-              return (t: string, records: Parameters<Log['append']>[1]) =>
-                t === topic && failAppends-- > 0 ? Promise.reject(new PlatformError('LOG_UNAVAILABLE', 'append failed on purpose', { retriable: true })) : target.append(t, records);
+            if (prop === 'appendThen') {
+              return (first: AppendBatch, then: readonly AppendBatch[]) => {
+                if (first.topic !== topic || failAppends-- <= 0) return target.appendThen(first, then);
+                const failed = Promise.reject(new PlatformError('LOG_UNAVAILABLE', 'append failed on purpose', { retriable: true }));
+                return [failed, ...then.map(() => failed)];
+              };
             }
             const value = Reflect.get(target, prop, target) as unknown;
             return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
@@ -277,7 +280,7 @@ export function runStateStoreSuite(name: string, openLog: () => Promise<Log>): v
     );
 
     test(
-      "pipelined: what commands run together append to a topic goes in one append, a key's records in order; the view keeps its own writes without decoding them",
+      "pipelined: what commands run together append to a topic goes in one append after their writes, a key's records in order; the view keeps its own writes without decoding them",
       async () => {
         const l = await log();
         const topic = uniqueTopic();
@@ -286,10 +289,10 @@ export function runStateStoreSuite(name: string, openLog: () => Promise<Log>): v
         const appended: number[] = [];
         const counting = new Proxy(l, {
           get(target, prop) {
-            if (prop === 'append') {
-              return (t: string, records: Parameters<Log['append']>[1]) => {
-                if (t === events) appended.push(records.length);
-                return target.append(t, records);
+            if (prop === 'appendThen') {
+              return (first: AppendBatch, then: readonly AppendBatch[]) => {
+                for (const b of then) if (b.topic === events) appended.push(b.records.length);
+                return target.appendThen(first, then);
               };
             }
             const value = Reflect.get(target, prop, target) as unknown;

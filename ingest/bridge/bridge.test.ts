@@ -11,6 +11,7 @@ import {
   EmbeddedLog,
   PlatformError,
   TOPICS,
+  appendThenSequentially,
   createEnvelope,
   decodeEnvelope,
   encodeEnvelope,
@@ -119,6 +120,7 @@ function faultyLog(inner: Log) {
       }
       return inner.append(topic, records);
     },
+    appendThen: (first, then) => appendThenSequentially(log, first, then),
     consumer: (options) => inner.consumer(options),
     openTable: (topic, options) => inner.openTable(topic, options),
     offsets: (topic) => inner.offsets(topic),

@@ -6,6 +6,7 @@ import type { Logger } from '../../logger.js';
 import {
   partitionForKey,
   toBuffer,
+  type AppendBatch,
   type AppendRecord,
   type AppendResult,
   type Consumer,
@@ -18,7 +19,7 @@ import {
 } from '../log.js';
 import { LogTable, type TableHost } from '../table.js';
 import { EmbeddedConsumer, Group, type GroupHost } from './group.js';
-import { Journal, replayJournal } from './journal.js';
+import { Journal, replayJournal, type Dependency } from './journal.js';
 import { OffsetStore } from './offset-store.js';
 import { Partition, fsyncDir, type PartitionSettings, type PendingRecord } from './partition.js';
 import { corrupt } from './segment.js';
@@ -64,6 +65,15 @@ type TopicMeta = z.infer<typeof TopicFile>;
 interface TopicState {
   readonly meta: TopicMeta;
   readonly partitions: Partition[];
+}
+
+/** The records of one append, by partition (EmbeddedLog.#place). */
+interface Placement {
+  readonly partitions: readonly Partition[];
+  /** Each record's partition, in input order. */
+  readonly partitionOf: readonly number[];
+  readonly groups: ReadonlyMap<number, PendingRecord[]>;
+  readonly bytes: number;
 }
 
 /** Data dirs open in this process: a second open of the same dir must fail, as across processes. */
@@ -246,6 +256,52 @@ export class EmbeddedLog implements Log {
 
   async append(topic: string, records: readonly AppendRecord[]): Promise<AppendResult[]> {
     this.#assertOpen();
+    return this.#submit(this.#place(topic, records), (partition, group) => partition.append(group));
+  }
+
+  /**
+   * `first`'s frames go to the journal as any append's; the moment the last of them is handed to
+   * it, `then`'s records are appended, marked as depending on it (Partition.append's `after`):
+   * the journal writes them in the same commit when they come in time for it, never in an
+   * earlier one, and refuses them if a journal write failed since `first` was handed to it.
+   */
+  appendThen(first: AppendBatch, then: readonly AppendBatch[]): Promise<AppendResult[]>[] {
+    let head: Placement;
+    let tails: Placement[];
+    try {
+      this.#assertOpen();
+      head = this.#place(first.topic, first.records);
+      tails = then.map((b) => this.#place(b.topic, b.records));
+    } catch (err) {
+      const failed = Promise.reject(err);
+      return [failed, ...then.map(() => failed)];
+    }
+    let start!: (dependency: Dependency) => void;
+    let refuse!: (err: unknown) => void;
+    const started = new Promise<Dependency>((resolve, reject) => ((start = resolve), (refuse = reject)));
+    let unsequenced = head.groups.size;
+    let failuresAt: number | undefined;
+    const release = () => {
+      // Told now, so that the journal's next write waits a turn for them (Journal.expect).
+      this.journal.expect(tails.reduce((n, t) => n + t.groups.size, 0));
+      start({ journalFailures: failuresAt ?? this.journal.failures });
+    };
+    const headDone = this.#submit(head, (partition, group) =>
+      partition.append(group, {
+        sequenced: () => {
+          failuresAt ??= this.journal.failures;
+          if (--unsequenced === 0) release();
+        },
+      }),
+    );
+    if (unsequenced === 0) release();
+    // `first` failed before all of it reached the journal: nothing of `then` is appended.
+    headDone.catch(refuse);
+    return [headDone, ...tails.map((tail) => started.then((after) => this.#submit(tail, (partition, group) => partition.append(group, { after }))))];
+  }
+
+  /** Where the records of one append go: grouped by partition (checked), and each record's partition in input order. */
+  #place(topic: string, records: readonly AppendRecord[]): Placement {
     const state = this.#topic(topic);
     const count = state.partitions.length;
     const now = Date.now();
@@ -253,7 +309,7 @@ export class EmbeddedLog implements Log {
     // partitioner idea, as KafkaLog does), so a batch stays one write.
     const sticky = this.#roundRobin++ % count;
     const partitionOf = new Array<number>(records.length);
-    const byPartition = new Map<number, PendingRecord[]>();
+    const groups = new Map<number, PendingRecord[]>();
     let bytes = 0;
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
@@ -264,24 +320,30 @@ export class EmbeddedLog implements Log {
         throw new PlatformError('INPUT_INVALID', `partition: expected 0..${count - 1} for topic "${topic}", received ${partition}`);
       }
       const headers = r.headers ? Object.entries(r.headers).map(([k, v]) => [k, toBuffer(v)] as const) : NO_HEADERS;
-      let group = byPartition.get(partition);
-      if (!group) byPartition.set(partition, (group = []));
+      let group = groups.get(partition);
+      if (!group) groups.set(partition, (group = []));
       partitionOf[i] = partition;
       group.push({ key, value: r.value, headers, timestamp: r.timestamp ?? now });
       bytes += (key?.length ?? 0) + (r.value === null ? 0 : typeof r.value === 'string' ? r.value.length : r.value.length);
     }
+    return { partitions: state.partitions, partitionOf, groups, bytes };
+  }
+
+  /** Appends each group of `placement` with `append` (all in this turn); resolves with one result per record, in input order. */
+  async #submit(placement: Placement, append: (partition: Partition, group: PendingRecord[]) => Promise<number[]>): Promise<AppendResult[]> {
+    const { partitions, partitionOf, groups } = placement;
     const offsets = new Map<number, number[]>();
-    await Promise.all([...byPartition].map(async ([partition, group]) => offsets.set(partition, await state.partitions[partition]!.append(group))));
+    await Promise.all([...groups].map(async ([partition, group]) => offsets.set(partition, await append(partitions[partition]!, group))));
     const next = new Map<number, number>();
-    const results = new Array<AppendResult>(records.length);
-    for (let i = 0; i < records.length; i++) {
+    const results = new Array<AppendResult>(partitionOf.length);
+    for (let i = 0; i < partitionOf.length; i++) {
       const partition = partitionOf[i]!;
       const j = next.get(partition) ?? 0;
       next.set(partition, j + 1);
       results[i] = { partition, offset: offsets.get(partition)![j]! };
     }
-    this.#appendedRecords += records.length;
-    this.#appendedBytes += bytes;
+    this.#appendedRecords += partitionOf.length;
+    this.#appendedBytes += placement.bytes;
     return results;
   }
 

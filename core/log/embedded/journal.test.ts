@@ -31,6 +31,29 @@ test('the appends of one turn to several topics and partitions share one journal
   }
 });
 
+test("appendThen: the first batch and its consequences share one journal write, the first's entries before theirs", async () => {
+  const log = await EmbeddedLog.open({ dataDir: dir, logger: silentLogger() });
+  try {
+    await log.ensureTopic({ name: 'state', partitions: 2 });
+    await log.ensureTopic({ name: 'events', partitions: 1 });
+    await log.ensureTopic({ name: 'history', partitions: 1 });
+    const before = log.journal.writes;
+    const results = await Promise.all(
+      log.appendThen({ topic: 'state', records: [{ value: 's0', partition: 0 }, { value: 's1', partition: 1 }] }, [
+        { topic: 'events', records: [{ value: 'accepted' }] },
+        { topic: 'history', records: [{ value: 'v1' }] },
+      ]),
+    );
+    expect(results.map((r) => r.length)).toEqual([2, 1, 1]);
+    expect(log.journal.writes - before).toBe(1);
+    const entries = decodeEntries(await readFile(journalFile('0.wal'))).slice(-4);
+    expect(entries.slice(0, 2).map((e) => e.topic)).toEqual(['state', 'state']);
+    expect(entries.slice(2).map((e) => e.topic).sort()).toEqual(['events', 'history']);
+  } finally {
+    await log.close();
+  }
+});
+
 test('a checkpoint empties the journal once its first entry is CHECKPOINT_MS old; a clean close empties it too', async () => {
   const log = await EmbeddedLog.open({ dataDir: dir, logger: silentLogger() });
   try {

@@ -55,9 +55,20 @@ export interface JournalEntry {
   readonly frame: Buffer;
 }
 
+/**
+ * What an append made after another (`Log.appendThen`) depends on: the other's frames were
+ * handed to the journal when it counted this many failed writes, so it is stored only if none
+ * failed since (they are in the same write as this one, or an earlier one that succeeded).
+ */
+export interface Dependency {
+  readonly journalFailures: number;
+}
+
 interface PendingCommit {
   readonly entry: Buffer;
   readonly segment: Segment;
+  /** `Dependency.journalFailures`: refused if a write failed since. */
+  readonly after: number | undefined;
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -77,6 +88,9 @@ export class Journal {
   #closed = false;
   /** Journal writes (each one write and one fdatasync) so far. */
   writes = 0;
+  #failures = 0;
+  /** Dependent appends on their way to the journal (see {@link expect}). */
+  #expected = 0;
 
   private constructor(
     readonly dir: string,
@@ -106,23 +120,51 @@ export class Journal {
    * Commits a frame that `segment` (of `topic`/`partition`) holds at `position`: resolves once
    * it is durable in the journal, together with every frame committed in the same turn.
    */
-  commit(topic: string, partition: number, segment: Segment, position: number, frame: Buffer): Promise<void> {
+  commit(topic: string, partition: number, segment: Segment, position: number, frame: Buffer, dependents?: { readonly count: number; readonly after: number }): Promise<void> {
+    if (dependents) this.unexpect(dependents.count);
     if (this.#closed) return Promise.reject(new Error('journal is closed'));
     const entry = encodeEntry(topic, partition, segment.baseOffset, position, frame);
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ entry, segment, resolve, reject });
+      this.#pending.push({ entry, segment, after: dependents?.after, resolve, reject });
       if (!this.#flushing) void this.#flush();
     });
+  }
+
+  /** Journal writes that failed so far (a {@link Dependency} counts on none failing after it). */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  /**
+   * Announces `count` frames of dependent appends, released just now, that their partitions
+   * will commit in their next turn: the next write waits one more turn for them, so that they
+   * share it (and its fdatasync) with what they depend on. Each is counted off when committed
+   * or when its partition gives up on it ({@link unexpect}).
+   */
+  expect(count: number): void {
+    this.#expected += count;
+  }
+
+  unexpect(count: number): void {
+    this.#expected = Math.max(0, this.#expected - count);
   }
 
   async #flush(): Promise<void> {
     this.#flushing = true;
     try {
       while (this.#pending.length > 0) {
-        // Every partition that writes in this turn joins (see Partition.#flush).
+        // Every partition that writes in this turn joins (see Partition.#flush), and dependent
+        // appends released in it, which their partitions write in the next.
         await new Promise<void>((resolve) => setImmediate(resolve));
-        const batch = this.#pending;
+        if (this.#expected > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        let batch = this.#pending;
         this.#pending = [];
+        if (batch.some((c) => c.after !== undefined && c.after !== this.#failures)) {
+          const refused = new PlatformError('LOG_UNAVAILABLE', 'an append this one depends on failed to be written');
+          for (const c of batch) if (c.after !== undefined && c.after !== this.#failures) c.reject(refused);
+          batch = batch.filter((c) => c.after === undefined || c.after === this.#failures);
+          if (batch.length === 0) continue;
+        }
         const fh = this.#files[this.#current]!;
         const start = this.#size;
         try {
@@ -141,6 +183,7 @@ export class Journal {
           } catch {
             // the next write goes to the same place; a replay stops at the damage
           }
+          this.#failures++;
           for (const c of batch) c.reject(err);
           continue;
         }

@@ -16,7 +16,7 @@ import {
   decodeRecords,
   type FrameInput,
 } from './frame.js';
-import type { Journal } from './journal.js';
+import type { Dependency, Journal } from './journal.js';
 import { SEGMENT_FILE, Segment, corrupt, segmentFileName } from './segment.js';
 
 export interface PartitionSettings {
@@ -40,8 +40,17 @@ export interface PendingRecord {
   readonly timestamp: number;
 }
 
+/** How an append relates to others (EmbeddedLog.appendThen). */
+export interface AppendOptions {
+  /** Called when the append's frame is handed to the journal (its order among journal commits is then fixed). */
+  readonly sequenced?: () => void;
+  /** An append it depends on (announced to the journal with `Journal.expect`). */
+  readonly after?: Dependency;
+}
+
 interface PendingAppend {
   readonly records: readonly PendingRecord[];
+  readonly options: AppendOptions | undefined;
   resolve(offsets: number[]): void;
   reject(err: unknown): void;
 }
@@ -157,10 +166,13 @@ export class Partition {
   }
 
   /** Appends records; resolves with their offsets once they are on disk and fsynced. */
-  append(records: readonly PendingRecord[]): Promise<number[]> {
-    if (this.#closed) return Promise.reject(new Error('partition is closed'));
+  append(records: readonly PendingRecord[], options?: AppendOptions): Promise<number[]> {
+    if (this.#closed) {
+      if (options?.after) this.journal.unexpect(1);
+      return Promise.reject(new Error('partition is closed'));
+    }
     return new Promise((resolve, reject) => {
-      this.#pending.push({ records, resolve, reject });
+      this.#pending.push({ records, options, resolve, reject });
       if (!this.#flushing) void this.#flush();
     });
   }
@@ -177,7 +189,10 @@ export class Partition {
         const batch = this.#pending;
         this.#pending = [];
         try {
-          await this.#rollIfDue();
+          await this.#rollIfDue().catch((err: unknown) => {
+            this.journal.unexpect(dependentsOf(batch).count);
+            throw err;
+          });
           await this.#write(batch);
         } catch (err) {
           // After the writes before it are acknowledged (completeSoon keeps the order).
@@ -205,11 +220,16 @@ export class Partition {
     // copying a frame into the page cache takes a few µs, less than handing the write to libuv's
     // thread pool and back costs the event loop (a dedicated disk thread, tried, cost as much in
     // its messages).
+    const dependents = dependentsOf(batch);
+    let committed: Promise<void> | undefined;
     try {
       let written = 0;
       while (written < frame.length) written += writeSync(segment.fh.fd, frame, written, frame.length - written, segment.size + written);
-      await this.journal.commit(this.topic, this.id, segment, segment.size, frame);
+      committed = this.journal.commit(this.topic, this.id, segment, segment.size, frame, dependents.count > 0 ? dependents : undefined);
+      for (const p of batch) p.options?.sequenced?.();
+      await committed;
     } catch (err) {
+      if (!committed) this.journal.unexpect(dependents.count);
       // Cut back to the durable end, so that no part of the failed frame is left past it for the
       // next open to read as damage; the next write goes to the same place.
       try {
@@ -544,4 +564,17 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** How many of a batch's appends depend on others, and the earliest journal state they depend on. */
+function dependentsOf(batch: readonly PendingAppend[]): { count: number; after: number } {
+  let count = 0;
+  let after = Number.POSITIVE_INFINITY;
+  for (const p of batch) {
+    const dependency = p.options?.after;
+    if (!dependency) continue;
+    count++;
+    after = Math.min(after, dependency.journalFailures);
+  }
+  return { count, after };
 }

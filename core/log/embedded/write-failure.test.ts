@@ -107,6 +107,58 @@ describe('an embedded log whose disk write fails part way (EFBIG under ulimit -f
   });
 });
 
+describe('appendThen when a write fails (EFBIG under ulimit -f)', () => {
+  test('the first batch fails to be written: the rest is refused unwritten, and the next append lands at offset 0', async () => {
+    const dataDir = await tempDir();
+    const child = await runChild(
+      `
+      import { EmbeddedLog } from ${JSON.stringify(source('embedded-log.ts'))};
+      import { silentLogger } from ${JSON.stringify(source('../../logger.ts'))};
+      const log = await EmbeddedLog.open({ dataDir: process.argv[2], logger: silentLogger() });
+      await log.ensureTopic({ name: 'state', partitions: 1 });
+      await log.ensureTopic({ name: 'events', partitions: 1 });
+      const outcomes = await Promise.allSettled(log.appendThen({ topic: 'state', records: [{ value: Buffer.alloc(200_000, 1) }] }, [{ topic: 'events', records: [{ value: 'reply' }] }]));
+      const next = await log.append('events', [{ value: 'next' }]);
+      console.log(JSON.stringify({ outcomes: outcomes.map((o) => o.status === 'rejected' ? o.reason.code : 'stored'), next }));
+      await log.close();
+      `,
+      [dataDir],
+      { fileSizeLimitKb: 64 },
+    );
+    expect(child.code, child.stderr).toBe(0);
+    const result = JSON.parse(child.stdout.trim().split('\n').pop()!);
+    expect(result.outcomes).toEqual(['LOG_UNAVAILABLE', 'LOG_UNAVAILABLE']);
+    expect(result.next).toEqual([{ partition: 0, offset: 0 }]);
+  });
+
+  test('a journal write fails: a commit that depends on what it held is refused, one that does not is written', async () => {
+    const dir = await tempDir();
+    const child = await runChild(
+      `
+      import { Journal } from ${JSON.stringify(source('journal.ts'))};
+      import { silentLogger } from ${JSON.stringify(source('../../logger.ts'))};
+      const journal = await Journal.open(process.argv[2], silentLogger());
+      const segment = { baseOffset: 0, sync: async () => undefined };
+      const before = journal.failures;
+      const big = await journal.commit('state', 0, segment, 0, Buffer.alloc(100_000, 1)).then(() => 'stored', (e) => e.code);
+      journal.expect(1);
+      const dependent = await journal.commit('events', 0, segment, 0, Buffer.from('reply'), { count: 1, after: before }).then(() => 'stored', (e) => e.code + ': ' + e.message);
+      const independent = await journal.commit('events', 0, segment, 0, Buffer.from('other')).then(() => 'stored', (e) => e.code);
+      console.log(JSON.stringify({ big, dependent, independent, failures: journal.failures }));
+      await journal.close();
+      `,
+      [dir],
+      { fileSizeLimitKb: 64 },
+    );
+    expect(child.code, child.stderr).toBe(0);
+    const result = JSON.parse(child.stdout.trim().split('\n').pop()!);
+    expect(result.big).toBe('EFBIG');
+    expect(result.dependent).toBe('LOG_UNAVAILABLE: an append this one depends on failed to be written');
+    expect(result.independent).toBe('stored');
+    expect(result.failures).toBe(1);
+  });
+});
+
 describe('an open log and the process', () => {
   test('a script that opens the log, appends and returns without close() exits', async () => {
     const dataDir = await tempDir();

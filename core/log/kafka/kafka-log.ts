@@ -5,8 +5,10 @@ import type { Admin, Kafka, LogEntry, Message, Producer } from 'kafkajs';
 import { PlatformError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import {
+  appendThenSequentially,
   partitionForKey,
   toBuffer,
+  type AppendBatch,
   type AppendRecord,
   type AppendResult,
   type Consumer,
@@ -195,6 +197,11 @@ export class KafkaLog implements Log {
     if (!created && actual !== partitions) {
       this.#log.warn({ topic: spec.name, partitions: actual, wanted: partitions }, 'topic exists with a different partition count; keeping it');
     }
+  }
+
+  /** Kafka orders no writes across topics: `then` goes once `first` is acknowledged. */
+  appendThen(first: AppendBatch, then: readonly AppendBatch[]): Promise<AppendResult[]>[] {
+    return appendThenSequentially(this, first, then);
   }
 
   async append(topic: string, records: readonly AppendRecord[]): Promise<AppendResult[]> {

@@ -8,7 +8,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { PlatformError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import type { AppendRecord, AppendResult, Consumer, ConsumerOptions, Log, LogStats, SeekPosition, Table, TableOptions, TopicPartition, TopicPartitionOffset, TopicSpec } from '../log.js';
+import { appendThenSequentially, type AppendBatch, type AppendRecord, type AppendResult, type Consumer, type ConsumerOptions, type Log, type LogStats, type SeekPosition, type Table, type TableOptions, type TopicPartition, type TopicPartitionOffset, type TopicSpec } from '../log.js';
 import { LogTable, type TableHost } from '../table.js';
 import { Outbox, packAppend, toWireError, unpackBatch, type Call, type Request, type ToOwner, type ToWorker } from './protocol.js';
 import { fromWire } from './serve.js';
@@ -49,6 +49,11 @@ export class ThreadLog implements Log, TableHost {
 
   ensureTopic(spec: TopicSpec): Promise<void> {
     return this.#ask({ op: 'ensureTopic', spec }) as Promise<void>;
+  }
+
+  /** One after another through the log's owner (each append is one message to it). */
+  appendThen(first: AppendBatch, then: readonly AppendBatch[]): Promise<AppendResult[]>[] {
+    return appendThenSequentially(this, first, then);
   }
 
   append(topic: string, records: readonly AppendRecord[]): Promise<AppendResult[]> {
