@@ -29,6 +29,7 @@ export interface WireConsumerOptions {
 export type Request =
   | { readonly op: 'ensureTopic'; readonly id: number; readonly spec: TopicSpec }
   | { readonly op: 'append'; readonly id: number; readonly topic: string; readonly records: ArrayBuffer }
+  | { readonly op: 'appendThen'; readonly id: number; readonly batches: readonly WireBatch[] }
   | { readonly op: 'offsets'; readonly id: number; readonly topic: string }
   | { readonly op: 'consumerStart'; readonly id: number; readonly consumer: number; readonly options: WireConsumerOptions }
   | { readonly op: 'commit'; readonly id: number; readonly consumer: number; readonly offsets: readonly TopicPartitionOffset[] }
@@ -225,6 +226,15 @@ function unpack(buffer: ArrayBuffer, each: (r: Unpacked) => void): void {
     each({ offset, timestamp, partition, key, value, headers });
   }
 }
+
+/** One batch of `Log.appendThen` on the wire: the first, then its consequences. */
+export interface WireBatch {
+  readonly topic: string;
+  readonly records: ArrayBuffer;
+}
+
+/** How each batch of an `appendThen` ended (the reply's value). */
+export type WireSettled = { readonly results: AppendResult[] } | { readonly error: WireError };
 
 /** Packs an append's records (the worker's side). */
 export function packAppend(records: readonly AppendRecord[]): ArrayBuffer {

@@ -8,7 +8,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { ERROR_CODES, PlatformError, type ErrorCode } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Consumer, Log, TopicPartition } from '../log.js';
-import { Outbox, packBatch, toWireError, unpackAppend, type Call, type Request, type ToOwner, type ToWorker, type WireError } from './protocol.js';
+import { Outbox, packBatch, toWireError, unpackAppend, type Call, type Request, type ToOwner, type ToWorker, type WireError, type WireSettled } from './protocol.js';
 
 export interface ServedLog {
   /** Stops the worker's consumers (their batches in flight end first) and closes the port. */
@@ -40,6 +40,11 @@ export function serveLog(log: Log, port: MessagePort, logger: Logger): ServedLog
         return log.ensureTopic(req.spec);
       case 'append':
         return log.append(req.topic, unpackAppend(req.records));
+      case 'appendThen': {
+        const [first, ...then] = req.batches.map((b) => ({ topic: b.topic, records: unpackAppend(b.records) }));
+        const settled = await Promise.allSettled(log.appendThen(first!, then));
+        return settled.map((s): WireSettled => (s.status === 'fulfilled' ? { results: s.value } : { error: toWireError(s.reason) }));
+      }
       case 'offsets':
         return log.offsets(req.topic);
       case 'consumerStart': {

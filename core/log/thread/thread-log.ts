@@ -8,9 +8,9 @@
 import type { MessagePort } from 'node:worker_threads';
 import { PlatformError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { appendThenSequentially, type AppendBatch, type AppendRecord, type AppendResult, type Consumer, type ConsumerOptions, type Log, type LogStats, type SeekPosition, type Table, type TableOptions, type TopicPartition, type TopicPartitionOffset, type TopicSpec } from '../log.js';
+import type { AppendBatch, AppendRecord, AppendResult, Consumer, ConsumerOptions, Log, LogStats, SeekPosition, Table, TableOptions, TopicPartition, TopicPartitionOffset, TopicSpec } from '../log.js';
 import { LogTable, type TableHost } from '../table.js';
-import { Outbox, packAppend, toWireError, unpackBatch, type Call, type Request, type ToOwner, type ToWorker } from './protocol.js';
+import { Outbox, packAppend, toWireError, unpackBatch, type Call, type Request, type ToOwner, type ToWorker, type WireSettled } from './protocol.js';
 import { fromWire } from './serve.js';
 
 type Pending = { resolve(value: unknown): void; reject(err: Error): void };
@@ -51,9 +51,25 @@ export class ThreadLog implements Log, TableHost {
     return this.#ask({ op: 'ensureTopic', spec }) as Promise<void>;
   }
 
-  /** One after another through the log's owner (each append is one message to it). */
+  /** One message to the log's owner, which appends them as its log does; each batch settles with the reply. */
   appendThen(first: AppendBatch, then: readonly AppendBatch[]): Promise<AppendResult[]>[] {
-    return appendThenSequentially(this, first, then);
+    const batches = [first, ...then].map((b) => {
+      this.#appendedRecords += b.records.length;
+      const records = packAppend(b.records);
+      this.#appendedBytes += records.byteLength;
+      return { topic: b.topic, records };
+    });
+    const settled = this.#ask(
+      { op: 'appendThen', batches },
+      batches.map((b) => b.records),
+    ) as Promise<WireSettled[]>;
+    return batches.map((_, i) =>
+      settled.then((all) => {
+        const s = all[i]!;
+        if ('error' in s) throw fromWire(s.error);
+        return s.results;
+      }),
+    );
   }
 
   append(topic: string, records: readonly AppendRecord[]): Promise<AppendResult[]> {
