@@ -65,7 +65,9 @@ export interface Dependency {
 }
 
 interface PendingCommit {
-  readonly entry: Buffer;
+  /** The entry's header; the frame follows it (written from the partition's own buffer, not copied). */
+  readonly head: Buffer;
+  readonly frame: Buffer;
   readonly segment: Segment;
   /** `Dependency.journalFailures`: refused if a write failed since. */
   readonly after: number | undefined;
@@ -123,9 +125,9 @@ export class Journal {
   commit(topic: string, partition: number, segment: Segment, position: number, frame: Buffer, dependents?: { readonly count: number; readonly after: number }): Promise<void> {
     if (dependents) this.unexpect(dependents.count);
     if (this.#closed) return Promise.reject(new Error('journal is closed'));
-    const entry = encodeEntry(topic, partition, segment.baseOffset, position, frame);
+    const head = entryHead(topic, partition, segment.baseOffset, position, frame);
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ entry, segment, after: dependents?.after, resolve, reject });
+      this.#pending.push({ head, frame, segment, after: dependents?.after, resolve, reject });
       if (!this.#flushing) void this.#flush();
     });
   }
@@ -168,9 +170,12 @@ export class Journal {
         const fh = this.#files[this.#current]!;
         const start = this.#size;
         try {
-          const buffers = batch.map((c) => c.entry);
+          const buffers: Buffer[] = [];
           let length = 0;
-          for (const b of buffers) length += b.length;
+          for (const c of batch) {
+            buffers.push(c.head, c.frame);
+            length += c.head.length + c.frame.length;
+          }
           let written = writevSync(fh.fd, buffers, start);
           // A short write (a full disk part way): write the rest from where it stopped.
           if (written < length) written += writevSync(fh.fd, [Buffer.concat(buffers).subarray(written)], start + written);
@@ -247,10 +252,10 @@ export class Journal {
   }
 }
 
-function encodeEntry(topic: string, partition: number, segmentBase: number, position: number, frame: Buffer): Buffer {
+/** An entry's bytes before its frame (see the module comment); its checksum covers the frame too. */
+function entryHead(topic: string, partition: number, segmentBase: number, position: number, frame: Buffer): Buffer {
   const topicLength = Buffer.byteLength(topic);
-  const bodyLength = BODY_FIXED + topicLength + frame.length;
-  const out = Buffer.allocUnsafe(ENTRY_OVERHEAD + bodyLength);
+  const out = Buffer.allocUnsafe(ENTRY_OVERHEAD + BODY_FIXED + topicLength);
   let at = ENTRY_OVERHEAD;
   out.writeUInt16BE(topicLength, at);
   at += 2;
@@ -258,10 +263,9 @@ function encodeEntry(topic: string, partition: number, segmentBase: number, posi
   out.writeUInt32BE(partition, at);
   writeInt64(out, at + 4, segmentBase);
   writeInt64(out, at + 12, position);
-  frame.copy(out, at + 20);
   out[0] = ENTRY_MAGIC;
-  out.writeUInt32BE(bodyLength, 1);
-  out.writeUInt32BE(crc32(out.subarray(ENTRY_OVERHEAD)), 5);
+  out.writeUInt32BE(BODY_FIXED + topicLength + frame.length, 1);
+  out.writeUInt32BE(crc32(frame, crc32(out.subarray(ENTRY_OVERHEAD))), 5);
   return out;
 }
 
