@@ -9,6 +9,7 @@ import { isValidTopicName } from '../../../core/index.js';
 import { isAnonymous, type ConnectInfo } from '../../auth.js';
 import { topicQuotaBroken } from '../../topics.js';
 import type { Connection } from '../connection.js';
+import { MQTT_MAX_PACKET_BYTES } from '../framer.js';
 import { connectedEvent, type DisconnectReason } from '../lifecycle.js';
 import type { IdentityRefusal } from '../metrics.js';
 import { SessionStore } from '../session-store.js';
@@ -21,7 +22,6 @@ export async function handleConnect(c: Connection, p: IConnectPacket): Promise<v
   const limits = c.ctx.limits;
   c.version = (p.protocolVersion ?? 4) as 3 | 4 | 5;
   c.v5 = c.version === 5;
-  c.genOpts = { protocolVersion: c.version };
   const props = p.properties ?? {};
   const cleanStart = p.clean !== false;
   let clientId = p.clientId ?? '';
@@ -124,17 +124,11 @@ export async function handleConnect(c: Connection, p: IConnectPacket): Promise<v
   c.session = session;
   c.will = p.will;
   c.clientReceiveMaximum = props.receiveMaximum ?? 65_535;
-  c.clientMaxPacketSize = props.maximumPacketSize ?? Infinity;
+  c.clientMaxPacketSize = props.maximumPacketSize ?? MQTT_MAX_PACKET_BYTES;
   c.clientTopicAliasMaximum = props.topicAliasMaximum ?? 0;
   c.state = 'connected';
-  c.lifecycle = {
-    clientId,
-    sessionIdentifier: SessionStore.sessionIdentifier(),
-    principal: result.principal,
-    ipAddress: c.origin.remoteAddress.replace(/:\d+$/, ''),
-    versionNumber: session.versionNumber,
-    thingName: result.thingName,
-  };
+  c.sessionIdentifier = SessionStore.sessionIdentifier();
+  c.versionNumber = session.versionNumber;
 
   if (c.v5) {
     const properties: Record<string, unknown> = {
@@ -171,8 +165,8 @@ export async function handleConnect(c: Connection, p: IConnectPacket): Promise<v
   }
   c.drain();
   const held = c.held;
-  c.held = [];
-  for (const frame of held) if (!c.onFrame(frame)) break;
+  c.held = undefined;
+  for (const frame of held ?? []) if (!c.onFrame(frame)) break;
 }
 
 /** Why an anonymous client may not use this client id, if it may not. */
