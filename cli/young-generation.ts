@@ -61,12 +61,23 @@ export const YOUNG_GENERATION_CAP_BYTES = 8 * 1024 * 1024;
 export const BUSY_SCAVENGES_PER_SECOND = 20;
 
 /**
- * How long the young generation, grown beyond its bound, must have been less than half as busy
- * before it is given back. V8 shrinks it only in a full GC when allocation is slow or memory is
- * short, and an idle process has no full GC: a burst (10,000 connections opening grew it to 32
- * MB, +3 KB per connection in e2e-memory) would otherwise hold it for good.
+ * How long without a scavenge (allocating less than the young generation's size in that time,
+ * a few MB: next to idle; message load at 1,000/s scavenges several times a second) before the
+ * young generation, grown beyond its bound, is given back. V8 shrinks it only in a full GC when
+ * allocation is slow or memory is short, and an idle process has no full GC: a burst (10,000
+ * connections opening grew it to 32-64 MB, +3-6 KB per connection in e2e-memory) would
+ * otherwise hold it for good. A full GC stops the process for tens of milliseconds: only when it
+ * is next to idle does it do one.
  */
 export const QUIET_MS = 2_000;
+/**
+ * Growth of the old generation since the last full GC beyond which a burst that has passed is also
+ * followed by one full GC (as a grown young generation is): what a burst allocates and keeps a
+ * little while is promoted, and its garbage stayed resident until a full GC that an idle process
+ * never runs (10,000 connections opening left ~15 MB, 1.5 KB per connection, and whether a full
+ * GC had come was what made e2e-memory's figure vary by 1-2 KB from run to run).
+ */
+export const OLD_GROWTH_BYTES = 16 * 1024 * 1024;
 /** Fewest milliseconds between two full GCs that give the young generation back (load that comes and goes pays at most one every so often). */
 export const MIN_RELEASE_INTERVAL_MS = 30_000;
 
@@ -97,6 +108,12 @@ function setGrowthFactor(value: number): void {
 /** Both semi-spaces' size now (V8 reports them together as `new_space`). */
 function youngGenerationBytes(): number {
   for (const space of v8.getHeapSpaceStatistics()) if (space.space_name === 'new_space') return space.space_size;
+  return 0;
+}
+
+/** Bytes used in the old generation's main space now. */
+function oldGenerationBytes(): number {
+  for (const space of v8.getHeapSpaceStatistics()) if (space.space_name === 'old_space') return space.space_used_size;
   return 0;
 }
 
@@ -137,8 +154,9 @@ export function holdYoungGeneration(): void {
  * `busyScavengesPerSecond` busy (see {@link BUSY_SCAVENGES_PER_SECOND}), else up to `capBytes`
  * and no further. Decided after each GC: growth is on or off (it grows by doubling, one step per
  * scavenge at most, so the bound holds to within a step taken between two GC callbacks). Once it
- * is above the bound and has been less than half that busy for {@link QUIET_MS}, one full GC
- * gives it back (at most one per {@link MIN_RELEASE_INTERVAL_MS}). Replaces an earlier bound.
+ * is above the bound, or the old generation grew by {@link OLD_GROWTH_BYTES} since the last full
+ * GC, and it has not been scavenged for {@link QUIET_MS}, one full GC gives the memory
+ * back (at most one per {@link MIN_RELEASE_INTERVAL_MS}). Replaces an earlier bound.
  */
 export function boundYoungGeneration(capBytes: number = YOUNG_GENERATION_CAP_BYTES, busyScavengesPerSecond: number = BUSY_SCAVENGES_PER_SECOND): void {
   if (leftAlone) return;
@@ -147,7 +165,12 @@ export function boundYoungGeneration(capBytes: number = YOUNG_GENERATION_CAP_BYT
   /** Start times (ms, performance clock) of the scavenges of the last second, oldest first, and their weights (semi-space size / the bound's). */
   const times: number[] = [];
   const weights: number[] = [];
-  let lastBusyAt = performance.now();
+  /** When the last scavenge started (performance clock, ms). */
+  let lastScavengeAt = performance.now();
+  /** The old generation's size after the last full GC (seen by the observer). */
+  let oldAfterFullGc = oldGenerationBytes();
+  /** Whether what the burst left behind is worth a full GC once it has passed. */
+  const worthReleasing = (young: number): boolean => young > capBytes || oldGenerationBytes() - oldAfterFullGc > OLD_GROWTH_BYTES;
   /** The last second's scavenges, each weighted by the semi-space it emptied (so: bytes allocated, in scavenges of the bound). */
   const busyness = (now: number): number => {
     let old = 0;
@@ -161,9 +184,8 @@ export function boundYoungGeneration(capBytes: number = YOUNG_GENERATION_CAP_BYT
   const quietCheck = (): void => {
     quietTimer = undefined;
     const now = performance.now();
-    if (youngGenerationBytes() <= capBytes) return;
-    if (busyness(now) >= busyScavengesPerSecond / 2) lastBusyAt = now;
-    const due = Math.max(lastBusyAt + QUIET_MS, releasedAt + MIN_RELEASE_INTERVAL_MS);
+    if (!worthReleasing(youngGenerationBytes())) return;
+    const due = Math.max(lastScavengeAt + QUIET_MS, releasedAt + MIN_RELEASE_INTERVAL_MS);
     if (now < due) {
       quietTimer = setTimeout(quietCheck, due - now).unref();
       return;
@@ -171,22 +193,24 @@ export function boundYoungGeneration(capBytes: number = YOUNG_GENERATION_CAP_BYT
     releasedAt = now;
     setGrowthFactor(1);
     collectGarbage();
+    oldAfterFullGc = oldGenerationBytes();
   };
   const update = (list?: PerformanceObserverEntryList): void => {
     const young = youngGenerationBytes();
     for (const entry of list?.getEntries() ?? []) {
       // Node 20 types lack `detail` on gc entries; at run time it is `{ kind, flags }`.
-      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
         times.push(entry.startTime);
         weights.push(Math.max(1, young / capBytes));
+        lastScavengeAt = Math.max(lastScavengeAt, entry.startTime);
+      } else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        oldAfterFullGc = oldGenerationBytes();
       }
     }
-    const now = performance.now();
-    const rate = busyness(now);
-    if (rate >= busyScavengesPerSecond / 2) lastBusyAt = now;
-    const busy = rate >= busyScavengesPerSecond;
+    const busy = busyness(performance.now()) >= busyScavengesPerSecond;
     setGrowthFactor(busy || young < capBytes ? V8_GROWTH_FACTOR : 1);
-    if (young > capBytes && !quietTimer) quietTimer = setTimeout(quietCheck, QUIET_MS).unref();
+    if (!quietTimer && worthReleasing(young)) quietTimer = setTimeout(quietCheck, QUIET_MS).unref();
   };
   observer = new PerformanceObserver(update);
   observer.observe({ entryTypes: ['gc'] });

@@ -15,6 +15,7 @@ import type { Authenticator, ClientContext, ConnectInfo } from '../auth.js';
 import type { ClockTimer } from '../clock.js';
 import { envelopeFromMqtt } from '../mqtt-envelope.js';
 import type { GatewayContext } from './context.js';
+import type { KeepAliveClient } from './keep-alive.js';
 import { MQTT_MAX_PACKET_BYTES, pushFrames, variableHeaderOffset, type FrameError } from './framer.js';
 import { handleAcked, handlePubrec } from './handlers/acks.js';
 import { handleConnect } from './handlers/connect.js';
@@ -70,7 +71,7 @@ const GENERATE_OPTIONS: Readonly<Record<3 | 4 | 5, { readonly protocolVersion: n
  * rate buckets) is created at its first use; shared listeners, options and callbacks rather
  * than an object or closure each.
  */
-export class Connection implements SessionConnection {
+export class Connection implements SessionConnection, KeepAliveClient {
   state: ConnectionState = 'new';
   version: 3 | 4 | 5 = 4;
   v5 = false;
@@ -84,8 +85,9 @@ export class Connection implements SessionConnection {
   sessionIdentifier = '';
   versionNumber = 0;
   will: Will | undefined;
-  keepAliveTimer: ClockTimer | undefined;
   connectTimer: ClockTimer | undefined;
+  /** Set by the keep-alive watch (keep-alive.ts) while it watches this connection. */
+  keepAliveSec = 0;
   lastSeen: number;
   /** Topic aliases the client set (MQTT 5 §3.3.2.3.4), created at the first. */
   aliases: Map<number, string> | undefined;
@@ -164,6 +166,11 @@ export class Connection implements SessionConnection {
     if (!(this.#publishRate ??= new TokenBucket(limits.maxPublishesPerSecond, now)).take(1, now)) return 'publish-rate';
     if (!(this.#byteRate ??= new TokenBucket(limits.maxInboundBytesPerSecond, now)).take(this.frameBytes, now)) return 'throughput';
     return undefined;
+  }
+
+  /** The keep-alive watch's verdict: silent for one and a half times the keep-alive (keep-alive.ts). */
+  keepAliveExpired(): void {
+    this.close('MQTT_KEEP_ALIVE_TIMEOUT', true, RC.keepAliveTimeout);
   }
 
   /** Bytes from the network. */
@@ -418,7 +425,7 @@ export class Connection implements SessionConnection {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     this.connectTimer?.cancel();
-    this.keepAliveTimer?.cancel();
+    this.ctx.keepAlive.unwatch(this);
     if (this.v5 && wasConnected && v5Code !== undefined && !this.stream.destroyed) {
       this.send({ cmd: 'disconnect', reasonCode: v5Code }, true);
     }

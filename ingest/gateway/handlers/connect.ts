@@ -151,12 +151,8 @@ export async function handleConnect(c: Connection, p: IConnectPacket): Promise<v
   c.ctx.sessions.announceConnected(session).catch((err) => c.ctx.logger.warn({ err, clientId }, 'could not record the connection'));
   c.ctx.lifecycle(connectedEvent(c.lifecycle, c.ctx.clock.now()), clientId);
 
-  if (keepAliveSec > 0) {
-    const limitMs = keepAliveSec * 1500; // MQTT §3.1.2.10: one and a half times the keep-alive
-    c.keepAliveTimer = c.ctx.clock.every(Math.max(250, Math.min(keepAliveSec * 500, 30_000)), () => {
-      if (c.ctx.clock.now() - c.lastSeen > limitMs) c.close('MQTT_KEEP_ALIVE_TIMEOUT', true, RC.keepAliveTimeout);
-    });
-  }
+  // MQTT §3.1.2.10: disconnected after one and a half times the keep-alive in silence (keep-alive.ts).
+  if (keepAliveSec > 0) c.ctx.keepAlive.watch(c, keepAliveSec);
 
   // Messages left in flight are sent again with DUP (MQTT 5 §4.4), then the queue.
   for (const f of session.inflight.values()) {
