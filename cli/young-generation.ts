@@ -35,7 +35,7 @@
  * graph is fetched and compiled whole before any of it runs, and that is what startup
  * allocates most.
  */
-import inspector from 'node:inspector';
+import { createRequire } from 'node:module';
 import { PerformanceObserver, constants, performance, type PerformanceObserverEntryList } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
@@ -121,12 +121,13 @@ function oldGenerationBytes(): number {
  * One full GC, which shrinks the young generation to what it holds (at least 1 MB) and returns
  * the freed pages. Through an inspector session in this process (`HeapProfiler.collectGarbage`):
  * no flag, no port; the session closes once it is done. Without an inspector (a node built
- * without one) nothing happens.
+ * without one, where even importing `node:inspector` throws) nothing happens.
  */
 function collectGarbage(): void {
-  let session: inspector.Session;
+  let session: import('node:inspector').Session;
   try {
-    session = new inspector.Session();
+    const { Session } = createRequire(import.meta.url)('node:inspector') as typeof import('node:inspector');
+    session = new Session();
     session.connect();
   } catch {
     return;
