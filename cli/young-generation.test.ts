@@ -10,7 +10,7 @@ import { NODE_FLAGS } from './young-generation.js';
  */
 const SCRIPT = `
 import v8 from 'node:v8';
-const { boundYoungGeneration, releaseYoungGeneration } = await import(${JSON.stringify(fileURLToPath(new URL('./young-generation.ts', import.meta.url)))});
+const { QUIET_MS, boundYoungGeneration, releaseYoungGeneration, youngGenerationReleases } = await import(${JSON.stringify(fileURLToPath(new URL('./young-generation.ts', import.meta.url)))});
 const young = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576;
 const kept = [];
 const allocate = async () => {
@@ -31,25 +31,41 @@ sizes.bounded = young();
 boundYoungGeneration(8 * 1024 * 1024, 1);
 await allocate();
 sizes.busy = young();
+// The load has passed: the young generation is given back (one full GC) and bounded again.
+await new Promise((resolve) => setTimeout(resolve, QUIET_MS + 1500));
+sizes.quiet = young();
+sizes.releases = youngGenerationReleases();
 releaseYoungGeneration();
 await allocate();
 sizes.released = young();
 process.stdout.write(JSON.stringify(sizes));
 `;
 
-function run(nodeFlags: string[] = []): { start: number; held: number; bounded: number; busy: number; released: number } {
-  const out = spawnSync(process.execPath, [...nodeFlags, '--import', 'tsx', '--input-type=module', '-e', SCRIPT], { encoding: 'utf8', timeout: 60_000 });
-  expect(out.stderr).toBe('');
-  return JSON.parse(out.stdout) as { start: number; held: number; bounded: number; busy: number; released: number };
+interface Sizes {
+  start: number;
+  held: number;
+  bounded: number;
+  busy: number;
+  quiet: number;
+  releases: number;
+  released: number;
 }
 
-test('held while kiot starts, then bounded, beyond the bound while scavenged often, then as V8 would have it (sizes in MB, both semi-spaces)', () => {
+function run(nodeFlags: string[] = []): Sizes {
+  const out = spawnSync(process.execPath, [...nodeFlags, '--import', 'tsx', '--input-type=module', '-e', SCRIPT], { encoding: 'utf8', timeout: 60_000 });
+  expect(out.stderr).toBe('');
+  return JSON.parse(out.stdout) as Sizes;
+}
+
+test('held while kiot starts, then bounded, beyond the bound while scavenged often, given back once quiet, then as V8 would have it (sizes in MB, both semi-spaces)', () => {
   const sizes = run();
   // Loading tsx before the module grew it a little; from there it stays.
   expect(sizes.start).toBeLessThan(8);
   expect(sizes.held).toBe(sizes.start);
   expect(sizes.bounded).toBe(8);
   expect(sizes.busy).toBeGreaterThan(8);
+  expect(sizes.quiet).toBeLessThanOrEqual(8);
+  expect(sizes.releases).toBe(1);
   expect(sizes.released).toBeGreaterThan(8);
 });
 
@@ -59,6 +75,7 @@ test('with kiot’s own flags (a higher ceiling) it is held, bounded and let gro
   expect(sizes.held).toBe(sizes.start);
   expect(sizes.bounded).toBe(8);
   expect(sizes.busy).toBeGreaterThan(8);
+  expect(sizes.quiet).toBeLessThanOrEqual(8);
 });
 
 test('a young generation the user tuned is left alone', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { compileTopicFilter, isValidTopicFilter, isValidTopicName, MAX_TOPIC_BYTES, TopicFilterIndex, topicFilterProblem, topicMatches, topicNameProblem } from './topic-filter.js';
+import { compileTopicFilter, isValidTopicFilter, isValidTopicName, MAX_TOPIC_BYTES, RecentTopics, TopicFilterIndex, topicFilterProblem, topicMatches, topicNameProblem } from './topic-filter.js';
 
 describe('topicMatches', () => {
   test.each([
@@ -88,5 +88,26 @@ describe('compileTopicFilter', () => {
       const expected = filters.filter((f) => compileTopicFilter(f, { hashMatchesParent: false })(t));
       expect(index.match(t), t).toEqual(expected);
     }
+  });
+});
+
+describe('RecentTopics', () => {
+  test('a topic is cached from its second lookup; topics asked about once do not fill the cache', () => {
+    const lookups: string[] = [];
+    const cache = new RecentTopics<string>(4);
+    const get = (topic: string) => cache.get(topic, (t) => (lookups.push(t), `value of ${t}`));
+    expect(get('a/b')).toBe('value of a/b');
+    expect(get('a/b')).toBe('value of a/b');
+    expect(lookups).toEqual(['a/b', 'a/b']);
+    // Cached now: no more lookups, however many one-off topics pass in between.
+    for (let i = 0; i < 100; i++) get(`$aws/events/presence/connected/client-${i}`);
+    lookups.length = 0;
+    expect(get('a/b')).toBe('value of a/b');
+    expect(lookups).toEqual([]);
+    // clear(): looked up again (what the lookup reads changed), and cached again at once (seen before).
+    cache.clear();
+    expect(get('a/b')).toBe('value of a/b');
+    expect(get('a/b')).toBe('value of a/b');
+    expect(lookups).toEqual(['a/b']);
   });
 });

@@ -218,27 +218,63 @@ function removeFrom<T>(list: T[], value: T): void {
 }
 
 /**
+ * Slots of {@link RecentTopics}' admission table (64 KB, created at the first miss): about as many
+ * as a generation holds, so that a fleet whose topics fit the cache gets them admitted.
+ */
+const ADMISSION_SLOTS = 16_384;
+/** A hash's slot is its top 14 bits (its lowest bit is always set). */
+const ADMISSION_SHIFT = 32 - Math.log2(ADMISSION_SLOTS);
+
+/** FNV-1a over the string's UTF-16 code units, never 0 (an empty slot). */
+function topicHash(topic: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < topic.length; i++) h = Math.imul(h ^ topic.charCodeAt(i), 0x01000193);
+  return h | 1;
+}
+
+/**
  * What a lookup answered for the topics asked about lately: fleets publish on a bounded set of
  * topics, so a per-message lookup (a filter index walk) runs once per topic rather than once per
  * message. Two generations of at most `perGeneration` topics each; a topic not asked about for a
  * whole generation falls out. `clear()` whenever what the lookup reads changes.
+ *
+ * A topic is cached from its second lookup on: the first only leaves its hash in a fixed table.
+ * Topics that are asked about once (a client's lifecycle events, `$aws/events/presence/.../<client
+ * id>`: one topic per client) would otherwise fill both generations, 10,000 idle connections
+ * opening ~2.5 MB over the gateway's and the rules' caches (issue 12).
  */
 export class RecentTopics<T> {
   #recent = new Map<string, T>();
   #older = new Map<string, T>();
+  /** Hashes of topics looked up and not cached, by slot. */
+  #seen: Int32Array | undefined;
 
   constructor(private readonly perGeneration = 10_000) {}
 
   get(topic: string, lookup: (topic: string) => T): T {
     let value = this.#recent.get(topic);
     if (value !== undefined) return value;
-    value = this.#older.get(topic) ?? lookup(topic);
+    value = this.#older.get(topic);
+    if (value === undefined) {
+      value = lookup(topic);
+      if (!this.#seenBefore(topic)) return value;
+    }
     if (this.#recent.size >= this.perGeneration) {
       this.#older = this.#recent;
       this.#recent = new Map();
     }
     this.#recent.set(topic, value);
     return value;
+  }
+
+  /** Whether the topic's hash was left by an earlier lookup; if not, leaves it (taking the slot of whatever was there). */
+  #seenBefore(topic: string): boolean {
+    const seen = (this.#seen ??= new Int32Array(ADMISSION_SLOTS));
+    const hash = topicHash(topic);
+    const slot = hash >>> ADMISSION_SHIFT;
+    if (seen[slot] === hash) return true;
+    seen[slot] = hash;
+    return false;
   }
 
   clear(): void {

@@ -115,3 +115,25 @@ test('a flooding client is throttled and others are not starved', async () => {
   expect(elapsed).toBeLessThan(10_000);
   await eventually(() => gw!.gateway.connectionCount === 2);
 });
+
+test('packets sent with CONNECT in one write are held until CONNACK, then handled: the first SUBSCRIBE and QoS 1 PUBLISH of a connection that holds nothing yet', async () => {
+  gw = await startTestGateway();
+  const mqttPacket = (await import('mqtt-packet')).default;
+  const c = await rawClient(gw.ports.get('mqtt')!);
+  const opts = { protocolVersion: 4 };
+  const bytes = Buffer.concat([
+    mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'first-burst', clean: true, keepalive: 0 }, opts),
+    mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'first/#', qos: 1 }] }, opts),
+    mqttPacket.generate({ cmd: 'publish', messageId: 2, topic: 'first/one', payload: Buffer.from('hello'), qos: 1, retain: false, dup: false }, opts),
+  ]);
+  // Cut mid-packet, so the framer carries the rest over to the next chunk.
+  c.write(bytes.subarray(0, bytes.length - 3));
+  await new Promise((r) => setTimeout(r, 20));
+  c.write(bytes.subarray(bytes.length - 3));
+  await c.next('connack');
+  await c.next('suback');
+  await c.next('puback');
+  const delivered = await c.next('publish');
+  expect(delivered).toMatchObject({ topic: 'first/one', qos: 1 });
+  expect(Buffer.from((delivered as { payload: Buffer }).payload).toString()).toBe('hello');
+});

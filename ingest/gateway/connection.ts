@@ -15,7 +15,8 @@ import type { Authenticator, ClientContext, ConnectInfo } from '../auth.js';
 import type { ClockTimer } from '../clock.js';
 import { envelopeFromMqtt } from '../mqtt-envelope.js';
 import type { GatewayContext } from './context.js';
-import { Framer, variableHeaderOffset, type FrameError } from './framer.js';
+import type { KeepAliveClient } from './keep-alive.js';
+import { MQTT_MAX_PACKET_BYTES, pushFrames, variableHeaderOffset, type FrameError } from './framer.js';
 import { handleAcked, handlePubrec } from './handlers/acks.js';
 import { handleConnect } from './handlers/connect.js';
 import { handleDisconnect } from './handlers/disconnect.js';
@@ -54,28 +55,45 @@ function onStreamGone(this: ConnectionStream): void {
 
 export type ConnectionState = 'new' | 'connecting' | 'connected' | 'closed';
 
+/** mqtt-packet's options for generating packets, one per protocol version for every connection. */
+const GENERATE_OPTIONS: Readonly<Record<3 | 4 | 5, { readonly protocolVersion: number }>> = {
+  3: Object.freeze({ protocolVersion: 3 }),
+  4: Object.freeze({ protocolVersion: 4 }),
+  5: Object.freeze({ protocolVersion: 5 }),
+};
+
 /**
  * The connection's fields are its protocol state, shared with its packet handlers; nothing
  * else in the gateway reads them (gateway.ts uses `client`, `revoke` and `shutdown`).
+ *
+ * Most connections of a fleet sit idle for hours, so what an idle one holds is kept small
+ * (issue 12): what only some use (the inbound queue, frames held during CONNECT, topic aliases,
+ * rate buckets) is created at its first use; shared listeners, options and callbacks rather
+ * than an object or closure each.
  */
-export class Connection implements SessionConnection {
+export class Connection implements SessionConnection, KeepAliveClient {
   state: ConnectionState = 'new';
   version: 3 | 4 | 5 = 4;
   v5 = false;
-  genOpts: { protocolVersion: number } = { protocolVersion: 4 };
-  readonly #framer: Framer;
-  held: Buffer[] = [];
+  /** Bytes of a packet not yet whole (framer.ts). */
+  #pendingBytes: Buffer | undefined;
+  /** Frames that arrived while CONNECT was being handled, created at the first. */
+  held: Buffer[] | undefined;
   session: Session | undefined;
   clientContext: ClientContext | undefined;
-  lifecycle: LifecycleClient | undefined;
+  /** What the lifecycle events of this connection carry besides the client's context (set on CONNACK). */
+  sessionIdentifier = '';
+  versionNumber = 0;
   will: Will | undefined;
-  keepAliveTimer: ClockTimer | undefined;
   connectTimer: ClockTimer | undefined;
+  /** Set by the keep-alive watch (keep-alive.ts) while it watches this connection. */
+  keepAliveSec = 0;
   lastSeen: number;
   /** Topic aliases the client set (MQTT 5 §3.3.2.3.4), created at the first. */
   aliases: Map<number, string> | undefined;
   clientReceiveMaximum = 65_535;
-  clientMaxPacketSize = Infinity;
+  /** The client's Maximum Packet Size (MQTT 5 §3.1.2.11.4); by default the protocol's own (a small integer, unlike Infinity, needs no heap number per connection). */
+  clientMaxPacketSize = MQTT_MAX_PACKET_BYTES;
   /** Topic aliases the client lets the gateway use towards it (its CONNECT's Topic Alias Maximum; MQTT 5 §3.1.2.11.5). */
   clientTopicAliasMaximum = 0;
   /** Topic → alias sent to this client so far; aliases live as long as the network connection (MQTT 5 §3.3.2.3.4). */
@@ -85,11 +103,7 @@ export class Connection implements SessionConnection {
   /** Publishes waiting for the log; the socket is paused above the limit. */
   pendingAppends = 0;
   paused = false;
-  /**
-   * Inbound publishes in publish order: delivered locally once the log has them, acknowledged
-   * (MQTT §4.6, in that order too) once durable, queued copies for offline sessions included.
-   */
-  readonly inbound = new InboundQueue(this);
+  #inbound: InboundQueue | undefined;
   /** AWS IoT: publish requests per second and throughput per connection; created at the first PUBLISH (a bucket starts full). */
   #publishRate: TokenBucket | undefined;
   #byteRate: TokenBucket | undefined;
@@ -108,7 +122,6 @@ export class Connection implements SessionConnection {
   ) {
     this.#onClosed = onClosed;
     this.lastSeen = ctx.clock.now();
-    this.#framer = new Framer(ctx.limits.maxPacketSizeBytes, this);
     // Shared listeners rather than closures per connection (an idle connection's memory, issue 12).
     (stream as ConnectionStream)[CONNECTION] = this;
     stream.on('data', onStreamData);
@@ -120,12 +133,44 @@ export class Connection implements SessionConnection {
     });
   }
 
+  /**
+   * Inbound publishes in publish order: delivered locally once the log has them, acknowledged
+   * (MQTT §4.6, in that order too) once durable, queued copies for offline sessions included.
+   * Created at the first publish.
+   */
+  get inbound(): InboundQueue {
+    return (this.#inbound ??= new InboundQueue(this));
+  }
+
+  /** mqtt-packet's options for what this connection sends. */
+  get genOpts(): { readonly protocolVersion: number } {
+    return GENERATE_OPTIONS[this.version];
+  }
+
+  /** Who the lifecycle events of this connection name (once CONNECT was accepted). */
+  get lifecycle(): LifecycleClient {
+    const client = this.clientContext!;
+    return {
+      clientId: this.session!.clientId,
+      sessionIdentifier: this.sessionIdentifier,
+      principal: client.principal,
+      ipAddress: this.origin.remoteAddress.replace(/:\d+$/, ''),
+      versionNumber: this.versionNumber,
+      thingName: client.thingName,
+    };
+  }
+
   /** Called by the PUBLISH handler: takes the PUBLISH being parsed (`frameBytes`) from the connection's quotas, or says which is spent. */
   withinRate(now: number): 'publish-rate' | 'throughput' | undefined {
     const limits = this.ctx.limits;
     if (!(this.#publishRate ??= new TokenBucket(limits.maxPublishesPerSecond, now)).take(1, now)) return 'publish-rate';
     if (!(this.#byteRate ??= new TokenBucket(limits.maxInboundBytesPerSecond, now)).take(this.frameBytes, now)) return 'throughput';
     return undefined;
+  }
+
+  /** The keep-alive watch's verdict: silent for one and a half times the keep-alive (keep-alive.ts). */
+  keepAliveExpired(): void {
+    this.close('MQTT_KEEP_ALIVE_TIMEOUT', true, RC.keepAliveTimeout);
   }
 
   /** Bytes from the network. */
@@ -136,7 +181,7 @@ export class Connection implements SessionConnection {
       this.#sawFirstByte = true;
       if (chunk[0] !== 0x10) return this.close('CLIENT_ERROR', false);
     }
-    this.#framer.push(chunk);
+    this.#pendingBytes = pushFrames(this.#pendingBytes, chunk, this.ctx.limits.maxPacketSizeBytes, this);
   }
 
   /** The framer's verdict on a packet it could not cut out (framer.ts). */
@@ -164,7 +209,7 @@ export class Connection implements SessionConnection {
       return false;
     }
     if (this.state === 'connecting') {
-      this.held.push(frame);
+      (this.held ??= []).push(frame);
       return true;
     }
     if (type === 3 && frame.length >= 4) {
@@ -325,7 +370,7 @@ export class Connection implements SessionConnection {
   drain(): void {
     const session = this.session!;
     while (session.queue.length > 0 && session.inflight.size < this.clientReceiveMaximum && this.state === 'connected') {
-      const message = session.queue.shift()!;
+      const message = session.dequeue()!;
       if (message.qos === 0) {
         this.sendPublish(message, undefined, false);
         continue;
@@ -380,7 +425,7 @@ export class Connection implements SessionConnection {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     this.connectTimer?.cancel();
-    this.keepAliveTimer?.cancel();
+    this.ctx.keepAlive.unwatch(this);
     if (this.v5 && wasConnected && v5Code !== undefined && !this.stream.destroyed) {
       this.send({ cmd: 'disconnect', reasonCode: v5Code }, true);
     }
@@ -395,7 +440,7 @@ export class Connection implements SessionConnection {
         const will = sendWill && this.will ? this.willPublisher(this.will) : undefined;
         this.ctx.sessions.close(session, will, this.willDelay());
       }
-      this.ctx.lifecycle(disconnectedEvent(this.lifecycle!, reason, this.ctx.clock.now()), session.clientId);
+      this.ctx.lifecycle(disconnectedEvent(this.lifecycle, reason, this.ctx.clock.now()), session.clientId);
     }
     this.#onClosed(this);
   }

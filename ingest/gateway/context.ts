@@ -17,6 +17,7 @@ import { createIngestWriter, type IngestWriter } from '../writer.js';
 import { hasLifecycleEvents, type LifecycleEvent } from './lifecycle.js';
 import type { GatewayLimits } from './limits.js';
 import type { GatewayMetrics } from './metrics.js';
+import { KeepAliveWatch } from './keep-alive.js';
 import { KeyedRate } from './rate-limit.js';
 import { Router } from './router.js';
 import { SessionStore } from './session-store.js';
@@ -55,6 +56,8 @@ export interface GatewayContext {
   readonly isDeviceClientId?: ((clientId: string) => boolean) | undefined;
   /** Authenticated CONNECTs by client id (`limits.maxConnectsPerSecond`). */
   readonly connectRate: KeyedRate;
+  /** Every connection with a keep-alive, checked by one timer per keep-alive value. */
+  readonly keepAlive: KeepAliveWatch;
   /** Publishes a message the gateway itself makes (a will): written, then delivered here. */
   publishInternal(envelope: Envelope): Promise<void>;
   /** Publishes an AWS IoT lifecycle event for `clientId` (not awaited; a failure is logged). */
@@ -105,6 +108,7 @@ export async function openGatewayContext(deps: GatewayContextDeps): Promise<Gate
     writer,
     isDeviceClientId: deps.isDeviceClientId,
     connectRate: new KeyedRate(deps.limits.maxConnectsPerSecond),
+    keepAlive: new KeepAliveWatch(clock),
     publishInternal,
     lifecycle(event, clientId) {
       if (stopped || !hasLifecycleEvents(clientId)) return;

@@ -9,6 +9,9 @@
  */
 export type FrameError = 'malformed' | 'too-large';
 
+/** The largest packet MQTT can frame: a type byte, four bytes of remaining length, 268,435,455 bytes. */
+export const MQTT_MAX_PACKET_BYTES = 268_435_460;
+
 /** Where whole frames go: an object rather than two closures, one less allocation per connection. */
 export interface FrameSink {
   /** Returns false to stop framing (the connection closed). */
@@ -16,46 +19,48 @@ export interface FrameSink {
   onFrameError(error: FrameError): void;
 }
 
-export class Framer {
-  #pending: Buffer | undefined;
-
-  constructor(
-    private readonly maxPacketBytes: number,
-    private readonly sink: FrameSink,
-  ) {}
-
-  /** Feeds bytes; calls `onFrame` for every whole packet. Stops early if `onFrame` returns false. */
-  push(chunk: Buffer): void {
-    let buf = this.#pending ? Buffer.concat([this.#pending, chunk]) : chunk;
-    this.#pending = undefined;
-    let pos = 0;
-    while (buf.length - pos >= 2) {
-      let remaining = 0;
-      let multiplier = 1;
-      let i = pos + 1;
-      let complete = false;
-      for (; i < buf.length && i < pos + 5; i++) {
-        const byte = buf[i]!;
-        remaining += (byte & 0x7f) * multiplier;
-        multiplier *= 128;
-        if ((byte & 0x80) === 0) {
-          complete = true;
-          break;
-        }
+/**
+ * Feeds bytes to `sink`: `pending` is what the previous call left (a packet not yet whole), and
+ * what this one leaves is returned, for the caller to keep and pass in next time (a function over
+ * the caller's field rather than an object per connection: an idle connection's memory, issue 12).
+ * Calls `onFrame` for every whole packet; stops early if `onFrame` returns false or a frame is
+ * refused.
+ */
+export function pushFrames(pending: Buffer | undefined, chunk: Buffer, maxPacketBytes: number, sink: FrameSink): Buffer | undefined {
+  const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+  let pos = 0;
+  while (buf.length - pos >= 2) {
+    let remaining = 0;
+    let multiplier = 1;
+    let i = pos + 1;
+    let complete = false;
+    for (; i < buf.length && i < pos + 5; i++) {
+      const byte = buf[i]!;
+      remaining += (byte & 0x7f) * multiplier;
+      multiplier *= 128;
+      if ((byte & 0x80) === 0) {
+        complete = true;
+        break;
       }
-      if (!complete) {
-        if (i >= pos + 5) return this.sink.onFrameError('malformed');
-        break; // length bytes not all here yet
-      }
-      const total = i + 1 - pos + remaining;
-      if (total > this.maxPacketBytes) return this.sink.onFrameError('too-large');
-      if (buf.length - pos < total) break;
-      const frame = buf.subarray(pos, pos + total);
-      pos += total;
-      if (!this.sink.onFrame(frame)) return;
     }
-    if (pos < buf.length) this.#pending = buf.subarray(pos);
+    if (!complete) {
+      if (i >= pos + 5) {
+        sink.onFrameError('malformed');
+        return undefined;
+      }
+      break; // length bytes not all here yet
+    }
+    const total = i + 1 - pos + remaining;
+    if (total > maxPacketBytes) {
+      sink.onFrameError('too-large');
+      return undefined;
+    }
+    if (buf.length - pos < total) break;
+    const frame = buf.subarray(pos, pos + total);
+    pos += total;
+    if (!sink.onFrame(frame)) return undefined;
   }
+  return pos < buf.length ? buf.subarray(pos) : undefined;
 }
 
 /** Offset of the variable header in a whole frame (after type byte and remaining length). */

@@ -118,6 +118,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
   let wss: WebSocketServer | undefined;
   let stopping: Promise<void> | undefined;
   let accepting = true;
+  /** One function for every connection rather than a closure each (an idle connection's memory, issue 12). */
+  const forget = (c: Connection) => connections.delete(c);
 
   const accept = (stream: import('node:stream').Duplex, origin: ConnectionOrigin) => {
     if (!accepting || !context) {
@@ -125,7 +127,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
       return;
     }
     const auth = origin.transport === 'mqtts' ? tlsAuthenticator : authenticator;
-    const connection = new Connection(context, auth, stream, origin, (c) => connections.delete(c));
+    const connection = new Connection(context, auth, stream, origin, forget);
     connections.add(connection);
   };
   const addressOf = (socket: Socket) => `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`;

@@ -195,9 +195,9 @@ export class SessionStore {
 
   /** Queues a message (offline, or beyond the client's receive maximum), dropping the oldest beyond the limit. */
   enqueue(session: Session, message: OutMessage): void {
-    session.queue.push(message);
+    session.enqueue(message);
     if (session.queue.length > this.#deps.limits.maxQueuedMessages) {
-      session.queue.shift();
+      session.dequeue();
       this.#logger.warn({ clientId: session.clientId }, 'session queue full; dropped the oldest message');
     }
   }

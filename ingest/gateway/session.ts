@@ -38,11 +38,12 @@ export const NEVER_EXPIRES = 0xffffffff;
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, SubscriptionOptions> = new Map();
 const NOTHING_IN_FLIGHT: ReadonlyMap<number, InflightMessage> = new Map();
 const NO_PACKET_IDS: ReadonlySet<number> = new Set();
+const NOTHING_QUEUED: readonly OutMessage[] = Object.freeze([]);
 
 export class Session {
   #subscriptions: Map<string, SubscriptionOptions> | undefined;
   #inflight: Map<number, InflightMessage> | undefined;
-  readonly queue: OutMessage[] = [];
+  #queue: OutMessage[] | undefined;
   #incomingQos2: Set<number> | undefined;
   connection: SessionConnection | undefined;
   expiryIntervalSec = 0;
@@ -82,6 +83,20 @@ export class Session {
 
   deleteInflight(packetId: number): void {
     this.#inflight?.delete(packetId);
+  }
+
+  /** Messages waiting to be sent (offline, or beyond the client's receive maximum), oldest first; change it with {@link enqueue} and {@link dequeue}. */
+  get queue(): readonly OutMessage[] {
+    return this.#queue ?? NOTHING_QUEUED;
+  }
+
+  enqueue(message: OutMessage): void {
+    (this.#queue ??= []).push(message);
+  }
+
+  /** The oldest queued message, taken off the queue. */
+  dequeue(): OutMessage | undefined {
+    return this.#queue?.shift();
   }
 
   /** QoS 2 packet ids PUBREC'd and waiting for PUBREL: a resent PUBLISH is not stored twice. */
@@ -144,7 +159,7 @@ export class Session {
       if (stored.id !== undefined && stored.st !== undefined) {
         session.setInflight({ packetId: stored.id, message, state: stored.st });
       } else {
-        session.queue.push(message);
+        session.enqueue(message);
       }
     }
     for (const id of record.incomingQos2) session.addIncomingQos2(id);

@@ -9,6 +9,7 @@ import { isValidTopicName } from '../../../core/index.js';
 import { isAnonymous, type ConnectInfo } from '../../auth.js';
 import { topicQuotaBroken } from '../../topics.js';
 import type { Connection } from '../connection.js';
+import { MQTT_MAX_PACKET_BYTES } from '../framer.js';
 import { connectedEvent, type DisconnectReason } from '../lifecycle.js';
 import type { IdentityRefusal } from '../metrics.js';
 import { SessionStore } from '../session-store.js';
@@ -21,7 +22,6 @@ export async function handleConnect(c: Connection, p: IConnectPacket): Promise<v
   const limits = c.ctx.limits;
   c.version = (p.protocolVersion ?? 4) as 3 | 4 | 5;
   c.v5 = c.version === 5;
-  c.genOpts = { protocolVersion: c.version };
   const props = p.properties ?? {};
   const cleanStart = p.clean !== false;
   let clientId = p.clientId ?? '';
@@ -124,17 +124,11 @@ export async function handleConnect(c: Connection, p: IConnectPacket): Promise<v
   c.session = session;
   c.will = p.will;
   c.clientReceiveMaximum = props.receiveMaximum ?? 65_535;
-  c.clientMaxPacketSize = props.maximumPacketSize ?? Infinity;
+  c.clientMaxPacketSize = props.maximumPacketSize ?? MQTT_MAX_PACKET_BYTES;
   c.clientTopicAliasMaximum = props.topicAliasMaximum ?? 0;
   c.state = 'connected';
-  c.lifecycle = {
-    clientId,
-    sessionIdentifier: SessionStore.sessionIdentifier(),
-    principal: result.principal,
-    ipAddress: c.origin.remoteAddress.replace(/:\d+$/, ''),
-    versionNumber: session.versionNumber,
-    thingName: result.thingName,
-  };
+  c.sessionIdentifier = SessionStore.sessionIdentifier();
+  c.versionNumber = session.versionNumber;
 
   if (c.v5) {
     const properties: Record<string, unknown> = {
@@ -157,12 +151,8 @@ export async function handleConnect(c: Connection, p: IConnectPacket): Promise<v
   c.ctx.sessions.announceConnected(session).catch((err) => c.ctx.logger.warn({ err, clientId }, 'could not record the connection'));
   c.ctx.lifecycle(connectedEvent(c.lifecycle, c.ctx.clock.now()), clientId);
 
-  if (keepAliveSec > 0) {
-    const limitMs = keepAliveSec * 1500; // MQTT §3.1.2.10: one and a half times the keep-alive
-    c.keepAliveTimer = c.ctx.clock.every(Math.max(250, Math.min(keepAliveSec * 500, 30_000)), () => {
-      if (c.ctx.clock.now() - c.lastSeen > limitMs) c.close('MQTT_KEEP_ALIVE_TIMEOUT', true, RC.keepAliveTimeout);
-    });
-  }
+  // MQTT §3.1.2.10: disconnected after one and a half times the keep-alive in silence (keep-alive.ts).
+  if (keepAliveSec > 0) c.ctx.keepAlive.watch(c, keepAliveSec);
 
   // Messages left in flight are sent again with DUP (MQTT 5 §4.4), then the queue.
   for (const f of session.inflight.values()) {
@@ -171,8 +161,8 @@ export async function handleConnect(c: Connection, p: IConnectPacket): Promise<v
   }
   c.drain();
   const held = c.held;
-  c.held = [];
-  for (const frame of held) if (!c.onFrame(frame)) break;
+  c.held = undefined;
+  for (const frame of held ?? []) if (!c.onFrame(frame)) break;
 }
 
 /** Why an anonymous client may not use this client id, if it may not. */

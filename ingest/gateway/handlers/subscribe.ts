@@ -78,5 +78,5 @@ export async function handleSubscribe(c: Connection, p: ISubscribePacket): Promi
       c.deliver(outMessageFrom(envelope, qos, true, subscriptionId === undefined ? [] : [subscriptionId]));
     }
   }
-  if (granted.length > 0) c.ctx.lifecycle(subscriptionEvent(c.lifecycle!, 'subscribed', granted.map((g) => g.filter), c.ctx.clock.now()), session.clientId);
+  if (granted.length > 0) c.ctx.lifecycle(subscriptionEvent(c.lifecycle, 'subscribed', granted.map((g) => g.filter), c.ctx.clock.now()), session.clientId);
 }

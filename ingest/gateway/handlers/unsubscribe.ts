@@ -23,5 +23,5 @@ export async function handleUnsubscribe(c: Connection, p: IUnsubscribePacket): P
   if (c.state !== 'connected') return;
   if (c.v5) c.send({ cmd: 'unsuback', messageId: p.messageId, granted: codes } as Packet);
   else c.send({ cmd: 'unsuback', messageId: p.messageId } as Packet);
-  if (removed.length > 0) c.ctx.lifecycle(subscriptionEvent(c.lifecycle!, 'unsubscribed', removed, c.ctx.clock.now()), session.clientId);
+  if (removed.length > 0) c.ctx.lifecycle(subscriptionEvent(c.lifecycle, 'unsubscribed', removed, c.ctx.clock.now()), session.clientId);
 }
