@@ -137,6 +137,11 @@ export class RuleActions {
       );
   }
 
+  /** Connects every action's sink now (ActionRunner.connect); resolves once each has tried. */
+  async connect(): Promise<void> {
+    await Promise.all([...this.actions, ...(this.errorAction ? [this.errorAction] : [])].map((a) => a.runner.connect()));
+  }
+
   /** Closes every runner (in-flight records end as ABORTED). */
   async close(): Promise<void> {
     await Promise.all([...this.actions, ...(this.errorAction ? [this.errorAction] : [])].map((a) => a.runner.close()));
