@@ -11,6 +11,13 @@
  * and is read back from the target (count, and a digest of every record's seq and temperature)
  * before its rate counts. A warm-up round, then two rounds in alternating order, best of each.
  *
+ * Both sides start warm: the client's connection is open before its clock starts, and kiot's
+ * rule has its action connected (RuleSet.connect, as a rules worker connects its actions when it
+ * starts) before its clock starts; kiot's clock then covers the worker joining its group and
+ * reading the log. kiot writes one batch at a time per action and evaluates the messages behind
+ * it meanwhile (reading and evaluating are what it has and the client has not); the client, with
+ * its records built already, writes one batch at a time too.
+ *
  * The targets are one list: a target is an entry with its action clause, its client's write of
  * a batch and its read-back. `KIOT_BENCH_ACTIONS=postgres,redis npm run bench -- actions` runs
  * only the named ones (all of them when it is unset), for profiling one target at a time.

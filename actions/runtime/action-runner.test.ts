@@ -62,6 +62,24 @@ describe('ActionRunner', () => {
     await runner.close();
   });
 
+  test('batchWaiting(): true once a whole batch is queued behind the one being written', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const sink = scriptedSink((_, call) => (call === 1 ? gate : undefined));
+    const runner = new ActionRunner({ sink, name: 't', maxBatchSize: 4, retry: fast, logger: silentLogger() });
+    const first = submitAll(runner, 4);
+    await new Promise((r) => setImmediate(r)); // the first batch is being written
+    expect(runner.batchWaiting()).toBe(false);
+    const second = submitAll(runner, 3);
+    expect(runner.batchWaiting()).toBe(false);
+    const third = submitAll(runner, 1);
+    expect(runner.batchWaiting()).toBe(true);
+    release();
+    expect([...(await first), ...(await second), ...(await third)]).toEqual(Array(8).fill(undefined));
+    expect(runner.batchWaiting()).toBe(false);
+    await runner.close();
+  });
+
   test('room() waiters are released when the runner closes', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));

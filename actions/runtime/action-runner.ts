@@ -79,6 +79,14 @@ export class ActionRunner {
     return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
+  /**
+   * True when a whole batch is queued and waits for the write in flight: records submitted now
+   * cannot reach the target before that write returns, so a caller may let I/O in first.
+   */
+  batchWaiting(): boolean {
+    return this.#queue.length >= this.#maxBatch;
+  }
+
   #wakeRoomWaiters(): void {
     if (this.#roomWaiters.length === 0) return;
     const waiters = this.#roomWaiters;

@@ -92,6 +92,12 @@ export class RuleActions {
     }
   }
 
+  /** True when an action has a whole batch queued behind the one it is writing (ActionRunner.batchWaiting). */
+  batchWaiting(): boolean {
+    for (const a of this.actions) if (a.runner.batchWaiting()) return true;
+    return false;
+  }
+
   /** Undefined when every action has room for more records; else resolves when the first full one has (ActionRunner.room). */
   room(): Promise<void> | undefined {
     for (const a of this.actions) {

@@ -91,8 +91,11 @@ test('stopping a worker commits what the interval held back', async () => {
   expect(commits[1]!.offset).toBe(5);
 });
 
-/** A kind whose writes wait for `gate` (the first write only) and record the `seq` of every record written, in order. */
-function gatedKind(written: number[], gate: Promise<void>, maxBatchSize: number): SinkDefinition<Record<string, never>, ActionDeps> {
+/**
+ * A kind whose writes wait for `gate` (the first write only) and `writeMs` (every write), and
+ * record the `seq` of every record written, in order.
+ */
+function gatedKind(written: number[], gate: Promise<void>, maxBatchSize: number, writeMs: number): SinkDefinition<Record<string, never>, ActionDeps> {
   let calls = 0;
   return {
     type: 'gated',
@@ -105,6 +108,7 @@ function gatedKind(written: number[], gate: Promise<void>, maxBatchSize: number)
       connect: async () => {},
       writeBatch: async (records) => {
         if (++calls === 1) await gate;
+        if (writeMs > 0) await new Promise((r) => setTimeout(r, writeMs));
         for (const r of records) written.push((r.output as { seq: number }).seq);
       },
       close: async () => {},
@@ -113,7 +117,7 @@ function gatedKind(written: number[], gate: Promise<void>, maxBatchSize: number)
 }
 
 /** A worker whose one rule writes every `dev/+/seq` message to the gated kind; its commits are recorded. */
-async function startGatedWorker(written: number[], gate: Promise<void>, maxBatchSize = 4): Promise<{ worker: RulesWorker; commits: TopicPartitionOffset[] }> {
+async function startGatedWorker(written: number[], gate: Promise<void>, maxBatchSize = 4, writeMs = 0): Promise<{ worker: RulesWorker; commits: TopicPartitionOffset[] }> {
   const commits: TopicPartitionOffset[] = [];
   const log = t.log;
   const counting: Log = Object.create(log, {
@@ -132,7 +136,7 @@ async function startGatedWorker(written: number[], gate: Promise<void>, maxBatch
   const text = "CREATE RULE g AS SELECT seq FROM 'dev/+/seq' DO gated();";
   const rules = new Map<string, SourcedRule>(parseSqlRuleFile(text, 'r.sql').map((model) => [model.name, { model, origin: { kind: 'file', file: 'r.sql', line: 1, column: 1 } }]));
   const deadLetter = new DeadLetterWriter(log, logger, DEFAULT_RETRY_POLICY);
-  const ruleSet = new RuleSet({ registry: createActionRegistry([gatedKind(written, gate, maxBatchSize)]), sinkDeps: createActionDeps({ logger, log }), retry: DEFAULT_RETRY_POLICY, deadLetter, logger });
+  const ruleSet = new RuleSet({ registry: createActionRegistry([gatedKind(written, gate, maxBatchSize, writeMs)]), sinkDeps: createActionDeps({ logger, log }), retry: DEFAULT_RETRY_POLICY, deadLetter, logger });
   ruleSet.apply(rules);
   const worker = new RulesWorker({ log: counting, logger, rules: ruleSet, deadLetter, commitIntervalMs: 0 });
   await worker.start();
@@ -166,9 +170,10 @@ test('while a batch is being written the worker reads and queues the messages be
   expect(commits.at(-1)!.offset).toBe(20);
 });
 
-test('a worker lets the event loop turn while it evaluates a long run of messages', async () => {
+test('a worker working ahead of an action that has a whole batch waiting lets the event loop turn every 64 messages', async () => {
   const written: number[] = [];
-  const { worker } = await startGatedWorker(written, Promise.resolve(), 500);
+  // Batches of 100 that take a few ms each: a full batch waits behind the write most of the time.
+  const { worker } = await startGatedWorker(written, Promise.resolve(), 100, 3);
   // The most messages the worker evaluated between two turns of the event loop.
   let most = 0;
   let last = 0;
@@ -183,7 +188,8 @@ test('a worker lets the event loop turn while it evaluates a long run of message
   await publish(t.log, seqMessages(2_000));
   await waitFor(() => worker.settled() && written.length === 2_000, 10_000, 'every message written');
   counting = false;
-  // The log hands them over 500 at a time; without a break the whole batch would go in one turn.
+  // The log hands them over 500 at a time; without a break the worker would go on until its
+  // action had two batches waiting (ActionRunner.room), 300 messages and more in one turn.
   expect(most).toBeGreaterThan(0);
   expect(most).toBeLessThanOrEqual(128);
   expect(written).toEqual(Array.from({ length: 2_000 }, (_, i) => i));
