@@ -99,7 +99,8 @@ export class ActionRunner {
    * for a connection (a pool, a TLS handshake, a login) and a target that cannot be reached is
    * logged when the rule starts, not when a device first sends. Resolves once connected or once
    * the attempt failed: a failure is logged, never thrown, and the first batch connects again
-   * under the retry policy, as it does without this call. Safe to call at any time, and twice.
+   * under the retry policy, as it does without this call. Meant for before the first record;
+   * safe to call twice.
    */
   async connect(): Promise<void> {
     if (this.#connected || this.#abort.signal.aborted) return;
