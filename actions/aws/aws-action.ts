@@ -62,6 +62,7 @@ export function awsAction<P, E, M, C extends SdkClient>(kind: AwsActionKind<P, E
         ...request,
         type: kind.type,
         send: async (record, entries, signal) => send(await api.get(), record, entries, signal),
+        open: async () => void (await api.get()),
         close: () => api.destroy(),
       };
       return new AwsBatchSink(writer);

@@ -53,6 +53,8 @@ export interface AwsBatchWriter<P, E> {
    * failed as a whole (the SDK's error, classified here).
    */
   send(record: ActionRecord<P>, entries: readonly E[], signal: AbortSignal): Promise<readonly (EntryError | undefined)[]>;
+  /** Loads the SDK and builds its client ahead of the first request (which opens the connection). */
+  open?(): Promise<void>;
   /** Releases the SDK client. */
   close(): void;
 }
@@ -69,8 +71,17 @@ export class AwsBatchSink<P, E> implements Sink<P> {
 
   constructor(private readonly writer: AwsBatchWriter<P, E>) {}
 
-  /** Nothing to open: the SDK connects per request, and a target that is down fails the batch retriable. */
-  async connect(): Promise<void> {}
+  /**
+   * Loads the SDK and builds the client, so that the first batch does not; no request is sent (the
+   * SDK connects per request, and a target that is down fails the batch retriable).
+   */
+  async connect(): Promise<void> {
+    try {
+      await this.writer.open?.();
+    } catch (err) {
+      throw unavailable(this.writer.target, err);
+    }
+  }
 
   async writeBatch(records: readonly ActionRecord<P>[], signal: AbortSignal): Promise<void> {
     const w = this.writer;

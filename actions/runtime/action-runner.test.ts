@@ -62,6 +62,24 @@ describe('ActionRunner', () => {
     await runner.close();
   });
 
+  test('batchWaiting(): true once a whole batch is queued behind the one being written', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const sink = scriptedSink((_, call) => (call === 1 ? gate : undefined));
+    const runner = new ActionRunner({ sink, name: 't', maxBatchSize: 4, retry: fast, logger: silentLogger() });
+    const first = submitAll(runner, 4);
+    await new Promise((r) => setImmediate(r)); // the first batch is being written
+    expect(runner.batchWaiting()).toBe(false);
+    const second = submitAll(runner, 3);
+    expect(runner.batchWaiting()).toBe(false);
+    const third = submitAll(runner, 1);
+    expect(runner.batchWaiting()).toBe(true);
+    release();
+    expect([...(await first), ...(await second), ...(await third)]).toEqual(Array(8).fill(undefined));
+    expect(runner.batchWaiting()).toBe(false);
+    await runner.close();
+  });
+
   test('room() waiters are released when the runner closes', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
@@ -115,6 +133,75 @@ describe('ActionRunner', () => {
     expect(await submitAll(runner, 1)).toEqual([{ failed: true, message: 'no such table' }]);
     expect(sink.calls).toHaveLength(1);
     await runner.close();
+  });
+
+  test('connect() connects before the first record, which then does not connect again', async () => {
+    const sink = scriptedSink(() => undefined);
+    const runner = new ActionRunner({ sink, name: 't', retry: fast, logger: silentLogger() });
+    await runner.connect();
+    await runner.connect();
+    expect(sink.connects).toBe(1);
+    expect(sink.calls).toEqual([]);
+    expect(await submitAll(runner, 2)).toEqual([undefined, undefined]);
+    expect(sink.connects).toBe(1);
+    await runner.close();
+  });
+
+  test('a batch that comes during connect() waits for it and takes its failure as its first attempt; a failed connect() is logged, never thrown', async () => {
+    let refuse!: (err: Error) => void;
+    const warnings: string[] = [];
+    const logger = { ...silentLogger(), warn: (_fields: object, message?: string) => void warnings.push(message ?? '') };
+    const sink = scriptedSink(() => undefined);
+    let connects = 0;
+    sink.connect = () => (++connects === 1 ? new Promise<void>((_, reject) => (refuse = reject)) : Promise.resolve());
+    const runner = new ActionRunner({ sink, name: 't', retry: fast, logger });
+    const early = runner.connect();
+    const outcomes = submitAll(runner, 2);
+    await new Promise((r) => setImmediate(r));
+    expect(connects).toBe(1); // the batch waits for the connect in progress rather than opening another
+    refuse(new PlatformError('SINK_UNAVAILABLE', 'not yet', { retriable: true }));
+    await expect(early).resolves.toBeUndefined();
+    expect(warnings).toEqual(['action could not connect; its first batch tries again']);
+    // Its retry (after the backoff) connects and writes.
+    expect(await outcomes).toEqual([undefined, undefined]);
+    expect(connects).toBe(2);
+    expect(sink.calls).toEqual([[0, 1]]);
+    await runner.close();
+  });
+
+  test('a connect() that failed before any record leaves the first batch to connect again', async () => {
+    const sink = scriptedSink(() => undefined);
+    let connects = 0;
+    sink.connect = async () => {
+      if (++connects === 1) throw new PlatformError('SINK_UNAVAILABLE', 'down', { retriable: true });
+    };
+    const runner = new ActionRunner({ sink, name: 't', retry: fast, logger: silentLogger() });
+    await runner.connect();
+    expect(await submitAll(runner, 1)).toEqual([undefined]);
+    expect(connects).toBe(2);
+    await runner.close();
+  });
+
+  test('close() waits for a connect() in progress, and connect() after close() does nothing', async () => {
+    let finish!: () => void;
+    const sink = scriptedSink(() => undefined);
+    let connects = 0;
+    sink.connect = () => {
+      connects++;
+      return new Promise<void>((resolve) => (finish = resolve));
+    };
+    let closed = false;
+    sink.close = async () => void (closed = true);
+    const runner = new ActionRunner({ sink, name: 't', retry: fast, logger: silentLogger() });
+    void runner.connect();
+    const closing = runner.close();
+    await new Promise((r) => setImmediate(r));
+    expect(closed).toBe(false);
+    finish();
+    await closing;
+    expect(closed).toBe(true);
+    await runner.connect();
+    expect(connects).toBe(1);
   });
 
   test('close() aborts queued and retrying records', async () => {

@@ -48,6 +48,11 @@ export class ActionRunner {
   #roomWaiters: (() => void)[] = [];
   #running: Promise<void> | undefined;
   #connected = false;
+  /**
+   * An early connect() in progress, resolving with its error (undefined once connected): a batch
+   * that comes meanwhile waits for it and takes its outcome as its own first attempt's.
+   */
+  #connecting: Promise<unknown> | undefined;
   #closed: Promise<void> | undefined;
 
   constructor(options: ActionRunnerOptions) {
@@ -74,11 +79,44 @@ export class ActionRunner {
     return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
+  /**
+   * True when a whole batch is queued and waits for the write in flight: records submitted now
+   * cannot reach the target before that write returns, so a caller may let I/O in first.
+   */
+  batchWaiting(): boolean {
+    return this.#queue.length >= this.#maxBatch;
+  }
+
   #wakeRoomWaiters(): void {
     if (this.#roomWaiters.length === 0) return;
     const waiters = this.#roomWaiters;
     this.#roomWaiters = [];
     for (const w of waiters) w();
+  }
+
+  /**
+   * Connects the sink now rather than at the first batch, so that the first records do not wait
+   * for a connection (a pool, a TLS handshake, a login) and a target that cannot be reached is
+   * logged when the rule starts, not when a device first sends. Resolves once connected or once
+   * the attempt failed: a failure is logged, never thrown, and the first batch connects again
+   * under the retry policy, as it does without this call. Meant for before the first record;
+   * safe to call twice.
+   */
+  async connect(): Promise<void> {
+    if (this.#connected || this.#abort.signal.aborted) return;
+    this.#connecting ??= this.#sink.connect(this.#abort.signal).then(
+      () => {
+        this.#connected = true;
+        this.#connecting = undefined;
+        return undefined;
+      },
+      (err: unknown) => {
+        this.#connecting = undefined;
+        if (!this.#abort.signal.aborted) this.#logger.warn({ action: this.name, error: err instanceof Error ? err.message : String(err) }, 'action could not connect; its first batch tries again');
+        return err;
+      },
+    );
+    await this.#connecting;
   }
 
   /**
@@ -118,6 +156,11 @@ export class ActionRunner {
     for (let attempt = 0; ; attempt++) {
       let retry: Pending[] = [];
       try {
+        const early = this.#connected ? undefined : this.#connecting;
+        if (early) {
+          const err = await early;
+          if (err !== undefined) throw err;
+        }
         if (!this.#connected) {
           await this.#sink.connect(signal);
           this.#connected = true;
@@ -177,6 +220,7 @@ export class ActionRunner {
       this.#abort.abort();
       this.#abortQueued();
       await this.#running?.catch(() => undefined);
+      await this.#connecting;
       try {
         await this.#sink.close();
       } catch (err) {

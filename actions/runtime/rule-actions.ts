@@ -92,6 +92,12 @@ export class RuleActions {
     }
   }
 
+  /** True when an action has a whole batch queued behind the one it is writing (ActionRunner.batchWaiting). */
+  batchWaiting(): boolean {
+    for (const a of this.actions) if (a.runner.batchWaiting()) return true;
+    return false;
+  }
+
   /** Undefined when every action has room for more records; else resolves when the first full one has (ActionRunner.room). */
   room(): Promise<void> | undefined {
     for (const a of this.actions) {
@@ -135,6 +141,11 @@ export class RuleActions {
           }),
         (err: unknown) => toDeadLetter({ failedAction: awsActionName(errorAction.kind), failedResource: '', errorMessage: `error action failed: ${err instanceof Error ? err.message : String(err)}` }),
       );
+  }
+
+  /** Connects every action's sink now (ActionRunner.connect); resolves once each has tried. */
+  async connect(): Promise<void> {
+    await Promise.all([...this.actions, ...(this.errorAction ? [this.errorAction] : [])].map((a) => a.runner.connect()));
   }
 
   /** Closes every runner (in-flight records end as ABORTED). */

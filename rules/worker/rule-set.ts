@@ -70,6 +70,8 @@ export class RuleSet {
   readonly #matched = new RecentTopics<readonly CompiledRule[]>();
   readonly #logger: Logger;
   readonly #retiring = new Set<Promise<void>>();
+  /** Set by connect(): rules connect their actions when they start, not at their first message. */
+  #connectOnStart = false;
 
   constructor(private readonly context: CompileRuleContext) {
     this.#logger = context.logger.child({ module: 'rules.set' });
@@ -114,6 +116,7 @@ export class RuleSet {
         // The runtime counts into the entry's counters, which outlive one compilation.
         entry.rule = compileRule(sourced.model, this.context, counters);
         entry.state = 'enabled';
+        if (this.#connectOnStart) void entry.rule.runtime.connect();
       } catch (err) {
         entry.state = 'failed';
         entry.problem = err instanceof Error ? err.message : String(err);
@@ -155,6 +158,19 @@ export class RuleSet {
     const rules = this.#index.match(topic);
     return rules.length === 0 ? NO_RULES : rules;
   };
+
+  /**
+   * From now on, every rule connects its actions as it starts (a rule file saved, a rule created
+   * through the API) rather than at the first message it fires on; the rules running now connect
+   * at once. Resolves once each of those has connected or failed to (a failure is logged, and the
+   * action's first batch tries again: ActionRunner.connect). A worker calls this before it reads,
+   * so that the first messages do not wait for connections; a process that only lists rules
+   * (`kiot up --threads`' main thread) does not, and opens none.
+   */
+  async connect(): Promise<void> {
+    this.#connectOnStart = true;
+    await Promise.all([...this.#entries.values()].map((e) => e.rule?.runtime.connect()));
+  }
 
   counters(name: string): RuleCounters | undefined {
     return this.#entries.get(name)?.counters;

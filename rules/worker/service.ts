@@ -215,7 +215,12 @@ export function createRulesService(config: RulesConfig, deps: RulesServiceDeps):
         started = true;
         refresh();
         // Rules are loaded before the first message is read, so none is evaluated against an empty set.
-        if (o.consume !== false) await worker.start();
+        if (o.consume !== false) {
+          // Their actions connect meanwhile (not awaited: a target that is down must not hold up
+          // the rules that write elsewhere; a batch that comes first waits for its own connection).
+          void ruleSet.connect();
+          await worker.start();
+        }
       })()),
     stop: () =>
       (stopping ??= (async () => {

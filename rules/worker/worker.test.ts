@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { CORE_TOPICS, silentLogger, TOPICS, type Log, type TopicPartitionOffset } from '../../core/index.js';
-import { createActionDeps, createActionRegistry, DeadLetterWriter, DEFAULT_RETRY_POLICY } from '../../actions/index.js';
+import { CORE_TOPICS, silentLogger, TOPICS, type Log, type Sink, type SinkDefinition, type TopicPartitionOffset } from '../../core/index.js';
+import { createActionDeps, createActionRegistry, DeadLetterWriter, DEFAULT_RETRY_POLICY, paramsSchema, type ActionDeps } from '../../actions/index.js';
 import { parseSqlRuleFile } from '../files/index.js';
 import { RuleSet, RulesWorker, type SourcedRule } from './index.js';
 import { closeTestLog, openTestLog, publish, readN, waitFor, type TestLog } from './test-helpers.js';
@@ -89,4 +89,108 @@ test('stopping a worker commits what the interval held back', async () => {
   await worker.stop();
   expect(commits.length).toBe(2);
   expect(commits[1]!.offset).toBe(5);
+});
+
+/**
+ * A kind whose writes wait for `gate` (the first write only) and `writeMs` (every write), and
+ * record the `seq` of every record written, in order.
+ */
+function gatedKind(written: number[], gate: Promise<void>, maxBatchSize: number, writeMs: number): SinkDefinition<Record<string, never>, ActionDeps> {
+  let calls = 0;
+  return {
+    type: 'gated',
+    awsKey: 'gated',
+    summary: 'writes after a gate opens',
+    config: paramsSchema({}),
+    resourceParams: [],
+    maxBatchSize,
+    create: (): Sink<Record<string, never>> => ({
+      connect: async () => {},
+      writeBatch: async (records) => {
+        if (++calls === 1) await gate;
+        if (writeMs > 0) await new Promise((r) => setTimeout(r, writeMs));
+        for (const r of records) written.push((r.output as { seq: number }).seq);
+      },
+      close: async () => {},
+    }),
+  };
+}
+
+/** A worker whose one rule writes every `dev/+/seq` message to the gated kind; its commits are recorded. */
+async function startGatedWorker(written: number[], gate: Promise<void>, maxBatchSize = 4, writeMs = 0): Promise<{ worker: RulesWorker; commits: TopicPartitionOffset[] }> {
+  const commits: TopicPartitionOffset[] = [];
+  const log = t.log;
+  const counting: Log = Object.create(log, {
+    consumer: {
+      value: (options: Parameters<Log['consumer']>[0]) => {
+        const consumer = log.consumer(options);
+        const commit = consumer.commit.bind(consumer);
+        consumer.commit = (offsets) => {
+          commits.push(...offsets);
+          return commit(offsets);
+        };
+        return consumer;
+      },
+    },
+  });
+  const text = "CREATE RULE g AS SELECT seq FROM 'dev/+/seq' DO gated();";
+  const rules = new Map<string, SourcedRule>(parseSqlRuleFile(text, 'r.sql').map((model) => [model.name, { model, origin: { kind: 'file', file: 'r.sql', line: 1, column: 1 } }]));
+  const deadLetter = new DeadLetterWriter(log, logger, DEFAULT_RETRY_POLICY);
+  const ruleSet = new RuleSet({ registry: createActionRegistry([gatedKind(written, gate, maxBatchSize, writeMs)]), sinkDeps: createActionDeps({ logger, log }), retry: DEFAULT_RETRY_POLICY, deadLetter, logger });
+  ruleSet.apply(rules);
+  const worker = new RulesWorker({ log: counting, logger, rules: ruleSet, deadLetter, commitIntervalMs: 0 });
+  await worker.start();
+  t.cleanups.push(async () => {
+    await worker.stop();
+    await ruleSet.close();
+    await deadLetter.close();
+  });
+  return { worker, commits };
+}
+
+const seqMessages = (n: number) => Array.from({ length: n }, (_, seq) => ({ topic: 'dev/d1/seq', clientId: 'd1', payload: Buffer.from(JSON.stringify({ seq })) }));
+
+test('while a batch is being written the worker reads and queues the messages behind it, up to two batches, and commits only what is written, in order', async () => {
+  const written: number[] = [];
+  let open!: () => void;
+  const { worker, commits } = await startGatedWorker(written, new Promise<void>((resolve) => (open = resolve)));
+  await publish(t.log, seqMessages(20));
+  // The first batch (4) is held at the target; two more batches (8) wait behind it, and the
+  // worker reads no further than the one message that found them full.
+  await waitFor(() => worker.stats().processed >= 12, 5_000, 'messages read behind the batch in flight');
+  await new Promise((r) => setTimeout(r, 50));
+  expect(worker.stats().processed).toBeLessThanOrEqual(13);
+  expect(written).toEqual([]);
+  expect(commits).toEqual([]);
+  open();
+  await waitFor(() => worker.settled() && written.length === 20, 5_000, 'every message written and committed');
+  expect(written).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  // Every commit is of a prefix that was written by then, and the last one covers all 20.
+  expect(commits.map((c) => c.offset)).toEqual([...commits.map((c) => c.offset)].sort((a, b) => a - b));
+  expect(commits.at(-1)!.offset).toBe(20);
+});
+
+test('a worker working ahead of an action that has a whole batch waiting lets the event loop turn every 64 messages', async () => {
+  const written: number[] = [];
+  // Batches of 100 that take a few ms each: a full batch waits behind the write most of the time.
+  const { worker } = await startGatedWorker(written, Promise.resolve(), 100, 3);
+  // The most messages the worker evaluated between two turns of the event loop.
+  let most = 0;
+  let last = 0;
+  let counting = true;
+  const turn = (): void => {
+    const processed = worker.stats().processed;
+    most = Math.max(most, processed - last);
+    last = processed;
+    if (counting) setImmediate(turn);
+  };
+  setImmediate(turn);
+  await publish(t.log, seqMessages(2_000));
+  await waitFor(() => worker.settled() && written.length === 2_000, 10_000, 'every message written');
+  counting = false;
+  // The log hands them over 500 at a time; without a break the worker would go on until its
+  // action had two batches waiting (ActionRunner.room), 300 messages and more in one turn.
+  expect(most).toBeGreaterThan(0);
+  expect(most).toBeLessThanOrEqual(128);
+  expect(written).toEqual(Array.from({ length: 2_000 }, (_, i) => i));
 });

@@ -38,6 +38,13 @@ export const DEFAULT_RULES_GROUP = 'kiot-rules';
  * redoes at most this much more than it would otherwise (delivery is at least once either way).
  */
 export const DEFAULT_COMMIT_INTERVAL_MS = 200;
+/**
+ * Messages a worker evaluates between two looks at whether to let the event loop handle I/O
+ * (see #eachBatch): at 5-20 µs a message, a break every 0.3-1.3 ms at most, each costing
+ * about a microsecond.
+ */
+const YIELD_EVERY_MESSAGES = 64;
+const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export interface RulesWorkerOptions {
   readonly log: Log;
@@ -172,6 +179,7 @@ export class RulesWorker {
   async #eachBatch(batch: RecordBatch, consumer: Consumer): Promise<void> {
     this.#consumer ??= consumer;
     const s = this.#state(batch.partition);
+    let sinceYield = 0;
     for (const record of batch.records) {
       if (this.#inFlight >= this.#maxInFlight) await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
       this.#processed++;
@@ -188,6 +196,15 @@ export class RulesWorker {
         for (const rule of rules) {
           const wait = rule.runtime.room();
           if (wait) await wait;
+        }
+        // Working ahead of an action that has a whole batch waiting: let I/O in (its reply, which
+        // frees that batch to be written; the gateway's sockets when they share this process)
+        // rather than evaluate the rest of a log batch (up to 500 messages, milliseconds) first.
+        // While no batch is full, evaluating on is what fills one: no break, so a fast target
+        // (a log append) still gets whole batches.
+        if (++sinceYield >= YIELD_EVERY_MESSAGES) {
+          sinceYield = 0;
+          if (rules.some((r) => r.runtime.batchWaiting())) await yieldToIo();
         }
       }
     }
