@@ -33,8 +33,9 @@ export interface EnvelopeConsumerOptions {
    */
   readonly deliver: (envelope: Envelope, record: LogRecord) => void | Promise<void>;
   /**
-   * How often, at most, offsets are committed per partition (a commit costs a durable write);
-   * undefined = never: the group starts at the latest offset every time (a fresh group id).
+   * How often, at most, offsets are committed per partition (a commit costs a durable write); a
+   * commit held back is made once the interval has passed, so that a partition gone quiet has
+   * everything delivered committed (a rebalance then delivers none of it again); undefined = never: the group starts at the latest offset every time (a fresh group id).
    */
   readonly commitIntervalMs?: number;
 }
@@ -54,16 +55,29 @@ export function createEnvelopeConsumer(options: EnvelopeConsumerOptions): Envelo
   let stopping: Promise<void> | undefined;
   /** Per partition: the next offset to commit (everything before it delivered durably) and when the last commit was. */
   const progress = new Map<string, { next: TopicPartitionOffset; committed: number; at: number }>();
+  /** Makes the commits held back by the interval once it has passed, so that a quiet partition's offset catches up. */
+  let held: NodeJS.Timeout | undefined;
   const commit = async (c: Consumer, keys: Iterable<string>, force: boolean) => {
     const due: TopicPartitionOffset[] = [];
     const now = Date.now();
+    let wait = Infinity;
     for (const key of keys) {
       const p = progress.get(key);
       if (!p || p.next.offset === p.committed) continue;
-      if (!force && now - p.at < options.commitIntervalMs!) continue;
+      const left = p.at + options.commitIntervalMs! - now;
+      if (!force && left > 0) {
+        wait = Math.min(wait, left);
+        continue;
+      }
       due.push(p.next);
       p.committed = p.next.offset;
       p.at = now;
+    }
+    if (wait !== Infinity && !held && !stopping) {
+      held = setTimeout(() => {
+        held = undefined;
+        commit(c, progress.keys(), false).catch((err: unknown) => logger.warn({ err }, 'could not commit delivered offsets'));
+      }, wait).unref();
     }
     if (due.length > 0) await c.commit(due);
   };
@@ -76,7 +90,10 @@ export function createEnvelopeConsumer(options: EnvelopeConsumerOptions): Envelo
         // Partitions taken away: commit what was delivered, so that their next owner goes on from there.
         onRevoked: async (partitions) => {
           if (options.commitIntervalMs === undefined || !consumer) return;
-          await commit(consumer, partitions.map((p) => `${p.topic}/${p.partition}`), true).catch((err) => logger.warn({ err }, 'could not commit delivered offsets'));
+          const keys = partitions.map((p) => `${p.topic}/${p.partition}`);
+          await commit(consumer, keys, true).catch((err) => logger.warn({ err }, 'could not commit delivered offsets'));
+          // Should a partition come back, its progress starts from what is committed then, not from this.
+          for (const key of keys) progress.delete(key);
         },
         eachBatch: async (batch, c) => {
           const durable: Promise<void>[] = [];
@@ -120,7 +137,12 @@ export function createEnvelopeConsumer(options: EnvelopeConsumerOptions): Envelo
       await consumer.start();
     },
     stop() {
-      return (stopping ??= consumer ? consumer.stop() : Promise.resolve());
+      return (stopping ??= (async () => {
+        // Stopping revokes every partition, which commits what was delivered.
+        clearTimeout(held);
+        held = undefined;
+        await consumer?.stop();
+      })());
     },
   };
 }
