@@ -65,6 +65,24 @@ test('consumers reading the tail share one decode of each frame', async () => {
   for (let i = 0; i < b.length; i++) expect(b[i]).toBe(a[i + 2]);
 });
 
+test('decoded records count toward the bound of the tail: a tail of small records keeps fewer of them than its frames alone would allow', async () => {
+  // 40 frames of 100 small records: 120 KB of frames, which fits the 256 KB bound, but decoded
+  // (as consumers read them) they take over 1 MB, which does not.
+  const first = new Map<number, unknown>();
+  for (let f = 0; f < 40; f++) {
+    await appendFollowed(1, 100);
+    for (const r of await partition.read(f * 100, 100)) first.set(r.offset, r);
+  }
+  expect(first.size).toBe(4_000);
+  // The newest frame is still served from memory (the same decoded records)...
+  const newest = await partition.read(3_900, 100);
+  newest.forEach((r) => expect(r).toBe(first.get(r.offset)));
+  // ...the oldest was dropped, and is read again from the file.
+  const oldest = await partition.read(0, 100);
+  expect(oldest.map((r) => r.offset)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+  oldest.forEach((r) => expect(r).not.toBe(first.get(r.offset)));
+});
+
 test('a waiter is woken once by the next write, not before, and not after offData', async () => {
   let woken = 0;
   const wake = () => woken++;
