@@ -168,14 +168,24 @@ export function runLogSuite(name: string, open: () => Promise<Log>): void {
       const inboxA = new Inbox();
       const inboxB = new Inbox();
       const revokedA: TopicPartition[] = [];
+      // In the order they were called: a partition goes to B only once A was told it lost it.
+      const handOver: string[] = [];
       const a = log.consumer({
         groupId, topics: [topic], startFrom: 'earliest', eachBatch: inboxA.committingHandler,
-        onRevoked: (parts) => { revokedA.push(...parts); },
+        onRevoked: (parts) => {
+          revokedA.push(...parts);
+          for (const p of parts) handOver.push(`A lost ${p.partition}`);
+        },
       });
       await a.start();
       await waitUntil(() => a.assignment().length === 4, 'member A owns all 4 partitions');
 
-      const b = log.consumer({ groupId, topics: [topic], startFrom: 'earliest', eachBatch: inboxB.committingHandler });
+      const b = log.consumer({
+        groupId, topics: [topic], startFrom: 'earliest', eachBatch: inboxB.committingHandler,
+        onAssigned: (parts) => {
+          for (const p of parts) handOver.push(`B got ${p.partition}`);
+        },
+      });
       await b.start();
       await waitUntil(
         () => a.assignment().length > 0 && b.assignment().length > 0 && a.assignment().length + b.assignment().length === 4,
@@ -185,6 +195,10 @@ export function runLogSuite(name: string, open: () => Promise<Log>): void {
       const ownedByA = new Set(a.assignment().map((p) => p.partition));
       const ownedByB = new Set(b.assignment().map((p) => p.partition));
       for (const p of ownedByA) expect(ownedByB.has(p)).toBe(false);
+      for (const p of ownedByB) {
+        expect(handOver.indexOf(`A lost ${p}`), handOver.join(', ')).toBeGreaterThanOrEqual(0);
+        expect(handOver.indexOf(`A lost ${p}`), handOver.join(', ')).toBeLessThan(handOver.indexOf(`B got ${p}`));
+      }
 
       await log.append(topic, Array.from({ length: 40 }, (_, i) => ({ value: `m${i}`, partition: i % 4 })));
       await waitUntil(() => inboxA.records.length + inboxB.records.length >= 40, 'all 40 records delivered');

@@ -46,14 +46,17 @@ const tpKey = (topic: string, partition: number) => `${partition}\u0000${topic}`
  * reach Kafka only through `commit()`.
  *
  * kafkajs differs from the Java client in two ways that show through here:
- * - it has no revoke callback. `onRevoked` is derived when the member rejoins (kafkajs's
- *   GROUP_JOIN event): the partitions of the old assignment that are missing from the new one
- *   are passed to `onRevoked`, and the new ones to `onAssigned`. kafkajs stops fetching before
- *   it rejoins, so no batch of a revoked partition is running by then, but the new owner may
- *   already be reading it: a commit made in `onRevoked` is still stored (such commits are let
- *   through), yet the new owner may have read the older offset and deliver those records once
- *   more. Commit after each batch, as the rules worker does, and this window holds no records.
- *   On `stop()` the order is exact: batches finish, `onRevoked` runs, then the member leaves.
+ * - it has no revoke callback. As the Java client's eager protocol does, every partition is
+ *   passed to `onRevoked` when the member learns that the group rebalances (kafkajs's
+ *   REBALANCING event, after it stopped fetching and before it rejoins), so what runs on them
+ *   here (a state store's own commands, core/state/router.ts) stops before another member can
+ *   be assigned them; the new assignment, kept partitions included, goes to `onAssigned` once
+ *   the member has synced (GROUP_JOIN). A join with no REBALANCING before it (a member that
+ *   was given up) passes what it lost to `onRevoked` then. kafkajs does not wait for
+ *   `onRevoked`: a commit made in it is still stored (such commits are let through), yet the
+ *   new owner may have read the older offset and deliver those records once more. Commit after
+ *   each batch, as the rules worker does, and this window holds no records. On `stop()` the
+ *   order is exact: batches finish, `onRevoked` runs, then the member leaves.
  * - after any rebalance kafkajs restarts every partition, kept ones included, from the
  *   committed offset, so records processed but not committed before a rebalance come again.
  * A commit refused because the group is rebalancing is ignored like a commit of a partition
@@ -141,6 +144,7 @@ export class KafkaConsumer implements Consumer {
       allowAutoTopicCreation: true,
     });
     this.#consumer = consumer;
+    consumer.on(consumer.events.REBALANCING, () => this.#onRebalancing());
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       this.#onJoin(event.payload.memberAssignment);
       this.#joined?.resolve();
@@ -175,6 +179,23 @@ export class KafkaConsumer implements Consumer {
     this.#joined?.reject(fromKafkaError(err, `consumer group ${this.#options.groupId} stopped`));
   }
 
+  /** The group rebalances and this member is about to rejoin: it gives every partition up first (see the class comment). */
+  #onRebalancing(): void {
+    const lost = this.#assignment;
+    if (lost.length === 0) return;
+    this.#assignment = [];
+    for (const tp of lost) {
+      const key = tpKey(tp.topic, tp.partition);
+      this.#progress.delete(key);
+      this.#revoking.add(key);
+    }
+    const previous = this.#callbacks;
+    this.#callbacks = (async () => {
+      await previous;
+      await this.#revoke(lost);
+    })();
+  }
+
   /** kafkajs reports each new assignment once the member has synced with the group. */
   #onJoin(memberAssignment: Record<string, number[]>): void {
     const next: TopicPartition[] = Object.entries(memberAssignment)
@@ -188,9 +209,10 @@ export class KafkaConsumer implements Consumer {
     for (const tp of lost) {
       const key = tpKey(tp.topic, tp.partition);
       this.#progress.delete(key);
-      this.#notBefore.delete(key);
       this.#revoking.add(key);
     }
+    // A timestamp seek still to be met holds for a partition kept through the rebalance.
+    for (const key of this.#notBefore.keys()) if (!nextKeys.has(key)) this.#notBefore.delete(key);
     const previous = this.#callbacks;
     this.#callbacks = (async () => {
       await previous;
