@@ -5,7 +5,10 @@
  *
  * Ownership is a consumer group over `<topic>.requests`: its member that is assigned
  * partition p owns partition p of the state topic. A new owner first catches its view up to
- * the end of the partition (the previous owner's last writes), then executes. A command for
+ * the end of the partition (the previous owner's last writes), then executes. The previous
+ * owner stops executing when its partitions are revoked: on the embedded log before the new
+ * owner is assigned them, on Kafka when the rebalance starts (KafkaConsumer), so that only
+ * commands it had already started can land after the new owner caught up. A command for
  * an owned partition runs in the calling process; any other is appended to the requests
  * topic (in the key's partition) and answered by the owner on `iot.state.replies`, keyed by
  * the asking process. Requests older than the ask timeout are skipped: their caller was told
