@@ -56,3 +56,41 @@ test("a commit held back by the interval is made once the interval has passed, s
   expect(commits.length).toBe(2);
   await consumer.stop();
 });
+
+test('pipelined: the next batch is delivered while earlier deliveries are not durable yet; offsets are committed only once they are, in order', async () => {
+  const commits: TopicPartitionOffset[] = [];
+  const gates: { topic: string; open: () => void; fail: (err: Error) => void }[] = [];
+  const consumer = createEnvelopeConsumer({
+    log: recording(commits),
+    logger: silentLogger(),
+    groupId: 'g',
+    topics: ['in'],
+    commitIntervalMs: 0,
+    pipelined: true,
+    deliver: (e) => new Promise<void>((open, fail) => void gates.push({ topic: e.topic, open, fail })),
+  });
+  await consumer.start();
+  await send(0);
+  await waitUntil(() => gates.length === 1, 'the first record delivered', 5_000);
+  await send(1);
+  // Delivered although the first is not durable yet.
+  await waitUntil(() => gates.length === 2, 'the second record delivered', 5_000);
+  gates[1]!.open();
+  await new Promise((r) => setTimeout(r, 100));
+  expect(commits).toEqual([]); // the first is still pending
+  gates[0]!.open();
+  await waitUntil(() => commits.at(-1)?.offset === 2, 'both committed', 5_000);
+  expect(commits.map((c) => c.offset)).toEqual([1, 2]);
+
+  // A delivery that fails stops the partition's commits: what follows it is delivered again later.
+  await send(2);
+  await waitUntil(() => gates.length === 3, 'the third record delivered', 5_000);
+  await send(3);
+  await waitUntil(() => gates.length === 4, 'the fourth record delivered', 5_000);
+  gates[2]!.fail(new Error('not durable'));
+  gates[3]!.open();
+  await new Promise((r) => setTimeout(r, 100));
+  expect(commits.map((c) => c.offset)).toEqual([1, 2]);
+  await consumer.stop();
+  expect(commits.map((c) => c.offset)).toEqual([1, 2]);
+});
