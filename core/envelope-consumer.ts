@@ -38,19 +38,7 @@ export interface EnvelopeConsumerOptions {
    * everything delivered committed (a rebalance then delivers none of it again); undefined = never: the group starts at the latest offset every time (a fresh group id).
    */
   readonly commitIntervalMs?: number;
-  /**
-   * Deliver a partition's next batch without waiting until this one's deliveries are durable
-   * (default false). Its offsets are still committed only once they are, batch after batch; a
-   * delivery that rejects stops the partition's commits (it is logged), so that what follows
-   * it is delivered again after a restart or rebalance, rather than delivered again at once.
-   * For deliveries that order themselves (a state store runs a key's commands in the order it
-   * was handed them), so that a partition's requests need not wait for each other's writes.
-   */
-  readonly pipelined?: boolean;
 }
-
-/** A pipelined consumer's batches of one partition that are delivered but not yet durable, at most. */
-const MAX_PIPELINED_BATCHES = 32;
 
 export interface EnvelopeConsumer {
   /** Resolves once the consumer holds its partitions. */
@@ -67,8 +55,6 @@ export function createEnvelopeConsumer(options: EnvelopeConsumerOptions): Envelo
   let stopping: Promise<void> | undefined;
   /** Per partition: the next offset to commit (everything before it delivered durably) and when the last commit was. */
   const progress = new Map<string, { next: TopicPartitionOffset; committed: number; at: number }>();
-  /** Pipelined: per partition, its batches' deliveries becoming durable, one batch after another. */
-  const chains = new Map<string, { tail: Promise<void>; outstanding: number; failed: boolean }>();
   /** Makes the commits held back by the interval once it has passed, so that a quiet partition's offset catches up. */
   let held: NodeJS.Timeout | undefined;
   const commit = async (c: Consumer, keys: Iterable<string>, force: boolean) => {
@@ -105,10 +91,6 @@ export function createEnvelopeConsumer(options: EnvelopeConsumerOptions): Envelo
         onRevoked: async (partitions) => {
           if (options.commitIntervalMs === undefined || !consumer) return;
           const keys = partitions.map((p) => `${p.topic}/${p.partition}`);
-          for (const key of keys) {
-            await chains.get(key)?.tail;
-            chains.delete(key);
-          }
           await commit(consumer, keys, true).catch((err) => logger.warn({ err }, 'could not commit delivered offsets'));
           // Should a partition come back, its progress starts from what is committed then, not from this.
           for (const key of keys) progress.delete(key);
@@ -138,35 +120,18 @@ export function createEnvelopeConsumer(options: EnvelopeConsumerOptions): Envelo
               logger.error({ err, topic: envelope.topic }, 'delivery failed');
             }
           }
+          if (options.commitIntervalMs === undefined) return;
+          // Throws if a queued message could not be made durable: the batch comes again.
+          await Promise.all(durable);
           const last = batch.records[batch.records.length - 1];
-          if (options.commitIntervalMs === undefined || !last) return;
+          if (!last) return;
           const key = `${batch.topic}/${batch.partition}`;
-          const settle = async () => {
-            // Throws if a queued message could not be made durable: the batch comes again.
-            await Promise.all(durable);
-            const next = { topic: batch.topic, partition: batch.partition, offset: last.offset + 1 };
-            const p = progress.get(key);
-            if (p) p.next = next;
-            else progress.set(key, { next, committed: -1, at: 0 });
-            // At most one commit per interval per partition: a commit is a durable write of its own.
-            await commit(c, [key], false);
-          };
-          if (!options.pipelined) return settle();
-          let chain = chains.get(key);
-          if (!chain) chains.set(key, (chain = { tail: Promise.resolve(), outstanding: 0, failed: false }));
-          const mine = chain;
-          mine.outstanding++;
-          mine.tail = mine.tail.then(async () => {
-            try {
-              if (!mine.failed) await settle();
-            } catch (err) {
-              mine.failed = true;
-              logger.error({ err, topic: batch.topic, partition: batch.partition }, 'a delivery could not be made durable; offsets of this partition are no longer committed');
-            } finally {
-              mine.outstanding--;
-            }
-          });
-          if (mine.outstanding > MAX_PIPELINED_BATCHES) await mine.tail;
+          const next = { topic: batch.topic, partition: batch.partition, offset: last.offset + 1 };
+          const p = progress.get(key);
+          if (p) p.next = next;
+          else progress.set(key, { next, committed: -1, at: 0 });
+          // At most one commit per interval per partition: a commit is a durable write of its own.
+          await commit(c, [key], false);
         },
       });
       await consumer.start();
@@ -194,7 +159,6 @@ export function createRequestConsumer(options: {
   readonly groupId: string;
   readonly accepts: (topic: string) => boolean;
   readonly deliver: EnvelopeConsumerOptions['deliver'];
-  readonly pipelined?: boolean;
 }): EnvelopeConsumer {
   const consumer = createEnvelopeConsumer({
     log: options.log,
@@ -205,7 +169,6 @@ export function createRequestConsumer(options: {
     topicPrefix: RESERVED_TOPIC_PREFIX,
     topicFilter: options.accepts,
     deliver: options.deliver,
-    pipelined: options.pipelined,
   });
   return {
     async start() {

@@ -136,8 +136,7 @@ export function createShadowService(config: ShadowConfig, deps: ShadowServiceDep
       await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
       await deps.log.ensureTopic(topicSpec(TOPICS.shadowHistory));
       if (!owner) return shadows(store);
-      // Pipelined too: a partition's next batch of requests is handed over before this one's writes are durable (the store keeps each shadow's order).
-      consumer = createRequestConsumer({ log: deps.log, logger, groupId: SHADOW_GROUP, accepts: (topic) => parseRequestTopic(topic) !== undefined, deliver: onRequest, pipelined: true });
+      consumer = createRequestConsumer({ log: deps.log, logger, groupId: SHADOW_GROUP, accepts: (topic) => parseRequestTopic(topic) !== undefined, deliver: onRequest });
       await consumer.start();
       return shadows(store);
     },
