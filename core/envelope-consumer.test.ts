@@ -5,8 +5,9 @@ import { afterEach, beforeEach, expect, test } from 'vitest';
 import { createEnvelope, envelopeRecord, type Envelope } from './envelope.js';
 import { createEnvelopeConsumer } from './envelope-consumer.js';
 import { EmbeddedLog } from './log/embedded/embedded-log.js';
-import type { Log, TopicPartitionOffset } from './log/log.js';
+import type { TopicPartitionOffset } from './log/log.js';
 import { silentLogger } from './logger.js';
+import { recordingCommits } from './testing/recording-log.js';
 import { waitUntil } from './testing/run-log-suite.js';
 
 let dir: string;
@@ -21,29 +22,12 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** The log, with every commit its consumers make recorded. */
-function recording(commits: TopicPartitionOffset[]): Log {
-  return Object.create(log, {
-    consumer: {
-      value: (options: Parameters<Log['consumer']>[0]) => {
-        const consumer = log.consumer(options);
-        const commit = consumer.commit.bind(consumer);
-        consumer.commit = (offsets) => {
-          commits.push(...offsets);
-          return commit(offsets);
-        };
-        return consumer;
-      },
-    },
-  }) as Log;
-}
-
 const send = (n: number) => log.append('in', [envelopeRecord(createEnvelope({ topic: `dev/${n}`, payload: Buffer.from(String(n)), qos: 1, clientId: 'd' }))]);
 
 test("a commit held back by the interval is made once the interval has passed, so a quiet partition's offset catches up", async () => {
   const commits: TopicPartitionOffset[] = [];
   const delivered: Envelope[] = [];
-  const consumer = createEnvelopeConsumer({ log: recording(commits), logger: silentLogger(), groupId: 'g', topics: ['in'], commitIntervalMs: 400, deliver: (e) => void delivered.push(e) });
+  const consumer = createEnvelopeConsumer({ log: recordingCommits(log, commits), logger: silentLogger(), groupId: 'g', topics: ['in'], commitIntervalMs: 400, deliver: (e) => void delivered.push(e) });
   await consumer.start();
   await send(0);
   await waitUntil(() => delivered.length === 1 && commits.length === 1, 'the first record delivered and committed', 5_000);

@@ -3,6 +3,7 @@ import { CORE_TOPICS, silentLogger, TOPICS, type Log, type Sink, type SinkDefini
 import { createActionDeps, createActionRegistry, DeadLetterWriter, DEFAULT_RETRY_POLICY, paramsSchema, type ActionDeps } from '../../actions/index.js';
 import { parseSqlRuleFile } from '../files/index.js';
 import { RuleSet, RulesWorker, type SourcedRule } from './index.js';
+import { recordingCommits } from '../../core/testing/recording-log.js';
 import { closeTestLog, openTestLog, publish, readN, waitFor, type TestLog } from './test-helpers.js';
 
 const logger = silentLogger();
@@ -18,19 +19,7 @@ afterEach(() => closeTestLog(t));
 async function startWorker(commitIntervalMs: number): Promise<{ worker: RulesWorker; commits: TopicPartitionOffset[] }> {
   const commits: TopicPartitionOffset[] = [];
   const log = t.log;
-  const counting: Log = Object.create(log, {
-    consumer: {
-      value: (options: Parameters<Log['consumer']>[0]) => {
-        const consumer = log.consumer(options);
-        const commit = consumer.commit.bind(consumer);
-        consumer.commit = (offsets) => {
-          commits.push(...offsets);
-          return commit(offsets);
-        };
-        return consumer;
-      },
-    },
-  });
+  const counting = recordingCommits(log, commits);
   const text = "CREATE RULE echo AS SELECT seq FROM 'dev/+/seq' DO republish(topic = 'out/${topic(2)}');";
   const rules = new Map<string, SourcedRule>(parseSqlRuleFile(text, 'r.sql').map((model) => [model.name, { model, origin: { kind: 'file', file: 'r.sql', line: 1, column: 1 } }]));
   const deadLetter = new DeadLetterWriter(log, logger, DEFAULT_RETRY_POLICY);
@@ -120,19 +109,7 @@ function gatedKind(written: number[], gate: Promise<void>, maxBatchSize: number,
 async function startGatedWorker(written: number[], gate: Promise<void>, maxBatchSize = 4, writeMs = 0): Promise<{ worker: RulesWorker; commits: TopicPartitionOffset[] }> {
   const commits: TopicPartitionOffset[] = [];
   const log = t.log;
-  const counting: Log = Object.create(log, {
-    consumer: {
-      value: (options: Parameters<Log['consumer']>[0]) => {
-        const consumer = log.consumer(options);
-        const commit = consumer.commit.bind(consumer);
-        consumer.commit = (offsets) => {
-          commits.push(...offsets);
-          return commit(offsets);
-        };
-        return consumer;
-      },
-    },
-  });
+  const counting = recordingCommits(log, commits);
   const text = "CREATE RULE g AS SELECT seq FROM 'dev/+/seq' DO gated();";
   const rules = new Map<string, SourcedRule>(parseSqlRuleFile(text, 'r.sql').map((model) => [model.name, { model, origin: { kind: 'file', file: 'r.sql', line: 1, column: 1 } }]));
   const deadLetter = new DeadLetterWriter(log, logger, DEFAULT_RETRY_POLICY);
