@@ -15,17 +15,15 @@ beforeEach(async () => {
 });
 afterEach(() => closeTestLog(t));
 
-/** A worker with one republishing rule, over a log whose consumers record every commit they make. */
-async function startWorker(commitIntervalMs: number): Promise<{ worker: RulesWorker; commits: TopicPartitionOffset[] }> {
+/** A worker running one rule of `text` with the given action kinds, over a log whose consumers record every commit they make. */
+async function startRecordedWorker(text: string, kinds: Parameters<typeof createActionRegistry>[0], commitIntervalMs: number): Promise<{ worker: RulesWorker; commits: TopicPartitionOffset[] }> {
   const commits: TopicPartitionOffset[] = [];
   const log = t.log;
-  const counting = recordingCommits(log, commits);
-  const text = "CREATE RULE echo AS SELECT seq FROM 'dev/+/seq' DO republish(topic = 'out/${topic(2)}');";
   const rules = new Map<string, SourcedRule>(parseSqlRuleFile(text, 'r.sql').map((model) => [model.name, { model, origin: { kind: 'file', file: 'r.sql', line: 1, column: 1 } }]));
   const deadLetter = new DeadLetterWriter(log, logger, DEFAULT_RETRY_POLICY);
-  const ruleSet = new RuleSet({ registry: createActionRegistry(), sinkDeps: createActionDeps({ logger, log }), retry: DEFAULT_RETRY_POLICY, deadLetter, logger });
+  const ruleSet = new RuleSet({ registry: createActionRegistry(kinds), sinkDeps: createActionDeps({ logger, log }), retry: DEFAULT_RETRY_POLICY, deadLetter, logger });
   ruleSet.apply(rules);
-  const worker = new RulesWorker({ log: counting, logger, rules: ruleSet, deadLetter, commitIntervalMs });
+  const worker = new RulesWorker({ log: recordingCommits(log, commits), logger, rules: ruleSet, deadLetter, commitIntervalMs });
   await worker.start();
   t.cleanups.push(async () => {
     await worker.stop();
@@ -34,6 +32,9 @@ async function startWorker(commitIntervalMs: number): Promise<{ worker: RulesWor
   });
   return { worker, commits };
 }
+
+/** A worker with one republishing rule; its commits are recorded. */
+const startWorker = (commitIntervalMs: number) => startRecordedWorker("CREATE RULE echo AS SELECT seq FROM 'dev/+/seq' DO republish(topic = 'out/${topic(2)}');", undefined, commitIntervalMs);
 
 /** Publishes `n` messages of one device (one partition) one at a time, `gapMs` apart. */
 async function trickle(n: number, gapMs: number): Promise<void> {
@@ -106,24 +107,8 @@ function gatedKind(written: number[], gate: Promise<void>, maxBatchSize: number,
 }
 
 /** A worker whose one rule writes every `dev/+/seq` message to the gated kind; its commits are recorded. */
-async function startGatedWorker(written: number[], gate: Promise<void>, maxBatchSize = 4, writeMs = 0): Promise<{ worker: RulesWorker; commits: TopicPartitionOffset[] }> {
-  const commits: TopicPartitionOffset[] = [];
-  const log = t.log;
-  const counting = recordingCommits(log, commits);
-  const text = "CREATE RULE g AS SELECT seq FROM 'dev/+/seq' DO gated();";
-  const rules = new Map<string, SourcedRule>(parseSqlRuleFile(text, 'r.sql').map((model) => [model.name, { model, origin: { kind: 'file', file: 'r.sql', line: 1, column: 1 } }]));
-  const deadLetter = new DeadLetterWriter(log, logger, DEFAULT_RETRY_POLICY);
-  const ruleSet = new RuleSet({ registry: createActionRegistry([gatedKind(written, gate, maxBatchSize, writeMs)]), sinkDeps: createActionDeps({ logger, log }), retry: DEFAULT_RETRY_POLICY, deadLetter, logger });
-  ruleSet.apply(rules);
-  const worker = new RulesWorker({ log: counting, logger, rules: ruleSet, deadLetter, commitIntervalMs: 0 });
-  await worker.start();
-  t.cleanups.push(async () => {
-    await worker.stop();
-    await ruleSet.close();
-    await deadLetter.close();
-  });
-  return { worker, commits };
-}
+const startGatedWorker = (written: number[], gate: Promise<void>, maxBatchSize = 4, writeMs = 0) =>
+  startRecordedWorker("CREATE RULE g AS SELECT seq FROM 'dev/+/seq' DO gated();", [gatedKind(written, gate, maxBatchSize, writeMs)], 0);
 
 const seqMessages = (n: number) => Array.from({ length: n }, (_, seq) => ({ topic: 'dev/d1/seq', clientId: 'd1', payload: Buffer.from(JSON.stringify({ seq })) }));
 
