@@ -7,8 +7,9 @@
  * partition p owns partition p of the state topic. A new owner first catches its view up to
  * the end of the partition (the previous owner's last writes), then executes. The previous
  * owner stops executing when its partitions are revoked: on the embedded log before the new
- * owner is assigned them, on Kafka when the rebalance starts (KafkaConsumer), so that only
- * commands it had already started can land after the new owner caught up. A command for
+ * owner is assigned them, on Kafka when the rebalance starts (KafkaConsumer); a command that was
+ * still waiting for its key's turn then does not start there but goes to the new owner, so that
+ * only commands it had already started can land after the new owner caught up. A command for
  * an owned partition runs in the calling process; any other is appended to the requests
  * topic (in the key's partition) and answered by the owner on `iot.state.replies`, keyed by
  * the asking process. Requests older than the ask timeout are skipped: their caller was told
@@ -48,8 +49,12 @@ export interface OwnerRouterOptions {
   readonly timeoutMs: number;
   /** Join the owner group (default true); false: ask the owners for every command. */
   readonly owner?: boolean;
-  /** Runs a command here (this process owns its partition). */
-  execute(command: string, input: unknown): Promise<{ result: unknown; written: AppendResult[] }>;
+  /**
+   * Runs a command here (this process owns its partition). `owned` tells whether it still does:
+   * a command that waited its turn past the partition's revocation must not start, but throw
+   * {@link partitionMoved} (the router then asks the new owner).
+   */
+  execute(command: string, input: unknown, owned: () => boolean): Promise<{ result: unknown; written: AppendResult[] }>;
   /** Resolves once the view has applied these positions. */
   catchUp(positions: readonly AppendResult[]): Promise<void>;
   /** The last written position of every non-empty partition of the state topic. */
@@ -169,10 +174,21 @@ export class OwnerRouter {
     if (this.#stopping) return Promise.reject(new PlatformError('LOG_CLOSED', `state store ${this.#o.topic.name} is closed`));
     if (this.#owned.has(partition)) {
       this.counts.executed++;
-      return this.#track(partition, this.#o.execute(command, input));
+      // Not tracked past the local run: the partition's hand-over waits for that, and the new owner answers the rest.
+      return this.#track(partition, this.#o.execute(command, input, () => this.#owned.has(partition))).catch((err: unknown) => {
+        if (!isPartitionMoved(err)) throw err;
+        this.counts.executed--;
+        this.counts.asked++;
+        return this.#ask(partition, key, command, input);
+      });
     }
     this.counts.asked++;
     return this.#ask(partition, key, command, input);
+  }
+
+  /** The partitions this process owns (and has caught up on) now. */
+  ownedPartitions(): number[] {
+    return [...this.#owned].sort((a, b) => a - b);
   }
 
   /** Leaves the owner group once local commands finish; pending asks fail as unavailable. Safe twice. */
@@ -231,7 +247,7 @@ export class OwnerRouter {
     let reply: Reply;
     this.counts.executed++;
     try {
-      const outcome = await this.#track(record.partition, this.#o.execute(request.command, request.input));
+      const outcome = await this.#track(record.partition, this.#o.execute(request.command, request.input, () => this.#owned.has(record.partition)));
       reply = { id: request.id, ok: true, result: outcome.result, written: outcome.written };
     } catch (err) {
       const e = err instanceof PlatformError ? err : new PlatformError('INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
@@ -323,3 +339,13 @@ function rebuildError(e: ReplyError): PlatformError {
 
 const unavailable = (topic: string, why: string): PlatformError =>
   new PlatformError('STATE_UNAVAILABLE', `state store ${topic}: ${why}`, { retriable: true, details: { topic } });
+
+/**
+ * What a command throws instead of starting when its partition was revoked while it waited for its
+ * turn (`OwnerRouterOptions.execute`'s `owned`): retriable, so that an asker from another process
+ * asks again and reaches the new owner.
+ */
+export const partitionMoved = (topic: string, partition: number): PlatformError =>
+  new PlatformError('STATE_UNAVAILABLE', `state store ${topic}: partition ${partition} moved to another owner`, { retriable: true, details: { topic, partition, moved: true } });
+
+const isPartitionMoved = (err: unknown): boolean => err instanceof PlatformError && err.code === 'STATE_UNAVAILABLE' && err.details?.['moved'] === true;

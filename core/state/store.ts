@@ -23,7 +23,7 @@ import type { AppendBatch, AppendRecord, AppendResult, Log, Table, TopicSpec } f
 import { partitionForKey } from '../log/log.js';
 import type { Logger } from '../logger.js';
 import { decodeFrame, encodeFrame, type StateCodec, type StateFrame } from './codec.js';
-import { OwnerRouter } from './router.js';
+import { OwnerRouter, partitionMoved } from './router.js';
 
 /** A key changed in the store (after catch-up; own writes included). */
 export interface StateChange<T> {
@@ -237,7 +237,7 @@ export class StateStore<T> implements StateView<T> {
           partitions,
           timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
           owner: options.owner ?? true,
-          execute: (name, input) => store.#runLocal(name, input),
+          execute: (name, input, owned) => store.#runLocal(name, input, owned),
           catchUp: (positions) => table.waitFor(positions),
           // Every partition, not only the owned one: a command may write keys of other
           // partitions (one lock key serialising a whole topic), so all of them must be read.
@@ -280,6 +280,11 @@ export class StateStore<T> implements StateView<T> {
 
   onChange(listener: (change: StateChange<T>) => void): () => void {
     return this.#table.onChange(({ key, value, previous }) => listener({ key, value: value?.value, previous: previous?.value, revision: value?.revision ?? 0 }));
+  }
+
+  /** The partitions of the topic whose keys this process owns now (none for a read-only view). */
+  ownedPartitions(): number[] {
+    return this.#router?.ownedPartitions() ?? [];
   }
 
   /** Commands this process ran as their key's owner, and commands it sent to another owner. */
@@ -337,14 +342,21 @@ export class StateStore<T> implements StateView<T> {
 
   // --- the owner's side --------------------------------------------------------------------
 
-  /** Runs a command here, one at a time per key; called by the router for owned partitions. */
-  #runLocal(name: string, input: unknown): Promise<{ result: unknown; written: AppendResult[] }> {
+  /**
+   * Runs a command here, one at a time per key; called by the router for owned partitions. When
+   * its turn comes, or its run ends, after the partition was revoked (`owned()` false), it issues
+   * no writes (partitionMoved).
+   */
+  #runLocal(name: string, input: unknown, owned: () => boolean): Promise<{ result: unknown; written: AppendResult[] }> {
     const command = this.#commands.get(name);
     if (!command) return Promise.reject(new PlatformError('INTERNAL', `${this.topic} has no command ${name}`));
     const keys = command.keys(input);
     const ran = this.#locked(keys, async () => {
       if (keys.some((k) => this.#resync.has(k))) await this.#readToEnd(keys);
+      if (!owned()) throw partitionMoved(this.topic, this.partitionOf(keys[0]!));
       const change = await command.run(this.#ownerView, input, { now: this.#clock(), newId: randomUUID });
+      // A command is pure until its writes are issued: one that lost its partition while it ran is run again by the new owner.
+      if (!owned()) throw partitionMoved(this.topic, this.partitionOf(keys[0]!));
       const { applied, announced } = this.#issue(change.writes, change.appends ?? NO_EVENTS, name);
       // Not pipelined: the key's next command waits until these writes are read back.
       if (!this.#options.pipelined) await applied;

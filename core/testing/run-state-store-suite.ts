@@ -114,6 +114,56 @@ export function runStateStoreSuite(name: string, openLog: () => Promise<Log>): v
     );
 
     test(
+      "a command that had not issued its writes when its key's partition moved runs on the new owner, after the old owner's last writes",
+      async () => {
+        const topic = uniqueTopic();
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        // Holds its key until the gate opens, so that the increment after it waits its turn.
+        const hold: CommandDefinition<Tally, { key: string }, number> = {
+          name: 'hold',
+          keys: (input) => [input.key],
+          run: async (state, input) => {
+            await gate;
+            return { writes: [{ key: input.key, value: { count: (state.get(input.key)?.count ?? 0) + 1, ids: [] } }], result: 1 };
+          },
+        };
+        const commands = [...COMMANDS, hold];
+        const first = await open(await log(), topic, { commands });
+        const partitions = first.ownedPartitions();
+        expect(partitions.length).toBeGreaterThanOrEqual(2);
+        // One key per partition, each held, with an increment waiting behind the hold.
+        const candidates = Array.from({ length: 200 }, (_, i) => `key-${i}`);
+        const keys = partitions.map((p) => candidates.find((k) => first.partitionOf(k) === p)!);
+        const held = keys.map((key) => first.execute('hold', { key }));
+        const queued = keys.map((key) => first.execute<{ key: string }, { count: number }>('increment', { key }));
+        // A second process joins and takes partitions over; once the first has given some up, the holds end.
+        const joining = open(await log(), topic, { commands });
+        const deadline = Date.now() + 60_000;
+        while (first.ownedPartitions().length === partitions.length) {
+          if (Date.now() > deadline) throw new Error('no partition was revoked from the first store');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        release();
+        const second = await joining;
+        await Promise.all(held);
+        expect((await Promise.all(queued)).map((c) => c.count)).toEqual(keys.map(() => 2));
+        // Every command on a partition that moved ran on its new owner: the hold (its run ended
+        // after the revocation, so its writes were not issued) and then the increment, which read it.
+        const moved = second.ownedPartitions();
+        expect(moved.length).toBeGreaterThanOrEqual(1);
+        expect(first.ownedPartitions().filter((p) => moved.includes(p))).toEqual([]);
+        expect(second.stats().executed).toBe(2 * moved.length);
+        expect(first.stats().asked).toBeGreaterThanOrEqual(2 * moved.length);
+        for (const key of keys) {
+          expect(first.get(key)?.count).toBe(2);
+          expect(first.revision(key)).toBe(2);
+        }
+      },
+      SLOW_MS,
+    );
+
+    test(
       'replay equals live state: values, revisions and deletions, on a topic nobody compacted',
       async () => {
         const l = await log();
