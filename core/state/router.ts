@@ -175,7 +175,7 @@ export class OwnerRouter {
     if (this.#owned.has(partition)) {
       this.counts.executed++;
       // Not tracked past the local run: the partition's hand-over waits for that, and the new owner answers the rest.
-      return this.#track(partition, this.#o.execute(command, input, () => this.#owned.has(partition))).catch((err: unknown) => {
+      return this.#track(partition, this.#o.execute(command, input, () => this.#holds(partition))).catch((err: unknown) => {
         if (!isPartitionMoved(err)) throw err;
         this.counts.executed--;
         this.counts.asked++;
@@ -222,6 +222,15 @@ export class OwnerRouter {
     await Promise.allSettled(partitions.flatMap(({ partition }) => [...(this.#running.get(partition) ?? [])]));
   }
 
+  /**
+   * Whether a command on `partition` may still start or issue its writes here: while it is owned,
+   * and while this process stops (its partitions are revoked while it is still a member, so the
+   * hand-over waits for those commands and no other process owns them yet).
+   */
+  #holds(partition: number): boolean {
+    return this.#owned.has(partition) || this.#stopping !== undefined;
+  }
+
   #track<R>(partition: number, work: Promise<R>): Promise<R> {
     let set = this.#running.get(partition);
     if (!set) this.#running.set(partition, (set = new Set()));
@@ -247,7 +256,7 @@ export class OwnerRouter {
     let reply: Reply;
     this.counts.executed++;
     try {
-      const outcome = await this.#track(record.partition, this.#o.execute(request.command, request.input, () => this.#owned.has(record.partition)));
+      const outcome = await this.#track(record.partition, this.#o.execute(request.command, request.input, () => this.#holds(record.partition)));
       reply = { id: request.id, ok: true, result: outcome.result, written: outcome.written };
     } catch (err) {
       const e = err instanceof PlatformError ? err : new PlatformError('INTERNAL', (err as Error)?.message ?? String(err), { cause: err });

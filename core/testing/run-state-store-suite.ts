@@ -117,17 +117,7 @@ export function runStateStoreSuite(name: string, openLog: () => Promise<Log>): v
       "a command that had not issued its writes when its key's partition moved runs on the new owner, after the old owner's last writes",
       async () => {
         const topic = uniqueTopic();
-        let release!: () => void;
-        const gate = new Promise<void>((resolve) => (release = resolve));
-        // Holds its key until the gate opens, so that the increment after it waits its turn.
-        const hold: CommandDefinition<Tally, { key: string }, number> = {
-          name: 'hold',
-          keys: (input) => [input.key],
-          run: async (state, input) => {
-            await gate;
-            return { writes: [{ key: input.key, value: { count: (state.get(input.key)?.count ?? 0) + 1, ids: [] } }], result: 1 };
-          },
-        };
+        const { hold, release } = holding();
         const commands = [...COMMANDS, hold];
         const first = await open(await log(), topic, { commands });
         const partitions = first.ownedPartitions();
@@ -159,6 +149,24 @@ export function runStateStoreSuite(name: string, openLog: () => Promise<Log>): v
           expect(first.get(key)?.count).toBe(2);
           expect(first.revision(key)).toBe(2);
         }
+      },
+      SLOW_MS,
+    );
+
+    test(
+      'commands still queued when a store closes run there before it leaves the owner group',
+      async () => {
+        const { hold, release } = holding();
+        const store = await open(await log(), uniqueTopic(), { commands: [...COMMANDS, hold] });
+        const held = store.execute('hold', { key: 'k' });
+        const queued = store.execute<{ key: string }, { count: number }>('increment', { key: 'k' });
+        const closing = store.close();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        release();
+        await expect(held).resolves.toBe(1);
+        await expect(queued).resolves.toMatchObject({ count: 2 });
+        await closing;
+        expect(store.stats()).toEqual({ executed: 2, asked: 0 });
       },
       SLOW_MS,
     );
@@ -380,6 +388,21 @@ export function runStateStoreSuite(name: string, openLog: () => Promise<Log>): v
       SLOW_MS,
     );
   });
+}
+
+/** A command that holds its key until `release()`, so that the commands after it wait their turn; it adds 1 to the count. */
+function holding(): { hold: CommandDefinition<Tally, { key: string }, number>; release: () => void } {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const hold: CommandDefinition<Tally, { key: string }, number> = {
+    name: 'hold',
+    keys: (input) => [input.key],
+    run: async (state, input) => {
+      await gate;
+      return { writes: [{ key: input.key, value: { count: (state.get(input.key)?.count ?? 0) + 1, ids: [] } }], result: 1 };
+    },
+  };
+  return { hold, release };
 }
 
 /** Resolves at the next change of `key` in `store`'s view. */
