@@ -32,10 +32,33 @@ export interface ActionRunnerOptions {
   readonly logger: Logger;
 }
 
+/**
+ * Who is told how a record ended: an object with a method, rather than a callback, so that a
+ * message's records in flight share their caller's one object (RuleActions' delivery) instead of
+ * holding a closure and its context each, which the young generation copies at every scavenge
+ * while thousands of messages wait for their targets.
+ */
+export interface RecordOwner {
+  /** `index` is what `submitTo` was given with the record. */
+  recordDone(index: number, outcome: RecordOutcome, record: ActionRecord): void;
+}
+
 interface Pending {
   readonly record: ActionRecord;
-  readonly done: (outcome: RecordOutcome) => void;
+  readonly owner: RecordOwner;
+  readonly index: number;
 }
+
+/** A callback as a RecordOwner (submit). */
+class CallbackOwner implements RecordOwner {
+  constructor(readonly done: (outcome: RecordOutcome) => void) {}
+
+  recordDone(_index: number, outcome: RecordOutcome): void {
+    this.done(outcome);
+  }
+}
+
+const settle = (p: Pending, outcome: RecordOutcome): void => p.owner.recordDone(p.index, outcome, p.record);
 
 export class ActionRunner {
   readonly name: string;
@@ -124,11 +147,16 @@ export class ActionRunner {
    * the record is aborted at once.
    */
   submit(record: ActionRecord, done: (outcome: RecordOutcome) => void): void {
+    this.submitTo(record, new CallbackOwner(done), 0);
+  }
+
+  /** As `submit`, telling `owner.recordDone(index, outcome)`. */
+  submitTo(record: ActionRecord, owner: RecordOwner, index: number): void {
     if (this.#abort.signal.aborted) {
-      queueMicrotask(() => done(ABORTED));
+      queueMicrotask(() => owner.recordDone(index, ABORTED, record));
       return;
     }
-    this.#queue.push({ record, done });
+    this.#queue.push({ record, owner, index });
     this.#running ??= this.#drain();
   }
 
@@ -169,7 +197,7 @@ export class ActionRunner {
           pending.map((p) => p.record),
           signal,
         );
-        for (const p of pending) p.done(undefined);
+        for (const p of pending) settle(p, undefined);
         return;
       } catch (err) {
         if (signal.aborted) break;
@@ -177,9 +205,9 @@ export class ActionRunner {
           const failed = new Map(err.failures.map((f) => [f.index, f]));
           pending.forEach((p, i) => {
             const f = failed.get(i);
-            if (!f) p.done(undefined);
+            if (!f) settle(p, undefined);
             else if (f.retriable) retry.push(p);
-            else p.done({ failed: true, message: f.message });
+            else settle(p, { failed: true, message: f.message });
           });
           lastError = err.failures.find((f) => f.retriable)?.message ?? err.message;
         } else if (err instanceof PlatformError && err.retriable) {
@@ -188,27 +216,27 @@ export class ActionRunner {
           lastError = err.message;
         } else {
           const message = err instanceof Error ? err.message : String(err);
-          for (const p of pending) p.done({ failed: true, message });
+          for (const p of pending) settle(p, { failed: true, message });
           return;
         }
       }
       if (retry.length === 0) return;
       if (attempt >= this.#retry.retries) {
         this.#logger.warn({ action: this.name, records: retry.length, error: lastError }, 'action failed after retries');
-        for (const p of retry) p.done({ failed: true, message: lastError });
+        for (const p of retry) settle(p, { failed: true, message: lastError });
         return;
       }
       pending = retry;
       if (!(await sleep(backoffMs(this.#retry, attempt), signal))) break;
     }
-    for (const p of pending) p.done(ABORTED);
+    for (const p of pending) settle(p, ABORTED);
   }
 
   #abortQueued(): void {
     this.#wakeRoomWaiters();
     const queued = this.#queue;
     this.#queue = [];
-    for (const p of queued) p.done(ABORTED);
+    for (const p of queued) settle(p, ABORTED);
   }
 
   /**

@@ -9,6 +9,7 @@ export {
   newCounters,
   RuleActions,
   type BoundAction,
+  type DeliveryDone,
   type DeliveryOutcome,
   type ErrorRecordFactory,
   type MessageInfo,

@@ -8,7 +8,7 @@
  */
 import { TOPICS, type ActionRecord, type Log, type Logger, type SinkDefinition } from '../../core/index.js';
 import { LogAppendSink } from '../log-append/log-append-sink.js';
-import { ABORTED, ActionRunner, type RecordOutcome } from './action-runner.js';
+import { ABORTED, ActionRunner, type RecordOutcome, type RecordOwner } from './action-runner.js';
 import { awsActionName, failedResourceOf, type ActionFailure, type ErrorActionMessage } from './error-message.js';
 import type { RetryPolicy } from './retry.js';
 
@@ -25,6 +25,11 @@ export interface MessageInfo {
 
 /** How a message ended for one rule. */
 export type DeliveryOutcome = 'ok' | 'error-action' | 'dead-letter' | typeof ABORTED;
+
+/** Told once how a message ended for one rule (an object, for the reason RecordOwner is one). */
+export interface DeliveryDone {
+  delivered(outcome: DeliveryOutcome): void;
+}
 
 export interface RuleCounters {
   /** Messages the rule fired on. */
@@ -63,33 +68,16 @@ export class RuleActions {
   ) {}
 
   /**
-   * Sends `records[i]` to `actions[i]` and calls `done` once the message is handled (or
+   * Sends `records[i]` to `actions[i]` and tells `done` once the message is handled (or
    * ABORTED when the runtime stopped first). `errorRecord` is called only when something failed.
    */
-  deliver(info: MessageInfo, records: readonly ActionRecord[], errorRecord: ErrorRecordFactory | undefined, done: (outcome: DeliveryOutcome) => void): void {
-    let left = records.length;
-    let failures: ActionFailure[] | undefined;
-    let aborted = false;
-    if (left === 0) {
-      queueMicrotask(() => done('ok'));
+  deliver(info: MessageInfo, records: readonly ActionRecord[], errorRecord: ErrorRecordFactory | undefined, done: DeliveryDone): void {
+    if (records.length === 0) {
+      queueMicrotask(() => done.delivered('ok'));
       return;
     }
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
-      const action = this.actions[i]!;
-      action.runner.submit(record, (outcome: RecordOutcome) => {
-        if (outcome === ABORTED) aborted = true;
-        else if (outcome === undefined) this.counters.actionsOk++;
-        else {
-          this.counters.actionsFailed++;
-          (failures ??= []).push({ failedAction: awsActionName(action.kind), failedResource: failedResourceOf(action.kind, record.params), errorMessage: outcome.message });
-        }
-        if (--left > 0) return;
-        if (aborted) done(ABORTED);
-        else if (!failures) done('ok');
-        else this.fail(info, failures, errorRecord, done);
-      });
-    }
+    const delivery = new Delivery(this, info, records.length, errorRecord, done);
+    for (let i = 0; i < records.length; i++) this.actions[i]!.runner.submitTo(records[i]!, delivery, i);
   }
 
   /** True when an action has a whole batch queued behind the one it is writing (ActionRunner.batchWaiting). */
@@ -108,7 +96,7 @@ export class RuleActions {
   }
 
   /** Sends an error message for `failures` to the error action, else to the dead-letter topic. */
-  fail(info: MessageInfo, failures: readonly ActionFailure[], errorRecord: ErrorRecordFactory | undefined, done: (outcome: DeliveryOutcome) => void): void {
+  fail(info: MessageInfo, failures: readonly ActionFailure[], errorRecord: ErrorRecordFactory | undefined, done: DeliveryDone): void {
     const message: ErrorActionMessage = {
       ruleName: info.ruleName,
       topic: info.topic,
@@ -120,9 +108,9 @@ export class RuleActions {
     const toDeadLetter = (extra: ActionFailure | undefined): void => {
       const dead = extra ? { ...message, failures: [...failures, extra] } : message;
       this.deadLetter.write(info, dead, (outcome) => {
-        if (outcome === ABORTED) return done(ABORTED);
+        if (outcome === ABORTED) return done.delivered(ABORTED);
         this.counters.deadLetters++;
-        done('dead-letter');
+        done.delivered('dead-letter');
       });
     };
     const errorAction = this.errorAction;
@@ -132,10 +120,10 @@ export class RuleActions {
       .then(
         (record) =>
           errorAction.runner.submit(record, (outcome) => {
-            if (outcome === ABORTED) return done(ABORTED);
+            if (outcome === ABORTED) return done.delivered(ABORTED);
             if (outcome === undefined) {
               this.counters.errorActions++;
-              return done('error-action');
+              return done.delivered('error-action');
             }
             toDeadLetter({ failedAction: awsActionName(errorAction.kind), failedResource: failedResourceOf(errorAction.kind, record.params), errorMessage: `error action failed: ${outcome.message}` });
           }),
@@ -156,6 +144,38 @@ export class RuleActions {
   /** Waits until no record of this rule is queued or in flight. */
   async idle(): Promise<void> {
     await Promise.all([...this.actions, ...(this.errorAction ? [this.errorAction] : [])].map((a) => a.runner.idle()));
+  }
+}
+
+/** One message's records on their way to one rule's actions: counts their outcomes, then tells `done`. */
+class Delivery implements RecordOwner {
+  #left: number;
+  #failures: ActionFailure[] | undefined;
+  #aborted = false;
+
+  constructor(
+    readonly runtime: RuleActions,
+    readonly info: MessageInfo,
+    records: number,
+    readonly errorRecord: ErrorRecordFactory | undefined,
+    readonly done: DeliveryDone,
+  ) {
+    this.#left = records;
+  }
+
+  recordDone(index: number, outcome: RecordOutcome, record: ActionRecord): void {
+    const runtime = this.runtime;
+    if (outcome === ABORTED) this.#aborted = true;
+    else if (outcome === undefined) runtime.counters.actionsOk++;
+    else {
+      runtime.counters.actionsFailed++;
+      const kind = runtime.actions[index]!.kind;
+      (this.#failures ??= []).push({ failedAction: awsActionName(kind), failedResource: failedResourceOf(kind, record.params), errorMessage: outcome.message });
+    }
+    if (--this.#left > 0) return;
+    if (this.#aborted) this.done.delivered(ABORTED);
+    else if (!this.#failures) this.done.delivered('ok');
+    else runtime.fail(this.info, this.#failures, this.errorRecord, this.done);
   }
 }
 

@@ -21,7 +21,7 @@ import {
   type RecordBatch,
   type TopicPartition,
 } from '../../core/index.js';
-import { ABORTED, SQL_FAILURE_ACTION, type DeadLetterWriter, type DeliveryOutcome, type ErrorActionMessage, type ErrorRecordFactory, type MessageInfo } from '../../actions/index.js';
+import { ABORTED, SQL_FAILURE_ACTION, type DeadLetterWriter, type DeliveryDone, type DeliveryOutcome, type ErrorActionMessage, type ErrorRecordFactory, type MessageInfo } from '../../actions/index.js';
 import { createSqlMessage, type SqlMessage, type SqlResult, type SqlValue } from '../sql/index.js';
 import type { CompiledRule } from './compiled-rule.js';
 import { CommitTracker } from './commit-tracker.js';
@@ -84,7 +84,48 @@ const partitionState = (): PartitionState => ({
   closing: false,
 });
 
-type Done = (outcome: DeliveryOutcome) => void;
+/**
+ * One message whose rules are in flight: each rule that fired on it tells it once how the
+ * message ended there (DeliveryDone); the last one ends the message. One object per message (and
+ * one per rule when several fired), rather than callbacks with their contexts, for what thousands
+ * of messages in flight keep in the young generation.
+ */
+class MessageRun implements DeliveryDone {
+  #left: number;
+  #ok = true;
+
+  constructor(
+    /** The worker's end of a message (RulesWorker.#messageEnded): shared, not one per message. */
+    readonly ended: (run: MessageRun, ok: boolean) => void,
+    readonly state: PartitionState,
+    readonly partition: number,
+    readonly slot: number,
+    rules: number,
+    /** The rule, when only one fired: its count of messages in flight is kept here too. */
+    readonly rule: CompiledRule | undefined,
+  ) {
+    this.#left = rules;
+  }
+
+  delivered(outcome: DeliveryOutcome): void {
+    if (this.rule) this.rule.inFlight--;
+    if (outcome === ABORTED) this.#ok = false;
+    if (--this.#left === 0) this.ended(this, this.#ok);
+  }
+}
+
+/** One of several rules that fired on a message. */
+class RuleRun implements DeliveryDone {
+  constructor(
+    readonly rule: CompiledRule,
+    readonly message: MessageRun,
+  ) {}
+
+  delivered(outcome: DeliveryOutcome): void {
+    this.rule.inFlight--;
+    this.message.delivered(outcome);
+  }
+}
 
 export class RulesWorker {
   readonly #o: RulesWorkerOptions;
@@ -247,22 +288,22 @@ export class RulesWorker {
     });
     const slot = s.tracker.begin(record.offset);
     this.#inFlight++;
-    let left = rules.length;
-    let ok = true;
-    const done: Done = (outcome) => {
-      if (outcome === ABORTED) ok = false;
-      if (--left > 0) return;
-      this.#inFlight--;
-      if (this.#slotWaiters.length > 0 && this.#inFlight < this.#maxInFlight) this.#slotWaiters.shift()!();
-      if (s.tracker.finish(slot, ok)) this.#kick(partition, s);
-    };
-    for (const rule of rules) this.#run(rule, msg, env, done);
+    const single = rules.length === 1 ? rules[0] : undefined;
+    const run = new MessageRun(this.#messageEnded, s, partition, slot, rules.length, single);
+    if (single) this.#run(single, msg, env, run);
+    else for (const rule of rules) this.#run(rule, msg, env, new RuleRun(rule, run));
     return rules;
   }
 
-  #run(rule: CompiledRule, msg: SqlMessage, env: Envelope, done: Done): void {
+  /** Every rule that fired on a message is done with it. */
+  readonly #messageEnded = (run: MessageRun, ok: boolean): void => {
+    this.#inFlight--;
+    if (this.#slotWaiters.length > 0 && this.#inFlight < this.#maxInFlight) this.#slotWaiters.shift()!();
+    if (run.state.tracker.finish(run.slot, ok)) this.#kick(run.partition, run.state);
+  };
+
+  #run(rule: CompiledRule, msg: SqlMessage, env: Envelope, end: DeliveryDone): void {
     rule.inFlight++;
-    const end = ruleDone(rule, done);
     let result: SqlResult | undefined | Promise<SqlResult | undefined>;
     try {
       // The rule set's topic-filter index matched the topic with the rules' matching already.
@@ -281,9 +322,9 @@ export class RulesWorker {
     }
   }
 
-  #fire(rule: CompiledRule, msg: SqlMessage, env: Envelope, result: SqlResult | undefined, end: Done): void {
+  #fire(rule: CompiledRule, msg: SqlMessage, env: Envelope, result: SqlResult | undefined, end: DeliveryDone): void {
     if (result === undefined) {
-      end('ok');
+      end.delivered('ok');
       return;
     }
     rule.runtime.counters.matched++;
@@ -307,7 +348,7 @@ export class RulesWorker {
   }
 
   /** The SQL or a template failed for this message: the error action gets it, as AWS does for external functions. */
-  #failed(rule: CompiledRule, msg: SqlMessage, env: Envelope, vars: ReadonlyMap<string, SqlValue> | undefined, err: unknown, end: Done): void {
+  #failed(rule: CompiledRule, msg: SqlMessage, env: Envelope, vars: ReadonlyMap<string, SqlValue> | undefined, err: unknown, end: DeliveryDone): void {
     rule.runtime.counters.errors++;
     const info = messageInfo(rule, env);
     const errorMessage = err instanceof Error ? err.message : String(err);
@@ -390,17 +431,4 @@ export class RulesWorker {
 
 function messageInfo(rule: CompiledRule, env: Envelope): MessageInfo {
   return { ruleName: rule.name, topic: env.topic, clientId: env.clientId, traceId: env.traceId, messageId: env.messageId, payload: env.payload, receivedAt: env.receivedAt };
-}
-
-/**
- * The callback that ends one message for one rule. Made here, not inline in `#run`, so that it
- * holds only the rule and `done`: an inline closure would share `#run`'s context, and with it keep
- * the decoded envelope and the parsed payload alive until the message's actions finish, which is
- * most of what the young generation then copies when thousands of messages are in flight.
- */
-function ruleDone(rule: CompiledRule, done: Done): Done {
-  return (outcome) => {
-    rule.inFlight--;
-    done(outcome);
-  };
 }
