@@ -30,6 +30,7 @@ import mqtt from 'mqtt';
 import { CORE_TOPICS, EmbeddedLog, silentLogger, sleep } from '../core/index.js';
 import { createJobsService } from '../jobs/index.js';
 import { replyToParent, runLoadProcess } from './child.js';
+import { collectGarbage } from './gc.js';
 
 /** Things are `<prefix>-<i>`, i from 0; thing i belongs to client i % clients. */
 export interface ConnectRequest {
@@ -288,14 +289,6 @@ async function serve(req: LoadRequest): Promise<LoadReply> {
       return { type: 'disconnected' };
     }
   }
-}
-
-/** A full GC, twice (weak references and finalizers settle on the second). */
-function collectGarbage(): void {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('the memory measurement needs node --expose-gc');
-  gc();
-  gc();
 }
 
 /** Heap and RSS per execution with one job queued on `count` things, through Jobs.createJob on an EmbeddedLog. */

@@ -26,11 +26,10 @@ import { createHash, randomBytes, randomUUID, webcrypto } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { openThingRegistry } from '../api/index.js';
 import { EmbeddedLog, TOPICS, silentLogger } from '../core/index.js';
 import { SECURITY_KEYS, createSecurityService, thingsDirectory } from '../registry/index.js';
+import { collectGarbage } from './gc.js';
 import { measure, type Benchmark, type BenchResult } from './report.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -51,14 +50,6 @@ const FLEET_POLICY = JSON.stringify({
     { Effect: 'Allow', Action: 'iot:Subscribe', Resource: [`${ARN}topicfilter/${THING}/*`, `${ARN}topicfilter/$aws/things/${THING}/shadow/*`] },
   ],
 });
-
-/** A full GC when the process allows it (`--expose-gc` is switched on at run time otherwise). */
-function collectGarbage(): void {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as (() => void) | undefined;
-  gc?.();
-  gc?.();
-}
 
 /** Runs the measurement with `count` things (100,000 for the report; fewer for a quick check). */
 export async function runRegistryBenchmark(count: number, progress: (line: string) => void): Promise<BenchResult[]> {

@@ -28,6 +28,7 @@ import mqtt from 'mqtt';
 import { EmbeddedLog, silentLogger, sleep } from '../core/index.js';
 import { createShadowService } from '../shadow/index.js';
 import { replyToParent, runLoadProcess } from './child.js';
+import { collectGarbage } from './gc.js';
 
 export type LoadMode = 'floor' | 'shadow';
 
@@ -259,14 +260,6 @@ async function runLoad(req: LoadRequest): Promise<LoadResult> {
   }
 }
 
-/** A full GC, twice (weak references and finalizers settle on the second). */
-function collect(): void {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('the memory measurement needs node --expose-gc');
-  gc();
-  gc();
-}
-
 /** Heap per shadow with `count` shadows created through the service's request() on an EmbeddedLog. */
 async function runMemory(count: number, progress: (line: string) => void): Promise<MemoryResult> {
   const dir = await mkdtemp(join(tmpdir(), 'kiot-bench-shadow-memory-'));
@@ -286,7 +279,7 @@ async function runMemory(count: number, progress: (line: string) => void): Promi
     // Code paths warm and the service's consumers running before the heap is first read.
     for (let i = 0; i < 200; i++) await create(count + i);
     await sleep(1_500);
-    collect();
+    collectGarbage();
     const heapBefore = process.memoryUsage().heapUsed;
 
     const IN_FLIGHT = 256;
@@ -309,7 +302,7 @@ async function runMemory(count: number, progress: (line: string) => void): Promi
     const createdPerSec = count / ((performance.now() - started) / 1000);
     // The service's consumer group reads back what the updates published (accepted, documents): let it finish.
     await sleep(2_000);
-    collect();
+    collectGarbage();
     const bytesPerShadow = (process.memoryUsage().heapUsed - heapBefore) / count;
     // Every shadow is there, as the request that made it said (read after the heap, not to disturb it).
     for (let i = 0; i < count; i++) {
