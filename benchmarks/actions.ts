@@ -452,10 +452,10 @@ export const actionsBenchmark: Benchmark = {
             for (const which of round % 2 === 0 ? (['client', 'kiot'] as const) : (['kiot', 'client'] as const)) {
               const run = `${which}${round}_${randomUUID().slice(0, 6)}`;
               await target.prepare(run);
-              // This process's CPU (kiot or the client; the servers run elsewhere) per record:
-              // steadier than the rate when other work shares the machine.
               // Each side pays for its own garbage, not for what the run before it left behind.
               collectGarbage();
+              // This process's CPU (kiot or the client; the servers run elsewhere) per record:
+              // steadier than the rate when other work shares the machine.
               const cpu = process.cpuUsage();
               const rate = which === 'kiot' ? await runKiot(log, ingress, target, run) : await runClient(data, target, run);
               const { user, system } = process.cpuUsage(cpu);
