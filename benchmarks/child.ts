@@ -27,8 +27,6 @@ export interface ChildOptions {
   readonly label: string;
   /** A child that does not answer within this time (setup, a run and its drain) has failed. */
   readonly replyTimeoutMs: number;
-  /** Node flags for the child on top of this process's (`--expose-gc`). */
-  readonly execArgv?: readonly string[];
 }
 
 /** How long a child asked to exit has before it is killed. */
@@ -64,7 +62,7 @@ export class Child<Request extends { readonly type: string }, Reply extends { re
   constructor(name: string, args: readonly string[], options: ChildOptions) {
     this.#options = options;
     const { file, execArgv } = childEntry(name);
-    this.#child = fork(file, args, { execArgv: [...execArgv, ...(options.execArgv ?? [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.#child = fork(file, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.#child.on('message', (m: Reply | ChildFailed) => this.#deliver(m));
     this.#child.on('error', (err) => this.#deliver({ type: 'error', message: err.message }));
     this.#exited = new Promise((resolve) =>

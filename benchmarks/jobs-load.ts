@@ -14,11 +14,11 @@
  *   (anything else fails the run). Times are `performance.timeOrigin + performance.now()`, the
  *   same clock in every process of the machine, so that the parent can start a period the child
  *   ends.
- * - `memory` (run with `--expose-gc`): a jobs service on its own EmbeddedLog in a temp dir, one
+ * - `memory`: a jobs service on its own EmbeddedLog in a temp dir, one
  *   CreateJob of 100,000 things through `Jobs.createJob`, and the heap (and RSS) the executions
  *   hold after a full GC on both sides.
  *
- * By hand: `node --expose-gc dist/benchmarks/jobs-load.js memory 100000` prints the memory
+ * By hand: `node dist/benchmarks/jobs-load.js memory 100000` prints the memory
  * figures (add `--heap-prof` or `--cpu-prof` to see where they go).
  */
 import { CreateJobCommand, DescribeJobCommand, IoTClient, ListJobExecutionsForJobCommand } from '@aws-sdk/client-iot';

@@ -50,7 +50,7 @@
  * run: a second job would double every thing's pending list. kiot's CPU over each run is
  * printed (the floors' include this process driving them).
  *
- * Memory. A fresh child (`--expose-gc`) runs the jobs service on its own EmbeddedLog and queues
+ * Memory. A fresh child runs the jobs service on its own EmbeddedLog and queues
  * one job on 100,000 things through `Jobs.createJob`; heap and RSS growth across it, after a
  * full GC on both sides, divided by 100,000. The row's msgs/s is how fast that CreateJob queued
  * them (no kiot around it), with no baseline: the issue sets no budget.
@@ -387,7 +387,7 @@ async function throughput(progress: (line: string) => void): Promise<BenchResult
 }
 
 async function memory(progress: (line: string) => void): Promise<BenchResult> {
-  const child = new Child<LoadRequest, LoadReply>('jobs-load', ['memory', String(THINGS)], { label: 'jobs benchmark: the memory process', replyTimeoutMs: REPLY_TIMEOUT_MS, execArgv: ['--expose-gc'] });
+  const child = new Child<LoadRequest, LoadReply>('jobs-load', ['memory', String(THINGS)], { label: 'jobs benchmark: the memory process', replyTimeoutMs: REPLY_TIMEOUT_MS });
   try {
     let reply = await child.next();
     while (reply.type === 'progress') {

@@ -15,10 +15,10 @@
  *     runs); any `/update/rejected` fails the benchmark;
  *   - floor: the same bytes published at QoS 1 on `bench/<thing>/echo`, which the same client
  *     subscribes to; the message that comes back must be byte for byte the one sent.
- * - `memory` (run with `--expose-gc`): 100,000 shadows made through the shadow service's own
+ * - `memory`: 100,000 shadows made through the shadow service's own
  *   `request(id, 'update', payload)` on an EmbeddedLog in a temp dir, and the heap they hold.
  *
- * By hand: `node --expose-gc dist/benchmarks/shadow-load.js memory 100000` prints the memory
+ * By hand: `node dist/benchmarks/shadow-load.js memory 100000` prints the memory
  * figures (add `--heap-prof` or `--cpu-prof` to see where they go).
  */
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -22,7 +22,7 @@
  * The per-connection quotas of AWS IoT (100 publishes/s, 512 KiB/s, 50 subscriptions) are
  * lifted in this kiot: with them the benchmark would measure the limiter.
  *
- * Memory. A fresh child (`--expose-gc`) makes 100,000 shadows through the service's
+ * Memory. A fresh child makes 100,000 shadows through the service's
  * `request(id, 'update', payload)` on its own EmbeddedLog and reports the heap they hold, after
  * a full GC on both sides. Target (issue): <= 2 KB per shadow plus the stored document. The
  * report's table has no memory column: the row's ratio is the budget over the bytes used
@@ -53,8 +53,7 @@ const REPLY_TIMEOUT_MS = 180_000;
 /** The load process (shadow-load.ts). */
 type LoadChild = Child<LoadRequest, LoadReply>;
 
-const loadChild = (args: string[], execArgv: string[] = []): LoadChild =>
-  new Child('shadow-load', args, { label: 'shadow benchmark: the load process', replyTimeoutMs: REPLY_TIMEOUT_MS, execArgv });
+const loadChild = (args: string[]): LoadChild => new Child('shadow-load', args, { label: 'shadow benchmark: the load process', replyTimeoutMs: REPLY_TIMEOUT_MS });
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -120,7 +119,7 @@ async function roundTrips(threads: number, progress: (line: string) => void): Pr
 }
 
 async function memory(progress: (line: string) => void): Promise<BenchResult> {
-  const child = loadChild(['memory', String(MEMORY_SHADOWS)], ['--expose-gc']);
+  const child = loadChild(['memory', String(MEMORY_SHADOWS)]);
   try {
     let reply = await child.next();
     while (reply.type === 'progress') {
