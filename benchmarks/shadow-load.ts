@@ -264,7 +264,7 @@ async function runLoad(req: LoadRequest): Promise<LoadResult> {
 async function runMemory(count: number, progress: (line: string) => void): Promise<MemoryResult> {
   const dir = await mkdtemp(join(tmpdir(), 'kiot-bench-shadow-memory-'));
   const log = await EmbeddedLog.open({ dataDir: dir, logger: silentLogger() });
-  const service = createShadowService({}, { log, logger: silentLogger() });
+  const service = createShadowService({ log, logger: silentLogger() });
   try {
     const shadows = await service.start();
     const payload = (i: number) =>

@@ -16,8 +16,9 @@
  * device); otherwise {@link CLIENTS}. Every reply is checked before it counts (shadow-load.ts):
  * the clientToken, the reported values, and each thing's version exactly one above the last.
  * Best of {@link ROUNDS} rounds of each, the order alternating. Target (issue): shadow >= 0.5x
- * the floor. Then the same with `kiot up --threads 2` (the shadow service on a worker thread,
- * cli/threads.ts), both kinds again, so each row's ratio is to the floor of the same kiot.
+ * the floor. Then the same with `kiot up --threads 2` (the rules role on a worker thread; the
+ * shadow service stays beside the gateway, cli/threads.ts), both kinds again, so each row's
+ * ratio is to the floor of the same kiot.
  *
  * The per-connection quotas of AWS IoT (100 publishes/s, 512 KiB/s, 50 subscriptions) are
  * lifted in this kiot: with them the benchmark would measure the limiter.

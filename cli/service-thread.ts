@@ -1,14 +1,13 @@
 /**
  * A worker thread of `kiot up --threads N` (threads.ts starts it): the roles that run on worker
  * threads (threads.ts's `THREAD_ROLES`, those of this process's roles), on a ThreadLog to the main thread's
- * log. The shadow service owns its share of the shadows and answers MQTT requests; the rules
- * worker is a member of the rules group, and its get_thing_shadow reads this thread's shadows.
+ * log. The rules worker is a member of the rules group; its get_thing_shadow reads a shadow
+ * view of this thread's own (rules-role.ts).
  * It answers `metrics` with its rules registry as data, `list` with its rules listing, and
  * `stop` by stopping its services (what they handled committed) and closing its log.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ThreadLog, createLogger, type Config, type Role } from '../core/index.js';
-import { createShadowService, type Shadows } from '../shadow/index.js';
 import { startRulesRole, type RulesRole } from './rules-role.js';
 
 /** What the main thread hands a service thread. */
@@ -30,15 +29,9 @@ const has = (role: Role) => config.roles.includes(role);
 const logger = createLogger(config.logLevel).child({ thread: index });
 const log = new ThreadLog(port, { logger, kind: logKind });
 const stops: (() => Promise<void>)[] = [];
-let shadows: Shadows | undefined;
-if (has('shadow')) {
-  const service = createShadowService({}, { log, logger });
-  shadows = await service.start();
-  stops.push(() => service.stop());
-}
 let rules: RulesRole | undefined;
 if (has('rules')) {
-  rules = await startRulesRole(config, { log, logger, ...(shadows ? { shadows } : {}) });
+  rules = await startRulesRole(config, { log, logger });
   stops.push(() => rules!.stop());
 }
 parent.on('message', (message: ToServiceThread) => {

@@ -43,13 +43,14 @@ test('--threads 2: a rules worker thread shares the rules group over the main th
   }
 }, 60_000);
 
-test('--threads 2: the worker thread owns the shadows and answers MQTT; the HTTP data plane on the main thread reaches it through the log', async () => {
-  const kiot = await startTestPlatform({}, { threads: '2' });
+test('--threads 2: the shadows are answered beside the gateway on the main thread, over MQTT and HTTP; a rule on the worker thread reads them with get_thing_shadow', async () => {
+  const lookup = "CREATE RULE lookup AS SELECT get_thing_shadow(topic(2), 'arn:aws:iam::000000000000:role/rules').state.desired.on AS on FROM 'ask/+' DO republish(topic = 'answer/${topic(2)}', qos = 1);\n";
+  const kiot = await startTestPlatform({ 'lookup.sql': lookup }, { threads: '2' });
   try {
     const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${kiot.platform.listeners.get('mqtt')}`, { clientId: 'lamp-1', reconnectPeriod: 0 });
-    const replies: { topic: string; body: { version?: number; state?: unknown } }[] = [];
+    const replies: { topic: string; body: { version?: number; state?: unknown; on?: unknown } }[] = [];
     device.on('message', (topic, payload) => replies.push({ topic, body: JSON.parse(payload.toString()) }));
-    await device.subscribeAsync('$aws/things/lamp-1/shadow/#', { qos: 1 });
+    await device.subscribeAsync(['$aws/things/lamp-1/shadow/#', 'answer/+'], { qos: 1 });
     await device.publishAsync('$aws/things/lamp-1/shadow/update', JSON.stringify({ state: { reported: { on: false } }, clientToken: 't1' }), { qos: 1 });
     await vi.waitFor(() => expect(replies.find((r) => r.topic.endsWith('/update/accepted'))?.body).toMatchObject({ version: 1, state: { reported: { on: false } } }), { timeout: 10_000 });
 
@@ -60,6 +61,15 @@ test('--threads 2: the worker thread owns the shadows and answers MQTT; the HTTP
     expect(JSON.parse(Buffer.from(got.payload!).toString())).toMatchObject({ version: 2, state: { desired: { on: true }, reported: { on: false }, delta: { on: true } } });
     // The device hears the delta the HTTP update caused.
     await vi.waitFor(() => expect(replies.find((r) => r.topic.endsWith('/update/delta'))?.body).toMatchObject({ version: 2, state: { on: true } }), { timeout: 10_000 });
+    // The rules run on the worker thread, whose own view of the shadows follows the log: asked until it has version 2.
+    await vi.waitFor(
+      async () => {
+        await device.publishAsync('ask/lamp-1', '{}', { qos: 1 });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(replies.filter((r) => r.topic === 'answer/lamp-1').at(-1)?.body).toEqual({ on: true });
+      },
+      { timeout: 10_000, interval: 50 },
+    );
     await device.endAsync();
   } finally {
     await kiot.stop();

@@ -1,11 +1,11 @@
 /**
  * `kiot up --threads N`: N - 1 worker threads beside the main one, each running the roles of
- * THREAD_ROLES (service-thread.ts: the rules worker and the shadow service, of those this process
- * runs) on a ThreadLog served by this thread's log. The main thread keeps the log, the
- * listeners, the gateway and every other role; it loads the rules only to list and serve them,
- * and its shadow store owns no shadow (the data plane asks the threads through the log). The
- * rules group's, the shadow group's and the shadow owners' partitions are shared among the
- * threads as among processes. /metrics and `kiot rules list` sum the threads' rule counters.
+ * THREAD_ROLES (service-thread.ts: the rules worker, when this process runs it) on a ThreadLog
+ * served by this thread's log. The main thread keeps the log, the listeners, the gateway and
+ * every other role, the shadow service among them (beside the gateway, a device's shadow
+ * request and its answer are one append: shadow/service.ts); it loads the rules only to list
+ * and serve them. The rules group's partitions are shared among the threads as among
+ * processes. /metrics and `kiot rules list` sum the threads' rule counters.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -16,7 +16,7 @@ import type { RulesListing } from '../rules/worker/index.js';
 import type { FromServiceThread, ServiceThreadData, ToServiceThread } from './service-thread.js';
 
 /** The roles `kiot up --threads` runs on its worker threads; every other role stays on the main thread. */
-export const THREAD_ROLES: readonly Role[] = ['rules', 'shadow'];
+export const THREAD_ROLES: readonly Role[] = ['rules'];
 
 /** How long a thread may take to start (join its group) or to stop (drain its actions). */
 const THREAD_START_TIMEOUT_MS = 60_000;

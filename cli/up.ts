@@ -119,8 +119,8 @@ export async function startPlatform(
     // and closes in stop(), only what it alone uses. See core/state/README.md, step 4.
     const servesApi = has('api') || has('registry');
     const startShadow = async (): Promise<Shadows> => {
-      // With --threads the worker threads own the shadows and answer MQTT; this store asks them.
-      const shadowService = createShadowService({ owner: config.threads === 1 }, { log, logger });
+      // Beside the gateway, also with --threads: its devices' requests are answered as they are written.
+      const shadowService = createShadowService({ log, logger });
       const shadows = await shadowService.start();
       stops.push(() => shadowService.stop());
       return shadows;
@@ -275,6 +275,8 @@ export async function startPlatform(
         // latest offset (nothing a crash caught on the way to an offline session is lost).
         // Gateways on Kafka keep random ids: two live gateways must never share one.
         ...(config.kafkaBrokers.length === 0 ? { gatewayId: EMBEDDED_GATEWAY_ID } : {}),
+        // Shadow requests on the shadows this process owns are answered as they are written (one append).
+        ...(shadows ? { takers: [shadows] } : {}),
         // Anonymous loopback clients held to a policy (beyond loopback the registry's authenticator below wins).
         ...(loopbackAuthenticator ? { authenticator: loopbackAuthenticator } : {}),
         ...(security && customAuth ? await deviceAuthentication(config, { security, customAuth, loopbackAuthenticator, justInTime }, metrics, logger, () => kiotServerCertificate(security!)) : {}),

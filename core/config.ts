@@ -69,7 +69,7 @@ export interface SharedConfig {
   /** Kafka bootstrap brokers; empty means the embedded log. */
   readonly kafkaBrokers: readonly string[];
   readonly roles: readonly Role[];
-  /** Threads of this process: the main one, and `threads - 1` worker threads that run the rules and shadow roles over its log. */
+  /** Threads of this process: the main one, and `threads - 1` worker threads that run the rules role over its log. */
   readonly threads: number;
   readonly logLevel: LogLevel;
   /** The config file that was read, if any. */
@@ -177,7 +177,7 @@ export const SETTINGS = [
   { key: 'host', group: 'shared', env: 'KIOT_HOST', flag: '--host <address>', help: 'address every listener binds', default: DEFAULT_HOST },
   { key: 'kafka', group: 'shared', env: 'KIOT_KAFKA_BROKERS', flag: '--kafka <brokers>', help: 'run on Kafka: comma-separated host:port list (default: the embedded log)', default: undefined },
   { key: 'roles', group: 'shared', env: 'KIOT_ROLES', flag: '--roles <roles>', help: `comma-separated roles this process runs: all, ${ROLES.join(', ')}`, default: 'all' },
-  { key: 'threads', group: 'shared', env: 'KIOT_THREADS', flag: '--threads <n>', help: 'threads this process uses: 1 runs everything on one; N > 1 runs the rules and shadow roles on N - 1 worker threads over this thread\'s log', default: 1 },
+  { key: 'threads', group: 'shared', env: 'KIOT_THREADS', flag: '--threads <n>', help: 'threads this process uses: 1 runs everything on one; N > 1 runs the rules role on N - 1 worker threads over this thread\'s log', default: 1 },
   { key: 'logLevel', group: 'shared', env: 'KIOT_LOG_LEVEL', flag: '--log-level <level>', help: 'debug, info, warn, error or silent', default: 'info' },
   { key: 'region', group: 'shared', env: 'KIOT_REGION', flag: '--region <region>', help: 'AWS region of the HTTP API: requests must be signed for it, and ARNs name it (default: any region accepted, ARNs say us-east-1)', default: undefined },
   { key: 'accountId', group: 'shared', env: 'KIOT_ACCOUNT_ID', flag: '--account-id <id>', help: 'AWS account id (12 digits) in ARNs and registry events', default: DEFAULT_ACCOUNT_ID },

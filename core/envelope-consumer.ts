@@ -10,7 +10,7 @@
  * session records), so a consumer that restarts in the same group delivers again, rather than
  * loses, what a crash caught in between.
  */
-import { ORIGIN_HEADER, decodeEnvelope, envelopeTopic, envelopeTopicStartsWith, type Envelope } from './envelope.js';
+import { HANDLED_HEADER, ORIGIN_HEADER, decodeEnvelope, envelopeTopic, envelopeTopicStartsWith, type Envelope } from './envelope.js';
 import type { Consumer, Log, LogRecord, TopicPartitionOffset } from './log/log.js';
 import type { Logger } from './logger.js';
 import { TOPICS, topicSpec } from './topics.js';
@@ -22,6 +22,8 @@ export interface EnvelopeConsumerOptions {
   readonly topics: readonly string[];
   /** Records carrying this origin header were delivered locally already and are skipped. */
   readonly skipOrigin?: string;
+  /** Records whose `kiot-handled` header is this were answered already, as they were written (MessageTaker), and are skipped. */
+  readonly skipHandled?: string;
   /** Only envelopes whose MQTT topic starts with this are looked at (compared in the encoded bytes). */
   readonly topicPrefix?: string;
   /** Only envelopes whose MQTT topic passes are decoded and delivered (the topic is read without decoding). */
@@ -50,6 +52,7 @@ export interface EnvelopeConsumer {
 export function createEnvelopeConsumer(options: EnvelopeConsumerOptions): EnvelopeConsumer {
   const logger = options.logger.child({ module: 'envelope-consumer' });
   const skip = options.skipOrigin === undefined ? undefined : Buffer.from(options.skipOrigin);
+  const handled = options.skipHandled === undefined ? undefined : Buffer.from(options.skipHandled);
   const prefix = options.topicPrefix === undefined ? undefined : Buffer.from(options.topicPrefix);
   let consumer: Consumer | undefined;
   let stopping: Promise<void> | undefined;
@@ -100,6 +103,7 @@ export function createEnvelopeConsumer(options: EnvelopeConsumerOptions): Envelo
           for (const record of batch.records) {
             const origin = record.headers[ORIGIN_HEADER];
             if (skip && origin && origin.equals(skip)) continue;
+            if (handled && record.headers[HANDLED_HEADER]?.equals(handled)) continue;
             if (!record.value) continue;
             if (prefix && !envelopeTopicStartsWith(record.value, prefix)) continue;
             if (options.topicFilter) {
@@ -168,6 +172,8 @@ export function createRequestConsumer(options: {
     commitIntervalMs: REQUEST_COMMIT_INTERVAL_MS,
     topicPrefix: RESERVED_TOPIC_PREFIX,
     topicFilter: options.accepts,
+    // Requests a service of the receiving gateway's process answered as they were written.
+    skipHandled: options.groupId,
     deliver: options.deliver,
   });
   return {

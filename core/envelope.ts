@@ -9,6 +9,7 @@ import avro from 'avsc';
 import type { Schema, Type } from 'avsc';
 import { ENVELOPE_SCHEMA_V1 } from './envelope-schemas/v1.js';
 import { invalidInput, PlatformError } from './errors.js';
+import type { AppendRecord } from './log/log.js';
 
 /** One MQTT 5 user property. Names may repeat; order is kept. */
 export interface UserProperty {
@@ -61,6 +62,26 @@ export const ENVELOPE_MAGIC = 0x9e;
 
 /** Header a gateway puts on the records it appends, so that it can skip its own on the way back (envelope-consumer.ts). */
 export const ORIGIN_HEADER = 'kiot-origin';
+/**
+ * Header on a request a service of the gateway's own process answered as it was written (a
+ * {@link MessageTaker}), naming the service's request group, whose consumer then skips it.
+ */
+export const HANDLED_HEADER = 'kiot-handled';
+
+/**
+ * A service that answers some messages in the process that receives them (the shadow service,
+ * for requests on shadows it owns): handed a message's record by the ingest writer, it appends
+ * the record itself, marked {@link HANDLED_HEADER}, in the same append as its answer, so that a
+ * request and its answer cost one durable write and no read back from the log.
+ */
+export interface MessageTaker {
+  /**
+   * Undefined when not taken: the writer appends the record as any other. Else resolves once
+   * the record is durable; a rejection means it was not appended, and the writer appends it as
+   * any other (the service's consumer then answers it from the log).
+   */
+  take(envelope: Envelope, record: AppendRecord): Promise<void> | undefined;
+}
 /** The schema version this build writes. */
 export const ENVELOPE_SCHEMA_VERSION = 1;
 /**

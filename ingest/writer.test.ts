@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { EmbeddedLog, PlatformError, TOPICS, topicSpec, createEnvelope, decodeEnvelope, encodeEnvelope, silentLogger, type AppendRecord, type Log } from '../core/index.js';
+import { EmbeddedLog, PlatformError, TOPICS, topicSpec, createEnvelope, decodeEnvelope, encodeEnvelope, silentLogger, type AppendRecord, type Envelope, type Log, type MessageTaker } from '../core/index.js';
 import { RetainedStore } from './retained-store.js';
 import { ORIGIN_HEADER } from '../core/index.js';
 import { createIngestWriter } from './writer.js';
@@ -89,4 +89,34 @@ test('retained messages written before state frames (bare envelopes) still load'
   const [loaded] = retained.matching('old/#', Date.now());
   expect(loaded?.payload.toString()).toBe('from before');
   expect(loaded?.messageId).toBe(legacy.messageId);
+});
+
+test('a message a taker takes is appended by it, not here; one it leaves, or fails to append, is appended here', async () => {
+  const { log, appends } = counting(await openLog());
+  const taken: { topic: string; record: AppendRecord }[] = [];
+  // Takes `mine/...`: appends it itself (with a header of its own); fails on `mine/fail`.
+  const taker: MessageTaker = {
+    take(envelope: Envelope, record: AppendRecord) {
+      if (!envelope.topic.startsWith('mine/')) return undefined;
+      taken.push({ topic: envelope.topic, record });
+      if (envelope.topic === 'mine/fail') return Promise.reject(new Error('partition moved'));
+      return log.append(TOPICS.ingress, [{ ...record, headers: { ...record.headers, taker: 'yes' } }]).then(() => undefined);
+    },
+  };
+  const writer = createIngestWriter({ log, logger: silentLogger(), origin: 'gw-1', takers: [taker] });
+  const settled: string[] = [];
+  const listener = (topic: string) => ({ written: (err?: unknown) => settled.push(`${topic}${err ? ' failed' : ''}`) });
+  for (const topic of ['mine/1', 'theirs/1', 'mine/fail']) writer.writeTo(createEnvelope({ topic, payload: Buffer.from(topic) }), listener(topic));
+  await writer.write(createEnvelope({ topic: 'mine/2', payload: Buffer.from('will') }));
+  await expect.poll(() => settled.sort()).toEqual(['mine/1', 'mine/fail', 'theirs/1']);
+  expect(taken.map((t) => t.topic)).toEqual(['mine/1', 'mine/fail', 'mine/2']);
+  // The taker got the record as the writer makes it (origin header), and appended mine/1 and mine/2 itself.
+  expect(taken[0]!.record.headers).toMatchObject({ [ORIGIN_HEADER]: 'gw-1' });
+  const byTopic = new Map(appends.flat().map((r) => [decodeEnvelope(r.value as Buffer).topic, r]));
+  expect([...byTopic.keys()].sort()).toEqual(['mine/1', 'mine/2', 'mine/fail', 'theirs/1']);
+  expect(appends.flat()).toHaveLength(4); // each once
+  expect(byTopic.get('mine/1')!.headers).toMatchObject({ taker: 'yes' });
+  expect(byTopic.get('mine/fail')!.headers).not.toHaveProperty('taker');
+  expect(byTopic.get('theirs/1')!.headers).not.toHaveProperty('taker');
+  expect(writer.pending).toBe(0);
 });

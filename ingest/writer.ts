@@ -11,6 +11,11 @@
  * their calls within a partition (the embedded log queues each partition's appends in call
  * order, the Kafka log has one request in flight), which is what keeps one client's messages
  * in order (MQTT §4.6), while the partitions' own group commits overlap.
+ *
+ * A service of the same process may take a message instead (`takers`, core's MessageTaker: the
+ * shadow service, for requests on the shadows it owns) and append it with its answer; should it
+ * not manage to, the message is appended here as any other. A taken message is ordered with the
+ * service's other requests on the same target, not with the connection's other messages.
  */
 import {
   PlatformError,
@@ -21,6 +26,7 @@ import {
   type Envelope,
   type Log,
   type Logger,
+  type MessageTaker,
   ORIGIN_HEADER,
 } from '../core/index.js';
 import type { RetainedStore } from './retained-store.js';
@@ -38,6 +44,8 @@ export interface IngestWriterDeps {
   readonly retained?: RetainedStore;
   /** Written as the `kiot-origin` header: the gateway that delivered the message locally already. */
   readonly origin?: string;
+  /** Services of this process that may answer a message as it is written (see the module comment); asked in order. */
+  readonly takers?: readonly MessageTaker[];
 }
 
 export interface IngestWriter {
@@ -86,6 +94,7 @@ class Settle implements WriteListener {
 export function createIngestWriter(deps: IngestWriterDeps): IngestWriter {
   const { log, retained } = deps;
   const origin = deps.origin;
+  const takers = deps.takers ?? [];
   let queue: Pending[] = [];
   /** Written and not yet settled. */
   let inFlight = 0;
@@ -108,15 +117,37 @@ export function createIngestWriter(deps: IngestWriterDeps): IngestWriter {
     }
   };
 
-  const append = (record: AppendRecord, listener: WriteListener): void => {
+  const enqueue = (record: AppendRecord, listener: WriteListener): void => {
     queue.push({ record, listener });
     inFlight++;
     if (queue.length === 1) setImmediate(flush); // gather the rest of this turn's writes into the same append
   };
 
+  /** Hands the message to the first taker that takes it, else to this turn's append; a taker that fails to append it hands it back. */
+  const append = (envelope: Envelope, record: AppendRecord, listener: WriteListener): void => {
+    for (const taker of takers) {
+      const taken = taker.take(envelope, record);
+      if (!taken) continue;
+      inFlight++;
+      taken.then(
+        () => {
+          inFlight--;
+          listener.written();
+        },
+        (err: unknown) => {
+          inFlight--;
+          deps.logger.debug({ err, topic: envelope.topic }, 'a message taken by a service was not appended by it; appending it');
+          enqueue(record, listener);
+        },
+      );
+      return;
+    }
+    enqueue(record, listener);
+  };
+
   const write = (envelope: Envelope): Promise<void> => {
     const record = toRecord(envelope, origin);
-    const appended = new Promise<void>((resolve, reject) => append(record, new Settle(resolve, reject)));
+    const appended = new Promise<void>((resolve, reject) => append(envelope, record, new Settle(resolve, reject)));
     if (!envelope.retain || !retained) return appended;
     return appended.then(() => retained.store(envelope));
   };
@@ -133,7 +164,7 @@ export function createIngestWriter(deps: IngestWriterDeps): IngestWriter {
           (err: unknown) => listener.written(err ?? new Error('retained store failed')),
         );
       } else {
-        append(toRecord(envelope, origin), listener);
+        append(envelope, toRecord(envelope, origin), listener);
       }
     },
   };

@@ -19,6 +19,11 @@ export type ShadowSource = 'mqtt' | 'http';
 export interface ShadowCommandInput extends ShadowId {
   readonly request: ShadowRequest;
   readonly source: ShadowSource;
+  /**
+   * The request's own record, when the service took it from its gateway as it was written
+   * (service.ts): appended ahead of the answer, in the same append. Only ever run locally.
+   */
+  readonly message?: AppendRecord;
 }
 
 export type ShadowCommandResult = { readonly ok: true; readonly body: object } | { readonly ok: false; readonly error: ShadowError; readonly clientToken?: string };
@@ -92,8 +97,9 @@ function current(state: StateView<StoredShadow>, id: ShadowId): StoredShadow | u
 }
 
 /**
- * The command's result, and its messages: an MQTT request's `/accepted` or `/rejected` reply
- * first, then `broadcast` (published for requests from any source).
+ * The command's result, and its messages: the request itself when it was taken as written, an
+ * MQTT request's `/accepted` or `/rejected` reply, then `broadcast` (published for requests from
+ * any source).
  */
 function reply(input: ShadowCommandInput, op: ShadowOperation, result: ShadowCommandResult, broadcast: readonly Outgoing[], now: number) {
   const prefix = topicPrefix(input);
@@ -106,7 +112,9 @@ function reply(input: ShadowCommandInput, op: ShadowOperation, result: ShadowCom
     );
   }
   messages.push(...broadcast);
-  return { writes: [], result, appends: [{ topic: TOPICS.ingress, records: messages.map((m) => record(input, m, now)) }] };
+  const records = messages.map((m) => record(input, m, now));
+  if (input.message) records.unshift(input.message);
+  return { writes: [], result, appends: [{ topic: TOPICS.ingress, records }] };
 }
 
 function record(id: ShadowId, message: Outgoing, now: number): AppendRecord {

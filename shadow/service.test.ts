@@ -2,7 +2,23 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { EmbeddedLog, TOPICS, createEnvelope, decodeEnvelope, decodeFrame, encodeEnvelope, envelopeKey, partitionForKey, readRange, silentLogger, topicSpec, type Envelope, type Log } from '../core/index.js';
+import {
+  EmbeddedLog,
+  HANDLED_HEADER,
+  TOPICS,
+  createEnvelope,
+  decodeEnvelope,
+  decodeFrame,
+  encodeEnvelope,
+  envelopeKey,
+  envelopeRecord,
+  partitionForKey,
+  readRange,
+  silentLogger,
+  topicSpec,
+  type Envelope,
+  type Log,
+} from '../core/index.js';
 import { waitUntil } from '../core/testing/run-log-suite.js';
 import { historyCodec } from './history.js';
 import { createShadowService, shadowKey, type ShadowService, type Shadows } from './index.js';
@@ -20,7 +36,7 @@ async function openLog(dir?: string): Promise<{ log: EmbeddedLog; dir: string }>
 }
 
 async function startService(log: Log): Promise<{ service: ShadowService; shadows: Shadows }> {
-  const service = createShadowService({}, { log, logger: silentLogger() });
+  const service = createShadowService({ log, logger: silentLogger() });
   const shadows = await service.start();
   return { service, shadows };
 }
@@ -84,6 +100,64 @@ test('MQTT: update, get and delete are answered on their topics, in order, with 
   await waitUntil(() => ingress.on(`${prefix}/get/rejected`).length === 1, 'get of a deleted shadow rejected', 10_000);
   expect(ingress.on(`${prefix}/delete/accepted`)[0]).toMatchObject({ version: 2 });
   expect(ingress.on(`${prefix}/get/rejected`)[0]).toMatchObject({ code: 404 });
+});
+
+test('a request taken as it is written is appended by its owner with its answer, marked as handled, and answered once; refused input and shadows owned elsewhere are left to the log', async () => {
+  const { log } = await openLog();
+  const a = await startService(log);
+  cleanups.push(async () => {
+    await a.service.stop();
+    await log.close();
+  });
+  const prefix = '$aws/things/lamp-1/shadow';
+  const request = (topic: string, body: unknown) => {
+    const envelope = createEnvelope({ topic, payload: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), qos: 1, clientId: 'lamp-1' });
+    return { envelope, record: envelopeRecord(envelope) };
+  };
+  const taken = request(`${prefix}/update`, { state: { reported: { on: true } }, clientToken: 'taken' });
+  await a.shadows.take(taken.envelope, taken.record);
+  // Appended by the service: the request first, marked, then its answer, in one partition.
+  const records = (await readRange(log, { topic: TOPICS.ingress })).filter((r) => decodeEnvelope(r.value!).topic.startsWith(prefix));
+  expect(records.map((r) => decodeEnvelope(r.value!).topic)).toEqual([`${prefix}/update`, `${prefix}/update/accepted`, `${prefix}/update/documents`]);
+  expect(records[0]!.headers[HANDLED_HEADER]?.toString()).toBe('kiot-shadow');
+  expect(decodeEnvelope(records[0]!.value!).messageId).toBe(taken.envelope.messageId);
+  expect(records[1]!.offset).toBe(records[0]!.offset + 1);
+  expect(a.shadows.read({ thingName: 'lamp-1' })?.version).toBe(1);
+
+  // The consumer skips it: a request through the log after it is version 2, and the only other answer.
+  const ingress = watchIngress(log);
+  cleanups.push(() => ingress.stop());
+  await publish(log, `${prefix}/update`, { state: { reported: { on: false } }, clientToken: 'logged' });
+  await waitUntil(() => ingress.on(`${prefix}/update/accepted`).length === 2, 'the logged request answered', 10_000);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(ingress.on(`${prefix}/update/accepted`).map((b) => (b as { clientToken: string; version: number }).clientToken + (b as { version: number }).version)).toEqual(['taken1', 'logged2']);
+
+  // What the command would not run is not taken: the consumer answers it (rejected) from the log.
+  const bad = request(`${prefix}/update`, '{not json');
+  expect(a.shadows.take(bad.envelope, bad.record)).toBeUndefined();
+  const badName = request('$aws/things/bad name/shadow/update', {});
+  expect(a.shadows.take(badName.envelope, badName.record)).toBeUndefined();
+  const other = request('plant/1', {});
+  expect(a.shadows.take(other.envelope, other.record)).toBeUndefined();
+
+  // With a second service on the log, each takes the requests on the shadows it owns and leaves the others.
+  const b = await startService(log);
+  cleanups.push(() => b.service.stop());
+  await waitUntil(
+    () => {
+      const owners = Array.from({ length: 16 }, (_, i) => {
+        const get = request(`$aws/things/lamp-${i}/shadow/get`, { clientToken: `g${i}` });
+        return [a.shadows.take(get.envelope, get.record) !== undefined, b.shadows.take(get.envelope, get.record) !== undefined];
+      });
+      return owners.every(([x, y]) => x !== y) && owners.some(([x]) => x) && owners.some(([, y]) => y);
+    },
+    'the shadows shared between two owners, each request taken by one',
+    10_000,
+  );
+  // Once stopping, a service takes nothing.
+  await b.service.stop();
+  const late = request(`$aws/things/lamp-2/shadow/get`, {});
+  expect(b.shadows.take(late.envelope, late.record)).toBeUndefined();
 });
 
 test('HTTP requests share the one writer with MQTT; named shadows are listed; a delete is a tombstone; state and history survive a restart', async () => {

@@ -9,8 +9,22 @@
  * What the service publishes goes to `iot.ingress`, like any message, so that devices (through
  * the gateway) and rules both see it. See shadow/README.md.
  */
-import { StateStore, askUntilAnswered, TOPICS, createEnvelope, createRequestConsumer, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger, envelopeRecord } from '../core/index.js';
-import { SHADOW_COMMANDS, type ShadowCommandResult, type ShadowSource } from './commands.js';
+import {
+  StateStore,
+  askUntilAnswered,
+  TOPICS,
+  createEnvelope,
+  createRequestConsumer,
+  topicSpec,
+  type Envelope,
+  type EnvelopeConsumer,
+  type Log,
+  type Logger,
+  envelopeRecord,
+  HANDLED_HEADER,
+  type MessageTaker,
+} from '../core/index.js';
+import { SHADOW_COMMANDS, type ShadowCommandInput, type ShadowCommandResult, type ShadowSource } from './commands.js';
 import { errorDocument, parseRequest, type ShadowError, type StoredShadow } from './document.js';
 import { readShadowHistory, type HistoryEntry, type HistoryQuery } from './history.js';
 import { shadowCodec } from './record.js';
@@ -20,23 +34,17 @@ import { parseRequestTopic, shadowIdOfKey, shadowIdProblem, shadowKey, thingKeyP
 /** The consumer group that answers shadow requests from MQTT (one answer per request, whichever process runs it). */
 export const SHADOW_GROUP = 'kiot-shadow';
 
-/** How the shadow service runs (AWS's shadow limits are constants in document.ts). */
-export interface ShadowConfig {
-  /**
-   * Own shadows and answer MQTT requests (default true). False (the main thread of `kiot up
-   * --threads`): own none and read no MQTT requests; the data plane's requests go through the
-   * log to the threads that own the shadows.
-   */
-  readonly owner?: boolean;
-}
-
 export interface ShadowServiceDeps {
   readonly log: Log;
   readonly logger: Logger;
 }
 
-/** The shadow operations of the HTTP data plane; each resolves to the document AWS answers with, or its error. */
-export interface Shadows {
+/**
+ * The shadow operations of the HTTP data plane; each resolves to the document AWS answers with,
+ * or its error. As a MessageTaker, it answers the MQTT requests of this process's gateway on the
+ * shadows this process owns as they are written (one append for a request and its answer).
+ */
+export interface Shadows extends MessageTaker {
   request(id: ShadowId, op: ShadowOperation, payload: Uint8Array | string, source?: ShadowSource): Promise<ShadowCommandResult>;
   /** The names of a thing's named shadows, sorted. */
   namedShadows(thingName: string): string[];
@@ -55,7 +63,7 @@ export interface ShadowService {
   stop(): Promise<void>;
 }
 
-export function createShadowService(config: ShadowConfig, deps: ShadowServiceDeps): ShadowService {
+export function createShadowService(deps: ShadowServiceDeps): ShadowService {
   const logger = deps.logger.child({ module: 'shadow' });
   let store: StateStore<StoredShadow> | undefined;
   let consumer: EnvelopeConsumer | undefined;
@@ -90,6 +98,16 @@ export function createShadowService(config: ShadowConfig, deps: ShadowServiceDep
     },
     history(id, query) {
       return readShadowHistory(deps, id, query);
+    },
+    take(envelope, record) {
+      const target = parseRequestTopic(envelope.topic);
+      // Names or a payload refused before the command runs: answered by the consumer, from the log.
+      if (!target || shadowIdProblem(target)) return undefined;
+      const parsed = parseRequest(envelope.payload, target.op);
+      if (!parsed.ok) return undefined;
+      const message = { ...record, headers: { ...record.headers, [HANDLED_HEADER]: SHADOW_GROUP } };
+      const input: ShadowCommandInput = { ...target, request: parsed.value, source: 'mqtt', message };
+      return s.executeHere<ShadowCommandInput, ShadowCommandResult>(`shadow.${target.op}`, input)?.then(() => undefined);
     },
   });
 
@@ -131,11 +149,9 @@ export function createShadowService(config: ShadowConfig, deps: ShadowServiceDep
   return {
     async start() {
       // Pipelined: the shadow commands read only the state they are given, so one shadow's updates need not wait for each other's read-back.
-      const owner = config.owner ?? true;
-      store = await StateStore.open({ log: deps.log, logger, topic: topicSpec(TOPICS.shadows), codec: shadowCodec, commands: SHADOW_COMMANDS, pipelined: true, owner });
+      store = await StateStore.open({ log: deps.log, logger, topic: topicSpec(TOPICS.shadows), codec: shadowCodec, commands: SHADOW_COMMANDS, pipelined: true });
       await deps.log.ensureTopic(topicSpec(TOPICS.ingress));
       await deps.log.ensureTopic(topicSpec(TOPICS.shadowHistory));
-      if (!owner) return shadows(store);
       consumer = createRequestConsumer({ log: deps.log, logger, groupId: SHADOW_GROUP, accepts: (topic) => parseRequestTopic(topic) !== undefined, deliver: onRequest });
       await consumer.start();
       return shadows(store);

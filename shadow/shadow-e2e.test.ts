@@ -26,8 +26,12 @@ import type { RunningPlatform } from '../cli/up.js';
 
 const run = promisify(execFile);
 
-/** Rules on what the shadow service publishes, and one that reads a shadow with get_thing_shadow. */
+/** Rules on the requests devices publish and on what the shadow service publishes, and one that reads a shadow with get_thing_shadow. */
 const SHADOW_RULES = `
+CREATE RULE shadow_requests
+AS SELECT topic(3) AS thing, state.reported.temp AS temp FROM '$aws/things/+/shadow/update'
+DO republish(topic = 'seen/requests/\${topic(3)}', qos = 1);
+
 CREATE RULE shadow_accepted
 AS SELECT topic(3) AS thing, state.reported.temp AS temp, version FROM '$aws/things/+/shadow/update/accepted' WHERE state.reported.temp > 30
 DO republish(topic = 'seen/accepted/\${topic(3)}', qos = 1);
@@ -124,12 +128,13 @@ describe('shadows over MQTT', () => {
 });
 
 describe('rules see shadows', () => {
-  test('rules on update/accepted, update/delta and update/documents fire; get_thing_shadow reads the current document', async () => {
+  test('rules on update (the request, answered as it was written), update/accepted, update/delta and update/documents fire; get_thing_shadow reads the current document', async () => {
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${platform.listeners.get('mqtt')}`, { clientId: 'rules-watch', protocolVersion: 5, reconnectPeriod: 0 });
     try {
       const box = inbox(client);
       await client.subscribeAsync('seen/#', { qos: 1 });
       await client.publishAsync('$aws/things/oven-1/shadow/update', JSON.stringify({ state: { reported: { temp: 35 }, desired: { target: 180 } } }), { qos: 1 });
+      expect((await box.next('seen/requests/oven-1'))[0]).toEqual({ thing: 'oven-1', temp: 35 });
       expect((await box.next('seen/accepted/oven-1'))[0]).toEqual({ thing: 'oven-1', temp: 35, version: 1 });
       expect((await box.next('seen/delta/oven-1'))[0]).toEqual({ thing: 'oven-1', wanted: { target: 180 } });
       expect((await box.next('seen/documents/oven-1'))[0]).toEqual({ v: 1 });

@@ -91,7 +91,7 @@ test('two shadow processes, concurrent updaters, one SIGKILLed mid-stream: versi
 
   // An in-process member answers a get through the owner: the final documents.
   const reader = new KafkaLog({ ...settings, brokers: mock.brokers, logger: silentLogger() });
-  const service = createShadowService({}, { log: reader, logger: silentLogger() });
+  const service = createShadowService({ log: reader, logger: silentLogger() });
   const shadows: Shadows = await service.start();
   try {
     const current = async (thing: string) => {
@@ -118,7 +118,7 @@ test('two shadow processes, concurrent updaters, one SIGKILLed mid-stream: versi
     // A delete, then a restart of the reading process: the table on Kafka holds both outcomes.
     expect(await shadows.request({ thingName: things[0]! }, 'delete', '')).toMatchObject({ ok: true });
     await service.stop();
-    const again = createShadowService({}, { log: reader, logger: silentLogger() });
+    const again = createShadowService({ log: reader, logger: silentLogger() });
     const restarted = await again.start();
     try {
       expect(await restarted.request({ thingName: things[0]! }, 'get', '')).toMatchObject({ ok: false, error: { code: 404 } });

@@ -47,8 +47,6 @@ export interface OwnerRouterOptions {
   /** Partitions of the state topic. */
   readonly partitions: number;
   readonly timeoutMs: number;
-  /** Join the owner group (default true); false: ask the owners for every command. */
-  readonly owner?: boolean;
   /**
    * Runs a command here (this process owns its partition). `owned` tells whether it still does:
    * a command that waited its turn past the partition's revocation must not start, but throw
@@ -152,7 +150,6 @@ export class OwnerRouter {
     const { log } = this.#o;
     await log.ensureTopic(this.#requestsTopic);
     await log.ensureTopic(STATE_REPLIES_TOPIC);
-    if (this.#o.owner === false) return;
     this.#owners = log.consumer({
       groupId: `kiot.state.${this.#o.topic.name}`,
       topics: [this.#requestsTopic.name],
@@ -184,6 +181,17 @@ export class OwnerRouter {
     }
     this.counts.asked++;
     return this.#ask(partition, key, command, input);
+  }
+
+  /**
+   * Runs the command here when this process owns `partition` now, else undefined (nothing is
+   * asked). Rejects with {@link partitionMoved} when the partition moved before the command
+   * issued its writes: nothing was written.
+   */
+  runHere(partition: number, command: string, input: unknown): Promise<RoutedOutcome> | undefined {
+    if (this.#stopping || !this.#owned.has(partition)) return undefined;
+    this.counts.executed++;
+    return this.#track(partition, this.#o.execute(command, input, () => this.#holds(partition)));
   }
 
   /** The partitions this process owns (and has caught up on) now. */

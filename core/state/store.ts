@@ -109,12 +109,6 @@ export interface StateStoreOptions<T> {
   readonly pipelined?: boolean;
   /** How long a command routed to another process may wait for its answer. Default 30 s. */
   readonly requestTimeoutMs?: number;
-  /**
-   * Join the owner group (default true). False: this store owns no partition and sends every
-   * command to the owners through the log (`kiot up --threads`: the main thread's shadow store
-   * asks the worker threads that own the shadows).
-   */
-  readonly owner?: boolean;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -236,7 +230,6 @@ export class StateStore<T> implements StateView<T> {
           topic: spec,
           partitions,
           timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-          owner: options.owner ?? true,
           execute: (name, input, owned) => store.#runLocal(name, input, owned),
           catchUp: (positions) => table.waitFor(positions),
           // Every partition, not only the owned one: a command may write keys of other
@@ -315,6 +308,22 @@ export class StateStore<T> implements StateView<T> {
     // Read-your-writes: the owner answered once its writes were durable; wait until this view has them too.
     await this.#table.waitFor(outcome.written);
     return outcome.result as R;
+  }
+
+  /**
+   * Runs a command here when this process owns its first key's partition now; undefined when it
+   * does not (nothing runs). For input that only this process can hold (a record to append with
+   * the command's events): it is never sent to another owner.
+   * @throws PlatformError as `execute`, and STATE_UNAVAILABLE with `details.moved` (retriable)
+   *   when the partition moved before the command issued its writes: nothing was written.
+   */
+  executeHere<I, R>(name: string, input: I): Promise<R> | undefined {
+    const command = this.#commands.get(name);
+    if (!command || !this.#router) throw new PlatformError('INTERNAL', `${this.topic} has no command ${name}`);
+    if (this.#closing) return undefined;
+    const [first] = command.keys(input);
+    if (first === undefined) throw new PlatformError('INTERNAL', `command ${name} named no key`);
+    return this.#router.runHere(this.partitionOf(first), name, input)?.then((outcome) => outcome.result as R);
   }
 
   /**

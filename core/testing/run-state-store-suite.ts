@@ -97,23 +97,6 @@ export function runStateStoreSuite(name: string, openLog: () => Promise<Log>): v
     );
 
     test(
-      'a store that is no owner (owner: false) sends every command to the owners and reads its writes back',
-      async () => {
-        const l = await log();
-        const topic = uniqueTopic();
-        const owner = await open(l, topic);
-        const client = await open(l, topic, { owner: false });
-        const results = await Promise.all(Array.from({ length: 10 }, () => client.execute<{ key: string }, { count: number }>('increment', { key: 'asked' })));
-        expect(results.map((r) => r.count).sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
-        expect(client.get('asked')).toMatchObject({ count: 10 });
-        await expect(client.execute('refuse', { key: 'asked' })).rejects.toMatchObject({ code: 'INPUT_INVALID', message: 'refused on purpose' });
-        expect(client.stats()).toEqual({ executed: 0, asked: 11 });
-        expect(owner.stats().executed).toBe(11);
-      },
-      SLOW_MS,
-    );
-
-    test(
       "a command that had not issued its writes when its key's partition moved runs on the new owner, after the old owner's last writes",
       async () => {
         const topic = uniqueTopic();

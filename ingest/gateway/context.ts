@@ -10,7 +10,7 @@
  * - sessions in `iot.sessions` (`SessionStore`), retained messages in `iot.retained`
  *   (`RetainedStore`): every gateway follows both, so a client may reconnect to any gateway.
  */
-import { createEnvelope, createEnvelopeConsumer, TOPICS, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger } from '../../core/index.js';
+import { createEnvelope, createEnvelopeConsumer, TOPICS, topicSpec, type Envelope, type EnvelopeConsumer, type Log, type Logger, type MessageTaker } from '../../core/index.js';
 import type { GatewayClock } from '../clock.js';
 import { RetainedStore } from '../retained-store.js';
 import { createIngestWriter, type IngestWriter } from '../writer.js';
@@ -42,6 +42,8 @@ export interface GatewayContextDeps {
   readonly isDeviceClientId?: ((clientId: string) => boolean) | undefined;
   /** A retained store shared with the rest of the process; when absent the context opens one and closes it on stop. */
   readonly retained?: RetainedStore;
+  /** The ingest writer's `takers` (services of this process that answer some messages as they are written). */
+  readonly takers?: readonly MessageTaker[];
 }
 
 export interface GatewayContext {
@@ -77,7 +79,7 @@ export async function openGatewayContext(deps: GatewayContextDeps): Promise<Gate
   const retained = deps.retained ?? own!;
   const sessions = await SessionStore.open({ log, logger, gatewayId, limits: deps.limits, clock, index });
   const router = new Router({ index, sessions, retained, clock });
-  const writer = createIngestWriter({ log, logger, retained, origin: gatewayId });
+  const writer = createIngestWriter({ log, logger, retained, origin: gatewayId, ...(deps.takers ? { takers: deps.takers } : {}) });
   let stopped = false;
   let stopping: Promise<void> | undefined;
 

@@ -9,7 +9,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { PlatformError, listen, type GatewayConfig as GatewayGroup, type Log, type Logger, type Registry } from '../../core/index.js';
+import { PlatformError, listen, type GatewayConfig as GatewayGroup, type Log, type Logger, type MessageTaker, type Registry } from '../../core/index.js';
 import { anonymousAuthenticator, type Authenticator } from '../auth.js';
 import { systemGatewayClock, type GatewayClock } from '../clock.js';
 import { Connection, type ConnectionOrigin } from './connection.js';
@@ -61,6 +61,8 @@ export interface GatewayDeps {
   readonly clock?: GatewayClock;
   /** The process's `iot.retained` store (cli/ opens it once); when absent the gateway opens its own in start() and closes it in stop(). */
   readonly retained?: RetainedStore;
+  /** Services of this process that answer some messages as they are written (the ingest writer's `takers`: the shadow service). */
+  readonly takers?: readonly MessageTaker[];
 }
 
 export interface Gateway {
@@ -149,6 +151,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps): Gateway
         clock: deps.clock ?? systemGatewayClock,
         isDeviceClientId: deps.isDeviceClientId,
         ...(deps.retained ? { retained: deps.retained } : {}),
+        ...(deps.takers ? { takers: deps.takers } : {}),
       });
       const ports = new Map<GatewayListener, number>();
       for (const auth of new Set([authenticator, tlsAuthenticator])) {

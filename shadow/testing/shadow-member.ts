@@ -9,5 +9,5 @@ import { createShadowService } from '../service.js';
 
 const { brokers } = JSON.parse(process.argv[process.argv.length - 1]!) as { brokers: string[] };
 const log = new KafkaLog({ brokers, logger: silentLogger(), sessionTimeoutMs: 4_000, heartbeatIntervalMs: 400, maxWaitTimeMs: 100, retryPauseMs: 200 });
-await createShadowService({}, { log, logger: silentLogger() }).start();
+await createShadowService({ log, logger: silentLogger() }).start();
 process.stdout.write('ready\n');
