@@ -76,11 +76,12 @@ export const HANDLED_HEADER = 'kiot-handled';
  */
 export interface MessageTaker {
   /**
-   * Undefined when not taken: the writer appends the record as any other. Else resolves once
-   * the record is durable; a rejection means it was not appended, and the writer appends it as
-   * any other (the service's consumer then answers it from the log).
+   * Undefined when not taken: the writer appends the record as any other. Else resolves (with
+   * whatever the service answered) once the record is durable; a rejection means it was not
+   * appended, and the writer appends it as any other (the service's consumer then answers it
+   * from the log).
    */
-  take(envelope: Envelope, record: AppendRecord): Promise<void> | undefined;
+  take(envelope: Envelope, record: AppendRecord): Promise<unknown> | undefined;
 }
 /** The schema version this build writes. */
 export const ENVELOPE_SCHEMA_VERSION = 1;

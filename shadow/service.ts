@@ -23,6 +23,7 @@ import {
   envelopeRecord,
   HANDLED_HEADER,
   type MessageTaker,
+  type AppendRecord,
 } from '../core/index.js';
 import { SHADOW_COMMANDS, type ShadowCommandInput, type ShadowCommandResult, type ShadowSource } from './commands.js';
 import { errorDocument, parseRequest, type ShadowError, type StoredShadow } from './document.js';
@@ -105,9 +106,15 @@ export function createShadowService(deps: ShadowServiceDeps): ShadowService {
       if (!target || shadowIdProblem(target)) return undefined;
       const parsed = parseRequest(envelope.payload, target.op);
       if (!parsed.ok) return undefined;
-      const message = { ...record, headers: { ...record.headers, [HANDLED_HEADER]: SHADOW_GROUP } };
-      const input: ShadowCommandInput = { ...target, request: parsed.value, source: 'mqtt', message };
-      return s.executeHere<ShadowCommandInput, ShadowCommandResult>(`shadow.${target.op}`, input)?.then(() => undefined);
+      // Literals, not spreads: this runs once per request, and Node 20 builds spreads slowly.
+      const headers: Record<string, string | Buffer> = { [HANDLED_HEADER]: SHADOW_GROUP };
+      for (const name in record.headers) headers[name] = record.headers[name]!;
+      const message: AppendRecord = { key: record.key ?? null, value: record.value, headers };
+      const { thingName, shadowName } = target;
+      const request = parsed.value;
+      const input: ShadowCommandInput =
+        shadowName === undefined ? { thingName, request, source: 'mqtt', message } : { thingName, shadowName, request, source: 'mqtt', message };
+      return s.executeHere(`shadow.${target.op}`, input);
     },
   });
 

@@ -542,13 +542,19 @@ export class StateStore<T> implements StateView<T> {
 
   /** Runs `task` after every earlier task on any of `keys`, and before any later one. */
   async #locked<R>(keys: readonly string[], task: () => Promise<R>): Promise<R> {
-    const unique = [...new Set(keys)];
-    const before = unique.map((k) => this.#tails.get(k));
+    // One key, the usual case, without a Set, an array or Promise.all; none before: no wait at all.
+    const unique = keys.length === 1 ? keys : [...new Set(keys)];
+    let before: Promise<unknown> | undefined;
+    if (unique.length === 1) before = this.#tails.get(unique[0]!);
+    else {
+      const all = unique.map((k) => this.#tails.get(k)).filter((p) => p !== undefined);
+      if (all.length > 0) before = Promise.all(all);
+    }
     let release!: () => void;
     const mine = new Promise<void>((resolve) => (release = resolve));
     for (const k of unique) this.#tails.set(k, mine);
     try {
-      await Promise.all(before);
+      if (before) await before;
       return await task();
     } finally {
       release();
