@@ -16,6 +16,7 @@ export interface ShadowRequestTopic extends ShadowId {
   readonly op: ShadowOperation;
 }
 
+const THINGS_PREFIX = '$aws/things/';
 const REQUEST = /^\$aws\/things\/([^/]+)\/shadow(?:\/name\/([^/]+))?\/(get|update|delete)$/;
 /** Thing names (CreateThing's pattern). */
 const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
@@ -24,6 +25,8 @@ const SHADOW_NAME = /^[a-zA-Z0-9:_-]{1,64}$/;
 
 /** The request a topic carries, or undefined when it is not a shadow request topic. */
 export function parseRequestTopic(topic: string): ShadowRequestTopic | undefined {
+  // Every message the gateway takes in is asked (the ingest writer's takers): most are not $aws/things/.
+  if (!topic.startsWith(THINGS_PREFIX)) return undefined;
   const m = REQUEST.exec(topic);
   if (!m) return undefined;
   return { thingName: m[1]!, ...(m[2] !== undefined ? { shadowName: m[2] } : {}), op: m[3] as ShadowOperation };
