@@ -152,6 +152,12 @@ export class LogTable<V> implements Table<V> {
 
   waitFor(positions: readonly AppendResult[]): Promise<void> {
     if (this.#closed) return Promise.reject(new PlatformError('LOG_CLOSED', `table ${this.#topic} is closed`));
+    if (positions.length === 1) {
+      // A write's one position (the state store's usual command): no array, no Promise.all.
+      const p = positions[0]!;
+      if ((this.#applied.get(p.partition) ?? 0) > p.offset) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => this.#waiters.push({ partition: p.partition, offset: p.offset, resolve, reject }));
+    }
     const pending = positions.filter((p) => (this.#applied.get(p.partition) ?? 0) <= p.offset);
     if (pending.length === 0) return Promise.resolve();
     return Promise.all(

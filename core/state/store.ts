@@ -120,11 +120,28 @@ const NO_EVENTS: readonly AppendBatch[] = [];
 interface QueuedAppend {
   readonly records: readonly AppendRecord[];
   readonly events: readonly AppendBatch[];
+  /** The command's name, for the log line should its events alone fail. */
+  readonly command: string;
+  /** With the writes' positions, once the writes are durable and the events appended (or their failure logged). */
   resolve(results: AppendResult[]): void;
   reject(err: unknown): void;
-  /** One per batch of `events`. */
-  readonly announced: { resolve(results: AppendResult[]): void; reject(err: unknown): void }[];
 }
+
+/** What #issue hands back: when the writes are applied to this view, and when the events are appended too. */
+interface Issued {
+  /** Resolves once the writes are durable and this view has applied them; rejects if they (or an earlier write on their keys) failed. */
+  readonly applied: Promise<AppendResult[]>;
+  /** As `applied`, and after the command's events are appended (a failure of theirs alone is logged). */
+  readonly done: Promise<AppendResult[]>;
+}
+
+/** A command that writes and appends nothing. */
+const nothingIssued = (): Issued => {
+  const none = Promise.resolve<AppendResult[]>([]);
+  return { applied: none, done: none };
+};
+
+const ignore = (): void => undefined;
 
 /** A write issued by this process and not yet applied to its table; `null` is a delete. */
 interface Pending<T> {
@@ -334,7 +351,7 @@ export class StateStore<T> implements StateView<T> {
     if (writes.length === 0) return;
     const { applied } = await this.#locked(
       writes.map((w) => w.key),
-      async () => ({ applied: this.#issue(writes, NO_EVENTS, 'write').applied }),
+      async () => this.#issue(writes, NO_EVENTS, 'write'),
     );
     await applied;
   }
@@ -361,89 +378,101 @@ export class StateStore<T> implements StateView<T> {
     if (!command) return Promise.reject(new PlatformError('INTERNAL', `${this.topic} has no command ${name}`));
     const keys = command.keys(input);
     const ran = this.#locked(keys, async () => {
-      if (keys.some((k) => this.#resync.has(k))) await this.#readToEnd(keys);
+      if (this.#resync.size > 0 && keys.some((k) => this.#resync.has(k))) await this.#readToEnd(keys);
       if (!owned()) throw partitionMoved(this.topic, this.partitionOf(keys[0]!));
-      const change = await command.run(this.#ownerView, input, { now: this.#clock(), newId: randomUUID });
+      const running = command.run(this.#ownerView, input, { now: this.#clock(), newId: randomUUID });
+      const change = running instanceof Promise ? await running : running;
       // A command is pure until its writes are issued: one that lost its partition while it ran is run again by the new owner.
       if (!owned()) throw partitionMoved(this.topic, this.partitionOf(keys[0]!));
-      const { applied, announced } = this.#issue(change.writes, change.appends ?? NO_EVENTS, name);
+      const { applied, done } = this.#issue(change.writes, change.appends ?? NO_EVENTS, name);
       // Not pipelined: the key's next command waits until these writes are read back.
       if (!this.#options.pipelined) await applied;
-      return { result: change.result, applied, announced };
+      return { result: change.result as unknown, done };
     });
-    return ran.then(async ({ result, applied, announced }) => {
-      const written = await applied;
-      await announced;
-      return { result, written };
-    });
+    return ran.then(({ result, done }) => done.then((written) => ({ result, written })));
   }
 
   /**
    * Checks the writes' revisions against what the key's commands have written so far, marks
    * them pending and issues their append at once, with the command's events after them
-   * (`Log.appendThen`: stored only with the writes, readable no earlier). `applied` resolves
-   * once the writes are durable and this view has applied them, after every earlier write on
-   * the same keys (rejects if one of those did); `announced` once the events are durable (a
-   * failure is logged: the change stands).
+   * (`Log.appendThen`: stored only with the writes, readable no earlier). See {@link Issued}.
+   * Pipelined, a failed append also fails every command queued behind it (#drainQueue), since
+   * those may have read its writes; otherwise `applied` waits for the earlier writes on the same
+   * keys and fails with them.
    */
-  #issue(writes: readonly StateWrite<T>[], events: readonly AppendBatch[], command: string): { applied: Promise<AppendResult[]>; announced: Promise<void> } {
-    if (writes.length === 0 && events.every((e) => e.records.length === 0)) return { applied: Promise.resolve([]), announced: Promise.resolve() };
-    const revisions = new Map<string, number>();
-    const unread: { readonly key: string; readonly own: { readonly bytes: Buffer; readonly frame: StateFrame<T> } }[] = [];
-    const records: AppendRecord[] = writes.map((w) => {
-      const current = revisions.get(w.key) ?? this.#ownerView.revision(w.key);
+  #issue(writes: readonly StateWrite<T>[], events: readonly AppendBatch[], command: string): Issued {
+    if (writes.length === 0 && events.every((e) => e.records.length === 0)) return nothingIssued();
+    const pipelined = this.#options.pipelined === true;
+    // The usual command writes one key: no map of revisions then.
+    const revisions = writes.length > 1 ? new Map<string, number>() : undefined;
+    const records = new Array<AppendRecord>(writes.length);
+    const mine = new Array<Pending<T>>(writes.length);
+    let unread: { readonly key: string; readonly own: { readonly bytes: Buffer; readonly frame: StateFrame<T> } }[] | undefined;
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i]!;
+      const current = revisions?.get(w.key) ?? this.#ownerView.revision(w.key);
       if (w.ifRevision !== undefined && w.ifRevision !== current) {
         throw new PlatformError('STATE_CONFLICT', `${this.topic} ${w.key}: expected revision ${w.ifRevision}, found ${current}`, { details: { key: w.key, expected: w.ifRevision, actual: current } });
       }
-      revisions.set(w.key, w.value === null ? 0 : current + 1);
-      if (w.value === null) return { key: w.key, value: null };
-      const bytes = encodeFrame(this.#options.codec, w.value, current + 1);
-      if (this.#options.pipelined) unread.push({ key: w.key, own: { bytes, frame: { value: w.value, revision: current + 1 } } });
-      return { key: w.key, value: bytes };
-    });
-    for (const { key, own } of unread) {
-      const list = this.#unread.get(key);
-      if (list) list.push(own);
-      else this.#unread.set(key, [own]);
+      const revision = w.value === null ? 0 : current + 1;
+      revisions?.set(w.key, revision);
+      if (w.value === null) records[i] = { key: w.key, value: null };
+      else {
+        const bytes = encodeFrame(this.#options.codec, w.value, revision);
+        records[i] = { key: w.key, value: bytes };
+        if (pipelined) (unread ??= []).push({ key: w.key, own: { bytes, frame: { value: w.value, revision } } });
+      }
+      mine[i] = { value: w.value, revision };
     }
-    const keys = [...revisions.keys()];
-    const mine: Pending<T>[] = [];
-    for (const w of writes) {
-      const pending = { value: w.value, revision: revisions.get(w.key)! };
-      this.#pending.set(w.key, pending);
-      mine.push(pending);
+    if (unread) {
+      for (const { key, own } of unread) {
+        const list = this.#unread.get(key);
+        if (list) list.push(own);
+        else this.#unread.set(key, [own]);
+      }
     }
-    const before = keys.map((k) => this.#applied.get(k));
-    const [appended, ...announcing] = this.#options.pipelined ? this.#appendInOrder(records, events) : this.#options.log.appendThen({ topic: this.topic, records }, events);
-    const announced = Promise.all(announcing).then(
-      () => undefined,
-      (err: unknown) =>
+    for (let i = 0; i < writes.length; i++) this.#pending.set(writes[i]!.key, mine[i]!);
+    let issued: Issued;
+    if (pipelined) {
+      const done = this.#appendInOrder(records, events, command).then((results) => this.#table.waitFor(results).then(() => results));
+      issued = { applied: done, done };
+    } else {
+      const before: Promise<AppendResult[]>[] = [];
+      for (const w of writes) {
+        const earlier = this.#applied.get(w.key);
+        if (earlier) before.push(earlier);
+      }
+      const [appended, ...announcing] = this.#options.log.appendThen({ topic: this.topic, records }, events);
+      const applied = appended!.then(async (results) => {
+        await Promise.all(before);
+        await this.#table.waitFor(results);
+        return results;
+      });
+      const announced = Promise.all(announcing).then(ignore, (err: unknown) =>
         appended!.then(
           () => this.#logger.error({ err, command }, 'records of a command could not be appended; the change itself is stored'),
-          () => undefined, // the change failed, and its events with it
+          ignore, // the change failed, and its events with it
         ),
-    );
-    const applied = (async () => {
-      const results = await appended!;
-      await Promise.all(before);
-      await this.#table.waitFor(results);
-      return results;
-    })();
-    for (const k of keys) this.#applied.set(k, applied);
+      );
+      issued = { applied, done: applied.then((results) => announced.then(() => results)) };
+    }
+    const { applied } = issued;
+    for (const w of writes) this.#applied.set(w.key, applied);
     const settle = (failed: boolean) => {
       // Read back by now, unless the write failed (or its bytes were not met again): forget it either way.
-      for (const { key, own } of unread) this.#ownWrite(key, own.bytes);
-      keys.forEach((k) => {
-        if (mine.includes(this.#pending.get(k)!)) this.#pending.delete(k);
-        if (this.#applied.get(k) === applied) this.#applied.delete(k);
-        if (failed) this.#resync.add(k);
-      });
+      if (unread) for (const { key, own } of unread) this.#ownWrite(key, own.bytes);
+      for (const { key } of writes) {
+        const pending = this.#pending.get(key);
+        if (pending && mine.includes(pending)) this.#pending.delete(key);
+        if (this.#applied.get(key) === applied) this.#applied.delete(key);
+        if (failed) this.#resync.add(key);
+      }
     };
     applied.then(
       () => settle(false),
       () => settle(true),
     );
-    return { applied, announced };
+    return issued;
   }
 
   /**
@@ -451,15 +480,14 @@ export class StateStore<T> implements StateView<T> {
    * in the same turn of the event loop, goes in the next append, together, each command's
    * events after the writes (grouped by topic, in the order asked). A log need not keep the
    * order of concurrent appends (Kafka does not), and a pipelined key's writes must land in the
-   * order they were issued. Returns the writes' append, then one per batch of `events`.
+   * order they were issued. Resolves with the writes' positions once the events are appended
+   * too (see QueuedAppend).
    */
-  #appendInOrder(records: readonly AppendRecord[], events: readonly AppendBatch[]): Promise<AppendResult[]>[] {
-    let entry!: QueuedAppend;
-    const written = new Promise<AppendResult[]>((resolve, reject) => (entry = { records, events, resolve, reject, announced: [] }));
-    const announced = events.map(() => new Promise<AppendResult[]>((resolve, reject) => entry.announced.push({ resolve, reject })));
-    this.#queued.push(entry);
-    if (!this.#appending) void this.#drainQueue();
-    return [written, ...announced];
+  #appendInOrder(records: readonly AppendRecord[], events: readonly AppendBatch[], command: string): Promise<AppendResult[]> {
+    return new Promise<AppendResult[]>((resolve, reject) => {
+      this.#queued.push({ records, events, command, resolve, reject });
+      if (!this.#appending) void this.#drainQueue();
+    });
   }
 
   async #drainQueue(): Promise<void> {
@@ -482,34 +510,35 @@ export class StateStore<T> implements StateView<T> {
         { topic: this.topic, records: batch.length === 1 ? batch[0]!.records : batch.flatMap((b) => b.records) },
         topics.map((topic) => ({ topic, records: byTopic.get(topic)! })),
       );
-      // Each command's events: its slice of each topic's append.
-      tails.forEach((tail, i) => {
-        const topic = topics[i]!;
-        tail.then(
-          (results) => {
-            let at = 0;
-            for (const b of batch) {
-              b.events.forEach((e, j) => {
-                if (e.topic !== topic) return;
-                b.announced[j]!.resolve(results.slice(at, at + e.records.length));
-                at += e.records.length;
-              });
-            }
-          },
-          (err: unknown) => {
-            for (const b of batch) b.events.forEach((e, j) => e.topic === topic && b.announced[j]!.reject(err));
-          },
-        );
-      });
+      // The events are stored only with the writes: a failure of theirs that follows the writes' is not news.
+      const announced = tails.length === 0 ? undefined : Promise.allSettled(tails);
+      let results: AppendResult[];
       try {
-        const results = await head!;
+        results = await head!;
+      } catch (err) {
+        // Every command queued since ran after these and may have read their writes: none of them is appended either.
+        for (const b of batch) b.reject(err);
+        for (const b of this.#queued.splice(0)) b.reject(err);
+        continue;
+      }
+      const resolve = () => {
         let at = 0;
         for (const b of batch) {
-          b.resolve(results.slice(at, at + b.records.length));
+          b.resolve(batch.length === 1 ? results : results.slice(at, at + b.records.length));
           at += b.records.length;
         }
-      } catch (err) {
-        for (const b of batch) b.reject(err);
+      };
+      if (!announced) resolve();
+      else {
+        void announced.then((outcomes) => {
+          outcomes.forEach((o, i) => {
+            if (o.status === 'rejected') {
+              const commands = [...new Set(batch.filter((b) => b.events.some((e) => e.topic === topics[i])).map((b) => b.command))];
+              this.#logger.error({ err: o.reason, topic: topics[i], commands }, 'records of a command could not be appended; the change itself is stored');
+            }
+          });
+          resolve();
+        });
       }
     }
     this.#appending = false;
@@ -541,8 +570,8 @@ export class StateStore<T> implements StateView<T> {
   }
 
   /** Runs `task` after every earlier task on any of `keys`, and before any later one. */
-  async #locked<R>(keys: readonly string[], task: () => Promise<R>): Promise<R> {
-    // One key, the usual case, without a Set, an array or Promise.all; none before: no wait at all.
+  #locked<R>(keys: readonly string[], task: () => Promise<R>): Promise<R> {
+    // One key, the usual case, without a Set, an array or Promise.all; none before: at once.
     const unique = keys.length === 1 ? keys : [...new Set(keys)];
     let before: Promise<unknown> | undefined;
     if (unique.length === 1) before = this.#tails.get(unique[0]!);
@@ -550,15 +579,13 @@ export class StateStore<T> implements StateView<T> {
       const all = unique.map((k) => this.#tails.get(k)).filter((p) => p !== undefined);
       if (all.length > 0) before = Promise.all(all);
     }
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    for (const k of unique) this.#tails.set(k, mine);
-    try {
-      if (before) await before;
-      return await task();
-    } finally {
-      release();
-      for (const k of unique) if (this.#tails.get(k) === mine) this.#tails.delete(k);
-    }
+    // A key's tail never rejects: it is when its last task is over, however it ended.
+    const ran = before ? before.then(task) : task();
+    const tail = ran.then(ignore, ignore);
+    for (const k of unique) this.#tails.set(k, tail);
+    void tail.then(() => {
+      for (const k of unique) if (this.#tails.get(k) === tail) this.#tails.delete(k);
+    });
+    return ran;
   }
 }
