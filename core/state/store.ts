@@ -102,7 +102,8 @@ export interface StateStoreOptions<T> {
    * reading them from the store's pending writes, instead of after they are durable and read
    * back. Only for commands that read nothing but the state they are given (no index built
    * over the store). A command's result and its appends still wait until its writes are
-   * durable; a write that fails fails the key's commands issued after it too. The store's
+   * durable; an append that fails fails every command queued behind it too, unappended (they
+   * may have read its writes), and the next command on its keys reads the topic to its end first. The store's
    * view takes its own writes as they were written when it reads them back (they are what its
    * commands read meanwhile), without decoding their bytes again.
    */
