@@ -279,6 +279,16 @@ export class Partition {
       frame.copy(own);
       frame = own;
     }
+    // The decoded records of the frame before the last go: the consumers following the end have
+    // read it by now (a late one decodes it again). Kept for the whole tail, they outlived a
+    // young-generation GC and were promoted, a third of what the old generation took in.
+    const older = this.#tail.length - 2 >= this.#tailStart ? this.#tail[this.#tail.length - 2]! : undefined;
+    if (older?.records !== undefined) {
+      const decoded = older.records.length * DECODED_RECORD_BYTES;
+      older.records = undefined;
+      older.bytes -= decoded;
+      this.#tailBytes -= decoded;
+    }
     const bytes = frame.length + TAIL_FRAME_OVERHEAD_BYTES;
     this.#tail.push({ first, last, frame, records: undefined, bytes });
     this.#tailBytes += bytes;
