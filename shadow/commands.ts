@@ -6,7 +6,7 @@
  * delta, documents) on `iot.ingress` with the write (`Log.appendThen`: stored only if the write
  * is, and readable no earlier), so that devices and rules see them in version order.
  */
-import { TOPICS, createEnvelope, type CommandDefinition, type StateView, envelopeRecord } from '../core/index.js';
+import { TOPICS, createEnvelope, type CommandDefinition, type StateWrite, envelopeRecord } from '../core/index.js';
 import type { AppendRecord } from '../core/log/log.js';
 import { applyUpdate, deleteDocument, errorDocument, getDocument, type ShadowError, type ShadowRequest, type StoredShadow } from './document.js';
 import { historyRecord } from './history.js';
@@ -42,7 +42,7 @@ export const getShadow: CommandDefinition<StoredShadow, ShadowCommandInput, Shad
   name: 'shadow.get',
   keys: (input) => [shadowKey(input)],
   run(state, input, ctx) {
-    const outcome = getDocument(current(state, input), input.request, seconds(ctx.now), nameOf(input));
+    const outcome = getDocument(state.get(shadowKey(input)), input.request, seconds(ctx.now), nameOf(input));
     return reply(input, 'get', outcome.ok ? { ok: true, body: outcome.value } : outcome, [], ctx.now);
   },
 };
@@ -52,23 +52,24 @@ export const updateShadow: CommandDefinition<StoredShadow, ShadowCommandInput, S
   keys: (input) => [shadowKey(input)],
   run(state, input, ctx) {
     const key = shadowKey(input);
-    const previous = current(state, input);
+    const previous = state.get(key);
     const nowSec = seconds(ctx.now);
     const outcome = applyUpdate(previous, input.request, nowSec);
-    if (!outcome.ok) return reply(input, 'update', outcome, [], ctx.now);
-    const { next, accepted, delta, documents } = outcome.value;
+    if (!outcome.ok) return reply(input, 'update', outcome, NO_BROADCAST, ctx.now);
+    const { next, accepted, delta } = outcome.value;
     const prefix = topicPrefix(input);
     // The new version's JSON, made once: the stored record, its history record and /update/documents hold it.
     const nextJson = storedJson(next);
     // Published whoever asked (MQTT or HTTP): what a device and rules follow.
-    const broadcast: Outgoing[] = [
-      ...(input.source === 'http' ? [{ topic: `${prefix}/update/accepted`, body: accepted }] : []),
-      ...(delta ? [{ topic: `${prefix}/update/delta`, body: delta }] : []),
-      { topic: `${prefix}/update/documents`, body: documents, json: documentsJson(previous, nextJson, nowSec, input.request.clientToken) },
-    ];
+    const broadcast: Outgoing[] = [];
+    if (input.source === 'http') broadcast.push({ topic: `${prefix}/update/accepted`, body: accepted });
+    if (delta) broadcast.push({ topic: `${prefix}/update/delta`, body: delta });
+    broadcast.push({ topic: `${prefix}/update/documents`, body: outcome.value.documents, json: documentsJson(previous, nextJson, nowSec, input.request.clientToken) });
+    const revision = state.revision(key);
     const change = reply(input, 'update', { ok: true, body: accepted }, broadcast, ctx.now);
-    const history = { topic: TOPICS.shadowHistory, records: [historyRecord(input, { version: next.version, timestamp: next.timestamp, document: next }, state.revision(key) + 1)] };
-    return { ...change, appends: [...change.appends, history], writes: [{ key, value: next, ifRevision: state.revision(key) }] };
+    change.appends.push({ topic: TOPICS.shadowHistory, records: [historyRecord(input, { version: next.version, timestamp: next.timestamp, document: next }, revision + 1)] });
+    change.writes.push({ key, value: next, ifRevision: revision });
+    return change;
   },
 };
 
@@ -77,13 +78,15 @@ export const deleteShadow: CommandDefinition<StoredShadow, ShadowCommandInput, S
   keys: (input) => [shadowKey(input)],
   run(state, input, ctx) {
     const key = shadowKey(input);
-    const outcome = deleteDocument(current(state, input), input.request, seconds(ctx.now), nameOf(input));
-    if (!outcome.ok) return reply(input, 'delete', outcome, [], ctx.now);
+    const outcome = deleteDocument(state.get(key), input.request, seconds(ctx.now), nameOf(input));
+    if (!outcome.ok) return reply(input, 'delete', outcome, NO_BROADCAST, ctx.now);
     const { next, accepted } = outcome.value;
-    const broadcast = input.source === 'http' ? [{ topic: `${topicPrefix(input)}/delete/accepted`, body: accepted }] : [];
+    const broadcast = input.source === 'http' ? [{ topic: `${topicPrefix(input)}/delete/accepted`, body: accepted }] : NO_BROADCAST;
+    const revision = state.revision(key);
     const change = reply(input, 'delete', { ok: true, body: accepted }, broadcast, ctx.now);
-    const history = { topic: TOPICS.shadowHistory, records: [historyRecord(input, { version: state.get(key)!.version, timestamp: seconds(ctx.now), deleted: true }, state.revision(key) + 1)] };
-    return { ...change, appends: [...change.appends, history], writes: [{ key, value: next, ifRevision: state.revision(key) }] };
+    change.appends.push({ topic: TOPICS.shadowHistory, records: [historyRecord(input, { version: state.get(key)!.version, timestamp: seconds(ctx.now), deleted: true }, revision + 1)] });
+    change.writes.push({ key, value: next, ifRevision: revision });
+    return change;
   },
 };
 
@@ -92,8 +95,13 @@ export const SHADOW_COMMANDS = [getShadow, updateShadow, deleteShadow] as const;
 /** The name AWS's 404 message names: the shadow's, or the thing's for a classic shadow. */
 const nameOf = (id: ShadowId): string => id.shadowName ?? id.thingName;
 
-function current(state: StateView<StoredShadow>, id: ShadowId): StoredShadow | undefined {
-  return state.get(shadowKey(id));
+const NO_BROADCAST: readonly Outgoing[] = [];
+
+/** A command's change as reply() builds it: the commands above add their write and history record. */
+interface ShadowChange {
+  readonly writes: StateWrite<StoredShadow>[];
+  readonly result: ShadowCommandResult;
+  readonly appends: { readonly topic: string; readonly records: readonly AppendRecord[] }[];
 }
 
 /**
@@ -101,19 +109,22 @@ function current(state: StateView<StoredShadow>, id: ShadowId): StoredShadow | u
  * MQTT request's `/accepted` or `/rejected` reply, then `broadcast` (published for requests from
  * any source).
  */
-function reply(input: ShadowCommandInput, op: ShadowOperation, result: ShadowCommandResult, broadcast: readonly Outgoing[], now: number) {
-  const prefix = topicPrefix(input);
-  const messages: Outgoing[] = [];
+function reply(input: ShadowCommandInput, op: ShadowOperation, result: ShadowCommandResult, broadcast: readonly Outgoing[], now: number): ShadowChange {
+  const records: AppendRecord[] = [];
+  if (input.message) records.push(input.message);
   if (input.source === 'mqtt') {
-    messages.push(
-      result.ok
-        ? { topic: `${prefix}/${op}/accepted`, body: result.body }
-        : { topic: `${prefix}/${op}/rejected`, body: errorDocument(result.error, result.clientToken ?? input.request.clientToken, seconds(now)) },
+    const prefix = topicPrefix(input);
+    records.push(
+      record(
+        input,
+        result.ok
+          ? { topic: `${prefix}/${op}/accepted`, body: result.body }
+          : { topic: `${prefix}/${op}/rejected`, body: errorDocument(result.error, result.clientToken ?? input.request.clientToken, seconds(now)) },
+        now,
+      ),
     );
   }
-  messages.push(...broadcast);
-  const records = messages.map((m) => record(input, m, now));
-  if (input.message) records.unshift(input.message);
+  for (const m of broadcast) records.push(record(input, m, now));
   return { writes: [], result, appends: [{ topic: TOPICS.ingress, records }] };
 }
 

@@ -166,10 +166,11 @@ export function applyUpdate(current: StoredShadow | undefined, request: ShadowRe
       if (beforeMeta) metadata[section] = beforeMeta;
       continue;
     }
-    changedMetadata[section] = patch === null ? { timestamp: nowSec } : metadataOf(patch, nowSec);
+    const changed = patch === null ? { timestamp: nowSec } : metadataOf(patch, nowSec);
+    changedMetadata[section] = changed;
     if (patch === null) continue; // the whole section is deleted
     const merged = merge(before ?? {}, patch);
-    const mergedMeta = mergeMetadata(beforeMeta ?? {}, patch, nowSec);
+    const mergedMeta = mergeMetadata(beforeMeta ?? {}, patch, changed as MetadataTree);
     if (Object.keys(merged).length > 0) {
       state[section] = merged;
       metadata[section] = mergedMeta;
@@ -178,18 +179,15 @@ export function applyUpdate(current: StoredShadow | undefined, request: ShadowRe
   if (Buffer.byteLength(JSON.stringify(state)) > SHADOW_LIMITS.maxStateBytes) return fail(SHADOW_ERRORS.tooLarge, clientToken);
 
   const next: StoredShadow = { state, metadata, version: currentVersion + 1, timestamp: nowSec };
-  const token = clientToken === undefined ? {} : { clientToken };
-  const accepted = { state: request.state, metadata: changedMetadata, version: next.version, timestamp: nowSec, ...token };
+  // Literals, not spreads of an optional token: this runs once per update.
+  const accepted: Record<string, unknown> = { state: request.state, metadata: changedMetadata, version: next.version, timestamp: nowSec };
+  const documents: Record<string, unknown> = { previous: current ? snapshot(current) : null, current: snapshot(next), timestamp: nowSec };
+  if (clientToken !== undefined) accepted['clientToken'] = documents['clientToken'] = clientToken;
   const deltaState = delta(state.desired, state.reported);
-  const outcome: UpdateOutcome = {
-    next,
-    accepted,
-    documents: { previous: current ? snapshot(current) : null, current: snapshot(next), timestamp: nowSec, ...token },
-    ...(deltaState
-      ? { delta: { version: next.version, timestamp: nowSec, state: deltaState, metadata: pick(metadata.desired ?? {}, deltaState), ...token } }
-      : {}),
-  };
-  return { ok: true, value: outcome };
+  if (!deltaState) return { ok: true, value: { next, accepted, documents } };
+  const deltaDocument: Record<string, unknown> = { version: next.version, timestamp: nowSec, state: deltaState, metadata: pick(metadata.desired ?? {}, deltaState) };
+  if (clientToken !== undefined) deltaDocument['clientToken'] = clientToken;
+  return { ok: true, value: { next, accepted, documents, delta: deltaDocument } };
 }
 
 /** The `/get/accepted` document (GetThingShadow's body); 404 when there is no shadow. */
@@ -225,7 +223,8 @@ export function errorDocument(error: ShadowError, clientToken: string | undefine
 /** Object merge: `null` deletes, objects merge, anything else replaces. */
 export function merge(base: JsonObject, patch: JsonObject): JsonObject {
   const out: JsonObject = { ...base };
-  for (const [key, value] of Object.entries(patch)) {
+  for (const key of Object.keys(patch)) {
+    const value = patch[key]!;
     if (value === null) delete out[key];
     else if (isObject(value)) out[key] = merge(isObject(out[key]) ? (out[key] as JsonObject) : {}, value);
     else out[key] = value;
@@ -233,15 +232,19 @@ export function merge(base: JsonObject, patch: JsonObject): JsonObject {
   return out;
 }
 
-/** The same merge over metadata: the patch's leaves get `nowSec`, deleted keys lose theirs. */
-function mergeMetadata(base: MetadataTree, patch: JsonObject, nowSec: number): MetadataTree {
+/**
+ * The same merge over metadata: the patch's leaves get their metadata in `changed` (the patch's
+ * own metadata, {@link metadataOf}: the same nodes serve both), deleted keys lose theirs.
+ */
+function mergeMetadata(base: MetadataTree, patch: JsonObject, changed: MetadataTree): MetadataTree {
   const out: MetadataTree = { ...base };
-  for (const [key, value] of Object.entries(patch)) {
+  for (const key of Object.keys(patch)) {
+    const value = patch[key]!;
     if (value === null) delete out[key];
     else if (isObject(value)) {
       const previous = out[key];
-      out[key] = mergeMetadata(isMetadataTree(previous) ? previous : {}, value, nowSec);
-    } else out[key] = metadataOf(value, nowSec);
+      out[key] = mergeMetadata(isMetadataTree(previous) ? previous : {}, value, changed[key] as MetadataTree);
+    } else out[key] = changed[key]!;
   }
   return out;
 }
@@ -251,7 +254,7 @@ function metadataOf(value: JsonValue, nowSec: number): MetadataNode {
   if (Array.isArray(value)) return value.map((v) => metadataOf(v, nowSec));
   if (isObject(value)) {
     const tree: MetadataTree = {};
-    for (const [k, v] of Object.entries(value)) tree[k] = metadataOf(v, nowSec);
+    for (const k of Object.keys(value)) tree[k] = metadataOf(value[k]!, nowSec);
     return tree;
   }
   return { timestamp: nowSec };
