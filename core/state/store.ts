@@ -455,7 +455,10 @@ export class StateStore<T> implements StateView<T> {
           ignore, // the change failed, and its events with it
         ),
       );
-      issued = { applied, done: applied.then((results) => announced.then(() => results)) };
+      const done = applied.then((results) => announced.then(() => results));
+      // Its failure is `applied`'s, which the caller sees; `write` waits for `applied` alone.
+      done.catch(ignore);
+      issued = { applied, done };
     }
     const { applied } = issued;
     for (const w of writes) this.#applied.set(w.key, applied);
