@@ -132,8 +132,11 @@ export class OwnerRouter {
   readonly #instance = randomUUID();
   /** Partitions this process owns and has caught up on. */
   readonly #owned = new Set<number>();
-  /** Local executions per partition, awaited before a partition is handed over. */
-  readonly #running = new Map<number, Set<Promise<unknown>>>();
+  /**
+   * Local executions per partition, awaited before a partition is handed over: a count, and
+   * what to call when it falls to 0 (a Set of the executions churned per command).
+   */
+  readonly #running = new Map<number, { count: number; idle: Promise<void> | undefined; settle: (() => void) | undefined }>();
   readonly #waiting = new Map<string, Waiting>();
   #owners: Consumer | undefined;
   /** Commands run here (asked locally or by another process), and commands sent to another owner. */
@@ -227,7 +230,13 @@ export class OwnerRouter {
 
   async #revoked(partitions: readonly TopicPartition[]): Promise<void> {
     for (const { partition } of partitions) this.#owned.delete(partition);
-    await Promise.allSettled(partitions.flatMap(({ partition }) => [...(this.#running.get(partition) ?? [])]));
+    await Promise.all(
+      partitions.map(({ partition }) => {
+        const running = this.#running.get(partition);
+        if (!running || running.count === 0) return undefined;
+        return (running.idle ??= new Promise<void>((resolve) => (running.settle = resolve)));
+      }),
+    );
   }
 
   /**
@@ -240,10 +249,14 @@ export class OwnerRouter {
   }
 
   #track<R>(partition: number, work: Promise<R>): Promise<R> {
-    let set = this.#running.get(partition);
-    if (!set) this.#running.set(partition, (set = new Set()));
-    set.add(work);
-    const done = () => set!.delete(work);
+    let running = this.#running.get(partition);
+    if (!running) this.#running.set(partition, (running = { count: 0, idle: undefined, settle: undefined }));
+    running.count++;
+    const done = () => {
+      if (--running.count > 0 || !running.settle) return;
+      running.settle();
+      running.idle = running.settle = undefined;
+    };
     work.then(done, done);
     return work;
   }

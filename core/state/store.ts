@@ -150,29 +150,52 @@ interface Pending<T> {
   readonly revision: number;
 }
 
-/** `view` with `pending` over it: a pending write answers for its key. */
-function pendingView<T>(view: StateView<T>, pending: ReadonlyMap<string, Pending<T>>): StateView<T> {
+/** A write of this process that its view has not read back yet: its bytes, and the frame they hold (see #ownWrite). */
+interface OwnWrite<T> {
+  readonly bytes: Buffer;
+  readonly frame: StateFrame<T>;
+}
+
+/**
+ * What the store holds for a key while commands on it are queued or in flight: one record per
+ * key, dropped once all of it is over (four maps set and emptied per command churned their
+ * tables, which the young generation then promoted).
+ */
+interface KeyState<T> {
+  /** When the last task queued on the key is over (#locked). */
+  tail: Promise<void> | undefined;
+  /** The last write issued and not yet applied to the table: what the key's next command reads. */
+  pending: Pending<T> | undefined;
+  /** When the last write issued is durable and applied; a later write on the key waits for it. */
+  applied: Promise<AppendResult[]> | undefined;
+  /** Pipelined: the key's writes not yet read back by the view, oldest first. */
+  unread: OwnWrite<T>[] | undefined;
+}
+
+/** `view` with the keys' pending writes over it: a pending write answers for its key. */
+function pendingView<T>(view: StateView<T>, keys: ReadonlyMap<string, KeyState<T>>): StateView<T> {
+  const pendingOf = (key: string): Pending<T> | undefined => keys.get(key)?.pending;
   const live = (key: string): boolean => {
-    const p = pending.get(key);
+    const p = pendingOf(key);
     return p ? p.value !== null : view.has(key);
   };
   return {
     get: (key) => {
-      const p = pending.get(key);
+      const p = pendingOf(key);
       return p ? (p.value ?? undefined) : view.get(key);
     },
-    revision: (key) => pending.get(key)?.revision ?? view.revision(key),
+    revision: (key) => pendingOf(key)?.revision ?? view.revision(key),
     has: live,
     *keys() {
-      for (const key of view.keys()) if (!pending.has(key) || live(key)) yield key;
-      for (const [key, p] of pending) if (p.value !== null && !view.has(key)) yield key;
+      for (const key of view.keys()) if (!pendingOf(key) || live(key)) yield key;
+      for (const [key, { pending: p }] of keys) if (p && p.value !== null && !view.has(key)) yield key;
     },
     *entries() {
       for (const key of this.keys()) yield [key, this.get(key)!];
     },
     get size() {
       let size = view.size;
-      for (const [key, p] of pending) size += (p.value !== null ? 1 : 0) - (view.has(key) ? 1 : 0);
+      for (const [key, { pending: p }] of keys) if (p) size += (p.value !== null ? 1 : 0) - (view.has(key) ? 1 : 0);
       return size;
     },
     onChange: (listener) => view.onChange(listener),
@@ -187,12 +210,8 @@ export class StateStore<T> implements StateView<T> {
   readonly #commands = new Map<string, CommandDefinition<T, any, any>>();
   readonly #clock: () => number;
   readonly #logger: Logger;
-  /** Per key, the end of the last command queued on it. */
-  readonly #tails = new Map<string, Promise<void>>();
-  /** Per key, the last write issued and not yet applied to the table: what the key's next command reads. */
-  readonly #pending = new Map<string, Pending<T>>();
-  /** Per key, when the last write issued on it is durable and applied; a later write on the key waits for it. */
-  readonly #applied = new Map<string, Promise<AppendResult[]>>();
+  /** The keys with commands queued or in flight (see KeyState). */
+  readonly #keys = new Map<string, KeyState<T>>();
   /** Keys whose write failed: the next command on one first reads the topic to its end. */
   readonly #resync = new Set<string>();
   /** The store as commands read it: pending writes first, then the table. */
@@ -200,11 +219,6 @@ export class StateStore<T> implements StateView<T> {
   /** Pipelined: writes (and their events) waiting for the append in flight; they go together in the next one, in order. */
   readonly #queued: QueuedAppend[] = [];
   #appending = false;
-  /**
-   * Pipelined: per key, the frames of this process's writes not yet read back by its view, so
-   * that the view takes each one as it was written instead of decoding its bytes again (see #ownWrite).
-   */
-  readonly #unread = new Map<string, { readonly bytes: Buffer; readonly frame: StateFrame<T> }[]>();
   #router: OwnerRouter | undefined;
   #closing: Promise<void> | undefined;
 
@@ -215,7 +229,7 @@ export class StateStore<T> implements StateView<T> {
     this.#partitions = partitions;
     this.#clock = options.clock ?? Date.now;
     this.#logger = options.logger.child({ module: 'core.state', topic: options.topic.name });
-    this.#ownerView = pendingView(this, this.#pending);
+    this.#ownerView = pendingView(this, this.#keys);
   }
 
   #define(commands: readonly CommandDefinition<T, any, any>[]): void {
@@ -361,7 +375,7 @@ export class StateStore<T> implements StateView<T> {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.#router?.stop();
-      await Promise.allSettled([...this.#tails.values()]);
+      await Promise.allSettled([...this.#keys.values()].map((k) => k.tail));
       await this.#table.close();
     })();
     return this.#closing;
@@ -408,7 +422,7 @@ export class StateStore<T> implements StateView<T> {
     const revisions = writes.length > 1 ? new Map<string, number>() : undefined;
     const records = new Array<AppendRecord>(writes.length);
     const mine = new Array<Pending<T>>(writes.length);
-    let unread: { readonly key: string; readonly own: { readonly bytes: Buffer; readonly frame: StateFrame<T> } }[] | undefined;
+    let unread: { readonly key: string; readonly own: OwnWrite<T> }[] | undefined;
     for (let i = 0; i < writes.length; i++) {
       const w = writes[i]!;
       const current = revisions?.get(w.key) ?? this.#ownerView.revision(w.key);
@@ -427,12 +441,12 @@ export class StateStore<T> implements StateView<T> {
     }
     if (unread) {
       for (const { key, own } of unread) {
-        const list = this.#unread.get(key);
-        if (list) list.push(own);
-        else this.#unread.set(key, [own]);
+        const state = this.#key(key);
+        if (state.unread) state.unread.push(own);
+        else state.unread = [own];
       }
     }
-    for (let i = 0; i < writes.length; i++) this.#pending.set(writes[i]!.key, mine[i]!);
+    for (let i = 0; i < writes.length; i++) this.#key(writes[i]!.key).pending = mine[i]!;
     let issued: Issued;
     if (pipelined) {
       const done = this.#appendInOrder(records, events, command).then((results) => this.#table.waitFor(results).then(() => results));
@@ -440,7 +454,7 @@ export class StateStore<T> implements StateView<T> {
     } else {
       const before: Promise<AppendResult[]>[] = [];
       for (const w of writes) {
-        const earlier = this.#applied.get(w.key);
+        const earlier = this.#keys.get(w.key)?.applied;
         if (earlier) before.push(earlier);
       }
       const [appended, ...announcing] = this.#options.log.appendThen({ topic: this.topic, records }, events);
@@ -461,14 +475,17 @@ export class StateStore<T> implements StateView<T> {
       issued = { applied, done };
     }
     const { applied } = issued;
-    for (const w of writes) this.#applied.set(w.key, applied);
+    for (const w of writes) this.#key(w.key).applied = applied;
     const settle = (failed: boolean) => {
       // Read back by now, unless the write failed (or its bytes were not met again): forget it either way.
       if (unread) for (const { key, own } of unread) this.#ownWrite(key, own.bytes);
       for (const { key } of writes) {
-        const pending = this.#pending.get(key);
-        if (pending && mine.includes(pending)) this.#pending.delete(key);
-        if (this.#applied.get(key) === applied) this.#applied.delete(key);
+        const state = this.#keys.get(key);
+        if (state) {
+          if (state.pending && mine.includes(state.pending)) state.pending = undefined;
+          if (state.applied === applied) state.applied = undefined;
+          this.#release(key, state);
+        }
         if (failed) this.#resync.add(key);
       }
     };
@@ -555,19 +572,35 @@ export class StateStore<T> implements StateView<T> {
    * keeps those values too rather than decoding the same bytes it just encoded.
    */
   #ownWrite(key: string, bytes: Buffer): StateFrame<T> | undefined {
-    const unread = this.#unread.get(key);
+    const state = this.#keys.get(key);
+    const unread = state?.unread;
     if (!unread) return undefined;
     const at = unread.findIndex((u) => u.bytes.equals(bytes));
     if (at < 0) return undefined;
     const own = unread[at]!;
     unread.splice(at, 1);
-    if (unread.length === 0) this.#unread.delete(key);
+    if (unread.length === 0) {
+      state.unread = undefined;
+      this.#release(key, state);
+    }
     return own.frame;
+  }
+
+  /** The key's record, made when a command or write first needs it. */
+  #key(key: string): KeyState<T> {
+    let state = this.#keys.get(key);
+    if (!state) this.#keys.set(key, (state = { tail: undefined, pending: undefined, applied: undefined, unread: undefined }));
+    return state;
+  }
+
+  /** Drops the key's record once nothing of it is left. */
+  #release(key: string, state: KeyState<T>): void {
+    if (state.tail === undefined && state.pending === undefined && state.applied === undefined && state.unread === undefined && this.#keys.get(key) === state) this.#keys.delete(key);
   }
 
   /** After a failed write: waits until this view has read the topic to its end, so that the keys' next command reads what did land. */
   async #readToEnd(keys: readonly string[]): Promise<void> {
-    await Promise.allSettled(keys.map((k) => this.#applied.get(k)));
+    await Promise.allSettled(keys.map((k) => this.#keys.get(k)?.applied));
     const ends = (await this.#options.log.offsets(this.topic)).filter((e) => e.high > e.low).map((e) => ({ partition: e.partition, offset: e.high - 1 }));
     await this.#table.waitFor(ends);
     for (const k of keys) this.#resync.delete(k);
@@ -578,17 +611,22 @@ export class StateStore<T> implements StateView<T> {
     // One key, the usual case, without a Set, an array or Promise.all; none before: at once.
     const unique = keys.length === 1 ? keys : [...new Set(keys)];
     let before: Promise<unknown> | undefined;
-    if (unique.length === 1) before = this.#tails.get(unique[0]!);
+    if (unique.length === 1) before = this.#keys.get(unique[0]!)?.tail;
     else {
-      const all = unique.map((k) => this.#tails.get(k)).filter((p) => p !== undefined);
+      const all = unique.map((k) => this.#keys.get(k)?.tail).filter((p) => p !== undefined);
       if (all.length > 0) before = Promise.all(all);
     }
     // A key's tail never rejects: it is when its last task is over, however it ended.
     const ran = before ? before.then(task) : task();
     const tail = ran.then(ignore, ignore);
-    for (const k of unique) this.#tails.set(k, tail);
+    for (const k of unique) this.#key(k).tail = tail;
     void tail.then(() => {
-      for (const k of unique) if (this.#tails.get(k) === tail) this.#tails.delete(k);
+      for (const k of unique) {
+        const state = this.#keys.get(k);
+        if (state?.tail !== tail) continue;
+        state.tail = undefined;
+        this.#release(k, state);
+      }
     });
     return ran;
   }
