@@ -221,7 +221,10 @@ export class RulesWorker {
     this.#consumer ??= consumer;
     const s = this.#state(batch.partition);
     let sinceYield = 0;
-    for (const record of batch.records) {
+    const records = batch.records;
+    // Indexed: an iterator's result objects in an async loop that awaits are not optimised away (120 B a message).
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
       if (this.#inFlight >= this.#maxInFlight) await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
       this.#processed++;
       let rules: readonly CompiledRule[] | undefined;
@@ -234,8 +237,8 @@ export class RulesWorker {
       }
       // An action with two batches waiting holds the next message back (ActionRunner.room).
       if (rules !== undefined) {
-        for (const rule of rules) {
-          const wait = rule.runtime.room();
+        for (let r = 0; r < rules.length; r++) {
+          const wait = rules[r]!.runtime.room();
           if (wait) await wait;
         }
         // Working ahead of an action that has a whole batch waiting: let I/O in (its reply, which
