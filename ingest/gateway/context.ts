@@ -20,7 +20,7 @@ import type { GatewayMetrics } from './metrics.js';
 import { KeepAliveWatch } from './keep-alive.js';
 import { KeyedRate } from './rate-limit.js';
 import { Router } from './router.js';
-import { SessionStore } from './session-store.js';
+import { DURABLE, SessionStore } from './session-store.js';
 import { SubscriptionIndex } from './subscription-index.js';
 
 /**
@@ -94,7 +94,14 @@ export async function openGatewayContext(deps: GatewayContextDeps): Promise<Gate
     groupId: `kiot-gateway-${gatewayId}`,
     topics: [TOPICS.ingress, TOPICS.egress],
     skipOrigin: gatewayId,
-    deliver: (envelope) => router.deliver(envelope, undefined),
+    // A message no session here subscribes to is not decoded: with several gateways, most are
+    // for the others' devices (and a shadow's /update/documents, for instance, often for nobody).
+    topicFilter: (topic) => index.match(topic).length > 0,
+    deliver: (envelope) => {
+      const durable = router.deliver(envelope, undefined);
+      // Nothing queued for an offline session: nothing for the batch's commit to wait for.
+      return durable === DURABLE ? undefined : durable;
+    },
     commitIntervalMs: EGRESS_COMMIT_INTERVAL_MS,
   });
   await consumer.start();
