@@ -332,7 +332,7 @@ export class Partition {
    * Reads durable records from `offset` (an offset below `low` reads from `low`), at most
    * `maxRecords`. Returns [] at the end of the partition.
    */
-  async read(offset: number, maxRecords: number): Promise<LogRecord[]> {
+  async read(offset: number, maxRecords: number): Promise<readonly LogRecord[]> {
     const out: LogRecord[] = [];
     let from = Math.max(offset, this.low);
     const tail = this.#tail;
@@ -340,7 +340,8 @@ export class Partition {
       // From memory: the frames that hold `from` and after (see #tail).
       this.#tailReadAt = performance.now();
       let decoded = 0;
-      for (let i = tailIndexFor(tail, this.#tailStart, from); i < tail.length && out.length < maxRecords; i++) {
+      const start = tailIndexFor(tail, this.#tailStart, from);
+      for (let i = start; i < tail.length && out.length < maxRecords; i++) {
         const t = tail[i]!;
         if (t.records === undefined) {
           decodeRecords(t.frame, 0, t.first, Infinity, (t.records = []), this.topic, this.id);
@@ -350,6 +351,15 @@ export class Partition {
         }
         // A frame #write made numbers its records one by one from `first`.
         const records = t.records;
+        // A consumer following the end reads one whole frame, the newest: every such consumer
+        // gets the frame's own array (read-only), rather than a copy each.
+        if (i === start && from === t.first && records.length <= maxRecords && (i === tail.length - 1 || records.length === maxRecords)) {
+          if (decoded > 0) {
+            this.#tailBytes += decoded;
+            this.#trimTail();
+          }
+          return records;
+        }
         for (let j = Math.max(0, from - t.first); j < records.length && out.length < maxRecords; j++) out.push(records[j]!);
       }
       if (decoded > 0) {
