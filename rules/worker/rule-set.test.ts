@@ -55,3 +55,17 @@ test('a rule set connects no action until connect(); then the running rules and 
   // The new rule connected as it started; the unchanged one was not connected again.
   expect(Object.fromEntries(connects)).toEqual({ a: 1, 'a-errors': 1, b: 1 });
 });
+
+test('a rule set is idle while no rule runs (none, or only disabled ones), and matches again once one starts', () => {
+  const set = ruleSet(new Map());
+  expect(set.idle).toBe(true);
+  expect(set.match('a/1')).toEqual([]);
+  set.apply(rules("CREATE RULE a WITH (enabled = false) AS SELECT * FROM 'a/#' DO counting(target = 'a');"));
+  expect(set.idle).toBe(true);
+  set.apply(rules("CREATE RULE a AS SELECT * FROM 'a/#' DO counting(target = 'a');"));
+  expect(set.idle).toBe(false);
+  expect(set.match('a/1').map((r) => r.model.name)).toEqual(['a']);
+  set.apply(new Map());
+  expect(set.idle).toBe(true);
+  expect(set.match('a/1')).toEqual([]);
+});

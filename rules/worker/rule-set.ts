@@ -68,6 +68,8 @@ export class RuleSet {
   #index = new TopicFilterIndex<CompiledRule>(RULE_TOPIC_MATCHING);
   /** The rules of topics seen lately (the index is walked once per topic); emptied whenever the rules change. */
   readonly #matched = new RecentTopics<readonly CompiledRule[]>();
+  /** Rules running now (enabled and compiled): none, and no message triggers anything. */
+  #running = 0;
   readonly #logger: Logger;
   readonly #retiring = new Set<Promise<void>>();
   /** Set by connect(): rules connect their actions when they start, not at their first message. */
@@ -136,13 +138,25 @@ export class RuleSet {
   #reindex(): void {
     // Rules read `#` as the AWS IoT guide does, not as MQTT subscriptions do (rules/sql/README.md).
     const index = new TopicFilterIndex<CompiledRule>(RULE_TOPIC_MATCHING);
-    for (const e of this.#entries.values()) if (e.rule && e.rule.sql.topicFilter !== undefined) index.add(e.rule.sql.topicFilter, e.rule);
+    let running = 0;
+    for (const e of this.#entries.values()) {
+      if (!e.rule) continue;
+      running++;
+      if (e.rule.sql.topicFilter !== undefined) index.add(e.rule.sql.topicFilter, e.rule);
+    }
     this.#index = index;
+    this.#running = running;
     this.#matched.clear();
+  }
+
+  /** Whether no rule runs: then no message triggers one, and its topic need not be read. */
+  get idle(): boolean {
+    return this.#running === 0;
   }
 
   /** The enabled rules a message on `topic` triggers, in definition order. */
   match(topic: string): readonly CompiledRule[] {
+    if (this.#running === 0) return NO_RULES;
     return this.#matched.get(topic, this.#lookup);
   }
 
@@ -205,6 +219,7 @@ export class RuleSet {
     const rules = [...this.#entries.values()].flatMap((e) => (e.rule ? [e.rule] : []));
     this.#entries.clear();
     this.#index = new TopicFilterIndex(RULE_TOPIC_MATCHING);
+    this.#running = 0;
     this.#matched.clear();
     await Promise.all([...rules.map((r) => r.runtime.close()), ...this.#retiring]);
   }

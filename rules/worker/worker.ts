@@ -257,6 +257,11 @@ export class RulesWorker {
 
   /** Starts the rules the message triggers and returns them (undefined when it triggers none). */
   #handle(record: LogRecord, s: PartitionState, partition: number): readonly CompiledRule[] | undefined {
+    // No rule runs: nothing to read.
+    if (this.#o.rules.idle) {
+      s.tracker.skip(record.offset);
+      return undefined;
+    }
     // Most messages match no rule: read their topic, not the whole envelope. The rules it
     // matches stand for the decoded envelope's too (the same field), so the trie is walked once.
     const topic = record.value ? envelopeTopic(record.value) : undefined;
