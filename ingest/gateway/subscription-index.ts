@@ -34,6 +34,13 @@ export class SubscriptionIndex {
   #size = 0;
   /** The subscriptions of topics matched lately (the trie is walked once per topic); emptied by every change to them. */
   readonly #matched = new RecentTopics<readonly IndexedSubscription[]>();
+  /**
+   * The last topic matched and its answer: the delivery consumer asks about a record's topic
+   * before decoding it and again to deliver it, and with more topics than the cache holds (a
+   * fleet's per-thing topics) the second ask would walk the trie again.
+   */
+  #lastTopic: string | undefined;
+  #lastMatch: readonly IndexedSubscription[] = [];
 
   get size(): number {
     return this.#size;
@@ -51,6 +58,7 @@ export class SubscriptionIndex {
     const existed = node.subs.has(key);
     node.subs.set(key, sub);
     this.#matched.clear();
+    this.#lastTopic = undefined;
     if (!existed) this.#size++;
     return existed;
   }
@@ -68,6 +76,7 @@ export class SubscriptionIndex {
     if (!node.subs.delete(entryKey(clientId, group))) return false;
     this.#size--;
     this.#matched.clear();
+    this.#lastTopic = undefined;
     // Prune empty branches so that churn in filters does not grow the trie for good.
     for (let i = path.length - 1; i >= 0; i--) {
       const [parent, level] = path[i]!;
@@ -80,7 +89,11 @@ export class SubscriptionIndex {
 
   /** Every subscription whose filter matches the topic name (the caller must not change the array). */
   match(topic: string): readonly IndexedSubscription[] {
-    return this.#matched.get(topic, this.#walk);
+    if (topic === this.#lastTopic) return this.#lastMatch;
+    const match = this.#matched.get(topic, this.#walk);
+    this.#lastTopic = topic;
+    this.#lastMatch = match;
+    return match;
   }
 
   readonly #walk = (topic: string): IndexedSubscription[] => {
