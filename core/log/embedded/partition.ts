@@ -340,6 +340,7 @@ export class Partition {
       // From memory: the frames that hold `from` and after (see #tail).
       this.#tailReadAt = performance.now();
       let decoded = 0;
+      let whole: readonly LogRecord[] | undefined;
       const start = tailIndexFor(tail, this.#tailStart, from);
       for (let i = start; i < tail.length && out.length < maxRecords; i++) {
         const t = tail[i]!;
@@ -354,11 +355,8 @@ export class Partition {
         // A consumer following the end reads one whole frame, the newest: every such consumer
         // gets the frame's own array (read-only), rather than a copy each.
         if (i === start && from === t.first && records.length <= maxRecords && (i === tail.length - 1 || records.length === maxRecords)) {
-          if (decoded > 0) {
-            this.#tailBytes += decoded;
-            this.#trimTail();
-          }
-          return records;
+          whole = records;
+          break;
         }
         for (let j = Math.max(0, from - t.first); j < records.length && out.length < maxRecords; j++) out.push(records[j]!);
       }
@@ -366,7 +364,7 @@ export class Partition {
         this.#tailBytes += decoded;
         this.#trimTail();
       }
-      return out;
+      return whole ?? out;
     }
     const segments = this.#segments;
     for (let i = segmentIndexFor(segments, from); i < segments.length && out.length === 0; i++) {
