@@ -21,13 +21,50 @@ export interface IndexedSubscription {
 }
 
 interface Node {
-  children: Map<string, Node>;
+  /** Children by exact level. The wildcard levels are fields of their own, so that a walk asks the map once per level, not three times. */
+  readonly children: Map<string, Node>;
+  plus: Node | undefined;
+  hash: Node | undefined;
   /** By clientId + group (a client may hold a filter once per group, and once unshared). */
-  subs: Map<string, IndexedSubscription>;
+  readonly subs: Map<string, IndexedSubscription>;
 }
 
-const newNode = (): Node => ({ children: new Map(), subs: new Map() });
+const newNode = (): Node => ({ children: new Map(), plus: undefined, hash: undefined, subs: new Map() });
 const entryKey = (clientId: string, group: string | undefined) => (group === undefined ? clientId : `${clientId}\u0000${group}`);
+
+/** The child of `node` at `level` (a wildcard's own field for `+` and `#`). */
+function childAt(node: Node, level: string): Node | undefined {
+  return level === '+' ? node.plus : level === '#' ? node.hash : node.children.get(level);
+}
+
+function setChild(node: Node, level: string, child: Node | undefined): void {
+  if (level === '+') node.plus = child;
+  else if (level === '#') node.hash = child;
+  else if (child) node.children.set(level, child);
+  else node.children.delete(level);
+}
+
+/** The answer for a topic nobody here subscribes to (most records, with several gateways). */
+const NONE: readonly IndexedSubscription[] = Object.freeze([]);
+
+const isEmpty = (node: Node): boolean => node.subs.size === 0 && node.children.size === 0 && !node.plus && !node.hash;
+
+/**
+ * Pushes onto `out` the subscriptions under `node` that match `levels` from `depth` on. A
+ * function of its own rather than a closure in the walk: a topic the cache does not hold (a
+ * fleet's per-thing topics, more than it keeps) is walked once per record.
+ */
+function collect(node: Node, levels: readonly string[], depth: number, dollar: boolean, out: IndexedSubscription[]): void {
+  const wild = !(dollar && depth === 0);
+  if (node.hash && wild) for (const s of node.hash.subs.values()) out.push(s);
+  if (depth === levels.length) {
+    for (const s of node.subs.values()) out.push(s);
+    return;
+  }
+  const exact = node.children.get(levels[depth]!);
+  if (exact) collect(exact, levels, depth + 1, dollar, out);
+  if (node.plus && wild) collect(node.plus, levels, depth + 1, dollar, out);
+}
 
 export class SubscriptionIndex {
   readonly #root = newNode();
@@ -50,8 +87,8 @@ export class SubscriptionIndex {
   add(sub: IndexedSubscription): boolean {
     let node = this.#root;
     for (const level of sub.filter.split('/')) {
-      let next = node.children.get(level);
-      if (!next) node.children.set(level, (next = newNode()));
+      let next = childAt(node, level);
+      if (!next) setChild(node, level, (next = newNode()));
       node = next;
     }
     const key = entryKey(sub.clientId, sub.group);
@@ -68,7 +105,7 @@ export class SubscriptionIndex {
     const path: [Node, string][] = [];
     let node = this.#root;
     for (const level of filter.split('/')) {
-      const next = node.children.get(level);
+      const next = childAt(node, level);
       if (!next) return false;
       path.push([node, level]);
       node = next;
@@ -80,9 +117,8 @@ export class SubscriptionIndex {
     // Prune empty branches so that churn in filters does not grow the trie for good.
     for (let i = path.length - 1; i >= 0; i--) {
       const [parent, level] = path[i]!;
-      const child = parent.children.get(level)!;
-      if (child.subs.size > 0 || child.children.size > 0) break;
-      parent.children.delete(level);
+      if (!isEmpty(childAt(parent, level)!)) break;
+      setChild(parent, level, undefined);
     }
     return true;
   }
@@ -96,23 +132,9 @@ export class SubscriptionIndex {
     return match;
   }
 
-  readonly #walk = (topic: string): IndexedSubscription[] => {
+  readonly #walk = (topic: string): readonly IndexedSubscription[] => {
     const out: IndexedSubscription[] = [];
-    const levels = topic.split('/');
-    const dollar = topic.startsWith('$');
-    const walk = (node: Node, depth: number) => {
-      const hash = node.children.get('#');
-      if (hash && !(dollar && depth === 0)) for (const s of hash.subs.values()) out.push(s);
-      if (depth === levels.length) {
-        for (const s of node.subs.values()) out.push(s);
-        return;
-      }
-      const exact = node.children.get(levels[depth]!);
-      if (exact) walk(exact, depth + 1);
-      const plus = node.children.get('+');
-      if (plus && !(dollar && depth === 0)) walk(plus, depth + 1);
-    };
-    walk(this.#root, 0);
-    return out;
+    collect(this.#root, topic.split('/'), 0, topic.startsWith('$'), out);
+    return out.length === 0 ? NONE : out;
   };
 }

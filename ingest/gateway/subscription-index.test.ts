@@ -1,0 +1,88 @@
+import { expect, test } from 'vitest';
+import { SubscriptionIndex, type IndexedSubscription } from './subscription-index.js';
+
+const sub = (clientId: string, filter: string, group?: string): IndexedSubscription => ({
+  clientId,
+  filter,
+  ...(group === undefined ? {} : { group }),
+  qos: 1,
+  noLocal: false,
+  retainAsPublished: false,
+  retainHandling: 0,
+});
+
+/** Who a topic reaches, as `clientId filter` sorted. */
+const who = (index: SubscriptionIndex, topic: string): string[] => index.match(topic).map((s) => `${s.clientId} ${s.filter}${s.group ? ` (${s.group})` : ''}`).sort();
+
+test('a topic reaches the exact filter, + for one level, # for the level it stands at and everything below', () => {
+  const index = new SubscriptionIndex();
+  for (const [client, filter] of [
+    ['a', 'factory/1/telemetry'],
+    ['b', 'factory/+/telemetry'],
+    ['c', 'factory/#'],
+    ['d', '+/+/+'],
+    ['e', '#'],
+    ['f', 'factory/+'],
+    ['g', 'factory/1/telemetry/#'],
+  ] as const) {
+    index.add(sub(client, filter));
+  }
+  expect(who(index, 'factory/1/telemetry')).toEqual(['a factory/1/telemetry', 'b factory/+/telemetry', 'c factory/#', 'd +/+/+', 'e #', 'g factory/1/telemetry/#']);
+  expect(who(index, 'factory/2')).toEqual(['c factory/#', 'e #', 'f factory/+']);
+  expect(who(index, 'factory')).toEqual(['c factory/#', 'e #']);
+  expect(who(index, 'factory/1/telemetry/x/y')).toEqual(['c factory/#', 'e #', 'g factory/1/telemetry/#']);
+  // An empty level is a level.
+  expect(who(index, 'factory//telemetry')).toEqual(['b factory/+/telemetry', 'c factory/#', 'd +/+/+', 'e #']);
+  expect(index.size).toBe(7);
+});
+
+test('filters that start with a wildcard do not reach $-topics; filters that name $aws do', () => {
+  const index = new SubscriptionIndex();
+  index.add(sub('all', '#'));
+  index.add(sub('plus', '+/things/t1/shadow/update/accepted'));
+  index.add(sub('device', '$aws/things/t1/shadow/update/accepted'));
+  index.add(sub('fleet', '$aws/things/+/shadow/#'));
+  expect(who(index, '$aws/things/t1/shadow/update/accepted')).toEqual(['device $aws/things/t1/shadow/update/accepted', 'fleet $aws/things/+/shadow/#']);
+  expect(who(index, '$aws/things/t2/shadow/update/documents')).toEqual(['fleet $aws/things/+/shadow/#']);
+  expect(who(index, 'plain/things/t1/shadow/update/accepted')).toEqual(['all #', 'plus +/things/t1/shadow/update/accepted']);
+});
+
+test('a client holds a filter once unshared and once per share group; adding it again replaces it', () => {
+  const index = new SubscriptionIndex();
+  expect(index.add(sub('a', 'x/+'))).toBe(false);
+  expect(index.add(sub('a', 'x/+', 'g1'))).toBe(false);
+  expect(index.add(sub('a', 'x/+', 'g2'))).toBe(false);
+  expect(index.add({ ...sub('a', 'x/+'), qos: 0 })).toBe(true);
+  expect(index.size).toBe(3);
+  expect(who(index, 'x/y')).toEqual(['a x/+', 'a x/+ (g1)', 'a x/+ (g2)']);
+  expect(index.match('x/y').find((s) => s.group === undefined)?.qos).toBe(0);
+});
+
+test('removing a subscription forgets it at once, prunes its branch, and leaves the others matching', () => {
+  const index = new SubscriptionIndex();
+  index.add(sub('a', 'x/+/z'));
+  index.add(sub('b', 'x/#'));
+  index.add(sub('c', 'x/y/z'));
+  // Asked twice, so that the answer is cached before the removals.
+  expect(who(index, 'x/y/z')).toEqual(['a x/+/z', 'b x/#', 'c x/y/z']);
+  expect(who(index, 'x/y/z')).toEqual(['a x/+/z', 'b x/#', 'c x/y/z']);
+  expect(index.remove('a', 'x/+/z')).toBe(true);
+  expect(index.remove('a', 'x/+/z')).toBe(false);
+  expect(index.remove('b', 'x/#', 'nogroup')).toBe(false);
+  expect(who(index, 'x/y/z')).toEqual(['b x/#', 'c x/y/z']);
+  expect(index.remove('b', 'x/#')).toBe(true);
+  expect(index.remove('c', 'x/y/z')).toBe(true);
+  expect(index.size).toBe(0);
+  expect(index.match('x/y/z')).toEqual([]);
+  // The pruned branches take new filters as before.
+  index.add(sub('d', 'x/+/z'));
+  expect(who(index, 'x/q/z')).toEqual(['d x/+/z']);
+});
+
+test('a literal level spelled like a wildcard in a filter is the wildcard, never an exact level', () => {
+  const index = new SubscriptionIndex();
+  index.add(sub('a', 'x/+'));
+  // Removing an exact filter that does not exist leaves the wildcard alone.
+  expect(index.remove('a', 'x/y')).toBe(false);
+  expect(who(index, 'x/anything')).toEqual(['a x/+']);
+});
