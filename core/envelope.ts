@@ -255,7 +255,11 @@ export function envelopeTopic(bytes: Buffer): string | undefined {
  */
 export function envelopeTopicStartsWith(bytes: Buffer, prefix: Buffer): boolean {
   const end = topicEnd(bytes);
-  return end >= 0 && end - topicStart >= prefix.length && bytes.compare(prefix, 0, prefix.length, topicStart, topicStart + prefix.length) === 0;
+  if (end < 0 || end - topicStart < prefix.length) return false;
+  // A loop, not Buffer#compare with offsets: a prefix is a few bytes, and every consumer of a
+  // request topic asks this of every record (compare's argument handling allocated ~80 B a call).
+  for (let i = 0; i < prefix.length; i++) if (bytes[topicStart + i] !== prefix[i]) return false;
+  return true;
 }
 
 /** Where the last `topicEnd` call found the topic to start. */

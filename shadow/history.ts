@@ -71,7 +71,7 @@ export async function readShadowHistory(deps: { readonly log: Log; readonly logg
   await deps.log.ensureTopic(spec);
   const key = shadowKey(id);
   const partitions = (await deps.log.offsets(spec.name)).length;
-  const records = await readRange(deps.log, { topic: spec.name, partitions: [partitionForKey(Buffer.from(key), partitions)] });
+  const records = await readRange(deps.log, { topic: spec.name, partitions: [partitionForKey(key, partitions)] });
   const sinceMs = query.since === undefined ? undefined : query.since * 1000;
   const entries: HistoryEntry[] = [];
   for (const record of records) {

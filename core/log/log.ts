@@ -212,14 +212,22 @@ export interface Log {
   close(): Promise<void>;
 }
 
-/** Partition for a key: murmur2 like Kafka's default partitioner, so both logs agree. */
-export function partitionForKey(key: Buffer, partitions: number): number {
-  return (murmur2(key) & 0x7fffffff) % partitions;
+/**
+ * Partition for a key: murmur2 like Kafka's default partitioner, so both logs agree. A string
+ * key is hashed as its UTF-8 bytes, which are written into a scratch buffer rather than a new
+ * Buffer (every keyed record of an append asks this).
+ */
+export function partitionForKey(key: Buffer | string, partitions: number): number {
+  if (typeof key !== 'string') return (murmur2(key) & 0x7fffffff) % partitions;
+  if (key.length * 3 > keyScratch.length) keyScratch = Buffer.allocUnsafe(key.length * 3);
+  return (murmur2(keyScratch, keyScratch.write(key)) & 0x7fffffff) % partitions;
 }
 
-/** Kafka's murmur2 (as in the Java client's `Utils.murmur2`), so keys land where Kafka puts them. */
-export function murmur2(data: Buffer): number {
-  const length = data.length;
+/** Room for a string key's UTF-8 bytes (at most 3 per UTF-16 unit) while it is hashed; grown as needed. */
+let keyScratch = Buffer.allocUnsafe(768);
+
+/** Kafka's murmur2 (as in the Java client's `Utils.murmur2`) over `data`'s first `length` bytes, so keys land where Kafka puts them. */
+export function murmur2(data: Buffer, length: number = data.length): number {
   const seed = 0x9747b28c;
   const m = 0x5bd1e995;
   const r = 24;

@@ -319,7 +319,7 @@ export class StateStore<T> implements StateView<T> {
 
   /** The partition of the topic that holds `key` (as the log's partitioner places it). */
   partitionOf(key: string): number {
-    return partitionForKey(Buffer.from(key), this.#partitions);
+    return partitionForKey(key, this.#partitions);
   }
 
   // --- writing -----------------------------------------------------------------------------

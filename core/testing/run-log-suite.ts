@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, test } from 'vitest';
-import type { Consumer, ConsumerOptions, Log, LogRecord, RecordBatch, TopicPartition } from '../log/log.js';
+import { partitionForKey, type Consumer, type ConsumerOptions, type Log, type LogRecord, type RecordBatch, type TopicPartition } from '../log/log.js';
 
 const SLOW_MS = 90_000; // group rebalances on Kafka take seconds
 
@@ -44,6 +44,28 @@ export function runLogSuite(name: string, open: () => Promise<Log>): void {
       expect(first.offset).toBe(results[0]!.offset);
       expect(byValue.get('000102')!.timestamp).toBe(2_000);
       expect(byValue.get(Buffer.from('no key').toString('hex'))!.key).toBeNull();
+    });
+
+    test("a key or header given as a string is its UTF-8 bytes: read back as them, and a key is placed by Kafka's murmur2 of them, as the same key given as a Buffer", async () => {
+      const log = await openLog();
+      const topic = uniqueTopic();
+      await log.ensureTopic({ name: topic, partitions: 7 });
+      // As many as the topic has (the Kafka mock may keep its default for a topic it made first).
+      const partitions = (await log.offsets(topic)).length;
+      // Multibyte characters, the empty key (a key, not a keyless record) and one longer than any scratch space.
+      const keys = ['thing-1', 'capteur-é-温度-🌡', '', `long-${'x'.repeat(2_000)}`];
+      const results = await log.append(topic, [...keys.map((key, i) => ({ key, value: `s${i}`, headers: { name: key } })), ...keys.map((key, i) => ({ key: Buffer.from(key), value: `b${i}` }))]);
+      keys.forEach((key, i) => {
+        expect(results[i]!.partition, JSON.stringify(key.slice(0, 20))).toBe(partitionForKey(Buffer.from(key), partitions));
+        expect(results[keys.length + i]!.partition).toBe(results[i]!.partition);
+      });
+      const seen = await collect(log, { topics: [topic], startFrom: 'earliest' }, (r) => r.length >= 2 * keys.length);
+      const byValue = new Map(seen.map((r) => [r.value!.toString(), r]));
+      keys.forEach((key, i) => {
+        expect(byValue.get(`s${i}`)!.key).toEqual(Buffer.from(key));
+        expect(byValue.get(`s${i}`)!.headers['name']).toEqual(Buffer.from(key));
+        expect(byValue.get(`b${i}`)!.key).toEqual(Buffer.from(key));
+      });
     });
 
     test('records of one key keep their order', async () => {

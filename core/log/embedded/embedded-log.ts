@@ -5,7 +5,6 @@ import { PlatformError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import {
   partitionForKey,
-  toBuffer,
   type AppendBatch,
   type AppendRecord,
   type AppendResult,
@@ -44,7 +43,7 @@ export interface EmbeddedLogOptions {
   readonly maintenanceIntervalMs?: number;
 }
 
-const NO_HEADERS: readonly (readonly [string, Buffer])[] = [];
+const NO_HEADERS: readonly (readonly [string, Buffer | string])[] = [];
 
 /** Kafka's legal topic names. */
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
@@ -313,13 +312,14 @@ export class EmbeddedLog implements Log {
     let bytes = 0;
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      const key = r.key === undefined || r.key === null ? null : toBuffer(r.key);
+      // A string key stays a string: hashed and written into the frame as UTF-8, never made a Buffer of its own.
+      const key = r.key === undefined ? null : r.key;
       let partition = r.partition;
-      if (partition === undefined) partition = key ? partitionForKey(key, count) : sticky;
+      if (partition === undefined) partition = key !== null ? partitionForKey(key, count) : sticky;
       else if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
         throw new PlatformError('INPUT_INVALID', `partition: expected 0..${count - 1} for topic "${topic}", received ${partition}`);
       }
-      const headers = r.headers ? Object.entries(r.headers).map(([k, v]) => [k, toBuffer(v)] as const) : NO_HEADERS;
+      const headers = r.headers ? Object.entries(r.headers) : NO_HEADERS;
       let group = groups.get(partition);
       if (!group) groups.set(partition, (group = []));
       partitionOf[i] = partition;

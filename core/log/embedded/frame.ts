@@ -28,20 +28,21 @@ export const MAX_FRAME_BODY = 512 * 1024 * 1024;
 export interface FrameInput {
   readonly offset: number;
   readonly timestamp: number;
-  readonly key: Buffer | null;
-  /** A string is written as UTF-8 straight into the frame, saving a copy. */
+  /** A string (key or value) is written as UTF-8 straight into the frame, saving a copy. */
+  readonly key: Buffer | string | null;
   readonly value: Buffer | string | null;
-  readonly headers: readonly (readonly [string, Buffer])[];
+  /** A string value is written as UTF-8, as a key or value is. */
+  readonly headers: readonly (readonly [string, Buffer | string])[];
 }
 
 const byteLength = (value: Buffer | string | null): number =>
   value === null ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length;
 
 function recordSize(input: FrameInput): number {
-  let size = RECORD_FIXED + (input.key?.length ?? 0) + byteLength(input.value);
+  let size = RECORD_FIXED + byteLength(input.key) + byteLength(input.value);
   for (let i = 0; i < input.headers.length; i++) {
     const [name, value] = input.headers[i]!;
-    size += 2 + Buffer.byteLength(name) + 4 + value.length;
+    size += 2 + Buffer.byteLength(name) + 4 + byteLength(value);
   }
   return size;
 }
@@ -67,9 +68,7 @@ export function encodeFrame(inputs: readonly FrameInput[]): Buffer {
       const nameLength = out.write(name, pos + 2, 'utf8');
       out.writeUInt16BE(nameLength, pos);
       pos += 2 + nameLength;
-      out.writeUInt32BE(value.length, pos);
-      value.copy(out, pos + 4);
-      pos += 4 + value.length;
+      pos = writeBytes(out, pos, value);
     }
   }
   const body = FRAME_OVERHEAD;

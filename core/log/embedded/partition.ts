@@ -34,9 +34,11 @@ export interface PartitionSettings {
 }
 
 export interface PendingRecord {
-  readonly key: Buffer | null;
+  /** A string key is written as UTF-8 into the frame (frame.ts). */
+  readonly key: Buffer | string | null;
   readonly value: Buffer | string | null;
-  readonly headers: readonly (readonly [string, Buffer])[];
+  /** String values, as string keys and values, are written as UTF-8 into the frame. */
+  readonly headers: readonly (readonly [string, Buffer | string])[];
   readonly timestamp: number;
 }
 
