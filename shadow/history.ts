@@ -37,8 +37,7 @@ const checked = jsonCodec<HistoryEntry>({ name: 'shadow-history', version: 1, sc
  */
 export const historyCodec: StateCodec<HistoryEntry> = {
   ...checked,
-  encode: (entry) =>
-    Buffer.from(entry.document ? `{"version":${entry.version},"timestamp":${entry.timestamp},"document":${storedJson(entry.document)}}` : JSON.stringify(entry), 'utf8'),
+  encode: (entry) => (entry.document ? `{"version":${entry.version},"timestamp":${entry.timestamp},"document":${storedJson(entry.document)}}` : JSON.stringify(entry)),
 };
 
 /** A stored version in GetThingShadow's shape (delta included), stamped with the time it was written. */

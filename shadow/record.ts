@@ -50,7 +50,7 @@ export const shadowCodec: StateCodec<StoredShadow> = {
   encode(value) {
     const json = storedJson(value);
     made = undefined;
-    return Buffer.from(json, 'utf8');
+    return json;
   },
 };
 

@@ -26,7 +26,8 @@ export interface StateCodec<T> {
   readonly name: string;
   /** The schema version this codec writes; records of older versions go through `upgrade`. */
   readonly version: number;
-  encode(value: T): Buffer;
+  /** The value's bytes; a string stands for its UTF-8 bytes (written into the frame without a Buffer of its own). */
+  encode(value: T): Buffer | string;
   /**
    * Reads the bytes of `key` written with schema version `version` (0 = before frames existed).
    * @throws PlatformError STATE_RECORD_INVALID when they do not hold a valid value.
@@ -42,12 +43,13 @@ export interface StateFrame<T> {
 
 export function encodeFrame<T>(codec: StateCodec<T>, value: T, revision: number): Buffer {
   const body = codec.encode(value);
-  const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + (typeof body === 'string' ? Buffer.byteLength(body) : body.length));
   out[0] = MAGIC;
   out[1] = FRAME_VERSION;
   out.writeUInt16BE(codec.version, 2);
   out.writeUInt32BE(revision, 4);
-  body.copy(out, HEADER_BYTES);
+  if (typeof body === 'string') out.write(body, HEADER_BYTES);
+  else body.copy(out, HEADER_BYTES);
   return out;
 }
 
@@ -100,7 +102,7 @@ export function jsonCodec<T>(options: JsonCodecOptions<T>): StateCodec<T> {
   return {
     name,
     version,
-    encode: (value) => Buffer.from(JSON.stringify(value), 'utf8'),
+    encode: (value) => JSON.stringify(value),
     decode(bytes, from, key) {
       let raw: unknown = JSON.parse(bytes.toString('utf8'));
       if (from < version && upgrade) raw = upgrade(raw, from, key);
