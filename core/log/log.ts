@@ -214,17 +214,17 @@ export interface Log {
 
 /**
  * Partition for a key: murmur2 like Kafka's default partitioner, so both logs agree. A string
- * key is hashed as its UTF-8 bytes, which are written into a scratch buffer rather than a new
- * Buffer (every keyed record of an append asks this).
+ * key is hashed as its UTF-8 bytes; a short one (every key kiot writes: client ids, thing names)
+ * is written into a scratch buffer rather than a new Buffer, since every keyed record asks this.
  */
 export function partitionForKey(key: Buffer | string, partitions: number): number {
   if (typeof key !== 'string') return (murmur2(key) & 0x7fffffff) % partitions;
-  if (key.length * 3 > keyScratch.length) keyScratch = Buffer.allocUnsafe(key.length * 3);
-  return (murmur2(keyScratch, keyScratch.write(key)) & 0x7fffffff) % partitions;
+  if (key.length * 3 > KEY_SCRATCH.length) return (murmur2(Buffer.from(key)) & 0x7fffffff) % partitions;
+  return (murmur2(KEY_SCRATCH, KEY_SCRATCH.write(key)) & 0x7fffffff) % partitions;
 }
 
-/** Room for a string key's UTF-8 bytes (at most 3 per UTF-16 unit) while it is hashed; grown as needed. */
-let keyScratch = Buffer.allocUnsafe(768);
+/** Room for a short string key's UTF-8 bytes (at most 3 per UTF-16 unit) while it is hashed. */
+const KEY_SCRATCH = Buffer.allocUnsafe(768);
 
 /** Kafka's murmur2 (as in the Java client's `Utils.murmur2`) over `data`'s first `length` bytes, so keys land where Kafka puts them. */
 export function murmur2(data: Buffer, length: number = data.length): number {
