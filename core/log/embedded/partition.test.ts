@@ -1,6 +1,8 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { silentLogger } from '../../logger.js';
 import { Journal } from './journal.js';
@@ -81,6 +83,24 @@ test('decoded records count toward the bound of the tail: a tail of small record
   const oldest = await partition.read(0, 100);
   expect(oldest.map((r) => r.offset)).toEqual(Array.from({ length: 100 }, (_, i) => i));
   oldest.forEach((r) => expect(r).not.toBe(first.get(r.offset)));
+});
+
+test('a frame dropped from the tail is let go, with the records a late reader decoded from it', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  await appendFollowed(5, 100);
+  // A reader behind the end decodes the first frame: its records stay with the frame while it is in the tail.
+  const refs = (await partition.read(0, 100)).map((r) => new WeakRef(r));
+  expect(refs).toHaveLength(100);
+  // 40 more frames of 100 records, each read as it comes: the first is long dropped (see the test
+  // above), and far fewer than the 1,024 dropped slots after which the tail's array is cut.
+  for (let f = 5; f < 45; f++) {
+    await appendFollowed(1, 100);
+    expect(await partition.read(f * 100, 100)).toHaveLength(100);
+  }
+  await new Promise((resolve) => setImmediate(resolve)); // a WeakRef holds its target until the job that made it is over
+  gc();
+  expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
 });
 
 test('a waiter is woken once by the next write, not before, and not after offData', async () => {

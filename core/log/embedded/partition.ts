@@ -88,6 +88,9 @@ interface TailFrame {
   bytes: number;
 }
 
+/** What a slot of #tail before #tailStart holds: nothing of the frame that was there. */
+const DROPPED: TailFrame = Object.freeze({ first: -1, last: -1, frame: Buffer.alloc(0), records: undefined, bytes: 0 }) as TailFrame;
+
 /** Old file handles are closed this long after compaction replaced them, so in-flight reads finish. */
 const RETIRED_SEGMENT_CLOSE_MS = 30_000;
 
@@ -300,7 +303,12 @@ export class Partition {
   /** Drops the oldest frames of the tail until it fits TAIL_CACHE_BYTES. */
   #trimTail(): void {
     const tail = this.#tail;
-    while (this.#tailBytes > TAIL_CACHE_BYTES && this.#tailStart < tail.length) this.#tailBytes -= tail[this.#tailStart++]!.bytes;
+    while (this.#tailBytes > TAIL_CACHE_BYTES && this.#tailStart < tail.length) {
+      this.#tailBytes -= tail[this.#tailStart]!.bytes;
+      // Its slot is reused only at the next splice: a dropped frame left in it would keep its
+      // bytes and decoded records alive until then (up to 1,024 frames a partition).
+      tail[this.#tailStart++] = DROPPED;
+    }
     if (this.#tailStart >= 1024 && this.#tailStart * 2 >= tail.length) {
       tail.splice(0, this.#tailStart);
       this.#tailStart = 0;
