@@ -56,10 +56,10 @@ export const updateShadow: CommandDefinition<StoredShadow, ShadowCommandInput, S
     const nowSec = seconds(ctx.now);
     const outcome = applyUpdate(previous, input.request, nowSec);
     if (!outcome.ok) return reply(input, 'update', outcome, NO_BROADCAST, ctx.now);
-    const { next, accepted, delta } = outcome.value;
+    const { next, stateJson, accepted, delta } = outcome.value;
     const prefix = topicPrefix(input);
     // The new version's JSON, made once: the stored record, its history record and /update/documents hold it.
-    const nextJson = storedJson(next);
+    const nextJson = storedJson(next, stateJson);
     // Published whoever asked (MQTT or HTTP): what a device and rules follow.
     const broadcast: Outgoing[] = [];
     if (input.source === 'http') broadcast.push({ topic: `${prefix}/update/accepted`, body: accepted });

@@ -140,6 +140,8 @@ export function parseRequest(payload: Uint8Array | string, op: 'get' | 'update' 
 /** The next shadow after an update, and what the service publishes for it. */
 export interface UpdateOutcome {
   readonly next: StoredShadow;
+  /** `next.state` as JSON, made once to measure it (record.ts's stored JSON reuses it). */
+  readonly stateJson: string;
   /** The `/update/accepted` document: the request's state, its metadata, the new version. */
   readonly accepted: object;
   /** The `/update/delta` document, when desired and reported still differ. */
@@ -176,7 +178,8 @@ export function applyUpdate(current: StoredShadow | undefined, request: ShadowRe
       metadata[section] = mergedMeta;
     }
   }
-  if (Buffer.byteLength(JSON.stringify(state)) > SHADOW_LIMITS.maxStateBytes) return fail(SHADOW_ERRORS.tooLarge, clientToken);
+  const stateJson = JSON.stringify(state);
+  if (Buffer.byteLength(stateJson) > SHADOW_LIMITS.maxStateBytes) return fail(SHADOW_ERRORS.tooLarge, clientToken);
 
   const next: StoredShadow = { state, metadata, version: currentVersion + 1, timestamp: nowSec };
   // Literals, not spreads of an optional token: this runs once per update.
@@ -184,10 +187,10 @@ export function applyUpdate(current: StoredShadow | undefined, request: ShadowRe
   const documents: Record<string, unknown> = { previous: current ? snapshot(current) : null, current: snapshot(next), timestamp: nowSec };
   if (clientToken !== undefined) accepted['clientToken'] = documents['clientToken'] = clientToken;
   const deltaState = delta(state.desired, state.reported);
-  if (!deltaState) return { ok: true, value: { next, accepted, documents } };
+  if (!deltaState) return { ok: true, value: { next, stateJson, accepted, documents } };
   const deltaDocument: Record<string, unknown> = { version: next.version, timestamp: nowSec, state: deltaState, metadata: pick(metadata.desired ?? {}, deltaState) };
   if (clientToken !== undefined) deltaDocument['clientToken'] = clientToken;
-  return { ok: true, value: { next, accepted, documents, delta: deltaDocument } };
+  return { ok: true, value: { next, stateJson, accepted, documents, delta: deltaDocument } };
 }
 
 /** The `/get/accepted` document (GetThingShadow's body); 404 when there is no shadow. */

@@ -18,7 +18,8 @@ test('the stored, history and /update/documents texts are JSON.stringify of thei
   ];
   for (const { previous, outcome, token, now } of cases) {
     const next = outcome.next;
-    const json = storedJson(next);
+    expect(outcome.stateJson).toBe(JSON.stringify(next.state));
+    const json = storedJson(next, outcome.stateJson);
     expect(json).toBe(JSON.stringify({ state: next.state, metadata: next.metadata, version: next.version, timestamp: next.timestamp }));
     expect(documentsJson(previous, json, now, token)).toBe(JSON.stringify(outcome.documents));
     const entry = { version: next.version, timestamp: next.timestamp, document: next };

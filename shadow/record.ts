@@ -27,10 +27,17 @@ export const storedShadowSchema: z.ZodType<StoredShadow> = z.object({
  */
 let made: { shadow: StoredShadow; json: string } | undefined;
 
-/** A shadow's stored JSON (the layout above), as the codec writes it. */
-export function storedJson(shadow: StoredShadow): string {
+/**
+ * A shadow's stored JSON (the layout above), as the codec writes it. `stateJson`, when the caller
+ * has it (an update measured the new state's size with it), is `shadow.state`'s JSON, which
+ * JSON.stringify would write again as the first member.
+ */
+export function storedJson(shadow: StoredShadow, stateJson?: string): string {
   if (made?.shadow === shadow) return made.json;
-  const json = JSON.stringify({ state: shadow.state, metadata: shadow.metadata, version: shadow.version, timestamp: shadow.timestamp });
+  const json =
+    stateJson === undefined
+      ? JSON.stringify({ state: shadow.state, metadata: shadow.metadata, version: shadow.version, timestamp: shadow.timestamp })
+      : `{"state":${stateJson},"metadata":${JSON.stringify(shadow.metadata)},"version":${shadow.version},"timestamp":${shadow.timestamp}}`;
   made = { shadow, json };
   return json;
 }
