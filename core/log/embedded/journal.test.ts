@@ -65,6 +65,9 @@ test('a checkpoint empties the journal once its first entry is CHECKPOINT_MS old
     // The commit after that finds the file old enough: the segment is fsynced and the file emptied...
     await log.append('t', [{ value: 'second' }]);
     await expect.poll(() => stat(journalFile('0.wal')).then((s) => s.size), { timeout: 5_000 }).toBe(0);
+    // What it held is in the segment file: the checkpoint wrote the segment's staged frames before it fsynced it.
+    const segment = await readFile(join(dir, 'log', 'topics', 't', '0', '00000000000000000000.seg'));
+    expect(segment.includes('first') && segment.includes('second')).toBe(true);
     // ...and commits go on in the other file.
     await log.append('t', [{ value: 'third' }]);
     expect((await stat(journalFile('1.wal'))).size).toBeGreaterThan(0);

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -120,6 +120,23 @@ test('a waiter is woken once by the next write, not before, and not after offDat
   await partition.append([record(2)]);
   await new Promise((r) => setImmediate(r));
   expect(woken).toBe(2);
+});
+
+test('appended frames reach the segment file together: once they are many, or when a read of the file needs them', async () => {
+  const file = join(dir, 't-0', '00000000000000000000.seg');
+  const fileSize = async () => (await stat(file)).size;
+  const header = await fileSize();
+  // Nobody follows the end, so the partition keeps no tail: a read goes to the file.
+  for (let f = 0; f < 3; f++) await partition.append([record(f)]);
+  // Durable in the journal, not in the file yet.
+  expect(await fileSize()).toBe(header);
+  const read = await partition.read(0, 100);
+  expect(read.map((r) => [r.offset, r.value!.toString()])).toEqual([0, 1, 2].map((i) => [i, `v${i}`]));
+  const written = await fileSize();
+  expect(written).toBeGreaterThan(header);
+  // Many frames are written without a read: 200 frames of 1 KB.
+  for (let f = 0; f < 200; f++) await partition.append([{ key: null, value: Buffer.alloc(1000, f), headers: [], timestamp: 2_000 + f }]);
+  expect(await fileSize()).toBeGreaterThan(written + 100_000);
 });
 
 test('what the tail serves equals what the segment file serves', async () => {

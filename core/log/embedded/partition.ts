@@ -1,4 +1,3 @@
-import { ftruncateSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PlatformError } from '../../errors.js';
@@ -230,25 +229,23 @@ export class Partition {
       for (const r of p.records) inputs.push({ offset: offset++, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers });
     }
     const frame = encodeFrame(inputs);
-    // Positional write at the durable end, then the journal's group commit (journal.ts), which
-    // makes it durable together with every other partition's writes of this turn. Synchronous:
-    // copying a frame into the page cache takes a few µs, less than handing the write to libuv's
-    // thread pool and back costs the event loop (a dedicated disk thread, tried, cost as much in
-    // its messages).
+    // Staged at the durable end of the segment, which writes it to the file later with other
+    // frames (segment.ts); the journal's group commit (journal.ts) makes it durable, together
+    // with every other partition's frames of this turn.
     const dependents = dependentsOf(batch);
     let committed: Promise<void> | undefined;
     try {
-      let written = 0;
-      while (written < frame.length) written += writeSync(segment.fh.fd, frame, written, frame.length - written, segment.size + written);
+      segment.stage(frame);
       committed = this.journal.commit(this.topic, this.id, segment, segment.size, frame, dependents.count > 0 ? dependents : undefined);
       for (const p of batch) p.options?.sequenced?.();
       await committed;
     } catch (err) {
       if (!committed) this.journal.unexpect(dependents.count);
-      // Cut back to the durable end, so that no part of the failed frame is left past it for the
-      // next open to read as damage; the next write goes to the same place.
+      // Not durable: taken back, and cut from the file should it have been written, so that no
+      // part of it is left past the durable end for the next open to read as damage; the next
+      // write goes to the same place.
       try {
-        ftruncateSync(segment.fh.fd, segment.size);
+        segment.unstage(frame);
       } catch {
         // the next write overwrites what it can; an open cuts a torn tail
       }

@@ -1,3 +1,4 @@
+import { ftruncateSync, writeSync, writevSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { PlatformError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -11,6 +12,12 @@ import {
   FRAME_OVERHEAD,
 } from './frame.js';
 
+/**
+ * Frames staged for the file are written once they take this many bytes or frames (and whenever
+ * a read or an fsync needs them): one write for many turns' frames, not one per partition per turn.
+ */
+const WRITE_OUT_BYTES = 128 * 1024;
+const WRITE_OUT_FRAMES = 256;
 /** A sparse index entry every INDEX_INTERVAL_BYTES of frames. */
 const INDEX_INTERVAL_BYTES = 16 * 1024;
 const SCAN_CHUNK_BYTES = 1024 * 1024;
@@ -22,6 +29,12 @@ export const SEGMENT_FILE = /^(\d{20})\.seg$/;
  * One segment file of a partition: frames with increasing offsets from `baseOffset`. Only the
  * last segment of a partition is appended to. `size` counts durable bytes only; reads never go
  * past it, so nothing that could still vanish in a crash is served.
+ *
+ * An appended frame is staged (`stage`), not written at once: the journal makes it durable, and
+ * the segment writes its staged frames to the file together, once they are many (or a read or an
+ * fsync needs them). The journal's checkpoint fsyncs the segment (`sync`, which writes them
+ * first) before it empties the journal file that holds them, so a frame is always in one or the
+ * other; a crash in between is what the journal's replay repairs.
  */
 export class Segment {
   /** Sparse index of frame starts: the frame with base offsets[i] is at byte positions[i]; maxTimestamps[i] is the max timestamp up to it. */
@@ -36,6 +49,10 @@ export class Segment {
   /** Frames (record batches) in the segment. */
   frames = 0;
   #closed = false;
+  /** Bytes written to the file: the frames staged after them are not, yet. */
+  #written: number;
+  #staged: Buffer[] = [];
+  #stagedBytes = 0;
 
   private constructor(
     readonly path: string,
@@ -44,6 +61,7 @@ export class Segment {
     public size: number,
   ) {
     this.nextOffset = baseOffset;
+    this.#written = size;
   }
 
   static async create(path: string, baseOffset: number): Promise<Segment> {
@@ -122,7 +140,7 @@ export class Segment {
       await this.fh.datasync();
       break;
     }
-    this.size = pos;
+    this.size = this.#written = pos;
   }
 
   async #isTornTail(pos: number, fileSize: number, view: Buffer, rel: number, incomplete: boolean): Promise<boolean> {
@@ -149,10 +167,56 @@ export class Segment {
     this.frames++;
   }
 
-  /** Records that a frame (see frame.ts) was made durable at the end of the file. */
+  /**
+   * Puts a frame after the last one, to be written to the file later with others (see the class
+   * comment). Only the last frame staged may not be durable yet: `noteAppended` once it is,
+   * `unstage` if it never will be.
+   */
+  stage(frame: Buffer): void {
+    this.#staged.push(frame);
+    this.#stagedBytes += frame.length;
+  }
+
+  /** Takes back the last frame staged, which did not become durable; if it reached the file, the file is cut back to the durable end. */
+  unstage(frame: Buffer): void {
+    if (this.#staged[this.#staged.length - 1] === frame) {
+      this.#staged.pop();
+      this.#stagedBytes -= frame.length;
+    }
+    if (this.#written > this.size) {
+      ftruncateSync(this.fh.fd, this.size);
+      this.#written = this.size;
+    }
+  }
+
+  /** Records that the frame staged last (see frame.ts) was made durable at the end of the segment. */
   noteAppended(frame: Buffer): void {
     this.#noteFrame(frameBaseOffset(frame, 0), frameLastOffset(frame, 0), this.size, frameMaxTimestamp(frame, 0));
     this.size += frame.length;
+    if (this.#stagedBytes < WRITE_OUT_BYTES && this.#staged.length < WRITE_OUT_FRAMES) return;
+    try {
+      this.#writeOut();
+    } catch {
+      // Left staged: the next write-out tries again, and the journal's checkpoint (sync) reports and retries a failure.
+    }
+  }
+
+  /** Writes the staged frames to the file, at its end. Synchronous: it copies into the page cache, as one append did before. */
+  #writeOut(): void {
+    if (this.#staged.length === 0) return;
+    const frames = this.#staged;
+    const start = this.#written;
+    const end = start + this.#stagedBytes;
+    let at = start + writevSync(this.fh.fd, frames, start);
+    // A short write (a full disk part way): the rest from where it stopped.
+    if (at < end) {
+      const rest = Buffer.concat(frames).subarray(at - start);
+      for (let done = 0; done < rest.length; ) done += writeSync(this.fh.fd, rest, done, rest.length - done, at + done);
+      at = end;
+    }
+    this.#staged = [];
+    this.#stagedBytes = 0;
+    this.#written = end;
   }
 
   /** Byte position to start reading for `offset` (the indexed frame at or before it). */
@@ -179,19 +243,23 @@ export class Segment {
   async read(position: number, maxBytes: number): Promise<Buffer> {
     const length = Math.min(maxBytes, this.size - position);
     if (length <= 0) return Buffer.alloc(0);
+    if (position + length > this.#written) this.#writeOut();
     const buf = Buffer.allocUnsafe(length);
     const { bytesRead } = await this.fh.read(buf, 0, length, position);
     return bytesRead === length ? buf : buf.subarray(0, bytesRead);
   }
 
-  /** Makes what was written to the file durable (the journal's checkpoints, a roll). A closed segment was synced before it closed. */
+  /** Writes the staged frames and makes the file durable (the journal's checkpoints, a roll). A closed segment was synced before it closed. */
   async sync(): Promise<void> {
     if (this.#closed) return;
+    this.#writeOut();
     await this.fh.datasync();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // The journal's close synced every segment it holds frames of; a frame left staged (a sync that failed) is still in the journal for the next open to replay.
+    if (this.#staged.length > 0) await this.sync().catch(() => undefined);
     this.#closed = true;
     await this.fh.close().catch(() => undefined);
   }
