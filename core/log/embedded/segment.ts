@@ -15,9 +15,10 @@ import {
 /**
  * Frames staged for the file are written once they take this many bytes or frames (and whenever
  * a read or an fsync needs them): one write for many turns' frames, not one per partition per turn.
+ * The count bounds what small frames hold: one under 4 KB is a slice of an 8 KB Buffer pool.
  */
 const WRITE_OUT_BYTES = 128 * 1024;
-const WRITE_OUT_FRAMES = 256;
+const WRITE_OUT_FRAMES = 64;
 /** A sparse index entry every INDEX_INTERVAL_BYTES of frames. */
 const INDEX_INTERVAL_BYTES = 16 * 1024;
 const SCAN_CHUNK_BYTES = 1024 * 1024;
