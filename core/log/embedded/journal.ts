@@ -1,17 +1,18 @@
 /**
  * The embedded log's journal: one group commit for every partition.
  *
- * A partition writes each frame to its segment file (the page cache) and commits it here; the
- * frames committed in one turn of the event loop, whatever their topic and partition, go to the
- * journal in one write and one fdatasync, and only then are they acknowledged. Without it each
- * partition fsynced its own file: an MQTT message, its rule's output and a shadow update with its
- * reply cost one fdatasync each per turn, where one suffices for all of them.
+ * A partition stages each frame on its segment (which writes it to the file later, with others:
+ * segment.ts) and commits it here; the frames committed in one turn of the event loop, whatever
+ * their topic and partition, go to the journal in one write and one fdatasync, and only then are
+ * they acknowledged. Without it each partition fsynced its own file: an MQTT message, its rule's
+ * output and a shadow update with its reply cost one fdatasync each per turn, where one suffices
+ * for all of them.
  *
- * The segments themselves are fsynced by checkpoints: once a journal file holds
+ * The segments themselves are written and fsynced by checkpoints: once a journal file holds
  * {@link CHECKPOINT_BYTES} or is {@link CHECKPOINT_MS} old, commits go on in the other file while
- * every segment written through the first is fsynced, and then the first is emptied. A partition
- * also fsyncs its active segment before it rolls to the next, so only a partition's last segment
- * can hold frames that are durable in the journal alone.
+ * every segment written through the first writes what it staged and is fsynced, and then the
+ * first is emptied. A partition also writes and fsyncs its active segment before it rolls to the
+ * next, so only a partition's last segment can hold frames that are durable in the journal alone.
  *
  * Files: `log/journal/0.wal` and `log/journal/1.wal`, entries back to back:
  *

@@ -208,12 +208,11 @@ export class Segment {
     const frames = this.#staged;
     const start = this.#written;
     const end = start + this.#stagedBytes;
-    let at = start + writevSync(this.fh.fd, frames, start);
+    const at = start + writevSync(this.fh.fd, frames, start);
     // A short write (a full disk part way): the rest from where it stopped.
     if (at < end) {
       const rest = Buffer.concat(frames).subarray(at - start);
       for (let done = 0; done < rest.length; ) done += writeSync(this.fh.fd, rest, done, rest.length - done, at + done);
-      at = end;
     }
     this.#staged = [];
     this.#stagedBytes = 0;
