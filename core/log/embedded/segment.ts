@@ -239,7 +239,7 @@ export class Segment {
     return i < 0 ? SEGMENT_HEADER.length : this.#positions[i]!;
   }
 
-  /** Reads up to `maxBytes` durable bytes from `position`. */
+  /** Reads up to `maxBytes` durable bytes from `position` (writing the staged frames first when the range reaches them). */
   async read(position: number, maxBytes: number): Promise<Buffer> {
     const length = Math.min(maxBytes, this.size - position);
     if (length <= 0) return Buffer.alloc(0);
