@@ -5,6 +5,7 @@ import { afterEach, beforeEach, expect, test } from 'vitest';
 import { silentLogger } from '../../logger.js';
 import { EmbeddedLog } from './embedded-log.js';
 import { CHECKPOINT_MS, decodeEntries } from './journal.js';
+import { Segment } from './segment.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -81,6 +82,35 @@ test('a checkpoint empties the journal once its first entry is CHECKPOINT_MS old
     expect(await again.offsets('t')).toEqual([{ partition: 0, low: 0, high: 3 }]);
   } finally {
     await again.close();
+  }
+});
+
+test('a checkpoint fsyncs the segments written through the file one at a time', async () => {
+  const log = await EmbeddedLog.open({ dataDir: dir, logger: silentLogger() });
+  const sync = Segment.prototype.sync;
+  let running = 0;
+  let most = 0;
+  let synced = 0;
+  Segment.prototype.sync = async function (this: Segment) {
+    most = Math.max(most, ++running);
+    try {
+      return await sync.call(this);
+    } finally {
+      running--;
+      synced++;
+    }
+  };
+  try {
+    await log.ensureTopic({ name: 't', partitions: 4 });
+    await Promise.all(Array.from({ length: 4 }, (_, p) => log.append('t', [{ value: `v${p}`, partition: p }])));
+    await new Promise((r) => setTimeout(r, CHECKPOINT_MS + 100));
+    await log.append('t', [{ value: 'after', partition: 0 }]);
+    await expect.poll(() => stat(journalFile('0.wal')).then((s) => s.size), { timeout: 5_000 }).toBe(0);
+    expect(synced).toBeGreaterThanOrEqual(4);
+    expect(most).toBe(1);
+  } finally {
+    Segment.prototype.sync = sync;
+    await log.close();
   }
 });
 

@@ -213,6 +213,11 @@ export class Journal {
    * Moves commits to the other file (emptied by the checkpoint before), fsyncs every segment
    * written through this one, then empties it. Retried until it succeeds: meanwhile commits go on
    * in the other file, and no other checkpoint starts.
+   *
+   * The segments are fsynced one at a time. All at once, they flushed every segment's few MB
+   * together, and the commits' fdatasyncs meanwhile waited for it (on ext4: the e2e benchmark's
+   * rule paced at 5,000 messages/s, 16 segments, 2-3 MB: 4.3-6.8 ms each, up to 9.2 ms, against
+   * 0.4-0.8 ms outside checkpoints); one at a time, 1.2-1.5 ms, up to 4.2 ms.
    */
   async #runCheckpoint(): Promise<void> {
     const fh = this.#files[this.#current]!;
@@ -223,7 +228,7 @@ export class Journal {
     this.#dirty = new Set();
     for (let attempt = 0; ; attempt++) {
       try {
-        await Promise.all([...dirty].map((segment) => segment.sync()));
+        for (const segment of dirty) await segment.sync();
         await fh.truncate(0);
         await fh.datasync();
         return;
