@@ -33,8 +33,9 @@
  * latency p50/p99/p999 (receive time - the payload's send time, one clock), PUBACK latency,
  * the broker's CPU per message in over the measured period and its RSS at the period's end.
  * For kiot that is this process (`process.cpuUsage`, `process.memoryUsage().rss`: kiot plus
- * the bench around it, and what earlier kiot instances of the run left to the GC); on Kafka
- * the mock cluster's process (kcat) is counted beside it. For aedes and Mosquitto it is their
+ * the bench around it; a full GC before each contender starts, so that a kiot does not pay for
+ * what earlier kiot instances of the run left in the old generation, as a `kiot up` process would
+ * not); on Kafka the mock cluster's process (kcat) is counted beside it. For aedes and Mosquitto it is their
  * process, read from /proc/<pid>/stat (utime + stime) and /proc/<pid>/status (VmRSS).
  *
  * Before the runs, memory: each contender that routes plain pub/sub (kiot embedded with no rule,
@@ -79,6 +80,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startKafkaMock } from '../core/testing/kafka-mock.js';
 import { Child } from './child.js';
+import { collectGarbage } from './gc.js';
 import { NODE_FLAGS } from '../cli/young-generation.js';
 import { startBenchPlatform } from './platform.js';
 import type { Benchmark, BenchResult } from './report.js';
@@ -570,6 +572,8 @@ export const e2eBenchmark: Benchmark = {
         const rates = round === 0 ? [0, ...PACED_RATES] : [0];
         for (const contender of round % 2 === 0 ? contenders : [...contenders].reverse()) {
           if (contender.rounds <= round) continue;
+          // What the contenders before it left (kiot instances, stopped) is not this one's to collect.
+          collectGarbage();
           const startedAt = performance.now();
           const broker = await contender.start(progress);
           progress(`${contender.label} round ${round + 1}: started in ${fmt(performance.now() - startedAt)} ms at ${broker.url}`);
