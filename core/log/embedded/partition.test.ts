@@ -6,7 +6,7 @@ import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { silentLogger } from '../../logger.js';
 import { Journal } from './journal.js';
-import { Partition, type PartitionSettings } from './partition.js';
+import { Partition, TAIL_MAX_AGE_MS, type PartitionSettings } from './partition.js';
 
 const SETTINGS: PartitionSettings = { compacted: false, retentionMs: -1, retentionBytes: -1, segmentBytes: 1 << 30, segmentMs: 1 << 30, tombstoneGraceMs: 0 };
 
@@ -101,6 +101,21 @@ test('a frame dropped from the tail is let go, with the records a late reader de
   await new Promise((resolve) => setImmediate(resolve)); // a WeakRef holds its target until the job that made it is over
   gc();
   expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
+});
+
+test('a frame the tail has held for TAIL_MAX_AGE_MS is dropped when the next comes: a reader that far behind reads the file', async () => {
+  const file = join(dir, 't-0', '00000000000000000000.seg');
+  const fileSize = async () => (await stat(file)).size;
+  const header = await fileSize();
+  await appendFollowed(1, 1);
+  await new Promise((r) => setTimeout(r, TAIL_MAX_AGE_MS + 50));
+  await appendFollowed(1, 1);
+  // The newest frame is served from memory: the staged frames are not in the file yet...
+  expect((await partition.read(1, 10)).map((r) => r.offset)).toEqual([1]);
+  expect(await fileSize()).toBe(header);
+  // ...the older one was dropped: reading it writes the staged frames out and reads the file.
+  expect((await partition.read(0, 10)).map((r) => r.offset)).toEqual([0, 1]);
+  expect(await fileSize()).toBeGreaterThan(header);
 });
 
 test('a waiter is woken once by the next write, not before, and not after offData', async () => {
