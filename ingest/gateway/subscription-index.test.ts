@@ -86,3 +86,34 @@ test('a literal level spelled like a wildcard in a filter is the wildcard, never
   expect(index.remove('a', 'x/y')).toBe(false);
   expect(who(index, 'x/anything')).toEqual(['a x/+']);
 });
+
+test('filters without wildcards: each change gives the topic a new answer, and an answer already given stays as it was', () => {
+  const index = new SubscriptionIndex();
+  index.add(sub('a', 'things/t1/cmd'));
+  const first = index.match('things/t1/cmd');
+  expect(first.map((s) => s.clientId)).toEqual(['a']);
+  index.add(sub('b', 'things/t1/cmd'));
+  expect(who(index, 'things/t1/cmd')).toEqual(['a things/t1/cmd', 'b things/t1/cmd']);
+  expect(first.map((s) => s.clientId)).toEqual(['a']);
+  // A wildcard filter joins the exact ones, and leaving takes only itself away.
+  index.add(sub('fleet', 'things/+/cmd'));
+  expect(who(index, 'things/t1/cmd')).toEqual(['a things/t1/cmd', 'b things/t1/cmd', 'fleet things/+/cmd']);
+  expect(who(index, 'things/t2/cmd')).toEqual(['fleet things/+/cmd']);
+  expect(index.remove('fleet', 'things/+/cmd')).toBe(true);
+  expect(who(index, 'things/t1/cmd')).toEqual(['a things/t1/cmd', 'b things/t1/cmd']);
+  expect(index.match('things/t2/cmd')).toEqual([]);
+  expect(index.remove('a', 'things/t1/cmd')).toBe(true);
+  expect(index.remove('a', 'things/t1/cmd')).toBe(false);
+  expect(who(index, 'things/t1/cmd')).toEqual(['b things/t1/cmd']);
+  expect(index.remove('b', 'things/t1/cmd')).toBe(true);
+  expect(index.match('things/t1/cmd')).toEqual([]);
+  expect(index.size).toBe(0);
+});
+
+test('10,000 things with a subscription each: every thing reaches its own client alone', () => {
+  const index = new SubscriptionIndex();
+  for (let i = 0; i < 10_000; i++) index.add(sub(`c${i % 8}`, `$aws/things/t${i}/shadow/update/accepted`));
+  for (let i = 0; i < 10_000; i += 997) expect(who(index, `$aws/things/t${i}/shadow/update/accepted`)).toEqual([`c${i % 8} $aws/things/t${i}/shadow/update/accepted`]);
+  expect(index.match('$aws/things/t1/shadow/update/documents')).toEqual([]);
+  expect(index.size).toBe(10_000);
+});

@@ -1,5 +1,7 @@
 /**
- * Which sessions want a topic: a trie over filter levels, so that matching one topic costs
+ * Which sessions want a topic. Filters without wildcards (a device's own topics, most of a
+ * fleet's subscriptions) are a map by filter: one lookup per topic, however many things there
+ * are. Filters with `+` or `#` are a trie over filter levels, so that matching one topic costs
  * the topic's depth rather than the number of subscriptions. `$`-topics are not matched by
  * filters whose first level is a wildcard (MQTT 5 §4.7.2).
  */
@@ -29,6 +31,12 @@ interface Node {
   readonly subs: Map<string, IndexedSubscription>;
 }
 
+/** The subscriptions of one filter without wildcards, and the list `match` answers with (made at the first match after a change). */
+interface Exact {
+  readonly subs: Map<string, IndexedSubscription>;
+  list: readonly IndexedSubscription[] | undefined;
+}
+
 const newNode = (): Node => ({ children: new Map(), plus: undefined, hash: undefined, subs: new Map() });
 const entryKey = (clientId: string, group: string | undefined) => (group === undefined ? clientId : `${clientId}\u0000${group}`);
 
@@ -46,6 +54,8 @@ function setChild(node: Node, level: string, child: Node | undefined): void {
 
 /** The answer for a topic nobody here subscribes to (most records, with several gateways). */
 const NONE: readonly IndexedSubscription[] = Object.freeze([]);
+
+const hasWildcard = (filter: string): boolean => filter.includes('+') || filter.includes('#');
 
 const isEmpty = (node: Node): boolean => node.subs.size === 0 && node.children.size === 0 && !node.plus && !node.hash;
 
@@ -67,9 +77,12 @@ function collect(node: Node, levels: readonly string[], depth: number, dollar: b
 }
 
 export class SubscriptionIndex {
+  readonly #exact = new Map<string, Exact>();
   readonly #root = newNode();
+  /** Subscriptions in the trie: while there are none, a match is one map lookup. */
+  #wildcards = 0;
   #size = 0;
-  /** The subscriptions of topics matched lately (the trie is walked once per topic); emptied by every change to them. */
+  /** What the trie answered for topics matched lately (walked once per topic); emptied by every change to it. */
   readonly #matched = new RecentTopics<readonly IndexedSubscription[]>();
   /**
    * The last topic matched and its answer: the delivery consumer asks about a record's topic
@@ -85,23 +98,51 @@ export class SubscriptionIndex {
 
   /** Adds or replaces a client's subscription; returns whether it already existed. */
   add(sub: IndexedSubscription): boolean {
+    const wild = hasWildcard(sub.filter);
+    const subs = wild ? this.#trieNode(sub.filter).subs : this.#exactEntry(sub.filter).subs;
+    const key = entryKey(sub.clientId, sub.group);
+    const existed = subs.has(key);
+    subs.set(key, sub);
+    if (wild) this.#matched.clear();
+    this.#lastTopic = undefined;
+    if (!existed) {
+      this.#size++;
+      if (wild) this.#wildcards++;
+    }
+    return existed;
+  }
+
+  /** The trie's node for a filter with wildcards, made on the way if missing. */
+  #trieNode(filter: string): Node {
     let node = this.#root;
-    for (const level of sub.filter.split('/')) {
+    for (const level of filter.split('/')) {
       let next = childAt(node, level);
       if (!next) setChild(node, level, (next = newNode()));
       node = next;
     }
-    const key = entryKey(sub.clientId, sub.group);
-    const existed = node.subs.has(key);
-    node.subs.set(key, sub);
-    this.#matched.clear();
-    this.#lastTopic = undefined;
-    if (!existed) this.#size++;
-    return existed;
+    return node;
+  }
+
+  /** The entry of a filter without wildcards, made if missing; its list is made again at the next match. */
+  #exactEntry(filter: string): Exact {
+    let exact = this.#exact.get(filter);
+    if (!exact) this.#exact.set(filter, (exact = { subs: new Map(), list: undefined }));
+    exact.list = undefined;
+    return exact;
   }
 
   /** Removes a subscription; returns whether it existed. */
   remove(clientId: string, filter: string, group?: string): boolean {
+    const key = entryKey(clientId, group);
+    if (!hasWildcard(filter)) {
+      const exact = this.#exact.get(filter);
+      if (!exact?.subs.delete(key)) return false;
+      if (exact.subs.size === 0) this.#exact.delete(filter);
+      exact.list = undefined;
+      this.#size--;
+      this.#lastTopic = undefined;
+      return true;
+    }
     const path: [Node, string][] = [];
     let node = this.#root;
     for (const level of filter.split('/')) {
@@ -110,8 +151,9 @@ export class SubscriptionIndex {
       path.push([node, level]);
       node = next;
     }
-    if (!node.subs.delete(entryKey(clientId, group))) return false;
+    if (!node.subs.delete(key)) return false;
     this.#size--;
+    this.#wildcards--;
     this.#matched.clear();
     this.#lastTopic = undefined;
     // Prune empty branches so that churn in filters does not grow the trie for good.
@@ -126,10 +168,22 @@ export class SubscriptionIndex {
   /** Every subscription whose filter matches the topic name (the caller must not change the array). */
   match(topic: string): readonly IndexedSubscription[] {
     if (topic === this.#lastTopic) return this.#lastMatch;
-    const match = this.#matched.get(topic, this.#walk);
+    const exact = this.#exactMatch(topic);
+    let match = exact;
+    if (this.#wildcards > 0) {
+      const wild = this.#matched.get(topic, this.#walk);
+      if (exact.length === 0) match = wild;
+      else if (wild.length > 0) match = [...exact, ...wild];
+    }
     this.#lastTopic = topic;
     this.#lastMatch = match;
     return match;
+  }
+
+  #exactMatch(topic: string): readonly IndexedSubscription[] {
+    const exact = this.#exact.get(topic);
+    if (!exact) return NONE;
+    return (exact.list ??= [...exact.subs.values()]);
   }
 
   readonly #walk = (topic: string): readonly IndexedSubscription[] => {
