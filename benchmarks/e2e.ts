@@ -35,8 +35,8 @@
  * For kiot that is this process (`process.cpuUsage`, `process.memoryUsage().rss`: kiot plus
  * the bench around it; a full GC before each contender starts, so that a kiot does not pay for
  * what earlier kiot instances of the run left in the old generation, as a `kiot up` process would
- * not); on Kafka the mock cluster's process (kcat) is counted beside it. For aedes and Mosquitto it is their
- * process, read from /proc/<pid>/stat (utime + stime) and /proc/<pid>/status (VmRSS).
+ * not); on Kafka the mock cluster's process (kcat) is counted beside it. For aedes and Mosquitto
+ * it is their process, read from /proc/<pid>/stat (utime + stime) and /proc/<pid>/status (VmRSS).
  *
  * Before the runs, memory: each contender that routes plain pub/sub (kiot embedded with no rule,
  * aedes, Mosquitto) is started fresh, its RSS read once settled, then again with

@@ -77,8 +77,8 @@ const TAIL_FOLLOWED_MS = 1_000;
  * frame within milliseconds of its write. Bounded by bytes alone, at paced rates the tail held
  * seconds of small frames, each of which outlived two scavenges and was promoted, for the
  * old generation's GC to collect (e2e's rule at 5,000 messages/s: 0.47-0.57 MB promoted per
- * scavenge, half of it the tail; 0.23-0.31 MB with this bound, and no read of a segment file more, at
- * that rate or saturated).
+ * scavenge, half of it the tail; 0.23-0.31 MB with this bound, and no read of a segment file
+ * more, at that rate or saturated).
  */
 export const TAIL_MAX_AGE_MS = 100;
 
