@@ -122,7 +122,7 @@ test('a checkpoint fsyncs the segments written through the file one at a time', 
   }
 });
 
-test('reading a journal stops at the first torn or damaged entry', async () => {
+test('reading a journal stops at the first torn or damaged entry (its place or its frame)', async () => {
   const log = await EmbeddedLog.open({ dataDir: dir, logger: silentLogger() });
   let bytes: Buffer;
   try {
@@ -143,6 +143,9 @@ test('reading a journal stops at the first torn or damaged entry', async () => {
   const flipped = Buffer.from(bytes);
   flipped[ends[1]! - 1]! ^= 0xff; // the second entry's last byte
   expect(decodeEntries(flipped)).toHaveLength(1);
+  const placed = Buffer.from(bytes);
+  placed[ends[0]! + 9 + 4 + 2 + 1 + 4 + 8 + 7]! ^= 0x01; // the second entry's position, against the entry's checksum
+  expect(decodeEntries(placed)).toHaveLength(1);
   const header = Buffer.from(bytes);
   header[4]! ^= 0x01; // the header's generation, against its checksum
   expect(decodeEntries(header)).toEqual([]);

@@ -18,13 +18,14 @@
  *
  *   file   := header entry*
  *   header := magic:u8(=0x4B) generation:u32be crc32(generation):u32be
- *   entry  := magic:u8(=0x4A) bodyLength:u32be crc32(body):u32be body
- *   body   := generation:u32be topicLength:u16be topic partition:u32be segmentBase:i64be position:i64be frame
+ *   entry  := magic:u8(=0x4A) bodyLength:u32be crc32(place):u32be place frame
+ *   place  := generation:u32be topicLength:u16be topic partition:u32be segmentBase:i64be position:i64be
  *
- * `position` is the frame's byte position in the segment file named by `segmentBase`. Reading
- * a file stops at the first entry that is incomplete, fails its checksum or belongs to another
- * generation than the header's: a crash cut that write short, and nothing in it was
- * acknowledged.
+ * `position` is the frame's byte position in the segment file named by `segmentBase`; the frame
+ * is the segment's (frame.ts), which carries a checksum of its own, so the entry's covers only
+ * where the frame goes. Reading a file stops at the first entry that is incomplete, fails either
+ * checksum or belongs to another generation than the header's: a crash cut that write short,
+ * and nothing in it was acknowledged.
  *
  * A file is written over, never emptied while the log is open: an fdatasync that also has to
  * make a file's new length durable commits the filesystem's own journal as well, and costs
@@ -50,7 +51,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { PlatformError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { frameBaseOffset } from './frame.js';
+import { checkFrame, frameBaseOffset } from './frame.js';
 import { SEGMENT_FILE, corrupt, segmentFileName, type Segment } from './segment.js';
 
 const ENTRY_MAGIC = 0x4a;
@@ -307,7 +308,7 @@ function fileHeader(generation: number): Buffer {
   return out;
 }
 
-/** An entry's bytes before its frame (see the module comment); its checksum covers the frame too. */
+/** An entry's bytes before its frame (see the module comment); its checksum covers them, the frame's its own body. */
 function entryHead(generation: number, topic: string, partition: number, segmentBase: number, position: number, frame: Buffer): Buffer {
   const topicLength = Buffer.byteLength(topic);
   const out = Buffer.allocUnsafe(ENTRY_OVERHEAD + BODY_FIXED + topicLength);
@@ -321,7 +322,7 @@ function entryHead(generation: number, topic: string, partition: number, segment
   writeInt64(out, at + 12, position);
   out[0] = ENTRY_MAGIC;
   out.writeUInt32BE(BODY_FIXED + topicLength + frame.length, 1);
-  out.writeUInt32BE(crc32(frame, crc32(out.subarray(ENTRY_OVERHEAD))), 5);
+  out.writeUInt32BE(crc32(out.subarray(ENTRY_OVERHEAD)), 5);
   return out;
 }
 
@@ -351,7 +352,6 @@ function readEntries(buf: Buffer, pos: number, generation: number | undefined): 
     const end = pos + ENTRY_OVERHEAD + bodyLength;
     if (bodyLength < fixed || end > buf.length) break;
     const body = buf.subarray(pos + ENTRY_OVERHEAD, end);
-    if (crc32(body) !== buf.readUInt32BE(pos + 5)) break;
     let at = 0;
     if (generation !== undefined) {
       if (body.readUInt32BE(0) !== generation) break;
@@ -361,6 +361,14 @@ function readEntries(buf: Buffer, pos: number, generation: number | undefined): 
     if (fixed + topicLength > bodyLength) break;
     const topicAt = at + 2;
     at = topicAt + topicLength;
+    if (generation === undefined) {
+      if (crc32(body) !== buf.readUInt32BE(pos + 5)) break;
+    } else {
+      // The place, then the frame by its own checksum, which must span the rest of the entry.
+      if (crc32(body.subarray(0, at + 20)) !== buf.readUInt32BE(pos + 5)) break;
+      const frame = checkFrame(body, at + 20);
+      if (frame.kind !== 'frame' || at + 20 + frame.length !== bodyLength) break;
+    }
     entries.push({
       topic: body.toString('utf8', topicAt, at),
       partition: body.readUInt32BE(at),
