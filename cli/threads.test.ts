@@ -53,6 +53,9 @@ test('--threads 2: the shadows are answered beside the gateway on the main threa
     await device.subscribeAsync(['$aws/things/lamp-1/shadow/#', 'answer/+'], { qos: 1 });
     await device.publishAsync('$aws/things/lamp-1/shadow/update', JSON.stringify({ state: { reported: { on: false } }, clientToken: 't1' }), { qos: 1 });
     await vi.waitFor(() => expect(replies.find((r) => r.topic.endsWith('/update/accepted'))?.body).toMatchObject({ version: 1, state: { reported: { on: false } } }), { timeout: 10_000 });
+    // Until a rule calls get_thing_shadow, the worker thread follows no shadow writes: the shadow service's table is the only reader of iot.shadows.
+    const shadowReaders = () => new Set(kiot.platform.log.stats().lag.filter((l) => l.topic === 'iot.shadows').map((l) => l.groupId)).size;
+    expect(shadowReaders()).toBe(1);
 
     const data = kiot.client(IoTDataPlaneClient);
     const updated = await data.send(new UpdateThingShadowCommand({ thingName: 'lamp-1', payload: Buffer.from(JSON.stringify({ state: { desired: { on: true } } })) }));
@@ -70,6 +73,8 @@ test('--threads 2: the shadows are answered beside the gateway on the main threa
       },
       { timeout: 10_000, interval: 50 },
     );
+    // The first call opened the worker thread's own view.
+    expect(shadowReaders()).toBe(2);
     await device.endAsync();
   } finally {
     await kiot.stop();
