@@ -117,3 +117,25 @@ test('10,000 things with a subscription each: every thing reaches its own client
   expect(index.match('$aws/things/t1/shadow/update/documents')).toEqual([]);
   expect(index.size).toBe(10_000);
 });
+
+test('exact filters that share a last level: removing one leaves the others matching; a topic with no such last level, or no level at all, matches nothing', () => {
+  const index = new SubscriptionIndex();
+  index.add(sub('a', 'things/t1/cmd'));
+  index.add(sub('b', 'things/t2/cmd'));
+  index.add(sub('c', 'cmd'));
+  index.add(sub('d', 'things/t3/'));
+  expect(who(index, 'things/t2/cmd')).toEqual(['b things/t2/cmd']);
+  expect(who(index, 'cmd')).toEqual(['c cmd']);
+  expect(who(index, 'things/t3/')).toEqual(['d things/t3/']);
+  expect(index.match('things/t1/telemetry')).toEqual([]);
+  expect(index.match('things/t3')).toEqual([]);
+  expect(index.remove('a', 'things/t1/cmd')).toBe(true);
+  expect(who(index, 'things/t2/cmd')).toEqual(['b things/t2/cmd']);
+  expect(index.remove('c', 'cmd')).toBe(true);
+  expect(who(index, 'things/t2/cmd')).toEqual(['b things/t2/cmd']);
+  expect(index.remove('b', 'things/t2/cmd')).toBe(true);
+  expect(index.match('things/t2/cmd')).toEqual([]);
+  // Subscribed again after the last one of its last level left.
+  index.add(sub('e', 'things/t2/cmd'));
+  expect(who(index, 'things/t2/cmd')).toEqual(['e things/t2/cmd']);
+});
