@@ -9,6 +9,7 @@ import { silentLogger } from '../../logger.js';
 import { startKafkaMock, type KafkaMock, type ObservedRequest } from '../../testing/kafka-mock.js';
 import { Inbox, runLogSuite, uniqueGroup, uniqueTopic } from '../../testing/run-log-suite.js';
 import { partitionForKey } from '../log.js';
+import { readRange } from '../read-range.js';
 import { KafkaLog, type KafkaLogOptions } from './kafka-log.js';
 
 /**
@@ -64,6 +65,48 @@ describe('KafkaLog on Kafka', () => {
       expect(produce.acks).toBe(-1);
       expect(produce.producerId).toBeGreaterThanOrEqual(0n); // -1 marks a non-idempotent batch
       expect(produce.baseSequence).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  test('appends made while a produce is in flight go together in the next request, each with its own offsets, in the order made', async () => {
+    const requests: ObservedRequest[] = [];
+    const log = openLog();
+    const topics = [uniqueTopic(), uniqueTopic()];
+    for (const topic of topics) await log.ensureTopic({ name: topic, partitions: 4 });
+    const unsubscribe = mock.onRequest((r) => requests.push(r));
+    // 60 appends at once, 1-3 keyed records each, over two topics; each key appended twice, so
+    // that order within a partition shows (the second value of a key must come after the first).
+    const appends = Array.from({ length: 60 }, (_, i) => ({
+      topic: topics[i % 2]!,
+      records: Array.from({ length: 1 + (i % 3) }, (_, j) => ({ key: `k${Math.floor(i / 2) % 15}-${j}`, value: `a${i}-r${j}` })),
+    }));
+    let results: Awaited<ReturnType<KafkaLog['append']>>[];
+    try {
+      results = await Promise.all(appends.map((a) => log.append(a.topic, a.records)));
+    } finally {
+      unsubscribe();
+    }
+    const produces = requests.filter((r) => r.apiKey === API_PRODUCE).length;
+    expect(produces).toBeGreaterThan(0);
+    expect(produces).toBeLessThan(appends.length / 4);
+    for (const topic of topics) {
+      const stored = new Map((await readRange(log, { topic })).map((r) => [`${r.partition}/${r.offset}`, r]));
+      let count = 0;
+      const lastOffsetOfKey = new Map<string, number>();
+      appends.forEach((a, i) => {
+        if (a.topic !== topic) return;
+        a.records.forEach((record, j) => {
+          const at = results[i]![j]!;
+          expect(at.partition).toBe(partitionForKey(record.key, 4));
+          const r = stored.get(`${at.partition}/${at.offset}`);
+          expect(r?.key?.toString()).toBe(record.key);
+          expect(r?.value?.toString()).toBe(record.value);
+          expect(at.offset).toBeGreaterThan(lastOffsetOfKey.get(record.key) ?? -1);
+          lastOffsetOfKey.set(record.key, at.offset);
+          count++;
+        });
+      });
+      expect(stored.size).toBe(count);
     }
   });
 

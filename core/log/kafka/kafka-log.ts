@@ -78,11 +78,22 @@ export interface KafkaLogOptions {
   readonly retries?: number;
 }
 
+/** An append waiting for its produce request (KafkaLog.#drainSends). */
+interface QueuedSend {
+  readonly topic: string;
+  readonly messages: readonly (Message & { partition: number })[];
+  resolve(results: AppendResult[]): void;
+  reject(err: unknown): void;
+}
+
 /**
  * The log on a Kafka cluster, through kafkajs. This folder is the only place kafkajs is used.
  *
  * - Appends go through one idempotent producer with `acks=all` (-1) and one request in flight,
- *   so a retried produce is neither duplicated nor reordered by the broker. Partitions are
+ *   so a retried produce is neither duplicated nor reordered by the broker. The appends made
+ *   while a request is in flight go together in the next one (kafkajs's `sendBatch`, every
+ *   topic in one request), in the order they were made: with one request at a time, a request
+ *   per append held the log to about one append per round trip to the broker. Partitions are
  *   chosen here with log.ts's murmur2 `partitionForKey`, the Java client's default, so a key
  *   lands where Kafka's own clients put it; keyless records of one append share a partition
  *   that rotates per append (Kafka's "sticky" idea).
@@ -121,6 +132,9 @@ export class KafkaLog implements Log {
   readonly #brokers: readonly string[];
   #appendedRecords = 0;
   #appendedBytes = 0;
+  /** Appends waiting for the produce request in flight: they go together in the next (#drainSends). */
+  #queuedSends: QueuedSend[] = [];
+  #sending = false;
   #consumedRecords = 0;
 
   constructor(options: KafkaLogOptions) {
@@ -228,28 +242,66 @@ export class KafkaLog implements Log {
       bytes += (key?.length ?? 0) + (value?.length ?? 0);
       messages[i] = { key, value, partition, timestamp: String(r.timestamp ?? now), headers: r.headers };
     }
-    const producer = await this.#connectProducer();
-    let sent: Awaited<ReturnType<Producer['send']>>;
-    try {
-      sent = await producer.send({ topic, acks: -1, messages });
-    } catch (err) {
-      if (isUnknownTopicError(err)) this.#partitions.delete(topic);
-      throw fromKafkaError(err, `append to ${topic} failed`, { topic });
-    }
-    // kafkajs sends one batch per partition, in input order, so offsets count up from its base.
-    const next = new Map<number, number>();
-    for (const meta of sent) next.set(meta.partition, Number(meta.baseOffset));
-    const results: AppendResult[] = new Array(messages.length);
-    for (let i = 0; i < messages.length; i++) {
-      const partition = messages[i]!.partition;
-      const offset = next.get(partition);
-      if (offset === undefined) throw new PlatformError('INTERNAL', `kafka acknowledged no offset for ${topic}/${partition}`);
-      next.set(partition, offset + 1);
-      results[i] = { partition, offset };
-    }
+    const results = await new Promise<AppendResult[]>((resolve, reject) => {
+      this.#queuedSends.push({ topic, messages, resolve, reject });
+      if (!this.#sending) void this.#drainSends();
+    });
     this.#appendedRecords += records.length;
     this.#appendedBytes += bytes;
     return results;
+  }
+
+  /**
+   * Sends the queued appends, all of them in one request, then those queued meanwhile, and so
+   * on. A request that fails fails the appends in it, not the ones after it.
+   */
+  async #drainSends(): Promise<void> {
+    this.#sending = true;
+    try {
+      while (this.#queuedSends.length > 0) {
+        const batch = this.#queuedSends.splice(0);
+        // One entry per topic, its appends' messages in append order: kafkajs writes one record
+        // batch per partition, in the order given, so offsets count up from its base offset.
+        const byTopic = new Map<string, Message[]>();
+        for (const q of batch) {
+          let messages = byTopic.get(q.topic);
+          if (!messages) byTopic.set(q.topic, (messages = []));
+          for (const m of q.messages) messages.push(m);
+        }
+        let sent: Awaited<ReturnType<Producer['sendBatch']>>;
+        try {
+          const producer = await this.#connectProducer();
+          sent = await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+        } catch (err) {
+          for (const q of batch) {
+            if (isUnknownTopicError(err)) this.#partitions.delete(q.topic);
+            q.reject(fromKafkaError(err, `append to ${q.topic} failed`, { topic: q.topic }));
+          }
+          continue;
+        }
+        const next = new Map<string, number>();
+        for (const meta of sent) next.set(`${meta.topicName}\u0000${meta.partition}`, Number(meta.baseOffset));
+        for (const q of batch) {
+          const results: AppendResult[] = new Array(q.messages.length);
+          let missing: string | undefined;
+          for (let i = 0; i < q.messages.length; i++) {
+            const partition = q.messages[i]!.partition;
+            const at = `${q.topic}\u0000${partition}`;
+            const offset = next.get(at);
+            if (offset === undefined) {
+              missing = `${q.topic}/${partition}`;
+              break;
+            }
+            next.set(at, offset + 1);
+            results[i] = { partition, offset };
+          }
+          if (missing) q.reject(new PlatformError('INTERNAL', `kafka acknowledged no offset for ${missing}`));
+          else q.resolve(results);
+        }
+      }
+    } finally {
+      this.#sending = false;
+    }
   }
 
   consumer(options: ConsumerOptions): Consumer {
