@@ -110,6 +110,27 @@ describe('KafkaLog on Kafka', () => {
     }
   });
 
+  test('appends that together pass 512 KiB go in requests of their own', async () => {
+    const requests: ObservedRequest[] = [];
+    const log = openLog();
+    const topic = uniqueTopic();
+    await log.ensureTopic({ name: topic });
+    const unsubscribe = mock.onRequest((r) => requests.push(r));
+    const values = Array.from({ length: 4 }, (_, i) => String(i).repeat(300 * 1024));
+    let results: Awaited<ReturnType<KafkaLog['append']>>[];
+    try {
+      // One key: one partition, where the order shows.
+      results = await Promise.all(values.map((value) => log.append(topic, [{ key: 'big', value }])));
+    } finally {
+      unsubscribe();
+    }
+    // The first goes alone (nothing was queued before it); the other three, 300 KB each, one per request.
+    expect(requests.filter((r) => r.apiKey === API_PRODUCE).length).toBe(4);
+    expect(results.map(([r]) => r!.offset)).toEqual([0, 1, 2, 3]);
+    const stored = await readRange(log, { topic });
+    expect(stored.map((r) => `${r.offset} ${r.value?.length} ${r.value?.toString().slice(0, 3)}`)).toEqual(values.map((v, i) => `${i} ${v.length} ${v.slice(0, 3)}`));
+  });
+
   test('ensureTopic falls back to metadata when the broker refuses CreateTopics', async () => {
     const log = openLog();
     const topic = uniqueTopic();

@@ -78,10 +78,19 @@ export interface KafkaLogOptions {
   readonly retries?: number;
 }
 
+/**
+ * The bytes of records one produce request gathers from several appends, at most (an append
+ * larger than this goes alone, as before): under the brokers' default limit of a record batch,
+ * 1 MB (`message.max.bytes`), which one partition's share of a request must fit.
+ */
+const MAX_PRODUCE_BYTES = 512 * 1024;
+
 /** An append waiting for its produce request (KafkaLog.#drainSends). */
 interface QueuedSend {
   readonly topic: string;
   readonly messages: readonly (Message & { partition: number })[];
+  /** Its keys' and values' bytes. */
+  readonly bytes: number;
   resolve(results: AppendResult[]): void;
   reject(err: unknown): void;
 }
@@ -243,7 +252,7 @@ export class KafkaLog implements Log {
       messages[i] = { key, value, partition, timestamp: String(r.timestamp ?? now), headers: r.headers };
     }
     const results = await new Promise<AppendResult[]>((resolve, reject) => {
-      this.#queuedSends.push({ topic, messages, resolve, reject });
+      this.#queuedSends.push({ topic, messages, bytes, resolve, reject });
       if (!this.#sending) void this.#drainSends();
     });
     this.#appendedRecords += records.length;
@@ -259,7 +268,12 @@ export class KafkaLog implements Log {
     this.#sending = true;
     try {
       while (this.#queuedSends.length > 0) {
-        const batch = this.#queuedSends.splice(0);
+        // At least one append; more while the request stays under the cap.
+        const queued = this.#queuedSends;
+        let take = 1;
+        let bytes = queued[0]!.bytes;
+        while (take < queued.length && bytes + queued[take]!.bytes <= MAX_PRODUCE_BYTES) bytes += queued[take++]!.bytes;
+        const batch = queued.splice(0, take);
         // One entry per topic, its appends' messages in append order: kafkajs writes one record
         // batch per partition, in the order given, so offsets count up from its base offset.
         const byTopic = new Map<string, Message[]>();
