@@ -131,6 +131,8 @@ export interface Consumer {
 export interface TableOptions<V> {
   /** Turns stored bytes into values; the default keeps the Buffer. */
   readonly decode?: (value: Buffer, key: string) => V;
+  /** Sees every keyed record the table applies (its replay included, tombstones too), before it is decoded. */
+  readonly observe?: (record: LogRecord) => void;
 }
 
 export interface TableChange<V> {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PlatformError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { AppendRecord, AppendResult, Bytes, Consumer, ConsumerOptions, RecordBatch, Table, TableChange, TableOptions } from './log.js';
+import type { AppendRecord, AppendResult, Bytes, Consumer, ConsumerOptions, LogRecord, RecordBatch, Table, TableChange, TableOptions } from './log.js';
 
 /** What a table needs from the log that opened it (both implementations share this table). */
 export interface TableHost {
@@ -29,6 +29,7 @@ export class LogTable<V> implements Table<V> {
   readonly #topic: string;
   readonly #host: TableHost;
   readonly #decode: (value: Buffer, key: string) => V;
+  readonly #observe: ((record: LogRecord) => void) | undefined;
   readonly #log: Logger;
   readonly #values = new Map<string, V>();
   /** Per partition, the offset after the last record applied. */
@@ -45,6 +46,7 @@ export class LogTable<V> implements Table<V> {
     // Kept values get bytes of their own: a record's value is a view into what the log read (a
     // frame, a ThreadLog batch), which one kept key would otherwise hold whole.
     this.#decode = options.decode ?? ((value: Buffer) => Buffer.from(value) as unknown as V);
+    this.#observe = options.observe;
     this.#log = host.logger.child({ table: topic });
   }
 
@@ -78,6 +80,7 @@ export class LogTable<V> implements Table<V> {
   #apply(batch: RecordBatch): void {
     for (const record of batch.records) {
       if (record.key === null) continue; // a table is keyed; keyless records have no place in it
+      this.#observe?.(record);
       const key = record.key.toString('utf8');
       const previous = this.#values.get(key);
       let value: V | undefined;

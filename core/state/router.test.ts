@@ -7,7 +7,7 @@ import { EmbeddedLog } from '../log/embedded/embedded-log.js';
 import { silentLogger } from '../logger.js';
 import { waitUntil } from '../testing/run-log-suite.js';
 import { requestsTopicFor } from '../topics.js';
-import { OwnerRouter, STATE_REPLIES_TOPIC, type OwnerRouterOptions } from './router.js';
+import { OwnerRouter, STATE_REPLIES_TOPIC, ServedRequests, partitionMoved, type OwnerRouterOptions } from './router.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -29,7 +29,7 @@ async function openLog(): Promise<EmbeddedLog> {
   return log;
 }
 
-function router(log: EmbeddedLog, executed: string[] = []): OwnerRouter {
+function router(log: EmbeddedLog, executed: string[] = [], run?: (command: string) => Promise<void>): OwnerRouter {
   const options: OwnerRouterOptions = {
     log,
     logger: silentLogger(),
@@ -38,10 +38,12 @@ function router(log: EmbeddedLog, executed: string[] = []): OwnerRouter {
     timeoutMs: 10_000,
     execute: async (command) => {
       executed.push(command);
+      await run?.(command);
       return { result: 'done', written: [] };
     },
     catchUp: async () => {},
     ends: async () => [],
+    served: new ServedRequests(),
   };
   const r = new OwnerRouter(options);
   cleanups.push(() => r.stop());
@@ -93,4 +95,28 @@ test('a malformed reply fails the ask it answers with STATE_RECORD_INVALID namin
   expect(err).toBeInstanceOf(PlatformError);
   expect(err).toMatchObject({ code: 'STATE_RECORD_INVALID' });
   expect((err as Error).message).toMatch(/^state reply: written: /);
+});
+
+test('a request that finds its partition moved is not answered, and the offset committed stops before it, for the new owner to run', async () => {
+  const log = await openLog();
+  const executed: string[] = [];
+  // Here the partition "moves" under r2 every time it comes (the router reads it again while it still owns the partition).
+  const first = router(log, executed, async (command) => {
+    if (command !== 'move-me') return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    throw partitionMoved(topic.name, 0);
+  });
+  await first.start();
+  const request = (id: string, command: string) => ({ key: 'k', partition: 0, value: JSON.stringify({ id, command, input: {}, replyTo: 'asker-1', deadline: Date.now() + 60_000 }) });
+  const answered = collect(log, STATE_REPLIES_TOPIC.name);
+  await log.append(requestsTopic, [request('r1', 'first'), request('r2', 'move-me'), request('r3', 'third')]);
+  await waitUntil(() => answered.length === 1 && executed.filter((c) => c === 'move-me').length >= 2, 'r1 is answered, and r2 read again', 10_000);
+  await first.stop();
+  expect(answered.map((a) => a.value.id)).toEqual(['r1']);
+  expect(executed).not.toContain('third');
+  const again: string[] = [];
+  await router(log, again).start();
+  await waitUntil(() => answered.length === 3, 'the next owner answers r2 and r3', 10_000);
+  expect(again).toEqual(['move-me', 'third']);
+  expect(answered.slice(1).map((a) => a.value.id)).toEqual(['r2', 'r3']);
 });

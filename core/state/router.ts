@@ -15,6 +15,13 @@
  * the asking process. Requests older than the ask timeout are skipped: their caller was told
  * the owner was unavailable, and must not find the change made behind its back.
  *
+ * A request runs once, though the log delivers it at least once: the owner's writes for a
+ * request carry its position (the `kiot-request` header, `<partition>:<offset>` of the request),
+ * every view notes the last such position per partition (ServedRequests), and an owner skips a
+ * request at or before it, which an earlier owner ran but had not committed when the partition
+ * moved. A request whose partition moved before it started is not answered by the old owner:
+ * the offset committed stops before it, and the new owner runs and answers it.
+ *
  * Record layouts (UTF-8 JSON, no state frame; checked with the schemas below when read):
  *   request: { id, command, input, replyTo, deadline }       key = the command's first key
  *   reply:   { id, ok: true, result, written: [{partition, offset}] }
@@ -50,9 +57,14 @@ export interface OwnerRouterOptions {
   /**
    * Runs a command here (this process owns its partition). `owned` tells whether it still does:
    * a command that waited its turn past the partition's revocation must not start, but throw
-   * {@link partitionMoved} (the router then asks the new owner).
+   * {@link partitionMoved} (the router then asks the new owner); `owned` may also throw (the
+   * request expired while it waited), and the command then does not run either. A command
+   * asked through the log gets its request's position, for its writes' `kiot-request` header
+   * ({@link ServedRequests.header}).
    */
-  execute(command: string, input: unknown, owned: () => boolean): Promise<{ result: unknown; written: AppendResult[] }>;
+  execute(command: string, input: unknown, owned: () => boolean, request?: RequestPosition): Promise<{ result: unknown; written: AppendResult[] }>;
+  /** What the store's view has read of the requests its writes answered. */
+  readonly served: ServedRequests;
   /** Resolves once the view has applied these positions. */
   catchUp(positions: readonly AppendResult[]): Promise<void>;
   /** The last written position of every non-empty partition of the state topic. */
@@ -78,6 +90,48 @@ interface ReplyError {
 type Reply =
   | { readonly id: string; readonly ok: true; readonly result: unknown; readonly written: AppendResult[] }
   | { readonly id: string; readonly ok: false; readonly error: ReplyError };
+
+/** The consumer group of a state topic's owners (over its requests topic). */
+export const ownerGroupFor = (topic: string): string => `kiot.state.${topic}`;
+
+/** Where a request is on the requests topic. */
+export interface RequestPosition {
+  readonly partition: number;
+  readonly offset: number;
+}
+
+/** The header on an owner's writes that names the request they answer. */
+export const REQUEST_HEADER = 'kiot-request';
+
+/**
+ * Per partition of a store's requests topic, the last request whose writes the store's view has
+ * read: fed with every record of the state topic (`observe`, replay included), asked by an owner
+ * before it runs a request delivered again.
+ */
+export class ServedRequests {
+  readonly #last = new Map<number, number>();
+
+  /** The header value for the writes of the request at `position`. */
+  static header(position: RequestPosition): string {
+    return `${position.partition}:${position.offset}`;
+  }
+
+  observe(record: LogRecord): void {
+    const header = record.headers[REQUEST_HEADER];
+    if (header === undefined) return;
+    const text = header.toString('latin1');
+    const colon = text.indexOf(':');
+    const partition = Number(text.slice(0, colon));
+    const offset = Number(text.slice(colon + 1));
+    if (colon < 1 || !Number.isInteger(partition) || !Number.isInteger(offset)) return;
+    if (offset > (this.#last.get(partition) ?? -1)) this.#last.set(partition, offset);
+  }
+
+  /** Whether writes of the request at `position`, or of a later one in its partition, were read. */
+  has(position: RequestPosition): boolean {
+    return position.offset <= (this.#last.get(position.partition) ?? -1);
+  }
+}
 
 /** The id (and a request's replyTo), read on their own from a record that fails its schema, to tell the asker why. */
 const addressSchema = z.object({ id: z.string().min(1), replyTo: z.string().min(1).optional() });
@@ -154,16 +208,29 @@ export class OwnerRouter {
     await log.ensureTopic(this.#requestsTopic);
     await log.ensureTopic(STATE_REPLIES_TOPIC);
     this.#owners = log.consumer({
-      groupId: `kiot.state.${this.#o.topic.name}`,
+      groupId: ownerGroupFor(this.#o.topic.name),
       topics: [this.#requestsTopic.name],
       // A request is worth executing only until its deadline; older ones are skipped below.
       startFrom: 'earliest',
       onAssigned: (partitions) => this.#assigned(partitions),
       onRevoked: (partitions) => this.#revoked(partitions),
       eachBatch: async (batch, consumer) => {
-        for (const record of batch.records) await this.#serve(record);
-        const last = batch.records[batch.records.length - 1];
-        if (last) await consumer.commit([{ topic: batch.topic, partition: batch.partition, offset: last.offset + 1 }]);
+        const { topic, partition } = batch;
+        // One at a time: a request is over (run, answered, its writes read back) before the next
+        // starts, so the last position a view has read from writes means all before it are over.
+        let next: number | undefined;
+        for (const record of batch.records) {
+          if (await this.#serve(record)) {
+            next = record.offset + 1;
+            continue;
+          }
+          // Its partition moved before it ran: the new owner runs it and the rest. Should this
+          // process own the partition again, it reads from there again.
+          if (next !== undefined) await consumer.commit([{ topic, partition, offset: next }]);
+          if (consumer.assignment().some((tp) => tp.topic === topic && tp.partition === partition)) await consumer.seek(topic, partition, { offset: record.offset });
+          return;
+        }
+        if (next !== undefined) await consumer.commit([{ topic, partition, offset: next }]);
       },
     });
     await this.#owners.start();
@@ -263,7 +330,8 @@ export class OwnerRouter {
 
   // --- the owner answers ---------------------------------------------------------------------
 
-  async #serve(record: LogRecord): Promise<void> {
+  /** Runs and answers a request; false when its partition moved before it started (not answered). */
+  async #serve(record: LogRecord): Promise<boolean> {
     let request: Request;
     try {
       request = decodeRouted(requestCodec, record);
@@ -271,20 +339,37 @@ export class OwnerRouter {
       this.#o.logger.warn({ err, partition: record.partition, offset: record.offset }, 'skipped a record that is not a state request');
       const asker = addressOf(record);
       if (asker?.replyTo) await this.#reply(asker.replyTo, { id: asker.id, ok: false, error: replyError(err as PlatformError) });
-      return;
+      return true;
     }
-    if (request.deadline < Date.now()) return; // its caller has given up (see the file comment)
+    const { partition, offset } = record;
+    if (request.deadline < Date.now()) return true; // its caller has given up (see the file comment)
+    if (this.#o.served.has({ partition, offset })) {
+      // Run by an earlier owner, which moved on before committing it: its caller was answered then.
+      this.#o.logger.debug({ partition, offset, command: request.command }, 'skipped a request an earlier owner ran');
+      return true;
+    }
+    // When its turn comes: still owned, and still awaited (it may have queued behind its key's other commands).
+    const owned = () => {
+      if (!this.#holds(partition)) return false;
+      if (request.deadline < Date.now()) throw unavailable(this.#o.topic.name, `the request waited past its deadline for partition ${partition}`);
+      return true;
+    };
     let reply: Reply;
     this.counts.executed++;
     try {
-      const outcome = await this.#track(record.partition, this.#o.execute(request.command, request.input, () => this.#holds(record.partition)));
+      const outcome = await this.#track(partition, this.#o.execute(request.command, request.input, owned, { partition, offset }));
       reply = { id: request.id, ok: true, result: outcome.result, written: outcome.written };
     } catch (err) {
+      if (isPartitionMoved(err)) {
+        this.counts.executed--;
+        return false;
+      }
       const e = err instanceof PlatformError ? err : new PlatformError('INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
       if (e.code === 'INTERNAL') this.#o.logger.error({ err, command: request.command }, 'state command failed');
       reply = { id: request.id, ok: false, error: replyError(e) };
     }
     await this.#reply(request.replyTo, reply);
+    return true;
   }
 
   #reply(replyTo: string, reply: Reply): Promise<unknown> {

@@ -23,7 +23,7 @@ import type { AppendBatch, AppendRecord, AppendResult, Log, Table, TopicSpec } f
 import { partitionForKey } from '../log/log.js';
 import type { Logger } from '../logger.js';
 import { decodeFrame, encodeFrame, type StateCodec, type StateFrame } from './codec.js';
-import { OwnerRouter, partitionMoved } from './router.js';
+import { OwnerRouter, REQUEST_HEADER, ServedRequests, partitionMoved, type RequestPosition } from './router.js';
 
 /** A key changed in the store (after catch-up; own writes included). */
 export interface StateChange<T> {
@@ -248,7 +248,11 @@ export class StateStore<T> implements StateView<T> {
     await options.log.ensureTopic(spec);
     const codec = options.codec;
     let opened: StateStore<T> | undefined;
-    const table = await options.log.openTable<StateFrame<T>>(spec.name, { decode: (bytes, key) => (opened && opened.#ownWrite(key, bytes)) ?? decodeFrame(codec, bytes, key) });
+    const served = new ServedRequests();
+    const table = await options.log.openTable<StateFrame<T>>(spec.name, {
+      decode: (bytes, key) => (opened && opened.#ownWrite(key, bytes)) ?? decodeFrame(codec, bytes, key),
+      observe: (record) => served.observe(record),
+    });
     try {
       const partitions = (await options.log.offsets(spec.name)).length;
       const store = new StateStore(options, table, partitions);
@@ -262,7 +266,8 @@ export class StateStore<T> implements StateView<T> {
           topic: spec,
           partitions,
           timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-          execute: (name, input, owned) => store.#runLocal(name, input, owned),
+          execute: (name, input, owned, request) => store.#runLocal(name, input, owned, request),
+          served,
           catchUp: (positions) => table.waitFor(positions),
           // Every partition, not only the owned one: a command may write keys of other
           // partitions (one lock key serialising a whole topic), so all of them must be read.
@@ -386,9 +391,9 @@ export class StateStore<T> implements StateView<T> {
   /**
    * Runs a command here, one at a time per key; called by the router for owned partitions. When
    * its turn comes, or its run ends, after the partition was revoked (`owned()` false), it issues
-   * no writes (partitionMoved).
+   * no writes (partitionMoved). `request`: the request it answers, named on its writes.
    */
-  #runLocal(name: string, input: unknown, owned: () => boolean): Promise<{ result: unknown; written: AppendResult[] }> {
+  #runLocal(name: string, input: unknown, owned: () => boolean, request?: RequestPosition): Promise<{ result: unknown; written: AppendResult[] }> {
     const command = this.#commands.get(name);
     if (!command) return Promise.reject(new PlatformError('INTERNAL', `${this.topic} has no command ${name}`));
     const keys = command.keys(input);
@@ -399,7 +404,7 @@ export class StateStore<T> implements StateView<T> {
       const change = running instanceof Promise ? await running : running;
       // A command is pure until its writes are issued: one that lost its partition while it ran is run again by the new owner.
       if (!owned()) throw partitionMoved(this.topic, this.partitionOf(keys[0]!));
-      const { applied, done } = this.#issue(change.writes, change.appends ?? NO_EVENTS, name);
+      const { applied, done } = this.#issue(change.writes, change.appends ?? NO_EVENTS, name, request);
       // Not pipelined: the key's next command waits until these writes are read back.
       if (!this.#options.pipelined) await applied;
       return { result: change.result as unknown, done };
@@ -415,12 +420,13 @@ export class StateStore<T> implements StateView<T> {
    * those may have read its writes; otherwise `applied` waits for the earlier writes on the same
    * keys and fails with them.
    */
-  #issue(writes: readonly StateWrite<T>[], events: readonly AppendBatch[], command: string): Issued {
+  #issue(writes: readonly StateWrite<T>[], events: readonly AppendBatch[], command: string, request?: RequestPosition): Issued {
     if (writes.length === 0 && events.every((e) => e.records.length === 0)) return nothingIssued();
     const pipelined = this.#options.pipelined === true;
     // The usual command writes one key: no map of revisions then.
     const revisions = writes.length > 1 ? new Map<string, number>() : undefined;
     const records = new Array<AppendRecord>(writes.length);
+    const headers = request && { [REQUEST_HEADER]: ServedRequests.header(request) };
     const mine = new Array<Pending<T>>(writes.length);
     let unread: { readonly key: string; readonly own: OwnWrite<T> }[] | undefined;
     for (let i = 0; i < writes.length; i++) {
@@ -431,10 +437,10 @@ export class StateStore<T> implements StateView<T> {
       }
       const revision = w.value === null ? 0 : current + 1;
       revisions?.set(w.key, revision);
-      if (w.value === null) records[i] = { key: w.key, value: null };
+      if (w.value === null) records[i] = headers ? { key: w.key, value: null, headers } : { key: w.key, value: null };
       else {
         const bytes = encodeFrame(this.#options.codec, w.value, revision);
-        records[i] = { key: w.key, value: bytes };
+        records[i] = headers ? { key: w.key, value: bytes, headers } : { key: w.key, value: bytes };
         if (pipelined) (unread ??= []).push({ key: w.key, own: { bytes, frame: { value: w.value, revision } } });
       }
       mine[i] = { value: w.value, revision };

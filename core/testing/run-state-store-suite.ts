@@ -10,7 +10,9 @@ import type { AppendBatch, Log } from '../log/log.js';
 import { silentLogger } from '../logger.js';
 import { jsonCodec, StateStore, type CommandDefinition, type StateStoreOptions } from '../state/index.js';
 import { readRange } from '../log/read-range.js';
-import { uniqueTopic } from './run-log-suite.js';
+import { ownerGroupFor, STATE_REPLIES_TOPIC } from '../state/router.js';
+import { requestsTopicFor } from '../topics.js';
+import { uniqueTopic, waitUntil } from './run-log-suite.js';
 
 const SLOW_MS = 120_000; // owner groups on Kafka take seconds to form
 
@@ -132,6 +134,46 @@ export function runStateStoreSuite(name: string, openLog: () => Promise<Log>): v
           expect(first.get(key)?.count).toBe(2);
           expect(first.revision(key)).toBe(2);
         }
+      },
+      SLOW_MS,
+    );
+
+    test(
+      'a request runs once: delivered again to a new owner (its offset was not committed), it is skipped, and the ones after it run',
+      async () => {
+        const l = await log();
+        const topic = uniqueTopic();
+        const requests = requestsTopicFor({ name: topic, partitions: 2 }).name;
+        const first = await open(l, topic);
+        const key = 'once';
+        const partition = first.partitionOf(key);
+        const ask = (id: string) =>
+          l.append(requests, [{ key, partition, value: JSON.stringify({ id, command: 'increment', input: { key }, replyTo: 'asker-once', deadline: Date.now() + 60_000 }) }]);
+        await ask('r1');
+        await waitUntil(() => first.get(key)?.count === 1, 'the first owner ran r1');
+        await first.close();
+        // As if the first owner had lost the partition before committing r1.
+        const rewind = l.consumer({ groupId: ownerGroupFor(topic), topics: [requests], startFrom: 'earliest', eachBatch: async () => {} });
+        await rewind.start();
+        await rewind.commit([{ topic: requests, partition, offset: 0 }]);
+        await rewind.stop();
+        const second = await open(await log(), topic);
+        await ask('r2');
+        await waitUntil(() => second.get(key)?.count === 2, 'the second owner ran r2');
+        expect(second.get(key)?.count).toBe(2);
+        expect(second.stats().executed).toBe(1);
+        // r2's answer follows its write; and a second answer to r1 would have come before it.
+        const answers = async () =>
+          (await readRange(l, { topic: STATE_REPLIES_TOPIC.name }))
+            .filter((r) => r.key?.toString() === 'asker-once')
+            .map((r) => JSON.parse(r.value!.toString()) as { id: string; result: { count: number } })
+            .map((r) => [r.id, r.result.count]);
+        const deadline = Date.now() + 30_000;
+        while ((await answers()).length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(await answers()).toEqual([
+          ['r1', 1],
+          ['r2', 2],
+        ]);
       },
       SLOW_MS,
     );

@@ -61,6 +61,8 @@ const tpKey = (topic: string, partition: number) => `${partition}\u0000${topic}`
  *   committed offset, so records processed but not committed before a rebalance come again.
  * A commit refused because the group is rebalancing is ignored like a commit of a partition
  * this member does not own: those records are delivered again (at-least-once).
+ * kafkajs heartbeats only between batches; this member also heartbeats while a batch is handled
+ * (#keepingAlive), so a slow handler does not cost it its membership.
  */
 export class KafkaConsumer implements Consumer {
   readonly #host: ConsumerHost;
@@ -259,6 +261,26 @@ export class KafkaConsumer implements Consumer {
     }
   }
 
+  /**
+   * Runs the handler while heartbeating every interval: kafkajs heartbeats only between batches,
+   * so a handler that took longer than the session timeout (a state owner working through a
+   * batch of requests, an action retrying its target) got this member expelled, and its
+   * uncommitted records delivered to another member while it still worked on them. A rebalance
+   * a heartbeat reports here is left to the one after the batch, which reports it again.
+   */
+  async #keepingAlive(heartbeat: () => Promise<void>, handler: () => Promise<void>): Promise<void> {
+    const timer = setInterval(() => {
+      heartbeat().catch((err: unknown) => {
+        if (!isRebalanceError(err)) this.#log.debug({ err }, 'heartbeat during a batch failed');
+      });
+    }, this.#host.settings.heartbeatIntervalMs);
+    try {
+      await handler();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
   #owns(topic: string, partition: number): boolean {
     return this.#assignment.some((tp) => tp.topic === topic && tp.partition === partition);
   }
@@ -297,7 +319,7 @@ export class KafkaConsumer implements Consumer {
       for (let attempt = 1; ; attempt++) {
         if (!live()) return;
         try {
-          await this.#options.eachBatch({ topic, partition, records, highWatermark }, this);
+          await this.#keepingAlive(heartbeat, () => this.#options.eachBatch({ topic, partition, records, highWatermark }, this));
           break;
         } catch (err) {
           this.#log.warn({ err, topic, partition, offset: records[0]!.offset, attempt }, 'eachBatch failed; the batch is delivered again');

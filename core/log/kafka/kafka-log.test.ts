@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { isPlatformError } from '../../errors.js';
 import { silentLogger } from '../../logger.js';
 import { startKafkaMock, type KafkaMock, type ObservedRequest } from '../../testing/kafka-mock.js';
-import { Inbox, runLogSuite, uniqueGroup, uniqueTopic } from '../../testing/run-log-suite.js';
+import { Inbox, runLogSuite, uniqueGroup, uniqueTopic, waitUntil } from '../../testing/run-log-suite.js';
 import { partitionForKey } from '../log.js';
 import { readRange } from '../read-range.js';
 import { KafkaLog, type KafkaLogOptions } from './kafka-log.js';
@@ -159,6 +159,43 @@ describe('KafkaLog on Kafka', () => {
     expect(isPlatformError(err, 'LOG_UNAVAILABLE')).toBe(true);
     expect((err as { retriable: boolean }).retriable).toBe(true);
   });
+
+  test('a batch that takes longer than the session timeout keeps its member in the group, and is delivered once', async () => {
+    const log = openLog();
+    const topic = uniqueTopic();
+    await log.ensureTopic({ name: topic, partitions: 1 });
+    await log.append(topic, [{ value: 'slow' }]);
+    const delivered: number[] = [];
+    let revoked = 0;
+    const groupId = uniqueGroup();
+    const consumer = log.consumer({
+      groupId,
+      topics: [topic],
+      startFrom: 'earliest',
+      onRevoked: () => void revoked++,
+      eachBatch: async (batch, c) => {
+        for (const r of batch.records) delivered.push(r.offset);
+        // Twice the session timeout: kafkajs sends no heartbeat of its own meanwhile.
+        await new Promise((resolve) => setTimeout(resolve, 2 * FAST.sessionTimeoutMs! + 500));
+        await c.commit([{ topic, partition: 0, offset: batch.records[batch.records.length - 1]!.offset + 1 }]);
+      },
+    });
+    await consumer.start();
+    await waitUntil(() => delivered.length > 0, 'the record is delivered', 10_000);
+    // Past the batch, and long enough for an expelled member to rejoin and get the record again.
+    await new Promise((resolve) => setTimeout(resolve, 2 * FAST.sessionTimeoutMs! + 6_000));
+    expect(delivered).toEqual([0]);
+    expect(revoked).toBe(0);
+    await consumer.stop();
+    // Its commit was stored: the group's next member starts after the slow record.
+    await log.append(topic, [{ value: 'next' }]);
+    const inbox = new Inbox();
+    const next = log.consumer({ groupId, topics: [topic], startFrom: 'earliest', eachBatch: inbox.committingHandler });
+    await next.start();
+    await inbox.waitFor((r) => r.length >= 1, 15_000);
+    expect(inbox.values()).toEqual(['next']);
+    await next.stop();
+  }, 60_000);
 
   test('a member killed before committing: its uncommitted records go to the next member', async () => {
     const log = openLog();
